@@ -1,0 +1,63 @@
+/* config.h: the daemon config (daemon.md, "Daemon config") loaded into a
+ * plain struct. Every error names FILE:LINE:COLUMN; cross-field checks run
+ * after parsing. No sockets, no logging: errors go into a struct rd_diag. */
+#ifndef RD_CONFIG_H
+#define RD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules.h" /* struct rd_diag */
+
+enum rd_journal_events { RD_JOURNAL_ALL = 0, RD_JOURNAL_DECISIONS, RD_JOURNAL_NONE };
+
+enum rd_role { RD_ROLE_PARTNER, RD_ROLE_CONNECTOR, RD_ROLE_COORDINATOR, RD_ROLE_MONITOR };
+
+struct rd_client {
+        char id[65];
+        enum rd_role role;
+        char public_key[41]; /* Z85, 40 characters */
+};
+
+struct rd_config {
+        char *source;   /* the config file as given, or NULL for the embedded defaults */
+        char *intake;   /* ZeroMQ endpoint */
+        char *events;   /* ZeroMQ endpoint */
+        char *database; /* absolute or relative to the working directory, resolved */
+        char *routing;  /* path resolved, or NULL: the compiled-in example */
+        int64_t retention_s;
+        int64_t audit_retention_s;
+        enum rd_journal_events journal_events;
+        bool has_security;
+        char *secret_key_file; /* resolved, ${CREDENTIALS_DIRECTORY} expanded */
+        struct rd_client *clients;
+        size_t n_clients;
+};
+
+/* The embedded defaults: loopback endpoints 5570/5571, database
+ * "referrald.db" in $STATE_DIRECTORY or else the current folder, the
+ * compiled-in routing file, retention 365d, audit 730d, journal all.
+ * Returns 0 and a new config in *OUT, or -ENOMEM. */
+int rd_config_default(struct rd_config **out);
+
+/* Load the daemon config at PATH with libyaml. Relative paths are taken
+ * relative to PATH's folder; ${CREDENTIALS_DIRECTORY} and
+ * ${STATE_DIRECTORY} are expanded from the environment. Every problem goes
+ * to DIAG as "PATH:LINE:COLUMN: message" (unknown keys, wrong types, bad
+ * durations, bad endpoints, duplicate client ids or keys, a bad role, a
+ * non-loopback endpoint without security). Returns 0 and *OUT when there
+ * is no error, else a negative errno and *OUT untouched. */
+int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag);
+
+/* Free a config. CONFIG may be NULL. */
+void rd_config_free(struct rd_config *config);
+
+/* 1 if ENDPOINT is local (tcp on 127.0.0.0/8, ::1 or localhost, ipc://,
+ * inproc://), else 0. */
+int rd_endpoint_is_local(const char *endpoint);
+
+/* Wire name of a role ("partner", ...). */
+const char *rd_role_name(enum rd_role role);
+
+#endif

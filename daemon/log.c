@@ -1,0 +1,177 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include "timefmt.h"
+
+static int use_journal;
+
+/* One fixed 128-bit id per operational message and per event type. */
+static const char *const msg_ids[] = {
+        [RD_MSG_GENERIC] = "",
+        [RD_MSG_STARTED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e01",
+        [RD_MSG_STOPPED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e02",
+        [RD_MSG_RELOADED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e03",
+        [RD_MSG_RELOAD_REFUSED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e04",
+        [RD_MSG_DATABASE_ERROR] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e05",
+        [RD_MSG_CONFIG_ERROR] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e06",
+        [RD_MSG_REPLY_DROPPED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e07",
+};
+
+static const char *const event_ids[RD_EV_COUNT] = {
+        [RD_EV_RECEIVED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b10",
+        [RD_EV_ASSIGNED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b11",
+        [RD_EV_ACCEPTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b12",
+        [RD_EV_DECLINED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b13",
+        [RD_EV_OFFER_EXPIRED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b14",
+        [RD_EV_STARTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b15",
+        [RD_EV_CLOSED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b16",
+        [RD_EV_WITHDRAWN] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b17",
+        [RD_EV_WAITLISTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b18",
+        [RD_EV_FORWARDED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b19",
+        [RD_EV_WINDOW_AT_RISK] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1a",
+        [RD_EV_WINDOW_MISSED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1b",
+        [RD_EV_ERASED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1c",
+        [RD_EV_CONFIG_RELOADED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1d",
+        [RD_EV_CONFIG_REJECTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1e",
+};
+
+void rd_log_init(int force_stderr)
+{
+        use_journal = !force_stderr && access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+static const char *prio_name(int priority)
+{
+        switch (priority) {
+        case LOG_EMERG:
+        case LOG_ALERT:
+        case LOG_CRIT: return "critical";
+        case LOG_ERR: return "error";
+        case LOG_WARNING: return "warning";
+        case LOG_NOTICE: return "notice";
+        case LOG_INFO: return "info";
+        default: return "debug";
+        }
+}
+
+void rd_log(int priority, enum rd_msg msg, const char *fmt, ...)
+{
+        char text[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        if (use_journal) {
+                int r;
+                if (msg_ids[msg][0])
+                        r = sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
+                                            "MESSAGE_ID=%s", msg_ids[msg],
+                                            "SYSLOG_IDENTIFIER=referrald", NULL);
+                else
+                        r = sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
+                                            "SYSLOG_IDENTIFIER=referrald", NULL);
+                if (r >= 0)
+                        return;
+        }
+        fprintf(stderr, "referrald: %s: %s\n", prio_name(priority), text);
+}
+
+/* A sentence about EV, from public fields only. */
+static void event_sentence(const struct rd_event *ev, char *buf, size_t size)
+{
+        char t[RD_TIME_STR];
+        switch (ev->type) {
+        case RD_EV_RECEIVED:
+                snprintf(buf, size, "Referral %s received from %s.", ev->id, ev->partner);
+                break;
+        case RD_EV_ASSIGNED:
+                snprintf(buf, size, "Referral %s offered to %s of team %s by rule %s; start by %s.",
+                         ev->id, ev->connector, ev->team, ev->rule,
+                         rd_time_format(ev->start_by_ms, t));
+                break;
+        case RD_EV_WAITLISTED:
+                snprintf(buf, size, "Referral %s waitlisted by rule %s; start by %s.", ev->id,
+                         ev->rule, rd_time_format(ev->start_by_ms, t));
+                break;
+        case RD_EV_FORWARDED:
+                snprintf(buf, size, "Referral %s forwarded to %s by rule %s.", ev->id,
+                         ev->forward_to, ev->rule[0] ? ev->rule : "(manual)");
+                break;
+        case RD_EV_CONFIG_RELOADED:
+                snprintf(buf, size, "Routing rules reloaded: %lld rules, digest %s.",
+                         (long long)ev->rules, ev->digest);
+                break;
+        case RD_EV_CONFIG_REJECTED:
+                snprintf(buf, size, "Routing rules refused (%lld errors), the old rules stay: %s",
+                         (long long)ev->errors, ev->error);
+                break;
+        default:
+                snprintf(buf, size, "Referral %s: %s, now %s.", ev->id,
+                         rd_event_type_name(ev->type), rd_status_name(ev->status));
+                break;
+        }
+}
+
+static int event_priority(enum rd_event_type type)
+{
+        switch (type) {
+        case RD_EV_WINDOW_MISSED:
+        case RD_EV_CONFIG_REJECTED:
+        case RD_EV_WINDOW_AT_RISK: return LOG_WARNING;
+        default: return LOG_INFO;
+        }
+}
+
+void rd_log_event(const struct rd_event *ev)
+{
+        char msg[768];
+
+        event_sentence(ev, msg, sizeof msg);
+        if (use_journal) {
+                /* Only the fields that apply to this event. */
+                char buf[16][RD_REASON_MAX + 32];
+                struct iovec iov[16];
+                int n = 0;
+#define ADD(...)                                                                                  \
+        do {                                                                                  \
+                iov[n].iov_base = buf[n];                                                     \
+                iov[n].iov_len = (size_t)snprintf(buf[n], sizeof buf[n], __VA_ARGS__);       \
+                if (iov[n].iov_len >= sizeof buf[n])                                          \
+                        iov[n].iov_len = sizeof buf[n] - 1;                                   \
+                n++;                                                                          \
+        } while (0)
+#define ADD_SET(key, val)                                                                         \
+        do {                                                                                  \
+                if ((val)[0])                                                                 \
+                        ADD("%s=%s", key, val);                                               \
+        } while (0)
+                ADD("MESSAGE=%s", msg);
+                ADD("MESSAGE_ID=%s", event_ids[ev->type]);
+                ADD("PRIORITY=%d", event_priority(ev->type));
+                ADD("SYSLOG_IDENTIFIER=referrald");
+                ADD("EVENT_SEQ=%lld", (long long)ev->seq);
+                ADD("EVENT_TYPE=%s", rd_event_type_name(ev->type));
+                ADD_SET("REFERRAL_ID", ev->id);
+                ADD_SET("PARTNER", ev->partner);
+                ADD_SET("REF", ev->ref);
+                if (ev->id[0])
+                        ADD("STATUS=%s", rd_status_name(ev->status));
+                ADD_SET("RULE", ev->rule);
+                ADD_SET("TEAM", ev->team);
+                ADD_SET("CONNECTOR", ev->connector);
+                ADD_SET("FORWARD_TO", ev->forward_to);
+#undef ADD_SET
+#undef ADD
+                if (sd_journal_sendv(iov, n) >= 0)
+                        return;
+        }
+        fprintf(stderr, "referrald: event %lld %s: %s\n", (long long)ev->seq,
+                rd_event_type_name(ev->type), msg);
+}

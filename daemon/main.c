@@ -1,0 +1,142 @@
+/* referrald: parse arguments, load the config and the routing rules, open
+ * the store, bind, READY=1, serve, tear down in reverse. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "embedded.h"
+#include "log.h"
+#include "rules.h"
+#include "server.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: referrald [-c FILE] [-t]\n"
+                "Route referrals of families to connectors (see referrald(8)).\n\n"
+                "  -c, --config FILE  the daemon config (referrald.yaml); without it the\n"
+                "                     embedded defaults: loopback endpoints 5570 and 5571,\n"
+                "                     referrald.db in $STATE_DIRECTORY or the current folder,\n"
+                "                     and the built-in example routing rules\n"
+                "  -t, --test         check the daemon config and its routing file, print\n"
+                "                     every error as FILE:LINE:COLUMN: message, start nothing\n"
+                "      --help         show this help\n"
+                "      --version      show the version\n\n"
+                "Exit codes: 0 done, 1 a runtime fault, 2 a usage error, 78 an invalid "
+                "configuration.\n");
+}
+
+static void print_diag(const struct rd_diag *diag)
+{
+        for (size_t i = 0; i < diag->n; i++)
+                fprintf(stderr, "%s\n", diag->items[i].text);
+}
+
+static int load_rules(const struct rd_config *config, struct rd_rules **out, struct rd_diag *diag)
+{
+        if (config->routing)
+                return rd_rules_load_file(config->routing, out, diag);
+        return rd_rules_load_buffer(RD_EMBEDDED_ROUTING_NAME, rd_embedded_routing,
+                                    rd_embedded_routing_len, out, diag);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "test", no_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *config_path = NULL;
+        int test_only = 0, opt, r;
+        struct rd_config *config = NULL;
+        struct rd_rules *rules = NULL;
+        struct rd_store *store = NULL;
+        struct rd_server *server = NULL;
+        struct rd_diag diag = { 0 };
+        char errbuf[512];
+        sigset_t mask;
+
+        while ((opt = getopt_long(argc, argv, "c:t", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'c': config_path = optarg; break;
+                case 't': test_only = 1; break;
+                case 'h': usage(stdout); return 0;
+                case 'V': printf("referrald %s\n", RD_VERSION); return 0;
+                default: usage(stderr); return EX_USAGE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "referrald: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return EX_USAGE;
+        }
+        rd_log_init(test_only);
+
+        /* 1. the daemon config */
+        r = config_path ? rd_config_load(config_path, &config, &diag) : rd_config_default(&config);
+        if (r < 0) {
+                print_diag(&diag);
+                if (!diag.n)
+                        fprintf(stderr, "referrald: cannot load the configuration: %s\n",
+                                strerror(-r));
+                rd_diag_clear(&diag);
+                return r == -ENOMEM ? 1 : 78;
+        }
+        /* 2. the routing rules it names */
+        r = load_rules(config, &rules, &diag);
+        print_diag(&diag); /* errors and warnings alike */
+        if (r < 0 || (config->has_security && !test_only)) {
+                if (r == 0)
+                        fprintf(stderr, "%s: security is configured, but this version of "
+                                        "referrald has no CURVE support yet; remove the "
+                                        "security key and listen on loopback only\n",
+                                config->source ? config->source : "referrald");
+                rd_diag_clear(&diag);
+                rd_rules_free(rules);
+                rd_config_free(config);
+                return 78;
+        }
+        rd_diag_clear(&diag);
+        if (test_only) {
+                printf("%s: ok; routing file %s: %zu rules, digest %s\n",
+                       config->source ? config->source : "(embedded defaults)", rules->source,
+                       rules->n_rules, rules->digest);
+                rd_rules_free(rules);
+                rd_config_free(config);
+                return 0;
+        }
+
+        /* 3. signals come through the server's signalfd */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        /* 4. the store */
+        r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
+        if (r < 0) {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
+                       config->database, errbuf);
+                rd_rules_free(rules);
+                rd_config_free(config);
+                return 1;
+        }
+        /* 5. bind, serve */
+        r = rd_server_new(config, rules, store, &server); /* takes rules and store */
+        if (r == 0)
+                r = rd_server_run(server);
+        rd_server_free(server);
+        rd_config_free(config);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,27 @@
+/* server.h: the daemon's loop: the ZeroMQ sockets, the request handlers,
+ * group commit, publishing, signals. */
+#ifndef RD_SERVER_H
+#define RD_SERVER_H
+
+#include "config.h"
+#include "rules.h"
+#include "store.h"
+
+struct rd_server;
+
+/* Bind the intake ROUTER and the events PUB of CONFIG, and take the rule
+ * set RULES and the open STORE (both now owned by the server). Returns 0
+ * and a new server in *OUT, or a negative errno (a message is logged: the
+ * endpoint and why). */
+int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
+                  struct rd_store *store, struct rd_server **out);
+
+/* Serve until SIGTERM or SIGINT (which must be blocked by the caller; the
+ * server reads them, and SIGHUP, from a signalfd). Returns 0 after a clean
+ * stop, or a negative errno on a fault that stopped the loop. */
+int rd_server_run(struct rd_server *server);
+
+/* Close sockets, free the rules and close the store. SERVER may be NULL. */
+void rd_server_free(struct rd_server *server);
+
+#endif

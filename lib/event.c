@@ -1,0 +1,156 @@
+#include "event.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "timefmt.h"
+
+static const char *const type_names[RD_EV_COUNT] = {
+        [RD_EV_RECEIVED] = "referral.received",
+        [RD_EV_ASSIGNED] = "referral.assigned",
+        [RD_EV_ACCEPTED] = "referral.accepted",
+        [RD_EV_DECLINED] = "referral.declined",
+        [RD_EV_OFFER_EXPIRED] = "referral.offer_expired",
+        [RD_EV_STARTED] = "referral.started",
+        [RD_EV_CLOSED] = "referral.closed",
+        [RD_EV_WITHDRAWN] = "referral.withdrawn",
+        [RD_EV_WAITLISTED] = "referral.waitlisted",
+        [RD_EV_FORWARDED] = "referral.forwarded",
+        [RD_EV_WINDOW_AT_RISK] = "referral.window_at_risk",
+        [RD_EV_WINDOW_MISSED] = "referral.window_missed",
+        [RD_EV_ERASED] = "referral.erased",
+        [RD_EV_CONFIG_RELOADED] = "config.reloaded",
+        [RD_EV_CONFIG_REJECTED] = "config.rejected",
+};
+
+const char *rd_event_type_name(enum rd_event_type type)
+{
+        if ((unsigned)type >= RD_EV_COUNT)
+                return "unknown";
+        return type_names[type];
+}
+
+int rd_event_type_parse(const char *s, enum rd_event_type *out)
+{
+        for (unsigned i = 0; i < RD_EV_COUNT; i++) {
+                if (strcmp(s, type_names[i]) == 0) {
+                        *out = (enum rd_event_type)i;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+int rd_event_is_decision(enum rd_event_type type)
+{
+        return type != RD_EV_RECEIVED && type != RD_EV_WINDOW_AT_RISK &&
+               type != RD_EV_WINDOW_MISSED;
+}
+
+static int is_config(enum rd_event_type type)
+{
+        return type == RD_EV_CONFIG_RELOADED || type == RD_EV_CONFIG_REJECTED;
+}
+
+static int set_str(json_t *o, const char *key, const char *v)
+{
+        if (!v[0])
+                return 0;
+        return json_object_set_new(o, key, json_string(v));
+}
+
+static int set_time(json_t *o, const char *key, int64_t ms)
+{
+        char buf[RD_TIME_STR];
+        if (!ms)
+                return 0;
+        return json_object_set_new(o, key, json_string(rd_time_format(ms, buf)));
+}
+
+json_t *rd_event_to_json(const struct rd_event *ev)
+{
+        char at[RD_TIME_STR];
+        json_t *o = json_object();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        r |= json_object_set_new(o, "seq", json_integer(ev->seq));
+        r |= json_object_set_new(o, "at", json_string(rd_time_format(ev->at_ms, at)));
+        r |= json_object_set_new(o, "type", json_string(rd_event_type_name(ev->type)));
+        if (is_config(ev->type)) {
+                if (ev->type == RD_EV_CONFIG_RELOADED) {
+                        r |= set_str(o, "digest", ev->digest);
+                        r |= json_object_set_new(o, "rules", json_integer(ev->rules));
+                } else {
+                        r |= set_str(o, "error", ev->error);
+                        r |= json_object_set_new(o, "errors", json_integer(ev->errors));
+                }
+        } else {
+                r |= set_str(o, "id", ev->id);
+                r |= set_str(o, "partner", ev->partner);
+                r |= set_str(o, "ref", ev->ref);
+                r |= json_object_set_new(o, "status", json_string(rd_status_name(ev->status)));
+                r |= set_str(o, "rule", ev->rule);
+                r |= set_str(o, "team", ev->team);
+                r |= set_str(o, "connector", ev->connector);
+                r |= set_time(o, "start_by", ev->start_by_ms);
+                r |= set_time(o, "expected_start", ev->expected_start_ms);
+                r |= set_str(o, "forward_to", ev->forward_to);
+                r |= set_str(o, "reason", ev->reason);
+        }
+        if (r) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+static void get_str(const json_t *obj, const char *key, char *dst, size_t size)
+{
+        const char *v = json_string_value(json_object_get(obj, key));
+        snprintf(dst, size, "%s", v ? v : "");
+}
+
+static int64_t get_time(const json_t *obj, const char *key)
+{
+        const char *v = json_string_value(json_object_get(obj, key));
+        int64_t ms = 0;
+        if (v && rd_time_parse(v, &ms) < 0)
+                return 0;
+        return ms;
+}
+
+int rd_event_from_json(const json_t *obj, struct rd_event *out)
+{
+        struct rd_event ev;
+        const char *type = json_string_value(json_object_get(obj, "type"));
+        const char *status = json_string_value(json_object_get(obj, "status"));
+
+        memset(&ev, 0, sizeof ev);
+        if (!json_is_object(obj) || !type || rd_event_type_parse(type, &ev.type) < 0)
+                return -EINVAL;
+        if (!json_is_integer(json_object_get(obj, "seq")))
+                return -EINVAL;
+        ev.seq = json_integer_value(json_object_get(obj, "seq"));
+        ev.at_ms = get_time(obj, "at");
+        if (status && rd_status_parse(status, &ev.status) < 0)
+                return -EINVAL;
+        get_str(obj, "id", ev.id, sizeof ev.id);
+        get_str(obj, "partner", ev.partner, sizeof ev.partner);
+        get_str(obj, "ref", ev.ref, sizeof ev.ref);
+        get_str(obj, "rule", ev.rule, sizeof ev.rule);
+        get_str(obj, "team", ev.team, sizeof ev.team);
+        get_str(obj, "connector", ev.connector, sizeof ev.connector);
+        ev.start_by_ms = get_time(obj, "start_by");
+        ev.expected_start_ms = get_time(obj, "expected_start");
+        get_str(obj, "forward_to", ev.forward_to, sizeof ev.forward_to);
+        get_str(obj, "reason", ev.reason, sizeof ev.reason);
+        get_str(obj, "digest", ev.digest, sizeof ev.digest);
+        get_str(obj, "error", ev.error, sizeof ev.error);
+        ev.rules = json_integer_value(json_object_get(obj, "rules"));
+        ev.errors = json_integer_value(json_object_get(obj, "errors"));
+        *out = ev;
+        return 0;
+}

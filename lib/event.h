@@ -1,0 +1,78 @@
+/* event.h: the status event (protocol.md, "Events") and its JSON form.
+ *
+ * struct rd_event has no field that could hold family data, a note, the
+ * postcode or the children: a leak of personal data into an event, the
+ * journal or a log line built from it would have to be a compile error. */
+#ifndef RD_EVENT_H
+#define RD_EVENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "referral.h"
+
+enum rd_event_type {
+        RD_EV_RECEIVED = 0,
+        RD_EV_ASSIGNED,
+        RD_EV_ACCEPTED,
+        RD_EV_DECLINED,
+        RD_EV_OFFER_EXPIRED,
+        RD_EV_STARTED,
+        RD_EV_CLOSED,
+        RD_EV_WITHDRAWN,
+        RD_EV_WAITLISTED,
+        RD_EV_FORWARDED,
+        RD_EV_WINDOW_AT_RISK,
+        RD_EV_WINDOW_MISSED,
+        RD_EV_ERASED,
+        RD_EV_CONFIG_RELOADED,
+        RD_EV_CONFIG_REJECTED,
+};
+#define RD_EV_COUNT 15
+
+#define RD_RID_MAX 24     /* "R" + digits */
+#define RD_REASON_MAX 512 /* bytes of a forward reason (from the routing file) */
+
+struct rd_event {
+        int64_t seq;   /* assigned by the store when appended; 0 before */
+        int64_t at_ms; /* ms since the epoch */
+        enum rd_event_type type;
+        /* referral events; empty string / 0 when not applicable */
+        char id[RD_RID_MAX];
+        char partner[RD_ID_MAX + 1];
+        char ref[RD_REF_MAX + 1];
+        enum rd_status status;
+        char rule[RD_ID_MAX + 1];
+        char team[RD_ID_MAX + 1];
+        char connector[RD_ID_MAX + 1];
+        int64_t start_by_ms;
+        int64_t expected_start_ms;
+        char forward_to[RD_ID_MAX + 1];
+        char reason[RD_REASON_MAX]; /* forward reason: the coordinators' text */
+        /* config events */
+        char digest[65];
+        int64_t rules;
+        char error[RD_REASON_MAX];
+        int64_t errors;
+};
+
+/* The wire name of TYPE ("referral.assigned", ...). Static, never NULL. */
+const char *rd_event_type_name(enum rd_event_type type);
+
+/* Parse a wire name. Returns 0 and writes *OUT, or -EINVAL. */
+int rd_event_type_parse(const char *s, enum rd_event_type *out);
+
+/* The event as the JSON object of protocol.md: seq, at, type, then the
+ * fields that apply. Returns a new reference (caller owns) or NULL when out
+ * of memory. */
+json_t *rd_event_to_json(const struct rd_event *ev);
+
+/* Fill *OUT from OBJ as made by rd_event_to_json (the store keeps events
+ * in that form). Returns 0, or -EINVAL when OBJ is not such an event. */
+int rd_event_from_json(const json_t *obj, struct rd_event *out);
+
+/* true for event types that are decisions (journal_events: decisions):
+ * everything but received and the window events. */
+int rd_event_is_decision(enum rd_event_type type);
+
+#endif

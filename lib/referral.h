@@ -1,0 +1,128 @@
+/* referral.h: the referral model, its decoding from JSON and its
+ * validation (protocol.md, "submit").
+ *
+ * A struct rd_referral splits what is public (routing needs it, events may
+ * name partner and ref) from what is personal (family, note). postcode and
+ * children are needed by routing but are erased with the personal data.
+ * Nothing here does I/O, reads the clock or logs. */
+#ifndef RD_REFERRAL_H
+#define RD_REFERRAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define RD_REQUEST_MAX (64 * 1024) /* bytes of one request frame */
+#define RD_REF_MAX 128             /* characters of ref */
+#define RD_ID_MAX 64               /* characters of partner, team, connector ids */
+#define RD_CHILDREN_MAX 20
+#define RD_AGE_MAX 25
+#define RD_CONCERNS_MAX 16
+#define RD_TAG_MAX 64
+#define RD_FAMILY_FIELD_MAX 256 /* code points of each family string */
+#define RD_NOTE_MAX 2000        /* code points of note */
+#define RD_JSON_DEPTH_MAX 32    /* nesting of any request */
+
+enum rd_kind {
+        RD_KIND_FAMILY_SUPPORT = 0,
+        RD_KIND_FIRST_LINE_PSYCHOLOGY = 1,
+};
+#define RD_KIND_COUNT 2
+
+enum rd_urgency {
+        RD_URGENCY_NORMAL = 0,
+        RD_URGENCY_HIGH = 1,
+        RD_URGENCY_CRISIS = 2,
+};
+#define RD_URGENCY_COUNT 3
+
+/* A referral's status (protocol.md, "update"). RECEIVED only exists in the
+ * moment between intake and decision, inside one transaction. */
+enum rd_status {
+        RD_STATUS_RECEIVED = 0,
+        RD_STATUS_ASSIGNED,
+        RD_STATUS_WAITLISTED,
+        RD_STATUS_FORWARDED,
+        RD_STATUS_ACCEPTED,
+        RD_STATUS_STARTED,
+        RD_STATUS_CLOSED,
+        RD_STATUS_WITHDRAWN,
+};
+#define RD_STATUS_COUNT 8
+
+/* Wire name of a status; static string, never NULL. */
+const char *rd_status_name(enum rd_status status);
+/* Parse a wire name. Return 0 and write *OUT, or -EINVAL. */
+int rd_status_parse(const char *s, enum rd_status *out);
+/* true for waitlisted, assigned, accepted, started. */
+bool rd_status_is_open(enum rd_status status);
+
+struct rd_referral {
+        /* public */
+        char ref[RD_REF_MAX + 1];
+        char partner[RD_ID_MAX + 1]; /* "" when the request left it out */
+        enum rd_kind kind;
+        unsigned n_concerns;
+        char concerns[RD_CONCERNS_MAX][RD_TAG_MAX + 1];
+        char language[4]; /* "" when absent */
+        enum rd_urgency urgency;
+        /* erased on erase, but routing reads them */
+        char postcode[5]; /* 4 digits; "" once erased */
+        unsigned n_children;
+        uint8_t ages[RD_CHILDREN_MAX];
+        /* personal: never in events, logs or messages */
+        json_t *family; /* owned; an object of strings, or NULL */
+        char *note;     /* owned; or NULL */
+};
+
+/* Names on the wire. Return a static string; never NULL. */
+const char *rd_kind_name(enum rd_kind kind);
+const char *rd_urgency_name(enum rd_urgency urgency);
+
+/* Parse a wire name. Return 0 and write *OUT, or -EINVAL (OUT untouched). */
+int rd_kind_parse(const char *s, enum rd_kind *out);
+int rd_urgency_parse(const char *s, enum rd_urgency *out);
+
+/* Parse one request frame BUF of LEN bytes as a JSON object.
+ * Rejects (RD_MALFORMED in ERR): over RD_REQUEST_MAX bytes, invalid
+ * UTF-8, NUL bytes, not JSON, duplicate keys, numbers jansson cannot
+ * hold, nesting deeper than RD_JSON_DEPTH_MAX, a top level that is not an
+ * object. Returns 0 and a new reference in *OUT (caller owns, json_decref),
+ * or a negative errno with ERR filled. The message never quotes the input. */
+int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_error *err);
+
+/* Validate OBJ (the value of a request's "referral") against every rule of
+ * protocol.md's submit table and fill *OUT. Field paths in ERR start with
+ * "referral." (e.g. "referral.children[0].age"). Missing urgency becomes
+ * normal. partner may be absent (OUT->partner is then ""); the caller
+ * decides whether that is allowed. On success returns 0 and OUT owns
+ * copies of family and note (free with rd_referral_clear). On failure
+ * returns a negative errno, fills ERR, and leaves OUT zeroed. */
+int rd_referral_from_json(const json_t *obj, struct rd_referral *out, struct rd_error *err);
+
+/* Free what R owns and zero it. R may be NULL. */
+void rd_referral_clear(struct rd_referral *r);
+
+/* The referral as a JSON object "as stored, defaults filled in": keys in a
+ * fixed order, urgency always present, language/concerns/family/note only
+ * when present. With WITH_PERSONAL false, family and note are left out.
+ * postcode and children are left out when erased (postcode ""). Returns a
+ * new reference (caller owns) or NULL when out of memory. */
+json_t *rd_referral_to_json(const struct rd_referral *r, bool with_personal);
+
+/* SHA-256 (lowercase hex, 64 chars + NUL) of the canonical form of R's
+ * whole content, personal data included, defaults filled in. Two requests
+ * get the same digest exactly when protocol.md calls them "the same
+ * content". Returns 0, or -ENOMEM. */
+int rd_referral_digest(const struct rd_referral *r, char hex[65]);
+
+/* Count the Unicode code points of the valid UTF-8 string S. */
+size_t rd_utf8_length(const char *s);
+
+/* 1 if S matches [a-z0-9][a-z0-9_-]{0,63}, else 0. Used for every id. */
+int rd_id_valid(const char *s);
+
+#endif

@@ -1,0 +1,770 @@
+#include "store.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Schema migrations: MIGRATIONS[i] takes user_version i to i + 1. Never
+ * edit a released step; append a new one. */
+static const char *const migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE referrals ("
+        "  rowid INTEGER PRIMARY KEY,"
+        "  partner TEXT NOT NULL,"
+        "  ref TEXT NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  received_ms INTEGER NOT NULL,"
+        "  content TEXT,"          /* the referral as JSON, personal data included */
+        "  status INTEGER NOT NULL,"
+        "  rule TEXT NOT NULL DEFAULT '',"
+        "  team TEXT NOT NULL DEFAULT '',"
+        "  connector TEXT NOT NULL DEFAULT '',"
+        "  start_by_ms INTEGER NOT NULL DEFAULT 0,"
+        "  expected_start_ms INTEGER NOT NULL DEFAULT 0,"
+        "  offered_ms INTEGER NOT NULL DEFAULT 0,"
+        "  offer_expires_ms INTEGER NOT NULL DEFAULT 0,"
+        "  started_ms INTEGER NOT NULL DEFAULT 0,"
+        "  expected_end_ms INTEGER NOT NULL DEFAULT 0,"
+        "  forward_to TEXT NOT NULL DEFAULT '',"
+        "  reason TEXT NOT NULL DEFAULT '',"
+        "  trace TEXT,"
+        "  rules_digest TEXT NOT NULL DEFAULT '',"
+        "  last_seq INTEGER NOT NULL DEFAULT 0,"
+        "  UNIQUE (partner, ref));"
+        "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
+        "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"
+        "CREATE TABLE events ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  referral INTEGER,"
+        "  body TEXT NOT NULL);"
+        "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
+        "CREATE TABLE offer_counts (connector TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "CREATE TABLE round_robin (rule TEXT PRIMARY KEY, connector TEXT NOT NULL)"
+        "  WITHOUT ROWID;",
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+enum stmt_id {
+        S_BEGIN,
+        S_COMMIT,
+        S_ROLLBACK,
+        S_SAVEPOINT,
+        S_RELEASE,
+        S_ROLLBACK_TO,
+        S_FIND,
+        S_GET,
+        S_CONTENT,
+        S_INSERT,
+        S_UPDATE,
+        S_TRACE,
+        S_EVENT,
+        S_LAST_SEQ_OF,
+        S_EVENTS,
+        S_HISTORY,
+        S_LIST_ANY,
+        S_LIST_STATUS,
+        S_COUNTS,
+        S_WINDOW,
+        S_OPEN,
+        S_OFFER,
+        S_OFFERS,
+        S_RR_SET,
+        S_RR_ALL,
+        S_MAX_SEQ,
+        S_COUNT
+};
+
+#define COLS                                                                                      \
+        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, " \
+        "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "       \
+        "forward_to, reason, last_seq"
+
+static const char *const stmt_sql[S_COUNT] = {
+        [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_COMMIT] = "COMMIT",
+        [S_ROLLBACK] = "ROLLBACK",
+        [S_SAVEPOINT] = "SAVEPOINT req",
+        [S_RELEASE] = "RELEASE req",
+        [S_ROLLBACK_TO] = "ROLLBACK TO req",
+        [S_FIND] = "SELECT " COLS " FROM referrals WHERE partner = ?1 AND ref = ?2",
+        [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
+        [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
+        [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+        [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
+                     " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
+                     " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
+                     " forward_to = ?12, reason = ?13 WHERE rowid = ?1",
+        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
+        [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
+        [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
+        [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
+        [S_LIST_ANY] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                       " ORDER BY last_seq LIMIT ?2",
+        [S_LIST_STATUS] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1 AND status = ?3"
+                          " ORDER BY last_seq LIMIT ?2",
+        [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
+        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0)"
+                     " FROM referrals WHERE started_ms > 0",
+        [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN (1, 4, 5)",
+        [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
+                    " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
+        [S_OFFERS] = "SELECT connector, count FROM offer_counts",
+        [S_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES (?1, ?2)"
+                     " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
+        [S_RR_ALL] = "SELECT rule, connector FROM round_robin",
+        [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+};
+
+struct rd_store {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[S_COUNT];
+        int64_t last_seq;           /* newest seq, including the open transaction */
+        int64_t committed_seq;      /* newest committed seq */
+        int64_t savepoint_seq;      /* last_seq when the request savepoint began */
+};
+
+/* status values on disk are the enum's numbers; the partial index and
+ * S_OPEN rely on assigned=1, waitlisted=2, accepted=4, started=5. */
+_Static_assert(RD_STATUS_ASSIGNED == 1 && RD_STATUS_WAITLISTED == 2 &&
+                       RD_STATUS_ACCEPTED == 4 && RD_STATUS_STARTED == 5,
+               "status numbers are stored on disk");
+
+const char *rd_store_errmsg(struct rd_store *store)
+{
+        return store && store->db ? sqlite3_errmsg(store->db) : "no database";
+}
+
+static int sql_err(int rc)
+{
+        switch (rc) {
+        case SQLITE_NOMEM: return -ENOMEM;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return -EBUSY;
+        case SQLITE_FULL: return -ENOSPC;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+        case SQLITE_AUTH: return -EACCES;
+        case SQLITE_CANTOPEN: return -ENOENT;
+        default: return -EIO;
+        }
+}
+
+static sqlite3_stmt *prep(struct rd_store *s, enum stmt_id id)
+{
+        sqlite3_stmt *st = s->stmt[id];
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+}
+
+/* Run a statement without rows. */
+static int run(struct rd_store *s, enum stmt_id id)
+{
+        sqlite3_stmt *st = prep(s, id);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+static int make_parent(const char *path)
+{
+        char *copy = strdup(path);
+        char *dir;
+        struct stat sb;
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        dir = dirname(copy);
+        if (stat(dir, &sb) < 0) {
+                if (errno != ENOENT)
+                        r = -errno;
+                else if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        r = -errno;
+                else if (chmod(dir, 0700) < 0) /* whatever the umask */
+                        r = -errno;
+        }
+        free(copy);
+        return r;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *errbuf, size_t errsize)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+                snprintf(errbuf, errsize, "%s", msg ? msg : sqlite3_errstr(rc));
+                sqlite3_free(msg);
+                return sql_err(rc);
+        }
+        return 0;
+}
+
+static int migrate(sqlite3 *db, char *errbuf, size_t errsize)
+{
+        sqlite3_stmt *st = NULL;
+        int version, r;
+
+        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+                snprintf(errbuf, errsize, "cannot read the schema version: %s",
+                         sqlite3_errmsg(db));
+                sqlite3_finalize(st);
+                return -EIO;
+        }
+        version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (version > (int)N_MIGRATIONS) {
+                snprintf(errbuf, errsize,
+                         "the database has schema version %d, newer than this referrald "
+                         "(%d): use a newer referrald",
+                         version, (int)N_MIGRATIONS);
+                return -EPROTO;
+        }
+        for (; version < (int)N_MIGRATIONS; version++) {
+                char pragma[64];
+                r = exec_sql(db, "BEGIN IMMEDIATE", errbuf, errsize);
+                if (r < 0)
+                        return r;
+                snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+                r = exec_sql(db, migrations[version], errbuf, errsize);
+                if (r == 0)
+                        r = exec_sql(db, pragma, errbuf, errsize);
+                if (r == 0)
+                        r = exec_sql(db, "COMMIT", errbuf, errsize);
+                if (r < 0) {
+                        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
+                  size_t errsize)
+{
+        struct rd_store *s = calloc(1, sizeof *s);
+        sqlite3_stmt *st;
+        int fd, r, rc;
+
+        errbuf[0] = '\0';
+        if (!s)
+                return -ENOMEM;
+        r = make_parent(path);
+        if (r < 0) {
+                snprintf(errbuf, errsize, "cannot create the folder of the database: %s",
+                         strerror(-r));
+                goto fail;
+        }
+        /* Create the file ourselves so that it is 0600 whatever the umask. */
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                r = -errno;
+                snprintf(errbuf, errsize, "cannot open the database file: %s", strerror(errno));
+                goto fail;
+        }
+        if (fchmod(fd, 0600) < 0) {
+                r = -errno;
+                close(fd);
+                snprintf(errbuf, errsize, "cannot make the database file 0600: %s",
+                         strerror(-r));
+                goto fail;
+        }
+        close(fd);
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = sql_err(rc);
+                snprintf(errbuf, errsize, "cannot open the database: %s",
+                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                goto fail;
+        }
+        sqlite3_extended_result_codes(s->db, 0);
+        sqlite3_busy_timeout(s->db, 5000);
+        r = exec_sql(s->db,
+                     synchronous_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                                      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+                     errbuf, errsize);
+        if (r < 0)
+                goto fail;
+        r = migrate(s->db, errbuf, errsize);
+        if (r < 0)
+                goto fail;
+        for (int i = 0; i < S_COUNT; i++) {
+                rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &s->stmt[i], NULL);
+                if (rc != SQLITE_OK) {
+                        r = sql_err(rc);
+                        snprintf(errbuf, errsize, "cannot prepare a statement: %s",
+                                 sqlite3_errmsg(s->db));
+                        goto fail;
+                }
+        }
+        st = prep(s, S_MAX_SEQ);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                r = -EIO;
+                snprintf(errbuf, errsize, "cannot read the last event: %s",
+                         sqlite3_errmsg(s->db));
+                goto fail;
+        }
+        s->last_seq = s->committed_seq = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        *out = s;
+        return 0;
+fail:
+        rd_store_close(s);
+        return r;
+}
+
+void rd_store_close(struct rd_store *s)
+{
+        if (!s)
+                return;
+        for (int i = 0; i < S_COUNT; i++)
+                sqlite3_finalize(s->stmt[i]);
+        sqlite3_close(s->db);
+        free(s);
+}
+
+int rd_store_begin(struct rd_store *s)
+{
+        return run(s, S_BEGIN);
+}
+
+int rd_store_commit(struct rd_store *s)
+{
+        int r = run(s, S_COMMIT);
+        if (r == 0)
+                s->committed_seq = s->last_seq;
+        return r;
+}
+
+void rd_store_rollback(struct rd_store *s)
+{
+        if (!sqlite3_get_autocommit(s->db))
+                run(s, S_ROLLBACK);
+        s->last_seq = s->committed_seq;
+}
+
+int rd_store_request_begin(struct rd_store *s)
+{
+        s->savepoint_seq = s->last_seq;
+        return run(s, S_SAVEPOINT);
+}
+
+int rd_store_request_end(struct rd_store *s, bool keep)
+{
+        int r;
+        if (keep)
+                return run(s, S_RELEASE);
+        r = run(s, S_ROLLBACK_TO);
+        s->last_seq = s->savepoint_seq;
+        if (r == 0)
+                r = run(s, S_RELEASE);
+        return r;
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+        const unsigned char *v = sqlite3_column_text(st, i);
+        snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+static void make_id(int64_t rowid, char id[RD_RID_MAX])
+{
+        snprintf(id, RD_RID_MAX, "R%06lld", (long long)rowid);
+}
+
+static void read_row(sqlite3_stmt *st, struct rd_stored *o)
+{
+        memset(o, 0, sizeof *o);
+        o->rowid = sqlite3_column_int64(st, 0);
+        make_id(o->rowid, o->id);
+        col_text(st, 1, o->partner, sizeof o->partner);
+        col_text(st, 2, o->ref, sizeof o->ref);
+        col_text(st, 3, o->digest, sizeof o->digest);
+        o->received_ms = sqlite3_column_int64(st, 4);
+        o->status = (enum rd_status)sqlite3_column_int(st, 5);
+        col_text(st, 6, o->rule, sizeof o->rule);
+        col_text(st, 7, o->team, sizeof o->team);
+        col_text(st, 8, o->connector, sizeof o->connector);
+        o->start_by_ms = sqlite3_column_int64(st, 9);
+        o->expected_start_ms = sqlite3_column_int64(st, 10);
+        o->offered_ms = sqlite3_column_int64(st, 11);
+        o->offer_expires_ms = sqlite3_column_int64(st, 12);
+        o->started_ms = sqlite3_column_int64(st, 13);
+        o->expected_end_ms = sqlite3_column_int64(st, 14);
+        col_text(st, 15, o->forward_to, sizeof o->forward_to);
+        col_text(st, 16, o->reason, sizeof o->reason);
+        o->last_seq = sqlite3_column_int64(st, 17);
+}
+
+static int fetch_one(sqlite3_stmt *st, struct rd_stored *out)
+{
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                read_row(st, out);
+                sqlite3_reset(st);
+                return 0;
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : sql_err(rc);
+}
+
+int rd_store_find(struct rd_store *s, const char *partner, const char *ref,
+                  struct rd_stored *out)
+{
+        sqlite3_stmt *st = prep(s, S_FIND);
+        sqlite3_bind_text(st, 1, partner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+        return fetch_one(st, out);
+}
+
+/* Parse "R" + decimal digits. */
+static int parse_id(const char *id, int64_t *rowid)
+{
+        char *end;
+        long long v;
+        if (!id || id[0] != 'R' || id[1] < '0' || id[1] > '9' || strlen(id) > 19)
+                return -ENOENT;
+        errno = 0;
+        v = strtoll(id + 1, &end, 10);
+        if (errno || *end || v <= 0)
+                return -ENOENT;
+        *rowid = v;
+        return 0;
+}
+
+int rd_store_get(struct rd_store *s, const char *id, struct rd_stored *out)
+{
+        int64_t rowid;
+        sqlite3_stmt *st;
+        struct rd_stored tmp;
+        int r = parse_id(id, &rowid);
+        if (r < 0)
+                return r;
+        st = prep(s, S_GET);
+        sqlite3_bind_int64(st, 1, rowid);
+        r = fetch_one(st, &tmp);
+        if (r < 0)
+                return r;
+        if (strcmp(tmp.id, id) != 0) /* "R1" and "R000001" are not the same id */
+                return -ENOENT;
+        *out = tmp;
+        return 0;
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+        const char *v = (const char *)sqlite3_column_text(st, i);
+        return v ? json_loads(v, 0, NULL) : NULL;
+}
+
+int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+                     char rules_digest[65])
+{
+        sqlite3_stmt *st = prep(s, S_CONTENT);
+        int rc;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return rc == SQLITE_DONE ? -ENOENT : sql_err(rc);
+        }
+        if (content)
+                *content = col_json(st, 0);
+        if (trace)
+                *trace = col_json(st, 1);
+        if (rules_digest)
+                col_text(st, 2, rules_digest, 65);
+        sqlite3_reset(st);
+        return 0;
+}
+
+int rd_store_insert(struct rd_store *s, const struct rd_referral *r, const char *digest,
+                    int64_t now_ms, struct rd_stored *out)
+{
+        json_t *content = rd_referral_to_json(r, true);
+        char *text = content ? json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        sqlite3_stmt *st;
+        int rc;
+
+        json_decref(content);
+        if (!text)
+                return -ENOMEM;
+        st = prep(s, S_INSERT);
+        sqlite3_bind_text(st, 1, r->partner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now_ms);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        free(text);
+        if (rc == SQLITE_CONSTRAINT)
+                return -EEXIST;
+        if (rc != SQLITE_DONE)
+                return sql_err(rc);
+        memset(out, 0, sizeof *out);
+        out->rowid = sqlite3_last_insert_rowid(s->db);
+        make_id(out->rowid, out->id);
+        snprintf(out->partner, sizeof out->partner, "%s", r->partner);
+        snprintf(out->ref, sizeof out->ref, "%s", r->ref);
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        out->received_ms = now_ms;
+        out->status = RD_STATUS_RECEIVED;
+        return 0;
+}
+
+int rd_store_update(struct rd_store *s, const struct rd_stored *o)
+{
+        sqlite3_stmt *st = prep(s, S_UPDATE);
+        sqlite3_bind_int64(st, 1, o->rowid);
+        sqlite3_bind_int(st, 2, (int)o->status);
+        sqlite3_bind_text(st, 3, o->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, o->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, o->connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, o->start_by_ms);
+        sqlite3_bind_int64(st, 7, o->expected_start_ms);
+        sqlite3_bind_int64(st, 8, o->offered_ms);
+        sqlite3_bind_int64(st, 9, o->offer_expires_ms);
+        sqlite3_bind_int64(st, 10, o->started_ms);
+        sqlite3_bind_int64(st, 11, o->expected_end_ms);
+        sqlite3_bind_text(st, 12, o->forward_to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 13, o->reason, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_set_trace(struct rd_store *s, int64_t rowid, const json_t *trace,
+                       const char *rules_digest)
+{
+        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        sqlite3_stmt *st;
+        int r;
+
+        if (trace && !text)
+                return -ENOMEM;
+        st = prep(s, S_TRACE);
+        sqlite3_bind_int64(st, 1, rowid);
+        if (text)
+                sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, rules_digest ? rules_digest : "", -1, SQLITE_STATIC);
+        r = step_done(st);
+        sqlite3_clear_bindings(st);
+        free(text);
+        return r;
+}
+
+int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid)
+{
+        json_t *body;
+        char *text;
+        sqlite3_stmt *st;
+        int r;
+
+        ev->seq = s->last_seq + 1;
+        body = rd_event_to_json(ev);
+        text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(body);
+        if (!text)
+                return -ENOMEM;
+        st = prep(s, S_EVENT);
+        sqlite3_bind_int64(st, 1, ev->seq);
+        if (rowid > 0)
+                sqlite3_bind_int64(st, 2, rowid);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+        r = step_done(st);
+        sqlite3_clear_bindings(st);
+        free(text);
+        if (r == 0 && rowid > 0) {
+                st = prep(s, S_LAST_SEQ_OF);
+                sqlite3_bind_int64(st, 1, rowid);
+                sqlite3_bind_int64(st, 2, ev->seq);
+                r = step_done(st);
+        }
+        if (r == 0)
+                s->last_seq = ev->seq;
+        return r;
+}
+
+int64_t rd_store_last_seq(const struct rd_store *s)
+{
+        return s->last_seq;
+}
+
+/* Append the JSON text of column 0 of each row of ST to ARR. */
+static int rows_json(sqlite3_stmt *st, json_t *arr)
+{
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *v = col_json(st, 0);
+                if (!v || json_array_append_new(arr, v) < 0) {
+                        sqlite3_reset(st);
+                        return -ENOMEM;
+                }
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_events(struct rd_store *s, int64_t since, int64_t limit, json_t *arr)
+{
+        sqlite3_stmt *st = prep(s, S_EVENTS);
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        return rows_json(st, arr);
+}
+
+int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
+{
+        sqlite3_stmt *st = prep(s, S_HISTORY);
+        sqlite3_bind_int64(st, 1, rowid);
+        return rows_json(st, arr);
+}
+
+static int list_item(json_t *arr, const struct rd_stored *o)
+{
+        char buf[RD_TIME_STR];
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "id", o->id,
+                               "partner", o->partner, "ref", o->ref, "status",
+                               rd_status_name(o->status), "team", o->team[0] ? o->team : NULL,
+                               "connector", o->connector[0] ? o->connector : NULL, "start_by",
+                               o->start_by_ms ? rd_time_format(o->start_by_ms, buf) : NULL,
+                               "seq", (json_int_t)o->last_seq);
+        if (!it)
+                return -ENOMEM;
+        return json_array_append_new(arr, it) < 0 ? -ENOMEM : 0;
+}
+
+int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit, json_t *arr)
+{
+        sqlite3_stmt *st = prep(s, status < 0 ? S_LIST_ANY : S_LIST_STATUS);
+        struct rd_stored o;
+        int rc, r = 0;
+
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        if (status >= 0)
+                sqlite3_bind_int(st, 3, status);
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                read_row(st, &o);
+                r = list_item(arr, &o);
+        }
+        sqlite3_reset(st);
+        if (r < 0)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS_COUNT])
+{
+        sqlite3_stmt *st = prep(s, S_COUNTS);
+        int rc;
+
+        for (int i = 0; i < RD_STATUS_COUNT; i++)
+                counts[i] = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int status = sqlite3_column_int(st, 0);
+                if (status >= 0 && status < RD_STATUS_COUNT)
+                        counts[status] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+{
+        sqlite3_stmt *st = prep(s, S_WINDOW);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *started = sqlite3_column_int64(st, 0);
+                *in_time = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sql_err(rc);
+}
+
+int rd_store_each_open(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
+                       void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_OPEN);
+        struct rd_stored o;
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                read_row(st, &o);
+                r = fn(ctx, &o);
+        }
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_offer_made(struct rd_store *s, const char *connector)
+{
+        sqlite3_stmt *st = prep(s, S_OFFER);
+        sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_each_offer_count(struct rd_store *s,
+                              int (*fn)(void *ctx, const char *connector, int64_t count),
+                              void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_OFFERS);
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                       sqlite3_column_int64(st, 1));
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_set_rr(struct rd_store *s, const char *rule, const char *connector)
+{
+        sqlite3_stmt *st = prep(s, S_RR_SET);
+        sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, connector, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_each_rr(struct rd_store *s,
+                     int (*fn)(void *ctx, const char *rule, const char *connector), void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_RR_ALL);
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1));
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}

@@ -1,0 +1,143 @@
+/* store.h: the durable store (SQLite, one writer).
+ *
+ * WAL mode, synchronous=FULL, schema versioned with PRAGMA user_version and
+ * migrated forward on open. Every statement is prepared once at open.
+ * Events are appended in the same transaction as the change they describe,
+ * with a gap-free seq. The caller (the daemon's loop) brackets a batch of
+ * requests in rd_store_begin/rd_store_commit and each request in a
+ * savepoint, so that a failed request changes nothing and the rest of the
+ * batch still commits. No sockets, no JSON on the wire, no clock, no logs:
+ * errors are returned as negative errnos, and rd_store_errmsg() says more. */
+#ifndef RD_STORE_H
+#define RD_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "referral.h"
+
+#define RD_STORE_SCHEMA_VERSION 1
+
+struct rd_store;
+
+/* A referral's stored state: its public columns and its decision. */
+struct rd_stored {
+        int64_t rowid;
+        char id[RD_RID_MAX]; /* "R" + rowid, zero padded */
+        char partner[RD_ID_MAX + 1];
+        char ref[RD_REF_MAX + 1];
+        char digest[65]; /* SHA-256 of the submitted content */
+        int64_t received_ms;
+        enum rd_status status;
+        char rule[RD_ID_MAX + 1];
+        char team[RD_ID_MAX + 1];
+        char connector[RD_ID_MAX + 1];
+        int64_t start_by_ms;       /* 0: none */
+        int64_t expected_start_ms; /* 0: none */
+        int64_t offered_ms;        /* when the current offer was made; 0: none */
+        int64_t offer_expires_ms;  /* 0: none */
+        int64_t started_ms;        /* 0: not started */
+        int64_t expected_end_ms;   /* 0: none given */
+        char forward_to[RD_ID_MAX + 1];
+        char reason[RD_REASON_MAX];
+        int64_t last_seq; /* seq of its newest event */
+};
+
+/* Open (creating if needed) the database at PATH: the file is made 0600 and
+ * a missing parent folder 0700, whatever the umask. Applies the pragmas,
+ * migrates the schema, prepares the statements. With SYNCHRONOUS_FULL false
+ * uses synchronous=NORMAL (tests and benchmarks only). Returns 0 and a new
+ * store in *OUT, or a negative errno with a reason (no personal data) in
+ * ERRBUF. */
+int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
+                  size_t errsize);
+
+/* Finalize statements and close. STORE may be NULL. */
+void rd_store_close(struct rd_store *store);
+
+/* The last SQLite error text of STORE (static until the next call). */
+const char *rd_store_errmsg(struct rd_store *store);
+
+/* Transactions. begin = BEGIN IMMEDIATE. A request inside a batch runs in
+ * a savepoint: rd_store_request_begin, then _end(keep=true) to keep it or
+ * _end(keep=false) to undo just that request. All return 0 or -EIO. After
+ * a failed commit the caller must rd_store_rollback. */
+int rd_store_begin(struct rd_store *store);
+int rd_store_commit(struct rd_store *store);
+void rd_store_rollback(struct rd_store *store);
+int rd_store_request_begin(struct rd_store *store);
+int rd_store_request_end(struct rd_store *store, bool keep);
+
+/* Look a referral up by PARTNER + REF, or by its ID. Return 0 and fill
+ * *OUT, -ENOENT when there is none, -EIO on a database fault. */
+int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
+                  struct rd_stored *out);
+int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
+
+/* The stored content of the referral ROWID (rd_referral_to_json with
+ * personal data) and its decision trace. Each out-pointer may be NULL; on
+ * success each non-NULL one receives a new reference (or NULL when there is
+ * no trace). Returns 0, -ENOENT or -EIO. */
+int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
+                     char rules_digest[65]);
+
+/* Insert a new referral R (partner filled in) with its DIGEST, received at
+ * NOW_MS, status received. Returns 0 and fills *OUT, -EEXIST when
+ * partner+ref exists, -EIO. */
+int rd_store_insert(struct rd_store *store, const struct rd_referral *r, const char *digest,
+                    int64_t now_ms, struct rd_stored *out);
+
+/* Write the status and decision columns of ST (by ST->rowid). 0 or -EIO. */
+int rd_store_update(struct rd_store *store, const struct rd_stored *st);
+
+/* Keep the decision TRACE (not consumed) and the digest of the rule file
+ * that decided. 0 or -EIO. */
+int rd_store_set_trace(struct rd_store *store, int64_t rowid, const json_t *trace,
+                       const char *rules_digest);
+
+/* Append EV (for referral ROWID, 0 for none), assigning EV->seq. Updates
+ * the referral's last_seq. 0 or -EIO. */
+int rd_store_append_event(struct rd_store *store, struct rd_event *ev, int64_t rowid);
+
+/* Newest seq committed or appended in the open transaction; 0 when none. */
+int64_t rd_store_last_seq(const struct rd_store *store);
+
+/* Events with seq > SINCE, oldest first, at most LIMIT, appended to the
+ * JSON array ARR. 0 or -EIO. */
+int rd_store_events(struct rd_store *store, int64_t since, int64_t limit, json_t *arr);
+
+/* The events of referral ROWID, oldest first, appended to ARR. 0 or -EIO. */
+int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
+
+/* Referrals whose latest event seq > SINCE, of STATUS (or any when
+ * STATUS < 0), ordered by that seq, at most LIMIT, each appended to ARR as
+ * {id, partner, ref, status, team, connector, start_by, seq}. 0 or -EIO. */
+int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
+                  json_t *arr);
+
+/* Counts per status into COUNTS[RD_STATUS_COUNT]. 0 or -EIO. */
+int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS_COUNT]);
+
+/* Referrals that ever started, and how many of them by their start_by. */
+int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);
+
+/* Call FN for each open referral offered to, accepted or started by a
+ * connector (status assigned, accepted, started), with the stored row.
+ * Stops and returns FN's value when it is non-zero. 0 or -EIO. */
+int rd_store_each_open(struct rd_store *store,
+                       int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+
+/* Offers ever made, per connector (survives restarts and reloads). */
+int rd_store_offer_made(struct rd_store *store, const char *connector);
+int rd_store_each_offer_count(struct rd_store *store,
+                              int (*fn)(void *ctx, const char *connector, int64_t count),
+                              void *ctx);
+
+/* Round-robin position per rule: the connector it offered to last. */
+int rd_store_set_rr(struct rd_store *store, const char *rule, const char *connector);
+int rd_store_each_rr(struct rd_store *store,
+                     int (*fn)(void *ctx, const char *rule, const char *connector), void *ctx);
+
+#endif

@@ -1,0 +1,19 @@
+/* timefmt.h: RFC 3339 UTC times. Time in lib/ is always a parameter:
+ * int64 milliseconds since the epoch, passed in by the daemon. */
+#ifndef RD_TIMEFMT_H
+#define RD_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RD_TIME_STR 80
+
+/* Write MS as "YYYY-MM-DDTHH:MM:SS.mmmZ" into BUF (at least RD_TIME_STR
+ * bytes). Returns BUF. */
+char *rd_time_format(int64_t ms, char buf[RD_TIME_STR]);
+
+/* Parse an RFC 3339 time ("2026-12-23T10:00:00Z", optional fraction,
+ * "Z" or "+hh:mm"/"-hh:mm"). Returns 0 and writes *MS, or -EINVAL. */
+int rd_time_parse(const char *s, int64_t *ms);
+
+#endif

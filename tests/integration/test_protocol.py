@@ -1,0 +1,545 @@
+"""protocol.md, "Transport" and "Requests and replies", plus ping and stats.
+
+A partner system's developer reads the contract and expects: one reply per
+request whatever it sends, the right error code, `corr` echoed verbatim,
+no personal data echoed back, and ping/stats shaped as written.
+"""
+
+import json
+import re
+import time
+
+import zmq
+
+import rdtest
+from rdtest import DROP, ROUTING_BASIC, referral, submit_req
+
+KIB64 = 64 * 1024
+
+
+def padded_ping(total_len):
+    """A valid ping request of exactly TOTAL_LEN bytes (JSON whitespace)."""
+    head, tail = b'{"op":"ping"', b"}"
+    n = total_len - len(head) - len(tail)
+    assert n >= 0
+    return head + b" " * n + tail
+
+
+class MalformedRequests(rdtest.TestCase):
+    """Whatever arrives in a frame, the sender gets exactly one reply, and a
+    frame that is not a JSON object is `malformed`."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def one_reply(self, frames):
+        """Send FRAMES on a fresh DEALER; assert exactly one reply of one
+        frame; return it decoded."""
+        replies = self.d.raw(frames, timeout=5.0, extra_wait=0.3)
+        self.assertEqual(len(replies), 1, "want exactly one reply to %r, got %r"
+                         % ([rdtest._short(f) for f in frames], replies))
+        self.assertEqual(len(replies[0]), 1, "reply must be one frame: %r" % (replies[0],))
+        try:
+            return json.loads(replies[0][0].decode("utf-8"))
+        except ValueError:
+            self.fail("reply is not JSON: %r" % (replies[0][0],))
+
+    def test_not_json_is_malformed(self):
+        for body in [b"hello", b'{"op":"ping"', b'{"op": ping}', b"{'op':'ping'}",
+                     b'{"op":"ping"} trailing', b'{"op":"ping"}{"op":"ping"}',
+                     b'{"op":"ping",}', b" ", b"\x00", b'{"op":"ping"}\x00']:
+            with self.subTest(body=body):
+                self.assertError(self.one_reply([body]), "malformed")
+
+    def test_empty_frame_gets_one_malformed_reply(self):
+        # An empty frame alone is no JSON object; whether the daemon reads it
+        # as a REQ delimiter or as the body, the sender gets one reply.
+        replies = self.d.raw([b""], timeout=5.0, extra_wait=0.3)
+        self.assertEqual(len(replies), 1, replies)
+        self.assertError(json.loads(replies[0][-1]), "malformed")
+
+    def test_json_that_is_not_an_object_is_malformed(self):
+        for body in [b"[]", b'["ping"]', b'"ping"', b"42", b"null", b"true",
+                     b'[{"op":"ping"}]']:
+            with self.subTest(body=body):
+                self.assertError(self.one_reply([body]), "malformed")
+
+    def test_invalid_utf8_is_malformed(self):
+        for body in [b'{"op":"ping","corr":"\xff"}',
+                     b'{"op":"ping","corr":"\xc3"}',            # truncated sequence
+                     b'{"op":"ping","corr":"\xc0\xaf"}',        # overlong '/'
+                     b'{"op":"ping","corr":"\xed\xa0\x80"}',    # encoded surrogate
+                     b'{"op":"p\xe9ng"}']:                      # Latin-1, not UTF-8
+            with self.subTest(body=body):
+                self.assertError(self.one_reply([body]), "malformed")
+
+    def test_duplicate_keys_are_malformed(self):
+        r = json.dumps(referral())[:-1]  # drop the closing brace
+        for body in [b'{"op":"ping","op":"ping"}',
+                     b'{"op":"ping","corr":"a","corr":"a"}',
+                     # a duplicate deep inside the referral counts too
+                     ('{"op":"submit","referral":%s,"note":"x","note":"y"}}' % r).encode()]:
+            with self.subTest(body=body[:60]):
+                self.assertError(self.one_reply([body]), "malformed")
+
+    def test_duplicate_key_in_a_referral_stores_nothing(self):
+        ref = referral()
+        body = json.dumps(submit_req(ref))
+        body = body.replace('"kind": "family_support"',
+                            '"kind": "family_support", "kind": "first_line_psychology"')
+        self.assertIn('"kind": "first_line_psychology"', body)
+        self.assertError(self.one_reply([body.encode()]), "malformed")
+        rep = self.d.request({"op": "get", "partner": ref["partner"], "ref": ref["ref"]})
+        self.assertError(rep, "not_found")
+
+    def test_number_the_decoder_cannot_hold_is_malformed(self):
+        for body in [b'{"op":"events","since":123456789012345678901234567890}',
+                     b'{"op":"events","since":-123456789012345678901234567890}',
+                     b'{"op":"events","limit":1e999}',
+                     b'{"op":"events","limit":-1e999}']:
+            with self.subTest(body=body):
+                self.assertError(self.one_reply([body]), "malformed")
+
+    def test_frame_of_exactly_64_kib_is_served(self):
+        body = padded_ping(KIB64)
+        self.assertEqual(len(body), 65536)
+        rep = self.one_reply([body])
+        self.assertOk(rep)
+        self.assertIn("version", rep)
+
+    def test_frame_over_64_kib_is_malformed(self):
+        for n in (KIB64 + 1, KIB64 + 100):
+            with self.subTest(bytes=n):
+                self.assertError(self.one_reply([padded_ping(n)]), "malformed")
+
+    def test_frame_over_64_kib_with_a_submit_stores_nothing(self):
+        ref = referral(note="x" * 1000)
+        body = json.dumps(submit_req(ref)).encode()
+        body = body[:-1] + b" " * (KIB64 + 1 - len(body)) + b"}"
+        self.assertEqual(len(body), KIB64 + 1)
+        self.assertError(self.one_reply([body]), "malformed")
+        self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
+                                         "ref": ref["ref"]}), "not_found")
+
+    def test_two_body_frames_are_malformed(self):
+        ping = b'{"op":"ping"}'
+        for frames in ([ping, ping], [ping, b"x"], [b"", ping, ping], [ping, b""]):
+            with self.subTest(frames=frames):
+                replies = self.d.raw(frames, timeout=5.0, extra_wait=0.3)
+                self.assertEqual(len(replies), 1, "want one reply, got %r" % (replies,))
+                rep = json.loads(replies[0][-1].decode("utf-8"))
+                self.assertError(rep, "malformed")
+
+    def test_two_body_frames_with_a_submit_store_nothing(self):
+        ref = referral()
+        body = json.dumps(submit_req(ref)).encode()
+        replies = self.d.raw([body, body], timeout=5.0, extra_wait=0.3)
+        self.assertEqual(len(replies), 1)
+        self.assertError(json.loads(replies[0][-1]), "malformed")
+        self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
+                                         "ref": ref["ref"]}), "not_found")
+
+    def test_malformed_reply_keeps_the_connection_usable(self):
+        s = self.d.dealer()
+        try:
+            s.send(b"not json")
+            self.assertTrue(s.poll(5000))
+            self.assertError(json.loads(s.recv()), "malformed")
+            s.send(b'{"op":"ping","corr":"after"}')
+            self.assertTrue(s.poll(5000))
+            rep = json.loads(s.recv())
+            self.assertOk(rep)
+            self.assertEqual(rep["corr"], "after")
+        finally:
+            s.close(0)
+
+
+class Clients(rdtest.TestCase):
+    """DEALER and REQ clients both work, and a DEALER may pipeline."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def test_req_client_with_empty_delimiter_gets_its_reply(self):
+        s = rdtest.CTX.socket(zmq.REQ)
+        s.linger = 0
+        s.connect(self.d.intake)
+        try:
+            for i in range(3):  # REQ enforces strict send/recv; three rounds
+                s.send_json({"op": "ping", "corr": "req-%d" % i})
+                self.assertTrue(s.poll(5000), "REQ client got no reply")
+                rep = json.loads(s.recv())
+                self.assertOk(rep)
+                self.assertEqual(rep["corr"], "req-%d" % i)
+        finally:
+            s.close(0)
+
+    def test_req_client_submit(self):
+        s = rdtest.CTX.socket(zmq.REQ)
+        s.linger = 0
+        s.connect(self.d.intake)
+        try:
+            s.send_json(submit_req(referral(), corr="req-submit"))
+            self.assertTrue(s.poll(5000))
+            rep = json.loads(s.recv())
+            self.assertOk(rep)
+            self.assertEqual(rep["corr"], "req-submit")
+        finally:
+            s.close(0)
+
+    def test_req_client_gets_malformed_for_garbage(self):
+        s = rdtest.CTX.socket(zmq.REQ)
+        s.linger = 0
+        s.connect(self.d.intake)
+        try:
+            s.send(b"{{{")
+            self.assertTrue(s.poll(5000), "REQ client got no reply to garbage")
+            self.assertError(json.loads(s.recv()), "malformed")
+        finally:
+            s.close(0)
+
+    def test_dealer_with_explicit_empty_delimiter_gets_reply_on_same_envelope(self):
+        replies = self.d.raw([b"", b'{"op":"ping","corr":"delim"}'], extra_wait=0.3)
+        self.assertEqual(len(replies), 1)
+        frames = replies[0]
+        self.assertEqual(len(frames), 2, "reply must keep the empty delimiter: %r" % (frames,))
+        self.assertEqual(frames[0], b"")
+        rep = json.loads(frames[1])
+        self.assertOk(rep)
+        self.assertEqual(rep["corr"], "delim")
+
+    def test_pipelining_1000_requests_on_one_dealer(self):
+        s = self.d.dealer()
+        try:
+            n = 1000
+            for i in range(n):
+                s.send_json({"op": "ping", "corr": "pipe-%d" % i})
+            got = []
+            deadline = time.monotonic() + 30
+            while len(got) < n and time.monotonic() < deadline:
+                if s.poll(1000):
+                    got.append(json.loads(s.recv()))
+            self.assertEqual(len(got), n, "only %d of %d pipelined requests answered"
+                             % (len(got), n))
+            for rep in got:
+                self.assertOk(rep)
+            corrs = [rep["corr"] for rep in got]
+            self.assertEqual(sorted(corrs), sorted("pipe-%d" % i for i in range(n)))
+            self.assertFalse(s.poll(300), "more replies than requests")
+        finally:
+            s.close(0)
+
+    def test_pipelined_mix_of_good_and_bad_requests(self):
+        s = self.d.dealer()
+        try:
+            reqs = []
+            for i in range(60):
+                kind = i % 4
+                corr = "mix-%d" % i
+                if kind == 0:
+                    body = json.dumps({"op": "ping", "corr": corr}).encode()
+                elif kind == 1:
+                    body = json.dumps({"op": "nope", "corr": corr}).encode()
+                elif kind == 2:
+                    body = json.dumps({"op": "ping", "corr": corr, "x": 1}).encode()
+                else:
+                    body = json.dumps(submit_req(referral(), corr=corr)).encode()
+                reqs.append((corr, kind))
+                s.send(body)
+            got = {}
+            deadline = time.monotonic() + 20
+            while len(got) < len(reqs) and time.monotonic() < deadline:
+                if s.poll(1000):
+                    rep = json.loads(s.recv())
+                    got[rep.get("corr")] = rep
+            self.assertEqual(len(got), len(reqs))
+            for corr, kind in reqs:
+                rep = got[corr]
+                if kind in (0, 3):
+                    self.assertOk(rep)
+                elif kind == 1:
+                    self.assertError(rep, "unknown_op")
+                else:
+                    self.assertError(rep, "invalid", field="x")
+        finally:
+            s.close(0)
+
+    def test_many_clients_each_get_their_own_replies(self):
+        socks = [self.d.dealer() for _ in range(10)]
+        try:
+            for k, s in enumerate(socks):
+                for i in range(20):
+                    s.send_json({"op": "ping", "corr": "c%d-%d" % (k, i)})
+            for k, s in enumerate(socks):
+                corrs = []
+                for i in range(20):
+                    self.assertTrue(s.poll(5000), "client %d missing replies" % k)
+                    corrs.append(json.loads(s.recv())["corr"])
+                self.assertEqual(sorted(corrs), sorted("c%d-%d" % (k, i) for i in range(20)))
+        finally:
+            for s in socks:
+                s.close(0)
+
+
+class Corr(rdtest.TestCase):
+    """`corr`: a string of at most 128 characters, echoed verbatim."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def test_corr_echoed_verbatim(self):
+        for corr in ["c-1", "", " spaced  out ", "ünïcødé-Genk", "emoji-\U0001F600",
+                     "quote\"backslash\\", "x" * 128, "\u00e9" * 128, "\U0001F600" * 128,
+                     "line\nbreak"]:
+            with self.subTest(corr=corr[:20]):
+                rep = self.d.request({"op": "ping", "corr": corr})
+                self.assertOk(rep)
+                self.assertIn("corr", rep)
+                self.assertEqual(rep["corr"], corr)
+
+    def test_corr_echoed_in_error_replies(self):
+        rep = self.d.request({"op": "nope", "corr": "err-1"})
+        self.assertError(rep, "unknown_op")
+        self.assertEqual(rep.get("corr"), "err-1")
+        rep = self.d.request({"op": "submit", "corr": "err-2",
+                              "referral": referral(kind="nope")})
+        self.assertError(rep, "invalid")
+        self.assertEqual(rep.get("corr"), "err-2")
+        rep = self.d.request({"op": "get", "corr": "err-3", "id": "R-does-not-exist"})
+        self.assertError(rep, "not_found")
+        self.assertEqual(rep.get("corr"), "err-3")
+
+    def test_corr_echoed_on_submit(self):
+        rep = self.d.request(submit_req(referral(), corr="sub-\u00e9"))
+        self.assertOk(rep)
+        self.assertEqual(rep["corr"], "sub-\u00e9")
+
+    def test_no_corr_in_reply_when_request_had_none(self):
+        for req in [{"op": "ping"}, {"op": "stats"}, {"op": "nope"},
+                    {"op": "get", "id": "R-nope"}, submit_req(referral())]:
+            with self.subTest(op=req["op"]):
+                rep = self.d.request(req)
+                self.assertNotIn("corr", rep)
+
+    def test_corr_not_a_string_is_invalid(self):
+        for corr in [1, 0, None, True, [], ["c"], {}, {"c": 1}, 1.5]:
+            with self.subTest(corr=corr):
+                self.assertError(self.d.request({"op": "ping", "corr": corr}),
+                                 "invalid", field="corr")
+
+    def test_corr_over_128_characters_is_invalid(self):
+        for corr in ["x" * 129, "\u00e9" * 129, "\U0001F600" * 129, "y" * 5000]:
+            with self.subTest(n=len(corr)):
+                self.assertError(self.d.request({"op": "ping", "corr": corr}),
+                                 "invalid", field="corr")
+
+    def test_bad_corr_on_submit_stores_nothing(self):
+        ref = referral()
+        rep = self.d.request({"op": "submit", "corr": 7, "referral": ref})
+        self.assertError(rep, "invalid", field="corr")
+        self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
+                                         "ref": ref["ref"]}), "not_found")
+
+
+class OpsAndKeys(rdtest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def test_missing_op_is_unknown_op(self):
+        for req in [{}, {"corr": "x"}]:
+            with self.subTest(req=req):
+                self.assertError(self.d.request(req), "unknown_op")
+
+    def test_unknown_op_is_unknown_op(self):
+        for op in ["nope", "PING", "Ping", "ping ", "", "submit2", "sub mit"]:
+            with self.subTest(op=op):
+                self.assertError(self.d.request({"op": op}), "unknown_op")
+
+    def test_op_not_a_string_is_refused(self):
+        # "Every request has op (string)": a non-string op is not a known
+        # op; it must be refused with unknown_op (or invalid, field op).
+        for op in [1, None, ["ping"], {"ping": 1}, True]:
+            with self.subTest(op=op):
+                rep = self.d.request({"op": op})
+                self.assertIs(rep.get("ok"), False, rep)
+                self.assertIn(rep["error"]["code"], ("unknown_op", "invalid"), rep)
+                if rep["error"]["code"] == "invalid":
+                    self.assertEqual(rep["error"].get("field"), "op")
+
+    def test_unknown_top_level_key_is_invalid(self):
+        for key in ["foo", "Op", "referral_extra", "family", "note"]:
+            with self.subTest(key=key):
+                self.assertError(self.d.request({"op": "ping", key: 1}), "invalid", field=key)
+
+    def test_unknown_top_level_key_on_submit_is_invalid_and_stores_nothing(self):
+        ref = referral()
+        rep = self.d.request({"op": "submit", "referral": ref, "priority": "high"})
+        self.assertError(rep, "invalid", field="priority")
+        self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
+                                         "ref": ref["ref"]}), "not_found")
+
+    def test_error_reply_shape(self):
+        rep = self.d.request({"op": "submit", "corr": "shape",
+                              "referral": referral(children=[{"age": 99}])})
+        self.assertEqual(set(rep), {"ok", "corr", "error"}, rep)
+        err = self.assertError(rep, "invalid", field="referral.children[0].age")
+        self.assertTrue(set(err) <= {"code", "message", "field"}, err)
+        # A sentence a person can act on: words, not a code.
+        self.assertGreaterEqual(len(err["message"].split()), 3, err)
+
+    def test_failure_changes_nothing(self):
+        before = self.d.last_seq()
+        for req in [{"op": "nope"}, {"op": "ping", "x": 1},
+                    submit_req(referral(consent=False)),
+                    {"op": "get", "id": "R-nope"}]:
+            self.assertIs(self.d.request(req).get("ok"), False)
+        self.assertEqual(self.d.last_seq(), before)
+
+
+class NoPersonalDataInMessages(rdtest.TestCase):
+    """An error `message` never contains personal data (nor does the log)."""
+
+    MARK_NAME = "Zwartkopvlieger"
+    MARK_PHONE = "+32 470 99 88 77"
+    MARK_NOTE = "Vertrouwelijk-Geheim-Kindverhaal"
+    MARK_ADDR = "Kastanjelaan 77b"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def marked(self, **kw):
+        return referral(family={"name": self.MARK_NAME, "phone": self.MARK_PHONE,
+                                "address": self.MARK_ADDR},
+                        note=self.MARK_NOTE, **kw)
+
+    def assertClean(self, text):
+        for m in (self.MARK_NAME, self.MARK_PHONE, self.MARK_NOTE, self.MARK_ADDR,
+                  "Zwartkop", "Geheim"):
+            self.assertNotIn(m, text)
+
+    def test_error_messages_do_not_quote_personal_data(self):
+        long_name = self.MARK_NAME * 20  # > 256 characters
+        cases = [
+            self.marked(children=[{"age": 26}]),
+            self.marked(consent=False),
+            self.marked(kind="unknown"),
+            referral(family={"name": long_name}),
+            referral(family={"name": self.MARK_NAME, "ssn": self.MARK_NOTE}),
+            referral(family={"name": 42, "phone": self.MARK_PHONE}),
+            referral(note=self.MARK_NOTE * 100),
+            referral(note=self.MARK_NOTE, passport=self.MARK_NAME),
+            referral(family=self.MARK_NAME),
+            referral(note=[self.MARK_NOTE]),
+            referral(family={"name": self.MARK_NAME}, note=self.MARK_NOTE,
+                     children=[{"age": 3, "name": self.MARK_NAME}]),
+        ]
+        for r in cases:
+            with self.subTest(case=list(r)[-1]):
+                rep = self.d.request(submit_req(r))
+                self.assertIs(rep.get("ok"), False, rep)
+                self.assertClean(json.dumps(rep, ensure_ascii=False))
+
+    def test_malformed_messages_do_not_quote_input(self):
+        body = ('{"op":"submit","referral":{"family":{"name":"%s","name":"%s"}}}'
+                % (self.MARK_NAME, self.MARK_NOTE)).encode()
+        for b in [body, body[:-5], body + b"\xff", b'{"note":"' + self.MARK_NOTE.encode() + b'"']:
+            rep = self.d.request(b)
+            self.assertError(rep, "malformed")
+            self.assertClean(json.dumps(rep, ensure_ascii=False))
+
+    def test_conflict_message_does_not_quote_personal_data(self):
+        r = self.marked()
+        self.d.submit(r)
+        r2 = dict(r, note=self.MARK_NOTE + " changed")
+        rep = self.d.request(submit_req(r2))
+        self.assertError(rep, "conflict")
+        self.assertClean(json.dumps(rep, ensure_ascii=False))
+
+    def test_log_has_no_personal_data(self):
+        # Successful and failing submits: the daemon's output (journal
+        # fallback on stderr) must not carry family or note.
+        self.d.submit(self.marked())
+        self.d.request(submit_req(self.marked(children=[])))
+        self.d.request(submit_req(self.marked(bogus=self.MARK_NAME)))
+        self.assertClean(self.d.log())
+
+
+class Ping(rdtest.TestCase):
+    def test_ping_on_a_fresh_daemon(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        rep = d.request({"op": "ping", "corr": "p"})
+        self.assertOk(rep)
+        self.assertRegex(rep.get("version", ""), r"^\d+\.\d+\.\d+$")
+        self.assertIsInstance(rep.get("uptime_s"), (int, float))
+        self.assertNotIsInstance(rep["uptime_s"], bool)
+        self.assertGreaterEqual(rep["uptime_s"], 0)
+        self.assertLess(rep["uptime_s"], 60)
+        self.assertIsInstance(rep.get("last_seq"), int)
+        self.assertEqual(rep["last_seq"], 0, "no event yet: seq starts at 1")
+
+    def test_last_seq_follows_events_and_uptime_grows(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        first = d.ok({"op": "ping"})
+        d.submit(referral())
+        rep = d.ok({"op": "ping"})
+        self.assertEqual(rep["last_seq"], 2, "a submit emits received + decision")
+        ev = d.ok({"op": "events"})
+        self.assertEqual(rep["last_seq"], ev["last"])
+        wait_s = 1.2
+        rdtest.wait_until(lambda: d.ok({"op": "ping"})["uptime_s"] >= first["uptime_s"] + 1,
+                          timeout=wait_s + 3, interval=0.2, what="uptime_s to grow")
+
+
+class Stats(rdtest.TestCase):
+    def test_stats_of_a_fresh_daemon_lists_teams_and_connectors(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        rep = d.ok({"op": "stats", "corr": "s"})
+        self.assertEqual(rep["corr"], "s")
+        self.assertIsInstance(rep.get("by_status"), dict)
+        self.assertTrue(all(v == 0 for v in rep["by_status"].values()), rep["by_status"])
+        teams = {t["id"]: t for t in rep["teams"]}
+        self.assertEqual(set(teams), {"genk", "psy"})
+        conns = {c["id"]: c for c in teams["genk"]["connectors"]}
+        self.assertEqual(set(conns), {"kelly", "sophie"})
+        self.assertEqual(conns["kelly"]["capacity"], 2)
+        self.assertEqual(conns["kelly"]["load"], 0)
+        self.assertEqual(conns["sophie"]["capacity"], 2)
+        psy = {c["id"]: c for c in teams["psy"]["connectors"]}
+        self.assertEqual(psy["psy-1"], {**psy["psy-1"], "capacity": 1, "load": 0})
+        self.assertEqual(rep["window"]["started"], 0)
+        self.assertEqual(rep["window"]["in_time"], 0)
+
+    def test_stats_count_statuses_and_loads(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        a = d.submit(referral())
+        self.assertEqual(a["status"], "assigned")
+        d.submit(referral(urgency="crisis"))            # forwarded (crisis rule)
+        d.submit(referral(postcode="9000"))             # forwarded (everything-else)
+        rep = d.ok({"op": "stats"})
+        self.assertEqual(rep["by_status"].get("assigned"), 1, rep["by_status"])
+        self.assertEqual(rep["by_status"].get("forwarded"), 2, rep["by_status"])
+        self.assertEqual(rep["by_status"].get("waitlisted", 0), 0)
+        loads = {c["id"]: c["load"] for t in rep["teams"] for c in t["connectors"]}
+        self.assertEqual(loads[a["connector"]], 1)
+        self.assertEqual(sum(loads.values()), 1)
+
+    def test_window_counts_started_and_in_time(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        a = d.submit(referral())
+        d.ok({"op": "update", "id": a["id"], "status": "accepted", "connector": a["connector"]})
+        d.ok({"op": "update", "id": a["id"], "status": "started", "connector": a["connector"]})
+        rep = d.ok({"op": "stats"})
+        self.assertEqual(rep["window"], {**rep["window"], "started": 1, "in_time": 1})
+        self.assertEqual(rep["by_status"].get("started"), 1)
+        loads = {c["id"]: c["load"] for t in rep["teams"] for c in t["connectors"]}
+        self.assertEqual(loads[a["connector"]], 1, "a started referral still loads its connector")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main(verbosity=2)

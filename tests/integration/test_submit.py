@@ -1,0 +1,525 @@
+"""protocol.md, "submit" and "get and list" (get), with routing.md's
+decisions as a partner sees them in the submit reply.
+
+Every test uses its own small routing file (rdtest.ROUTING_BASIC or one
+written here), so it does not depend on config/routing.yaml.
+"""
+
+import json
+import re
+
+import rdtest
+from rdtest import DAY, DROP, ROUTING_BASIC, ROUTING_ROOMY, parse_time, referral, submit_req, utcnow
+
+SLACK = 2.0  # seconds: receipt time is somewhere between send and reply
+
+# Two connectors of capacity 1; trajectory 10d inside a 30d window: when both
+# are full, the forecast finds a slot before start_by.
+ROUTING_FORECAST = """\
+version: 1
+defaults: {window: 30d, trajectory: 10d}
+teams:
+  - id: genk
+    postcodes: ["3600"]
+    connectors:
+      - {id: kelly,  capacity: 1, skills: [family_support], languages: [nl]}
+      - {id: sophie, capacity: 1, skills: [family_support], languages: [nl]}
+forward_targets:
+  - {id: caw-limburg, name: "CAW Limburg"}
+rules:
+  - name: family
+    when: {kind: family_support}
+    assign: {teams: [genk]}
+    otherwise: {forward: {to: caw-limburg, reason: "no room within the window"}}
+  - name: rest
+    forward: {to: caw-limburg, reason: "outside the target group"}
+"""
+
+
+def receipt_bracket(test, d, ref_obj):
+    """Submit REF_OBJ; return (reply, t0, t1) with t0/t1 around the call."""
+    t0 = utcnow()
+    rep = d.submit(ref_obj)
+    t1 = utcnow()
+    return rep, t0, t1
+
+
+class SubmitDecisions(rdtest.TestCase):
+    """The submit reply carries the decision, shaped as protocol.md says."""
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon(routing=ROUTING_BASIC)
+
+    def assertStartBy(self, rep, t0, t1, window):
+        self.assertIn("start_by", rep)
+        sb = self.assertTime(rep["start_by"], "start_by")
+        receipt = sb - window
+        self.assertGreaterEqual(receipt.timestamp(), t0.timestamp() - SLACK,
+                                "start_by %s is not receipt + %s" % (rep["start_by"], window))
+        self.assertLessEqual(receipt.timestamp(), t1.timestamp() + SLACK,
+                             "start_by %s is not receipt + %s" % (rep["start_by"], window))
+
+    def test_assigned_reply(self):
+        rep, t0, t1 = receipt_bracket(self, self.d, referral())
+        self.assertIsInstance(rep.get("id"), str)
+        self.assertTrue(rep["id"])
+        self.assertEqual(rep["status"], "assigned")
+        self.assertIs(rep["duplicate"], False)
+        self.assertEqual(rep["rule"], "family-genk")
+        self.assertEqual(rep["team"], "genk")
+        self.assertIn(rep["connector"], ("kelly", "sophie"))
+        self.assertStartBy(rep, t0, t1, 30 * DAY)
+        self.assertNotIn("forward_to", rep)
+
+    def test_start_by_uses_the_rules_own_window(self):
+        rep, t0, t1 = receipt_bracket(self, self.d, referral(kind="first_line_psychology"))
+        self.assertEqual(rep["status"], "assigned")
+        self.assertEqual(rep["rule"], "psychology")
+        self.assertEqual(rep["team"], "psy")
+        self.assertEqual(rep["connector"], "psy-1")
+        self.assertStartBy(rep, t0, t1, 10 * DAY)
+
+    def test_start_by_matches_the_received_event(self):
+        rep = self.d.submit(referral())
+        evs = [e for e in self.d.all_events() if e["id"] == rep["id"]]
+        self.assertEqual(evs[0]["type"], "referral.received")
+        at = parse_time(evs[0]["at"])
+        sb = parse_time(rep["start_by"])
+        self.assertLessEqual(abs((sb - 30 * DAY - at).total_seconds()), 1.0,
+                             "start_by %s is not the receipt (%s) + 30d" % (rep["start_by"], evs[0]["at"]))
+
+    def test_forwarded_reply_has_target_and_reason_and_no_start_by(self):
+        rep = self.d.submit(referral(urgency="crisis"))
+        self.assertEqual(rep["status"], "forwarded")
+        self.assertIs(rep["duplicate"], False)
+        self.assertEqual(rep["rule"], "crisis")
+        self.assertEqual(rep["forward_to"], "cgg-limburg")
+        self.assertEqual(rep["reason"], "acute crisis: needs specialised care at once")
+        self.assertNotIn("start_by", rep)
+        self.assertNotIn(rep.get("connector"), ("kelly", "sophie", "psy-1"))
+
+    def test_catch_all_forwards_what_no_other_rule_takes(self):
+        rep = self.d.submit(referral(postcode="9000"))
+        self.assertEqual(rep["status"], "forwarded")
+        self.assertEqual(rep["rule"], "everything-else")
+        self.assertEqual(rep["forward_to"], "caw-limburg")
+        self.assertEqual(rep["reason"], "outside the target group")
+        self.assertNotIn("start_by", rep)
+
+    def test_otherwise_forward_when_no_one_can_start_in_the_window(self):
+        first = self.d.submit(referral(kind="first_line_psychology"))
+        self.assertEqual(first["status"], "assigned")
+        # psy-1 is full; its referral ends at +120d, after this one's 10d window.
+        rep = self.d.submit(referral(kind="first_line_psychology"))
+        self.assertEqual(rep["status"], "forwarded")
+        self.assertEqual(rep["rule"], "psychology")
+        self.assertEqual(rep["forward_to"], "cgg-limburg")
+        self.assertEqual(rep["reason"], "no psychologist can start within the window")
+        self.assertNotIn("start_by", rep)
+
+    def test_least_loaded_spreads_then_stops_at_capacity(self):
+        got = [self.d.submit(referral())["connector"] for _ in range(4)]
+        # equal load/capacity and equal offers: by id; then the less loaded.
+        self.assertEqual(got, ["kelly", "sophie", "kelly", "sophie"])
+        t0 = utcnow()
+        rep = self.d.submit(referral())
+        t1 = utcnow()
+        self.assertEqual(rep["status"], "waitlisted", "both connectors are at capacity")
+        self.assertEqual(rep["rule"], "family-genk")
+        self.assertNotIn(rep.get("connector"), ("kelly", "sophie"))
+        self.assertStartBy(rep, t0, t1, 30 * DAY)
+        loads = {c["id"]: c["load"] for t in self.d.ok({"op": "stats"})["teams"]
+                 for c in t["connectors"]}
+        self.assertEqual(loads["kelly"], 2)
+        self.assertEqual(loads["sophie"], 2)
+        # a sixth one waits too: capacity is never exceeded
+        self.assertEqual(self.d.submit(referral())["status"], "waitlisted")
+        loads = {c["id"]: c["load"] for t in self.d.ok({"op": "stats"})["teams"]
+                 for c in t["connectors"]}
+        self.assertEqual((loads["kelly"], loads["sophie"]), (2, 2))
+
+    def test_language_prefer_goes_first_whatever_the_load(self):
+        got = [self.d.submit(referral(language="fr"))["connector"] for _ in range(3)]
+        self.assertEqual(got, ["sophie", "sophie", "kelly"])
+
+    def test_waitlisted_with_expected_start_when_the_forecast_finds_a_slot(self):
+        d = self.daemon(routing=ROUTING_FORECAST)
+        t0 = utcnow()
+        a = d.submit(referral())
+        b = d.submit(referral())
+        self.assertEqual({a["connector"], b["connector"]}, {"kelly", "sophie"})
+        rep = d.submit(referral())
+        t1 = utcnow()
+        self.assertEqual(rep["status"], "waitlisted")
+        self.assertEqual(rep["rule"], "family")
+        self.assertIn("start_by", rep)
+        self.assertIn("expected_start", rep, "the forecast found a slot: +10d < +30d")
+        es = self.assertTime(rep["expected_start"], "expected_start")
+        self.assertGreaterEqual(es.timestamp(), (t0 + 10 * DAY).timestamp() - SLACK)
+        self.assertLessEqual(es.timestamp(), (t1 + 10 * DAY).timestamp() + SLACK)
+        self.assertLess(es, parse_time(rep["start_by"]))
+
+
+def case(name, field, **overrides):
+    return (name, field, overrides)
+
+
+# One case per rule of the submit table (and the lines around it).
+INVALID = [
+    case("ref missing", "referral.ref", ref=DROP),
+    case("ref empty", "referral.ref", ref=""),
+    case("ref of 129 characters", "referral.ref", ref="A" * 129),
+    case("ref with a space", "referral.ref", ref="OCMW 42"),
+    case("ref with a tab", "referral.ref", ref="OCMW\t42"),
+    case("ref with DEL", "referral.ref", ref="OCMW\x7f42"),
+    case("ref not ASCII", "referral.ref", ref="OCMW-\u00e9"),
+    case("ref a number", "referral.ref", ref=42),
+    case("ref null", "referral.ref", ref=None),
+    case("partner missing (security off)", "referral.partner", partner=DROP),
+    case("partner upper case", "referral.partner", partner="OCMW-Genk"),
+    case("partner leading dash", "referral.partner", partner="-genk"),
+    case("partner leading underscore", "referral.partner", partner="_genk"),
+    case("partner with a dot", "referral.partner", partner="ocmw.genk"),
+    case("partner of 65 characters", "referral.partner", partner="a" * 65),
+    case("partner empty", "referral.partner", partner=""),
+    case("partner a number", "referral.partner", partner=5),
+    case("kind missing", "referral.kind", kind=DROP),
+    case("kind unknown", "referral.kind", kind="therapy"),
+    case("kind wrong case", "referral.kind", kind="Family_Support"),
+    case("kind a list", "referral.kind", kind=["family_support"]),
+    case("postcode missing", "referral.postcode", postcode=DROP),
+    case("postcode below 1000", "referral.postcode", postcode="0999"),
+    case("postcode 3 digits", "referral.postcode", postcode="999"),
+    case("postcode 5 digits", "referral.postcode", postcode="10000"),
+    case("postcode with letters", "referral.postcode", postcode="36OO"),
+    case("postcode with a space", "referral.postcode", postcode="3600 "),
+    case("postcode a number", "referral.postcode", postcode=3600),
+    case("children missing", "referral.children", children=DROP),
+    case("children empty", "referral.children", children=[]),
+    case("children 21", "referral.children", children=[{"age": 5}] * 21),
+    case("children an object", "referral.children", children={"age": 5}),
+    case("child not an object", "referral.children[0]", children=[5]),
+    case("child without age", "referral.children[0].age", children=[{}]),
+    case("child age 26", "referral.children[0].age", children=[{"age": 26}]),
+    case("child age -1", "referral.children[0].age", children=[{"age": -1}]),
+    case("child age a fraction", "referral.children[0].age", children=[{"age": 1.5}]),
+    case("child age a string", "referral.children[0].age", children=[{"age": "3"}]),
+    case("child age null", "referral.children[0].age", children=[{"age": None}]),
+    case("child age a boolean", "referral.children[0].age", children=[{"age": True}]),
+    case("second child age 30", "referral.children[1].age",
+         children=[{"age": 3}, {"age": 30}]),
+    case("child with another key", "referral.children[0].name",
+         children=[{"age": 3, "name": "Jan"}]),
+    case("concerns 17 tags", "referral.concerns",
+         concerns=["tag_%d" % i for i in range(17)]),
+    case("concerns a string", "referral.concerns", concerns="teen_conflict"),
+    case("concern upper case", "referral.concerns[0]", concerns=["Teen"]),
+    case("second concern with a dash", "referral.concerns[1]",
+         concerns=["teen_conflict", "teen-conflict"]),
+    case("concern empty", "referral.concerns[0]", concerns=[""]),
+    case("concern of 65 characters", "referral.concerns[0]", concerns=["a" * 65]),
+    case("concern a number", "referral.concerns[0]", concerns=[1]),
+    case("language upper case", "referral.language", language="NL"),
+    case("language one letter", "referral.language", language="n"),
+    case("language four letters", "referral.language", language="nlde"),
+    case("language with a digit", "referral.language", language="n1"),
+    case("language a number", "referral.language", language=5),
+    case("language null", "referral.language", language=None),
+    case("urgency unknown", "referral.urgency", urgency="low"),
+    case("urgency wrong case", "referral.urgency", urgency="Normal"),
+    case("urgency empty", "referral.urgency", urgency=""),
+    case("urgency a number", "referral.urgency", urgency=1),
+    case("consent missing", "referral.consent", consent=DROP),
+    case("consent false", "referral.consent", consent=False),
+    case("consent a string", "referral.consent", consent="true"),
+    case("consent 1", "referral.consent", consent=1),
+    case("consent null", "referral.consent", consent=None),
+    case("family a string", "referral.family", family="Janssens"),
+    case("family a list", "referral.family", family=["Janssens"]),
+    case("family with another key", "referral.family.ssn",
+         family={"name": "Janssens", "ssn": "85.07.30-033.61"}),
+    case("family name a number", "referral.family.name", family={"name": 5}),
+    case("family email null", "referral.family.email", family={"email": None}),
+    case("family name of 257 characters", "referral.family.name",
+         family={"name": "J" * 257}),
+    case("family address of 257 code points", "referral.family.address",
+         family={"address": "\u00e9" * 257}),
+    case("note of 2001 characters", "referral.note", note="n" * 2001),
+    case("note of 2001 code points", "referral.note", note="\u00eb" * 2001),
+    case("note a number", "referral.note", note=5),
+    case("note an object", "referral.note", note={"text": "x"}),
+    case("unknown field", "referral.ssn", ssn="85.07.30-033.61"),
+    case("unknown field status", "referral.status", status="assigned"),
+    case("unknown field, other case", "referral.Note", Note="x"),
+]
+
+# Values at the edge of each rule that must be accepted.
+VALID = [
+    ("ref of 128 characters", dict(ref="!" + "~" * 126 + "!")),
+    ("ref of printable ASCII", dict(ref="!\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~")),
+    ("ref of 1 character", dict(ref="x")),
+    ("partner of 64 characters", dict(partner="a" + "b_-9" * 15 + "zzz")),
+    ("partner of 1 character", dict(partner="9")),
+    ("kind first_line_psychology", dict(kind="first_line_psychology")),
+    ("postcode 1000", dict(postcode="1000")),
+    ("postcode 9999", dict(postcode="9999")),
+    ("20 children aged 0 to 25", dict(children=[{"age": a} for a in (0, 25) * 10])),
+    ("16 concerns of 64 characters",
+     dict(concerns=[("c%02d" % i) + "_" * 61 for i in range(16)])),
+    ("no concerns", dict(concerns=[])),
+    ("concerns absent", dict(concerns=DROP)),
+    ("language of 3 letters", dict(language="tur")),
+    ("language absent", dict(language=DROP)),
+    ("urgency high", dict(urgency="high")),
+    ("urgency crisis", dict(urgency="crisis")),
+    ("urgency normal", dict(urgency="normal")),
+    ("family of 256 code points each",
+     dict(family={"name": "\u00e9" * 256, "phone": "1" * 256,
+                  "email": "\U0001F600" * 256, "address": "a" * 256})),
+    ("family partial", dict(family={"phone": "+32 11 22 33 44"})),
+    ("family empty", dict(family={})),
+    ("family absent", dict(family=DROP)),
+    ("note of 2000 code points", dict(note="\U0001F600" * 2000)),
+    ("note empty", dict(note="")),
+    ("note absent", dict(note=DROP)),
+]
+
+
+class SubmitValidation(rdtest.TestCase):
+    """Each rule of the submit table: a bad value is `invalid` with the exact
+    `field`, and a failed submit stores nothing and emits nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_ROOMY)
+
+    def test_each_invalid_field_is_named(self):
+        before = self.d.last_seq()
+        for name, field, overrides in INVALID:
+            with self.subTest(case=name):
+                r = referral(**overrides)
+                rep = self.d.request(submit_req(r, corr="v"))
+                self.assertError(rep, "invalid", field=field)
+                self.assertEqual(rep.get("corr"), "v")
+                if (isinstance(r.get("ref"), str) and re.match(r"^[!-~]{1,128}$", r["ref"])
+                        and isinstance(r.get("partner"), str)
+                        and re.match(r"^[a-z0-9][a-z0-9_-]{0,63}$", r["partner"])):
+                    got = self.d.request({"op": "get", "partner": r["partner"], "ref": r["ref"]})
+                    self.assertError(got, "not_found", msg="a failed submit stored %r" % (got,))
+        self.assertEqual(self.d.last_seq(), before, "a failed submit emitted events")
+        self.assertEqual(self.d.ok({"op": "events", "since": before})["events"], [])
+
+    def test_referral_missing_or_not_an_object(self):
+        for value in (DROP, "x", ["ref"], None, 5):
+            with self.subTest(value=value):
+                req = {"op": "submit"}
+                if value is not DROP:
+                    req["referral"] = value
+                self.assertError(self.d.request(req), "invalid", field="referral")
+
+    def test_values_at_the_edge_are_accepted(self):
+        for name, overrides in VALID:
+            with self.subTest(case=name):
+                r = referral(**overrides)
+                rep = self.d.request(submit_req(r))
+                self.assertOk(rep)
+                self.assertIs(rep["duplicate"], False)
+                got = self.d.ok({"op": "get", "id": rep["id"]})
+                self.assertEqual(got["referral"]["ref"], r["ref"])
+                if "note" in r:
+                    self.assertEqual(got["referral"].get("note"), r["note"])
+                if "family" in r and r["family"]:
+                    self.assertEqual(got["referral"].get("family"), r["family"])
+
+
+class Idempotency(rdtest.TestCase):
+    """Same partner + ref: same content is a duplicate, other content a
+    conflict; neither stores or emits anything."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_ROOMY)
+
+    def test_resubmit_is_duplicate_with_same_id_and_no_event(self):
+        r = referral()
+        first = self.d.submit(r)
+        last = self.d.last_seq()
+        again = self.d.submit(r)
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["id"], first["id"])
+        for k in ("status", "rule", "team", "connector", "start_by"):
+            self.assertEqual(again.get(k), first.get(k), k)
+        self.assertEqual(self.d.last_seq(), last, "a duplicate emitted an event")
+
+    def test_resubmit_with_other_key_order_is_duplicate(self):
+        r = referral()
+        first = self.d.submit(r)
+        reordered = dict(reversed(list(r.items())))
+        reordered["family"] = dict(reversed(list(r["family"].items())))
+        body = json.dumps({"referral": reordered, "op": "submit"}, indent=3)
+        again = self.d.request(body)
+        self.assertOk(again)
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["id"], first["id"])
+
+    def test_missing_urgency_equals_normal(self):
+        r = referral(urgency=DROP)
+        first = self.d.submit(r)
+        last = self.d.last_seq()
+        again = self.d.submit(dict(r, urgency="normal"))
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["id"], first["id"])
+        r2 = referral(urgency="normal")
+        first2 = self.d.submit(r2)
+        last = self.d.last_seq()
+        again2 = self.d.submit({k: v for k, v in r2.items() if k != "urgency"})
+        self.assertIs(again2["duplicate"], True)
+        self.assertEqual(again2["id"], first2["id"])
+        self.assertEqual(self.d.last_seq(), last)
+
+    def test_duplicate_of_a_forwarded_referral(self):
+        r = referral(urgency="crisis")
+        first = self.d.submit(r)
+        again = self.d.submit(r)
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["status"], "forwarded")
+        self.assertEqual(again["forward_to"], first["forward_to"])
+        self.assertNotIn("start_by", again)
+
+    def test_duplicate_returns_the_current_state(self):
+        r = referral()
+        first = self.d.submit(r)
+        self.d.ok({"op": "update", "id": first["id"], "status": "accepted",
+                   "connector": first["connector"]})
+        last = self.d.last_seq()
+        again = self.d.submit(r)
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["id"], first["id"])
+        self.assertEqual(again["status"], "accepted")
+        self.assertEqual(self.d.last_seq(), last)
+
+    def test_duplicate_after_erase(self):
+        r = referral()
+        first = self.d.submit(r)
+        self.d.ok({"op": "erase", "id": first["id"]})
+        last = self.d.last_seq()
+        again = self.d.submit(r)
+        self.assertIs(again["duplicate"], True)
+        self.assertEqual(again["id"], first["id"])
+        self.assertEqual(self.d.last_seq(), last, "a duplicate after erase emitted an event")
+
+    def test_changed_content_is_conflict_and_changes_nothing(self):
+        r = referral(urgency=DROP)
+        first = self.d.submit(r)
+        changes = {
+            "note": dict(r, note=r["note"] + "!"),
+            "family.phone": dict(r, family=dict(r["family"], phone="+32 11 00 00 00")),
+            "family removed": {k: v for k, v in r.items() if k != "family"},
+            "children": dict(r, children=[{"age": 13}]),
+            "urgency high": dict(r, urgency="high"),
+            "kind": dict(r, kind="first_line_psychology"),
+            "postcode": dict(r, postcode="3660"),
+            "concerns": dict(r, concerns=["teen_conflict", "parental_conflict"]),
+            "language": dict(r, language="fr"),
+            "note removed": {k: v for k, v in r.items() if k != "note"},
+        }
+        last = self.d.last_seq()
+        for name, changed in changes.items():
+            with self.subTest(change=name):
+                self.assertError(self.d.request(submit_req(changed)), "conflict")
+        self.assertEqual(self.d.last_seq(), last, "a conflict emitted events")
+        got = self.d.ok({"op": "get", "id": first["id"]})
+        self.assertEqual(got["referral"]["note"], r["note"])
+        self.assertEqual(got["referral"]["family"], r["family"])
+        self.assertEqual(got["referral"]["urgency"], "normal")
+        self.assertEqual(got["status"], first["status"])
+
+    def test_same_ref_for_another_partner_is_a_new_referral(self):
+        r = referral()
+        first = self.d.submit(r)
+        other = self.d.submit(dict(r, partner="ocmw-hasselt"))
+        self.assertIs(other["duplicate"], False)
+        self.assertNotEqual(other["id"], first["id"])
+
+
+class Get(rdtest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_BASIC)
+
+    def check_full(self, got, r, rep):
+        self.assertOk(got)
+        self.assertEqual(got["id"], rep["id"])
+        self.assertEqual(got["status"], rep["status"])
+        for k in ("rule", "team", "connector", "start_by", "forward_to", "reason"):
+            self.assertEqual(got.get(k), rep.get(k), k)
+        stored = got["referral"]
+        for k, v in r.items():
+            if k == "consent":
+                continue  # always true; whether it is echoed is not specified
+            self.assertEqual(stored.get(k), v, "referral.%s as stored" % k)
+        self.assertEqual(stored.get("urgency", None), r.get("urgency", "normal"),
+                         "defaults filled in")
+        hist = got["history"]
+        self.assertIsInstance(hist, list)
+        self.assertGreaterEqual(len(hist), 2)
+        seqs = [e["seq"] for e in hist]
+        self.assertEqual(seqs, sorted(seqs), "history oldest first")
+        self.assertEqual(len(set(seqs)), len(seqs))
+        self.assertEqual(hist[0]["type"], "referral.received")
+        self.assertEqual(hist[0]["status"], "received")
+        self.assertEqual(hist[1]["type"], "referral." + rep["status"])
+        for e in hist:
+            self.assertEqual(e["id"], rep["id"])
+            for pd in ("family", "note", "children", "postcode"):
+                self.assertNotIn(pd, e)
+
+    def test_get_by_id_returns_referral_with_defaults_personal_data_and_history(self):
+        r = referral(urgency=DROP, note="Gezin met drie kinderen; vader werkt 's nachts.")
+        rep = self.d.submit(r)
+        got = self.d.request({"op": "get", "id": rep["id"], "corr": "g"})
+        self.check_full(got, r, rep)
+        self.assertEqual(got["corr"], "g")
+        self.assertEqual(got["referral"]["family"]["name"], "Janssens")
+
+    def test_get_by_partner_and_ref_equals_get_by_id(self):
+        r = referral()
+        rep = self.d.submit(r)
+        a = self.d.ok({"op": "get", "id": rep["id"]})
+        b = self.d.ok({"op": "get", "partner": r["partner"], "ref": r["ref"]})
+        self.check_full(b, r, rep)
+        self.assertEqual(a, b)
+
+    def test_get_forwarded_referral(self):
+        r = referral(urgency="crisis")
+        rep = self.d.submit(r)
+        got = self.d.ok({"op": "get", "id": rep["id"]})
+        self.check_full(got, r, rep)
+        self.assertEqual(got["forward_to"], "cgg-limburg")
+        self.assertNotIn("start_by", got)
+
+    def test_history_grows_with_updates(self):
+        r = referral()
+        rep = self.d.submit(r)
+        self.d.ok({"op": "update", "id": rep["id"], "status": "accepted",
+                   "connector": rep["connector"]})
+        got = self.d.ok({"op": "get", "id": rep["id"]})
+        self.assertEqual([e["type"] for e in got["history"]],
+                         ["referral.received", "referral.assigned", "referral.accepted"])
+        self.assertEqual(got["status"], "accepted")
+
+    def test_get_unknown_is_not_found(self):
+        r = referral()
+        rep = self.d.submit(r)
+        for req in [{"op": "get", "id": "R-does-not-exist"},
+                    {"op": "get", "id": rep["id"] + "x"},
+                    {"op": "get", "partner": r["partner"], "ref": r["ref"] + "-nope"},
+                    {"op": "get", "partner": "ocmw-elders", "ref": r["ref"]}]:
+            with self.subTest(req=req):
+                self.assertError(self.d.request(req), "not_found")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main(verbosity=2)

@@ -1,0 +1,396 @@
+/* Unit tests of lib/store: durability rules the daemon builds on. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "timefmt.h"
+
+struct fixture {
+        char dir[256];
+        char path[300];
+        struct rd_store *store;
+};
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof *f);
+        char errbuf[256];
+        snprintf(f->dir, sizeof f->dir, "/tmp/rd-test-store-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->path, sizeof f->path, "%s/sub/referrald.db", f->dir);
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        char cmd[400];
+        rd_store_close(f->store);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+        assert_int_equal(system(cmd), 0);
+        free(f);
+        return 0;
+}
+
+static void make_referral(struct rd_referral *r, const char *partner, const char *ref)
+{
+        memset(r, 0, sizeof *r);
+        snprintf(r->ref, sizeof r->ref, "%s", ref);
+        snprintf(r->partner, sizeof r->partner, "%s", partner);
+        r->kind = RD_KIND_FAMILY_SUPPORT;
+        snprintf(r->postcode, sizeof r->postcode, "3600");
+        r->n_children = 1;
+        r->ages[0] = 9;
+        r->urgency = RD_URGENCY_NORMAL;
+}
+
+static void insert(struct fixture *f, const char *ref, struct rd_stored *st)
+{
+        struct rd_referral r;
+        make_referral(&r, "ocmw-genk", ref);
+        assert_int_equal(rd_store_insert(f->store, &r, "d1", 1000, st), 0);
+}
+
+static struct rd_event received(const struct rd_stored *st)
+{
+        struct rd_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = RD_EV_RECEIVED;
+        ev.at_ms = 1000;
+        ev.status = RD_STATUS_RECEIVED;
+        snprintf(ev.id, sizeof ev.id, "%s", st->id);
+        snprintf(ev.partner, sizeof ev.partner, "%s", st->partner);
+        snprintf(ev.ref, sizeof ev.ref, "%s", st->ref);
+        return ev;
+}
+
+static void database_file_is_0600_and_new_folder_0700_whatever_the_umask(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s;
+        struct stat sb;
+        char path[400], errbuf[256];
+        mode_t old = umask(0);
+
+        snprintf(path, sizeof path, "%s/open/x.db", f->dir);
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
+        umask(old);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+        snprintf(path, sizeof path, "%s/open", f->dir);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0700);
+        rd_store_close(s);
+}
+
+static void schema_version_is_set_and_a_newer_one_is_refused(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        sqlite3 *db;
+        char path[400], errbuf[256];
+
+        snprintf(path, sizeof path, "%s/newer.db", f->dir);
+        assert_int_equal(rd_store_open(path, false, &s, errbuf, sizeof errbuf), 0);
+        rd_store_close(s);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), 0);
+        sqlite3_close(db);
+        s = NULL;
+        assert_true(rd_store_open(path, false, &s, errbuf, sizeof errbuf) < 0);
+        assert_null(s);
+        assert_non_null(strstr(errbuf, "newer"));
+}
+
+static void insert_then_find_by_ref_and_by_id(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st, got;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &st);
+        assert_int_equal(st.status, RD_STATUS_RECEIVED);
+        assert_int_equal(rd_store_find(f->store, "ocmw-genk", "A-1", &got), 0);
+        assert_string_equal(got.id, st.id);
+        assert_string_equal(got.digest, "d1");
+        assert_int_equal(rd_store_get(f->store, st.id, &got), 0);
+        assert_string_equal(got.ref, "A-1");
+        assert_int_equal(rd_store_find(f->store, "other", "A-1", &got), -ENOENT);
+        assert_int_equal(rd_store_get(f->store, "R1", &got), -ENOENT); /* not the same id */
+        assert_int_equal(rd_store_get(f->store, "nonsense", &got), -ENOENT);
+        assert_int_equal(rd_store_get(f->store, "R999999", &got), -ENOENT);
+        assert_int_equal(rd_store_commit(f->store), 0);
+}
+
+static void same_partner_and_ref_twice_is_eexist(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st;
+        struct rd_referral r;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &st);
+        make_referral(&r, "ocmw-genk", "A-1");
+        assert_int_equal(rd_store_insert(f->store, &r, "d2", 2000, &st), -EEXIST);
+        make_referral(&r, "caw-limburg", "A-1"); /* unique per partner only */
+        assert_int_equal(rd_store_insert(f->store, &r, "d2", 2000, &st), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+}
+
+static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        json_t *arr;
+        char errbuf[256];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_request_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        ev = received(&a);
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0);
+        assert_int_equal(ev.seq, 1);
+        assert_int_equal(rd_store_request_end(f->store, true), 0);
+
+        /* a request that fails is undone, its seq too */
+        assert_int_equal(rd_store_request_begin(f->store), 0);
+        insert(f, "A-2", &b);
+        ev = received(&b);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(ev.seq, 2);
+        assert_int_equal(rd_store_request_end(f->store, false), 0);
+        assert_int_equal(rd_store_last_seq(f->store), 1);
+        assert_int_equal(rd_store_find(f->store, "ocmw-genk", "A-2", &b), -ENOENT);
+
+        assert_int_equal(rd_store_request_begin(f->store), 0);
+        insert(f, "A-3", &b);
+        ev = received(&b);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(ev.seq, 2);
+        assert_int_equal(rd_store_request_end(f->store, true), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        /* a whole transaction rolled back gives its seqs back */
+        assert_int_equal(rd_store_begin(f->store), 0);
+        ev = received(&b);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(ev.seq, 3);
+        rd_store_rollback(f->store);
+        assert_int_equal(rd_store_last_seq(f->store), 2);
+
+        rd_store_close(f->store);
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_last_seq(f->store), 2);
+        arr = json_array();
+        assert_int_equal(rd_store_events(f->store, 0, 100, arr), 0);
+        assert_int_equal(json_array_size(arr), 2);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "seq")), 2);
+        json_decref(arr);
+}
+
+static void events_since_and_limit(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a;
+        struct rd_event ev;
+        json_t *arr = json_array();
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        for (int i = 0; i < 5; i++) {
+                ev = received(&a);
+                assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0);
+        }
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(rd_store_events(f->store, 2, 2, arr), 0);
+        assert_int_equal(json_array_size(arr), 2);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 3);
+        json_array_clear(arr);
+        assert_int_equal(rd_store_events(f->store, 5, 10, arr), 0);
+        assert_int_equal(json_array_size(arr), 0);
+        json_array_clear(arr);
+        assert_int_equal(rd_store_history(f->store, a.rowid, arr), 0);
+        assert_int_equal(json_array_size(arr), 5);
+        json_decref(arr);
+}
+
+static void decision_columns_round_trip_and_count(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b, got;
+        int64_t counts[RD_STATUS_COUNT], started, in_time;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        insert(f, "A-2", &b);
+        a.status = RD_STATUS_ASSIGNED;
+        snprintf(a.rule, sizeof a.rule, "family");
+        snprintf(a.team, sizeof a.team, "genk");
+        snprintf(a.connector, sizeof a.connector, "kelly");
+        a.start_by_ms = 5000;
+        a.offered_ms = 1000;
+        a.offer_expires_ms = 3000;
+        assert_int_equal(rd_store_update(f->store, &a), 0);
+        b.status = RD_STATUS_FORWARDED;
+        snprintf(b.forward_to, sizeof b.forward_to, "caw");
+        snprintf(b.reason, sizeof b.reason, "outside the target group");
+        assert_int_equal(rd_store_update(f->store, &b), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        assert_int_equal(rd_store_get(f->store, a.id, &got), 0);
+        assert_int_equal(got.status, RD_STATUS_ASSIGNED);
+        assert_string_equal(got.connector, "kelly");
+        assert_int_equal(got.start_by_ms, 5000);
+        assert_int_equal(got.offer_expires_ms, 3000);
+        assert_int_equal(rd_store_get(f->store, b.id, &got), 0);
+        assert_string_equal(got.reason, "outside the target group");
+
+        assert_int_equal(rd_store_count_by_status(f->store, counts), 0);
+        assert_int_equal(counts[RD_STATUS_ASSIGNED], 1);
+        assert_int_equal(counts[RD_STATUS_FORWARDED], 1);
+        assert_int_equal(counts[RD_STATUS_WAITLISTED], 0);
+        assert_int_equal(rd_store_window_counts(f->store, &started, &in_time), 0);
+        assert_int_equal(started, 0);
+}
+
+static int count_open(void *ctx, const struct rd_stored *st)
+{
+        (void)st;
+        (*(int *)ctx)++;
+        return 0;
+}
+
+static int sum_offers(void *ctx, const char *connector, int64_t count)
+{
+        if (strcmp(connector, "kelly") == 0)
+                *(int64_t *)ctx = count;
+        return 0;
+}
+
+static int read_rr(void *ctx, const char *rule, const char *connector)
+{
+        if (strcmp(rule, "family") == 0)
+                snprintf(ctx, 65, "%s", connector);
+        return 0;
+}
+
+static void open_referrals_offer_counts_and_round_robin_survive_reopen(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a;
+        int n_open = 0;
+        int64_t offers = 0;
+        char rr[65] = "";
+        char errbuf[256];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        a.status = RD_STATUS_STARTED;
+        snprintf(a.connector, sizeof a.connector, "kelly");
+        assert_int_equal(rd_store_update(f->store, &a), 0);
+        assert_int_equal(rd_store_offer_made(f->store, "kelly"), 0);
+        assert_int_equal(rd_store_offer_made(f->store, "kelly"), 0);
+        assert_int_equal(rd_store_set_rr(f->store, "family", "sophie"), 0);
+        assert_int_equal(rd_store_set_rr(f->store, "family", "kelly"), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        rd_store_close(f->store);
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_each_open(f->store, count_open, &n_open), 0);
+        assert_int_equal(n_open, 1);
+        assert_int_equal(rd_store_each_offer_count(f->store, sum_offers, &offers), 0);
+        assert_int_equal(offers, 2);
+        assert_int_equal(rd_store_each_rr(f->store, read_rr, rr), 0);
+        assert_string_equal(rr, "kelly");
+}
+
+static void list_orders_by_latest_event_and_filters_status(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        json_t *arr = json_array();
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        insert(f, "A-2", &b);
+        ev = received(&a);
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0); /* 1 */
+        ev = received(&b);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0); /* 2 */
+        ev = received(&a);
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0); /* 3 */
+        b.status = RD_STATUS_WAITLISTED;
+        assert_int_equal(rd_store_update(f->store, &b), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        assert_int_equal(rd_store_list(f->store, -1, 0, 10, arr), 0);
+        assert_int_equal(json_array_size(arr), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "ref")),
+                            "A-2");
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "seq")), 3);
+        json_array_clear(arr);
+        assert_int_equal(rd_store_list(f->store, RD_STATUS_WAITLISTED, 0, 10, arr), 0);
+        assert_int_equal(json_array_size(arr), 1);
+        json_array_clear(arr);
+        assert_int_equal(rd_store_list(f->store, -1, 2, 10, arr), 0);
+        assert_int_equal(json_array_size(arr), 1);
+        json_array_clear(arr);
+        assert_int_equal(rd_store_list(f->store, -1, 0, 1, arr), 0);
+        assert_int_equal(json_array_size(arr), 1);
+        json_decref(arr);
+}
+
+static void content_and_trace_are_kept(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a;
+        json_t *content = NULL, *trace = NULL, *t = json_pack("{s:s}", "rule", "family");
+        char digest[65];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        assert_int_equal(rd_store_set_trace(f->store, a.rowid, t, "abc"), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(rd_store_content(f->store, a.rowid, &content, &trace, digest), 0);
+        assert_string_equal(json_string_value(json_object_get(content, "ref")), "A-1");
+        assert_string_equal(json_string_value(json_object_get(content, "postcode")), "3600");
+        assert_string_equal(json_string_value(json_object_get(trace, "rule")), "family");
+        assert_string_equal(digest, "abc");
+        json_decref(content);
+        json_decref(trace);
+        json_decref(t);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(database_file_is_0600_and_new_folder_0700_whatever_the_umask),
+                T(schema_version_is_set_and_a_newer_one_is_refused),
+                T(insert_then_find_by_ref_and_by_id),
+                T(same_partner_and_ref_twice_is_eexist),
+                T(seq_is_gap_free_across_rolled_back_requests_and_reopen),
+                T(events_since_and_limit),
+                T(decision_columns_round_trip_and_count),
+                T(open_referrals_offer_counts_and_round_robin_survive_reopen),
+                T(list_orders_by_latest_event_and_filters_status),
+                T(content_and_trace_are_kept),
+#undef T
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
