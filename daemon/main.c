@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "config.h"
 #include "embedded.h"
@@ -71,13 +70,13 @@ int main(int argc, char **argv)
                 case 't': test_only = 1; break;
                 case 'h': usage(stdout); return 0;
                 case 'V': printf("referrald %s\n", RD_VERSION); return 0;
-                default: usage(stderr); return EX_USAGE;
+                default: usage(stderr); return 2; /* daemon.md: 2 is a usage error */
                 }
         }
         if (optind < argc) {
                 fprintf(stderr, "referrald: unexpected argument '%s'\n", argv[optind]);
                 usage(stderr);
-                return EX_USAGE;
+                return 2; /* daemon.md: 2 is a usage error */
         }
         rd_log_init(test_only);
 

@@ -25,7 +25,8 @@
 #define LIST_MAX_LIMIT 1000
 #define CORR_MAX 128
 #define SOCKET_MAXMSGSIZE (1024 * 1024) /* larger than RD_REQUEST_MAX: see protocol.md */
-#define SEND_TIMEOUT_MS 1000
+#define LINGER_MS 1000    /* to flush the last replies at stop */
+#define REPLY_HWM 10000   /* replies queued per client */
 #define STOP_DRAIN_MS 200
 
 /* The connectors' state, indexed like rules->connectors; rebuilt from the
@@ -63,6 +64,7 @@ struct rd_server {
         struct rd_event *events; /* appended in the open transaction */
         size_t n_events, cap_events;
         int64_t dropped_replies;
+        int64_t dropped_logged_ms;
 };
 
 /* ---- time -------------------------------------------------------------- */
@@ -342,7 +344,7 @@ static json_t *check_keys(const struct ctx *c, const char *const *allowed)
                         struct rd_error err;
                         /* The key is the client's own text: name it only when it
                          * is a plain identifier, so no free text is echoed. */
-                        if (rd_id_valid(key))
+                        if (rd_json_key_is_plain(key))
                                 rd_error_set(&err, RD_INVALID, key,
                                              "unknown key '%s' in a %s request", key, c->op);
                         else
@@ -824,18 +826,29 @@ static void send_reply(struct rd_server *srv, struct request *rq)
         char *text = json_dumps(rq->reply, JSON_COMPACT);
         int ok = text != NULL;
 
+        /* ZMQ_ROUTER_MANDATORY: a reply that cannot be queued fails here
+         * (EHOSTUNREACH: the peer is gone; EAGAIN: its queue is full) instead
+         * of vanishing. The loop never waits for one slow client. */
         for (int i = 0; ok && i < rq->n_envelope; i++)
-                ok = zmq_msg_send(&rq->envelope[i], srv->intake, ZMQ_SNDMORE) >= 0;
+                ok = zmq_msg_send(&rq->envelope[i], srv->intake, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
         if (ok)
-                ok = zmq_send(srv->intake, text, strlen(text), 0) >= 0;
+                ok = zmq_send(srv->intake, text, strlen(text), ZMQ_DONTWAIT) >= 0;
         if (!ok) {
-                /* ZMQ_ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or its
-                 * queue stayed full for SEND_TIMEOUT_MS (EAGAIN). */
+                int64_t t = mono_ms();
+                int e = text ? errno : ENOMEM;
                 srv->dropped_replies++;
-                rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
-                       "a reply could not be delivered (%s); %lld so far; the client will "
-                       "retry and get the same answer",
-                       text ? strerror(errno) : "out of memory", (long long)srv->dropped_replies);
+                /* at most one line a second, with the count */
+                if (t - srv->dropped_logged_ms >= 1000) {
+                        rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
+                               "a reply could not be delivered (%s); %lld undelivered so far; "
+                               "what was committed stays, and a client that retries gets the "
+                               "same answer",
+                               e == EHOSTUNREACH ? "the client is gone"
+                               : e == EAGAIN     ? "the client's queue is full"
+                                                 : strerror(e),
+                               (long long)srv->dropped_replies);
+                        srv->dropped_logged_ms = t;
+                }
         }
         free(text);
         for (int i = 0; i < rq->n_envelope; i++)
@@ -991,7 +1004,20 @@ out:
 
 static int bind_socket(void *sock, const char *endpoint, const char *what)
 {
-        if (zmq_bind(sock, endpoint) < 0) {
+        static const char local[] = "tcp://localhost:";
+        char buf[512];
+        const char *ep = endpoint;
+        int one = 1;
+
+        /* libzmq binds to addresses and interface names, not host names:
+         * daemon.md allows "localhost", which is the IPv4 loopback here. */
+        if (strncmp(endpoint, local, sizeof local - 1) == 0) {
+                snprintf(buf, sizeof buf, "tcp://127.0.0.1:%s", endpoint + sizeof local - 1);
+                ep = buf;
+        }
+        /* without ZMQ_IPV6, libzmq cannot bind an IPv6 address such as [::1] */
+        zmq_setsockopt(sock, ZMQ_IPV6, &one, sizeof one);
+        if (zmq_bind(sock, ep) < 0) {
                 int e = errno;
                 rd_log(LOG_ERR, RD_MSG_GENERIC, "cannot bind the %s socket to %s: %s", what,
                        endpoint, zmq_strerror(e));
@@ -1004,7 +1030,7 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
                   struct rd_store *store, struct rd_server **out)
 {
         struct rd_server *srv = calloc(1, sizeof *srv);
-        int one = 1, zero = 0, sndtimeo = SEND_TIMEOUT_MS, r = -ENOMEM;
+        int one = 1, zero = 0, linger = LINGER_MS, hwm = REPLY_HWM, r = -ENOMEM;
         int64_t maxmsg = SOCKET_MAXMSGSIZE;
         sigset_t mask;
 
@@ -1042,9 +1068,9 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
         if (!srv->intake || !srv->pub)
                 goto fail;
         zmq_setsockopt(srv->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-        zmq_setsockopt(srv->intake, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
+        zmq_setsockopt(srv->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(srv->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-        zmq_setsockopt(srv->intake, ZMQ_LINGER, &sndtimeo, sizeof sndtimeo);
+        zmq_setsockopt(srv->intake, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(srv->pub, ZMQ_LINGER, &zero, sizeof zero);
         zmq_setsockopt(srv->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         r = bind_socket(srv->intake, config->intake, "intake");

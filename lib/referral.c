@@ -49,10 +49,10 @@ static const char *const urgency_names[RD_URGENCY_COUNT] = {
 };
 
 static const char *const status_names[RD_STATUS_COUNT] = {
-        [RD_STATUS_RECEIVED] = "received",   [RD_STATUS_ASSIGNED] = "assigned",
+        [RD_STATUS_RECEIVED] = "received",     [RD_STATUS_ASSIGNED] = "assigned",
         [RD_STATUS_WAITLISTED] = "waitlisted", [RD_STATUS_FORWARDED] = "forwarded",
-        [RD_STATUS_ACCEPTED] = "accepted",   [RD_STATUS_STARTED] = "started",
-        [RD_STATUS_CLOSED] = "closed",       [RD_STATUS_WITHDRAWN] = "withdrawn",
+        [RD_STATUS_ACCEPTED] = "accepted",     [RD_STATUS_STARTED] = "started",
+        [RD_STATUS_CLOSED] = "closed",         [RD_STATUS_WITHDRAWN] = "withdrawn",
 };
 
 const char *rd_kind_name(enum rd_kind kind)
@@ -273,12 +273,12 @@ int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_e
 /* ---- validating a referral --------------------------------------------- */
 
 static const char *const referral_keys[] = {
-        "ref",      "partner",  "kind",    "postcode", "children", "concerns",
-        "language", "urgency",  "consent", "family",   "note",
+        "ref",      "partner", "kind",    "postcode", "children", "concerns",
+        "language", "urgency", "consent", "family",   "note",
 };
 #define N_REFERRAL_KEYS (sizeof referral_keys / sizeof referral_keys[0])
 
-static const char *const family_keys[] = { "name", "phone", "email", "address" };
+static const char *const family_keys[] = {"name", "phone", "email", "address"};
 #define N_FAMILY_KEYS (sizeof family_keys / sizeof family_keys[0])
 
 static bool in_list(const char *key, const char *const *list, size_t n)
@@ -289,17 +289,16 @@ static bool in_list(const char *key, const char *const *list, size_t n)
         return false;
 }
 
-/* A key that may be shown as part of a field path. */
-static bool plain_key(const char *key)
+int rd_json_key_is_plain(const char *key)
 {
         size_t n = 0;
         for (; key[n]; n++) {
                 char c = key[n];
                 if (n >= 64)
-                        return false;
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '-'))
-                        return false;
+                        return 0;
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-'))
+                        return 0;
         }
         return n > 0;
 }
@@ -312,12 +311,13 @@ static int check_keys(const json_t *obj, const char *path, const char *const *li
         const char *key;
         json_t *value;
 
-        json_object_foreach((json_t *)obj, key, value) {
+        json_object_foreach((json_t *)obj, key, value)
+        {
                 char field[RD_FIELD_MAX];
                 (void)value;
                 if (in_list(key, list, n))
                         continue;
-                if (plain_key(key))
+                if (rd_json_key_is_plain(key))
                         snprintf(field, sizeof field, "%s.%s", path, key);
                 else
                         snprintf(field, sizeof field, "%s", path);
@@ -380,10 +380,15 @@ static bool valid_language(const char *s)
         return n >= 2;
 }
 
-#define MSG_REF "referral.ref must be a string of 1 to 128 printable ASCII characters ('!' to '~', no spaces)"
-#define MSG_PARTNER "referral.partner must be an id: 1 to 64 characters from a-z, 0-9, '_' and '-', starting with a letter or digit"
+#define MSG_REF                                                                                    \
+        "referral.ref must be a string of 1 to 128 printable ASCII characters ('!' to '~', no "    \
+        "spaces)"
+#define MSG_PARTNER                                                                                \
+        "referral.partner must be an id: 1 to 64 characters from a-z, 0-9, '_' and '-', starting " \
+        "with a letter or digit"
 #define MSG_KIND "referral.kind must be \"family_support\" or \"first_line_psychology\""
-#define MSG_POSTCODE "referral.postcode must be a Belgian postcode: 4 digits from 1000 to 9999, as a string"
+#define MSG_POSTCODE                                                                               \
+        "referral.postcode must be a Belgian postcode: 4 digits from 1000 to 9999, as a string"
 #define MSG_CHILDREN "referral.children must be a list of 1 to 20 objects {\"age\": N}"
 #define MSG_CHILD "each child must be an object {\"age\": N} with N an integer from 0 to 25"
 #define MSG_AGE "the age of a child must be an integer from 0 to 25"
@@ -391,8 +396,12 @@ static bool valid_language(const char *s)
 #define MSG_TAG "each concern must be a tag of 1 to 64 characters from a-z, 0-9 and '_'"
 #define MSG_LANGUAGE "referral.language must be 2 or 3 lowercase letters (a-z), e.g. \"nl\""
 #define MSG_URGENCY "referral.urgency must be \"normal\", \"high\" or \"crisis\""
-#define MSG_CONSENT "referral.consent must be true: a referral is made together with the family, who must consent to it"
-#define MSG_FAMILY "referral.family must be an object with only name, phone, email and address, each a string of at most 256 characters"
+#define MSG_CONSENT                                                                                \
+        "referral.consent must be true: a referral is made together with the family, who must "    \
+        "consent to it"
+#define MSG_FAMILY                                                                                 \
+        "referral.family must be an object with only name, phone, email and address, each a "      \
+        "string of at most 256 characters"
 #define MSG_NOTE "referral.note must be a string of at most 2000 characters"
 
 static int check_children(const json_t *v, struct rd_referral *r, struct rd_error *err)
@@ -416,7 +425,7 @@ static int check_children(const json_t *v, struct rd_referral *r, struct rd_erro
                 snprintf(path, sizeof path, "referral.children[%zu]", i);
                 if (!json_is_object(child))
                         return rd_error_set(err, RD_INVALID, path, MSG_CHILD);
-                rc = check_keys(child, path, (const char *const[]){ "age" }, 1, "age", err);
+                rc = check_keys(child, path, (const char *const[]){"age"}, 1, "age", err);
                 if (rc)
                         return rc;
                 snprintf(path, sizeof path, "referral.children[%zu].age", i);
@@ -484,8 +493,7 @@ static int check_family(const json_t *v, struct rd_referral *r, struct rd_error 
                 s = string_value(f);
                 if (!s || rd_utf8_length(s) > RD_FAMILY_FIELD_MAX)
                         return rd_error_set(err, RD_INVALID, path,
-                                            "%s must be a string of at most 256 characters",
-                                            path);
+                                            "%s must be a string of at most 256 characters", path);
         }
         if (json_object_size(v) == 0)
                 return 0; /* an empty family is no family */
@@ -494,8 +502,8 @@ static int check_family(const json_t *v, struct rd_referral *r, struct rd_error 
                 goto oom;
         for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
                 const json_t *f = json_object_get(v, family_keys[i]);
-                if (f && json_object_set_new(copy, family_keys[i],
-                                             json_string(json_string_value(f)))) {
+                if (f &&
+                    json_object_set_new(copy, family_keys[i], json_string(json_string_value(f)))) {
                         json_decref(copy);
                         goto oom;
                 }
@@ -566,8 +574,7 @@ static int check_fields(const json_t *obj, struct rd_referral *r, struct rd_erro
         if (v) {
                 s = string_value(v);
                 if (!s || !valid_language(s))
-                        return rd_error_set(err, RD_INVALID, "referral.language",
-                                            MSG_LANGUAGE);
+                        return rd_error_set(err, RD_INVALID, "referral.language", MSG_LANGUAGE);
                 memcpy(r->language, s, strlen(s) + 1);
         }
 
@@ -687,8 +694,8 @@ json_t *rd_referral_to_json(const struct rd_referral *r, bool with_personal)
                 if (!f || json_object_set_new(o, "family", f))
                         goto fail;
                 for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
-                        const char *s = json_string_value(json_object_get(r->family,
-                                                                          family_keys[i]));
+                        const char *s =
+                                json_string_value(json_object_get(r->family, family_keys[i]));
                         if (s && set_str(f, family_keys[i], s))
                                 goto fail;
                 }

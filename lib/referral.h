@@ -100,7 +100,12 @@ int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_e
  * normal. partner may be absent (OUT->partner is then ""); the caller
  * decides whether that is allowed. On success returns 0 and OUT owns
  * copies of family and note (free with rd_referral_clear). On failure
- * returns a negative errno, fills ERR, and leaves OUT zeroed. */
+ * returns a negative errno, fills ERR, and leaves OUT zeroed.
+ * The first failure is reported, checked in this order: unknown keys (in
+ * document order), then ref, partner, kind, postcode, children, concerns,
+ * language, urgency, consent, family, note. JSON null counts as the wrong
+ * type, not as absent. An empty concerns list or family object is stored
+ * as absent; duplicate concern tags are allowed and kept in order. */
 int rd_referral_from_json(const json_t *obj, struct rd_referral *out, struct rd_error *err);
 
 /* Free what R owns and zero it. R may be NULL. */
@@ -121,6 +126,11 @@ int rd_referral_digest(const struct rd_referral *r, char hex[65]);
 
 /* Count the Unicode code points of the valid UTF-8 string S. */
 size_t rd_utf8_length(const char *s);
+
+/* 1 if KEY (a JSON object key from a client) may be shown in a field path:
+ * 1 to 64 characters from [A-Za-z0-9_-]. Other keys could carry free text,
+ * so errors name the enclosing object instead. */
+int rd_json_key_is_plain(const char *key);
 
 /* 1 if S matches [a-z0-9][a-z0-9_-]{0,63}, else 0. Used for every id. */
 int rd_id_valid(const char *s);

@@ -69,8 +69,8 @@ static int diag_push(struct rd_diag *diag, enum rd_diag_severity sev, char *text
         return 0;
 }
 
-static int diag_vadd(struct rd_diag *diag, enum rd_diag_severity sev, const char *file,
-                     size_t line, size_t column, const char *fmt, va_list ap)
+static int diag_vadd(struct rd_diag *diag, enum rd_diag_severity sev, const char *file, size_t line,
+                     size_t column, const char *fmt, va_list ap)
 {
         char *msg = NULL, *text = NULL;
         const char *w = sev == RD_DIAG_WARNING ? "warning: " : "";
@@ -83,8 +83,7 @@ static int diag_vadd(struct rd_diag *diag, enum rd_diag_severity sev, const char
         if (line == 0)
                 n = asprintf(&text, "%s: %s%s", file ? file : "-", w, msg);
         else
-                n = asprintf(&text, "%s:%zu:%zu: %s%s", file ? file : "-", line, column, w,
-                             msg);
+                n = asprintf(&text, "%s:%zu:%zu: %s%s", file ? file : "-", line, column, w, msg);
         free(msg);
         if (n < 0)
                 return -ENOMEM;
@@ -154,7 +153,7 @@ struct team_side {
 
 struct rule_side {
         struct mark at;
-        bool when_is_mapping;
+        bool when_ok; /* a `when` that loaded without error, or none */
 };
 
 struct ctx {
@@ -463,8 +462,7 @@ static yaml_node_t **items(struct ctx *c, yaml_node_t *n, const char *what, bool
                 if (!x)
                         continue;
                 if (x->type != YAML_SCALAR_NODE) {
-                        err(c, x, "%s: expected a single value here, not a list or mapping",
-                            what);
+                        err(c, x, "%s: expected a single value here, not a list or mapping", what);
                         *ok = false;
                         continue;
                 }
@@ -491,10 +489,18 @@ static bool seq(struct ctx *c, yaml_node_t *n, const char *what)
         return true;
 }
 
-#define SEQ_EACH(c, n, x)                                                                          \
-        for (yaml_node_item_t *it_ = (n)->data.sequence.items.start;                               \
-             it_ < (n)->data.sequence.items.top; it_++)                                            \
-                if (((x) = node((c), *it_)) != NULL)
+/* Call FN on each element of list N. */
+static void each(struct ctx *c, yaml_node_t *n, void (*fn)(struct ctx *, yaml_node_t *, size_t),
+                 size_t arg)
+{
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+                yaml_node_t *x = node(c, *it);
+
+                if (x)
+                        fn(c, x, arg);
+        }
+}
 
 static bool get_text(struct ctx *c, yaml_node_t *n, const char *what, char **out)
 {
@@ -586,8 +592,8 @@ static bool get_enum(struct ctx *c, yaml_node_t *n, const char *what, const char
         char list[256] = "";
         for (size_t i = 0; i < nnames; i++) {
                 size_t l = strlen(list);
-                snprintf(list + l, sizeof list - l, "%s'%s'", i ? (i + 1 == nnames ? " or " : ", ") : "",
-                         names[i]);
+                snprintf(list + l, sizeof list - l, "%s'%s'",
+                         i ? (i + 1 == nnames ? " or " : ", ") : "", names[i]);
         }
         err(c, n, "%s: unknown value '%s': use %s", what, s, list);
         return false;
@@ -742,8 +748,7 @@ static bool valid_tag(const char *s)
         if (n < 1 || n > RD_TAG_MAX)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-                      s[i] == '_'))
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
                         return false;
         return true;
 }
@@ -906,13 +911,15 @@ static void parse_connector(struct ctx *c, yaml_node_t *n, size_t team)
 
 static const char *const team_keys[] = {"id", "postcodes", "connectors"};
 
-static void parse_team(struct ctx *c, yaml_node_t *n)
+static void parse_team(struct ctx *c, yaml_node_t *n, size_t unused)
 {
-        yaml_node_t *v[3], *k[3], *x;
+        yaml_node_t *v[3], *k[3];
         struct rd_rules *r = c->rules;
         struct rd_team *t;
         struct team_side *ts;
         size_t n_side = r->n_teams, ti;
+
+        (void)unused;
 
         if (!fields(c, n, "a team", "in a team", team_keys, 3, k, v))
                 return;
@@ -939,27 +946,27 @@ static void parse_team(struct ctx *c, yaml_node_t *n)
         }
         if (v[1] && !is_null(v[1])) {
                 t->has_postcodes = true;
-                get_postcodes(c, v[1], "postcodes", false, &t->postcodes, &t->n_postcodes,
-                              &ts->pc);
+                get_postcodes(c, v[1], "postcodes", false, &t->postcodes, &t->n_postcodes, &ts->pc);
         }
         if (v[2]) {
                 ts->has_conn_key = true;
                 ts->conn_key = mark_of(k[2]);
                 if (seq(c, v[2], "connectors"))
-                        SEQ_EACH(c, v[2], x)
-                        parse_connector(c, x, ti);
+                        each(c, v[2], parse_connector, ti);
         }
 }
 
 static const char *const target_keys[] = {"id", "name"};
 
-static void parse_target(struct ctx *c, yaml_node_t *n)
+static void parse_target(struct ctx *c, yaml_node_t *n, size_t unused)
 {
         yaml_node_t *v[2];
         struct rd_rules *r = c->rules;
         struct rd_target *t;
         struct mark *m;
         size_t n_side = r->n_targets, ti;
+
+        (void)unused;
 
         if (!fields(c, n, "a forward target", "in a forward target", target_keys, 2, NULL, v))
                 return;
@@ -1080,8 +1087,8 @@ static void parse_concerns(struct ctx *c, yaml_node_t *n, struct rd_when *w)
         w->has_concerns = w->concerns_any.n || w->concerns_all.n || w->concerns_none.n;
 }
 
-static const char *const when_keys[] = {"kind",     "urgency",  "partner", "postcode",
-                                        "age",      "language", "concerns"};
+static const char *const when_keys[] = {"kind", "urgency",  "partner", "postcode",
+                                        "age",  "language", "concerns"};
 
 static void parse_when(struct ctx *c, yaml_node_t *n, struct rd_when *w)
 {
@@ -1100,8 +1107,7 @@ static void parse_when(struct ctx *c, yaml_node_t *n, struct rd_when *w)
                 w->has_urgency = true;
         if (v[2] && get_strlist(c, v[2], "partner", L_ID, false, &w->partners))
                 w->has_partner = true;
-        if (v[3] && get_postcodes(c, v[3], "postcode", false, &w->postcodes, &w->n_postcodes,
-                                  NULL))
+        if (v[3] && get_postcodes(c, v[3], "postcode", false, &w->postcodes, &w->n_postcodes, NULL))
                 w->has_postcode = true;
         if (v[4])
                 parse_age(c, v[4], w);
@@ -1177,7 +1183,6 @@ static const char *const picks[] = {"least_loaded", "round_robin"};
 static void parse_assign(struct ctx *c, yaml_node_t *n, struct rd_rule *rule)
 {
         yaml_node_t *v[7];
-        struct rd_rules *r = c->rules;
         int e;
 
         if (!fields(c, n, "assign", "in 'assign'", assign_keys, 7, NULL, v))
@@ -1222,7 +1227,6 @@ static void parse_assign(struct ctx *c, yaml_node_t *n, struct rd_rule *rule)
                 get_duration(c, v[5], "window", &rule->window_s);
         if (v[6])
                 get_duration(c, v[6], "accept_within", &rule->accept_within_s);
-        (void)r;
 }
 
 static const char *const otherwise_keys[] = {"forward"};
@@ -1257,13 +1261,15 @@ static void parse_otherwise(struct ctx *c, yaml_node_t *n, struct rd_rule *rule)
 
 static const char *const rule_keys[] = {"name", "when", "forward", "assign", "otherwise"};
 
-static void parse_rule(struct ctx *c, yaml_node_t *n)
+static void parse_rule(struct ctx *c, yaml_node_t *n, size_t unused)
 {
         yaml_node_t *v[5], *k[5];
         struct rd_rules *r = c->rules;
         struct rd_rule *rule;
         struct rule_side *side;
         size_t n_side = r->n_rules, ri;
+
+        (void)unused;
 
         if (!fields(c, n, "a rule", "in a rule", rule_keys, 5, k, v))
                 return;
@@ -1283,6 +1289,7 @@ static void parse_rule(struct ctx *c, yaml_node_t *n)
         rule->accept_within_s = r->accept_within_s;
         rule->forward_to = SIZE_MAX;
         rule->otherwise_to = SIZE_MAX;
+        side->when_ok = true;
         if (!v[0]) {
                 err(c, n, "a rule needs a 'name'");
         } else if (get_id(c, v[0], "name", rule->name)) {
@@ -1298,8 +1305,10 @@ static void parse_rule(struct ctx *c, yaml_node_t *n)
              v[1]->data.mapping.pairs.top == v[1]->data.mapping.pairs.start)) {
                 rule->catch_all = true;
         } else {
-                side->when_is_mapping = true;
+                size_t before = c->n_errors;
+
                 parse_when(c, v[1], &rule->when);
+                side->when_ok = c->n_errors == before;
         }
         if (v[2] && v[3]) {
                 yaml_node_t *later = k[2]->start_mark.index > k[3]->start_mark.index ? k[2] : k[3];
@@ -1363,14 +1372,15 @@ static bool when_covers(const struct rd_when *e, const struct rd_when *l)
         if (e->has_partner && (!l->has_partner || !strlist_subset(&l->partners, &e->partners)))
                 return false;
         if (e->has_postcode) {
-                if (l->has_postcode ? !pc_covers(e->postcodes, e->n_postcodes, l->postcodes,
-                                                 l->n_postcodes)
-                                    : !pc_covers(e->postcodes, e->n_postcodes, &every, 1))
+                if (l->has_postcode
+                            ? !pc_covers(e->postcodes, e->n_postcodes, l->postcodes, l->n_postcodes)
+                            : !pc_covers(e->postcodes, e->n_postcodes, &every, 1))
                         return false;
         }
         if (e->has_age) {
                 /* a referral has at least one child, aged 0..RD_AGE_MAX */
-                unsigned llo = l->has_age ? l->age_lo : 0, lhi = l->has_age ? l->age_hi : RD_AGE_MAX;
+                unsigned llo = l->has_age ? l->age_lo : 0,
+                         lhi = l->has_age ? l->age_hi : RD_AGE_MAX;
                 if (!(e->age_lo <= llo && lhi <= e->age_hi))
                         return false;
         }
@@ -1382,8 +1392,7 @@ static bool when_covers(const struct rd_when *e, const struct rd_when *l)
                         return false;
                 if (!strlist_subset(&e->concerns_none, &l->concerns_none))
                         return false;
-                if (e->concerns_any.n &&
-                    !lists_meet(&l->concerns_all, &e->concerns_any) &&
+                if (e->concerns_any.n && !lists_meet(&l->concerns_all, &e->concerns_any) &&
                     !(l->concerns_any.n && strlist_subset(&l->concerns_any, &e->concerns_any)))
                         return false;
         }
@@ -1435,8 +1444,9 @@ static void cross_checks(struct ctx *c, yaml_node_t *rules_key, yaml_node_t *roo
                         err(c, rules_key,
                             "rules: at least one rule is needed, the last one without 'when'");
                 else
-                        err(c, root, "missing key 'rules': at least one rule is needed, the last "
-                                     "one without 'when'");
+                        err(c, root,
+                            "missing key 'rules': at least one rule is needed, the last "
+                            "one without 'when'");
         }
         for (size_t i = 0; i < r->n_rules; i++)
                 if (r->rules[i].catch_all) {
@@ -1454,11 +1464,12 @@ static void cross_checks(struct ctx *c, yaml_node_t *rules_key, yaml_node_t *roo
                        "match: move it up or remove it",
                        r->rules[i].name, r->rules[catch_all].name);
 
-        /* shadowed rules: only rules before the catch-all */
-        size_t end = catch_all == SIZE_MAX ? r->n_rules : catch_all;
+        /* shadowed rules, up to the catch-all (those after it are errors) */
+        size_t end = catch_all == SIZE_MAX ? r->n_rules : catch_all + 1;
         for (size_t j = 1; j < end; j++)
-                for (size_t i = 0; i < j; i++)
-                        if (when_covers(&r->rules[i].when, &r->rules[j].when)) {
+                for (size_t i = 0; i < j && c->rule_pos[j].when_ok; i++)
+                        if (c->rule_pos[i].when_ok &&
+                            when_covers(&r->rules[i].when, &r->rules[j].when)) {
                                 warn_at(c, c->rule_pos[j].at,
                                         "rule '%s' never applies: the earlier rule '%s' matches "
                                         "every referral it matches",
@@ -1512,13 +1523,11 @@ static void cross_checks(struct ctx *c, yaml_node_t *rules_key, yaml_node_t *roo
                                 r->connectors[ci].id, r->teams[r->connectors[ci].team].id);
 }
 
-static const char *const top_keys[] = {"version", "defaults", "teams", "forward_targets",
-                                       "rules"};
+static const char *const top_keys[] = {"version", "defaults", "teams", "forward_targets", "rules"};
 
 static void parse_root(struct ctx *c, yaml_node_t *root)
 {
-        yaml_node_t *v[5], *k[5], *x;
-        struct rd_rules *r = c->rules;
+        yaml_node_t *v[5], *k[5];
 
         if (!fields(c, root, "the file", "at the top level", top_keys, 5, k, v))
                 return;
@@ -1533,15 +1542,11 @@ static void parse_root(struct ctx *c, yaml_node_t *root)
         if (v[1])
                 parse_defaults(c, v[1]);
         if (v[2] && seq(c, v[2], "teams"))
-                SEQ_EACH(c, v[2], x)
-        parse_team(c, x);
+                each(c, v[2], parse_team, 0);
         if (v[3] && seq(c, v[3], "forward_targets"))
-                SEQ_EACH(c, v[3], x)
-        parse_target(c, x);
+                each(c, v[3], parse_target, 0);
         if (v[4] && seq(c, v[4], "rules"))
-                SEQ_EACH(c, v[4], x)
-        parse_rule(c, x);
-        (void)r;
+                each(c, v[4], parse_rule, 0);
         cross_checks(c, v[4] ? k[4] : NULL, root);
 }
 
@@ -1620,8 +1625,8 @@ int rd_rules_load_buffer(const char *name, const char *buf, size_t len, struct r
         r->at_risk_s = 7 * 86400;
         r->trajectory_s = 120 * 86400;
         r->source = strdup(name);
-        if (!r->source ||
-            !EVP_Digest(buf ? buf : "", len, md, &md_len, EVP_sha256(), NULL) || md_len != 32) {
+        if (!r->source || !EVP_Digest(buf ? buf : "", len, md, &md_len, EVP_sha256(), NULL) ||
+            md_len != 32) {
                 rc = -ENOMEM;
                 goto out;
         }
@@ -1629,8 +1634,7 @@ int rd_rules_load_buffer(const char *name, const char *buf, size_t len, struct r
                 snprintf(r->digest + 2 * i, 3, "%02x", md[i]);
 
         if (len > RULES_FILE_MAX) {
-                err_at(&c, (struct mark){1, 1}, "the file is larger than %d bytes",
-                       RULES_FILE_MAX);
+                err_at(&c, (struct mark){1, 1}, "the file is larger than %d bytes", RULES_FILE_MAX);
                 goto report;
         }
         if (!yaml_parser_initialize(&parser)) {
@@ -1647,8 +1651,9 @@ int rd_rules_load_buffer(const char *name, const char *buf, size_t len, struct r
         c.doc = &doc;
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (!root) {
-                err_at(&c, (struct mark){1, 1}, "the file is empty: it needs 'version: 1', "
-                                                "'rules' and what they name");
+                err_at(&c, (struct mark){1, 1},
+                       "the file is empty: it needs 'version: 1', "
+                       "'rules' and what they name");
                 goto report;
         }
         if (!yaml_parser_load(&parser, &doc2)) {

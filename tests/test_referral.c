@@ -31,8 +31,8 @@ static const char base_json[] =
         "\"note\": \"Moeder belt na 17u\"}";
 
 /* Personal values of the base: no message may ever contain them. */
-static const char *const personal[] = { "Janssens", "+32470123456", "an.janssens", "Kerkstraat",
-                                        "Moeder belt" };
+static const char *const personal[] = {"Janssens", "+32470123456", "an.janssens", "Kerkstraat",
+                                       "Moeder belt"};
 
 static json_t *load(const char *text)
 {
@@ -146,16 +146,22 @@ static void assert_no_personal(const struct rd_error *err, const char *also)
 }
 
 struct mutation_case {
-        const char *name; /* what it proves */
-        const char *path; /* below "referral", NULL for the base as is */
+        const char *name;  /* what it proves */
+        const char *path;  /* below "referral", NULL for the base as is */
         const char *value; /* JSON text or @-spec, NULL to delete */
         enum rd_code code;
         const char *field; /* expected field when code != RD_OK */
         bool add_unknown;  /* also add an unknown key "zzz" */
 };
 
-#define OK_CASE(n, p, v) { n, p, v, RD_OK, "", false }
-#define BAD(n, p, v, f) { n, p, v, RD_INVALID, f, false }
+#define OK_CASE(n, p, v)                                                                           \
+        {                                                                                          \
+                n, p, v, RD_OK, "", false                                                          \
+        }
+#define BAD(n, p, v, f)                                                                            \
+        {                                                                                          \
+                n, p, v, RD_INVALID, f, false                                                      \
+        }
 
 static const struct mutation_case cases[] = {
         OK_CASE("base referral is valid", NULL, NULL),
@@ -163,8 +169,8 @@ static const struct mutation_case cases[] = {
         BAD("unknown key is invalid", "foo", "1", "referral.foo"),
         BAD("unknown key holding personal data is invalid", "birthdate", "\"2012-01-01\"",
             "referral.birthdate"),
-        { "unknown key is reported before a missing ref", "ref", NULL, RD_INVALID,
-          "referral.zzz", true },
+        {"unknown key is reported before a missing ref", "ref", NULL, RD_INVALID, "referral.zzz",
+         true},
         /* ref */
         BAD("ref missing", "ref", NULL, "referral.ref"),
         BAD("ref a number", "ref", "42", "referral.ref"),
@@ -212,8 +218,7 @@ static const struct mutation_case cases[] = {
         OK_CASE("age 25", "children[0].age", "25"),
         BAD("age 26", "children[0].age", "26", "referral.children[0].age"),
         BAD("age -1", "children[1].age", "-1", "referral.children[1].age"),
-        BAD("age 14.0 is not an integer", "children[0].age", "14.0",
-            "referral.children[0].age"),
+        BAD("age 14.0 is not an integer", "children[0].age", "14.0", "referral.children[0].age"),
         BAD("age as a string", "children[0].age", "\"14\"", "referral.children[0].age"),
         BAD("age huge", "children[0].age", "9223372036854775807", "referral.children[0].age"),
         BAD("age null", "children[0].age", "null", "referral.children[0].age"),
@@ -257,8 +262,7 @@ static const struct mutation_case cases[] = {
         BAD("family with an unknown key", "family.birthdate", "\"2012-01-01\"",
             "referral.family.birthdate"),
         BAD("family phone a number", "family.phone", "32470123456", "referral.family.phone"),
-        OK_CASE("family name of 256 multibyte characters", "family.name",
-                "@str:256:\xc3\xa9"),
+        OK_CASE("family name of 256 multibyte characters", "family.name", "@str:256:\xc3\xa9"),
         BAD("family name of 257 characters", "family.name", "@str:257:\xc3\xa9",
             "referral.family.name"),
         OK_CASE("family address of 256 4-byte characters", "family.address",
@@ -315,8 +319,7 @@ static void test_submit_table(void **state)
                                 fail_msg("case '%s': out not zeroed on failure", c->name);
                         /* the message never quotes the value sent */
                         json_t *v = c->value && c->value[0] != '@' ? load(c->value) : NULL;
-                        assert_no_personal(&err, json_is_string(v) ? json_string_value(v)
-                                                                   : NULL);
+                        assert_no_personal(&err, json_is_string(v) ? json_string_value(v) : NULL);
                         json_decref(v);
                 }
                 json_decref(root);
@@ -325,7 +328,7 @@ static void test_submit_table(void **state)
 
 static void test_referral_not_an_object_is_invalid_field_referral(void **state)
 {
-        const char *inputs[] = { "[]", "\"x\"", "null", "3" };
+        const char *inputs[] = {"[]", "\"x\"", "null", "3"};
         (void)state;
         for (size_t i = 0; i < 4; i++) {
                 json_t *j = load(inputs[i]);
@@ -519,11 +522,11 @@ static void test_parse_rejects_invalid_utf8(void **state)
 {
         (void)state;
         expect_malformed(S("{\"note\": \"Janssens \xff\"}"), "Janssens");
-        expect_malformed(S("{\"note\": \"\xc0\xaf\"}"), NULL);         /* overlong */
-        expect_malformed(S("{\"note\": \"\xed\xa0\x80\"}"), NULL);     /* surrogate */
-        expect_malformed(S("{\"note\": \"\xc3\"}"), NULL);             /* truncated */
-        expect_malformed(S("{\"n\xe9\": 1}"), NULL);                   /* Latin-1 key */
-        expect_malformed(S("\xef\xbb\xbf{}"), NULL);                   /* BOM */
+        expect_malformed(S("{\"note\": \"\xc0\xaf\"}"), NULL);     /* overlong */
+        expect_malformed(S("{\"note\": \"\xed\xa0\x80\"}"), NULL); /* surrogate */
+        expect_malformed(S("{\"note\": \"\xc3\"}"), NULL);         /* truncated */
+        expect_malformed(S("{\"n\xe9\": 1}"), NULL);               /* Latin-1 key */
+        expect_malformed(S("\xef\xbb\xbf{}"), NULL);               /* BOM */
 }
 
 static void test_parse_rejects_numbers_that_overflow(void **state)
@@ -670,20 +673,20 @@ static void test_digest_differs_for_any_content_change(void **state)
         static const struct {
                 const char *path, *value;
         } changes[] = {
-                { "ref", "\"OCMW-GENK-2026-0043\"" },
-                { "partner", NULL },
-                { "kind", "\"first_line_psychology\"" },
-                { "postcode", "\"3601\"" },
-                { "children[0].age", "13" },
-                { "children", "[{\"age\": 9}, {\"age\": 14}]" },
-                { "concerns", "[\"teen_conflict\"]" },
-                { "language", NULL },
-                { "urgency", "\"high\"" },
-                { "family.name", "\"Janssen\"" },
-                { "family.phone", NULL },
-                { "note", "\"Moeder belt na 18u\"" },
-                { "note", NULL },
-                { "note", "\"\"" },
+                {"ref", "\"OCMW-GENK-2026-0043\""},
+                {"partner", NULL},
+                {"kind", "\"first_line_psychology\""},
+                {"postcode", "\"3601\""},
+                {"children[0].age", "13"},
+                {"children", "[{\"age\": 9}, {\"age\": 14}]"},
+                {"concerns", "[\"teen_conflict\"]"},
+                {"language", NULL},
+                {"urgency", "\"high\""},
+                {"family.name", "\"Janssen\""},
+                {"family.phone", NULL},
+                {"note", "\"Moeder belt na 18u\""},
+                {"note", NULL},
+                {"note", "\"\""},
         };
         char base[65], other[65];
         (void)state;
@@ -762,9 +765,8 @@ static void test_to_json_round_trips_to_same_digest(void **state)
 
 static void test_status_names_round_trip(void **state)
 {
-        static const char *const names[] = { "received",  "assigned", "waitlisted",
-                                             "forwarded", "accepted", "started",
-                                             "closed",    "withdrawn" };
+        static const char *const names[] = {"received", "assigned", "waitlisted", "forwarded",
+                                            "accepted", "started",  "closed",     "withdrawn"};
         (void)state;
         for (int i = 0; i < RD_STATUS_COUNT; i++) {
                 enum rd_status s;
@@ -814,9 +816,9 @@ static void test_utf8_length_counts_code_points(void **state)
         (void)state;
         assert_int_equal(rd_utf8_length(""), 0);
         assert_int_equal(rd_utf8_length("abc"), 3);
-        assert_int_equal(rd_utf8_length("\xc3\xa9t\xc3\xa9"), 3);    /* été */
-        assert_int_equal(rd_utf8_length("\xe2\x82\xac"), 1);         /* € */
-        assert_int_equal(rd_utf8_length("\xf0\x9f\x98\x80!"), 2);    /* 😀! */
+        assert_int_equal(rd_utf8_length("\xc3\xa9t\xc3\xa9"), 3); /* été */
+        assert_int_equal(rd_utf8_length("\xe2\x82\xac"), 1);      /* € */
+        assert_int_equal(rd_utf8_length("\xf0\x9f\x98\x80!"), 2); /* 😀! */
 }
 
 static void test_id_valid_matches_pattern(void **state)

@@ -1,1 +1,910 @@
-int main(void){return 0;}
+/* test_route.c: lib/route against routing.md ("Rules").
+ *
+ * Each test loads a small routing file (the `assign` and `otherwise` of
+ * the family rule vary per test), builds the connectors' state by hand and
+ * checks the decision and its trace. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+
+#define NOW 1700000000000LL /* ms */
+#define DAY 86400000LL      /* ms */
+
+/* Connector indexes of ROUTING. */
+enum { KELLY, SOPHIE, AHMET, GERT, LIEN, PSY1, N_CONN };
+/* Rule indexes of ROUTING. */
+enum { R_CRISIS, R_PSY, R_FAMILY, R_REST };
+
+static const char routing_fmt[] =
+        "version: 1\n"
+        "teams:\n"
+        "  - id: genk\n"
+        "    postcodes: [\"3600\", \"3660-3668\"]\n"
+        "    connectors:\n"
+        "      - {id: kelly, capacity: 6, skills: [family_support], languages: [nl, en]}\n"
+        "      - {id: sophie, capacity: 6, skills: [family_support], languages: [nl, fr]}\n"
+        "      - {id: ahmet, capacity: 3, skills: [family_support], languages: [tr]}\n"
+        "      - {id: gert, capacity: 4, skills: [first_line_psychology], languages: [nl]}\n"
+        "  - id: maas\n"
+        "    postcodes: [\"3630\"]\n"
+        "    connectors:\n"
+        "      - {id: lien, capacity: 3, skills: [family_support], languages: [nl, tr]}\n"
+        "  - id: psy\n"
+        "    connectors:\n"
+        "      - {id: psy-1, capacity: 10, skills: [first_line_psychology]}\n"
+        "forward_targets:\n"
+        "  - {id: cgg, name: CGG}\n"
+        "  - {id: caw, name: CAW}\n"
+        "rules:\n"
+        "  - name: crisis\n"
+        "    when: {urgency: crisis}\n"
+        "    forward: {to: cgg, reason: \"acute crisis\"}\n"
+        "  - name: psychology\n"
+        "    when: {kind: first_line_psychology, age: \"0-25\"}\n"
+        "    assign: {teams: [psy]}\n"
+        "    otherwise: {forward: {to: cgg, reason: \"no psychologist in time\"}}\n"
+        "  - name: family\n"
+        "    when: {kind: family_support}\n"
+        "    assign: %s\n"
+        "    otherwise: %s\n"
+        "  - name: rest\n"
+        "    forward: {to: caw, reason: \"outside\"}\n";
+
+#define OTHERWISE_FORWARD "{forward: {to: caw, reason: \"no family coach in time\"}}"
+
+static struct rd_rules *routing(const char *assign, const char *otherwise)
+{
+        char buf[4096];
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+        int n = snprintf(buf, sizeof buf, routing_fmt, assign, otherwise);
+
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        if (rd_rules_load_buffer("t.yaml", buf, (size_t)n, &r, &d) != 0)
+                for (size_t i = 0; i < d.n; i++)
+                        print_message("%s\n", d.items[i].text);
+        assert_non_null(r);
+        assert_int_equal(d.n_errors, 0);
+        assert_int_equal(rd_rules_connector_index(r, "psy-1"), PSY1);
+        rd_diag_clear(&d);
+        return r;
+}
+
+/* A family_support referral from Genk in Dutch, two children. */
+static struct rd_referral referral(void)
+{
+        struct rd_referral r;
+
+        memset(&r, 0, sizeof r);
+        strcpy(r.ref, "REF-1");
+        strcpy(r.partner, "ocmw-genk");
+        r.kind = RD_KIND_FAMILY_SUPPORT;
+        r.urgency = RD_URGENCY_NORMAL;
+        strcpy(r.postcode, "3600");
+        strcpy(r.language, "nl");
+        r.n_children = 2;
+        r.ages[0] = 14;
+        r.ages[1] = 9;
+        return r;
+}
+
+static json_t *decide(const struct rd_referral *r, const struct rd_rules *rules,
+                      const struct rd_route_state *st, struct rd_decision *d)
+{
+        json_t *trace = NULL;
+
+        memset(d, 0xff, sizeof *d);
+        assert_int_equal(rd_route_decide(r, rules, st, NOW, d, &trace), 0);
+        assert_non_null(trace);
+        return trace;
+}
+
+/* The trace's entry for connector ID: "chosen" or its passed_over reason. */
+static const char *cand_status(json_t *trace, const char *id)
+{
+        json_t *cands = json_object_get(trace, "candidates"), *c;
+        size_t i;
+
+        json_array_foreach(cands, i, c)
+        {
+                if (strcmp(json_string_value(json_object_get(c, "connector")), id))
+                        continue;
+                if (json_is_true(json_object_get(c, "chosen")))
+                        return "chosen";
+                return json_string_value(json_object_get(c, "passed_over"));
+        }
+        return "absent";
+}
+
+static const char *connector_id(const struct rd_rules *r, const struct rd_decision *d)
+{
+        assert_int_equal(d->status, RD_STATUS_ASSIGNED);
+        return r->connectors[d->connector].id;
+}
+
+/* ---- first match and forward --------------------------------------------- */
+
+static void test_first_matching_rule_forwards_with_its_reason(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        ref.urgency = RD_URGENCY_CRISIS;
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_int_equal(d.rule, R_CRISIS);
+        assert_string_equal(r->targets[d.forward_to].id, "cgg");
+        assert_string_equal(d.reason, "acute crisis");
+        assert_int_equal(d.start_by_ms, 0);
+        assert_string_equal(json_string_value(json_object_get(t, "rule")), "crisis");
+        assert_string_equal(json_string_value(json_object_get(t, "decision")), "forwarded");
+        assert_int_equal(json_array_size(json_object_get(t, "rules_tried")), 0);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_trace_names_the_key_each_earlier_rule_failed_on(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t, *tried;
+
+        (void)st;
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.rule, R_FAMILY);
+        tried = json_object_get(t, "rules_tried");
+        assert_int_equal(json_array_size(tried), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tried, 0), "rule")),
+                            "crisis");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tried, 0), "failed")),
+                            "urgency");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tried, 1), "rule")),
+                            "psychology");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tried, 1), "failed")),
+                            "kind");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- when ------------------------------------------------------------- */
+
+static const char matchers[] =
+        "version: 1\n"
+        "forward_targets: [{id: x, name: X}]\n"
+        "rules:\n"
+        "  - {name: by-kind, when: {kind: first_line_psychology}, forward: {to: x, reason: r}}\n"
+        "  - {name: by-urgency, when: {urgency: [high, crisis]}, forward: {to: x, reason: r}}\n"
+        "  - {name: by-partner, when: {partner: [cjg, ocmw-as]}, forward: {to: x, reason: r}}\n"
+        "  - {name: by-postcode, when: {postcode: [3500, \"3510-3512\"]}, forward: {to: x, "
+        "reason: r}}\n"
+        "  - {name: by-age, when: {age: \"0-3\"}, forward: {to: x, reason: r}}\n"
+        "  - {name: by-language, when: {language: [fr, de]}, forward: {to: x, reason: r}}\n"
+        "  - {name: by-concerns, when: {concerns: [school, housing]}, forward: {to: x, reason: "
+        "r}}\n"
+        "  - {name: by-concerns-sets, when: {concerns: {any: [a, b], all: [c], none: [d]}}, "
+        "forward: {to: x, reason: r}}\n"
+        "  - {name: rest, forward: {to: x, reason: r}}\n";
+
+static const char *matched(const struct rd_rules *r, const struct rd_referral *ref)
+{
+        struct rd_decision d;
+        json_t *t = decide(ref, r, NULL, &d);
+        const char *name = r->rules[d.rule].name;
+
+        json_decref(t);
+        return name;
+}
+
+static void set_concerns(struct rd_referral *ref, const char *a, const char *b, const char *c)
+{
+        const char *v[3] = {a, b, c};
+
+        ref->n_concerns = 0;
+        for (int i = 0; i < 3; i++)
+                if (v[i])
+                        strcpy(ref->concerns[ref->n_concerns++], v[i]);
+}
+
+static void test_each_when_key_matches_and_fails(void **st)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+        struct rd_referral ref = referral(), x;
+        struct rd_decision d;
+        json_t *t, *tried;
+        static const char *const keys[] = {"kind", "urgency",  "partner",  "postcode",
+                                           "age",  "language", "concerns", "concerns"};
+
+        (void)st;
+        assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers), &r, &diag), 0);
+        rd_diag_clear(&diag);
+
+        /* the base matches no key: each rule names its key */
+        t = decide(&ref, r, NULL, &d);
+        assert_string_equal(r->rules[d.rule].name, "rest");
+        tried = json_object_get(t, "rules_tried");
+        assert_int_equal(json_array_size(tried), 8);
+        for (size_t i = 0; i < 8; i++)
+                assert_string_equal(
+                        json_string_value(json_object_get(json_array_get(tried, i), "failed")),
+                        keys[i]);
+        json_decref(t);
+
+        x = ref;
+        x.kind = RD_KIND_FIRST_LINE_PSYCHOLOGY;
+        assert_string_equal(matched(r, &x), "by-kind");
+        x = ref;
+        x.urgency = RD_URGENCY_HIGH;
+        assert_string_equal(matched(r, &x), "by-urgency");
+        x = ref;
+        strcpy(x.partner, "ocmw-as");
+        assert_string_equal(matched(r, &x), "by-partner");
+        x = ref;
+        x.partner[0] = '\0'; /* no partner never matches a partner list */
+        assert_string_equal(matched(r, &x), "rest");
+        x = ref;
+        strcpy(x.postcode, "3511");
+        assert_string_equal(matched(r, &x), "by-postcode");
+        strcpy(x.postcode, "3500");
+        assert_string_equal(matched(r, &x), "by-postcode");
+        strcpy(x.postcode, "3513");
+        assert_string_equal(matched(r, &x), "rest");
+        x.postcode[0] = '\0'; /* erased */
+        assert_string_equal(matched(r, &x), "rest");
+        x = ref;
+        x.ages[1] = 3; /* one child in range is enough */
+        assert_string_equal(matched(r, &x), "by-age");
+        x.ages[1] = 4;
+        assert_string_equal(matched(r, &x), "rest");
+        x = ref;
+        strcpy(x.language, "de");
+        assert_string_equal(matched(r, &x), "by-language");
+        x.language[0] = '\0';
+        assert_string_equal(matched(r, &x), "rest");
+        x = ref;
+        set_concerns(&x, "debt", "housing", NULL);
+        assert_string_equal(matched(r, &x), "by-concerns");
+        set_concerns(&x, "b", "c", NULL);
+        assert_string_equal(matched(r, &x), "by-concerns-sets");
+        set_concerns(&x, "b", "c", "d"); /* none: d */
+        assert_string_equal(matched(r, &x), "rest");
+        set_concerns(&x, "a", NULL, NULL); /* all: c missing */
+        assert_string_equal(matched(r, &x), "rest");
+        set_concerns(&x, "c", NULL, NULL); /* any: neither a nor b */
+        assert_string_equal(matched(r, &x), "rest");
+        rd_rules_free(r);
+}
+
+/* ---- least_loaded ----------------------------------------------------- */
+
+static void test_least_loaded_takes_the_lowest_load_over_capacity(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[KELLY] = 3, [SOPHIE] = 2, [AHMET] = 1};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        /* kelly 3/6, sophie 2/6, ahmet 2/3: sophie has the lowest fraction,
+         * although ahmet has as few families and comes first by id */
+        load[AHMET] = 2;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "sophie");
+        assert_string_equal(cand_status(t, "kelly"), "not_picked");
+        assert_string_equal(cand_status(t, "gert"), "skill");
+        assert_int_equal(d.team, 0);
+        assert_int_equal(d.start_by_ms, NOW + 30 * DAY);
+        assert_int_equal(d.offer_expires_ms, NOW + 2 * DAY);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_least_loaded_compares_fractions_exactly_then_offers(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        /* kelly 2/6 and ahmet 1/3 are the same fraction; sophie 3/6 more */
+        uint32_t load[N_CONN] = {[KELLY] = 2, [SOPHIE] = 3, [AHMET] = 1};
+        uint64_t offers[N_CONN] = {[KELLY] = 5, [SOPHIE] = 0, [AHMET] = 2};
+        struct rd_route_state s = {.load = load, .offers = offers};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        json_decref(t);
+        offers[AHMET] = 6;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_least_loaded_ties_go_to_the_smallest_id(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[KELLY] = 2, [SOPHIE] = 6, [AHMET] = 1};
+        uint64_t offers[N_CONN] = {[KELLY] = 4, [AHMET] = 4};
+        struct rd_route_state s = {.load = load, .offers = offers};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        /* ahmet comes after kelly in the file but sorts first */
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        assert_string_equal(cand_status(t, "sophie"), "full");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- round_robin ------------------------------------------------------ */
+
+static void test_round_robin_takes_the_next_free_in_file_order_and_wraps(void **st)
+{
+        struct rd_rules *r =
+                routing("{teams: [genk], pick: round_robin, language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[KELLY] = 5, [SOPHIE] = 0, [AHMET] = 3 /* full */};
+        const char *rr[4] = {NULL};
+        struct rd_route_state s = {.load = load, .rr_last = rr};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d); /* never offered: the first */
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rr[R_FAMILY] = "kelly";
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "sophie");
+        json_decref(t);
+        rr[R_FAMILY] = "sophie"; /* ahmet is full, gert lacks the skill: wrap */
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rr[R_FAMILY] = "gert";
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rr[R_FAMILY] = "removed-from-the-file";
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rr[R_FAMILY] = NULL;
+        rr[R_PSY] = "kelly"; /* another rule's turn does not count */
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- language --------------------------------------------------------- */
+
+static void test_language_prefer_puts_speakers_first_whatever_their_load(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: prefer}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[KELLY] = 0, [SOPHIE] = 0, [AHMET] = 2};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        strcpy(ref.language, "tr");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        assert_string_equal(cand_status(t, "kelly"), "language");
+        json_decref(t);
+        load[AHMET] = 3; /* the speaker is full: the least loaded of the rest */
+        load[KELLY] = 1;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "sophie");
+        json_decref(t);
+        ref.language[0] = '\0'; /* no language: no preference */
+        load[AHMET] = 0;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_language_require_passes_over_who_does_not_speak_it(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: require}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[AHMET] = 2};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        strcpy(ref.language, "tr");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        json_decref(t);
+        load[AHMET] = 3;
+        t = decide(&ref, r, &s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_string_equal(cand_status(t, "kelly"), "language");
+        assert_string_equal(cand_status(t, "sophie"), "language");
+        assert_string_equal(cand_status(t, "ahmet"), "full");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_language_ignore_leaves_language_out(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[AHMET] = 2};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        strcpy(ref.language, "tr");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "kelly");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- by_postcode, skill, excluded ------------------------------------- */
+
+static void test_by_postcode_keeps_only_teams_holding_the_postcode(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk, maas, psy], by_postcode: true}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        strcpy(ref.postcode, "3630");
+        t = decide(&ref, r, NULL, &d);
+        assert_string_equal(connector_id(r, &d), "lien");
+        assert_string_equal(r->teams[d.team].id, "maas");
+        assert_string_equal(cand_status(t, "kelly"), "postcode");
+        assert_string_equal(cand_status(t, "psy-1"), "postcode"); /* no postcodes at all */
+        json_decref(t);
+        strcpy(ref.postcode, "3665");
+        t = decide(&ref, r, NULL, &d);
+        assert_string_equal(r->teams[d.team].id, "genk");
+        assert_string_equal(cand_status(t, "lien"), "postcode");
+        json_decref(t);
+        /* no team holds it: no candidates, so `otherwise` (waitlist, no forecast) */
+        strcpy(ref.postcode, "3500");
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, 0);
+        assert_int_equal(d.start_by_ms, NOW + 30 * DAY);
+        assert_string_equal(json_string_value(json_object_get(t, "otherwise")), "waitlist");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_without_by_postcode_every_team_counts(void **st)
+{
+        struct rd_rules *r = routing("{teams: [maas, genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[KELLY] = 6, [SOPHIE] = 6};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "lien");
+        assert_string_equal(cand_status(t, "psy-1"), "absent"); /* not a team of the rule */
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_excluded_connectors_are_passed_over_as_declined(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        const char *const excl[] = {"kelly"};
+        struct rd_route_state s = {.excluded = excl, .n_excluded = 1};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "sophie");
+        assert_string_equal(cand_status(t, "kelly"), "declined");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_trace_gives_each_passed_over_reason(void **st)
+{
+        struct rd_rules *r =
+                routing("{teams: [genk, maas], by_postcode: true, language: require}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[SOPHIE] = 6};
+        const char *const excl[] = {"kelly"};
+        struct rd_route_state s = {.load = load, .excluded = excl, .n_excluded = 1};
+        struct rd_decision d;
+        json_t *t, *c;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_string_equal(cand_status(t, "kelly"), "declined");
+        assert_string_equal(cand_status(t, "sophie"), "full");
+        assert_string_equal(cand_status(t, "ahmet"), "language");
+        assert_string_equal(cand_status(t, "gert"), "skill");
+        assert_string_equal(cand_status(t, "lien"), "postcode");
+        c = json_array_get(json_object_get(t, "candidates"), 1);
+        assert_string_equal(json_string_value(json_object_get(c, "connector")), "sophie");
+        assert_string_equal(json_string_value(json_object_get(c, "team")), "genk");
+        assert_int_equal(json_integer_value(json_object_get(c, "load")), 6);
+        assert_int_equal(json_integer_value(json_object_get(c, "capacity")), 6);
+        assert_non_null(json_object_get(t, "forecast"));
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_a_rule_skill_replaces_the_kind(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], skill: first_line_psychology}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, NULL, &d);
+        assert_string_equal(connector_id(r, &d), "gert");
+        assert_string_equal(cand_status(t, "kelly"), "skill");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_rule_window_and_accept_within_set_the_times(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], window: 10d, accept_within: 1h}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.status, RD_STATUS_ASSIGNED);
+        assert_int_equal(d.start_by_ms, NOW + 10 * DAY);
+        assert_int_equal(d.offer_expires_ms, NOW + 3600 * 1000LL);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- the forecast ----------------------------------------------------- */
+
+/* genk's family coaches all full; kelly's families end at +10d and +40d,
+ * sophie's at +20d, ahmet's at +50d; a window of 30d. */
+struct full_genk {
+        uint32_t load[N_CONN];
+        int64_t kelly[2], sophie[1], ahmet[1];
+        const int64_t *ends[N_CONN];
+        size_t n_ends[N_CONN];
+        struct rd_route_state s;
+};
+
+static void full_genk_init(struct full_genk *f)
+{
+        memset(f, 0, sizeof *f);
+        f->load[KELLY] = 6;
+        f->load[SOPHIE] = 6;
+        f->load[AHMET] = 3;
+        f->kelly[0] = NOW + 10 * DAY;
+        f->kelly[1] = NOW + 40 * DAY;
+        f->sophie[0] = NOW + 20 * DAY;
+        f->ahmet[0] = NOW + 50 * DAY;
+        f->ends[KELLY] = f->kelly;
+        f->ends[SOPHIE] = f->sophie;
+        f->ends[AHMET] = f->ahmet;
+        f->n_ends[KELLY] = 2;
+        f->n_ends[SOPHIE] = 1;
+        f->n_ends[AHMET] = 1;
+        f->s.load = f->load;
+        f->s.ends = f->ends;
+        f->s.n_ends = f->n_ends;
+}
+
+static void test_forecast_before_start_by_waitlists_with_expected_start(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        struct rd_decision d;
+        json_t *t, *fc;
+
+        (void)st;
+        full_genk_init(&f);
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.rule, R_FAMILY);
+        assert_int_equal(d.expected_start_ms, NOW + 10 * DAY);
+        assert_int_equal(d.start_by_ms, NOW + 30 * DAY);
+        fc = json_object_get(t, "forecast");
+        assert_int_equal(json_integer_value(json_object_get(fc, "slots")), 4);
+        assert_int_equal(json_integer_value(json_object_get(fc, "waiting_ahead")), 0);
+        assert_int_equal(json_integer_value(json_object_get(fc, "expected_start")), NOW + 10 * DAY);
+        assert_true(json_is_true(json_object_get(fc, "within_window")));
+        assert_string_equal(cand_status(t, "kelly"), "full");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_forecast_gives_the_first_slots_to_referrals_already_waiting(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
+        struct rd_waiting waiting[3] = {
+                {w_lien, 1}, /* shares no candidate: does not count */
+                {w_kelly, 1},
+                {w_both, 2},
+        };
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.waiting = waiting;
+        f.s.n_waiting = 2;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        assert_int_equal(json_integer_value(
+                                 json_object_get(json_object_get(t, "forecast"), "waiting_ahead")),
+                         1);
+        json_decref(t);
+
+        /* two ahead: the third slot (+40d) is not before start_by: otherwise */
+        f.s.n_waiting = 3;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_string_equal(r->targets[d.forward_to].id, "caw");
+        assert_string_equal(d.reason, "no family coach in time");
+        assert_int_equal(d.start_by_ms, 0);
+        assert_string_equal(json_string_value(json_object_get(t, "otherwise")), "forward");
+        assert_true(
+                json_is_false(json_object_get(json_object_get(t, "forecast"), "within_window")));
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_forecast_too_late_with_waitlist_waits_with_the_late_slot(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore, window: 5d}", "waitlist");
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.start_by_ms, NOW + 5 * DAY);
+        assert_int_equal(d.expected_start_ms, NOW + 10 * DAY);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_forecast_without_slots_applies_otherwise(void **st)
+{
+        struct rd_rules *fw = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_rules *wl = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.ends = NULL; /* nothing known about when families end */
+        t = decide(&ref, fw, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_true(
+                json_is_null(json_object_get(json_object_get(t, "forecast"), "expected_start")));
+        json_decref(t);
+        t = decide(&ref, wl, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, 0);
+        json_decref(t);
+        rd_rules_free(fw);
+        rd_rules_free(wl);
+}
+
+static void test_forecast_slot_in_the_past_counts_as_now(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.kelly[0] = NOW - 3 * DAY; /* overdue */
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_forecast_ignores_declined_connectors(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const char *const excl[] = {"kelly"};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.excluded = excl;
+        f.s.n_excluded = 1;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY); /* sophie's */
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- privacy and input checks ----------------------------------------- */
+
+static void test_trace_never_holds_postcode_ages_family_or_note(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk, maas], by_postcode: true}", "waitlist");
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        struct rd_decision d;
+        static const char *const never[] = {
+                "3665",      "Janssens", "Kerkstraat",   "Moeder",    "\"family\":",
+                "\"note\":", "\"ages\"", "\"children\"", "ocmw-genk", "REF-1"};
+
+        (void)st;
+        strcpy(ref.postcode, "3665");
+        ref.family = json_pack("{s:s, s:s}", "name", "Janssens", "address", "Kerkstraat 1");
+        ref.note = strdup("Moeder belt na 17u");
+        assert_non_null(ref.family);
+        assert_non_null(ref.note);
+        full_genk_init(&f);
+        for (int round = 0; round < 3; round++) {
+                const struct rd_route_state *s = round == 0 ? NULL : &f.s;
+                json_t *t;
+                char *text;
+
+                if (round == 2)
+                        ref.urgency = RD_URGENCY_CRISIS;
+                t = decide(&ref, r, s, &d);
+                text = json_dumps(t, JSON_COMPACT);
+                assert_non_null(text);
+                print_message("%s\n", text);
+                for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+                        assert_null(strstr(text, never[i]));
+                free(text);
+                json_decref(t);
+        }
+        rd_referral_clear(&ref);
+        rd_rules_free(r);
+}
+
+static void test_no_state_means_empty_loads_and_no_trace_is_fine(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+
+        (void)st;
+        assert_int_equal(rd_route_decide(&ref, r, NULL, NOW, &d, NULL), 0);
+        /* all at 0 load and 0 offers: the smallest id */
+        assert_string_equal(connector_id(r, &d), "ahmet");
+        rd_rules_free(r);
+}
+
+static void test_inconsistent_state_is_einval_and_leaves_out_alone(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        const size_t bad[] = {99};
+        struct rd_waiting w = {bad, 1};
+        struct rd_route_state s = {.waiting = &w, .n_waiting = 1};
+        struct rd_decision d;
+        json_t *t = NULL;
+
+        (void)st;
+        memset(&d, 0x5a, sizeof d);
+        assert_int_equal(rd_route_decide(&ref, r, &s, NOW, &d, &t), -EINVAL);
+        assert_null(t);
+        assert_int_equal(d.rule, (size_t)0x5a5a5a5a5a5a5a5aULL);
+        assert_int_equal(rd_route_decide(NULL, r, NULL, NOW, &d, NULL), -EINVAL);
+        assert_int_equal(rd_route_decide(&ref, NULL, NULL, NOW, &d, NULL), -EINVAL);
+        rd_rules_free(r);
+}
+
+static void test_example_routing_file_routes_the_protocol_example(void **st)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+        struct rd_referral ref = referral();
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        assert_int_equal(rd_rules_load_file(RD_SOURCE_DIR "/config/routing.yaml", &r, &diag), 0);
+        rd_diag_clear(&diag);
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.status, RD_STATUS_ASSIGNED);
+        assert_string_equal(r->rules[d.rule].name, "family-by-region");
+        assert_string_equal(r->teams[d.team].id, "genk");
+        json_decref(t);
+        strcpy(ref.postcode, "3500"); /* Hasselt: outside both family teams */
+        t = decide(&ref, r, NULL, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_string_equal(r->targets[d.forward_to].id, "caw-limburg");
+        json_decref(t);
+        ref.kind = RD_KIND_FIRST_LINE_PSYCHOLOGY;
+        t = decide(&ref, r, NULL, &d);
+        assert_string_equal(r->rules[d.rule].name, "psychology");
+        assert_int_equal(d.status, RD_STATUS_ASSIGNED);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_first_matching_rule_forwards_with_its_reason),
+                cmocka_unit_test(test_trace_names_the_key_each_earlier_rule_failed_on),
+                cmocka_unit_test(test_each_when_key_matches_and_fails),
+                cmocka_unit_test(test_least_loaded_takes_the_lowest_load_over_capacity),
+                cmocka_unit_test(test_least_loaded_compares_fractions_exactly_then_offers),
+                cmocka_unit_test(test_least_loaded_ties_go_to_the_smallest_id),
+                cmocka_unit_test(test_round_robin_takes_the_next_free_in_file_order_and_wraps),
+                cmocka_unit_test(test_language_prefer_puts_speakers_first_whatever_their_load),
+                cmocka_unit_test(test_language_require_passes_over_who_does_not_speak_it),
+                cmocka_unit_test(test_language_ignore_leaves_language_out),
+                cmocka_unit_test(test_by_postcode_keeps_only_teams_holding_the_postcode),
+                cmocka_unit_test(test_without_by_postcode_every_team_counts),
+                cmocka_unit_test(test_excluded_connectors_are_passed_over_as_declined),
+                cmocka_unit_test(test_trace_gives_each_passed_over_reason),
+                cmocka_unit_test(test_a_rule_skill_replaces_the_kind),
+                cmocka_unit_test(test_rule_window_and_accept_within_set_the_times),
+                cmocka_unit_test(test_forecast_before_start_by_waitlists_with_expected_start),
+                cmocka_unit_test(test_forecast_gives_the_first_slots_to_referrals_already_waiting),
+                cmocka_unit_test(test_forecast_too_late_with_waitlist_waits_with_the_late_slot),
+                cmocka_unit_test(test_forecast_without_slots_applies_otherwise),
+                cmocka_unit_test(test_forecast_slot_in_the_past_counts_as_now),
+                cmocka_unit_test(test_forecast_ignores_declined_connectors),
+                cmocka_unit_test(test_trace_never_holds_postcode_ages_family_or_note),
+                cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
+                cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
+                cmocka_unit_test(test_example_routing_file_routes_the_protocol_example),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

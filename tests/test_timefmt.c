@@ -25,8 +25,7 @@ static void test_format_known_instant_with_millis(void **state)
         char buf[RD_TIME_STR];
         (void)state;
         assert_string_equal(rd_time_format(T_2026_12_23_10, buf), "2026-12-23T10:00:00.000Z");
-        assert_string_equal(rd_time_format(T_2026_12_23_10 + 123, buf),
-                            "2026-12-23T10:00:00.123Z");
+        assert_string_equal(rd_time_format(T_2026_12_23_10 + 123, buf), "2026-12-23T10:00:00.123Z");
         assert_string_equal(rd_time_format(951782400000, buf), "2000-02-29T00:00:00.000Z");
 }
 
@@ -54,22 +53,22 @@ struct parse_ok_case {
 };
 
 static const struct parse_ok_case parse_ok[] = {
-        { "2026-12-23T10:00:00Z", T_2026_12_23_10 },
-        { "2026-12-23T10:00:00.000Z", T_2026_12_23_10 },
-        { "2026-12-23T10:00:00.123Z", T_2026_12_23_10 + 123 },
-        { "2026-12-23T10:00:00.1Z", T_2026_12_23_10 + 100 },
-        { "2026-12-23T10:00:00.123999Z", T_2026_12_23_10 + 123 }, /* truncated */
-        { "2026-12-23T11:00:00+01:00", T_2026_12_23_10 },
-        { "2026-12-23T04:30:00-05:30", T_2026_12_23_10 },
-        { "2026-12-23T10:00:00.5+00:00", T_2026_12_23_10 + 500 },
-        { "2026-12-23T10:00:00-00:00", T_2026_12_23_10 },
-        { "2026-12-23t10:00:00z", T_2026_12_23_10 }, /* RFC 3339 5.6: case-insensitive */
-        { "1970-01-01T00:00:00Z", 0 },
-        { "1969-12-31T23:59:59.999Z", -1 },
-        { "2024-02-29T00:00:00Z", INT64_C(1709164800000) }, /* leap year */
-        { "2000-02-29T00:00:00Z", INT64_C(951782400000) },  /* 400-year leap */
-        { "2016-12-31T23:59:60Z", INT64_C(1483228800000) }, /* leap second folds forward */
-        { "2027-01-01T00:59:59+01:00", INT64_C(1798761599000) },
+        {"2026-12-23T10:00:00Z", T_2026_12_23_10},
+        {"2026-12-23T10:00:00.000Z", T_2026_12_23_10},
+        {"2026-12-23T10:00:00.123Z", T_2026_12_23_10 + 123},
+        {"2026-12-23T10:00:00.1Z", T_2026_12_23_10 + 100},
+        {"2026-12-23T10:00:00.123999Z", T_2026_12_23_10 + 123}, /* truncated */
+        {"2026-12-23T11:00:00+01:00", T_2026_12_23_10},
+        {"2026-12-23T04:30:00-05:30", T_2026_12_23_10},
+        {"2026-12-23T10:00:00.5+00:00", T_2026_12_23_10 + 500},
+        {"2026-12-23T10:00:00-00:00", T_2026_12_23_10},
+        {"2026-12-23t10:00:00z", T_2026_12_23_10}, /* RFC 3339 5.6: case-insensitive */
+        {"1970-01-01T00:00:00Z", 0},
+        {"1969-12-31T23:59:59.999Z", -1},
+        {"2024-02-29T00:00:00Z", INT64_C(1709164800000)}, /* leap year */
+        {"2000-02-29T00:00:00Z", INT64_C(951782400000)},  /* 400-year leap */
+        {"2016-12-31T23:59:60Z", INT64_C(1483228800000)}, /* leap second folds forward */
+        {"2027-01-01T00:59:59+01:00", INT64_C(1798761599000)},
 };
 
 static void test_parse_accepts_rfc3339(void **state)
@@ -87,32 +86,32 @@ static void test_parse_accepts_rfc3339(void **state)
 static const char *const parse_bad[] = {
         "",
         "garbage",
-        "2026-12-23T10:00:00",         /* no zone */
-        "2026-12-23T10:00:00Zjunk",    /* trailing text */
-        "2026-12-23T10:00:00Z ",       /* trailing space */
-        "2026-12-23T10:00:00+01:00x",  /* trailing after offset */
-        "2026-02-30T10:00:00Z",        /* no 30 February */
-        "2026-02-29T10:00:00Z",        /* 2026 is no leap year */
-        "1900-02-29T10:00:00Z",        /* 1900 neither */
-        "2026-04-31T10:00:00Z",        /* April has 30 days */
-        "2026-13-01T10:00:00Z",        /* month 13 */
-        "2026-00-01T10:00:00Z",        /* month 0 */
-        "2026-12-00T10:00:00Z",        /* day 0 */
-        "2026-12-23T24:00:00Z",        /* hour 24 */
-        "2026-12-23T10:60:00Z",        /* minute 60 */
-        "2026-12-23T10:00:61Z",        /* second 61 */
-        "2026-12-23 10:00:00Z",        /* space for T */
-        "2026-12-23",                  /* date only */
-        "2026-12-23T10:00Z",           /* no seconds */
-        "2026-12-23T10:00:00.Z",       /* empty fraction */
-        "2026-12-23T10:00:00+0100",    /* offset without colon */
-        "2026-12-23T10:00:00+1:00",    /* one-digit hour */
-        "2026-12-23T10:00:00+24:00",   /* offset hour 24 */
-        "2026-12-23T10:00:00+01:60",   /* offset minute 60 */
-        "26-12-23T10:00:00Z",          /* two-digit year */
-        "+2026-12-23T10:00:00Z",       /* sign before year */
-        "2026-1-23T10:00:00Z",         /* one-digit month */
-        "2026-12-23T10:00:00.123",     /* fraction, no zone */
+        "2026-12-23T10:00:00",        /* no zone */
+        "2026-12-23T10:00:00Zjunk",   /* trailing text */
+        "2026-12-23T10:00:00Z ",      /* trailing space */
+        "2026-12-23T10:00:00+01:00x", /* trailing after offset */
+        "2026-02-30T10:00:00Z",       /* no 30 February */
+        "2026-02-29T10:00:00Z",       /* 2026 is no leap year */
+        "1900-02-29T10:00:00Z",       /* 1900 neither */
+        "2026-04-31T10:00:00Z",       /* April has 30 days */
+        "2026-13-01T10:00:00Z",       /* month 13 */
+        "2026-00-01T10:00:00Z",       /* month 0 */
+        "2026-12-00T10:00:00Z",       /* day 0 */
+        "2026-12-23T24:00:00Z",       /* hour 24 */
+        "2026-12-23T10:60:00Z",       /* minute 60 */
+        "2026-12-23T10:00:61Z",       /* second 61 */
+        "2026-12-23 10:00:00Z",       /* space for T */
+        "2026-12-23",                 /* date only */
+        "2026-12-23T10:00Z",          /* no seconds */
+        "2026-12-23T10:00:00.Z",      /* empty fraction */
+        "2026-12-23T10:00:00+0100",   /* offset without colon */
+        "2026-12-23T10:00:00+1:00",   /* one-digit hour */
+        "2026-12-23T10:00:00+24:00",  /* offset hour 24 */
+        "2026-12-23T10:00:00+01:60",  /* offset minute 60 */
+        "26-12-23T10:00:00Z",         /* two-digit year */
+        "+2026-12-23T10:00:00Z",      /* sign before year */
+        "2026-1-23T10:00:00Z",        /* one-digit month */
+        "2026-12-23T10:00:00.123",    /* fraction, no zone */
 };
 
 static void test_parse_rejects_bad_times_and_leaves_out_untouched(void **state)
@@ -138,8 +137,14 @@ static void test_parse_rejects_null(void **state)
 
 static void test_format_then_parse_round_trips(void **state)
 {
-        static const int64_t samples[] = { 0, 1, 999, 1000, -1, T_2026_12_23_10 + 7,
-                                           INT64_C(4102444799999), INT64_C(-86400000) };
+        static const int64_t samples[] = {0,
+                                          1,
+                                          999,
+                                          1000,
+                                          -1,
+                                          T_2026_12_23_10 + 7,
+                                          INT64_C(4102444799999),
+                                          INT64_C(-86400000)};
         (void)state;
         for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
                 char buf[RD_TIME_STR];

@@ -69,8 +69,11 @@ static volatile sig_atomic_t stop_requested;
 static void usage_error(const char *cmd, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+static const struct command *find_command(const char *name);
+
 static void usage_error(const char *cmd, const char *fmt, ...)
 {
+        const struct command *command = cmd ? find_command(cmd) : NULL;
         va_list ap;
 
         fprintf(stderr, "%s: ", PROG);
@@ -79,7 +82,10 @@ static void usage_error(const char *cmd, const char *fmt, ...)
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry '%s --help'.\n", PROG);
+        fputc('\n', stderr);
+        if (command)
+                fprintf(stderr, "Usage: %s %s\n", PROG, command->synopsis);
+        fprintf(stderr, "Try '%s --help'.\n", PROG);
 }
 
 static void fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -735,7 +741,9 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
                        id ? id : "?", st ? st : "?", pref, team ? team : "-", conn ? conn : "-",
                        sb ? sb : "-", seq);
         }
-        if (jint(reply, "last", &last) && limit > 0 && json_array_size(rows) >= (size_t)limit)
+        /* A full page: there may be more (the daemon's default limit is 100). */
+        if (jint(reply, "last", &last) && json_array_size(rows) > 0 &&
+            json_array_size(rows) >= (size_t)(limit >= 0 ? limit : 100))
                 printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT ")\n", PROG, last);
         json_decref(reply);
         return EXIT_OK;
@@ -828,7 +836,7 @@ static enum req_result replay(struct ctl *c, struct replay *st, json_t **err_rep
                 json_t *req = json_pack("{s:s, s:I, s:i}", "op", "events", "since",
                                         (json_int_t)st->cursor, "limit", EVENTS_PAGE);
                 json_t *reply, *events, *ev;
-                json_int_t last = 0;
+                json_int_t last = 0, before = st->cursor;
                 enum req_result res = request(c, req, &reply);
                 size_t i;
 
@@ -850,7 +858,7 @@ static enum req_result replay(struct ctl *c, struct replay *st, json_t **err_rep
                 }
                 i = json_array_size(events);
                 json_decref(reply);
-                if (i == 0 || st->cursor >= last)
+                if (i == 0 || st->cursor >= last || st->cursor == before)
                         return REQ_OK;
         }
 }
@@ -1215,6 +1223,16 @@ static const struct command commands[] = {
         {"ping", cmd_ping, "ping", "check that the daemon answers"},
 };
 
+static const struct command *find_command(const char *name)
+{
+        size_t i;
+
+        for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(name, commands[i].name))
+                        return &commands[i];
+        return NULL;
+}
+
 static void print_help(FILE *f)
 {
         size_t i;
@@ -1229,7 +1247,8 @@ static void print_help(FILE *f)
                 "      --events-endpoint URL\n"
                 "                           event endpoint (default $REFERRALD_EVENTS or %s)\n"
                 "      --json               print replies (events: each event) as JSON, one per "
-                "line\n"
+                "line;\n"
+                "                           an error reply too (and exit status 1)\n"
                 "  -t, --timeout MS         wait at most MS for a reply (default %d; 0 = no "
                 "limit)\n"
                 "  -h, --help               show this help\n"
@@ -1247,7 +1266,6 @@ int main(int argc, char **argv)
         const struct command *cmd = NULL;
         const char *env;
         struct timespec ts;
-        size_t i;
         int opt, r;
 
         c.endpoint = (env = getenv("REFERRALD_ENDPOINT")) && *env ? env : DEFAULT_ENDPOINT;
@@ -1269,9 +1287,7 @@ int main(int argc, char **argv)
                 usage_error(NULL, "no command given");
                 return EXIT_USAGE;
         }
-        for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-                if (!strcmp(argv[optind], commands[i].name))
-                        cmd = &commands[i];
+        cmd = find_command(argv[optind]);
         if (!cmd) {
                 usage_error(NULL, "unknown command '%s'", argv[optind]);
                 return EXIT_USAGE;

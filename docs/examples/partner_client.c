@@ -11,10 +11,12 @@
  *
  * Build: cc -o partner_client partner_client.c $(pkg-config --cflags --libs libzmq jansson)
  * Exit status: 0 done, 1 an error reply or no reply after all retries, 2 usage. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, getpid */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -148,7 +150,9 @@ static int submit(const char *file)
                         json_decref(rep);
                 }
                 if (attempt < MAX_ATTEMPTS) {
-                        usleep(backoff_ms * 1000);
+                        struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
+
+                        nanosleep(&ts, NULL);
                         backoff_ms *= 2;
                 }
         }

@@ -40,6 +40,15 @@ EX_CONFIG = 78
 
 CTX = zmq.Context.instance()
 
+
+def zsock(kind):
+    """A ZeroMQ socket with linger 0 that can also reach tcp://[::1]."""
+    s = CTX.socket(kind)
+    s.linger = 0
+    s.setsockopt(zmq.IPV6, 1)
+    return s
+
+
 # Every live daemon, so that a failing test can print their logs.
 _LIVE = []
 
@@ -270,8 +279,7 @@ class Daemon:
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
-        s = CTX.socket(zmq.DEALER)
-        s.linger = 0
+        s = zsock(zmq.DEALER)
         s.connect(self.intake)
         try:
             last_send = 0.0
@@ -384,8 +392,7 @@ class Daemon:
     # -- talking to it
     def dealer(self):
         """A new DEALER connected to the intake (caller closes it)."""
-        s = CTX.socket(zmq.DEALER)
-        s.linger = 0
+        s = zsock(zmq.DEALER)
         s.connect(self.intake)
         return s
 
@@ -460,8 +467,7 @@ class Daemon:
         file forwards) until the subscription demonstrably works, then drain
         what arrived. Callers filter by seq > the last_seq they read after
         this returns."""
-        sub = CTX.socket(zmq.SUB)
-        sub.linger = 0
+        sub = zsock(zmq.SUB)
         for t in topics:
             sub.setsockopt(zmq.SUBSCRIBE, t.encode() if isinstance(t, str) else t)
         sub.connect(self.events)

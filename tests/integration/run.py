@@ -47,6 +47,7 @@ def main(argv):
         print("0 passed, 1 failed")
         return 1
 
+    run_ids = _run_ids(suite)  # before running: the suite drops its tests as it goes
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, buffer=False)
     t0 = time.monotonic()
     result = runner.run(suite)
@@ -62,7 +63,7 @@ def main(argv):
     skipped = len(result.skipped)
     # Errors in setUpClass/tearDownClass appear as pseudo tests that were
     # never "run"; they count as failures above.
-    passed = max(0, result.testsRun - len(failed & _run_ids(suite)) - skipped
+    passed = max(0, result.testsRun - len(failed & run_ids) - skipped
                  - len(result.expectedFailures))
     sys.stdout.flush()
     line = "%d passed, %d failed" % (passed, len(failed))
@@ -79,7 +80,7 @@ def _run_ids(suite):
     for t in suite:
         if isinstance(t, unittest.TestSuite):
             ids |= _run_ids(t)
-        else:
+        elif t is not None:
             ids.add(t.id())
     return ids
 

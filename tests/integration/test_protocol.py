@@ -36,7 +36,7 @@ class MalformedRequests(rdtest.TestCase):
     def one_reply(self, frames):
         """Send FRAMES on a fresh DEALER; assert exactly one reply of one
         frame; return it decoded."""
-        replies = self.d.raw(frames, timeout=5.0, extra_wait=0.3)
+        replies = self.d.raw(frames, timeout=5.0, extra_wait=0.2)
         self.assertEqual(len(replies), 1, "want exactly one reply to %r, got %r"
                          % ([rdtest._short(f) for f in frames], replies))
         self.assertEqual(len(replies[0]), 1, "reply must be one frame: %r" % (replies[0],))
@@ -55,7 +55,7 @@ class MalformedRequests(rdtest.TestCase):
     def test_empty_frame_gets_one_malformed_reply(self):
         # An empty frame alone is no JSON object; whether the daemon reads it
         # as a REQ delimiter or as the body, the sender gets one reply.
-        replies = self.d.raw([b""], timeout=5.0, extra_wait=0.3)
+        replies = self.d.raw([b""], timeout=5.0, extra_wait=0.2)
         self.assertEqual(len(replies), 1, replies)
         self.assertError(json.loads(replies[0][-1]), "malformed")
 
@@ -126,7 +126,7 @@ class MalformedRequests(rdtest.TestCase):
         ping = b'{"op":"ping"}'
         for frames in ([ping, ping], [ping, b"x"], [b"", ping, ping], [ping, b""]):
             with self.subTest(frames=frames):
-                replies = self.d.raw(frames, timeout=5.0, extra_wait=0.3)
+                replies = self.d.raw(frames, timeout=5.0, extra_wait=0.2)
                 self.assertEqual(len(replies), 1, "want one reply, got %r" % (replies,))
                 rep = json.loads(replies[0][-1].decode("utf-8"))
                 self.assertError(rep, "malformed")
@@ -134,7 +134,7 @@ class MalformedRequests(rdtest.TestCase):
     def test_two_body_frames_with_a_submit_store_nothing(self):
         ref = referral()
         body = json.dumps(submit_req(ref)).encode()
-        replies = self.d.raw([body, body], timeout=5.0, extra_wait=0.3)
+        replies = self.d.raw([body, body], timeout=5.0, extra_wait=0.2)
         self.assertEqual(len(replies), 1)
         self.assertError(json.loads(replies[0][-1]), "malformed")
         self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
@@ -201,7 +201,7 @@ class Clients(rdtest.TestCase):
             s.close(0)
 
     def test_dealer_with_explicit_empty_delimiter_gets_reply_on_same_envelope(self):
-        replies = self.d.raw([b"", b'{"op":"ping","corr":"delim"}'], extra_wait=0.3)
+        replies = self.d.raw([b"", b'{"op":"ping","corr":"delim"}'], extra_wait=0.2)
         self.assertEqual(len(replies), 1)
         frames = replies[0]
         self.assertEqual(len(frames), 2, "reply must keep the empty delimiter: %r" % (frames,))

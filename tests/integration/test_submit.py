@@ -9,7 +9,8 @@ import json
 import re
 
 import rdtest
-from rdtest import DAY, DROP, ROUTING_BASIC, ROUTING_ROOMY, parse_time, referral, submit_req, utcnow
+from rdtest import (DAY, DROP, ROUTING_BASIC, ROUTING_ROOMY, parse_time, recv_events, referral,
+                    submit_req, utcnow)
 
 SLACK = 2.0  # seconds: receipt time is somewhere between send and reply
 
@@ -518,6 +519,167 @@ class Get(rdtest.TestCase):
                     {"op": "get", "partner": "ocmw-elders", "ref": r["ref"]}]:
             with self.subTest(req=req):
                 self.assertError(self.d.request(req), "not_found")
+
+
+class Update(rdtest.TestCase):
+    """protocol.md "update": the state machine as a connector's app and a
+    coordinator (security off: every client is trusted like one) meet it."""
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon(routing=ROUTING_BASIC)
+
+    def upd(self, rid, status, **kw):
+        req = {"op": "update", "id": rid, "status": status}
+        req.update(kw)
+        return self.d.request(req)
+
+    def loads(self):
+        return {c["id"]: c["load"] for t in self.d.ok({"op": "stats"})["teams"]
+                for c in t["connectors"]}
+
+    def test_accept_start_close(self):
+        a = self.d.submit(referral())
+        c = a["connector"]
+        rep = self.upd(a["id"], "accepted", connector=c, corr="u1")
+        self.assertOk(rep)
+        self.assertEqual(rep["corr"], "u1")
+        self.assertEqual(rep["id"], a["id"])
+        self.assertEqual(rep["status"], "accepted")
+        self.assertEqual(rep["connector"], c)
+        self.assertEqual(rep["start_by"], a["start_by"])
+        rep = self.upd(a["id"], "started", connector=c, expected_end="2027-03-01T00:00:00Z")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "started")
+        self.assertEqual(self.loads()[c], 1)
+        rep = self.upd(a["id"], "closed", connector=c)
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "closed")
+        self.assertEqual(self.loads()[c], 0, "closing frees capacity")
+        self.assertEqual(self.d.ok({"op": "get", "id": a["id"]})["status"], "closed")
+
+    def test_start_straight_from_assigned(self):
+        a = self.d.submit(referral())
+        rep = self.upd(a["id"], "started", connector=a["connector"])
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "started")
+
+    def test_repeating_a_change_is_ok_and_emits_nothing(self):
+        a = self.d.submit(referral())
+        self.assertOk(self.upd(a["id"], "accepted", connector=a["connector"]))
+        last = self.d.last_seq()
+        rep = self.upd(a["id"], "accepted", connector=a["connector"])
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "accepted")
+        self.assertEqual(self.d.last_seq(), last)
+
+    def test_change_the_state_machine_does_not_allow_is_conflict(self):
+        a = self.d.submit(referral())
+        c = a["connector"]
+        last = self.d.last_seq()
+        err = self.assertError(self.upd(a["id"], "closed", connector=c), "conflict")
+        # the message names the changes allowed from assigned
+        for allowed in ("accepted", "started", "declined"):
+            self.assertIn(allowed, err["message"])
+        self.assertEqual(self.d.last_seq(), last)
+        self.assertEqual(self.d.ok({"op": "get", "id": a["id"]})["status"], "assigned")
+        self.assertOk(self.upd(a["id"], "withdrawn"))
+        for status in ("accepted", "started", "closed", "declined"):
+            with self.subTest(status=status):
+                self.assertError(self.upd(a["id"], status, connector=c), "conflict")
+        fwd = self.d.submit(referral(urgency="crisis"))
+        self.assertError(self.upd(fwd["id"], "accepted", connector="kelly"), "conflict")
+        self.assertError(self.upd(fwd["id"], "withdrawn"), "conflict")
+
+    def test_connector_is_needed_and_must_be_the_offered_one(self):
+        a = self.d.submit(referral())
+        other = "sophie" if a["connector"] == "kelly" else "kelly"
+        for status in ("accepted", "declined", "started"):
+            with self.subTest(status=status):
+                self.assertError(self.upd(a["id"], status), "invalid", field="connector")
+                self.assertError(self.upd(a["id"], status, connector=other), "forbidden")
+        self.assertEqual(self.d.ok({"op": "get", "id": a["id"]})["status"], "assigned")
+
+    def test_state_machine_is_checked_before_the_connector(self):
+        fwd = self.d.submit(referral(urgency="crisis"))
+        self.assertError(self.upd(fwd["id"], "accepted"), "conflict")
+
+    def test_unknown_referral_and_bad_status(self):
+        self.assertError(self.upd("R-nope", "accepted", connector="kelly"), "not_found")
+        a = self.d.submit(referral())
+        self.assertError(self.upd(a["id"], "finished", connector="kelly"), "invalid",
+                         field="status")
+
+    def test_decline_offers_to_another_connector(self):
+        sub = self.d.subscribe()
+        base = self.d.last_seq()
+        a = self.d.submit(referral())
+        self.assertEqual(a["connector"], "kelly")
+        rep = self.upd(a["id"], "declined", connector="kelly", reason="no time")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "assigned")
+        self.assertEqual(rep["connector"], "sophie")
+        self.assertEqual(rep["start_by"], a["start_by"], "the window runs from receipt")
+        evs = [ev for _, ev in recv_events(sub, 4, after_seq=base)]
+        self.assertEqual([e["type"] for e in evs],
+                         ["referral.received", "referral.assigned",
+                          "referral.declined", "referral.assigned"])
+        self.assertEqual(evs[2]["status"], "assigned")
+        self.assertEqual(evs[2]["connector"], "kelly")
+        self.assertEqual(evs[3]["connector"], "sophie")
+        self.assertEqual(self.loads(), {"kelly": 0, "sophie": 1, "psy-1": 0})
+
+    def test_a_decliner_is_not_offered_the_referral_again(self):
+        a = self.d.submit(referral())
+        self.assertOk(self.upd(a["id"], "declined", connector="kelly"))
+        rep = self.upd(a["id"], "declined", connector="sophie")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "waitlisted", "no one left who did not decline")
+        self.assertNotIn(rep.get("connector"), ("kelly", "sophie"))
+
+    def test_waitlist_is_served_when_capacity_frees_urgent_first(self):
+        assigned = [self.d.submit(referral()) for _ in range(4)]
+        w_normal = self.d.submit(referral())
+        w_high = self.d.submit(referral(urgency="high"))
+        self.assertEqual([w_normal["status"], w_high["status"]], ["waitlisted", "waitlisted"])
+        kelly_one = next(a for a in assigned if a["connector"] == "kelly")
+        self.assertOk(self.upd(kelly_one["id"], "withdrawn", reason="family moved"))
+        got = self.d.ok({"op": "get", "id": w_high["id"]})
+        self.assertEqual(got["status"], "assigned", "the high-urgency referral goes first")
+        self.assertEqual(got["connector"], "kelly")
+        self.assertEqual(got["start_by"], w_high["start_by"])
+        self.assertEqual(self.d.ok({"op": "get", "id": w_normal["id"]})["status"], "waitlisted")
+        sophie_one = next(a for a in assigned if a["connector"] == "sophie")
+        self.assertOk(self.upd(sophie_one["id"], "started", connector="sophie"))
+        self.assertOk(self.upd(sophie_one["id"], "closed", connector="sophie"))
+        got = self.d.ok({"op": "get", "id": w_normal["id"]})
+        self.assertEqual(got["status"], "assigned")
+        self.assertEqual(got["connector"], "sophie")
+
+    def test_coordinator_reassigns_to_any_connector_and_forwards(self):
+        a = self.d.submit(referral())
+        rep = self.upd(a["id"], "assigned", connector="psy-1")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "assigned")
+        self.assertEqual(rep["connector"], "psy-1")
+        self.assertEqual(self.loads()["psy-1"], 1)
+        self.assertEqual(self.loads()[a["connector"]], 0)
+        rep = self.upd(a["id"], "forwarded", forward_to="caw-limburg", reason="better fit")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "forwarded")
+        self.assertEqual(rep["forward_to"], "caw-limburg")
+        self.assertEqual(self.loads()["psy-1"], 0)
+        self.assertError(self.upd(a["id"], "assigned", connector="kelly"), "conflict")
+
+    def test_withdraw_from_waitlist(self):
+        for _ in range(4):
+            self.d.submit(referral())
+        w = self.d.submit(referral())
+        self.assertEqual(w["status"], "waitlisted")
+        rep = self.upd(w["id"], "withdrawn")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "withdrawn")
+        self.assertEqual(self.d.ok({"op": "stats"})["by_status"].get("withdrawn"), 1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,273 @@
+"""daemon.md, "Command line", exit codes and config checking, as an
+operator meets them: `referrald --version`, `-t`, bad configs refused with
+FILE:LINE:COLUMN, non-local endpoints refused without security.
+"""
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+
+import rdtest
+from rdtest import EX_CONFIG, EX_USAGE, ROUTING_BASIC, free_ports, referral, run_daemon
+
+
+class TempDir(rdtest.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="rdcli-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.ports = free_ports(2)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def config(self, extra="", routing=ROUTING_BASIC, intake=None, events=None, name="referrald.yaml"):
+        text = "intake: %s\nevents: %s\ndatabase: referrald.db\n" % (
+            intake or "tcp://127.0.0.1:%d" % self.ports[0],
+            events or "tcp://127.0.0.1:%d" % self.ports[1])
+        if routing is not None:
+            self.write("routing.yaml", routing)
+            text += "routing: routing.yaml\n"
+        return self.write(name, text + extra)
+
+    def run_d(self, *args, timeout=10):
+        return run_daemon(list(args), timeout=timeout, cwd=self.tmp)
+
+    def out(self, p):
+        return p.stdout + p.stderr
+
+
+class Options(TempDir):
+    def test_version_prints_semver_and_exits_0(self):
+        p = self.run_d("--version")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(p.stdout, r"(^|\s)\d+\.\d+\.\d+(\s|$)")
+
+    def test_version_matches_ping(self):
+        p = self.run_d("--version")
+        v = re.search(r"\d+\.\d+\.\d+", p.stdout).group(0)
+        with rdtest.Daemon(routing=ROUTING_BASIC) as d:
+            self.assertEqual(d.ok({"op": "ping"})["version"], v)
+
+    def test_help_exits_0_and_names_the_options(self):
+        p = self.run_d("--help")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertIn("-c", p.stdout)
+        self.assertIn("-t", p.stdout)
+
+    def test_unknown_option_is_a_usage_error(self):
+        for args in (["--bogus"], ["-x"], ["-c"], ["-c", "a.yaml", "extra-arg"]):
+            with self.subTest(args=args):
+                p = self.run_d(*args)
+                self.assertEqual(p.returncode, EX_USAGE, self.out(p))
+                self.assertTrue(p.stderr.strip(), "a usage error says what is wrong on stderr")
+
+    def test_missing_config_file_is_refused(self):
+        p = self.run_d("-c", os.path.join(self.tmp, "nope.yaml"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("nope.yaml", self.out(p))
+
+
+class Check(TempDir):
+    """`referrald -t [-c FILE]` checks config and routing file, starts nothing."""
+
+    def test_good_config_exits_0(self):
+        path = self.config("retention: 365d\naudit_retention: 730d\njournal_events: decisions\n")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "referrald.db")),
+                         "-t starts nothing and creates no database")
+        # and nothing listens on the intake port
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", self.ports[0]))
+        finally:
+            s.close()
+
+    def test_embedded_defaults_check_ok(self):
+        p = self.run_d("-t")
+        self.assertEqual(p.returncode, 0, self.out(p))
+
+    def test_empty_config_is_valid(self):
+        # every key is optional
+        path = self.write("empty.yaml", "")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+
+    def test_unknown_key_is_reported_with_file_line_column(self):
+        path = self.config(routing=None, extra="colour: red\n")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("%s:4:1: " % path, self.out(p))
+
+    def test_every_error_is_printed(self):
+        path = self.config(routing=None,
+                           extra="colour: red\nretention: 5x\njournal_events: sometimes\n")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        text = self.out(p)
+        self.assertIn("%s:4:1: " % path, text)
+        self.assertRegex(text, re.escape(path) + r":5:\d+: ")
+        self.assertRegex(text, re.escape(path) + r":6:\d+: ")
+
+    def test_feature_key_the_daemon_lacks_is_an_error(self):
+        path = self.config(routing=None, extra="metrics:\n  port: 9100\n")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("%s:4:1: " % path, self.out(p))
+
+    def test_bad_routing_file_is_reported(self):
+        routing = ROUTING_BASIC.replace("assign: {teams: [psy], window: 10d}",
+                                        "assign: {teams: [nope], window: 10d}")
+        line = routing.splitlines().index(
+            "    assign: {teams: [nope], window: 10d}") + 1
+        path = self.config(routing=routing)
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        m = re.search(r"routing\.yaml:(\d+):(\d+): ", self.out(p))
+        self.assertTrue(m, "no FILE:LINE:COLUMN error for routing.yaml in %r" % self.out(p))
+        self.assertEqual(int(m.group(1)), line, self.out(p))
+
+    def test_routing_errors_all_printed(self):
+        routing = """\
+version: 1
+defaults: {window: 30x}
+teams:
+  - id: genk
+    connectors:
+      - {id: kelly, capacity: 2, skills: [family_support]}
+forward_targets:
+  - {id: caw, name: CAW}
+rules:
+  - name: fam
+    when: {kind: family_support}
+    assign: {teams: [genk], colour: red}
+"""
+        path = self.config(routing=routing)
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        lines = {int(m.group(1)) for m in
+                 re.finditer(r"routing\.yaml:(\d+):(\d+): (?!warning)", self.out(p))}
+        self.assertIn(2, lines, "bad duration: %s" % self.out(p))
+        self.assertIn(12, lines, "unknown key: %s" % self.out(p))
+        # the missing catch-all points at the last rule (it starts on line 10)
+        self.assertIn(10, lines, "missing catch-all: %s" % self.out(p))
+
+    def test_warnings_do_not_fail(self):
+        routing = ROUTING_BASIC.replace("""  - name: everything-else""", """\
+  - name: shadowed
+    when: {kind: family_support, postcode: "3600", urgency: high}
+    forward: {to: caw-limburg, reason: "never reached"}
+  - name: everything-else""")
+        path = self.config(routing=routing)
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(self.out(p), r"routing\.yaml:\d+:\d+: warning: ")
+
+    def test_non_local_endpoint_is_refused_by_check(self):
+        path = self.config(intake="tcp://0.0.0.0:%d" % self.ports[0])
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("security", self.out(p))
+
+
+class Refuse(TempDir):
+    """Without a valid configuration the daemon does not start (exit 78)."""
+
+    def test_non_local_endpoints_refused_without_security(self):
+        for intake, events in [("tcp://0.0.0.0:%d" % self.ports[0], None),
+                               ("tcp://*:%d" % self.ports[0], None),
+                               (None, "tcp://0.0.0.0:%d" % self.ports[1])]:
+            with self.subTest(intake=intake, events=events):
+                path = self.config(intake=intake, events=events)
+                p = self.run_d("-c", path)
+                self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+                self.assertIn("security", self.out(p),
+                              "the message names what to set")
+
+    def test_invalid_routing_file_refuses_to_start(self):
+        routing = ROUTING_BASIC.replace("  - name: everything-else\n", "  - name: BAD NAME\n")
+        path = self.config(routing=routing)
+        p = self.run_d("-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertRegex(self.out(p), r"routing\.yaml:\d+:\d+: ")
+
+    def test_missing_routing_file_refuses_to_start(self):
+        path = self.config(routing=None, extra="routing: does-not-exist.yaml\n")
+        p = self.run_d("-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("does-not-exist.yaml", self.out(p))
+
+    def test_invalid_config_refuses_to_start(self):
+        path = self.config(extra="journal_events: sometimes\n")
+        p = self.run_d("-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertRegex(self.out(p), re.escape(path) + r":\d+:\d+: ")
+
+    def test_busy_port_is_a_runtime_fault(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        s.bind(("127.0.0.1", self.ports[0]))
+        s.listen(1)
+        try:
+            path = self.config()
+            p = self.run_d("-c", path)
+            self.assertEqual(p.returncode, 1, self.out(p))
+            self.assertIn(str(self.ports[0]), self.out(p), "the message names the endpoint")
+        finally:
+            s.close()
+
+
+class LocalEndpoints(rdtest.TestCase):
+    """protocol.md, Security: without security the daemon binds local
+    endpoints (127.0.0.0/8, ::1, localhost, ipc://, inproc://)."""
+
+    def roundtrip(self, d):
+        rep = d.submit(referral())
+        self.assertEqual(rep["status"], "assigned")
+        sub = d.subscribe()
+        base = d.last_seq()
+        d.submit(referral())
+        self.assertEqual(len(rdtest.recv_events(sub, 2, after_seq=base)), 2)
+
+    def test_ipc_endpoints(self):
+        tmp = tempfile.mkdtemp(prefix="rdipc-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        d = self.daemon(routing=ROUTING_BASIC, intake="ipc://%s/intake.sock" % tmp,
+                        events="ipc://%s/events.sock" % tmp)
+        self.roundtrip(d)
+
+    def test_other_loopback_address(self):
+        port1, port2 = free_ports(2)
+        d = self.daemon(routing=ROUTING_BASIC, intake="tcp://127.0.0.2:%d" % port1,
+                        events="tcp://127.0.0.1:%d" % port2)
+        self.roundtrip(d)
+
+    def test_localhost(self):
+        port1, port2 = free_ports(2)
+        d = self.daemon(routing=ROUTING_BASIC, intake="tcp://localhost:%d" % port1,
+                        events="tcp://localhost:%d" % port2)
+        self.roundtrip(d)
+
+    def test_ipv6_loopback(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no ::1 here")
+        port1, port2 = free_ports(2)
+        d = self.daemon(routing=ROUTING_BASIC, intake="tcp://[::1]:%d" % port1,
+                        events="tcp://127.0.0.1:%d" % port2)
+        self.roundtrip(d)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main(verbosity=2)
