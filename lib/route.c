@@ -235,7 +235,11 @@ static int forecast(const struct rd_rules *rules, const struct rd_route_state *s
         if (total)
                 qsort(slots, total, sizeof *slots, cmp_i64);
         fc->n_slots = total;
-        for (size_t w = 0; st && st->waiting && w < st->n_waiting; w++) {
+        /* Only the first TOTAL sharing referrals matter: once that many wait
+         * ahead there is no slot, so a long waitlist costs no more than that
+         * (waiting_ahead is then "at least TOTAL"). */
+        for (size_t w = 0; st && st->waiting && w < st->n_waiting && fc->waiting_ahead < total;
+             w++) {
                 const struct rd_waiting *wt = &st->waiting[w];
                 bool shares = false;
 
@@ -332,9 +336,10 @@ static bool rule_valid(const struct rd_rules *rules, const struct rd_rule *rule)
         return rule->otherwise != RD_OTHERWISE_FORWARD || rule->otherwise_to < rules->n_targets;
 }
 
-int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
-                    const struct rd_route_state *state, int64_t now_ms, struct rd_decision *out,
-                    json_t **trace)
+/* FORCED_RULE: a rule index, or SIZE_MAX to try the rules from the top. */
+static int decide(const struct rd_referral *r, const struct rd_rules *rules,
+                  const struct rd_route_state *state, size_t forced_rule, int64_t received_ms,
+                  int64_t now_ms, struct rd_decision *out, json_t **trace)
 {
         struct rd_decision d;
         const struct rd_rule *rule = NULL;
@@ -362,8 +367,15 @@ int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
                 jset(&oom, tr, "rules_tried", tried);
         }
 
+        if (forced_rule != SIZE_MAX) {
+                if (forced_rule >= rules->n_rules)
+                        goto out;
+                ri = forced_rule;
+                rule = &rules->rules[ri];
+                jset(&oom, tr, "redecided_by_rule", json_true());
+        }
         /* the first rule that matches */
-        for (ri = 0; ri < rules->n_rules; ri++) {
+        for (ri = rule ? ri : 0; !rule && ri < rules->n_rules; ri++) {
                 const char *key = when_fails(&rules->rules[ri].when, r);
 
                 if (!key) {
@@ -398,7 +410,7 @@ int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
         unsigned pc = referral_postcode(r);
         bool prefer = rule->language == RD_LANG_PREFER && lang[0];
 
-        d.start_by_ms = now_ms + rule->window_s * 1000;
+        d.start_by_ms = received_ms + rule->window_s * 1000;
         jset(&oom, tr, "action", json_string("assign"));
         jset(&oom, tr, "pick",
              json_string(rule->pick == RD_PICK_ROUND_ROBIN ? "round_robin" : "least_loaded"));
@@ -527,4 +539,18 @@ out:
         free(cs);
         json_decref(tr);
         return rc;
+}
+
+int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
+                    const struct rd_route_state *state, int64_t now_ms, struct rd_decision *out,
+                    json_t **trace)
+{
+        return decide(r, rules, state, SIZE_MAX, now_ms, now_ms, out, trace);
+}
+
+int rd_route_redecide(const struct rd_referral *r, const struct rd_rules *rules,
+                      const struct rd_route_state *state, size_t rule, int64_t received_ms,
+                      int64_t now_ms, struct rd_decision *out, json_t **trace)
+{
+        return decide(r, rules, state, rule, received_ms, now_ms, out, trace);
 }

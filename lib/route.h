@@ -70,4 +70,16 @@ int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
                     const struct rd_route_state *state, int64_t now_ms,
                     struct rd_decision *out, json_t **trace);
 
+/* Decide again for a referral received at RECEIVED_MS, at NOW_MS: after a
+ * decline or an expired offer (STATE->excluded names who may not get it
+ * again), or when capacity frees for a waiting referral. With RULE an index
+ * into rules->rules, that rule decides without its `when` being tried again
+ * (protocol.md: "decided again by the same rule"); with RULE == SIZE_MAX the
+ * rules are tried from the top (the rule is gone from the file). start_by
+ * counts from RECEIVED_MS, the offer's expiry and the forecast from NOW_MS.
+ * Returns as rd_route_decide; -EINVAL for a RULE out of range. */
+int rd_route_redecide(const struct rd_referral *r, const struct rd_rules *rules,
+                      const struct rd_route_state *state, size_t rule, int64_t received_ms,
+                      int64_t now_ms, struct rd_decision *out, json_t **trace);
+
 #endif

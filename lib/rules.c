@@ -80,10 +80,13 @@ static int diag_vadd(struct rd_diag *diag, enum rd_diag_severity sev, const char
                 return 0;
         if (vasprintf(&msg, fmt, ap) < 0)
                 return -ENOMEM;
-        if (line == 0)
-                n = asprintf(&text, "%s: %s%s", file ? file : "-", w, msg);
-        else
-                n = asprintf(&text, "%s:%zu:%zu: %s%s", file ? file : "-", line, column, w, msg);
+        /* A problem with the whole file (it cannot be read) is placed at its
+         * start, so that every diagnostic has the form FILE:LINE:COLUMN. */
+        if (line == 0) {
+                line = 1;
+                column = 1;
+        }
+        n = asprintf(&text, "%s:%zu:%zu: %s%s", file ? file : "-", line, column, w, msg);
         free(msg);
         if (n < 0)
                 return -ENOMEM;

@@ -42,8 +42,9 @@ void rd_diag_clear(struct rd_diag *diag);
 const char *rd_diag_first_error(const struct rd_diag *diag);
 
 /* Add a diagnostic (used by the rules loader and by daemon/config). Returns
- * 0 or -ENOMEM. A LINE of 0 means "no position" (a file that cannot be
- * read): the text is then "FILE: message". */
+ * 0 or -ENOMEM. A LINE of 0 means the whole file (it cannot be read): the
+ * text is then placed at its start, "FILE:1:1: message", so that every
+ * diagnostic has one form. */
 int rd_diag_add(struct rd_diag *diag, enum rd_diag_severity sev, const char *file,
                 size_t line, size_t column, const char *fmt, ...)
         __attribute__((format(printf, 6, 7)));

@@ -37,9 +37,29 @@ static const char *const migrations[] = {
         "  trace TEXT,"
         "  rules_digest TEXT NOT NULL DEFAULT '',"
         "  last_seq INTEGER NOT NULL DEFAULT 0,"
+        "  urgency INTEGER NOT NULL DEFAULT 0,"
+        "  first_offered_ms INTEGER NOT NULL DEFAULT 0,"
+        "  at_risk_fired INTEGER NOT NULL DEFAULT 0,"
+        "  missed_fired INTEGER NOT NULL DEFAULT 0,"
+        "  candidates TEXT NOT NULL DEFAULT '',"   /* waitlisted: who may take it */
+        "  final_ms INTEGER NOT NULL DEFAULT 0,"   /* when it reached a final status */
+        "  erased_ms INTEGER NOT NULL DEFAULT 0,"
         "  UNIQUE (partner, ref));"
         "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
         "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"
+        /* deadlines: the loop asks for the earliest of each kind */
+        "CREATE INDEX referrals_offer_due ON referrals (offer_expires_ms)"
+        "  WHERE status = 1 AND offer_expires_ms > 0;"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
+        "  WHERE erased_ms = 0 AND final_ms > 0;"
+        "CREATE TABLE declines ("   /* who declined or let an offer lapse */
+        "  referral INTEGER NOT NULL,"
+        "  connector TEXT NOT NULL,"
+        "  PRIMARY KEY (referral, connector)) WITHOUT ROWID;"
         "CREATE TABLE events ("
         "  seq INTEGER PRIMARY KEY,"
         "  referral INTEGER,"
@@ -79,13 +99,30 @@ enum stmt_id {
         S_RR_SET,
         S_RR_ALL,
         S_MAX_SEQ,
+        S_DECLINE_ADD,
+        S_DECLINES,
+        S_CANDIDATES_SET,
+        S_WAITING,
+        S_DUE_OFFER,
+        S_DUE_AT_RISK,
+        S_DUE_MISSED,
+        S_NEXT,
+        S_OFFERS_OPEN,
+        S_DURATIONS_OFFER,
+        S_DURATIONS_START,
+        S_FORWARDS,
+        S_WAIT_OLDEST,
+        S_ERASE,
+        S_DUE_ERASE,
+        S_NEXT_ERASE,
         S_COUNT
 };
 
 #define COLS                                                                                      \
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, " \
         "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "       \
-        "forward_to, reason, last_seq"
+        "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, " \
+        "final_ms, erased_ms"
 
 static const char *const stmt_sql[S_COUNT] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -97,12 +134,15 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_FIND] = "SELECT " COLS " FROM referrals WHERE partner = ?1 AND ref = ?2",
         [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
         [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
-        [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+        [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
+                     " urgency) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
         [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
                      " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
                      " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
-                     " forward_to = ?12, reason = ?13 WHERE rowid = ?1",
+                     " forward_to = ?12, reason = ?13,"
+                     " first_offered_ms = CASE WHEN first_offered_ms = 0 THEN ?8"
+                     "   ELSE first_offered_ms END,"
+                     " at_risk_fired = ?14, missed_fired = ?15, final_ms = ?16 WHERE rowid = ?1",
         [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
         [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
@@ -123,6 +163,40 @@ static const char *const stmt_sql[S_COUNT] = {
                      " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
         [S_RR_ALL] = "SELECT rule, connector FROM round_robin",
         [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+        [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",
+        [S_DECLINES] = "SELECT connector FROM declines WHERE referral = ?1",
+        [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2 WHERE rowid = ?1",
+        [S_WAITING] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+                      " ORDER BY urgency DESC, start_by_ms, rowid",
+        [S_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = 1 AND offer_expires_ms > 0"
+                        " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
+        [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN (1, 2, 4)"
+                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                          " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] = "SELECT " COLS " FROM referrals WHERE status IN (1, 2, 4)"
+                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                         " ORDER BY start_by_ms LIMIT ?2",
+        [S_NEXT] = "SELECT"
+                   " (SELECT min(offer_expires_ms) FROM referrals"
+                   "   WHERE status = 1 AND offer_expires_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals"
+                   "   WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals"
+                   "   WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0)",
+        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = 1",
+        [S_DURATIONS_OFFER] = "SELECT first_offered_ms - received_ms FROM referrals"
+                              " WHERE first_offered_ms > 0 ORDER BY 1",
+        [S_DURATIONS_START] = "SELECT started_ms - received_ms FROM referrals"
+                              " WHERE started_ms > 0 ORDER BY 1",
+        [S_FORWARDS] = "SELECT forward_to, count(*) FROM referrals WHERE status = 3"
+                       " GROUP BY forward_to ORDER BY 2 DESC, 1",
+        [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
+                     " WHERE rowid = ?1",
+        [S_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
+                        " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
+        [S_NEXT_ERASE] = "SELECT min(final_ms) FROM referrals WHERE erased_ms = 0 AND final_ms > 0",
+        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
+                          " WHERE status = 2",
 };
 
 struct rd_store {
@@ -417,6 +491,12 @@ static void read_row(sqlite3_stmt *st, struct rd_stored *o)
         col_text(st, 15, o->forward_to, sizeof o->forward_to);
         col_text(st, 16, o->reason, sizeof o->reason);
         o->last_seq = sqlite3_column_int64(st, 17);
+        o->urgency = (enum rd_urgency)sqlite3_column_int(st, 18);
+        o->first_offered_ms = sqlite3_column_int64(st, 19);
+        o->at_risk_fired = sqlite3_column_int(st, 20);
+        o->missed_fired = sqlite3_column_int(st, 21);
+        o->final_ms = sqlite3_column_int64(st, 22);
+        o->erased_ms = sqlite3_column_int64(st, 23);
 }
 
 static int fetch_one(sqlite3_stmt *st, struct rd_stored *out)
@@ -519,6 +599,7 @@ int rd_store_insert(struct rd_store *s, const struct rd_referral *r, const char 
         sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, now_ms);
         sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, (int)r->urgency);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -535,6 +616,7 @@ int rd_store_insert(struct rd_store *s, const struct rd_referral *r, const char 
         snprintf(out->digest, sizeof out->digest, "%s", digest);
         out->received_ms = now_ms;
         out->status = RD_STATUS_RECEIVED;
+        out->urgency = r->urgency;
         return 0;
 }
 
@@ -554,6 +636,9 @@ int rd_store_update(struct rd_store *s, const struct rd_stored *o)
         sqlite3_bind_int64(st, 11, o->expected_end_ms);
         sqlite3_bind_text(st, 12, o->forward_to, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 13, o->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 14, o->at_risk_fired);
+        sqlite3_bind_int(st, 15, o->missed_fired);
+        sqlite3_bind_int64(st, 16, o->final_ms);
         return step_done(st);
 }
 
@@ -767,4 +852,210 @@ int rd_store_each_rr(struct rd_store *s,
         if (r)
                 return r;
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_add_decline(struct rd_store *s, int64_t rowid, const char *connector)
+{
+        sqlite3_stmt *st = prep(s, S_DECLINE_ADD);
+        sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_text(st, 2, connector, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_each_decline(struct rd_store *s, int64_t rowid,
+                          int (*fn)(void *ctx, const char *connector), void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_DECLINES);
+        int rc, r = 0;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_set_candidates(struct rd_store *s, int64_t rowid, const char *candidates)
+{
+        sqlite3_stmt *st = prep(s, S_CANDIDATES_SET);
+        sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_text(st, 2, candidates, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_each_waiting(struct rd_store *s,
+                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                          void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_WAITING);
+        struct rd_stored o;
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *c = sqlite3_column_text(st, 24);
+                read_row(st, &o);
+                r = fn(ctx, &o, c ? (const char *)c : "");
+        }
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
+                        void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_OFFERS_OPEN);
+        struct rd_stored o;
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                read_row(st, &o);
+                r = fn(ctx, &o);
+        }
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_next_deadlines(struct rd_store *s, int64_t *offer_expires, int64_t *at_risk_start_by,
+                            int64_t *missed_start_by)
+{
+        sqlite3_stmt *st = prep(s, S_NEXT);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *offer_expires = sqlite3_column_int64(st, 0);
+                *at_risk_start_by = sqlite3_column_int64(st, 1);
+                *missed_start_by = sqlite3_column_int64(st, 2);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sql_err(rc);
+}
+
+int rd_store_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
+                 struct rd_stored *rows, size_t *n)
+{
+        static const enum stmt_id ids[] = { [RD_DUE_OFFER] = S_DUE_OFFER,
+                                            [RD_DUE_AT_RISK] = S_DUE_AT_RISK,
+                                            [RD_DUE_MISSED] = S_DUE_MISSED,
+                                            [RD_DUE_ERASE] = S_DUE_ERASE };
+        sqlite3_stmt *st = prep(s, ids[kind]);
+        size_t k = 0;
+        int rc;
+
+        sqlite3_bind_int64(st, 1, threshold);
+        sqlite3_bind_int64(st, 2, limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < (size_t)limit)
+                read_row(st, &rows[k++]);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return sql_err(rc);
+        *n = k;
+        return 0;
+}
+
+/* Median and 90th percentile of the durations that ST yields, ascending. */
+static int percentiles(sqlite3_stmt *st, struct rd_durations *out)
+{
+        int64_t *v = NULL;
+        size_t n = 0, cap = 0;
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 256;
+                        int64_t *nv = realloc(v, ncap * sizeof *nv);
+                        if (!nv) {
+                                free(v);
+                                sqlite3_reset(st);
+                                return -ENOMEM;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                v[n++] = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                free(v);
+                return sql_err(rc);
+        }
+        out->count = (int64_t)n;
+        /* nearest rank */
+        out->p50_ms = n ? v[(n * 50 + 99) / 100 - 1] : 0;
+        out->p90_ms = n ? v[(n * 90 + 99) / 100 - 1] : 0;
+        free(v);
+        return 0;
+}
+
+int rd_store_figures(struct rd_store *s, struct rd_figures *f)
+{
+        sqlite3_stmt *st;
+        int rc, r;
+
+        memset(f, 0, sizeof *f);
+        r = percentiles(prep(s, S_DURATIONS_OFFER), &f->to_offer);
+        if (r == 0)
+                r = percentiles(prep(s, S_DURATIONS_START), &f->to_start);
+        if (r < 0)
+                return r;
+        st = prep(s, S_FORWARDS);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && f->n_forwards < RD_FIGURES_FORWARDS_MAX) {
+                col_text(st, 0, f->forwards[f->n_forwards].to,
+                         sizeof f->forwards[f->n_forwards].to);
+                f->forwards[f->n_forwards++].count = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return sql_err(rc);
+        st = prep(s, S_WAIT_OLDEST);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                f->waiting = sqlite3_column_int64(st, 0);
+                f->oldest_waiting_received_ms = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sql_err(rc);
+}
+
+int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+                   int64_t now_ms)
+{
+        char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        sqlite3_stmt *st;
+        int r = -ENOMEM;
+
+        if (c && (t || !trace)) {
+                st = prep(s, S_ERASE);
+                sqlite3_bind_int64(st, 1, rowid);
+                sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
+                if (t)
+                        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 4, now_ms);
+                r = step_done(st);
+                sqlite3_clear_bindings(st);
+        }
+        free(c);
+        free(t);
+        return r;
+}
+
+int rd_store_next_erase(struct rd_store *s, int64_t *final_ms)
+{
+        sqlite3_stmt *st = prep(s, S_NEXT_ERASE);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *final_ms = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sql_err(rc);
+}
+
+int rd_store_checkpoint(struct rd_store *s)
+{
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : sql_err(rc);
 }

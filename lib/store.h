@@ -43,6 +43,12 @@ struct rd_stored {
         char forward_to[RD_ID_MAX + 1];
         char reason[RD_REASON_MAX];
         int64_t last_seq; /* seq of its newest event */
+        enum rd_urgency urgency;
+        int64_t first_offered_ms; /* the first offer ever; 0: none (figures) */
+        int at_risk_fired;        /* referral.window_at_risk was emitted */
+        int missed_fired;         /* referral.window_missed was emitted */
+        int64_t final_ms;         /* when it reached a final status; 0: open */
+        int64_t erased_ms;        /* when its personal data was erased; 0: not */
 };
 
 /* Open (creating if needed) the database at PATH: the file is made 0600 and
@@ -139,5 +145,73 @@ int rd_store_each_offer_count(struct rd_store *store,
 int rd_store_set_rr(struct rd_store *store, const char *rule, const char *connector);
 int rd_store_each_rr(struct rd_store *store,
                      int (*fn)(void *ctx, const char *rule, const char *connector), void *ctx);
+
+/* Connectors that declined REFERRAL or let its offer lapse: add one (no
+ * error when already there), or call FN for each. 0 or -EIO. */
+int rd_store_add_decline(struct rd_store *store, int64_t rowid, const char *connector);
+int rd_store_each_decline(struct rd_store *store, int64_t rowid,
+                          int (*fn)(void *ctx, const char *connector), void *ctx);
+
+/* The connectors a waitlisted referral may be offered to, space separated. */
+int rd_store_set_candidates(struct rd_store *store, int64_t rowid, const char *candidates);
+
+/* Call FN for each waitlisted referral in waitlist order (highest urgency
+ * first, then earliest start_by), with its candidates. 0, FN's non-zero
+ * value, or -EIO. */
+int rd_store_each_waiting(struct rd_store *store,
+                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                          void *ctx);
+
+/* Call FN for each open offer (status assigned). */
+int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
+                        void *ctx);
+
+/* Deadlines. The earliest offer expiry, and the earliest start_by of the
+ * referrals whose at-risk resp. missed event has not fired (each 0 when
+ * there is none). Three index look-ups, no scan. 0 or -EIO. */
+int rd_store_next_deadlines(struct rd_store *store, int64_t *offer_expires,
+                            int64_t *at_risk_start_by, int64_t *missed_start_by);
+
+enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE };
+
+/* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
+ * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
+ * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest first, into ROWS (room for LIMIT); *N says how many.
+ * 0 or -EIO. */
+int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
+                 struct rd_stored *rows, size_t *n);
+
+/* Replace the content of referral ROWID by CONTENT (its personal data
+ * taken out) and its trace by TRACE, marked erased at NOW_MS. With
+ * secure_delete on, the old bytes are overwritten in the database pages;
+ * rd_store_checkpoint after the commit clears them from the WAL too. */
+int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
+                   const json_t *trace, int64_t now_ms);
+
+/* The earliest final_ms of a referral not yet erased; 0 when none. */
+int rd_store_next_erase(struct rd_store *store, int64_t *final_ms);
+
+/* Copy the WAL into the database file and truncate the WAL to zero bytes
+ * (PRAGMA wal_checkpoint(TRUNCATE)). Call outside a transaction. */
+int rd_store_checkpoint(struct rd_store *store);
+
+/* Figures for coordinators (protocol.md stats, and more). */
+struct rd_durations {
+        int64_t count;
+        int64_t p50_ms, p90_ms; /* nearest rank */
+};
+#define RD_FIGURES_FORWARDS_MAX 32
+struct rd_figures {
+        struct rd_durations to_offer; /* receipt to first offer */
+        struct rd_durations to_start; /* receipt to start */
+        struct {
+                char to[RD_ID_MAX + 1];
+                int64_t count;
+        } forwards[RD_FIGURES_FORWARDS_MAX];
+        size_t n_forwards;
+        int64_t waiting;
+        int64_t oldest_waiting_received_ms; /* 0: none waiting */
+};
+int rd_store_figures(struct rd_store *store, struct rd_figures *out);
 
 #endif

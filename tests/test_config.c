@@ -265,7 +265,7 @@ static void test_missing_file_is_reported_without_position(void **state)
 
         unlink(f->path);
         assert_int_equal(rd_config_load(f->path, &cfg, &d), -ENOENT);
-        snprintf(expect, sizeof expect, "%s: cannot read: ", f->path);
+        snprintf(expect, sizeof expect, "%s:1:1: cannot read: ", f->path);
         assert_int_equal(d.n_errors, 1);
         assert_true(strncmp(d.items[0].text, expect, strlen(expect)) == 0);
         assert_null(cfg);

@@ -267,7 +267,7 @@ static void test_unreadable_file_is_an_error_in_diag(void **st)
         assert_null(r);
         assert_int_equal(d.n_errors, 1);
         assert_string_equal(rd_diag_first_error(&d),
-                            "/nonexistent/routing.yaml: cannot read: No such file or directory");
+                            "/nonexistent/routing.yaml:1:1: cannot read: No such file or directory");
         rd_diag_clear(&d);
 }
 

@@ -8,10 +8,20 @@
  * Commands live in one table (one handler each), so that later commands
  * (explain, rules check/test, keygen, audit, backup) are one entry more.
  *
+ * `rules check` and `rules test` work offline on files (routing.md); with
+ * --state, `rules test` reads the loads from a copy of the daemon's
+ * database with lib/store, as the daemon reads them at start.
+ *
  * Exit codes: 0 done, 1 a runtime fault or an error reply from the daemon
- * (any `ok: false`), 2 a usage error. */
+ * (any `ok: false`) or a failed test case, 2 a usage error, 78 (EX_CONFIG)
+ * an invalid routing file. */
+#include "referral.h"
+#include "route.h"
+#include "rules.h"
+#include "store.h"
 #include "timefmt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <yaml.h>
 #include <zmq.h>
 
 #ifndef RD_VERSION
@@ -41,7 +52,7 @@
  * that is not yet connected would have received). */
 #define FOLLOW_RECHECK_MS 2000
 
-enum { EXIT_OK = 0, EXIT_FAULT = 1, EXIT_USAGE = 2 };
+enum { EXIT_OK = 0, EXIT_FAULT = 1, EXIT_USAGE = 2, EXIT_CONFIG = 78 };
 
 struct ctl {
         const char *endpoint;
@@ -1205,6 +1216,1314 @@ static int cmd_ping(struct ctl *c, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* Explaining a decision in plain words (rules test, explain)
+ *
+ * Both commands print from the same JSON: the trace of rd_route_decide
+ * (as the daemon stores it) and the decision fields of a reply (status,
+ * rule, team, connector, start_by, expected_start, offer_expires,
+ * forward_to, reason). RULES, when known (rules test), adds names. */
+
+static const char *failed_key_words(const char *key)
+{
+        static const struct {
+                const char *key, *words;
+        } words[] = {
+                {"kind", "the kind of help asked for is not one this rule takes"},
+                {"urgency", "the urgency is not one this rule takes"},
+                {"partner", "the referring partner is not in the rule's list"},
+                {"postcode", "the postcode is not in the rule's postcodes"},
+                {"age", "no child's age is in the rule's age range"},
+                {"language", "the family's language is not in the rule's list"},
+                {"concerns", "the concerns do not fit the rule's concerns"},
+        };
+
+        for (size_t i = 0; key && i < sizeof words / sizeof words[0]; i++)
+                if (!strcmp(key, words[i].key))
+                        return words[i].words;
+        return "a condition of the rule does not fit";
+}
+
+static const char *ms_text(const json_t *v, char buf[RD_TIME_STR])
+{
+        if (!json_is_integer(v))
+                return NULL;
+        return rd_time_format((int64_t)json_integer_value(v), buf);
+}
+
+static const char *target_name(const struct rd_rules *rules, const char *id)
+{
+        ssize_t i = rules && id ? rd_rules_target_index(rules, id) : -1;
+
+        return i >= 0 ? rules->targets[i].name : NULL;
+}
+
+/* "Decision: assigned to kelly of team genk, ..." from TRACE; the times
+ * and the reason come from DEC (decision fields) when its status is the
+ * trace's decision. */
+static void print_decision_words(const json_t *trace, const json_t *dec,
+                                 const struct rd_rules *rules, const char *lead)
+{
+        const char *decision = jstr(trace, "decision");
+        const char *dstatus = jstr(dec, "status");
+        const json_t *times = decision && dstatus && !strcmp(decision, dstatus) ? dec : NULL;
+        const char *start_by = jstr(times, "start_by");
+        const char *expires = jstr(times, "offer_expires");
+        const char *expected = jstr(times, "expected_start");
+        const char *reason = jstr(times, "reason");
+        const char *to = jstr(trace, "forward_to");
+        const char *name = target_name(rules, to);
+
+        if (!decision) {
+                printf("%s: unknown\n", lead);
+        } else if (!strcmp(decision, "assigned")) {
+                printf("%s: assigned to %s of team %s", lead,
+                       jstr(trace, "connector") ? jstr(trace, "connector") : "?",
+                       jstr(trace, "team") ? jstr(trace, "team") : "?");
+                if (start_by)
+                        printf(", start by %s", start_by);
+                if (expires)
+                        printf(" (the offer expires %s)", expires);
+                printf(".\n");
+        } else if (!strcmp(decision, "waitlisted")) {
+                printf("%s: waitlisted", lead);
+                if (start_by)
+                        printf(", start by %s", start_by);
+                if (expected)
+                        printf(", expected start %s", expected);
+                else if (times)
+                        printf(", no expected start");
+                printf(".\n");
+        } else if (!strcmp(decision, "forwarded")) {
+                printf("%s: forwarded to %s", lead, to ? to : "?");
+                if (name)
+                        printf(" (%s)", name);
+                if (reason && *reason)
+                        printf(", reason: %s", reason);
+                printf(".\n");
+        } else {
+                printf("%s: %s.\n", lead, decision);
+        }
+}
+
+static void print_candidate_words(const json_t *cand, bool someone_chosen, const char *pick)
+{
+        const char *id = jstr(cand, "connector"), *team = jstr(cand, "team");
+        const char *why = jstr(cand, "passed_over");
+        json_int_t load = 0, cap = 0;
+        bool has_room;
+
+        jint(cand, "load", &load);
+        jint(cand, "capacity", &cap);
+        has_room = load < cap;
+        printf("  %s (team %s, load %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT "): ",
+               id ? id : "?", team ? team : "?", load, cap);
+        if (json_is_true(json_object_get(cand, "chosen"))) {
+                printf("chosen\n");
+                return;
+        }
+        printf("passed over: ");
+        if (!why)
+                printf("no reason given\n");
+        else if (!strcmp(why, "full"))
+                printf("full (no place free)\n");
+        else if (!strcmp(why, "postcode"))
+                printf("postcode (the team does not serve the family's postcode)\n");
+        else if (!strcmp(why, "skill"))
+                printf("wrong skill (does not have the skill the rule asks for)\n");
+        else if (!strcmp(why, "language") && has_room && someone_chosen)
+                printf("language (does not speak the family's language; someone who does "
+                       "was free)\n");
+        else if (!strcmp(why, "language"))
+                printf("language (does not speak the family's language)\n");
+        else if (!strcmp(why, "declined"))
+                printf("declined (declined this referral or let its offer expire)\n");
+        else if (!strcmp(why, "not_picked") && pick && !strcmp(pick, "round_robin"))
+                printf("not picked (free, but it was another connector's turn)\n");
+        else if (!strcmp(why, "not_picked"))
+                printf("not picked (free, but another was less loaded, or as loaded with "
+                       "fewer offers so far)\n");
+        else
+                printf("%s\n", why);
+}
+
+/* The whole explanation of TRACE for a person. */
+static void print_trace_words(const json_t *trace, const json_t *dec, const struct rd_rules *rules)
+{
+        const json_t *tried = json_object_get(trace, "rules_tried");
+        const json_t *cands = json_object_get(trace, "candidates");
+        const json_t *fc = json_object_get(trace, "forecast");
+        const char *rule = jstr(trace, "rule"), *action = jstr(trace, "action");
+        const char *pick = jstr(trace, "pick"), *otherwise = jstr(trace, "otherwise");
+        const json_t *v;
+        bool chosen = false;
+        size_t i, n = 0;
+
+        if (json_is_true(json_object_get(trace, "redecided_by_rule"))) {
+                printf("Decided again by rule %s (after a decline, an expired offer or a place "
+                       "coming free; its conditions were not tried again).\n",
+                       rule ? rule : "?");
+        } else {
+                printf("Rules tried, top to bottom:\n");
+                json_array_foreach(tried, i, v)
+                {
+                        printf("  %zu. %s: does not apply: %s (%s)\n", ++n,
+                               jstr(v, "rule") ? jstr(v, "rule") : "?",
+                               jstr(v, "failed") ? jstr(v, "failed") : "?",
+                               failed_key_words(jstr(v, "failed")));
+                }
+                printf("  %zu. %s: applies and decides\n", ++n, rule ? rule : "?");
+        }
+        if (action && !strcmp(action, "forward")) {
+                printf("Rule %s forwards every referral it takes.\n", rule ? rule : "?");
+        } else if (action) {
+                printf("Rule %s assigns (pick: %s). Candidates, in file order:\n",
+                       rule ? rule : "?",
+                       pick && !strcmp(pick, "round_robin") ? "round robin" : "least loaded");
+                json_array_foreach(cands, i, v) chosen |=
+                        json_is_true(json_object_get(v, "chosen"));
+                json_array_foreach(cands, i, v) print_candidate_words(v, chosen, pick);
+                if (!json_array_size(cands))
+                        printf("  (none: the rule's teams have no connectors)\n");
+        }
+        if (json_is_object(fc)) {
+                json_int_t nc = 0, slots = 0, ahead = 0;
+                char b1[RD_TIME_STR], b2[RD_TIME_STR];
+                const char *exp = ms_text(json_object_get(fc, "expected_start"), b1);
+                const char *by = ms_text(json_object_get(fc, "start_by"), b2);
+                bool within = json_is_true(json_object_get(fc, "within_window"));
+
+                jint(fc, "candidates", &nc);
+                jint(fc, "slots", &slots);
+                jint(fc, "waiting_ahead", &ahead);
+                if (nc == 0) {
+                        printf("Nobody could take it: every candidate was passed over, so "
+                               "there is no forecast.\n");
+                } else {
+                        printf("Nobody was free. Forecast: %" JSON_INTEGER_FORMAT
+                               " candidate(s), %" JSON_INTEGER_FORMAT
+                               " place(s) coming free, %" JSON_INTEGER_FORMAT
+                               " family(ies) waiting ahead; ",
+                               nc, slots, ahead);
+                        if (exp)
+                                printf("the next place for this family comes free %s, %s the "
+                                       "start-by date %s: %s.\n",
+                                       exp, within ? "before" : "not before", by ? by : "?",
+                                       within ? "within the window" : "not within the window");
+                        else
+                                printf("no place is expected to come free for this family "
+                                       "(start by %s): not within the window.\n",
+                                       by ? by : "?");
+                }
+        }
+        if (otherwise)
+                printf("So the rule's otherwise applies: %s.\n",
+                       !strcmp(otherwise, "forward") ? "forward"
+                                                     : "waitlist (the family waits anyway)");
+        print_decision_words(trace, dec, rules, "Decision");
+}
+
+/* ------------------------------------------------------------------ */
+/* rules check, rules test: offline, on files; no daemon */
+
+static void print_diag(const struct rd_diag *diag)
+{
+        for (size_t i = 0; i < diag->n; i++)
+                fprintf(stderr, "%s\n", diag->items[i].text);
+}
+
+/* Load PATH, printing every diagnostic. 0, or the exit code. */
+static int load_rules_report(const char *path, struct rd_rules **rules)
+{
+        struct rd_diag diag = {0};
+        int r = rd_rules_load_file(path, rules, &diag);
+
+        print_diag(&diag);
+        if (r < 0 && !diag.n)
+                fault("%s: %s", path, strerror(-r));
+        rd_diag_clear(&diag);
+        if (r < 0)
+                return r == -ENOMEM ? EXIT_FAULT : EXIT_CONFIG;
+        return 0;
+}
+
+static int rules_check(const char *path)
+{
+        struct rd_diag diag = {0};
+        struct rd_rules *rules = NULL;
+        size_t warnings;
+        int r = rd_rules_load_file(path, &rules, &diag);
+
+        print_diag(&diag);
+        warnings = diag.n_warnings;
+        if (r < 0) {
+                if (!diag.n)
+                        fault("%s: %s", path, strerror(-r));
+                else
+                        fprintf(stderr, "%s: invalid: %zu error(s), %zu warning(s)\n", path,
+                                diag.n_errors, diag.n_warnings);
+                rd_diag_clear(&diag);
+                return r == -ENOMEM ? EXIT_FAULT : EXIT_CONFIG;
+        }
+        rd_diag_clear(&diag);
+        printf("%s: valid: %zu rules, %zu teams, %zu connectors, %zu forward targets, "
+               "%zu warning(s); digest %s\n",
+               path, rules->n_rules, rules->n_teams, rules->n_connectors, rules->n_targets,
+               warnings, rules->digest);
+        rd_rules_free(rules);
+        return EXIT_OK;
+}
+
+/* The connectors' state for a test, indexed like rules->connectors, as
+ * the daemon builds it from the store at start (daemon/server.c
+ * cstate_rebuild, lib/hub.c rebuild): load and expected ends of the open
+ * referrals, offers ever made, the round-robin position of each rule, and
+ * the waitlist (all of it ahead of a new referral). */
+struct test_state {
+        const struct rd_rules *rules;
+        uint32_t *load;
+        uint64_t *offers;
+        int64_t **ends; /* ascending */
+        size_t *n_ends;
+        size_t *cap_ends;
+        char (*rr_last)[RD_ID_MAX + 1];
+        const char **rr_ptr;
+        struct rd_waiting *waiting; /* candidates owned, freed below */
+        size_t n_waiting, cap_waiting;
+        bool from_db;
+};
+
+static void test_state_free(struct test_state *ts)
+{
+        if (ts->ends)
+                for (size_t i = 0; i < ts->rules->n_connectors; i++)
+                        free(ts->ends[i]);
+        free(ts->load);
+        free(ts->offers);
+        free(ts->ends);
+        free(ts->n_ends);
+        free(ts->cap_ends);
+        free(ts->rr_last);
+        free(ts->rr_ptr);
+        for (size_t i = 0; i < ts->n_waiting; i++)
+                free((size_t *)ts->waiting[i].candidates);
+        free(ts->waiting);
+        memset(ts, 0, sizeof *ts);
+}
+
+static int test_state_init(struct test_state *ts, const struct rd_rules *rules)
+{
+        size_t nc = rules->n_connectors, nr = rules->n_rules;
+
+        memset(ts, 0, sizeof *ts);
+        ts->rules = rules;
+        ts->load = calloc(nc + 1, sizeof *ts->load);
+        ts->offers = calloc(nc + 1, sizeof *ts->offers);
+        ts->ends = calloc(nc + 1, sizeof *ts->ends);
+        ts->n_ends = calloc(nc + 1, sizeof *ts->n_ends);
+        ts->cap_ends = calloc(nc + 1, sizeof *ts->cap_ends);
+        ts->rr_last = calloc(nr + 1, sizeof *ts->rr_last);
+        ts->rr_ptr = calloc(nr + 1, sizeof *ts->rr_ptr);
+        if (!ts->load || !ts->offers || !ts->ends || !ts->n_ends || !ts->cap_ends || !ts->rr_last ||
+            !ts->rr_ptr) {
+                test_state_free(ts);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int test_state_add_end(struct test_state *ts, size_t c, int64_t end)
+{
+        size_t i;
+
+        if (ts->n_ends[c] == ts->cap_ends[c]) {
+                size_t cap = ts->cap_ends[c] ? ts->cap_ends[c] * 2 : 8;
+                int64_t *v = realloc(ts->ends[c], cap * sizeof *v);
+
+                if (!v)
+                        return -ENOMEM;
+                ts->ends[c] = v;
+                ts->cap_ends[c] = cap;
+        }
+        for (i = ts->n_ends[c]; i > 0 && ts->ends[c][i - 1] > end; i--)
+                ts->ends[c][i] = ts->ends[c][i - 1];
+        ts->ends[c][i] = end;
+        ts->n_ends[c]++;
+        return 0;
+}
+
+static int state_open_cb(void *ctx, const struct rd_stored *st)
+{
+        struct test_state *ts = ctx;
+        const struct rd_rules *rules = ts->rules;
+        ssize_t c = rd_rules_connector_index(rules, st->connector);
+        int64_t end;
+
+        if (c < 0) /* a connector not in this file */
+                return 0;
+        if (st->expected_end_ms)
+                end = st->expected_end_ms;
+        else if (st->started_ms)
+                end = st->started_ms + rules->trajectory_s * 1000;
+        else
+                end = st->offered_ms + rules->trajectory_s * 1000;
+        ts->load[c]++;
+        return test_state_add_end(ts, (size_t)c, end);
+}
+
+static int state_offers_cb(void *ctx, const char *connector, int64_t count)
+{
+        struct test_state *ts = ctx;
+        ssize_t c = rd_rules_connector_index(ts->rules, connector);
+
+        if (c >= 0)
+                ts->offers[c] = (uint64_t)count;
+        return 0;
+}
+
+static int state_rr_cb(void *ctx, const char *rule, const char *connector)
+{
+        struct test_state *ts = ctx;
+        ssize_t i = rd_rules_rule_index(ts->rules, rule);
+
+        if (i >= 0) {
+                snprintf(ts->rr_last[i], RD_ID_MAX + 1, "%s", connector);
+                ts->rr_ptr[i] = ts->rr_last[i];
+        }
+        return 0;
+}
+
+/* A waitlisted referral with its space-separated CANDIDATES (ids). */
+static int state_wait_cb(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        struct test_state *ts = ctx;
+        size_t *cands, n = 0;
+        const char *p = candidates;
+
+        (void)st;
+        if (ts->n_waiting == ts->cap_waiting) {
+                size_t cap = ts->cap_waiting ? ts->cap_waiting * 2 : 64;
+                struct rd_waiting *v = realloc(ts->waiting, cap * sizeof *v);
+
+                if (!v)
+                        return -ENOMEM;
+                ts->waiting = v;
+                ts->cap_waiting = cap;
+        }
+        cands = calloc(ts->rules->n_connectors + 1, sizeof *cands);
+        if (!cands)
+                return -ENOMEM;
+        while (p && *p) {
+                char id[RD_ID_MAX + 1];
+                size_t len = strcspn(p, " ");
+                ssize_t c;
+
+                if (len && len <= RD_ID_MAX) {
+                        memcpy(id, p, len);
+                        id[len] = '\0';
+                        c = rd_rules_connector_index(ts->rules, id);
+                        if (c >= 0 && n < ts->rules->n_connectors)
+                                cands[n++] = (size_t)c;
+                }
+                p += len;
+                while (*p == ' ')
+                        p++;
+        }
+        ts->waiting[ts->n_waiting].candidates = cands;
+        ts->waiting[ts->n_waiting].n_candidates = n;
+        ts->n_waiting++;
+        return 0;
+}
+
+/* Fill TS from the database at PATH (a copy: rd_store_open may migrate
+ * it). 0 or an exit code (printed). */
+static int test_state_load_db(struct test_state *ts, const char *path)
+{
+        struct rd_store *store = NULL;
+        char errbuf[256];
+        int r;
+
+        /* rd_store_open creates a missing file: a typo must not test
+         * against an empty database. */
+        if (access(path, R_OK | W_OK) != 0) {
+                fault("%s: %s", path, strerror(errno));
+                return EXIT_FAULT;
+        }
+        r = rd_store_open(path, false, &store, errbuf, sizeof errbuf);
+        if (r < 0) {
+                fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
+                return EXIT_FAULT;
+        }
+        r = rd_store_each_open(store, state_open_cb, ts);
+        if (r == 0)
+                r = rd_store_each_offer_count(store, state_offers_cb, ts);
+        if (r == 0)
+                r = rd_store_each_rr(store, state_rr_cb, ts);
+        if (r == 0)
+                r = rd_store_each_waiting(store, state_wait_cb, ts);
+        if (r < 0)
+                fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
+                      rd_store_errmsg(store));
+        rd_store_close(store);
+        ts->from_db = r == 0;
+        return r < 0 ? EXIT_FAULT : 0;
+}
+
+static void set_time_field(json_t *o, const char *key, int64_t ms)
+{
+        char buf[RD_TIME_STR];
+
+        if (ms)
+                json_object_set_new(o, key, json_string(rd_time_format(ms, buf)));
+}
+
+/* The decision fields as the daemon's replies carry them, plus "trace"
+ * (stolen). NULL when out of memory. */
+static json_t *decision_json(const struct rd_rules *rules, const struct rd_decision *d,
+                             json_t *trace)
+{
+        json_t *o = json_object();
+
+        if (!o) {
+                json_decref(trace);
+                return NULL;
+        }
+        json_object_set_new(o, "status", json_string(rd_status_name(d->status)));
+        json_object_set_new(o, "rule", json_string(rules->rules[d->rule].name));
+        if (d->status == RD_STATUS_ASSIGNED) {
+                json_object_set_new(o, "team", json_string(rules->teams[d->team].id));
+                json_object_set_new(o, "connector",
+                                    json_string(rules->connectors[d->connector].id));
+        }
+        if (d->status != RD_STATUS_FORWARDED)
+                set_time_field(o, "start_by", d->start_by_ms);
+        if (d->status == RD_STATUS_WAITLISTED)
+                set_time_field(o, "expected_start", d->expected_start_ms);
+        if (d->status == RD_STATUS_ASSIGNED)
+                set_time_field(o, "offer_expires", d->offer_expires_ms);
+        if (d->status == RD_STATUS_FORWARDED) {
+                json_object_set_new(o, "forward_to", json_string(rules->targets[d->forward_to].id));
+                json_object_set_new(o, "reason", json_string(d->reason ? d->reason : ""));
+        }
+        json_object_set_new(o, "trace", trace ? trace : json_null());
+        return o;
+}
+
+/* Decide for R; a new decision_json() in *OUT. 0 or an exit code. */
+static int run_decision(const struct rd_rules *rules, const struct rd_route_state *st,
+                        const struct rd_referral *r, int64_t at, json_t **out)
+{
+        struct rd_decision d;
+        json_t *trace = NULL;
+        int rc = rd_route_decide(r, rules, st, at, &d, &trace);
+
+        if (rc < 0) {
+                fault("the routing engine failed: %s", strerror(-rc));
+                return EXIT_FAULT;
+        }
+        *out = decision_json(rules, &d, trace);
+        if (!*out) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        return 0;
+}
+
+/* What a test referral may leave out: ref (a test name) and consent. */
+static void referral_test_defaults(json_t *obj, const char *ref)
+{
+        if (!json_object_get(obj, "ref"))
+                json_object_set_new(obj, "ref", json_string(ref));
+        if (!json_object_get(obj, "consent"))
+                json_object_set_new(obj, "consent", json_true());
+}
+
+/* ---- the cases file ---------------------------------------------------- */
+
+#define CASE_YAML_DEPTH_MAX 32
+
+struct cases_file {
+        const char *path;
+        yaml_document_t doc;
+        size_t n_errors;
+};
+
+static void case_error(struct cases_file *cf, const yaml_node_t *node, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void case_error(struct cases_file *cf, const yaml_node_t *node, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (node)
+                fprintf(stderr, "%s:%zu:%zu: ", cf->path, node->start_mark.line + 1,
+                        node->start_mark.column + 1);
+        else
+                fprintf(stderr, "%s: ", cf->path);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        cf->n_errors++;
+}
+
+static yaml_node_t *ynode(struct cases_file *cf, int id)
+{
+        return yaml_document_get_node(&cf->doc, id);
+}
+
+static const char *yscalar(const yaml_node_t *n)
+{
+        return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* A YAML node as JSON: plain scalars true/false/null/~ and integers keep
+ * their YAML meaning, every other scalar is a string. NULL after an error
+ * (printed). */
+static json_t *yaml_to_json(struct cases_file *cf, yaml_node_t *n, int depth)
+{
+        json_t *o;
+
+        if (depth > CASE_YAML_DEPTH_MAX) {
+                case_error(cf, n, "nested too deeply");
+                return NULL;
+        }
+        if (n->type == YAML_SCALAR_NODE) {
+                const char *s = (const char *)n->data.scalar.value;
+                size_t len = n->data.scalar.length;
+                char *end;
+                long long v;
+
+                if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+                        return json_stringn(s, len);
+                if (!strcmp(s, "true"))
+                        return json_true();
+                if (!strcmp(s, "false"))
+                        return json_false();
+                if (!strcmp(s, "null") || !strcmp(s, "~") || !len)
+                        return json_null();
+                errno = 0;
+                v = strtoll(s, &end, 10);
+                if (!errno && *end == '\0' && (isdigit((unsigned char)s[0]) || s[0] == '-'))
+                        return json_integer(v);
+                return json_stringn(s, len);
+        }
+        if (n->type == YAML_SEQUENCE_NODE) {
+                o = json_array();
+                for (yaml_node_item_t *it = n->data.sequence.items.start;
+                     o && it < n->data.sequence.items.top; it++) {
+                        json_t *v = yaml_to_json(cf, ynode(cf, *it), depth + 1);
+
+                        if (!v || json_array_append_new(o, v) < 0) {
+                                json_decref(o);
+                                return NULL;
+                        }
+                }
+                return o;
+        }
+        o = json_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top;
+             p++) {
+                yaml_node_t *k = ynode(cf, p->key);
+                const char *key = yscalar(k);
+                json_t *v;
+
+                if (!key) {
+                        case_error(cf, k, "a key must be a plain text");
+                        json_decref(o);
+                        return NULL;
+                }
+                if (json_object_get(o, key)) {
+                        case_error(cf, k, "duplicate key '%s'", key);
+                        json_decref(o);
+                        return NULL;
+                }
+                v = yaml_to_json(cf, ynode(cf, p->value), depth + 1);
+                if (!v || json_object_set_new(o, key, v) < 0) {
+                        json_decref(o);
+                        return NULL;
+                }
+        }
+        return o;
+}
+
+/* The node of REFERRAL (a mapping) that FIELD ("referral.children[0].age")
+ * names at its top level, else REFERRAL itself: where to point an error. */
+static yaml_node_t *referral_field_node(struct cases_file *cf, yaml_node_t *referral,
+                                        const char *field)
+{
+        const char *key = strncmp(field, "referral.", 9) ? NULL : field + 9;
+        size_t len = key ? strcspn(key, ".[") : 0;
+
+        for (yaml_node_pair_t *p = referral->data.mapping.pairs.start;
+             len && p < referral->data.mapping.pairs.top; p++) {
+                const char *k = yscalar(ynode(cf, p->key));
+
+                if (k && strlen(k) == len && !strncmp(k, key, len))
+                        return ynode(cf, p->value);
+        }
+        return referral;
+}
+
+struct test_case {
+        const char *name;
+        yaml_node_t *node;
+        struct rd_referral ref;
+        bool has_ref;
+        bool has_at;
+        int64_t at;
+        int64_t *loads; /* per connector; -1: not given */
+        const char **declined;
+        size_t n_declined;
+        const char *expect[5]; /* indexed like expect_keys */
+};
+
+static const char *const expect_keys[5] = {"status", "connector", "team", "rule", "forward_to"};
+
+static void test_case_clear(struct test_case *tc)
+{
+        rd_referral_clear(&tc->ref);
+        free(tc->loads);
+        free(tc->declined);
+        memset(tc, 0, sizeof *tc);
+}
+
+/* Read one case from the mapping N (the INDEXth, from 0) into TC; errors
+ * are printed and counted in CF. */
+static void read_case(struct cases_file *cf, const struct rd_rules *rules, yaml_node_t *n,
+                      size_t index, struct test_case *tc)
+{
+        yaml_node_t *referral = NULL, *expect = NULL;
+
+        tc->node = n;
+        if (n->type != YAML_MAPPING_NODE) {
+                case_error(cf, n,
+                           "a case is a mapping: {name: ..., referral: {...}, "
+                           "expect: {...}}");
+                return;
+        }
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+                yaml_node_t *k = ynode(cf, p->key), *v = ynode(cf, p->value);
+                const char *key = yscalar(k);
+
+                if (!key) {
+                        case_error(cf, k, "a key must be a plain text");
+                } else if (!strcmp(key, "name")) {
+                        tc->name = yscalar(v);
+                        if (!tc->name || !*tc->name)
+                                case_error(cf, v, "name must be a text");
+                } else if (!strcmp(key, "referral")) {
+                        referral = v;
+                } else if (!strcmp(key, "expect")) {
+                        expect = v;
+                } else if (!strcmp(key, "at")) {
+                        if (!yscalar(v) || rd_time_parse(yscalar(v), &tc->at) != 0)
+                                case_error(cf, v,
+                                           "at must be an RFC 3339 time such as "
+                                           "2027-01-04T09:00:00Z");
+                        tc->has_at = true;
+                } else if (!strcmp(key, "loads")) {
+                        if (v->type != YAML_MAPPING_NODE) {
+                                case_error(cf, v, "loads is a mapping {connector: load}");
+                                continue;
+                        }
+                        free(tc->loads);
+                        tc->loads = malloc((rules->n_connectors + 1) * sizeof *tc->loads);
+                        if (!tc->loads) {
+                                case_error(cf, v, "out of memory");
+                                continue;
+                        }
+                        for (size_t i = 0; i < rules->n_connectors; i++)
+                                tc->loads[i] = -1;
+                        for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+                             q < v->data.mapping.pairs.top; q++) {
+                                yaml_node_t *ck = ynode(cf, q->key), *cv = ynode(cf, q->value);
+                                ssize_t ci = yscalar(ck)
+                                                     ? rd_rules_connector_index(rules, yscalar(ck))
+                                                     : -1;
+                                long long load;
+
+                                if (ci < 0)
+                                        case_error(cf, ck,
+                                                   "no connector '%s' in the routing "
+                                                   "file",
+                                                   yscalar(ck) ? yscalar(ck) : "?");
+                                else if (!parse_count(yscalar(cv), 100000, &load))
+                                        case_error(cf, cv, "a load is a whole number 0 or more");
+                                else
+                                        tc->loads[ci] = load;
+                        }
+                } else if (!strcmp(key, "declined")) {
+                        size_t cap = v->type == YAML_SEQUENCE_NODE
+                                             ? (size_t)(v->data.sequence.items.top -
+                                                        v->data.sequence.items.start)
+                                             : 1;
+
+                        free(tc->declined);
+                        tc->n_declined = 0;
+                        tc->declined = calloc(cap + 1, sizeof *tc->declined);
+                        if (!tc->declined) {
+                                case_error(cf, v, "out of memory");
+                                continue;
+                        }
+                        if (v->type == YAML_SCALAR_NODE) {
+                                tc->declined[tc->n_declined++] = yscalar(v);
+                                continue;
+                        }
+                        if (v->type != YAML_SEQUENCE_NODE) {
+                                case_error(cf, v, "declined is a list of connector ids");
+                                continue;
+                        }
+                        for (yaml_node_item_t *it = v->data.sequence.items.start;
+                             it < v->data.sequence.items.top; it++) {
+                                const char *id = yscalar(ynode(cf, *it));
+
+                                if (!id)
+                                        case_error(cf, ynode(cf, *it),
+                                                   "declined is a list of connector ids");
+                                else
+                                        tc->declined[tc->n_declined++] = id;
+                        }
+                } else {
+                        case_error(cf, k,
+                                   "unknown key '%s' in a case (name, referral, expect, at, "
+                                   "loads, declined)",
+                                   key);
+                }
+        }
+        if (!tc->name) {
+                case_error(cf, n, "case %zu has no name", index + 1);
+                tc->name = "?";
+        }
+        if (!referral) {
+                case_error(cf, n, "case '%s' has no referral", tc->name);
+        } else if (referral->type != YAML_MAPPING_NODE) {
+                case_error(cf, referral,
+                           "case '%s': referral is a mapping (the inner referral "
+                           "object of a submit)",
+                           tc->name);
+        } else {
+                json_t *obj = yaml_to_json(cf, referral, 0);
+                json_t *pc = json_object_get(obj, "postcode");
+                struct rd_error err;
+                char ref[32];
+
+                if (obj) {
+                        /* an unquoted postcode, as routing.yaml allows */
+                        if (json_is_integer(pc))
+                                json_object_set_new(obj, "postcode",
+                                                    json_sprintf("%" JSON_INTEGER_FORMAT,
+                                                                 json_integer_value(pc)));
+                        snprintf(ref, sizeof ref, "case-%zu", index + 1);
+                        referral_test_defaults(obj, ref);
+                        if (rd_referral_from_json(obj, &tc->ref, &err) < 0)
+                                case_error(cf, referral_field_node(cf, referral, err.field),
+                                           "case '%s': %s%s%s", tc->name,
+                                           strstr(err.message, err.field) ? "" : err.field,
+                                           strstr(err.message, err.field) || !err.field[0] ? ""
+                                                                                           : ": ",
+                                           err.message);
+                        else
+                                tc->has_ref = true;
+                        json_decref(obj);
+                }
+        }
+        if (!expect) {
+                case_error(cf, n, "case '%s' has no expect", tc->name);
+                return;
+        }
+        if (expect->type != YAML_MAPPING_NODE) {
+                case_error(cf, expect, "case '%s': expect is a mapping {status: ..., ...}",
+                           tc->name);
+                return;
+        }
+        for (yaml_node_pair_t *p = expect->data.mapping.pairs.start;
+             p < expect->data.mapping.pairs.top; p++) {
+                yaml_node_t *k = ynode(cf, p->key), *v = ynode(cf, p->value);
+                const char *key = yscalar(k);
+                size_t i;
+
+                for (i = 0; key && i < 5 && strcmp(key, expect_keys[i]); i++)
+                        ;
+                if (!key || i == 5) {
+                        case_error(cf, k,
+                                   "case '%s': unknown key '%s' in expect (status, connector, "
+                                   "team, rule, forward_to)",
+                                   tc->name, key ? key : "?");
+                        continue;
+                }
+                if (!yscalar(v) || !*yscalar(v)) {
+                        case_error(cf, v, "case '%s': expect.%s must be a text", tc->name, key);
+                        continue;
+                }
+                tc->expect[i] = yscalar(v);
+        }
+        if (!tc->expect[0])
+                case_error(cf, expect, "case '%s': expect needs a status", tc->name);
+        else if (strcmp(tc->expect[0], "assigned") && strcmp(tc->expect[0], "waitlisted") &&
+                 strcmp(tc->expect[0], "forwarded"))
+                case_error(cf, expect,
+                           "case '%s': expect.status is assigned, waitlisted or forwarded, "
+                           "not '%s'",
+                           tc->name, tc->expect[0]);
+}
+
+/* The state of one case: the base state (BASE, may be NULL) with the
+ * case's loads and declines. Overridden loads are taken as referrals
+ * offered at AT, each ending after `trajectory`. */
+struct case_state {
+        struct rd_route_state st;
+        uint32_t *load;
+        const int64_t **ends;
+        size_t *n_ends;
+        int64_t *synth;
+};
+
+static void case_state_free(struct case_state *cs)
+{
+        free(cs->load);
+        free(cs->ends);
+        free(cs->n_ends);
+        free(cs->synth);
+        memset(cs, 0, sizeof *cs);
+}
+
+static int case_state_build(struct case_state *cs, const struct rd_rules *rules,
+                            const struct test_state *base, const struct test_case *tc, int64_t at)
+{
+        size_t nc = rules->n_connectors, total = 0, k = 0;
+
+        memset(cs, 0, sizeof *cs);
+        if (base) {
+                cs->st.load = base->load;
+                cs->st.offers = base->offers;
+                cs->st.ends = (const int64_t *const *)base->ends;
+                cs->st.n_ends = base->n_ends;
+                cs->st.rr_last = base->rr_ptr;
+                cs->st.waiting = base->waiting;
+                cs->st.n_waiting = base->n_waiting;
+        }
+        cs->st.excluded = tc->declined;
+        cs->st.n_excluded = tc->n_declined;
+        if (!tc->loads)
+                return 0;
+        for (size_t i = 0; i < nc; i++)
+                if (tc->loads[i] > 0)
+                        total += (size_t)tc->loads[i];
+        cs->load = calloc(nc + 1, sizeof *cs->load);
+        cs->ends = calloc(nc + 1, sizeof *cs->ends);
+        cs->n_ends = calloc(nc + 1, sizeof *cs->n_ends);
+        cs->synth = calloc(total + 1, sizeof *cs->synth);
+        if (!cs->load || !cs->ends || !cs->n_ends || !cs->synth) {
+                case_state_free(cs);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < nc; i++) {
+                if (tc->loads[i] < 0) {
+                        cs->load[i] = base ? base->load[i] : 0;
+                        cs->ends[i] = base ? base->ends[i] : NULL;
+                        cs->n_ends[i] = base ? base->n_ends[i] : 0;
+                        continue;
+                }
+                cs->load[i] = (uint32_t)tc->loads[i];
+                cs->ends[i] = cs->synth + k;
+                cs->n_ends[i] = (size_t)tc->loads[i];
+                for (long long j = 0; j < tc->loads[i]; j++)
+                        cs->synth[k++] = at + rules->trajectory_s * 1000;
+        }
+        cs->st.load = cs->load;
+        cs->st.ends = cs->ends;
+        cs->st.n_ends = cs->n_ends;
+        return 0;
+}
+
+/* Compare a case's expect with the decision DEC; print the mismatches
+ * (after "FAIL NAME: ") and return how many there are. */
+static int case_compare(const struct test_case *tc, const json_t *dec, bool print)
+{
+        int bad = 0;
+
+        for (size_t i = 0; i < 5; i++) {
+                const char *got = jstr(dec, expect_keys[i]);
+
+                if (!tc->expect[i] || (got && !strcmp(got, tc->expect[i])))
+                        continue;
+                if (print)
+                        printf("%s%s: expected %s, got %s", bad ? "; " : "", expect_keys[i],
+                               tc->expect[i], got ? got : "none");
+                bad++;
+        }
+        return bad;
+}
+
+static int run_cases(const struct ctl *c, const char *path, const struct rd_rules *rules,
+                     const struct test_state *base, int64_t at)
+{
+        struct cases_file cf = {.path = path};
+        yaml_parser_t parser;
+        yaml_node_t *root;
+        struct test_case *cases = NULL;
+        size_t n = 0, failed = 0;
+        FILE *f;
+        int r = EXIT_FAULT;
+
+        f = fopen(path, "rb");
+        if (!f) {
+                fault("%s: %s", path, strerror(errno));
+                return EXIT_FAULT;
+        }
+        yaml_parser_initialize(&parser);
+        yaml_parser_set_input_file(&parser, f);
+        if (!yaml_parser_load(&parser, &cf.doc)) {
+                fprintf(stderr, "%s:%zu:%zu: syntax error: %s\n", path,
+                        parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                        parser.problem ? parser.problem : "not valid YAML");
+                yaml_parser_delete(&parser);
+                fclose(f);
+                return EXIT_FAULT;
+        }
+        yaml_parser_delete(&parser);
+        fclose(f);
+        root = yaml_document_get_root_node(&cf.doc);
+        if (!root || root->type != YAML_SEQUENCE_NODE) {
+                case_error(&cf, root,
+                           "a cases file is a list of cases "
+                           "(- {name: ..., referral: {...}, expect: {...}})");
+                goto out;
+        }
+        n = (size_t)(root->data.sequence.items.top - root->data.sequence.items.start);
+        cases = calloc(n + 1, sizeof *cases);
+        if (!cases) {
+                fault("out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                read_case(&cf, rules, ynode(&cf, root->data.sequence.items.start[i]), i, &cases[i]);
+                for (size_t j = 0; j < i && cases[i].name; j++)
+                        if (cases[j].name && !strcmp(cases[j].name, cases[i].name) &&
+                            strcmp(cases[i].name, "?"))
+                                case_error(&cf, cases[i].node, "duplicate case name '%s'",
+                                           cases[i].name);
+        }
+        if (!n)
+                case_error(&cf, root, "no cases in the list");
+        if (cf.n_errors) {
+                fprintf(stderr, "%s: %zu error(s) in the cases file; nothing was tested\n", path,
+                        cf.n_errors);
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct test_case *tc = &cases[i];
+                int64_t when = tc->has_at ? tc->at : at;
+                struct case_state cs;
+                json_t *dec = NULL;
+                int bad;
+
+                if (case_state_build(&cs, rules, base, tc, when) < 0) {
+                        fault("out of memory");
+                        goto out;
+                }
+                r = run_decision(rules, &cs.st, &tc->ref, when, &dec);
+                case_state_free(&cs);
+                if (r)
+                        goto out;
+                r = EXIT_FAULT;
+                bad = case_compare(tc, dec, false);
+                failed += bad > 0;
+                if (c->json) {
+                        json_t *o = json_object(), *exp = json_object();
+
+                        for (size_t k = 0; k < 5; k++)
+                                if (tc->expect[k])
+                                        json_object_set_new(exp, expect_keys[k],
+                                                            json_string(tc->expect[k]));
+                        json_object_set_new(o, "name", json_string(tc->name));
+                        json_object_set_new(o, "ok", json_boolean(!bad));
+                        json_object_set_new(o, "expect", exp);
+                        json_object_set(o, "got", dec);
+                        print_json_line(o);
+                        json_decref(o);
+                } else if (!bad) {
+                        printf("ok   %s\n", tc->name);
+                } else {
+                        printf("FAIL %s: ", tc->name);
+                        case_compare(tc, dec, true);
+                        printf("\n");
+                        print_trace_words(json_object_get(dec, "trace"), dec, rules);
+                        printf("\n");
+                }
+                json_decref(dec);
+        }
+        if (!c->json)
+                printf("%zu case(s): %zu passed, %zu failed\n", n, n - failed, failed);
+        r = failed ? EXIT_FAULT : EXIT_OK;
+out:
+        for (size_t i = 0; cases && i < n; i++)
+                test_case_clear(&cases[i]);
+        free(cases);
+        yaml_document_delete(&cf.doc);
+        return r;
+}
+
+/* ---- one referral ------------------------------------------------------ */
+
+static int run_one(const struct ctl *c, const char *path, const struct rd_rules *rules,
+                   const struct test_state *base, int64_t at)
+{
+        struct rd_route_state st = {0};
+        struct rd_referral ref = {0};
+        struct rd_error err;
+        json_error_t jerr;
+        json_t *obj, *dec = NULL;
+        char tbuf[RD_TIME_STR];
+        int r;
+
+        obj = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!obj) {
+                if (jerr.line > 0)
+                        fault("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+                else
+                        fault("%s: %s", path, jerr.text);
+                return EXIT_FAULT;
+        }
+        if (!json_is_object(obj)) {
+                fault("%s: the referral must be a JSON object (the inner referral of a submit)",
+                      path);
+                json_decref(obj);
+                return EXIT_FAULT;
+        }
+        referral_test_defaults(obj, "test");
+        r = rd_referral_from_json(obj, &ref, &err);
+        json_decref(obj);
+        if (r < 0) {
+                fault("%s: not a valid referral: %s%s%s", path, err.field, err.field[0] ? ": " : "",
+                      err.message);
+                return EXIT_FAULT;
+        }
+        if (base) {
+                st.load = base->load;
+                st.offers = base->offers;
+                st.ends = (const int64_t *const *)base->ends;
+                st.n_ends = base->n_ends;
+                st.rr_last = base->rr_ptr;
+                st.waiting = base->waiting;
+                st.n_waiting = base->n_waiting;
+        }
+        r = run_decision(rules, base ? &st : NULL, &ref, at, &dec);
+        rd_referral_clear(&ref);
+        if (r)
+                return r;
+        if (c->json) {
+                print_json_line(dec);
+        } else {
+                printf("Referral %s, at %s, against %s, rules %s (digest %.12s)\n", path,
+                       rd_time_format(at, tbuf), base ? "the loads of the database" : "empty loads",
+                       rules->source, rules->digest);
+                print_trace_words(json_object_get(dec, "trace"), dec, rules);
+        }
+        json_decref(dec);
+        return EXIT_OK;
+}
+
+/* Is PATH a cases file (a YAML list) rather than one JSON referral? By
+ * content: a list starts with '-' or '['; an object with '{'. Else by
+ * extension. */
+static bool is_cases_file(const char *path)
+{
+        const char *dot = strrchr(path, '.');
+        FILE *f = fopen(path, "rb");
+        bool comment = false;
+        int ch;
+
+        while (f && (ch = fgetc(f)) != EOF) {
+                if (comment) {
+                        comment = ch != '\n';
+                        continue;
+                }
+                if (ch == '#') {
+                        comment = true;
+                        continue;
+                }
+                if (isspace(ch))
+                        continue;
+                fclose(f);
+                if (ch == '-' || ch == '[')
+                        return true;
+                if (ch == '{')
+                        return false;
+                f = NULL;
+                break;
+        }
+        if (f)
+                fclose(f);
+        return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"));
+}
+
+enum { OPT_AT = 300, OPT_STATE };
+
+static int cmd_rules(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"at", required_argument, NULL, OPT_AT},
+                                             {"state", required_argument, NULL, OPT_STATE},
+                                             {0}};
+        const char *at_s = NULL, *state_path = NULL, *sub;
+        struct rd_rules *rules = NULL;
+        struct test_state ts = {0};
+        struct timespec now;
+        int64_t at;
+        int opt, r;
+
+        getopt_reset();
+        while ((opt = getopt_long(argc, argv, GLOBAL_SHORT, opts, NULL)) != -1) {
+                r = common_option(c, argv[0], opt, argv);
+                if (r < 0)
+                        return option_exit(r);
+                if (r == 0 && opt == OPT_AT)
+                        at_s = optarg;
+                else if (r == 0 && opt == OPT_STATE)
+                        state_path = optarg;
+        }
+        sub = optind < argc ? argv[optind] : NULL;
+        if (sub && !strcmp(sub, "check")) {
+                if (argc - optind != 2) {
+                        usage_error(argv[0], "'rules check' needs exactly one FILE");
+                        return EXIT_USAGE;
+                }
+                if (at_s || state_path) {
+                        usage_error(argv[0], "--at and --state are for 'rules test'");
+                        return EXIT_USAGE;
+                }
+                return rules_check(argv[optind + 1]);
+        }
+        if (!sub || strcmp(sub, "test")) {
+                usage_error(argv[0],
+                            sub ? "unknown subcommand '%s' (check or test)"
+                                : "needs a subcommand: check or test%s",
+                            sub ? sub : "");
+                return EXIT_USAGE;
+        }
+        if (argc - optind != 3) {
+                usage_error(argv[0], "'rules test' needs FILE and REFERRAL.json (or CASES.yaml)");
+                return EXIT_USAGE;
+        }
+        if (at_s) {
+                if (rd_time_parse(at_s, &at) != 0) {
+                        usage_error(argv[0],
+                                    "--at needs an RFC 3339 time such as 2027-01-04T09:00:00Z, "
+                                    "not '%s'",
+                                    at_s);
+                        return EXIT_USAGE;
+                }
+        } else {
+                clock_gettime(CLOCK_REALTIME, &now);
+                at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        }
+        r = load_rules_report(argv[optind + 1], &rules);
+        if (r)
+                return r;
+        if (state_path) {
+                if (test_state_init(&ts, rules) < 0) {
+                        fault("out of memory");
+                        rd_rules_free(rules);
+                        return EXIT_FAULT;
+                }
+                r = test_state_load_db(&ts, state_path);
+        }
+        if (r == 0) {
+                const char *input = argv[optind + 2];
+
+                if (is_cases_file(input))
+                        r = run_cases(c, input, rules, state_path ? &ts : NULL, at);
+                else
+                        r = run_one(c, input, rules, state_path ? &ts : NULL, at);
+        }
+        if (state_path)
+                test_state_free(&ts);
+        rd_rules_free(rules);
+        return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* explain */
+
+static int cmd_explain(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"partner", required_argument, NULL, OPT_PARTNER},
+                                             {"ref", required_argument, NULL, OPT_REF},
+                                             {0}};
+        const char *partner = NULL, *ref = NULL, *digest;
+        const json_t *trace, *history, *ev;
+        json_t *req, *reply;
+        size_t i;
+        int opt, r;
+
+        getopt_reset();
+        while ((opt = getopt_long(argc, argv, GLOBAL_SHORT, opts, NULL)) != -1) {
+                r = common_option(c, argv[0], opt, argv);
+                if (r < 0)
+                        return option_exit(r);
+                if (r == 0 && opt == OPT_PARTNER)
+                        partner = optarg;
+                else if (r == 0 && opt == OPT_REF)
+                        ref = optarg;
+        }
+        if (argc - optind == 1 && !partner && !ref) {
+                req = json_pack("{s:s, s:s}", "op", "get", "id", argv[optind]);
+        } else if (argc - optind == 0 && partner && ref) {
+                req = json_pack("{s:s, s:s, s:s}", "op", "get", "partner", partner, "ref", ref);
+        } else {
+                usage_error(argv[0], "needs either ID, or --partner P and --ref R");
+                return EXIT_USAGE;
+        }
+        r = call(c, req, &reply);
+        if (r)
+                return r;
+        trace = json_object_get(reply, "trace");
+        digest = jstr(reply, "rules_digest");
+        if (c->json) {
+                json_t *o = json_object();
+
+                json_object_set(o, "id", json_object_get(reply, "id"));
+                json_object_set(o, "status", json_object_get(reply, "status"));
+                json_object_set_new(o, "trace", trace ? json_deep_copy(trace) : json_null());
+                json_object_set_new(o, "rules_digest", digest ? json_string(digest) : json_null());
+                print_json_line(o);
+                json_decref(o);
+                json_decref(reply);
+                return EXIT_OK;
+        }
+        printf("Now: ");
+        print_decision(reply);
+        putchar('\n');
+        if (json_is_object(trace)) {
+                print_trace_words(trace, reply, NULL);
+                printf("Decided under the routing file with digest %s.\n", digest ? digest : "?");
+        } else {
+                printf("No decision trace is kept for this referral.\n");
+        }
+        history = json_object_get(reply, "history");
+        if (json_array_size(history))
+                printf("History:\n");
+        json_array_foreach(history, i, ev)
+        {
+                json_int_t seq = 0;
+                const char *conn = jstr(ev, "connector");
+
+                jint(ev, "seq", &seq);
+                printf("  %" JSON_INTEGER_FORMAT " %s %s", seq,
+                       jstr(ev, "at") ? jstr(ev, "at") : "-",
+                       jstr(ev, "type") ? jstr(ev, "type") : "?");
+                if (conn)
+                        printf(" connector %s", conn);
+                putchar('\n');
+        }
+        json_decref(reply);
+        return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command table */
 
 static const struct command commands[] = {
@@ -1221,6 +2540,12 @@ static const struct command commands[] = {
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
         {"stats", cmd_stats, "stats", "counts per status, loads per connector, window kept"},
         {"ping", cmd_ping, "ping", "check that the daemon answers"},
+        {"explain", cmd_explain, "explain ID | explain --partner P --ref R",
+         "why the daemon decided as it did: the rules tried, the candidates, the forecast"},
+        {"rules", cmd_rules,
+         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
+         "check a routing file; show what it would decide for a referral and why, or run a "
+         "cases file (offline; --state: the loads of a copy of the database)"},
 };
 
 static const struct command *find_command(const char *name)
@@ -1253,8 +2578,8 @@ static void print_help(FILE *f)
                 "limit)\n"
                 "  -h, --help               show this help\n"
                 "      --version            show the version\n"
-                "\nExit status: 0 done, 1 a fault or an error reply from the daemon, 2 a usage "
-                "error.\n",
+                "\nExit status: 0 done, 1 a fault, an error reply from the daemon or a failed "
+                "test case,\n2 a usage error, 78 an invalid routing file.\n",
                 DEFAULT_ENDPOINT, DEFAULT_EVENTS, DEFAULT_TIMEOUT_MS);
 }
 

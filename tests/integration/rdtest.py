@@ -41,12 +41,48 @@ EX_CONFIG = 78
 CTX = zmq.Context.instance()
 
 
-def zsock(kind):
-    """A ZeroMQ socket with linger 0 that can also reach tcp://[::1]."""
+def zsock(kind, curve=None):
+    """A ZeroMQ socket with linger 0 that can also reach tcp://[::1].
+    CURVE: (server_public, client_public, client_secret) makes it a CURVE
+    client."""
     s = CTX.socket(kind)
     s.linger = 0
     s.setsockopt(zmq.IPV6, 1)
+    if curve:
+        server_pub, pub, sec = curve
+        s.curve_serverkey = server_pub
+        s.curve_publickey = pub
+        s.curve_secretkey = sec
     return s
+
+
+class Keys:
+    """CURVE key pairs for a secured daemon: a server pair and one pair per
+    client name. keys.yaml(roles) writes the daemon config's security
+    section (the secret key file goes into DIR)."""
+
+    def __init__(self, names):
+        self.server_public, self.server_secret = zmq.curve_keypair()
+        self.pairs = {n: zmq.curve_keypair() for n in names}
+
+    def curve(self, name):
+        pub, sec = self.pairs[name]
+        return (self.server_public, pub, sec)
+
+    def write_secret(self, folder, fname="server.key"):
+        path = os.path.join(folder, fname)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.server_secret)
+        return path
+
+    def yaml(self, clients, secret_file="server.key"):
+        """CLIENTS: list of (name, id, role)."""
+        lines = ["security:", "  secret_key_file: %s" % secret_file, "  clients:"]
+        for name, cid, role in clients:
+            lines.append('    - {id: %s, role: %s, public_key: "%s"}'
+                         % (cid, role, self.pairs[name][0].decode()))
+        return "\n".join(lines) + "\n"
 
 
 # Every live daemon, so that a failing test can print their logs.
@@ -211,8 +247,11 @@ class Daemon:
     """
 
     def __init__(self, routing=None, extra_yaml="", database="referrald.db",
-                 intake=None, events=None, start=True, env=None):
+                 intake=None, events=None, start=True, env=None, curve=None, keys=None):
         self.dir = tempfile.mkdtemp(prefix="rdtest-")
+        self.curve = curve  # the harness's own client identity on a secured daemon
+        if keys is not None:
+            keys.write_secret(self.dir)
         self.rundir = os.path.join(self.dir, "cwd")  # the daemon's cwd, not the config dir
         os.mkdir(self.rundir)
         ports = free_ports(2)
@@ -229,8 +268,9 @@ class Daemon:
         lines = [
             "intake: %s" % self.intake,
             "events: %s" % self.events,
-            "database: %s" % database,
         ]
+        if database is not None:  # None: leave the key out (daemon default)
+            lines.append("database: %s" % database)
         if self.routing_path:
             lines.append("routing: routing.yaml")
         text = "\n".join(lines) + "\n"
@@ -257,7 +297,7 @@ class Daemon:
     # -- paths
     @property
     def database_path(self):
-        return os.path.join(self.dir, self.database_rel)
+        return os.path.join(self.dir, self.database_rel or "referrald.db")
 
     # -- lifecycle
     def start(self, timeout=START_TIMEOUT):
@@ -279,7 +319,7 @@ class Daemon:
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
-        s = zsock(zmq.DEALER)
+        s = zsock(zmq.DEALER, self.curve)
         s.connect(self.intake)
         try:
             last_send = 0.0
@@ -390,9 +430,10 @@ class Daemon:
         return False
 
     # -- talking to it
-    def dealer(self):
-        """A new DEALER connected to the intake (caller closes it)."""
-        s = zsock(zmq.DEALER)
+    def dealer(self, curve=None, plain=False):
+        """A new DEALER connected to the intake (caller closes it); as the
+        harness's identity, or CURVE, or with PLAIN no security at all."""
+        s = zsock(zmq.DEALER, None if plain else (curve or self.curve))
         s.connect(self.intake)
         return s
 
@@ -438,9 +479,9 @@ class Daemon:
         finally:
             s.close(0)
 
-    def ok(self, obj, timeout=5.0):
+    def ok(self, obj, timeout=5.0, sock=None):
         """request() and assert the reply is ok."""
-        rep = self.request(obj, timeout)
+        rep = self.request(obj, timeout, sock=sock)
         if rep.get("ok") is not True:
             raise AssertionError("request %s failed: %s" % (_short(json.dumps(obj)), rep))
         return rep
@@ -461,13 +502,14 @@ class Daemon:
                 return out
             since = rep["events"][-1]["seq"]
 
-    def subscribe(self, topics=("",), warmup=True, warmup_referral=None, timeout=5.0):
+    def subscribe(self, topics=("",), warmup=True, warmup_referral=None, timeout=5.0,
+                  curve=None):
         """A SUB socket on the events PUB with TOPICS. With WARMUP, submit
         throw-away referrals (by default: crisis, which every test routing
         file forwards) until the subscription demonstrably works, then drain
         what arrived. Callers filter by seq > the last_seq they read after
         this returns."""
-        sub = zsock(zmq.SUB)
+        sub = zsock(zmq.SUB, curve or self.curve)
         for t in topics:
             sub.setsockopt(zmq.SUBSCRIBE, t.encode() if isinstance(t, str) else t)
         sub.connect(self.events)

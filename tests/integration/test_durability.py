@@ -5,8 +5,10 @@ kill -9, and the event seq carries on without a gap.
 
 import json
 import os
+import shutil
 import signal
 import stat
+import tempfile
 import time
 
 import rdtest
@@ -217,6 +219,31 @@ class Files(rdtest.TestCase):
         for folder in ("state",):
             m = stat.S_IMODE(os.stat(os.path.join(d.dir, folder)).st_mode)
             self.assertEqual(m, 0o700, "%s has mode %o" % (folder, m))
+
+    def test_default_database_is_beside_the_config_file(self):
+        d = self.daemon(routing=ROUTING_BASIC, database=None)
+        d.submit(referral())
+        self.assertTrue(os.path.exists(os.path.join(d.dir, "referrald.db")))
+        self.assertEqual(os.listdir(d.rundir), [])
+
+    def test_default_database_is_in_state_directory(self):
+        state = tempfile.mkdtemp(prefix="rdstate-")
+        self.addCleanup(shutil.rmtree, state, True)
+        d = self.daemon(routing=ROUTING_BASIC, database=None, env={"STATE_DIRECTORY": state})
+        r = referral()
+        d.submit(r)
+        self.assertTrue(os.path.exists(os.path.join(state, "referrald.db")))
+        self.assertFalse(os.path.exists(os.path.join(d.dir, "referrald.db")))
+        d.restart()
+        self.assertOk(d.request({"op": "get", "partner": r["partner"], "ref": r["ref"]}))
+
+    def test_state_directory_in_a_path_is_expanded(self):
+        state = tempfile.mkdtemp(prefix="rdstate-")
+        self.addCleanup(shutil.rmtree, state, True)
+        d = self.daemon(routing=ROUTING_BASIC, database="${STATE_DIRECTORY}/other.db",
+                        env={"STATE_DIRECTORY": state})
+        d.submit(referral())
+        self.assertTrue(os.path.exists(os.path.join(state, "other.db")))
 
     def test_data_survives_in_the_file_not_the_process(self):
         d = self.daemon(routing=ROUTING_BASIC)

@@ -162,6 +162,104 @@ class SubmitDecisions(rdtest.TestCase):
         self.assertLess(es, parse_time(rep["start_by"]))
 
 
+ROUTING_KEYS = """\
+version: 1
+teams:
+  - id: t1
+    postcodes: ["3600", 3601]
+    connectors:
+      - {id: c-a, capacity: 5, skills: [family_support], languages: [nl]}
+      - {id: c-b, capacity: 5, skills: family_support, languages: fr}
+      - {id: c-c, capacity: 5, skills: [family_support, special], languages: [nl]}
+  - id: t2
+    connectors:
+      - {id: c-d, capacity: 5, skills: [family_support, special], languages: [nl]}
+forward_targets:
+  - {id: caw, name: CAW}
+rules:
+  - name: rr
+    when: {partner: rr-partner}
+    assign: {teams: [t1], pick: round_robin}
+  - name: req-lang
+    when: {partner: lang-partner}
+    assign: {teams: [t1], language: require}
+    otherwise: {forward: {to: caw, reason: "nobody speaks the language"}}
+  - name: skill
+    when: {partner: skill-partner}
+    assign: {teams: [t1], skill: special}
+  - name: bypc
+    when: {partner: pc-partner}
+    assign: {teams: [t1, t2], by_postcode: true}
+  - name: concerns
+    when: {concerns: {all: [a_tag, b_tag], none: [c_tag]}}
+    forward: {to: caw, reason: "concerns rule"}
+  - name: any-concern
+    when: {concerns: [x_tag, y_tag]}
+    forward: {to: caw, reason: "any concern"}
+  - name: toddler
+    when: {age: "0-3"}
+    forward: {to: caw, reason: "toddler"}
+  - name: rest
+    forward: {to: caw, reason: "rest"}
+"""
+
+
+class RoutingKeys(rdtest.TestCase):
+    """routing.md: what each `when` and `assign` key does, seen in the
+    submit reply."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = cls.class_daemon(routing=ROUTING_KEYS)
+
+    def test_round_robin_takes_turns_in_file_order_across_restarts(self):
+        got = [self.d.submit(referral(partner="rr-partner", language=DROP))["connector"]
+               for _ in range(4)]
+        self.assertEqual(got, ["c-a", "c-b", "c-c", "c-a"])
+        self.d.restart()
+        self.assertEqual(self.d.submit(referral(partner="rr-partner", language=DROP))["connector"],
+                         "c-b")
+
+    def test_language_require(self):
+        rep = self.d.submit(referral(partner="lang-partner", language="fr"))
+        self.assertEqual(rep["connector"], "c-b")
+        rep = self.d.submit(referral(partner="lang-partner", language="tr"))
+        self.assertEqual(rep["status"], "forwarded")
+        self.assertEqual(rep["rule"], "req-lang")
+        self.assertEqual(rep["reason"], "nobody speaks the language")
+
+    def test_skill_override(self):
+        for _ in range(3):
+            rep = self.d.submit(referral(partner="skill-partner"))
+            self.assertEqual(rep["connector"], "c-c")
+
+    def test_by_postcode(self):
+        rep = self.d.submit(referral(partner="pc-partner", postcode="3601"))
+        self.assertEqual(rep["team"], "t1")
+        rep = self.d.submit(referral(partner="pc-partner", postcode="9000"))
+        self.assertEqual(rep["status"], "waitlisted",
+                         "no team holds 9000 and a team without postcodes is left out")
+        self.assertNotIn(rep.get("connector"), ("c-a", "c-b", "c-c", "c-d"))
+
+    def test_concerns_all_none_any(self):
+        def rule(concerns):
+            return self.d.submit(referral(concerns=concerns, children=[{"age": 10}]))["rule"]
+        self.assertEqual(rule(["a_tag", "b_tag"]), "concerns")
+        self.assertEqual(rule(["b_tag", "zz", "a_tag"]), "concerns")
+        self.assertEqual(rule(["a_tag", "b_tag", "c_tag"]), "rest")
+        self.assertEqual(rule(["a_tag"]), "rest")
+        self.assertEqual(rule(["y_tag"]), "any-concern")
+        self.assertEqual(rule([]), "rest")
+
+    def test_age_range_matches_any_child(self):
+        rep = self.d.submit(referral(concerns=[], children=[{"age": 10}, {"age": 3}]))
+        self.assertEqual(rep["rule"], "toddler")
+        rep = self.d.submit(referral(concerns=[], children=[{"age": 4}]))
+        self.assertEqual(rep["rule"], "rest")
+        rep = self.d.submit(referral(concerns=[], children=[{"age": 0}]))
+        self.assertEqual(rep["rule"], "toddler")
+
+
 def case(name, field, **overrides):
     return (name, field, overrides)
 

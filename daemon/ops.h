@@ -1,0 +1,32 @@
+/* ops.h: one handler per operation of protocol.md behind a table. Each
+ * takes the decoded request and answers with a reply object; none touches
+ * a socket. Write operations run in a savepoint of their own, so a failed
+ * request changes nothing while the rest of its batch commits. */
+#ifndef RD_OPS_H
+#define RD_OPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "hub.h"
+#include "store.h"
+
+struct rd_ops {
+        struct rd_hub *hub;
+        struct rd_store *store;
+        const struct rd_config *config;
+        int64_t started_ms;
+        bool stopping; /* answer `unavailable` */
+};
+
+/* Answer the request frame BUF[LEN] received at NOW. Returns a new reply
+ * object (caller owns); never NULL (out of memory aborts: a reply is owed). */
+json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, int64_t now);
+
+/* A failure reply with CODE and MESSAGE, echoing CORR when not NULL. */
+json_t *rd_ops_error(const char *corr, enum rd_code code, const char *field, const char *message);
+
+#endif

@@ -1,0 +1,116 @@
+/* hub.h: what happens to referrals: submit, the update state machine,
+ * offers that expire, the waitlist, deadlines and reload, on top of the
+ * store and the routing engine.
+ *
+ * Free of sockets, signals and the clock: every call takes `now`. Every
+ * change goes to the store inside the caller's transaction, with its
+ * events; the events are also kept in an outbox the caller publishes after
+ * COMMIT (rd_hub_events) and clears (rd_hub_events_clear). The hub keeps
+ * the connectors' state and the waitlist in memory, rebuilt from the store
+ * at start, on reload and whenever a request or a commit fails. */
+#ifndef RD_HUB_H
+#define RD_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "event.h"
+#include "referral.h"
+#include "rules.h"
+#include "store.h"
+
+struct rd_hub;
+
+/* Make a hub over STORE (borrowed; must outlive the hub) with RULES (taken
+ * over: freed by the hub). Reads the connectors' state and the waitlist.
+ * Returns 0 and *OUT, or a negative errno (RULES is then freed too). */
+int rd_hub_new(struct rd_store *store, struct rd_rules *rules, struct rd_hub **out);
+
+/* Free HUB and its rules. HUB may be NULL. */
+void rd_hub_free(struct rd_hub *hub);
+
+/* The rule set in force (owned by the hub). */
+const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
+
+/* Load of connector I of the rules in force. */
+uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);
+
+/* A request inside the caller's transaction: begin, then end with KEEP
+ * true to keep its changes and events, false to undo them (store and
+ * memory). 0 or a negative errno. */
+int rd_hub_request_begin(struct rd_hub *hub);
+int rd_hub_request_end(struct rd_hub *hub, bool keep);
+
+/* After the caller's transaction failed and was rolled back: drop the
+ * outbox and rebuild memory from the store. */
+void rd_hub_rolled_back(struct rd_hub *hub);
+
+/* Submit R (partner filled in) received at NOW. On success fills *OUT with
+ * the referral's state and *DUPLICATE (true: same partner, ref and content
+ * as one stored before; nothing changed, no event). Errors (in ERR):
+ * RD_CONFLICT for the same partner and ref with other content; -EIO etc.
+ * for a store fault (ERR RD_INTERNAL). */
+int rd_hub_submit(struct rd_hub *hub, const struct rd_referral *r, int64_t now,
+                  struct rd_stored *out, bool *duplicate, struct rd_error *err);
+
+/* A status change asked for by a client (protocol.md, "update"). */
+struct rd_update {
+        const char *id;
+        enum rd_status status; /* the new status */
+        bool declined;         /* "declined": STATUS is then ignored */
+        const char *connector; /* or NULL */
+        const char *forward_to;
+        const char *reason;
+        int64_t expected_end_ms; /* 0: none */
+};
+
+/* Apply U at NOW. Checks, in this order: the referral exists (RD_NOT_FOUND),
+ * the state machine allows it (RD_CONFLICT, naming the allowed changes),
+ * what it needs is there (RD_INVALID with the field), the connector is the
+ * offer's (RD_FORBIDDEN). Repeating the change that already happened is ok
+ * and changes nothing (*CHANGED false). Fills *OUT with the new state. */
+int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now,
+                  struct rd_stored *out, bool *changed, struct rd_error *err);
+
+/* Erase referral ID's personal data at NOW (protocol.md, "erase"): an open
+ * referral is withdrawn first; family, note, children and postcode leave
+ * its content, and what the trace derived from them leaves the trace;
+ * referral.erased is emitted. Erasing again is ok and changes nothing
+ * (*CHANGED false). RD_NOT_FOUND for an unknown id. */
+int rd_hub_erase(struct rd_hub *hub, const char *id, int64_t now, struct rd_stored *out,
+                 bool *changed, struct rd_error *err);
+
+/* Erase automatically RETENTION_S seconds after a final status (0: never). */
+void rd_hub_set_retention(struct rd_hub *hub, int64_t retention_s);
+
+/* true once after anything was erased: the caller then checkpoints the WAL
+ * (rd_store_checkpoint) after its commit, so the erased bytes leave it. */
+bool rd_hub_erased(struct rd_hub *hub);
+
+/* The earliest moment something is due (an offer expiring, a window at
+ * risk or missed), or 0 when nothing is. */
+int rd_hub_next_deadline(struct rd_hub *hub, int64_t *when);
+
+/* Handle what is due at NOW (offers, windows, retention): at most LIMIT
+ * referrals per kind. *N_DONE is
+ * how many were handled (call again while it equals the work left). */
+int rd_hub_tick(struct rd_hub *hub, int64_t now, size_t limit, size_t *n_done);
+
+/* Put RULES in force (taken over) at NOW: connectors' state is rebuilt for
+ * them, open offers get the expiry of the new file, and the waitlist is
+ * served for connectors with room. Emits config.reloaded. On failure the
+ * old rules stay and RULES is freed. */
+int rd_hub_set_rules(struct rd_hub *hub, struct rd_rules *rules, int64_t now);
+
+/* Record that a reload was refused: emits config.rejected with the first
+ * error and the count. */
+int rd_hub_reject_rules(struct rd_hub *hub, const char *first_error, size_t errors, int64_t now);
+
+/* The events appended since the last rd_hub_events_clear, in seq order.
+ * Publish them only after the transaction that holds them committed. */
+const struct rd_event *rd_hub_events(const struct rd_hub *hub, size_t *n);
+void rd_hub_events_clear(struct rd_hub *hub);
+
+#endif
