@@ -93,12 +93,7 @@ int main(int argc, char **argv)
         /* 2. the routing rules it names */
         r = load_rules(config, &rules, &diag);
         print_diag(&diag); /* errors and warnings alike */
-        if (r < 0 || (config->has_security && !test_only)) {
-                if (r == 0)
-                        fprintf(stderr, "%s: security is configured, but this version of "
-                                        "referrald has no CURVE support yet; remove the "
-                                        "security key and listen on loopback only\n",
-                                config->source ? config->source : "referrald");
+        if (r < 0) {
                 rd_diag_clear(&diag);
                 rd_rules_free(rules);
                 rd_config_free(config);

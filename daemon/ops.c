@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "referral.h"
 #include "timefmt.h"
@@ -85,7 +86,21 @@ struct ctx {
         const char *op;
         const char *corr;
         int64_t now;
+        /* who asks: with security the client in force, else a local coordinator */
+        const char *who;
+        enum rd_role role;
+        struct rd_viewer viewer;
 };
+
+static const struct rd_viewer *viewer(const struct ctx *c)
+{
+        return &c->viewer;
+}
+
+static json_t *not_found(const struct ctx *c)
+{
+        return rd_ops_error(c->corr, RD_NOT_FOUND, NULL, "no such referral");
+}
 
 /* Reject keys of REQ other than op, corr and the NULL-terminated ALLOWED. */
 static json_t *check_keys(const struct ctx *c, const char *const *allowed)
@@ -177,8 +192,10 @@ static json_t *op_get(struct ctx *c)
         else
                 return rd_ops_error(c->corr, RD_INVALID, partner ? "ref" : "id",
                                   "a get request needs id, or partner and ref");
+        if (r == 0)
+                r = rd_store_visible(c->ops->store, &st, viewer(c)) == 1 ? 0 : -ENOENT;
         if (r == -ENOENT)
-                return rd_ops_error(c->corr, RD_NOT_FOUND, NULL, "no such referral");
+                return not_found(c); /* never whether another partner's exists */
         if (r < 0)
                 return internal_error(c, "reading a referral", r);
         history = json_array();
@@ -221,7 +238,7 @@ static json_t *op_list(struct ctx *c)
         if (limit > LIST_MAX_LIMIT)
                 limit = LIST_MAX_LIMIT;
         arr = json_array();
-        r = rd_store_list(c->ops->store, sv ? (int)status : -1, since, limit, arr);
+        r = rd_store_list(c->ops->store, sv ? (int)status : -1, since, limit, viewer(c), arr);
         if (r < 0) {
                 json_decref(arr);
                 return internal_error(c, "listing referrals", r);
@@ -245,7 +262,7 @@ static json_t *op_events(struct ctx *c)
         if (limit > EVENTS_MAX_LIMIT)
                 limit = EVENTS_MAX_LIMIT;
         arr = json_array();
-        r = rd_store_events(c->ops->store, since, limit, arr);
+        r = rd_store_events(c->ops->store, since, limit, viewer(c), arr);
         if (r < 0) {
                 json_decref(arr);
                 return internal_error(c, "reading events", r);
@@ -391,6 +408,17 @@ static json_t *op_submit(struct ctx *c)
                                     "a submit request needs a referral object");
         if (rd_referral_from_json(body, &ref, &err) < 0)
                 return reply_error(c->corr, &err);
+        if (c->role == RD_ROLE_PARTNER) {
+                /* a partner submits as itself */
+                if (!ref.partner[0]) {
+                        snprintf(ref.partner, sizeof ref.partner, "%s", c->who);
+                } else if (strcmp(ref.partner, c->who) != 0) {
+                        rd_referral_clear(&ref);
+                        return rd_ops_error(c->corr, RD_FORBIDDEN, "referral.partner",
+                                            "a partner submits as itself: leave referral.partner "
+                                            "out or give your own client id");
+                }
+        }
         if (!ref.partner[0]) {
                 rd_referral_clear(&ref);
                 return rd_ops_error(c->corr, RD_INVALID, "referral.partner",
@@ -463,6 +491,31 @@ static json_t *op_update(struct ctx *c)
                 return rd_ops_error(c->corr, RD_INVALID, "expected_end",
                                     "expected_end must be an RFC 3339 time, e.g. "
                                     "2027-03-01T00:00:00Z");
+        if (c->role == RD_ROLE_PARTNER || c->role == RD_ROLE_CONNECTOR) {
+                r = rd_store_get(c->ops->store, u.id, &st);
+                if (r == 0)
+                        r = rd_store_visible(c->ops->store, &st, viewer(c)) == 1 ? 0 : -ENOENT;
+                if (r == -ENOENT)
+                        return not_found(c);
+                if (r < 0)
+                        return internal_error(c, "reading a referral", r);
+                if (c->role == RD_ROLE_PARTNER &&
+                    (strcmp(st.partner, c->who) != 0 || u.declined ||
+                     u.status != RD_STATUS_WITHDRAWN))
+                        return rd_ops_error(c->corr, RD_FORBIDDEN, "status",
+                                            "a partner may only withdraw referrals it submitted");
+                if (c->role == RD_ROLE_CONNECTOR) {
+                        if (!u.declined && u.status != RD_STATUS_ACCEPTED &&
+                            u.status != RD_STATUS_STARTED && u.status != RD_STATUS_CLOSED)
+                                return rd_ops_error(c->corr, RD_FORBIDDEN, "status",
+                                                    "a connector may accept, decline, start and "
+                                                    "close; a coordinator does the rest");
+                        if (u.connector && strcmp(u.connector, c->who) != 0)
+                                return rd_ops_error(c->corr, RD_FORBIDDEN, "connector",
+                                                    "a connector acts as itself");
+                        u.connector = c->who; /* its own id is used */
+                }
+        }
         r = rd_hub_update(c->ops->hub, &u, c->now, &st, &changed, &err);
         if (r < 0) {
                 if (err.code == RD_INTERNAL)
@@ -504,18 +557,86 @@ static json_t *op_erase(struct ctx *c)
         return reply;
 }
 
-/* One handler per operation. WRITES: runs in a savepoint of its own. */
+static json_t *op_audit(struct ctx *c)
+{
+        static const char *const keys[] = { "since", "limit", "id", NULL };
+        int64_t since, limit, last;
+        const char *id;
+        json_t *reply, *arr;
+        int r;
+
+        if ((reply = check_keys(c, keys)) || (reply = get_count(c, "since", 0, 0, &since)) ||
+            (reply = get_count(c, "limit", 1, LIST_DEFAULT_LIMIT, &limit)) ||
+            (reply = get_string(c, "id", 32, &id)))
+                return reply;
+        if (limit > EVENTS_MAX_LIMIT)
+                limit = EVENTS_MAX_LIMIT;
+        arr = json_array();
+        r = rd_store_audit_list(c->ops->store, since, limit, id, arr, &last);
+        if (r < 0) {
+                json_decref(arr);
+                return internal_error(c, "reading the audit trail", r);
+        }
+        reply = reply_ok(c->corr);
+        json_object_set_new(reply, "entries", arr);
+        json_object_set_new(reply, "last", json_integer(last));
+        return reply;
+}
+
+/* Roles, as bits. */
+#define P (1u << RD_ROLE_PARTNER)
+#define CN (1u << RD_ROLE_CONNECTOR)
+#define CO (1u << RD_ROLE_COORDINATOR)
+#define M (1u << RD_ROLE_MONITOR)
+
+/* One handler per operation (protocol.md). WRITES: runs in a savepoint of
+ * its own. ROLES: who may ask (the Security table). AUDITED: recorded in the
+ * audit trail with who asked. */
 static const struct op {
         const char *name;
         json_t *(*handler)(struct ctx *c);
         int writes;
+        unsigned roles;
+        int audited;
 } ops_table[] = {
-        { "submit", op_submit, 1 }, { "update", op_update, 1 }, { "get", op_get, 0 },
-        { "list", op_list, 0 },     { "events", op_events, 0 }, { "ping", op_ping, 0 },
-        { "stats", op_stats, 0 },   { "erase", op_erase, 1 },
+        { "submit", op_submit, 1, P | CO, 1 },
+        { "update", op_update, 1, P | CN | CO, 1 },
+        { "get", op_get, 1, P | CN | CO, 1 }, /* a read of personal data is audited */
+        { "list", op_list, 0, P | CN | CO, 0 },
+        { "events", op_events, 0, P | CN | CO | M, 0 },
+        { "ping", op_ping, 0, P | CN | CO | M, 0 },
+        { "stats", op_stats, 0, CO | M, 0 },
+        { "erase", op_erase, 1, CO, 1 },
+        { "audit", op_audit, 0, CO, 0 },
 };
 
-#define KNOWN_OPS "submit, update, get, list, events, ping, stats, erase"
+#undef P
+#undef CN
+#undef CO
+#undef M
+
+#define KNOWN_OPS "submit, update, get, list, events, ping, stats, erase, audit"
+
+/* Record in the audit trail who did what to which referral: ids, never the
+ * data. A get is recorded only when it returned family data or a note. */
+static int audit(const struct ctx *c, const json_t *reply)
+{
+        const char *id = json_string_value(json_object_get(reply, "id"));
+        const json_t *ref = json_object_get(reply, "referral");
+        char action[48];
+
+        if (!id)
+                return 0;
+        if (strcmp(c->op, "get") == 0 &&
+            !json_object_get(ref, "family") && !json_object_get(ref, "note"))
+                return 0;
+        if (strcmp(c->op, "update") == 0)
+                snprintf(action, sizeof action, "update:%s",
+                         json_string_value(json_object_get(c->req, "status")));
+        else
+                snprintf(action, sizeof action, "%s", c->op);
+        return rd_store_audit(c->ops->store, c->now, c->who, rd_role_name(c->role), action, id);
+}
 
 static const struct op *find_op(const char *name)
 {
@@ -525,9 +646,10 @@ static const struct op *find_op(const char *name)
         return NULL;
 }
 
-json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, int64_t now)
+json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                      int64_t now)
 {
-        struct ctx c = { .ops = ops, .now = now };
+        struct ctx c = { .ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR };
         struct rd_error err;
         json_t *req = NULL, *reply, *corr, *opv;
         const struct op *op;
@@ -561,6 +683,30 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, int64_t n
                 return reply;
         }
         c.op = op->name;
+        if (ops->auth) {
+                /* judged by the client list in force now, not at connect */
+                const struct rd_client *cl = rd_auth_lookup(ops->auth, user_id);
+                if (!cl) {
+                        reply = rd_ops_error(c.corr, RD_FORBIDDEN, NULL,
+                                             "this client is not (or no longer) listed in the "
+                                             "daemon's security.clients");
+                        json_decref(req);
+                        return reply;
+                }
+                c.who = cl->id;
+                c.role = cl->role;
+        }
+        c.viewer.id = c.who;
+        c.viewer.kind = c.role == RD_ROLE_PARTNER     ? RD_VIEW_PARTNER
+                        : c.role == RD_ROLE_CONNECTOR ? RD_VIEW_CONNECTOR
+                                                      : RD_VIEW_ALL;
+        if (!(op->roles & (1u << c.role))) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "a %s may not use %s", rd_role_name(c.role), op->name);
+                reply = rd_ops_error(c.corr, RD_FORBIDDEN, "op", msg);
+                json_decref(req);
+                return reply;
+        }
         if (!op->writes) {
                 reply = op->handler(&c);
         } else {
@@ -571,6 +717,11 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, int64_t n
                         int ok;
                         reply = op->handler(&c);
                         ok = json_is_true(json_object_get(reply, "ok"));
+                        if (ok && op->audited && (r = audit(&c, reply)) < 0) {
+                                json_decref(reply);
+                                reply = internal_error(&c, "writing the audit trail", r);
+                                ok = 0;
+                        }
                         r = rd_hub_request_end(ops->hub, ok);
                         if (r < 0 && ok) {
                                 json_decref(reply);

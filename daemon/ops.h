@@ -14,17 +14,22 @@
 #include "hub.h"
 #include "store.h"
 
+struct rd_auth;
+
 struct rd_ops {
         struct rd_hub *hub;
+        struct rd_auth *auth; /* NULL without security: every client is a local coordinator */
         struct rd_store *store;
         const struct rd_config *config;
         int64_t started_ms;
         bool stopping; /* answer `unavailable` */
 };
 
-/* Answer the request frame BUF[LEN] received at NOW. Returns a new reply
- * object (caller owns); never NULL (out of memory aborts: a reply is owed). */
-json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, int64_t now);
+/* Answer the request frame BUF[LEN] received at NOW from the client whose
+ * ZAP User-Id is USER_ID (NULL without security). Returns a new reply
+ * object (caller owns). */
+json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                      int64_t now);
 
 /* A failure reply with CODE and MESSAGE, echoing CORR when not NULL. */
 json_t *rd_ops_error(const char *corr, enum rd_code code, const char *field, const char *message);

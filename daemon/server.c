@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "embedded.h"
 #include "event.h"
 #include "hub.h"
@@ -36,6 +37,7 @@ struct rd_server {
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_ops ops;
+        struct rd_auth *auth; /* NULL without security */
         void *zctx;
         void *intake;
         void *pub;
@@ -45,6 +47,12 @@ struct rd_server {
         int n_batch;
         int64_t dropped_replies;
         int64_t dropped_logged_ms;
+        /* systemd */
+        int64_t watchdog_ms; /* half of WATCHDOG_USEC; 0: no watchdog */
+        int64_t watchdog_last;
+        int64_t status_last;
+        int64_t served; /* requests answered */
+        char last_reload[160];
 };
 
 static int64_t now_ms(void)
@@ -186,6 +194,7 @@ static void send_reply(struct rd_server *srv, struct request *rq)
                 }
         }
         free(text);
+        srv->served++;
         for (int i = 0; i < rq->n_envelope; i++)
                 zmq_msg_close(&rq->envelope[i]);
         json_decref(rq->reply);
@@ -234,7 +243,10 @@ static int serve_batch(struct rd_server *srv)
                                                "stored; retry later");
                 else
                         rq->reply = rd_ops_handle(&srv->ops, zmq_msg_data(&body),
-                                                  zmq_msg_size(&body), now);
+                                                  zmq_msg_size(&body),
+                                                  srv->auth ? zmq_msg_gets(&body, "User-Id")
+                                                            : NULL,
+                                                  now);
                 zmq_msg_close(&body);
                 srv->n_batch++;
         }
@@ -320,9 +332,41 @@ static int load_rules(const struct rd_config *config, struct rd_rules **out, str
                                     rd_embedded_routing_len, out, diag);
 }
 
+/* Say in the journal which keys of the daemon config changed but only take
+ * effect on restart. */
+static void other_keys_changed(const struct rd_config *old, const struct rd_config *fresh)
+{
+        const char *changed[8];
+        size_t n = 0;
+#define DIFF(field, name)                                                                        \
+        do {                                                                                  \
+                if ((old->field || fresh->field) &&                                           \
+                    (!old->field || !fresh->field || strcmp(old->field, fresh->field) != 0))  \
+                        changed[n++] = name;                                                  \
+        } while (0)
+        DIFF(intake, "intake");
+        DIFF(events, "events");
+        DIFF(database, "database");
+        DIFF(routing, "routing");
+        DIFF(secret_key_file, "security.secret_key_file");
+#undef DIFF
+        if (old->retention_s != fresh->retention_s)
+                changed[n++] = "retention";
+        if (old->audit_retention_s != fresh->audit_retention_s)
+                changed[n++] = "audit_retention";
+        if (old->journal_events != fresh->journal_events || old->has_security != fresh->has_security)
+                changed[n++] = old->journal_events != fresh->journal_events ? "journal_events"
+                                                                          : "security";
+        for (size_t i = 0; i < n; i++)
+                rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+                       "the daemon config's %s changed: that takes effect on restart only",
+                       changed[i]);
+}
+
 static void reload(struct rd_server *srv)
 {
         struct rd_diag diag = { 0 };
+        struct rd_config *fresh_config = NULL;
         struct rd_rules *fresh = NULL;
         int64_t now = now_ms();
         const char *old_digest;
@@ -332,7 +376,14 @@ static void reload(struct rd_server *srv)
         sd_notify(0, "RELOADING=1\nSTATUS=Reloading the routing rules");
         old_digest = rd_hub_rules(srv->hub)->digest;
         snprintf(old, sizeof old, "%s", old_digest);
+        /* the daemon config first: its security.clients reload too */
+        if (srv->config->source) {
+                r = rd_config_load(srv->config->source, &fresh_config, &diag);
+                if (r < 0)
+                        goto refused;
+        }
         r = load_rules(srv->config, &fresh, &diag);
+refused:
         if (rd_store_begin(srv->store) < 0) {
                 rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
                        "reload refused: the database is not available: %s",
@@ -343,8 +394,17 @@ static void reload(struct rd_server *srv)
         if (r == 0) {
                 size_t n_rules = fresh->n_rules;
                 r = rd_hub_set_rules(srv->hub, fresh, now); /* takes FRESH */
+                if (r == 0 && fresh_config && srv->auth)
+                        r = rd_auth_set_clients(srv->auth, fresh_config->clients,
+                                                fresh_config->n_clients);
                 if (r == 0 && commit(srv, "reloading")) {
+                        if (fresh_config)
+                                other_keys_changed(srv->config, fresh_config);
                         const struct rd_rules *in = rd_hub_rules(srv->hub);
+                        char at[RD_TIME_STR];
+                        snprintf(srv->last_reload, sizeof srv->last_reload,
+                                 "rules reloaded %s (%zu rules)", rd_time_format(now, at),
+                                 n_rules);
                         rd_log(LOG_NOTICE, RD_MSG_RELOADED,
                                "routing rules reloaded from %s: %zu rules, digest %s (was %s); "
                                "changes to other keys of the daemon config take effect on "
@@ -368,6 +428,11 @@ static void reload(struct rd_server *srv)
         rd_log(LOG_WARNING, RD_MSG_RELOAD_REFUSED,
                "reload refused: %zu errors; the rules in force stay (digest %s)",
                diag.n_errors ? diag.n_errors : 1, old);
+        {
+                char at[RD_TIME_STR];
+                snprintf(srv->last_reload, sizeof srv->last_reload,
+                         "reload REFUSED %s, old rules in force", rd_time_format(now, at));
+        }
         r = rd_hub_reject_rules(srv->hub,
                                 rd_diag_first_error(&diag) ? rd_diag_first_error(&diag)
                                                            : "the routing file cannot be read",
@@ -379,8 +444,9 @@ static void reload(struct rd_server *srv)
                 rd_hub_rolled_back(srv->hub);
         }
 out:
+        rd_config_free(fresh_config);
         rd_diag_clear(&diag);
-        sd_notify(0, "READY=1\nSTATUS=Serving");
+        sd_notifyf(0, "READY=1\nSTATUS=Serving; %s", srv->last_reload);
 }
 
 /* ---- setup and loop ------------------------------------------------------------- */
@@ -449,10 +515,35 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
         srv->zctx = zmq_ctx_new();
         if (!srv->zctx)
                 goto fail;
+        if (config->has_security) {
+                char errbuf[256];
+                /* the ZAP handler first: a CURVE server without one lets
+                 * everybody in */
+                r = rd_auth_new(srv->zctx, config, &srv->auth, errbuf, sizeof errbuf);
+                if (r < 0) {
+                        rd_log(LOG_ERR, RD_MSG_CONFIG_ERROR, "%s", errbuf);
+                        goto fail;
+                }
+                srv->ops.auth = srv->auth;
+        }
         srv->intake = zmq_socket(srv->zctx, ZMQ_ROUTER);
         srv->pub = zmq_socket(srv->zctx, ZMQ_PUB);
         if (!srv->intake || !srv->pub)
                 goto fail;
+        if (srv->auth) {
+                r = rd_auth_server_socket(srv->auth, srv->intake, RD_ZAP_DOMAIN_INTAKE);
+                if (r == 0)
+                        r = rd_auth_server_socket(srv->auth, srv->pub, RD_ZAP_DOMAIN_EVENTS);
+                if (r == 0)
+                        r = rd_auth_watch(srv->auth, srv->zctx, srv->intake, "intake", 0);
+                if (r == 0)
+                        r = rd_auth_watch(srv->auth, srv->zctx, srv->pub, "events", 1);
+                if (r < 0) {
+                        rd_log(LOG_ERR, RD_MSG_CONFIG_ERROR, "cannot set up CURVE: %s",
+                               zmq_strerror(-r));
+                        goto fail;
+                }
+        }
         zmq_setsockopt(srv->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         zmq_setsockopt(srv->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(srv->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
@@ -475,6 +566,7 @@ void rd_server_free(struct rd_server *srv)
 {
         if (!srv)
                 return;
+        rd_auth_free(srv->auth); /* its monitors before the sockets they watch */
         if (srv->intake)
                 zmq_close(srv->intake);
         if (srv->pub)
@@ -499,28 +591,92 @@ static void read_signals(struct rd_server *srv, int *hup)
         }
 }
 
+/* WATCHDOG=1 at half of WATCHDOG_USEC, and a STATUS= line at most every
+ * few seconds, from the loop that serves requests: a stuck loop stops the
+ * pings and systemd restarts it. Returns the longest the loop may sleep
+ * before it must come back here (-1: no limit). */
+static long keepalive(struct rd_server *srv)
+{
+        int64_t t = mono_ms();
+        long wait = -1;
+
+        if (srv->watchdog_ms) {
+                if (t - srv->watchdog_last >= srv->watchdog_ms) {
+                        sd_notify(0, "WATCHDOG=1");
+                        srv->watchdog_last = t;
+                }
+                wait = (long)(srv->watchdog_last + srv->watchdog_ms - t);
+        }
+        if (t - srv->status_last >= 5000) {
+                sd_notifyf(0, "STATUS=Serving: %lld requests answered, last event %lld%s%s",
+                           (long long)srv->served, (long long)rd_store_last_seq(srv->store),
+                           srv->last_reload[0] ? "; " : "", srv->last_reload);
+                srv->status_last = t;
+        }
+        return wait;
+}
+
+/* Answer every ZAP request that is ready and log failed handshakes. */
+static void serve_auth(struct rd_server *srv)
+{
+        if (!srv->auth)
+                return;
+        while (rd_auth_handle(srv->auth))
+                ;
+        for (int m = 0; m < 2; m++)
+                while (rd_auth_handle_monitor(srv->auth, m))
+                        ;
+}
+
+static long min_timeout(long a, long b)
+{
+        if (a < 0)
+                return b;
+        if (b < 0)
+                return a;
+        return a < b ? a : b;
+}
+
 int rd_server_run(struct rd_server *srv)
 {
-        zmq_pollitem_t items[2] = {
+        uint64_t wd_usec = 0;
+        zmq_pollitem_t items[5] = {
                 { .socket = srv->intake, .events = ZMQ_POLLIN },
                 { .fd = srv->sigfd, .events = ZMQ_POLLIN },
         };
+        int n_items = 2;
         const struct rd_rules *rules = rd_hub_rules(srv->hub);
         int64_t deadline;
         long timeout;
 
+        if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
+                srv->watchdog_ms = (int64_t)(wd_usec / 2000);
         sd_notify(0, "READY=1\nSTATUS=Serving");
+        srv->status_last = srv->watchdog_last = mono_ms();
+        if (srv->watchdog_ms)
+                sd_notify(0, "WATCHDOG=1");
         rd_log(LOG_INFO, RD_MSG_STARTED,
                "referrald %s serving: intake %s, events %s, %zu routing rules (digest %s)",
                RD_VERSION, srv->config->intake, srv->config->events, rules->n_rules,
                rules->digest);
+        if (srv->auth) {
+                items[2] = (zmq_pollitem_t){ .socket = rd_auth_zap_socket(srv->auth),
+                                             .events = ZMQ_POLLIN };
+                items[3] = (zmq_pollitem_t){ .socket = rd_auth_monitor_socket(srv->auth, 0),
+                                             .events = ZMQ_POLLIN };
+                items[4] = (zmq_pollitem_t){ .socket = rd_auth_monitor_socket(srv->auth, 1),
+                                             .events = ZMQ_POLLIN };
+                n_items = 5;
+        }
         /* deadlines that passed while the daemon was down fire at once */
         timeout = serve_deadlines(srv);
         while (!srv->ops.stopping) {
-                if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+                if (zmq_poll(items, n_items, min_timeout(timeout, keepalive(srv))) < 0 &&
+                    errno != EINTR) {
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "poll failed: %s", zmq_strerror(errno));
                         return -errno;
                 }
+                serve_auth(srv);
                 /* ZMQ_POLLIN is edge-like: drain while anything is ready, but
                  * look at signals and deadlines between batches, so that a
                  * stream of requests delays neither a stop, a reload nor a
@@ -534,6 +690,8 @@ int rd_server_run(struct rd_server *srv)
                                 reload(srv);
                         n = serve_batch(srv);
                         timeout = serve_deadlines(srv);
+                        keepalive(srv);
+                        serve_auth(srv); /* new connections wait for their ZAP answer */
                         if (n == 0)
                                 break;
                 }

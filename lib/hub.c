@@ -478,7 +478,7 @@ static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decisio
         if (r == 0)
                 r = rd_store_set_trace(h->store, st->rowid, trace, rules->digest);
         if (r == 0 && d->status == RD_STATUS_ASSIGNED) {
-                r = rd_store_offer_made(h->store, st->connector);
+                r = rd_store_offer_made(h->store, st->rowid, st->connector);
                 if (r == 0)
                         r = rd_store_set_rr(h->store, st->rule, st->connector);
         }
@@ -926,7 +926,7 @@ int rd_hub_update(struct rd_hub *h, const struct rd_update *u, int64_t now,
                 st.started_ms = 0;
                 st.expected_end_ms = 0;
                 st.expected_start_ms = 0;
-                r = rd_store_offer_made(h->store, st.connector);
+                r = rd_store_offer_made(h->store, st.rowid, st.connector);
                 if (r < 0)
                         goto fault;
                 r = ends_insert(h, (size_t)ci, expected_end(h->rules, &st));

@@ -56,6 +56,18 @@ static const char *const migrations[] = {
         "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
         "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
         "  WHERE erased_ms = 0 AND final_ms > 0;"
+        "CREATE TABLE offered ("   /* every connector ever offered a referral */
+        "  connector TEXT NOT NULL,"
+        "  referral INTEGER NOT NULL,"
+        "  PRIMARY KEY (connector, referral)) WITHOUT ROWID;"
+        "CREATE TABLE audit ("     /* who read personal data or changed what; never the data */
+        "  n INTEGER PRIMARY KEY,"
+        "  at_ms INTEGER NOT NULL,"
+        "  client TEXT NOT NULL,"
+        "  role TEXT NOT NULL,"
+        "  action TEXT NOT NULL,"
+        "  referral TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX audit_at ON audit (at_ms);"
         "CREATE TABLE declines ("   /* who declined or let an offer lapse */
         "  referral INTEGER NOT NULL,"
         "  connector TEXT NOT NULL,"
@@ -89,8 +101,16 @@ enum stmt_id {
         S_LAST_SEQ_OF,
         S_EVENTS,
         S_HISTORY,
-        S_LIST_ANY,
-        S_LIST_STATUS,
+        S_LIST_ALL,
+        S_LIST_PARTNER,
+        S_LIST_CONNECTOR,
+        S_EVENTS_PARTNER,
+        S_EVENTS_CONNECTOR,
+        S_OFFERED_ADD,
+        S_OFFERED_HAS,
+        S_AUDIT_ADD,
+        S_AUDIT_LIST,
+        S_AUDIT_PURGE,
         S_COUNTS,
         S_WINDOW,
         S_OPEN,
@@ -148,10 +168,28 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
         [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
-        [S_LIST_ANY] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
-                       " ORDER BY last_seq LIMIT ?2",
-        [S_LIST_STATUS] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1 AND status = ?3"
-                          " ORDER BY last_seq LIMIT ?2",
+        [S_LIST_ALL] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                       " AND (?3 < 0 OR status = ?3) ORDER BY last_seq LIMIT ?2",
+        [S_LIST_PARTNER] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                           " AND (?3 < 0 OR status = ?3) AND (partner = ?4 OR forward_to = ?4)"
+                           " ORDER BY last_seq LIMIT ?2",
+        [S_LIST_CONNECTOR] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                             " AND (?3 < 0 OR status = ?3)"
+                             " AND rowid IN (SELECT referral FROM offered WHERE connector = ?4)"
+                             " ORDER BY last_seq LIMIT ?2",
+        [S_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
+                             " WHERE e.seq > ?1 AND (r.partner = ?3 OR r.forward_to = ?3)"
+                             " ORDER BY e.seq LIMIT ?2",
+        [S_EVENTS_CONNECTOR] = "SELECT body FROM events WHERE seq > ?1 AND referral IN"
+                               " (SELECT referral FROM offered WHERE connector = ?3)"
+                               " ORDER BY seq LIMIT ?2",
+        [S_OFFERED_ADD] = "INSERT OR IGNORE INTO offered (connector, referral) VALUES (?1, ?2)",
+        [S_OFFERED_HAS] = "SELECT 1 FROM offered WHERE connector = ?1 AND referral = ?2",
+        [S_AUDIT_ADD] = "INSERT INTO audit (at_ms, client, role, action, referral)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [S_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
+                         " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
+        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
         [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
         [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0)"
                      " FROM referrals WHERE started_ms > 0",
@@ -714,11 +752,17 @@ static int rows_json(sqlite3_stmt *st, json_t *arr)
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
 }
 
-int rd_store_events(struct rd_store *s, int64_t since, int64_t limit, json_t *arr)
+int rd_store_events(struct rd_store *s, int64_t since, int64_t limit,
+                    const struct rd_viewer *viewer, json_t *arr)
 {
-        sqlite3_stmt *st = prep(s, S_EVENTS);
+        enum stmt_id id = !viewer || viewer->kind == RD_VIEW_ALL ? S_EVENTS
+                          : viewer->kind == RD_VIEW_PARTNER      ? S_EVENTS_PARTNER
+                                                                 : S_EVENTS_CONNECTOR;
+        sqlite3_stmt *st = prep(s, id);
         sqlite3_bind_int64(st, 1, since);
         sqlite3_bind_int64(st, 2, limit);
+        if (id != S_EVENTS)
+                sqlite3_bind_text(st, 3, viewer->id, -1, SQLITE_STATIC);
         return rows_json(st, arr);
 }
 
@@ -743,16 +787,21 @@ static int list_item(json_t *arr, const struct rd_stored *o)
         return json_array_append_new(arr, it) < 0 ? -ENOMEM : 0;
 }
 
-int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit, json_t *arr)
+int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit,
+                  const struct rd_viewer *viewer, json_t *arr)
 {
-        sqlite3_stmt *st = prep(s, status < 0 ? S_LIST_ANY : S_LIST_STATUS);
+        enum stmt_id id = !viewer || viewer->kind == RD_VIEW_ALL ? S_LIST_ALL
+                          : viewer->kind == RD_VIEW_PARTNER      ? S_LIST_PARTNER
+                                                                 : S_LIST_CONNECTOR;
+        sqlite3_stmt *st = prep(s, id);
         struct rd_stored o;
         int rc, r = 0;
 
         sqlite3_bind_int64(st, 1, since);
         sqlite3_bind_int64(st, 2, limit);
-        if (status >= 0)
-                sqlite3_bind_int(st, 3, status);
+        sqlite3_bind_int(st, 3, status);
+        if (id != S_LIST_ALL)
+                sqlite3_bind_text(st, 4, viewer->id, -1, SQLITE_STATIC);
         while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                 read_row(st, &o);
                 r = list_item(arr, &o);
@@ -761,6 +810,78 @@ int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit, 
         if (r < 0)
                 return r;
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_visible(struct rd_store *s, const struct rd_stored *o,
+                     const struct rd_viewer *viewer)
+{
+        sqlite3_stmt *st;
+        int rc;
+
+        if (!viewer || viewer->kind == RD_VIEW_ALL)
+                return 1;
+        if (viewer->kind == RD_VIEW_PARTNER)
+                return strcmp(o->partner, viewer->id) == 0 ||
+                       strcmp(o->forward_to, viewer->id) == 0;
+        st = prep(s, S_OFFERED_HAS);
+        sqlite3_bind_text(st, 1, viewer->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, o->rowid);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
+                   const char *action, const char *referral_id)
+{
+        sqlite3_stmt *st = prep(s, S_AUDIT_ADD);
+        sqlite3_bind_int64(st, 1, at_ms);
+        sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, referral_id ? referral_id : "", -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit,
+                        const char *referral_id, json_t *arr, int64_t *last)
+{
+        sqlite3_stmt *st = prep(s, S_AUDIT_LIST);
+        char at[RD_TIME_STR];
+        int rc;
+
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        sqlite3_bind_text(st, 3, referral_id ? referral_id : "", -1, SQLITE_STATIC);
+        *last = since;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *o = json_pack(
+                        "{s:I, s:s, s:s, s:s, s:s, s:s}", "n",
+                        (json_int_t)sqlite3_column_int64(st, 0), "at",
+                        rd_time_format(sqlite3_column_int64(st, 1), at), "client",
+                        (const char *)sqlite3_column_text(st, 2), "role",
+                        (const char *)sqlite3_column_text(st, 3), "action",
+                        (const char *)sqlite3_column_text(st, 4), "id",
+                        (const char *)sqlite3_column_text(st, 5));
+                if (!o || json_array_append_new(arr, o) < 0) {
+                        sqlite3_reset(st);
+                        return -ENOMEM;
+                }
+                *last = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_audit_purge(struct rd_store *s, int64_t before_ms)
+{
+        sqlite3_stmt *st = prep(s, S_AUDIT_PURGE);
+        int r;
+        sqlite3_bind_int64(st, 1, before_ms);
+        r = step_done(st);
+        return r < 0 ? r : sqlite3_changes(s->db);
 }
 
 int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS_COUNT])
@@ -808,10 +929,17 @@ int rd_store_each_open(struct rd_store *s, int (*fn)(void *ctx, const struct rd_
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
 }
 
-int rd_store_offer_made(struct rd_store *s, const char *connector)
+int rd_store_offer_made(struct rd_store *s, int64_t rowid, const char *connector)
 {
         sqlite3_stmt *st = prep(s, S_OFFER);
+        int r;
         sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        st = prep(s, S_OFFERED_ADD);
+        sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rowid);
         return step_done(st);
 }
 

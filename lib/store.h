@@ -110,18 +110,33 @@ int rd_store_append_event(struct rd_store *store, struct rd_event *ev, int64_t r
 /* Newest seq committed or appended in the open transaction; 0 when none. */
 int64_t rd_store_last_seq(const struct rd_store *store);
 
-/* Events with seq > SINCE, oldest first, at most LIMIT, appended to the
- * JSON array ARR. 0 or -EIO. */
-int rd_store_events(struct rd_store *store, int64_t since, int64_t limit, json_t *arr);
+/* Who is looking (protocol.md, Security): everything, a partner (the
+ * referrals it submitted or that were forwarded to it), or a connector (the
+ * referrals ever offered to it). ID is the client's id. */
+struct rd_viewer {
+        enum { RD_VIEW_ALL, RD_VIEW_PARTNER, RD_VIEW_CONNECTOR } kind;
+        const char *id;
+};
+
+/* 1 if VIEWER (NULL: everything) may see referral O, 0 if not, or -EIO. */
+int rd_store_visible(struct rd_store *store, const struct rd_stored *o,
+                     const struct rd_viewer *viewer);
+
+/* Events with seq > SINCE that VIEWER may see (NULL: all; config events
+ * only for all), oldest first, at most LIMIT, appended to the JSON array
+ * ARR. 0 or -EIO. */
+int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
+                    const struct rd_viewer *viewer, json_t *arr);
 
 /* The events of referral ROWID, oldest first, appended to ARR. 0 or -EIO. */
 int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
 
-/* Referrals whose latest event seq > SINCE, of STATUS (or any when
- * STATUS < 0), ordered by that seq, at most LIMIT, each appended to ARR as
- * {id, partner, ref, status, team, connector, start_by, seq}. 0 or -EIO. */
+/* Referrals VIEWER may see (NULL: all) whose latest event seq > SINCE, of
+ * STATUS (or any when STATUS < 0), ordered by that seq, at most LIMIT, each
+ * appended to ARR as {id, partner, ref, status, team, connector, start_by,
+ * seq}. 0 or -EIO. */
 int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
-                  json_t *arr);
+                  const struct rd_viewer *viewer, json_t *arr);
 
 /* Counts per status into COUNTS[RD_STATUS_COUNT]. 0 or -EIO. */
 int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS_COUNT]);
@@ -135,8 +150,10 @@ int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in
 int rd_store_each_open(struct rd_store *store,
                        int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 
-/* Offers ever made, per connector (survives restarts and reloads). */
-int rd_store_offer_made(struct rd_store *store, const char *connector);
+/* An offer of referral ROWID to CONNECTOR: counts it per connector
+ * (survives restarts and reloads) and remembers that CONNECTOR was offered
+ * ROWID (it may read it from then on). 0 or -EIO. */
+int rd_store_offer_made(struct rd_store *store, int64_t rowid, const char *connector);
 int rd_store_each_offer_count(struct rd_store *store,
                               int (*fn)(void *ctx, const char *connector, int64_t count),
                               void *ctx);
@@ -194,6 +211,21 @@ int rd_store_next_erase(struct rd_store *store, int64_t *final_ms);
 /* Copy the WAL into the database file and truncate the WAL to zero bytes
  * (PRAGMA wal_checkpoint(TRUNCATE)). Call outside a transaction. */
 int rd_store_checkpoint(struct rd_store *store);
+
+/* The audit trail: who (client id and role) did ACTION ("get", "submit",
+ * "update:accepted", "erase", ...) on which referral, when. Never the data
+ * itself. 0 or -EIO. */
+int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, const char *role,
+                   const char *action, const char *referral_id);
+
+/* Audit entries numbered above SINCE (of REFERRAL_ID, or all when NULL or
+ * ""), oldest first, at most LIMIT, appended to ARR as {n, at, client,
+ * role, action, id}; *LAST is the number of the last one (SINCE if none). */
+int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
+                        const char *referral_id, json_t *arr, int64_t *last);
+
+/* Delete audit entries older than BEFORE_MS. Returns how many, or -EIO. */
+int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
 
 /* Figures for coordinators (protocol.md stats, and more). */
 struct rd_durations {

@@ -196,7 +196,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(rd_store_last_seq(f->store), 2);
         arr = json_array();
-        assert_int_equal(rd_store_events(f->store, 0, 100, arr), 0);
+        assert_int_equal(rd_store_events(f->store, 0, 100, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 2);
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 1);
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "seq")), 2);
@@ -217,11 +217,11 @@ static void events_since_and_limit(void **state)
                 assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0);
         }
         assert_int_equal(rd_store_commit(f->store), 0);
-        assert_int_equal(rd_store_events(f->store, 2, 2, arr), 0);
+        assert_int_equal(rd_store_events(f->store, 2, 2, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 2);
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 3);
         json_array_clear(arr);
-        assert_int_equal(rd_store_events(f->store, 5, 10, arr), 0);
+        assert_int_equal(rd_store_events(f->store, 5, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 0);
         json_array_clear(arr);
         assert_int_equal(rd_store_history(f->store, a.rowid, arr), 0);
@@ -303,8 +303,8 @@ static void open_referrals_offer_counts_and_round_robin_survive_reopen(void **st
         a.status = RD_STATUS_STARTED;
         snprintf(a.connector, sizeof a.connector, "kelly");
         assert_int_equal(rd_store_update(f->store, &a), 0);
-        assert_int_equal(rd_store_offer_made(f->store, "kelly"), 0);
-        assert_int_equal(rd_store_offer_made(f->store, "kelly"), 0);
+        assert_int_equal(rd_store_offer_made(f->store, a.rowid, "kelly"), 0);
+        assert_int_equal(rd_store_offer_made(f->store, a.rowid, "kelly"), 0);
         assert_int_equal(rd_store_set_rr(f->store, "family", "sophie"), 0);
         assert_int_equal(rd_store_set_rr(f->store, "family", "kelly"), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
@@ -338,19 +338,19 @@ static void list_orders_by_latest_event_and_filters_status(void **state)
         assert_int_equal(rd_store_update(f->store, &b), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 
-        assert_int_equal(rd_store_list(f->store, -1, 0, 10, arr), 0);
+        assert_int_equal(rd_store_list(f->store, -1, 0, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 2);
         assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "ref")),
                             "A-2");
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "seq")), 3);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, RD_STATUS_WAITLISTED, 0, 10, arr), 0);
+        assert_int_equal(rd_store_list(f->store, RD_STATUS_WAITLISTED, 0, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, -1, 2, 10, arr), 0);
+        assert_int_equal(rd_store_list(f->store, -1, 2, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, -1, 0, 1, arr), 0);
+        assert_int_equal(rd_store_list(f->store, -1, 0, 1, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_decref(arr);
 }

@@ -1,0 +1,315 @@
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "log.h"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* a draft option in 4.3 that Debian's libzmq honours */
+#endif
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define FAIL_LOG_INTERVAL_MS 1000
+
+struct rd_auth {
+        void *zap;
+        char secret[41]; /* Z85 */
+        struct rd_client *clients;
+        size_t n_clients;
+        int64_t refused;        /* connections refused so far */
+        int64_t refused_logged; /* when the last line was written */
+        void *monitor[2];
+        char monitor_name[2][16];
+};
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int read_key(const char *path, char key[41], char *errbuf, size_t errsize)
+{
+        char buf[128];
+        size_t n;
+        FILE *f = fopen(path, "re");
+        uint8_t raw[32];
+
+        if (!f) {
+                int e = errno;
+                snprintf(errbuf, errsize, "cannot read the secret key file %s: %s", path,
+                         strerror(e));
+                return -e;
+        }
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+        if (n != 40 || !zmq_z85_decode(raw, buf)) {
+                snprintf(errbuf, errsize,
+                         "the secret key file %s must hold one Z85 key of 40 characters "
+                         "(make one with `referralctl keygen`)",
+                         path);
+                return -EINVAL;
+        }
+        memcpy(key, buf, 41);
+        return 0;
+}
+
+int rd_auth_new(void *zctx, const struct rd_config *config, struct rd_auth **out, char *errbuf,
+                size_t errsize)
+{
+        struct rd_auth *a = calloc(1, sizeof *a);
+        int r, zero = 0;
+
+        if (!a)
+                return -ENOMEM;
+        r = read_key(config->secret_key_file, a->secret, errbuf, errsize);
+        if (r < 0)
+                goto fail;
+        r = rd_auth_set_clients(a, config->clients, config->n_clients);
+        if (r < 0)
+                goto fail;
+        a->zap = zmq_socket(zctx, ZMQ_REP);
+        if (!a->zap) {
+                r = -errno;
+                goto fail;
+        }
+        zmq_setsockopt(a->zap, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_bind(a->zap, ZAP_ENDPOINT) < 0) {
+                r = -errno;
+                snprintf(errbuf, errsize, "cannot bind the ZAP handler: %s", zmq_strerror(-r));
+                goto fail;
+        }
+        *out = a;
+        return 0;
+fail:
+        rd_auth_free(a);
+        return r;
+}
+
+void rd_auth_free(struct rd_auth *a)
+{
+        if (!a)
+                return;
+        if (a->zap)
+                zmq_close(a->zap);
+        for (int i = 0; i < 2; i++)
+                if (a->monitor[i])
+                        zmq_close(a->monitor[i]);
+        free(a->clients);
+        explicit_bzero(a->secret, sizeof a->secret);
+        free(a);
+}
+
+int rd_auth_server_socket(struct rd_auth *a, void *sock, const char *domain)
+{
+        int one = 1;
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) < 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, a->secret, 40) < 0 ||
+            zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) < 0)
+                return -errno;
+        return 0;
+}
+
+void *rd_auth_zap_socket(struct rd_auth *a)
+{
+        return a->zap;
+}
+
+int rd_auth_set_clients(struct rd_auth *a, const struct rd_client *clients, size_t n)
+{
+        struct rd_client *copy = calloc(n ? n : 1, sizeof *copy);
+        if (!copy)
+                return -ENOMEM;
+        if (n)
+                memcpy(copy, clients, n * sizeof *copy);
+        free(a->clients);
+        a->clients = copy;
+        a->n_clients = n;
+        return 0;
+}
+
+const struct rd_client *rd_auth_lookup(const struct rd_auth *a, const char *id)
+{
+        if (!a || !id)
+                return NULL;
+        for (size_t i = 0; i < a->n_clients; i++)
+                if (strcmp(a->clients[i].id, id) == 0)
+                        return &a->clients[i];
+        return NULL;
+}
+
+static const struct rd_client *by_key(const struct rd_auth *a, const char *z85)
+{
+        for (size_t i = 0; i < a->n_clients; i++)
+                if (strcmp(a->clients[i].public_key, z85) == 0)
+                        return &a->clients[i];
+        return NULL;
+}
+
+/* Copy frame I of the ZAP request into BUF as a string. */
+static void frame_str(zmq_msg_t *f, char *buf, size_t size)
+{
+        size_t n = zmq_msg_size(f) < size - 1 ? zmq_msg_size(f) : size - 1;
+        memcpy(buf, zmq_msg_data(f), n);
+        buf[n] = '\0';
+}
+
+static void refused(struct rd_auth *a, const char *address, const char *domain, const char *why)
+{
+        int64_t t = mono_ms();
+        a->refused++;
+        if (t - a->refused_logged < FAIL_LOG_INTERVAL_MS)
+                return;
+        a->refused_logged = t;
+        rd_log(LOG_WARNING, RD_MSG_AUTH_REFUSED,
+               "connection from %s to %s refused: %s (%lld refused so far)", address,
+               strcmp(domain, RD_ZAP_DOMAIN_EVENTS) == 0 ? "the events socket" : "the intake",
+               why, (long long)a->refused);
+}
+
+/* RFC 27 (ZAP): version, request id, domain, address, identity, mechanism,
+ * credentials; answer version, request id, status code, status text,
+ * user id, metadata. */
+int rd_auth_handle(struct rd_auth *a)
+{
+        zmq_msg_t f[8];
+        int n = 0, more = 1;
+        char version[8] = "", domain[64] = "", address[128] = "", mechanism[16] = "";
+        char z85[41] = "";
+        const struct rd_client *c = NULL;
+        const char *code = "400", *text = "not allowed", *user = "";
+
+        while (more) {
+                zmq_msg_t part;
+                zmq_msg_init(&part);
+                if (zmq_msg_recv(&part, a->zap, ZMQ_DONTWAIT) < 0) {
+                        zmq_msg_close(&part);
+                        if (n == 0)
+                                return 0;
+                        break;
+                }
+                more = zmq_msg_more(&part);
+                if (n < 8) {
+                        zmq_msg_init(&f[n]);
+                        zmq_msg_move(&f[n], &part);
+                        n++;
+                }
+                zmq_msg_close(&part);
+        }
+        if (n >= 7) {
+                frame_str(&f[0], version, sizeof version);
+                frame_str(&f[2], domain, sizeof domain);
+                frame_str(&f[3], address, sizeof address);
+                frame_str(&f[5], mechanism, sizeof mechanism);
+                if (strcmp(mechanism, "CURVE") == 0 && zmq_msg_size(&f[6]) == 32)
+                        zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
+        }
+        if (strcmp(version, "1.0") != 0 || n < 7) {
+                text = "malformed ZAP request";
+        } else if (strcmp(mechanism, "CURVE") != 0) {
+                refused(a, address, domain, "CURVE is required");
+                text = "CURVE is required";
+        } else if (!(c = by_key(a, z85))) {
+                refused(a, address, domain, "the public key is not listed in security.clients");
+                text = "unknown key";
+        } else if (strcmp(domain, RD_ZAP_DOMAIN_EVENTS) == 0 && c->role != RD_ROLE_MONITOR &&
+                   c->role != RD_ROLE_COORDINATOR) {
+                refused(a, address, domain, "only monitors and coordinators may subscribe");
+                text = "role may not subscribe";
+        } else if (strcmp(domain, RD_ZAP_DOMAIN_EVENTS) != 0 &&
+                   strcmp(domain, RD_ZAP_DOMAIN_INTAKE) != 0) {
+                text = "unknown domain";
+        } else {
+                code = "200";
+                text = "OK";
+                user = c->id;
+        }
+        /* the reply: version, request id (echoed), status, text, user, metadata */
+        zmq_send(a->zap, "1.0", 3, ZMQ_SNDMORE);
+        if (n >= 2)
+                zmq_send(a->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+        else
+                zmq_send(a->zap, "", 0, ZMQ_SNDMORE);
+        zmq_send(a->zap, code, 3, ZMQ_SNDMORE);
+        zmq_send(a->zap, text, strlen(text), ZMQ_SNDMORE);
+        zmq_send(a->zap, user, strlen(user), ZMQ_SNDMORE);
+        zmq_send(a->zap, "", 0, 0);
+        for (int i = 0; i < n; i++)
+                zmq_msg_close(&f[i]);
+        return 1;
+}
+
+int rd_auth_watch(struct rd_auth *a, void *zctx, void *sock, const char *name, int i)
+{
+        char ep[64];
+        int zero = 0;
+
+        snprintf(ep, sizeof ep, "inproc://referrald-monitor-%d", i);
+        if (zmq_socket_monitor(sock, ep,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)
+                return -errno;
+        a->monitor[i] = zmq_socket(zctx, ZMQ_PAIR);
+        if (!a->monitor[i])
+                return -errno;
+        zmq_setsockopt(a->monitor[i], ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_connect(a->monitor[i], ep) < 0)
+                return -errno;
+        snprintf(a->monitor_name[i], sizeof a->monitor_name[i], "%s", name);
+        return 0;
+}
+
+void *rd_auth_monitor_socket(struct rd_auth *a, int i)
+{
+        return a ? a->monitor[i] : NULL;
+}
+
+int rd_auth_handle_monitor(struct rd_auth *a, int i)
+{
+        int got = 0;
+        zmq_msg_t ev, addr;
+        char address[160] = "";
+        uint16_t event = 0;
+
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        if (zmq_msg_recv(&ev, a->monitor[i], ZMQ_DONTWAIT) < 0)
+                goto out;
+        got = 1;
+        if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, a->monitor[i], 0) >= 0)
+                frame_str(&addr, address, sizeof address);
+        if (zmq_msg_size(&ev) >= 2)
+                memcpy(&event, zmq_msg_data(&ev), 2);
+        /* ZAP refusals are logged by the handler, with the reason */
+        if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                int64_t t = mono_ms();
+                a->refused++;
+                if (t - a->refused_logged >= FAIL_LOG_INTERVAL_MS) {
+                        a->refused_logged = t;
+                        rd_log(LOG_WARNING, RD_MSG_AUTH_REFUSED,
+                               "a CURVE handshake on the %s socket (%s) failed: %s (%lld refused "
+                               "so far)",
+                               a->monitor_name[i], address,
+                               event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                       ? "protocol or key mismatch; is the client using the "
+                                         "server's public key and CURVE?"
+                                       : "no detail",
+                               (long long)a->refused);
+                }
+        }
+out:
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        return got;
+}

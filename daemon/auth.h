@@ -1,0 +1,58 @@
+/* auth.h: CURVE on both sockets and the ZAP handler that decides who may
+ * connect (protocol.md, "Security").
+ *
+ * libzmq 4.3 lets every client in when a CURVE server has no ZAP handler,
+ * so the handler is bound (inproc://zeromq.zap.01) before any server
+ * socket, each server socket has a ZAP domain and ZMQ_ZAP_ENFORCE_DOMAIN.
+ * A listed client's id becomes the connection's User-Id; each request is
+ * judged by the list in force when it arrives (rd_auth_lookup), so a
+ * client removed on reload is refused even on a connection it opened
+ * before. */
+#ifndef RD_AUTH_H
+#define RD_AUTH_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+#define RD_ZAP_DOMAIN_INTAKE "referrald-intake"
+#define RD_ZAP_DOMAIN_EVENTS "referrald-events"
+
+struct rd_auth;
+
+/* Read the server's secret key from CONFIG->secret_key_file, bind the ZAP
+ * handler in ZCTX and take a copy of CONFIG's clients. Returns 0 and *OUT,
+ * or a negative errno with a sentence for the operator in ERRBUF. */
+int rd_auth_new(void *zctx, const struct rd_config *config, struct rd_auth **out, char *errbuf,
+                size_t errsize);
+
+/* Close the handler. AUTH may be NULL. */
+void rd_auth_free(struct rd_auth *auth);
+
+/* Make SOCK a CURVE server in DOMAIN (one of the RD_ZAP_DOMAIN_*), before
+ * it is bound. 0 or a negative errno. */
+int rd_auth_server_socket(struct rd_auth *auth, void *sock, const char *domain);
+
+/* The ZAP socket, for the loop to poll; rd_auth_handle answers one ready
+ * request and returns 1, or 0 when none was ready. */
+void *rd_auth_zap_socket(struct rd_auth *auth);
+int rd_auth_handle(struct rd_auth *auth);
+
+/* Watch SOCK (named NAME in the journal) for failed handshakes (a client
+ * with the wrong server key, a plain-text client), logged with the peer's
+ * address at most once a second. I is 0 or 1. Returns 0 or a negative errno. */
+int rd_auth_watch(struct rd_auth *auth, void *zctx, void *sock, const char *name, int i);
+
+/* The monitor sockets to poll (I 0 or 1; NULL when not watched), and the
+ * handler for what they report. */
+void *rd_auth_monitor_socket(struct rd_auth *auth, int i);
+int rd_auth_handle_monitor(struct rd_auth *auth, int i); /* 1 handled, 0 none */
+
+/* Replace the client list (on reload). 0 or -ENOMEM (the old list stays). */
+int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, size_t n);
+
+/* The client in force with this id (the request's User-Id), or NULL. The
+ * pointer is valid until the next rd_auth_set_clients. */
+const struct rd_client *rd_auth_lookup(const struct rd_auth *auth, const char *id);
+
+#endif
