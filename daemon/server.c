@@ -47,12 +47,14 @@ struct rd_server {
         int n_batch;
         int64_t dropped_replies;
         int64_t dropped_logged_ms;
+        int64_t dropped_reported; /* dropped_replies when last logged */
         /* systemd */
         int64_t watchdog_ms; /* half of WATCHDOG_USEC; 0: no watchdog */
         int64_t watchdog_last;
         int64_t status_last;
         int64_t served; /* requests answered */
         char last_reload[160];
+        int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
 };
 
 static int64_t now_ms(void)
@@ -180,8 +182,10 @@ static void send_reply(struct rd_server *srv, struct request *rq)
                 int64_t t = mono_ms();
                 int e = text ? errno : ENOMEM;
                 srv->dropped_replies++;
-                /* at most one line a second, with the count */
+                /* at most one line a second, with the count; keepalive()
+                 * reports the rest */
                 if (t - srv->dropped_logged_ms >= 1000) {
+                        srv->dropped_reported = srv->dropped_replies;
                         rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
                                "a reply could not be delivered (%s); %lld undelivered so far; "
                                "what was committed stays, and a client that retries gets the "
@@ -277,10 +281,35 @@ static int serve_batch(struct rd_server *srv)
 
 /* ---- deadlines -------------------------------------------------------------------- */
 
+/* Drop audit entries past audit_retention, at start and then hourly. */
+static void purge_audit(struct rd_server *srv)
+{
+        int64_t t = mono_ms();
+        int r;
+
+        if (srv->audit_purged && t - srv->audit_purged < 3600 * 1000)
+                return;
+        srv->audit_purged = t;
+        if (rd_store_begin(srv->store) < 0)
+                return;
+        r = rd_store_audit_purge(srv->store, now_ms() - srv->config->audit_retention_s * 1000);
+        if (r < 0) {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot purge the audit trail: %s",
+                       rd_store_errmsg(srv->store));
+                rd_store_rollback(srv->store);
+                return;
+        }
+        if (commit(srv, "purging the audit trail") && r > 0)
+                rd_log(LOG_INFO, RD_MSG_GENERIC,
+                       "%d audit entries older than the audit retention were deleted", r);
+}
+
 /* Handle what is due (a transaction per TICK_MAX referrals) and return how
- * long the loop may sleep: until the next deadline, or -1 when none. */
+ * long the loop may sleep: until the next deadline, or -1 when none (at
+ * most an hour: the audit trail is purged hourly). */
 static long serve_deadlines(struct rd_server *srv)
 {
+        purge_audit(srv);
         for (int round = 0;; round++) {
                 int64_t next = 0, now = now_ms();
                 size_t done = 0;
@@ -292,7 +321,7 @@ static long serve_deadlines(struct rd_server *srv)
                         return 1000;
                 }
                 if (!next)
-                        return -1;
+                        return 3600 * 1000;
                 if (next > now) /* at most a minute: the wall clock may be set */
                         return next - now > 60000 ? 60000 : (long)(next - now);
                 if (round == 64)
@@ -393,15 +422,17 @@ refused:
         }
         if (r == 0) {
                 size_t n_rules = fresh->n_rules;
-                r = rd_hub_set_rules(srv->hub, fresh, now); /* takes FRESH */
+                struct rd_rules *previous = NULL;
+                r = rd_hub_set_rules(srv->hub, fresh, now, &previous); /* takes FRESH */
                 if (r == 0 && fresh_config && srv->auth)
                         r = rd_auth_set_clients(srv->auth, fresh_config->clients,
                                                 fresh_config->n_clients);
-                if (r == 0 && commit(srv, "reloading")) {
-                        if (fresh_config)
-                                other_keys_changed(srv->config, fresh_config);
+                if (r == 0 && rd_store_commit(srv->store) == 0) {
                         const struct rd_rules *in = rd_hub_rules(srv->hub);
                         char at[RD_TIME_STR];
+                        rd_rules_free(previous);
+                        if (fresh_config)
+                                other_keys_changed(srv->config, fresh_config);
                         snprintf(srv->last_reload, sizeof srv->last_reload,
                                  "rules reloaded %s (%zu rules)", rd_time_format(now, at),
                                  n_rules);
@@ -412,13 +443,15 @@ refused:
                                in->source, n_rules, in->digest, old);
                         publish_committed(srv);
                 } else {
-                        if (r < 0)
-                                rd_store_rollback(srv->store);
-                        rd_hub_rolled_back(srv->hub);
+                        rd_store_rollback(srv->store);
+                        if (previous)
+                                rd_hub_restore_rules(srv->hub, previous);
+                        else
+                                rd_hub_rolled_back(srv->hub);
                         rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
                                "reload refused: the new rules could not be put in force (%s); "
                                "the rules in force stay (digest %s)",
-                               strerror(r < 0 ? -r : EIO), old);
+                               r < 0 ? strerror(-r) : rd_store_errmsg(srv->store), old);
                 }
                 goto out;
         }
@@ -607,6 +640,16 @@ static long keepalive(struct rd_server *srv)
                 }
                 wait = (long)(srv->watchdog_last + srv->watchdog_ms - t);
         }
+        if (srv->dropped_replies > srv->dropped_reported &&
+            t - srv->dropped_logged_ms >= 1000) {
+                rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
+                       "%lld more replies could not be delivered (%lld in all); what was "
+                       "committed stays, and a client that retries gets the same answer",
+                       (long long)(srv->dropped_replies - srv->dropped_reported),
+                       (long long)srv->dropped_replies);
+                srv->dropped_reported = srv->dropped_replies;
+                srv->dropped_logged_ms = t;
+        }
         if (t - srv->status_last >= 5000) {
                 sd_notifyf(0, "STATUS=Serving: %lld requests answered, last event %lld%s%s",
                            (long long)srv->served, (long long)rd_store_last_seq(srv->store),
@@ -668,6 +711,16 @@ int rd_server_run(struct rd_server *srv)
                                              .events = ZMQ_POLLIN };
                 n_items = 5;
         }
+        /* the routing file may have changed while the daemon was down */
+        if (rd_store_begin(srv->store) == 0) {
+                if (rd_hub_serve_waitlist(srv->hub, now_ms()) == 0) {
+                        if (commit(srv, "serving the waitlist at start"))
+                                publish_committed(srv);
+                } else {
+                        rd_store_rollback(srv->store);
+                        rd_hub_rolled_back(srv->hub);
+                }
+        }
         /* deadlines that passed while the daemon was down fire at once */
         timeout = serve_deadlines(srv);
         while (!srv->ops.stopping) {
@@ -706,7 +759,10 @@ int rd_server_run(struct rd_server *srv)
                                 break;
                 }
         }
-        rd_log(LOG_INFO, RD_MSG_STOPPED, "referrald stopped; last event seq %lld",
-               (long long)rd_store_last_seq(srv->store));
+        rd_log(LOG_INFO, RD_MSG_STOPPED,
+               "referrald stopped; last event seq %lld; %lld requests answered, %lld replies "
+               "undeliverable",
+               (long long)rd_store_last_seq(srv->store), (long long)srv->served,
+               (long long)srv->dropped_replies);
         return 0;
 }

@@ -517,6 +517,27 @@ static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decisio
         return r;
 }
 
+/* Waiting referral ST gets the candidates of TRACE, in the store and in
+ * memory (its place in the waitlist stays). */
+static int wait_recandidate(struct rd_hub *h, const struct rd_stored *st, const json_t *trace)
+{
+        size_t size = h->rules->n_connectors * (RD_ID_MAX + 1) + 1;
+        char *cands = malloc(size);
+        int r;
+
+        if (!cands)
+                return -ENOMEM;
+        trace_candidates(trace, cands, size);
+        r = rd_store_set_candidates(h->store, st->rowid, cands);
+        if (r == 0) {
+                wait_remove(h, st->rowid);
+                r = wait_insert(h, st, cands);
+                wview_sync(h);
+        }
+        free(cands);
+        return r;
+}
+
 /* The routing state for deciding referral ROWID, with its DECLINES, and the
  * waitlist up to AHEAD entries (those ahead of it). */
 static void route_state(struct rd_hub *h, const struct declines *dec, size_t ahead,
@@ -574,8 +595,13 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, int64_t now, bool on
         rd_referral_clear(&ref);
         if (r < 0)
                 goto out;
-        if (only_assign && d.status != RD_STATUS_ASSIGNED)
+        if (only_assign && d.status != RD_STATUS_ASSIGNED) {
+                /* still waiting: who may take it under the rules in force
+                 * (a reload may have added connectors to its rule) */
+                if (d.status == RD_STATUS_WAITLISTED && pos >= 0)
+                        r = wait_recandidate(h, st, trace);
                 goto out;
+        }
         r = apply(h, st, &d, trace, now);
         if (r == 0 && assigned)
                 *assigned = d.status == RD_STATUS_ASSIGNED;
@@ -603,6 +629,9 @@ static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
                 if (freed != SIZE_MAX &&
                     h->load[freed] >= h->rules->connectors[freed].capacity)
                         break;
+                /* a reload may have added connectors the candidates
+                 * do not name yet: try every waiting referral */
+                try = freed == SIZE_MAX;
                 for (size_t k = 0; k < e->n_cands && !try; k++) {
                         size_t c = e->cands[k];
                         try = (freed == SIZE_MAX || c == freed) &&
@@ -1145,14 +1174,15 @@ static int reexpire(void *ctx, const struct rd_stored *st)
         return c->r;
 }
 
-int rd_hub_set_rules(struct rd_hub *h, struct rd_rules *rules, int64_t now)
+int rd_hub_set_rules(struct rd_hub *h, struct rd_rules *rules, int64_t now,
+                     struct rd_rules **old_out)
 {
         struct rd_rules *old = h->rules;
         struct reexpire_ctx rc = { h, 0 };
         struct rd_event ev;
         int r;
 
-        /* rebuild() frees arrays sized by the old rules: free them first */
+        /* rebuild() frees arrays sized by the rules they were made for */
         conns_free(h);
         h->rules = rules;
         r = rebuild(h);
@@ -1169,14 +1199,28 @@ int rd_hub_set_rules(struct rd_hub *h, struct rd_rules *rules, int64_t now)
                 r = emit(h, &ev, 0);
         }
         if (r < 0) {
+                /* the caller rolls back, then rd_hub_rolled_back rebuilds */
                 conns_free(h);
+                wait_clear(h);
                 h->rules = old;
-                rebuild(h);
                 rd_rules_free(rules);
                 return r;
         }
-        rd_rules_free(old);
+        *old_out = old;
         return 0;
+}
+
+void rd_hub_restore_rules(struct rd_hub *h, struct rd_rules *old)
+{
+        conns_free(h);
+        rd_rules_free(h->rules);
+        h->rules = old;
+        rd_hub_rolled_back(h);
+}
+
+int rd_hub_serve_waitlist(struct rd_hub *h, int64_t now)
+{
+        return serve_waitlist(h, SIZE_MAX, now);
 }
 
 int rd_hub_reject_rules(struct rd_hub *h, const char *first_error, size_t errors, int64_t now)

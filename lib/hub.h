@@ -100,9 +100,21 @@ int rd_hub_tick(struct rd_hub *hub, int64_t now, size_t limit, size_t *n_done);
 
 /* Put RULES in force (taken over) at NOW: connectors' state is rebuilt for
  * them, open offers get the expiry of the new file, and the waitlist is
- * served for connectors with room. Emits config.reloaded. On failure the
- * old rules stay and RULES is freed. */
-int rd_hub_set_rules(struct rd_hub *hub, struct rd_rules *rules, int64_t now);
+ * served for connectors with room. Emits config.reloaded. On success *OLD
+ * receives the rules that were in force: free them once the transaction
+ * committed, or, when the commit failed and was rolled back, hand them back
+ * with rd_hub_restore_rules. On failure RULES is freed, the old rules stay,
+ * and the caller rolls back and calls rd_hub_rolled_back. */
+int rd_hub_set_rules(struct rd_hub *hub, struct rd_rules *rules, int64_t now,
+                     struct rd_rules **old);
+
+/* After a failed commit of a reload: put OLD back in force (the rules of the
+ * reload are freed) and rebuild memory from the rolled-back store. */
+void rd_hub_restore_rules(struct rd_hub *hub, struct rd_rules *old);
+
+/* Offer waiting referrals to connectors with room (at start, when the
+ * routing file may have changed while the daemon was down). */
+int rd_hub_serve_waitlist(struct rd_hub *hub, int64_t now);
 
 /* Record that a reload was refused: emits config.rejected with the first
  * error and the count. */

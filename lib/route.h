@@ -64,7 +64,8 @@ struct rd_decision {
  * why (full, skill, language, postcode, declined), and the forecast when
  * none was free. The trace never holds family data, note, postcode or
  * ages: it names keys, not values.
- * Returns -EINVAL only for inconsistent input (an index out of range),
+ * Returns -EINVAL only for inconsistent input (a count without its array;
+ * a waiting referral's candidate out of range is skipped instead),
  * -ENOMEM when the trace cannot be built; OUT is then untouched. */
 int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
                     const struct rd_route_state *state, int64_t now_ms,

@@ -831,13 +831,17 @@ static void test_inconsistent_state_is_einval_and_leaves_out_alone(void **st)
 {
         struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
         struct rd_referral ref = referral();
+        struct rd_route_state s = {.n_excluded = 1}; /* excluded missing */
         const size_t bad[] = {99};
         struct rd_waiting w = {bad, 1};
-        struct rd_route_state s = {.waiting = &w, .n_waiting = 1};
+        struct rd_route_state skip = {.waiting = &w, .n_waiting = 1};
         struct rd_decision d;
         json_t *t = NULL;
 
         (void)st;
+        /* a waiting referral's candidate out of range is skipped, not fatal:
+         * the waitlist is not walked on every decision */
+        assert_int_equal(rd_route_decide(&ref, r, &skip, NOW, &d, NULL), 0);
         memset(&d, 0x5a, sizeof d);
         assert_int_equal(rd_route_decide(&ref, r, &s, NOW, &d, &t), -EINVAL);
         assert_null(t);

@@ -12,9 +12,15 @@
  * --state, `rules test` reads the loads from a copy of the daemon's
  * database with lib/store, as the daemon reads them at start.
  *
+ * With --server-key and --key (or $REFERRALD_SERVER_KEY, $REFERRALD_KEY)
+ * both sockets are CURVE clients (protocol.md, "Security"); `keygen`
+ * makes the key pairs. A daemon that refuses a key (ZAP) answers nothing:
+ * the socket monitor tells us so where libzmq reports it, and a timeout
+ * says to check the keys.
+ *
  * Exit codes: 0 done, 1 a runtime fault or an error reply from the daemon
- * (any `ok: false`) or a failed test case, 2 a usage error, 78 (EX_CONFIG)
- * an invalid routing file. */
+ * (any `ok: false`) or a failed test case, 2 a usage error (also bad keys),
+ * 78 (EX_CONFIG) an invalid routing file. */
 #include "referral.h"
 #include "route.h"
 #include "rules.h"
@@ -23,6 +29,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -33,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -61,8 +69,16 @@ struct ctl {
         int timeout_ms; /* 0: wait without limit */
         void *zctx;
         void *dealer; /* opened on first request, reopened after a timeout */
+        void *dealer_mon; /* PAIR on the DEALER's socket monitor (handshake failures) */
+        unsigned long mon_seq;
         unsigned long corr_seq;
         char corr_prefix[64];
+        /* CURVE: the arguments (or environment), then the keys once loaded */
+        const char *server_key_arg; /* Z85 or @FILE */
+        const char *key_file;       /* the client's secret key file */
+        int curve_state;            /* 0 not looked at, 1 on, -1 off, -2 bad keys */
+        char server_key[41], public_key[41], secret_key[41];
+        char refusal[512]; /* why the daemon refused the handshake, when known */
 };
 
 struct command {
@@ -182,11 +198,257 @@ static int64_t deadline_after(int timeout_ms)
 }
 
 /* ------------------------------------------------------------------ */
+/* CURVE keys */
+
+#define Z85_KEY_LEN 40
+
+static bool z85_key_ok(const char *s)
+{
+        uint8_t raw[32];
+
+        return s && strlen(s) == Z85_KEY_LEN && zmq_z85_decode(raw, s) != NULL;
+}
+
+/* Read one Z85 key from PATH into OUT: the file's text without surrounding
+ * white space must be exactly one 40-character key. WHAT names the option
+ * in messages. 0, or -1 with the reason printed. */
+static int read_key_file(const char *path, const char *what, char out[41], bool secret)
+{
+        char buf[4096];
+        char *p, *end;
+        size_t n;
+        struct stat sb;
+        FILE *f = fopen(path, "re");
+
+        if (!f) {
+                fault("%s %s: cannot read the key file: %s", what, path, strerror(errno));
+                return -1;
+        }
+        if (secret && fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077))
+                fprintf(stderr,
+                        "warning: the secret key file %s can be read by others (mode %04o); "
+                        "run: chmod 600 %s\n",
+                        path, (unsigned)(sb.st_mode & 07777), path);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        for (p = buf; *p && isspace((unsigned char)*p); p++)
+                ;
+        for (end = p + strlen(p); end > p && isspace((unsigned char)end[-1]); end--)
+                ;
+        *end = '\0';
+        if (!z85_key_ok(p)) {
+                fault("%s %s: the file must hold one Z85 key of %d characters (as `%s keygen` "
+                      "writes it)%s",
+                      what, path, Z85_KEY_LEN, PROG,
+                      strlen(p) == Z85_KEY_LEN ? "; this one is not valid Z85" : "");
+                explicit_bzero(buf, sizeof buf);
+                return -1;
+        }
+        memcpy(out, p, Z85_KEY_LEN + 1);
+        explicit_bzero(buf, sizeof buf);
+        return 0;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+        size_t n = strlen(s), m = strlen(suffix);
+
+        return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Load the keys once, from the options or the environment. Returns 1 when
+ * CURVE is on, 0 when off, -1 after an error (printed; exit status 2). */
+static int curve_setup(struct ctl *c)
+{
+        const char *env;
+
+        if (c->curve_state == 1 || c->curve_state == -1)
+                return c->curve_state == 1;
+        if (c->curve_state == -2)
+                return -1;
+        c->curve_state = -2;
+        if (!c->server_key_arg && (env = getenv("REFERRALD_SERVER_KEY")) && *env)
+                c->server_key_arg = env;
+        if (!c->key_file && (env = getenv("REFERRALD_KEY")) && *env)
+                c->key_file = env;
+        if (!c->server_key_arg && !c->key_file) {
+                c->curve_state = -1;
+                return 0;
+        }
+        if (!c->server_key_arg || !c->key_file) {
+                fault("CURVE needs both the daemon's public key (--server-key or "
+                      "$REFERRALD_SERVER_KEY) and this client's secret key file (--key or "
+                      "$REFERRALD_KEY); only %s was given",
+                      c->key_file ? "the secret key file" : "the server key");
+                return -1;
+        }
+        if (!zmq_has("curve")) {
+                fault("this libzmq was built without CURVE; cannot connect securely");
+                return -1;
+        }
+        if (c->server_key_arg[0] == '@') {
+                if (read_key_file(c->server_key_arg + 1, "--server-key", c->server_key, false))
+                        return -1;
+        } else if (z85_key_ok(c->server_key_arg)) {
+                memcpy(c->server_key, c->server_key_arg, Z85_KEY_LEN + 1);
+        } else {
+                fault("--server-key: want the daemon's public key, 40 Z85 characters, or "
+                      "@FILE (a file holding it), not '%.60s'%s",
+                      c->server_key_arg,
+                      strlen(c->server_key_arg) == Z85_KEY_LEN ? " (not valid Z85)" : "");
+                return -1;
+        }
+        if (has_suffix(c->key_file, ".pub")) {
+                fault("--key %s: that looks like a public key file; --key needs this client's "
+                      "secret key file (BASENAME.key from `%s keygen --out BASENAME`)",
+                      c->key_file, PROG);
+                return -1;
+        }
+        if (read_key_file(c->key_file, "--key", c->secret_key, true))
+                return -1;
+        if (zmq_curve_public(c->public_key, c->secret_key) != 0) {
+                fault("--key %s: cannot derive the public key: %s", c->key_file,
+                      zmq_strerror(zmq_errno()));
+                return -1;
+        }
+        if (!strcmp(c->server_key, c->public_key)) {
+                fault("--server-key is this client's own public key; give the daemon's public "
+                      "key (the one that belongs to its security.secret_key_file)");
+                return -1;
+        }
+        c->curve_state = 1;
+        return 1;
+}
+
+/* Make SOCK a CURVE client when keys are given. 0, or -1 (printed). */
+static int curve_apply(struct ctl *c, void *sock)
+{
+        int r = curve_setup(c);
+
+        if (r <= 0)
+                return r;
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server_key, Z85_KEY_LEN) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, Z85_KEY_LEN) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, Z85_KEY_LEN) != 0) {
+                fault("cannot set the CURVE keys: %s", zmq_strerror(zmq_errno()));
+                return -1;
+        }
+        return 0;
+}
+
+/* Watch SOCK's handshakes: a PAIR socket that receives its monitor events
+ * (MASK), or NULL when that cannot be set up (we then rely on timeouts). */
+static void *watch_socket(struct ctl *c, void *sock, int mask)
+{
+        char addr[96];
+        void *mon;
+        int linger = 0;
+
+        snprintf(addr, sizeof addr, "inproc://referralctl-monitor-%ld-%lu", (long)getpid(),
+                 ++c->mon_seq);
+        if (zmq_socket_monitor(sock, addr, mask) != 0)
+                return NULL;
+        mon = zmq_socket(c->zctx, ZMQ_PAIR);
+        if (!mon)
+                return NULL;
+        zmq_setsockopt(mon, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect(mon, addr) != 0) {
+                zmq_close(mon);
+                return NULL;
+        }
+        return mon;
+}
+
+static void unwatch_socket(void *sock, void **mon)
+{
+        if (*mon) {
+                zmq_socket_monitor(sock, NULL, 0);
+                zmq_close(*mon);
+                *mon = NULL;
+        }
+}
+
+/* Read one monitor event: its number and value (the ZAP status code, or
+ * a protocol error code). Returns false when none could be read. */
+static bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value)
+{
+        zmq_msg_t msg;
+        int more = 0;
+        size_t moresz = sizeof more;
+        bool got = false;
+
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, mon, ZMQ_DONTWAIT) >= 6) {
+                memcpy(event, zmq_msg_data(&msg), 2);
+                memcpy(value, (char *)zmq_msg_data(&msg) + 2, 4);
+                got = true;
+        }
+        zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
+        zmq_msg_close(&msg);
+        while (more) { /* the endpoint frame */
+                zmq_msg_init(&msg);
+                zmq_msg_recv(&msg, mon, 0);
+                zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
+                zmq_msg_close(&msg);
+        }
+        return got;
+}
+
+#define HANDSHAKE_FAILURES                                                                         \
+        (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                \
+         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+/* Put into c->refusal what a failed handshake with ENDPOINT means, for a
+ * person. Returns true when the failure is final (no point in waiting). */
+static bool explain_handshake_failure(struct ctl *c, const char *endpoint, uint16_t event,
+                                      uint32_t value, bool events_socket)
+{
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                if (events_socket)
+                        snprintf(c->refusal, sizeof c->refusal,
+                                 "the daemon at %s refused the subscription (ZAP status %u): "
+                                 "only monitors and coordinators listed in its security.clients "
+                                 "may subscribe; partners and connectors follow their referrals "
+                                 "with `events` or `list`",
+                                 endpoint, (unsigned)value);
+                else
+                        snprintf(c->refusal, sizeof c->refusal,
+                                 "the daemon at %s refused this client (ZAP status %u): the "
+                                 "public key %s (derived from --key) is not listed in its "
+                                 "security.clients",
+                                 endpoint, (unsigned)value,
+                                 c->curve_state == 1 ? c->public_key : "?");
+                return true;
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+                snprintf(c->refusal, sizeof c->refusal,
+                         c->curve_state == 1
+                                 ? "the daemon at %s does not use CURVE (no security block in "
+                                   "its config?); leave out --server-key and --key"
+                                 : "the daemon at %s requires CURVE: give --server-key (its "
+                                   "public key) and --key (this client's secret key file), or "
+                                   "set $REFERRALD_SERVER_KEY and $REFERRALD_KEY",
+                         endpoint);
+                return true;
+        }
+        snprintf(c->refusal, sizeof c->refusal,
+                 "the CURVE handshake with %s failed (%s 0x%x): check that --server-key is the "
+                 "daemon's public key",
+                 endpoint,
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail",
+                 (unsigned)value);
+        return false; /* may be transient; the timeout message says the rest */
+}
+
+/* ------------------------------------------------------------------ */
 /* Request/reply */
 
 static void close_dealer(struct ctl *c)
 {
         if (c->dealer) {
+                unwatch_socket(c->dealer, &c->dealer_mon);
                 zmq_close(c->dealer);
                 c->dealer = NULL;
         }
@@ -204,6 +466,12 @@ static int open_dealer(struct ctl *c)
                 return -1;
         }
         zmq_setsockopt(c->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        if (curve_apply(c, c->dealer) != 0) {
+                close_dealer(c);
+                return -1;
+        }
+        c->refusal[0] = '\0';
+        c->dealer_mon = watch_socket(c, c->dealer, HANDSHAKE_FAILURES);
         if (zmq_connect(c->dealer, c->endpoint) != 0) {
                 fault("cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
                 close_dealer(c);
@@ -249,7 +517,7 @@ static json_t *recv_reply(void *sock, bool *bad)
         return out;
 }
 
-enum req_result { REQ_OK, REQ_ERROR_REPLY, REQ_FAULT, REQ_TIMEOUT };
+enum req_result { REQ_OK, REQ_ERROR_REPLY, REQ_FAULT, REQ_TIMEOUT, REQ_REFUSED };
 
 /* Send REQ (a JSON object; `corr` is set here) and wait for the reply with
  * the same corr, at most c->timeout_ms. Steals nothing: REQ stays the
@@ -288,12 +556,13 @@ static enum req_result request(struct ctl *c, json_t *req, json_t **reply)
                 return REQ_FAULT;
         }
         for (;;) {
-                zmq_pollitem_t item = {.socket = c->dealer, .events = ZMQ_POLLIN};
+                zmq_pollitem_t items[2] = {{.socket = c->dealer, .events = ZMQ_POLLIN},
+                                           {.socket = c->dealer_mon, .events = ZMQ_POLLIN}};
                 json_t *r;
                 bool bad;
                 const char *rcorr;
 
-                rc = zmq_poll(&item, 1, left_ms(deadline));
+                rc = zmq_poll(items, c->dealer_mon ? 2 : 1, left_ms(deadline));
                 if (rc < 0) {
                         if (zmq_errno() == EINTR && !stop_requested)
                                 continue;
@@ -305,6 +574,18 @@ static enum req_result request(struct ctl *c, json_t *req, json_t **reply)
                 if (rc == 0) {
                         close_dealer(c);
                         return REQ_TIMEOUT;
+                }
+                if (c->dealer_mon && (items[1].revents & ZMQ_POLLIN)) {
+                        uint16_t event = 0;
+                        uint32_t value = 0;
+
+                        if (read_monitor_event(c->dealer_mon, &event, &value) &&
+                            explain_handshake_failure(c, c->endpoint, event, value, false)) {
+                                close_dealer(c);
+                                return REQ_REFUSED;
+                        }
+                        if (!(items[0].revents & ZMQ_POLLIN))
+                                continue;
                 }
                 r = recv_reply(c->dealer, &bad);
                 if (bad) {
@@ -324,9 +605,24 @@ static enum req_result request(struct ctl *c, json_t *req, json_t **reply)
 
 static void print_timeout(const struct ctl *c)
 {
-        fault("no reply from %s within %d ms (is referrald running there? see --endpoint, "
-              "--timeout)",
-              c->endpoint, c->timeout_ms);
+        if (c->curve_state == 1)
+                fault("no reply from %s within %d ms (is referrald running there? see "
+                      "--endpoint, --timeout). CURVE is on: a daemon that does not accept this "
+                      "client answers nothing, so check the keys: --server-key must be the "
+                      "daemon's public key, and this client's public key %s (from --key) must "
+                      "be listed in its security.clients%s%s",
+                      c->endpoint, c->timeout_ms, c->public_key, c->refusal[0] ? "; " : "",
+                      c->refusal);
+        else
+                fault("no reply from %s within %d ms (is referrald running there? see "
+                      "--endpoint, --timeout; if the daemon has security on, give --server-key "
+                      "and --key)",
+                      c->endpoint, c->timeout_ms);
+}
+
+static void print_refused(const struct ctl *c)
+{
+        fault("%s", c->refusal);
 }
 
 /* request() that prints what went wrong. Returns 0 with *REPLY (ok: true)
@@ -347,6 +643,7 @@ static int call(struct ctl *c, json_t *req, json_t **reply)
                 *reply = NULL;
                 return EXIT_FAULT;
         case REQ_TIMEOUT: print_timeout(c); return EXIT_FAULT;
+        case REQ_REFUSED: print_refused(c); return EXIT_FAULT;
         case REQ_FAULT: return EXIT_FAULT;
         }
         return EXIT_FAULT;
@@ -372,6 +669,8 @@ enum {
         OPT_REASON,
         OPT_FORWARD_TO,
         OPT_EXPECTED_END,
+        OPT_SERVER_KEY,
+        OPT_KEY,
 };
 
 /* clang-format off */
@@ -381,6 +680,8 @@ enum {
         {"events-endpoint", required_argument, NULL, OPT_EVENTS_ENDPOINT}, \
         {"json", no_argument, NULL, OPT_JSON},                          \
         {"timeout", required_argument, NULL, 't'},                      \
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},        \
+        {"key", required_argument, NULL, OPT_KEY},                      \
         {"help", no_argument, NULL, 'h'}
 /* clang-format on */
 
@@ -412,6 +713,8 @@ static int common_option(struct ctl *c, const char *cmd, int opt, char **argv)
         case 'e': c->endpoint = optarg; return 1;
         case OPT_EVENTS_ENDPOINT: c->events_endpoint = optarg; return 1;
         case OPT_JSON: c->json = true; return 1;
+        case OPT_SERVER_KEY: c->server_key_arg = optarg; return 1;
+        case OPT_KEY: c->key_file = optarg; return 1;
         case 't':
                 if (!parse_count(optarg, INT_MAX, &v)) {
                         usage_error(cmd, "--timeout needs milliseconds (0 = no limit), not '%s'",
@@ -881,65 +1184,57 @@ static void on_signal(int sig)
 }
 
 /* Wait until the SUB socket has completed its handshake with the PUB, so
- * that the subscription is in place before the replay starts. */
+ * that the subscription is in place before the replay starts. Returns 0
+ * when subscribed, 1 when the daemon refused the subscription (CURVE: the
+ * client's role may not subscribe; c->refusal says so), -1 on a failure
+ * (printed). */
 static int wait_subscribed(struct ctl *c, void *sub)
 {
-        char addr[64];
         void *mon;
         int64_t deadline = deadline_after(c->timeout_ms);
         int rc = -1;
 
-        snprintf(addr, sizeof addr, "inproc://referralctl-sub-monitor-%ld", (long)getpid());
-        mon = NULL;
-        if (zmq_socket_monitor(sub, addr, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-                mon = zmq_socket(c->zctx, ZMQ_PAIR);
-                if (mon && zmq_connect(mon, addr) != 0) {
-                        zmq_close(mon);
-                        mon = NULL;
-                }
-        }
+        c->refusal[0] = '\0';
+        mon = watch_socket(c, sub, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES);
         if (zmq_connect(sub, c->events_endpoint) != 0) {
                 fault("cannot connect to %s: %s", c->events_endpoint, zmq_strerror(zmq_errno()));
-                if (mon)
-                        zmq_close(mon);
+                unwatch_socket(sub, &mon);
                 return -1;
         }
         if (!mon)
                 return 0; /* cannot watch: carry on, the gap checks cover us */
         while (!stop_requested) {
                 zmq_pollitem_t item = {.socket = mon, .events = ZMQ_POLLIN};
-                zmq_msg_t msg;
-                int more = 0;
-                size_t moresz = sizeof more;
                 uint16_t event = 0;
+                uint32_t value = 0;
                 int n = zmq_poll(&item, 1, left_ms(deadline));
 
                 if (n < 0 && zmq_errno() == EINTR)
                         continue;
                 if (n <= 0) {
                         fault("no connection to the event endpoint %s within %d ms (see "
-                              "--events-endpoint)",
-                              c->events_endpoint, c->timeout_ms);
+                              "--events-endpoint%s)%s%s",
+                              c->events_endpoint, c->timeout_ms,
+                              c->curve_state == 1 ? "; CURVE is on: check --server-key and "
+                                                    "--key"
+                                                  : "",
+                              c->refusal[0] ? ": " : "", c->refusal);
                         break;
                 }
-                zmq_msg_init(&msg);
-                if (zmq_msg_recv(&msg, mon, 0) >= 2)
-                        memcpy(&event, zmq_msg_data(&msg), sizeof event);
-                zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
-                zmq_msg_close(&msg);
-                while (more) { /* the endpoint frame */
-                        zmq_msg_init(&msg);
-                        zmq_msg_recv(&msg, mon, 0);
-                        zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
-                        zmq_msg_close(&msg);
-                }
+                if (!read_monitor_event(mon, &event, &value))
+                        continue;
                 if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                         rc = 0;
                         break;
                 }
+                if (explain_handshake_failure(c, c->events_endpoint, event, value, true)) {
+                        rc = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 1 : -1;
+                        if (rc < 0)
+                                fault("%s", c->refusal);
+                        break;
+                }
         }
-        zmq_socket_monitor(sub, NULL, 0);
-        zmq_close(mon);
+        unwatch_socket(sub, &mon);
         return rc;
 }
 
@@ -976,8 +1271,21 @@ static int follow(struct ctl *c, struct replay *st)
         }
         zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
-        if (wait_subscribed(c, sub) != 0)
+        if (curve_apply(c, sub) != 0)
                 goto out;
+        switch (wait_subscribed(c, sub)) {
+        case 0: break;
+        case 1:
+                /* Not allowed to subscribe (a partner or a connector): follow
+                 * by asking for what is new, as protocol.md tells them to. */
+                fprintf(stderr,
+                        "note: %s; following by polling every %d ms instead\n",
+                        c->refusal, FOLLOW_RECHECK_MS);
+                zmq_close(sub);
+                sub = NULL;
+                break;
+        default: goto out;
+        }
 
         /* 2. Replay what was before, up to the daemon's last seq. */
         res = replay(c, st, &err_reply);
@@ -989,7 +1297,8 @@ static int follow(struct ctl *c, struct replay *st)
          * makes us ask for what we may have missed. */
         while (!stop_requested) {
                 zmq_pollitem_t item = {.socket = sub, .events = ZMQ_POLLIN};
-                int n = zmq_poll(&item, 1, FOLLOW_RECHECK_MS);
+                /* without a subscription: a plain wait, then a replay */
+                int n = zmq_poll(sub ? &item : NULL, sub ? 1 : 0, FOLLOW_RECHECK_MS);
                 json_t *ev;
                 json_int_t seq;
 
@@ -1015,7 +1324,7 @@ static int follow(struct ctl *c, struct replay *st)
                 }
                 if (seq > st->cursor + 1 || !ev) {
                         res = replay(c, st, &err_reply);
-                        if (res == REQ_ERROR_REPLY) {
+                        if (res == REQ_ERROR_REPLY || res == REQ_REFUSED) {
                                 json_decref(ev);
                                 goto fail;
                         }
@@ -1049,6 +1358,8 @@ static int follow(struct ctl *c, struct replay *st)
 fail:
         if (res == REQ_TIMEOUT)
                 print_timeout(c);
+        if (res == REQ_REFUSED)
+                print_refused(c);
         if (res == REQ_ERROR_REPLY) {
                 if (c->json)
                         print_json_line(err_reply);
@@ -1056,7 +1367,8 @@ fail:
                 json_decref(err_reply);
         }
 out:
-        zmq_close(sub);
+        if (sub)
+                zmq_close(sub);
         return stop_requested ? EXIT_OK : r;
 }
 
@@ -1098,6 +1410,7 @@ static int cmd_events(struct ctl *c, int argc, char **argv)
         switch (res) {
         case REQ_OK: return EXIT_OK;
         case REQ_TIMEOUT: print_timeout(c); return EXIT_FAULT;
+        case REQ_REFUSED: print_refused(c); return EXIT_FAULT;
         case REQ_ERROR_REPLY:
                 if (c->json)
                         print_json_line(err_reply);
@@ -1213,6 +1526,304 @@ static void print_ping(const json_t *reply)
 static int cmd_ping(struct ctl *c, int argc, char **argv)
 {
         return simple_command(c, argc, argv, "ping", print_ping);
+}
+
+/* ------------------------------------------------------------------ */
+/* erase */
+
+static int cmd_erase(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG, {0}};
+        json_t *reply;
+        const char *erased;
+        int opt, r;
+
+        getopt_reset();
+        while ((opt = getopt_long(argc, argv, GLOBAL_SHORT, opts, NULL)) != -1) {
+                r = common_option(c, argv[0], opt, argv);
+                if (r < 0)
+                        return option_exit(r);
+        }
+        if (argc - optind != 1) {
+                usage_error(argv[0], "needs exactly one ID");
+                return EXIT_USAGE;
+        }
+        r = call(c, json_pack("{s:s, s:s}", "op", "erase", "id", argv[optind]), &reply);
+        if (r)
+                return r;
+        if (c->json) {
+                print_json_line(reply);
+        } else {
+                erased = jstr(reply, "erased");
+                printf("%s: personal data erased%s%s (family, note, children, postcode); status "
+                       "%s; the routing history stays\n",
+                       jstr(reply, "id") ? jstr(reply, "id") : argv[optind],
+                       erased ? " at " : "", erased ? erased : "",
+                       jstr(reply, "status") ? jstr(reply, "status") : "?");
+        }
+        json_decref(reply);
+        return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* audit */
+
+enum { OPT_AUDIT_ID = 340, OPT_FOLLOW_ALL };
+
+static void print_audit_row(const json_t *e)
+{
+        json_int_t n = 0;
+
+        jint(e, "n", &n);
+        printf("%-8" JSON_INTEGER_FORMAT " %-24s %-20s %-12s %-20s %s\n", n,
+               jstr(e, "at") ? jstr(e, "at") : "-", jstr(e, "client") ? jstr(e, "client") : "-",
+               jstr(e, "role") ? jstr(e, "role") : "-", jstr(e, "action") ? jstr(e, "action") : "-",
+               jstr(e, "id") ? jstr(e, "id") : "-");
+}
+
+static int cmd_audit(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"limit", required_argument, NULL, OPT_LIMIT},
+                                             {"id", required_argument, NULL, OPT_AUDIT_ID},
+                                             {"follow-all", no_argument, NULL, OPT_FOLLOW_ALL},
+                                             {0}};
+        long long since = 0, limit = -1;
+        const char *id = NULL;
+        bool all = false, header = false;
+        json_t *entries = json_array(), *reply = NULL, *page, *e;
+        json_int_t last = 0;
+        size_t i, n;
+        int opt, r;
+
+        getopt_reset();
+        while ((opt = getopt_long(argc, argv, GLOBAL_SHORT, opts, NULL)) != -1) {
+                r = common_option(c, argv[0], opt, argv);
+                if (r < 0) {
+                        json_decref(entries);
+                        return option_exit(r);
+                }
+                if (r)
+                        continue;
+                if (opt == OPT_SINCE && !parse_count(optarg, INT64_MAX, &since)) {
+                        usage_error(argv[0], "--since needs an entry number (0 or more), not '%s'",
+                                    optarg);
+                        json_decref(entries);
+                        return EXIT_USAGE;
+                } else if (opt == OPT_LIMIT &&
+                           (!parse_count(optarg, INT64_MAX, &limit) || limit < 1)) {
+                        usage_error(argv[0], "--limit needs a number of at least 1, not '%s'",
+                                    optarg);
+                        json_decref(entries);
+                        return EXIT_USAGE;
+                } else if (opt == OPT_AUDIT_ID) {
+                        id = optarg;
+                } else if (opt == OPT_FOLLOW_ALL) {
+                        all = true;
+                }
+        }
+        if (optind != argc) {
+                usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+                json_decref(entries);
+                return EXIT_USAGE;
+        }
+        last = since;
+        for (;;) {
+                json_t *req = json_pack("{s:s, s:I}", "op", "audit", "since", (json_int_t)last);
+                json_int_t page_last = last;
+
+                if (limit > 0)
+                        json_object_set_new(req, "limit", json_integer(limit));
+                if (id)
+                        json_object_set_new(req, "id", json_string(id));
+                r = call(c, req, &reply);
+                if (r) {
+                        json_decref(entries);
+                        return r;
+                }
+                page = json_object_get(reply, "entries");
+                n = json_array_size(page);
+                jint(reply, "last", &page_last);
+                if (!c->json) {
+                        if (!header)
+                                printf("%-8s %-24s %-20s %-12s %-20s %s\n", "N", "AT", "CLIENT",
+                                       "ROLE", "ACTION", "ID");
+                        header = true;
+                        json_array_foreach(page, i, e) print_audit_row(e);
+                } else {
+                        json_array_extend(entries, page);
+                }
+                /* page on while pages come, by the last entry number seen */
+                if (!all || n == 0 || page_last <= last) {
+                        last = page_last > last ? page_last : last;
+                        break;
+                }
+                last = page_last;
+                json_decref(reply);
+                reply = NULL;
+        }
+        if (c->json) {
+                json_t *o = json_pack("{s:b, s:O, s:I}", "ok", 1, "entries", entries, "last",
+                                      last);
+                if (!all)
+                        print_json_line(reply);
+                else
+                        print_json_line(o);
+                json_decref(o);
+        } else if (!all && n > 0 && limit > 0 && n >= (size_t)limit) {
+                printf("(more may follow: %s audit --since %" JSON_INTEGER_FORMAT
+                       ", or --follow-all)\n",
+                       PROG, last);
+        } else if (!all && n > 0 && limit < 0 && n >= 100) {
+                printf("(more may follow: %s audit --since %" JSON_INTEGER_FORMAT
+                       ", or --follow-all)\n",
+                       PROG, last);
+        }
+        json_decref(reply);
+        json_decref(entries);
+        return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* keygen */
+
+enum { OPT_OUT = 360, OPT_FORCE };
+
+/* Write TEXT to PATH with MODE (whatever the umask), through a temporary
+ * file in the same folder: renamed over PATH with FORCE, else linked,
+ * which fails when PATH exists. 0, or -1 (printed). */
+static int write_key_file(const char *path, const char *text, mode_t mode, bool force)
+{
+        size_t len = strlen(path) + 16, n = strlen(text);
+        char *tmp = malloc(len);
+        int fd, r = -1;
+
+        if (!tmp) {
+                fault("out of memory");
+                return -1;
+        }
+        snprintf(tmp, len, "%s.tmpXXXXXX", path);
+        fd = mkstemp(tmp); /* 0600 */
+        if (fd < 0) {
+                fault("cannot create %s: %s", tmp, strerror(errno));
+                free(tmp);
+                return -1;
+        }
+        if (fchmod(fd, mode) != 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0) {
+                fault("cannot write %s: %s", tmp, strerror(errno));
+                close(fd);
+                goto out;
+        }
+        if (close(fd) != 0) {
+                fault("cannot write %s: %s", tmp, strerror(errno));
+                goto out;
+        }
+        if (force ? rename(tmp, path) : link(tmp, path)) {
+                if (errno == EEXIST)
+                        fault("%s exists; not overwritten (use --force to replace it)", path);
+                else
+                        fault("cannot create %s: %s", path, strerror(errno));
+                goto out;
+        }
+        r = 0;
+out:
+        if (r != 0 || !force)
+                unlink(tmp);
+        free(tmp);
+        return r;
+}
+
+static int cmd_keygen(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"out", required_argument, NULL, OPT_OUT},
+                                             {"force", no_argument, NULL, OPT_FORCE},
+                                             {0}};
+        const char *base = NULL;
+        bool force = false;
+        char pub[41], sec[41], text[64];
+        char *key_path = NULL, *pub_path = NULL;
+        int opt, r = EXIT_FAULT;
+
+        getopt_reset();
+        while ((opt = getopt_long(argc, argv, GLOBAL_SHORT, opts, NULL)) != -1) {
+                int cr = common_option(c, argv[0], opt, argv);
+
+                if (cr < 0)
+                        return option_exit(cr);
+                if (cr == 0 && opt == OPT_OUT)
+                        base = optarg;
+                else if (cr == 0 && opt == OPT_FORCE)
+                        force = true;
+        }
+        if (optind != argc) {
+                usage_error(argv[0], "unexpected argument '%s' (the files are named with --out)",
+                            argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (base && !*base) {
+                usage_error(argv[0], "--out needs a BASENAME, e.g. --out ocmw-genk");
+                return EXIT_USAGE;
+        }
+        if (force && !base) {
+                usage_error(argv[0], "--force is for --out");
+                return EXIT_USAGE;
+        }
+        if (zmq_curve_keypair(pub, sec) != 0) {
+                fault("cannot make a CURVE key pair: %s%s", zmq_strerror(zmq_errno()),
+                      zmq_errno() == ENOTSUP ? " (this libzmq was built without CURVE)" : "");
+                return EXIT_FAULT;
+        }
+        if (!base) {
+                if (c->json) {
+                        json_t *o = json_pack("{s:s, s:s}", "public_key", pub, "secret_key", sec);
+                        print_json_line(o);
+                        json_decref(o);
+                } else {
+                        printf("public: %s\nsecret: %s\n", pub, sec);
+                }
+                explicit_bzero(sec, sizeof sec);
+                return EXIT_OK;
+        }
+        if (asprintf(&key_path, "%s.key", base) < 0 || asprintf(&pub_path, "%s.pub", base) < 0) {
+                fault("out of memory");
+                goto out;
+        }
+        if (!force) { /* refuse before writing either file */
+                struct stat sb;
+                const char *exists = lstat(key_path, &sb) == 0   ? key_path
+                                     : lstat(pub_path, &sb) == 0 ? pub_path
+                                                                 : NULL;
+                if (exists) {
+                        fault("%s exists; not overwritten (use --force to replace it)", exists);
+                        goto out;
+                }
+        }
+        snprintf(text, sizeof text, "%s\n", sec);
+        if (write_key_file(key_path, text, 0600, force) != 0)
+                goto out;
+        snprintf(text, sizeof text, "%s\n", pub);
+        if (write_key_file(pub_path, text, 0644, force) != 0) {
+                if (!force)
+                        unlink(key_path); /* no secret without its public half */
+                goto out;
+        }
+        if (c->json) {
+                json_t *o = json_pack("{s:s, s:s, s:s}", "public_key", pub, "secret_key_file",
+                                      key_path, "public_key_file", pub_path);
+                print_json_line(o);
+                json_decref(o);
+        } else {
+                printf("%s\n", pub);
+        }
+        r = EXIT_OK;
+out:
+        explicit_bzero(sec, sizeof sec);
+        explicit_bzero(text, sizeof text);
+        free(key_path);
+        free(pub_path);
+        return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2540,6 +3151,14 @@ static const struct command commands[] = {
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
         {"stats", cmd_stats, "stats", "counts per status, loads per connector, window kept"},
         {"ping", cmd_ping, "ping", "check that the daemon answers"},
+        {"erase", cmd_erase, "erase ID",
+         "erase a referral's personal data for good (coordinator; an open one is withdrawn "
+         "first)"},
+        {"audit", cmd_audit, "audit [--since N] [--limit N] [--id ID] [--follow-all]",
+         "who read personal data or changed what (coordinator); --follow-all pages to the end"},
+        {"keygen", cmd_keygen, "keygen [--out BASENAME [--force]]",
+         "make a CURVE key pair: BASENAME.key (secret, 0600) and BASENAME.pub; prints the "
+         "public key (without --out: both, labelled)"},
         {"explain", cmd_explain, "explain ID | explain --partner P --ref R",
          "why the daemon decided as it did: the rules tried, the candidates, the forecast"},
         {"rules", cmd_rules,
@@ -2576,10 +3195,17 @@ static void print_help(FILE *f)
                 "                           an error reply too (and exit status 1)\n"
                 "  -t, --timeout MS         wait at most MS for a reply (default %d; 0 = no "
                 "limit)\n"
+                "      --server-key KEY|@FILE\n"
+                "                           CURVE: the daemon's public key, Z85 or a file "
+                "holding it\n"
+                "                           (default $REFERRALD_SERVER_KEY)\n"
+                "      --key FILE           CURVE: this client's secret key file (from "
+                "keygen;\n"
+                "                           default $REFERRALD_KEY); both or neither\n"
                 "  -h, --help               show this help\n"
                 "      --version            show the version\n"
                 "\nExit status: 0 done, 1 a fault, an error reply from the daemon or a failed "
-                "test case,\n2 a usage error, 78 an invalid routing file.\n",
+                "test case,\n2 a usage error (also bad keys), 78 an invalid routing file.\n",
                 DEFAULT_ENDPOINT, DEFAULT_EVENTS, DEFAULT_TIMEOUT_MS);
 }
 
@@ -2628,7 +3254,10 @@ int main(int argc, char **argv)
                 return EXIT_FAULT;
         }
         r = cmd->run(&c, argc - optind, argv + optind);
+        if (c.curve_state == -2)
+                r = EXIT_USAGE; /* bad keys, printed */
         close_dealer(&c);
+        explicit_bzero(c.secret_key, sizeof c.secret_key);
         zmq_ctx_term(c.zctx);
         fflush(stdout);
         if (ferror(stdout) && r == EXIT_OK) {

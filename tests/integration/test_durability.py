@@ -35,6 +35,18 @@ def check_event_log(test, d):
     return evs, by_id
 
 
+def all_referrals(d):
+    """Every referral through `list` pages: id -> entry."""
+    out, since = {}, 0
+    while True:
+        rep = d.ok({"op": "list", "since": since, "limit": 1000})
+        for e in rep["referrals"]:
+            out[e["id"]] = e
+        if len(rep["referrals"]) < 1000:
+            return out
+        since = rep["referrals"][-1]["seq"]
+
+
 class Restart(rdtest.TestCase):
     def test_restart_keeps_referrals_and_seq_continues(self):
         d = self.daemon(routing=ROUTING_ROOMY)
@@ -165,23 +177,24 @@ class KillNine(rdtest.TestCase):
                 for rep in acked:
                     all_acked[rep["corr"]] = rep
                 d.start()
+                listed = all_referrals(d)  # id -> list entry
                 for ref, rep in all_acked.items():
-                    got = d.request({"op": "get", "id": rep["id"]})
-                    self.assertOk(got, "acknowledged referral %s lost after kill -9: %r"
-                                  % (ref, got))
+                    self.assertIn(rep["id"], listed,
+                                  "acknowledged referral %s lost after kill -9" % ref)
+                    self.assertEqual(listed[rep["id"]]["ref"], ref)
+                    self.assertEqual(listed[rep["id"]]["status"], rep["status"])
+                for ref in list(all_acked)[:: max(1, len(all_acked) // 20)]:
+                    got = d.ok({"op": "get", "id": all_acked[ref]["id"]})
                     self.assertEqual(got["referral"]["ref"], ref)
                     self.assertEqual(got["referral"]["note"], all_sent[ref]["note"])
                 evs, by_id = check_event_log(self, d)
                 last = evs[-1]["seq"]
-                # unacknowledged ones are there whole, or not at all
-                for ref, r in all_sent.items():
-                    if ref in all_acked:
-                        continue
-                    got = d.request({"op": "get", "partner": r["partner"], "ref": ref})
-                    if got.get("ok"):
-                        self.assertIn(got["id"], by_id)
-                    else:
-                        self.assertError(got, "not_found")
+                self.assertEqual(set(listed), set(by_id), "list and events disagree")
+                # unacknowledged ones are there whole (checked above), or not at all
+                listed_refs = {e["ref"] for e in listed.values()}
+                self.assertEqual(len(listed_refs), len(listed), "a ref stored twice")
+                self.assertTrue(set(all_acked) <= listed_refs)
+                self.assertTrue(listed_refs <= set(all_sent))
                 # resubmitting an acknowledged one is a duplicate, no event
                 some = list(all_acked)[:: max(1, len(all_acked) // 5)]
                 for ref in some:

@@ -547,6 +547,38 @@ class Timers(rdtest.TestCase):
         seqs = [e["seq"] for e in d.all_events()]
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
 
+    def test_late_start_counts_as_started_not_in_time(self):
+        d = self.daemon(routing=ROUTING_WINDOW)
+        a = d.submit(referral())
+        b = d.submit(referral())
+        d.ok({"op": "update", "id": b["id"], "status": "started", "connector": b["connector"]})
+        end = time.monotonic() + 3.5  # a's start_by passes
+        rdtest.wait_until(lambda: time.monotonic() >= end, timeout=5, interval=0.1)
+        d.ok({"op": "update", "id": a["id"], "status": "started", "connector": a["connector"]})
+        w = d.ok({"op": "stats"})["window"]
+        self.assertEqual((w["started"], w["in_time"]), (2, 1), w)
+
+    def test_retention_erases_final_referrals_automatically(self):
+        d = self.daemon(routing=ROUTING_EXPIRY, extra_yaml="retention: 2s")
+        closed = d.submit(marked_referral())
+        c = closed["connector"]
+        d.ok({"op": "update", "id": closed["id"], "status": "started", "connector": c})
+        d.ok({"op": "update", "id": closed["id"], "status": "closed", "connector": c})
+        fwd = d.submit(marked_referral(urgency="crisis"))
+        open_one = d.submit(marked_referral())
+        d.ok({"op": "update", "id": open_one["id"], "status": "accepted",
+              "connector": open_one["connector"]})
+        for rid in (closed["id"], fwd["id"]):
+            rdtest.wait_until(lambda: "referral.erased" in self.types_of(d, rid), timeout=10,
+                              interval=0.2, what="referral.erased by retention")
+            got = d.ok({"op": "get", "id": rid})
+            for k in ("family", "note", "children", "postcode"):
+                self.assertNotIn(k, got["referral"])
+            self.assertEqual(self.types_of(d, rid).count("referral.erased"), 1)
+        got = d.ok({"op": "get", "id": open_one["id"]})
+        self.assertEqual(got["referral"]["note"], MARK_NOTE, "an open referral is kept whole")
+        self.assertNotIn("referral.erased", self.types_of(d, open_one["id"]))
+
     def test_offer_expires_and_goes_to_the_next_connector(self):
         d = self.daemon(routing=ROUTING_EXPIRY)
         sub = d.subscribe(warmup_referral=referral(kind="first_line_psychology"))

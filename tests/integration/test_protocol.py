@@ -13,7 +13,7 @@ import time
 import zmq
 
 import rdtest
-from rdtest import DROP, ROUTING_BASIC, referral, submit_req
+from rdtest import DROP, ROUTING_BASIC, ROUTING_ROOMY, referral, submit_req
 
 KIB64 = 64 * 1024
 
@@ -558,7 +558,7 @@ class Security(rdtest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.keys = rdtest.Keys([c[0] for c in CLIENTS] + ["stranger"])
-        cls.d = cls.class_daemon(routing=ROUTING_BASIC, keys=cls.keys,
+        cls.d = cls.class_daemon(routing=ROUTING_ROOMY, keys=cls.keys,
                                  curve=cls.keys.curve("coord"),
                                  extra_yaml=cls.keys.yaml(CLIENTS))
         cls.socks = {}
@@ -669,6 +669,37 @@ class Security(rdtest.TestCase):
         self.assertEqual(rep["status"], "accepted")
         self.assertError(self.as_(mine, submit_req(referral())), "forbidden")
         self.assertError(self.as_(mine, {"op": "stats"}), "forbidden")
+
+    def test_connector_keeps_reading_what_it_declined_but_may_not_act(self):
+        a = self.d.submit(referral(language=DROP))
+        first = a["connector"]
+        rep = self.as_(first, {"op": "update", "id": a["id"], "status": "declined"})
+        self.assertOk(rep)
+        second = rep["connector"]
+        self.assertNotEqual(second, first)
+        self.assertOk(self.as_(first, {"op": "get", "id": a["id"]}),
+                      "referrals ever offered to it stay visible")
+        ev = self.as_(first, {"op": "events", "limit": 10000})
+        self.assertIn(a["id"], {e.get("id") for e in ev["events"]})
+        self.assertError(self.as_(first, {"op": "update", "id": a["id"], "status": "accepted"}),
+                         "forbidden")
+        self.assertOk(self.as_(second, {"op": "update", "id": a["id"], "status": "accepted"}))
+
+    def test_connector_events_cover_only_its_offers(self):
+        a = self.d.submit(referral(language=DROP))
+        other = "sophie" if a["connector"] == "kelly" else "kelly"
+        mine = self.as_(a["connector"], {"op": "events", "limit": 10000})
+        self.assertIn(a["id"], {e.get("id") for e in mine["events"]})
+        theirs = self.as_(other, {"op": "events", "limit": 10000})
+        self.assertOk(theirs)
+        self.assertNotIn(a["id"], {e.get("id") for e in theirs["events"]})
+        self.assertEqual(theirs["last"], self.d.last_seq())
+
+    def test_forward_target_events_include_what_was_forwarded_to_it(self):
+        a = self.as_("genk", submit_req(referral(partner=DROP, urgency="crisis")))
+        ev = self.as_("cgg", {"op": "events", "limit": 10000})
+        self.assertOk(ev)
+        self.assertIn(a["id"], {e.get("id") for e in ev["events"]})
 
     def test_monitor_reads_stats_and_events_only(self):
         self.d.submit(referral())

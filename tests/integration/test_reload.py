@@ -298,32 +298,39 @@ class ValidReload(ReloadCase):
     def test_reload_takes_effect_under_a_sustained_stream_of_submits(self):
         # routing.md: "A valid file replaces the old one at once". A partner
         # pushing referrals without pause (1000 in flight) must not hold a
-        # reload back until the stream stops.
+        # reload back until the stream stops. Counted, not timed: after the
+        # SIGHUP, at most what was in flight (1000) and one batch the daemon
+        # had in hand (512) may still be decided by the old rules.
         s = self.d.dealer()
         self.addCleanup(s.close, 0)
-        inflight, hup_at, first_new = 0, None, None
-        t0 = time.monotonic()
-        while first_new is None and time.monotonic() - t0 < 4.0:
+        inflight, sent, hup_sent, old_after_hup, first_new = 0, 0, None, 0, False
+        deadline = time.monotonic() + 60  # a safety net only
+        while not first_new and time.monotonic() < deadline:
             while inflight < 1000:
                 s.send_json(submit_req(family("3600")))
                 inflight += 1
+                sent += 1
             if s.poll(100):
                 rep = s.recv_json()
                 inflight -= 1
                 self.assertOk(rep)
-                if rep["rule"] != "family-genk" and hup_at is not None:
-                    first_new = time.monotonic()
-            if hup_at is None and time.monotonic() - t0 > 0.3:
+                if hup_sent is not None:
+                    if rep["rule"] != "family-genk":
+                        first_new = True
+                    else:
+                        old_after_hup += 1
+            if hup_sent is None and sent >= 3000:
                 self.write_routing(ROUTING_NEW)
                 self.d.signal(signal.SIGHUP)
-                hup_at = time.monotonic()
+                hup_sent = sent
         while inflight and s.poll(10000):  # drain, so the daemon can stop in time
             s.recv()
             inflight -= 1
-        self.assertIsNotNone(first_new, "no referral was decided by the new rules within "
-                             "%.1fs of SIGHUP while submits kept coming"
-                             % (time.monotonic() - hup_at))
-        self.assertLess(first_new - hup_at, 2.0)
+        self.assertTrue(first_new, "no referral was decided by the new rules while submits "
+                        "kept coming")
+        self.assertLessEqual(old_after_hup, 1000 + 512,
+                             "the reload waited for the stream: %d referrals were decided by "
+                             "the old rules after the SIGHUP" % old_after_hup)
 
 
 class RefusedReload(ReloadCase):

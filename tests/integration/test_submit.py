@@ -260,6 +260,38 @@ class RoutingKeys(rdtest.TestCase):
         self.assertEqual(rep["rule"], "toddler")
 
 
+class Forecast(rdtest.TestCase):
+    """routing.md: the forecast when no candidate is free."""
+
+    def test_waiting_referrals_take_the_first_slots(self):
+        d = self.daemon(routing=ROUTING_FORECAST)
+        d.submit(referral())
+        d.submit(referral())
+        c = d.submit(referral())
+        e = d.submit(referral())
+        self.assertEqual([c["status"], e["status"]], ["waitlisted", "waitlisted"])
+        # two slots (+10d each) went to c and e: none is left for f
+        f = d.submit(referral())
+        self.assertEqual(f["status"], "forwarded", f)
+        self.assertEqual(f["reason"], "no room within the window")
+
+    def test_expected_end_moves_the_forecast(self):
+        routing = ROUTING_FORECAST.replace("trajectory: 10d", "trajectory: 120d")
+        d = self.daemon(routing=routing)
+        a = d.submit(referral())
+        b = d.submit(referral())
+        # both end at +120d: nothing before the 30d window ends
+        self.assertEqual(d.submit(referral())["status"], "forwarded")
+        end = (utcnow() + 5 * DAY).replace(microsecond=0)
+        end_s = end.strftime("%Y-%m-%dT%H:%M:%SZ")
+        d.ok({"op": "update", "id": a["id"], "status": "started", "connector": a["connector"],
+              "expected_end": end_s})
+        rep = d.submit(referral())
+        self.assertEqual(rep["status"], "waitlisted", rep)
+        self.assertLessEqual(abs((parse_time(rep["expected_start"]) - end).total_seconds()), 2,
+                             "the forecast is the connector's expected_end")
+
+
 def case(name, field, **overrides):
     return (name, field, overrides)
 
@@ -768,6 +800,51 @@ class Update(rdtest.TestCase):
         self.assertEqual(rep["forward_to"], "caw-limburg")
         self.assertEqual(self.loads()["psy-1"], 0)
         self.assertError(self.upd(a["id"], "assigned", connector="kelly"), "conflict")
+
+    def test_repeating_withdraw_start_and_reassign_is_safe(self):
+        a = self.d.submit(referral())
+        self.assertOk(self.upd(a["id"], "assigned", connector=a["connector"]))
+        b = self.d.submit(referral())
+        self.assertOk(self.upd(b["id"], "started", connector=b["connector"]))
+        last = self.d.last_seq()
+        self.assertOk(self.upd(a["id"], "assigned", connector=a["connector"]))
+        self.assertOk(self.upd(b["id"], "started", connector=b["connector"]))
+        self.assertEqual(self.d.last_seq(), last, "repeating a change emits nothing")
+        self.assertOk(self.upd(a["id"], "withdrawn"))
+        last = self.d.last_seq()
+        rep = self.upd(a["id"], "withdrawn")
+        self.assertOk(rep)
+        self.assertEqual(rep["status"], "withdrawn")
+        self.assertEqual(self.d.last_seq(), last)
+
+    def test_bad_update_fields_are_invalid(self):
+        a = self.d.submit(referral())
+        c = a["connector"]
+        last = self.d.last_seq()
+        for req, field in [
+                ({"status": "started", "connector": c, "expected_end": "next week"}, "expected_end"),
+                ({"status": "started", "connector": c, "expected_end": 5}, "expected_end"),
+                ({"status": "accepted", "connector": c, "reason": 5}, "reason"),
+                ({"status": "accepted", "connector": c, "colour": "red"}, "colour"),
+                ({"status": 3, "connector": c}, "status"),
+                ({"connector": c}, "status"),
+                ({"status": "assigned", "connector": "nobody-here"}, "connector"),
+                ({"status": "forwarded", "reason": "x"}, "forward_to")]:
+            with self.subTest(req=req):
+                body = {"op": "update", "id": a["id"]}
+                body.update(req)
+                self.assertError(self.d.request(body), "invalid", field=field)
+        self.assertError(self.d.request({"op": "update", "status": "accepted", "connector": c}),
+                         "invalid", field="id")
+        self.assertEqual(self.d.last_seq(), last)
+        self.assertEqual(self.d.ok({"op": "get", "id": a["id"]})["status"], "assigned")
+
+    def test_decliner_keeps_reading_but_may_not_act(self):
+        # security off: the daemon still checks the connector named
+        a = self.d.submit(referral())
+        self.assertOk(self.upd(a["id"], "declined", connector="kelly"))
+        self.assertError(self.upd(a["id"], "accepted", connector="kelly"), "forbidden")
+        self.assertOk(self.upd(a["id"], "accepted", connector="sophie"))
 
     def test_withdraw_from_waitlist(self):
         for _ in range(4):
