@@ -45,6 +45,14 @@ static const char *const event_ids[RD_EV_COUNT] = {
 void rd_log_init(int force_stderr)
 {
         use_journal = !force_stderr && access("/run/systemd/journal/socket", W_OK) == 0;
+        /* event lines are many: buffer them, flush per batch (rd_log_flush) */
+        if (!use_journal)
+                setvbuf(stderr, NULL, _IOFBF, 1 << 16);
+}
+
+void rd_log_flush(void)
+{
+        fflush(stderr);
 }
 
 static const char *prio_name(int priority)
@@ -82,6 +90,7 @@ void rd_log(int priority, enum rd_msg msg, const char *fmt, ...)
                         return;
         }
         fprintf(stderr, "referrald: %s: %s\n", prio_name(priority), text);
+        fflush(stderr);
 }
 
 /* A sentence about EV, from public fields only. */

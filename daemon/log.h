@@ -25,6 +25,9 @@ enum rd_msg {
  * FORCE_STDERR (for tests) always picks stderr. */
 void rd_log_init(int force_stderr);
 
+/* Write out buffered event lines (stderr only; the journal is unbuffered). */
+void rd_log_flush(void);
+
 /* Log an operational message at PRIORITY (LOG_ERR, LOG_WARNING, ...). */
 void rd_log(int priority, enum rd_msg msg, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -73,10 +73,10 @@ static int64_t mono_ms(void)
 
 /* ---- publishing ------------------------------------------------------------ */
 
-static void publish(struct rd_server *srv, const struct rd_event *ev)
+/* Send one committed event (its stored JSON TEXT) to subscribers and to the
+ * journal. */
+static void publish(struct rd_server *srv, const struct rd_event *ev, const char *text)
 {
-        json_t *o = rd_event_to_json(ev);
-        char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         const char *topic = rd_event_type_name(ev->type);
         enum rd_journal_events je = srv->config->journal_events;
 
@@ -86,8 +86,6 @@ static void publish(struct rd_server *srv, const struct rd_event *ev)
                 zmq_send(srv->pub, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
                 zmq_send(srv->pub, text, strlen(text), ZMQ_DONTWAIT);
         }
-        free(text);
-        json_decref(o);
         if (je == RD_JOURNAL_ALL || (je == RD_JOURNAL_DECISIONS && rd_event_is_decision(ev->type)))
                 rd_log_event(ev);
 }
@@ -98,8 +96,9 @@ static void publish_committed(struct rd_server *srv)
         size_t n;
         const struct rd_event *evs = rd_hub_events(srv->hub, &n);
         for (size_t i = 0; i < n; i++)
-                publish(srv, &evs[i]);
+                publish(srv, &evs[i], rd_hub_event_text(srv->hub, i));
         rd_hub_events_clear(srv->hub);
+        rd_log_flush();
 }
 
 /* Commit the open transaction; on failure roll back and tell the hub.

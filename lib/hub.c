@@ -34,10 +34,13 @@ struct rd_hub {
         struct rd_waiting *wview; /* the same, as route.h wants it */
         /* the outbox */
         struct rd_event *events;
+        char **texts; /* each event's JSON text, as stored */
         size_t n_events, cap_events, mark_events;
         int64_t retention_ms; /* erase personal data this long after a final status */
         bool erased;          /* something was erased since rd_hub_erased() */
 };
+
+static void outbox_truncate(struct rd_hub *h, size_t from);
 
 /* ---- memory state -------------------------------------------------------- */
 
@@ -179,6 +182,8 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
         while (at > 0 && !wait_before(&h->wait[at - 1], st))
                 at--;
         memmove(&h->wait[at + 1], &h->wait[at], (h->n_wait - at) * sizeof h->wait[0]);
+        memmove(&h->wview[at + 1], &h->wview[at], (h->n_wait - at) * sizeof h->wview[0]);
+        memset(&h->wview[at], 0, sizeof h->wview[at]);
         e = &h->wait[at];
         memset(e, 0, sizeof *e);
         e->rowid = st->rowid;
@@ -204,20 +209,14 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
                 while (*p == ' ')
                         p++;
         }
+        h->wview[at].candidates = e->cands;
+        h->wview[at].n_candidates = e->n_cands;
         return 0;
 }
 
 static int rebuild_wait(void *ctx, const struct rd_stored *st, const char *candidates)
 {
         return wait_insert(ctx, st, candidates);
-}
-
-static void wview_sync(struct rd_hub *h)
-{
-        for (size_t i = 0; i < h->n_wait; i++) {
-                h->wview[i].candidates = h->wait[i].cands;
-                h->wview[i].n_candidates = h->wait[i].n_cands;
-        }
 }
 
 /* Everything in memory, from the store, for the rules in force. */
@@ -245,8 +244,6 @@ static int rebuild(struct rd_hub *h)
                 r = rd_store_each_rr(h->store, rebuild_rr, h);
         if (r == 0)
                 r = rd_store_each_waiting(h->store, rebuild_wait, h);
-        if (r == 0)
-                wview_sync(h);
         return r;
 }
 
@@ -265,8 +262,9 @@ static void wait_remove(struct rd_hub *h, int64_t rowid)
                 return;
         free(h->wait[i].cands);
         memmove(&h->wait[i], &h->wait[i + 1], (h->n_wait - (size_t)i - 1) * sizeof h->wait[0]);
+        memmove(&h->wview[i], &h->wview[i + 1],
+                (h->n_wait - (size_t)i - 1) * sizeof h->wview[0]);
         h->n_wait--;
-        wview_sync(h);
 }
 
 /* ---- construction ---------------------------------------------------------- */
@@ -299,7 +297,9 @@ void rd_hub_free(struct rd_hub *h)
         wait_clear(h);
         free(h->wait);
         free(h->wview);
+        outbox_truncate(h, 0);
         free(h->events);
+        free(h->texts);
         rd_rules_free(h->rules);
         free(h);
 }
@@ -316,28 +316,49 @@ uint32_t rd_hub_load(const struct rd_hub *h, size_t connector)
 
 /* ---- events ------------------------------------------------------------------ */
 
-static int emit(struct rd_hub *h, struct rd_event *ev, int64_t rowid)
+static int emit_flags(struct rd_hub *h, struct rd_event *ev, int64_t rowid, unsigned flags)
 {
+        char *text = NULL;
         int r;
         if (h->n_events == h->cap_events) {
                 size_t cap = h->cap_events ? h->cap_events * 2 : 64;
                 struct rd_event *v = realloc(h->events, cap * sizeof *v);
-                if (!v)
+                char **t = realloc(h->texts, cap * sizeof *t);
+                if (v)
+                        h->events = v;
+                if (t)
+                        h->texts = t;
+                if (!v || !t)
                         return -ENOMEM;
-                h->events = v;
                 h->cap_events = cap;
         }
-        r = rd_store_append_event(h->store, ev, rowid);
+        r = rd_store_append_event(h->store, ev, rowid, flags, &text);
         if (r < 0)
                 return r;
+        h->texts[h->n_events] = text;
         h->events[h->n_events++] = *ev;
         return 0;
 }
 
+static int emit(struct rd_hub *h, struct rd_event *ev, int64_t rowid)
+{
+        return emit_flags(h, ev, rowid, 0);
+}
+
+/* Forget the outbox from index FROM on. */
+static void outbox_truncate(struct rd_hub *h, size_t from)
+{
+        for (size_t i = from; i < h->n_events; i++)
+                free(h->texts[i]);
+        if (from < h->n_events)
+                h->n_events = from;
+}
+
 /* An event about referral ST of TYPE at NOW; CONNECTOR overrides the
  * connector named (the one who declined or let an offer lapse). */
-static int emit_for(struct rd_hub *h, enum rd_event_type type, const struct rd_stored *st,
-                    int64_t now, const char *connector)
+static int emit_for_flags(struct rd_hub *h, enum rd_event_type type,
+                          const struct rd_stored *st, int64_t now, const char *connector,
+                          unsigned flags)
 {
         struct rd_event ev;
 
@@ -358,7 +379,13 @@ static int emit_for(struct rd_hub *h, enum rd_event_type type, const struct rd_s
                 snprintf(ev.forward_to, sizeof ev.forward_to, "%s", st->forward_to);
                 snprintf(ev.reason, sizeof ev.reason, "%s", st->reason);
         }
-        return emit(h, &ev, st->rowid);
+        return emit_flags(h, &ev, st->rowid, flags);
+}
+
+static int emit_for(struct rd_hub *h, enum rd_event_type type, const struct rd_stored *st,
+                    int64_t now, const char *connector)
+{
+        return emit_for_flags(h, type, st, now, connector, 0);
 }
 
 const struct rd_event *rd_hub_events(const struct rd_hub *h, size_t *n)
@@ -367,9 +394,14 @@ const struct rd_event *rd_hub_events(const struct rd_hub *h, size_t *n)
         return h->events;
 }
 
+const char *rd_hub_event_text(const struct rd_hub *h, size_t i)
+{
+        return i < h->n_events ? h->texts[i] : NULL;
+}
+
 void rd_hub_events_clear(struct rd_hub *h)
 {
-        h->n_events = 0;
+        outbox_truncate(h, 0);
         h->mark_events = 0;
 }
 
@@ -383,7 +415,7 @@ int rd_hub_request_end(struct rd_hub *h, bool keep)
 {
         int r = rd_store_request_end(h->store, keep);
         if (!keep || r < 0) {
-                h->n_events = h->mark_events;
+                outbox_truncate(h, h->mark_events);
                 rebuild(h);
         }
         return r;
@@ -391,7 +423,7 @@ int rd_hub_request_end(struct rd_hub *h, bool keep)
 
 void rd_hub_rolled_back(struct rd_hub *h)
 {
-        h->n_events = 0;
+        outbox_truncate(h, 0);
         h->mark_events = 0;
         rebuild(h);
 }
@@ -440,16 +472,11 @@ static void trace_candidates(const json_t *trace, char *buf, size_t size)
 
 /* Record decision D for ST (received, or being decided again) at NOW, with
  * its TRACE. Emits the decision's event and keeps memory in step. */
-static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-                 const json_t *trace, int64_t now)
+/* Write decision D (at NOW) into the columns of ST. */
+static void fill_decision(const struct rd_rules *rules, struct rd_stored *st,
+                          const struct rd_decision *d, int64_t now)
 {
-        const struct rd_rules *rules = h->rules;
-        const struct rd_rule *rule = &rules->rules[d->rule];
-        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
-        char *cands = NULL;
-        int r;
-
-        snprintf(st->rule, sizeof st->rule, "%s", rule->name);
+        snprintf(st->rule, sizeof st->rule, "%s", rules->rules[d->rule].name);
         st->team[0] = st->connector[0] = st->forward_to[0] = st->reason[0] = '\0';
         st->offered_ms = st->offer_expires_ms = st->expected_start_ms = 0;
         if (st->status == RD_STATUS_RECEIVED)
@@ -474,6 +501,56 @@ static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decisio
                 st->final_ms = now;
                 break;
         }
+}
+
+static enum rd_event_type decision_event(enum rd_status status)
+{
+        return status == RD_STATUS_ASSIGNED     ? RD_EV_ASSIGNED
+               : status == RD_STATUS_WAITLISTED ? RD_EV_WAITLISTED
+                                                : RD_EV_FORWARDED;
+}
+
+/* The candidates a waiting referral may take, from TRACE, as the store
+ * keeps them (malloc'ed, caller frees), or NULL when out of memory. */
+static char *waiting_candidates(const struct rd_rules *rules, const json_t *trace)
+{
+        size_t size = rules->n_connectors * (RD_ID_MAX + 1) + 1;
+        char *cands = malloc(size);
+        if (cands)
+                trace_candidates(trace, cands, size);
+        return cands;
+}
+
+/* Memory follows decision D for ST, once the store has it. */
+static int remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
+                    bool was_waiting, const char *cands, int64_t now)
+{
+        if (was_waiting && d->status != RD_STATUS_WAITLISTED)
+                wait_remove(h, st->rowid);
+        if (d->status == RD_STATUS_ASSIGNED) {
+                size_t c = d->connector;
+                h->load[c]++;
+                h->offers[c]++;
+                snprintf(h->rr_last[d->rule], RD_ID_MAX + 1, "%s", st->connector);
+                h->rr_ptr[d->rule] = h->rr_last[d->rule];
+                return ends_insert(h, c, now + h->rules->trajectory_s * 1000);
+        }
+        if (d->status == RD_STATUS_WAITLISTED && !was_waiting)
+                return wait_insert(h, st, cands ? cands : "");
+        return 0;
+}
+
+/* Record decision D for ST (being decided again) at NOW, with its TRACE.
+ * Emits the decision's event and keeps memory in step. */
+static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+                 const json_t *trace, int64_t now)
+{
+        const struct rd_rules *rules = h->rules;
+        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
+        char *cands = NULL;
+        int r;
+
+        fill_decision(rules, st, d, now);
         r = rd_store_update(h->store, st);
         if (r == 0)
                 r = rd_store_set_trace(h->store, st->rowid, trace, rules->digest);
@@ -483,36 +560,13 @@ static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decisio
                         r = rd_store_set_rr(h->store, st->rule, st->connector);
         }
         if (r == 0 && d->status == RD_STATUS_WAITLISTED) {
-                size_t size = rules->n_connectors * (RD_ID_MAX + 1) + 1;
-                cands = malloc(size);
-                if (!cands)
-                        return -ENOMEM;
-                trace_candidates(trace, cands, size);
-                r = rd_store_set_candidates(h->store, st->rowid, cands);
+                cands = waiting_candidates(rules, trace);
+                r = cands ? rd_store_set_candidates(h->store, st->rowid, cands) : -ENOMEM;
         }
         if (r == 0)
-                r = emit_for(h, d->status == RD_STATUS_ASSIGNED     ? RD_EV_ASSIGNED
-                                : d->status == RD_STATUS_WAITLISTED ? RD_EV_WAITLISTED
-                                                                    : RD_EV_FORWARDED,
-                             st, now, NULL);
-        if (r < 0) {
-                free(cands);
-                return r;
-        }
-        /* memory */
-        if (was_waiting && d->status != RD_STATUS_WAITLISTED)
-                wait_remove(h, st->rowid);
-        if (d->status == RD_STATUS_ASSIGNED) {
-                size_t c = d->connector;
-                r = ends_insert(h, c, now + rules->trajectory_s * 1000);
-                h->load[c]++;
-                h->offers[c]++;
-                snprintf(h->rr_last[d->rule], RD_ID_MAX + 1, "%s", st->connector);
-                h->rr_ptr[d->rule] = h->rr_last[d->rule];
-        } else if (d->status == RD_STATUS_WAITLISTED && !was_waiting) {
-                r = wait_insert(h, st, cands);
-                wview_sync(h);
-        }
+                r = emit_for(h, decision_event(d->status), st, now, NULL);
+        if (r == 0)
+                r = remember(h, st, d, was_waiting, cands, now);
         free(cands);
         return r;
 }
@@ -532,7 +586,6 @@ static int wait_recandidate(struct rd_hub *h, const struct rd_stored *st, const 
         if (r == 0) {
                 wait_remove(h, st->rowid);
                 r = wait_insert(h, st, cands);
-                wview_sync(h);
         }
         free(cands);
         return r;
@@ -678,14 +731,16 @@ int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now,
         struct rd_decision d;
         struct rd_route_state rs;
         json_t *trace = NULL;
+        char *content = NULL, *trace_text = NULL, *cands = NULL;
         char digest[65];
         int rc;
 
-        rc = rd_referral_digest(r, digest);
+        rc = rd_referral_canonical(r, &content, digest);
         if (rc < 0)
-                return rd_error_set(err, RD_INTERNAL, NULL, "out of memory");
+                goto fault;
         rc = rd_store_find(h->store, r->partner, r->ref, &st);
         if (rc == 0) {
+                free(content);
                 if (strcmp(st.digest, digest) != 0)
                         return rd_error_set(err, RD_CONFLICT, "referral.ref",
                                             "this partner already submitted a referral with this "
@@ -697,22 +752,56 @@ int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now,
         }
         if (rc != -ENOENT)
                 goto fault;
-        rc = rd_store_insert(h->store, r, digest, now, &st);
-        if (rc == 0)
-                rc = emit_for(h, RD_EV_RECEIVED, &st, now, NULL);
-        if (rc < 0)
-                goto fault;
+        /* decide first, then write the referral with its decision at once */
         route_state(h, NULL, h->n_wait, &rs);
         rc = rd_route_decide(r, h->rules, &rs, now, &d, &trace);
-        if (rc == 0)
-                rc = apply(h, &st, &d, trace, now);
-        json_decref(trace);
         if (rc < 0)
                 goto fault;
+        memset(&st, 0, sizeof st);
+        snprintf(st.partner, sizeof st.partner, "%s", r->partner);
+        snprintf(st.ref, sizeof st.ref, "%s", r->ref);
+        snprintf(st.digest, sizeof st.digest, "%s", digest);
+        st.received_ms = now;
+        st.urgency = r->urgency;
+        st.status = RD_STATUS_RECEIVED;
+        fill_decision(h->rules, &st, &d, now);
+        st.last_seq = rd_store_last_seq(h->store) + 2; /* received, then the decision */
+        trace_text = json_dumps(trace, JSON_COMPACT);
+        if (d.status == RD_STATUS_WAITLISTED)
+                cands = waiting_candidates(h->rules, trace);
+        rc = -ENOMEM;
+        if (trace_text && (cands || d.status != RD_STATUS_WAITLISTED))
+                rc = rd_store_insert(h->store, &st, content, trace_text, h->rules->digest, cands);
+        if (rc == 0) {
+                struct rd_stored received = st;
+                received.status = RD_STATUS_RECEIVED;
+                rc = emit_for_flags(h, RD_EV_RECEIVED, &received, now, NULL,
+                                    RD_EVENT_KEEP_LAST_SEQ);
+        }
+        if (rc == 0)
+                rc = emit_for_flags(h, decision_event(d.status), &st, now, NULL,
+                                    RD_EVENT_KEEP_LAST_SEQ);
+        if (rc == 0 && d.status == RD_STATUS_ASSIGNED) {
+                rc = rd_store_offer_made(h->store, st.rowid, st.connector);
+                if (rc == 0)
+                        rc = rd_store_set_rr(h->store, st.rule, st.connector);
+        }
+        if (rc == 0)
+                rc = remember(h, &st, &d, false, cands, now);
+        if (rc < 0)
+                goto fault;
+        free(content);
+        free(trace_text);
+        free(cands);
+        json_decref(trace);
         *out = st;
         *duplicate = false;
         return 0;
 fault:
+        free(content);
+        free(trace_text);
+        free(cands);
+        json_decref(trace);
         rd_error_set(err, RD_INTERNAL, NULL,
                      "the daemon could not store this referral; nothing was stored; retry later");
         return rc < 0 ? rc : -EIO;

@@ -123,6 +123,10 @@ int rd_hub_reject_rules(struct rd_hub *hub, const char *first_error, size_t erro
 /* The events appended since the last rd_hub_events_clear, in seq order.
  * Publish them only after the transaction that holds them committed. */
 const struct rd_event *rd_hub_events(const struct rd_hub *hub, size_t *n);
+
+/* Event I's JSON text, as stored (owned by the hub until cleared). */
+const char *rd_hub_event_text(const struct rd_hub *hub, size_t i);
+
 void rd_hub_events_clear(struct rd_hub *hub);
 
 #endif

@@ -708,29 +708,39 @@ fail:
         return NULL;
 }
 
-int rd_referral_digest(const struct rd_referral *r, char hex[65])
+int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65])
 {
         static const char xd[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
         json_t *j = rd_referral_to_json(r, true);
-        char *text;
+        char *t;
         int ok;
 
         if (!j)
                 return -ENOMEM;
-        text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(j);
-        if (!text)
+        if (!t)
                 return -ENOMEM;
-        ok = EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL);
-        free(text);
-        if (!ok || md_len != 32)
+        ok = EVP_Digest(t, strlen(t), md, &md_len, EVP_sha256(), NULL);
+        if (!ok || md_len != 32) {
+                free(t);
                 return -ENOMEM;
+        }
         for (unsigned i = 0; i < 32; i++) {
                 hex[2 * i] = xd[md[i] >> 4];
                 hex[2 * i + 1] = xd[md[i] & 15];
         }
         hex[64] = '\0';
+        if (text)
+                *text = t;
+        else
+                free(t);
         return 0;
+}
+
+int rd_referral_digest(const struct rd_referral *r, char hex[65])
+{
+        return rd_referral_canonical(r, NULL, hex);
 }

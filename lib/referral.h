@@ -124,6 +124,12 @@ json_t *rd_referral_to_json(const struct rd_referral *r, bool with_personal);
  * content". Returns 0, or -ENOMEM. */
 int rd_referral_digest(const struct rd_referral *r, char hex[65]);
 
+/* The canonical form of R as compact JSON text (what rd_referral_digest
+ * hashes, and what the store keeps) and its digest, from one
+ * serialisation. *TEXT (may be NULL: not wanted) is malloc'ed; the caller
+ * frees it. Returns 0 or -ENOMEM. */
+int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65]);
+
 /* Count the Unicode code points of the valid UTF-8 string S. */
 size_t rd_utf8_length(const char *s);
 

@@ -155,7 +155,11 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
         [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
         [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
-                     " urgency) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+                     " urgency, rule, team, connector, start_by_ms, expected_start_ms,"
+                     " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
+                     " final_ms, trace, rules_digest, candidates, last_seq)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13,"
+                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
                      " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
                      " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
@@ -620,41 +624,44 @@ int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, json_t
         return 0;
 }
 
-int rd_store_insert(struct rd_store *s, const struct rd_referral *r, const char *digest,
-                    int64_t now_ms, struct rd_stored *out)
+int rd_store_insert(struct rd_store *s, struct rd_stored *st, const char *content,
+                    const char *trace, const char *rules_digest, const char *candidates)
 {
-        json_t *content = rd_referral_to_json(r, true);
-        char *text = content ? json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        sqlite3_stmt *st;
+        sqlite3_stmt *stmt = prep(s, S_INSERT);
         int rc;
 
-        json_decref(content);
-        if (!text)
-                return -ENOMEM;
-        st = prep(s, S_INSERT);
-        sqlite3_bind_text(st, 1, r->partner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, r->ref, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now_ms);
-        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, (int)r->urgency);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        free(text);
+        sqlite3_bind_text(stmt, 1, st->partner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, st->ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, st->digest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, st->received_ms);
+        sqlite3_bind_text(stmt, 5, content, -1, SQLITE_STATIC);
+        sqlite3_bind_int(stmt, 6, (int)st->status);
+        sqlite3_bind_int(stmt, 7, (int)st->urgency);
+        sqlite3_bind_text(stmt, 8, st->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 9, st->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 10, st->connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 11, st->start_by_ms);
+        sqlite3_bind_int64(stmt, 12, st->expected_start_ms);
+        sqlite3_bind_int64(stmt, 13, st->offered_ms);
+        sqlite3_bind_int64(stmt, 14, st->offer_expires_ms);
+        sqlite3_bind_text(stmt, 15, st->forward_to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 16, st->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 17, st->final_ms);
+        if (trace)
+                sqlite3_bind_text(stmt, 18, trace, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 19, rules_digest ? rules_digest : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 20, candidates ? candidates : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 21, st->last_seq);
+        rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
         if (rc == SQLITE_CONSTRAINT)
                 return -EEXIST;
         if (rc != SQLITE_DONE)
                 return sql_err(rc);
-        memset(out, 0, sizeof *out);
-        out->rowid = sqlite3_last_insert_rowid(s->db);
-        make_id(out->rowid, out->id);
-        snprintf(out->partner, sizeof out->partner, "%s", r->partner);
-        snprintf(out->ref, sizeof out->ref, "%s", r->ref);
-        snprintf(out->digest, sizeof out->digest, "%s", digest);
-        out->received_ms = now_ms;
-        out->status = RD_STATUS_RECEIVED;
-        out->urgency = r->urgency;
+        st->rowid = sqlite3_last_insert_rowid(s->db);
+        make_id(st->rowid, st->id);
+        st->first_offered_ms = st->offered_ms;
         return 0;
 }
 
@@ -700,7 +707,8 @@ int rd_store_set_trace(struct rd_store *s, int64_t rowid, const json_t *trace,
         return r;
 }
 
-int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid)
+int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid,
+                          unsigned flags, char **text_out)
 {
         json_t *body;
         char *text;
@@ -720,15 +728,20 @@ int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid
         sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
         r = step_done(st);
         sqlite3_clear_bindings(st);
-        free(text);
-        if (r == 0 && rowid > 0) {
+        if (r == 0 && rowid > 0 && !(flags & RD_EVENT_KEEP_LAST_SEQ)) {
                 st = prep(s, S_LAST_SEQ_OF);
                 sqlite3_bind_int64(st, 1, rowid);
                 sqlite3_bind_int64(st, 2, ev->seq);
                 r = step_done(st);
         }
-        if (r == 0)
+        if (r == 0) {
                 s->last_seq = ev->seq;
+                if (text_out) {
+                        *text_out = text;
+                        text = NULL;
+                }
+        }
+        free(text);
         return r;
 }
 

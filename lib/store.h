@@ -89,11 +89,15 @@ int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
 int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
                      char rules_digest[65]);
 
-/* Insert a new referral R (partner filled in) with its DIGEST, received at
- * NOW_MS, status received. Returns 0 and fills *OUT, -EEXIST when
- * partner+ref exists, -EIO. */
-int rd_store_insert(struct rd_store *store, const struct rd_referral *r, const char *digest,
-                    int64_t now_ms, struct rd_stored *out);
+/* Insert a new referral, already decided: ST holds partner, ref, digest,
+ * received_ms, urgency, status and the decision columns, and last_seq (the
+ * seq its newest event will have); CONTENT is its canonical JSON text
+ * (rd_referral_canonical), TRACE the decision trace as JSON text (or NULL),
+ * RULES_DIGEST the routing file that decided, CANDIDATES (waitlisted) the
+ * space-separated connectors that may take it. One row write. Returns 0 and
+ * sets ST->rowid and ST->id, -EEXIST when partner+ref exists, or -EIO. */
+int rd_store_insert(struct rd_store *store, struct rd_stored *st, const char *content,
+                    const char *trace, const char *rules_digest, const char *candidates);
 
 /* Write the status and decision columns of ST (by ST->rowid). 0 or -EIO. */
 int rd_store_update(struct rd_store *store, const struct rd_stored *st);
@@ -103,9 +107,14 @@ int rd_store_update(struct rd_store *store, const struct rd_stored *st);
 int rd_store_set_trace(struct rd_store *store, int64_t rowid, const json_t *trace,
                        const char *rules_digest);
 
-/* Append EV (for referral ROWID, 0 for none), assigning EV->seq. Updates
- * the referral's last_seq. 0 or -EIO. */
-int rd_store_append_event(struct rd_store *store, struct rd_event *ev, int64_t rowid);
+/* Append EV (for referral ROWID, 0 for none), assigning EV->seq. Unless
+ * FLAGS has RD_EVENT_KEEP_LAST_SEQ (the caller writes the referral's
+ * last_seq itself), the referral's last_seq becomes EV->seq. With TEXT not
+ * NULL, *TEXT receives the event's JSON text as stored (caller frees), to
+ * publish without serialising it again. 0, -ENOMEM or -EIO. */
+#define RD_EVENT_KEEP_LAST_SEQ 1u
+int rd_store_append_event(struct rd_store *store, struct rd_event *ev, int64_t rowid,
+                          unsigned flags, char **text);
 
 /* Newest seq committed or appended in the open transaction; 0 when none. */
 int64_t rd_store_last_seq(const struct rd_store *store);

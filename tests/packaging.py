@@ -133,6 +133,7 @@ def man(pages):
         check("mandoc -Tlint -Wwarning %s" % os.path.basename(page), rc == 0 and not msg, msg)
         # it renders, and the NAME section names the page
         rc, out, err = run(["mandoc", "-Tascii", page])
+        out = re.sub(".\b", "", out)  # overstrike (bold, underline)
         name = os.path.basename(page).rsplit(".", 1)[0]
         check("%s renders with its NAME" % os.path.basename(page),
               rc == 0 and re.search(r"^NAME\n\s+%s" % re.escape(name), out, re.M) is not None)

@@ -57,11 +57,30 @@ static void make_referral(struct rd_referral *r, const char *partner, const char
         r->urgency = RD_URGENCY_NORMAL;
 }
 
-static void insert(struct fixture *f, const char *ref, struct rd_stored *st)
+/* A received row for REF of PARTNER with DIGEST, as rd_hub_submit makes it. */
+static int insert_as(struct fixture *f, const char *partner, const char *ref, const char *digest,
+                     struct rd_stored *st)
 {
         struct rd_referral r;
-        make_referral(&r, "ocmw-genk", ref);
-        assert_int_equal(rd_store_insert(f->store, &r, "d1", 1000, st), 0);
+        char *content = NULL, hex[65];
+        int rc;
+
+        make_referral(&r, partner, ref);
+        assert_int_equal(rd_referral_canonical(&r, &content, hex), 0);
+        memset(st, 0, sizeof *st);
+        snprintf(st->partner, sizeof st->partner, "%s", partner);
+        snprintf(st->ref, sizeof st->ref, "%s", ref);
+        snprintf(st->digest, sizeof st->digest, "%s", digest);
+        st->received_ms = 1000;
+        st->status = RD_STATUS_RECEIVED;
+        rc = rd_store_insert(f->store, st, content, NULL, "", NULL);
+        free(content);
+        return rc;
+}
+
+static void insert(struct fixture *f, const char *ref, struct rd_stored *st)
+{
+        assert_int_equal(insert_as(f, "ocmw-genk", ref, "d1", st), 0);
 }
 
 static struct rd_event received(const struct rd_stored *st)
@@ -139,14 +158,12 @@ static void same_partner_and_ref_twice_is_eexist(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored st;
-        struct rd_referral r;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &st);
-        make_referral(&r, "ocmw-genk", "A-1");
-        assert_int_equal(rd_store_insert(f->store, &r, "d2", 2000, &st), -EEXIST);
-        make_referral(&r, "caw-limburg", "A-1"); /* unique per partner only */
-        assert_int_equal(rd_store_insert(f->store, &r, "d2", 2000, &st), 0);
+        assert_int_equal(insert_as(f, "ocmw-genk", "A-1", "d2", &st), -EEXIST);
+        /* unique per partner only */
+        assert_int_equal(insert_as(f, "caw-limburg", "A-1", "d2", &st), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 }
 
@@ -162,7 +179,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-1", &a);
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0);
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0);
         assert_int_equal(ev.seq, 1);
         assert_int_equal(rd_store_request_end(f->store, true), 0);
 
@@ -170,7 +187,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-2", &b);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
         assert_int_equal(ev.seq, 2);
         assert_int_equal(rd_store_request_end(f->store, false), 0);
         assert_int_equal(rd_store_last_seq(f->store), 1);
@@ -179,7 +196,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-3", &b);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
         assert_int_equal(ev.seq, 2);
         assert_int_equal(rd_store_request_end(f->store, true), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
@@ -187,7 +204,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         /* a whole transaction rolled back gives its seqs back */
         assert_int_equal(rd_store_begin(f->store), 0);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0);
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
         assert_int_equal(ev.seq, 3);
         rd_store_rollback(f->store);
         assert_int_equal(rd_store_last_seq(f->store), 2);
@@ -214,7 +231,7 @@ static void events_since_and_limit(void **state)
         insert(f, "A-1", &a);
         for (int i = 0; i < 5; i++) {
                 ev = received(&a);
-                assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0);
+                assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0);
         }
         assert_int_equal(rd_store_commit(f->store), 0);
         assert_int_equal(rd_store_events(f->store, 2, 2, NULL, arr), 0);
@@ -329,11 +346,11 @@ static void list_orders_by_latest_event_and_filters_status(void **state)
         insert(f, "A-1", &a);
         insert(f, "A-2", &b);
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0); /* 1 */
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0); /* 1 */
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid), 0); /* 2 */
+        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0); /* 2 */
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid), 0); /* 3 */
+        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0); /* 3 */
         b.status = RD_STATUS_WAITLISTED;
         assert_int_equal(rd_store_update(f->store, &b), 0);
         assert_int_equal(rd_store_commit(f->store), 0);

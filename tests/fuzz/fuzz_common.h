@@ -267,8 +267,7 @@ static void fuzz_check_fields(const struct rd_referral *r)
         FUZZ_CHECK(r->n_concerns <= RD_CONCERNS_MAX);
         for (unsigned i = 0; i < r->n_concerns; i++)
                 FUZZ_CHECK(strlen(r->concerns[i]) >= 1 && strlen(r->concerns[i]) <= RD_TAG_MAX);
-        FUZZ_CHECK(r->language[0] == '\0' || strlen(r->language) == 2 ||
-                   strlen(r->language) == 3);
+        FUZZ_CHECK(r->language[0] == '\0' || strlen(r->language) == 2 || strlen(r->language) == 3);
         FUZZ_CHECK(!r->family || (json_is_object(r->family) && json_object_size(r->family) > 0));
         FUZZ_CHECK(!r->note || rd_utf8_length(r->note) <= RD_NOTE_MAX);
 }
@@ -407,14 +406,18 @@ static void fuzz_check_referral(const json_t *obj)
                 /* nothing personal in the error */
                 FUZZ_CHECK(err.code == errs.code);
                 if (strcmp(err.message, errs.message) != 0) {
-                        fprintf(stderr, "the message depends on personal data or keys:\n  %s\n  %s\n",
+                        fprintf(stderr,
+                                "the message depends on personal data or keys:\n  %s\n  %s\n",
                                 err.message, errs.message);
                         abort();
                 }
-                if (!renamed)
-                        FUZZ_CHECK(strcmp(err.field, errs.field) == 0);
                 FUZZ_CHECK(!fuzz_leaks(obj, err.message) || fuzz_leaks(obj, errs.message));
-                FUZZ_CHECK(!fuzz_leaks(obj, err.field) || fuzz_leaks(obj, errs.field));
+                /* the field names plain keys (by design), so compare it only
+                 * when no key was renamed */
+                if (!renamed) {
+                        FUZZ_CHECK(strcmp(err.field, errs.field) == 0);
+                        FUZZ_CHECK(!fuzz_leaks(obj, err.field) || fuzz_leaks(obj, errs.field));
+                }
         }
         json_decref(scrubbed);
 }

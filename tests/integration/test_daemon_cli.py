@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 
 import rdtest
 from rdtest import EX_CONFIG, EX_USAGE, ROUTING_BASIC, free_ports, referral, run_daemon
@@ -170,6 +171,63 @@ rules:
         self.assertEqual(p.returncode, 0, self.out(p))
         self.assertRegex(self.out(p), r"routing\.yaml:\d+:\d+: warning: ")
 
+    def security_yaml(self, key_file="server.key", role="partner", extra=""):
+        keys = rdtest.Keys(["a", "b"])
+        keys.write_secret(self.tmp)
+        text = keys.yaml([("a", "ocmw-genk", role), ("b", "coord", "coordinator")],
+                         secret_file=key_file)
+        return text + extra
+
+    def test_security_config_checks(self):
+        path = self.config(self.security_yaml())
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        # with security, a non-local endpoint is allowed
+        path = self.config(self.security_yaml(), intake="tcp://0.0.0.0:%d" % self.ports[0])
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+
+    def test_bad_security_config_is_reported(self):
+        # lines: 1-4 intake, events, database, routing; 5 security:,
+        # 6 secret_key_file, 7 clients:, 8 and 9 the two clients
+        cases = [
+            ("bad role", self.security_yaml(role="boss"), 8),
+            ("unknown key", self.security_yaml(extra="  colour: red\n"), 10),
+        ]
+        for name, sec, line in cases:
+            with self.subTest(case=name):
+                path = self.config(sec)
+                p = self.run_d("-t", "-c", path)
+                self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+                self.assertRegex(self.out(p), re.escape(path) + r":%d:\d+: " % line)
+                p = self.run_d("-c", path)
+                self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+
+    def test_secret_key_file_that_is_no_key_is_an_invalid_configuration(self):
+        self.write("bad.key", "not a key")
+        path = self.config(self.security_yaml(key_file="bad.key"))
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, "-t must catch it: " + self.out(p))
+        self.assertIn("bad.key", self.out(p))
+        p = self.run_d("-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("bad.key", self.out(p))
+
+    def test_missing_secret_key_file_refuses_to_start(self):
+        path = self.config(self.security_yaml(key_file="nope.key"))
+        p = self.run_d("-c", path)
+        self.assertIn(p.returncode, (1, EX_CONFIG), self.out(p))
+        self.assertIn("nope.key", self.out(p))
+
+    def test_duplicate_client_id_is_reported(self):
+        keys = rdtest.Keys(["a", "b"])
+        keys.write_secret(self.tmp)
+        sec = keys.yaml([("a", "ocmw-genk", "partner"), ("b", "ocmw-genk", "coordinator")])
+        path = self.config(sec)
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertRegex(self.out(p), re.escape(path) + r":9:\d+: ")  # the second one
+
     def test_non_local_endpoint_is_refused_by_check(self):
         path = self.config(intake="tcp://0.0.0.0:%d" % self.ports[0])
         p = self.run_d("-t", "-c", path)
@@ -266,6 +324,67 @@ class LocalEndpoints(rdtest.TestCase):
         d = self.daemon(routing=ROUTING_BASIC, intake="tcp://[::1]:%d" % port1,
                         events="tcp://127.0.0.1:%d" % port2)
         self.roundtrip(d)
+
+
+class SystemdNotify(rdtest.TestCase):
+    """daemon.md, under systemd (NOTIFY_SOCKET set): READY=1 once both
+    sockets are bound and the database is open, STATUS= lines, RELOADING=1
+    then READY=1 around a reload, STOPPING=1 at shutdown, WATCHDOG=1 at
+    half of WATCHDOG_USEC."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="rdnotify-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.path = os.path.join(self.tmp, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.addCleanup(self.sock.close)
+        self.got = []  # (monotonic time, line)
+
+    def collect(self, until, timeout=5.0):
+        """Read notifications until UNTIL(lines) is true or TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        while not until([l for _, l in self.got]):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("notifications so far: %r" % [l for _, l in self.got])
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            now = time.monotonic()
+            for line in data.decode("utf-8", "replace").splitlines():
+                self.got.append((now, line))
+
+    def test_ready_status_reload_stopping(self):
+        d = self.daemon(routing=ROUTING_BASIC, start=False, env={"NOTIFY_SOCKET": self.path})
+        d.start()
+        self.collect(lambda ls: "READY=1" in ls)
+        lines = [l for _, l in self.got]
+        self.assertTrue(any(l.startswith("STATUS=") for l in lines), lines)
+        # READY=1 means both sockets answer right away
+        s = d.dealer()
+        s.send(b'{"op":"ping"}')
+        self.assertTrue(s.poll(1000))
+        s.close(0)
+        self.got.clear()
+        d.signal(rdtest.signal.SIGHUP)
+        self.collect(lambda ls: "RELOADING=1" in ls and "READY=1" in ls[ls.index("RELOADING=1"):])
+        self.got.clear()
+        d.signal(rdtest.signal.SIGTERM)
+        self.assertEqual(d.wait_exit(), 0)
+        self.collect(lambda ls: "STOPPING=1" in ls, timeout=1.0)
+
+    def test_watchdog_pings_at_half_the_interval(self):
+        d = self.daemon(routing=ROUTING_BASIC, start=False,
+                        env={"NOTIFY_SOCKET": self.path, "WATCHDOG_USEC": "400000"})
+        d.start()
+        self.collect(lambda ls: ls.count("WATCHDOG=1") >= 5, timeout=3.0)
+        times = [t for t, l in self.got if l == "WATCHDOG=1"]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertLess(max(gaps), 0.4, "a watchdog gap as long as WATCHDOG_USEC: %r" % gaps)
 
 
 if __name__ == "__main__":

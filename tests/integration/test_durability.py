@@ -329,6 +329,18 @@ class Erase(rdtest.TestCase):
         for m in (self.NAME, self.NOTE, self.MAIL):
             self.assertNotIn(m.encode(), self.file_bytes(d))
 
+    def test_erase_of_a_closed_referral_keeps_its_status(self):
+        d = self.daemon(routing=ROUTING_BASIC)
+        a = d.submit(self.marked())
+        c = a["connector"]
+        d.ok({"op": "update", "id": a["id"], "status": "started", "connector": c})
+        d.ok({"op": "update", "id": a["id"], "status": "closed", "connector": c})
+        last = d.last_seq()
+        self.assertOk(d.request({"op": "erase", "id": a["id"]}))
+        evs = d.ok({"op": "events", "since": last})["events"]
+        self.assertEqual([(e["type"], e["status"]) for e in evs], [("referral.erased", "closed")])
+        self.assertEqual(d.ok({"op": "get", "id": a["id"]})["status"], "closed")
+
     def test_erase_unknown_is_not_found(self):
         d = self.daemon(routing=ROUTING_BASIC)
         self.assertError(d.request({"op": "erase", "id": "R-nope"}), "not_found")

@@ -289,6 +289,31 @@ class OfferExpiry(LifeCase):
                          "lapsed offers no longer count as load")
         self.assert_seq_contiguous(d)
 
+    def test_reassigned_offer_has_its_own_accept_within(self):
+        # protocol.md "update": a coordinator's re-assignment is "a new offer
+        # with its own accept_within"; the old offer's timer must not end it
+        d = self.daemon(routing=ROUTING_EXPIRY)
+        r = d.submit(referral())
+        self.assertEqual(r["connector"], "kelly")
+        offered = self.at(self.events_of(d, r["id"], "referral.assigned")[0])
+        self.wait_past(d, offered + 1 * SEC)
+        if self.events_of(d, r["id"], "referral.offer_expired"):
+            self.skipTest("machine too slow: the offer lapsed before the re-assignment")
+        self.update(d, r["id"], "assigned", connector="sophie")
+        moved = self.events_of(d, r["id"], "referral.assigned")
+        self.assertEqual([e["connector"] for e in moved], ["kelly", "sophie"])
+        reoffered = self.at(moved[1])
+        exp = self.wait_event(d, r["id"], "referral.offer_expired", timeout=2 + SLACK + 5)
+        self.assertEqual(exp["connector"], "sophie", "kelly's old offer has no timer left")
+        self.assert_timed(self.at(exp), reoffered + 2 * SEC, reoffered + (2 + SLACK) * SEC,
+                          "the re-assigned offer's expiry")
+        # kelly did not let it lapse (it was taken from her): she may get it again
+        nxt = [e for e in self.events_of(d, r["id"]) if e["seq"] > exp["seq"]]
+        self.assertEqual((nxt[0]["type"], nxt[0].get("connector")),
+                         ("referral.assigned", "kelly"), nxt)
+        self.assertEqual(len(self.events_of(d, r["id"], "referral.offer_expired", "kelly")), 0)
+        self.assert_seq_contiguous(d)
+
 
 class WindowEvents(LifeCase):
     """window_at_risk once when start_by - now <= at_risk and not started;

@@ -79,6 +79,7 @@ class MalformedRequests(rdtest.TestCase):
         r = json.dumps(referral())[:-1]  # drop the closing brace
         for body in [b'{"op":"ping","op":"ping"}',
                      b'{"op":"ping","corr":"a","corr":"a"}',
+                     b'{"op":"ping","o\\u0070":"ping"}',  # the same key, escaped
                      # a duplicate deep inside the referral counts too
                      ('{"op":"submit","referral":%s,"note":"x","note":"y"}}' % r).encode()]:
             with self.subTest(body=body[:60]):
@@ -102,6 +103,15 @@ class MalformedRequests(rdtest.TestCase):
             with self.subTest(body=body):
                 self.assertError(self.one_reply([body]), "malformed")
 
+    def test_deep_nesting_gets_one_reply_and_the_daemon_lives(self):
+        for depth in (40, 1000, 30000):
+            with self.subTest(depth=depth):
+                body = b'{"op":"ping","corr":' + b"[" * depth + b"]" * depth + b"}"
+                rep = self.one_reply([body])
+                self.assertIs(rep.get("ok"), False)
+                self.assertIn(rep["error"]["code"], ("malformed", "invalid"), rep)
+        self.assertOk(self.d.request({"op": "ping"}))
+
     def test_frame_of_exactly_64_kib_is_served(self):
         body = padded_ping(KIB64)
         self.assertEqual(len(body), 65536)
@@ -122,6 +132,30 @@ class MalformedRequests(rdtest.TestCase):
         self.assertError(self.one_reply([body]), "malformed")
         self.assertError(self.d.request({"op": "get", "partner": ref["partner"],
                                          "ref": ref["ref"]}), "not_found")
+
+    def test_huge_frame_is_refused_and_the_daemon_lives(self):
+        # Over ZMQ_MAXMSGSIZE (if set) the connection closes without a reply;
+        # under it, the answer is malformed. Either way others are served.
+        s = self.d.dealer()
+        try:
+            s.send(b'{"op":"ping","corr":"' + b"x" * (4 << 20) + b'"}')
+            if s.poll(3000):
+                self.assertError(json.loads(s.recv()), "malformed")
+        finally:
+            s.close(0)
+        self.assertOk(self.d.request({"op": "ping"}))
+
+    def test_client_that_leaves_before_its_replies_does_no_harm(self):
+        s = self.d.dealer()
+        refs = [referral() for _ in range(200)]
+        for r in refs:
+            s.send_json(submit_req(r))
+        s.close(0)
+        rdtest.wait_until(lambda: self.d.ok({"op": "ping"}), timeout=5)
+        # whatever was processed is whole; resubmitting gives every one an answer
+        for r in refs[::20]:
+            rep = self.d.request(submit_req(r))
+            self.assertOk(rep)
 
     def test_two_body_frames_are_malformed(self):
         ping = b'{"op":"ping"}'
@@ -300,6 +334,18 @@ class Corr(rdtest.TestCase):
                 self.assertOk(rep)
                 self.assertIn("corr", rep)
                 self.assertEqual(rep["corr"], corr)
+
+    def test_corr_with_escaped_characters_echoed_verbatim(self):
+        # RFC 8259 strings: any code point may be escaped, U+0000 included.
+        # Such a request is JSON, so it is not `malformed`; the corr is a
+        # string of at most 128 characters, so it is echoed verbatim.
+        for raw, want in [(b'"tab\\tquote\\"slash\\/"', 'tab\tquote"slash/'),
+                          (b'"\\u00e9\\ud83d\\ude00"', "\u00e9\U0001F600"),
+                          (b'"nul\\u0000byte"', "nul\u0000byte")]:
+            with self.subTest(corr=want):
+                rep = self.d.request(b'{"op":"ping","corr":' + raw + b'}')
+                self.assertOk(rep)
+                self.assertEqual(rep["corr"], want)
 
     def test_corr_echoed_in_error_replies(self):
         rep = self.d.request({"op": "nope", "corr": "err-1"})

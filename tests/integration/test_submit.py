@@ -540,6 +540,13 @@ class Idempotency(rdtest.TestCase):
         self.assertEqual(again["id"], first["id"])
         self.assertEqual(self.d.last_seq(), last, "a duplicate after erase emitted an event")
 
+    def test_changed_content_after_erase_is_still_conflict(self):
+        r = referral()
+        first = self.d.submit(r)
+        self.d.ok({"op": "erase", "id": first["id"]})
+        self.assertError(self.d.request(submit_req(dict(r, note="another note"))), "conflict")
+        self.assertError(self.d.request(submit_req(dict(r, children=[{"age": 2}]))), "conflict")
+
     def test_changed_content_is_conflict_and_changes_nothing(self):
         r = referral(urgency=DROP)
         first = self.d.submit(r)
