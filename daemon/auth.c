@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,14 @@ static int read_key(const char *path, char key[41], char *errbuf, size_t errsize
         }
         memcpy(key, buf, 41);
         return 0;
+}
+
+int rd_auth_check_key(const char *path, char *errbuf, size_t errsize)
+{
+        char key[41];
+        int r = read_key(path, key, errbuf, errsize);
+        explicit_bzero(key, sizeof key);
+        return r;
 }
 
 int rd_auth_new(void *zctx, const struct rd_config *config, struct rd_auth **out, char *errbuf,
@@ -251,10 +260,15 @@ int rd_auth_handle(struct rd_auth *a)
 
 int rd_auth_watch(struct rd_auth *a, void *zctx, void *sock, const char *name, int i)
 {
+        static unsigned generation; /* a socket made anew gets a new monitor */
         char ep[64];
         int zero = 0;
 
-        snprintf(ep, sizeof ep, "inproc://referrald-monitor-%d", i);
+        if (a->monitor[i]) {
+                zmq_close(a->monitor[i]);
+                a->monitor[i] = NULL;
+        }
+        snprintf(ep, sizeof ep, "inproc://referrald-monitor-%d-%u", i, generation++);
         if (zmq_socket_monitor(sock, ep,
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
@@ -312,4 +326,21 @@ out:
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
         return got;
+}
+
+int rd_auth_loses_subscriber(const struct rd_auth *a, const struct rd_client *clients, size_t n)
+{
+        for (size_t i = 0; i < a->n_clients; i++) {
+                const struct rd_client *old = &a->clients[i];
+                bool kept = false;
+                if (old->role != RD_ROLE_MONITOR && old->role != RD_ROLE_COORDINATOR)
+                        continue;
+                for (size_t j = 0; j < n && !kept; j++)
+                        kept = strcmp(clients[j].id, old->id) == 0 &&
+                               strcmp(clients[j].public_key, old->public_key) == 0 &&
+                               clients[j].role == old->role;
+                if (!kept)
+                        return 1;
+        }
+        return 0;
 }

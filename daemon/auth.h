@@ -26,6 +26,10 @@ struct rd_auth;
 int rd_auth_new(void *zctx, const struct rd_config *config, struct rd_auth **out, char *errbuf,
                 size_t errsize);
 
+/* Check that PATH holds a Z85 secret key (40 characters), as rd_auth_new
+ * will read it. 0, or a negative errno with a sentence in ERRBUF. */
+int rd_auth_check_key(const char *path, char *errbuf, size_t errsize);
+
 /* Close the handler. AUTH may be NULL. */
 void rd_auth_free(struct rd_auth *auth);
 
@@ -50,6 +54,13 @@ int rd_auth_handle_monitor(struct rd_auth *auth, int i); /* 1 handled, 0 none */
 
 /* Replace the client list (on reload). 0 or -ENOMEM (the old list stays). */
 int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, size_t n);
+
+/* 1 if replacing the list in force by CLIENTS[N] takes the right to
+ * subscribe from someone (a monitor or coordinator removed, or its key or
+ * role changed): the events socket must then be made anew, so that every
+ * subscriber reconnects through the ZAP handler. */
+int rd_auth_loses_subscriber(const struct rd_auth *auth, const struct rd_client *clients,
+                             size_t n);
 
 /* The client in force with this id (the request's User-Id), or NULL. The
  * pointer is valid until the next rd_auth_set_clients. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "embedded.h"
 #include "log.h"
@@ -100,6 +101,16 @@ int main(int argc, char **argv)
                 return 78;
         }
         rd_diag_clear(&diag);
+        /* the secret key is part of the configuration: check it here, so that
+         * -t catches a bad one and a start with it exits 78 */
+        if (config->has_security &&
+            rd_auth_check_key(config->secret_key_file, errbuf, sizeof errbuf) < 0) {
+                fprintf(stderr, "%s: security.secret_key_file: %s\n",
+                        config->source ? config->source : "referrald", errbuf);
+                rd_rules_free(rules);
+                rd_config_free(config);
+                return 78;
+        }
         if (test_only) {
                 printf("%s: ok; routing file %s: %zu rules, digest %s\n",
                        config->source ? config->source : "(embedded defaults)", rules->source,

@@ -19,12 +19,31 @@
 
 /* ---- replies ------------------------------------------------------------- */
 
+/* corr of the request being answered, echoed byte for byte (it may hold
+ * U+0000); set by rd_ops_handle, NULL when the request had none */
+static const json_t *corr_value;
+
+static size_t utf8_length_n(const char *s, size_t n)
+{
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+                count += ((unsigned char)s[i] & 0xC0) != 0x80;
+        return count;
+}
+
+static json_t *corr_json(const char *corr)
+{
+        if (corr_value && json_string_value(corr_value) == corr)
+                return json_stringn(corr, json_string_length(corr_value));
+        return json_string(corr);
+}
+
 static json_t *reply_ok(const char *corr)
 {
         json_t *o = json_object();
         json_object_set_new(o, "ok", json_true());
         if (corr)
-                json_object_set_new(o, "corr", json_string(corr));
+                json_object_set_new(o, "corr", corr_json(corr));
         return o;
 }
 
@@ -34,7 +53,7 @@ static json_t *reply_error(const char *corr, const struct rd_error *err)
         json_t *e = json_object();
         json_object_set_new(o, "ok", json_false());
         if (corr)
-                json_object_set_new(o, "corr", json_string(corr));
+                json_object_set_new(o, "corr", corr_json(corr));
         json_object_set_new(e, "code", json_string(rd_code_name(err->code)));
         json_object_set_new(e, "message", json_string(err->message));
         if (err->field[0])
@@ -646,7 +665,20 @@ static const struct op *find_op(const char *name)
         return NULL;
 }
 
+static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                      int64_t now);
+
 json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                      int64_t now)
+{
+        json_t *reply;
+        corr_value = NULL;
+        reply = handle(ops, buf, len, user_id, now);
+        corr_value = NULL; /* it pointed into the request, which is gone */
+        return reply;
+}
+
+static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
                       int64_t now)
 {
         struct ctx c = { .ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR };
@@ -660,12 +692,16 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const cha
         c.req = req;
         corr = json_object_get(req, "corr");
         if (corr) {
-                if (!json_is_string(corr) || rd_utf8_length(json_string_value(corr)) > CORR_MAX) {
+                if (!json_is_string(corr) || utf8_length_n(json_string_value(corr),
+                                                           json_string_length(corr)) > CORR_MAX) {
                         json_decref(req);
                         return rd_ops_error(NULL, RD_INVALID, "corr",
                                             "corr must be a string of at most 128 characters");
                 }
                 c.corr = json_string_value(corr);
+                corr_value = corr;
+        } else {
+                corr_value = NULL;
         }
         if (ops->stopping) {
                 reply = rd_ops_error(c.corr, RD_UNAVAILABLE, NULL,
@@ -673,6 +709,23 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const cha
                                      "later");
                 json_decref(req);
                 return reply;
+        }
+        {
+                /* only corr may hold U+0000: every other top-level string is an
+                 * id, a name or a time (the referral's own fields are checked
+                 * by its validator) */
+                const char *key;
+                json_t *v;
+                json_object_foreach(req, key, v) {
+                        if (json_is_string(v) && strcmp(key, "corr") != 0 &&
+                            strlen(json_string_value(v)) != json_string_length(v)) {
+                                reply = rd_ops_error(c.corr, RD_INVALID,
+                                                     rd_json_key_is_plain(key) ? key : NULL,
+                                                     "this field may not contain U+0000");
+                                json_decref(req);
+                                return reply;
+                        }
+                }
         }
         opv = json_object_get(req, "op");
         if (!opv || !json_is_string(opv) || !(op = find_op(json_string_value(opv)))) {

@@ -57,6 +57,8 @@ struct rd_server {
         int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
 };
 
+static int open_pub(struct rd_server *srv);
+
 static int64_t now_ms(void)
 {
         struct timespec ts;
@@ -423,9 +425,20 @@ refused:
                 size_t n_rules = fresh->n_rules;
                 struct rd_rules *previous = NULL;
                 r = rd_hub_set_rules(srv->hub, fresh, now, &previous); /* takes FRESH */
-                if (r == 0 && fresh_config && srv->auth)
+                if (r == 0 && fresh_config && srv->auth) {
+                        int drop = rd_auth_loses_subscriber(srv->auth, fresh_config->clients,
+                                                            fresh_config->n_clients);
                         r = rd_auth_set_clients(srv->auth, fresh_config->clients,
                                                 fresh_config->n_clients);
+                        if (r == 0 && drop) {
+                                r = open_pub(srv);
+                                if (r == 0)
+                                        rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+                                               "a subscriber lost its right to the events "
+                                               "socket: the socket was made anew and every "
+                                               "subscriber reconnects through the key check");
+                        }
+                }
                 if (r == 0 && rd_store_commit(srv->store) == 0) {
                         const struct rd_rules *in = rd_hub_rules(srv->hub);
                         char at[RD_TIME_STR];
@@ -483,35 +496,71 @@ out:
 
 /* ---- setup and loop ------------------------------------------------------------- */
 
-static int bind_socket(void *sock, const char *endpoint, const char *what)
+/* Bind SOCK to ENDPOINT. libzmq binds to addresses and interface names,
+ * not host names: daemon.md allows "localhost", which is the IPv4 loopback
+ * here; and without ZMQ_IPV6 libzmq cannot bind [::1]. With RETRY, an
+ * address still in use is tried again for up to a second (a socket just
+ * closed lets go of its port in libzmq's I/O thread). */
+static int bind_socket_retry(void *sock, const char *endpoint, const char *what, int retry)
 {
         static const char local[] = "tcp://localhost:";
         char buf[512];
         const char *ep = endpoint;
         int one = 1;
 
-        /* libzmq binds to addresses and interface names, not host names:
-         * daemon.md allows "localhost", which is the IPv4 loopback here. */
         if (strncmp(endpoint, local, sizeof local - 1) == 0) {
                 snprintf(buf, sizeof buf, "tcp://127.0.0.1:%s", endpoint + sizeof local - 1);
                 ep = buf;
         }
-        /* without ZMQ_IPV6, libzmq cannot bind an IPv6 address such as [::1] */
         zmq_setsockopt(sock, ZMQ_IPV6, &one, sizeof one);
-        if (zmq_bind(sock, ep) < 0) {
+        for (int tries = 0; zmq_bind(sock, ep) < 0; tries++) {
                 int e = errno;
-                rd_log(LOG_ERR, RD_MSG_GENERIC, "cannot bind the %s socket to %s: %s", what,
-                       endpoint, zmq_strerror(e));
-                return -e;
+                if (!retry || e != EADDRINUSE || tries == 200) {
+                        rd_log(LOG_ERR, RD_MSG_GENERIC, "cannot bind the %s socket to %s: %s",
+                               what, endpoint, zmq_strerror(e));
+                        return -e;
+                }
+                usleep(5000);
         }
         return 0;
+}
+
+static int bind_socket(void *sock, const char *endpoint, const char *what)
+{
+        return bind_socket_retry(sock, endpoint, what, 0);
+}
+
+/* Make the events socket (a CURVE server behind ZAP with security) and
+ * bind it. Used at start, and on a reload that takes the right to subscribe
+ * from someone: closing the old socket drops every subscription, and each
+ * subscriber's reconnect is judged by the list now in force. */
+static int open_pub(struct rd_server *srv)
+{
+        int zero = 0, r = 0, rebind = srv->pub != NULL;
+        int64_t maxmsg = SOCKET_MAXMSGSIZE;
+
+        if (srv->pub)
+                zmq_close(srv->pub);
+        srv->pub = zmq_socket(srv->zctx, ZMQ_PUB);
+        if (!srv->pub)
+                return -errno;
+        zmq_setsockopt(srv->pub, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(srv->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        if (srv->auth) {
+                r = rd_auth_server_socket(srv->auth, srv->pub, RD_ZAP_DOMAIN_EVENTS);
+                if (r == 0)
+                        r = rd_auth_watch(srv->auth, srv->zctx, srv->pub, "events", 1);
+                if (r < 0)
+                        return r;
+        }
+        return bind_socket_retry(srv->pub, srv->config->events, "events", rebind);
 }
 
 int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
                   struct rd_store *store, struct rd_server **out)
 {
         struct rd_server *srv = calloc(1, sizeof *srv);
-        int one = 1, zero = 0, linger = LINGER_MS, hwm = REPLY_HWM, r = -ENOMEM;
+        int one = 1, linger = LINGER_MS, hwm = REPLY_HWM, r = -ENOMEM;
         int64_t maxmsg = SOCKET_MAXMSGSIZE;
         sigset_t mask;
 
@@ -559,17 +608,12 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
                 srv->ops.auth = srv->auth;
         }
         srv->intake = zmq_socket(srv->zctx, ZMQ_ROUTER);
-        srv->pub = zmq_socket(srv->zctx, ZMQ_PUB);
-        if (!srv->intake || !srv->pub)
+        if (!srv->intake)
                 goto fail;
         if (srv->auth) {
                 r = rd_auth_server_socket(srv->auth, srv->intake, RD_ZAP_DOMAIN_INTAKE);
                 if (r == 0)
-                        r = rd_auth_server_socket(srv->auth, srv->pub, RD_ZAP_DOMAIN_EVENTS);
-                if (r == 0)
                         r = rd_auth_watch(srv->auth, srv->zctx, srv->intake, "intake", 0);
-                if (r == 0)
-                        r = rd_auth_watch(srv->auth, srv->zctx, srv->pub, "events", 1);
                 if (r < 0) {
                         rd_log(LOG_ERR, RD_MSG_CONFIG_ERROR, "cannot set up CURVE: %s",
                                zmq_strerror(-r));
@@ -580,11 +624,9 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
         zmq_setsockopt(srv->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(srv->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(srv->intake, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_setsockopt(srv->pub, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_setsockopt(srv->pub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         r = bind_socket(srv->intake, config->intake, "intake");
         if (r == 0)
-                r = bind_socket(srv->pub, config->events, "events");
+                r = open_pub(srv);
         if (r < 0)
                 goto fail;
         *out = srv;
@@ -723,6 +765,8 @@ int rd_server_run(struct rd_server *srv)
         /* deadlines that passed while the daemon was down fire at once */
         timeout = serve_deadlines(srv);
         while (!srv->ops.stopping) {
+                if (srv->auth) /* a reload may have made the events socket anew */
+                        items[4].socket = rd_auth_monitor_socket(srv->auth, 1);
                 if (zmq_poll(items, n_items, min_timeout(timeout, keepalive(srv))) < 0 &&
                     errno != EINTR) {
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "poll failed: %s", zmq_strerror(errno));

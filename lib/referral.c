@@ -215,7 +215,10 @@ int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_e
                                     "request nests arrays and objects deeper than %d levels",
                                     RD_JSON_DEPTH_MAX);
 
-        root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+        /* \u0000 inside a string is valid JSON (RFC 8259): it is decoded, and
+         * each field that cannot hold it says so (invalid), while corr is
+         * echoed verbatim. */
+        root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (!root) {
                 /* jansson's own text may quote the input: never forward it. */
                 int at = jerr.position;
