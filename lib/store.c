@@ -1200,3 +1200,59 @@ int rd_store_checkpoint(struct rd_store *s)
         int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         return rc == SQLITE_OK ? 0 : sql_err(rc);
 }
+
+int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize)
+{
+        sqlite3 *src = NULL, *dst = NULL;
+        sqlite3_backup *b;
+        int fd, rc, r = 0;
+
+        errbuf[0] = '\0';
+        rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(errbuf, errsize, "cannot open %s: %s", src_path,
+                         src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+                r = sql_err(rc);
+                goto out;
+        }
+        /* the copy holds the same personal data: 0600, and never over a file */
+        fd = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                r = -errno;
+                snprintf(errbuf, errsize, "cannot create %s: %s", dst_path, strerror(errno));
+                goto out;
+        }
+        fchmod(fd, 0600);
+        close(fd);
+        rc = sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(errbuf, errsize, "cannot open %s: %s", dst_path, sqlite3_errstr(rc));
+                r = sql_err(rc);
+                goto out;
+        }
+        sqlite3_busy_timeout(src, 5000);
+        b = sqlite3_backup_init(dst, "main", src, "main");
+        if (!b) {
+                snprintf(errbuf, errsize, "cannot start the backup: %s", sqlite3_errmsg(dst));
+                r = -EIO;
+                goto out;
+        }
+        /* page by page, so that the daemon's writer is never held up long;
+         * a page the daemon changes meanwhile makes SQLite start over */
+        do {
+                rc = sqlite3_backup_step(b, 256);
+                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                        sqlite3_sleep(10);
+        } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+        sqlite3_backup_finish(b);
+        if (rc != SQLITE_DONE) {
+                snprintf(errbuf, errsize, "the backup failed: %s", sqlite3_errstr(rc));
+                r = sql_err(rc);
+        }
+out:
+        sqlite3_close(dst);
+        sqlite3_close(src);
+        if (r < 0 && dst)
+                unlink(dst_path);
+        return r;
+}

@@ -236,6 +236,12 @@ int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
 /* Delete audit entries older than BEFORE_MS. Returns how many, or -EIO. */
 int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
 
+/* Copy the database at SRC_PATH, also while the daemon writes to it, into a
+ * new file DST_PATH (created 0600; an existing file is never overwritten),
+ * with SQLite's online backup API. An offline tool's call (referralctl
+ * backup). 0, or a negative errno with a sentence in ERRBUF. */
+int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
+
 /* Figures for coordinators (protocol.md stats, and more). */
 struct rd_durations {
         int64_t count;

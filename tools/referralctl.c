@@ -3137,6 +3137,26 @@ static int cmd_explain(struct ctl *c, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* The command table */
 
+static int cmd_backup(struct ctl *c, int argc, char **argv)
+{
+        char errbuf[512];
+        int r;
+
+        (void)c;
+        if (argc != 3) {
+                usage_error(argv[0], "needs the database and the file to write: backup DB OUT");
+                return EXIT_USAGE;
+        }
+        r = rd_store_backup(argv[1], argv[2], errbuf, sizeof errbuf);
+        if (r < 0) {
+                fprintf(stderr, "referralctl: backup: %s\n", errbuf);
+                return EXIT_FAULT;
+        }
+        printf("%s: a consistent copy of %s (mode 0600; it holds personal data)\n", argv[2],
+               argv[1]);
+        return EXIT_OK;
+}
+
 static const struct command commands[] = {
         {"submit", cmd_submit, "submit FILE.json",
          "submit a referral (the inner object; '-' reads stdin)"},
@@ -3161,6 +3181,9 @@ static const struct command commands[] = {
          "public key (without --out: both, labelled)"},
         {"explain", cmd_explain, "explain ID | explain --partner P --ref R",
          "why the daemon decided as it did: the rules tried, the candidates, the forecast"},
+        {"backup", cmd_backup, "backup DB OUT",
+         "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
+         "backup API)"},
         {"rules", cmd_rules,
          "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
          "check a routing file; show what it would decide for a referral and why, or run a "

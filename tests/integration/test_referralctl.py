@@ -95,6 +95,31 @@ class ReferralctlTest(TestCase):
     def get_by_ref(self, r):
         return self.d.request({"op": "get", "partner": r["partner"], "ref": r["ref"]})
 
+    # -- backup
+    def test_backup_copies_a_live_database_0600_and_never_overwrites(self):
+        import sqlite3
+        subs = [self.d.submit(referral()) for _ in range(20)]
+        out = os.path.join(self.tmp.name, "backup.db")
+        old = os.umask(0)
+        try:
+            p = run_ctl(["backup", self.d.database_path, out])
+        finally:
+            os.umask(old)
+        self.assertExit(p, 0)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600, "a copy of personal data")
+        db = sqlite3.connect(out)
+        try:
+            ids = {row[0] for row in db.execute("SELECT rowid FROM referrals")}
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        finally:
+            db.close()
+        for s in subs:
+            self.assertIn(int(s["id"][1:]), ids)
+        again = run_ctl(["backup", self.d.database_path, out])
+        self.assertExit(again, 1)
+        self.assertIn("cannot create", again.stderr)
+        self.assertExit(run_ctl(["backup", self.d.database_path]), 2)
+
     # -- submit
     def test_submit_file_human(self):
         r = referral()
