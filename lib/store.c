@@ -418,8 +418,10 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
         r = exec_sql(s->db,
                      synchronous_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                         " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                                        " PRAGMA temp_store=MEMORY;"
                                       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                                        " PRAGMA temp_store=MEMORY;",
                      errbuf, errsize);
         if (r < 0)
                 goto fail;
