@@ -182,8 +182,8 @@ static void refused(struct rd_auth *a, const char *address, const char *domain, 
         a->refused_logged = t;
         rd_log(LOG_WARNING, RD_MSG_AUTH_REFUSED,
                "connection from %s to %s refused: %s (%lld refused so far)", address,
-               strcmp(domain, RD_ZAP_DOMAIN_EVENTS) == 0 ? "the events socket" : "the intake",
-               why, (long long)a->refused);
+               strcmp(domain, RD_ZAP_DOMAIN_EVENTS) == 0 ? "the events socket" : "the intake", why,
+               (long long)a->refused);
 }
 
 /* RFC 27 (ZAP): version, request id, domain, address, identity, mechanism,

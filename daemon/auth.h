@@ -59,8 +59,7 @@ int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, s
  * subscribe from someone (a monitor or coordinator removed, or its key or
  * role changed): the events socket must then be made anew, so that every
  * subscriber reconnects through the ZAP handler. */
-int rd_auth_loses_subscriber(const struct rd_auth *auth, const struct rd_client *clients,
-                             size_t n);
+int rd_auth_loses_subscriber(const struct rd_auth *auth, const struct rd_client *clients, size_t n);
 
 /* The client in force with this id (the request's User-Id), or NULL. The
  * pointer is valid until the next rd_auth_set_clients. */

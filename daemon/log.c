@@ -149,18 +149,18 @@ void rd_log_event(const struct rd_event *ev)
                 char buf[16][RD_REASON_MAX + 32];
                 struct iovec iov[16];
                 int n = 0;
-#define ADD(...)                                                                                  \
-        do {                                                                                  \
-                iov[n].iov_base = buf[n];                                                     \
-                iov[n].iov_len = (size_t)snprintf(buf[n], sizeof buf[n], __VA_ARGS__);       \
-                if (iov[n].iov_len >= sizeof buf[n])                                          \
-                        iov[n].iov_len = sizeof buf[n] - 1;                                   \
-                n++;                                                                          \
+#define ADD(...)                                                                                   \
+        do {                                                                                       \
+                iov[n].iov_base = buf[n];                                                          \
+                iov[n].iov_len = (size_t)snprintf(buf[n], sizeof buf[n], __VA_ARGS__);             \
+                if (iov[n].iov_len >= sizeof buf[n])                                               \
+                        iov[n].iov_len = sizeof buf[n] - 1;                                        \
+                n++;                                                                               \
         } while (0)
-#define ADD_SET(key, val)                                                                         \
-        do {                                                                                  \
-                if ((val)[0])                                                                 \
-                        ADD("%s=%s", key, val);                                               \
+#define ADD_SET(key, val)                                                                          \
+        do {                                                                                       \
+                if ((val)[0])                                                                      \
+                        ADD("%s=%s", key, val);                                                    \
         } while (0)
                 ADD("MESSAGE=%s", msg);
                 ADD("MESSAGE_ID=%s", event_ids[ev->type]);

@@ -17,19 +17,18 @@
 
 static void usage(FILE *f)
 {
-        fprintf(f,
-                "Usage: referrald [-c FILE] [-t]\n"
-                "Route referrals of families to connectors (see referrald(8)).\n\n"
-                "  -c, --config FILE  the daemon config (referrald.yaml); without it the\n"
-                "                     embedded defaults: loopback endpoints 5570 and 5571,\n"
-                "                     referrald.db in $STATE_DIRECTORY or the current folder,\n"
-                "                     and the built-in example routing rules\n"
-                "  -t, --test         check the daemon config and its routing file, print\n"
-                "                     every error as FILE:LINE:COLUMN: message, start nothing\n"
-                "      --help         show this help\n"
-                "      --version      show the version\n\n"
-                "Exit codes: 0 done, 1 a runtime fault, 2 a usage error, 78 an invalid "
-                "configuration.\n");
+        fprintf(f, "Usage: referrald [-c FILE] [-t]\n"
+                   "Route referrals of families to connectors (see referrald(8)).\n\n"
+                   "  -c, --config FILE  the daemon config (referrald.yaml); without it the\n"
+                   "                     embedded defaults: loopback endpoints 5570 and 5571,\n"
+                   "                     referrald.db in $STATE_DIRECTORY or the current folder,\n"
+                   "                     and the built-in example routing rules\n"
+                   "  -t, --test         check the daemon config and its routing file, print\n"
+                   "                     every error as FILE:LINE:COLUMN: message, start nothing\n"
+                   "      --help         show this help\n"
+                   "      --version      show the version\n\n"
+                   "Exit codes: 0 done, 1 a runtime fault, 2 a usage error, 78 an invalid "
+                   "configuration.\n");
 }
 
 static void print_diag(const struct rd_diag *diag)
@@ -49,11 +48,11 @@ static int load_rules(const struct rd_config *config, struct rd_rules **out, str
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "test", no_argument, NULL, 't' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                { NULL, 0, NULL, 0 },
+                {"config", required_argument, NULL, 'c'},
+                {"test", no_argument, NULL, 't'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
+                {NULL, 0, NULL, 0},
         };
         const char *config_path = NULL;
         int test_only = 0, opt, r;
@@ -61,7 +60,7 @@ int main(int argc, char **argv)
         struct rd_rules *rules = NULL;
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
-        struct rd_diag diag = { 0 };
+        struct rd_diag diag = {0};
         char errbuf[512];
         sigset_t mask;
 

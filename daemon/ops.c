@@ -126,7 +126,8 @@ static json_t *check_keys(const struct ctx *c, const char *const *allowed)
 {
         const char *key;
         json_t *v;
-        json_object_foreach((json_t *)c->req, key, v) {
+        json_object_foreach((json_t *)c->req, key, v)
+        {
                 int ok = strcmp(key, "op") == 0 || strcmp(key, "corr") == 0;
                 for (const char *const *a = allowed; !ok && *a; a++)
                         ok = strcmp(key, *a) == 0;
@@ -175,15 +176,15 @@ static json_t *internal_error(const struct ctx *c, const char *what, int r)
 {
         log_fault(c, what, r);
         return rd_ops_error(c->corr, RD_INTERNAL, NULL,
-                          "the daemon could not complete this request; nothing was stored; "
-                          "retry later");
+                            "the daemon could not complete this request; nothing was stored; "
+                            "retry later");
 }
 
 /* ---- get, list, events, ping, stats ------------------------------------------ */
 
 static json_t *op_get(struct ctx *c)
 {
-        static const char *const keys[] = { "id", "partner", "ref", NULL };
+        static const char *const keys[] = {"id", "partner", "ref", NULL};
         struct rd_stored st;
         json_t *reply, *content = NULL, *trace = NULL, *history;
         const char *id, *partner, *ref;
@@ -203,14 +204,14 @@ static json_t *op_get(struct ctx *c)
                 return rd_ops_error(c->corr, RD_INVALID, "ref", "ref must be a string");
         if (id && (partner || ref))
                 return rd_ops_error(c->corr, RD_INVALID, "id",
-                                  "give either id, or partner and ref, not both");
+                                    "give either id, or partner and ref, not both");
         if (id)
                 r = rd_store_get(c->ops->store, id, &st);
         else if (partner && ref)
                 r = rd_store_find(c->ops->store, partner, ref, &st);
         else
                 return rd_ops_error(c->corr, RD_INVALID, partner ? "ref" : "id",
-                                  "a get request needs id, or partner and ref");
+                                    "a get request needs id, or partner and ref");
         if (r == 0)
                 r = rd_store_visible(c->ops->store, &st, viewer(c)) == 1 ? 0 : -ENOENT;
         if (r == -ENOENT)
@@ -240,7 +241,7 @@ static json_t *op_get(struct ctx *c)
 
 static json_t *op_list(struct ctx *c)
 {
-        static const char *const keys[] = { "status", "since", "limit", NULL };
+        static const char *const keys[] = {"status", "since", "limit", NULL};
         json_t *reply, *arr, *sv = json_object_get(c->req, "status");
         enum rd_status status;
         int64_t since, limit;
@@ -252,8 +253,8 @@ static json_t *op_list(struct ctx *c)
         if (sv && (!json_is_string(sv) || rd_status_parse(json_string_value(sv), &status) < 0 ||
                    status == RD_STATUS_RECEIVED))
                 return rd_ops_error(c->corr, RD_INVALID, "status",
-                                  "status must be one of waitlisted, assigned, accepted, "
-                                  "started, forwarded, closed, withdrawn");
+                                    "status must be one of waitlisted, assigned, accepted, "
+                                    "started, forwarded, closed, withdrawn");
         if (limit > LIST_MAX_LIMIT)
                 limit = LIST_MAX_LIMIT;
         arr = json_array();
@@ -270,7 +271,7 @@ static json_t *op_list(struct ctx *c)
 
 static json_t *op_events(struct ctx *c)
 {
-        static const char *const keys[] = { "since", "limit", NULL };
+        static const char *const keys[] = {"since", "limit", NULL};
         json_t *reply, *arr;
         int64_t since, limit;
         int r;
@@ -294,7 +295,7 @@ static json_t *op_events(struct ctx *c)
 
 static json_t *op_ping(struct ctx *c)
 {
-        static const char *const keys[] = { NULL };
+        static const char *const keys[] = {NULL};
         json_t *reply;
         if ((reply = check_keys(c, keys)))
                 return reply;
@@ -305,7 +306,6 @@ static json_t *op_ping(struct ctx *c)
         return reply;
 }
 
-
 static json_t *durations(const struct rd_durations *d)
 {
         return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)d->count, "p50_s",
@@ -315,8 +315,7 @@ static json_t *durations(const struct rd_durations *d)
 
 /* The figures coordinators ask for (an extension of protocol.md's stats,
  * see docs/integration.md). */
-static void put_figures(json_t *reply, const struct rd_figures *f, int64_t started,
-                        int64_t in_time)
+static void put_figures(json_t *reply, const struct rd_figures *f, int64_t started, int64_t in_time)
 {
         json_t *fw = json_array();
         int64_t forwarded = 0, decided = 0;
@@ -326,34 +325,34 @@ static void put_figures(json_t *reply, const struct rd_figures *f, int64_t start
         json_t *v;
 
         for (size_t i = 0; i < f->n_forwards; i++) {
-                json_array_append_new(fw, json_pack("{s:s, s:I}", "to", f->forwards[i].to,
-                                                    "count", (json_int_t)f->forwards[i].count));
+                json_array_append_new(fw, json_pack("{s:s, s:I}", "to", f->forwards[i].to, "count",
+                                                    (json_int_t)f->forwards[i].count));
                 forwarded += f->forwards[i].count;
         }
         json_object_foreach(by, key, v) decided += json_integer_value(v);
-        json_object_set_new(reply, "window",
-                            json_pack("{s:I, s:I, s:o}", "started", (json_int_t)started,
-                                      "in_time", (json_int_t)in_time, "share_in_time",
-                                      started ? json_real((double)in_time / (double)started)
-                                              : json_null()));
+        json_object_set_new(
+                reply, "window",
+                json_pack("{s:I, s:I, s:o}", "started", (json_int_t)started, "in_time",
+                          (json_int_t)in_time, "share_in_time",
+                          started ? json_real((double)in_time / (double)started) : json_null()));
         json_object_set_new(reply, "time_to_offer", durations(&f->to_offer));
         json_object_set_new(reply, "time_to_start", durations(&f->to_start));
-        json_object_set_new(reply, "forwarded",
-                            json_pack("{s:I, s:o, s:o}", "count", (json_int_t)forwarded, "share",
-                                      decided ? json_real((double)forwarded / (double)decided)
-                                              : json_null(),
-                                      "to", fw));
-        json_object_set_new(reply, "waitlist",
-                            json_pack("{s:I, s:o}", "length", (json_int_t)f->waiting, "oldest",
-                                      f->oldest_waiting_received_ms
-                                              ? json_string(rd_time_format(
-                                                        f->oldest_waiting_received_ms, t))
-                                              : json_null()));
+        json_object_set_new(
+                reply, "forwarded",
+                json_pack("{s:I, s:o, s:o}", "count", (json_int_t)forwarded, "share",
+                          decided ? json_real((double)forwarded / (double)decided) : json_null(),
+                          "to", fw));
+        json_object_set_new(
+                reply, "waitlist",
+                json_pack("{s:I, s:o}", "length", (json_int_t)f->waiting, "oldest",
+                          f->oldest_waiting_received_ms
+                                  ? json_string(rd_time_format(f->oldest_waiting_received_ms, t))
+                                  : json_null()));
 }
 
 static json_t *op_stats(struct ctx *c)
 {
-        static const char *const keys[] = { NULL };
+        static const char *const keys[] = {NULL};
         const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
         int64_t counts[RD_STATUS_COUNT], started, in_time;
         struct rd_figures fig;
@@ -382,10 +381,10 @@ static json_t *op_stats(struct ctx *c)
                         cap += rules->connectors[ci].capacity;
                         load += rd_hub_load(c->ops->hub, ci);
                         json_array_append_new(
-                                conns, json_pack("{s:s, s:I, s:I}", "id",
-                                                 rules->connectors[ci].id, "capacity",
-                                                 (json_int_t)rules->connectors[ci].capacity,
-                                                 "load", (json_int_t)rd_hub_load(c->ops->hub, ci)));
+                                conns,
+                                json_pack("{s:s, s:I, s:I}", "id", rules->connectors[ci].id,
+                                          "capacity", (json_int_t)rules->connectors[ci].capacity,
+                                          "load", (json_int_t)rd_hub_load(c->ops->hub, ci)));
                 }
                 json_array_append_new(teams, json_pack("{s:s, s:I, s:I, s:o}", "id", team->id,
                                                        "capacity", (json_int_t)cap, "load",
@@ -406,12 +405,11 @@ static json_t *op_stats(struct ctx *c)
         return reply;
 }
 
-
 /* ---- submit and update -------------------------------------------------------- */
 
 static json_t *op_submit(struct ctx *c)
 {
-        static const char *const keys[] = { "referral", NULL };
+        static const char *const keys[] = {"referral", NULL};
         struct rd_referral ref;
         struct rd_error err;
         struct rd_stored st;
@@ -477,9 +475,9 @@ static json_t *get_string(const struct ctx *c, const char *key, size_t max, cons
 
 static json_t *op_update(struct ctx *c)
 {
-        static const char *const keys[] = { "id",     "status",       "connector", "reason",
-                                            "forward_to", "expected_end", NULL };
-        struct rd_update u = { 0 };
+        static const char *const keys[] = {"id",         "status",       "connector", "reason",
+                                           "forward_to", "expected_end", NULL};
+        struct rd_update u = {0};
         struct rd_error err;
         struct rd_stored st;
         const char *status, *end;
@@ -518,9 +516,8 @@ static json_t *op_update(struct ctx *c)
                         return not_found(c);
                 if (r < 0)
                         return internal_error(c, "reading a referral", r);
-                if (c->role == RD_ROLE_PARTNER &&
-                    (strcmp(st.partner, c->who) != 0 || u.declined ||
-                     u.status != RD_STATUS_WITHDRAWN))
+                if (c->role == RD_ROLE_PARTNER && (strcmp(st.partner, c->who) != 0 || u.declined ||
+                                                   u.status != RD_STATUS_WITHDRAWN))
                         return rd_ops_error(c->corr, RD_FORBIDDEN, "status",
                                             "a partner may only withdraw referrals it submitted");
                 if (c->role == RD_ROLE_CONNECTOR) {
@@ -552,7 +549,7 @@ static json_t *op_update(struct ctx *c)
 
 static json_t *op_erase(struct ctx *c)
 {
-        static const char *const keys[] = { "id", NULL };
+        static const char *const keys[] = {"id", NULL};
         struct rd_error err;
         struct rd_stored st;
         const char *id;
@@ -578,7 +575,7 @@ static json_t *op_erase(struct ctx *c)
 
 static json_t *op_audit(struct ctx *c)
 {
-        static const char *const keys[] = { "since", "limit", "id", NULL };
+        static const char *const keys[] = {"since", "limit", "id", NULL};
         int64_t since, limit, last;
         const char *id;
         json_t *reply, *arr;
@@ -618,15 +615,15 @@ static const struct op {
         unsigned roles;
         int audited;
 } ops_table[] = {
-        { "submit", op_submit, 1, P | CO, 1 },
-        { "update", op_update, 1, P | CN | CO, 1 },
-        { "get", op_get, 1, P | CN | CO, 1 }, /* a read of personal data is audited */
-        { "list", op_list, 0, P | CN | CO, 0 },
-        { "events", op_events, 0, P | CN | CO | M, 0 },
-        { "ping", op_ping, 0, P | CN | CO | M, 0 },
-        { "stats", op_stats, 0, CO | M, 0 },
-        { "erase", op_erase, 1, CO, 1 },
-        { "audit", op_audit, 0, CO, 0 },
+        {"submit", op_submit, 1, P | CO, 1},
+        {"update", op_update, 1, P | CN | CO, 1},
+        {"get", op_get, 1, P | CN | CO, 1}, /* a read of personal data is audited */
+        {"list", op_list, 0, P | CN | CO, 0},
+        {"events", op_events, 0, P | CN | CO | M, 0},
+        {"ping", op_ping, 0, P | CN | CO | M, 0},
+        {"stats", op_stats, 0, CO | M, 0},
+        {"erase", op_erase, 1, CO, 1},
+        {"audit", op_audit, 0, CO, 0},
 };
 
 #undef P
@@ -646,8 +643,8 @@ static int audit(const struct ctx *c, const json_t *reply)
 
         if (!id)
                 return 0;
-        if (strcmp(c->op, "get") == 0 &&
-            !json_object_get(ref, "family") && !json_object_get(ref, "note"))
+        if (strcmp(c->op, "get") == 0 && !json_object_get(ref, "family") &&
+            !json_object_get(ref, "note"))
                 return 0;
         if (strcmp(c->op, "update") == 0)
                 snprintf(action, sizeof action, "update:%s",
@@ -681,7 +678,7 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const cha
 static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
                       int64_t now)
 {
-        struct ctx c = { .ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR };
+        struct ctx c = {.ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR};
         struct rd_error err;
         json_t *req = NULL, *reply, *corr, *opv;
         const struct op *op;
@@ -692,8 +689,8 @@ static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const cha
         c.req = req;
         corr = json_object_get(req, "corr");
         if (corr) {
-                if (!json_is_string(corr) || utf8_length_n(json_string_value(corr),
-                                                           json_string_length(corr)) > CORR_MAX) {
+                if (!json_is_string(corr) ||
+                    utf8_length_n(json_string_value(corr), json_string_length(corr)) > CORR_MAX) {
                         json_decref(req);
                         return rd_ops_error(NULL, RD_INVALID, "corr",
                                             "corr must be a string of at most 128 characters");
@@ -716,7 +713,8 @@ static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const cha
                  * by its validator) */
                 const char *key;
                 json_t *v;
-                json_object_foreach(req, key, v) {
+                json_object_foreach(req, key, v)
+                {
                         if (json_is_string(v) && strcmp(key, "corr") != 0 &&
                             strlen(json_string_value(v)) != json_string_length(v)) {
                                 reply = rd_ops_error(c.corr, RD_INVALID,

@@ -238,20 +238,18 @@ static int serve_batch(struct rd_server *srv)
                 }
                 if (n_body != 1)
                         rq->reply = rd_ops_error(NULL, RD_MALFORMED, NULL,
-                                               n_body == 0 ? "the request has no body frame"
-                                                           : "a request is one frame holding "
-                                                             "one JSON object; this one had "
-                                                             "several");
+                                                 n_body == 0 ? "the request has no body frame"
+                                                             : "a request is one frame holding "
+                                                               "one JSON object; this one had "
+                                                               "several");
                 else if (began < 0)
                         rq->reply = rd_ops_error(NULL, RD_UNAVAILABLE, NULL,
-                                               "the database is not available; nothing was "
-                                               "stored; retry later");
+                                                 "the database is not available; nothing was "
+                                                 "stored; retry later");
                 else
-                        rq->reply = rd_ops_handle(&srv->ops, zmq_msg_data(&body),
-                                                  zmq_msg_size(&body),
-                                                  srv->auth ? zmq_msg_gets(&body, "User-Id")
-                                                            : NULL,
-                                                  now);
+                        rq->reply = rd_ops_handle(
+                                &srv->ops, zmq_msg_data(&body), zmq_msg_size(&body),
+                                srv->auth ? zmq_msg_gets(&body, "User-Id") : NULL, now);
                 zmq_msg_close(&body);
                 srv->n_batch++;
         }
@@ -261,8 +259,7 @@ static int serve_batch(struct rd_server *srv)
                         /* nothing of the batch is stored: no `ok` may go out */
                         for (int i = 0; i < srv->n_batch; i++) {
                                 json_t *old = srv->batch[i].reply;
-                                const char *corr =
-                                        json_string_value(json_object_get(old, "corr"));
+                                const char *corr = json_string_value(json_object_get(old, "corr"));
                                 if (json_is_true(json_object_get(old, "ok"))) {
                                         srv->batch[i].reply = rd_ops_error(
                                                 corr, RD_INTERNAL, NULL,
@@ -368,11 +365,11 @@ static void other_keys_changed(const struct rd_config *old, const struct rd_conf
 {
         const char *changed[8];
         size_t n = 0;
-#define DIFF(field, name)                                                                        \
-        do {                                                                                  \
-                if ((old->field || fresh->field) &&                                           \
-                    (!old->field || !fresh->field || strcmp(old->field, fresh->field) != 0))  \
-                        changed[n++] = name;                                                  \
+#define DIFF(field, name)                                                                          \
+        do {                                                                                       \
+                if ((old->field || fresh->field) &&                                                \
+                    (!old->field || !fresh->field || strcmp(old->field, fresh->field) != 0))       \
+                        changed[n++] = name;                                                       \
         } while (0)
         DIFF(intake, "intake");
         DIFF(events, "events");
@@ -384,9 +381,10 @@ static void other_keys_changed(const struct rd_config *old, const struct rd_conf
                 changed[n++] = "retention";
         if (old->audit_retention_s != fresh->audit_retention_s)
                 changed[n++] = "audit_retention";
-        if (old->journal_events != fresh->journal_events || old->has_security != fresh->has_security)
+        if (old->journal_events != fresh->journal_events ||
+            old->has_security != fresh->has_security)
                 changed[n++] = old->journal_events != fresh->journal_events ? "journal_events"
-                                                                          : "security";
+                                                                            : "security";
         for (size_t i = 0; i < n; i++)
                 rd_log(LOG_NOTICE, RD_MSG_RELOADED,
                        "the daemon config's %s changed: that takes effect on restart only",
@@ -395,7 +393,7 @@ static void other_keys_changed(const struct rd_config *old, const struct rd_conf
 
 static void reload(struct rd_server *srv)
 {
-        struct rd_diag diag = { 0 };
+        struct rd_diag diag = {0};
         struct rd_config *fresh_config = NULL;
         struct rd_rules *fresh = NULL;
         int64_t now = now_ms();
@@ -446,8 +444,7 @@ refused:
                         if (fresh_config)
                                 other_keys_changed(srv->config, fresh_config);
                         snprintf(srv->last_reload, sizeof srv->last_reload,
-                                 "rules reloaded %s (%zu rules)", rd_time_format(now, at),
-                                 n_rules);
+                                 "rules reloaded %s (%zu rules)", rd_time_format(now, at), n_rules);
                         rd_log(LOG_NOTICE, RD_MSG_RELOADED,
                                "routing rules reloaded from %s: %zu rules, digest %s (was %s); "
                                "changes to other keys of the daemon config take effect on "
@@ -516,8 +513,8 @@ static int bind_socket_retry(void *sock, const char *endpoint, const char *what,
         for (int tries = 0; zmq_bind(sock, ep) < 0; tries++) {
                 int e = errno;
                 if (!retry || e != EADDRINUSE || tries == 200) {
-                        rd_log(LOG_ERR, RD_MSG_GENERIC, "cannot bind the %s socket to %s: %s",
-                               what, endpoint, zmq_strerror(e));
+                        rd_log(LOG_ERR, RD_MSG_GENERIC, "cannot bind the %s socket to %s: %s", what,
+                               endpoint, zmq_strerror(e));
                         return -e;
                 }
                 usleep(5000);
@@ -556,8 +553,8 @@ static int open_pub(struct rd_server *srv)
         return bind_socket_retry(srv->pub, srv->config->events, "events", rebind);
 }
 
-int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
-                  struct rd_store *store, struct rd_server **out)
+int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct rd_store *store,
+                  struct rd_server **out)
 {
         struct rd_server *srv = calloc(1, sizeof *srv);
         int one = 1, linger = LINGER_MS, hwm = REPLY_HWM, r = -ENOMEM;
@@ -681,8 +678,7 @@ static long keepalive(struct rd_server *srv)
                 }
                 wait = (long)(srv->watchdog_last + srv->watchdog_ms - t);
         }
-        if (srv->dropped_replies > srv->dropped_reported &&
-            t - srv->dropped_logged_ms >= 1000) {
+        if (srv->dropped_replies > srv->dropped_reported && t - srv->dropped_logged_ms >= 1000) {
                 rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
                        "%lld more replies could not be delivered (%lld in all); what was "
                        "committed stays, and a client that retries gets the same answer",
@@ -725,8 +721,8 @@ int rd_server_run(struct rd_server *srv)
 {
         uint64_t wd_usec = 0;
         zmq_pollitem_t items[5] = {
-                { .socket = srv->intake, .events = ZMQ_POLLIN },
-                { .fd = srv->sigfd, .events = ZMQ_POLLIN },
+                {.socket = srv->intake, .events = ZMQ_POLLIN},
+                {.fd = srv->sigfd, .events = ZMQ_POLLIN},
         };
         int n_items = 2;
         const struct rd_rules *rules = rd_hub_rules(srv->hub);
@@ -741,15 +737,14 @@ int rd_server_run(struct rd_server *srv)
                 sd_notify(0, "WATCHDOG=1");
         rd_log(LOG_INFO, RD_MSG_STARTED,
                "referrald %s serving: intake %s, events %s, %zu routing rules (digest %s)",
-               RD_VERSION, srv->config->intake, srv->config->events, rules->n_rules,
-               rules->digest);
+               RD_VERSION, srv->config->intake, srv->config->events, rules->n_rules, rules->digest);
         if (srv->auth) {
-                items[2] = (zmq_pollitem_t){ .socket = rd_auth_zap_socket(srv->auth),
-                                             .events = ZMQ_POLLIN };
-                items[3] = (zmq_pollitem_t){ .socket = rd_auth_monitor_socket(srv->auth, 0),
-                                             .events = ZMQ_POLLIN };
-                items[4] = (zmq_pollitem_t){ .socket = rd_auth_monitor_socket(srv->auth, 1),
-                                             .events = ZMQ_POLLIN };
+                items[2] = (zmq_pollitem_t){.socket = rd_auth_zap_socket(srv->auth),
+                                            .events = ZMQ_POLLIN};
+                items[3] = (zmq_pollitem_t){.socket = rd_auth_monitor_socket(srv->auth, 0),
+                                            .events = ZMQ_POLLIN};
+                items[4] = (zmq_pollitem_t){.socket = rd_auth_monitor_socket(srv->auth, 1),
+                                            .events = ZMQ_POLLIN};
                 n_items = 5;
         }
         /* the routing file may have changed while the daemon was down */
@@ -797,7 +792,7 @@ int rd_server_run(struct rd_server *srv)
         deadline = mono_ms() + STOP_DRAIN_MS;
         while (mono_ms() < deadline) {
                 if (serve_batch(srv) == 0) {
-                        zmq_pollitem_t it = { .socket = srv->intake, .events = ZMQ_POLLIN };
+                        zmq_pollitem_t it = {.socket = srv->intake, .events = ZMQ_POLLIN};
                         if (zmq_poll(&it, 1, 20) <= 0)
                                 break;
                 }

@@ -13,8 +13,8 @@ struct rd_server;
  * set RULES and the open STORE (both now owned by the server). Returns 0
  * and a new server in *OUT, or a negative errno (a message is logged: the
  * endpoint and why). */
-int rd_server_new(const struct rd_config *config, struct rd_rules *rules,
-                  struct rd_store *store, struct rd_server **out);
+int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct rd_store *store,
+                  struct rd_server **out);
 
 /* Serve until SIGTERM or SIGINT (which must be blocked by the caller; the
  * server reads them, and SIGHUP, from a signalfd). Returns 0 after a clean

@@ -40,8 +40,7 @@ static int code_errno(enum rd_code code)
         return -EIO;
 }
 
-int rd_error_set(struct rd_error *err, enum rd_code code, const char *field,
-                 const char *fmt, ...)
+int rd_error_set(struct rd_error *err, enum rd_code code, const char *field, const char *fmt, ...)
 {
         if (err) {
                 va_list ap;

@@ -39,8 +39,8 @@ const char *rd_code_name(enum rd_code code);
  * message (truncated to fit). Returns the negative errno that matches
  * CODE (-EBADMSG, -EINVAL, -EPERM, -ENOENT, -EEXIST, -EAGAIN, -EIO), so a
  * function can `return rd_error_set(...)`. */
-int rd_error_set(struct rd_error *err, enum rd_code code, const char *field,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int rd_error_set(struct rd_error *err, enum rd_code code, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 /* Reset ERR to RD_OK with empty field and message. */
 void rd_error_clear(struct rd_error *err);

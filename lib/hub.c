@@ -13,8 +13,8 @@ struct wait_entry {
         int64_t rowid;
         enum rd_urgency urgency; /* the order: highest urgency first, */
         int64_t start_by_ms;     /* then earliest start_by, then first received */
-        size_t rule;   /* index into the rules in force, or SIZE_MAX: gone */
-        size_t *cands; /* connector indexes of the rules in force */
+        size_t rule;             /* index into the rules in force, or SIZE_MAX: gone */
+        size_t *cands;           /* connector indexes of the rules in force */
         size_t n_cands;
 };
 
@@ -262,8 +262,7 @@ static void wait_remove(struct rd_hub *h, int64_t rowid)
                 return;
         free(h->wait[i].cands);
         memmove(&h->wait[i], &h->wait[i + 1], (h->n_wait - (size_t)i - 1) * sizeof h->wait[0]);
-        memmove(&h->wview[i], &h->wview[i + 1],
-                (h->n_wait - (size_t)i - 1) * sizeof h->wview[0]);
+        memmove(&h->wview[i], &h->wview[i + 1], (h->n_wait - (size_t)i - 1) * sizeof h->wview[0]);
         h->n_wait--;
 }
 
@@ -356,9 +355,8 @@ static void outbox_truncate(struct rd_hub *h, size_t from)
 
 /* An event about referral ST of TYPE at NOW; CONNECTOR overrides the
  * connector named (the one who declined or let an offer lapse). */
-static int emit_for_flags(struct rd_hub *h, enum rd_event_type type,
-                          const struct rd_stored *st, int64_t now, const char *connector,
-                          unsigned flags)
+static int emit_for_flags(struct rd_hub *h, enum rd_event_type type, const struct rd_stored *st,
+                          int64_t now, const char *connector, unsigned flags)
 {
         struct rd_event ev;
 
@@ -455,7 +453,8 @@ static void trace_candidates(const json_t *trace, char *buf, size_t size)
         size_t i, len = 0;
 
         buf[0] = '\0';
-        json_array_foreach(cands, i, c) {
+        json_array_foreach(cands, i, c)
+        {
                 const char *why = json_string_value(json_object_get(c, "passed_over"));
                 const char *id = json_string_value(json_object_get(c, "connector"));
                 int n;
@@ -490,9 +489,7 @@ static void fill_decision(const struct rd_rules *rules, struct rd_stored *st,
                 st->offered_ms = now;
                 st->offer_expires_ms = d->offer_expires_ms;
                 break;
-        case RD_STATUS_WAITLISTED:
-                st->expected_start_ms = d->expected_start_ms;
-                break;
+        case RD_STATUS_WAITLISTED: st->expected_start_ms = d->expected_start_ms; break;
         default:
                 snprintf(st->forward_to, sizeof st->forward_to, "%s",
                          rules->targets[d->forward_to].id);
@@ -679,8 +676,7 @@ static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
                 bool try = false, assigned = false;
                 char id[RD_RID_MAX];
 
-                if (freed != SIZE_MAX &&
-                    h->load[freed] >= h->rules->connectors[freed].capacity)
+                if (freed != SIZE_MAX && h->load[freed] >= h->rules->connectors[freed].capacity)
                         break;
                 /* a reload may have added connectors the candidates
                  * do not name yet: try every waiting referral */
@@ -724,8 +720,8 @@ static size_t release(struct rd_hub *h, const struct rd_stored *st)
 
 /* ---- submit ---------------------------------------------------------------------- */
 
-int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now,
-                  struct rd_stored *out, bool *duplicate, struct rd_error *err)
+int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now, struct rd_stored *out,
+                  bool *duplicate, struct rd_error *err)
 {
         struct rd_stored st;
         struct rd_decision d;
@@ -822,8 +818,7 @@ static const char *allowed_from(enum rd_status s)
         case RD_STATUS_ASSIGNED:
                 return "accepted, started, declined, withdrawn, assigned (with connector), "
                        "forwarded";
-        case RD_STATUS_ACCEPTED:
-                return "started, withdrawn, assigned (with connector), forwarded";
+        case RD_STATUS_ACCEPTED: return "started, withdrawn, assigned (with connector), forwarded";
         case RD_STATUS_STARTED: return "closed, withdrawn, assigned (with connector), forwarded";
         default: return NULL;
         }
@@ -882,8 +877,7 @@ static int64_t accept_within_ms(const struct rd_rules *rules, const char *rule)
 
 /* The connector who let go of an offer (declined, expired): remember it,
  * decide again, then serve the waitlist with the room it left. */
-static int offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type,
-                       int64_t now)
+static int offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now)
 {
         char who[RD_ID_MAX + 1];
         size_t freed;
@@ -902,8 +896,8 @@ static int offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_typ
         return r;
 }
 
-int rd_hub_update(struct rd_hub *h, const struct rd_update *u, int64_t now,
-                  struct rd_stored *out, bool *changed, struct rd_error *err)
+int rd_hub_update(struct rd_hub *h, const struct rd_update *u, int64_t now, struct rd_stored *out,
+                  bool *changed, struct rd_error *err)
 {
         struct rd_stored st;
         enum rd_event_type type;
@@ -1054,13 +1048,13 @@ int rd_hub_update(struct rd_hub *h, const struct rd_update *u, int64_t now,
                 h->offers[ci]++;
                 type = RD_EV_ASSIGNED;
                 break;
-        default:
-                return rd_error_set(err, RD_INVALID, "status", "not a status a client can set");
+        default: return rd_error_set(err, RD_INVALID, "status", "not a status a client can set");
         }
         r = rd_store_update(h->store, &st);
         if (r == 0)
                 r = emit_for(h, type, &st, now, NULL);
-        if (r == 0 && freed != SIZE_MAX && !(u->status == RD_STATUS_ASSIGNED && freed == (size_t)ci))
+        if (r == 0 && freed != SIZE_MAX &&
+            !(u->status == RD_STATUS_ASSIGNED && freed == (size_t)ci))
                 r = serve_waitlist(h, freed, now);
         if (r < 0)
                 goto fault;
@@ -1080,7 +1074,7 @@ fault:
 static json_t *erased_trace(const json_t *trace)
 {
         json_t *t = json_object();
-        const char *keep[] = { "rule", "action", "decision", "connector", "team", "forward_to" };
+        const char *keep[] = {"rule", "action", "decision", "connector", "team", "forward_to"};
         for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
                 json_t *v = json_object_get(trace, keep[i]);
                 if (v)
@@ -1131,7 +1125,7 @@ int rd_hub_erase(struct rd_hub *h, const char *id, int64_t now, struct rd_stored
                 return 0;
         }
         if (rd_status_is_open(st.status)) {
-                struct rd_update u = { .id = id, .status = RD_STATUS_WITHDRAWN };
+                struct rd_update u = {.id = id, .status = RD_STATUS_WITHDRAWN};
                 bool ch;
                 r = rd_hub_update(h, &u, now, &st, &ch, err);
                 if (r < 0)
@@ -1267,7 +1261,7 @@ int rd_hub_set_rules(struct rd_hub *h, struct rd_rules *rules, int64_t now,
                      struct rd_rules **old_out)
 {
         struct rd_rules *old = h->rules;
-        struct reexpire_ctx rc = { h, 0 };
+        struct reexpire_ctx rc = {h, 0};
         struct rd_event ev;
         int r;
 

@@ -71,8 +71,8 @@ struct rd_update {
  * what it needs is there (RD_INVALID with the field), the connector is the
  * offer's (RD_FORBIDDEN). Repeating the change that already happened is ok
  * and changes nothing (*CHANGED false). Fills *OUT with the new state. */
-int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now,
-                  struct rd_stored *out, bool *changed, struct rd_error *err);
+int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now, struct rd_stored *out,
+                  bool *changed, struct rd_error *err);
 
 /* Erase referral ID's personal data at NOW (protocol.md, "erase"): an open
  * referral is withdrawn first; family, note, children and postcode leave

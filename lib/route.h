@@ -45,8 +45,8 @@ struct rd_decision {
         enum rd_status status; /* RD_STATUS_ASSIGNED, _WAITLISTED or _FORWARDED */
         size_t rule;           /* index into rules->rules */
         /* ASSIGNED */
-        size_t team;      /* index into rules->teams */
-        size_t connector; /* index into rules->connectors */
+        size_t team;              /* index into rules->teams */
+        size_t connector;         /* index into rules->connectors */
         int64_t offer_expires_ms; /* now + accept_within */
         /* ASSIGNED and WAITLISTED */
         int64_t start_by_ms;       /* now + window */
@@ -68,8 +68,8 @@ struct rd_decision {
  * a waiting referral's candidate out of range is skipped instead),
  * -ENOMEM when the trace cannot be built; OUT is then untouched. */
 int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
-                    const struct rd_route_state *state, int64_t now_ms,
-                    struct rd_decision *out, json_t **trace);
+                    const struct rd_route_state *state, int64_t now_ms, struct rd_decision *out,
+                    json_t **trace);
 
 /* Decide again for a referral received at RECEIVED_MS, at NOW_MS: after a
  * decline or an expired offer (STATE->excluded names who may not get it

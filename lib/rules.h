@@ -45,9 +45,8 @@ const char *rd_diag_first_error(const struct rd_diag *diag);
  * 0 or -ENOMEM. A LINE of 0 means the whole file (it cannot be read): the
  * text is then placed at its start, "FILE:1:1: message", so that every
  * diagnostic has one form. */
-int rd_diag_add(struct rd_diag *diag, enum rd_diag_severity sev, const char *file,
-                size_t line, size_t column, const char *fmt, ...)
-        __attribute__((format(printf, 6, 7)));
+int rd_diag_add(struct rd_diag *diag, enum rd_diag_severity sev, const char *file, size_t line,
+                size_t column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- the rules --------------------------------------------------------- */
 
@@ -155,8 +154,8 @@ int rd_rules_load_file(const char *path, struct rd_rules **out, struct rd_diag *
 
 /* The same from LEN bytes at BUF, named NAME in diagnostics (used for the
  * compiled-in default file and by tests). */
-int rd_rules_load_buffer(const char *name, const char *buf, size_t len,
-                         struct rd_rules **out, struct rd_diag *diag);
+int rd_rules_load_buffer(const char *name, const char *buf, size_t len, struct rd_rules **out,
+                         struct rd_diag *diag);
 
 /* Free a rule set. RULES may be NULL. */
 void rd_rules_free(struct rd_rules *rules);

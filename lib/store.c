@@ -21,7 +21,7 @@ static const char *const migrations[] = {
         "  ref TEXT NOT NULL,"
         "  digest TEXT NOT NULL,"
         "  received_ms INTEGER NOT NULL,"
-        "  content TEXT,"          /* the referral as JSON, personal data included */
+        "  content TEXT," /* the referral as JSON, personal data included */
         "  status INTEGER NOT NULL,"
         "  rule TEXT NOT NULL DEFAULT '',"
         "  team TEXT NOT NULL DEFAULT '',"
@@ -41,8 +41,8 @@ static const char *const migrations[] = {
         "  first_offered_ms INTEGER NOT NULL DEFAULT 0,"
         "  at_risk_fired INTEGER NOT NULL DEFAULT 0,"
         "  missed_fired INTEGER NOT NULL DEFAULT 0,"
-        "  candidates TEXT NOT NULL DEFAULT '',"   /* waitlisted: who may take it */
-        "  final_ms INTEGER NOT NULL DEFAULT 0,"   /* when it reached a final status */
+        "  candidates TEXT NOT NULL DEFAULT ''," /* waitlisted: who may take it */
+        "  final_ms INTEGER NOT NULL DEFAULT 0," /* when it reached a final status */
         "  erased_ms INTEGER NOT NULL DEFAULT 0,"
         "  UNIQUE (partner, ref));"
         "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
@@ -56,11 +56,11 @@ static const char *const migrations[] = {
         "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
         "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
         "  WHERE erased_ms = 0 AND final_ms > 0;"
-        "CREATE TABLE offered ("   /* every connector ever offered a referral */
+        "CREATE TABLE offered (" /* every connector ever offered a referral */
         "  connector TEXT NOT NULL,"
         "  referral INTEGER NOT NULL,"
         "  PRIMARY KEY (connector, referral)) WITHOUT ROWID;"
-        "CREATE TABLE audit ("     /* who read personal data or changed what; never the data */
+        "CREATE TABLE audit (" /* who read personal data or changed what; never the data */
         "  n INTEGER PRIMARY KEY,"
         "  at_ms INTEGER NOT NULL,"
         "  client TEXT NOT NULL,"
@@ -68,7 +68,7 @@ static const char *const migrations[] = {
         "  action TEXT NOT NULL,"
         "  referral TEXT NOT NULL DEFAULT '');"
         "CREATE INDEX audit_at ON audit (at_ms);"
-        "CREATE TABLE declines ("   /* who declined or let an offer lapse */
+        "CREATE TABLE declines (" /* who declined or let an offer lapse */
         "  referral INTEGER NOT NULL,"
         "  connector TEXT NOT NULL,"
         "  PRIMARY KEY (referral, connector)) WITHOUT ROWID;"
@@ -138,10 +138,10 @@ enum stmt_id {
         S_COUNT
 };
 
-#define COLS                                                                                      \
-        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, " \
-        "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "       \
-        "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, " \
+#define COLS                                                                                       \
+        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
+        "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
+        "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
         "final_ms, erased_ms"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -233,7 +233,7 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_FORWARDS] = "SELECT forward_to, count(*) FROM referrals WHERE status = 3"
                        " GROUP BY forward_to ORDER BY 2 DESC, 1",
         [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
-                     " WHERE rowid = ?1",
+                    " WHERE rowid = ?1",
         [S_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
         [S_NEXT_ERASE] = "SELECT min(final_ms) FROM referrals WHERE erased_ms = 0 AND final_ms > 0",
@@ -244,15 +244,15 @@ static const char *const stmt_sql[S_COUNT] = {
 struct rd_store {
         sqlite3 *db;
         sqlite3_stmt *stmt[S_COUNT];
-        int64_t last_seq;           /* newest seq, including the open transaction */
-        int64_t committed_seq;      /* newest committed seq */
-        int64_t savepoint_seq;      /* last_seq when the request savepoint began */
+        int64_t last_seq;      /* newest seq, including the open transaction */
+        int64_t committed_seq; /* newest committed seq */
+        int64_t savepoint_seq; /* last_seq when the request savepoint began */
 };
 
 /* status values on disk are the enum's numbers; the partial index and
  * S_OPEN rely on assigned=1, waitlisted=2, accepted=4, started=5. */
-_Static_assert(RD_STATUS_ASSIGNED == 1 && RD_STATUS_WAITLISTED == 2 &&
-                       RD_STATUS_ACCEPTED == 4 && RD_STATUS_STARTED == 5,
+_Static_assert(RD_STATUS_ASSIGNED == 1 && RD_STATUS_WAITLISTED == 2 && RD_STATUS_ACCEPTED == 4 &&
+                       RD_STATUS_STARTED == 5,
                "status numbers are stored on disk");
 
 const char *rd_store_errmsg(struct rd_store *store)
@@ -340,8 +340,7 @@ static int migrate(sqlite3 *db, char *errbuf, size_t errsize)
 
         if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_ROW) {
-                snprintf(errbuf, errsize, "cannot read the schema version: %s",
-                         sqlite3_errmsg(db));
+                snprintf(errbuf, errsize, "cannot read the schema version: %s", sqlite3_errmsg(db));
                 sqlite3_finalize(st);
                 return -EIO;
         }
@@ -399,8 +398,7 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
         if (fchmod(fd, 0600) < 0) {
                 r = -errno;
                 close(fd);
-                snprintf(errbuf, errsize, "cannot make the database file 0600: %s",
-                         strerror(-r));
+                snprintf(errbuf, errsize, "cannot make the database file 0600: %s", strerror(-r));
                 goto fail;
         }
         close(fd);
@@ -441,8 +439,7 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
         st = prep(s, S_MAX_SEQ);
         if (sqlite3_step(st) != SQLITE_ROW) {
                 r = -EIO;
-                snprintf(errbuf, errsize, "cannot read the last event: %s",
-                         sqlite3_errmsg(s->db));
+                snprintf(errbuf, errsize, "cannot read the last event: %s", sqlite3_errmsg(s->db));
                 goto fail;
         }
         s->last_seq = s->committed_seq = sqlite3_column_int64(st, 0);
@@ -555,8 +552,7 @@ static int fetch_one(sqlite3_stmt *st, struct rd_stored *out)
         return rc == SQLITE_DONE ? -ENOENT : sql_err(rc);
 }
 
-int rd_store_find(struct rd_store *s, const char *partner, const char *ref,
-                  struct rd_stored *out)
+int rd_store_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out)
 {
         sqlite3_stmt *st = prep(s, S_FIND);
         sqlite3_bind_text(st, 1, partner, -1, SQLITE_STATIC);
@@ -709,8 +705,8 @@ int rd_store_set_trace(struct rd_store *s, int64_t rowid, const json_t *trace,
         return r;
 }
 
-int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid,
-                          unsigned flags, char **text_out)
+int rd_store_append_event(struct rd_store *s, struct rd_event *ev, int64_t rowid, unsigned flags,
+                          char **text_out)
 {
         json_t *body;
         char *text;
@@ -795,8 +791,8 @@ static int list_item(json_t *arr, const struct rd_stored *o)
                                "partner", o->partner, "ref", o->ref, "status",
                                rd_status_name(o->status), "team", o->team[0] ? o->team : NULL,
                                "connector", o->connector[0] ? o->connector : NULL, "start_by",
-                               o->start_by_ms ? rd_time_format(o->start_by_ms, buf) : NULL,
-                               "seq", (json_int_t)o->last_seq);
+                               o->start_by_ms ? rd_time_format(o->start_by_ms, buf) : NULL, "seq",
+                               (json_int_t)o->last_seq);
         if (!it)
                 return -ENOMEM;
         return json_array_append_new(arr, it) < 0 ? -ENOMEM : 0;
@@ -827,8 +823,7 @@ int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit,
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
 }
 
-int rd_store_visible(struct rd_store *s, const struct rd_stored *o,
-                     const struct rd_viewer *viewer)
+int rd_store_visible(struct rd_store *s, const struct rd_stored *o, const struct rd_viewer *viewer)
 {
         sqlite3_stmt *st;
         int rc;
@@ -860,8 +855,8 @@ int rd_store_audit(struct rd_store *s, int64_t at_ms, const char *client, const 
         return step_done(st);
 }
 
-int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit,
-                        const char *referral_id, json_t *arr, int64_t *last)
+int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
+                        json_t *arr, int64_t *last)
 {
         sqlite3_stmt *st = prep(s, S_AUDIT_LIST);
         char at[RD_TIME_STR];
@@ -872,14 +867,13 @@ int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit,
         sqlite3_bind_text(st, 3, referral_id ? referral_id : "", -1, SQLITE_STATIC);
         *last = since;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *o = json_pack(
-                        "{s:I, s:s, s:s, s:s, s:s, s:s}", "n",
-                        (json_int_t)sqlite3_column_int64(st, 0), "at",
-                        rd_time_format(sqlite3_column_int64(st, 1), at), "client",
-                        (const char *)sqlite3_column_text(st, 2), "role",
-                        (const char *)sqlite3_column_text(st, 3), "action",
-                        (const char *)sqlite3_column_text(st, 4), "id",
-                        (const char *)sqlite3_column_text(st, 5));
+                json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "n",
+                                      (json_int_t)sqlite3_column_int64(st, 0), "at",
+                                      rd_time_format(sqlite3_column_int64(st, 1), at), "client",
+                                      (const char *)sqlite3_column_text(st, 2), "role",
+                                      (const char *)sqlite3_column_text(st, 3), "action",
+                                      (const char *)sqlite3_column_text(st, 4), "id",
+                                      (const char *)sqlite3_column_text(st, 5));
                 if (!o || json_array_append_new(arr, o) < 0) {
                         sqlite3_reset(st);
                         return -ENOMEM;
@@ -959,15 +953,13 @@ int rd_store_offer_made(struct rd_store *s, int64_t rowid, const char *connector
 }
 
 int rd_store_each_offer_count(struct rd_store *s,
-                              int (*fn)(void *ctx, const char *connector, int64_t count),
-                              void *ctx)
+                              int (*fn)(void *ctx, const char *connector, int64_t count), void *ctx)
 {
         sqlite3_stmt *st = prep(s, S_OFFERS);
         int rc, r = 0;
 
         while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-                r = fn(ctx, (const char *)sqlite3_column_text(st, 0),
-                       sqlite3_column_int64(st, 1));
+                r = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
         sqlite3_reset(st);
         if (r)
                 return r;
@@ -1081,10 +1073,10 @@ int rd_store_next_deadlines(struct rd_store *s, int64_t *offer_expires, int64_t 
 int rd_store_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
                  struct rd_stored *rows, size_t *n)
 {
-        static const enum stmt_id ids[] = { [RD_DUE_OFFER] = S_DUE_OFFER,
-                                            [RD_DUE_AT_RISK] = S_DUE_AT_RISK,
-                                            [RD_DUE_MISSED] = S_DUE_MISSED,
-                                            [RD_DUE_ERASE] = S_DUE_ERASE };
+        static const enum stmt_id ids[] = {[RD_DUE_OFFER] = S_DUE_OFFER,
+                                           [RD_DUE_AT_RISK] = S_DUE_AT_RISK,
+                                           [RD_DUE_MISSED] = S_DUE_MISSED,
+                                           [RD_DUE_ERASE] = S_DUE_ERASE};
         sqlite3_stmt *st = prep(s, ids[kind]);
         size_t k = 0;
         int rc;

@@ -156,8 +156,8 @@ int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in
 /* Call FN for each open referral offered to, accepted or started by a
  * connector (status assigned, accepted, started), with the stored row.
  * Stops and returns FN's value when it is non-zero. 0 or -EIO. */
-int rd_store_each_open(struct rd_store *store,
-                       int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+int rd_store_each_open(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
+                       void *ctx);
 
 /* An offer of referral ROWID to CONNECTOR: counts it per connector
  * (survives restarts and reloads) and remembers that CONNECTOR was offered
@@ -202,8 +202,8 @@ enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE };
 
 /* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
  * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
- * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest first, into ROWS (room for LIMIT); *N says how many.
- * 0 or -EIO. */
+ * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest first, into ROWS (room for
+ * LIMIT); *N says how many. 0 or -EIO. */
 int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
                  struct rd_stored *rows, size_t *n);
 

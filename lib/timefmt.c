@@ -19,8 +19,8 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
         }
         if (!gmtime_r(&secs, &tm)) {
                 /* beyond what struct tm holds: never leave BUF unset */
-                snprintf(buf, RD_TIME_STR, "%s", ms < 0 ? "0000-01-01T00:00:00.000Z"
-                                                        : "9999-12-31T23:59:59.999Z");
+                snprintf(buf, RD_TIME_STR, "%s",
+                         ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
                 return buf;
         }
         snprintf(buf, RD_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
@@ -43,7 +43,7 @@ static int digits(const char **p, int n, int *out)
 
 static int days_in_month(int y, int mo)
 {
-        static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+        static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
         bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         return mo == 2 && leap ? 29 : days[mo - 1];
 }
@@ -60,12 +60,12 @@ int rd_time_parse(const char *s, int64_t *ms)
 {
         int y, mo, d, h, mi, sec, frac_ms = 0;
         const char *p = s;
-        struct tm tm = { 0 };
+        struct tm tm = {0};
         int64_t offset_s = 0;
         time_t t;
 
-        if (!s || digits(&p, 4, &y) || expect(&p, '-') || digits(&p, 2, &mo) ||
-            expect(&p, '-') || digits(&p, 2, &d))
+        if (!s || digits(&p, 4, &y) || expect(&p, '-') || digits(&p, 2, &mo) || expect(&p, '-') ||
+            digits(&p, 2, &d))
                 return -EINVAL;
         if (*p != 'T' && *p != 't')
                 return -EINVAL;
@@ -99,8 +99,7 @@ int rd_time_parse(const char *s, int64_t *ms)
         }
         if (*p != '\0')
                 return -EINVAL;
-        if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-            sec > 60)
+        if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
                 return -EINVAL;
         tm.tm_year = y - 1900;
         tm.tm_mon = mo - 1;
