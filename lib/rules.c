@@ -86,6 +86,11 @@ static int diag_vadd(struct rd_diag *diag, enum rd_diag_severity sev, const char
                 line = 1;
                 column = 1;
         }
+        /* what the message quotes from the file must not start a line of its
+         * own or reach a terminal as an escape sequence */
+        for (char *p = msg; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
         n = asprintf(&text, "%s:%zu:%zu: %s%s", file ? file : "-", line, column, w, msg);
         free(msg);
         if (n < 0)

@@ -591,9 +591,25 @@ static void test_an_empty_when_is_a_catch_all(void **st)
         rd_diag_clear(&d);
 }
 
+static void test_diagnostics_never_carry_control_characters(void **st)
+{
+        static const char yaml[] = "version: 1\nrules:\n  - name: \"a\\nb\\u001b[2K\"\n";
+        struct rd_diag diag = {0};
+        struct rd_rules *r = NULL;
+
+        (void)st;
+        assert_true(rd_rules_load_buffer("x.yaml", yaml, sizeof yaml - 1, &r, &diag) < 0);
+        assert_true(diag.n > 0);
+        for (size_t i = 0; i < diag.n; i++)
+                for (const char *p = diag.items[i].text; *p; p++)
+                        assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+        rd_diag_clear(&diag);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_diagnostics_never_carry_control_characters),
                 cmocka_unit_test(test_config_routing_yaml_loads_without_errors_or_warnings),
                 cmocka_unit_test(test_base_loads_clean_with_defaults),
                 cmocka_unit_test(test_scalars_stand_for_lists_and_numbers_for_postcodes),
