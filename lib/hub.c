@@ -605,6 +605,12 @@ static void route_state(struct rd_hub *h, const struct declines *dec, size_t ahe
         rs->n_waiting = ahead;
 }
 
+void rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
+{
+        route_state(h, NULL, h->n_wait, out);
+}
+
+
 /* Decide again for stored referral ST at NOW, by its rule when that is
  * still in the file, without those who declined it. With ONLY_ASSIGN, a
  * decision other than an offer changes nothing (a waiting referral stays

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "event.h"
 #include "referral.h"
+#include "route.h"
 #include "rules.h"
 #include "store.h"
 
@@ -33,6 +34,12 @@ void rd_hub_free(struct rd_hub *hub);
 
 /* The rule set in force (owned by the hub). */
 const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
+
+/* The routing state a new referral is decided with: loads, offers,
+ * round-robin positions, expected ends and the whole waitlist, pointing
+ * into HUB (valid until its next change). For dry runs (referralctl rules
+ * test --state). */
+void rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
 
 /* Load of connector I of the rules in force. */
 uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);

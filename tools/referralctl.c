@@ -21,6 +21,7 @@
  * Exit codes: 0 done, 1 a runtime fault or an error reply from the daemon
  * (any `ok: false`) or a failed test case, 2 a usage error (also bad keys),
  * 78 (EX_CONFIG) an invalid routing file. */
+#include "hub.h"
 #include "referral.h"
 #include "route.h"
 #include "rules.h"
@@ -2084,199 +2085,55 @@ static int rules_check(const char *path)
         return EXIT_OK;
 }
 
-/* The connectors' state for a test, indexed like rules->connectors, as
- * the daemon builds it from the store at start (daemon/server.c
- * cstate_rebuild, lib/hub.c rebuild): load and expected ends of the open
- * referrals, offers ever made, the round-robin position of each rule, and
- * the waitlist (all of it ahead of a new referral). */
+/* The connectors' state for a test against a database copy: the daemon's
+ * own lib/hub reads it from the store exactly as the daemon does at start
+ * (loads and expected ends of the open referrals, offers ever made, the
+ * round-robin position of each rule, the waitlist, all of it ahead of a new
+ * referral). The hub owns the rules from then on. */
 struct test_state {
-        const struct rd_rules *rules;
-        uint32_t *load;
-        uint64_t *offers;
-        int64_t **ends; /* ascending */
-        size_t *n_ends;
-        size_t *cap_ends;
-        char (*rr_last)[RD_ID_MAX + 1];
-        const char **rr_ptr;
-        struct rd_waiting *waiting; /* candidates owned, freed below */
-        size_t n_waiting, cap_waiting;
-        bool from_db;
+        struct rd_store *store;
+        struct rd_hub *hub;
+        struct rd_route_state st;
 };
 
 static void test_state_free(struct test_state *ts)
 {
-        if (ts->ends)
-                for (size_t i = 0; i < ts->rules->n_connectors; i++)
-                        free(ts->ends[i]);
-        free(ts->load);
-        free(ts->offers);
-        free(ts->ends);
-        free(ts->n_ends);
-        free(ts->cap_ends);
-        free(ts->rr_last);
-        free(ts->rr_ptr);
-        for (size_t i = 0; i < ts->n_waiting; i++)
-                free((size_t *)ts->waiting[i].candidates);
-        free(ts->waiting);
+        rd_hub_free(ts->hub); /* and the rules */
+        rd_store_close(ts->store);
         memset(ts, 0, sizeof *ts);
-}
-
-static int test_state_init(struct test_state *ts, const struct rd_rules *rules)
-{
-        size_t nc = rules->n_connectors, nr = rules->n_rules;
-
-        memset(ts, 0, sizeof *ts);
-        ts->rules = rules;
-        ts->load = calloc(nc + 1, sizeof *ts->load);
-        ts->offers = calloc(nc + 1, sizeof *ts->offers);
-        ts->ends = calloc(nc + 1, sizeof *ts->ends);
-        ts->n_ends = calloc(nc + 1, sizeof *ts->n_ends);
-        ts->cap_ends = calloc(nc + 1, sizeof *ts->cap_ends);
-        ts->rr_last = calloc(nr + 1, sizeof *ts->rr_last);
-        ts->rr_ptr = calloc(nr + 1, sizeof *ts->rr_ptr);
-        if (!ts->load || !ts->offers || !ts->ends || !ts->n_ends || !ts->cap_ends || !ts->rr_last ||
-            !ts->rr_ptr) {
-                test_state_free(ts);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int test_state_add_end(struct test_state *ts, size_t c, int64_t end)
-{
-        size_t i;
-
-        if (ts->n_ends[c] == ts->cap_ends[c]) {
-                size_t cap = ts->cap_ends[c] ? ts->cap_ends[c] * 2 : 8;
-                int64_t *v = realloc(ts->ends[c], cap * sizeof *v);
-
-                if (!v)
-                        return -ENOMEM;
-                ts->ends[c] = v;
-                ts->cap_ends[c] = cap;
-        }
-        for (i = ts->n_ends[c]; i > 0 && ts->ends[c][i - 1] > end; i--)
-                ts->ends[c][i] = ts->ends[c][i - 1];
-        ts->ends[c][i] = end;
-        ts->n_ends[c]++;
-        return 0;
-}
-
-static int state_open_cb(void *ctx, const struct rd_stored *st)
-{
-        struct test_state *ts = ctx;
-        const struct rd_rules *rules = ts->rules;
-        ssize_t c = rd_rules_connector_index(rules, st->connector);
-        int64_t end;
-
-        if (c < 0) /* a connector not in this file */
-                return 0;
-        if (st->expected_end_ms)
-                end = st->expected_end_ms;
-        else if (st->started_ms)
-                end = st->started_ms + rules->trajectory_s * 1000;
-        else
-                end = st->offered_ms + rules->trajectory_s * 1000;
-        ts->load[c]++;
-        return test_state_add_end(ts, (size_t)c, end);
-}
-
-static int state_offers_cb(void *ctx, const char *connector, int64_t count)
-{
-        struct test_state *ts = ctx;
-        ssize_t c = rd_rules_connector_index(ts->rules, connector);
-
-        if (c >= 0)
-                ts->offers[c] = (uint64_t)count;
-        return 0;
-}
-
-static int state_rr_cb(void *ctx, const char *rule, const char *connector)
-{
-        struct test_state *ts = ctx;
-        ssize_t i = rd_rules_rule_index(ts->rules, rule);
-
-        if (i >= 0) {
-                snprintf(ts->rr_last[i], RD_ID_MAX + 1, "%s", connector);
-                ts->rr_ptr[i] = ts->rr_last[i];
-        }
-        return 0;
-}
-
-/* A waitlisted referral with its space-separated CANDIDATES (ids). */
-static int state_wait_cb(void *ctx, const struct rd_stored *st, const char *candidates)
-{
-        struct test_state *ts = ctx;
-        size_t *cands, n = 0;
-        const char *p = candidates;
-
-        (void)st;
-        if (ts->n_waiting == ts->cap_waiting) {
-                size_t cap = ts->cap_waiting ? ts->cap_waiting * 2 : 64;
-                struct rd_waiting *v = realloc(ts->waiting, cap * sizeof *v);
-
-                if (!v)
-                        return -ENOMEM;
-                ts->waiting = v;
-                ts->cap_waiting = cap;
-        }
-        cands = calloc(ts->rules->n_connectors + 1, sizeof *cands);
-        if (!cands)
-                return -ENOMEM;
-        while (p && *p) {
-                char id[RD_ID_MAX + 1];
-                size_t len = strcspn(p, " ");
-                ssize_t c;
-
-                if (len && len <= RD_ID_MAX) {
-                        memcpy(id, p, len);
-                        id[len] = '\0';
-                        c = rd_rules_connector_index(ts->rules, id);
-                        if (c >= 0 && n < ts->rules->n_connectors)
-                                cands[n++] = (size_t)c;
-                }
-                p += len;
-                while (*p == ' ')
-                        p++;
-        }
-        ts->waiting[ts->n_waiting].candidates = cands;
-        ts->waiting[ts->n_waiting].n_candidates = n;
-        ts->n_waiting++;
-        return 0;
 }
 
 /* Fill TS from the database at PATH (a copy: rd_store_open may migrate
- * it). 0 or an exit code (printed). */
-static int test_state_load_db(struct test_state *ts, const char *path)
+ * it), handing RULES to it. 0 or an exit code (printed); RULES is freed on
+ * failure. */
+static int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules)
 {
-        struct rd_store *store = NULL;
         char errbuf[256];
         int r;
 
+        memset(ts, 0, sizeof *ts);
         /* rd_store_open creates a missing file: a typo must not test
          * against an empty database. */
         if (access(path, R_OK | W_OK) != 0) {
                 fault("%s: %s", path, strerror(errno));
+                rd_rules_free(rules);
                 return EXIT_FAULT;
         }
-        r = rd_store_open(path, false, &store, errbuf, sizeof errbuf);
+        r = rd_store_open(path, false, &ts->store, errbuf, sizeof errbuf);
         if (r < 0) {
                 fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
+                rd_rules_free(rules);
                 return EXIT_FAULT;
         }
-        r = rd_store_each_open(store, state_open_cb, ts);
-        if (r == 0)
-                r = rd_store_each_offer_count(store, state_offers_cb, ts);
-        if (r == 0)
-                r = rd_store_each_rr(store, state_rr_cb, ts);
-        if (r == 0)
-                r = rd_store_each_waiting(store, state_wait_cb, ts);
-        if (r < 0)
+        r = rd_hub_new(ts->store, rules, &ts->hub); /* takes RULES */
+        if (r < 0) {
                 fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
-                      rd_store_errmsg(store));
-        rd_store_close(store);
-        ts->from_db = r == 0;
-        return r < 0 ? EXIT_FAULT : 0;
+                      rd_store_errmsg(ts->store));
+                test_state_free(ts);
+                return EXIT_FAULT;
+        }
+        rd_hub_route_state(ts->hub, &ts->st);
+        return 0;
 }
 
 static void set_time_field(json_t *o, const char *key, int64_t ms)
@@ -2706,13 +2563,7 @@ static int case_state_build(struct case_state *cs, const struct rd_rules *rules,
 
         memset(cs, 0, sizeof *cs);
         if (base) {
-                cs->st.load = base->load;
-                cs->st.offers = base->offers;
-                cs->st.ends = (const int64_t *const *)base->ends;
-                cs->st.n_ends = base->n_ends;
-                cs->st.rr_last = base->rr_ptr;
-                cs->st.waiting = base->waiting;
-                cs->st.n_waiting = base->n_waiting;
+                cs->st = base->st;
         }
         cs->st.excluded = tc->declined;
         cs->st.n_excluded = tc->n_declined;
@@ -2731,9 +2582,9 @@ static int case_state_build(struct case_state *cs, const struct rd_rules *rules,
         }
         for (size_t i = 0; i < nc; i++) {
                 if (tc->loads[i] < 0) {
-                        cs->load[i] = base ? base->load[i] : 0;
-                        cs->ends[i] = base ? base->ends[i] : NULL;
-                        cs->n_ends[i] = base ? base->n_ends[i] : 0;
+                        cs->load[i] = base ? base->st.load[i] : 0;
+                        cs->ends[i] = base ? base->st.ends[i] : NULL;
+                        cs->n_ends[i] = base ? base->st.n_ends[i] : 0;
                         continue;
                 }
                 cs->load[i] = (uint32_t)tc->loads[i];
@@ -2912,13 +2763,7 @@ static int run_one(const struct ctl *c, const char *path, const struct rd_rules 
                 return EXIT_FAULT;
         }
         if (base) {
-                st.load = base->load;
-                st.offers = base->offers;
-                st.ends = (const int64_t *const *)base->ends;
-                st.n_ends = base->n_ends;
-                st.rr_last = base->rr_ptr;
-                st.waiting = base->waiting;
-                st.n_waiting = base->n_waiting;
+                st = base->st;
         }
         r = run_decision(rules, base ? &st : NULL, &ref, at, &dec);
         rd_referral_clear(&ref);
@@ -3034,12 +2879,10 @@ static int cmd_rules(struct ctl *c, int argc, char **argv)
         if (r)
                 return r;
         if (state_path) {
-                if (test_state_init(&ts, rules) < 0) {
-                        fault("out of memory");
-                        rd_rules_free(rules);
-                        return EXIT_FAULT;
-                }
-                r = test_state_load_db(&ts, state_path);
+                r = test_state_load_db(&ts, state_path, rules); /* takes RULES */
+                if (r)
+                        return r;
+                rules = (struct rd_rules *)rd_hub_rules(ts.hub);
         }
         if (r == 0) {
                 const char *input = argv[optind + 2];
@@ -3050,8 +2893,9 @@ static int cmd_rules(struct ctl *c, int argc, char **argv)
                         r = run_one(c, input, rules, state_path ? &ts : NULL, at);
         }
         if (state_path)
-                test_state_free(&ts);
-        rd_rules_free(rules);
+                test_state_free(&ts); /* the hub frees the rules */
+        else
+                rd_rules_free(rules);
         return r;
 }
 
