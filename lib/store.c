@@ -921,10 +921,12 @@ int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_tim
         return rc == SQLITE_ROW ? 0 : sql_err(rc);
 }
 
-int rd_store_each_open(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
-                       void *ctx)
+/* Call FN for each referral row statement ID yields; stop at FN's
+ * non-zero value and return it. */
+static int each_row(struct rd_store *s, enum stmt_id id,
+                    int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
 {
-        sqlite3_stmt *st = prep(s, S_OPEN);
+        sqlite3_stmt *st = prep(s, id);
         struct rd_stored o;
         int rc, r = 0;
 
@@ -936,6 +938,12 @@ int rd_store_each_open(struct rd_store *s, int (*fn)(void *ctx, const struct rd_
         if (r)
                 return r;
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_each_open(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
+                       void *ctx)
+{
+        return each_row(s, S_OPEN, fn, ctx);
 }
 
 int rd_store_offer_made(struct rd_store *s, int64_t rowid, const char *connector)
@@ -1042,18 +1050,7 @@ int rd_store_each_waiting(struct rd_store *s,
 int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
                         void *ctx)
 {
-        sqlite3_stmt *st = prep(s, S_OFFERS_OPEN);
-        struct rd_stored o;
-        int rc, r = 0;
-
-        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                read_row(st, &o);
-                r = fn(ctx, &o);
-        }
-        sqlite3_reset(st);
-        if (r)
-                return r;
-        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+        return each_row(s, S_OFFERS_OPEN, fn, ctx);
 }
 
 int rd_store_next_deadlines(struct rd_store *s, int64_t *offer_expires, int64_t *at_risk_start_by,
