@@ -4,6 +4,7 @@ kill -9, and the event seq carries on without a gap.
 """
 
 import json
+import random
 import os
 import shutil
 import signal
@@ -144,9 +145,14 @@ class KillNine(rdtest.TestCase):
     # The daemon commits in groups: a big pipelined burst, killed after a
     # varying number of acknowledgements, lands the kill between groups.
     PER_ROUND = 1500
-    KILL_AFTER = (40, 400, 900)
+    # three fixed moments, then random ones (the seed is printed, and
+    # RD_CRASH_SEED repeats a run)
+    SEED = int(os.environ.get("RD_CRASH_SEED") or random.SystemRandom().randrange(1 << 30))
+    KILL_AFTER = (40, 400, 900) + tuple(random.Random(SEED).sample(range(1, 1400), 7))
 
     def test_acknowledged_referrals_survive_kill_9(self):
+        print("kill -9 after %s acknowledgements (RD_CRASH_SEED=%d)"
+              % (list(self.KILL_AFTER), self.SEED))
         d = self.daemon(routing=ROUTING_ROOMY)
         all_acked = {}   # ref -> reply
         all_sent = {}    # ref -> referral
