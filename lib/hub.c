@@ -149,6 +149,8 @@ static int rebuild_rr(void *ctx, const char *rule, const char *connector)
         return 0;
 }
 
+static int wait_set_candidates(struct rd_hub *h, size_t at, const char *candidates);
+
 static bool wait_before(const struct wait_entry *a, const struct rd_stored *b)
 {
         if (a->urgency != b->urgency)
@@ -191,6 +193,18 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
         e->start_by_ms = st->start_by_ms;
         e->rule = ri < 0 ? SIZE_MAX : (size_t)ri;
         h->n_wait++; /* the entry is in place: wait_clear frees it in any case */
+        return wait_set_candidates(h, at, p);
+}
+
+/* Entry AT of the waitlist may be taken by the space-separated CANDIDATES
+ * (connector ids; those not in the rules in force are skipped). */
+static int wait_set_candidates(struct rd_hub *h, size_t at, const char *candidates)
+{
+        struct wait_entry *e = &h->wait[at];
+        const char *p = candidates;
+
+        free(e->cands);
+        e->n_cands = 0;
         e->cands = calloc(h->rules->n_connectors + 1, sizeof *e->cands);
         if (!e->cands)
                 return -ENOMEM;
@@ -570,7 +584,8 @@ static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decisio
 
 /* Waiting referral ST gets the candidates of TRACE, in the store and in
  * memory (its place in the waitlist stays). */
-static int wait_recandidate(struct rd_hub *h, const struct rd_stored *st, const json_t *trace)
+static int wait_recandidate(struct rd_hub *h, size_t pos, const struct rd_stored *st,
+                            const json_t *trace)
 {
         size_t size = h->rules->n_connectors * (RD_ID_MAX + 1) + 1;
         char *cands = malloc(size);
@@ -580,10 +595,8 @@ static int wait_recandidate(struct rd_hub *h, const struct rd_stored *st, const 
                 return -ENOMEM;
         trace_candidates(trace, cands, size);
         r = rd_store_set_candidates(h->store, st->rowid, cands);
-        if (r == 0) {
-                wait_remove(h, st->rowid);
-                r = wait_insert(h, st, cands);
-        }
+        if (r == 0)
+                r = wait_set_candidates(h, pos, cands); /* its place stays */
         free(cands);
         return r;
 }
@@ -615,8 +628,8 @@ void rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
  * still in the file, without those who declined it. With ONLY_ASSIGN, a
  * decision other than an offer changes nothing (a waiting referral stays
  * waiting). */
-static int redecide(struct rd_hub *h, struct rd_stored *st, int64_t now, bool only_assign,
-                    bool *assigned)
+static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t now,
+                    bool only_assign, bool *assigned)
 {
         struct declines *dec = calloc(1, sizeof *dec);
         struct rd_referral ref;
@@ -625,9 +638,11 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, int64_t now, bool on
         struct rd_error err;
         json_t *content = NULL, *trace = NULL;
         ssize_t ri = rd_rules_rule_index(h->rules, st->rule);
-        ssize_t pos = wait_find(h, st->rowid);
         int r;
 
+        /* POS: where it waits, when the caller knows (else found here) */
+        if (pos < 0 || (size_t)pos >= h->n_wait || h->wait[pos].rowid != st->rowid)
+                pos = wait_find(h, st->rowid);
         if (assigned)
                 *assigned = false;
         if (!dec)
@@ -655,7 +670,7 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, int64_t now, bool on
                 /* still waiting: who may take it under the rules in force
                  * (a reload may have added connectors to its rule) */
                 if (d.status == RD_STATUS_WAITLISTED && pos >= 0)
-                        r = wait_recandidate(h, st, trace);
+                        r = wait_recandidate(h, (size_t)pos, st, trace);
                 goto out;
         }
         r = apply(h, st, &d, trace, now);
@@ -671,12 +686,24 @@ out:
 /* Capacity freed: serve the waitlist in order. With FREED a connector
  * index, only referrals that connector may take are tried, while it has
  * room; with SIZE_MAX, every waiting referral with a free candidate. */
+static bool any_room(const struct rd_hub *h)
+{
+        for (size_t c = 0; c < h->rules->n_connectors; c++)
+                if (h->load[c] < h->rules->connectors[c].capacity)
+                        return true;
+        return false;
+}
+
 static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
 {
         size_t i = 0;
         int r = 0;
 
         while (i < h->n_wait) {
+                /* nobody has room: nothing can be offered (and a long
+                 * waitlist costs nothing at start or on reload) */
+                if (freed == SIZE_MAX && !any_room(h))
+                        break;
                 struct wait_entry *e = &h->wait[i];
                 struct rd_stored st;
                 bool try = false, assigned = false;
@@ -699,7 +726,7 @@ static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
                 snprintf(id, sizeof id, "R%06lld", (long long)e->rowid);
                 r = rd_store_get(h->store, id, &st);
                 if (r == 0)
-                        r = redecide(h, &st, now, true, &assigned);
+                        r = redecide(h, &st, (ssize_t)i, now, true, &assigned);
                 if (r < 0)
                         return r;
                 if (!assigned)
@@ -896,7 +923,7 @@ static int offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_typ
         if (r < 0)
                 return r;
         freed = release(h, st);
-        r = redecide(h, st, now, false, NULL);
+        r = redecide(h, st, -1, now, false, NULL);
         if (r == 0 && freed != SIZE_MAX)
                 r = serve_waitlist(h, freed, now);
         return r;
