@@ -8,6 +8,11 @@
 #include "route.h"
 
 #define MAX_DECLINES 256 /* connectors remembered per referral for routing */
+/* Waiting referrals kept in memory: the head of the waitlist. The rest stays
+ * in the store, read a page at a time when the head runs out, so that a
+ * long waitlist costs neither memory nor start-up time. */
+#define WAIT_CACHE 1024
+#define WAIT_PAGE 256
 
 struct wait_entry {
         int64_t rowid;
@@ -28,10 +33,20 @@ struct rd_hub {
         size_t *n_ends, *cap_ends;
         char (*rr_last)[RD_ID_MAX + 1]; /* per rule */
         const char **rr_ptr;
-        /* the waitlist, in order */
+        /* the head of the waitlist, in order: the first n_wait waiting
+         * referrals of the store's list (all of them when wait_complete) */
         struct wait_entry *wait;
-        size_t n_wait, cap_wait;
+        size_t n_wait, cap_wait, wait_limit;
+        bool wait_complete;
         struct rd_waiting *wview; /* the same, as route.h wants it */
+        /* the whole waitlist by candidates: scount[i] referrals wait for
+         * the connectors of sview[i] (their ids: stext[i]); reread from
+         * the store when sets_stale */
+        char **stext;
+        struct rd_waiting *sview;
+        uint64_t *scount;
+        size_t n_sets, cap_sets;
+        bool sets_stale;
         /* the outbox */
         struct rd_event *events;
         char **texts; /* each event's JSON text, as stored */
@@ -49,6 +64,17 @@ static void wait_clear(struct rd_hub *h)
         for (size_t i = 0; i < h->n_wait; i++)
                 free(h->wait[i].cands);
         h->n_wait = 0;
+        h->wait_complete = false;
+}
+
+static void sets_clear(struct rd_hub *h)
+{
+        for (size_t i = 0; i < h->n_sets; i++) {
+                free(h->stext[i]);
+                free((size_t *)h->sview[i].candidates);
+        }
+        h->n_sets = 0;
+        h->sets_stale = true;
 }
 
 static void conns_free(struct rd_hub *h)
@@ -149,7 +175,112 @@ static int rebuild_rr(void *ctx, const char *rule, const char *connector)
         return 0;
 }
 
-static int wait_set_candidates(struct rd_hub *h, size_t at, const char *candidates);
+/* The connector indexes (rules in force) of the space-separated ids in
+ * CANDIDATES, those not in the rules skipped: a new array in *OUT (caller
+ * frees) and its length in *N. 0 or -ENOMEM. */
+static int parse_candidates(const struct rd_rules *rules, const char *candidates, size_t **out,
+                            size_t *n)
+{
+        size_t *v = calloc(rules->n_connectors + 1, sizeof *v), k = 0;
+        const char *p = candidates;
+
+        if (!v)
+                return -ENOMEM;
+        while (*p) {
+                char id[RD_ID_MAX + 1];
+                size_t len = strcspn(p, " ");
+                ssize_t c;
+                if (len && len <= RD_ID_MAX) {
+                        memcpy(id, p, len);
+                        id[len] = '\0';
+                        c = rd_rules_connector_index(rules, id);
+                        if (c >= 0 && k < rules->n_connectors)
+                                v[k++] = (size_t)c;
+                }
+                p += len;
+                while (*p == ' ')
+                        p++;
+        }
+        *out = v;
+        *n = k;
+        return 0;
+}
+
+/* N more referrals wait for CANDIDATES (the whole waitlist's count). */
+static int sets_add(struct rd_hub *h, const char *candidates, uint64_t n)
+{
+        size_t i;
+        int r;
+
+        for (i = 0; i < h->n_sets; i++)
+                if (strcmp(h->stext[i], candidates) == 0) {
+                        h->scount[i] += n;
+                        return 0;
+                }
+        if (h->n_sets == h->cap_sets) {
+                size_t cap = h->cap_sets ? h->cap_sets * 2 : 8;
+                char **t = realloc(h->stext, cap * sizeof *t);
+                struct rd_waiting *v;
+                uint64_t *c;
+                if (t)
+                        h->stext = t;
+                v = t ? realloc(h->sview, cap * sizeof *v) : NULL;
+                if (v)
+                        h->sview = v;
+                c = v ? realloc(h->scount, cap * sizeof *c) : NULL;
+                if (!c)
+                        return -ENOMEM;
+                h->scount = c;
+                h->cap_sets = cap;
+        }
+        h->stext[i] = strdup(candidates);
+        if (!h->stext[i])
+                return -ENOMEM;
+        r = parse_candidates(h->rules, candidates, (size_t **)&h->sview[i].candidates,
+                             &h->sview[i].n_candidates);
+        if (r < 0) {
+                free(h->stext[i]);
+                return r;
+        }
+        h->scount[i] = n;
+        h->n_sets++;
+        return 0;
+}
+
+static int load_set(void *ctx, const char *candidates, int64_t count)
+{
+        return count > 0 ? sets_add(ctx, candidates, (uint64_t)count) : 0;
+}
+
+/* The counts by candidates, reread from the store when a change made them
+ * stale. 0, -ENOMEM or -EIO. */
+static int sets_fresh(struct rd_hub *h)
+{
+        int r;
+        if (!h->sets_stale)
+                return 0;
+        sets_clear(h);
+        r = rd_store_each_waiting_set(h->store, load_set, h);
+        if (r < 0) {
+                sets_clear(h);
+                return r;
+        }
+        h->sets_stale = false;
+        return 0;
+}
+
+/* How many referrals on the whole waitlist connector C may take. */
+static uint64_t sets_naming(const struct rd_hub *h, size_t c)
+{
+        uint64_t n = 0;
+        for (size_t i = 0; i < h->n_sets; i++)
+                for (size_t k = 0; k < h->sview[i].n_candidates; k++)
+                        if (h->sview[i].candidates[k] == c) {
+                                n += h->scount[i];
+                                break;
+                        }
+        return n;
+}
 
 static bool wait_before(const struct wait_entry *a, const struct rd_stored *b)
 {
@@ -160,13 +291,42 @@ static bool wait_before(const struct wait_entry *a, const struct rd_stored *b)
         return a->rowid < b->rowid;
 }
 
-/* Put ST on the waitlist in its place, with the space-separated
- * CANDIDATES. */
-static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char *candidates)
+/* Drop the last entry of the head: the list goes on in the store. */
+static void wait_drop_last(struct rd_hub *h)
+{
+        free(h->wait[h->n_wait - 1].cands);
+        h->n_wait--;
+        h->wait_complete = false;
+}
+
+/* Keep at most wait_limit entries in memory. */
+static void wait_trim(struct rd_hub *h)
+{
+        while (h->n_wait > h->wait_limit)
+                wait_drop_last(h);
+}
+
+/* Entry AT of the head may be taken by the space-separated CANDIDATES
+ * (connector ids; those not in the rules in force are skipped). */
+static int wait_set_candidates(struct rd_hub *h, size_t at, const char *candidates)
+{
+        struct wait_entry *e = &h->wait[at];
+        int r;
+
+        free(e->cands);
+        e->cands = NULL;
+        e->n_cands = 0;
+        r = parse_candidates(h->rules, candidates, &e->cands, &e->n_cands);
+        h->wview[at].candidates = e->cands;
+        h->wview[at].n_candidates = e->n_cands;
+        return r;
+}
+
+/* Put ST, waiting for the space-separated CANDIDATES, at index AT of the
+ * head. */
+static int wait_put(struct rd_hub *h, size_t at, const struct rd_stored *st, const char *candidates)
 {
         struct wait_entry *e;
-        size_t at = h->n_wait;
-        const char *p = candidates;
         ssize_t ri = rd_rules_rule_index(h->rules, st->rule);
 
         if (h->n_wait == h->cap_wait) {
@@ -181,8 +341,6 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
                         return -ENOMEM;
                 h->cap_wait = cap;
         }
-        while (at > 0 && !wait_before(&h->wait[at - 1], st))
-                at--;
         memmove(&h->wait[at + 1], &h->wait[at], (h->n_wait - at) * sizeof h->wait[0]);
         memmove(&h->wview[at + 1], &h->wview[at], (h->n_wait - at) * sizeof h->wview[0]);
         memset(&h->wview[at], 0, sizeof h->wview[at]);
@@ -193,44 +351,52 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
         e->start_by_ms = st->start_by_ms;
         e->rule = ri < 0 ? SIZE_MAX : (size_t)ri;
         h->n_wait++; /* the entry is in place: wait_clear frees it in any case */
-        return wait_set_candidates(h, at, p);
+        return wait_set_candidates(h, at, candidates);
 }
 
-/* Entry AT of the waitlist may be taken by the space-separated CANDIDATES
- * (connector ids; those not in the rules in force are skipped). */
-static int wait_set_candidates(struct rd_hub *h, size_t at, const char *candidates)
+/* ST has just joined the waitlist, waiting for CANDIDATES: into the head
+ * when its place is there, else it stays in the store only. */
+static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char *candidates)
 {
-        struct wait_entry *e = &h->wait[at];
-        const char *p = candidates;
+        size_t at = h->n_wait;
+        int r;
 
-        free(e->cands);
-        e->n_cands = 0;
-        e->cands = calloc(h->rules->n_connectors + 1, sizeof *e->cands);
-        if (!e->cands)
-                return -ENOMEM;
-        while (*p) {
-                char id[RD_ID_MAX + 1];
-                size_t len = strcspn(p, " ");
-                ssize_t c;
-                if (len && len <= RD_ID_MAX) {
-                        memcpy(id, p, len);
-                        id[len] = '\0';
-                        c = rd_rules_connector_index(h->rules, id);
-                        if (c >= 0 && e->n_cands < h->rules->n_connectors)
-                                e->cands[e->n_cands++] = (size_t)c;
-                }
-                p += len;
-                while (*p == ' ')
-                        p++;
+        while (at > 0 && !wait_before(&h->wait[at - 1], st))
+                at--;
+        if (at == h->n_wait && !h->wait_complete)
+                return 0; /* behind the head: read from the store when needed */
+        r = wait_put(h, at, st, candidates);
+        if (r == 0 && h->n_wait > h->wait_limit)
+                wait_drop_last(h);
+        return r;
+}
+
+static int wait_append(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        struct rd_hub *h = ctx;
+        return wait_put(h, h->n_wait, st, candidates);
+}
+
+/* Read up to N more waiting referrals from the store onto the end of the
+ * head. 0, -ENOMEM or -EIO. */
+static int wait_extend(struct rd_hub *h, size_t n)
+{
+        struct rd_wait_key key;
+        size_t got = 0;
+        int r;
+
+        if (h->wait_complete)
+                return 0;
+        if (h->n_wait) {
+                const struct wait_entry *e = &h->wait[h->n_wait - 1];
+                key.urgency = e->urgency;
+                key.start_by_ms = e->start_by_ms;
+                key.rowid = e->rowid;
         }
-        h->wview[at].candidates = e->cands;
-        h->wview[at].n_candidates = e->n_cands;
-        return 0;
-}
-
-static int rebuild_wait(void *ctx, const struct rd_stored *st, const char *candidates)
-{
-        return wait_insert(ctx, st, candidates);
+        r = rd_store_each_waiting(h->store, h->n_wait ? &key : NULL, n, wait_append, h, &got);
+        if (r == 0 && got < n)
+                h->wait_complete = true;
+        return r;
 }
 
 /* Everything in memory, from the store, for the rules in force. */
@@ -241,6 +407,7 @@ static int rebuild(struct rd_hub *h)
 
         conns_free(h);
         wait_clear(h);
+        sets_clear(h); /* stale: read when first needed */
         h->load = calloc(nc, sizeof *h->load);
         h->offers = calloc(nc, sizeof *h->offers);
         h->ends = calloc(nc, sizeof *h->ends);
@@ -257,7 +424,7 @@ static int rebuild(struct rd_hub *h)
         if (r == 0)
                 r = rd_store_each_rr(h->store, rebuild_rr, h);
         if (r == 0)
-                r = rd_store_each_waiting(h->store, rebuild_wait, h);
+                r = wait_extend(h, h->wait_limit);
         return r;
 }
 
@@ -272,12 +439,31 @@ static ssize_t wait_find(const struct rd_hub *h, int64_t rowid)
 static void wait_remove(struct rd_hub *h, int64_t rowid)
 {
         ssize_t i = wait_find(h, rowid);
+        h->sets_stale = true; /* it left the list (the store's counts follow) */
         if (i < 0)
                 return;
         free(h->wait[i].cands);
         memmove(&h->wait[i], &h->wait[i + 1], (h->n_wait - (size_t)i - 1) * sizeof h->wait[0]);
         memmove(&h->wview[i], &h->wview[i + 1], (h->n_wait - (size_t)i - 1) * sizeof h->wview[0]);
         h->n_wait--;
+}
+
+/* Where waiting referral ROWID is in the head, reading more of the list
+ * from the store until it is found; -1 when it is not waiting. */
+static ssize_t wait_find_extend(struct rd_hub *h, int64_t rowid, int *err)
+{
+        ssize_t i = wait_find(h, rowid);
+        *err = 0;
+        while (i < 0 && !h->wait_complete) {
+                size_t from = h->n_wait;
+                *err = wait_extend(h, WAIT_PAGE);
+                if (*err < 0)
+                        return -1;
+                for (size_t k = from; k < h->n_wait && i < 0; k++)
+                        if (h->wait[k].rowid == rowid)
+                                i = (ssize_t)k;
+        }
+        return i;
 }
 
 /* ---- construction ---------------------------------------------------------- */
@@ -293,6 +479,7 @@ int rd_hub_new(struct rd_store *store, struct rd_rules *rules, struct rd_hub **o
         }
         h->store = store;
         h->rules = rules;
+        h->wait_limit = WAIT_CACHE;
         r = rebuild(h);
         if (r < 0) {
                 rd_hub_free(h);
@@ -310,6 +497,10 @@ void rd_hub_free(struct rd_hub *h)
         wait_clear(h);
         free(h->wait);
         free(h->wview);
+        sets_clear(h);
+        free(h->stext);
+        free(h->sview);
+        free(h->scount);
         outbox_truncate(h, 0);
         free(h->events);
         free(h->texts);
@@ -532,6 +723,15 @@ static char *waiting_candidates(const struct rd_rules *rules, const json_t *trac
         return cands;
 }
 
+/* ST has joined the waitlist (the store has it), waiting for CANDIDATES. */
+static int wait_joined(struct rd_hub *h, const struct rd_stored *st, const char *candidates)
+{
+        int r = wait_insert(h, st, candidates);
+        if (r == 0 && !h->sets_stale && sets_add(h, candidates, 1) < 0)
+                h->sets_stale = true; /* reread from the store when needed */
+        return r;
+}
+
 /* Memory follows decision D for ST, once the store has it. */
 static int remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
                     bool was_waiting, const char *cands, int64_t now)
@@ -547,7 +747,7 @@ static int remember(struct rd_hub *h, const struct rd_stored *st, const struct r
                 return ends_insert(h, c, now + h->rules->trajectory_s * 1000);
         }
         if (d->status == RD_STATUS_WAITLISTED && !was_waiting)
-                return wait_insert(h, st, cands ? cands : "");
+                return wait_joined(h, st, cands ? cands : "");
         return 0;
 }
 
@@ -597,14 +797,16 @@ static int wait_recandidate(struct rd_hub *h, size_t pos, const struct rd_stored
         r = rd_store_set_candidates(h->store, st->rowid, cands);
         if (r == 0)
                 r = wait_set_candidates(h, pos, cands); /* its place stays */
+        h->sets_stale = true;
         free(cands);
         return r;
 }
 
-/* The routing state for deciding referral ROWID, with its DECLINES, and the
- * waitlist up to AHEAD entries (those ahead of it). */
-static void route_state(struct rd_hub *h, const struct declines *dec, size_t ahead,
-                        struct rd_route_state *rs)
+/* The routing state for deciding a referral, with its DECLINES: the
+ * referrals waiting ahead of it are the first AHEAD of the head, or, with
+ * AHEAD == SIZE_MAX, the whole waitlist, by candidates. 0, -ENOMEM, -EIO. */
+static int route_state(struct rd_hub *h, const struct declines *dec, size_t ahead,
+                       struct rd_route_state *rs)
 {
         memset(rs, 0, sizeof *rs);
         rs->load = h->load;
@@ -614,15 +816,30 @@ static void route_state(struct rd_hub *h, const struct declines *dec, size_t ahe
         rs->n_ends = h->n_ends;
         rs->excluded = dec ? dec->ids : NULL;
         rs->n_excluded = dec ? dec->n : 0;
-        rs->waiting = h->wview;
-        rs->n_waiting = ahead;
+        if (ahead != SIZE_MAX) {
+                rs->waiting = h->wview;
+                rs->n_waiting = ahead;
+                return 0;
+        }
+        int r = sets_fresh(h);
+        if (r < 0)
+                return r;
+        rs->waiting_sets = h->sview;
+        rs->waiting_set_counts = h->scount;
+        rs->n_waiting_sets = h->n_sets;
+        return 0;
 }
 
-void rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
+int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
 {
-        route_state(h, NULL, h->n_wait, out);
+        return route_state(h, NULL, SIZE_MAX, out);
 }
 
+void rd_hub_set_wait_cache(struct rd_hub *h, size_t n)
+{
+        h->wait_limit = n ? n : 1;
+        wait_trim(h);
+}
 
 /* Decide again for stored referral ST at NOW, by its rule when that is
  * still in the file, without those who declined it. With ONLY_ASSIGN, a
@@ -640,14 +857,19 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         ssize_t ri = rd_rules_rule_index(h->rules, st->rule);
         int r;
 
-        /* POS: where it waits, when the caller knows (else found here) */
-        if (pos < 0 || (size_t)pos >= h->n_wait || h->wait[pos].rowid != st->rowid)
-                pos = wait_find(h, st->rowid);
         if (assigned)
                 *assigned = false;
         if (!dec)
                 return -ENOMEM;
-        r = rd_store_each_decline(h->store, st->rowid, add_decline, dec);
+        /* POS: where it waits, when the caller knows (else found here) */
+        r = 0;
+        if (st->status == RD_STATUS_WAITLISTED &&
+            (pos < 0 || (size_t)pos >= h->n_wait || h->wait[pos].rowid != st->rowid))
+                pos = wait_find_extend(h, st->rowid, &r);
+        else if (st->status != RD_STATUS_WAITLISTED)
+                pos = -1;
+        if (r == 0)
+                r = rd_store_each_decline(h->store, st->rowid, add_decline, dec);
         if (r == 0)
                 r = rd_store_content(h->store, st->rowid, &content, NULL, NULL);
         if (r < 0)
@@ -656,7 +878,11 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
                 r = -EINVAL; /* erased content: an open referral is withdrawn first */
                 goto out;
         }
-        route_state(h, dec, pos < 0 ? h->n_wait : (size_t)pos, &rs);
+        r = route_state(h, dec, pos < 0 ? SIZE_MAX : (size_t)pos, &rs);
+        if (r < 0) {
+                rd_referral_clear(&ref);
+                goto out;
+        }
         if (ri >= 0 && h->rules->rules[ri].action == RD_ACTION_ASSIGN)
                 r = rd_route_redecide(&ref, h->rules, &rs, (size_t)ri, st->received_ms, now, &d,
                                       &trace);
@@ -696,26 +922,41 @@ static bool any_room(const struct rd_hub *h)
 
 static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
 {
+        uint64_t naming = UINT64_MAX; /* waiting referrals FREED may take, not yet tried */
         size_t i = 0;
         int r = 0;
 
-        while (i < h->n_wait) {
+        if (freed != SIZE_MAX) {
+                r = sets_fresh(h);
+                if (r < 0)
+                        return r;
+                naming = sets_naming(h, freed);
+        }
+        for (;;) {
                 /* nobody has room: nothing can be offered (and a long
                  * waitlist costs nothing at start or on reload) */
                 if (freed == SIZE_MAX && !any_room(h))
                         break;
+                if (freed != SIZE_MAX &&
+                    (naming == 0 || h->load[freed] >= h->rules->connectors[freed].capacity))
+                        break;
+                if (i == h->n_wait) { /* the head is done: read on in the store */
+                        r = wait_extend(h, WAIT_PAGE);
+                        if (r < 0 || i == h->n_wait)
+                                break;
+                }
                 struct wait_entry *e = &h->wait[i];
                 struct rd_stored st;
                 bool try = false, assigned = false;
                 char id[RD_RID_MAX];
 
-                if (freed != SIZE_MAX && h->load[freed] >= h->rules->connectors[freed].capacity)
-                        break;
                 /* a reload may have added connectors the candidates
                  * do not name yet: try every waiting referral */
                 try = freed == SIZE_MAX;
                 for (size_t k = 0; k < e->n_cands && !try; k++) {
                         size_t c = e->cands[k];
+                        if (c == freed && naming != UINT64_MAX)
+                                naming--;
                         try = (freed == SIZE_MAX || c == freed) &&
                               h->load[c] < h->rules->connectors[c].capacity;
                 }
@@ -728,11 +969,12 @@ static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
                 if (r == 0)
                         r = redecide(h, &st, (ssize_t)i, now, true, &assigned);
                 if (r < 0)
-                        return r;
+                        break;
                 if (!assigned)
                         i++; /* it stays; when assigned, entry i is now the next one */
         }
-        return 0;
+        wait_trim(h);
+        return r;
 }
 
 /* The connector of ST lets go of it: load, ends. Returns its index in the
@@ -782,7 +1024,9 @@ int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now, st
         if (rc != -ENOENT)
                 goto fault;
         /* decide first, then write the referral with its decision at once */
-        route_state(h, NULL, h->n_wait, &rs);
+        rc = route_state(h, NULL, SIZE_MAX, &rs);
+        if (rc < 0)
+                goto fault;
         rc = rd_route_decide(r, h->rules, &rs, now, &d, &trace);
         if (rc < 0)
                 goto fault;

@@ -6,8 +6,10 @@
  * change goes to the store inside the caller's transaction, with its
  * events; the events are also kept in an outbox the caller publishes after
  * COMMIT (rd_hub_events) and clears (rd_hub_events_clear). The hub keeps
- * the connectors' state and the waitlist in memory, rebuilt from the store
- * at start, on reload and whenever a request or a commit fails. */
+ * the connectors' state, the head of the waitlist and its counts by
+ * candidates in memory (the rest of the waitlist is read from the store
+ * when needed), rebuilt at start, on reload and whenever a request or a
+ * commit fails. */
 #ifndef RD_HUB_H
 #define RD_HUB_H
 
@@ -36,10 +38,16 @@ void rd_hub_free(struct rd_hub *hub);
 const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
 
 /* The routing state a new referral is decided with: loads, offers,
- * round-robin positions, expected ends and the whole waitlist, pointing
- * into HUB (valid until its next change). For dry runs (referralctl rules
- * test --state). */
-void rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
+ * round-robin positions, expected ends and the whole waitlist (counted by
+ * candidates), pointing into HUB (valid until its next change). For dry
+ * runs (referralctl rules test --state). 0, or -ENOMEM / -EIO (*OUT is
+ * then untouched). */
+int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
+
+/* Keep at most N (at least 1) waiting referrals in memory, the head of the
+ * waitlist; the rest is read from the store when needed. The default is
+ * 1024. Decisions do not depend on N: tests set it low to prove that. */
+void rd_hub_set_wait_cache(struct rd_hub *hub, size_t n);
 
 /* Load of connector I of the rules in force. */
 uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);

@@ -248,6 +248,20 @@ static int forecast(const struct rd_rules *rules, const struct rd_route_state *s
                                  is_cand[wt->candidates[j]];
                 fc->waiting_ahead += shares;
         }
+        for (size_t ks = 0;
+             st && st->waiting_sets && ks < st->n_waiting_sets && fc->waiting_ahead < total; ks++) {
+                const struct rd_waiting *ws = &st->waiting_sets[ks];
+                bool shares = false;
+
+                for (size_t j = 0; ws->candidates && j < ws->n_candidates && !shares; j++)
+                        shares = ws->candidates[j] < rules->n_connectors &&
+                                 is_cand[ws->candidates[j]];
+                if (shares)
+                        fc->waiting_ahead =
+                                st->waiting_set_counts[ks] >= total - fc->waiting_ahead
+                                        ? total
+                                        : fc->waiting_ahead + (size_t)st->waiting_set_counts[ks];
+        }
         if (fc->waiting_ahead < total) {
                 fc->found = true;
                 fc->slot = slots[fc->waiting_ahead];
@@ -316,6 +330,8 @@ static bool state_valid(const struct rd_rules *rules, const struct rd_route_stat
         if (st->ends && !st->n_ends)
                 return false;
         if (st->n_waiting && !st->waiting)
+                return false;
+        if (st->n_waiting_sets && (!st->waiting_sets || !st->waiting_set_counts))
                 return false;
         /* The waiting list is not walked here: it can be long, and the
          * forecast reads only as much of it as it needs (and skips a

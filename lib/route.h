@@ -39,6 +39,14 @@ struct rd_route_state {
         const size_t *n_ends;
         const struct rd_waiting *waiting;
         size_t n_waiting;
+        /* and, besides those listed one by one, more waiting referrals ahead,
+         * counted by their candidates: waiting_set_counts[i] referrals may
+         * be taken by the candidates of waiting_sets[i]. Only how many of
+         * them share a candidate counts, not their order, so the hub hands
+         * a long waitlist over in a few sets instead of entry by entry. */
+        const struct rd_waiting *waiting_sets;
+        const uint64_t *waiting_set_counts;
+        size_t n_waiting_sets;
 };
 
 struct rd_decision {

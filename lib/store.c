@@ -81,6 +81,32 @@ static const char *const migrations[] = {
         "  WITHOUT ROWID;"
         "CREATE TABLE round_robin (rule TEXT PRIMARY KEY, connector TEXT NOT NULL)"
         "  WITHOUT ROWID;",
+        /* 1 -> 2: the waitlist stays on disk. An index in waitlist order
+         * (the hub reads its head from it), and how many referrals wait for
+         * each set of candidates (the forecast counts those ahead without
+         * reading them), kept by triggers so that it cannot drift. */
+        "CREATE INDEX referrals_waiting ON referrals (urgency DESC, start_by_ms, rowid)"
+        "  WHERE status = 2;"
+        "CREATE TABLE waiting_sets (candidates TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "INSERT INTO waiting_sets SELECT candidates, count(*) FROM referrals WHERE status = 2"
+        "  GROUP BY candidates;"
+        "CREATE TRIGGER waiting_in AFTER INSERT ON referrals WHEN new.status = 2 BEGIN"
+        "  INSERT INTO waiting_sets VALUES (new.candidates, 1)"
+        "    ON CONFLICT (candidates) DO UPDATE SET count = count + 1;"
+        "END;"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates ON referrals"
+        "  WHEN old.status = 2 OR new.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE old.status = 2 AND candidates = old.candidates;"
+        "  DELETE FROM waiting_sets WHERE candidates = old.candidates AND count <= 0;"
+        "  INSERT INTO waiting_sets SELECT new.candidates, 1 WHERE new.status = 2"
+        "    ON CONFLICT (candidates) DO UPDATE SET count = count + 1;"
+        "END;"
+        "CREATE TRIGGER waiting_out AFTER DELETE ON referrals WHEN old.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1 WHERE candidates = old.candidates;"
+        "  DELETE FROM waiting_sets WHERE candidates = old.candidates AND count <= 0;"
+        "END;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -122,7 +148,10 @@ enum stmt_id {
         S_DECLINE_ADD,
         S_DECLINES,
         S_CANDIDATES_SET,
-        S_WAITING,
+        S_WAITING_HEAD,
+        S_WAITING_SAME,
+        S_WAITING_LOWER,
+        S_WAITING_SETS,
         S_DUE_OFFER,
         S_DUE_AT_RISK,
         S_DUE_MISSED,
@@ -208,8 +237,16 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",
         [S_DECLINES] = "SELECT connector FROM declines WHERE referral = ?1",
         [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2 WHERE rowid = ?1",
-        [S_WAITING] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
-                      " ORDER BY urgency DESC, start_by_ms, rowid",
+        /* the waitlist in its order, from the head or after a place in it
+         * (two statements, so that each is one range of referrals_waiting) */
+        [S_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+                           " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_SAME] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+                           " AND urgency = ?2 AND (start_by_ms, rowid) > (?3, ?4)"
+                           " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_LOWER] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+                            " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
         [S_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = 1 AND offer_expires_ms > 0"
                         " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
         [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN (1, 2, 4)"
@@ -1028,18 +1065,70 @@ int rd_store_set_candidates(struct rd_store *s, int64_t rowid, const char *candi
         return step_done(st);
 }
 
-int rd_store_each_waiting(struct rd_store *s,
-                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
-                          void *ctx)
+/* Run STMT (LIMIT bound to ?1 already) through FN, counting rows in *N. */
+static int each_waiting_stmt(sqlite3_stmt *st,
+                             int (*fn)(void *ctx, const struct rd_stored *st,
+                                       const char *candidates),
+                             void *ctx, size_t *n)
 {
-        sqlite3_stmt *st = prep(s, S_WAITING);
         struct rd_stored o;
         int rc, r = 0;
 
         while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const unsigned char *c = sqlite3_column_text(st, 24);
                 read_row(st, &o);
+                (*n)++;
                 r = fn(ctx, &o, c ? (const char *)c : "");
+        }
+        sqlite3_reset(st);
+        if (r)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
+                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                          void *ctx, size_t *count)
+{
+        sqlite3_stmt *st;
+        size_t n = 0;
+        int r;
+
+        if (limit > INT64_MAX)
+                limit = INT64_MAX;
+        if (!after) {
+                st = prep(s, S_WAITING_HEAD);
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+                r = each_waiting_stmt(st, fn, ctx, &n);
+        } else {
+                st = prep(s, S_WAITING_SAME);
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+                sqlite3_bind_int(st, 2, (int)after->urgency);
+                sqlite3_bind_int64(st, 3, after->start_by_ms);
+                sqlite3_bind_int64(st, 4, after->rowid);
+                r = each_waiting_stmt(st, fn, ctx, &n);
+                if (r == 0 && n < limit) {
+                        st = prep(s, S_WAITING_LOWER);
+                        sqlite3_bind_int64(st, 1, (sqlite3_int64)(limit - n));
+                        sqlite3_bind_int(st, 2, (int)after->urgency);
+                        r = each_waiting_stmt(st, fn, ctx, &n);
+                }
+        }
+        if (r == 0 && count)
+                *count = n;
+        return r;
+}
+
+int rd_store_each_waiting_set(struct rd_store *s,
+                              int (*fn)(void *ctx, const char *candidates, int64_t count),
+                              void *ctx)
+{
+        sqlite3_stmt *st = prep(s, S_WAITING_SETS);
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *c = sqlite3_column_text(st, 0);
+                r = fn(ctx, c ? (const char *)c : "", sqlite3_column_int64(st, 1));
         }
         sqlite3_reset(st);
         if (r)

@@ -181,12 +181,31 @@ int rd_store_each_decline(struct rd_store *store, int64_t rowid,
 /* The connectors a waitlisted referral may be offered to, space separated. */
 int rd_store_set_candidates(struct rd_store *store, int64_t rowid, const char *candidates);
 
-/* Call FN for each waitlisted referral in waitlist order (highest urgency
- * first, then earliest start_by), with its candidates. 0, FN's non-zero
- * value, or -EIO. */
-int rd_store_each_waiting(struct rd_store *store,
+/* A place in the waitlist: highest urgency first, then earliest
+ * start_by, then first stored. */
+struct rd_wait_key {
+        enum rd_urgency urgency;
+        int64_t start_by_ms;
+        int64_t rowid;
+};
+
+/* Call FN for at most LIMIT waitlisted referrals in waitlist order, with
+ * their candidates: from the head of the list when AFTER is NULL, else
+ * from the first referral after AFTER. Reads one range of an index: the
+ * cost is in the rows read, not in the length of the list. Returns 0 and,
+ * when COUNT is not NULL, how many FN was called for in *COUNT; FN's
+ * non-zero value; or -EIO. */
+int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *after, size_t limit,
                           int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
-                          void *ctx);
+                          void *ctx, size_t *count);
+
+/* Call FN for each set of candidates (as rd_store_set_candidates keeps
+ * them) that waitlisted referrals have, with how many have it. Triggers
+ * keep these counts with every change of a referral's status or
+ * candidates, in the same transaction. 0, FN's non-zero value, or -EIO. */
+int rd_store_each_waiting_set(struct rd_store *store,
+                              int (*fn)(void *ctx, const char *candidates, int64_t count),
+                              void *ctx);
 
 /* Call FN for each open offer (status assigned). */
 int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),

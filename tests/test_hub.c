@@ -1982,6 +1982,138 @@ static void a_restarted_hub_rebuilds_the_waitlist_in_order(void **state)
         EXPECT(f, WITHDRAWN(w.r[1]), ASSIGNED(w.s, "sophie"));
 }
 
+/* ---- the waitlist beyond memory ------------------------------------------------ */
+
+/* Two hubs, each over its own store, get the same requests: one keeps its
+ * whole waitlist in memory (the default head is far longer than this
+ * waitlist), the other only its first entry, reading the rest from the
+ * store, and is restarted now and then. Every call must emit the same
+ * events, with the same forecasts, and leave the same rows. */
+struct twin {
+        struct fx *a, *b;
+        unsigned seed;
+        int64_t now;
+        int n_refs;
+};
+
+static unsigned twin_rand(struct twin *t, unsigned n)
+{
+        t->seed = t->seed * 1103515245u + 12345u;
+        return (t->seed >> 16) % n;
+}
+
+static void assert_same_events(const struct fx *a, const struct fx *b)
+{
+        assert_int_equal(a->n_ev, b->n_ev);
+        for (size_t i = 0; i < a->n_ev; i++) {
+                const struct rd_event *x = &a->ev[i], *y = &b->ev[i];
+                assert_int_equal(x->seq, y->seq);
+                assert_int_equal(x->type, y->type);
+                assert_string_equal(x->id, y->id);
+                assert_int_equal(x->status, y->status);
+                assert_string_equal(x->rule, y->rule);
+                assert_string_equal(x->connector, y->connector);
+                assert_int_equal(x->start_by_ms, y->start_by_ms);
+                assert_int_equal(x->expected_start_ms, y->expected_start_ms);
+                assert_string_equal(x->forward_to, y->forward_to);
+        }
+}
+
+static void twin_submit(struct twin *t)
+{
+        static const char *const forms[] = {FAMILY("%s"), FAMILY_HIGH("%s"), FAMILY_SAFETY("%s"),
+                                            PSY("%s"),    FAMILY("%s"),      ELSEWHERE("%s")};
+        const char *form = forms[twin_rand(t, sizeof forms / sizeof forms[0])];
+        char ref[32], json[1024];
+        struct rd_stored sa, sb;
+        struct rd_error ea, eb;
+        bool da, db;
+
+        snprintf(ref, sizeof ref, "twin-%d", ++t->n_refs);
+        snprintf(json, sizeof json, form, ref);
+        assert_int_equal(submit(t->a, json, t->now, &sa, &da, &ea), 0);
+        assert_int_equal(submit(t->b, json, t->now, &sb, &db, &eb), 0);
+        assert_same_state(&sa, &sb);
+}
+
+static void twin_update(struct twin *t)
+{
+        char id[RD_RID_MAX];
+        struct rd_stored st, sa, sb;
+        struct rd_error ea, eb;
+        bool ca, cb;
+        const char *to = NULL;
+        int ra, rb;
+
+        if (!t->n_refs)
+                return;
+        snprintf(id, sizeof id, "R%06d", 1 + (int)twin_rand(t, (unsigned)t->n_refs));
+        assert_int_equal(rd_store_get(t->a->store, id, &st), 0);
+        switch (st.status) {
+        case RD_STATUS_ASSIGNED: {
+                static const char *const next[] = {"accepted", "accepted", "declined", "started"};
+                to = next[twin_rand(t, 4)];
+                break;
+        }
+        case RD_STATUS_ACCEPTED: to = "started"; break;
+        case RD_STATUS_STARTED: to = "closed"; break;
+        case RD_STATUS_WAITLISTED: to = twin_rand(t, 8) == 0 ? "withdrawn" : NULL; break;
+        default: break;
+        }
+        if (!to)
+                return;
+        ra = upd(t->a, id, to, st.connector[0] ? st.connector : NULL, t->now, &sa, &ca, &ea);
+        rb = upd(t->b, id, to, st.connector[0] ? st.connector : NULL, t->now, &sb, &cb, &eb);
+        assert_int_equal(ra, rb);
+        if (ra == 0)
+                assert_same_state(&sa, &sb);
+}
+
+static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
+{
+        struct fx *a = *state, *b = NULL;
+        struct twin t = {.a = a, .seed = 7, .now = T0};
+        int waiting_max = 0;
+
+        assert_int_equal(setup((void **)&b), 0);
+        t.b = b;
+        rd_hub_set_wait_cache(b->hub, 1);
+        for (int step = 0; step < 600; step++) {
+                unsigned what = twin_rand(&t, 20);
+                struct rd_figures fig;
+
+                t.now += (int64_t)twin_rand(&t, 6 * 60) * 60000; /* up to 6 hours */
+                if (what < 9) {
+                        twin_submit(&t);
+                } else if (what < 18) {
+                        twin_update(&t);
+                } else {
+                        tick(a, t.now);
+                        tick(b, t.now);
+                }
+                assert_same_events(a, b);
+                if (step % 97 == 96) { /* a restart reads only the head again */
+                        rd_hub_free(b->hub);
+                        assert_int_equal(rd_hub_new(b->store, load_rules(NULL), &b->hub), 0);
+                        rd_hub_set_wait_cache(b->hub, 1 + twin_rand(&t, 3));
+                }
+                assert_int_equal(rd_store_figures(a->store, &fig), 0);
+                if (fig.waiting > waiting_max)
+                        waiting_max = (int)fig.waiting;
+        }
+        /* the script did build a waitlist longer than B's head */
+        assert_true(waiting_max > 10);
+        for (int i = 1; i <= t.n_refs; i++) {
+                char id[RD_RID_MAX];
+                struct rd_stored sa, sb;
+                snprintf(id, sizeof id, "R%06d", i);
+                assert_int_equal(rd_store_get(a->store, id, &sa), 0);
+                assert_int_equal(rd_store_get(b->store, id, &sb), 0);
+                assert_same_state(&sa, &sb);
+        }
+        teardown((void **)&b);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -2036,6 +2168,7 @@ int main(void)
                 T(rolled_back_state_equals_state_rebuilt_from_the_store),
                 T(a_refused_request_changes_nothing_in_memory_or_store),
                 T(a_restarted_hub_rebuilds_the_waitlist_in_order),
+                T(a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -694,6 +694,51 @@ static void test_forecast_gives_the_first_slots_to_referrals_already_waiting(voi
         rd_rules_free(r);
 }
 
+static void test_forecast_counts_waiting_sets_like_waiting_entries(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
+        const struct rd_waiting sets[3] = {{w_lien, 1}, {w_kelly, 1}, {w_both, 2}};
+        uint64_t counts[3] = {500, 1, 1}; /* many waiting for lien: they do not count */
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.waiting_sets = sets;
+        f.s.waiting_set_counts = counts;
+        f.s.n_waiting_sets = 2;
+        t = decide(&ref, r, &f.s, &d); /* as one waiting entry for kelly */
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        json_decref(t);
+
+        /* listed entries and sets add up: one listed, one in a set */
+        f.s.waiting = &sets[2];
+        f.s.n_waiting = 1;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        json_decref(t);
+
+        /* a huge count is "at least every slot": no slot, otherwise */
+        f.s.n_waiting = 0;
+        counts[1] = UINT64_MAX;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_int_equal(
+                json_integer_value(
+                        json_object_get(json_object_get(t, "forecast"), "waiting_ahead")),
+                json_integer_value(json_object_get(json_object_get(t, "forecast"), "slots")));
+        json_decref(t);
+
+        /* counts without their sets are inconsistent input */
+        f.s.waiting_sets = NULL;
+        assert_int_equal(rd_route_decide(&ref, r, &f.s, NOW, &d, NULL), -EINVAL);
+        rd_rules_free(r);
+}
+
 static void test_forecast_too_late_with_waitlist_waits_with_the_late_slot(void **st)
 {
         struct rd_rules *r = routing("{teams: [genk], language: ignore, window: 5d}", "waitlist");
@@ -901,6 +946,7 @@ int main(void)
                 cmocka_unit_test(test_rule_window_and_accept_within_set_the_times),
                 cmocka_unit_test(test_forecast_before_start_by_waitlists_with_expected_start),
                 cmocka_unit_test(test_forecast_gives_the_first_slots_to_referrals_already_waiting),
+                cmocka_unit_test(test_forecast_counts_waiting_sets_like_waiting_entries),
                 cmocka_unit_test(test_forecast_too_late_with_waitlist_waits_with_the_late_slot),
                 cmocka_unit_test(test_forecast_without_slots_applies_otherwise),
                 cmocka_unit_test(test_forecast_slot_in_the_past_counts_as_now),

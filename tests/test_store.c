@@ -393,9 +393,169 @@ static void content_and_trace_are_kept(void **state)
         json_decref(t);
 }
 
+/* ---- the waitlist on disk -------------------------------------------------- */
+
+struct sets_seen {
+        char text[8][256];
+        int64_t count[8];
+        int n;
+};
+
+static int read_set(void *ctx, const char *candidates, int64_t count)
+{
+        struct sets_seen *ss = ctx;
+        assert_true(ss->n < 8);
+        snprintf(ss->text[ss->n], sizeof ss->text[0], "%s", candidates);
+        ss->count[ss->n++] = count;
+        return 0;
+}
+
+/* How many waiting referrals have CANDIDATES, by rd_store_each_waiting_set. */
+static int64_t waiting_for(struct fixture *f, const char *candidates)
+{
+        struct sets_seen ss = {.n = 0};
+        assert_int_equal(rd_store_each_waiting_set(f->store, read_set, &ss), 0);
+        for (int i = 0; i < ss.n; i++)
+                if (!strcmp(ss.text[i], candidates))
+                        return ss.count[i];
+        return 0;
+}
+
+/* A waitlisted row for REF, URGENCY, START_BY, waiting for CANDIDATES. */
+static void insert_waiting(struct fixture *f, const char *ref, enum rd_urgency urgency,
+                           int64_t start_by, const char *candidates, struct rd_stored *st)
+{
+        struct rd_referral r;
+        char *content = NULL, hex[65];
+
+        make_referral(&r, "ocmw-genk", ref);
+        assert_int_equal(rd_referral_canonical(&r, &content, hex), 0);
+        memset(st, 0, sizeof *st);
+        snprintf(st->partner, sizeof st->partner, "ocmw-genk");
+        snprintf(st->ref, sizeof st->ref, "%s", ref);
+        snprintf(st->digest, sizeof st->digest, "%s", hex);
+        st->received_ms = 1000;
+        st->status = RD_STATUS_WAITLISTED;
+        st->urgency = urgency;
+        st->start_by_ms = start_by;
+        snprintf(st->rule, sizeof st->rule, "family");
+        assert_int_equal(rd_store_insert(f->store, st, content, NULL, "", candidates), 0);
+        free(content);
+}
+
+static void waiting_counts_by_candidates_follow_every_change_and_rollback(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b, c;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert_waiting(f, "W-1", RD_URGENCY_NORMAL, 5000, "kelly sophie", &a);
+        insert_waiting(f, "W-2", RD_URGENCY_NORMAL, 6000, "kelly sophie", &b);
+        insert_waiting(f, "W-3", RD_URGENCY_NORMAL, 7000, "psy-1", &c);
+        assert_int_equal(waiting_for(f, "kelly sophie"), 2);
+        assert_int_equal(waiting_for(f, "psy-1"), 1);
+        /* offered: it leaves the list */
+        a.status = RD_STATUS_ASSIGNED;
+        assert_int_equal(rd_store_update(f->store, &a), 0);
+        assert_int_equal(waiting_for(f, "kelly sophie"), 1);
+        /* new candidates for one waiting */
+        assert_int_equal(rd_store_set_candidates(f->store, b.rowid, "kelly"), 0);
+        assert_int_equal(waiting_for(f, "kelly sophie"), 0);
+        assert_int_equal(waiting_for(f, "kelly"), 1);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        /* a rolled-back request leaves the counts as they were */
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_request_begin(f->store), 0);
+        c.status = RD_STATUS_WITHDRAWN;
+        assert_int_equal(rd_store_update(f->store, &c), 0);
+        assert_int_equal(waiting_for(f, "psy-1"), 0);
+        assert_int_equal(rd_store_request_end(f->store, false), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(waiting_for(f, "psy-1"), 1);
+        assert_int_equal(waiting_for(f, "kelly"), 1);
+}
+
+struct order_seen {
+        char refs[16][RD_REF_MAX + 1];
+        int n;
+};
+
+static int read_order(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        struct order_seen *o = ctx;
+        (void)candidates;
+        assert_true(o->n < 16);
+        snprintf(o->refs[o->n++], sizeof o->refs[0], "%s", st->ref);
+        return 0;
+}
+
+static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored w[5];
+        struct order_seen o = {.n = 0};
+        struct rd_wait_key key;
+        size_t n = 0;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert_waiting(f, "late", RD_URGENCY_NORMAL, 9000, "kelly", &w[0]);
+        insert_waiting(f, "early", RD_URGENCY_NORMAL, 3000, "kelly", &w[1]);
+        insert_waiting(f, "high", RD_URGENCY_HIGH, 9500, "kelly", &w[2]);
+        insert_waiting(f, "late-too", RD_URGENCY_NORMAL, 9000, "kelly", &w[3]);
+        insert_waiting(f, "offered", RD_URGENCY_HIGH, 1000, "kelly", &w[4]);
+        w[4].status = RD_STATUS_ASSIGNED;
+        assert_int_equal(rd_store_update(f->store, &w[4]), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        assert_int_equal(rd_store_each_waiting(f->store, NULL, 2, read_order, &o, &n), 0);
+        assert_int_equal(n, 2);
+        /* the next page starts after the last one read: across urgencies,
+         * and between two of the same start_by by their order of arrival */
+        key = (struct rd_wait_key){RD_URGENCY_NORMAL, 3000, w[1].rowid};
+        assert_int_equal(rd_store_each_waiting(f->store, &key, 10, read_order, &o, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(o.n, 4);
+        assert_string_equal(o.refs[0], "high");
+        assert_string_equal(o.refs[1], "early");
+        assert_string_equal(o.refs[2], "late");
+        assert_string_equal(o.refs[3], "late-too");
+        key = (struct rd_wait_key){RD_URGENCY_HIGH, 9500, w[2].rowid};
+        o.n = 0;
+        assert_int_equal(rd_store_each_waiting(f->store, &key, 10, read_order, &o, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(o.refs[0], "early");
+}
+
+static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st;
+        sqlite3 *db;
+        char errbuf[256];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert_waiting(f, "W-1", RD_URGENCY_NORMAL, 5000, "kelly sophie", &st);
+        insert_waiting(f, "W-2", RD_URGENCY_NORMAL, 6000, "kelly sophie", &st);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        rd_store_close(f->store);
+        f->store = NULL;
+        /* back to the schema of version 1: no index, no counts, no triggers */
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
+                                      "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
+                                      "DROP INDEX referrals_waiting; PRAGMA user_version = 1",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(waiting_for(f, "kelly sophie"), 2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
                 T(database_file_is_0600_and_new_folder_0700_whatever_the_umask),
                 T(schema_version_is_set_and_a_newer_one_is_refused),
@@ -407,6 +567,9 @@ int main(void)
                 T(open_referrals_offer_counts_and_round_robin_survive_reopen),
                 T(list_orders_by_latest_event_and_filters_status),
                 T(content_and_trace_are_kept),
+                T(waiting_counts_by_candidates_follow_every_change_and_rollback),
+                T(waitlist_is_read_in_order_a_page_at_a_time),
+                T(version_1_database_gets_its_waiting_counts_on_upgrade),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2132,7 +2132,13 @@ static int test_state_load_db(struct test_state *ts, const char *path, struct rd
                 test_state_free(ts);
                 return EXIT_FAULT;
         }
-        rd_hub_route_state(ts->hub, &ts->st);
+        r = rd_hub_route_state(ts->hub, &ts->st);
+        if (r < 0) {
+                fault("%s: cannot read the waitlist: %s (%s)", path, strerror(-r),
+                      rd_store_errmsg(ts->store));
+                test_state_free(ts);
+                return EXIT_FAULT;
+        }
         return 0;
 }
 
