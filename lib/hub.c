@@ -269,19 +269,6 @@ static int sets_fresh(struct rd_hub *h)
         return 0;
 }
 
-/* How many referrals on the whole waitlist connector C may take. */
-static uint64_t sets_naming(const struct rd_hub *h, size_t c)
-{
-        uint64_t n = 0;
-        for (size_t i = 0; i < h->n_sets; i++)
-                for (size_t k = 0; k < h->sview[i].n_candidates; k++)
-                        if (h->sview[i].candidates[k] == c) {
-                                n += h->scount[i];
-                                break;
-                        }
-        return n;
-}
-
 static bool wait_before(const struct wait_entry *a, const struct rd_stored *b)
 {
         if (a->urgency != b->urgency)
@@ -920,46 +907,77 @@ static bool any_room(const struct rd_hub *h)
         return false;
 }
 
-static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
+/* Which connectors a serving pass is for: FREED, or (SIZE_MAX) each one
+ * with room now, in TARGET (n_connectors entries). How many waiting
+ * referrals name one of them, from the counts by candidates. */
+static int serve_targets(struct rd_hub *h, size_t freed, bool *target, uint64_t *naming)
 {
-        uint64_t naming = UINT64_MAX; /* waiting referrals FREED may take, not yet tried */
-        size_t i = 0;
-        int r = 0;
+        const struct rd_rules *rules = h->rules;
+        int r = sets_fresh(h);
 
-        if (freed != SIZE_MAX) {
-                r = sets_fresh(h);
-                if (r < 0)
-                        return r;
-                naming = sets_naming(h, freed);
-        }
-        for (;;) {
-                /* nobody has room: nothing can be offered (and a long
-                 * waitlist costs nothing at start or on reload) */
-                if (freed == SIZE_MAX && !any_room(h))
+        if (r < 0)
+                return r;
+        for (size_t c = 0; c < rules->n_connectors; c++)
+                target[c] =
+                        freed == SIZE_MAX ? h->load[c] < rules->connectors[c].capacity : c == freed;
+        *naming = 0;
+        for (size_t i = 0; i < h->n_sets; i++)
+                for (size_t k = 0; k < h->sview[i].n_candidates; k++)
+                        if (target[h->sview[i].candidates[k]]) {
+                                *naming += h->scount[i];
+                                break;
+                        }
+        return 0;
+}
+
+/* Serve the waitlist in its order now that connector FREED has room, or
+ * (FREED == SIZE_MAX) every connector with room. A waiting referral is
+ * tried when one of its candidates has room; with ALL (the routing file
+ * changed since its candidates were worked out, so they may miss a new
+ * connector) every one is tried while anybody has room. The pass stops as
+ * soon as nobody it is for has room, or no referral further down names
+ * one of them: the rest of a long list is not read. Returns 0 and, in
+ * *WHOLE, whether it went through the whole list. */
+static int serve_pass(struct rd_hub *h, size_t freed, bool all, int64_t now, bool *whole)
+{
+        bool *target = calloc(h->rules->n_connectors + 1, sizeof *target);
+        uint64_t naming = 0; /* waiting referrals naming a target, not yet passed */
+        size_t i = 0;
+        int r;
+
+        *whole = false;
+        if (!target)
+                return -ENOMEM;
+        r = serve_targets(h, freed, target, &naming);
+        while (r == 0) {
+                if (freed == SIZE_MAX ? !any_room(h)
+                                      : h->load[freed] >= h->rules->connectors[freed].capacity)
                         break;
-                if (freed != SIZE_MAX &&
-                    (naming == 0 || h->load[freed] >= h->rules->connectors[freed].capacity))
+                if (!all && naming == 0)
                         break;
                 if (i == h->n_wait) { /* the head is done: read on in the store */
                         r = wait_extend(h, WAIT_PAGE);
-                        if (r < 0 || i == h->n_wait)
+                        if (r < 0)
                                 break;
+                        if (i == h->n_wait) {
+                                *whole = true;
+                                break;
+                        }
                 }
                 struct wait_entry *e = &h->wait[i];
                 struct rd_stored st;
-                bool try = false, assigned = false;
+                bool try = all, names = false, assigned = false;
                 char id[RD_RID_MAX];
 
-                /* a reload may have added connectors the candidates
-                 * do not name yet: try every waiting referral */
-                try = freed == SIZE_MAX;
-                for (size_t k = 0; k < e->n_cands && !try; k++) {
+                for (size_t k = 0; k < e->n_cands; k++) {
                         size_t c = e->cands[k];
-                        if (c == freed && naming != UINT64_MAX)
-                                naming--;
-                        try = (freed == SIZE_MAX || c == freed) &&
-                              h->load[c] < h->rules->connectors[c].capacity;
+                        if (!target[c])
+                                continue;
+                        names = true;
+                        try = try || h->load[c] < h->rules->connectors[c].capacity;
                 }
+                if (names && naming)
+                        naming--;
                 if (!try) {
                         i++;
                         continue;
@@ -968,12 +986,38 @@ static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
                 r = rd_store_get(h->store, id, &st);
                 if (r == 0)
                         r = redecide(h, &st, (ssize_t)i, now, true, &assigned);
-                if (r < 0)
-                        break;
-                if (!assigned)
+                if (r == 0 && !assigned)
                         i++; /* it stays; when assigned, entry i is now the next one */
         }
+        free(target);
         wait_trim(h);
+        return r;
+}
+
+static int serve_waitlist(struct rd_hub *h, size_t freed, int64_t now)
+{
+        bool whole;
+        return serve_pass(h, freed, false, now, &whole);
+}
+
+/* At start and on reload: serve every connector with room. When the
+ * routing file is not the one the waiting referrals' candidates were
+ * worked out with, try each of them (and remember the file once the pass
+ * has been through the whole list). */
+#define META_CANDIDATES "candidates_rules"
+
+static int serve_everyone(struct rd_hub *h, int64_t now)
+{
+        char digest[65] = "";
+        bool current, whole = false;
+        int r = rd_store_meta_get(h->store, META_CANDIDATES, digest, sizeof digest);
+
+        if (r < 0 && r != -ENOENT)
+                return r;
+        current = r == 0 && strcmp(digest, h->rules->digest) == 0;
+        r = serve_pass(h, SIZE_MAX, !current, now, &whole);
+        if (r == 0 && !current)
+                r = rd_store_meta_set(h->store, META_CANDIDATES, whole ? h->rules->digest : "");
         return r;
 }
 
@@ -1549,7 +1593,7 @@ int rd_hub_set_rules(struct rd_hub *h, struct rd_rules *rules, int64_t now,
         if (r == 0)
                 r = rd_store_each_offer(h->store, reexpire, &rc);
         if (r == 0)
-                r = serve_waitlist(h, SIZE_MAX, now);
+                r = serve_everyone(h, now);
         if (r == 0) {
                 memset(&ev, 0, sizeof ev);
                 ev.type = RD_EV_CONFIG_RELOADED;
@@ -1580,7 +1624,7 @@ void rd_hub_restore_rules(struct rd_hub *h, struct rd_rules *old)
 
 int rd_hub_serve_waitlist(struct rd_hub *h, int64_t now)
 {
-        return serve_waitlist(h, SIZE_MAX, now);
+        return serve_everyone(h, now);
 }
 
 int rd_hub_reject_rules(struct rd_hub *h, const char *first_error, size_t errors, int64_t now)

@@ -199,6 +199,13 @@ int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *afte
                           int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                           void *ctx, size_t *count);
 
+/* The value of KEY in the database's own facts: 0 and the value in BUF
+ * (cut to SIZE), -ENOENT when not set, or -EIO. */
+int rd_store_meta_get(struct rd_store *store, const char *key, char *buf, size_t size);
+
+/* Set KEY to VALUE (inside the caller's transaction). 0 or -EIO. */
+int rd_store_meta_set(struct rd_store *store, const char *key, const char *value);
+
 /* Call FN for each set of candidates (as rd_store_set_candidates keeps
  * them) that waitlisted referrals have, with how many have it. Triggers
  * keep these counts with every change of a referral's status or

@@ -539,12 +539,14 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         f->store = NULL;
-        /* back to the schema of version 1: no index, no counts, no triggers */
+        /* back to the schema of version 1: no index, counts, triggers, meta */
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
                                       "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
                                       "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
-                                      "DROP INDEX referrals_waiting; PRAGMA user_version = 1",
+                                      "DROP INDEX referrals_waiting; DROP TABLE meta;"
+                                      "DROP INDEX referrals_figures;"
+                                      "PRAGMA user_version = 1",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
         sqlite3_close(db);

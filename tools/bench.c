@@ -15,14 +15,36 @@
  * is not hidden by the window holding back the sends: "coordinated
  * omission").
  *
- * Exit codes: 0 every request answered ok (or duplicate), 1 an error reply,
- * a timeout (no reply within 10 s), an unmatched reply or a runtime fault,
- * 2 a usage error. */
+ * The server is either one already running (-e ENDPOINT, --pid PID) or one
+ * this program starts and stops itself, each in a fresh temporary directory
+ * (mkdtemp under $TMPDIR or /tmp) that is removed afterwards (unless
+ * --keep): --spawn starts referrald with a generated config (intake and
+ * events on free loopback ports, the database in that directory, the
+ * embedded routing rules, its log in referrald.log there); --floor starts
+ * referral-floor (tools/floor.c), the least a server must do for this load
+ * with the daemon's durability: receive, one insert per submit, one commit
+ * per drained batch, reply. --compare (or --spawn and --floor together)
+ * runs the identical load against both, one after the other, and prints
+ * the ratio of their throughputs: what the daemon costs above that floor.
+ * Both binaries are taken from the directory of this one unless given. A
+ * started server is ready when it answers a ping; its peak RSS is read
+ * before it gets SIGTERM, the size of its database (file and write-ahead
+ * log) before and after it stops; it must exit 0.
+ *
+ * Exit codes: 0 every request answered ok (or duplicate) and every server
+ * started here stopped cleanly, 1 an error reply, a timeout (no reply
+ * within 10 s), an unmatched reply, a server that did not start or stop
+ * cleanly, or a runtime fault, 2 a usage error. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,7 +54,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -55,6 +81,10 @@
 #define MAX_WINDOW 100000
 #define REQUEST_MAX 4096
 #define PREFIX_MAX 64
+#define DAEMON_NAME "referrald"
+#define FLOOR_NAME "referral-floor"
+#define START_TIMEOUT_NS (20 * NS_PER_S) /* a started server must answer a ping by then */
+#define STOP_TIMEOUT_NS (30 * NS_PER_S)  /* and exit after SIGTERM by then, or get SIGKILL */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -169,6 +199,10 @@ struct options {
         const char *partner;
         char prefix[PREFIX_MAX + 1];
         bool json;
+        bool spawn_daemon, spawn_floor; /* --spawn, --floor; both: --compare */
+        const char *daemon_path;        /* --spawn=PATH; NULL: beside this program */
+        const char *floor_path;         /* --floor=PATH; NULL: beside this program */
+        bool keep;                      /* --keep: leave the temporary directories */
 };
 
 /* Error codes of protocol.md, "Requests and replies", and a bin for others. */
@@ -788,6 +822,764 @@ static void print_hist(const char *title, const struct hist *h)
         printf("\n");
 }
 
+/* ---- servers started here (--spawn, --floor) ----------------------------- */
+
+enum server_kind { SERVER_DAEMON, SERVER_FLOOR };
+
+struct server {
+        enum server_kind kind;
+        char path[PATH_MAX];
+        char dir[PATH_MAX]; /* the temporary directory; "" none */
+        char config[PATH_MAX + 32], db[PATH_MAX + 32], log[PATH_MAX + 32];
+        char endpoint[64];
+        pid_t pid;                             /* running: > 0 */
+        long ran_pid;                          /* for the report */
+        long long db_bytes, wal_bytes;         /* after the load, still serving */
+        long long db_bytes_end, wal_bytes_end; /* after it stopped */
+        int status;                            /* its wait status, once it exited */
+        bool exited, failed;                   /* failed: did not start or stop cleanly */
+};
+
+extern char **environ;
+
+static const char *server_name(const struct server *srv)
+{
+        return srv->kind == SERVER_DAEMON ? "daemon" : "floor";
+}
+
+/* The binary of SRV: GIVEN (--spawn=PATH) or, by default, the one in the
+ * directory of this program (for an installed referrald also ../sbin). */
+static int locate(struct server *srv, const char *given)
+{
+        const char *name = srv->kind == SERVER_DAEMON ? DAEMON_NAME : FLOOR_NAME;
+        const char *option = srv->kind == SERVER_DAEMON ? "--spawn" : "--floor";
+        char self[PATH_MAX - 64], *slash; /* room for "/../sbin/NAME" */
+        ssize_t n;
+
+        if (given) {
+                if (!realpath(given, srv->path) || access(srv->path, X_OK) < 0) {
+                        fprintf(stderr, PROG ": %s=%s: %s\n", option, given, strerror(errno));
+                        return -1;
+                }
+                return 0;
+        }
+        n = readlink("/proc/self/exe", self, sizeof self);
+        if (n <= 0 || (size_t)n >= sizeof self) {
+                fprintf(stderr, PROG ": cannot find the directory of this program: %s\n",
+                        n < 0 ? strerror(errno) : "its path is too long");
+                return -1;
+        }
+        self[n] = '\0';
+        slash = strrchr(self, '/');
+        if (slash)
+                *slash = '\0';
+        snprintf(srv->path, sizeof srv->path, "%s/%s", self, name);
+        if (access(srv->path, X_OK) == 0)
+                return 0;
+        if (srv->kind == SERVER_DAEMON) {
+                char sbin[PATH_MAX];
+                snprintf(sbin, sizeof sbin, "%s/../sbin/%s", self, name);
+                if (realpath(sbin, srv->path) && access(srv->path, X_OK) == 0)
+                        return 0;
+        }
+        fprintf(stderr, PROG ": no %s in %s; name it with %s=PATH\n", name, self, option);
+        return -1;
+}
+
+/* Free TCP ports on the loopback: bound to port 0 and let go again (the
+ * server binds them a moment later). N is at most 2. */
+static int free_ports(int *ports, int n)
+{
+        int fds[2] = {-1, -1}, r = 0;
+
+        for (int i = 0; i < n && r == 0; i++) {
+                struct sockaddr_in a = {.sin_family = AF_INET,
+                                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                socklen_t len = sizeof a;
+
+                fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof a) < 0 ||
+                    getsockname(fds[i], (struct sockaddr *)&a, &len) < 0)
+                        r = -errno;
+                else
+                        ports[i] = ntohs(a.sin_port);
+        }
+        for (int i = 0; i < n; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        return r;
+}
+
+/* The daemon's config (daemon.md, config/referrald.yaml): the endpoints and
+ * the database; the rest as by default, the routing rules the embedded ones,
+ * journal_events `all` (the event lines go to the log, as they go to the
+ * journal under systemd). */
+static int write_config(const struct server *srv, int events_port)
+{
+        int fd = open(srv->config, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+        if (!f) {
+                fprintf(stderr, PROG ": cannot write %s: %s\n", srv->config, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        fprintf(f,
+                "# written by " PROG " --spawn for one run\n"
+                "intake: %s\n"
+                "events: tcp://127.0.0.1:%d\n"
+                "database: '",
+                srv->endpoint, events_port);
+        for (const char *p = srv->db; *p; p++) {
+                if (*p == '\'')
+                        fputc('\'', f); /* YAML single quotes: '' is one ' */
+                fputc(*p, f);
+        }
+        fputs("'\n", f);
+        if (fclose(f) != 0) {
+                fprintf(stderr, PROG ": cannot write %s: %s\n", srv->config, strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+/* This environment without what would let the child talk to the service
+ * manager of this program. Points into environ; free the array only. */
+static char **child_env(void)
+{
+        static const char *const drop[] = {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
+                                           "LISTEN_FDS=",    "LISTEN_PID=",    "LISTEN_FDNAMES="};
+        size_t n = 0, k = 0;
+        char **env;
+
+        while (environ[n])
+                n++;
+        env = calloc(n + 1, sizeof *env);
+        if (!env)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                bool skip = false;
+                for (size_t d = 0; d < sizeof drop / sizeof drop[0]; d++)
+                        skip |= strncmp(environ[i], drop[d], strlen(drop[d])) == 0;
+                if (!skip)
+                        env[k++] = environ[i];
+        }
+        return env;
+}
+
+static void describe_status(int status, char *buf, size_t cap)
+{
+        if (WIFEXITED(status))
+                snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
+        else
+                snprintf(buf, cap, "wait status %d", status);
+}
+
+/* The end of the server's log on stderr: why it did not start or stop. */
+static void show_log(const struct server *srv)
+{
+        char buf[4096];
+        FILE *f = fopen(srv->log, "r");
+        size_t n;
+        const char *text = buf;
+
+        if (!f)
+                return;
+        if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) < 0)
+                rewind(f);
+        else
+                text = NULL; /* mid-line: start at the next line */
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        if (!text) {
+                text = strchr(buf, '\n');
+                text = text ? text + 1 : buf;
+        }
+        if (*text)
+                fprintf(stderr, PROG ": the end of the %s's log %s:\n%s%s", server_name(srv),
+                        srv->log, text, text[strlen(text) - 1] == '\n' ? "" : "\n");
+}
+
+/* Note that the server exited with STATUS. */
+static void reaped(struct server *srv, int status)
+{
+        srv->pid = 0;
+        srv->exited = true;
+        srv->status = status;
+}
+
+/* Wait until the server answers a ping, or it exits, or the deadline. */
+static int wait_ready(struct server *srv)
+{
+        static const char ping[] = "{\"op\":\"ping\",\"corr\":\"ready\"}";
+        int64_t deadline = mono_ns() + START_TIMEOUT_NS;
+        void *zctx = zmq_ctx_new(), *sock = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
+        int zero = 0, r = -1;
+
+        if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
+            zmq_connect(sock, srv->endpoint) < 0 || zmq_send(sock, ping, sizeof ping - 1, 0) < 0) {
+                fprintf(stderr, PROG ": cannot ping the %s at %s: %s\n", server_name(srv),
+                        srv->endpoint, zmq_strerror(errno));
+                goto out;
+        }
+        /* the ping waits in the socket until the server has bound its port */
+        for (;;) {
+                zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+                char what[96];
+                int status;
+
+                if (zmq_poll(&it, 1, 20) > 0) {
+                        zmq_msg_t msg;
+                        zmq_msg_init(&msg);
+                        if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0) {
+                                bool ok = memmem(zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                                 "\"ok\":true", 9) != NULL;
+                                zmq_msg_close(&msg);
+                                if (ok)
+                                        r = 0;
+                                else
+                                        fprintf(stderr,
+                                                PROG ": the %s answered the ping with an error\n",
+                                                server_name(srv));
+                                break;
+                        }
+                        zmq_msg_close(&msg);
+                }
+                if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
+                        reaped(srv, status);
+                        describe_status(status, what, sizeof what);
+                        fprintf(stderr, PROG ": the %s %s exited before it answered a ping: %s\n",
+                                server_name(srv), srv->path, what);
+                        show_log(srv);
+                        break;
+                }
+                if (interrupted) {
+                        fprintf(stderr, PROG ": interrupted while the %s started\n",
+                                server_name(srv));
+                        break;
+                }
+                if (mono_ns() >= deadline) {
+                        fprintf(stderr, PROG ": the %s did not answer a ping within %d s\n",
+                                server_name(srv), (int)(START_TIMEOUT_NS / NS_PER_S));
+                        show_log(srv);
+                        break;
+                }
+        }
+out:
+        if (sock)
+                zmq_close(sock);
+        if (zctx)
+                zmq_ctx_term(zctx);
+        return r;
+}
+
+static int server_stop(struct server *srv);
+
+/* Make the temporary directory, the config, start the server in it and
+ * wait until it answers. On failure the server is stopped again. */
+static int server_start(struct server *srv)
+{
+        const char *tmp = getenv("TMPDIR");
+        const char *base = srv->kind == SERVER_DAEMON ? DAEMON_NAME : "floor";
+        char *argv[6], **env;
+        int ports[2], logfd, nullfd, r;
+        pid_t parent = getpid(), pid;
+
+        if (!tmp || !*tmp)
+                tmp = "/tmp";
+        if (snprintf(srv->dir, sizeof srv->dir, "%s/" PROG ".XXXXXX", tmp) >=
+                    (int)sizeof srv->dir ||
+            !mkdtemp(srv->dir)) {
+                fprintf(stderr, PROG ": cannot make a temporary directory in %s: %s\n", tmp,
+                        strerror(errno));
+                srv->dir[0] = '\0';
+                return -1;
+        }
+        snprintf(srv->db, sizeof srv->db, "%s/%s.db", srv->dir, base);
+        snprintf(srv->log, sizeof srv->log, "%s/%s.log", srv->dir, base);
+        snprintf(srv->config, sizeof srv->config, "%s/%s.yaml", srv->dir, base);
+        r = free_ports(ports, srv->kind == SERVER_DAEMON ? 2 : 1);
+        if (r < 0) {
+                fprintf(stderr, PROG ": cannot find a free port on 127.0.0.1: %s\n", strerror(-r));
+                return -1;
+        }
+        snprintf(srv->endpoint, sizeof srv->endpoint, "tcp://127.0.0.1:%d", ports[0]);
+        if (srv->kind == SERVER_DAEMON) {
+                if (write_config(srv, ports[1]) < 0)
+                        return -1;
+                argv[0] = srv->path;
+                argv[1] = "-c";
+                argv[2] = srv->config;
+                argv[3] = NULL;
+        } else {
+                argv[0] = srv->path;
+                argv[1] = "-e";
+                argv[2] = srv->endpoint;
+                argv[3] = "-d";
+                argv[4] = srv->db;
+                argv[5] = NULL;
+        }
+        logfd = open(srv->log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        env = child_env();
+        if (logfd < 0 || nullfd < 0 || !env) {
+                fprintf(stderr, PROG ": cannot set up the %s: %s\n", server_name(srv),
+                        strerror(errno));
+                goto fail_fds;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid == 0) {
+                /* the child: only async-signal-safe calls up to the exec */
+                static const char msg[] = PROG ": cannot execute the server\n";
+                sigset_t none;
+
+                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+                    chdir(srv->dir) < 0)
+                        _exit(127);
+                /* its own process group: a Ctrl-C reaches this program alone,
+                 * which lets the replies in flight come back, then stops it */
+                setpgid(0, 0);
+                /* and should this program die, the server stops too */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                        _exit(127);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                execve(srv->path, argv, env);
+                if (write(2, msg, sizeof msg - 1) < 0)
+                        _exit(127);
+                _exit(127);
+        }
+        if (pid < 0) {
+                fprintf(stderr, PROG ": cannot start the %s: %s\n", server_name(srv),
+                        strerror(errno));
+                goto fail_fds;
+        }
+        close(logfd);
+        close(nullfd);
+        free(env);
+        srv->pid = pid;
+        srv->ran_pid = (long)pid;
+        if (wait_ready(srv) < 0) {
+                if (srv->pid > 0)
+                        server_stop(srv);
+                srv->failed = true;
+                return -1;
+        }
+        return 0;
+fail_fds:
+        if (logfd >= 0)
+                close(logfd);
+        if (nullfd >= 0)
+                close(nullfd);
+        free(env);
+        return -1;
+}
+
+/* The size of PATH in bytes; 0 when it does not exist. */
+static long long file_size(const char *path)
+{
+        struct stat st;
+
+        return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static void db_sizes(const struct server *srv, long long *db, long long *wal)
+{
+        char wal_path[sizeof srv->db + 8];
+
+        snprintf(wal_path, sizeof wal_path, "%s-wal", srv->db);
+        *db = file_size(srv->db);
+        *wal = file_size(wal_path);
+}
+
+/* SIGTERM, and wait for the exit; SIGKILL when it takes too long. Returns
+ * 0 when the server exited 0 in time. */
+static int server_stop(struct server *srv)
+{
+        int64_t deadline = mono_ns() + STOP_TIMEOUT_NS;
+        char what[96];
+        int status = 0;
+
+        if (srv->pid > 0) {
+                db_sizes(srv, &srv->db_bytes, &srv->wal_bytes);
+                kill(srv->pid, SIGTERM);
+                for (;;) {
+                        /* a short poll with a deadline: a daemon checkpoints its
+                         * write-ahead log as it closes the database */
+                        struct timespec ts = {.tv_nsec = 5 * NS_PER_MS};
+                        pid_t r = waitpid(srv->pid, &status, WNOHANG);
+
+                        if (r == srv->pid)
+                                break;
+                        if (r < 0 && errno != EINTR) {
+                                fprintf(stderr, PROG ": waiting for the %s: %s\n", server_name(srv),
+                                        strerror(errno));
+                                srv->pid = 0;
+                                srv->failed = true;
+                                return -1;
+                        }
+                        if (mono_ns() >= deadline) {
+                                fprintf(stderr,
+                                        PROG ": the %s did not stop within %d s of SIGTERM; "
+                                             "SIGKILL\n",
+                                        server_name(srv), (int)(STOP_TIMEOUT_NS / NS_PER_S));
+                                kill(srv->pid, SIGKILL);
+                                waitpid(srv->pid, &status, 0);
+                                break;
+                        }
+                        nanosleep(&ts, NULL);
+                }
+                reaped(srv, status);
+        }
+        db_sizes(srv, &srv->db_bytes_end, &srv->wal_bytes_end);
+        if (!srv->exited || !WIFEXITED(srv->status) || WEXITSTATUS(srv->status) != 0) {
+                describe_status(srv->status, what, sizeof what);
+                fprintf(stderr, PROG ": the %s %s stopped with %s\n", server_name(srv), srv->path,
+                        what);
+                show_log(srv);
+                srv->failed = true;
+                return -1;
+        }
+        return 0;
+}
+
+/* Remove the temporary directory and what the server left in it. */
+static void server_cleanup(struct server *srv, bool keep)
+{
+        DIR *d;
+
+        if (!srv->dir[0] || keep)
+                return;
+        d = opendir(srv->dir);
+        if (d) {
+                struct dirent *e;
+                while ((e = readdir(d)) != NULL)
+                        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                                unlinkat(dirfd(d), e->d_name, 0);
+                closedir(d);
+        }
+        if (rmdir(srv->dir) < 0)
+                fprintf(stderr, PROG ": cannot remove %s: %s\n", srv->dir, strerror(errno));
+        srv->dir[0] = '\0';
+}
+
+/* ---- one run ------------------------------------------------------------ */
+
+struct result {
+        struct stats all;
+        int64_t wall, max_lag;
+        uint64_t answered;
+        double throughput;
+        struct rss rss;
+        int fault, fault_client;
+        bool failed;
+};
+
+/* Run the load of OPT against OPT->endpoint, read the RSS of OPT->pid if
+ * set, and gather the results. NULL when out of memory. */
+static struct result *run_load(const struct options *opt)
+{
+        struct client *clients = calloc((size_t)opt->clients, sizeof *clients);
+        struct result *res = calloc(1, sizeof *res);
+        struct stats *all;
+        pthread_barrier_t barrier;
+        int64_t first = INT64_MAX, last = 0;
+        void *zctx = zmq_ctx_new();
+
+        if (!clients || !res || !zctx)
+                goto oom;
+        __atomic_store_n(&abort_run, 0, __ATOMIC_RELAXED);
+        all = &res->all;
+        res->fault_client = -1;
+        hist_init(&all->lat);
+        hist_init(&all->lat_sched);
+        for (int i = 0; i < opt->clients; i++) {
+                struct client *c = &clients[i];
+                c->index = i;
+                c->opt = opt;
+                c->zctx = zctx;
+                c->barrier = &barrier;
+                c->quota = opt->total / (uint64_t)opt->clients +
+                           ((uint64_t)i < opt->total % (uint64_t)opt->clients);
+                c->slots = calloc((size_t)opt->window, sizeof *c->slots);
+                c->free_slots = calloc((size_t)opt->window, sizeof *c->free_slots);
+                if (!c->slots || !c->free_slots)
+                        goto oom;
+                for (int s = opt->window - 1; s >= 0; s--)
+                        c->free_slots[c->n_free++] = s;
+                c->prefix_hash = UINT64_C(1469598103934665603); /* FNV-1a of the prefix */
+                for (const char *p = opt->prefix; *p; p++)
+                        c->prefix_hash =
+                                (c->prefix_hash ^ (unsigned char)*p) * UINT64_C(1099511628211);
+                hist_init(&c->st.lat);
+                hist_init(&c->st.lat_sched);
+        }
+        pthread_barrier_init(&barrier, NULL, (unsigned)opt->clients);
+        for (int i = 0; i < opt->clients; i++) {
+                if (pthread_create(&clients[i].thread, NULL, client_main, &clients[i]) != 0) {
+                        /* the clients started wait at the barrier for good; a
+                         * server started here gets SIGTERM as this program ends */
+                        fprintf(stderr, PROG ": cannot start a client thread\n");
+                        exit(EXIT_FAIL);
+                }
+        }
+        for (int i = 0; i < opt->clients; i++) {
+                struct client *c = &clients[i];
+                struct stats *s = &c->st;
+
+                pthread_join(c->thread, NULL);
+                if (c->fault && !res->fault) {
+                        res->fault = c->fault;
+                        res->fault_client = i;
+                }
+                if (!c->fault || s->sent) {
+                        if (s->first_send_ns && s->first_send_ns < first)
+                                first = s->first_send_ns;
+                        if (s->last_reply_ns > last)
+                                last = s->last_reply_ns;
+                }
+                all->sent += s->sent;
+                all->ok += s->ok;
+                all->duplicates += s->duplicates;
+                all->errors += s->errors;
+                all->timeouts += s->timeouts;
+                all->unmatched += s->unmatched;
+                all->late += s->late;
+                all->bad_replies += s->bad_replies;
+                for (size_t k = 0; k < N_CODES; k++)
+                        all->by_code[k] += s->by_code[k];
+                for (size_t k = 0; k < N_STATUSES; k++)
+                        all->by_status[k] += s->by_status[k];
+                if (s->max_send_lag_ns > res->max_lag)
+                        res->max_lag = s->max_send_lag_ns;
+                hist_merge(&all->lat, &s->lat);
+                hist_merge(&all->lat_sched, &s->lat_sched);
+                if (!all->first_error[0] && s->first_error[0])
+                        memcpy(all->first_error, s->first_error, sizeof all->first_error);
+                if (!all->first_unmatched[0] && s->first_unmatched[0])
+                        memcpy(all->first_unmatched, s->first_unmatched,
+                               sizeof all->first_unmatched);
+        }
+        pthread_barrier_destroy(&barrier);
+        zmq_ctx_term(zctx);
+        if (opt->pid)
+                res->rss = read_rss(opt->pid);
+
+        res->wall = last > first ? last - first : 0;
+        res->answered = all->ok + all->errors;
+        res->throughput =
+                res->wall > 0 ? (double)res->answered * (double)NS_PER_S / (double)res->wall : 0;
+        res->failed = res->fault || all->errors || all->timeouts || all->unmatched ||
+                      all->bad_replies || all->sent < opt->total || (opt->pid && !res->rss.have);
+        for (int i = 0; i < opt->clients; i++) {
+                free(clients[i].slots);
+                free(clients[i].free_slots);
+        }
+        free(clients);
+        return res;
+oom:
+        fprintf(stderr, PROG ": out of memory\n");
+        if (clients)
+                for (int i = 0; i < opt->clients; i++) {
+                        free(clients[i].slots);
+                        free(clients[i].free_slots);
+                }
+        free(clients);
+        free(res);
+        if (zctx)
+                zmq_ctx_term(zctx);
+        return NULL;
+}
+
+/* ---- the results -------------------------------------------------------- */
+
+/* What went wrong in the run, on stderr. */
+static void print_problems(const struct options *opt, const struct result *res)
+{
+        const struct stats *all = &res->all;
+
+        if (res->fault)
+                fprintf(stderr, PROG ": client %d: %s\n", res->fault_client,
+                        res->fault == ETIMEDOUT ? "the daemon did not answer a ping within 10 s"
+                        : res->fault == EPROTO  ? "the daemon answered the ping with an error"
+                                                : zmq_strerror(res->fault));
+        if (opt->pid && !res->rss.have)
+                fprintf(stderr, PROG ": cannot read /proc/%ld/status\n", opt->pid);
+        if (interrupted)
+                fprintf(stderr, PROG ": interrupted; the results cover what was sent\n");
+        if (all->timeouts)
+                fprintf(stderr,
+                        PROG ": %" PRIu64 " requests unanswered after 10 s; the run stopped\n",
+                        all->timeouts);
+        if (all->unmatched)
+                fprintf(stderr,
+                        PROG ": BUG: %" PRIu64 " replies matched no request in flight; "
+                             "the first: %s\n",
+                        all->unmatched, all->first_unmatched);
+}
+
+static bool run_failed(const struct result *res, const struct server *srv)
+{
+        return res->failed || (srv && srv->failed);
+}
+
+/* The run as one JSON object; with SRV, the server started for it. */
+static json_t *result_json(const struct options *opt, const struct result *res,
+                           const struct server *srv)
+{
+        const struct stats *all = &res->all;
+        json_t *o = json_object(), *codes = json_object(), *st = json_object();
+
+        json_object_set_new(o, "endpoint", json_string(opt->endpoint));
+        json_object_set_new(o, "clients", json_integer(opt->clients));
+        json_object_set_new(o, "window", json_integer(opt->window));
+        json_object_set_new(o, "total", json_integer((json_int_t)opt->total));
+        json_object_set_new(o, "rate", json_real(opt->rate));
+        json_object_set_new(o, "ref_prefix", json_string(opt->prefix));
+        json_object_set_new(o, "sent", json_integer((json_int_t)all->sent));
+        json_object_set_new(o, "wall_s", json_real((double)res->wall / 1e9));
+        json_object_set_new(o, "throughput_rps", json_real(res->throughput));
+        json_object_set_new(o, "ok", json_integer((json_int_t)all->ok));
+        json_object_set_new(o, "duplicates", json_integer((json_int_t)all->duplicates));
+        for (size_t k = 0; k < N_STATUSES; k++)
+                json_object_set_new(st, statuses[k], json_integer((json_int_t)all->by_status[k]));
+        json_object_set_new(o, "by_status", st);
+        json_object_set_new(o, "errors", json_integer((json_int_t)all->errors));
+        for (size_t k = 0; k < N_CODES; k++)
+                if (all->by_code[k])
+                        json_object_set_new(codes, error_codes[k],
+                                            json_integer((json_int_t)all->by_code[k]));
+        json_object_set_new(o, "errors_by_code", codes);
+        if (all->first_error[0])
+                json_object_set_new(o, "first_error", json_string(all->first_error));
+        json_object_set_new(o, "timeouts", json_integer((json_int_t)all->timeouts));
+        json_object_set_new(o, "late_replies", json_integer((json_int_t)all->late));
+        json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)all->unmatched));
+        json_object_set_new(o, "latency", hist_json(&all->lat));
+        if (opt->rate > 0) {
+                json_object_set_new(o, "latency_from_due", hist_json(&all->lat_sched));
+                json_object_set_new(o, "max_send_lag_us", json_real(us(res->max_lag)));
+        }
+        /* the keys say daemon also for the floor: "server" says which it was */
+        if (opt->pid && res->rss.have) {
+                json_object_set_new(o, "daemon_peak_rss_kb", json_integer(res->rss.hwm_kb));
+                json_object_set_new(o, "daemon_rss_kb", json_integer(res->rss.rss_kb));
+        }
+        if (srv) {
+                json_t *so = json_object();
+                json_object_set_new(so, "kind", json_string(server_name(srv)));
+                json_object_set_new(so, "path", json_string(srv->path));
+                json_object_set_new(so, "pid", json_integer(srv->ran_pid));
+                if (opt->keep)
+                        json_object_set_new(so, "dir", json_string(srv->dir));
+                json_object_set_new(so, "db_bytes", json_integer(srv->db_bytes));
+                json_object_set_new(so, "wal_bytes", json_integer(srv->wal_bytes));
+                json_object_set_new(so, "db_bytes_after_stop", json_integer(srv->db_bytes_end));
+                json_object_set_new(so, "wal_bytes_after_stop", json_integer(srv->wal_bytes_end));
+                json_object_set_new(so, "stopped_cleanly", json_boolean(!srv->failed));
+                json_object_set_new(o, "server", so);
+        }
+        if (res->fault)
+                json_object_set_new(o, "fault", json_string(zmq_strerror(res->fault)));
+        json_object_set_new(o, "interrupted", json_boolean(interrupted));
+        json_object_set_new(o, "exit", json_integer(run_failed(res, srv) ? EXIT_FAIL : EXIT_OK));
+        return o;
+}
+
+/* BYTES for people: "812 KiB", "14.3 MiB". */
+static const char *size_text(long long bytes, char *buf, size_t cap)
+{
+        if (bytes < 1024 * 1024)
+                snprintf(buf, cap, "%.0f KiB", (double)bytes / 1024.0);
+        else
+                snprintf(buf, cap, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+        return buf;
+}
+
+/* The run as text; with SRV, the server started for it. */
+static void print_result(const struct options *opt, const struct result *res,
+                         const struct server *srv)
+{
+        const struct stats *all = &res->all;
+
+        if (srv && srv->kind == SERVER_DAEMON)
+                printf("== the daemon: %s ==\n", srv->path);
+        else if (srv)
+                printf("== the FLOOR, not the daemon: %s (receive, one insert per submit, a "
+                       "commit per batch, reply) ==\n",
+                       srv->path);
+        printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s\n", opt->total,
+               opt->clients, opt->clients == 1 ? "" : "s", opt->window, opt->endpoint);
+        if (opt->rate > 0)
+                printf("  offered %.1f req/s (open loop), latest send %.3f ms after its "
+                       "due time\n",
+                       opt->rate, (double)res->max_lag / 1e6);
+        printf("  sent %" PRIu64 ", answered %" PRIu64 " in %.3f s: %.1f req/s\n", all->sent,
+               res->answered, (double)res->wall / 1e9, res->throughput);
+        printf("  ok %" PRIu64 " (duplicates %" PRIu64 "):", all->ok, all->duplicates);
+        for (size_t k = 0; k < N_STATUSES; k++)
+                if (all->by_status[k] || k + 1 < N_STATUSES)
+                        printf(" %s %" PRIu64, statuses[k], all->by_status[k]);
+        printf("\n  errors %" PRIu64, all->errors);
+        for (size_t k = 0; k < N_CODES; k++)
+                if (all->by_code[k])
+                        printf(" %s %" PRIu64, error_codes[k], all->by_code[k]);
+        if (all->first_error[0])
+                printf(" (first: %s)", all->first_error);
+        printf("; timeouts %" PRIu64 "; late replies %" PRIu64 "; unmatched replies %" PRIu64 "\n",
+               all->timeouts, all->late, all->unmatched);
+        print_hist("latency send->reply", &all->lat);
+        if (opt->rate > 0)
+                print_hist("latency due->reply", &all->lat_sched);
+        if (opt->pid && res->rss.have)
+                printf("  %s pid %ld: peak RSS %.1f MiB, RSS now %.1f MiB\n",
+                       srv ? server_name(srv) : "daemon", opt->pid, (double)res->rss.hwm_kb / 1024,
+                       (double)res->rss.rss_kb / 1024);
+        if (srv) {
+                uint64_t stored = all->ok - all->duplicates;
+                long long end = srv->db_bytes_end + srv->wal_bytes_end;
+
+                char t[3][32], e[32];
+
+                printf("  database after the run %s (file %s + write-ahead log %s); after the "
+                       "stop %s",
+                       size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
+                       size_text(srv->db_bytes, t[1], sizeof t[1]),
+                       size_text(srv->wal_bytes, t[2], sizeof t[2]), size_text(end, e, sizeof e));
+                if (stored)
+                        printf(", %.0f bytes per referral", (double)end / (double)stored);
+                printf("\n");
+                if (opt->keep)
+                        printf("  kept %s (config, database, log)\n", srv->dir);
+        }
+        printf("  ref prefix %s\n", opt->prefix);
+}
+
+/* V rounded, with a comma between thousands: 131,000. */
+static const char *thousands(double v, char *buf, size_t cap)
+{
+        char digits[32];
+        int n = snprintf(digits, sizeof digits, "%.0f", v < 0 ? 0 : v), lead;
+        size_t o = 0;
+
+        lead = n % 3 ? n % 3 : 3;
+        for (int i = 0; i < n && o + 2 < cap; i++) {
+                if (i >= lead && (i - lead) % 3 == 0)
+                        buf[o++] = ',';
+                buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *to)
@@ -795,15 +1587,27 @@ static void usage(FILE *to)
         fprintf(to,
                 "Usage: " PROG " [OPTION]...\n"
                 "Submit referrals to referrald as fast as allowed and measure throughput and\n"
-                "latency (send to reply).\n"
+                "latency (send to reply): of a daemon already running (-e), of one started\n"
+                "here (--spawn), of the floor under it (--floor), or of both (--compare).\n"
                 "\n"
-                "  -e, --endpoint EP    the daemon's intake (default " DEFAULT_ENDPOINT ")\n"
+                "  -e, --endpoint EP    the running daemon's intake (default " DEFAULT_ENDPOINT
+                ")\n"
                 "  -c, --clients N      DEALER sockets, one thread each (default %d)\n"
                 "  -w, --window N       requests in flight per client (default %d)\n"
                 "  -n, --total N        referrals to submit over all clients (default %d)\n"
                 "      --rate R         offered load in requests/s over all clients, open loop;\n"
                 "                       0 = as fast as the window allows (default 0)\n"
-                "      --pid PID        report the daemon's peak and current RSS at the end\n"
+                "      --pid PID        report the running daemon's peak and current RSS\n"
+                "      --spawn[=PATH]   start referrald (default: the one in the directory of\n"
+                "                       this program) in a new temporary directory, on free\n"
+                "                       loopback ports with a new database; load it, report\n"
+                "                       its peak RSS and database size, stop it (SIGTERM)\n"
+                "      --floor[=PATH]   the same with " FLOOR_NAME ", the floor under the\n"
+                "                       daemon: receive, one insert per submit with the same\n"
+                "                       durability, a commit per batch, reply; nothing else\n"
+                "      --compare        --spawn, then --floor, with the identical load, and\n"
+                "                       the ratio of their throughputs (the daemon's overhead)\n"
+                "      --keep           leave the temporary directories (config, database, log)\n"
                 "      --partner P      the partner id of the referrals (default " DEFAULT_PARTNER
                 ")\n"
                 "      --ref-prefix S   prefix of every ref (default: random, so that reruns\n"
@@ -815,9 +1619,12 @@ static void usage(FILE *to)
                 "A request unanswered after 10 s is a timeout: sending stops and the run ends.\n"
                 "With --rate, latency is also measured from each request's due time, so that\n"
                 "a stall of the daemon shows even when the window holds the sends back.\n"
+                "A server started here must answer a ping within 20 s and exit 0 within 30 s\n"
+                "of SIGTERM. $TMPDIR (default /tmp) holds the temporary directories.\n"
                 "\n"
-                "Exit status: 0 every request answered ok; 1 an error reply, a timeout, a reply\n"
-                "matching no request, or a fault; 2 a usage error.\n",
+                "Exit status: 0 every request answered ok and every server started here\n"
+                "stopped cleanly; 1 an error reply, a timeout, a reply matching no request,\n"
+                "a server that did not start or stop cleanly, or a fault; 2 a usage error.\n",
                 DEFAULT_CLIENTS, DEFAULT_WINDOW, DEFAULT_TOTAL);
 }
 
@@ -866,7 +1673,17 @@ static void on_signal(int sig)
         interrupted = 1;
 }
 
-enum { OPT_RATE = 256, OPT_PID, OPT_PARTNER, OPT_PREFIX, OPT_JSON };
+enum {
+        OPT_RATE = 256,
+        OPT_PID,
+        OPT_PARTNER,
+        OPT_PREFIX,
+        OPT_JSON,
+        OPT_SPAWN,
+        OPT_FLOOR,
+        OPT_COMPARE,
+        OPT_KEEP
+};
 
 static void parse_options(int argc, char **argv, struct options *opt)
 {
@@ -880,11 +1697,15 @@ static void parse_options(int argc, char **argv, struct options *opt)
                 {"partner", required_argument, NULL, OPT_PARTNER},
                 {"ref-prefix", required_argument, NULL, OPT_PREFIX},
                 {"json", no_argument, NULL, OPT_JSON},
+                {"spawn", optional_argument, NULL, OPT_SPAWN},
+                {"floor", optional_argument, NULL, OPT_FLOOR},
+                {"compare", no_argument, NULL, OPT_COMPARE},
+                {"keep", no_argument, NULL, OPT_KEEP},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
         };
-        bool have_prefix = false;
+        bool have_prefix = false, have_endpoint = false;
         int ch;
 
         opt->endpoint = DEFAULT_ENDPOINT;
@@ -894,7 +1715,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
         opt->partner = DEFAULT_PARTNER;
         while ((ch = getopt_long(argc, argv, "e:c:w:n:hV", longopts, NULL)) != -1) {
                 switch (ch) {
-                case 'e': opt->endpoint = optarg; break;
+                case 'e':
+                        opt->endpoint = optarg;
+                        have_endpoint = true;
+                        break;
                 case 'c': opt->clients = (int)parse_int("-c", optarg, 1, MAX_CLIENTS); break;
                 case 'w': opt->window = (int)parse_int("-w", optarg, 1, MAX_WINDOW); break;
                 case 'n': opt->total = (uint64_t)parse_int("-n", optarg, 1, INT64_MAX); break;
@@ -930,6 +1754,21 @@ static void parse_options(int argc, char **argv, struct options *opt)
                         have_prefix = true;
                         break;
                 case OPT_JSON: opt->json = true; break;
+                case OPT_SPAWN:
+                case OPT_FLOOR:
+                        if (optarg && !*optarg)
+                                usage_error("%s= wants the path of the program to start",
+                                            ch == OPT_SPAWN ? "--spawn" : "--floor");
+                        if (ch == OPT_SPAWN) {
+                                opt->spawn_daemon = true;
+                                opt->daemon_path = optarg;
+                        } else {
+                                opt->spawn_floor = true;
+                                opt->floor_path = optarg;
+                        }
+                        break;
+                case OPT_COMPARE: opt->spawn_daemon = opt->spawn_floor = true; break;
+                case OPT_KEEP: opt->keep = true; break;
                 case 'h': usage(stdout); exit(EXIT_OK);
                 case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
                 default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -937,6 +1776,14 @@ static void parse_options(int argc, char **argv, struct options *opt)
         }
         if (optind < argc)
                 usage_error("unexpected argument '%s'", argv[optind]);
+        if ((opt->spawn_daemon || opt->spawn_floor) && have_endpoint)
+                usage_error("-e names a daemon already running; --spawn, --floor and "
+                            "--compare start their own");
+        if ((opt->spawn_daemon || opt->spawn_floor) && opt->pid)
+                usage_error("--pid names a daemon already running; --spawn, --floor and "
+                            "--compare report the RSS of the server they start");
+        if (opt->keep && !opt->spawn_daemon && !opt->spawn_floor)
+                usage_error("--keep goes with --spawn, --floor or --compare");
         if ((uint64_t)opt->clients > opt->total)
                 usage_error("-c %d clients for -n %" PRIu64 " referrals: some would have none",
                             opt->clients, opt->total);
@@ -951,212 +1798,117 @@ static void parse_options(int argc, char **argv, struct options *opt)
 int main(int argc, char **argv)
 {
         struct options opt = {0};
-        struct client *clients;
-        struct stats *all;
-        pthread_barrier_t barrier;
         struct sigaction sa = {.sa_handler = on_signal};
-        int64_t first = INT64_MAX, last = 0, wall, max_lag = 0;
-        uint64_t answered;
-        struct rss rss = {0};
-        double throughput;
-        bool failed = false;
-        int fault = 0, fault_client = -1;
-        void *zctx;
+        struct server servers[2];
+        double throughput[2] = {0, 0};
+        bool ok[2] = {false, false}, failed = false;
+        json_t *both = NULL;
+        int n_servers = 0;
 
         parse_options(argc, argv, &opt);
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
 
-        clients = calloc((size_t)opt.clients, sizeof *clients);
-        all = calloc(1, sizeof *all);
-        zctx = zmq_ctx_new();
-        if (!clients || !all || !zctx) {
-                fprintf(stderr, PROG ": out of memory\n");
-                return EXIT_FAIL;
-        }
-        hist_init(&all->lat);
-        hist_init(&all->lat_sched);
-        pthread_barrier_init(&barrier, NULL, (unsigned)opt.clients);
-        for (int i = 0; i < opt.clients; i++) {
-                struct client *c = &clients[i];
-                c->index = i;
-                c->opt = &opt;
-                c->zctx = zctx;
-                c->barrier = &barrier;
-                c->quota = opt.total / (uint64_t)opt.clients +
-                           ((uint64_t)i < opt.total % (uint64_t)opt.clients);
-                c->slots = calloc((size_t)opt.window, sizeof *c->slots);
-                c->free_slots = calloc((size_t)opt.window, sizeof *c->free_slots);
-                if (!c->slots || !c->free_slots) {
-                        fprintf(stderr, PROG ": out of memory\n");
+        if (!opt.spawn_daemon && !opt.spawn_floor) {
+                /* a daemon already running (-e, --pid) */
+                struct result *res = run_load(&opt);
+                if (!res)
                         return EXIT_FAIL;
+                print_problems(&opt, res);
+                if (opt.json) {
+                        json_t *o = result_json(&opt, res, NULL);
+                        char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                        if (text)
+                                puts(text);
+                        free(text);
+                        json_decref(o);
+                } else {
+                        print_result(&opt, res, NULL);
                 }
-                for (int s = opt.window - 1; s >= 0; s--)
-                        c->free_slots[c->n_free++] = s;
-                c->prefix_hash = UINT64_C(1469598103934665603); /* FNV-1a of the prefix */
-                for (const char *p = opt.prefix; *p; p++)
-                        c->prefix_hash =
-                                (c->prefix_hash ^ (unsigned char)*p) * UINT64_C(1099511628211);
-                hist_init(&c->st.lat);
-                hist_init(&c->st.lat_sched);
-                if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
-                        fprintf(stderr, PROG ": cannot start a client thread\n");
+                failed = res->failed;
+                free(res);
+                return failed ? EXIT_FAIL : EXIT_OK;
+        }
+
+        /* servers started here: the daemon first, then the floor */
+        memset(servers, 0, sizeof servers);
+        if (opt.spawn_daemon)
+                servers[n_servers++].kind = SERVER_DAEMON;
+        if (opt.spawn_floor)
+                servers[n_servers++].kind = SERVER_FLOOR;
+        for (int i = 0; i < n_servers; i++)
+                if (locate(&servers[i],
+                           servers[i].kind == SERVER_DAEMON ? opt.daemon_path : opt.floor_path) < 0)
                         return EXIT_FAIL;
+        if (opt.json && n_servers > 1)
+                both = json_object();
+        for (int i = 0; i < n_servers && !interrupted; i++) {
+                struct server *srv = &servers[i];
+                struct options ro = opt;
+                struct result *res;
+
+                if (server_start(srv) < 0) {
+                        server_cleanup(srv, opt.keep);
+                        failed = true;
+                        break;
+                }
+                ro.endpoint = srv->endpoint;
+                ro.pid = (long)srv->pid;
+                res = run_load(&ro);
+                server_stop(srv);
+                if (!res) {
+                        server_cleanup(srv, opt.keep);
+                        failed = true;
+                        break;
+                }
+                print_problems(&ro, res);
+                if (both) {
+                        json_object_set_new(both, server_name(srv), result_json(&ro, res, srv));
+                } else if (opt.json) {
+                        json_t *o = result_json(&ro, res, srv);
+                        char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                        if (text)
+                                puts(text);
+                        free(text);
+                        json_decref(o);
+                } else {
+                        if (i > 0)
+                                printf("\n");
+                        print_result(&ro, res, srv);
+                        fflush(stdout);
+                }
+                ok[i] = !run_failed(res, srv);
+                throughput[i] = res->throughput;
+                failed |= !ok[i];
+                server_cleanup(srv, opt.keep);
+                free(res);
+        }
+        if (n_servers == 2) {
+                /* servers[0] is the daemon, servers[1] the floor */
+                bool have = ok[0] && ok[1] && throughput[1] > 0;
+                double ratio = have ? throughput[0] / throughput[1] : 0;
+                char d[32], f[32];
+
+                if (both) {
+                        char *text;
+                        json_object_set_new(both, "ratio", have ? json_real(ratio) : json_null());
+                        json_object_set_new(both, "exit",
+                                            json_integer(failed ? EXIT_FAIL : EXIT_OK));
+                        text = json_dumps(both, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                        if (text)
+                                puts(text);
+                        free(text);
+                        json_decref(both);
+                } else if (have) {
+                        printf("\ndaemon/floor ratio: %.3f (daemon %s/s, floor %s/s)\n", ratio,
+                               thousands(throughput[0], d, sizeof d),
+                               thousands(throughput[1], f, sizeof f));
+                } else {
+                        fprintf(stderr, PROG ": no daemon/floor ratio: %s\n",
+                                interrupted ? "interrupted"
+                                            : "the two runs did not both complete cleanly");
                 }
         }
-        for (int i = 0; i < opt.clients; i++) {
-                struct client *c = &clients[i];
-                struct stats *s = &c->st;
-
-                pthread_join(c->thread, NULL);
-                if (c->fault && !fault) {
-                        fault = c->fault;
-                        fault_client = i;
-                }
-                if (!c->fault || s->sent) {
-                        if (s->first_send_ns && s->first_send_ns < first)
-                                first = s->first_send_ns;
-                        if (s->last_reply_ns > last)
-                                last = s->last_reply_ns;
-                }
-                all->sent += s->sent;
-                all->ok += s->ok;
-                all->duplicates += s->duplicates;
-                all->errors += s->errors;
-                all->timeouts += s->timeouts;
-                all->unmatched += s->unmatched;
-                all->late += s->late;
-                all->bad_replies += s->bad_replies;
-                for (size_t k = 0; k < N_CODES; k++)
-                        all->by_code[k] += s->by_code[k];
-                for (size_t k = 0; k < N_STATUSES; k++)
-                        all->by_status[k] += s->by_status[k];
-                if (s->max_send_lag_ns > max_lag)
-                        max_lag = s->max_send_lag_ns;
-                hist_merge(&all->lat, &s->lat);
-                hist_merge(&all->lat_sched, &s->lat_sched);
-                if (!all->first_error[0] && s->first_error[0])
-                        memcpy(all->first_error, s->first_error, sizeof all->first_error);
-                if (!all->first_unmatched[0] && s->first_unmatched[0])
-                        memcpy(all->first_unmatched, s->first_unmatched,
-                               sizeof all->first_unmatched);
-        }
-        zmq_ctx_term(zctx);
-        if (opt.pid)
-                rss = read_rss(opt.pid);
-
-        wall = last > first ? last - first : 0;
-        answered = all->ok + all->errors;
-        throughput = wall > 0 ? (double)answered * (double)NS_PER_S / (double)wall : 0;
-        failed = fault || all->errors || all->timeouts || all->unmatched || all->bad_replies ||
-                 all->sent < opt.total || (opt.pid && !rss.have);
-
-        if (fault)
-                fprintf(stderr, PROG ": client %d: %s\n", fault_client,
-                        fault == ETIMEDOUT ? "the daemon did not answer a ping within 10 s"
-                        : fault == EPROTO  ? "the daemon answered the ping with an error"
-                                           : zmq_strerror(fault));
-        if (opt.pid && !rss.have)
-                fprintf(stderr, PROG ": cannot read /proc/%ld/status\n", opt.pid);
-        if (interrupted)
-                fprintf(stderr, PROG ": interrupted; the results cover what was sent\n");
-        if (all->timeouts)
-                fprintf(stderr,
-                        PROG ": %" PRIu64 " requests unanswered after 10 s; the run stopped\n",
-                        all->timeouts);
-        if (all->unmatched)
-                fprintf(stderr,
-                        PROG ": BUG: %" PRIu64 " replies matched no request in flight; "
-                             "the first: %s\n",
-                        all->unmatched, all->first_unmatched);
-
-        if (opt.json) {
-                json_t *o = json_object(), *codes = json_object(), *st = json_object();
-                char *text;
-
-                json_object_set_new(o, "endpoint", json_string(opt.endpoint));
-                json_object_set_new(o, "clients", json_integer(opt.clients));
-                json_object_set_new(o, "window", json_integer(opt.window));
-                json_object_set_new(o, "total", json_integer((json_int_t)opt.total));
-                json_object_set_new(o, "rate", json_real(opt.rate));
-                json_object_set_new(o, "ref_prefix", json_string(opt.prefix));
-                json_object_set_new(o, "sent", json_integer((json_int_t)all->sent));
-                json_object_set_new(o, "wall_s", json_real((double)wall / 1e9));
-                json_object_set_new(o, "throughput_rps", json_real(throughput));
-                json_object_set_new(o, "ok", json_integer((json_int_t)all->ok));
-                json_object_set_new(o, "duplicates", json_integer((json_int_t)all->duplicates));
-                for (size_t k = 0; k < N_STATUSES; k++)
-                        json_object_set_new(st, statuses[k],
-                                            json_integer((json_int_t)all->by_status[k]));
-                json_object_set_new(o, "by_status", st);
-                json_object_set_new(o, "errors", json_integer((json_int_t)all->errors));
-                for (size_t k = 0; k < N_CODES; k++)
-                        if (all->by_code[k])
-                                json_object_set_new(codes, error_codes[k],
-                                                    json_integer((json_int_t)all->by_code[k]));
-                json_object_set_new(o, "errors_by_code", codes);
-                if (all->first_error[0])
-                        json_object_set_new(o, "first_error", json_string(all->first_error));
-                json_object_set_new(o, "timeouts", json_integer((json_int_t)all->timeouts));
-                json_object_set_new(o, "late_replies", json_integer((json_int_t)all->late));
-                json_object_set_new(o, "unmatched_replies",
-                                    json_integer((json_int_t)all->unmatched));
-                json_object_set_new(o, "latency", hist_json(&all->lat));
-                if (opt.rate > 0) {
-                        json_object_set_new(o, "latency_from_due", hist_json(&all->lat_sched));
-                        json_object_set_new(o, "max_send_lag_us", json_real(us(max_lag)));
-                }
-                if (opt.pid && rss.have) {
-                        json_object_set_new(o, "daemon_peak_rss_kb", json_integer(rss.hwm_kb));
-                        json_object_set_new(o, "daemon_rss_kb", json_integer(rss.rss_kb));
-                }
-                if (fault)
-                        json_object_set_new(o, "fault", json_string(zmq_strerror(fault)));
-                json_object_set_new(o, "interrupted", json_boolean(interrupted));
-                json_object_set_new(o, "exit", json_integer(failed ? EXIT_FAIL : EXIT_OK));
-                text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
-                if (text)
-                        puts(text);
-                free(text);
-                json_decref(o);
-        } else {
-                printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s\n", opt.total,
-                       opt.clients, opt.clients == 1 ? "" : "s", opt.window, opt.endpoint);
-                if (opt.rate > 0)
-                        printf("  offered %.1f req/s (open loop), latest send %.3f ms after its "
-                               "due time\n",
-                               opt.rate, (double)max_lag / 1e6);
-                printf("  sent %" PRIu64 ", answered %" PRIu64 " in %.3f s: %.1f req/s\n",
-                       all->sent, answered, (double)wall / 1e9, throughput);
-                printf("  ok %" PRIu64 " (duplicates %" PRIu64 "):", all->ok, all->duplicates);
-                for (size_t k = 0; k < N_STATUSES; k++)
-                        if (all->by_status[k] || k + 1 < N_STATUSES)
-                                printf(" %s %" PRIu64, statuses[k], all->by_status[k]);
-                printf("\n  errors %" PRIu64, all->errors);
-                for (size_t k = 0; k < N_CODES; k++)
-                        if (all->by_code[k])
-                                printf(" %s %" PRIu64, error_codes[k], all->by_code[k]);
-                if (all->first_error[0])
-                        printf(" (first: %s)", all->first_error);
-                printf("; timeouts %" PRIu64 "; late replies %" PRIu64
-                       "; unmatched replies %" PRIu64 "\n",
-                       all->timeouts, all->late, all->unmatched);
-                print_hist("latency send->reply", &all->lat);
-                if (opt.rate > 0)
-                        print_hist("latency due->reply", &all->lat_sched);
-                if (opt.pid && rss.have)
-                        printf("  daemon pid %ld: peak RSS %.1f MiB, RSS now %.1f MiB\n", opt.pid,
-                               (double)rss.hwm_kb / 1024, (double)rss.rss_kb / 1024);
-                printf("  ref prefix %s\n", opt.prefix);
-        }
-
-        for (int i = 0; i < opt.clients; i++) {
-                free(clients[i].slots);
-                free(clients[i].free_slots);
-        }
-        pthread_barrier_destroy(&barrier);
-        free(clients);
-        free(all);
         return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -1,0 +1,200 @@
+"""referral-bench and referral-floor as a person measuring the daemon uses
+them: one command starts the server (the daemon, the floor, or both one
+after the other), loads it, stops it and reports. Behaviour only: exit
+codes, what the report names, what is left on disk; never timings.
+
+The bench from $REFERRAL_BENCH; the daemon and referral-floor are the ones
+in its directory (its default), the daemon as $REFERRALD too.
+
+Exit codes: 0 done, 1 a failed run or a fault, 2 a usage error.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import zmq
+
+import rdtest
+from rdtest import EX_USAGE, TestCase, free_ports, referral, submit_req, zsock
+
+SOURCE_DIR = rdtest.SOURCE_DIR
+BENCH = os.environ.get("REFERRAL_BENCH") or os.path.join(SOURCE_DIR, "build", "referral-bench")
+FLOOR = os.path.join(os.path.dirname(BENCH), "referral-floor")
+
+RUN_TIMEOUT = 240  # ASan builds are slow; a hang still ends the test
+
+THROUGHPUT = re.compile(r"^  sent (\d+), answered (\d+) in [\d.]+ s: [\d.]+ req/s$", re.M)
+P99 = re.compile(r"^  latency send->reply \(\d+\):.* p99 [\d.]+ ms .*$", re.M)
+RSS = re.compile(r"^  (daemon|floor) pid \d+: peak RSS [\d.]+ MiB", re.M)
+DATABASE = re.compile(r"^  database after the run [\d.]+ [KM]iB .*after the stop [\d.]+ [KM]iB",
+                      re.M)
+RATIO = re.compile(r"^daemon/floor ratio: \d+\.\d{3} \(daemon [\d,]+/s, floor [\d,]+/s\)$", re.M)
+
+
+class Bench(TestCase):
+    def setUp(self):
+        super().setUp()
+        # the bench makes its temporary directories here: the test sees
+        # what it leaves behind
+        self.tmp = tempfile.mkdtemp(prefix="rdbench-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def bench(self, *args):
+        env = dict(os.environ, TMPDIR=self.tmp)
+        return subprocess.run([BENCH] + list(args), capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, env=env)
+
+    def out(self, p):
+        return "exit %d\n--- stdout\n%s--- stderr\n%s" % (p.returncode, p.stdout, p.stderr)
+
+    def assertReport(self, text, n, what):
+        m = THROUGHPUT.search(text)
+        self.assertIsNotNone(m, "no throughput line:\n" + text)
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (n, n), text)
+        self.assertRegex(text, r"(?m)^  ok %d \(duplicates 0\)" % n)
+        self.assertRegex(text, P99)
+        m = RSS.search(text)
+        self.assertIsNotNone(m, "no peak RSS line:\n" + text)
+        self.assertEqual(m.group(1), what, text)
+        self.assertRegex(text, DATABASE)
+
+    def test_spawn_runs_the_daemon_and_reports(self):
+        p = self.bench("--spawn", "-c", "2", "-w", "8", "-n", "400")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(p.stdout, r"(?m)^== the daemon: \S*referrald ==$")
+        self.assertReport(p.stdout, 400, "daemon")
+        self.assertNotIn("FLOOR", p.stdout)
+        self.assertEqual(os.listdir(self.tmp), [], "the temporary directory stayed")
+
+    def test_spawn_with_a_path(self):
+        p = self.bench("--spawn=" + rdtest.REFERRALD, "-c", "1", "-w", "4", "-n", "50")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertIn(os.path.realpath(rdtest.REFERRALD), p.stdout)
+        self.assertReport(p.stdout, 50, "daemon")
+
+    def test_floor_runs_the_floor_and_says_so(self):
+        p = self.bench("--floor", "-c", "2", "-w", "8", "-n", "400")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(p.stdout, r"(?m)^== the FLOOR, not the daemon: \S*referral-floor ")
+        self.assertReport(p.stdout, 400, "floor")
+        self.assertEqual(os.listdir(self.tmp), [], "the temporary directory stayed")
+
+    def test_compare_runs_both_and_prints_the_ratio(self):
+        p = self.bench("--compare", "-c", "1", "-w", "4", "-n", "200")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        daemon, _, floor = p.stdout.partition("== the FLOOR")
+        self.assertIn("== the daemon:", daemon)
+        self.assertReport(daemon, 200, "daemon")
+        self.assertReport(floor, 200, "floor")
+        self.assertRegex(p.stdout, RATIO)
+        # the same load twice: the same refs
+        prefixes = re.findall(r"(?m)^  ref prefix (\S+)$", p.stdout)
+        self.assertEqual(len(prefixes), 2, p.stdout)
+        self.assertEqual(prefixes[0], prefixes[1])
+        self.assertEqual(os.listdir(self.tmp), [], "a temporary directory stayed")
+
+    def test_compare_json_is_one_object(self):
+        p = self.bench("--compare", "--json", "-c", "1", "-w", "4", "-n", "100")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        o = json.loads(p.stdout)
+        self.assertEqual(o["exit"], 0)
+        self.assertIsInstance(o["ratio"], float)
+        for kind in ("daemon", "floor"):
+            self.assertEqual(o[kind]["server"]["kind"], kind)
+            self.assertEqual(o[kind]["ok"], 100)
+            self.assertGreater(o[kind]["throughput_rps"], 0)
+            self.assertIn("p99_us", o[kind]["latency"])
+            self.assertGreater(o[kind]["daemon_peak_rss_kb"], 0)
+            self.assertGreater(o[kind]["server"]["db_bytes_after_stop"], 0)
+            self.assertTrue(o[kind]["server"]["stopped_cleanly"])
+
+    def test_keep_leaves_config_database_and_log(self):
+        p = self.bench("--spawn", "--keep", "-c", "1", "-w", "4", "-n", "20")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        m = re.search(r"(?m)^  kept (\S+) ", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertEqual(os.path.dirname(m.group(1)), self.tmp)
+        self.assertEqual(sorted(os.listdir(m.group(1))),
+                         ["referrald.db", "referrald.log", "referrald.yaml"])
+
+    def test_a_missing_server_fails(self):
+        p = self.bench("--floor=" + os.path.join(self.tmp, "nothing-here"), "-n", "10")
+        self.assertEqual(p.returncode, 1, self.out(p))
+        self.assertIn("nothing-here", p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_usage_errors(self):
+        for args in (["--spawn", "-e", "tcp://127.0.0.1:5570"],
+                     ["--compare", "--pid", "1"],
+                     ["--keep"],
+                     ["--spawn="]):
+            with self.subTest(args=args):
+                p = self.bench(*args)
+                self.assertEqual(p.returncode, EX_USAGE, self.out(p))
+                self.assertIn("referral-bench:", p.stderr)
+
+    def test_help_names_the_modes(self):
+        p = self.bench("--help")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        for opt in ("--spawn", "--floor", "--compare", "--keep"):
+            self.assertIn(opt, p.stdout)
+
+
+class Floor(TestCase):
+    def run_floor(self, *args):
+        return subprocess.run([FLOOR] + list(args), capture_output=True, text=True, timeout=30)
+
+    def test_bad_arguments_exit_2(self):
+        for args in (["--bogus"], ["-e", "tcp://127.0.0.1:5999"], ["-d", "x.db"],
+                     ["-e", "tcp://127.0.0.1:5999", "-d", "x.db", "extra"]):
+            with self.subTest(args=args):
+                p = self.run_floor(*args)
+                self.assertEqual(p.returncode, EX_USAGE, p.stderr)
+                self.assertIn("referral-floor", p.stderr)
+
+    def test_help_exits_0(self):
+        p = self.run_floor("--help")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("-e", p.stdout)
+
+    def test_answers_submits_durably_and_stops_on_sigterm(self):
+        tmp = tempfile.mkdtemp(prefix="rdfloor-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        endpoint = "tcp://127.0.0.1:%d" % free_ports(1)[0]
+        proc = subprocess.Popen([FLOOR, "-e", endpoint, "-d", os.path.join(tmp, "f.db")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        s = zsock(zmq.DEALER)
+        self.addCleanup(s.close)
+        s.connect(endpoint)
+
+        def ask(obj):
+            s.send(json.dumps(obj).encode())
+            self.assertTrue(s.poll(10000), "no reply to %r" % (obj,))
+            return json.loads(s.recv())
+
+        rep = ask({"op": "ping", "corr": "p"})
+        self.assertOk(rep)
+        self.assertEqual(rep["corr"], "p")
+        req = submit_req(referral(), corr='c"1')
+        first = ask(req)
+        self.assertOk(first)
+        self.assertEqual(first["corr"], 'c"1')
+        self.assertRegex(first["id"], r"^R\d+$")
+        self.assertIsInstance(first["status"], str)
+        self.assertIs(first["duplicate"], False)
+        again = ask(req)
+        self.assertOk(again)
+        self.assertEqual((again["id"], again["duplicate"]), (first["id"], True))
+        self.assertError(ask({"op": "frobnicate", "corr": "x"}), "unknown_op")
+        s.send(b"not json")
+        self.assertTrue(s.poll(10000))
+        self.assertError(json.loads(s.recv()), "malformed")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)

@@ -1,0 +1,551 @@
+/* referral-floor: the least a server must do to answer referral-bench.
+ *
+ * The floor under referrald's throughput (referral-bench --floor and
+ * --compare): the same transport and the same durability, and nothing else.
+ * A ROUTER socket with the daemon's options (daemon/server.c: mandatory
+ * routing, reply high-water mark, message size limit, linger); a SQLite file
+ * with the daemon's pragmas (lib/store.c, rd_store_open with synchronous
+ * FULL: WAL, synchronous=FULL, foreign_keys, secure_delete, temp_store in
+ * memory); one table, one prepared insert. The loop is the daemon's: wait
+ * until the socket is readable, drain up to 512 requests without blocking
+ * (BATCH_MAX), BEGIN IMMEDIATE at the first, one insert per submit, COMMIT,
+ * then send every reply. No reply goes out before its row is committed.
+ *
+ * What "cannot be avoided" means here: the request is parsed with jansson
+ * (json_loadb, duplicate keys rejected), as the daemon must parse JSON too to
+ * know what it stores, and `ref` and `corr` are taken from the result; the
+ * referral's other fields are neither checked nor routed, and the request
+ * frame is stored as it came. The reply is written by hand (corr escaped):
+ *
+ *     {"ok":true,"corr":"...","id":"R<rowid>","status":"received","duplicate":false}
+ *
+ * A ref already stored answers the same with "duplicate":true (its content is
+ * not compared). `ping` answers {"ok":true,"version":...}; any other op is
+ * unknown_op, a frame that is not a JSON object is malformed. No routing,
+ * events, audit trail, connectors' state, publishing or logging per request.
+ *
+ * Usage: referral-floor -e ENDPOINT -d DBFILE. Stops on SIGTERM or SIGINT.
+ * Exit codes: 0 stopped by a signal, 1 a runtime fault, 2 a usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#ifndef RD_VERSION
+#define RD_VERSION "0.0.0"
+#endif
+
+#define PROG "referral-floor"
+#define BATCH_MAX 512                   /* daemon/server.c: requests per transaction */
+#define SOCKET_MAXMSGSIZE (1024 * 1024) /* daemon/server.c */
+#define LINGER_MS 1000                  /* daemon/server.c */
+#define REPLY_HWM 10000                 /* daemon/server.c */
+#define REQUEST_MAX (64 * 1024)         /* protocol.md: a larger frame is malformed */
+#define CORR_MAX 128
+#define CORR_FIELD_MAX (CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
+#define REPLY_MAX (CORR_FIELD_MAX + 256)
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct request {
+        zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
+        int n_envelope;
+        bool submit_ok;            /* an ok reply that depends on the commit */
+        char corr[CORR_FIELD_MAX]; /* `"corr":"...",` for the reply, or "" */
+        char reply[REPLY_MAX];
+};
+
+struct floor {
+        void *zctx, *intake;
+        int sigfd;
+        sqlite3 *db;
+        sqlite3_stmt *insert, *lookup, *begin, *commit, *rollback;
+        struct request batch[BATCH_MAX];
+        int n_batch;
+        long long dropped_replies;
+};
+
+static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void fail_msg(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, PROG ": ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\n");
+}
+
+/* ---- the database ------------------------------------------------------- */
+
+static int prepare(struct floor *f, const char *sql, sqlite3_stmt **out)
+{
+        if (sqlite3_prepare_v3(f->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
+                fail_msg("cannot prepare '%s': %s", sql, sqlite3_errmsg(f->db));
+                return -1;
+        }
+        return 0;
+}
+
+static int open_db(struct floor *f, const char *path)
+{
+        char *err = NULL;
+        int rc;
+
+        rc = sqlite3_open_v2(path, &f->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                fail_msg("cannot open the database %s: %s", path,
+                         f->db ? sqlite3_errmsg(f->db) : sqlite3_errstr(rc));
+                return -1;
+        }
+        sqlite3_extended_result_codes(f->db, 0);
+        sqlite3_busy_timeout(f->db, 5000);
+        /* exactly the pragmas of lib/store.c (rd_store_open, synchronous_full) */
+        rc = sqlite3_exec(f->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                          " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
+                          " PRAGMA temp_store=MEMORY;"
+                          "CREATE TABLE IF NOT EXISTS referrals ("
+                          " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
+                          NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+                fail_msg("cannot set up the database %s: %s", path, err ? err : sqlite3_errstr(rc));
+                sqlite3_free(err);
+                return -1;
+        }
+        if (prepare(f, "INSERT INTO referrals (ref, body) VALUES (?1, ?2)", &f->insert) < 0 ||
+            prepare(f, "SELECT id FROM referrals WHERE ref = ?1", &f->lookup) < 0 ||
+            prepare(f, "BEGIN IMMEDIATE", &f->begin) < 0 || prepare(f, "COMMIT", &f->commit) < 0 ||
+            prepare(f, "ROLLBACK", &f->rollback) < 0)
+                return -1;
+        return 0;
+}
+
+/* Run a statement without result rows. Returns 0 or -1. */
+static int run(sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Store one referral. Returns its rowid (> 0), with *DUPLICATE set when the
+ * ref was stored before, or -1 on a database fault. */
+static sqlite3_int64 store(struct floor *f, const char *ref, const void *body, size_t size,
+                           bool *duplicate)
+{
+        sqlite3_int64 id = -1;
+        int rc;
+
+        *duplicate = false;
+        sqlite3_bind_text(f->insert, 1, ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(f->insert, 2, body, (int)size, SQLITE_STATIC);
+        rc = sqlite3_step(f->insert);
+        sqlite3_reset(f->insert);
+        sqlite3_clear_bindings(f->insert);
+        if (rc == SQLITE_DONE)
+                return sqlite3_last_insert_rowid(f->db);
+        if (rc != SQLITE_CONSTRAINT)
+                return -1;
+        /* the ref is there already: answer with its id */
+        sqlite3_bind_text(f->lookup, 1, ref, -1, SQLITE_STATIC);
+        if (sqlite3_step(f->lookup) == SQLITE_ROW) {
+                id = sqlite3_column_int64(f->lookup, 0);
+                *duplicate = true;
+        }
+        sqlite3_reset(f->lookup);
+        sqlite3_clear_bindings(f->lookup);
+        return id;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Write `"corr":"...",` (escaped for JSON) into OUT, or nothing when CORR
+ * is NULL. Returns the length written, or -1 if it does not fit. */
+static int corr_field(char *out, size_t cap, const char *corr)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t len = 0;
+
+        if (!corr)
+                return 0;
+        if (cap < 12)
+                return -1;
+        memcpy(out, "\"corr\":\"", 8);
+        len = 8;
+        for (const unsigned char *p = (const unsigned char *)corr; *p; p++) {
+                if (len + 8 > cap)
+                        return -1;
+                if (*p == '"' || *p == '\\') {
+                        out[len++] = '\\';
+                        out[len++] = (char)*p;
+                } else if (*p < 0x20) {
+                        memcpy(out + len, "\\u00", 4);
+                        out[len + 4] = hex[*p >> 4];
+                        out[len + 5] = hex[*p & 15];
+                        len += 6;
+                } else {
+                        out[len++] = (char)*p; /* UTF-8 as jansson checked it */
+                }
+        }
+        out[len++] = '"';
+        out[len++] = ',';
+        out[len] = '\0';
+        return (int)len;
+}
+
+/* Start RQ's reply with `{"ok":true,` or `{"ok":false,` and its corr field;
+ * returns the length. The rest is printed after it. */
+static size_t reply_start(struct request *rq, bool ok)
+{
+        size_t n = ok ? 11 : 12, c = strlen(rq->corr);
+
+        memcpy(rq->reply, ok ? "{\"ok\":true," : "{\"ok\":false,", n);
+        memcpy(rq->reply + n, rq->corr, c + 1); /* REPLY_MAX leaves room for both */
+        return n + c;
+}
+
+/* An error reply; CODE and MESSAGE are literals without '"' or '\\'. */
+static void set_error(struct request *rq, const char *code, const char *message)
+{
+        size_t n = reply_start(rq, false);
+
+        snprintf(rq->reply + n, sizeof rq->reply - n,
+                 "\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+        rq->submit_ok = false;
+}
+
+/* Answer one request body into RQ->reply; an ok submit waits for the
+ * commit. *BEGAN: 1 no transaction yet, 0 open, -1 BEGIN failed. */
+static void handle(struct floor *f, struct request *rq, const void *data, size_t size, int *began)
+{
+        json_error_t jerr;
+        json_t *req = NULL, *corr;
+        const char *op, *ref;
+        sqlite3_int64 id;
+        bool duplicate;
+        size_t n;
+
+        if (size > REQUEST_MAX) {
+                set_error(rq, "malformed", "the request is over 64 KiB");
+                return;
+        }
+        req = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(req)) {
+                set_error(rq, "malformed", "a request is one JSON object");
+                goto out;
+        }
+        corr = json_object_get(req, "corr");
+        if (corr && (!json_is_string(corr) || json_string_length(corr) > CORR_MAX * 4 ||
+                     corr_field(rq->corr, sizeof rq->corr, json_string_value(corr)) < 0)) {
+                rq->corr[0] = '\0';
+                set_error(rq, "invalid", "corr must be a string of at most 128 characters");
+                goto out;
+        }
+        op = json_string_value(json_object_get(req, "op"));
+        if (op && strcmp(op, "ping") == 0) {
+                n = reply_start(rq, true);
+                snprintf(rq->reply + n, sizeof rq->reply - n,
+                         "\"version\":\"" RD_VERSION "\",\"floor\":true}");
+                goto out;
+        }
+        if (!op || strcmp(op, "submit") != 0) {
+                set_error(rq, "unknown_op", "the floor answers submit and ping only");
+                goto out;
+        }
+        ref = json_string_value(json_object_get(json_object_get(req, "referral"), "ref"));
+        if (!ref || !*ref) {
+                set_error(rq, "invalid", "referral.ref must be a string");
+                goto out;
+        }
+        if (*began == 1)
+                *began = run(f->begin);
+        if (*began < 0) {
+                set_error(rq, "unavailable",
+                          "the database is not available; nothing was stored; retry later");
+                goto out;
+        }
+        id = store(f, ref, data, size, &duplicate);
+        if (id < 0) {
+                set_error(rq, "internal", "the database could not store the referral");
+                goto out;
+        }
+        n = reply_start(rq, true);
+        snprintf(rq->reply + n, sizeof rq->reply - n,
+                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":%s}", (long long)id,
+                 duplicate ? "true" : "false");
+        rq->submit_ok = true;
+out:
+        json_decref(req);
+}
+
+static void send_reply(struct floor *f, struct request *rq)
+{
+        bool ok = true;
+
+        /* ZMQ_ROUTER_MANDATORY: a reply that cannot be queued fails here; as
+         * the daemon does, count it and go on */
+        for (int i = 0; ok && i < rq->n_envelope; i++)
+                ok = zmq_msg_send(&rq->envelope[i], f->intake, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
+        if (ok)
+                ok = zmq_send(f->intake, rq->reply, strlen(rq->reply), ZMQ_DONTWAIT) >= 0;
+        if (!ok)
+                f->dropped_replies++;
+        for (int i = 0; i < rq->n_envelope; i++)
+                zmq_msg_close(&rq->envelope[i]);
+        rq->n_envelope = 0;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+/* Receive one whole message into RQ's envelope and answer it. Returns 1 when
+ * a message was read, 0 when none is ready, -errno on a socket fault. */
+static int take_request(struct floor *f, struct request *rq, int *began)
+{
+        zmq_msg_t part, body;
+        int more, n_body = 0, first = 1;
+
+        rq->n_envelope = 0;
+        rq->submit_ok = false;
+        rq->corr[0] = '\0';
+        zmq_msg_init(&body);
+        do {
+                zmq_msg_init(&part);
+                if (zmq_msg_recv(&part, f->intake, first ? ZMQ_DONTWAIT : 0) < 0) {
+                        int e = errno;
+                        zmq_msg_close(&part);
+                        zmq_msg_close(&body);
+                        for (int i = 0; i < rq->n_envelope; i++)
+                                zmq_msg_close(&rq->envelope[i]);
+                        rq->n_envelope = 0;
+                        return first && e == EAGAIN ? 0 : -e;
+                }
+                more = zmq_msg_more(&part);
+                if (first) {
+                        zmq_msg_init(&rq->envelope[0]);
+                        zmq_msg_move(&rq->envelope[0], &part);
+                        rq->n_envelope = 1;
+                        first = 0;
+                } else if (rq->n_envelope == 1 && n_body == 0 && zmq_msg_size(&part) == 0 && more) {
+                        zmq_msg_init(&rq->envelope[1]); /* a REQ client's delimiter */
+                        zmq_msg_move(&rq->envelope[1], &part);
+                        rq->n_envelope = 2;
+                } else if (n_body++ == 0) {
+                        zmq_msg_move(&body, &part);
+                }
+                zmq_msg_close(&part);
+        } while (more);
+        if (n_body != 1)
+                set_error(rq, "malformed", "a request is one frame holding one JSON object");
+        else
+                handle(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
+        zmq_msg_close(&body);
+        return 1;
+}
+
+/* Take every request that is ready (at most BATCH_MAX), commit, reply.
+ * Returns the number taken, or -errno on a socket fault. */
+static int serve_batch(struct floor *f)
+{
+        int began = 1, r = 0;
+
+        f->n_batch = 0;
+        while (f->n_batch < BATCH_MAX) {
+                r = take_request(f, &f->batch[f->n_batch], &began);
+                if (r <= 0)
+                        break;
+                f->n_batch++;
+        }
+        if (began == 0 && run(f->commit) < 0) {
+                fail_msg("commit failed: %s", sqlite3_errmsg(f->db));
+                run(f->rollback);
+                for (int i = 0; i < f->n_batch; i++)
+                        if (f->batch[i].submit_ok)
+                                set_error(&f->batch[i], "internal",
+                                          "the database could not commit; nothing was stored; "
+                                          "retry later");
+        }
+        for (int i = 0; i < f->n_batch; i++)
+                send_reply(f, &f->batch[i]);
+        if (r < 0 && r != -EINTR)
+                return r;
+        return f->n_batch;
+}
+
+static bool signalled(struct floor *f)
+{
+        struct signalfd_siginfo si;
+        bool stop = false;
+
+        while (read(f->sigfd, &si, sizeof si) == sizeof si)
+                stop = true;
+        return stop;
+}
+
+static int serve(struct floor *f)
+{
+        zmq_pollitem_t items[2] = {
+                {.socket = f->intake, .events = ZMQ_POLLIN},
+                {.fd = f->sigfd, .events = ZMQ_POLLIN},
+        };
+
+        for (;;) {
+                if (zmq_poll(items, 2, -1) < 0 && errno != EINTR) {
+                        fail_msg("poll failed: %s", zmq_strerror(errno));
+                        return -1;
+                }
+                /* ZMQ_POLLIN is edge-like: drain while anything is ready,
+                 * looking at signals between batches */
+                for (;;) {
+                        int n;
+                        if (signalled(f))
+                                return 0;
+                        n = serve_batch(f);
+                        if (n < 0) {
+                                fail_msg("receiving a request: %s", zmq_strerror(-n));
+                                return -1;
+                        }
+                        if (n == 0)
+                                break;
+                }
+        }
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *to)
+{
+        fprintf(to,
+                "Usage: " PROG " -e ENDPOINT -d DBFILE\n"
+                "The floor under referrald: receive, one SQLite insert per submit with the\n"
+                "daemon's durability, a commit per drained batch, reply. Nothing else.\n"
+                "referral-bench --floor and --compare start it; see referral-bench --help.\n"
+                "\n"
+                "  -e, --endpoint EP    the ROUTER endpoint to bind (e.g. tcp://127.0.0.1:5580)\n"
+                "  -d, --database FILE  the SQLite file (created when missing)\n"
+                "  -h, --help           this help\n"
+                "  -V, --version        the version\n"
+                "\n"
+                "Stops on SIGTERM or SIGINT. Exit status: 0 stopped, 1 a fault, 2 a usage "
+                "error.\n");
+}
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, PROG ": ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '" PROG " --help'.\n");
+        exit(EXIT_USAGE);
+}
+
+static void floor_close(struct floor *f)
+{
+        if (f->intake)
+                zmq_close(f->intake);
+        if (f->zctx)
+                zmq_ctx_term(f->zctx);
+        sqlite3_finalize(f->insert);
+        sqlite3_finalize(f->lookup);
+        sqlite3_finalize(f->begin);
+        sqlite3_finalize(f->commit);
+        sqlite3_finalize(f->rollback);
+        if (f->db && sqlite3_close(f->db) != SQLITE_OK)
+                fail_msg("cannot close the database: %s", sqlite3_errmsg(f->db));
+        if (f->sigfd >= 0)
+                close(f->sigfd);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                {"endpoint", required_argument, NULL, 'e'},
+                {"database", required_argument, NULL, 'd'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
+                {0},
+        };
+        const char *endpoint = NULL, *dbfile = NULL;
+        int one = 1, linger = LINGER_MS, hwm = REPLY_HWM, ch, r = EXIT_FAIL;
+        int64_t maxmsg = SOCKET_MAXMSGSIZE;
+        struct floor *f;
+        sigset_t mask;
+
+        while ((ch = getopt_long(argc, argv, "e:d:hV", longopts, NULL)) != -1) {
+                switch (ch) {
+                case 'e': endpoint = optarg; break;
+                case 'd': dbfile = optarg; break;
+                case 'h': usage(stdout); return EXIT_OK;
+                case 'V': printf(PROG " " RD_VERSION "\n"); return EXIT_OK;
+                default: fprintf(stderr, "Try '" PROG " --help'.\n"); return EXIT_USAGE;
+                }
+        }
+        if (optind < argc)
+                usage_error("unexpected argument '%s'", argv[optind]);
+        if (!endpoint || !*endpoint)
+                usage_error("-e ENDPOINT is required");
+        if (!dbfile || !*dbfile)
+                usage_error("-d DBFILE is required");
+
+        f = calloc(1, sizeof *f);
+        if (!f) {
+                fail_msg("out of memory");
+                return EXIT_FAIL;
+        }
+        f->sigfd = -1;
+        /* signals come through a signalfd, as in the daemon */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        f->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (f->sigfd < 0) {
+                fail_msg("signalfd: %s", strerror(errno));
+                goto out;
+        }
+        if (open_db(f, dbfile) < 0)
+                goto out;
+        f->zctx = zmq_ctx_new();
+        f->intake = f->zctx ? zmq_socket(f->zctx, ZMQ_ROUTER) : NULL;
+        if (!f->intake) {
+                fail_msg("cannot make the ROUTER socket: %s", zmq_strerror(errno));
+                goto out;
+        }
+        zmq_setsockopt(f->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        zmq_setsockopt(f->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(f->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        zmq_setsockopt(f->intake, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(f->intake, endpoint) < 0) {
+                fail_msg("cannot bind %s: %s", endpoint, zmq_strerror(errno));
+                goto out;
+        }
+        if (serve(f) == 0)
+                r = EXIT_OK;
+        if (f->dropped_replies)
+                fail_msg("%lld replies could not be delivered", f->dropped_replies);
+out:
+        floor_close(f);
+        free(f);
+        return r;
+}
