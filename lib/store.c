@@ -182,6 +182,9 @@ enum stmt_id {
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
         "final_ms, erased_ms"
 
+/* The deadline and waitlist statements name their partial index: the
+ * planner, without statistics, would otherwise take referrals_figures
+ * (status first) and scan every referral of that status. */
 static const char *const stmt_sql[S_COUNT] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
         [S_COMMIT] = "COMMIT",
@@ -248,31 +251,39 @@ static const char *const stmt_sql[S_COUNT] = {
         [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2 WHERE rowid = ?1",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
-        [S_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+        [S_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                           " WHERE status = 2"
                            " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
-        [S_WAITING_SAME] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
+        [S_WAITING_SAME] = "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                           " WHERE status = 2"
                            " AND urgency = ?2 AND (start_by_ms, rowid) > (?3, ?4)"
                            " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
-        [S_WAITING_LOWER] = "SELECT " COLS ", candidates FROM referrals WHERE status = 2"
-                            " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_LOWER] =
+                "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                " WHERE status = 2"
+                " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
         [S_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
         [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
         [S_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [S_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = 1 AND offer_expires_ms > 0"
+        [S_DUE_OFFER] = "SELECT " COLS " FROM referrals INDEXED BY referrals_offer_due WHERE "
+                        "status = 1 AND offer_expires_ms > 0"
                         " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
-        [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN (1, 2, 4)"
-                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                          " ORDER BY start_by_ms LIMIT ?2",
-        [S_DUE_MISSED] = "SELECT " COLS " FROM referrals WHERE status IN (1, 2, 4)"
+        [S_DUE_AT_RISK] =
+                "SELECT " COLS
+                " FROM referrals INDEXED BY referrals_at_risk_due WHERE status IN (1, 2, 4)"
+                " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] = "SELECT " COLS
+                         " FROM referrals INDEXED BY referrals_missed_due WHERE status IN (1, 2, 4)"
                          " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
                          " ORDER BY start_by_ms LIMIT ?2",
         [S_NEXT] = "SELECT"
-                   " (SELECT min(offer_expires_ms) FROM referrals"
+                   " (SELECT min(offer_expires_ms) FROM referrals INDEXED BY referrals_offer_due"
                    "   WHERE status = 1 AND offer_expires_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals"
+                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_at_risk_due"
                    "   WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals"
+                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_missed_due"
                    "   WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0)",
         [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = 1",
         [S_DURATIONS_OFFER] = "SELECT first_offered_ms - received_ms FROM referrals"
@@ -283,9 +294,11 @@ static const char *const stmt_sql[S_COUNT] = {
                        " GROUP BY forward_to ORDER BY 2 DESC, 1",
         [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
                     " WHERE rowid = ?1",
-        [S_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
+        [S_DUE_ERASE] = "SELECT " COLS " FROM referrals INDEXED BY referrals_erase_due WHERE "
+                        "erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
-        [S_NEXT_ERASE] = "SELECT min(final_ms) FROM referrals WHERE erased_ms = 0 AND final_ms > 0",
+        [S_NEXT_ERASE] = "SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due WHERE "
+                         "erased_ms = 0 AND final_ms > 0",
         [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
                           " WHERE status = 2",
 };
