@@ -1022,18 +1022,28 @@ int rd_store_offer_made(struct rd_store *s, int64_t rowid, const char *connector
         return step_done(st);
 }
 
-int rd_store_each_offer_count(struct rd_store *s,
-                              int (*fn)(void *ctx, const char *connector, int64_t count), void *ctx)
+/* Call FN with the text and the count of each row of statement ID (an
+ * empty string for a NULL text). 0, FN's non-zero value, or -EIO. */
+static int each_text_count(struct rd_store *s, enum stmt_id id,
+                           int (*fn)(void *ctx, const char *text, int64_t count), void *ctx)
 {
-        sqlite3_stmt *st = prep(s, S_OFFERS);
+        sqlite3_stmt *st = prep(s, id);
         int rc, r = 0;
 
-        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-                r = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *t = sqlite3_column_text(st, 0);
+                r = fn(ctx, t ? (const char *)t : "", sqlite3_column_int64(st, 1));
+        }
         sqlite3_reset(st);
         if (r)
                 return r;
         return rc == SQLITE_DONE ? 0 : sql_err(rc);
+}
+
+int rd_store_each_offer_count(struct rd_store *s,
+                              int (*fn)(void *ctx, const char *connector, int64_t count), void *ctx)
+{
+        return each_text_count(s, S_OFFERS, fn, ctx);
 }
 
 int rd_store_set_rr(struct rd_store *s, const char *rule, const char *connector)
@@ -1173,17 +1183,7 @@ int rd_store_each_waiting_set(struct rd_store *s,
                               int (*fn)(void *ctx, const char *candidates, int64_t count),
                               void *ctx)
 {
-        sqlite3_stmt *st = prep(s, S_WAITING_SETS);
-        int rc, r = 0;
-
-        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const unsigned char *c = sqlite3_column_text(st, 0);
-                r = fn(ctx, c ? (const char *)c : "", sqlite3_column_int64(st, 1));
-        }
-        sqlite3_reset(st);
-        if (r)
-                return r;
-        return rc == SQLITE_DONE ? 0 : sql_err(rc);
+        return each_text_count(s, S_WAITING_SETS, fn, ctx);
 }
 
 int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
