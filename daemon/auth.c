@@ -1,4 +1,5 @@
 #include "auth.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -37,31 +38,11 @@ static int64_t mono_ms(void)
 
 static int read_key(const char *path, char key[41], char *errbuf, size_t errsize)
 {
-        char buf[128];
-        size_t n;
-        FILE *f = fopen(path, "re");
-        uint8_t raw[32];
-
-        if (!f) {
-                int e = errno;
-                snprintf(errbuf, errsize, "cannot read the secret key file %s: %s", path,
-                         strerror(e));
-                return -e;
-        }
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-                buf[--n] = '\0';
-        if (n != 40 || !zmq_z85_decode(raw, buf)) {
-                snprintf(errbuf, errsize,
-                         "the secret key file %s must hold one Z85 key of 40 characters "
-                         "(make one with `referralctl keygen`)",
-                         path);
-                return -EINVAL;
-        }
-        memcpy(key, buf, 41);
-        return 0;
+        char err[480];
+        int r = rd_key_read_file(path, key, NULL, err, sizeof err);
+        if (r < 0)
+                snprintf(errbuf, errsize, "the secret key: %s", err);
+        return r;
 }
 
 int rd_auth_check_key(const char *path, char *errbuf, size_t errsize)

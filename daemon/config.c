@@ -30,6 +30,7 @@
  *     at most 2^32 - 1).
  *   - A file with several YAML documents is an error. */
 #include "config.h"
+#include "keys.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,9 +70,6 @@ static const char *const security_keys[] = {"secret_key_file", "clients"};
 static const char *const client_keys[] = {"id", "role", "public_key"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char z85_chars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                ".-:+=^!/*?&<>()[]{}@%$#";
 
 const char *rd_role_name(enum rd_role role)
 {
@@ -500,24 +498,6 @@ static void set_string(char **slot, char *value)
         *slot = value;
 }
 
-static bool z85_key_valid(const char *s)
-{
-        if (strlen(s) != 40)
-                return false;
-        for (int g = 0; g < 8; g++) {
-                uint64_t v = 0;
-                for (int i = 0; i < 5; i++) {
-                        const char *at = s[g * 5 + i] ? strchr(z85_chars, s[g * 5 + i]) : NULL;
-                        if (!at)
-                                return false;
-                        v = v * 85 + (uint64_t)(at - z85_chars);
-                }
-                if (v > UINT32_MAX)
-                        return false;
-        }
-        return true;
-}
-
 /* ---- security.clients ------------------------------------------------------ */
 
 struct client_ctx {
@@ -588,7 +568,7 @@ static void load_client(struct loader *ld, size_t i, yaml_node_t *item)
         snprintf(name, sizeof name, "security.clients[%zu].public_key", i);
         if (!c.key)
                 ERR(ld, item->start_mark, "security.clients[%zu] needs a public_key", i);
-        else if ((key = scalar(ld, name, c.key, false)) && !z85_key_valid(key)) {
+        else if ((key = scalar(ld, name, c.key, false)) && !rd_key_valid(key)) {
                 ERR(ld, c.key->start_mark,
                     "%s must be a CURVE public key: 40 Z85 characters (referralctl keygen "
                     "makes one)",

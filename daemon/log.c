@@ -2,11 +2,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "macro.h"
 #include "timefmt.h"
 
 static int use_journal;
@@ -23,8 +25,9 @@ static const char *const msg_ids[] = {
         [RD_MSG_REPLY_DROPPED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e07",
         [RD_MSG_AUTH_REFUSED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e08",
 };
+RD_TABLE_COVERS(msg_ids, RD_MSG__MAX);
 
-static const char *const event_ids[RD_EV_COUNT] = {
+static const char *const event_ids[] = {
         [RD_EV_RECEIVED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b10",
         [RD_EV_ASSIGNED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b11",
         [RD_EV_ACCEPTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b12",
@@ -41,9 +44,17 @@ static const char *const event_ids[RD_EV_COUNT] = {
         [RD_EV_CONFIG_RELOADED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1d",
         [RD_EV_CONFIG_REJECTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1e",
 };
+RD_TABLE_COVERS(event_ids, RD_EV__MAX);
 
 void rd_log_init(int force_stderr)
 {
+        /* designated initialisers leave a gap NULL: every type has its id */
+        for (size_t i = 0; i < RD_EV__MAX; i++)
+                if (!event_ids[i] || strlen(event_ids[i]) != 32)
+                        abort();
+        for (size_t i = 1; i < RD_MSG__MAX; i++)
+                if (!msg_ids[i] || strlen(msg_ids[i]) != 32)
+                        abort();
         use_journal = !force_stderr && access("/run/systemd/journal/socket", W_OK) == 0;
         /* event lines are many: buffer them, flush per batch (rd_log_flush) */
         if (!use_journal)

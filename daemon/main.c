@@ -9,7 +9,6 @@
 
 #include "auth.h"
 #include "config.h"
-#include "embedded.h"
 #include "log.h"
 #include "rules.h"
 #include "server.h"
@@ -35,14 +34,6 @@ static void print_diag(const struct rd_diag *diag)
 {
         for (size_t i = 0; i < diag->n; i++)
                 fprintf(stderr, "%s\n", diag->items[i].text);
-}
-
-static int load_rules(const struct rd_config *config, struct rd_rules **out, struct rd_diag *diag)
-{
-        if (config->routing)
-                return rd_rules_load_file(config->routing, out, diag);
-        return rd_rules_load_buffer(RD_EMBEDDED_ROUTING_NAME, rd_embedded_routing,
-                                    rd_embedded_routing_len, out, diag);
 }
 
 int main(int argc, char **argv)
@@ -91,7 +82,7 @@ int main(int argc, char **argv)
                 return r == -ENOMEM ? 1 : 78;
         }
         /* 2. the routing rules it names */
-        r = load_rules(config, &rules, &diag);
+        r = rd_server_load_rules(config, &rules, &diag);
         print_diag(&diag); /* errors and warnings alike */
         if (r < 0) {
                 rd_diag_clear(&diag);

@@ -10,13 +10,6 @@
 #include "referral.h"
 #include "timefmt.h"
 
-#define EVENTS_DEFAULT_LIMIT 1000 /* events op */
-#define EVENTS_MAX_LIMIT 10000
-#define LIST_DEFAULT_LIMIT 100
-#define LIST_MAX_LIMIT 1000
-#define CORR_MAX 128
-#define REASON_MAX 500 /* characters of a coordinator's forward reason */
-
 /* ---- replies ------------------------------------------------------------- */
 
 /* corr of the request being answered, echoed byte for byte (it may hold
@@ -248,15 +241,15 @@ static json_t *op_list(struct ctx *c)
         int r;
 
         if ((reply = check_keys(c, keys)) || (reply = get_count(c, "since", 0, 0, &since)) ||
-            (reply = get_count(c, "limit", 1, LIST_DEFAULT_LIMIT, &limit)))
+            (reply = get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &limit)))
                 return reply;
         if (sv && (!json_is_string(sv) || rd_status_parse(json_string_value(sv), &status) < 0 ||
                    status == RD_STATUS_RECEIVED))
                 return rd_ops_error(c->corr, RD_INVALID, "status",
                                     "status must be one of waitlisted, assigned, accepted, "
                                     "started, forwarded, closed, withdrawn");
-        if (limit > LIST_MAX_LIMIT)
-                limit = LIST_MAX_LIMIT;
+        if (limit > RD_LIST_LIMIT_MAX)
+                limit = RD_LIST_LIMIT_MAX;
         arr = json_array();
         r = rd_store_list(c->ops->store, sv ? (int)status : -1, since, limit, viewer(c), arr);
         if (r < 0) {
@@ -277,10 +270,10 @@ static json_t *op_events(struct ctx *c)
         int r;
 
         if ((reply = check_keys(c, keys)) || (reply = get_count(c, "since", 0, 0, &since)) ||
-            (reply = get_count(c, "limit", 1, EVENTS_DEFAULT_LIMIT, &limit)))
+            (reply = get_count(c, "limit", 1, RD_EVENTS_LIMIT_DEFAULT, &limit)))
                 return reply;
-        if (limit > EVENTS_MAX_LIMIT)
-                limit = EVENTS_MAX_LIMIT;
+        if (limit > RD_EVENTS_LIMIT_MAX)
+                limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
         r = rd_store_events(c->ops->store, since, limit, viewer(c), arr);
         if (r < 0) {
@@ -354,7 +347,7 @@ static json_t *op_stats(struct ctx *c)
 {
         static const char *const keys[] = {NULL};
         const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
-        int64_t counts[RD_STATUS_COUNT], started, in_time;
+        int64_t counts[RD_STATUS__MAX], started, in_time;
         struct rd_figures fig;
         json_t *reply, *by_status, *teams;
         int r;
@@ -367,7 +360,7 @@ static json_t *op_stats(struct ctx *c)
         if (r < 0)
                 return internal_error(c, "counting referrals", r);
         by_status = json_object();
-        for (int i = 0; i < RD_STATUS_COUNT; i++)
+        for (int i = 0; i < RD_STATUS__MAX; i++)
                 if (counts[i] && i != RD_STATUS_RECEIVED)
                         json_object_set_new(by_status, rd_status_name((enum rd_status)i),
                                             json_integer(counts[i]));
@@ -489,7 +482,7 @@ static json_t *op_update(struct ctx *c)
             (reply = get_string(c, "status", 32, &status)) ||
             (reply = get_string(c, "connector", RD_ID_MAX, &u.connector)) ||
             (reply = get_string(c, "forward_to", RD_ID_MAX, &u.forward_to)) ||
-            (reply = get_string(c, "reason", REASON_MAX, &u.reason)) ||
+            (reply = get_string(c, "reason", RD_UPDATE_REASON_MAX, &u.reason)) ||
             (reply = get_string(c, "expected_end", 64, &end)))
                 return reply;
         if (!u.id)
@@ -582,11 +575,11 @@ static json_t *op_audit(struct ctx *c)
         int r;
 
         if ((reply = check_keys(c, keys)) || (reply = get_count(c, "since", 0, 0, &since)) ||
-            (reply = get_count(c, "limit", 1, LIST_DEFAULT_LIMIT, &limit)) ||
+            (reply = get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &limit)) ||
             (reply = get_string(c, "id", 32, &id)))
                 return reply;
-        if (limit > EVENTS_MAX_LIMIT)
-                limit = EVENTS_MAX_LIMIT;
+        if (limit > RD_EVENTS_LIMIT_MAX)
+                limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
         r = rd_store_audit_list(c->ops->store, since, limit, id, arr, &last);
         if (r < 0) {
@@ -690,7 +683,8 @@ static json_t *handle(struct rd_ops *ops, const char *buf, size_t len, const cha
         corr = json_object_get(req, "corr");
         if (corr) {
                 if (!json_is_string(corr) ||
-                    utf8_length_n(json_string_value(corr), json_string_length(corr)) > CORR_MAX) {
+                    utf8_length_n(json_string_value(corr), json_string_length(corr)) >
+                            RD_CORR_MAX) {
                         json_decref(req);
                         return rd_ops_error(NULL, RD_INVALID, "corr",
                                             "corr must be a string of at most 128 characters");

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "auth.h"
+#include "bounds.h"
 #include "embedded.h"
 #include "event.h"
 #include "hub.h"
@@ -19,11 +20,7 @@
 #include "ops.h"
 #include "timefmt.h"
 
-#define BATCH_MAX 512                   /* requests drained into one transaction */
-#define TICK_MAX 256                    /* deadlines handled per transaction */
-#define SOCKET_MAXMSGSIZE (1024 * 1024) /* larger than RD_REQUEST_MAX: see protocol.md */
-#define LINGER_MS 1000                  /* to flush the last replies at stop */
-#define REPLY_HWM 10000                 /* replies queued per client */
+#define TICK_MAX 256 /* deadlines handled per transaction */
 #define STOP_DRAIN_MS 200
 
 struct request {
@@ -43,7 +40,7 @@ struct rd_server {
         void *pub;
         int sigfd;
         /* the batch in hand */
-        struct request batch[BATCH_MAX];
+        struct request batch[RD_BATCH_MAX];
         int n_batch;
         int64_t dropped_replies;
         int64_t dropped_logged_ms;
@@ -206,7 +203,7 @@ static void send_reply(struct rd_server *srv, struct request *rq)
         rq->reply = NULL;
 }
 
-/* Take every request that is ready (at most BATCH_MAX), answer them in one
+/* Take every request that is ready (at most RD_BATCH_MAX), answer them in one
  * transaction, commit, reply, publish. */
 static int serve_batch(struct rd_server *srv)
 {
@@ -215,7 +212,7 @@ static int serve_batch(struct rd_server *srv)
 
         srv->n_batch = 0;
         began = 1; /* the transaction begins with the first request */
-        while (srv->n_batch < BATCH_MAX) {
+        while (srv->n_batch < RD_BATCH_MAX) {
                 struct request *rq = &srv->batch[srv->n_batch];
                 zmq_msg_t body;
                 int n_body;
@@ -351,7 +348,8 @@ static long serve_deadlines(struct rd_server *srv)
 
 /* ---- reload ---------------------------------------------------------------------- */
 
-static int load_rules(const struct rd_config *config, struct rd_rules **out, struct rd_diag *diag)
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
+                         struct rd_diag *diag)
 {
         if (config->routing)
                 return rd_rules_load_file(config->routing, out, diag);
@@ -410,7 +408,7 @@ static void reload(struct rd_server *srv)
                 if (r < 0)
                         goto refused;
         }
-        r = load_rules(srv->config, &fresh, &diag);
+        r = rd_server_load_rules(srv->config, &fresh, &diag);
 refused:
         if (rd_store_begin(srv->store) < 0) {
                 rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
@@ -534,7 +532,7 @@ static int bind_socket(void *sock, const char *endpoint, const char *what)
 static int open_pub(struct rd_server *srv)
 {
         int zero = 0, r = 0, rebind = srv->pub != NULL;
-        int64_t maxmsg = SOCKET_MAXMSGSIZE;
+        int64_t maxmsg = RD_SOCKET_MSG_MAX;
 
         if (srv->pub)
                 zmq_close(srv->pub);
@@ -557,8 +555,8 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct
                   struct rd_server **out)
 {
         struct rd_server *srv = calloc(1, sizeof *srv);
-        int one = 1, linger = LINGER_MS, hwm = REPLY_HWM, r = -ENOMEM;
-        int64_t maxmsg = SOCKET_MAXMSGSIZE;
+        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM, r = -ENOMEM;
+        int64_t maxmsg = RD_SOCKET_MSG_MAX;
         sigset_t mask;
 
         if (!srv) {

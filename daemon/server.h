@@ -9,6 +9,12 @@
 
 struct rd_server;
 
+/* The routing file CONFIG names, or the compiled-in example when it names
+ * none: as rd_rules_load_file (errors and warnings into DIAG). At start
+ * and on every reload. */
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
+                         struct rd_diag *diag);
+
 /* Bind the intake ROUTER and the events PUB of CONFIG, and take the rule
  * set RULES and the open STORE (both now owned by the server). Returns 0
  * and a new server in *OUT, or a negative errno (a message is logged: the

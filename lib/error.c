@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "macro.h"
+
 static const char *const code_names[] = {
         [RD_OK] = "ok",
         [RD_MALFORMED] = "malformed",
@@ -16,10 +18,11 @@ static const char *const code_names[] = {
         [RD_UNAVAILABLE] = "unavailable",
         [RD_INTERNAL] = "internal",
 };
+RD_TABLE_COVERS(code_names, RD_CODE__MAX);
 
 const char *rd_code_name(enum rd_code code)
 {
-        if ((unsigned)code >= sizeof code_names / sizeof code_names[0])
+        if ((unsigned)code >= RD_CODE__MAX)
                 return "internal";
         return code_names[code];
 }
@@ -35,7 +38,8 @@ static int code_errno(enum rd_code code)
         case RD_NOT_FOUND: return -ENOENT;
         case RD_CONFLICT: return -EEXIST;
         case RD_UNAVAILABLE: return -EAGAIN;
-        case RD_INTERNAL: return -EIO;
+        case RD_INTERNAL:
+        case RD_CODE__MAX: return -EIO;
         }
         return -EIO;
 }

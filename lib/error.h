@@ -21,6 +21,7 @@ enum rd_code {
         RD_CONFLICT,
         RD_UNAVAILABLE,
         RD_INTERNAL,
+        RD_CODE__MAX
 };
 
 #define RD_FIELD_MAX 192

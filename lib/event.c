@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "macro.h"
 #include "timefmt.h"
 
-static const char *const type_names[RD_EV_COUNT] = {
+static const char *const type_names[] = {
         [RD_EV_RECEIVED] = "referral.received",
         [RD_EV_ASSIGNED] = "referral.assigned",
         [RD_EV_ACCEPTED] = "referral.accepted",
@@ -23,17 +24,18 @@ static const char *const type_names[RD_EV_COUNT] = {
         [RD_EV_CONFIG_RELOADED] = "config.reloaded",
         [RD_EV_CONFIG_REJECTED] = "config.rejected",
 };
+RD_TABLE_COVERS(type_names, RD_EV__MAX);
 
 const char *rd_event_type_name(enum rd_event_type type)
 {
-        if ((unsigned)type >= RD_EV_COUNT)
+        if ((unsigned)type >= RD_EV__MAX)
                 return "unknown";
         return type_names[type];
 }
 
 int rd_event_type_parse(const char *s, enum rd_event_type *out)
 {
-        for (unsigned i = 0; i < RD_EV_COUNT; i++) {
+        for (unsigned i = 0; i < RD_EV__MAX; i++) {
                 if (strcmp(s, type_names[i]) == 0) {
                         *out = (enum rd_event_type)i;
                         return 0;

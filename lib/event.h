@@ -27,8 +27,8 @@ enum rd_event_type {
         RD_EV_ERASED,
         RD_EV_CONFIG_RELOADED,
         RD_EV_CONFIG_REJECTED,
+        RD_EV__MAX
 };
-#define RD_EV_COUNT 15
 
 #define RD_RID_MAX 24     /* "R" + digits */
 #define RD_REASON_MAX 512 /* bytes of a forward reason (from the routing file) */

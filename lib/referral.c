@@ -35,43 +35,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
+
 /* ---- names ------------------------------------------------------------- */
 
-static const char *const kind_names[RD_KIND_COUNT] = {
+static const char *const kind_names[] = {
         [RD_KIND_FAMILY_SUPPORT] = "family_support",
         [RD_KIND_FIRST_LINE_PSYCHOLOGY] = "first_line_psychology",
 };
+RD_TABLE_COVERS(kind_names, RD_KIND__MAX);
 
-static const char *const urgency_names[RD_URGENCY_COUNT] = {
+static const char *const urgency_names[] = {
         [RD_URGENCY_NORMAL] = "normal",
         [RD_URGENCY_HIGH] = "high",
         [RD_URGENCY_CRISIS] = "crisis",
 };
+RD_TABLE_COVERS(urgency_names, RD_URGENCY__MAX);
 
-static const char *const status_names[RD_STATUS_COUNT] = {
+static const char *const status_names[] = {
         [RD_STATUS_RECEIVED] = "received",     [RD_STATUS_ASSIGNED] = "assigned",
         [RD_STATUS_WAITLISTED] = "waitlisted", [RD_STATUS_FORWARDED] = "forwarded",
         [RD_STATUS_ACCEPTED] = "accepted",     [RD_STATUS_STARTED] = "started",
         [RD_STATUS_CLOSED] = "closed",         [RD_STATUS_WITHDRAWN] = "withdrawn",
 };
+RD_TABLE_COVERS(status_names, RD_STATUS__MAX);
 
 const char *rd_kind_name(enum rd_kind kind)
 {
-        if ((unsigned)kind >= RD_KIND_COUNT)
+        if ((unsigned)kind >= RD_KIND__MAX)
                 return "unknown";
         return kind_names[kind];
 }
 
 const char *rd_urgency_name(enum rd_urgency urgency)
 {
-        if ((unsigned)urgency >= RD_URGENCY_COUNT)
+        if ((unsigned)urgency >= RD_URGENCY__MAX)
                 return "unknown";
         return urgency_names[urgency];
 }
 
 const char *rd_status_name(enum rd_status status)
 {
-        if ((unsigned)status >= RD_STATUS_COUNT)
+        if ((unsigned)status >= RD_STATUS__MAX)
                 return "unknown";
         return status_names[status];
 }
@@ -92,7 +97,7 @@ static int parse_name(const char *s, const char *const *names, unsigned n, unsig
 int rd_kind_parse(const char *s, enum rd_kind *out)
 {
         unsigned i;
-        if (parse_name(s, kind_names, RD_KIND_COUNT, &i))
+        if (parse_name(s, kind_names, RD_KIND__MAX, &i))
                 return -EINVAL;
         *out = (enum rd_kind)i;
         return 0;
@@ -101,7 +106,7 @@ int rd_kind_parse(const char *s, enum rd_kind *out)
 int rd_urgency_parse(const char *s, enum rd_urgency *out)
 {
         unsigned i;
-        if (parse_name(s, urgency_names, RD_URGENCY_COUNT, &i))
+        if (parse_name(s, urgency_names, RD_URGENCY__MAX, &i))
                 return -EINVAL;
         *out = (enum rd_urgency)i;
         return 0;
@@ -110,7 +115,7 @@ int rd_urgency_parse(const char *s, enum rd_urgency *out)
 int rd_status_parse(const char *s, enum rd_status *out)
 {
         unsigned i;
-        if (parse_name(s, status_names, RD_STATUS_COUNT, &i))
+        if (parse_name(s, status_names, RD_STATUS__MAX, &i))
                 return -EINVAL;
         *out = (enum rd_status)i;
         return 0;

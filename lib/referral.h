@@ -13,31 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "error.h"
 
-#define RD_REQUEST_MAX (64 * 1024) /* bytes of one request frame */
-#define RD_REF_MAX 128             /* characters of ref */
-#define RD_ID_MAX 64               /* characters of partner, team, connector ids */
-#define RD_CHILDREN_MAX 20
-#define RD_AGE_MAX 25
-#define RD_CONCERNS_MAX 16
-#define RD_TAG_MAX 64
-#define RD_FAMILY_FIELD_MAX 256 /* code points of each family string */
-#define RD_NOTE_MAX 2000        /* code points of note */
-#define RD_JSON_DEPTH_MAX 32    /* nesting of any request */
-
-enum rd_kind {
-        RD_KIND_FAMILY_SUPPORT = 0,
-        RD_KIND_FIRST_LINE_PSYCHOLOGY = 1,
-};
-#define RD_KIND_COUNT 2
+enum rd_kind { RD_KIND_FAMILY_SUPPORT = 0, RD_KIND_FIRST_LINE_PSYCHOLOGY = 1, RD_KIND__MAX };
 
 enum rd_urgency {
         RD_URGENCY_NORMAL = 0,
         RD_URGENCY_HIGH = 1,
         RD_URGENCY_CRISIS = 2,
+        RD_URGENCY__MAX
 };
-#define RD_URGENCY_COUNT 3
 
 /* A referral's status (protocol.md, "update"). RECEIVED only exists in the
  * moment between intake and decision, inside one transaction. */
@@ -50,8 +36,8 @@ enum rd_status {
         RD_STATUS_STARTED,
         RD_STATUS_CLOSED,
         RD_STATUS_WITHDRAWN,
+        RD_STATUS__MAX
 };
-#define RD_STATUS_COUNT 8
 
 /* Wire name of a status; static string, never NULL. */
 const char *rd_status_name(enum rd_status status);

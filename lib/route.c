@@ -363,8 +363,8 @@ static int decide(const struct rd_referral *r, const struct rd_rules *rules,
         bool oom = false;
         int rc = -EINVAL;
 
-        if (!r || !rules || !out || (unsigned)r->kind >= RD_KIND_COUNT ||
-            (unsigned)r->urgency >= RD_URGENCY_COUNT || !state_valid(rules, state))
+        if (!r || !rules || !out || (unsigned)r->kind >= RD_KIND__MAX ||
+            (unsigned)r->urgency >= RD_URGENCY__MAX || !state_valid(rules, state))
                 return -EINVAL;
         for (size_t i = 0; i < rules->n_connectors; i++)
                 if (rules->connectors[i].team >= rules->n_teams)

@@ -1101,17 +1101,17 @@ static const char *const when_keys[] = {"kind", "urgency",  "partner", "postcode
 static void parse_when(struct ctx *c, yaml_node_t *n, struct rd_when *w)
 {
         yaml_node_t *v[7];
-        const char *kind_names[RD_KIND_COUNT], *urgency_names[RD_URGENCY_COUNT];
+        const char *kind_names[RD_KIND__MAX], *urgency_names[RD_URGENCY__MAX];
 
-        for (int i = 0; i < RD_KIND_COUNT; i++)
+        for (int i = 0; i < RD_KIND__MAX; i++)
                 kind_names[i] = rd_kind_name((enum rd_kind)i);
-        for (int i = 0; i < RD_URGENCY_COUNT; i++)
+        for (int i = 0; i < RD_URGENCY__MAX; i++)
                 urgency_names[i] = rd_urgency_name((enum rd_urgency)i);
         if (!fields(c, n, "when", "in 'when'", when_keys, 7, NULL, v))
                 return;
-        if (v[0] && get_bits(c, v[0], "kind", kind_names, RD_KIND_COUNT, &w->kinds))
+        if (v[0] && get_bits(c, v[0], "kind", kind_names, RD_KIND__MAX, &w->kinds))
                 w->has_kind = true;
-        if (v[1] && get_bits(c, v[1], "urgency", urgency_names, RD_URGENCY_COUNT, &w->urgencies))
+        if (v[1] && get_bits(c, v[1], "urgency", urgency_names, RD_URGENCY__MAX, &w->urgencies))
                 w->has_urgency = true;
         if (v[2] && get_strlist(c, v[2], "partner", L_ID, false, &w->partners))
                 w->has_partner = true;
@@ -1367,8 +1367,8 @@ static bool lists_meet(const struct rd_strlist *a, const struct rd_strlist *b)
  * when unsure. Each key of E must hold for every referral L lets through. */
 static bool when_covers(const struct rd_when *e, const struct rd_when *l)
 {
-        const unsigned all_kinds = (1u << RD_KIND_COUNT) - 1;
-        const unsigned all_urgencies = (1u << RD_URGENCY_COUNT) - 1;
+        const unsigned all_kinds = (1u << RD_KIND__MAX) - 1;
+        const unsigned all_urgencies = (1u << RD_URGENCY__MAX) - 1;
         static const struct rd_postcode_range every = {1000, 9999};
 
         if (e->has_kind && (e->kinds & (l->has_kind ? l->kinds : all_kinds)) !=
@@ -1431,7 +1431,7 @@ static bool connector_reachable(const struct rd_rules *r, size_t ci)
                                 return true;
                         continue;
                 }
-                for (int k = 0; k < RD_KIND_COUNT; k++) {
+                for (int k = 0; k < RD_KIND__MAX; k++) {
                         if (rule->when.has_kind && !(rule->when.kinds & (1u << k)))
                                 continue;
                         if (has_skill(cn, rd_kind_name((enum rd_kind)k)))

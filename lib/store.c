@@ -1,4 +1,5 @@
 #include "store.h"
+#include "sqlite_pragmas.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -474,14 +475,8 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
                 goto fail;
         }
         sqlite3_extended_result_codes(s->db, 0);
-        sqlite3_busy_timeout(s->db, 5000);
-        r = exec_sql(s->db,
-                     synchronous_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
-                                        " PRAGMA temp_store=MEMORY;"
-                                      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                        " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
-                                        " PRAGMA temp_store=MEMORY;",
+        sqlite3_busy_timeout(s->db, RD_SQLITE_BUSY_TIMEOUT_MS);
+        r = exec_sql(s->db, synchronous_full ? RD_SQLITE_PRAGMAS_FULL : RD_SQLITE_PRAGMAS_NORMAL,
                      errbuf, errsize);
         if (r < 0)
                 goto fail;
@@ -955,16 +950,16 @@ int rd_store_audit_purge(struct rd_store *s, int64_t before_ms)
         return r < 0 ? r : sqlite3_changes(s->db);
 }
 
-int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS_COUNT])
+int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
 {
         sqlite3_stmt *st = prep(s, S_COUNTS);
         int rc;
 
-        for (int i = 0; i < RD_STATUS_COUNT; i++)
+        for (int i = 0; i < RD_STATUS__MAX; i++)
                 counts[i] = 0;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 int status = sqlite3_column_int(st, 0);
-                if (status >= 0 && status < RD_STATUS_COUNT)
+                if (status >= 0 && status < RD_STATUS__MAX)
                         counts[status] = sqlite3_column_int64(st, 1);
         }
         sqlite3_reset(st);

@@ -18,8 +18,6 @@
 #include "event.h"
 #include "referral.h"
 
-#define RD_STORE_SCHEMA_VERSION 1
-
 struct rd_store;
 
 /* A referral's stored state: its public columns and its decision. */
@@ -147,8 +145,8 @@ int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
 int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
                   const struct rd_viewer *viewer, json_t *arr);
 
-/* Counts per status into COUNTS[RD_STATUS_COUNT]. 0 or -EIO. */
-int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS_COUNT]);
+/* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or -EIO. */
+int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
 
 /* Referrals that ever started, and how many of them by their start_by. */
 int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);

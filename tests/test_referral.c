@@ -770,7 +770,7 @@ static void test_status_names_round_trip(void **state)
         static const char *const names[] = {"received", "assigned", "waitlisted", "forwarded",
                                             "accepted", "started",  "closed",     "withdrawn"};
         (void)state;
-        for (int i = 0; i < RD_STATUS_COUNT; i++) {
+        for (int i = 0; i < RD_STATUS__MAX; i++) {
                 enum rd_status s;
                 assert_string_equal(rd_status_name((enum rd_status)i), names[i]);
                 assert_int_equal(rd_status_parse(names[i], &s), 0);

@@ -250,7 +250,7 @@ static void decision_columns_round_trip_and_count(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored a, b, got;
-        int64_t counts[RD_STATUS_COUNT], started, in_time;
+        int64_t counts[RD_STATUS__MAX], started, in_time;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);

@@ -8,7 +8,7 @@
  * FULL: WAL, synchronous=FULL, foreign_keys, secure_delete, temp_store in
  * memory); one table, one prepared insert. The loop is the daemon's: wait
  * until the socket is readable, drain up to 512 requests without blocking
- * (BATCH_MAX), BEGIN IMMEDIATE at the first, one insert per submit, COMMIT,
+ * (RD_BATCH_MAX), BEGIN IMMEDIATE at the first, one insert per submit, COMMIT,
  * then send every reply. No reply goes out before its row is committed.
  *
  * What "cannot be avoided" means here: the request is parsed with jansson
@@ -41,18 +41,15 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bounds.h"
+#include "sqlite_pragmas.h"
+
 #ifndef RD_VERSION
 #define RD_VERSION "0.0.0"
 #endif
 
 #define PROG "referral-floor"
-#define BATCH_MAX 512                   /* daemon/server.c: requests per transaction */
-#define SOCKET_MAXMSGSIZE (1024 * 1024) /* daemon/server.c */
-#define LINGER_MS 1000                  /* daemon/server.c */
-#define REPLY_HWM 10000                 /* daemon/server.c */
-#define REQUEST_MAX (64 * 1024)         /* protocol.md: a larger frame is malformed */
-#define CORR_MAX 128
-#define CORR_FIELD_MAX (CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
+#define CORR_FIELD_MAX (RD_CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
 #define REPLY_MAX (CORR_FIELD_MAX + 256)
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -70,7 +67,7 @@ struct floor {
         int sigfd;
         sqlite3 *db;
         sqlite3_stmt *insert, *lookup, *begin, *commit, *rollback;
-        struct request batch[BATCH_MAX];
+        struct request batch[RD_BATCH_MAX];
         int n_batch;
         long long dropped_replies;
 };
@@ -113,12 +110,10 @@ static int open_db(struct floor *f, const char *path)
                 return -1;
         }
         sqlite3_extended_result_codes(f->db, 0);
-        sqlite3_busy_timeout(f->db, 5000);
-        /* exactly the pragmas of lib/store.c (rd_store_open, synchronous_full) */
+        sqlite3_busy_timeout(f->db, RD_SQLITE_BUSY_TIMEOUT_MS);
+        /* exactly the store's pragmas, durable as the daemon is */
         rc = sqlite3_exec(f->db,
-                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                          " PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"
-                          " PRAGMA temp_store=MEMORY;"
+                          RD_SQLITE_PRAGMAS_FULL
                           "CREATE TABLE IF NOT EXISTS referrals ("
                           " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
                           NULL, NULL, &err);
@@ -241,7 +236,7 @@ static void handle(struct floor *f, struct request *rq, const void *data, size_t
         bool duplicate;
         size_t n;
 
-        if (size > REQUEST_MAX) {
+        if (size > RD_REQUEST_MAX) {
                 set_error(rq, "malformed", "the request is over 64 KiB");
                 return;
         }
@@ -251,7 +246,7 @@ static void handle(struct floor *f, struct request *rq, const void *data, size_t
                 goto out;
         }
         corr = json_object_get(req, "corr");
-        if (corr && (!json_is_string(corr) || json_string_length(corr) > CORR_MAX * 4 ||
+        if (corr && (!json_is_string(corr) || json_string_length(corr) > RD_CORR_MAX * 4 ||
                      corr_field(rq->corr, sizeof rq->corr, json_string_value(corr)) < 0)) {
                 rq->corr[0] = '\0';
                 set_error(rq, "invalid", "corr must be a string of at most 128 characters");
@@ -358,14 +353,14 @@ static int take_request(struct floor *f, struct request *rq, int *began)
         return 1;
 }
 
-/* Take every request that is ready (at most BATCH_MAX), commit, reply.
+/* Take every request that is ready (at most RD_BATCH_MAX), commit, reply.
  * Returns the number taken, or -errno on a socket fault. */
 static int serve_batch(struct floor *f)
 {
         int began = 1, r = 0;
 
         f->n_batch = 0;
-        while (f->n_batch < BATCH_MAX) {
+        while (f->n_batch < RD_BATCH_MAX) {
                 r = take_request(f, &f->batch[f->n_batch], &began);
                 if (r <= 0)
                         break;
@@ -486,8 +481,8 @@ int main(int argc, char **argv)
                 {0},
         };
         const char *endpoint = NULL, *dbfile = NULL;
-        int one = 1, linger = LINGER_MS, hwm = REPLY_HWM, ch, r = EXIT_FAIL;
-        int64_t maxmsg = SOCKET_MAXMSGSIZE;
+        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM, ch, r = EXIT_FAIL;
+        int64_t maxmsg = RD_SOCKET_MSG_MAX;
         struct floor *f;
         sigset_t mask;
 

@@ -22,6 +22,7 @@
  * (any `ok: false`) or a failed test case, 2 a usage error (also bad keys),
  * 78 (EX_CONFIG) an invalid routing file. */
 #include "hub.h"
+#include "keys.h"
 #include "referral.h"
 #include "route.h"
 #include "rules.h"
@@ -201,53 +202,24 @@ static int64_t deadline_after(int timeout_ms)
 /* ------------------------------------------------------------------ */
 /* CURVE keys */
 
-#define Z85_KEY_LEN 40
-
-static bool z85_key_ok(const char *s)
+/* Read one key from PATH into OUT (lib/keys). WHAT names the option in
+ * messages; SECRET warns when others can read the file. 0, or -1 with the
+ * reason printed. */
+static int read_key_file(const char *path, const char *what, char out[RD_KEY_Z85_LEN + 1],
+                         bool secret)
 {
-        uint8_t raw[32];
+        char err[512];
+        unsigned mode = 0;
 
-        return s && strlen(s) == Z85_KEY_LEN && zmq_z85_decode(raw, s) != NULL;
-}
-
-/* Read one Z85 key from PATH into OUT: the file's text without surrounding
- * white space must be exactly one 40-character key. WHAT names the option
- * in messages. 0, or -1 with the reason printed. */
-static int read_key_file(const char *path, const char *what, char out[41], bool secret)
-{
-        char buf[4096];
-        char *p, *end;
-        size_t n;
-        struct stat sb;
-        FILE *f = fopen(path, "re");
-
-        if (!f) {
-                fault("%s %s: cannot read the key file: %s", what, path, strerror(errno));
+        if (rd_key_read_file(path, out, &mode, err, sizeof err) < 0) {
+                fault("%s: %s", what, err);
                 return -1;
         }
-        if (secret && fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077))
+        if (secret && (mode & 077))
                 fprintf(stderr,
                         "warning: the secret key file %s can be read by others (mode %04o); "
                         "run: chmod 600 %s\n",
-                        path, (unsigned)(sb.st_mode & 07777), path);
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        for (p = buf; *p && isspace((unsigned char)*p); p++)
-                ;
-        for (end = p + strlen(p); end > p && isspace((unsigned char)end[-1]); end--)
-                ;
-        *end = '\0';
-        if (!z85_key_ok(p)) {
-                fault("%s %s: the file must hold one Z85 key of %d characters (as `%s keygen` "
-                      "writes it)%s",
-                      what, path, Z85_KEY_LEN, PROG,
-                      strlen(p) == Z85_KEY_LEN ? "; this one is not valid Z85" : "");
-                explicit_bzero(buf, sizeof buf);
-                return -1;
-        }
-        memcpy(out, p, Z85_KEY_LEN + 1);
-        explicit_bzero(buf, sizeof buf);
+                        path, mode, path);
         return 0;
 }
 
@@ -288,17 +260,13 @@ static int curve_setup(struct ctl *c)
                 fault("this libzmq was built without CURVE; cannot connect securely");
                 return -1;
         }
-        if (c->server_key_arg[0] == '@') {
-                if (read_key_file(c->server_key_arg + 1, "--server-key", c->server_key, false))
+        {
+                char err[512];
+                /* by what the value is: '@' is also a Z85 character */
+                if (rd_key_from_arg(c->server_key_arg, c->server_key, err, sizeof err) < 0) {
+                        fault("--server-key: %s", err);
                         return -1;
-        } else if (z85_key_ok(c->server_key_arg)) {
-                memcpy(c->server_key, c->server_key_arg, Z85_KEY_LEN + 1);
-        } else {
-                fault("--server-key: want the daemon's public key, 40 Z85 characters, or "
-                      "@FILE (a file holding it), not '%.60s'%s",
-                      c->server_key_arg,
-                      strlen(c->server_key_arg) == Z85_KEY_LEN ? " (not valid Z85)" : "");
-                return -1;
+                }
         }
         if (has_suffix(c->key_file, ".pub")) {
                 fault("--key %s: that looks like a public key file; --key needs this client's "
@@ -329,9 +297,9 @@ static int curve_apply(struct ctl *c, void *sock)
 
         if (r <= 0)
                 return r;
-        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server_key, Z85_KEY_LEN) != 0 ||
-            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, Z85_KEY_LEN) != 0 ||
-            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, Z85_KEY_LEN) != 0) {
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server_key, RD_KEY_Z85_LEN) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, RD_KEY_Z85_LEN) != 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, RD_KEY_Z85_LEN) != 0) {
                 fault("cannot set the CURVE keys: %s", zmq_strerror(zmq_errno()));
                 return -1;
         }

@@ -359,7 +359,7 @@ enum mode { MODE_NO_TRACE, MODE_TRACE, MODE_TRACE_DUMP };
 
 struct result {
         double seconds;
-        uint64_t by_status[RD_STATUS_COUNT];
+        uint64_t by_status[RD_STATUS__MAX];
         size_t trace_bytes;
 };
 

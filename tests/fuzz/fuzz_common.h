@@ -258,8 +258,8 @@ static void fuzz_check_fields(const struct rd_referral *r)
 {
         FUZZ_CHECK(strlen(r->ref) >= 1 && strlen(r->ref) <= RD_REF_MAX);
         FUZZ_CHECK(r->partner[0] == '\0' || rd_id_valid(r->partner));
-        FUZZ_CHECK((unsigned)r->kind < RD_KIND_COUNT);
-        FUZZ_CHECK((unsigned)r->urgency < RD_URGENCY_COUNT);
+        FUZZ_CHECK((unsigned)r->kind < RD_KIND__MAX);
+        FUZZ_CHECK((unsigned)r->urgency < RD_URGENCY__MAX);
         FUZZ_CHECK(strlen(r->postcode) == 4);
         FUZZ_CHECK(r->n_children >= 1 && r->n_children <= RD_CHILDREN_MAX);
         for (unsigned i = 0; i < r->n_children; i++)
