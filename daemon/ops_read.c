@@ -1,9 +1,6 @@
 /* ops_read.c: the operations that only read (get, list, events, ping,
  * stats, audit). get runs in a savepoint all the same: a read of personal
  * data is written to the audit trail (the table in ops.c). */
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "ops_priv.h"
 #include "referral.h"
@@ -65,6 +62,24 @@ json_t *rd_op_get(struct ctx *c)
         return reply;
 }
 
+/* The reply to a read of a page of KEY into ARR (taken) that ended with R,
+ * LAST the position to go on from; on a fault the `internal` reply for
+ * WHAT. */
+static json_t *page(const struct ctx *c, const char *what, int r, const char *key, json_t *arr,
+                    int64_t last)
+{
+        json_t *reply;
+
+        if (r < 0) {
+                json_decref(arr);
+                return rd_ops_internal(c, what, r);
+        }
+        reply = rd_ops_ok(c);
+        json_object_set_new(reply, key, arr);
+        json_object_set_new(reply, "last", json_integer(last));
+        return reply;
+}
+
 json_t *rd_op_list(struct ctx *c)
 {
         static const char *const keys[] = {"status", "since", "limit", NULL};
@@ -86,14 +101,7 @@ json_t *rd_op_list(struct ctx *c)
                 limit = RD_LIST_LIMIT_MAX;
         arr = json_array();
         r = rd_store_list(c->ops->store, sv ? (int)status : -1, since, limit, &c->viewer, arr);
-        if (r < 0) {
-                json_decref(arr);
-                return rd_ops_internal(c, "listing referrals", r);
-        }
-        reply = rd_ops_ok(c);
-        json_object_set_new(reply, "referrals", arr);
-        json_object_set_new(reply, "last", json_integer(rd_store_last_seq(c->ops->store)));
-        return reply;
+        return page(c, "listing referrals", r, "referrals", arr, rd_store_last_seq(c->ops->store));
 }
 
 json_t *rd_op_events(struct ctx *c)
@@ -111,14 +119,7 @@ json_t *rd_op_events(struct ctx *c)
                 limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
         r = rd_store_events(c->ops->store, since, limit, &c->viewer, arr);
-        if (r < 0) {
-                json_decref(arr);
-                return rd_ops_internal(c, "reading events", r);
-        }
-        reply = rd_ops_ok(c);
-        json_object_set_new(reply, "events", arr);
-        json_object_set_new(reply, "last", json_integer(rd_store_last_seq(c->ops->store)));
-        return reply;
+        return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store));
 }
 
 json_t *rd_op_ping(struct ctx *c)
@@ -255,12 +256,5 @@ json_t *rd_op_audit(struct ctx *c)
                 limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
         r = rd_store_audit_list(c->ops->store, since, limit, id, arr, &last);
-        if (r < 0) {
-                json_decref(arr);
-                return rd_ops_internal(c, "reading the audit trail", r);
-        }
-        reply = rd_ops_ok(c);
-        json_object_set_new(reply, "entries", arr);
-        json_object_set_new(reply, "last", json_integer(last));
-        return reply;
+        return page(c, "reading the audit trail", r, "entries", arr, r < 0 ? 0 : last);
 }

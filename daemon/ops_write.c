@@ -1,6 +1,5 @@
 /* ops_write.c: the operations that change referrals (submit, update,
  * erase). Each runs in a savepoint of its own (ops.c), through lib/hub. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
