@@ -69,12 +69,6 @@ skipped = []
 timings = []
 
 
-def skip(name, reason):
-    skipped.append(name)
-    print("SKIP: %s: %s" % (name, reason))
-    sys.stdout.flush()
-
-
 def xfail(name, reason):
     skipped.append(name)
     print("XFAIL (expected to fail): %s: %s" % (name, reason))
