@@ -597,10 +597,24 @@ static void load_top(struct loader *ld, yaml_node_t *root)
                 load_security(ld, k[T_SECURITY], v[T_SECURITY]);
 }
 
+/* Without security an endpoint must be local: KEY's ENDPOINT, given at AT
+ * when HAS (else it is the default: the top of the file). */
+static void check_local(struct loader *ld, const char *key, const char *endpoint, bool has,
+                        struct rd_yaml_pos at)
+{
+        static const struct rd_yaml_pos top = {1, 1};
+
+        if (!rd_endpoint_is_local(endpoint))
+                rd_yaml_report(ld->y, RD_DIAG_ERROR, has ? at : top,
+                               "%s %s is not a local endpoint: security must be configured to "
+                               "listen beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, "
+                               "inproc://)",
+                               key, endpoint);
+}
+
 /* The checks that need the whole file. */
 static void cross_checks(struct loader *ld)
 {
-        static const struct rd_yaml_pos top = {1, 1};
         struct rd_config *cfg = ld->cfg;
 
         if (strcmp(cfg->intake, cfg->events) == 0)
@@ -608,18 +622,8 @@ static void cross_checks(struct loader *ld)
                                "events must be another endpoint than intake");
         if (cfg->has_security)
                 return;
-        if (!rd_endpoint_is_local(cfg->intake))
-                rd_yaml_report(ld->y, RD_DIAG_ERROR, ld->has_intake ? ld->intake_at : top,
-                               "intake %s is not a local endpoint: security must be configured "
-                               "to listen beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, "
-                               "inproc://)",
-                               cfg->intake);
-        if (!rd_endpoint_is_local(cfg->events))
-                rd_yaml_report(ld->y, RD_DIAG_ERROR, ld->has_events ? ld->events_at : top,
-                               "events %s is not a local endpoint: security must be configured "
-                               "to listen beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, "
-                               "inproc://)",
-                               cfg->events);
+        check_local(ld, "intake", cfg->intake, ld->has_intake, ld->intake_at);
+        check_local(ld, "events", cfg->events, ld->has_events, ld->events_at);
 }
 
 static char *folder_of(const char *path)

@@ -17,6 +17,24 @@
 
 #define CAPACITY_MAX 100000
 
+/* Grow the array *P of *N elements of SIZE bytes, and beside it the array
+ * *SIDE of as many elements of SIDE_SIZE bytes, by one zeroed element
+ * each: true, or false with nothing grown and c->oom set. The new
+ * elements are at index *N - 1. */
+static bool push_with_side(struct rules_ctx *c, void *p, size_t *n, size_t size, void *side,
+                           size_t side_size)
+{
+        size_t n_side = *n;
+
+        if (!rules_push(c, p, n, size))
+                return false;
+        if (!rules_push(c, side, &n_side, side_size)) {
+                (*n)--;
+                return false;
+        }
+        return true;
+}
+
 /* Call FN on each item of list N. */
 static void each(struct rules_ctx *c, yaml_node_t *n,
                  void (*fn)(struct rules_ctx *, yaml_node_t *, size_t), size_t arg)
@@ -59,18 +77,14 @@ static void parse_connector(struct rules_ctx *c, yaml_node_t *n, size_t team)
         struct rd_connector *cn;
         struct rd_yaml_pos *cm;
         size_t *slot;
-        size_t n_marks = r->n_connectors;
 
         if (!rd_yaml_fields(c->y, n, "a connector", connector_keys, 4, NULL, v))
                 return;
-        cn = rules_push(c, &r->connectors, &r->n_connectors, sizeof *cn);
-        if (!cn)
+        if (!push_with_side(c, &r->connectors, &r->n_connectors, sizeof *cn, &c->conn_ids,
+                            sizeof *cm))
                 return;
-        cm = rules_push(c, &c->conn_ids, &n_marks, sizeof *cm);
-        if (!cm) {
-                r->n_connectors--;
-                return;
-        }
+        cn = &r->connectors[r->n_connectors - 1];
+        cm = &c->conn_ids[r->n_connectors - 1];
         cn->team = team;
         *cm = rd_yaml_pos(n);
         slot = rules_push(c, &r->teams[team].connectors, &r->teams[team].n_connectors,
@@ -121,21 +135,17 @@ static void parse_team(struct rules_ctx *c, yaml_node_t *n, size_t unused)
         struct rd_rules *r = c->rules;
         struct rd_team *t;
         struct team_side *ts;
-        size_t n_side = r->n_teams, ti;
+        size_t ti;
 
         (void)unused;
 
         if (!rd_yaml_fields(c->y, n, "a team", team_keys, 3, k, v))
                 return;
-        t = rules_push(c, &r->teams, &r->n_teams, sizeof *t);
-        if (!t)
+        if (!push_with_side(c, &r->teams, &r->n_teams, sizeof *t, &c->teams, sizeof *ts))
                 return;
-        ts = rules_push(c, &c->teams, &n_side, sizeof *ts);
-        if (!ts) {
-                r->n_teams--;
-                return;
-        }
         ti = r->n_teams - 1;
+        t = &r->teams[ti];
+        ts = &c->teams[ti];
         ts->at = ts->id = rd_yaml_pos(n);
         if (!v[0]) {
                 rd_yaml_error(c->y, n, "a team needs an 'id'");
@@ -170,21 +180,17 @@ static void parse_target(struct rules_ctx *c, yaml_node_t *n, size_t unused)
         struct rd_rules *r = c->rules;
         struct rd_target *t;
         struct rd_yaml_pos *m;
-        size_t n_side = r->n_targets, ti;
+        size_t ti;
 
         (void)unused;
 
         if (!rd_yaml_fields(c->y, n, "a forward target", target_keys, 2, NULL, v))
                 return;
-        t = rules_push(c, &r->targets, &r->n_targets, sizeof *t);
-        if (!t)
+        if (!push_with_side(c, &r->targets, &r->n_targets, sizeof *t, &c->target_ids, sizeof *m))
                 return;
-        m = rules_push(c, &c->target_ids, &n_side, sizeof *m);
-        if (!m) {
-                r->n_targets--;
-                return;
-        }
         ti = r->n_targets - 1;
+        t = &r->targets[ti];
+        m = &c->target_ids[ti];
         *m = rd_yaml_pos(n);
         if (!v[0]) {
                 rd_yaml_error(c->y, n, "a forward target needs an 'id'");
@@ -439,21 +445,17 @@ static void parse_rule(struct rules_ctx *c, yaml_node_t *n, size_t unused)
         struct rd_rules *r = c->rules;
         struct rd_rule *rule;
         struct rule_side *side;
-        size_t n_side = r->n_rules, ri;
+        size_t ri;
 
         (void)unused;
 
         if (!rd_yaml_fields(c->y, n, "a rule", rule_keys, 5, k, v))
                 return;
-        rule = rules_push(c, &r->rules, &r->n_rules, sizeof *rule);
-        if (!rule)
+        if (!push_with_side(c, &r->rules, &r->n_rules, sizeof *rule, &c->rule_pos, sizeof *side))
                 return;
-        side = rules_push(c, &c->rule_pos, &n_side, sizeof *side);
-        if (!side) {
-                r->n_rules--;
-                return;
-        }
         ri = r->n_rules - 1;
+        rule = &r->rules[ri];
+        side = &c->rule_pos[ri];
         side->at = rd_yaml_pos(n);
         rule->line = side->at.line;
         rule->column = side->at.column;
