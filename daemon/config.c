@@ -375,21 +375,21 @@ static const char *client_public_key(struct loader *ld, size_t i, const yaml_nod
         return s;
 }
 
-/* Is client CL (its id and key at the nodes of V) another one than those
- * loaded before? Reports each clash. */
-static bool client_unique(struct loader *ld, const struct rd_client *cl, yaml_node_t **v)
+/* Are ID and KEY (each NULL when invalid; at the nodes of V) another
+ * client's than those loaded before? Reports each clash. */
+static bool client_unique(struct loader *ld, const char *id, const char *key, yaml_node_t **v)
 {
         const struct rd_config *cfg = ld->cfg;
         bool ok = true;
 
         for (size_t j = 0; j < cfg->n_clients; j++) {
-                if (strcmp(cfg->clients[j].id, cl->id) == 0) {
+                if (id && strcmp(cfg->clients[j].id, id) == 0) {
                         ERR(ld, v[C_ID],
-                            "duplicate client id '%s' (first at line %zu); ids must be unique",
-                            cl->id, ld->id_lines[j]);
+                            "duplicate client id '%s' (first at line %zu); ids must be unique", id,
+                            ld->id_lines[j]);
                         ok = false;
                 }
-                if (strcmp(cfg->clients[j].public_key, cl->public_key) == 0) {
+                if (key && strcmp(cfg->clients[j].public_key, key) == 0) {
                         ERR(ld, v[C_KEY],
                             "this public_key is also the key of client '%s' (line %zu); each "
                             "client needs its own key",
@@ -450,13 +450,13 @@ static void load_client(struct loader *ld, size_t i, yaml_node_t *item)
                 ERR(ld, item, "security.clients[%zu] needs a public_key", i);
         else
                 key = client_public_key(ld, i, v[C_KEY]);
-        if (!id || role < 0 || !key || rd_yaml_errors(ld->y) != before)
+        if (!client_unique(ld, id, key, v) || !id || role < 0 || !key ||
+            rd_yaml_errors(ld->y) != before)
                 return;
         snprintf(cl.id, sizeof cl.id, "%s", id);
         snprintf(cl.public_key, sizeof cl.public_key, "%s", key);
         cl.role = (enum rd_role)role;
-        if (client_unique(ld, &cl, v))
-                client_add(ld, &cl, v);
+        client_add(ld, &cl, v);
 }
 
 static void load_clients(struct loader *ld, yaml_node_t *v)
@@ -561,9 +561,7 @@ static void load_path(struct loader *ld, const char *key, yaml_node_t *v, char *
 /* A duration KEY at V into *SLOT. */
 static void load_duration(struct loader *ld, const char *key, yaml_node_t *v, int64_t *slot)
 {
-        if (rd_yaml_is_null(v))
-                text(ld, key, v, true); /* the message of a key without a value */
-        else
+        if (text(ld, key, v, true))
                 rd_yaml_duration(ld->y, v, key, slot);
 }
 

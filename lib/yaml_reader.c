@@ -4,9 +4,10 @@
  * stream of events, which finds syntax errors, a nesting too deep and a
  * second document, and stops at the first of them (so that a pathological
  * nesting costs nothing: libyaml's scanner is quadratic in the depth of
- * flow collections); then, when that pass found no fault but a second
- * document, the first document is built with libyaml's document API for
- * the loader to walk. */
+ * flow collections); then, unless that pass found a syntax error or a
+ * nesting too deep, the first document is built with libyaml's document
+ * API for the loader to walk (after a second document too: one run shows
+ * every error). */
 #include "yaml_reader.h"
 
 #include <errno.h>
@@ -36,7 +37,7 @@ struct rd_yaml {
         bool loaded;    /* doc holds the document */
         int read_error; /* negative errno: the file could not be read */
         struct msg *msgs;
-        size_t n_msgs;
+        size_t n_msgs, cap_msgs;
         size_t n_errors;
         bool oom;
 };
@@ -59,13 +60,19 @@ static void vreport(struct rd_yaml *y, enum rd_diag_severity sev, struct rd_yaml
                 y->oom = true;
                 return;
         }
-        msgs = realloc(y->msgs, (y->n_msgs + 1) * sizeof *msgs);
-        if (!msgs) {
-                free(text);
-                y->oom = true;
-                return;
+        if (y->n_msgs == y->cap_msgs) { /* doubled: a file may have many faults */
+                size_t cap = y->cap_msgs ? 2 * y->cap_msgs : 16;
+
+                msgs = realloc(y->msgs, cap * sizeof *msgs);
+                if (!msgs) {
+                        free(text);
+                        y->oom = true;
+                        return;
+                }
+                y->msgs = msgs;
+                y->cap_msgs = cap;
         }
-        y->msgs = msgs;
+        msgs = y->msgs;
         msgs[y->n_msgs] = (struct msg){sev, at, y->n_msgs, text};
         y->n_msgs++;
         if (sev == RD_DIAG_ERROR)
