@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -925,6 +927,231 @@ static void test_example_routing_file_routes_the_protocol_example(void **st)
         rd_rules_free(r);
 }
 
+/* ---- the same traces over many generated referrals and states ----------- */
+
+/* tests/data/route_traces.txt holds, for each generated case (a referral,
+ * a state, decided or decided again under one of seven routing files), the
+ * first 8 bytes of the SHA-256 of its decision and its compact trace, as the
+ * decision built them before the trace was built from a record (commit
+ * "test_route: record the traces of 2100 generated decisions"): the trace
+ * must stay byte for byte what the store and `explain` have kept.
+ * RD_ROUTE_RECORD=FILE writes the file anew instead of comparing: only when
+ * the trace is meant to change, and then say so in the commit. */
+#define GOLDEN_FILE RD_TEST_DATA "/route_traces.txt"
+#define GOLDEN_ROUNDS 300 /* per routing file */
+
+static uint64_t gen_seed;
+
+static unsigned gen_below(unsigned n)
+{
+        /* xorshift64*: the same sequence everywhere */
+        gen_seed ^= gen_seed >> 12;
+        gen_seed ^= gen_seed << 25;
+        gen_seed ^= gen_seed >> 27;
+        return (unsigned)((gen_seed * UINT64_C(2685821657736338717)) >> 33) % n;
+}
+
+static const char *gen_pick(const char *const *v, unsigned n)
+{
+        return v[gen_below(n)];
+}
+#define GEN_PICK(v) gen_pick(v, sizeof v / sizeof v[0])
+
+static void gen_referral(struct rd_referral *r)
+{
+        static const char *const partners[] = {"ocmw-genk", "cjg", "ocmw-as", ""};
+        static const char *const postcodes[] = {"3600", "3630", "3665", "3500", "3511", "", "3669"};
+        static const char *const langs[] = {"", "nl", "tr", "fr", "en", "de"};
+        static const char *const tags[] = {"school", "housing", "a", "b", "c", "d", "debt"};
+
+        memset(r, 0, sizeof *r);
+        strcpy(r->ref, "GEN");
+        strcpy(r->partner, GEN_PICK(partners));
+        r->kind = (enum rd_kind)gen_below(RD_KIND__MAX);
+        r->urgency = gen_below(4) ? RD_URGENCY_NORMAL : (enum rd_urgency)gen_below(RD_URGENCY__MAX);
+        strcpy(r->postcode, GEN_PICK(postcodes));
+        strcpy(r->language, GEN_PICK(langs));
+        r->n_children = gen_below(4);
+        for (unsigned i = 0; i < r->n_children; i++)
+                r->ages[i] = (uint8_t)gen_below(30);
+        r->n_concerns = gen_below(4);
+        for (unsigned i = 0; i < r->n_concerns; i++)
+                strcpy(r->concerns[i], GEN_PICK(tags));
+}
+
+#define GEN_CONN 8
+#define GEN_RULES 16
+
+struct gen_state {
+        uint32_t load[GEN_CONN];
+        uint64_t offers[GEN_CONN];
+        const char *excluded[3];
+        const char *rr[GEN_RULES];
+        int64_t endbuf[GEN_CONN][4];
+        const int64_t *ends[GEN_CONN];
+        size_t n_ends[GEN_CONN];
+        size_t wbuf[6][3];
+        struct rd_waiting waiting[6];
+        uint64_t counts[6];
+        struct rd_route_state s;
+};
+
+static const char *gen_connector(const struct rd_rules *r)
+{
+        if (!r->n_connectors || !gen_below(5))
+                return "removed-from-the-file";
+        return r->connectors[gen_below((unsigned)r->n_connectors)].id;
+}
+
+static void gen_ends(struct gen_state *g, size_t c)
+{
+        g->n_ends[c] = gen_below(4);
+        for (size_t k = 0; k < g->n_ends[c]; k++) /* ascending, some overdue */
+                g->endbuf[c][k] = NOW + ((int64_t)k * 15 + gen_below(20) - 8) * DAY;
+        g->ends[c] = g->n_ends[c] || gen_below(2) ? g->endbuf[c] : NULL;
+}
+
+/* Waiting entries (the first N_LISTED listed, the rest as sets). */
+static void gen_waiting(struct gen_state *g, const struct rd_rules *r)
+{
+        size_t n = gen_below(7), listed = gen_below((unsigned)n + 1);
+
+        for (size_t w = 0; w < n; w++) {
+                g->waiting[w].candidates = g->wbuf[w];
+                g->waiting[w].n_candidates = 1 + gen_below(3);
+                for (size_t j = 0; j < g->waiting[w].n_candidates; j++)
+                        g->wbuf[w][j] = gen_below(12) ? gen_below((unsigned)r->n_connectors + 1)
+                                                      : 99; /* out of range: skipped */
+                g->counts[w] = gen_below(10) ? gen_below(4) : UINT64_MAX;
+        }
+        g->s.waiting = listed ? g->waiting : NULL;
+        g->s.n_waiting = listed;
+        g->s.waiting_sets = n > listed ? g->waiting + listed : NULL;
+        g->s.waiting_set_counts = n > listed ? g->counts + listed : NULL;
+        g->s.n_waiting_sets = n - listed;
+}
+
+static const struct rd_route_state *gen_state(struct gen_state *g, const struct rd_rules *r)
+{
+        bool busy;
+
+        memset(g, 0, sizeof *g);
+        assert_true(r->n_connectors <= GEN_CONN && r->n_rules <= GEN_RULES);
+        if (!gen_below(8))
+                return NULL;
+        busy = gen_below(2); /* mostly full: the forecast decides */
+        for (size_t c = 0; c < r->n_connectors; c++) {
+                uint32_t cap = r->connectors[c].capacity;
+
+                g->load[c] = busy ? cap - !gen_below(8) : gen_below(cap + 2);
+                g->offers[c] = gen_below(5);
+                gen_ends(g, c);
+        }
+        g->s.load = gen_below(6) ? g->load : NULL;
+        g->s.offers = gen_below(3) ? g->offers : NULL;
+        g->s.n_excluded = gen_below(4);
+        for (size_t i = 0; i < g->s.n_excluded; i++)
+                g->excluded[i] = gen_below(6) ? gen_connector(r) : NULL;
+        g->s.excluded = g->s.n_excluded ? g->excluded : NULL;
+        for (size_t i = 0; i < r->n_rules; i++)
+                g->rr[i] = gen_below(3) ? gen_connector(r) : NULL;
+        g->s.rr_last = gen_below(4) ? g->rr : NULL;
+        g->s.ends = gen_below(8) ? g->ends : NULL;
+        g->s.n_ends = g->s.ends ? g->n_ends : NULL;
+        gen_waiting(g, r);
+        return &g->s;
+}
+
+/* One generated case decided under R: its line of the golden file. */
+static void gen_case(const struct rd_rules *r, char line[64])
+{
+        struct rd_referral ref;
+        struct gen_state g;
+        const struct rd_route_state *s;
+        struct rd_decision d;
+        json_t *t = NULL;
+        char *text, *all;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        size_t forced = SIZE_MAX;
+        int64_t received = NOW;
+
+        gen_referral(&ref);
+        s = gen_state(&g, r);
+        if (!gen_below(4)) { /* decided again, by its rule or from the top */
+                forced = gen_below((unsigned)r->n_rules + 1);
+                forced = forced == r->n_rules ? SIZE_MAX : forced;
+                received = NOW - (int64_t)gen_below(40) * DAY;
+        }
+        memset(&d, 0, sizeof d);
+        assert_int_equal(rd_route_redecide(&ref, r, s, forced, received, NOW, &d, &t), 0);
+        text = json_dumps(t, JSON_COMPACT);
+        assert_non_null(text);
+        assert_true(asprintf(&all, "%d %zu %zu %zu %" PRId64 " %" PRId64 " %" PRId64 " %zu %s %s",
+                             (int)d.status, d.rule, d.team, d.connector, d.offer_expires_ms,
+                             d.start_by_ms, d.expected_start_ms, d.forward_to,
+                             d.reason ? d.reason : "-", text) > 0);
+        assert_true(EVP_Digest(all, strlen(all), md, &md_len, EVP_sha256(), NULL));
+        for (unsigned i = 0; i < 8; i++)
+                snprintf(line + 2 * i, 3, "%02x", md[i]);
+        free(all);
+        free(text);
+        json_decref(t);
+}
+
+static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
+{
+        static const char *const variants[][2] = {
+                {"{teams: [genk]}", "waitlist"},
+                {"{teams: [genk, maas], by_postcode: true, language: require}", OTHERWISE_FORWARD},
+                {"{teams: [genk, maas, psy], pick: round_robin, language: prefer}", "waitlist"},
+                {"{teams: [maas, genk], language: ignore, window: 5d, accept_within: 1h}",
+                 OTHERWISE_FORWARD},
+                {"{teams: [genk, psy], skill: first_line_psychology, pick: round_robin, "
+                 "language: require}",
+                 "waitlist"},
+                {"{teams: [genk, maas], by_postcode: true, pick: round_robin}", OTHERWISE_FORWARD},
+        };
+        const size_t n_files = sizeof variants / sizeof variants[0] + 1;
+        const char *record = getenv("RD_ROUTE_RECORD");
+        FILE *f = fopen(record ? record : GOLDEN_FILE, record ? "w" : "r");
+        size_t differ = 0, n = 0;
+
+        (void)st;
+        assert_non_null(f);
+        gen_seed = 20261130;
+        for (size_t v = 0; v < n_files; v++) {
+                struct rd_rules *r = NULL;
+                struct rd_diag diag = {0};
+
+                if (v < n_files - 1) {
+                        r = routing(variants[v][0], variants[v][1]);
+                } else {
+                        assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers),
+                                                              &r, &diag),
+                                         0);
+                        rd_diag_clear(&diag);
+                }
+                for (size_t i = 0; i < GOLDEN_ROUNDS; i++, n++) {
+                        char got[64], want[64];
+
+                        gen_case(r, got);
+                        if (record) {
+                                fprintf(f, "%s\n", got);
+                                continue;
+                        }
+                        assert_non_null(fgets(want, sizeof want, f));
+                        want[strcspn(want, "\n")] = '\0';
+                        if (strcmp(got, want) && differ++ < 5)
+                                print_message("case %zu (routing %zu): %s, recorded %s\n", n, v,
+                                              got, want);
+                }
+                rd_rules_free(r);
+        }
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(differ, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -955,6 +1182,7 @@ int main(void)
                 cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
                 cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
                 cmocka_unit_test(test_example_routing_file_routes_the_protocol_example),
+                cmocka_unit_test(test_traces_stay_byte_for_byte_over_generated_cases),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
