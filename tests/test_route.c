@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "route.h"
+#include "route_trace.h"
 
 #define NOW 1700000000000LL /* ms */
 #define DAY 86400000LL      /* ms */
@@ -822,6 +823,116 @@ static void test_forecast_ignores_declined_connectors(void **st)
         rd_rules_free(r);
 }
 
+/* ---- the record ------------------------------------------------------- */
+
+static void test_record_holds_the_facts_the_trace_is_built_from(void **st)
+{
+        struct rd_rules *r =
+                routing("{teams: [genk, maas], by_postcode: true, language: require}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[SOPHIE] = 6};
+        const char *const excl[] = {"kelly"};
+        struct rd_route_state s = {.load = load, .excluded = excl, .n_excluded = 1};
+        static const enum rd_route_why why[] = {RD_WHY_DECLINED, RD_WHY_FULL, RD_WHY_LANGUAGE,
+                                                RD_WHY_SKILL, RD_WHY_POSTCODE};
+        struct rd_route_record rec;
+        struct rd_decision d;
+        size_t ids[N_CONN];
+        json_t *t, *built;
+
+        (void)st;
+        assert_int_equal(rd_route_decide_record(&ref, r, &s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(rec.decision.rule, R_FAMILY);
+        assert_false(rec.redecided);
+        assert_int_equal(rec.n_tried, 2);
+        assert_int_equal(rec.failed[0], RD_WHEN_URGENCY);
+        assert_int_equal(rec.failed[1], RD_WHEN_KIND);
+        assert_int_equal(rec.action, RD_ACTION_ASSIGN);
+        assert_int_equal(rec.n_cands, 5); /* genk and maas, file order */
+        for (size_t i = 0; i < 5; i++) {
+                assert_int_equal(rec.cands[i].connector, i);
+                assert_int_equal(rec.cands[i].why, why[i]);
+                assert_int_equal(rec.cands[i].capacity, r->connectors[i].capacity);
+        }
+        assert_int_equal(rec.cands[SOPHIE].load, 6);
+        assert_true(rec.has_forecast);
+        assert_int_equal(rec.forecast.candidates, 1);
+        assert_false(rec.forecast.found); /* nothing known about sophie's ends */
+        assert_int_equal(rec.forecast.start_by, NOW + 30 * DAY);
+        assert_true(rec.used_otherwise);
+        /* only sophie can take it: the waiting referral waits for her */
+        assert_int_equal(rd_route_eligible(&rec, ids, N_CONN), 1);
+        assert_int_equal(ids[0], SOPHIE);
+        /* the trace of the record is the trace of the decision */
+        t = decide(&ref, r, &s, &d);
+        built = rd_route_trace_json(&rec, r);
+        assert_non_null(built);
+        assert_true(json_equal(built, t));
+        assert_string_equal(rd_when_key_name(RD_WHEN_CONCERNS), "concerns");
+        assert_string_equal(rd_route_why_name(RD_WHY_NOT_SPEAKER), "language");
+        json_decref(built);
+        json_decref(t);
+        rd_route_record_clear(&rec);
+        assert_null(rec.cands);
+        rd_route_record_clear(NULL);
+        rd_rules_free(r);
+}
+
+static void test_a_waiting_referral_waits_for_every_eligible_candidate(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk, maas]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const char *const excl[] = {"sophie"};
+        struct rd_route_record rec;
+        size_t ids[N_CONN];
+
+        (void)st;
+        full_genk_init(&f);
+        f.load[LIEN] = 3;
+        f.s.excluded = excl;
+        f.s.n_excluded = 1;
+        assert_int_equal(rd_route_decide_record(&ref, r, &f.s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_WAITLISTED);
+        /* full, whatever their language; not sophie (declined), not gert
+         * (skill), not psy-1 (not a team of the rule) */
+        assert_int_equal(rd_route_eligible(&rec, ids, N_CONN), 3);
+        assert_int_equal(ids[0], KELLY);
+        assert_int_equal(ids[1], AHMET);
+        assert_int_equal(ids[2], LIEN);
+        /* fewer places than there are: the count, the first ones written */
+        ids[1] = SIZE_MAX;
+        assert_int_equal(rd_route_eligible(&rec, ids, 1), 3);
+        assert_int_equal(ids[1], SIZE_MAX);
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
+static void test_a_decision_that_fails_leaves_the_record_alone(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_route_state bad = {.n_excluded = 1}; /* excluded missing */
+        struct rd_route_record rec, before;
+
+        (void)st;
+        memset(&rec, 0x5a, sizeof rec);
+        before = rec;
+        assert_int_equal(rd_route_decide_record(&ref, r, &bad, SIZE_MAX, NOW, NOW, &rec), -EINVAL);
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, 4, NOW, NOW, &rec), -EINVAL);
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, SIZE_MAX, NOW, NOW, NULL), -EINVAL);
+        assert_memory_equal(&rec, &before, sizeof rec);
+        /* decided again by its rule: its `when` is not tried */
+        ref.urgency = RD_URGENCY_CRISIS;
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, R_FAMILY, NOW, NOW, &rec), 0);
+        assert_true(rec.redecided);
+        assert_int_equal(rec.n_tried, 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_ASSIGNED);
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
 /* ---- privacy and input checks ----------------------------------------- */
 
 static void test_trace_never_holds_postcode_ages_family_or_note(void **st)
@@ -1062,15 +1173,59 @@ static const struct rd_route_state *gen_state(struct gen_state *g, const struct 
         return &g->s;
 }
 
-/* One generated case decided under R: its line of the golden file. */
-static void gen_case(const struct rd_rules *r, char line[64])
+/* The decision D with its trace T as one line of text (malloc'ed). */
+static char *decision_text(const struct rd_decision *d, const json_t *t)
+{
+        char *text = json_dumps(t, JSON_COMPACT), *all = NULL;
+
+        assert_non_null(text);
+        assert_true(asprintf(&all, "%d %zu %zu %zu %" PRId64 " %" PRId64 " %" PRId64 " %zu %s %s",
+                             (int)d->status, d->rule, d->team, d->connector, d->offer_expires_ms,
+                             d->start_by_ms, d->expected_start_ms, d->forward_to,
+                             d->reason ? d->reason : "-", text) > 0);
+        free(text);
+        return all;
+}
+
+/* The eligible candidates of REC, in file order, hold those the trace shows
+ * as chosen, full or not picked (how lib/hub read them from the trace), and
+ * for a waiting referral no others: a free candidate passed over for
+ * `prefer` is eligible too, and shows as "language" once a speaker was
+ * chosen. */
+static void check_eligible(const struct rd_route_record *rec, const json_t *t)
+{
+        const json_t *cands = json_object_get(t, "candidates"), *c;
+        size_t ids[GEN_CONN], n = rd_route_eligible(rec, ids, GEN_CONN), k = 0, i;
+
+        assert_int_equal(rd_route_eligible(rec, NULL, 0), n);
+        assert_int_equal(json_array_size(cands), rec->n_cands);
+        json_array_foreach(cands, i, c)
+        {
+                const char *why = json_string_value(json_object_get(c, "passed_over"));
+                bool shown = !why || !strcmp(why, "full") || !strcmp(why, "not_picked");
+                bool eligible = rd_route_why_eligible(rec->cands[i].why);
+
+                assert_true(!shown || eligible);
+                if (rec->decision.status == RD_STATUS_WAITLISTED)
+                        assert_true(shown == eligible);
+                if (eligible)
+                        assert_int_equal(ids[k++], rec->cands[i].connector);
+        }
+        assert_int_equal(k, n);
+}
+
+/* One generated case decided under R: the digest of its decision and trace
+ * into LINE; returns them as text (malloc'ed). The record, the decision
+ * without a trace and the decision with one agree. */
+static char *gen_case(const struct rd_rules *r, char line[64])
 {
         struct rd_referral ref;
         struct gen_state g;
         const struct rd_route_state *s;
-        struct rd_decision d;
+        struct rd_decision d, bare;
+        struct rd_route_record rec;
         json_t *t = NULL;
-        char *text, *all;
+        char *all, *again;
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         size_t forced = SIZE_MAX;
@@ -1085,18 +1240,24 @@ static void gen_case(const struct rd_rules *r, char line[64])
         }
         memset(&d, 0, sizeof d);
         assert_int_equal(rd_route_redecide(&ref, r, s, forced, received, NOW, &d, &t), 0);
-        text = json_dumps(t, JSON_COMPACT);
-        assert_non_null(text);
-        assert_true(asprintf(&all, "%d %zu %zu %zu %" PRId64 " %" PRId64 " %" PRId64 " %zu %s %s",
-                             (int)d.status, d.rule, d.team, d.connector, d.offer_expires_ms,
-                             d.start_by_ms, d.expected_start_ms, d.forward_to,
-                             d.reason ? d.reason : "-", text) > 0);
+        all = decision_text(&d, t);
         assert_true(EVP_Digest(all, strlen(all), md, &md_len, EVP_sha256(), NULL));
         for (unsigned i = 0; i < 8; i++)
                 snprintf(line + 2 * i, 3, "%02x", md[i]);
-        free(all);
-        free(text);
+
+        memset(&bare, 0, sizeof bare);
+        assert_int_equal(rd_route_redecide(&ref, r, s, forced, received, NOW, &bare, NULL), 0);
+        again = decision_text(&bare, t);
+        assert_string_equal(again, all);
+        free(again);
+        assert_int_equal(rd_route_decide_record(&ref, r, s, forced, received, NOW, &rec), 0);
+        again = decision_text(&rec.decision, t);
+        assert_string_equal(again, all);
+        free(again);
+        check_eligible(&rec, t);
+        rd_route_record_clear(&rec);
         json_decref(t);
+        return all;
 }
 
 static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
@@ -1134,17 +1295,19 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
                 }
                 for (size_t i = 0; i < GOLDEN_ROUNDS; i++, n++) {
                         char got[64], want[64];
+                        char *text = gen_case(r, got);
 
-                        gen_case(r, got);
                         if (record) {
                                 fprintf(f, "%s\n", got);
-                                continue;
+                        } else {
+                                assert_non_null(fgets(want, sizeof want, f));
+                                want[strcspn(want, "\n")] = '\0';
+                                if (strcmp(got, want) && differ++ < 5)
+                                        print_message("case %zu (routing %zu): %s, recorded %s: "
+                                                      "%s\n",
+                                                      n, v, got, want, text);
                         }
-                        assert_non_null(fgets(want, sizeof want, f));
-                        want[strcspn(want, "\n")] = '\0';
-                        if (strcmp(got, want) && differ++ < 5)
-                                print_message("case %zu (routing %zu): %s, recorded %s\n", n, v,
-                                              got, want);
+                        free(text);
                 }
                 rd_rules_free(r);
         }
@@ -1178,6 +1341,9 @@ int main(void)
                 cmocka_unit_test(test_forecast_without_slots_applies_otherwise),
                 cmocka_unit_test(test_forecast_slot_in_the_past_counts_as_now),
                 cmocka_unit_test(test_forecast_ignores_declined_connectors),
+                cmocka_unit_test(test_record_holds_the_facts_the_trace_is_built_from),
+                cmocka_unit_test(test_a_waiting_referral_waits_for_every_eligible_candidate),
+                cmocka_unit_test(test_a_decision_that_fails_leaves_the_record_alone),
                 cmocka_unit_test(test_trace_never_holds_postcode_ages_family_or_note),
                 cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
                 cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
