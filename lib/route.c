@@ -167,10 +167,11 @@ static enum rd_route_why first_why(const struct rd_rules *rules, const struct as
         return a->prefer && !speaks ? RD_WHY_NOT_SPEAKER : RD_WHY_NOT_PICKED;
 }
 
-/* Every connector of A's teams, in file order, into REC->cands with its
- * reason before a pick. */
-static void gather(const struct rd_rules *rules, const struct ask *a,
-                   const struct rd_route_state *st, struct rd_route_record *rec)
+/* Every connector of A's teams, in file order, into REC->cands (room for
+ * CAP) with its reason before a pick. Returns 0, or -EINVAL when the teams
+ * hold more connectors than they count (a rule set not from the loader). */
+static int gather(const struct rd_rules *rules, const struct ask *a,
+                  const struct rd_route_state *st, size_t cap, struct rd_route_record *rec)
 {
         for (size_t ci = 0; ci < rules->n_connectors; ci++) {
                 const struct rd_connector *cn = &rules->connectors[ci];
@@ -181,12 +182,15 @@ static void gather(const struct rd_rules *rules, const struct ask *a,
                         in |= a->rule->teams[j] == cn->team;
                 if (!in)
                         continue;
+                if (rec->n_cands == cap)
+                        return -EINVAL;
                 c = &rec->cands[rec->n_cands++];
                 c->connector = ci;
                 c->load = st && st->load ? st->load[ci] : 0;
                 c->capacity = cn->capacity;
                 c->why = first_why(rules, a, st, c);
         }
+        return 0;
 }
 
 /* ---- the pick --------------------------------------------------------- */
@@ -470,7 +474,7 @@ static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule
 }
 
 /* Assign rule RI decides for R: a free candidate gets the offer, else the
- * forecast decides. Returns 0 or -ENOMEM. */
+ * forecast decides. Returns 0, -ENOMEM or -EINVAL (inconsistent rules). */
 static int decide_assign(const struct rd_referral *r, const struct rd_rules *rules,
                          const struct rd_route_state *st, size_t ri, int64_t received_ms,
                          int64_t now_ms, struct rd_route_record *rec)
@@ -485,11 +489,19 @@ static int decide_assign(const struct rd_referral *r, const struct rd_rules *rul
                 .prefer = rule->language == RD_LANG_PREFER && r->language[0],
         };
         struct rd_decision *d = &rec->decision;
-        size_t chosen;
+        size_t chosen, cap = 0;
+        int rc;
 
+        for (size_t j = 0; j < rule->n_teams; j++)
+                cap += rules->teams[rule->teams[j]].n_connectors;
+        rec->cands = malloc((cap ? cap : 1) * sizeof *rec->cands);
+        if (!rec->cands)
+                return -ENOMEM;
         d->start_by_ms = received_ms + rule->window_s * 1000;
         rec->pick = rule->pick;
-        gather(rules, &a, st, rec);
+        rc = gather(rules, &a, st, cap, rec);
+        if (rc < 0)
+                return rc;
         chosen = choose(rules, &a, st, rec);
         if (chosen == SIZE_MAX)
                 return decide_by_forecast(rules, rule, st, now_ms, rec);
@@ -506,19 +518,16 @@ int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *r
 {
         struct rd_route_record x;
         enum rd_when_key *failed;
-        size_t ri, size;
+        size_t ri;
         int rc = -EINVAL;
 
         if (!r || !rules || !rec || !input_valid(r, rules, state) ||
             (rule != SIZE_MAX && rule >= rules->n_rules))
                 return -EINVAL;
         memset(&x, 0, sizeof x);
-        /* one allocation: the candidates, then the keys of the rules tried */
-        size = rules->n_connectors * sizeof *x.cands + rules->n_rules * sizeof *failed;
-        x.cands = malloc(size ? size : 1);
-        if (!x.cands)
+        x.failed = failed = malloc((rules->n_rules ? rules->n_rules : 1) * sizeof *failed);
+        if (!failed)
                 return -ENOMEM;
-        x.failed = failed = (enum rd_when_key *)(x.cands + rules->n_connectors);
         x.redecided = rule != SIZE_MAX;
         ri = x.redecided ? rule : first_match(r, rules, failed, &x);
         if (ri == SIZE_MAX || !rule_valid(rules, &rules->rules[ri]))
@@ -535,7 +544,7 @@ int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *r
         *rec = x;
         return 0;
 fail:
-        free(x.cands);
+        rd_route_record_clear(&x);
         return rc;
 }
 
@@ -543,7 +552,8 @@ void rd_route_record_clear(struct rd_route_record *rec)
 {
         if (!rec)
                 return;
-        free(rec->cands); /* and FAILED with it */
+        free(rec->failed);
+        free(rec->cands);
         memset(rec, 0, sizeof *rec);
 }
 

@@ -127,13 +127,13 @@ struct rd_route_forecast {
 /* What one decision found, in indexes into the rules it was made under,
  * reason codes and numbers: no value of the referral. With the indexes
  * turned into ids it is a compact trace; rd_route_trace_json renders it.
- * Filled by rd_route_decide_record; CANDS and FAILED share one allocation,
- * freed by rd_route_record_clear. */
+ * Filled by rd_route_decide_record, whose arrays rd_route_record_clear
+ * frees. */
 struct rd_route_record {
         struct rd_decision decision;
         bool redecided; /* decided by the rule it was given; `when` not tried */
         /* rules->rules[i] for i < n_tried did not match, on key failed[i] */
-        const enum rd_when_key *failed;
+        enum rd_when_key *failed;
         size_t n_tried;
         enum rd_action action; /* of the deciding rule */
         enum rd_pick pick;     /* ASSIGN: of the deciding rule */
