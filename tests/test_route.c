@@ -922,6 +922,9 @@ static void test_a_decision_that_fails_leaves_the_record_alone(void **st)
         assert_int_equal(rd_route_decide_record(&ref, r, &bad, SIZE_MAX, NOW, NOW, &rec), -EINVAL);
         assert_int_equal(rd_route_decide_record(&ref, r, NULL, 4, NOW, NOW, &rec), -EINVAL);
         assert_int_equal(rd_route_decide_record(&ref, r, NULL, SIZE_MAX, NOW, NOW, NULL), -EINVAL);
+        r->teams[0].n_connectors--; /* genk counts fewer than it holds */
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, SIZE_MAX, NOW, NOW, &rec), -EINVAL);
+        r->teams[0].n_connectors++;
         assert_memory_equal(&rec, &before, sizeof rec);
         /* decided again by its rule: its `when` is not tried */
         ref.urgency = RD_URGENCY_CRISIS;
