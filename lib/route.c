@@ -427,14 +427,14 @@ static bool rule_valid(const struct rd_rules *rules, const struct rd_rule *rule)
  * loaded file always ends with a catch-all). Each rule before it goes into
  * REC with the key it failed on. */
 static size_t first_match(const struct rd_referral *r, const struct rd_rules *rules,
-                          enum rd_when_key *failed, struct rd_route_record *rec)
+                          struct rd_route_record *rec)
 {
         for (size_t ri = 0; ri < rules->n_rules; ri++) {
                 enum rd_when_key key = when_fails(&rules->rules[ri].when, r);
 
                 if (key == RD_WHEN__MAX)
                         return ri;
-                failed[rec->n_tried++] = key;
+                rec->failed[rec->n_tried++] = key;
         }
         return SIZE_MAX;
 }
@@ -517,7 +517,6 @@ int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *r
                            int64_t now_ms, struct rd_route_record *rec)
 {
         struct rd_route_record x;
-        enum rd_when_key *failed;
         size_t ri;
         int rc = -EINVAL;
 
@@ -525,11 +524,11 @@ int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *r
             (rule != SIZE_MAX && rule >= rules->n_rules))
                 return -EINVAL;
         memset(&x, 0, sizeof x);
-        x.failed = failed = malloc((rules->n_rules ? rules->n_rules : 1) * sizeof *failed);
-        if (!failed)
+        x.failed = malloc((rules->n_rules ? rules->n_rules : 1) * sizeof *x.failed);
+        if (!x.failed)
                 return -ENOMEM;
         x.redecided = rule != SIZE_MAX;
-        ri = x.redecided ? rule : first_match(r, rules, failed, &x);
+        ri = x.redecided ? rule : first_match(r, rules, &x);
         if (ri == SIZE_MAX || !rule_valid(rules, &rules->rules[ri]))
                 goto fail;
         x.decision.rule = ri;
