@@ -253,8 +253,7 @@ def _subreaper(on):
 class _Browser:
     """One headless Chromium in its own process group with a fresh profile."""
 
-    def __init__(self, binary, deadline):
-        self.deadline = deadline
+    def __init__(self, binary):
         self.tmp = tempfile.mkdtemp(prefix="htmlcheck-")
         self.stderr_path = os.path.join(self.tmp, "stderr.txt")
         cmd_r, cmd_w = os.pipe()
@@ -461,7 +460,7 @@ def check_html(path, screenshot=None, window=DEFAULT_WINDOW, media="screen",
         raise HtmlCheckError("chromium is not installed (tools/do deps installs it)")
     was_subreaper = _subreaper(True)
     try:
-        browser = _Browser(binary, deadline)
+        browser = _Browser(binary)
     except BaseException:
         _subreaper(was_subreaper)
         raise
@@ -504,6 +503,8 @@ def _check(browser, url, screenshot, window, media, deadline, settle):
     if nav.get("errorText"):
         raise HtmlCheckError("could not open %s: %s" % (url, nav["errorText"]))
     if not pipe.pump(lambda: page.settled(settle), deadline):
+        if any(m.source == "crash" for m in page.console):
+            raise HtmlCheckError("the page's renderer crashed")
         raise HtmlCheckTimeout("timed out waiting for the page to load and settle")
     doc = pipe.call("DOM.getDocument", {"depth": 0}, session, deadline)
     dom = pipe.call("DOM.getOuterHTML", {"nodeId": doc["root"]["nodeId"]}, session,

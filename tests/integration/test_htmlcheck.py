@@ -114,7 +114,8 @@ def png_pixels(path):
     return width, height, rows
 
 
-class HtmlCheckTest(unittest.TestCase):
+class BrowserCheckTest(unittest.TestCase):
+    """check_html in a real headless Chromium."""
     timings = []
 
     @classmethod
@@ -146,8 +147,6 @@ class HtmlCheckTest(unittest.TestCase):
         r = htmlcheck.check_html(self.write(name, text), **kw)
         self.timings.append(r.seconds)
         return r
-
-    # --- in the browser ------------------------------------------------------
 
     def test_a_clean_page_with_an_inline_svg_chart_passes_and_shows_its_chart(self):
         shot = os.path.join(self.dir, "clean.png")
@@ -188,6 +187,16 @@ class HtmlCheckTest(unittest.TestCase):
             head=csp))
         self.assertEqual(r.problems(), [])
         self.assertIn('<p id="made">made by script</p>', r.dom)
+
+    def test_print_media_is_what_the_page_sees_when_asked_for(self):
+        csp = ("<meta http-equiv=\"Content-Security-Policy\" "
+               "content=\"default-src 'none'; script-src 'unsafe-inline'\">")
+        r = self.check("media.html", page(
+            "<script>document.body.dataset.media = "
+            "matchMedia('print').matches ? 'print' : 'screen';</script>", head=csp),
+            media="print")
+        self.assertEqual(r.problems(), [])
+        self.assertIn('<body data-media="print">', r.dom)
 
     def test_an_image_from_the_network_is_caught_as_a_request(self):
         # Without a CSP Chromium sends it: a network request (the closed
@@ -243,7 +252,9 @@ class HtmlCheckTest(unittest.TestCase):
         with self.assertRaises(ProcessLookupError):  # nothing left in its group
             os.killpg(cm.exception.pgid, 0)
 
-    # --- without a browser ---------------------------------------------------
+
+class StaticCheckTest(unittest.TestCase):
+    """check_self_contained, which needs no browser."""
 
     def test_the_static_check_accepts_the_clean_page_with_xmlns_fragments_and_data(self):
         self.assertEqual(htmlcheck.check_self_contained(CLEAN), [])
