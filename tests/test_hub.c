@@ -435,6 +435,58 @@ static void update_forbidden_changes_are_conflicts_naming_the_allowed_ones(void 
         }
 }
 
+/* protocol.md's table, written out again: from each open status, the
+ * changes allowed. Every other change is a conflict; an allowed one gets
+ * past the state machine to what it needs. */
+static void update_follows_the_protocol_table_from_every_open_status(void **state)
+{
+        static const char *const table[][2] = {
+                {"waitlisted", " withdrawn assigned forwarded "},
+                {"assigned", " accepted started declined withdrawn assigned forwarded "},
+                {"accepted", " started withdrawn assigned forwarded "},
+                {"started", " closed withdrawn assigned forwarded "},
+        };
+        /* each change as an update that fails after the state machine */
+        static const struct {
+                const char *change;
+                enum rd_code code; /* when allowed */
+                const char *field;
+        } changes[] = {
+                {"accepted", RD_FORBIDDEN, "connector"}, {"started", RD_FORBIDDEN, "connector"},
+                {"declined", RD_FORBIDDEN, "connector"}, {"closed", RD_FORBIDDEN, "connector"},
+                {"assigned", RD_INVALID, "connector"},   {"forwarded", RD_INVALID, "forward_to"},
+                {"received", RD_CONFLICT, "status"},     {"waitlisted", RD_CONFLICT, "status"},
+        };
+        struct fx *f = *state;
+        struct open4 o;
+        const char *ids[4];
+
+        open_in_every_status(f, &o);
+        ids[0] = o.w;
+        ids[1] = o.a;
+        ids[2] = o.b;
+        ids[3] = o.c;
+        for (size_t i = 0; i < 4; i++) {
+                assert_string_equal(rd_status_name(get(f, ids[i]).status), table[i][0]);
+                for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
+                        struct rd_update u = {.id = ids[i],
+                                              .connector = "nobody",
+                                              .forward_to = "nowhere",
+                                              .reason = "r"};
+                        char word[32];
+                        bool allowed;
+                        snprintf(word, sizeof word, " %s ", changes[k].change);
+                        allowed = strstr(table[i][1], word) != NULL;
+                        if (!strcmp(changes[k].change, "declined"))
+                                u.declined = true;
+                        else
+                                assert_int_equal(rd_status_parse(changes[k].change, &u.status), 0);
+                        refused(f, &u, T0 + DAY, allowed ? changes[k].code : RD_CONFLICT,
+                                allowed ? changes[k].field : "status");
+                }
+        }
+}
+
 static void update_connector_missing_is_invalid_another_is_forbidden(void **state)
 {
         struct fx *f = *state;
@@ -653,6 +705,7 @@ int main(void)
                 T(update_manual_forward_from_every_open_status),
                 T(update_manual_forward_needs_a_known_target_and_a_reason),
                 T(update_forbidden_changes_are_conflicts_naming_the_allowed_ones),
+                T(update_follows_the_protocol_table_from_every_open_status),
                 T(update_connector_missing_is_invalid_another_is_forbidden),
                 T(update_repeats_are_ok_without_change_or_event),
                 T(decline_emits_declined_then_the_new_decision),
