@@ -609,6 +609,120 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
 }
 
+/* ---- the interface ----------------------------------------------------------- */
+
+static void ids_are_made_and_read_in_one_place(void **state)
+{
+        char id[RD_RID_MAX];
+        int64_t rowid = 0;
+
+        (void)state;
+        rd_store_format_id(42, id);
+        assert_string_equal(id, "R000042");
+        assert_int_equal(rd_store_parse_id("R000042", &rowid), 0);
+        assert_int_equal(rowid, 42);
+        rd_store_format_id(1234567, id);
+        assert_string_equal(id, "R1234567");
+        assert_int_equal(rd_store_parse_id(id, &rowid), 0);
+        assert_int_equal(rowid, 1234567);
+        /* only what rd_store_format_id makes */
+        assert_int_equal(rd_store_parse_id("R42", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R0000042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("X000042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R000000", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R-00042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R000042 ", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id(NULL, &rowid), -ENOENT);
+        assert_int_equal(rowid, 1234567);
+}
+
+static void the_sqlite_driver_says_what_it_can_do(void **state)
+{
+        struct fixture *f = *state;
+
+        assert_string_equal(f->store->ops->name, "sqlite");
+        assert_int_equal(rd_store_caps(f->store),
+                         RD_STORE_CAN_WIPE | RD_STORE_SAVEPOINTS | RD_STORE_READ_ONLY);
+        assert_int_equal(rd_store_checkpoint(f->store), 0);
+}
+
+static int offers_of(void *ctx, const char *connector, int64_t count)
+{
+        if (strcmp(connector, "kelly") == 0)
+                *(int64_t *)ctx = count;
+        return 0;
+}
+
+static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_referral r;
+        struct rd_stored st, got;
+        struct rd_event ev[2];
+        char *content = NULL, *texts[2] = {NULL, NULL}, hex[65], rr[65] = "";
+        int64_t offers = 0;
+        json_t *arr = json_array();
+        struct rd_viewer kelly = {RD_VIEW_CONNECTOR, "kelly"},
+                         sophie = {RD_VIEW_CONNECTOR, "sophie"};
+
+        make_referral(&r, "ocmw-genk", "A-1");
+        assert_int_equal(rd_referral_canonical(&r, &content, hex), 0);
+        memset(&st, 0, sizeof st);
+        snprintf(st.partner, sizeof st.partner, "ocmw-genk");
+        snprintf(st.ref, sizeof st.ref, "A-1");
+        snprintf(st.digest, sizeof st.digest, "%s", hex);
+        st.received_ms = 1000;
+        st.status = RD_STATUS_ASSIGNED;
+        snprintf(st.rule, sizeof st.rule, "family");
+        snprintf(st.connector, sizeof st.connector, "kelly");
+        st.offered_ms = 1000;
+        ev[0] = received(&st);
+        ev[1] = received(&st);
+        ev[1].type = RD_EV_ASSIGNED;
+        ev[1].status = RD_STATUS_ASSIGNED;
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_insert(f->store, &(struct rd_store_change){.st = &st,
+                                                                             .content = content,
+                                                                             .rules_digest = "",
+                                                                             .offered = "kelly",
+                                                                             .rr_rule = "family",
+                                                                             .events = ev,
+                                                                             .n_events = 2,
+                                                                             .texts = texts}),
+                         0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        free(content);
+        /* the referral got its id, and its events that id and their seqs */
+        assert_string_equal(st.id, "R000001");
+        assert_int_equal(st.last_seq, 2);
+        assert_int_equal(st.first_offered_ms, 1000);
+        assert_int_equal(ev[0].seq, 1);
+        assert_int_equal(ev[1].seq, 2);
+        assert_string_equal(ev[0].id, st.id);
+        assert_string_equal(ev[1].id, st.id);
+        assert_non_null(strstr(texts[1], "\"R000001\""));
+        free(texts[0]);
+        free(texts[1]);
+        assert_int_equal(rd_store_get(f->store, st.id, &got), 0);
+        assert_int_equal(got.last_seq, 2);
+        assert_int_equal(rd_store_history(f->store, got.rowid, arr), 0);
+        assert_int_equal(json_array_size(arr), 2);
+        json_decref(arr);
+        /* the offer: counted, and kelly may see it from now on */
+        assert_int_equal(rd_store_visible(f->store, &got, &kelly), 1);
+        assert_int_equal(rd_store_visible(f->store, &got, &sophie), 0);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.offer_count = offers_of},
+                                             &offers),
+                         0);
+        assert_int_equal(offers, 1);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.round_robin = read_rr},
+                                             rr),
+                         0);
+        assert_string_equal(rr, "kelly");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -627,6 +741,9 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
+                T(ids_are_made_and_read_in_one_place),
+                T(the_sqlite_driver_says_what_it_can_do),
+                T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
