@@ -309,8 +309,9 @@ int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
 
 /* Change the referral CH->ST (by its rowid): its status and decision
  * columns when CH->ROW (first_offered_ms is kept once set), its trace,
- * candidates, offer, round robin and declines, then its events. With CH->ST
- * NULL only events about no referral (config.*). 0 or a negative errno. */
+ * candidates, offer, round robin and declines, then its events (CH->ST's
+ * last_seq follows them). With CH->ST NULL only events about no referral
+ * (config.*); -EINVAL with any other part. 0 or a negative errno. */
 int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
 
 /* Replace the content of referral ROWID by CONTENT (its personal data

@@ -266,12 +266,19 @@ int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector)
         return rc == SQLITE_DONE ? 0 : sq_err(rc);
 }
 
+/* Statement ALL, PARTNER or CONNECTOR, by who VIEWER (NULL: all) is. */
+static enum sq_stmt for_viewer(const struct rd_viewer *viewer, enum sq_stmt all,
+                               enum sq_stmt partner, enum sq_stmt connector)
+{
+        if (!viewer || viewer->kind == RD_VIEW_ALL)
+                return all;
+        return viewer->kind == RD_VIEW_PARTNER ? partner : connector;
+}
+
 int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
                   int (*fn)(void *ctx, const char *body), void *ctx)
 {
-        enum sq_stmt id = !viewer || viewer->kind == RD_VIEW_ALL ? S_EVENTS
-                          : viewer->kind == RD_VIEW_PARTNER      ? S_EVENTS_PARTNER
-                                                                 : S_EVENTS_CONNECTOR;
+        enum sq_stmt id = for_viewer(viewer, S_EVENTS, S_EVENTS_PARTNER, S_EVENTS_CONNECTOR);
         sqlite3_stmt *st = sq_prep(sq(s), id);
         sqlite3_bind_int64(st, 1, since);
         sqlite3_bind_int64(st, 2, limit);
@@ -292,9 +299,7 @@ int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
                    const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
                    void *ctx)
 {
-        enum sq_stmt id = !viewer || viewer->kind == RD_VIEW_ALL ? S_LIST_ALL
-                          : viewer->kind == RD_VIEW_PARTNER      ? S_LIST_PARTNER
-                                                                 : S_LIST_CONNECTOR;
+        enum sq_stmt id = for_viewer(viewer, S_LIST_ALL, S_LIST_PARTNER, S_LIST_CONNECTOR);
         sqlite3_stmt *st = sq_prep(sq(s), id);
 
         sqlite3_bind_int64(st, 1, since);

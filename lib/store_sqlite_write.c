@@ -216,6 +216,8 @@ int sq_change(struct rd_store *base, struct rd_store_change *ch)
                 r = offer_parts(s, rowid, ch);
         if (r == 0)
                 r = append_events(s, rowid, ch, true);
+        if (r == 0 && ch->st && ch->n_events)
+                ch->st->last_seq = s->last_seq;
         return r;
 }
 

@@ -229,6 +229,7 @@ static void update_assigned_to_started_at_once(void **state)
  * accepted (B, sophie), started (C, kelly); sophie holds F-2 too. */
 struct open4 {
         char w[RD_RID_MAX], a[RD_RID_MAX], b[RD_RID_MAX], c[RD_RID_MAX];
+        const char *ids[4]; /* w, a, b, c */
 };
 
 static void open_in_every_status(struct fx *f, struct open4 *o)
@@ -242,6 +243,10 @@ static void open_in_every_status(struct fx *f, struct open4 *o)
         ok(f, o->b, "accepted", "sophie", T0 + HOUR);
         ok(f, o->c, "started", "kelly", T0 + HOUR);
         snprintf(o->w, sizeof o->w, "%s", sub(f, FAMILY("W"), T0 + HOUR).id);
+        o->ids[0] = o->w;
+        o->ids[1] = o->a;
+        o->ids[2] = o->b;
+        o->ids[3] = o->c;
         assert_int_equal(get(f, o->w).status, RD_STATUS_WAITLISTED);
 }
 
@@ -315,19 +320,14 @@ static void update_manual_forward_from_every_open_status(void **state)
         struct fx *f = *state;
         struct open4 o;
         struct rd_stored st;
-        const char *ids[4];
 
         open_in_every_status(f, &o);
-        ids[0] = o.w;
-        ids[1] = o.a;
-        ids[2] = o.b;
-        ids[3] = o.c;
         for (int i = 0; i < 4; i++) {
-                st = forward(f, ids[i], "caw-limburg", T0 + DAY);
-                EXPECT(f, FORWARDED(ids[i]));
+                st = forward(f, o.ids[i], "caw-limburg", T0 + DAY);
+                EXPECT(f, FORWARDED(o.ids[i]));
                 assert_string_equal(f->ev[0].forward_to, "caw-limburg");
                 assert_string_equal(f->ev[0].reason, "family moved to Hasselt");
-                st = get(f, ids[i]);
+                st = get(f, o.ids[i]);
                 assert_int_equal(st.status, RD_STATUS_FORWARDED);
                 assert_string_equal(st.forward_to, "caw-limburg");
                 assert_string_equal(st.connector, "");
@@ -459,17 +459,12 @@ static void update_follows_the_protocol_table_from_every_open_status(void **stat
         };
         struct fx *f = *state;
         struct open4 o;
-        const char *ids[4];
 
         open_in_every_status(f, &o);
-        ids[0] = o.w;
-        ids[1] = o.a;
-        ids[2] = o.b;
-        ids[3] = o.c;
         for (size_t i = 0; i < 4; i++) {
-                assert_string_equal(rd_status_name(get(f, ids[i]).status), table[i][0]);
+                assert_string_equal(rd_status_name(get(f, o.ids[i]).status), table[i][0]);
                 for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
-                        struct rd_update u = {.id = ids[i],
+                        struct rd_update u = {.id = o.ids[i],
                                               .connector = "nobody",
                                               .forward_to = "nowhere",
                                               .reason = "r"};

@@ -397,7 +397,7 @@ static void twin_update(struct twin *t)
 
         if (!t->n_refs)
                 return;
-        snprintf(id, sizeof id, "R%06d", 1 + (int)twin_rand(t, (unsigned)t->n_refs));
+        rd_store_format_id(1 + (int64_t)twin_rand(t, (unsigned)t->n_refs), id);
         assert_int_equal(rd_store_get(t->a->store, id, &st), 0);
         switch (st.status) {
         case RD_STATUS_ASSIGNED: {
@@ -456,7 +456,7 @@ static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **
         for (int i = 1; i <= t.n_refs; i++) {
                 char id[RD_RID_MAX];
                 struct rd_stored sa, sb;
-                snprintf(id, sizeof id, "R%06d", i);
+                rd_store_format_id(i, id);
                 assert_int_equal(rd_store_get(a->store, id, &sa), 0);
                 assert_int_equal(rd_store_get(b->store, id, &sb), 0);
                 assert_same_state(&sa, &sb);
