@@ -36,7 +36,9 @@ static void print_diag(const struct rd_diag *diag)
                 fprintf(stderr, "%s\n", diag->items[i].text);
 }
 
-int main(int argc, char **argv)
+/* Read the arguments into *CONFIG_PATH and *TEST_ONLY. Returns -1 to go on,
+ * else the exit code (--help, --version, a usage error). */
+static int parse_args(int argc, char **argv, const char **config_path, int *test_only)
 {
         static const struct option longopts[] = {
                 {"config", required_argument, NULL, 'c'},
@@ -45,20 +47,12 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, 'V'},
                 {NULL, 0, NULL, 0},
         };
-        const char *config_path = NULL;
-        int test_only = 0, opt, r;
-        struct rd_config *config = NULL;
-        struct rd_rules *rules = NULL;
-        struct rd_store *store = NULL;
-        struct rd_server *server = NULL;
-        struct rd_diag diag = {0};
-        char errbuf[512];
-        sigset_t mask;
+        int opt;
 
         while ((opt = getopt_long(argc, argv, "c:t", longopts, NULL)) != -1) {
                 switch (opt) {
-                case 'c': config_path = optarg; break;
-                case 't': test_only = 1; break;
+                case 'c': *config_path = optarg; break;
+                case 't': *test_only = 1; break;
                 case 'h': usage(stdout); return 0;
                 case 'V': printf("referrald %s\n", RD_VERSION); return 0;
                 default: usage(stderr); return 2; /* daemon.md: 2 is a usage error */
@@ -69,10 +63,20 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2; /* daemon.md: 2 is a usage error */
         }
-        rd_log_init(test_only);
+        return -1;
+}
 
-        /* 1. the daemon config */
-        r = config_path ? rd_config_load(config_path, &config, &diag) : rd_config_default(&config);
+/* The daemon config at CONFIG_PATH (or the embedded defaults), the routing
+ * rules it names and its secret key, each checked, every problem on
+ * stderr. Returns -1 and *CONFIG and *RULES (caller owns) to go on, else
+ * the exit code (both left NULL). */
+static int load(const char *config_path, struct rd_config **config, struct rd_rules **rules)
+{
+        struct rd_diag diag = {0};
+        char errbuf[512];
+        int r;
+
+        r = config_path ? rd_config_load(config_path, config, &diag) : rd_config_default(config);
         if (r < 0) {
                 print_diag(&diag);
                 if (!diag.n)
@@ -81,26 +85,72 @@ int main(int argc, char **argv)
                 rd_diag_clear(&diag);
                 return r == -ENOMEM ? 1 : 78;
         }
-        /* 2. the routing rules it names */
-        r = rd_server_load_rules(config, &rules, &diag);
+        r = rd_server_load_rules(*config, rules, &diag);
         print_diag(&diag); /* errors and warnings alike */
-        if (r < 0) {
-                rd_diag_clear(&diag);
-                rd_rules_free(rules);
-                rd_config_free(config);
-                return 78;
-        }
         rd_diag_clear(&diag);
         /* the secret key is part of the configuration: check it here, so that
          * -t catches a bad one and a start with it exits 78 */
-        if (config->has_security &&
-            rd_auth_check_key(config->secret_key_file, errbuf, sizeof errbuf) < 0) {
+        if (r == 0 && (*config)->has_security &&
+            rd_auth_check_key((*config)->secret_key_file, errbuf, sizeof errbuf) < 0) {
                 fprintf(stderr, "%s: security.secret_key_file: %s\n",
-                        config->source ? config->source : "referrald", errbuf);
-                rd_rules_free(rules);
-                rd_config_free(config);
+                        (*config)->source ? (*config)->source : "referrald", errbuf);
+                r = -EINVAL;
+        }
+        if (r < 0) {
+                rd_rules_free(*rules); /* NULL when they were not read */
+                *rules = NULL;
+                rd_config_free(*config);
+                *config = NULL;
                 return 78;
         }
+        return -1;
+}
+
+/* Open the store, bind, serve until stopped. Returns the exit code. */
+static int serve(const struct rd_config *config, struct rd_rules *rules)
+{
+        struct rd_store *store = NULL;
+        struct rd_server *server = NULL;
+        char errbuf[512];
+        sigset_t mask;
+        int r;
+
+        /* signals come through the server's signalfd */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
+        if (r < 0) {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
+                       config->database, errbuf);
+                rd_rules_free(rules);
+                return 1;
+        }
+        r = rd_server_new(config, rules, store, &server); /* takes rules and store */
+        if (r == 0)
+                r = rd_server_run(server);
+        rd_server_free(server);
+        return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *config_path = NULL;
+        struct rd_config *config = NULL;
+        struct rd_rules *rules = NULL;
+        int test_only = 0, code;
+
+        code = parse_args(argc, argv, &config_path, &test_only);
+        if (code >= 0)
+                return code;
+        rd_log_init(test_only);
+        code = load(config_path, &config, &rules);
+        if (code >= 0)
+                return code;
         if (test_only) {
                 printf("%s: ok; routing file %s: %zu rules, digest %s\n",
                        config->source ? config->source : "(embedded defaults)", rules->source,
@@ -109,29 +159,7 @@ int main(int argc, char **argv)
                 rd_config_free(config);
                 return 0;
         }
-
-        /* 3. signals come through the server's signalfd */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
-
-        /* 4. the store */
-        r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
-        if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
-                       config->database, errbuf);
-                rd_rules_free(rules);
-                rd_config_free(config);
-                return 1;
-        }
-        /* 5. bind, serve */
-        r = rd_server_new(config, rules, store, &server); /* takes rules and store */
-        if (r == 0)
-                r = rd_server_run(server);
-        rd_server_free(server);
+        code = serve(config, rules);
         rd_config_free(config);
-        return r < 0 ? 1 : 0;
+        return code;
 }

@@ -31,7 +31,9 @@ struct rd_ops {
 json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
                       int64_t now);
 
-/* A failure reply with CODE and MESSAGE, echoing CORR when not NULL. */
-json_t *rd_ops_error(const char *corr, enum rd_code code, const char *field, const char *message);
+/* A new failure reply with CODE, FIELD (may be NULL) and MESSAGE, echoing
+ * CORR (the corr of the request or of the reply it replaces, borrowed;
+ * copied with its length, U+0000 and all) when not NULL. */
+json_t *rd_ops_error(const json_t *corr, enum rd_code code, const char *field, const char *message);
 
 #endif

@@ -3,7 +3,8 @@
 latency over time as a CSV (and a PNG through tools/soak.gp).
 
 Not part of the test suite (tests/integration/test_soak.py runs a short one).
-Only Debian's python3-zmq is needed.
+Only Debian's python3-zmq and tools/rdproc.py (in this file's folder) are
+needed.
 
     /usr/bin/python3 tools/soak.py -n 1000000 --csv docs/soak.csv --plot docs/soak.png
     /usr/bin/python3 tools/soak.py -n 20000 --interval 1 --keep
@@ -38,7 +39,8 @@ The example file has 27 family-support places for ~60% of the referrals,
 so at steady state the waitlist stays just under --max-open, and the submit
 rate follows what churn frees.
 
-By default the tool spawns its own daemon: the binary from --referrald
+By default the tool spawns its own daemon (through tools/rdproc.py, next to
+this file, which the integration tests share): the binary from --referrald
 (default: $REFERRALD, else build-rel/referrald of this source tree), in a
 fresh temp dir with a generated config: two free loopback ports, the
 database soak.db in that dir, the compiled-in routing file (or --routing
@@ -90,18 +92,19 @@ The last line on stdout is a JSON summary of the run.
 
 import argparse
 import collections
+import functools
+import itertools
 import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import zmq
+
+import rdproc  # tools/rdproc.py, next to this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
@@ -195,112 +198,28 @@ class Mix:
 # ---------------------------------------------------------------- the daemon
 
 
-def free_ports(n=2):
-    socks, ports = [], []
-    try:
-        while len(ports) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
+def new_daemon(a):
+    """referrald (rdproc.Referrald, not started yet) for the run of args A:
+    --referrald, --routing (else the compiled-in file), --journal-events,
+    the database soak.db."""
+    routing = None
+    if a.routing:
+        with open(a.routing, "rb") as f:
+            routing = f.read()
+    return rdproc.Referrald(a.referrald, routing=routing, database="soak.db",
+                            extra_yaml="journal_events: %s" % a.journal_events, prefix="soak-")
 
 
-class Spawned:
-    """referrald in its own temp dir (the ideas of tests/integration/rdtest.py)."""
-
-    def __init__(self, binary, routing, journal_events, keep):
-        self.binary = binary
-        self.keep = keep
-        self.dir = tempfile.mkdtemp(prefix="soak-")
-        p = free_ports(2)
-        self.intake = "tcp://127.0.0.1:%d" % p[0]
-        self.events = "tcp://127.0.0.1:%d" % p[1]
-        self.db = os.path.join(self.dir, "soak.db")
-        self.config = os.path.join(self.dir, "referrald.yaml")
-        self.log_path = os.path.join(self.dir, "daemon.log")
-        lines = ["intake: %s" % self.intake, "events: %s" % self.events,
-                 "database: soak.db", "journal_events: %s" % journal_events]
-        if routing:
-            shutil.copyfile(routing, os.path.join(self.dir, "routing.yaml"))
-            lines.append("routing: routing.yaml")
-        with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.proc = None
-        self.logf = None
-
-    def start(self, ctx, timeout):
-        env = dict(os.environ)
-        for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
-                  "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
-            env.pop(k, None)
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.binary, "-c", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT, cwd=self.dir,
-                                     env=env)
-        s = ctx.socket(zmq.DEALER)
-        s.linger = 0
-        s.connect(self.intake)
-        deadline = time.monotonic() + timeout
-        last = 0.0
+def drain(sock, n, handler, multipart=False):
+    """Call HANDLER on each message waiting on SOCK (its frames with
+    MULTIPART, else its one frame), at most N of them (None: all)."""
+    recv = sock.recv_multipart if multipart else sock.recv
+    for _ in (range(n) if n is not None else itertools.count()):
         try:
-            while True:
-                rc = self.proc.poll()
-                if rc is not None:
-                    raise RuntimeError("referrald exited with %d before answering ping; log:\n%s"
-                                       % (rc, self.log_tail()))
-                now = time.monotonic()
-                if now >= deadline:
-                    raise RuntimeError("referrald did not answer ping within %.0fs; log:\n%s"
-                                       % (timeout, self.log_tail()))
-                if now - last > 0.25:
-                    try:
-                        s.send(b'{"op":"ping"}', zmq.NOBLOCK)
-                        last = now
-                    except zmq.Again:
-                        pass
-                if s.poll(50) and json.loads(s.recv()).get("ok") is True:
-                    return
-        finally:
-            s.close(0)
-
-    def stop(self, timeout):
-        """SIGTERM; the exit status (None if it had to be killed)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log("referrald did not exit within %.0fs of SIGTERM: killed" % timeout)
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode
-
-    def cleanup(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.logf:
-            self.logf.close()
-            self.logf = None
-        if self.keep:
-            log("kept %s (config, soak.db, daemon.log)" % self.dir)
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-            return "\n".join(lines[-n:])
-        except OSError:
-            return ""
+            msg = recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        handler(msg)
 
 
 # ---------------------------------------------------------------- measuring
@@ -364,9 +283,8 @@ def fmt(v, nd=3):
 
 
 class Soak:
-    def __init__(self, args, ctx, intake, events, pid, db):
+    def __init__(self, args, intake, events, pid, db):
         self.a = args
-        self.ctx = ctx
         self.pid = pid
         self.db = db
         self.rng = random.Random(args.seed + 1)
@@ -375,8 +293,7 @@ class Soak:
         self.prefix = self.mix.prefix
 
         def dealer():
-            s = ctx.socket(zmq.DEALER)
-            s.linger = 0
+            s = rdproc.zsock(zmq.DEALER)
             s.sndhwm = 0
             s.rcvhwm = 0
             s.connect(intake)
@@ -384,8 +301,7 @@ class Soak:
         self.sub_sock = dealer()      # partners: submits
         self.upd_sock = dealer()      # connectors' apps: updates
         self.ctl_sock = dealer()      # events replay, stats, ping
-        self.ev_sock = ctx.socket(zmq.SUB)
-        self.ev_sock.linger = 0
+        self.ev_sock = rdproc.zsock(zmq.SUB)
         self.ev_sock.rcvhwm = 0
         self.ev_sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.ev_sock.connect(events)
@@ -543,16 +459,24 @@ class Soak:
             self.open[rid] = status
 
     # -- replies
-    def on_submit_reply(self, now, raw):
+    def matched(self, raw, pending):
+        """(reply, what PENDING held for its corr, now taken out) for the
+        reply RAW; (None, None) when it is no JSON or matches nothing there
+        (an error each)."""
         try:
             rep = json.loads(raw)
         except ValueError:
             self.error("bad_reply", raw[:200])
-            return
-        c = rep.get("corr")
-        p = self.sub_pending.pop(c, None)
+            return None, None
+        p = pending.pop(rep.get("corr"), None)
         if p is None:
             self.error("unmatched", raw[:200])
+            return None, None
+        return rep, p
+
+    def on_submit_reply(self, now, raw):
+        rep, p = self.matched(raw, self.sub_pending)
+        if rep is None:
             return
         self.i_sub_lat.append(now - p)
         if rep.get("ok") is not True:
@@ -566,15 +490,8 @@ class Soak:
         self.status_counts[rep.get("status")] += 1
 
     def on_update_reply(self, now, raw):
-        try:
-            rep = json.loads(raw)
-        except ValueError:
-            self.error("bad_reply", raw[:200])
-            return
-        c = rep.get("corr")
-        p = self.upd_pending.pop(c, None)
-        if p is None:
-            self.error("unmatched", raw[:200])
+        rep, p = self.matched(raw, self.upd_pending)
+        if rep is None:
             return
         sent, rid, conn, status = p
         self.i_upd_lat.append(now - sent)
@@ -660,7 +577,6 @@ class Soak:
         self.cpu_t = sum(os.times()[:2])
         drain_started = None
         interrupted = False
-        recv = zmq.NOBLOCK
 
         try:
             while True:
@@ -681,26 +597,11 @@ class Soak:
                 events = dict(poller.poll(min(wait_ms, 100)))
                 now_ns = time.perf_counter_ns()
                 if self.sub_sock in events:
-                    for _ in range(1000):
-                        try:
-                            raw = self.sub_sock.recv(recv)
-                        except zmq.Again:
-                            break
-                        self.on_submit_reply(now_ns, raw)
+                    drain(self.sub_sock, 1000, functools.partial(self.on_submit_reply, now_ns))
                 if self.upd_sock in events:
-                    for _ in range(1000):
-                        try:
-                            raw = self.upd_sock.recv(recv)
-                        except zmq.Again:
-                            break
-                        self.on_update_reply(now_ns, raw)
+                    drain(self.upd_sock, 1000, functools.partial(self.on_update_reply, now_ns))
                 if self.ev_sock in events:
-                    for _ in range(2000):
-                        try:
-                            frames = self.ev_sock.recv_multipart(recv)
-                        except zmq.Again:
-                            break
-                        self.on_live_event(frames)
+                    drain(self.ev_sock, 2000, self.on_live_event, multipart=True)
                 if self.ctl_sock in events:
                     self.recv_ctl()
                 now = time.monotonic()
@@ -747,38 +648,31 @@ class Soak:
         return not interrupted
 
     def recv_ctl(self):
-        while True:
-            try:
-                raw = self.ctl_sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                rep = json.loads(raw)
-            except ValueError:
-                self.error("bad_reply", raw[:200])
-                continue
-            p = self.ctl_pending.pop(rep.get("corr"), None)
-            if p is None:
-                self.error("unmatched", raw[:200])
-            elif p[1] == "events":
-                self.on_replay(rep)
-            elif p[1] == "stats":
-                self.stats_out = False
-                row = p[2]
-                row["stats_ms"] = (time.perf_counter_ns() - p[0]) / 1e6
-                if rep.get("ok") is True:
-                    self.stats_last = rep
-                    by = rep.get("by_status") or {}
-                    wl = rep.get("waitlist")
-                    row["waitlist"] = (wl.get("length") if isinstance(wl, dict)
-                                       else by.get("waitlisted", 0))
-                    row["open"] = sum(by.get(s, 0) for s in OPEN)
-                else:
-                    self.error("stats", raw[:300])
-                for r in self.rows:
-                    if r[0] is row:
-                        r[1] = False
-                self.flush_rows()
+        drain(self.ctl_sock, None, self.on_ctl_reply)
+
+    def on_ctl_reply(self, raw):
+        rep, p = self.matched(raw, self.ctl_pending)
+        if rep is None:
+            return
+        if p[1] == "events":
+            self.on_replay(rep)
+        elif p[1] == "stats":
+            self.stats_out = False
+            row = p[2]
+            row["stats_ms"] = (time.perf_counter_ns() - p[0]) / 1e6
+            if rep.get("ok") is True:
+                self.stats_last = rep
+                by = rep.get("by_status") or {}
+                wl = rep.get("waitlist")
+                row["waitlist"] = (wl.get("length") if isinstance(wl, dict)
+                                   else by.get("waitlisted", 0))
+                row["open"] = sum(by.get(s, 0) for s in OPEN)
+            else:
+                self.error("stats", raw[:300])
+            for r in self.rows:
+                if r[0] is row:
+                    r[1] = False
+            self.flush_rows()
 
     def flush_rows(self):
         """Write the rows at the head of the queue that no longer wait for stats."""
@@ -930,7 +824,6 @@ def plot(csv_path, png):
 
 def main(argv):
     a = parse_args(argv)
-    ctx = zmq.Context()
     spawned = None
     ok = True
     soak = None
@@ -938,13 +831,14 @@ def main(argv):
         if a.endpoint:
             intake, events, pid, db = a.endpoint, a.events, a.pid, a.db
         else:
-            spawned = Spawned(a.referrald, a.routing, a.journal_events, a.keep)
-            spawned.start(ctx, a.start_timeout)
-            intake, events, pid, db = spawned.intake, spawned.events, spawned.proc.pid, spawned.db
+            spawned = new_daemon(a)
+            spawned.start(a.start_timeout)
+            intake, events, pid, db = (spawned.intake, spawned.events, spawned.proc.pid,
+                                       spawned.database_path)
             log("spawned %s (pid %d) in %s" % (a.referrald, pid, spawned.dir))
         csv_dir = os.path.dirname(os.path.abspath(a.csv))
         os.makedirs(csv_dir, exist_ok=True)
-        soak = Soak(a, ctx, intake, events, pid, db)
+        soak = Soak(a, intake, events, pid, db)
         with open(a.csv, "w") as out:
             out.write(",".join(COLUMNS) + "\n")
             out.flush()
@@ -953,7 +847,11 @@ def main(argv):
         rc_daemon = None
         if spawned is not None:
             t = time.monotonic()
-            rc_daemon = spawned.stop(max(60.0, a.timeout))
+            try:
+                rc_daemon = spawned.stop(max(60.0, a.timeout))
+            except rdproc.DaemonError:
+                log("referrald did not exit within %.0fs of SIGTERM: killed"
+                    % max(60.0, a.timeout))
             log("referrald exited %s after SIGTERM (%.1fs)" % (rc_daemon, time.monotonic() - t))
             if rc_daemon != 0:
                 soak.error("daemon_exit", "referrald exited %r on SIGTERM; log:\n%s"
@@ -979,7 +877,7 @@ def main(argv):
                soak.forwarded, soak.errors))
         print(json.dumps(summary, sort_keys=True))
         sys.stdout.flush()
-    except RuntimeError as e:
+    except (RuntimeError, rdproc.DaemonError) as e:
         log(str(e))
         ok = False
     finally:
@@ -989,9 +887,10 @@ def main(argv):
             except zmq.ZMQError:
                 pass
         if spawned is not None:
-            spawned.stop(10.0)
-            spawned.cleanup()
-        ctx.term()
+            spawned.close(a.keep)
+            if a.keep:
+                log("kept %s (config, soak.db, daemon.log)" % spawned.dir)
+        zmq.Context.instance().term()
     return 0 if ok else 1
 
 

@@ -5,6 +5,10 @@ ZeroMQ DEALER/REQ on the intake ROUTER, SUB on the events PUB, files on
 disk. Nothing reaches into the daemon's internals. The contract is
 shared/spec/protocol.md, daemon.md and routing.md.
 
+The process itself (start, wait for a ping, stop, kill -9, its log) is
+tools/rdproc.py, shared with tools/soak.py; the routing files are written by
+rdrouting.py.
+
 Environment (set by tests/CMakeLists.txt):
   REFERRALD      the daemon binary
   REFERRALCTL    the command-line client (not used here)
@@ -16,12 +20,8 @@ import itertools
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -32,28 +32,21 @@ SOURCE_DIR = os.environ.get(
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 REFERRALD = os.environ.get("REFERRALD") or os.path.join(SOURCE_DIR, "build", "referrald")
 
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
+# tools/rdproc.py of this tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+import rdproc  # noqa: E402
+from rdproc import START_TIMEOUT, STOP_TIMEOUT, DaemonError, zsock  # noqa: E402
+
+# for the tests, which import rdtest first
+clean_env = rdproc.clean_env
+free_ports = rdproc.free_ports
+terminate = rdproc.terminate
+write_config = rdproc.write_config
 
 EX_USAGE = 2
 EX_CONFIG = 78
 
-CTX = zmq.Context.instance()
-
-
-def zsock(kind, curve=None):
-    """A ZeroMQ socket with linger 0 that can also reach tcp://[::1].
-    CURVE: (server_public, client_public, client_secret) makes it a CURVE
-    client."""
-    s = CTX.socket(kind)
-    s.linger = 0
-    s.setsockopt(zmq.IPV6, 1)
-    if curve:
-        server_pub, pub, sec = curve
-        s.curve_serverkey = server_pub
-        s.curve_publickey = pub
-        s.curve_secretkey = sec
-    return s
+CTX = zmq.Context.instance()  # the one rdproc.zsock uses
 
 
 class Keys:
@@ -102,21 +95,6 @@ def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
-
-
-def free_ports(n=2):
-    """N distinct free TCP ports on 127.0.0.1."""
-    socks, ports = [], []
-    try:
-        while len(ports) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
 
 
 _RFC3339 = re.compile(
@@ -184,6 +162,15 @@ def referral(**overrides):
     return r
 
 
+def write_json(folder, obj, name=None):
+    """Write OBJ as JSON (UTF-8) to FOLDER/NAME (default: its ref + .json,
+    x.json without one); return the path."""
+    path = os.path.join(folder, name or "%s.json" % obj.get("ref", "x"))
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+    return path
+
+
 def submit_req(ref_obj, corr=None):
     req = {"op": "submit", "referral": ref_obj}
     if corr is not None:
@@ -191,56 +178,13 @@ def submit_req(ref_obj, corr=None):
     return req
 
 
-# A small routing file most tests use (routing.md format), so they do not
-# depend on the example file. Capacities are deliberately small.
-ROUTING_BASIC = """\
-version: 1
-defaults:
-  window: 30d
-  accept_within: 2d
-  at_risk: 7d
-  trajectory: 120d
-teams:
-  - id: genk
-    postcodes: ["3600", "3660-3668"]
-    connectors:
-      - {id: kelly,  capacity: 2, skills: [family_support], languages: [nl, en]}
-      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}
-  - id: psy
-    connectors:
-      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis: needs specialised care at once"}
-  - name: psychology
-    when: {kind: first_line_psychology}
-    assign: {teams: [psy], window: 10d}
-    otherwise: {forward: {to: cgg-limburg, reason: "no psychologist can start within the window"}}
-  - name: family-genk
-    when: {kind: family_support, postcode: ["3600", "3660-3668"]}
-    assign: {teams: [genk], by_postcode: true}
-    otherwise: waitlist
-  - name: everything-else
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
-
-# Same shape, but with room for many referrals (durability, events, load).
-ROUTING_ROOMY = ROUTING_BASIC.replace("capacity: 2,", "capacity: 100000,").replace(
-    "capacity: 1,", "capacity: 100000,")
-
 # ---------------------------------------------------------------- the daemon
 
 
-class DaemonError(AssertionError):
-    pass
-
-
-class Daemon:
-    """One referrald in its own temp dir, on two free loopback ports.
+class Daemon(rdproc.Referrald):
+    """One referrald (rdproc.Referrald) in its own temp dir, on two free
+    loopback ports, with the harness's sockets; closed sockets at every
+    stop, its log printed when a test fails.
 
     with Daemon(routing=ROUTING_BASIC) as d:
         rep = d.request({"op": "ping"})
@@ -248,140 +192,28 @@ class Daemon:
 
     def __init__(self, routing=None, extra_yaml="", database="referrald.db",
                  intake=None, events=None, start=True, env=None, curve=None, keys=None):
-        self.dir = tempfile.mkdtemp(prefix="rdtest-")
-        self.curve = curve  # the harness's own client identity on a secured daemon
+        # CURVE: the harness's own client identity on a secured daemon
+        super().__init__(REFERRALD, routing=routing, extra_yaml=extra_yaml, database=database,
+                         intake=intake, events=events, env=env, curve=curve, prefix="rdtest-")
         if keys is not None:
             keys.write_secret(self.dir)
-        self.rundir = os.path.join(self.dir, "cwd")  # the daemon's cwd, not the config dir
-        os.mkdir(self.rundir)
-        ports = free_ports(2)
-        self.intake = intake or "tcp://127.0.0.1:%d" % ports[0]
-        self.events = events or "tcp://127.0.0.1:%d" % ports[1]
-        self.database_rel = database
-        self.config_path = os.path.join(self.dir, "referrald.yaml")
-        self.log_path = os.path.join(self.dir, "daemon.log")
-        self.routing_path = None
-        if routing is not None:
-            self.routing_path = os.path.join(self.dir, "routing.yaml")
-            with open(self.routing_path, "w") as f:
-                f.write(routing)
-        lines = [
-            "intake: %s" % self.intake,
-            "events: %s" % self.events,
-        ]
-        if database is not None:  # None: leave the key out (daemon default)
-            lines.append("database: %s" % database)
-        if self.routing_path:
-            lines.append("routing: routing.yaml")
-        text = "\n".join(lines) + "\n"
-        if extra_yaml:
-            text += extra_yaml if extra_yaml.endswith("\n") else extra_yaml + "\n"
-        with open(self.config_path, "w") as f:
-            f.write(text)
-        self.env = dict(os.environ)
-        # No systemd around us: make sure the daemon does not think so.
-        for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
-                  "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
-            self.env.pop(k, None)
-        if env:
-            self.env.update(env)
-        self.proc = None
-        self.returncode = None
         self._dealer = None
         self._subs = []
-        self._logf = None
-        self.starts = 0
         if start:
             self.start()
 
-    # -- paths
-    @property
-    def database_path(self):
-        return os.path.join(self.dir, self.database_rel or "referrald.db")
-
     # -- lifecycle
-    def start(self, timeout=START_TIMEOUT):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+    def start(self, timeout=START_TIMEOUT, **kw):
+        """rdproc.Referrald.start (KW: wait, wrapper, preexec_fn)."""
         self._close_sockets()
-        self._logf = open(self.log_path, "ab")
-        self._logf.write(("\n----- start #%d -----\n" % (self.starts + 1)).encode())
-        self._logf.flush()
-        self.proc = subprocess.Popen(
-            [REFERRALD, "-c", self.config_path],
-            stdin=subprocess.DEVNULL, stdout=self._logf, stderr=subprocess.STDOUT,
-            cwd=self.rundir, env=self.env)
-        self.starts += 1
-        self.returncode = None
         if self not in _LIVE:
             _LIVE.append(self)
-        self._wait_ready(timeout)
-        return self
-
-    def _wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        s = zsock(zmq.DEALER, self.curve)
-        s.connect(self.intake)
-        try:
-            last_send = 0.0
-            while True:
-                rc = self.proc.poll()
-                if rc is not None:
-                    self.returncode = rc
-                    raise DaemonError("referrald exited with %d before answering ping\n%s"
-                                      % (rc, self.log()))
-                now = time.monotonic()
-                if now >= deadline:
-                    raise DaemonError("referrald did not answer ping within %.0fs\n%s"
-                                      % (timeout, self.log()))
-                if now - last_send > 0.25:
-                    try:
-                        s.send(b'{"op":"ping"}', zmq.NOBLOCK)
-                        last_send = now
-                    except zmq.Again:
-                        pass  # not connected yet
-                if s.poll(50):
-                    rep = json.loads(s.recv())
-                    if rep.get("ok") is True:
-                        return
-        finally:
-            s.close(0)
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def wait_exit(self, timeout=STOP_TIMEOUT):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise DaemonError("referrald did not exit within %.0fs\n%s" % (timeout, self.log()))
-        self.returncode = rc
-        self._after_exit()
-        return rc
+        return super().start(timeout, **kw)
 
     def stop(self, timeout=STOP_TIMEOUT, check=True):
         """SIGTERM, wait for the exit; assert exit status 0 when CHECK."""
-        if not self.running():
-            self._after_exit()
-            return self.returncode
         self._close_sockets()
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.wait_exit(timeout)
-        if check and rc != 0:
-            raise DaemonError("referrald exited with %r after SIGTERM (want 0)\n%s"
-                              % (rc, self.log()))
-        return rc
-
-    def kill9(self):
-        if self.running():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self.returncode = self.proc.returncode if self.proc else None
-        self._after_exit()
+        return super().stop(timeout, check)
 
     def restart(self, timeout=START_TIMEOUT):
         self.stop()
@@ -389,9 +221,7 @@ class Daemon:
 
     def _after_exit(self):
         self._close_sockets()
-        if self._logf:
-            self._logf.close()
-            self._logf = None
+        super()._after_exit()
 
     def _close_sockets(self):
         if self._dealer is not None:
@@ -402,23 +232,16 @@ class Daemon:
         self._subs = []
 
     def close(self):
-        """Stop (kill if it will not stop) and remove the temp dir."""
+        """Stop (kill if it will not stop) and remove the temp dir (kept with
+        RD_KEEP_TMP)."""
+        keep = bool(os.environ.get("RD_KEEP_TMP"))
         try:
-            if self.running():
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            super().close(keep)
         finally:
-            self._after_exit()
             if self in _LIVE:
                 _LIVE.remove(self)
-            if os.environ.get("RD_KEEP_TMP"):
+            if keep:
                 sys.stderr.write("rdtest: kept %s\n" % self.dir)
-            else:
-                shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -527,13 +350,6 @@ class Daemon:
                 sub.recv_multipart()
         return sub
 
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
 
 def recv_events(sub, n, after_seq=0, timeout=5.0):
     """Receive until N events with seq > AFTER_SEQ arrived (or TIMEOUT).
@@ -559,26 +375,29 @@ def _short(b, n=200):
 
 
 def dump_log(d, tail=200):
-    text = d.log()
-    lines = text.splitlines()
-    if len(lines) > tail:
-        lines = ["... (%d lines before)" % (len(lines) - tail)] + lines[-tail:]
     sys.stderr.write("\n===== referrald log (%s) =====\n%s\n===== end of log =====\n"
-                     % (d.dir, "\n".join(lines)))
+                     % (d.dir, d.log_tail(tail)))
 
 
 def run_daemon(args, timeout=10.0, cwd=None, env=None):
     """Run referrald with ARGS to completion; return CompletedProcess."""
-    e = dict(os.environ)
-    for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
-        e.pop(k, None)
-    if env:
-        e.update(env)
     return subprocess.run([REFERRALD] + list(args), capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=e, stdin=subprocess.DEVNULL)
+                          timeout=timeout, cwd=cwd, env=rdproc.clean_env(env),
+                          stdin=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------- test base
+
+
+def _cleaned_daemon(add_cleanup, kw):
+    """Daemon(**KW), closed through ADD_CLEANUP (registered before it starts,
+    so that a failed start is cleaned up too)."""
+    start = kw.pop("start", True)
+    d = Daemon(start=False, **kw)
+    add_cleanup(d.close)
+    if start:
+        d.start()
+    return d
 
 
 class TestCase(unittest.TestCase):
@@ -599,12 +418,7 @@ class TestCase(unittest.TestCase):
 
     def daemon(self, **kw):
         """A Daemon closed when the test ends."""
-        start = kw.pop("start", True)
-        d = Daemon(start=False, **kw)
-        self.addCleanup(d.close)
-        if start:
-            d.start()
-        return d
+        return _cleaned_daemon(self.addCleanup, kw)
 
     def assertOk(self, rep, msg=None):
         self.assertIsInstance(rep, dict)
@@ -624,6 +438,10 @@ class TestCase(unittest.TestCase):
             self.assertEqual(err.get("field"), field, msg or "wrong field in %r" % (rep,))
         return err
 
+    def assertExit(self, p, code):
+        self.assertEqual(p.returncode, code, "exit %d, want %d\nstdout: %s\nstderr: %s"
+                         % (p.returncode, code, p.stdout, p.stderr))
+
     def assertTime(self, s, msg=None):
         try:
             return parse_time(s)
@@ -633,9 +451,34 @@ class TestCase(unittest.TestCase):
     @classmethod
     def class_daemon(cls, **kw):
         """A Daemon for the whole class; call from setUpClass."""
-        start = kw.pop("start", True)
-        d = Daemon(start=False, **kw)
-        cls.addClassCleanup(d.close)
-        if start:
-            d.start()
-        return d
+        return _cleaned_daemon(cls.addClassCleanup, kw)
+
+
+class SecuredCase(TestCase):
+    """One secured daemon for the class: CURVE, a key pair for each client
+    of CLIENTS ((name, id, role), listed in the config) and for "stranger"
+    (not listed); the harness speaks as "coord". as_() speaks as one of
+    them, each on its own kept connection."""
+
+    CLIENTS = ()
+    ROUTING = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.keys = Keys([c[0] for c in cls.CLIENTS] + ["stranger"])
+        cls.d = cls.class_daemon(routing=cls.ROUTING, keys=cls.keys,
+                                 curve=cls.keys.curve("coord"),
+                                 extra_yaml=cls.keys.yaml(cls.CLIENTS))
+        cls.socks = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.socks.values():
+            s.close(0)
+        super().tearDownClass()
+
+    def as_(self, name, req, timeout=5.0):
+        if name not in self.socks:
+            self.socks[name] = self.d.dealer(curve=self.keys.curve(name))
+        return self.d.request(req, timeout=timeout, sock=self.socks[name])

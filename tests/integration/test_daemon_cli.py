@@ -6,12 +6,16 @@ FILE:LINE:COLUMN, non-local endpoints refused without security.
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import time
 
+import rdrouting
 import rdtest
-from rdtest import EX_CONFIG, EX_USAGE, ROUTING_BASIC, free_ports, referral, run_daemon
+from rdrouting import (BASIC_CRISIS, BASIC_RULES, CAW, EVERYTHING_ELSE, FAMILY_GENK, ROUTING_BASIC,
+                       basic, genk, pos, psychology, rule)
+from rdtest import EX_CONFIG, EX_USAGE, free_ports, referral, run_daemon
 
 
 class TempDir(rdtest.TestCase):
@@ -28,14 +32,10 @@ class TempDir(rdtest.TestCase):
             f.write(text)
         return path
 
-    def config(self, extra="", routing=ROUTING_BASIC, intake=None, events=None, name="referrald.yaml"):
-        text = "intake: %s\nevents: %s\ndatabase: referrald.db\n" % (
-            intake or "tcp://127.0.0.1:%d" % self.ports[0],
-            events or "tcp://127.0.0.1:%d" % self.ports[1])
-        if routing is not None:
-            self.write("routing.yaml", routing)
-            text += "routing: routing.yaml\n"
-        return self.write(name, text + extra)
+    def config(self, extra="", routing=ROUTING_BASIC, intake=None, events=None):
+        return rdtest.write_config(self.tmp, intake or "tcp://127.0.0.1:%d" % self.ports[0],
+                                   events or "tcp://127.0.0.1:%d" % self.ports[1],
+                                   routing=routing, extra=extra)
 
     def run_d(self, *args, timeout=10):
         return run_daemon(list(args), timeout=timeout, cwd=self.tmp)
@@ -124,8 +124,7 @@ class Check(TempDir):
         self.assertIn("%s:4:1: " % path, self.out(p))
 
     def test_bad_routing_file_is_reported(self):
-        routing = ROUTING_BASIC.replace("assign: {teams: [psy], window: 10d}",
-                                        "assign: {teams: [nope], window: 10d}")
+        routing = basic(rules=[BASIC_CRISIS, psychology("nope"), FAMILY_GENK, EVERYTHING_ELSE])
         line = routing.splitlines().index(
             "    assign: {teams: [nope], window: 10d}") + 1
         path = self.config(routing=routing)
@@ -136,36 +135,24 @@ class Check(TempDir):
         self.assertEqual(int(m.group(1)), line, self.out(p))
 
     def test_routing_errors_all_printed(self):
-        routing = """\
-version: 1
-defaults: {window: 30x}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly, capacity: 2, skills: [family_support]}
-forward_targets:
-  - {id: caw, name: CAW}
-rules:
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk], colour: red}
-"""
+        routing = rdrouting.routing(
+            [rule("fam", {"kind": "family_support"}, assign={"teams": ["genk"], "colour": "red"})],
+            [genk(2, people=["kelly"])], targets={"caw": "CAW"}, window="30x")
         path = self.config(routing=routing)
         p = self.run_d("-t", "-c", path)
         self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
         lines = {int(m.group(1)) for m in
                  re.finditer(r"routing\.yaml:(\d+):(\d+): (?!warning)", self.out(p))}
-        self.assertIn(2, lines, "bad duration: %s" % self.out(p))
-        self.assertIn(12, lines, "unknown key: %s" % self.out(p))
-        # the missing catch-all points at the last rule (it starts on line 10)
-        self.assertIn(10, lines, "missing catch-all: %s" % self.out(p))
+        self.assertIn(pos(routing, "30x")[0], lines, "bad duration: %s" % self.out(p))
+        self.assertIn(pos(routing, "colour")[0], lines, "unknown key: %s" % self.out(p))
+        # the missing catch-all points at the last rule (where it starts)
+        self.assertIn(pos(routing, "- name: fam")[0], lines, "missing catch-all: %s" % self.out(p))
 
     def test_warnings_do_not_fail(self):
-        routing = ROUTING_BASIC.replace("""  - name: everything-else""", """\
-  - name: shadowed
-    when: {kind: family_support, postcode: "3600", urgency: high}
-    forward: {to: caw-limburg, reason: "never reached"}
-  - name: everything-else""")
+        shadowed = rule("shadowed",
+                        {"kind": "family_support", "postcode": "3600", "urgency": "high"},
+                        forward=(CAW, "never reached"))
+        routing = basic(rules=BASIC_RULES[:-1] + [shadowed, EVERYTHING_ELSE])
         path = self.config(routing=routing)
         p = self.run_d("-t", "-c", path)
         self.assertEqual(p.returncode, 0, self.out(p))
@@ -250,7 +237,8 @@ class Refuse(TempDir):
                               "the message names what to set")
 
     def test_invalid_routing_file_refuses_to_start(self):
-        routing = ROUTING_BASIC.replace("  - name: everything-else\n", "  - name: BAD NAME\n")
+        bad = rule("BAD NAME", forward=(CAW, "outside the target group"))
+        routing = basic(rules=BASIC_RULES[:-1] + [bad])
         path = self.config(routing=routing)
         p = self.run_d("-c", path)
         self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
@@ -370,10 +358,10 @@ class SystemdNotify(rdtest.TestCase):
         self.assertTrue(s.poll(1000))
         s.close(0)
         self.got.clear()
-        d.signal(rdtest.signal.SIGHUP)
+        d.signal(signal.SIGHUP)
         self.collect(lambda ls: "RELOADING=1" in ls and "READY=1" in ls[ls.index("RELOADING=1"):])
         self.got.clear()
-        d.signal(rdtest.signal.SIGTERM)
+        d.signal(signal.SIGTERM)
         self.assertEqual(d.wait_exit(), 0)
         self.collect(lambda ls: "STOPPING=1" in ls, timeout=1.0)
 

@@ -13,7 +13,8 @@ import tempfile
 import time
 
 import rdtest
-from rdtest import ROUTING_BASIC, ROUTING_ROOMY, referral, submit_req
+from rdrouting import ROUTING_BASIC, ROUTING_ROOMY
+from rdtest import referral, submit_req
 
 
 def check_event_log(test, d):

@@ -13,10 +13,10 @@ import re
 import signal
 import time
 
-import zmq
-
 import rdtest
-from rdtest import DROP, ROUTING_BASIC, ROUTING_ROOMY, recv_events, referral, submit_req
+from rdrouting import (EVERYTHING_ELSE, FAMILY_GENK, GENK_POSTCODES, REST, ROUTING_BASIC,
+                       ROUTING_ROOMY, basic, connector, genk, psy, psychology, routing, rule)
+from rdtest import recv_events, referral, submit_req
 
 EVENT_TYPES = {
     "referral.received", "referral.assigned", "referral.accepted", "referral.declined",
@@ -36,6 +36,19 @@ def marked_referral(**kw):
                             "address": "Kerkplein 3, 3600 Genk"},
                     note=MARK_NOTE, children=[{"age": 17}, {"age": 4}], **kw)
 
+
+def submit_pipelined(test, d, refs, poll_ms):
+    """Submit REFS to D pipelined on one DEALER, then read the replies; TEST
+    asserts each is ok and none waited for longer than POLL_MS."""
+    s = d.dealer()
+    try:
+        for r in refs:
+            s.send_json(submit_req(r))
+        for i in range(len(refs)):
+            test.assertTrue(s.poll(poll_ms), "submit %d not answered" % i)
+            test.assertOk(json.loads(s.recv()))
+    finally:
+        s.close(0)
 
 class PubEvents(rdtest.TestCase):
     def setUp(self):
@@ -100,17 +113,9 @@ class PubEvents(rdtest.TestCase):
         d = self.daemon(routing=ROUTING_ROOMY)
         sub = d.subscribe()
         base = d.last_seq()
-        s = d.dealer()
-        try:
-            n = 40
-            for i in range(n):
-                urg = "crisis" if i % 3 == 0 else "normal"
-                s.send_json(submit_req(referral(urgency=urg)))
-            for i in range(n):
-                self.assertTrue(s.poll(10000))
-                self.assertOk(json.loads(s.recv()))
-        finally:
-            s.close(0)
+        n = 40
+        submit_pipelined(self, d, [referral(urgency="crisis" if i % 3 == 0 else "normal")
+                                   for i in range(n)], 10000)
         got = recv_events(sub, 2 * n, after_seq=base, timeout=10)
         seqs = [ev["seq"] for _, ev in got]
         self.assertEqual(seqs, list(range(base + 1, base + 2 * n + 1)),
@@ -266,18 +271,16 @@ class Replay(rdtest.TestCase):
 class ReplayLimits(rdtest.TestCase):
     """The default limit is 1000; larger limits are capped at 10000."""
 
+    def submit_many(self, d, n, poll_ms):
+        """N referrals (two events each: received, then assigned or
+        forwarded), pipelined."""
+        submit_pipelined(self, d, [referral(urgency="crisis" if i % 2 else "normal")
+                                   for i in range(n)], poll_ms)
+
     def test_default_limit_1000_and_paging(self):
         d = self.daemon(routing=ROUTING_ROOMY)
-        s = d.dealer()
         n = 510  # 1020 events
-        try:
-            for i in range(n):
-                s.send_json(submit_req(referral(urgency="crisis" if i % 2 else "normal")))
-            for i in range(n):
-                self.assertTrue(s.poll(20000), "submit %d not answered" % i)
-                self.assertOk(json.loads(s.recv()))
-        finally:
-            s.close(0)
+        self.submit_many(d, n, 20000)
         rep = d.ok({"op": "events"})
         self.assertEqual(len(rep["events"]), 1000)
         self.assertEqual(rep["events"][0]["seq"], 1)
@@ -297,16 +300,8 @@ class ReplayLimits(rdtest.TestCase):
 
     def test_limit_over_10000_is_taken_as_10000(self):
         d = self.daemon(routing=ROUTING_ROOMY)
-        s = d.dealer()
         n = 5050  # 10100 events
-        try:
-            for i in range(n):
-                s.send_json(submit_req(referral(urgency="crisis" if i % 2 else "normal")))
-            for i in range(n):
-                self.assertTrue(s.poll(30000), "submit %d not answered" % i)
-                self.assertOk(json.loads(s.recv()))
-        finally:
-            s.close(0)
+        self.submit_many(d, n, 30000)
         rep = d.ok({"op": "events", "limit": 50000}, timeout=30)
         self.assertEqual(rep["last"], 2 * n)
         self.assertEqual(len(rep["events"]), 10000)
@@ -390,14 +385,15 @@ class List(rdtest.TestCase):
                 self.assertError(self.d.request(req), "invalid", field=field)
 
 
-ROUTING_RELOADED = ROUTING_BASIC.replace("""\
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis: needs specialised care at once"}
-""", "").replace("""      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}
-""", """      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}
-      - {id: murat, capacity: 3, skills: [family_support], languages: [nl, tr]}
-""")
+def reloaded_routing(psy_team="psy"):
+    """ROUTING_BASIC without the crisis rule, murat (capacity 3) in genk;
+    psychology assigned in PSY_TEAM."""
+    g = genk(2, GENK_POSTCODES, languages=True)
+    g["connectors"].append(connector("murat", 3, languages=True))
+    return basic(rules=[psychology(psy_team), FAMILY_GENK, EVERYTHING_ELSE], teams=[g, psy(1)])
+
+
+ROUTING_RELOADED = reloaded_routing()
 
 
 class Reload(rdtest.TestCase):
@@ -450,8 +446,7 @@ class Reload(rdtest.TestCase):
         self.assertEqual(got["connector"], before["connector"])
 
     def test_invalid_file_is_refused_whole_with_config_rejected(self):
-        bad = ROUTING_RELOADED.replace("assign: {teams: [psy], window: 10d}",
-                                       "assign: {teams: [nope], window: 10d}")
+        bad = reloaded_routing(psy_team="nope")
         line = bad.splitlines().index("    assign: {teams: [nope], window: 10d}") + 1
         frames, ev = self.reload(bad)
         self.assertEqual(frames[0], b"config.rejected")
@@ -471,27 +466,15 @@ class Reload(rdtest.TestCase):
         self.assertTrue(self.d.running())
 
 
-ROUTING_WINDOW = """\
-version: 1
-defaults: {window: 3s, at_risk: 2s, accept_within: 1d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly,  capacity: 5, skills: [family_support]}
-      - {id: sophie, capacity: 5, skills: [family_support]}
-forward_targets:
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: fam
-    when: {kind: family_support, urgency: [normal, high]}
-    assign: {teams: [genk]}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+def timer_routing(**defaults):
+    """genk (kelly, sophie: 5 each) takes normal and high family support, the
+    rest goes to CAW; DEFAULTS of seconds."""
+    return routing([rule("fam", {"kind": "family_support", "urgency": ["normal", "high"]},
+                         assign="genk"), REST], [genk(5)], **defaults)
 
-ROUTING_EXPIRY = ROUTING_WINDOW.replace(
-    "defaults: {window: 3s, at_risk: 2s, accept_within: 1d}",
-    "defaults: {window: 30d, at_risk: 7d, accept_within: 2s}")
+
+ROUTING_WINDOW = timer_routing(window="3s", at_risk="2s", accept_within="1d")
+ROUTING_EXPIRY = timer_routing(window="30d", at_risk="7d", accept_within="2s")
 
 
 class Timers(rdtest.TestCase):

@@ -18,7 +18,8 @@ import unittest
 import zmq
 
 import rdtest
-from rdtest import ROUTING_ROOMY, TestCase, free_ports, referral
+from rdrouting import ROUTING_ROOMY
+from rdtest import TestCase, free_ports, referral
 
 PY = "/usr/bin/python3"
 PY_CLIENT = os.path.join(rdtest.SOURCE_DIR, "docs", "examples", "partner_client.py")
@@ -102,14 +103,7 @@ class ExampleClientTests:
                               timeout=wait, env=env)
 
     def write(self, obj):
-        path = os.path.join(self.tmp.name, "%s.json" % obj["ref"])
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-        return path
-
-    def assertExit(self, p, code):
-        self.assertEqual(p.returncode, code, "exit %d, want %d\nstdout: %s\nstderr: %s"
-                         % (p.returncode, code, p.stdout, p.stderr))
+        return rdtest.write_json(self.tmp.name, obj)
 
     def test_submit_then_duplicate(self):
         r = referral()

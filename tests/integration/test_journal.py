@@ -25,10 +25,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
 import rdtest
+from rdrouting import BROKEN, windows
 from rdtest import referral
 
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -66,36 +66,7 @@ FIELDS = {"id": "REFERRAL_ID", "partner": "PARTNER", "ref": "REF", "status": "ST
           "forward_to": "FORWARD_TO"}
 
 # Windows of 5 s, at risk 3 s before: window events within the test.
-ROUTING = """\
-version: 1
-defaults: {window: 5s, accept_within: 60s, at_risk: 3s, trajectory: 120d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly,  capacity: 10, skills: [family_support]}
-      - {id: sophie, capacity: 10, skills: [family_support]}
-  - id: psy
-    connectors:
-      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis"}
-  - name: psychology
-    when: {kind: first_line_psychology}
-    assign: {teams: [psy]}
-    otherwise: waitlist
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
-
-BROKEN_ROUTING = "version: 1\nrules:\n  - name: x\n    when: {kind: [\n"
+ROUTING = windows("5s", "3s")
 
 JOURNALD_CONF = """\
 [Journal]
@@ -198,13 +169,7 @@ class Journald:
         return out.stdout
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rdtest.terminate(self.proc, 10)
         self.log.close()
         if os.environ.get("RD_KEEP_TMP"):
             print("test_journal: kept %s" % self.dir)
@@ -220,24 +185,12 @@ class JournalDaemon(rdtest.Daemon):
         super().__init__(start=False, **kw)
 
     def start(self, timeout=rdtest.START_TIMEOUT):
-        # rdtest.Daemon.start, with the namespace wrapper in front.
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._close_sockets()
-        self._logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.journald.wrapper() + [rdtest.REFERRALD, "-c", self.config_path],
-            stdin=subprocess.DEVNULL, stdout=self._logf, stderr=subprocess.STDOUT,
-            cwd=self.rundir, env=self.env)
-        self.pid = self.proc.pid  # unshare and sh exec in place: the daemon's pid
-        self.starts += 1
-        self.returncode = None
-        if self not in rdtest._LIVE:
-            rdtest._LIVE.append(self)
-        self._wait_ready(timeout)
-        return self
+        # the namespace wrapper in front; unshare and sh exec in place, so
+        # self.proc.pid is the daemon's
+        return super().start(timeout, wrapper=self.journald.wrapper())
 
     def entries(self, *matches):
-        return self.journald.entries("_PID=%d" % self.pid, *matches)
+        return self.journald.entries("_PID=%d" % self.proc.pid, *matches)
 
     def stop_and_collect(self):
         """Stop; wait until the journal has the stop message; return every
@@ -312,7 +265,7 @@ class JournalTest(rdtest.TestCase):
         rdtest.wait_until(lambda: any(x["type"] == "config.reloaded" for x in d.all_events()),
                           10.0, what="config.reloaded")
         with open(d.routing_path, "w") as f:
-            f.write(BROKEN_ROUTING)
+            f.write(BROKEN)
         d.signal(signal.SIGHUP)
         rdtest.wait_until(lambda: any(x["type"] == "config.rejected" for x in d.all_events()),
                           10.0, what="config.rejected")

@@ -11,9 +11,9 @@ may fire up to SLACK seconds late, never early.
 """
 
 import datetime
-import time
 
 import rdtest
+from rdrouting import CAW, CRISIS, FAM, REST, genk, routing, rule, windows
 from rdtest import parse_time, referral, utcnow
 
 SLACK = 3.0            # a timer may fire this late on a loaded machine
@@ -21,114 +21,37 @@ EARLY = 0.02           # ms rounding of `at` and `start_by`
 SETTLE = 1.5           # how long we give a wrongly repeating timer to fire again
 SEC = datetime.timedelta(seconds=1)
 
-# Offers lapse after 2 s; no window event within the test (window 60 s).
-ROUTING_EXPIRY = """\
-version: 1
-defaults: {window: 60s, accept_within: 2s, at_risk: 1s, trajectory: 120d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly,  capacity: 5, skills: [family_support]}
-      - {id: sophie, capacity: 5, skills: [family_support]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis"}
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-    otherwise: {forward: {to: caw-limburg, reason: "no connector can take it in time"}}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+def expiry_routing(accept_within="2s"):
+    """Offers lapse after ACCEPT_WITHIN; no window event within the test
+    (window 60 s)."""
+    return routing([CRISIS, rule("fam", {"kind": "family_support"}, assign="genk",
+                                 otherwise=(CAW, "no connector can take it in time")), REST],
+                   [genk(5)], window="60s", accept_within=accept_within, at_risk="1s")
+
+
+ROUTING_EXPIRY = expiry_routing()
 
 # Windows of 8 s, at risk 4 s before; offers do not lapse within the test.
-ROUTING_WINDOW = """\
-version: 1
-defaults: {window: 8s, accept_within: 60s, at_risk: 4s, trajectory: 120d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly,  capacity: 10, skills: [family_support]}
-      - {id: sophie, capacity: 10, skills: [family_support]}
-  - id: psy
-    connectors:
-      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis"}
-  - name: psychology
-    when: {kind: first_line_psychology}
-    assign: {teams: [psy]}
-    otherwise: waitlist
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+ROUTING_WINDOW = windows("8s", "4s")
 
 # For kill -9 while deadlines pass: windows of 4 s (at risk 2 s before) for
 # family support; partner "lapse" gets offers that lapse after 2 s.
-ROUTING_DOWN = """\
-version: 1
-defaults: {window: 4s, accept_within: 60s, at_risk: 2s, trajectory: 120d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly,  capacity: 5, skills: [family_support]}
-      - {id: sophie, capacity: 5, skills: [family_support]}
-forward_targets:
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: lapse
-    when: {partner: lapse}
-    assign: {teams: [genk], window: 60s, accept_within: 2s}
-    otherwise: {forward: {to: caw-limburg, reason: "no connector can take it in time"}}
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+ROUTING_DOWN = routing(
+    [rule("lapse", {"partner": "lapse"},
+          assign={"teams": ["genk"], "window": "60s", "accept_within": "2s"},
+          otherwise=(CAW, "no connector can take it in time")), FAM, REST],
+    [genk(5)], window="4s", accept_within="60s", at_risk="2s")
 
 # One connector with room for one family: everything else waits.
-ROUTING_WAITLIST = """\
-version: 1
-defaults: {window: 120s, accept_within: 60s, at_risk: 1s, trajectory: 120d}
-teams:
-  - id: genk
-    connectors:
-      - {id: kelly, capacity: 1, skills: [family_support]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis"}
-  - name: once
-    when: {partner: once-only}
-    assign: {teams: [genk]}
-    otherwise: {forward: {to: caw-limburg, reason: "no connector can take it in time"}}
-  - name: short
-    when: {partner: short-window}
-    assign: {teams: [genk], window: 60s, accept_within: 2s}
-    otherwise: waitlist
-  - name: fam
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-    otherwise: waitlist
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+ROUTING_WAITLIST = routing(
+    [CRISIS,
+     rule("once", {"partner": "once-only"}, assign="genk",
+          otherwise=(CAW, "no connector can take it in time")),
+     rule("short", {"partner": "short-window"},
+          assign={"teams": ["genk"], "window": "60s", "accept_within": "2s"},
+          otherwise="waitlist"),
+     rule("fam", {"kind": "family_support"}, assign="genk", otherwise="waitlist"), REST],
+    [genk(1, people=["kelly"])], window="120s", accept_within="60s", at_risk="1s")
 
 
 def secs(a, b):
@@ -425,8 +348,7 @@ class KillNine(LifeCase):
     daemon was down fire at once on restart, once each."""
 
     def test_kill_9_between_offer_and_expiry(self):
-        routing = ROUTING_EXPIRY.replace("accept_within: 2s", "accept_within: 3s")
-        d = self.daemon(routing=routing)
+        d = self.daemon(routing=expiry_routing("3s"))
         r = d.submit(referral())
         self.assertEqual(r["connector"], "kelly")
         offered = self.at(self.events_of(d, r["id"], "referral.assigned")[0])

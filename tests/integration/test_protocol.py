@@ -6,14 +6,14 @@ no personal data echoed back, and ping/stats shaped as written.
 """
 
 import json
-import re
 import signal
 import time
 
 import zmq
 
 import rdtest
-from rdtest import DROP, ROUTING_BASIC, ROUTING_ROOMY, referral, submit_req
+from rdrouting import ROUTING_BASIC, ROUTING_ROOMY
+from rdtest import DROP, referral, submit_req
 
 KIB64 = 64 * 1024
 
@@ -197,43 +197,35 @@ class Clients(rdtest.TestCase):
     def setUpClass(cls):
         cls.d = cls.class_daemon(routing=ROUTING_BASIC)
 
-    def test_req_client_with_empty_delimiter_gets_its_reply(self):
-        s = rdtest.CTX.socket(zmq.REQ)
-        s.linger = 0
+    def req(self):
+        """A REQ client on the intake, closed when the test ends."""
+        s = rdtest.zsock(zmq.REQ)
         s.connect(self.d.intake)
-        try:
-            for i in range(3):  # REQ enforces strict send/recv; three rounds
-                s.send_json({"op": "ping", "corr": "req-%d" % i})
-                self.assertTrue(s.poll(5000), "REQ client got no reply")
-                rep = json.loads(s.recv())
-                self.assertOk(rep)
-                self.assertEqual(rep["corr"], "req-%d" % i)
-        finally:
-            s.close(0)
+        self.addCleanup(s.close, 0)
+        return s
 
-    def test_req_client_submit(self):
-        s = rdtest.CTX.socket(zmq.REQ)
-        s.linger = 0
-        s.connect(self.d.intake)
-        try:
-            s.send_json(submit_req(referral(), corr="req-submit"))
-            self.assertTrue(s.poll(5000))
+    def test_req_client_with_empty_delimiter_gets_its_reply(self):
+        s = self.req()
+        for i in range(3):  # REQ enforces strict send/recv; three rounds
+            s.send_json({"op": "ping", "corr": "req-%d" % i})
+            self.assertTrue(s.poll(5000), "REQ client got no reply")
             rep = json.loads(s.recv())
             self.assertOk(rep)
-            self.assertEqual(rep["corr"], "req-submit")
-        finally:
-            s.close(0)
+            self.assertEqual(rep["corr"], "req-%d" % i)
+
+    def test_req_client_submit(self):
+        s = self.req()
+        s.send_json(submit_req(referral(), corr="req-submit"))
+        self.assertTrue(s.poll(5000))
+        rep = json.loads(s.recv())
+        self.assertOk(rep)
+        self.assertEqual(rep["corr"], "req-submit")
 
     def test_req_client_gets_malformed_for_garbage(self):
-        s = rdtest.CTX.socket(zmq.REQ)
-        s.linger = 0
-        s.connect(self.d.intake)
-        try:
-            s.send(b"{{{")
-            self.assertTrue(s.poll(5000), "REQ client got no reply to garbage")
-            self.assertError(json.loads(s.recv()), "malformed")
-        finally:
-            s.close(0)
+        s = self.req()
+        s.send(b"{{{")
+        self.assertTrue(s.poll(5000), "REQ client got no reply to garbage")
+        self.assertError(json.loads(s.recv()), "malformed")
 
     def test_dealer_with_explicit_empty_delimiter_gets_reply_on_same_envelope(self):
         replies = self.d.raw([b"", b'{"op":"ping","corr":"delim"}'], extra_wait=0.2)
@@ -597,28 +589,12 @@ CLIENTS = [("coord", "coordinator", "coordinator"),
            ("grafana", "grafana", "monitor")]
 
 
-class Security(rdtest.TestCase):
+class Security(rdtest.SecuredCase):
     """protocol.md "Security": CURVE with a ZAP handler; each request judged
     by the client's id and role."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.keys = rdtest.Keys([c[0] for c in CLIENTS] + ["stranger"])
-        cls.d = cls.class_daemon(routing=ROUTING_ROOMY, keys=cls.keys,
-                                 curve=cls.keys.curve("coord"),
-                                 extra_yaml=cls.keys.yaml(CLIENTS))
-        cls.socks = {}
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.socks.values():
-            s.close(0)
-        super().tearDownClass()
-
-    def as_(self, name, req, timeout=5.0):
-        if name not in self.socks:
-            self.socks[name] = self.d.dealer(curve=self.keys.curve(name))
-        return self.d.request(req, timeout=timeout, sock=self.socks[name])
+    CLIENTS = CLIENTS
+    ROUTING = ROUTING_ROOMY
 
     def no_answer(self, sock, wait=1.5):
         try:

@@ -17,7 +17,8 @@ import threading
 import time
 
 import rdtest
-from rdtest import ROUTING_ROOMY, TestCase, free_ports, parse_time, referral
+from rdrouting import ROUTING_ROOMY
+from rdtest import TestCase, free_ports, parse_time, referral
 
 SOURCE_DIR = rdtest.SOURCE_DIR
 REFERRALCTL = os.environ.get("REFERRALCTL") or os.path.join(SOURCE_DIR, "build", "referralctl")
@@ -83,14 +84,7 @@ class ReferralctlTest(TestCase):
                        **kw)
 
     def write(self, obj, name=None):
-        path = os.path.join(self.tmp.name, name or "%s.json" % obj.get("ref", "x"))
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-        return path
-
-    def assertExit(self, p, code):
-        self.assertEqual(p.returncode, code, "exit %d, want %d\nstdout: %s\nstderr: %s"
-                         % (p.returncode, code, p.stdout, p.stderr))
+        return rdtest.write_json(self.tmp.name, obj, name)
 
     def get_by_ref(self, r):
         return self.d.request({"op": "get", "partner": r["partner"], "ref": r["ref"]})

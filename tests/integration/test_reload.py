@@ -22,93 +22,34 @@ import tempfile
 import time
 
 import rdtest
+from rdrouting import (BASIC_CRISIS, CAW, EVERYTHING_ELSE, FAMILY_GENK, GENK_POSTCODES, basic,
+                       connector, genk, pos, psy, routing, rule, team)
 from rdtest import EX_CONFIG, free_ports, recv_events, referral, run_daemon, submit_req, wait_until
+
+PSY = rule("psychology", {"kind": "first_line_psychology"}, assign="psy")
 
 # In force at start: 3600 family referrals are assigned in genk (kelly or
 # sophie); 3630 is outside the target group and forwarded to CAW.
-ROUTING_OLD = """\
-version: 1
-defaults:
-  window: 30d
-  accept_within: 2d
-  at_risk: 7d
-  trajectory: 120d
-teams:
-  - id: genk
-    postcodes: ["3600", "3660-3668"]
-    connectors:
-      - {id: kelly,  capacity: 1000, skills: [family_support], languages: [nl, en]}
-      - {id: sophie, capacity: 1000, skills: [family_support], languages: [nl, fr]}
-  - id: psy
-    connectors:
-      - {id: psy-1, capacity: 1000, skills: [first_line_psychology]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis: needs specialised care at once"}
-  - name: psychology
-    when: {kind: first_line_psychology}
-    assign: {teams: [psy]}
-  - name: family-genk
-    when: {kind: family_support, postcode: ["3600", "3660-3668"]}
-    assign: {teams: [genk], by_postcode: true}
-    otherwise: waitlist
-  - name: everything-else
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+ROUTING_OLD = basic(1000, 1000, rules=[BASIC_CRISIS, PSY, FAMILY_GENK, EVERYTHING_ELSE])
 OLD_RULES = 4
 
 # The coordinator's edit: CAW takes over 3600 (forwarded, no longer
 # assigned), a new team in Maasmechelen takes 3630 (assigned, no longer
 # forwarded), sophie leaves genk and murat joins, the default window is
 # shorter.
-ROUTING_NEW = """\
-version: 1
-defaults:
-  window: 14d
-  accept_within: 2d
-  at_risk: 7d
-  trajectory: 120d
-teams:
-  - id: genk
-    postcodes: ["3600", "3660-3668"]
-    connectors:
-      - {id: kelly,  capacity: 1000, skills: [family_support], languages: [nl, en]}
-      - {id: murat,  capacity: 1000, skills: [family_support], languages: [nl, tr]}
-  - id: maasmechelen
-    postcodes: ["3630", "3640"]
-    connectors:
-      - {id: lien, capacity: 1000, skills: [family_support], languages: [nl, tr]}
-  - id: psy
-    connectors:
-      - {id: psy-1, capacity: 1000, skills: [first_line_psychology]}
-forward_targets:
-  - {id: cgg-limburg, name: "CGG Limburg"}
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: crisis
-    when: {urgency: crisis}
-    forward: {to: cgg-limburg, reason: "acute crisis: needs specialised care at once"}
-  - name: psychology
-    when: {kind: first_line_psychology}
-    assign: {teams: [psy]}
-  - name: genk-centre-to-caw
-    when: {kind: family_support, postcode: "3600"}
-    forward: {to: caw-limburg, reason: "CAW takes Genk centre from now on"}
-  - name: family-genk
-    when: {kind: family_support, postcode: ["3600", "3660-3668"]}
-    assign: {teams: [genk], by_postcode: true}
-    otherwise: waitlist
-  - name: family-maasmechelen
-    when: {kind: family_support, postcode: ["3630", "3640"]}
-    assign: {teams: [maasmechelen], by_postcode: true}
-    otherwise: waitlist
-  - name: everything-else
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+MAAS_POSTCODES = ["3630", "3640"]
+NEW_TEAMS = [genk(1000, GENK_POSTCODES, languages=True, people=["kelly", "murat"]),
+             team("maasmechelen", [connector("lien", 1000, languages=True)], MAAS_POSTCODES),
+             psy(1000)]
+NEW_RULE_LIST = [
+    BASIC_CRISIS, PSY,
+    rule("genk-centre-to-caw", {"kind": "family_support", "postcode": "3600"},
+         forward=(CAW, "CAW takes Genk centre from now on")),
+    FAMILY_GENK,
+    rule("family-maasmechelen", {"kind": "family_support", "postcode": MAAS_POSTCODES},
+         assign={"teams": ["maasmechelen"], "by_postcode": True}, otherwise="waitlist"),
+    EVERYTHING_ELSE]
+ROUTING_NEW = routing(NEW_RULE_LIST, NEW_TEAMS, window="14d")
 NEW_RULES = 6
 
 
@@ -123,20 +64,12 @@ BAD_UNKNOWN_KEY = _edit(ROUTING_NEW, "  - id: maasmechelen\n",
                         "  - id: maasmechelen\n    colour: red\n")
 BAD_UNKNOWN_TEAM = _edit(ROUTING_NEW, "assign: {teams: [maasmechelen], by_postcode: true}",
                          "assign: {teams: [maasmechlen], by_postcode: true}")
-BAD_SYNTAX = _edit(ROUTING_NEW, 'postcodes: ["3630", "3640"]', 'postcodes: ["3630", "3640"')
+BAD_SYNTAX = _edit(ROUTING_NEW, "postcodes: ['3630', '3640']", "postcodes: ['3630', '3640'")
 BAD_THREE = _edit(_edit(BAD_UNKNOWN_KEY, "assign: {teams: [maasmechelen], by_postcode: true}",
                         "assign: {teams: [maasmechlen], by_postcode: true}"),
                   "    assign: {teams: [psy]}\n", "    assign: {teams: [psy], window: 10q}\n")
 
 ERR_RE = re.compile(r"^(\S*?routing\.yaml):(\d+):(\d+): (.+)$")
-
-
-def pos(text, needle):
-    """(line, column), both from 1, of the first NEEDLE in TEXT."""
-    i = text.index(needle)
-    line = text.count("\n", 0, i) + 1
-    col = i - (text.rfind("\n", 0, i) + 1) + 1
-    return line, col
 
 
 def sha256(text):
@@ -428,10 +361,10 @@ class RefusedReload(ReloadCase):
         self.assertEqual(ev["type"], "config.reloaded", ev)
 
     def test_warnings_neither_refuse_a_file_nor_count_as_errors(self):
-        shadowed = _edit(ROUTING_NEW, "  - name: everything-else\n",
-                         "  - name: crisis-to-caw\n    when: {urgency: crisis}\n"
-                         "    forward: {to: caw-limburg, reason: \"never used\"}\n"
-                         "  - name: everything-else\n")
+        shadowed = routing(NEW_RULE_LIST[:-1]
+                           + [rule("crisis-to-caw", {"urgency": "crisis"},
+                                   forward=(CAW, "never used")), EVERYTHING_ELSE],
+                           NEW_TEAMS, window="14d")
         ev = self.sighup(shadowed)  # a shadowed rule is a warning: the file is taken
         self.assertEqual(ev["type"], "config.reloaded", ev)
         self.assertEqual((ev["digest"], ev["rules"]), (sha256(shadowed), NEW_RULES + 1))
@@ -633,16 +566,12 @@ class CheckOnly(rdtest.TestCase):
         super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="rdreload-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
-        ports = free_ports(2)
-        self.config = os.path.join(self.tmp, "referrald.yaml")
-        with open(self.config, "w") as f:
-            f.write("intake: tcp://127.0.0.1:%d\nevents: tcp://127.0.0.1:%d\n"
-                    "database: referrald.db\nrouting: routing.yaml\n" % tuple(ports))
+        self.ports = free_ports(2)
 
-    def check(self, routing):
-        with open(os.path.join(self.tmp, "routing.yaml"), "w") as f:
-            f.write(routing)
-        return run_daemon(["-t", "-c", self.config], cwd=self.tmp)
+    def check(self, text):
+        config = rdtest.write_config(self.tmp, "tcp://127.0.0.1:%d" % self.ports[0],
+                                     "tcp://127.0.0.1:%d" % self.ports[1], routing=text)
+        return run_daemon(["-t", "-c", config], cwd=self.tmp)
 
     def test_check_valid_routing_file_exits_0(self):
         for text in (ROUTING_OLD, ROUTING_NEW):
@@ -671,7 +600,7 @@ class CheckOnly(rdtest.TestCase):
         errs = [l for l in p.stderr.splitlines() if ERR_RE.match(l)]
         self.assertGreaterEqual(len(errs), 1, p.stderr)
         line = int(ERR_RE.match(errs[0]).group(2))
-        self.assertGreaterEqual(line, pos(BAD_SYNTAX, 'postcodes: ["3630"')[0], errs[0])
+        self.assertGreaterEqual(line, pos(BAD_SYNTAX, "postcodes: ['3630'")[0], errs[0])
 
     def test_check_and_reload_report_the_same_first_error(self):
         p = self.check(BAD_THREE)

@@ -18,13 +18,13 @@ import subprocess
 import tempfile
 import time
 import unittest
-from unittest import mock
 
 import zmq
 
 import rdtest
-from rdtest import (DROP, EX_CONFIG, ROUTING_BASIC, ROUTING_ROOMY, TestCase, free_ports,
-                    recv_events, referral, submit_req, wait_until)
+from rdrouting import ROUTING_BASIC, ROUTING_ROOMY, basic
+from rdtest import (DROP, EX_CONFIG, TestCase, free_ports, recv_events, referral, submit_req,
+                    wait_until)
 
 SOURCE_DIR = rdtest.SOURCE_DIR
 REFERRALCTL = os.environ.get("REFERRALCTL") or os.path.join(SOURCE_DIR, "build", "referralctl")
@@ -109,44 +109,33 @@ def reload_and_wait(d, since):
     return wait_for_event(d, "config.reloaded", since, timeout=10.0)
 
 
+def reload_clients(d, keys, clients):
+    """Write CLIENTS ((name, id, role)) as D's security section, send SIGHUP
+    and wait for config.reloaded."""
+    base = d.last_seq()
+    with open(d.config_path) as f:
+        text = f.read()
+    with open(d.config_path, "w") as f:
+        f.write(text[:text.index("security:")] + keys.yaml(clients))
+    return reload_and_wait(d, base)
+
+
 class UmaskDaemon(rdtest.Daemon):
     """A Daemon started with umask 000 (preexec_fn), to see that the daemon
     itself makes its files private."""
 
     def start(self, timeout=rdtest.START_TIMEOUT):
-        real = subprocess.Popen
-
-        def popen(*a, **kw):
-            kw["preexec_fn"] = lambda: os.umask(0)
-            return real(*a, **kw)
-        with mock.patch.object(rdtest.subprocess, "Popen", popen):
-            return super().start(timeout)
+        return super().start(timeout, preexec_fn=lambda: os.umask(0))
 
 
 # ----------------------------------------------------------------- roles
 
 
-class Roles(TestCase):
+class Roles(rdtest.SecuredCase):
     """One daemon with every kind of client, each on its own connection."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.keys = rdtest.Keys(NAMES + ["stranger"])
-        cls.d = cls.class_daemon(routing=ROUTING_BASIC.replace("capacity: 2,", "capacity: 50,"),
-                                 keys=cls.keys, curve=cls.keys.curve("coord"),
-                                 extra_yaml=cls.keys.yaml(CLIENTS))
-        cls.socks = {}
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.socks.values():
-            s.close(0)
-        super().tearDownClass()
-
-    def as_(self, name, req, timeout=5.0):
-        if name not in self.socks:
-            self.socks[name] = self.d.dealer(curve=self.keys.curve(name))
-        return self.d.request(req, timeout=timeout, sock=self.socks[name])
+    CLIENTS = CLIENTS
+    ROUTING = basic(50)
 
     def ok_as(self, name, req):
         rep = self.as_(name, req)
@@ -422,13 +411,7 @@ class Revocation(TestCase):
         self.addCleanup(kelly.close, 0)
         self.assertOk(d.request({"op": "ping"}, sock=caw))
         self.assertOk(d.request({"op": "ping"}, sock=kelly))
-        base = d.last_seq()
-        keep = [c for c in CLIENTS if c[0] != "caw"]
-        with open(d.config_path) as f:
-            text = f.read()
-        with open(d.config_path, "w") as f:
-            f.write(text[:text.index("security:")] + keys.yaml(keep))
-        reload_and_wait(d, base)
+        reload_clients(d, keys, [c for c in CLIENTS if c[0] != "caw"])
         for req in ({"op": "ping"}, submit_req(referral(partner=DROP)), {"op": "list"}):
             with self.subTest(op=req["op"]):
                 self.assertError(d.request(req, sock=caw), "forbidden")
@@ -446,13 +429,7 @@ class Revocation(TestCase):
         d = self.daemon(routing=ROUTING_ROOMY, keys=keys, curve=keys.curve("coord"),
                         extra_yaml=keys.yaml(CLIENTS))
         mon = d.subscribe(curve=keys.curve("grafana"))
-        base = d.last_seq()
-        keep = [c for c in CLIENTS if c[0] != "grafana"]
-        with open(d.config_path) as f:
-            text = f.read()
-        with open(d.config_path, "w") as f:
-            f.write(text[:text.index("security:")] + keys.yaml(keep))
-        reload_and_wait(d, base)
+        reload_clients(d, keys, [c for c in CLIENTS if c[0] != "grafana"])
         while mon.poll(300):
             mon.recv_multipart()
         after = d.last_seq()
@@ -470,13 +447,7 @@ class Revocation(TestCase):
         before = d.dealer(curve=keys.curve("newbie"))
         self.addCleanup(before.close, 0)
         self.assertTrue(no_answer(before, wait=1.0), "an unlisted key was answered")
-        base = d.last_seq()
-        with open(d.config_path) as f:
-            text = f.read()
-        with open(d.config_path, "w") as f:
-            f.write(text[:text.index("security:")]
-                    + keys.yaml(CLIENTS + [("newbie", "ocmw-hasselt", "partner")]))
-        reload_and_wait(d, base)
+        reload_clients(d, keys, CLIENTS + [("newbie", "ocmw-hasselt", "partner")])
         s = d.dealer(curve=keys.curve("newbie"))
         self.addCleanup(s.close, 0)
         rep = d.request(submit_req(referral(partner=DROP)), sock=s)
@@ -507,16 +478,13 @@ class Endpoints(TestCase):
 # ----------------------------------------------------------------- audit
 
 
-class Audit(TestCase):
+class Audit(rdtest.SecuredCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.keys = rdtest.Keys(NAMES)
-        cls.d = cls.class_daemon(routing=ROUTING_ROOMY, keys=cls.keys,
-                                 curve=cls.keys.curve("coord"),
-                                 extra_yaml=cls.keys.yaml(CLIENTS))
+    CLIENTS = CLIENTS
+    ROUTING = ROUTING_ROOMY
 
     def as_(self, name, req):
+        # a fresh connection for each request
         s = self.d.dealer(curve=self.keys.curve(name))
         try:
             return self.d.request(req, sock=s)
@@ -725,10 +693,6 @@ class Keygen(TestCase):
         self.tmp = tempfile.mkdtemp(prefix="keygen-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.tmp]))
 
-    def assertExit(self, p, code):
-        self.assertEqual(p.returncode, code, "exit %d, want %d\nstdout: %s\nstderr: %s"
-                         % (p.returncode, code, p.stdout, p.stderr))
-
     def test_keygen_files_and_modes(self):
         base = os.path.join(self.tmp, "ocmw-genk")
         p = run_ctl(["keygen", "--out", base], umask=0)
@@ -838,10 +802,7 @@ class ReferralctlOverCurve(TestCase):
         return p
 
     def write(self, obj):
-        path = os.path.join(self.tmp, obj["ref"] + ".json")
-        with open(path, "w") as f:
-            json.dump(obj, f)
-        return path
+        return rdtest.write_json(self.tmp, obj)
 
     def test_round_trip(self):
         r = personal_referral("CTL1", partner=DROP)

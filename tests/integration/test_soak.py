@@ -18,7 +18,8 @@ import sys
 import tempfile
 
 import rdtest
-from rdtest import ROUTING_BASIC, TestCase, referral
+from rdrouting import ROUTING_BASIC
+from rdtest import TestCase, referral
 
 SOAK = os.path.join(rdtest.SOURCE_DIR, "tools", "soak.py")
 
@@ -31,12 +32,9 @@ OPEN = ("waitlisted", "assigned", "accepted", "started")
 
 
 def run_soak(args, timeout=240):
-    env = dict(os.environ)
-    env["REFERRALD"] = rdtest.REFERRALD
-    for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"):
-        env.pop(k, None)
     return subprocess.run([sys.executable, SOAK] + list(args), capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                          timeout=timeout, env=rdtest.clean_env({"REFERRALD": rdtest.REFERRALD}),
+                          stdin=subprocess.DEVNULL)
 
 
 def summary_of(proc):

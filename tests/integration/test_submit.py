@@ -1,7 +1,7 @@
 """protocol.md, "submit" and "get and list" (get), with routing.md's
 decisions as a partner sees them in the submit reply.
 
-Every test uses its own small routing file (rdtest.ROUTING_BASIC or one
+Every test uses its own small routing file (rdrouting.ROUTING_BASIC or one
 written here), so it does not depend on config/routing.yaml.
 """
 
@@ -9,32 +9,21 @@ import json
 import re
 
 import rdtest
-from rdtest import (DAY, DROP, ROUTING_BASIC, ROUTING_ROOMY, parse_time, recv_events, referral,
-                    submit_req, utcnow)
+from rdrouting import (CAW, REST, ROUTING_BASIC, ROUTING_ROOMY, connector, genk, routing, rule,
+                       team)
+from rdtest import DAY, DROP, parse_time, recv_events, referral, submit_req, utcnow
 
 SLACK = 2.0  # seconds: receipt time is somewhere between send and reply
 
-# Two connectors of capacity 1; trajectory 10d inside a 30d window: when both
-# are full, the forecast finds a slot before start_by.
-ROUTING_FORECAST = """\
-version: 1
-defaults: {window: 30d, trajectory: 10d}
-teams:
-  - id: genk
-    postcodes: ["3600"]
-    connectors:
-      - {id: kelly,  capacity: 1, skills: [family_support], languages: [nl]}
-      - {id: sophie, capacity: 1, skills: [family_support], languages: [nl]}
-forward_targets:
-  - {id: caw-limburg, name: "CAW Limburg"}
-rules:
-  - name: family
-    when: {kind: family_support}
-    assign: {teams: [genk]}
-    otherwise: {forward: {to: caw-limburg, reason: "no room within the window"}}
-  - name: rest
-    forward: {to: caw-limburg, reason: "outside the target group"}
-"""
+def forecast_routing(trajectory="10d"):
+    """Two connectors of capacity 1; TRAJECTORY 10d inside a 30d window: when
+    both are full, the forecast finds a slot before start_by."""
+    return routing([rule("family", {"kind": "family_support"}, assign="genk",
+                         otherwise=(CAW, "no room within the window")), REST],
+                   [genk(1, ["3600"], languages=["nl"])], trajectory=trajectory)
+
+
+ROUTING_FORECAST = forecast_routing()
 
 
 def receipt_bracket(test, d, ref_obj):
@@ -162,46 +151,26 @@ class SubmitDecisions(rdtest.TestCase):
         self.assertLess(es, parse_time(rep["start_by"]))
 
 
-ROUTING_KEYS = """\
-version: 1
-teams:
-  - id: t1
-    postcodes: ["3600", 3601]
-    connectors:
-      - {id: c-a, capacity: 5, skills: [family_support], languages: [nl]}
-      - {id: c-b, capacity: 5, skills: family_support, languages: fr}
-      - {id: c-c, capacity: 5, skills: [family_support, special], languages: [nl]}
-  - id: t2
-    connectors:
-      - {id: c-d, capacity: 5, skills: [family_support, special], languages: [nl]}
-forward_targets:
-  - {id: caw, name: CAW}
-rules:
-  - name: rr
-    when: {partner: rr-partner}
-    assign: {teams: [t1], pick: round_robin}
-  - name: req-lang
-    when: {partner: lang-partner}
-    assign: {teams: [t1], language: require}
-    otherwise: {forward: {to: caw, reason: "nobody speaks the language"}}
-  - name: skill
-    when: {partner: skill-partner}
-    assign: {teams: [t1], skill: special}
-  - name: bypc
-    when: {partner: pc-partner}
-    assign: {teams: [t1, t2], by_postcode: true}
-  - name: concerns
-    when: {concerns: {all: [a_tag, b_tag], none: [c_tag]}}
-    forward: {to: caw, reason: "concerns rule"}
-  - name: any-concern
-    when: {concerns: [x_tag, y_tag]}
-    forward: {to: caw, reason: "any concern"}
-  - name: toddler
-    when: {age: "0-3"}
-    forward: {to: caw, reason: "toddler"}
-  - name: rest
-    forward: {to: caw, reason: "rest"}
-"""
+# One rule for each `when` and `assign` key; the partner picks the rule.
+ROUTING_KEYS = routing(
+    [rule("rr", {"partner": "rr-partner"}, assign={"teams": ["t1"], "pick": "round_robin"}),
+     rule("req-lang", {"partner": "lang-partner"},
+          assign={"teams": ["t1"], "language": "require"},
+          otherwise=("caw", "nobody speaks the language")),
+     rule("skill", {"partner": "skill-partner"}, assign={"teams": ["t1"], "skill": "special"}),
+     rule("bypc", {"partner": "pc-partner"}, assign={"teams": ["t1", "t2"], "by_postcode": True}),
+     rule("concerns", {"concerns": {"all": ["a_tag", "b_tag"], "none": ["c_tag"]}},
+          forward=("caw", "concerns rule")),
+     rule("any-concern", {"concerns": ["x_tag", "y_tag"]}, forward=("caw", "any concern")),
+     rule("toddler", {"age": "0-3"}, forward=("caw", "toddler")),
+     rule("rest", forward=("caw", "rest"))],
+    [team("t1", [connector("c-a", 5, languages=["nl"]),
+                 # a single skill and language as scalars, not lists
+                 connector("c-b", 5, skills="family_support", languages="fr"),
+                 connector("c-c", 5, ["family_support", "special"], ["nl"])],
+          postcodes=["3600", 3601]),  # a quoted and an unquoted postcode
+     team("t2", [connector("c-d", 5, ["family_support", "special"], ["nl"])])],
+    targets={"caw": "CAW"})
 
 
 class RoutingKeys(rdtest.TestCase):
@@ -276,8 +245,7 @@ class Forecast(rdtest.TestCase):
         self.assertEqual(f["reason"], "no room within the window")
 
     def test_expected_end_moves_the_forecast(self):
-        routing = ROUTING_FORECAST.replace("trajectory: 10d", "trajectory: 120d")
-        d = self.daemon(routing=routing)
+        d = self.daemon(routing=forecast_routing("120d"))
         a = d.submit(referral())
         b = d.submit(referral())
         # both end at +120d: nothing before the 30d window ends

@@ -14,18 +14,16 @@ the daemon's own pid, as systemd sets it.
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
 import rdtest
+from rdrouting import BROKEN, ROUTING_ROOMY
 from rdtest import referral
 
 WATCHDOG_USEC = 2000000          # 2 s: pings expected every 1 s
 PING = WATCHDOG_USEC / 2e6       # seconds
 SAMPLE = 5.0                     # how long the watchdog rate is measured
-
-BROKEN_ROUTING = "version: 1\nrules:\n  - name: x\n    when: {kind: [\n"
 
 
 class Notifications:
@@ -92,22 +90,8 @@ class NotifyDaemon(rdtest.Daemon):
         super().__init__(env=env, start=False, **kw)
 
     def start(self, timeout=rdtest.START_TIMEOUT, wait=True):
-        # rdtest.Daemon.start, with the wrapper in front of the binary;
-        # WAIT=False: do not ping it first.
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._close_sockets()
-        self._logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.wrapper + [rdtest.REFERRALD, "-c", self.config_path],
-            stdin=subprocess.DEVNULL, stdout=self._logf, stderr=subprocess.STDOUT,
-            cwd=self.rundir, env=self.env)
-        self.starts += 1
-        self.returncode = None
-        if self not in rdtest._LIVE:
-            rdtest._LIVE.append(self)
-        if wait:
-            self._wait_ready(timeout)
-        return self
+        # the wrapper in front of the binary; WAIT=False: do not ping it first.
+        return super().start(timeout, wait=wait, wrapper=self.wrapper)
 
 
 class SystemdNotifyTest(rdtest.TestCase):
@@ -116,7 +100,7 @@ class SystemdNotifyTest(rdtest.TestCase):
         folder = self.tmpdir()
         n = Notifications(folder)
         self.addCleanup(n.close)
-        d = NotifyDaemon(n, routing=kw.pop("routing", rdtest.ROUTING_ROOMY), **kw)
+        d = NotifyDaemon(n, routing=kw.pop("routing", ROUTING_ROOMY), **kw)
         self.addCleanup(d.close)
         return n, d
 
@@ -151,7 +135,7 @@ class SystemdNotifyTest(rdtest.TestCase):
 
         # A refused reload: the same pair, and the daemon serves on.
         with open(d.routing_path, "w") as f:
-            f.write(BROKEN_ROUTING)
+            f.write(BROKEN)
         d.signal(signal.SIGHUP)
         rel2 = n.wait_for("RELOADING=1", again + 1)
         again2 = n.wait_for("READY=1", rel2 + 1)

@@ -1,0 +1,260 @@
+/* ops_read.c: the operations that only read (get, list, events, ping,
+ * stats, audit). get runs in a savepoint all the same: a read of personal
+ * data is written to the audit trail (the table in ops.c). */
+
+#include "ops_priv.h"
+#include "referral.h"
+#include "timefmt.h"
+
+/* The referral a get request names (id, or partner and ref) into *ST,
+ * when C's client may see it. NULL, or the reply. */
+static json_t *get_lookup(const struct ctx *c, struct rd_stored *st)
+{
+        const char *id = json_string_value(json_object_get(c->req, "id"));
+        const char *partner = json_string_value(json_object_get(c->req, "partner"));
+        const char *ref = json_string_value(json_object_get(c->req, "ref"));
+
+        if (json_object_get(c->req, "id") && !id)
+                return rd_ops_error(c->corr, RD_INVALID, "id", "id must be a string");
+        if (json_object_get(c->req, "partner") && !partner)
+                return rd_ops_error(c->corr, RD_INVALID, "partner", "partner must be a string");
+        if (json_object_get(c->req, "ref") && !ref)
+                return rd_ops_error(c->corr, RD_INVALID, "ref", "ref must be a string");
+        if (id && (partner || ref))
+                return rd_ops_error(c->corr, RD_INVALID, "id",
+                                    "give either id, or partner and ref, not both");
+        if (id)
+                return rd_ops_visible(c, rd_store_get(c->ops->store, id, st), st);
+        if (partner && ref)
+                return rd_ops_visible(c, rd_store_find(c->ops->store, partner, ref, st), st);
+        return rd_ops_error(c->corr, RD_INVALID, partner ? "ref" : "id",
+                            "a get request needs id, or partner and ref");
+}
+
+json_t *rd_op_get(struct ctx *c)
+{
+        static const char *const keys[] = {"id", "partner", "ref", NULL};
+        struct rd_stored st;
+        json_t *reply, *content = NULL, *trace = NULL, *history;
+        char digest[65];
+        int r;
+
+        if ((reply = rd_ops_check_keys(c, keys)) || (reply = get_lookup(c, &st)))
+                return reply;
+        history = json_array();
+        r = rd_store_content(c->ops->store, st.rowid, &content, &trace, digest);
+        if (r == 0)
+                r = rd_store_history(c->ops->store, st.rowid, history);
+        if (r < 0) {
+                json_decref(history);
+                json_decref(content);
+                json_decref(trace);
+                return rd_ops_internal(c, "reading a referral", r);
+        }
+        reply = rd_ops_ok(c);
+        json_object_set_new(reply, "referral", content ? content : json_null());
+        rd_ops_put_decision(reply, &st);
+        json_object_set_new(reply, "history", history);
+        if (trace)
+                json_object_set_new(reply, "trace", trace);
+        if (digest[0])
+                json_object_set_new(reply, "rules_digest", json_string(digest));
+        return reply;
+}
+
+/* The reply to a read of a page of KEY into ARR (taken) that ended with R,
+ * LAST the position to go on from; on a fault the `internal` reply for
+ * WHAT. */
+static json_t *page(const struct ctx *c, const char *what, int r, const char *key, json_t *arr,
+                    int64_t last)
+{
+        json_t *reply;
+
+        if (r < 0) {
+                json_decref(arr);
+                return rd_ops_internal(c, what, r);
+        }
+        reply = rd_ops_ok(c);
+        json_object_set_new(reply, key, arr);
+        json_object_set_new(reply, "last", json_integer(last));
+        return reply;
+}
+
+json_t *rd_op_list(struct ctx *c)
+{
+        static const char *const keys[] = {"status", "since", "limit", NULL};
+        json_t *reply, *arr, *sv = json_object_get(c->req, "status");
+        enum rd_status status;
+        int64_t since, limit;
+        int r;
+
+        if ((reply = rd_ops_check_keys(c, keys)) ||
+            (reply = rd_ops_get_count(c, "since", 0, 0, &since)) ||
+            (reply = rd_ops_get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &limit)))
+                return reply;
+        if (sv && (!json_is_string(sv) || rd_status_parse(json_string_value(sv), &status) < 0 ||
+                   status == RD_STATUS_RECEIVED))
+                return rd_ops_error(c->corr, RD_INVALID, "status",
+                                    "status must be one of waitlisted, assigned, accepted, "
+                                    "started, forwarded, closed, withdrawn");
+        if (limit > RD_LIST_LIMIT_MAX)
+                limit = RD_LIST_LIMIT_MAX;
+        arr = json_array();
+        r = rd_store_list(c->ops->store, sv ? (int)status : -1, since, limit, &c->viewer, arr);
+        return page(c, "listing referrals", r, "referrals", arr, rd_store_last_seq(c->ops->store));
+}
+
+json_t *rd_op_events(struct ctx *c)
+{
+        static const char *const keys[] = {"since", "limit", NULL};
+        json_t *reply, *arr;
+        int64_t since, limit;
+        int r;
+
+        if ((reply = rd_ops_check_keys(c, keys)) ||
+            (reply = rd_ops_get_count(c, "since", 0, 0, &since)) ||
+            (reply = rd_ops_get_count(c, "limit", 1, RD_EVENTS_LIMIT_DEFAULT, &limit)))
+                return reply;
+        if (limit > RD_EVENTS_LIMIT_MAX)
+                limit = RD_EVENTS_LIMIT_MAX;
+        arr = json_array();
+        r = rd_store_events(c->ops->store, since, limit, &c->viewer, arr);
+        return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store));
+}
+
+json_t *rd_op_ping(struct ctx *c)
+{
+        static const char *const keys[] = {NULL};
+        json_t *reply;
+        if ((reply = rd_ops_check_keys(c, keys)))
+                return reply;
+        reply = rd_ops_ok(c);
+        json_object_set_new(reply, "version", json_string(RD_VERSION));
+        json_object_set_new(reply, "uptime_s", json_integer((c->now - c->ops->started_ms) / 1000));
+        json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
+        return reply;
+}
+
+static json_t *durations(const struct rd_durations *d)
+{
+        return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)d->count, "p50_s",
+                         d->count ? json_integer(d->p50_ms / 1000) : json_null(), "p90_s",
+                         d->count ? json_integer(d->p90_ms / 1000) : json_null());
+}
+
+/* The figures coordinators ask for (an extension of protocol.md's stats,
+ * see docs/integration.md). */
+static void put_figures(json_t *reply, const struct rd_figures *f, int64_t started, int64_t in_time)
+{
+        json_t *fw = json_array();
+        int64_t forwarded = 0, decided = 0;
+        char t[RD_TIME_STR];
+        json_t *by = json_object_get(reply, "by_status");
+        const char *key;
+        json_t *v;
+
+        for (size_t i = 0; i < f->n_forwards; i++) {
+                json_array_append_new(fw, json_pack("{s:s, s:I}", "to", f->forwards[i].to, "count",
+                                                    (json_int_t)f->forwards[i].count));
+                forwarded += f->forwards[i].count;
+        }
+        json_object_foreach(by, key, v) decided += json_integer_value(v);
+        json_object_set_new(
+                reply, "window",
+                json_pack("{s:I, s:I, s:o}", "started", (json_int_t)started, "in_time",
+                          (json_int_t)in_time, "share_in_time",
+                          started ? json_real((double)in_time / (double)started) : json_null()));
+        json_object_set_new(reply, "time_to_offer", durations(&f->to_offer));
+        json_object_set_new(reply, "time_to_start", durations(&f->to_start));
+        json_object_set_new(
+                reply, "forwarded",
+                json_pack("{s:I, s:o, s:o}", "count", (json_int_t)forwarded, "share",
+                          decided ? json_real((double)forwarded / (double)decided) : json_null(),
+                          "to", fw));
+        json_object_set_new(
+                reply, "waitlist",
+                json_pack("{s:I, s:o}", "length", (json_int_t)f->waiting, "oldest",
+                          f->oldest_waiting_received_ms
+                                  ? json_string(rd_time_format(f->oldest_waiting_received_ms, t))
+                                  : json_null()));
+}
+
+/* Each team of the rules in force with its capacity and load, and those of
+ * its connectors. */
+static json_t *teams_json(const struct ctx *c, const struct rd_rules *rules)
+{
+        json_t *teams = json_array();
+
+        for (size_t t = 0; t < rules->n_teams; t++) {
+                const struct rd_team *team = &rules->teams[t];
+                json_t *conns = json_array();
+                uint64_t cap = 0, load = 0;
+                for (size_t k = 0; k < team->n_connectors; k++) {
+                        size_t ci = team->connectors[k];
+                        cap += rules->connectors[ci].capacity;
+                        load += rd_hub_load(c->ops->hub, ci);
+                        json_array_append_new(
+                                conns,
+                                json_pack("{s:s, s:I, s:I}", "id", rules->connectors[ci].id,
+                                          "capacity", (json_int_t)rules->connectors[ci].capacity,
+                                          "load", (json_int_t)rd_hub_load(c->ops->hub, ci)));
+                }
+                json_array_append_new(teams, json_pack("{s:s, s:I, s:I, s:o}", "id", team->id,
+                                                       "capacity", (json_int_t)cap, "load",
+                                                       (json_int_t)load, "connectors", conns));
+        }
+        return teams;
+}
+
+json_t *rd_op_stats(struct ctx *c)
+{
+        static const char *const keys[] = {NULL};
+        const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
+        int64_t counts[RD_STATUS__MAX], started, in_time;
+        struct rd_figures fig;
+        json_t *reply, *by_status;
+        int r;
+
+        if ((reply = rd_ops_check_keys(c, keys)))
+                return reply;
+        r = rd_store_count_by_status(c->ops->store, counts);
+        if (r == 0)
+                r = rd_store_window_counts(c->ops->store, &started, &in_time);
+        if (r < 0)
+                return rd_ops_internal(c, "counting referrals", r);
+        r = rd_store_figures(c->ops->store, &fig);
+        if (r < 0)
+                return rd_ops_internal(c, "computing figures", r);
+        by_status = json_object();
+        for (int i = 0; i < RD_STATUS__MAX; i++)
+                if (counts[i] && i != RD_STATUS_RECEIVED)
+                        json_object_set_new(by_status, rd_status_name((enum rd_status)i),
+                                            json_integer(counts[i]));
+        reply = rd_ops_ok(c);
+        json_object_set_new(reply, "by_status", by_status);
+        put_figures(reply, &fig, started, in_time);
+        json_object_set_new(reply, "teams", teams_json(c, rules));
+        json_object_set_new(reply, "rules_digest", json_string(rules->digest));
+        json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
+        return reply;
+}
+
+json_t *rd_op_audit(struct ctx *c)
+{
+        static const char *const keys[] = {"since", "limit", "id", NULL};
+        int64_t since, limit, last;
+        const char *id;
+        json_t *reply, *arr;
+        int r;
+
+        if ((reply = rd_ops_check_keys(c, keys)) ||
+            (reply = rd_ops_get_count(c, "since", 0, 0, &since)) ||
+            (reply = rd_ops_get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &limit)) ||
+            (reply = rd_ops_get_string(c, "id", 32, &id)))
+                return reply;
+        if (limit > RD_EVENTS_LIMIT_MAX)
+                limit = RD_EVENTS_LIMIT_MAX;
+        arr = json_array();
+        r = rd_store_audit_list(c->ops->store, since, limit, id, arr, &last);
+        return page(c, "reading the audit trail", r, "entries", arr, r < 0 ? 0 : last);
+}

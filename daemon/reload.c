@@ -1,0 +1,205 @@
+/* reload.c: SIGHUP (routing.md "Checking and reloading", daemon.md
+ * "Signals and lifecycle"), in three steps:
+ *
+ *   load    read the daemon config (for its security.clients) and the
+ *           routing file, aside; nothing in force changes
+ *   apply   put both in force in one transaction: the hub's rules, the
+ *           client list, a new events socket when a subscriber lost its
+ *           right; config.reloaded; or, when that fails, none of it
+ *   refuse  when either file is wrong: log every diagnostic, emit
+ *           config.rejected, keep the rules in force
+ *
+ * Other keys of the daemon config take effect on restart only; the reload
+ * says so in the journal. */
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "embedded.h"
+#include "log.h"
+#include "server_priv.h"
+#include "timefmt.h"
+
+/* What a reload read, aside from what is in force. */
+struct reload {
+        struct rd_config *config; /* the daemon config read again; NULL without a file */
+        struct rd_rules *rules;   /* the routing file read again; NULL when it was not */
+        struct rd_diag diag;      /* errors and warnings of both */
+        char old_digest[65];      /* of the rules in force before */
+        int64_t now;
+};
+
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
+                         struct rd_diag *diag)
+{
+        if (config->routing)
+                return rd_rules_load_file(config->routing, out, diag);
+        return rd_rules_load_buffer(RD_EMBEDDED_ROUTING_NAME, rd_embedded_routing,
+                                    rd_embedded_routing_len, out, diag);
+}
+
+/* ---- load ------------------------------------------------------------------- */
+
+/* Read the daemon config, when the daemon has a file, then the routing file
+ * (the one named at start: a new `routing` takes effect on restart) into
+ * RL. 0, or a negative errno with the reasons in RL->diag. */
+static int reload_load(const struct rd_server *srv, struct reload *rl)
+{
+        int r = 0;
+
+        if (srv->config->source)
+                r = rd_config_load(srv->config->source, &rl->config, &rl->diag);
+        if (r == 0)
+                r = rd_server_load_rules(srv->config, &rl->rules, &rl->diag);
+        return r;
+}
+
+/* ---- apply ------------------------------------------------------------------ */
+
+/* Put the client list of FRESH in force (when both it and security are
+ * there); make the events socket anew when someone lost the right to
+ * subscribe. 0 or a negative errno. */
+static int apply_clients(struct rd_server *srv, const struct rd_config *fresh)
+{
+        int drop, r;
+
+        if (!fresh || !srv->auth)
+                return 0;
+        drop = rd_auth_loses_subscriber(srv->auth, fresh->clients, fresh->n_clients);
+        r = rd_auth_set_clients(srv->auth, fresh->clients, fresh->n_clients);
+        if (r < 0 || !drop)
+                return r;
+        r = rd_server_open_events(srv);
+        if (r == 0)
+                rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+                       "a subscriber lost its right to the events socket: the socket was made "
+                       "anew and every subscriber reconnects through the key check");
+        return r;
+}
+
+/* Say in the journal which keys of the daemon config changed but only take
+ * effect on restart. */
+static void other_keys_changed(const struct rd_config *old, const struct rd_config *fresh)
+{
+        const char *changed[8];
+        size_t n = 0;
+#define DIFF(field, name)                                                                          \
+        do {                                                                                       \
+                if ((old->field || fresh->field) &&                                                \
+                    (!old->field || !fresh->field || strcmp(old->field, fresh->field) != 0))       \
+                        changed[n++] = name;                                                       \
+        } while (0)
+        DIFF(intake, "intake");
+        DIFF(events, "events");
+        DIFF(database, "database");
+        DIFF(routing, "routing");
+        DIFF(secret_key_file, "security.secret_key_file");
+#undef DIFF
+        if (old->retention_s != fresh->retention_s)
+                changed[n++] = "retention";
+        if (old->audit_retention_s != fresh->audit_retention_s)
+                changed[n++] = "audit_retention";
+        if (old->journal_events != fresh->journal_events ||
+            old->has_security != fresh->has_security)
+                changed[n++] = old->journal_events != fresh->journal_events ? "journal_events"
+                                                                            : "security";
+        for (size_t i = 0; i < n; i++)
+                rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+                       "the daemon config's %s changed: that takes effect on restart only",
+                       changed[i]);
+}
+
+/* The reload of RL committed: say so (journal, STATUS=) and publish
+ * config.reloaded and what serving the waitlist did. */
+static void reloaded(struct rd_server *srv, const struct reload *rl)
+{
+        const struct rd_rules *in = rd_hub_rules(srv->hub);
+        char at[RD_TIME_STR];
+
+        if (rl->config)
+                other_keys_changed(srv->config, rl->config);
+        snprintf(srv->last_reload, sizeof srv->last_reload, "rules reloaded %s (%zu rules)",
+                 rd_time_format(rl->now, at), in->n_rules);
+        rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+               "routing rules reloaded from %s: %zu rules, digest %s (was %s); changes to other "
+               "keys of the daemon config take effect on restart",
+               in->source, in->n_rules, in->digest, rl->old_digest);
+        rd_server_publish(srv);
+}
+
+/* In the open transaction, put RL's rules and client list in force and
+ * commit; on any failure roll back and keep the rules in force (logged). */
+static void reload_apply(struct rd_server *srv, struct reload *rl)
+{
+        struct rd_rules *previous = NULL;
+        int r = rd_hub_set_rules(srv->hub, rl->rules, rl->now, &previous);
+
+        rl->rules = NULL; /* the hub took them */
+        if (r == 0)
+                r = apply_clients(srv, rl->config);
+        if (r == 0 && rd_store_commit(srv->store) == 0) {
+                rd_rules_free(previous);
+                reloaded(srv, rl);
+                return;
+        }
+        rd_store_rollback(srv->store);
+        if (previous)
+                rd_hub_restore_rules(srv->hub, previous);
+        else
+                rd_hub_rolled_back(srv->hub);
+        rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
+               "reload refused: the new rules could not be put in force (%s); the rules in force "
+               "stay (digest %s)",
+               r < 0 ? strerror(-r) : rd_store_errmsg(srv->store), rl->old_digest);
+}
+
+/* ---- refuse ----------------------------------------------------------------- */
+
+/* In the open transaction: log every diagnostic of RL, record
+ * config.rejected with the first error, commit and publish it. */
+static void reload_refuse(struct rd_server *srv, const struct reload *rl)
+{
+        size_t errors = rl->diag.n_errors ? rl->diag.n_errors : 1;
+        const char *first = rd_diag_first_error(&rl->diag);
+        char at[RD_TIME_STR];
+
+        for (size_t i = 0; i < rl->diag.n; i++)
+                rd_log(rl->diag.items[i].severity == RD_DIAG_ERROR ? LOG_WARNING : LOG_NOTICE,
+                       RD_MSG_RELOAD_REFUSED, "%s", rl->diag.items[i].text);
+        rd_log(LOG_WARNING, RD_MSG_RELOAD_REFUSED,
+               "reload refused: %zu errors; the rules in force stay (digest %s)", errors,
+               rl->old_digest);
+        snprintf(srv->last_reload, sizeof srv->last_reload, "reload REFUSED %s, old rules in force",
+                 rd_time_format(rl->now, at));
+        if (rd_hub_reject_rules(srv->hub, first ? first : "the routing file cannot be read", errors,
+                                rl->now) < 0)
+                rd_server_rollback(srv);
+        else if (rd_server_commit(srv, "recording a refused reload"))
+                rd_server_publish(srv);
+}
+
+/* ---- the three steps ---------------------------------------------------------- */
+
+void rd_server_reload(struct rd_server *srv)
+{
+        struct reload rl = {.now = rd_now_ms()};
+        int r;
+
+        sd_notify(0, "RELOADING=1\nSTATUS=Reloading the routing rules");
+        snprintf(rl.old_digest, sizeof rl.old_digest, "%s", rd_hub_rules(srv->hub)->digest);
+        r = reload_load(srv, &rl);
+        if (rd_store_begin(srv->store) < 0)
+                rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
+                       "reload refused: the database is not available: %s",
+                       rd_store_errmsg(srv->store));
+        else if (r == 0)
+                reload_apply(srv, &rl);
+        else
+                reload_refuse(srv, &rl);
+        rd_rules_free(rl.rules);
+        rd_config_free(rl.config);
+        rd_diag_clear(&rl.diag);
+        sd_notifyf(0, "READY=1\nSTATUS=Serving; %s", srv->last_reload);
+}

@@ -1,0 +1,113 @@
+/* server_priv.h: the server's state and the steps its files share (not for
+ * the rest of the daemon).
+ *
+ *   server.c     setup, the sockets, signals, the loop, watchdog and status
+ *   batch.c      a batch of requests: receive, answer in one transaction,
+ *                commit, reply
+ *   commit.c     ending a transaction: commit, roll back, publish what was
+ *                committed
+ *   deadlines.c  work nobody asked for: deadlines, the audit purge, the
+ *                waitlist at start
+ *   reload.c     SIGHUP: load, apply or refuse
+ *
+ * Everything runs on the loop's one thread. */
+#ifndef RD_SERVER_PRIV_H
+#define RD_SERVER_PRIV_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "bounds.h"
+#include "hub.h"
+#include "ops.h"
+#include "server.h"
+
+/* One request of the batch in hand, from its receipt to its reply. */
+struct request {
+        zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
+        int n_envelope;
+        json_t *reply;
+};
+
+struct rd_server {
+        const struct rd_config *config;
+        struct rd_store *store;
+        struct rd_hub *hub;
+        struct rd_ops ops;
+        struct rd_auth *auth; /* NULL without security */
+        void *zctx;
+        void *intake;
+        void *pub;
+        int sigfd;
+        /* batch.c: the batch in hand, and replies that could not be sent */
+        struct request batch[RD_BATCH_MAX];
+        int n_batch;
+        int64_t served; /* requests answered */
+        int64_t dropped_replies;
+        int64_t dropped_logged_ms;
+        int64_t dropped_reported; /* dropped_replies when last logged */
+        /* server.c: systemd */
+        int64_t watchdog_ms; /* half of WATCHDOG_USEC; 0: no watchdog */
+        int64_t watchdog_last;
+        int64_t status_last;
+        /* reload.c: the outcome of the last reload, for STATUS= */
+        char last_reload[160];
+        /* deadlines.c */
+        int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
+};
+
+/* ---- server.c ---- */
+
+/* Make the events socket anew (closing the one there is: every
+ * subscription drops, and each subscriber's reconnect is judged by the
+ * client list now in force) and bind it. 0, or a negative errno (logged). */
+int rd_server_open_events(struct rd_server *srv);
+
+/* ---- batch.c ---- */
+
+/* Take every request that is ready (at most RD_BATCH_MAX), answer them in
+ * one transaction, commit, reply, publish. Returns how many were taken. */
+int rd_server_serve_batch(struct rd_server *srv);
+
+/* Log how many replies could not be delivered since the last line, at most
+ * once a second (T: monotonic ms now). */
+void rd_server_report_dropped(struct rd_server *srv, int64_t t);
+
+/* ---- commit.c ---- */
+
+/* Commit the open transaction (and, after an erase, checkpoint the
+ * write-ahead log). On failure log it as having happened while doing
+ * WHAT, roll back and rebuild the hub's memory. Returns 1 when committed,
+ * else 0. */
+int rd_server_commit(struct rd_server *srv, const char *what);
+
+/* Roll back the open transaction and rebuild the hub's memory. */
+void rd_server_rollback(struct rd_server *srv);
+
+/* Send the events of the committed transaction to subscribers and to the
+ * journal, then forget them. */
+void rd_server_publish(struct rd_server *srv);
+
+/* ---- deadlines.c ---- */
+
+/* Offer waiting referrals to connectors with room, in a transaction of its
+ * own (at start: the routing file may have changed while the daemon was
+ * down). */
+void rd_server_serve_waitlist(struct rd_server *srv);
+
+/* Handle what is due (a transaction per batch of referrals, the audit
+ * purge hourly) and return how long the loop may sleep in ms: until the
+ * next deadline, at most a minute, an hour when nothing is due, 0 when
+ * more is due at once. */
+long rd_server_serve_deadlines(struct rd_server *srv);
+
+/* ---- reload.c ---- */
+
+/* Reload the daemon config's client list and the routing file (SIGHUP):
+ * all in force in one transaction with config.reloaded, or none of it,
+ * with every diagnostic logged and config.rejected. Tells systemd
+ * RELOADING=1, then READY=1. */
+void rd_server_reload(struct rd_server *srv);
+
+#endif
