@@ -163,19 +163,21 @@ enum rd_store_cap {
         /* erased bytes can be wiped from the files that held them
          * (rd_store_checkpoint after the commit) */
         RD_STORE_CAN_WIPE = 1u << 0,
-        /* a request inside a transaction can be undone alone
-         * (rd_store_request_begin/_end by savepoint) */
+        /* a request is undone alone by a savepoint of its own, at the cost of
+         * a statement (rd_store_request_begin/_end); without it a driver
+         * keeps the same contract by other means */
         RD_STORE_SAVEPOINTS = 1u << 1,
-        /* a database can be opened to read only (offline tools) */
+        /* a database can be opened to read only (offline tools; no opener
+         * asks for it yet) */
         RD_STORE_READ_ONLY = 1u << 2,
 };
 
 struct rd_store;
 
-/* The operations every driver implements; the entry point of the same name
- * below documents each. Every pointer is set, except checkpoint (NULL
- * without RD_STORE_CAN_WIPE). A driver's rows carry their id
- * (rd_store_format_id). */
+/* The operations every driver implements; the entry point rd_store_NAME
+ * below documents each, or the one named beside it. Every pointer is set,
+ * except checkpoint (NULL without RD_STORE_CAN_WIPE). A driver's rows carry
+ * their id (rd_store_format_id). */
 struct rd_store_ops {
         const char *name; /* "sqlite" */
         void (*close)(struct rd_store *s);
@@ -196,7 +198,7 @@ struct rd_store_ops {
         /* the hub's reads */
         int (*find)(struct rd_store *s, const char *partner, const char *ref,
                     struct rd_stored *out);
-        int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out);
+        int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
         int (*content)(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
                        char rules_digest[65]);
         int (*each_state)(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
@@ -215,7 +217,10 @@ struct rd_store_ops {
         int (*next_deadlines)(struct rd_store *s, struct rd_deadlines *out);
         int (*due)(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
                    struct rd_stored *rows, size_t *n);
-        /* the daemon's reads */
+        /* the daemon's reads: was_offered: 1 when CONNECTOR was ever
+         * offered ROWID, 0 when not (rd_store_visible); each_event,
+         * each_history, each_listed: the rows of rd_store_events, _history,
+         * _list, each through FN (the JSON is made once, in store.c) */
         int (*was_offered)(struct rd_store *s, int64_t rowid, const char *connector);
         int (*each_event)(struct rd_store *s, int64_t since, int64_t limit,
                           const struct rd_viewer *viewer, int (*fn)(void *ctx, const char *body),
@@ -231,6 +236,7 @@ struct rd_store_ops {
         /* the audit trail */
         int (*audit)(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
                      const char *action, const char *referral_id);
+        /* the rows of rd_store_audit_list (REFERRAL_ID "": all) */
         int (*each_audit)(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
                           int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
         int (*audit_purge)(struct rd_store *s, int64_t before_ms);
