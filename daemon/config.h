@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rules.h" /* struct rd_diag */
+#include "diag.h"
 
 enum rd_journal_events { RD_JOURNAL_ALL = 0, RD_JOURNAL_DECISIONS, RD_JOURNAL_NONE };
 
