@@ -1,0 +1,273 @@
+/* cmd_events.c: `events [--since N] [--follow]`: the events after seq N,
+ * page by page; with --follow, then the live ones from the PUB endpoint
+ * (a SUB socket), without gaps or doubles. */
+#include "commands.h"
+#include "conn.h"
+#include "curve.h"
+#include "options.h"
+#include "print.h"
+
+#include "bounds.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#define EVENTS_PAGE RD_EVENTS_LIMIT_DEFAULT
+/* With --follow: how long the live stream may stay silent before we ask
+ * the daemon whether we missed the tail (a PUB drops what a subscriber
+ * that is not yet connected would have received). */
+#define FOLLOW_RECHECK_MS 2000
+
+/* Replay state: everything with seq <= cursor has been printed. */
+struct replay {
+        json_int_t cursor;
+};
+
+/* Print the events after r->cursor, page by page, until caught up with
+ * the `last` the daemon reports (or an empty page: a client that may not
+ * see every referral gets gaps in seq). The cursor only ever moves to a
+ * seq actually received, so an event committed while we page is never
+ * skipped. Returns REQ_OK, or the failure (with *REPLY set to an error
+ * reply for REQ_ERROR_REPLY). */
+static enum req_result replay(struct ctl *c, struct replay *st, json_t **err_reply)
+{
+        *err_reply = NULL;
+        for (;;) {
+                json_t *req = json_pack("{s:s, s:I, s:i}", "op", "events", "since",
+                                        (json_int_t)st->cursor, "limit", EVENTS_PAGE);
+                json_t *reply, *events, *ev;
+                json_int_t last = 0, before = st->cursor;
+                enum req_result res = request(c, req, &reply);
+                size_t i;
+
+                json_decref(req);
+                if (res != REQ_OK) {
+                        *err_reply = reply;
+                        return res;
+                }
+                events = json_object_get(reply, "events");
+                jint(reply, "last", &last);
+                json_array_foreach(events, i, ev)
+                {
+                        json_int_t seq;
+
+                        if (!jint(ev, "seq", &seq) || seq <= st->cursor)
+                                continue;
+                        emit_event(c, ev);
+                        st->cursor = seq;
+                }
+                i = json_array_size(events);
+                json_decref(reply);
+                if (i == 0 || st->cursor >= last || st->cursor == before)
+                        return REQ_OK;
+        }
+}
+
+/* Wait until the SUB socket has completed its handshake with the PUB, so
+ * that the subscription is in place before the replay starts. Returns 0
+ * when subscribed, 1 when the daemon refused the subscription (CURVE: the
+ * client's role may not subscribe; c->refusal says so), -1 on a failure
+ * (printed). */
+static int wait_subscribed(struct ctl *c, void *sub)
+{
+        void *mon;
+        int64_t deadline = deadline_after(c->timeout_ms);
+        int rc = -1;
+
+        c->refusal[0] = '\0';
+        mon = watch_socket(c, sub, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES);
+        if (zmq_connect(sub, c->events_endpoint) != 0) {
+                fault("cannot connect to %s: %s", c->events_endpoint, zmq_strerror(zmq_errno()));
+                unwatch_socket(sub, &mon);
+                return -1;
+        }
+        if (!mon)
+                return 0; /* cannot watch: carry on, the gap checks cover us */
+        while (!tool_interrupted) {
+                zmq_pollitem_t item = {.socket = mon, .events = ZMQ_POLLIN};
+                uint16_t event = 0;
+                uint32_t value = 0;
+                int n = zmq_poll(&item, 1, left_ms(deadline));
+
+                if (n < 0 && zmq_errno() == EINTR)
+                        continue;
+                if (n <= 0) {
+                        fault("no connection to the event endpoint %s within %d ms (see "
+                              "--events-endpoint%s)%s%s",
+                              c->events_endpoint, c->timeout_ms,
+                              c->curve_state == 1 ? "; CURVE is on: check --server-key and "
+                                                    "--key"
+                                                  : "",
+                              c->refusal[0] ? ": " : "", c->refusal);
+                        break;
+                }
+                if (!read_monitor_event(mon, &event, &value))
+                        continue;
+                if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                        rc = 0;
+                        break;
+                }
+                if (explain_handshake_failure(c, c->events_endpoint, event, value, true)) {
+                        rc = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 1 : -1;
+                        if (rc < 0)
+                                fault("%s", c->refusal);
+                        break;
+                }
+        }
+        unwatch_socket(sub, &mon);
+        return rc;
+}
+
+/* Receive one published event (topic frame, JSON frame). NULL if the
+ * message is not an event object. */
+static json_t *recv_event(void *sub)
+{
+        bool bad;
+        json_t *ev = recv_reply(sub, &bad); /* the last frame is the JSON */
+
+        return bad ? NULL : ev;
+}
+
+static int follow(struct ctl *c, struct replay *st)
+{
+        int linger = 0, r = EXIT_FAULT;
+        bool warned = false;
+        json_t *err_reply;
+        enum req_result res;
+        void *sub;
+
+        tool_catch_stop_signals(); /* zmq_poll returns EINTR */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+        /* 1. Subscribe first: what is published from now on is queued. */
+        sub = zmq_socket(c->zctx, ZMQ_SUB);
+        if (!sub) {
+                fault("cannot create a socket: %s", zmq_strerror(zmq_errno()));
+                return EXIT_FAULT;
+        }
+        zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+        if (curve_apply(c, sub) != 0)
+                goto out;
+        switch (wait_subscribed(c, sub)) {
+        case 0: break;
+        case 1:
+                /* Not allowed to subscribe (a partner or a connector): follow
+                 * by asking for what is new, as protocol.md tells them to. */
+                fprintf(stderr, "note: %s; following by polling every %d ms instead\n", c->refusal,
+                        FOLLOW_RECHECK_MS);
+                zmq_close(sub);
+                sub = NULL;
+                break;
+        default: goto out;
+        }
+
+        /* 2. Replay what was before, up to the daemon's last seq. */
+        res = replay(c, st, &err_reply);
+        if (res != REQ_OK)
+                goto fail;
+
+        /* 3. Live: print what is newer than the cursor; a gap is filled
+         * from the replay before the event that revealed it; a silence
+         * makes us ask for what we may have missed. */
+        while (!tool_interrupted) {
+                zmq_pollitem_t item = {.socket = sub, .events = ZMQ_POLLIN};
+                /* without a subscription: a plain wait, then a replay */
+                int n = zmq_poll(sub ? &item : NULL, sub ? 1 : 0, FOLLOW_RECHECK_MS);
+                json_t *ev;
+                json_int_t seq;
+
+                if (n < 0) {
+                        if (zmq_errno() == EINTR)
+                                continue;
+                        fault("poll: %s", zmq_strerror(zmq_errno()));
+                        goto out;
+                }
+                if (n == 0) {
+                        ev = NULL;
+                        seq = st->cursor + 1; /* maybe missed: look */
+                } else {
+                        ev = recv_event(sub);
+                        if (!ev || !jint(ev, "seq", &seq)) {
+                                json_decref(ev);
+                                continue;
+                        }
+                        if (seq <= st->cursor) {
+                                json_decref(ev); /* already printed by the replay */
+                                continue;
+                        }
+                }
+                if (seq > st->cursor + 1 || !ev) {
+                        res = replay(c, st, &err_reply);
+                        if (res == REQ_ERROR_REPLY || res == REQ_REFUSED) {
+                                json_decref(ev);
+                                goto fail;
+                        }
+                        if (res == REQ_TIMEOUT) {
+                                /* Keep following: the daemon may be restarting. The
+                                 * event is not printed out of order; the next
+                                 * replay brings it. */
+                                if (!warned)
+                                        fprintf(stderr,
+                                                "warning: no reply from %s within %d ms; "
+                                                "still following\n",
+                                                c->endpoint, c->timeout_ms);
+                                warned = true;
+                                json_decref(ev);
+                                continue;
+                        }
+                        if (res == REQ_FAULT) {
+                                json_decref(ev);
+                                goto out;
+                        }
+                        warned = false;
+                }
+                if (ev && seq > st->cursor) {
+                        emit_event(c, ev);
+                        st->cursor = seq;
+                }
+                json_decref(ev);
+        }
+        r = EXIT_OK;
+        goto out;
+fail:
+        request_failed(c, res, err_reply);
+out:
+        if (sub)
+                zmq_close(sub);
+        return tool_interrupted ? EXIT_OK : r;
+}
+
+int cmd_events(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"follow", no_argument, NULL, OPT_FOLLOW},
+                                             {0}};
+        long long since = 0;
+        bool follow_live = false;
+        struct replay st;
+        json_t *err_reply;
+        enum req_result res;
+        int opt, r;
+
+        getopt_reset();
+        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT "f", opts, &r)) >= 0) {
+                if (opt == OPT_FOLLOW || opt == 'f') {
+                        follow_live = true;
+                } else if (opt == OPT_SINCE && !parse_count(optarg, INT64_MAX, &since)) {
+                        usage_error(argv[0], "--since needs a seq (0 or more), not '%s'", optarg);
+                        return EXIT_USAGE;
+                }
+        }
+        if (opt == -2)
+                return r;
+        if (!no_arguments_left(argc, argv))
+                return EXIT_USAGE;
+        st.cursor = since;
+        if (follow_live)
+                return follow(c, &st);
+        res = replay(c, &st, &err_reply);
+        return request_failed(c, res, err_reply);
+}

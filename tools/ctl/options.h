@@ -1,0 +1,88 @@
+/* options.h: the options every referralctl command takes (before or after
+ * the command: `referralctl list --json` works as well as `referralctl
+ * --json list`), the environment that gives their defaults, and the usage
+ * errors. */
+#ifndef RD_CTL_OPTIONS_H
+#define RD_CTL_OPTIONS_H
+
+#include "ctl.h"
+
+#include <getopt.h>
+
+/* Long options without a short form; a command's own options that only
+ * it takes are numbered in its file, from 300 on. */
+enum {
+        OPT_EVENTS_ENDPOINT = 256,
+        OPT_JSON,
+        OPT_HELP,
+        OPT_VERSION,
+        OPT_STATUS,
+        OPT_SINCE,
+        OPT_LIMIT,
+        OPT_FOLLOW,
+        OPT_PARTNER,
+        OPT_REF,
+        OPT_CONNECTOR,
+        OPT_REASON,
+        OPT_FORWARD_TO,
+        OPT_EXPECTED_END,
+        OPT_SERVER_KEY,
+        OPT_KEY,
+};
+
+/* The common options: a command's option table starts with GLOBAL_LONG
+ * and its short options with GLOBAL_SHORT. */
+/* clang-format off */
+#define GLOBAL_SHORT ":e:t:h"
+#define GLOBAL_LONG                                                     \
+        {"endpoint", required_argument, NULL, 'e'},                     \
+        {"events-endpoint", required_argument, NULL, OPT_EVENTS_ENDPOINT}, \
+        {"json", no_argument, NULL, OPT_JSON},                          \
+        {"timeout", required_argument, NULL, 't'},                      \
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},        \
+        {"key", required_argument, NULL, OPT_KEY},                      \
+        {"help", no_argument, NULL, 'h'}
+/* clang-format on */
+
+/* C's defaults: the endpoints from $REFERRALD_ENDPOINT and
+ * $REFERRALD_EVENTS (else the loopback defaults), the default timeout.
+ * The keys' variables are read when a socket needs them (curve.h). */
+void options_defaults(struct ctl *c);
+
+/* "referralctl: CMD: MESSAGE", the command's synopsis and a pointer to
+ * --help on stderr. CMD may be NULL (before the command). */
+void usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A count: digits only (no sign), at most MAX. true with *OUT set. */
+bool parse_count(const char *s, long long max, long long *out);
+
+/* Handle an option that is common to all commands, or a getopt error.
+ * Returns 1 when handled, 0 when OPT is not a common option, or -1 after
+ * a usage error (printed) and -2 after --help (printed; exit 0). */
+int common_option(struct ctl *c, const char *cmd, int opt, char **argv);
+
+/* Start a command's option parsing over ARGC/ARGV (ARGV[0] is the
+ * command name). */
+void getopt_reset(void);
+
+/* getopt_long over a command's OPTS after getopt_reset(), handling the
+ * common options on the way. Returns the next option that is the
+ * command's own (optarg is its value), -1 at the end of the options, or
+ * -2 when the command must end now with *STATUS: EXIT_OK after --help,
+ * EXIT_USAGE after a usage error (both printed). */
+int command_option(struct ctl *c, int argc, char **argv, const char *shortopts,
+                   const struct option *opts, int *status);
+
+/* true when the options took every argument; else false after the usage
+ * error "unexpected argument" (printed). */
+bool no_arguments_left(int argc, char **argv);
+
+/* Parse a command that takes the common options only and exactly N
+ * arguments; they are at ARGV[optind]. WRONG_COUNT is the usage error for
+ * another number of arguments (with N = 0 it may be NULL: "unexpected
+ * argument"). Returns true to go on, or false with the exit status in
+ * *STATUS (--help or a usage error, printed). */
+bool only_common_options(struct ctl *c, int argc, char **argv, int n, const char *wrong_count,
+                         int *status);
+
+#endif
