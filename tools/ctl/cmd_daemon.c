@@ -52,23 +52,16 @@ static void print_stats(const json_t *reply)
         }
 }
 
+/* A command without arguments that sends OP and prints the reply with
+ * HUMAN (or as it came with --json). */
 static int simple_command(struct ctl *c, int argc, char **argv, const char *op,
                           void (*human)(const json_t *))
 {
-        json_t *reply;
         int r;
 
         if (!only_common_options(c, argc, argv, 0, NULL, &r))
                 return r;
-        r = call(c, json_pack("{s:s}", "op", op), &reply);
-        if (r)
-                return r;
-        if (c->json)
-                print_json_line(reply);
-        else
-                human(reply);
-        json_decref(reply);
-        return EXIT_OK;
+        return call_and_print(c, json_pack("{s:s}", "op", op), human);
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
@@ -111,41 +104,6 @@ struct audit_query {
         const char *id;
         bool all; /* --follow-all: page on to the end */
 };
-
-/* Parse audit's options into Q. true to go on, or false with the exit
- * status in *STATUS (--help or a usage error, printed). */
-static bool audit_options(struct ctl *c, int argc, char **argv, struct audit_query *q, int *status)
-{
-        static const struct option opts[] = {GLOBAL_LONG,
-                                             {"since", required_argument, NULL, OPT_SINCE},
-                                             {"limit", required_argument, NULL, OPT_LIMIT},
-                                             {"id", required_argument, NULL, OPT_AUDIT_ID},
-                                             {"follow-all", no_argument, NULL, OPT_FOLLOW_ALL},
-                                             {0}};
-        int opt;
-
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, status)) >= 0) {
-                if (opt == OPT_SINCE && !parse_count(optarg, INT64_MAX, &q->since)) {
-                        usage_error(argv[0], "--since needs an entry number (0 or more), not '%s'",
-                                    optarg);
-                        break;
-                } else if (opt == OPT_LIMIT &&
-                           (!parse_count(optarg, INT64_MAX, &q->limit) || q->limit < 1)) {
-                        usage_error(argv[0], "--limit needs a number of at least 1, not '%s'",
-                                    optarg);
-                        break;
-                } else if (opt == OPT_AUDIT_ID) {
-                        q->id = optarg;
-                } else if (opt == OPT_FOLLOW_ALL) {
-                        q->all = true;
-                }
-        }
-        if (opt == -2)
-                return false;
-        *status = EXIT_USAGE;
-        return opt == -1 && no_arguments_left(argc, argv);
-}
 
 /* The request for the entries of Q after SINCE. */
 static json_t *audit_request(const struct audit_query *q, json_int_t since)
@@ -199,15 +157,31 @@ static void audit_end(const struct ctl *c, const struct audit_query *q, const js
 
 int cmd_audit(struct ctl *c, int argc, char **argv)
 {
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"limit", required_argument, NULL, OPT_LIMIT},
+                                             {"id", required_argument, NULL, OPT_AUDIT_ID},
+                                             {"follow-all", no_argument, NULL, OPT_FOLLOW_ALL},
+                                             {0}};
         struct audit_query q = {.limit = -1};
+        const struct opt_value values[] = {
+                {OPT_SINCE, .count = &q.since,
+                 .bad = "--since needs an entry number (0 or more), not '%s'"},
+                {OPT_LIMIT, .count = &q.limit, .min = 1,
+                 .bad = "--limit needs a number of at least 1, not '%s'"},
+                {OPT_AUDIT_ID, .text = &q.id},
+                {OPT_FOLLOW_ALL, .flag = &q.all},
+                {0}};
         json_t *entries, *reply = NULL;
         json_int_t last;
         bool header = false;
         size_t n;
         int r;
 
-        if (!audit_options(c, argc, argv, &q, &r))
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
+        if (!no_arguments_left(argc, argv))
+                return EXIT_USAGE;
         entries = json_array();
         for (last = q.since;;) {
                 json_int_t page_last = last;

@@ -247,21 +247,17 @@ int cmd_events(struct ctl *c, int argc, char **argv)
                                              {0}};
         long long since = 0;
         bool follow_live = false;
+        const struct opt_value values[] = {
+                {OPT_SINCE, .count = &since, .bad = "--since needs a seq (0 or more), not '%s'"},
+                {OPT_FOLLOW, .flag = &follow_live},
+                {'f', .flag = &follow_live},
+                {0}};
         struct replay st;
         json_t *err_reply;
         enum req_result res;
-        int opt, r;
+        int r;
 
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT "f", opts, &r)) >= 0) {
-                if (opt == OPT_FOLLOW || opt == 'f') {
-                        follow_live = true;
-                } else if (opt == OPT_SINCE && !parse_count(optarg, INT64_MAX, &since)) {
-                        usage_error(argv[0], "--since needs a seq (0 or more), not '%s'", optarg);
-                        return EXIT_USAGE;
-                }
-        }
-        if (opt == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT "f", opts, values, &r))
                 return r;
         if (!no_arguments_left(argc, argv))
                 return EXIT_USAGE;

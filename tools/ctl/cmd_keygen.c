@@ -68,16 +68,10 @@ static bool keygen_options(struct ctl *c, int argc, char **argv, const char **ba
                                              {"out", required_argument, NULL, OPT_OUT},
                                              {"force", no_argument, NULL, OPT_FORCE},
                                              {0}};
-        int opt;
+        const struct opt_value values[] = {
+                {OPT_OUT, .text = base}, {OPT_FORCE, .flag = force}, {0}};
 
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, status)) >= 0) {
-                if (opt == OPT_OUT)
-                        *base = optarg;
-                else if (opt == OPT_FORCE)
-                        *force = true;
-        }
-        if (opt == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, status))
                 return false;
         *status = EXIT_USAGE;
         if (optind != argc) {

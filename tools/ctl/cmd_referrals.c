@@ -15,45 +15,17 @@
 
 int cmd_submit(struct ctl *c, int argc, char **argv)
 {
-        json_t *referral, *req, *reply;
-        json_error_t jerr;
-        const char *file;
+        json_t *referral, *req;
         int r;
 
         if (!only_common_options(c, argc, argv, 1, "needs exactly one FILE.json (or '-' for stdin)",
                                  &r))
                 return r;
-        file = argv[optind];
-        if (!strcmp(file, "-"))
-                referral = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
-        else
-                referral = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-        if (!referral) {
-                if (jerr.line > 0)
-                        fault("%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
-                else
-                        fault("%s: %s", file, jerr.text);
+        referral = read_json_object(argv[optind], true, "the referral must be a JSON object");
+        if (!referral)
                 return EXIT_FAULT;
-        }
-        if (!json_is_object(referral)) {
-                fault("%s: the referral must be a JSON object", file);
-                json_decref(referral);
-                return EXIT_FAULT;
-        }
         req = json_pack("{s:s, s:o}", "op", "submit", "referral", referral);
-        r = call(c, req, &reply);
-        if (r)
-                return r;
-        if (c->json) {
-                print_json_line(reply);
-        } else {
-                print_decision(reply);
-                if (json_is_true(json_object_get(reply, "duplicate")))
-                        printf(" (duplicate: already submitted, nothing changed)");
-                putchar('\n');
-        }
-        json_decref(reply);
-        return EXIT_OK;
+        return call_and_print(c, req, print_decision_line);
 }
 
 static void print_referral_details(const json_t *reply)
@@ -69,13 +41,8 @@ static void print_referral_details(const json_t *reply)
         if (json_is_object(ref)) {
                 json_object_foreach((json_t *)ref, key, v)
                 {
-                        char *s;
+                        char *s = value_text(v);
 
-                        if (json_is_string(v)) {
-                                printf("  %-10s %s\n", key, json_string_value(v));
-                                continue;
-                        }
-                        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                         printf("  %-10s %s\n", key, s ? s : "?");
                         free(s);
                 }
@@ -90,53 +57,36 @@ static void print_referral_details(const json_t *reply)
         }
 }
 
-/* `get` of the referral that ARGV names: ID, or --partner P and --ref R
- * (get, explain). The reply in *REPLY (the caller's), or NULL and the exit
- * status to end with (after --help, or an error, printed). */
-static int get_referral(struct ctl *c, int argc, char **argv, json_t **reply)
+/* The `get` request for the referral that ARGV names: ID, or --partner P
+ * and --ref R (get, explain). NULL with the exit status in *STATUS (after
+ * --help, or a usage error, printed). */
+static json_t *get_request(struct ctl *c, int argc, char **argv, int *status)
 {
         static const struct option opts[] = {GLOBAL_LONG,
                                              {"partner", required_argument, NULL, OPT_PARTNER},
                                              {"ref", required_argument, NULL, OPT_REF},
                                              {0}};
         const char *partner = NULL, *ref = NULL;
-        json_t *req;
-        int opt, r;
+        const struct opt_value values[] = {
+                {OPT_PARTNER, .text = &partner}, {OPT_REF, .text = &ref}, {0}};
 
-        *reply = NULL;
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, &r)) >= 0) {
-                if (opt == OPT_PARTNER)
-                        partner = optarg;
-                else if (opt == OPT_REF)
-                        ref = optarg;
-        }
-        if (opt == -2)
-                return r;
-        if (argc - optind == 1 && !partner && !ref) {
-                req = json_pack("{s:s, s:s}", "op", "get", "id", argv[optind]);
-        } else if (argc - optind == 0 && partner && ref) {
-                req = json_pack("{s:s, s:s, s:s}", "op", "get", "partner", partner, "ref", ref);
-        } else {
-                usage_error(argv[0], "needs either ID, or --partner P and --ref R");
-                return EXIT_USAGE;
-        }
-        return call(c, req, reply);
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, status))
+                return NULL;
+        if (argc - optind == 1 && !partner && !ref)
+                return json_pack("{s:s, s:s}", "op", "get", "id", argv[optind]);
+        if (argc - optind == 0 && partner && ref)
+                return json_pack("{s:s, s:s, s:s}", "op", "get", "partner", partner, "ref", ref);
+        usage_error(argv[0], "needs either ID, or --partner P and --ref R");
+        *status = EXIT_USAGE;
+        return NULL;
 }
 
 int cmd_get(struct ctl *c, int argc, char **argv)
 {
-        json_t *reply;
-        int r = get_referral(c, argc, argv, &reply);
+        int r;
+        json_t *req = get_request(c, argc, argv, &r);
 
-        if (!reply)
-                return r;
-        if (c->json)
-                print_json_line(reply);
-        else
-                print_referral_details(reply);
-        json_decref(reply);
-        return EXIT_OK;
+        return req ? call_and_print(c, req, print_referral_details) : r;
 }
 
 int cmd_list(struct ctl *c, int argc, char **argv)
@@ -148,24 +98,17 @@ int cmd_list(struct ctl *c, int argc, char **argv)
                                              {0}};
         const char *status = NULL;
         long long since = -1, limit = -1;
+        const struct opt_value values[] = {
+                {OPT_STATUS, .text = &status},
+                {OPT_SINCE, .count = &since, .bad = "--since needs a seq (0 or more), not '%s'"},
+                {OPT_LIMIT, .count = &limit, .bad = "--limit needs a number, not '%s'"},
+                {0}};
         json_t *req, *reply, *rows, *row;
         json_int_t last;
         size_t i;
-        int opt, r;
+        int r;
 
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, &r)) >= 0) {
-                if (opt == OPT_STATUS) {
-                        status = optarg;
-                } else if (opt == OPT_SINCE && !parse_count(optarg, INT64_MAX, &since)) {
-                        usage_error(argv[0], "--since needs a seq (0 or more), not '%s'", optarg);
-                        return EXIT_USAGE;
-                } else if (opt == OPT_LIMIT && !parse_count(optarg, INT64_MAX, &limit)) {
-                        usage_error(argv[0], "--limit needs a number, not '%s'", optarg);
-                        return EXIT_USAGE;
-                }
-        }
-        if (opt == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
         if (!no_arguments_left(argc, argv))
                 return EXIT_USAGE;
@@ -221,21 +164,16 @@ int cmd_update(struct ctl *c, int argc, char **argv)
                 {"expected-end", required_argument, NULL, OPT_EXPECTED_END},
                 {0}};
         const char *connector = NULL, *reason = NULL, *forward_to = NULL, *expected_end = NULL;
-        json_t *req, *reply;
+        const struct opt_value values[] = {{OPT_CONNECTOR, .text = &connector},
+                                           {OPT_REASON, .text = &reason},
+                                           {OPT_FORWARD_TO, .text = &forward_to},
+                                           {OPT_EXPECTED_END, .text = &expected_end},
+                                           {0}};
+        json_t *req;
         int64_t ms;
-        int opt, r;
+        int r;
 
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, &r)) >= 0) {
-                switch (opt) {
-                case OPT_CONNECTOR: connector = optarg; break;
-                case OPT_REASON: reason = optarg; break;
-                case OPT_FORWARD_TO: forward_to = optarg; break;
-                case OPT_EXPECTED_END: expected_end = optarg; break;
-                default: break;
-                }
-        }
-        if (opt == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
         if (argc - optind != 2) {
                 usage_error(argv[0], "needs ID and STATUS");
@@ -258,17 +196,7 @@ int cmd_update(struct ctl *c, int argc, char **argv)
                 json_object_set_new(req, "forward_to", json_string(forward_to));
         if (expected_end)
                 json_object_set_new(req, "expected_end", json_string(expected_end));
-        r = call(c, req, &reply);
-        if (r)
-                return r;
-        if (c->json) {
-                print_json_line(reply);
-        } else {
-                print_decision(reply);
-                putchar('\n');
-        }
-        json_decref(reply);
-        return EXIT_OK;
+        return call_and_print(c, req, print_decision_line);
 }
 
 int cmd_erase(struct ctl *c, int argc, char **argv)
@@ -299,11 +227,15 @@ int cmd_explain(struct ctl *c, int argc, char **argv)
 {
         const char *digest;
         const json_t *trace, *history, *ev;
-        json_t *reply;
+        json_t *req, *reply;
         size_t i;
-        int r = get_referral(c, argc, argv, &reply);
+        int r;
 
-        if (!reply)
+        req = get_request(c, argc, argv, &r);
+        if (!req)
+                return r;
+        r = call(c, req, &reply);
+        if (r)
                 return r;
         trace = json_object_get(reply, "trace");
         digest = jstr(reply, "rules_digest");

@@ -67,25 +67,15 @@ static int run_one(const struct ctl *c, const char *path, const struct rd_rules 
         struct rd_route_state st = {0};
         struct rd_referral ref = {0};
         struct rd_error err;
-        json_error_t jerr;
         json_t *obj, *dec = NULL;
         char tbuf[RD_TIME_STR];
         int r;
 
-        obj = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-        if (!obj) {
-                if (jerr.line > 0)
-                        fault("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-                else
-                        fault("%s: %s", path, jerr.text);
+        obj = read_json_object(path, false,
+                               "the referral must be a JSON object (the inner referral of a "
+                               "submit)");
+        if (!obj)
                 return EXIT_FAULT;
-        }
-        if (!json_is_object(obj)) {
-                fault("%s: the referral must be a JSON object (the inner referral of a submit)",
-                      path);
-                json_decref(obj);
-                return EXIT_FAULT;
-        }
         referral_test_defaults(obj, "test");
         r = rd_referral_from_json(obj, &ref, &err);
         json_decref(obj);
@@ -159,18 +149,13 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
         struct rd_rules *rules = NULL;
         struct test_state ts = {0};
         struct timespec now;
+        const struct opt_value values[] = {
+                {OPT_AT, .text = &at_s}, {OPT_STATE, .text = &state_path}, {0}};
         size_t warnings;
         int64_t at;
-        int opt, r;
+        int r;
 
-        getopt_reset();
-        while ((opt = command_option(c, argc, argv, GLOBAL_SHORT, opts, &r)) >= 0) {
-                if (opt == OPT_AT)
-                        at_s = optarg;
-                else if (opt == OPT_STATE)
-                        state_path = optarg;
-        }
-        if (opt == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
         sub = optind < argc ? argv[optind] : NULL;
         if (sub && !strcmp(sub, "check")) {

@@ -282,3 +282,18 @@ int call(struct ctl *c, json_t *req, json_t **reply)
         *reply = NULL;
         return EXIT_FAULT;
 }
+
+int call_and_print(struct ctl *c, json_t *req, void (*human)(const json_t *reply))
+{
+        json_t *reply;
+        int r = call(c, req, &reply);
+
+        if (r)
+                return r;
+        if (c->json)
+                print_json_line(reply);
+        else
+                human(reply);
+        json_decref(reply);
+        return EXIT_OK;
+}

@@ -35,6 +35,10 @@ int request_failed(const struct ctl *c, enum req_result res, json_t *reply);
  * (request_failed()). Takes ownership of REQ. */
 int call(struct ctl *c, json_t *req, json_t **reply);
 
+/* call() and print the reply: as it came with --json, else with HUMAN.
+ * Takes ownership of REQ. Returns the exit status. */
+int call_and_print(struct ctl *c, json_t *req, void (*human)(const json_t *reply));
+
 /* Close the DEALER (and its monitor), if open. */
 void close_dealer(struct ctl *c);
 

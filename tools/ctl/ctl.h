@@ -10,7 +10,7 @@
  *   main.c           the table of commands, --help, main()
  *   options.c        the options every command takes, the environment, usage errors
  *   conn.c, curve.c  the connection: one request and its reply; the keys
- *   print.c          the text forms of replies and events
+ *   print.c          the text forms of replies and events; json.c: JSON helpers
  *   words.c          a decision trace in plain words (rules test, explain)
  *   decide.c         one decision offline, from a routing file and a database copy
  *   cases.c          `rules test` on a cases file

@@ -80,27 +80,43 @@ int common_option(struct ctl *c, const char *cmd, int opt, char **argv)
         }
 }
 
-void getopt_reset(void)
+/* Put OPT's value (optarg) where VALUES says. false after a usage error
+ * (printed). */
+static bool take_value(const char *cmd, int opt, const struct opt_value *values)
 {
-        optind = 0; /* GNU: re-initialise, scanning starts at argv[1] */
-        opterr = 0;
+        const struct opt_value *v = values;
+
+        while (v && v->opt && v->opt != opt)
+                v++;
+        if (!v || !v->opt)
+                return true; /* in OPTS, not in VALUES: ignored */
+        if (v->text)
+                *v->text = optarg;
+        if (v->flag)
+                *v->flag = true;
+        if (v->count && (!parse_count(optarg, INT64_MAX, v->count) || *v->count < v->min)) {
+                usage_error(cmd, v->bad, optarg);
+                return false;
+        }
+        return true;
 }
 
-int command_option(struct ctl *c, int argc, char **argv, const char *shortopts,
-                   const struct option *opts, int *status)
+bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
+                   const struct option *opts, const struct opt_value *values, int *status)
 {
         int opt, r;
 
+        optind = 0; /* GNU: re-initialise, scanning starts at argv[1] */
+        opterr = 0;
+        *status = EXIT_USAGE;
         while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
                 r = common_option(c, argv[0], opt, argv);
-                if (r < 0) {
-                        *status = r == -2 ? EXIT_OK : EXIT_USAGE;
-                        return -2;
-                }
-                if (r == 0)
-                        return opt;
+                if (r == -2)
+                        *status = EXIT_OK;
+                if (r < 0 || (r == 0 && !take_value(argv[0], opt, values)))
+                        return false;
         }
-        return -1;
+        return true;
 }
 
 bool no_arguments_left(int argc, char **argv)
@@ -116,10 +132,8 @@ bool only_common_options(struct ctl *c, int argc, char **argv, int n, const char
 {
         static const struct option opts[] = {GLOBAL_LONG, {0}};
 
-        getopt_reset();
-        if (command_option(c, argc, argv, GLOBAL_SHORT, opts, status) == -2)
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, NULL, status))
                 return false;
-        *status = EXIT_USAGE;
         if (!wrong_count)
                 return no_arguments_left(argc, argv);
         if (argc - optind != n) {

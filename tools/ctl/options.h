@@ -61,17 +61,27 @@ bool parse_count(const char *s, long long max, long long *out);
  * a usage error (printed) and -2 after --help (printed; exit 0). */
 int common_option(struct ctl *c, const char *cmd, int opt, char **argv);
 
-/* Start a command's option parsing over ARGC/ARGV (ARGV[0] is the
- * command name). */
-void getopt_reset(void);
+/* Where a command's own option puts its value, in a table that ends with
+ * {0}: a text (*TEXT = optarg), a flag (*FLAG = true), or a count (*COUNT:
+ * digits only, at least MIN; else the usage error BAD, a format whose one
+ * %s is the value given). */
+struct opt_value {
+        int opt;
+        const char **text;
+        bool *flag;
+        long long *count;
+        long long min;
+        const char *bad;
+};
 
-/* getopt_long over a command's OPTS after getopt_reset(), handling the
- * common options on the way. Returns the next option that is the
- * command's own (optarg is its value), -1 at the end of the options, or
- * -2 when the command must end now with *STATUS: EXIT_OK after --help,
- * EXIT_USAGE after a usage error (both printed). */
-int command_option(struct ctl *c, int argc, char **argv, const char *shortopts,
-                   const struct option *opts, int *status);
+/* Parse the options of command ARGV[0] with getopt_long over SHORTOPTS and
+ * OPTS (which start with GLOBAL_SHORT and GLOBAL_LONG): the common ones
+ * into C, the command's own into VALUES (NULL: it has none). Returns true
+ * to go on (the arguments start at ARGV[optind]), or false with the exit
+ * status in *STATUS: EXIT_OK after --help, EXIT_USAGE after a usage error
+ * (both printed). */
+bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
+                   const struct option *opts, const struct opt_value *values, int *status);
 
 /* true when the options took every argument; else false after the usage
  * error "unexpected argument" (printed). */

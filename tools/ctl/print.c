@@ -17,31 +17,6 @@ void fault(const char *fmt, ...)
         fputc('\n', stderr);
 }
 
-const char *jstr(const json_t *o, const char *key)
-{
-        return json_string_value(json_object_get(o, key));
-}
-
-bool jint(const json_t *o, const char *key, json_int_t *out)
-{
-        json_t *v = json_object_get(o, key);
-
-        if (!json_is_integer(v))
-                return false;
-        *out = json_integer_value(v);
-        return true;
-}
-
-void print_json_line(const json_t *v)
-{
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-        if (s) {
-                puts(s);
-                free(s);
-        }
-}
-
 void print_error_reply(const json_t *reply)
 {
         const json_t *err = json_object_get(reply, "error");
@@ -102,6 +77,14 @@ void print_decision(const json_t *o)
                 printf(": %s", reason);
 }
 
+void print_decision_line(const json_t *o)
+{
+        print_decision(o);
+        if (json_is_true(json_object_get(o, "duplicate")))
+                printf(" (duplicate: already submitted, nothing changed)");
+        putchar('\n');
+}
+
 void print_event(const json_t *ev)
 {
         static const char *const fixed[] = {"seq", "at", "type", "id", "partner", "ref"};
@@ -130,11 +113,7 @@ void print_event(const json_t *ev)
                         skip = skip || !strcmp(key, fixed[i]);
                 if (skip)
                         continue;
-                if (json_is_string(v)) {
-                        printf(" %s=%s", key, json_string_value(v));
-                        continue;
-                }
-                s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                s = value_text(v);
                 printf(" %s=%s", key, s ? s : "?");
                 free(s);
         }

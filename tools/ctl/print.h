@@ -6,19 +6,12 @@
 
 #include "ctl.h"
 
+#include "json.h"
+
 #include <jansson.h>
 
 /* "error: MESSAGE" on stderr: a fault of this run (not a reply). */
 void fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* The string at KEY of O (borrowed), or NULL when there is none. */
-const char *jstr(const json_t *o, const char *key);
-
-/* true with *OUT set when KEY of O is an integer. */
-bool jint(const json_t *o, const char *key, json_int_t *out);
-
-/* V as compact JSON and a newline on stdout (--json). */
-void print_json_line(const json_t *v);
 
 /* An `ok: false` reply as "error: CODE: FIELD: MESSAGE" on stderr. */
 void print_error_reply(const json_t *reply);
@@ -27,6 +20,9 @@ void print_error_reply(const json_t *reply);
  * 2026-12-23T10:00:00Z" and the like, from the decision fields of a
  * reply (submit, get, update) or an event; no newline. */
 void print_decision(const json_t *o);
+
+/* print_decision(), a note when it is a submit's duplicate, a newline. */
+void print_decision_line(const json_t *o);
 
 /* "42 2026-11-23T10:00:00.123Z referral.assigned R000001 ocmw-genk/REF-1
  * status=assigned rule=family-by-region team=genk connector=kelly ...":
