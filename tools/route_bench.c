@@ -11,8 +11,10 @@
  *
  * No daemon, no database, no sockets: only lib/rules and lib/route. */
 #include "referral.h"
+#include "rng.h"
 #include "route.h"
 #include "rules.h"
+#include "tool.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define N_TEAMS 10
 #define PER_TEAM 10
@@ -49,11 +50,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-        /* xorshift64* */
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * UINT64_C(2685821657736338717);
+        return tool_rng_next(&rng_state);
 }
 
 /* A number in 0..n-1. */
@@ -349,10 +346,7 @@ static void gen_state(struct bench_state *bs, const struct rd_rules *rules)
 
 static double now_s(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)tool_mono_ns() / 1e9;
 }
 
 enum mode { MODE_NO_TRACE, MODE_TRACE, MODE_TRACE_DUMP };
