@@ -178,10 +178,8 @@ int cmd_audit(struct ctl *c, int argc, char **argv)
         size_t n;
         int r;
 
-        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
-        if (!no_arguments_left(argc, argv))
-                return EXIT_USAGE;
         entries = json_array();
         for (last = q.since;;) {
                 json_int_t page_last = last;

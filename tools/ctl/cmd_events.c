@@ -257,10 +257,8 @@ int cmd_events(struct ctl *c, int argc, char **argv)
         enum req_result res;
         int r;
 
-        if (!parse_options(c, argc, argv, GLOBAL_SHORT "f", opts, values, &r))
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT "f", opts, values, &r))
                 return r;
-        if (!no_arguments_left(argc, argv))
-                return EXIT_USAGE;
         st.cursor = since;
         if (follow_live)
                 return follow(c, &st);

@@ -108,10 +108,8 @@ int cmd_list(struct ctl *c, int argc, char **argv)
         size_t i;
         int r;
 
-        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
-        if (!no_arguments_left(argc, argv))
-                return EXIT_USAGE;
         req = json_pack("{s:s}", "op", "list");
         if (status)
                 json_object_set_new(req, "status", json_string(status));

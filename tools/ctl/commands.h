@@ -1,7 +1,7 @@
 /* commands.h: referralctl's commands.
  *
  * A new command: write `int cmd_NAME(struct ctl *c, int argc, char **argv)`
- * in the cmd_*.c file of its group (or a new one, listed in CMakeLists.txt),
+ * (a command_fn) in the cmd_*.c file of its group (or a new one, listed in CMakeLists.txt),
  * declare it below, add its row to the table in main.c (name, handler,
  * synopsis, summary: --help and usage errors print them) and its section to
  * man/referralctl.1.
@@ -17,9 +17,12 @@
 
 #include <stdio.h>
 
+/* A command's handler. */
+typedef int command_fn(struct ctl *c, int argc, char **argv);
+
 struct command {
         const char *name;
-        int (*run)(struct ctl *c, int argc, char **argv);
+        command_fn *run;
         const char *synopsis;
         const char *summary;
 };
@@ -31,28 +34,21 @@ const struct command *find_command(const char *name);
 void print_help(FILE *f);
 
 /* cmd_referrals.c: one referral at a time */
-int cmd_submit(struct ctl *c, int argc, char **argv);
-int cmd_get(struct ctl *c, int argc, char **argv);
-int cmd_list(struct ctl *c, int argc, char **argv);
-int cmd_update(struct ctl *c, int argc, char **argv);
-int cmd_erase(struct ctl *c, int argc, char **argv);
-int cmd_explain(struct ctl *c, int argc, char **argv);
+command_fn cmd_submit, cmd_get, cmd_list, cmd_update, cmd_erase, cmd_explain;
 
 /* cmd_events.c: the event stream, replayed and followed */
-int cmd_events(struct ctl *c, int argc, char **argv);
+command_fn cmd_events;
 
 /* cmd_daemon.c: what the daemon says of itself: stats, ping, audit trail */
-int cmd_stats(struct ctl *c, int argc, char **argv);
-int cmd_ping(struct ctl *c, int argc, char **argv);
-int cmd_audit(struct ctl *c, int argc, char **argv);
+command_fn cmd_stats, cmd_ping, cmd_audit;
 
 /* cmd_keygen.c: CURVE key pairs */
-int cmd_keygen(struct ctl *c, int argc, char **argv);
+command_fn cmd_keygen;
 
 /* cmd_backup.c: a consistent copy of a live database (offline) */
-int cmd_backup(struct ctl *c, int argc, char **argv);
+command_fn cmd_backup;
 
 /* cmd_rules.c: rules check, rules test (offline) */
-int cmd_rules(struct ctl *c, int argc, char **argv);
+command_fn cmd_rules;
 
 #endif

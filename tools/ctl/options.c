@@ -119,11 +119,15 @@ bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
         return true;
 }
 
-bool no_arguments_left(int argc, char **argv)
+bool parse_options_only(struct ctl *c, int argc, char **argv, const char *shortopts,
+                        const struct option *opts, const struct opt_value *values, int *status)
 {
+        if (!parse_options(c, argc, argv, shortopts, opts, values, status))
+                return false;
         if (optind == argc)
                 return true;
         usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        *status = EXIT_USAGE;
         return false;
 }
 
@@ -132,10 +136,10 @@ bool only_common_options(struct ctl *c, int argc, char **argv, int n, const char
 {
         static const struct option opts[] = {GLOBAL_LONG, {0}};
 
+        if (!wrong_count)
+                return parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, NULL, status);
         if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, NULL, status))
                 return false;
-        if (!wrong_count)
-                return no_arguments_left(argc, argv);
         if (argc - optind != n) {
                 usage_error(argv[0], "%s", wrong_count);
                 return false;

@@ -83,9 +83,10 @@ struct opt_value {
 bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
                    const struct option *opts, const struct opt_value *values, int *status);
 
-/* true when the options took every argument; else false after the usage
- * error "unexpected argument" (printed). */
-bool no_arguments_left(int argc, char **argv);
+/* parse_options() for a command that takes no arguments besides its
+ * options: another is a usage error ("unexpected argument"). */
+bool parse_options_only(struct ctl *c, int argc, char **argv, const char *shortopts,
+                        const struct option *opts, const struct opt_value *values, int *status);
 
 /* Parse a command that takes the common options only and exactly N
  * arguments; they are at ARGV[optind]. WRONG_COUNT is the usage error for
