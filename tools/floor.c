@@ -427,7 +427,9 @@ static void floor_close(struct floor *f)
                 close(f->sigfd);
 }
 
-int main(int argc, char **argv)
+/* The command line into *ENDPOINT and *DBFILE; --help and --version exit
+ * 0, a usage error exits 2. */
+static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile)
 {
         static const struct option longopts[] = {
                 {"endpoint", required_argument, NULL, 'e'},
@@ -436,27 +438,56 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, 'V'},
                 {0},
         };
-        const char *endpoint = NULL, *dbfile = NULL;
-        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM, ch, r = EXIT_FAULT;
-        int64_t maxmsg = RD_SOCKET_MSG_MAX;
-        struct floor *f;
+        int ch;
 
         while ((ch = getopt_long(argc, argv, "e:d:hV", longopts, NULL)) != -1) {
                 switch (ch) {
-                case 'e': endpoint = optarg; break;
-                case 'd': dbfile = optarg; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                case 'V': printf(PROG " " RD_VERSION "\n"); return EXIT_OK;
-                default: fprintf(stderr, "Try '" PROG " --help'.\n"); return EXIT_USAGE;
+                case 'e': *endpoint = optarg; break;
+                case 'd': *dbfile = optarg; break;
+                case 'h': usage(stdout); exit(EXIT_OK);
+                case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
+                default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
                 }
         }
         if (optind < argc)
                 tool_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
-        if (!endpoint || !*endpoint)
+        if (!*endpoint || !**endpoint)
                 tool_usage_error(PROG, "-e ENDPOINT is required");
-        if (!dbfile || !*dbfile)
+        if (!*dbfile || !**dbfile)
                 tool_usage_error(PROG, "-d DBFILE is required");
+}
 
+/* The ROUTER socket with the daemon's options, bound to ENDPOINT. 0, or
+ * -1 (printed). */
+static int open_intake(struct floor *f, const char *endpoint)
+{
+        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM;
+        int64_t maxmsg = RD_SOCKET_MSG_MAX;
+
+        f->zctx = zmq_ctx_new();
+        f->intake = f->zctx ? zmq_socket(f->zctx, ZMQ_ROUTER) : NULL;
+        if (!f->intake) {
+                tool_msg(PROG, "cannot make the ROUTER socket: %s", zmq_strerror(errno));
+                return -1;
+        }
+        zmq_setsockopt(f->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        zmq_setsockopt(f->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(f->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        zmq_setsockopt(f->intake, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(f->intake, endpoint) < 0) {
+                tool_msg(PROG, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *endpoint = NULL, *dbfile = NULL;
+        int r = EXIT_FAULT;
+        struct floor *f;
+
+        parse_args(argc, argv, &endpoint, &dbfile);
         f = calloc(1, sizeof *f);
         if (!f) {
                 tool_msg(PROG, "out of memory");
@@ -468,22 +499,8 @@ int main(int argc, char **argv)
                 tool_msg(PROG, "signalfd: %s", strerror(-f->sigfd));
                 goto out;
         }
-        if (open_db(f, dbfile) < 0)
+        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0)
                 goto out;
-        f->zctx = zmq_ctx_new();
-        f->intake = f->zctx ? zmq_socket(f->zctx, ZMQ_ROUTER) : NULL;
-        if (!f->intake) {
-                tool_msg(PROG, "cannot make the ROUTER socket: %s", zmq_strerror(errno));
-                goto out;
-        }
-        zmq_setsockopt(f->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-        zmq_setsockopt(f->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(f->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-        zmq_setsockopt(f->intake, ZMQ_LINGER, &linger, sizeof linger);
-        if (zmq_bind(f->intake, endpoint) < 0) {
-                tool_msg(PROG, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
-                goto out;
-        }
         if (serve(f) == 0)
                 r = EXIT_OK;
         if (f->dropped_replies)

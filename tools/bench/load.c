@@ -115,50 +115,42 @@ static void release_slot(struct client *c, long slot)
         c->free_slots[c->n_free++] = (int)slot;
 }
 
-/* One reply frame: match it to its request, check it, count it. */
-static void handle_reply(struct client *c, const char *data, size_t size, int64_t now)
+/* The slot in flight that REPLY (DATA, SIZE as received) answers, or
+ * NULL when none: noted as unmatched, or as late for a request that timed
+ * out (its slot is freed, not reused before). */
+static struct slot *match_reply(struct client *c, const json_t *reply, const char *data,
+                                size_t size)
 {
-        json_error_t jerr;
-        json_t *reply = json_loadb(data, size, 0, &jerr);
-        const char *corr;
+        const char *corr = json_string_value(json_object_get(reply, "corr"));
         long client, slot;
         uint64_t seq;
         struct slot *s;
-        json_t *ok;
 
-        if (!reply || !json_is_object(reply)) {
-                c->st.bad_replies++;
-                note_unmatched(c, "a reply that is not a JSON object", data, size);
-                json_decref(reply);
-                return;
-        }
-        corr = json_string_value(json_object_get(reply, "corr"));
         if (!corr || !parse_corr(corr, &client, &slot, &seq) || client != c->index || slot < 0 ||
             slot >= c->opt->window) {
                 note_unmatched(c, "a reply whose corr names no request of this client", data, size);
-                json_decref(reply);
-                return;
+                return NULL;
         }
         s = &c->slots[slot];
         if (s->seq != seq || s->state == SLOT_FREE) {
                 note_unmatched(c, "a reply whose corr is not in flight", data, size);
-                json_decref(reply);
-                return;
+                return NULL;
         }
         if (s->state == SLOT_TIMEDOUT) {
                 /* counted as a timeout already; the slot stays retired */
                 c->st.late++;
                 s->state = SLOT_FREE;
-                json_decref(reply);
-                return;
+                return NULL;
         }
-        hist_record(&c->st.lat, now - s->sent_ns);
-        if (c->opt->rate > 0)
-                hist_record(&c->st.lat_sched, now - s->due_ns);
-        c->st.last_reply_ns = now;
-        release_slot(c, slot);
+        return s;
+}
 
-        ok = json_object_get(reply, "ok");
+/* Count what REPLY says: ok (and its status, and whether a duplicate), or
+ * an error (by code), or that it is not a proper reply. */
+static void count_reply(struct client *c, const json_t *reply)
+{
+        const json_t *ok = json_object_get(reply, "ok");
+
         if (json_is_true(ok)) {
                 const char *status = json_string_value(json_object_get(reply, "status"));
                 size_t i;
@@ -176,12 +168,32 @@ static void handle_reply(struct client *c, const char *data, size_t size, int64_
                         c->st.by_status[i]++;
                 }
         } else if (json_is_false(ok)) {
-                json_t *error = json_object_get(reply, "error");
+                const json_t *error = json_object_get(reply, "error");
                 count_error(c, json_string_value(json_object_get(error, "code")),
                             json_string_value(json_object_get(error, "message")));
         } else {
                 c->st.bad_replies++;
                 count_error(c, "other", "a reply without a boolean ok");
+        }
+}
+
+/* One reply frame: match it to its request, check it, count it. */
+static void handle_reply(struct client *c, const char *data, size_t size, int64_t now)
+{
+        json_error_t jerr;
+        json_t *reply = json_loadb(data, size, 0, &jerr);
+        struct slot *s;
+
+        if (!reply || !json_is_object(reply)) {
+                c->st.bad_replies++;
+                note_unmatched(c, "a reply that is not a JSON object", data, size);
+        } else if ((s = match_reply(c, reply, data, size)) != NULL) {
+                hist_record(&c->st.lat, now - s->sent_ns);
+                if (c->opt->rate > 0)
+                        hist_record(&c->st.lat_sched, now - s->due_ns);
+                c->st.last_reply_ns = now;
+                release_slot(c, s - c->slots);
+                count_reply(c, reply);
         }
         json_decref(reply);
 }

@@ -129,81 +129,70 @@ static json_t *recv_event(void *sub)
         return bad ? NULL : ev;
 }
 
-static int follow(struct ctl *c, struct replay *st)
+/* Step 1 of --follow: set SUB up and wait until it is subscribed
+ * (wait_subscribed()). 0 when subscribed, 1 when the daemon refused the
+ * subscription (c->refusal says why), -1 on a failure (printed). */
+static int subscribe(struct ctl *c, void *sub)
 {
-        int linger = 0, r = EXIT_FAULT;
-        bool warned = false;
-        json_t *err_reply;
-        enum req_result res;
-        void *sub;
+        int linger = 0;
 
-        tool_catch_stop_signals(); /* zmq_poll returns EINTR */
-        setvbuf(stdout, NULL, _IOLBF, 0);
-
-        /* 1. Subscribe first: what is published from now on is queued. */
-        sub = zmq_socket(c->zctx, ZMQ_SUB);
-        if (!sub) {
-                fault("cannot create a socket: %s", zmq_strerror(zmq_errno()));
-                return EXIT_FAULT;
-        }
         zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
         if (curve_apply(c, sub) != 0)
-                goto out;
-        switch (wait_subscribed(c, sub)) {
-        case 0: break;
-        case 1:
-                /* Not allowed to subscribe (a partner or a connector): follow
-                 * by asking for what is new, as protocol.md tells them to. */
-                fprintf(stderr, "note: %s; following by polling every %d ms instead\n", c->refusal,
-                        FOLLOW_RECHECK_MS);
-                zmq_close(sub);
-                sub = NULL;
-                break;
-        default: goto out;
+                return -1;
+        return wait_subscribed(c, sub);
+}
+
+/* Wait for the next live event on SUB (NULL: no subscription, a plain
+ * wait) that is newer than the cursor. Returns 1 with it in *EV (the
+ * caller's) and its seq in *SEQ, or with *EV NULL after a silence (*SEQ
+ * the next seq: ask whether we missed it); 0 to wait again; -1 after a
+ * failure (printed). */
+static int wait_live_event(void *sub, const struct replay *st, json_t **ev, json_int_t *seq)
+{
+        zmq_pollitem_t item = {.socket = sub, .events = ZMQ_POLLIN};
+        int n = zmq_poll(sub ? &item : NULL, sub ? 1 : 0, FOLLOW_RECHECK_MS);
+
+        *ev = NULL;
+        if (n < 0 && zmq_errno() == EINTR)
+                return 0;
+        if (n < 0) {
+                fault("poll: %s", zmq_strerror(zmq_errno()));
+                return -1;
         }
+        if (n == 0) {
+                *seq = st->cursor + 1; /* maybe missed: look */
+                return 1;
+        }
+        *ev = recv_event(sub);
+        if (*ev && jint(*ev, "seq", seq) && *seq > st->cursor)
+                return 1;
+        json_decref(*ev); /* not an event, or printed by the replay already */
+        *ev = NULL;
+        return 0;
+}
 
-        /* 2. Replay what was before, up to the daemon's last seq. */
-        res = replay(c, st, &err_reply);
-        if (res != REQ_OK)
-                goto fail;
+/* Step 3 of --follow: print what is newer than the cursor; a gap is
+ * filled from the replay before the event that revealed it; a silence
+ * makes us ask for what we may have missed. Returns EXIT_OK once
+ * interrupted, or EXIT_FAULT after a failure (printed). */
+static int follow_stream(struct ctl *c, struct replay *st, void *sub)
+{
+        bool warned = false;
 
-        /* 3. Live: print what is newer than the cursor; a gap is filled
-         * from the replay before the event that revealed it; a silence
-         * makes us ask for what we may have missed. */
         while (!tool_interrupted) {
-                zmq_pollitem_t item = {.socket = sub, .events = ZMQ_POLLIN};
-                /* without a subscription: a plain wait, then a replay */
-                int n = zmq_poll(sub ? &item : NULL, sub ? 1 : 0, FOLLOW_RECHECK_MS);
-                json_t *ev;
+                json_t *ev, *err_reply;
                 json_int_t seq;
+                enum req_result res;
+                int n = wait_live_event(sub, st, &ev, &seq);
 
-                if (n < 0) {
-                        if (zmq_errno() == EINTR)
-                                continue;
-                        fault("poll: %s", zmq_strerror(zmq_errno()));
-                        goto out;
-                }
-                if (n == 0) {
-                        ev = NULL;
-                        seq = st->cursor + 1; /* maybe missed: look */
-                } else {
-                        ev = recv_event(sub);
-                        if (!ev || !jint(ev, "seq", &seq)) {
-                                json_decref(ev);
-                                continue;
-                        }
-                        if (seq <= st->cursor) {
-                                json_decref(ev); /* already printed by the replay */
-                                continue;
-                        }
+                if (n <= 0) {
+                        if (n < 0)
+                                return EXIT_FAULT;
+                        continue;
                 }
                 if (seq > st->cursor + 1 || !ev) {
                         res = replay(c, st, &err_reply);
-                        if (res == REQ_ERROR_REPLY || res == REQ_REFUSED) {
-                                json_decref(ev);
-                                goto fail;
-                        }
                         if (res == REQ_TIMEOUT) {
                                 /* Keep following: the daemon may be restarting. The
                                  * event is not printed out of order; the next
@@ -217,9 +206,9 @@ static int follow(struct ctl *c, struct replay *st)
                                 json_decref(ev);
                                 continue;
                         }
-                        if (res == REQ_FAULT) {
+                        if (res != REQ_OK) {
                                 json_decref(ev);
-                                goto out;
+                                return request_failed(c, res, err_reply);
                         }
                         warned = false;
                 }
@@ -229,10 +218,44 @@ static int follow(struct ctl *c, struct replay *st)
                 }
                 json_decref(ev);
         }
-        r = EXIT_OK;
-        goto out;
-fail:
-        request_failed(c, res, err_reply);
+        return EXIT_OK;
+}
+
+static int follow(struct ctl *c, struct replay *st)
+{
+        json_t *err_reply;
+        enum req_result res;
+        int r = EXIT_FAULT;
+        void *sub;
+
+        tool_catch_stop_signals(); /* zmq_poll returns EINTR */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+        /* 1. Subscribe first: what is published from now on is queued. */
+        sub = zmq_socket(c->zctx, ZMQ_SUB);
+        if (!sub) {
+                fault("cannot create a socket: %s", zmq_strerror(zmq_errno()));
+                return EXIT_FAULT;
+        }
+        switch (subscribe(c, sub)) {
+        case 0: break;
+        case 1:
+                /* Not allowed to subscribe (a partner or a connector): follow
+                 * by asking for what is new, as protocol.md tells them to. */
+                fprintf(stderr, "note: %s; following by polling every %d ms instead\n", c->refusal,
+                        FOLLOW_RECHECK_MS);
+                zmq_close(sub);
+                sub = NULL;
+                break;
+        default: goto out;
+        }
+
+        /* 2. Replay what was before, up to the daemon's last seq; 3. live. */
+        res = replay(c, st, &err_reply);
+        if (res != REQ_OK)
+                request_failed(c, res, err_reply);
+        else
+                r = follow_stream(c, st, sub);
 out:
         if (sub)
                 zmq_close(sub);

@@ -89,42 +89,14 @@ int cmd_get(struct ctl *c, int argc, char **argv)
         return req ? call_and_print(c, req, print_referral_details) : r;
 }
 
-int cmd_list(struct ctl *c, int argc, char **argv)
+/* The referrals of a `list` reply as a table; a hint when the page (of
+ * LIMIT rows, -1: the daemon's default) was full. */
+static void print_list(const json_t *reply, long long limit)
 {
-        static const struct option opts[] = {GLOBAL_LONG,
-                                             {"status", required_argument, NULL, OPT_STATUS},
-                                             {"since", required_argument, NULL, OPT_SINCE},
-                                             {"limit", required_argument, NULL, OPT_LIMIT},
-                                             {0}};
-        const char *status = NULL;
-        long long since = -1, limit = -1;
-        const struct opt_value values[] = {
-                {OPT_STATUS, .text = &status},
-                {OPT_SINCE, .count = &since, .bad = "--since needs a seq (0 or more), not '%s'"},
-                {OPT_LIMIT, .count = &limit, .bad = "--limit needs a number, not '%s'"},
-                {0}};
-        json_t *req, *reply, *rows, *row;
+        const json_t *rows, *row;
         json_int_t last;
         size_t i;
-        int r;
 
-        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
-                return r;
-        req = json_pack("{s:s}", "op", "list");
-        if (status)
-                json_object_set_new(req, "status", json_string(status));
-        if (since >= 0)
-                json_object_set_new(req, "since", json_integer(since));
-        if (limit >= 0)
-                json_object_set_new(req, "limit", json_integer(limit));
-        r = call(c, req, &reply);
-        if (r)
-                return r;
-        if (c->json) {
-                print_json_line(reply);
-                json_decref(reply);
-                return EXIT_OK;
-        }
         rows = json_object_get(reply, "referrals");
         printf("%-10s %-10s %-32s %-14s %-10s %-24s %s\n", "ID", "STATUS", "PARTNER/REF", "TEAM",
                "CONNECTOR", "START_BY", "SEQ");
@@ -148,6 +120,41 @@ int cmd_list(struct ctl *c, int argc, char **argv)
         if (jint(reply, "last", &last) && json_array_size(rows) > 0 &&
             json_array_size(rows) >= (size_t)(limit >= 0 ? limit : RD_LIST_LIMIT_DEFAULT))
                 printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT ")\n", PROG, last);
+}
+
+int cmd_list(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"status", required_argument, NULL, OPT_STATUS},
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"limit", required_argument, NULL, OPT_LIMIT},
+                                             {0}};
+        const char *status = NULL;
+        long long since = -1, limit = -1;
+        const struct opt_value values[] = {
+                {OPT_STATUS, .text = &status},
+                {OPT_SINCE, .count = &since, .bad = "--since needs a seq (0 or more), not '%s'"},
+                {OPT_LIMIT, .count = &limit, .bad = "--limit needs a number, not '%s'"},
+                {0}};
+        json_t *req, *reply;
+        int r;
+
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+                return r;
+        req = json_pack("{s:s}", "op", "list");
+        if (status)
+                json_object_set_new(req, "status", json_string(status));
+        if (since >= 0)
+                json_object_set_new(req, "since", json_integer(since));
+        if (limit >= 0)
+                json_object_set_new(req, "limit", json_integer(limit));
+        r = call(c, req, &reply);
+        if (r)
+                return r;
+        if (c->json)
+                print_json_line(reply);
+        else
+                print_list(reply, limit);
         json_decref(reply);
         return EXIT_OK;
 }

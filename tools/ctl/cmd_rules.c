@@ -139,6 +139,52 @@ static bool is_cases_file(const char *path)
 
 enum { OPT_AT = 300, OPT_STATE };
 
+/* `rules test FILE INPUT` at AT, against the loads of the database copy
+ * at STATE_PATH (NULL: empty loads). The exit status. */
+static int rules_test(const struct ctl *c, const char *file, const char *input,
+                      const char *state_path, int64_t at)
+{
+        struct rd_rules *rules = NULL;
+        struct test_state ts = {0};
+        size_t warnings;
+        int r = load_rules_report(file, false, &rules, &warnings);
+
+        if (r)
+                return r;
+        if (state_path) {
+                r = test_state_load_db(&ts, state_path, rules); /* takes RULES */
+                if (r)
+                        return r;
+                rules = (struct rd_rules *)rd_hub_rules(ts.hub);
+        }
+        if (is_cases_file(input))
+                r = run_cases(c, input, rules, state_path ? &ts : NULL, at);
+        else
+                r = run_one(c, input, rules, state_path ? &ts : NULL, at);
+        if (state_path)
+                test_state_free(&ts); /* the hub frees the rules */
+        else
+                rd_rules_free(rules);
+        return r;
+}
+
+/* --at AT_S, or else now, into *AT. false after a usage error (printed). */
+static bool test_time(const char *cmd, const char *at_s, int64_t *at)
+{
+        struct timespec now;
+
+        if (!at_s) {
+                clock_gettime(CLOCK_REALTIME, &now);
+                *at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+                return true;
+        }
+        if (rd_time_parse(at_s, at) == 0)
+                return true;
+        usage_error(cmd, "--at needs an RFC 3339 time such as 2027-01-04T09:00:00Z, not '%s'",
+                    at_s);
+        return false;
+}
+
 int cmd_rules(struct ctl *c, int argc, char **argv)
 {
         static const struct option opts[] = {GLOBAL_LONG,
@@ -146,12 +192,8 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                                              {"state", required_argument, NULL, OPT_STATE},
                                              {0}};
         const char *at_s = NULL, *state_path = NULL, *sub;
-        struct rd_rules *rules = NULL;
-        struct test_state ts = {0};
-        struct timespec now;
         const struct opt_value values[] = {
                 {OPT_AT, .text = &at_s}, {OPT_STATE, .text = &state_path}, {0}};
-        size_t warnings;
         int64_t at;
         int r;
 
@@ -180,38 +222,7 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                 usage_error(argv[0], "'rules test' needs FILE and REFERRAL.json (or CASES.yaml)");
                 return EXIT_USAGE;
         }
-        if (at_s) {
-                if (rd_time_parse(at_s, &at) != 0) {
-                        usage_error(argv[0],
-                                    "--at needs an RFC 3339 time such as 2027-01-04T09:00:00Z, "
-                                    "not '%s'",
-                                    at_s);
-                        return EXIT_USAGE;
-                }
-        } else {
-                clock_gettime(CLOCK_REALTIME, &now);
-                at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-        }
-        r = load_rules_report(argv[optind + 1], false, &rules, &warnings);
-        if (r)
-                return r;
-        if (state_path) {
-                r = test_state_load_db(&ts, state_path, rules); /* takes RULES */
-                if (r)
-                        return r;
-                rules = (struct rd_rules *)rd_hub_rules(ts.hub);
-        }
-        if (r == 0) {
-                const char *input = argv[optind + 2];
-
-                if (is_cases_file(input))
-                        r = run_cases(c, input, rules, state_path ? &ts : NULL, at);
-                else
-                        r = run_one(c, input, rules, state_path ? &ts : NULL, at);
-        }
-        if (state_path)
-                test_state_free(&ts); /* the hub frees the rules */
-        else
-                rd_rules_free(rules);
-        return r;
+        if (!test_time(argv[0], at_s, &at))
+                return EXIT_USAGE;
+        return rules_test(c, argv[optind + 1], argv[optind + 2], state_path, at);
 }

@@ -154,36 +154,13 @@ json_t *recv_reply(void *sock, bool *bad)
         return out;
 }
 
-enum req_result request(struct ctl *c, json_t *req, json_t **reply)
+/* Wait until DEADLINE for the reply to CORR on the DEALER, reading the
+ * monitor on the way: see request(). */
+static enum req_result await_reply(struct ctl *c, const char *corr, int64_t deadline,
+                                   json_t **reply)
 {
-        char corr[128];
-        char *text;
-        int64_t deadline;
         int rc;
 
-        *reply = NULL;
-        if (open_dealer(c) != 0)
-                return REQ_FAULT;
-        snprintf(corr, sizeof corr, "%s-%lu", c->corr_prefix, ++c->corr_seq);
-        json_object_set_new(req, "corr", json_string(corr));
-        text = json_dumps(req, JSON_COMPACT);
-        if (!text) {
-                fault("cannot encode the request");
-                return REQ_FAULT;
-        }
-        deadline = deadline_after(c->timeout_ms);
-        /* A DEALER queues the frame while it is not connected yet, so this
-         * does not block: the wait is in the poll below. */
-        rc = zmq_send(c->dealer, text, strlen(text), ZMQ_DONTWAIT);
-        free(text);
-        if (rc < 0) {
-                if (zmq_errno() == EAGAIN) {
-                        close_dealer(c);
-                        return REQ_TIMEOUT;
-                }
-                fault("cannot send to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
-                return REQ_FAULT;
-        }
         for (;;) {
                 zmq_pollitem_t items[2] = {{.socket = c->dealer, .events = ZMQ_POLLIN},
                                            {.socket = c->dealer_mon, .events = ZMQ_POLLIN}};
@@ -230,6 +207,39 @@ enum req_result request(struct ctl *c, json_t *req, json_t **reply)
                 *reply = r;
                 return json_is_true(json_object_get(r, "ok")) ? REQ_OK : REQ_ERROR_REPLY;
         }
+}
+
+enum req_result request(struct ctl *c, json_t *req, json_t **reply)
+{
+        char corr[128];
+        char *text;
+        int64_t deadline;
+        int rc;
+
+        *reply = NULL;
+        if (open_dealer(c) != 0)
+                return REQ_FAULT;
+        snprintf(corr, sizeof corr, "%s-%lu", c->corr_prefix, ++c->corr_seq);
+        json_object_set_new(req, "corr", json_string(corr));
+        text = json_dumps(req, JSON_COMPACT);
+        if (!text) {
+                fault("cannot encode the request");
+                return REQ_FAULT;
+        }
+        deadline = deadline_after(c->timeout_ms);
+        /* A DEALER queues the frame while it is not connected yet, so this
+         * does not block: the wait is in await_reply(). */
+        rc = zmq_send(c->dealer, text, strlen(text), ZMQ_DONTWAIT);
+        free(text);
+        if (rc < 0) {
+                if (zmq_errno() == EAGAIN) {
+                        close_dealer(c);
+                        return REQ_TIMEOUT;
+                }
+                fault("cannot send to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+                return REQ_FAULT;
+        }
+        return await_reply(c, corr, deadline, reply);
 }
 
 static void print_timeout(const struct ctl *c)

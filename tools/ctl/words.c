@@ -130,32 +130,39 @@ static void print_candidate_words(const json_t *cand, bool someone_chosen, const
                 printf("%s\n", why);
 }
 
-void print_trace_words(const json_t *trace, const json_t *dec, const struct rd_rules *rules)
+/* How the rule RULE came to decide: the rules tried before it, or that it
+ * decided again. */
+static void print_rules_tried(const json_t *trace, const char *rule)
 {
-        const json_t *tried = json_object_get(trace, "rules_tried");
-        const json_t *cands = json_object_get(trace, "candidates");
-        const json_t *fc = json_object_get(trace, "forecast");
-        const char *rule = jstr(trace, "rule"), *action = jstr(trace, "action");
-        const char *pick = jstr(trace, "pick"), *otherwise = jstr(trace, "otherwise");
         const json_t *v;
-        bool chosen = false;
         size_t i, n = 0;
 
         if (json_is_true(json_object_get(trace, "redecided_by_rule"))) {
                 printf("Decided again by rule %s (after a decline, an expired offer or a place "
                        "coming free; its conditions were not tried again).\n",
                        rule ? rule : "?");
-        } else {
-                printf("Rules tried, top to bottom:\n");
-                json_array_foreach(tried, i, v)
-                {
-                        printf("  %zu. %s: does not apply: %s (%s)\n", ++n,
-                               jstr(v, "rule") ? jstr(v, "rule") : "?",
-                               jstr(v, "failed") ? jstr(v, "failed") : "?",
-                               failed_key_words(jstr(v, "failed")));
-                }
-                printf("  %zu. %s: applies and decides\n", ++n, rule ? rule : "?");
+                return;
         }
+        printf("Rules tried, top to bottom:\n");
+        json_array_foreach(json_object_get(trace, "rules_tried"), i, v)
+        {
+                printf("  %zu. %s: does not apply: %s (%s)\n", ++n,
+                       jstr(v, "rule") ? jstr(v, "rule") : "?",
+                       jstr(v, "failed") ? jstr(v, "failed") : "?",
+                       failed_key_words(jstr(v, "failed")));
+        }
+        printf("  %zu. %s: applies and decides\n", ++n, rule ? rule : "?");
+}
+
+/* What the rule does: forward, or assign among the candidates of TRACE. */
+static void print_action(const json_t *trace, const char *rule)
+{
+        const json_t *cands = json_object_get(trace, "candidates");
+        const char *action = jstr(trace, "action"), *pick = jstr(trace, "pick");
+        const json_t *v;
+        bool chosen = false;
+        size_t i;
+
         if (action && !strcmp(action, "forward")) {
                 printf("Rule %s forwards every referral it takes.\n", rule ? rule : "?");
         } else if (action) {
@@ -168,36 +175,49 @@ void print_trace_words(const json_t *trace, const json_t *dec, const struct rd_r
                 if (!json_array_size(cands))
                         printf("  (none: the rule's teams have no connectors)\n");
         }
-        if (json_is_object(fc)) {
-                json_int_t nc = 0, slots = 0, ahead = 0;
-                char b1[RD_TIME_STR], b2[RD_TIME_STR];
-                const char *exp = ms_text(json_object_get(fc, "expected_start"), b1);
-                const char *by = ms_text(json_object_get(fc, "start_by"), b2);
-                bool within = json_is_true(json_object_get(fc, "within_window"));
+}
 
-                jint(fc, "candidates", &nc);
-                jint(fc, "slots", &slots);
-                jint(fc, "waiting_ahead", &ahead);
-                if (nc == 0) {
-                        printf("Nobody could take it: every candidate was passed over, so "
-                               "there is no forecast.\n");
-                } else {
-                        printf("Nobody was free. Forecast: %" JSON_INTEGER_FORMAT
-                               " candidate(s), %" JSON_INTEGER_FORMAT
-                               " place(s) coming free, %" JSON_INTEGER_FORMAT
-                               " family(ies) waiting ahead; ",
-                               nc, slots, ahead);
-                        if (exp)
-                                printf("the next place for this family comes free %s, %s the "
-                                       "start-by date %s: %s.\n",
-                                       exp, within ? "before" : "not before", by ? by : "?",
-                                       within ? "within the window" : "not within the window");
-                        else
-                                printf("no place is expected to come free for this family "
-                                       "(start by %s): not within the window.\n",
-                                       by ? by : "?");
-                }
+/* The forecast FC of a referral nobody could take now. */
+static void print_forecast(const json_t *fc)
+{
+        json_int_t nc = 0, slots = 0, ahead = 0;
+        char b1[RD_TIME_STR], b2[RD_TIME_STR];
+        const char *exp = ms_text(json_object_get(fc, "expected_start"), b1);
+        const char *by = ms_text(json_object_get(fc, "start_by"), b2);
+        bool within = json_is_true(json_object_get(fc, "within_window"));
+
+        jint(fc, "candidates", &nc);
+        jint(fc, "slots", &slots);
+        jint(fc, "waiting_ahead", &ahead);
+        if (nc == 0) {
+                printf("Nobody could take it: every candidate was passed over, so "
+                       "there is no forecast.\n");
+                return;
         }
+        printf("Nobody was free. Forecast: %" JSON_INTEGER_FORMAT
+               " candidate(s), %" JSON_INTEGER_FORMAT " place(s) coming free, %" JSON_INTEGER_FORMAT
+               " family(ies) waiting ahead; ",
+               nc, slots, ahead);
+        if (exp)
+                printf("the next place for this family comes free %s, %s the "
+                       "start-by date %s: %s.\n",
+                       exp, within ? "before" : "not before", by ? by : "?",
+                       within ? "within the window" : "not within the window");
+        else
+                printf("no place is expected to come free for this family "
+                       "(start by %s): not within the window.\n",
+                       by ? by : "?");
+}
+
+void print_trace_words(const json_t *trace, const json_t *dec, const struct rd_rules *rules)
+{
+        const json_t *fc = json_object_get(trace, "forecast");
+        const char *rule = jstr(trace, "rule"), *otherwise = jstr(trace, "otherwise");
+
+        print_rules_tried(trace, rule);
+        print_action(trace, rule);
+        if (json_is_object(fc))
+                print_forecast(fc);
         if (otherwise)
                 printf("So the rule's otherwise applies: %s.\n",
                        !strcmp(otherwise, "forward") ? "forward"
