@@ -5,7 +5,7 @@
  * The block below is referralctl.c's section "the cases file" as it was,
  * moved in one piece (only run_cases is no longer static), so that it can
  * be swapped for lib/cases whole. */
-#include "cases.h"
+#include "run_cases.h"
 
 #include "decide.h"
 #include "options.h"

@@ -2,11 +2,11 @@
  * [--at TIME] [--state DB]`: offline, on files (routing.md); no daemon.
  * With --state, `rules test` reads the loads from a copy of the daemon's
  * database with lib/hub, as the daemon reads them at start (decide.h). */
-#include "cases.h"
 #include "commands.h"
 #include "decide.h"
 #include "options.h"
 #include "print.h"
+#include "run_cases.h"
 #include "timefmt.h"
 #include "words.h"
 

@@ -1,6 +1,7 @@
-/* cases.h: `rules test` on a cases file. */
-#ifndef RD_CTL_CASES_H
-#define RD_CTL_CASES_H
+/* run_cases.h: `rules test` on a cases file (cases.c; lib/cases.h is the
+ * reader of the file). */
+#ifndef RD_CTL_RUN_CASES_H
+#define RD_CTL_RUN_CASES_H
 
 #include "ctl.h"
 #include "decide.h"
