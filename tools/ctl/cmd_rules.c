@@ -2,6 +2,7 @@
  * [--at TIME] [--state DB]`: offline, on files (routing.md); no daemon.
  * With --state, `rules test` reads the loads from a copy of the daemon's
  * database with lib/hub, as the daemon reads them at start (decide.h). */
+#include "cases.h"
 #include "commands.h"
 #include "decide.h"
 #include "options.h"
@@ -12,15 +13,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
-
-static void print_diag(const struct rd_diag *diag)
-{
-        for (size_t i = 0; i < diag->n; i++)
-                fprintf(stderr, "%s\n", diag->items[i].text);
-}
+#include <unistd.h>
 
 /* Load PATH into *RULES (the caller's), printing every diagnostic and,
  * with SUMMARY, a count of them when the file is invalid; *WARNINGS gets
@@ -76,7 +74,7 @@ static int run_one(const struct ctl *c, const char *path, const struct rd_rules 
                                "submit)");
         if (!obj)
                 return EXIT_FAULT;
-        referral_test_defaults(obj, "test");
+        rd_case_referral_defaults(obj, "test");
         r = rd_referral_from_json(obj, &ref, &err);
         json_decref(obj);
         if (r < 0) {
@@ -105,14 +103,23 @@ static int run_one(const struct ctl *c, const char *path, const struct rd_rules 
 
 /* Is PATH a cases file (a YAML list) rather than one JSON referral? By
  * content: a list starts with '-' or '['; an object with '{'. Else by
- * extension. */
+ * extension. A path that is not a regular file is opened without blocking
+ * and left to the cases reader, which refuses it. */
 static bool is_cases_file(const char *path)
 {
         const char *dot = strrchr(path, '.');
-        FILE *f = fopen(path, "rb");
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
         bool comment = false;
+        FILE *f = NULL;
         int ch;
 
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+                close(fd);
+                return true;
+        }
+        if (fd >= 0 && !(f = fdopen(fd, "rb")))
+                close(fd);
         while (f && (ch = fgetc(f)) != EOF) {
                 if (comment) {
                         comment = ch != '\n';

@@ -109,11 +109,3 @@ int run_decision(const struct rd_rules *rules, const struct rd_route_state *st,
         }
         return 0;
 }
-
-void referral_test_defaults(json_t *obj, const char *ref)
-{
-        if (!json_object_get(obj, "ref"))
-                json_object_set_new(obj, "ref", json_string(ref));
-        if (!json_object_get(obj, "consent"))
-                json_object_set_new(obj, "consent", json_true());
-}

@@ -40,8 +40,4 @@ void test_state_free(struct test_state *ts);
 int run_decision(const struct rd_rules *rules, const struct rd_route_state *st,
                  const struct rd_referral *r, int64_t at, json_t **out);
 
-/* What a test referral may leave out, filled into OBJ: ref (REF, a test
- * name) and consent (true). */
-void referral_test_defaults(json_t *obj, const char *ref);
-
 #endif

@@ -127,3 +127,9 @@ void emit_event(const struct ctl *c, const json_t *ev)
         else
                 print_event(ev);
 }
+
+void print_diag(const struct rd_diag *diag)
+{
+        for (size_t i = 0; i < diag->n; i++)
+                fprintf(stderr, "%s\n", diag->items[i].text);
+}

@@ -10,11 +10,16 @@
 
 #include <jansson.h>
 
+#include "diag.h"
+
 /* "error: MESSAGE" on stderr: a fault of this run (not a reply). */
 void fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* An `ok: false` reply as "error: CODE: FIELD: MESSAGE" on stderr. */
 void print_error_reply(const json_t *reply);
+
+/* Every diagnostic of DIAG (errors and warnings), a line each, to stderr. */
+void print_diag(const struct rd_diag *diag);
 
 /* "R000001 assigned to kelly (team genk, rule family-by-region), start by
  * 2026-12-23T10:00:00Z" and the like, from the decision fields of a
