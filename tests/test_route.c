@@ -1,8 +1,10 @@
-/* test_route.c: lib/route against routing.md ("Rules").
+/* test_route.c: lib/route and lib/route_trace against routing.md ("Rules").
  *
  * Each test loads a small routing file (the `assign` and `otherwise` of
  * the family rule vary per test), builds the connectors' state by hand and
- * checks the decision and its trace. */
+ * checks the decision, its record and its trace. The last test decides
+ * 2100 generated cases and compares each trace with the digest recorded in
+ * tests/data/route_traces.txt. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +13,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "route.h"
+#include "route_trace.h"
 
 #define NOW 1700000000000LL /* ms */
 #define DAY 86400000LL      /* ms */
@@ -820,6 +825,119 @@ static void test_forecast_ignores_declined_connectors(void **st)
         rd_rules_free(r);
 }
 
+/* ---- the record ------------------------------------------------------- */
+
+static void test_record_holds_the_facts_the_trace_is_built_from(void **st)
+{
+        struct rd_rules *r =
+                routing("{teams: [genk, maas], by_postcode: true, language: require}", "waitlist");
+        struct rd_referral ref = referral();
+        uint32_t load[N_CONN] = {[SOPHIE] = 6};
+        const char *const excl[] = {"kelly"};
+        struct rd_route_state s = {.load = load, .excluded = excl, .n_excluded = 1};
+        static const enum rd_route_why why[] = {RD_WHY_DECLINED, RD_WHY_FULL, RD_WHY_LANGUAGE,
+                                                RD_WHY_SKILL, RD_WHY_POSTCODE};
+        struct rd_route_record rec;
+        struct rd_decision d;
+        size_t ids[N_CONN];
+        json_t *t, *built;
+
+        (void)st;
+        assert_int_equal(rd_route_decide_record(&ref, r, &s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(rec.decision.rule, R_FAMILY);
+        assert_false(rec.redecided);
+        assert_int_equal(rec.n_tried, 2);
+        assert_int_equal(rec.failed[0], RD_WHEN_URGENCY);
+        assert_int_equal(rec.failed[1], RD_WHEN_KIND);
+        assert_int_equal(rec.action, RD_ACTION_ASSIGN);
+        assert_int_equal(rec.n_cands, 5); /* genk and maas, file order */
+        for (size_t i = 0; i < 5; i++) {
+                assert_int_equal(rec.cands[i].connector, i);
+                assert_int_equal(rec.cands[i].why, why[i]);
+                assert_int_equal(rec.cands[i].capacity, r->connectors[i].capacity);
+        }
+        assert_int_equal(rec.cands[SOPHIE].load, 6);
+        assert_true(rec.has_forecast);
+        assert_int_equal(rec.forecast.candidates, 1);
+        assert_false(rec.forecast.found); /* nothing known about sophie's ends */
+        assert_int_equal(rec.forecast.start_by, NOW + 30 * DAY);
+        assert_true(rec.used_otherwise);
+        /* only sophie can take it: the waiting referral waits for her */
+        assert_int_equal(rd_route_eligible(&rec, ids, N_CONN), 1);
+        assert_int_equal(ids[0], SOPHIE);
+        /* the trace of the record is the trace of the decision */
+        t = decide(&ref, r, &s, &d);
+        built = rd_route_trace_json(&rec, r);
+        assert_non_null(built);
+        assert_true(json_equal(built, t));
+        assert_string_equal(rd_when_key_name(RD_WHEN_CONCERNS), "concerns");
+        assert_string_equal(rd_route_why_name(RD_WHY_NOT_SPEAKER), "language");
+        json_decref(built);
+        json_decref(t);
+        rd_route_record_clear(&rec);
+        assert_null(rec.cands);
+        rd_route_record_clear(NULL);
+        rd_rules_free(r);
+}
+
+static void test_a_waiting_referral_waits_for_every_eligible_candidate(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk, maas]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const char *const excl[] = {"sophie"};
+        struct rd_route_record rec;
+        size_t ids[N_CONN];
+
+        (void)st;
+        full_genk_init(&f);
+        f.load[LIEN] = 3;
+        f.s.excluded = excl;
+        f.s.n_excluded = 1;
+        assert_int_equal(rd_route_decide_record(&ref, r, &f.s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_WAITLISTED);
+        /* full, whatever their language; not sophie (declined), not gert
+         * (skill), not psy-1 (not a team of the rule) */
+        assert_int_equal(rd_route_eligible(&rec, ids, N_CONN), 3);
+        assert_int_equal(ids[0], KELLY);
+        assert_int_equal(ids[1], AHMET);
+        assert_int_equal(ids[2], LIEN);
+        /* fewer places than there are: the count, the first ones written */
+        ids[1] = SIZE_MAX;
+        assert_int_equal(rd_route_eligible(&rec, ids, 1), 3);
+        assert_int_equal(ids[1], SIZE_MAX);
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
+static void test_a_decision_that_fails_leaves_the_record_alone(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk]}", "waitlist");
+        struct rd_referral ref = referral();
+        struct rd_route_state bad = {.n_excluded = 1}; /* excluded missing */
+        struct rd_route_record rec, before;
+
+        (void)st;
+        memset(&rec, 0x5a, sizeof rec);
+        before = rec;
+        assert_int_equal(rd_route_decide_record(&ref, r, &bad, SIZE_MAX, NOW, NOW, &rec), -EINVAL);
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, 4, NOW, NOW, &rec), -EINVAL);
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, SIZE_MAX, NOW, NOW, NULL), -EINVAL);
+        r->teams[0].n_connectors--; /* genk counts fewer than it holds */
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, SIZE_MAX, NOW, NOW, &rec), -EINVAL);
+        r->teams[0].n_connectors++;
+        assert_memory_equal(&rec, &before, sizeof rec);
+        /* decided again by its rule: its `when` is not tried */
+        ref.urgency = RD_URGENCY_CRISIS;
+        assert_int_equal(rd_route_decide_record(&ref, r, NULL, R_FAMILY, NOW, NOW, &rec), 0);
+        assert_true(rec.redecided);
+        assert_int_equal(rec.n_tried, 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_ASSIGNED);
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
 /* ---- privacy and input checks ----------------------------------------- */
 
 static void test_trace_never_holds_postcode_ages_family_or_note(void **st)
@@ -925,6 +1043,283 @@ static void test_example_routing_file_routes_the_protocol_example(void **st)
         rd_rules_free(r);
 }
 
+/* ---- the same traces over many generated referrals and states ----------- */
+
+/* tests/data/route_traces.txt holds, for each generated case (a referral,
+ * a state, decided or decided again under one of seven routing files), the
+ * first 8 bytes of the SHA-256 of its decision and its compact trace, as the
+ * decision built them before the trace was built from a record (commit
+ * "test_route: record the traces of 2100 generated decisions"): the trace
+ * must stay byte for byte what the store and `explain` have kept.
+ * RD_ROUTE_RECORD=FILE writes the file anew instead of comparing: only when
+ * the trace is meant to change, and then say so in the commit. */
+#define GOLDEN_FILE RD_TEST_DATA "/route_traces.txt"
+#define GOLDEN_ROUNDS 300 /* per routing file */
+
+static uint64_t gen_seed;
+
+static unsigned gen_below(unsigned n)
+{
+        /* xorshift64*: the same sequence everywhere */
+        gen_seed ^= gen_seed >> 12;
+        gen_seed ^= gen_seed << 25;
+        gen_seed ^= gen_seed >> 27;
+        return (unsigned)((gen_seed * UINT64_C(2685821657736338717)) >> 33) % n;
+}
+
+static const char *gen_pick(const char *const *v, unsigned n)
+{
+        return v[gen_below(n)];
+}
+#define GEN_PICK(v) gen_pick(v, sizeof v / sizeof v[0])
+
+static void gen_referral(struct rd_referral *r)
+{
+        static const char *const partners[] = {"ocmw-genk", "cjg", "ocmw-as", ""};
+        static const char *const postcodes[] = {"3600", "3630", "3665", "3500", "3511", "", "3669"};
+        static const char *const langs[] = {"", "nl", "tr", "fr", "en", "de"};
+        static const char *const tags[] = {"school", "housing", "a", "b", "c", "d", "debt"};
+
+        memset(r, 0, sizeof *r);
+        strcpy(r->ref, "GEN");
+        strcpy(r->partner, GEN_PICK(partners));
+        r->kind = (enum rd_kind)gen_below(RD_KIND__MAX);
+        r->urgency = gen_below(4) ? RD_URGENCY_NORMAL : (enum rd_urgency)gen_below(RD_URGENCY__MAX);
+        strcpy(r->postcode, GEN_PICK(postcodes));
+        strcpy(r->language, GEN_PICK(langs));
+        r->n_children = gen_below(4);
+        for (unsigned i = 0; i < r->n_children; i++)
+                r->ages[i] = (uint8_t)gen_below(30);
+        r->n_concerns = gen_below(4);
+        for (unsigned i = 0; i < r->n_concerns; i++)
+                strcpy(r->concerns[i], GEN_PICK(tags));
+}
+
+#define GEN_CONN 8
+#define GEN_RULES 16
+
+struct gen_state {
+        uint32_t load[GEN_CONN];
+        uint64_t offers[GEN_CONN];
+        const char *excluded[3];
+        const char *rr[GEN_RULES];
+        int64_t endbuf[GEN_CONN][4];
+        const int64_t *ends[GEN_CONN];
+        size_t n_ends[GEN_CONN];
+        size_t wbuf[6][3];
+        struct rd_waiting waiting[6];
+        uint64_t counts[6];
+        struct rd_route_state s;
+};
+
+static const char *gen_connector(const struct rd_rules *r)
+{
+        if (!r->n_connectors || !gen_below(5))
+                return "removed-from-the-file";
+        return r->connectors[gen_below((unsigned)r->n_connectors)].id;
+}
+
+static void gen_ends(struct gen_state *g, size_t c)
+{
+        g->n_ends[c] = gen_below(4);
+        for (size_t k = 0; k < g->n_ends[c]; k++) /* ascending, some overdue */
+                g->endbuf[c][k] = NOW + ((int64_t)k * 15 + gen_below(20) - 8) * DAY;
+        g->ends[c] = g->n_ends[c] || gen_below(2) ? g->endbuf[c] : NULL;
+}
+
+/* Waiting entries (the first N_LISTED listed, the rest as sets). */
+static void gen_waiting(struct gen_state *g, const struct rd_rules *r)
+{
+        size_t n = gen_below(7), listed = gen_below((unsigned)n + 1);
+
+        for (size_t w = 0; w < n; w++) {
+                g->waiting[w].candidates = g->wbuf[w];
+                g->waiting[w].n_candidates = 1 + gen_below(3);
+                for (size_t j = 0; j < g->waiting[w].n_candidates; j++)
+                        g->wbuf[w][j] = gen_below(12) ? gen_below((unsigned)r->n_connectors + 1)
+                                                      : 99; /* out of range: skipped */
+                g->counts[w] = gen_below(10) ? gen_below(4) : UINT64_MAX;
+        }
+        g->s.waiting = listed ? g->waiting : NULL;
+        g->s.n_waiting = listed;
+        g->s.waiting_sets = n > listed ? g->waiting + listed : NULL;
+        g->s.waiting_set_counts = n > listed ? g->counts + listed : NULL;
+        g->s.n_waiting_sets = n - listed;
+}
+
+static const struct rd_route_state *gen_state(struct gen_state *g, const struct rd_rules *r)
+{
+        bool busy;
+
+        memset(g, 0, sizeof *g);
+        assert_true(r->n_connectors <= GEN_CONN && r->n_rules <= GEN_RULES);
+        if (!gen_below(8))
+                return NULL;
+        busy = gen_below(2); /* mostly full: the forecast decides */
+        for (size_t c = 0; c < r->n_connectors; c++) {
+                uint32_t cap = r->connectors[c].capacity;
+
+                g->load[c] = busy ? cap - !gen_below(8) : gen_below(cap + 2);
+                g->offers[c] = gen_below(5);
+                gen_ends(g, c);
+        }
+        g->s.load = gen_below(6) ? g->load : NULL;
+        g->s.offers = gen_below(3) ? g->offers : NULL;
+        g->s.n_excluded = gen_below(4);
+        for (size_t i = 0; i < g->s.n_excluded; i++)
+                g->excluded[i] = gen_below(6) ? gen_connector(r) : NULL;
+        g->s.excluded = g->s.n_excluded ? g->excluded : NULL;
+        for (size_t i = 0; i < r->n_rules; i++)
+                g->rr[i] = gen_below(3) ? gen_connector(r) : NULL;
+        g->s.rr_last = gen_below(4) ? g->rr : NULL;
+        g->s.ends = gen_below(8) ? g->ends : NULL;
+        g->s.n_ends = g->s.ends ? g->n_ends : NULL;
+        gen_waiting(g, r);
+        return &g->s;
+}
+
+/* The decision D with its trace T as one line of text (malloc'ed). */
+static char *decision_text(const struct rd_decision *d, const json_t *t)
+{
+        char *text = json_dumps(t, JSON_COMPACT), *all = NULL;
+
+        assert_non_null(text);
+        assert_true(asprintf(&all, "%d %zu %zu %zu %" PRId64 " %" PRId64 " %" PRId64 " %zu %s %s",
+                             (int)d->status, d->rule, d->team, d->connector, d->offer_expires_ms,
+                             d->start_by_ms, d->expected_start_ms, d->forward_to,
+                             d->reason ? d->reason : "-", text) > 0);
+        free(text);
+        return all;
+}
+
+/* The eligible candidates of REC, in file order, hold those the trace shows
+ * as chosen, full or not picked (how lib/hub read them from the trace), and
+ * for a waiting referral no others: a free candidate passed over for
+ * `prefer` is eligible too, and shows as "language" once a speaker was
+ * chosen. */
+static void check_eligible(const struct rd_route_record *rec, const json_t *t)
+{
+        const json_t *cands = json_object_get(t, "candidates"), *c;
+        size_t ids[GEN_CONN], n = rd_route_eligible(rec, ids, GEN_CONN), k = 0, i;
+
+        assert_int_equal(rd_route_eligible(rec, NULL, 0), n);
+        assert_int_equal(json_array_size(cands), rec->n_cands);
+        json_array_foreach(cands, i, c)
+        {
+                const char *why = json_string_value(json_object_get(c, "passed_over"));
+                bool shown = !why || !strcmp(why, "full") || !strcmp(why, "not_picked");
+                bool eligible = rd_route_why_eligible(rec->cands[i].why);
+
+                assert_true(!shown || eligible);
+                if (rec->decision.status == RD_STATUS_WAITLISTED)
+                        assert_true(shown == eligible);
+                if (eligible)
+                        assert_int_equal(ids[k++], rec->cands[i].connector);
+        }
+        assert_int_equal(k, n);
+}
+
+/* One generated case decided under R: the digest of its decision and trace
+ * into LINE; returns them as text (malloc'ed). The record, the decision
+ * without a trace and the decision with one agree. */
+static char *gen_case(const struct rd_rules *r, char line[64])
+{
+        struct rd_referral ref;
+        struct gen_state g;
+        const struct rd_route_state *s;
+        struct rd_decision d, bare;
+        struct rd_route_record rec;
+        json_t *t = NULL;
+        char *all, *again;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        size_t forced = SIZE_MAX;
+        int64_t received = NOW;
+
+        gen_referral(&ref);
+        s = gen_state(&g, r);
+        if (!gen_below(4)) { /* decided again, by its rule or from the top */
+                forced = gen_below((unsigned)r->n_rules + 1);
+                forced = forced == r->n_rules ? SIZE_MAX : forced;
+                received = NOW - (int64_t)gen_below(40) * DAY;
+        }
+        memset(&d, 0, sizeof d);
+        assert_int_equal(rd_route_redecide(&ref, r, s, forced, received, NOW, &d, &t), 0);
+        all = decision_text(&d, t);
+        assert_true(EVP_Digest(all, strlen(all), md, &md_len, EVP_sha256(), NULL));
+        for (unsigned i = 0; i < 8; i++)
+                snprintf(line + 2 * i, 3, "%02x", md[i]);
+
+        memset(&bare, 0, sizeof bare);
+        assert_int_equal(rd_route_redecide(&ref, r, s, forced, received, NOW, &bare, NULL), 0);
+        again = decision_text(&bare, t);
+        assert_string_equal(again, all);
+        free(again);
+        assert_int_equal(rd_route_decide_record(&ref, r, s, forced, received, NOW, &rec), 0);
+        again = decision_text(&rec.decision, t);
+        assert_string_equal(again, all);
+        free(again);
+        check_eligible(&rec, t);
+        rd_route_record_clear(&rec);
+        json_decref(t);
+        return all;
+}
+
+static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
+{
+        static const char *const variants[][2] = {
+                {"{teams: [genk]}", "waitlist"},
+                {"{teams: [genk, maas], by_postcode: true, language: require}", OTHERWISE_FORWARD},
+                {"{teams: [genk, maas, psy], pick: round_robin, language: prefer}", "waitlist"},
+                {"{teams: [maas, genk], language: ignore, window: 5d, accept_within: 1h}",
+                 OTHERWISE_FORWARD},
+                {"{teams: [genk, psy], skill: first_line_psychology, pick: round_robin, "
+                 "language: require}",
+                 "waitlist"},
+                {"{teams: [genk, maas], by_postcode: true, pick: round_robin}", OTHERWISE_FORWARD},
+        };
+        const size_t n_files = sizeof variants / sizeof variants[0] + 1;
+        const char *record = getenv("RD_ROUTE_RECORD");
+        FILE *f = fopen(record ? record : GOLDEN_FILE, record ? "w" : "r");
+        size_t differ = 0, n = 0;
+
+        (void)st;
+        assert_non_null(f);
+        gen_seed = 20261130;
+        for (size_t v = 0; v < n_files; v++) {
+                struct rd_rules *r = NULL;
+                struct rd_diag diag = {0};
+
+                if (v < n_files - 1) {
+                        r = routing(variants[v][0], variants[v][1]);
+                } else {
+                        assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers),
+                                                              &r, &diag),
+                                         0);
+                        rd_diag_clear(&diag);
+                }
+                for (size_t i = 0; i < GOLDEN_ROUNDS; i++, n++) {
+                        char got[64], want[64];
+                        char *text = gen_case(r, got);
+
+                        if (record) {
+                                fprintf(f, "%s\n", got);
+                        } else {
+                                assert_non_null(fgets(want, sizeof want, f));
+                                want[strcspn(want, "\n")] = '\0';
+                                if (strcmp(got, want) && differ++ < 5)
+                                        print_message("case %zu (routing %zu): %s, recorded %s: "
+                                                      "%s\n",
+                                                      n, v, got, want, text);
+                        }
+                        free(text);
+                }
+                rd_rules_free(r);
+        }
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(differ, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -951,10 +1346,14 @@ int main(void)
                 cmocka_unit_test(test_forecast_without_slots_applies_otherwise),
                 cmocka_unit_test(test_forecast_slot_in_the_past_counts_as_now),
                 cmocka_unit_test(test_forecast_ignores_declined_connectors),
+                cmocka_unit_test(test_record_holds_the_facts_the_trace_is_built_from),
+                cmocka_unit_test(test_a_waiting_referral_waits_for_every_eligible_candidate),
+                cmocka_unit_test(test_a_decision_that_fails_leaves_the_record_alone),
                 cmocka_unit_test(test_trace_never_holds_postcode_ages_family_or_note),
                 cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
                 cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
                 cmocka_unit_test(test_example_routing_file_routes_the_protocol_example),
+                cmocka_unit_test(test_traces_stay_byte_for_byte_over_generated_cases),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
