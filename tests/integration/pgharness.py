@@ -31,8 +31,8 @@ superuser `postgres` over the private unix socket (trust); the role
 `referrald`, owner of the database `referrald`, logs in over TCP on
 127.0.0.1 with a password (scram-sha-256; `password=None` makes it trust).
 
-Only the Python standard library and the PostgreSQL programs (psql through
-subprocess) are used.
+Besides rdtest (wait_until, free_ports), only the Python standard library
+and the PostgreSQL programs (psql through subprocess) are used.
 """
 
 import atexit
@@ -41,12 +41,13 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from rdtest import free_ports, wait_until
 
 MIN_MAJOR = 15
 START_TIMEOUT = 30.0
@@ -168,27 +169,6 @@ def _run(what, argv, timeout, cwd="/", env=None):
     if p.returncode != 0:
         raise PgError(what, p.returncode, out)
     return out
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on now (start() retries
-    with another one should someone take it first)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_until(pred, timeout, what, interval=0.02):
-    """Call PRED until it returns a true value; return that value. AssertionError
-    after TIMEOUT seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 # ------------------------------------------------------------------ psql
@@ -465,7 +445,7 @@ class PgServer:
         self.name = name
         self.password = secrets.token_hex(12) if password is True else password
         self.timings = {}       # step -> seconds
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         self.dir = tempfile.mkdtemp(prefix="rdpg-", suffix="-" + name, dir="/tmp")
         _LIVE[self.dir] = self
         _guard("+" + self.dir)
@@ -573,9 +553,9 @@ class PgServer:
                     raise PgError("pg_ctl start (%s)" % self.name, e.returncode,
                                   e.output + "\n--- server log ---\n" + self.log_tail())
                 self._reap_now()
-                self.port = free_port()
+                self.port = free_ports(1)[0]
                 self.write_settings()
-        wait_until(self._accepts, timeout, "%s to accept connections" % self.name)
+        wait_until(self._accepts, timeout, what="%s to accept connections" % self.name)
         self.timings["start again" if self._started_once else "start"] = time.monotonic() - t0
         self._started_once = True
         if not self._provisioned:
@@ -645,7 +625,7 @@ class PgServer:
                 except OSError:
                     pass
         wait_until(lambda: not [p for p in _processes_of(self.dir) + [pm] if _alive(p)],
-                   timeout, "every process of %s to exit after kill -9" % self.name)
+                   timeout, what="every process of %s to exit after kill -9" % self.name)
         _remove_shm(self.dir)
         self.timings["kill -9"] = time.monotonic() - t0
 
@@ -806,7 +786,7 @@ class PgServer:
     def wait_sync(self, standby, timeout=SYNC_TIMEOUT):
         """Wait until STANDBY streams from this server as its sync standby."""
         wait_until(lambda: self.replication_state(standby) == ("streaming", "sync"),
-                   timeout, "%s to be the sync standby of %s" % (standby.name, self.name),
+                   timeout, what="%s to be the sync standby of %s" % (standby.name, self.name),
                    interval=0.05)
 
     def wait_replayed(self, standby, timeout=SYNC_TIMEOUT):
@@ -814,7 +794,7 @@ class PgServer:
         lsn = self.scalar("select pg_current_wal_lsn()")
         wait_until(lambda: standby.scalar(
             "select pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % lsn) == "t",
-            timeout, "%s to replay up to %s" % (standby.name, lsn))
+            timeout, what="%s to replay up to %s" % (standby.name, lsn))
 
 
 class _Template(PgServer):
@@ -891,5 +871,5 @@ class PgStandby(PgServer):
                 return self.scalar("select pg_current_xact_id()") is not None
             except PgError:
                 return False
-        wait_until(writable, timeout, "%s to take writes after promotion" % self.name)
+        wait_until(writable, timeout, what="%s to take writes after promotion" % self.name)
         self.timings["promote"] = time.monotonic() - t0

@@ -20,7 +20,8 @@ import time
 import unittest
 
 import pgharness
-from pgharness import PgError, PgServer, multi_conninfo, psql, wait_until
+from pgharness import PgError, PgServer, multi_conninfo, psql
+from rdtest import wait_until
 
 SKIP = pgharness.skip_reason()
 
@@ -91,7 +92,7 @@ class PgHarnessTest(unittest.TestCase):
         commit = p.psql_popen("insert into referrals values (2, 'waits')")
         wait_until(lambda: p.scalar("select count(*) from pg_stat_activity "
                                     "where wait_event = 'SyncRep'") == "1",
-                   10, "the commit to wait for the synchronous standby")
+                   10, what="the commit to wait for the synchronous standby")
         with self.assertRaises(subprocess.TimeoutExpired):
             commit.wait(timeout=1.0)
         # In the WAL meanwhile, but not acknowledged, and not yet visible
@@ -168,7 +169,7 @@ class PgHarnessTest(unittest.TestCase):
             self.assertEqual(server.pids(), [])
             self.assertNotIn(shmids[server.dir], shm_ids())
             wait_until(lambda: not os.path.exists(server.dir), 30,
-                       "the folder of %s to be removed" % server.name)
+                       what="the folder of %s to be removed" % server.name)
 
     def test_a_test_process_killed_with_sigkill_leaves_no_server_behind(self):
         child = textwrap.dedent("""
@@ -187,7 +188,7 @@ class PgHarnessTest(unittest.TestCase):
         self.assertEqual(len(dirs), 2, proc.stderr)
         wait_until(lambda: not any(os.path.exists(d) or pgharness._processes_of(d)
                                    for d in dirs),
-                   20, "the watchdog to remove the servers of a killed test process")
+                   20, what="the watchdog to remove the servers of a killed test process")
 
 
 def _shmid(server):
