@@ -66,6 +66,25 @@ static int parse_args(int argc, char **argv, const char **config_path, int *test
         return -1;
 }
 
+/* The PostgreSQL password file, like the secret key, is part of the
+ * configuration: readable, and a password in it. 0, or -EINVAL after
+ * saying why on stderr. */
+static int check_password(const struct rd_config *config)
+{
+        char errbuf[512], *password = NULL;
+        int r = rd_config_read_password(config, &password, errbuf, sizeof errbuf);
+
+        if (r < 0) {
+                fprintf(stderr, "%s: postgresql.password_file: %s\n", config->source, errbuf);
+                return -EINVAL;
+        }
+        if (password) {
+                explicit_bzero(password, strlen(password));
+                free(password);
+        }
+        return 0;
+}
+
 /* The daemon config at CONFIG_PATH (or the embedded defaults), the routing
  * rules it names and its secret key, each checked, every problem on
  * stderr. With TEST_ONLY (-t), a path whose systemd variable is not set is
@@ -104,6 +123,8 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
                         (*config)->source ? (*config)->source : "referrald", errbuf);
                 r = -EINVAL;
         }
+        if (r == 0)
+                r = check_password(*config);
         if (r < 0) {
                 rd_rules_free(*rules); /* NULL when they were not read */
                 *rules = NULL;
@@ -114,12 +135,39 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
         return -1;
 }
 
+/* Open the store CONFIG names (SQLite: its database file; PostgreSQL: its
+ * conninfo, with the password of its password file). 0 and *OUT, or a
+ * negative errno (logged). */
+static int open_store(const struct rd_config *config, struct rd_store **out)
+{
+        struct rd_store_target t = {.kind = config->store,
+                                    .path = config->database,
+                                    .synchronous_full = true,
+                                    .conninfo = config->pg_conninfo};
+        char errbuf[512], *password = NULL;
+        const char *where =
+                config->store == RD_STORE_POSTGRESQL ? "PostgreSQL database" : "database";
+        int r = rd_config_read_password(config, &password, errbuf, sizeof errbuf);
+
+        t.password = password;
+        if (r == 0)
+                r = rd_store_open_target(&t, out, errbuf, sizeof errbuf);
+        if (r < 0) /* the conninfo is not logged: it may hold a password */
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the %s%s%s: %s", where,
+                       config->store == RD_STORE_SQLITE ? " " : "",
+                       config->store == RD_STORE_SQLITE ? config->database : "", errbuf);
+        if (password) {
+                explicit_bzero(password, strlen(password));
+                free(password);
+        }
+        return r;
+}
+
 /* Open the store, bind, serve until stopped. Returns the exit code. */
 static int serve(const struct rd_config *config, struct rd_rules *rules)
 {
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
-        char errbuf[512];
         sigset_t mask;
         int r;
 
@@ -131,10 +179,8 @@ static int serve(const struct rd_config *config, struct rd_rules *rules)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
+        r = open_store(config, &store);
         if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
-                       config->database, errbuf);
                 rd_rules_free(rules);
                 return 1;
         }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- ids ------------------------------------------------------------------------ */
 
@@ -32,6 +33,35 @@ int rd_store_parse_id(const char *id, int64_t *rowid)
                 return -ENOENT;
         *rowid = v;
         return 0;
+}
+
+/* ---- which driver ------------------------------------------------------------------- */
+
+bool rd_store_is_conninfo(const char *where)
+{
+        struct stat sb;
+        size_t n;
+
+        if (!where || !where[0] || stat(where, &sb) == 0) /* an existing file is a file */
+                return false;
+        if (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0)
+                return true;
+        where += strspn(where, " ");
+        n = strspn(where, "abcdefghijklmnopqrstuvwxyz_");
+        return n > 0 && where[n + strspn(where + n, " ")] == '=';
+}
+
+int rd_store_open_target(const struct rd_store_target *t, struct rd_store **out, char *errbuf,
+                         size_t errsize)
+{
+        if (t->kind == RD_STORE_POSTGRESQL)
+                return rd_store_open_pg(t->conninfo, t->password, t->read_only, out, errbuf,
+                                        errsize);
+        if (t->read_only) {
+                snprintf(errbuf, errsize, "the SQLite store has no read-only opener yet");
+                return -EOPNOTSUPP;
+        }
+        return rd_store_open(t->path, t->synchronous_full, out, errbuf, errsize);
 }
 
 /* ---- lifecycle and transactions ---------------------------------------------------- */

@@ -3,7 +3,9 @@
  * The store keeps referrals, their events with a gap-free seq, the facts the
  * hub routes by, and the audit trail. It is a table of operations on
  * referrald's own terms (struct rd_store_ops) with one driver per database:
- * SQLite today (lib/store_sqlite*.c, opened by rd_store_open). Each driver
+ * SQLite (lib/store_sqlite*.c, opened by rd_store_open) and PostgreSQL
+ * (lib/store_pg*.c, rd_store_open_pg); rd_store_open_target opens either,
+ * as the daemon's config or a tool's --db says. Each driver
  * holds its own SQL; the hub and the daemon talk to the rd_store_*
  * functions below only, which are the interface's entry points.
  *
@@ -21,6 +23,7 @@
 #ifndef RD_STORE_H
 #define RD_STORE_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -268,6 +271,51 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
  * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
 int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
 
+/* ---- the PostgreSQL driver ------------------------------------------------------------ */
+
+/* Connect to the PostgreSQL database CONNINFO (libpq's connection string:
+ * key=value pairs or a postgresql:// URI) with PASSWORD (NULL: as the
+ * conninfo, PGPASSWORD or ~/.pgpass say); the server must be 15 or newer
+ * with a UTF8 database. The schema is created or migrated (its version in
+ * the table rd_schema; a newer one is refused); with READ_ONLY the
+ * session never writes and a schema of any other version is refused. One
+ * connection in libpq's pipeline mode: writes are sent without waiting
+ * (lib/store_pg.h says how a failed request is undone). Capabilities:
+ * RD_STORE_READ_ONLY only (no file to wipe, no savepoints). Returns 0 and
+ * a new store in *OUT, or a negative errno with a reason in ERRBUF (libpq's
+ * words; never the password). */
+int rd_store_open_pg(const char *conninfo, const char *password, bool read_only,
+                     struct rd_store **out, char *errbuf, size_t errsize);
+
+/* 0 when libpq can parse CONNINFO, else -EINVAL with libpq's reason in
+ * ERRBUF (or -ENOMEM). Connects to nothing. */
+int rd_store_pg_check_conninfo(const char *conninfo, char *errbuf, size_t errsize);
+
+/* ---- which driver --------------------------------------------------------------------- */
+
+enum rd_store_kind { RD_STORE_SQLITE, RD_STORE_POSTGRESQL };
+
+/* true when WHERE (a tool's --db or --state) names a PostgreSQL database:
+ * it is not the path of an existing file and it looks like a conninfo
+ * ("postgresql://...", "postgres://..." or "key=value ..."). */
+bool rd_store_is_conninfo(const char *where);
+
+/* Where a store is and how to open it. */
+struct rd_store_target {
+        enum rd_store_kind kind;
+        const char *path;      /* SQLite: the database file */
+        bool synchronous_full; /* SQLite: see rd_store_open */
+        const char *conninfo;  /* PostgreSQL: see rd_store_open_pg */
+        const char *password;  /* PostgreSQL: or NULL */
+        bool read_only;        /* PostgreSQL: see rd_store_open_pg (SQLite: not yet) */
+};
+
+/* Open the store T names with its driver: rd_store_open or
+ * rd_store_open_pg. Returns as they do; -EOPNOTSUPP for a SQLite store
+ * asked READ_ONLY. */
+int rd_store_open_target(const struct rd_store_target *t, struct rd_store **out, char *errbuf,
+                         size_t errsize);
+
 /* ---- ids ------------------------------------------------------------------------- */
 
 /* The public id of the referral stored as ROWID: "R" + the row id, zero
@@ -292,7 +340,14 @@ const char *rd_store_errmsg(struct rd_store *store);
 /* Transactions. rd_store_begin opens a writing transaction. A request inside
  * it runs in a savepoint: rd_store_request_begin, then _end(keep=true) to
  * keep it or _end(keep=false) to undo just that request. All return 0 or a
- * negative errno. After a failed commit the caller must rd_store_rollback. */
+ * negative errno. After a failed commit the caller must rd_store_rollback.
+ * rd_store_commit returns RD_STORE_OUTCOME_UNKNOWN when it cannot know
+ * whether the commit took effect (protocol.md rev 2, "outcome": "unknown":
+ * on PostgreSQL a connection lost during COMMIT, or a COMMIT that
+ * PostgreSQL warned about, having stopped waiting for its synchronous
+ * standby): never report that as success; roll back as after a failure
+ * (the driver reads what did commit again). */
+#define RD_STORE_OUTCOME_UNKNOWN (-EINPROGRESS)
 int rd_store_begin(struct rd_store *store);
 int rd_store_commit(struct rd_store *store);
 void rd_store_rollback(struct rd_store *store);

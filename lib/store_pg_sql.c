@@ -1,0 +1,281 @@
+/* store_pg_sql.c: the SQL of the PostgreSQL driver, all of it: the schema
+ * migrations and every statement the driver prepares on a connection. The
+ * tables are those of the SQLite driver (docs/architecture.md, "The
+ * store"), in PostgreSQL's types, plus two of this driver's own: rd_schema
+ * (the schema version) and rd_counter (the newest seq and row id). */
+#include "macro.h"
+#include "store_pg.h"
+
+/* Schema migrations: PG_MIGRATIONS[i] takes rd_schema.version from i to
+ * i + 1 (store_pg_conn.c runs each in its own transaction and sets the
+ * version). Never edit a released step; append a new one. Released steps
+ * spell status numbers out; the static assertion below holds them to enum
+ * rd_status. */
+const char *const pg_migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE rd_schema (version integer NOT NULL);"
+        "INSERT INTO rd_schema VALUES (0);"
+        /* the newest seq and referral row id: advanced in the transaction
+         * that uses them, and checked at its begin (P_FENCE), so that seq
+         * stays gap-free and in commit order whoever writes */
+        "CREATE TABLE rd_counter (seq bigint NOT NULL, last_rowid bigint NOT NULL);"
+        "INSERT INTO rd_counter VALUES (0, 0);"
+        "CREATE TABLE referrals ("
+        "  rowid bigint PRIMARY KEY,"
+        "  partner text NOT NULL,"
+        "  ref text NOT NULL,"
+        "  digest text NOT NULL,"
+        "  received_ms bigint NOT NULL,"
+        "  content text," /* the referral as JSON, personal data included */
+        "  status integer NOT NULL,"
+        "  rule text NOT NULL DEFAULT '',"
+        "  team text NOT NULL DEFAULT '',"
+        "  connector text NOT NULL DEFAULT '',"
+        "  start_by_ms bigint NOT NULL DEFAULT 0,"
+        "  expected_start_ms bigint NOT NULL DEFAULT 0,"
+        "  offered_ms bigint NOT NULL DEFAULT 0,"
+        "  offer_expires_ms bigint NOT NULL DEFAULT 0,"
+        "  started_ms bigint NOT NULL DEFAULT 0,"
+        "  expected_end_ms bigint NOT NULL DEFAULT 0,"
+        "  forward_to text NOT NULL DEFAULT '',"
+        "  reason text NOT NULL DEFAULT '',"
+        "  trace text,"
+        "  rules_digest text NOT NULL DEFAULT '',"
+        "  last_seq bigint NOT NULL DEFAULT 0,"
+        "  urgency integer NOT NULL DEFAULT 0,"
+        "  first_offered_ms bigint NOT NULL DEFAULT 0,"
+        "  at_risk_fired integer NOT NULL DEFAULT 0,"
+        "  missed_fired integer NOT NULL DEFAULT 0,"
+        "  candidates text NOT NULL DEFAULT ''," /* waitlisted: who may take it */
+        "  final_ms bigint NOT NULL DEFAULT 0,"  /* when it reached a final status */
+        "  erased_ms bigint NOT NULL DEFAULT 0,"
+        "  UNIQUE (partner, ref));"
+        "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
+        "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"
+        /* deadlines: the loop asks for the earliest of each kind */
+        "CREATE INDEX referrals_offer_due ON referrals (offer_expires_ms)"
+        "  WHERE status = 1 AND offer_expires_ms > 0;"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
+        "  WHERE erased_ms = 0 AND final_ms > 0;"
+        /* the waitlist in its order (the hub reads its head from it) */
+        "CREATE INDEX referrals_waiting ON referrals (urgency DESC, start_by_ms, rowid)"
+        "  WHERE status = 2;"
+        /* the columns `stats` counts */
+        "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"
+        "  first_offered_ms, started_ms, start_by_ms);"
+        "CREATE TABLE offered (" /* every connector ever offered a referral */
+        "  connector text NOT NULL,"
+        "  referral bigint NOT NULL,"
+        "  PRIMARY KEY (connector, referral));"
+        "CREATE TABLE audit (" /* who read personal data or changed what; never the data */
+        "  n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        "  at_ms bigint NOT NULL,"
+        "  client text NOT NULL,"
+        "  role text NOT NULL,"
+        "  action text NOT NULL,"
+        "  referral text NOT NULL DEFAULT '');"
+        "CREATE INDEX audit_at ON audit (at_ms);"
+        "CREATE TABLE declines (" /* who declined or let an offer lapse */
+        "  referral bigint NOT NULL,"
+        "  connector text NOT NULL,"
+        "  PRIMARY KEY (referral, connector));"
+        "CREATE TABLE events ("
+        "  seq bigint PRIMARY KEY,"
+        "  referral bigint,"
+        "  body text NOT NULL);"
+        "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
+        "CREATE TABLE offer_counts (connector text PRIMARY KEY, count bigint NOT NULL);"
+        "CREATE TABLE round_robin (rule text PRIMARY KEY, connector text NOT NULL);"
+        /* how many referrals wait for each set of candidates (the forecast
+         * counts those ahead without reading them), kept by a trigger so
+         * that it cannot drift */
+        "CREATE TABLE waiting_sets (candidates text PRIMARY KEY, count bigint NOT NULL);"
+        "CREATE FUNCTION waiting_sets_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN"
+        "  IF TG_OP <> 'INSERT' AND OLD.status = 2 THEN"
+        "   UPDATE waiting_sets SET count = count - 1 WHERE candidates = OLD.candidates;"
+        "   DELETE FROM waiting_sets WHERE candidates = OLD.candidates AND count <= 0;"
+        "  END IF;"
+        "  IF TG_OP <> 'DELETE' AND NEW.status = 2 THEN"
+        "   INSERT INTO waiting_sets VALUES (NEW.candidates, 1)"
+        "    ON CONFLICT (candidates) DO UPDATE SET count = waiting_sets.count + 1;"
+        "  END IF;"
+        "  RETURN NULL;"
+        " END $$;"
+        "CREATE TRIGGER waiting_in AFTER INSERT ON referrals FOR EACH ROW"
+        "  WHEN (NEW.status = 2) EXECUTE FUNCTION waiting_sets_follow();"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates ON referrals"
+        "  FOR EACH ROW WHEN (OLD.status = 2 OR NEW.status = 2)"
+        "  EXECUTE FUNCTION waiting_sets_follow();"
+        "CREATE TRIGGER waiting_out AFTER DELETE ON referrals FOR EACH ROW"
+        "  WHEN (OLD.status = 2) EXECUTE FUNCTION waiting_sets_follow();"
+        /* facts about the whole database, such as the routing file every
+         * waiting referral's candidates were worked out with */
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);",
+};
+const size_t pg_n_migrations = RD_ELEMENTSOF(pg_migrations);
+
+/* Status numbers in the database are enum rd_status: statements name them
+ * through these, never by number. */
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+#define N_ASSIGNED 1
+#define N_WAITLISTED 2
+#define N_FORWARDED 3
+#define N_ACCEPTED 4
+#define N_STARTED 5
+_Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAITLISTED &&
+                       N_FORWARDED == RD_STATUS_FORWARDED && N_ACCEPTED == RD_STATUS_ACCEPTED &&
+                       N_STARTED == RD_STATUS_STARTED,
+               "status numbers are stored: the statements and the released migrations "
+               "(referrals_open, the deadline indexes, the waitlist trigger) use them");
+#define ASSIGNED PG_STR(N_ASSIGNED)
+#define WAITLISTED PG_STR(N_WAITLISTED)
+#define FORWARDED PG_STR(N_FORWARDED)
+#define ACCEPTED PG_STR(N_ACCEPTED)
+#define STARTED PG_STR(N_STARTED)
+/* held by a connector: what counts towards its load */
+#define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
+/* open and not started: a window to watch (as the deadline indexes say it) */
+#define WATCHED "(" ASSIGNED ", " WAITLISTED ", " ACCEPTED ")"
+
+#define COLS                                                                                       \
+        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
+        "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
+        "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
+        "final_ms, erased_ms"
+
+/* Parameters are sent as text: each is cast where the server could not
+ * tell its type from where it stands. */
+const char *const pg_stmt_sql[P__MAX] = {
+        [P_BEGIN] = "BEGIN",
+        [P_COMMIT] = "COMMIT",
+        [P_ROLLBACK] = "ROLLBACK",
+        [P_COUNTERS] = "SELECT seq, last_rowid FROM rd_counter",
+        /* The first statement of every writing transaction: it locks the
+         * counter row until the commit (another writer waits here), and
+         * fails (seq may not be NULL) unless the counters are what this
+         * connection last committed or read. Leadership (several daemons)
+         * adds its epoch here, so that a daemon that lost its lead can
+         * never commit. */
+        [P_FENCE] = "UPDATE rd_counter SET seq = CASE WHEN seq = $1::bigint"
+                    " AND last_rowid = $2::bigint THEN seq END",
+        /* The last before COMMIT: the counters as the transaction leaves them. */
+        [P_ADVANCE] = "UPDATE rd_counter SET seq = $1::bigint, last_rowid = $2::bigint",
+        [P_FIND] = "SELECT " COLS " FROM referrals WHERE partner = $1 AND ref = $2",
+        [P_GET] = "SELECT " COLS " FROM referrals WHERE rowid = $1",
+        [P_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = $1",
+        [P_INSERT] = "INSERT INTO referrals (rowid, partner, ref, digest, received_ms, content,"
+                     " status, urgency, rule, team, connector, start_by_ms, expected_start_ms,"
+                     " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
+                     " final_ms, trace, rules_digest, candidates, last_seq)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+                     " $14, $16, $17, $18, $19, $20, $21, $22)",
+        [P_UPDATE] = "UPDATE referrals SET status = $2, rule = $3, team = $4, connector = $5,"
+                     " start_by_ms = $6, expected_start_ms = $7, offered_ms = $8,"
+                     " offer_expires_ms = $9, started_ms = $10, expected_end_ms = $11,"
+                     " forward_to = $12, reason = $13,"
+                     " first_offered_ms = CASE WHEN first_offered_ms = 0 THEN $8"
+                     "   ELSE first_offered_ms END,"
+                     " at_risk_fired = $14, missed_fired = $15, final_ms = $16 WHERE rowid = $1",
+        [P_TRACE] = "UPDATE referrals SET trace = $2, rules_digest = $3 WHERE rowid = $1",
+        [P_EVENT] = "INSERT INTO events (seq, referral, body) VALUES ($1, $2, $3)",
+        [P_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = $2 WHERE rowid = $1",
+        [P_EVENTS] = "SELECT body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        [P_HISTORY] = "SELECT body FROM events WHERE referral = $1 ORDER BY seq",
+        [P_LIST_ALL] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
+                       " AND ($3::integer < 0 OR status = $3::integer) ORDER BY last_seq LIMIT $2",
+        [P_LIST_PARTNER] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
+                           " AND ($3::integer < 0 OR status = $3::integer)"
+                           " AND (partner = $4 OR forward_to = $4) ORDER BY last_seq LIMIT $2",
+        [P_LIST_CONNECTOR] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
+                             " AND ($3::integer < 0 OR status = $3::integer)"
+                             " AND rowid IN (SELECT referral FROM offered WHERE connector = $4)"
+                             " ORDER BY last_seq LIMIT $2",
+        [P_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
+                             " WHERE e.seq > $1 AND (r.partner = $3 OR r.forward_to = $3)"
+                             " ORDER BY e.seq LIMIT $2",
+        [P_EVENTS_CONNECTOR] = "SELECT body FROM events WHERE seq > $1 AND referral IN"
+                               " (SELECT referral FROM offered WHERE connector = $3)"
+                               " ORDER BY seq LIMIT $2",
+        [P_OFFERED_ADD] = "INSERT INTO offered (connector, referral) VALUES ($1, $2)"
+                          " ON CONFLICT DO NOTHING",
+        [P_OFFERED_HAS] = "SELECT 1 FROM offered WHERE connector = $1 AND referral = $2",
+        [P_AUDIT_ADD] = "INSERT INTO audit (at_ms, client, role, action, referral)"
+                        " VALUES ($1, $2, $3, $4, $5)",
+        [P_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
+                         " WHERE n > $1 AND ($3::text = '' OR referral = $3::text)"
+                         " ORDER BY n LIMIT $2",
+        [P_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < $1",
+        [P_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
+        [P_WINDOW] = "SELECT count(*), count(*) FILTER (WHERE started_ms <= start_by_ms)"
+                     " FROM referrals WHERE started_ms > 0",
+        [P_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
+        [P_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES ($1, 1)"
+                    " ON CONFLICT (connector) DO UPDATE SET count = offer_counts.count + 1",
+        [P_OFFERS] = "SELECT connector, count FROM offer_counts",
+        [P_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES ($1, $2)"
+                     " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
+        [P_RR_ALL] = "SELECT rule, connector FROM round_robin",
+        [P_DECLINE_ADD] = "INSERT INTO declines (referral, connector) VALUES ($1, $2)"
+                          " ON CONFLICT DO NOTHING",
+        [P_DECLINES] = "SELECT connector FROM declines WHERE referral = $1",
+        [P_CANDIDATES_SET] = "UPDATE referrals SET candidates = $2 WHERE rowid = $1",
+        /* the waitlist in its order, from the head or after a place in it
+         * (two statements, so that each is one range of referrals_waiting) */
+        [P_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
+                           " ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
+        [P_WAITING_SAME] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
+                           " AND urgency = $2 AND (start_by_ms, rowid) > ($3::bigint, $4::bigint)"
+                           " ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
+        [P_WAITING_LOWER] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
+                            " AND urgency < $2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
+        [P_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
+        [P_META_GET] = "SELECT value FROM meta WHERE key = $1",
+        [P_META_SET] = "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [P_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED
+                        " AND offer_expires_ms > 0 AND offer_expires_ms <= $1"
+                        " ORDER BY offer_expires_ms LIMIT $2",
+        [P_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
+                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
+                          " ORDER BY start_by_ms LIMIT $2",
+        [P_DUE_MISSED] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
+                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
+                         " ORDER BY start_by_ms LIMIT $2",
+        [P_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
+                        " AND final_ms <= $1 ORDER BY final_ms LIMIT $2",
+        [P_NEXT] = "SELECT"
+                   " (SELECT min(offer_expires_ms) FROM referrals"
+                   "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals"
+                   "   WHERE status IN " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals"
+                   "   WHERE status IN " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
+                   " (SELECT min(final_ms) FROM referrals WHERE erased_ms = 0 AND final_ms > 0)",
+        [P_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
+        /* nearest rank: percentile_disc takes the first value whose place is
+         * at least the fraction, as the SQLite driver's count does */
+        [P_DURATIONS_OFFER] = "SELECT count(*),"
+                              " percentile_disc(0.5) WITHIN GROUP (ORDER BY d),"
+                              " percentile_disc(0.9) WITHIN GROUP (ORDER BY d)"
+                              " FROM (SELECT first_offered_ms - received_ms AS d FROM referrals"
+                              "  WHERE first_offered_ms > 0) t",
+        [P_DURATIONS_START] = "SELECT count(*),"
+                              " percentile_disc(0.5) WITHIN GROUP (ORDER BY d),"
+                              " percentile_disc(0.9) WITHIN GROUP (ORDER BY d)"
+                              " FROM (SELECT started_ms - received_ms AS d FROM referrals"
+                              "  WHERE started_ms > 0) t",
+        [P_FORWARDS] =
+                "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
+                " GROUP BY forward_to ORDER BY count(*) DESC, forward_to COLLATE \"C\" LIMIT $1",
+        [P_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
+                          " WHERE status = " WAITLISTED,
+        [P_ERASE] = "UPDATE referrals SET content = $2, trace = $3, erased_ms = $4"
+                    " WHERE rowid = $1",
+};
+RD_TABLE_COVERS(pg_stmt_sql, P__MAX);

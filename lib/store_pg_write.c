@@ -1,0 +1,273 @@
+/* store_pg_write.c: the PostgreSQL driver's writes (store.h). Each is
+ * queued inside the caller's transaction and not waited for (store_pg.h):
+ * what it returns was known before anything was sent, row ids and seqs
+ * included (they come from the counters this connection holds). */
+#include "store_pg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* ---- the parts of a change ------------------------------------------------------------------- */
+
+static int update_row(struct pg_store *s, const struct rd_stored *o)
+{
+        struct pg_args a = {0};
+
+        pa_int(&a, o->rowid);
+        pa_int(&a, (int64_t)o->status);
+        pa_text(&a, o->rule);
+        pa_text(&a, o->team);
+        pa_text(&a, o->connector);
+        pa_int(&a, o->start_by_ms);
+        pa_int(&a, o->expected_start_ms);
+        pa_int(&a, o->offered_ms);
+        pa_int(&a, o->offer_expires_ms);
+        pa_int(&a, o->started_ms);
+        pa_int(&a, o->expected_end_ms);
+        pa_text(&a, o->forward_to);
+        pa_text(&a, o->reason);
+        pa_int(&a, o->at_risk_fired);
+        pa_int(&a, o->missed_fired);
+        pa_int(&a, o->final_ms);
+        return pg_write(s, P_UPDATE, &a, true);
+}
+
+/* Write statement ID with $1 = ROWID and $2 = TEXT, or $1 = TEXT and $2 =
+ * ROWID when TEXT_FIRST. */
+static int write_rowid_text(struct pg_store *s, enum pg_stmt id, int64_t rowid, const char *text,
+                            bool text_first)
+{
+        struct pg_args a = {0};
+
+        if (text_first)
+                pa_text(&a, text);
+        pa_int(&a, rowid);
+        if (!text_first)
+                pa_text(&a, text);
+        return pg_write(s, id, &a, true);
+}
+
+/* Write statement ID with $1 = A and $2 = B (either may be NULL). */
+static int write_texts(struct pg_store *s, enum pg_stmt id, const char *a1, const char *a2)
+{
+        struct pg_args a = {0};
+
+        pa_text(&a, a1);
+        if (a2)
+                pa_text(&a, a2);
+        return pg_write(s, id, &a, true);
+}
+
+/* The offer, round robin and decline of CH for referral ROWID. */
+static int offer_parts(struct pg_store *s, int64_t rowid, const struct rd_store_change *ch)
+{
+        int r = 0;
+
+        if (ch->offered) {
+                r = write_texts(s, P_OFFER, ch->offered, NULL);
+                if (r == 0)
+                        r = write_rowid_text(s, P_OFFERED_ADD, rowid, ch->offered, true);
+                if (r == 0 && ch->rr_rule)
+                        r = write_texts(s, P_RR_SET, ch->rr_rule, ch->offered);
+        }
+        if (r == 0 && ch->declined)
+                r = write_rowid_text(s, P_DECLINE_ADD, rowid, ch->declined, false);
+        return r;
+}
+
+static int append_event(struct pg_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
+{
+        json_t *body = rd_event_to_json(ev);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        struct pg_args a = {0};
+        int r;
+
+        json_decref(body);
+        if (!text)
+                return -ENOMEM;
+        pa_int(&a, ev->seq);
+        if (rowid > 0)
+                pa_int(&a, rowid);
+        else
+                pa_text(&a, NULL);
+        pa_text(&a, text);
+        r = pg_write(s, P_EVENT, &a, true);
+        if (r == 0 && text_out)
+                *text_out = text;
+        else
+                free(text);
+        return r;
+}
+
+/* Append the events of CH about referral ROWID (0: none), each with the
+ * next seq and the referral's id; with SET_LAST_SEQ the referral's last_seq
+ * follows. On failure no text is left in CH->TEXTS. */
+static int append_events(struct pg_store *s, int64_t rowid, struct rd_store_change *ch,
+                         bool set_last_seq)
+{
+        int64_t seq = s->last_seq;
+        size_t done = 0; /* texts handed out */
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < ch->n_events; i++) {
+                struct rd_event *ev = &ch->events[i];
+                ev->seq = ++seq;
+                if (rowid > 0)
+                        rd_store_format_id(rowid, ev->id);
+                r = append_event(s, ev, rowid, ch->texts ? &ch->texts[i] : NULL);
+                if (r == 0)
+                        done++;
+        }
+        if (r == 0 && rowid > 0 && set_last_seq && ch->n_events) {
+                struct pg_args a = {0};
+                pa_int(&a, rowid);
+                pa_int(&a, seq);
+                r = pg_write(s, P_LAST_SEQ_OF, &a, true);
+        }
+        if (r < 0) {
+                while (ch->texts && done > 0) {
+                        done--;
+                        free(ch->texts[done]);
+                        ch->texts[done] = NULL;
+                }
+                return r;
+        }
+        s->last_seq = seq;
+        return 0;
+}
+
+/* ---- the operations
+ * ------------------------------------------------------------------------------ */
+
+static int insert_row(struct pg_store *s, int64_t rowid, const struct rd_stored *o,
+                      const struct rd_store_change *ch, int64_t last_seq)
+{
+        struct pg_args a = {0};
+
+        pa_int(&a, rowid);
+        pa_text(&a, o->partner);
+        pa_text(&a, o->ref);
+        pa_text(&a, o->digest);
+        pa_int(&a, o->received_ms);
+        pa_text(&a, ch->content);
+        pa_int(&a, (int64_t)o->status);
+        pa_int(&a, (int64_t)o->urgency);
+        pa_text(&a, o->rule);
+        pa_text(&a, o->team);
+        pa_text(&a, o->connector);
+        pa_int(&a, o->start_by_ms);
+        pa_int(&a, o->expected_start_ms);
+        pa_int(&a, o->offered_ms);
+        pa_int(&a, o->offer_expires_ms);
+        pa_text(&a, o->forward_to);
+        pa_text(&a, o->reason);
+        pa_int(&a, o->final_ms);
+        pa_text(&a, ch->trace);
+        pa_text(&a, ch->rules_digest ? ch->rules_digest : "");
+        pa_text(&a, ch->candidates ? ch->candidates : "");
+        pa_int(&a, last_seq);
+        return pg_write(s, P_INSERT, &a, true);
+}
+
+int pg_insert(struct rd_store *base, struct rd_store_change *ch)
+{
+        struct pg_store *s = pgs(base);
+        struct rd_stored *o = ch->st;
+        /* the row's last_seq is that of its last event, known now */
+        int64_t last_seq = ch->n_events ? s->last_seq + (int64_t)ch->n_events : o->last_seq;
+        int64_t rowid = s->last_rowid + 1;
+        int r = insert_row(s, rowid, o, ch, last_seq);
+
+        if (r == 0)
+                r = offer_parts(s, rowid, ch);
+        if (r == 0)
+                r = append_events(s, rowid, ch, false);
+        if (r < 0)
+                return r;
+        s->last_rowid = rowid;
+        o->rowid = rowid;
+        rd_store_format_id(rowid, o->id);
+        o->first_offered_ms = o->offered_ms;
+        o->last_seq = last_seq;
+        return 0;
+}
+
+int pg_change(struct rd_store *base, struct rd_store_change *ch)
+{
+        struct pg_store *s = pgs(base);
+        int64_t rowid = ch->st ? ch->st->rowid : 0;
+        int r = 0;
+
+        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
+                return -EINVAL; /* those are about a referral */
+        if (ch->row)
+                r = update_row(s, ch->st);
+        if (r == 0 && ch->trace_set) {
+                struct pg_args a = {0};
+                pa_int(&a, rowid);
+                pa_text(&a, ch->trace);
+                pa_text(&a, ch->rules_digest ? ch->rules_digest : "");
+                r = pg_write(s, P_TRACE, &a, true);
+        }
+        if (r == 0 && ch->candidates)
+                r = write_rowid_text(s, P_CANDIDATES_SET, rowid, ch->candidates, false);
+        if (r == 0)
+                r = offer_parts(s, rowid, ch);
+        if (r == 0)
+                r = append_events(s, rowid, ch, true);
+        if (r == 0 && ch->st && ch->n_events)
+                ch->st->last_seq = s->last_seq;
+        return r;
+}
+
+int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+             int64_t now_ms)
+{
+        char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        struct pg_args a = {0};
+        int r = -ENOMEM;
+
+        if (c && (t || !trace)) {
+                pa_int(&a, rowid);
+                pa_text(&a, c);
+                pa_text(&a, t);
+                pa_int(&a, now_ms);
+                r = pg_write(pgs(s), P_ERASE, &a, true);
+        }
+        free(c);
+        free(t);
+        return r;
+}
+
+int pg_meta_set(struct rd_store *s, const char *key, const char *value)
+{
+        return write_texts(pgs(s), P_META_SET, key, value);
+}
+
+/* ---- the audit trail
+ * ------------------------------------------------------------------------------ */
+
+int pg_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
+             const char *action, const char *referral_id)
+{
+        struct pg_args a = {0};
+
+        pa_int(&a, at_ms);
+        pa_text(&a, client);
+        pa_text(&a, role);
+        pa_text(&a, action);
+        pa_text(&a, referral_id);
+        return pg_write(pgs(s), P_AUDIT_ADD, &a, true);
+}
+
+int pg_audit_purge(struct rd_store *s, int64_t before_ms)
+{
+        struct pg_args a = {0};
+        int64_t n = 0;
+        int r;
+
+        pa_int(&a, before_ms);
+        r = pg_write_wait(pgs(s), P_AUDIT_PURGE, &a, &n);
+        return r < 0 ? r : (int)n;
+}
