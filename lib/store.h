@@ -159,6 +159,12 @@ struct rd_figures {
         int64_t oldest_waiting_received_ms; /* 0: none waiting */
 };
 
+/* A referral's key: the partner that submitted it and its ref. */
+struct rd_store_key {
+        const char *partner;
+        const char *ref;
+};
+
 /* ---- the interface ----------------------------------------------------------- */
 
 /* What a driver can do beyond the common contract (rd_store_caps). */
@@ -179,10 +185,11 @@ struct rd_store;
 
 /* The operations every driver implements; the entry point rd_store_NAME
  * below documents each, or the one named beside it. Every pointer is set,
- * except checkpoint (NULL without RD_STORE_CAN_WIPE). A driver's rows carry
- * their id (rd_store_format_id). */
+ * except checkpoint (NULL without RD_STORE_CAN_WIPE) and prefetch (NULL
+ * where a read costs no round trip). A driver's rows carry their id
+ * (rd_store_format_id). */
 struct rd_store_ops {
-        const char *name; /* "sqlite" */
+        const char *name; /* "sqlite", "postgresql" */
         void (*close)(struct rd_store *s);
         const char *(*errmsg)(struct rd_store *s);
         /* transactions */
@@ -201,6 +208,8 @@ struct rd_store_ops {
         /* the hub's reads */
         int (*find)(struct rd_store *s, const char *partner, const char *ref,
                     struct rd_stored *out);
+        /* may be NULL: rd_store_prefetch then does nothing */
+        int (*prefetch)(struct rd_store *s, const struct rd_store_key *keys, size_t n);
         int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
         int (*content)(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
                        char rules_digest[65]);
@@ -388,6 +397,16 @@ int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
 int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
                   struct rd_stored *out);
 int rd_store_get_row(struct rd_store *store, int64_t rowid, struct rd_stored *out);
+
+/* Interface addition (the PostgreSQL store): a hint ahead of a batch's
+ * requests, the KEYS[N] they will look up with rd_store_find. A driver that
+ * pays a round trip for each read reads them all in one and answers those
+ * look-ups from memory until the open transaction ends, as the database
+ * would (its own writes meanwhile taken into account); a driver without
+ * that cost (SQLite) does nothing. Call inside a transaction, before the
+ * requests. 0, or a negative errno: then nothing is kept, and each look-up
+ * asks the database. Never a reason to fail a request. */
+int rd_store_prefetch(struct rd_store *store, const struct rd_store_key *keys, size_t n);
 int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
 
 /* The stored content of the referral ROWID (rd_referral_to_json with

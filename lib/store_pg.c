@@ -62,6 +62,7 @@ static void txn_over(struct pg_store *s, bool committed)
         s->in_txn = false;
         s->fault = 0;
         s->log.len = 0;
+        pg_found_clear(s);
 }
 
 /* The commit's outcome, once everything up to its sync point was read
@@ -121,9 +122,14 @@ static int pg_commit(struct rd_store *base)
         return outcome(s, r, sent, warnings);
 }
 
+/* What another writer committed meanwhile (a fence that failed) is read
+ * again before the next transaction: a rollback is rare, a read cheap. */
 static void pg_rollback(struct rd_store *base)
 {
         struct pg_store *s = pgs(base);
+
+        if (s->in_txn)
+                s->reread = true;
 
         /* the first fault stays the message (in_txn until the end) */
         if (s->conn && (s->in_txn || s->pending.n) && pg_sync(s) != -ENOTCONN && s->conn &&
@@ -197,6 +203,7 @@ static void pg_close(struct rd_store *base)
         }
         free(s->pending.stmt);
         free(s->log.buf);
+        free(s->found);
         free(s);
 }
 
@@ -268,6 +275,7 @@ static const struct rd_store_ops pg_ops = {
         .erase = pg_erase,
         .meta_set = pg_meta_set,
         .find = pg_find,
+        .prefetch = pg_prefetch,
         .get = pg_get,
         .content = pg_content,
         .each_state = pg_each_state,

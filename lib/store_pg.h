@@ -129,6 +129,8 @@ struct pg_pending {
 };
 #define PG_SYNC (-1)
 
+struct pg_found;
+
 /* The driver's store. */
 struct pg_store {
         struct rd_store base;
@@ -139,7 +141,8 @@ struct pg_store {
         struct pg_pending pending;
         bool in_txn;         /* BEGIN was sent */
         int fault;           /* the open transaction's first fault (a negative errno), or 0 */
-        bool refused;        /* the server refused a statement of the open transaction */
+        bool refused;        /* the server refused a statement of the open transaction,
+                                or ended the session before it ran the rest */
         bool reread;         /* the counters must be read again before the next BEGIN */
         unsigned warnings;   /* WARNING notices received on this connection */
         struct pg_log log;   /* the open transaction's writes */
@@ -151,7 +154,9 @@ struct pg_store {
         int64_t last_rowid;  /* newest referral row id, including the open transaction */
         int64_t committed_rowid;
         int64_t request_rowid;
-        int64_t changes;   /* rows the last statement read back changed */
+        int64_t changes;        /* rows the last statement read back changed */
+        struct pg_found *found; /* look-ups answered ahead (store_pg_found.c) */
+        size_t found_cap, found_n;
         int commit_result; /* the COMMIT's result: 0 not read (yet), 1 ok, -1 failed */
         char errmsg[512];
 };
@@ -161,7 +166,7 @@ static inline struct pg_store *pgs(struct rd_store *s)
         return (struct pg_store *)s;
 }
 
-/* ---- store_pg_conn.c: the connection and its pipeline ----------------------------------- */
+/* ---- store_pg_conn.c: the connection ----------------------------------------------------- */
 
 /* Connect (again) with the store's conninfo and password, check the
  * server, create or migrate the schema (not when read-only), enter
@@ -169,13 +174,36 @@ static inline struct pg_store *pgs(struct rd_store *s)
  * negative errno with the reason in S->ERRMSG (the connection then closed). */
 int pg_connect(struct pg_store *s);
 
-/* Close the connection (NULL after); what was pending is forgotten. */
-void pg_disconnect(struct pg_store *s);
+/* Connected, or connect now (outside a transaction only): 0 or a
+ * negative errno. */
+int pg_ensure_conn(struct pg_store *s);
 
 /* Before a transaction: connect again when the connection is gone, read
  * the counters again when a commit's outcome left them unknown. 0 or a
  * negative errno. */
 int pg_ready(struct pg_store *s);
+
+/* ---- store_pg_pipe.c: the pipeline --------------------------------------------------------- */
+
+/* Close the connection (NULL after); what was pending is forgotten. */
+void pg_disconnect(struct pg_store *s);
+
+/* The connection is gone, or given up (while doing WHY, or NULL): record
+ * the fault with libpq's reason, disconnect; returns -ENOTCONN. */
+int pg_lost(struct pg_store *s, const char *why);
+
+/* libpq's message MSG on one line, into DST. */
+void pg_one_line(char *dst, size_t size, const char *msg);
+
+/* A SQLSTATE (NULL: none) as a negative errno. */
+int pg_state_errno(const char *sqlstate);
+
+/* The name statement ID is prepared under. */
+void pg_stmt_name(enum pg_stmt id, char name[16]);
+
+/* Note that WHAT (an enum pg_stmt or PG_SYNC) is about to be sent: its
+ * result is read back in order. 0 or -ENOMEM (the transaction's fault). */
+int pg_pending_push(struct pg_store *s, int what);
 
 /* Queue statement ID with ARGS as it is: not logged, not checked against
  * the transaction's fault (BEGIN, the fence, COMMIT, ROLLBACK). 0, or
@@ -197,6 +225,13 @@ int pg_write_wait(struct pg_store *s, enum pg_stmt id, const struct pg_args *arg
  * 0 and *RES (the caller PQclear's it), or a negative errno. */
 int pg_read(struct pg_store *s, enum pg_stmt id, const struct pg_args *args, PGresult **res);
 
+/* Inside a transaction: send what is queued and statement ID N times, with
+ * ARGS[i] the i-th time, and wait for all of it in one round trip: 0 and
+ * RES[i] for each (the caller PQclear's them), or a negative errno (none
+ * left to clear). */
+int pg_read_many(struct pg_store *s, enum pg_stmt id, const struct pg_args *args, size_t n,
+                 PGresult **res);
+
 /* Send a sync point and read every result up to it. 0, or the fault of
  * the statements read (a negative errno). */
 int pg_sync(struct pg_store *s);
@@ -211,6 +246,24 @@ int pg_fail(struct pg_store *s, int fault, const char *fmt, ...)
 
 /* Send the log's records from byte FROM to TO again, not logged again. */
 int pg_log_replay(struct pg_store *s, size_t from, size_t to);
+
+/* ---- store_pg_found.c: look-ups answered ahead (rd_store_prefetch) ------------------------ */
+
+/* The prefetch op (store.h). */
+int pg_prefetch(struct rd_store *s, const struct rd_store_key *keys, size_t n);
+
+/* A look-up of PARTNER + REF answered ahead: 0 and *OUT, -ENOENT (it was
+ * not there), or 1 when nothing is known of it (ask the database). */
+int pg_found_lookup(struct pg_store *s, const char *partner, const char *ref,
+                    struct rd_stored *out);
+
+/* Forget what is known of PARTNER + REF (inserted since), or of the
+ * referral ROWID (changed since). */
+void pg_found_forget_key(struct pg_store *s, const char *partner, const char *ref);
+void pg_found_forget_row(struct pg_store *s, int64_t rowid);
+
+/* Forget everything (the transaction ended). */
+void pg_found_clear(struct pg_store *s);
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 

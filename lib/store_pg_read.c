@@ -32,7 +32,10 @@ static int fetch_one(struct pg_store *s, enum pg_stmt id, const struct pg_args *
 int pg_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out)
 {
         struct pg_args a = {0};
+        int r = pg_found_lookup(pgs(s), partner, ref, out);
 
+        if (r <= 0)
+                return r;
         pa_text(&a, partner);
         pa_text(&a, ref);
         return fetch_one(pgs(s), P_FIND, &a, out);

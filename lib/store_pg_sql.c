@@ -249,14 +249,17 @@ const char *const pg_stmt_sql[P__MAX] = {
                          " ORDER BY start_by_ms LIMIT $2",
         [P_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= $1 ORDER BY final_ms LIMIT $2",
+        /* each the first entry of its partial index (ORDER BY ... LIMIT 1:
+         * min() without statistics makes the planner read them all) */
         [P_NEXT] = "SELECT"
-                   " (SELECT min(offer_expires_ms) FROM referrals"
-                   "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals"
-                   "   WHERE status IN " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals"
-                   "   WHERE status IN " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
-                   " (SELECT min(final_ms) FROM referrals WHERE erased_ms = 0 AND final_ms > 0)",
+                   " (SELECT offer_expires_ms FROM referrals WHERE status = " ASSIGNED
+                   "   AND offer_expires_ms > 0 ORDER BY offer_expires_ms LIMIT 1),"
+                   " (SELECT start_by_ms FROM referrals WHERE status IN " WATCHED
+                   "   AND at_risk_fired = 0 AND start_by_ms > 0 ORDER BY start_by_ms LIMIT 1),"
+                   " (SELECT start_by_ms FROM referrals WHERE status IN " WATCHED
+                   "   AND missed_fired = 0 AND start_by_ms > 0 ORDER BY start_by_ms LIMIT 1),"
+                   " (SELECT final_ms FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
+                   "   ORDER BY final_ms LIMIT 1)",
         [P_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
         /* nearest rank: percentile_disc takes the first value whose place is
          * at least the fraction, as the SQLite driver's count does */

@@ -178,6 +178,7 @@ int pg_insert(struct rd_store *base, struct rd_store_change *ch)
         int64_t rowid = s->last_rowid + 1;
         int r = insert_row(s, rowid, o, ch, last_seq);
 
+        pg_found_forget_key(s, o->partner, o->ref);
         if (r == 0)
                 r = offer_parts(s, rowid, ch);
         if (r == 0)
@@ -200,6 +201,8 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
 
         if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
                 return -EINVAL; /* those are about a referral */
+        if (ch->st)
+                pg_found_forget_row(s, rowid);
         if (ch->row)
                 r = update_row(s, ch->st);
         if (r == 0 && ch->trace_set) {
@@ -228,6 +231,7 @@ int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
         struct pg_args a = {0};
         int r = -ENOMEM;
 
+        pg_found_forget_row(pgs(s), rowid);
         if (c && (t || !trace)) {
                 pa_int(&a, rowid);
                 pa_text(&a, c);
