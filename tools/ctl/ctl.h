@@ -4,7 +4,8 @@
  * referralctl talks the wire protocol of protocol.md and nothing else: one
  * DEALER socket for requests (conn.c) and, for `events --follow`, a SUB
  * socket on the PUB endpoint (cmd_events.c); with keys, both are CURVE
- * clients (curve.c). `rules` and `backup` work offline on files.
+ * clients (curve.c). `rules` and `backup` work offline on files (`rules
+ * test --state` also on a PostgreSQL database, read-only).
  *
  * Where things are:
  *   main.c           the table of commands, --help, main()
@@ -13,6 +14,8 @@
  *   print.c          the text forms of replies and events; json.c: JSON helpers
  *   words.c          a decision trace in plain words (rules test, explain)
  *   decide.c         one decision offline, from a routing file and a database copy
+ *   state.c          the database an offline command reads: a SQLite file or a
+ *                    PostgreSQL conninfo (--state, --db)
  *   cases.c          `rules test` on a cases file
  *   cmd_*.c          the commands, one file per group (commands.h lists them)
  *

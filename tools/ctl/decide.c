@@ -2,11 +2,11 @@
 #include "decide.h"
 
 #include "print.h"
+#include "state.h"
 #include "timefmt.h"
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 void test_state_free(struct test_state *ts)
 {
@@ -17,33 +17,24 @@ void test_state_free(struct test_state *ts)
 
 int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules)
 {
-        char errbuf[256];
         int r;
 
         memset(ts, 0, sizeof *ts);
-        /* rd_store_open creates a missing file: a typo must not test
-         * against an empty database. */
-        if (access(path, R_OK | W_OK) != 0) {
-                fault("%s: %s", path, strerror(errno));
+        r = state_open(path, &ts->store);
+        if (r) {
                 rd_rules_free(rules);
-                return EXIT_FAULT;
-        }
-        r = rd_store_open(path, false, &ts->store, errbuf, sizeof errbuf);
-        if (r < 0) {
-                fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
-                rd_rules_free(rules);
-                return EXIT_FAULT;
+                return r;
         }
         r = rd_hub_new(ts->store, rules, &ts->hub); /* takes RULES */
         if (r < 0) {
-                fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
+                fault("%s: cannot read the loads: %s (%s)", state_name(path), strerror(-r),
                       rd_store_errmsg(ts->store));
                 test_state_free(ts);
                 return EXIT_FAULT;
         }
         r = rd_hub_route_state(ts->hub, &ts->st);
         if (r < 0) {
-                fault("%s: cannot read the waitlist: %s (%s)", path, strerror(-r),
+                fault("%s: cannot read the waitlist: %s (%s)", state_name(path), strerror(-r),
                       rd_store_errmsg(ts->store));
                 test_state_free(ts);
                 return EXIT_FAULT;

@@ -25,9 +25,10 @@ struct test_state {
         struct rd_route_state st;
 };
 
-/* Fill TS from the database at PATH (a copy: rd_store_open may migrate
- * it), handing RULES to it (the hub's from then on: rd_hub_rules). 0 or an
- * exit code (printed); RULES is freed on failure. */
+/* Fill TS from the database PATH names (state_open: a SQLite file, a copy:
+ * rd_store_open may migrate it; or a PostgreSQL conninfo, read-only),
+ * handing RULES to it (the hub's from then on: rd_hub_rules). 0 or an exit
+ * code (printed); RULES is freed on failure. */
 int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules);
 
 /* Close TS's store and free its hub and with it the rules; TS is zeroed. */

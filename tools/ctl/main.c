@@ -39,12 +39,13 @@ static const struct command commands[] = {
         {"explain", cmd_explain, "explain ID | explain --partner P --ref R",
          "why the daemon decided as it did: the rules tried, the candidates, the forecast"},
         {"backup", cmd_backup, "backup DB OUT",
-         "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
-         "backup API)"},
+         "copy a live SQLite database into a new file OUT (offline: reads the file; SQLite's "
+         "online backup API); a PostgreSQL database is backed up with pg_dump"},
         {"rules", cmd_rules,
          "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
          "check a routing file; show what it would decide for a referral and why, or run a "
-         "cases file (offline; --state: the loads of a copy of the database)"},
+         "cases file (offline; --state: the loads of a copy of the database, or of a "
+         "PostgreSQL database named by a conninfo, read-only)"},
 };
 
 const struct command *find_command(const char *name)
