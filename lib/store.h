@@ -350,13 +350,13 @@ const char *rd_store_errmsg(struct rd_store *store);
  * it runs in a savepoint: rd_store_request_begin, then _end(keep=true) to
  * keep it or _end(keep=false) to undo just that request. All return 0 or a
  * negative errno. After a failed commit the caller must rd_store_rollback.
- * rd_store_commit returns RD_STORE_OUTCOME_UNKNOWN when it cannot know
+ * rd_store_commit returns RD_STORE_UNKNOWN when it cannot know
  * whether the commit took effect (protocol.md rev 2, "outcome": "unknown":
  * on PostgreSQL a connection lost during COMMIT, or a COMMIT that
  * PostgreSQL warned about, having stopped waiting for its synchronous
  * standby): never report that as success; roll back as after a failure
  * (the driver reads what did commit again). */
-#define RD_STORE_OUTCOME_UNKNOWN (-EINPROGRESS)
+#define RD_STORE_UNKNOWN (-EINPROGRESS)
 int rd_store_begin(struct rd_store *store);
 int rd_store_commit(struct rd_store *store);
 void rd_store_rollback(struct rd_store *store);

@@ -90,7 +90,7 @@ static int outcome(struct pg_store *s, int r, bool sent, unsigned warnings)
                                  "; the commit's outcome is unknown");
                 txn_over(s, s->commit_result == 1);
                 s->reread = true; /* what did commit is read again at the next begin */
-                return RD_STORE_OUTCOME_UNKNOWN;
+                return RD_STORE_UNKNOWN;
         }
         return r < 0 ? r : pg_fail(s, -EIO, "the commit failed");
 }

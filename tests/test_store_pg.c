@@ -435,7 +435,7 @@ static void a_lost_connection_fails_the_transaction_and_the_next_reconnects(void
         snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", backend_pid());
         run_sql(getenv("RD_TEST_PG_ADMIN"), sql, NULL, 0);
         r = rd_store_commit(f->store);
-        assert_true(r < 0 && r != RD_STORE_OUTCOME_UNKNOWN); /* it never got to COMMIT */
+        assert_true(r < 0 && r != RD_STORE_UNKNOWN); /* it never got to COMMIT */
         rd_store_rollback(f->store);
         assert_int_equal(rd_store_begin(f->store), 0); /* connects again */
         assert_int_equal(add(f->store, "p", "A-3", true, &st), 0);
@@ -456,7 +456,7 @@ static void a_commit_whose_answer_never_comes_is_unknown_and_read_again(void **s
         assert_int_equal(add(f->store, "p", "A-1", true, &st), 0);
         pid = backend_pid();
         assert_int_equal(kill(pid, SIGSTOP), 0); /* the server hangs; the cancel too */
-        assert_int_equal(rd_store_commit(f->store), RD_STORE_OUTCOME_UNKNOWN);
+        assert_int_equal(rd_store_commit(f->store), RD_STORE_UNKNOWN);
         assert_int_equal(kill(pid, SIGCONT), 0); /* ... and then commits after all */
         snprintf(sql, sizeof sql, "SELECT pid FROM pg_stat_activity WHERE pid = %d", pid);
         await_value(sql, "");
@@ -485,7 +485,7 @@ static void a_commit_postgresql_warns_about_is_unknown(void **state)
         r = rd_store_commit(f->store);
         snprintf(msg, sizeof msg, "%s", rd_store_errmsg(f->store));
         sync_standbys("");
-        assert_int_equal(r, RD_STORE_OUTCOME_UNKNOWN);
+        assert_int_equal(r, RD_STORE_UNKNOWN);
         assert_non_null(strstr(msg, "synchronous standby"));
         rd_store_rollback(f->store);
         assert_int_equal(rd_store_find(f->store, "p", "A-1", &got), 0);
