@@ -78,6 +78,7 @@ struct options {
         const char *daemon_path;        /* --spawn=PATH; NULL: beside this program */
         const char *floor_path;         /* --floor=PATH; NULL: beside this program */
         bool keep;                      /* --keep: leave the temporary directories */
+        const char *postgresql;         /* --postgresql: the spawned daemon's store, or NULL */
 };
 
 /* Fill OPT (zeroed by the caller) from the command line; a usage error

@@ -62,8 +62,10 @@ static int run_spawned(const struct options *opt)
         int n = 0;
 
         memset(servers, 0, sizeof servers);
-        if (opt->spawn_daemon)
+        if (opt->spawn_daemon) {
+                servers[n].conninfo = opt->postgresql;
                 servers[n++].kind = SERVER_DAEMON;
+        }
         if (opt->spawn_floor)
                 servers[n++].kind = SERVER_FLOOR;
         for (int i = 0; i < n; i++)

@@ -41,6 +41,10 @@ static void usage(FILE *to)
                 "      --compare        --spawn, then --floor, with the identical load, and\n"
                 "                       the ratio of their throughputs (the daemon's overhead)\n"
                 "      --keep           leave the temporary directories (config, database, log)\n"
+                "      --postgresql CONNINFO\n"
+                "                       with --spawn: the daemon's store is this PostgreSQL\n"
+                "                       database (store: postgresql; the password from the\n"
+                "                       conninfo, PGPASSWORD or ~/.pgpass)\n"
                 "      --partner P      the partner id of the referrals (default " DEFAULT_PARTNER
                 ")\n"
                 "      --ref-prefix S   prefix of every ref (default: random, so that reruns\n"
@@ -97,7 +101,8 @@ enum {
         OPT_SPAWN,
         OPT_FLOOR,
         OPT_COMPARE,
-        OPT_KEEP
+        OPT_KEEP,
+        OPT_POSTGRESQL
 };
 
 static const struct option longopts[] = {
@@ -114,6 +119,7 @@ static const struct option longopts[] = {
         {"floor", optional_argument, NULL, OPT_FLOOR},
         {"compare", no_argument, NULL, OPT_COMPARE},
         {"keep", no_argument, NULL, OPT_KEEP},
+        {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -187,6 +193,7 @@ static void take_option(struct options *opt, int ch, bool *have_endpoint)
         case OPT_FLOOR: set_spawn(opt, ch, optarg); break;
         case OPT_COMPARE: opt->spawn_daemon = opt->spawn_floor = true; break;
         case OPT_KEEP: opt->keep = true; break;
+        case OPT_POSTGRESQL: opt->postgresql = optarg; break;
         case 'h': usage(stdout); exit(EXIT_OK);
         case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
         default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -216,6 +223,8 @@ void parse_options(int argc, char **argv, struct options *opt)
                                        "and --compare report the RSS of the server they start");
         if (opt->keep && !spawn)
                 tool_usage_error(PROG, "--keep goes with --spawn, --floor or --compare");
+        if (opt->postgresql && !opt->spawn_daemon)
+                tool_usage_error(PROG, "--postgresql goes with --spawn or --compare");
         if ((uint64_t)opt->clients > opt->total)
                 tool_usage_error(PROG,
                                  "-c %d clients for -n %" PRIu64 " referrals: some would have none",

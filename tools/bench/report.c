@@ -133,6 +133,8 @@ static json_t *result_json(const struct options *opt, const struct result *res,
                 json_object_set_new(so, "pid", json_integer(srv->ran_pid));
                 if (opt->keep)
                         json_object_set_new(so, "dir", json_string(srv->dir));
+                json_object_set_new(so, "store",
+                                    json_string(srv->conninfo ? "postgresql" : "sqlite"));
                 json_object_set_new(so, "db_bytes", json_integer(srv->db_bytes));
                 json_object_set_new(so, "wal_bytes", json_integer(srv->wal_bytes));
                 json_object_set_new(so, "db_bytes_after_stop", json_integer(srv->db_bytes_end));
@@ -196,7 +198,9 @@ static void print_result(const struct options *opt, const struct result *res,
                 printf("  %s pid %ld: peak RSS %.1f MiB, RSS now %.1f MiB\n",
                        srv ? server_name(srv) : "daemon", opt->pid, (double)res->rss.hwm_kb / 1024,
                        (double)res->rss.rss_kb / 1024);
-        if (srv) {
+        if (srv && srv->conninfo)
+                printf("  database: PostgreSQL (its size is the server's)\n");
+        if (srv && !srv->conninfo) {
                 uint64_t stored = all->ok - all->duplicates;
                 long long end = srv->db_bytes_end + srv->wal_bytes_end;
 
@@ -210,9 +214,9 @@ static void print_result(const struct options *opt, const struct result *res,
                 if (stored)
                         printf(", %.0f bytes per referral", (double)end / (double)stored);
                 printf("\n");
-                if (opt->keep)
-                        printf("  kept %s (config, database, log)\n", srv->dir);
         }
+        if (srv && opt->keep)
+                printf("  kept %s (config, database, log)\n", srv->dir);
         printf("  ref prefix %s\n", opt->prefix);
 }
 

@@ -110,10 +110,23 @@ static int free_ports(int *ports, int n)
         return r;
 }
 
+/* VALUE in YAML single quotes ('' is one '). */
+static void put_quoted(FILE *f, const char *value)
+{
+        fputc('\'', f);
+        for (const char *p = value; *p; p++) {
+                if (*p == '\'')
+                        fputc('\'', f);
+                fputc(*p, f);
+        }
+        fputs("'\n", f);
+}
+
 /* The daemon's config (daemon.md, config/referrald.yaml): the endpoints and
- * the database; the rest as by default, the routing rules the embedded ones,
- * journal_events `all` (the event lines go to the log, as they go to the
- * journal under systemd). */
+ * the database (or, with --postgresql, the PostgreSQL store); the rest as
+ * by default, the routing rules the embedded ones, journal_events `all`
+ * (the event lines go to the log, as they go to the journal under
+ * systemd). */
 static int write_config(const struct server *srv, int events_port)
 {
         int fd = open(srv->config, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -128,15 +141,15 @@ static int write_config(const struct server *srv, int events_port)
         fprintf(f,
                 "# written by " PROG " --spawn for one run\n"
                 "intake: %s\n"
-                "events: tcp://127.0.0.1:%d\n"
-                "database: '",
+                "events: tcp://127.0.0.1:%d\n",
                 srv->endpoint, events_port);
-        for (const char *p = srv->db; *p; p++) {
-                if (*p == '\'')
-                        fputc('\'', f); /* YAML single quotes: '' is one ' */
-                fputc(*p, f);
+        if (srv->conninfo) {
+                fputs("store: postgresql\npostgresql:\n  conninfo: ", f);
+                put_quoted(f, srv->conninfo);
+        } else {
+                fputs("database: ", f);
+                put_quoted(f, srv->db);
         }
-        fputs("'\n", f);
         if (fclose(f) != 0) {
                 tool_msg(PROG, "cannot write %s: %s", srv->config, strerror(errno));
                 return -1;
@@ -401,13 +414,14 @@ static long long file_size(const char *path)
         return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+/* The SQLite database's sizes (0 on PostgreSQL: the files are the server's). */
 static void db_sizes(const struct server *srv, long long *db, long long *wal)
 {
         char wal_path[sizeof srv->db + 8];
 
         snprintf(wal_path, sizeof wal_path, "%s-wal", srv->db);
-        *db = file_size(srv->db);
-        *wal = file_size(wal_path);
+        *db = srv->conninfo ? 0 : file_size(srv->db);
+        *wal = srv->conninfo ? 0 : file_size(wal_path);
 }
 
 int server_stop(struct server *srv)

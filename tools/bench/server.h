@@ -26,6 +26,7 @@ struct server {
         long long db_bytes_end, wal_bytes_end; /* after it stopped */
         int status;                            /* its wait status, once it exited */
         bool exited, failed;                   /* failed: did not start or stop cleanly */
+        const char *conninfo;                  /* --postgresql: the daemon's store, or NULL */
 };
 
 /* "daemon" or "floor". */
