@@ -32,9 +32,10 @@
  *   - store: postgresql needs postgresql.conninfo, which libpq must be able
  *     to parse (nothing is connected to); a postgresql section with another
  *     store is an error (the operator thinks it is in use); `database`
- *     with store: postgresql is a warning (it is not used). The password
- *     file holds the password on its first line; it is read at start (and
- *     by -t), not here. */
+ *     with store: postgresql is checked as usual and not used (an operator
+ *     may keep it from the SQLite days). The password file holds the
+ *     password on its first line; it is read at start (and by -t), not
+ *     here. */
 #include "config.h"
 #include "keys.h"
 
@@ -250,7 +251,7 @@ struct loader {
         bool oom;
         bool has_intake, has_events;
         struct rd_yaml_pos intake_at, events_at;
-        const yaml_node_t *store_at, *database_at, *postgresql_at; /* keys given */
+        const yaml_node_t *store_at, *postgresql_at; /* keys given */
         /* clients: where each id and key was, for duplicate messages */
         size_t *id_lines, *key_lines;
 };
@@ -717,10 +718,8 @@ static void load_top(struct loader *ld, yaml_node_t *root)
         if (v[T_EVENTS])
                 load_endpoint(ld, "events", v[T_EVENTS], &cfg->events, &ld->has_events,
                               &ld->events_at);
-        if (v[T_DATABASE]) {
-                ld->database_at = k[T_DATABASE];
+        if (v[T_DATABASE])
                 load_path(ld, RD_CONFIG_DATABASE, k[T_DATABASE], v[T_DATABASE]);
-        }
         if (v[T_STORE] && text(ld, "store", v[T_STORE], true) &&
             rd_yaml_enum(ld->y, v[T_STORE], "store", store_names, RD_ELEMENTSOF(store_names), &e)) {
                 cfg->store = (enum rd_store_kind)e;
@@ -771,9 +770,6 @@ static void store_checks(struct loader *ld)
         }
         if (!ld->postgresql_at)
                 ERR(ld, ld->store_at, "store: postgresql needs postgresql.conninfo");
-        if (ld->database_at)
-                rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(ld->database_at),
-                               "database is not used with store: postgresql");
 }
 
 /* The checks that need the whole file. */

@@ -111,10 +111,10 @@ class Config(Folder):
         self.assertExit(p, EX_CONFIG)
         self.assertIn("did you mean 'password_file'", p.stderr)
 
-    def test_database_beside_the_postgresql_store_is_a_warning(self):
+    def test_database_beside_the_postgresql_store_is_left_unused(self):
         p = self.check(self.config(pg_yaml("dbname=referrald"), database="referrald.db"))
         self.assertExit(p, 0)
-        self.assertIn("warning: database is not used with store: postgresql", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "referrald.db")))
 
     def test_password_file_in_the_credentials_directory(self):
         path = self.config(pg_yaml("dbname=referrald", "${CREDENTIALS_DIRECTORY}/pg.pass"))
