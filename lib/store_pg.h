@@ -47,6 +47,7 @@ enum pg_stmt {
         P_GET,
         P_CONTENT,
         P_INSERT,
+        P_INSERT2,
         P_UPDATE,
         P_TRACE,
         P_EVENT,
@@ -104,7 +105,7 @@ extern const size_t pg_n_migrations;
 #define PG_COL_CANDIDATES 24
 
 /* A statement's parameters as text (NULL: SQL NULL). */
-#define PG_ARGS_MAX 24
+#define PG_ARGS_MAX 28
 struct pg_args {
         int n;
         const char *v[PG_ARGS_MAX];

@@ -149,6 +149,15 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
         "final_ms, erased_ms"
 
+/* A new referral, $1 to $22 (P_INSERT, P_INSERT2). */
+#define INSERT_REFERRAL                                                                            \
+        "INSERT INTO referrals (rowid, partner, ref, digest, received_ms, content, status,"        \
+        " urgency, rule, team, connector, start_by_ms, expected_start_ms, offered_ms,"             \
+        " offer_expires_ms, first_offered_ms, forward_to, reason, final_ms, trace, rules_digest,"  \
+        " candidates, last_seq)"                                                                   \
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $16,"     \
+        " $17, $18, $19, $20, $21, $22)"
+
 /* Parameters are sent as text: each is cast where the server could not
  * tell its type from where it stands. */
 const char *const pg_stmt_sql[P__MAX] = {
@@ -169,12 +178,12 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_FIND] = "SELECT " COLS " FROM referrals WHERE partner = $1 AND ref = $2",
         [P_GET] = "SELECT " COLS " FROM referrals WHERE rowid = $1",
         [P_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = $1",
-        [P_INSERT] = "INSERT INTO referrals (rowid, partner, ref, digest, received_ms, content,"
-                     " status, urgency, rule, team, connector, start_by_ms, expected_start_ms,"
-                     " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
-                     " final_ms, trace, rules_digest, candidates, last_seq)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                     " $14, $16, $17, $18, $19, $20, $21, $22)",
+        [P_INSERT] = INSERT_REFERRAL,
+        /* a new referral and its two events (received, the decision): one
+         * statement instead of three */
+        [P_INSERT2] = "WITH r AS (" INSERT_REFERRAL ")"
+                      " INSERT INTO events (seq, referral, body)"
+                      " VALUES ($23, $1, $24), ($25, $1, $26)",
         [P_UPDATE] = "UPDATE referrals SET status = $2, rule = $3, team = $4, connector = $5,"
                      " start_by_ms = $6, expected_start_ms = $7, offered_ms = $8,"
                      " offer_expires_ms = $9, started_ms = $10, expected_end_ms = $11,"

@@ -75,98 +75,127 @@ static int offer_parts(struct pg_store *s, int64_t rowid, const struct rd_store_
         return r;
 }
 
-static int append_event(struct pg_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
+/* The JSON texts of CH's events about referral ROWID (0: none), each given
+ * the next seq after S->last_seq and the referral's id, into a new array
+ * *OUT of CH->N_EVENTS texts. 0 or -ENOMEM (nothing left to free). */
+static int event_texts(const struct pg_store *s, int64_t rowid, struct rd_store_change *ch,
+                       char ***out)
 {
-        json_t *body = rd_event_to_json(ev);
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        struct pg_args a = {0};
-        int r;
+        char **texts = calloc(ch->n_events ? ch->n_events : 1, sizeof *texts);
+        size_t i;
 
-        json_decref(body);
-        if (!text)
+        for (i = 0; texts && i < ch->n_events; i++) {
+                struct rd_event *ev = &ch->events[i];
+                json_t *body;
+
+                ev->seq = s->last_seq + (int64_t)i + 1;
+                if (rowid > 0)
+                        rd_store_format_id(rowid, ev->id);
+                body = rd_event_to_json(ev);
+                texts[i] = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+                json_decref(body);
+                if (!texts[i])
+                        break;
+        }
+        if (!texts || i < ch->n_events) {
+                while (texts && i > 0)
+                        free(texts[--i]);
+                free(texts);
                 return -ENOMEM;
-        pa_int(&a, ev->seq);
-        if (rowid > 0)
-                pa_int(&a, rowid);
-        else
-                pa_text(&a, NULL);
-        pa_text(&a, text);
-        r = pg_write(s, P_EVENT, &a, true);
-        if (r == 0 && text_out)
-                *text_out = text;
-        else
-                free(text);
-        return r;
+        }
+        *out = texts;
+        return 0;
 }
 
-/* Append the events of CH about referral ROWID (0: none), each with the
- * next seq and the referral's id; with SET_LAST_SEQ the referral's last_seq
- * follows. On failure no text is left in CH->TEXTS. */
-static int append_events(struct pg_store *s, int64_t rowid, struct rd_store_change *ch,
-                         bool set_last_seq)
+/* The events of CH are stored (OK): their seqs are taken, their texts go
+ * to CH->TEXTS (or are freed); or not: the texts are freed. */
+static void events_done(struct pg_store *s, struct rd_store_change *ch, char **texts, bool ok)
 {
-        int64_t seq = s->last_seq;
-        size_t done = 0; /* texts handed out */
+        for (size_t i = 0; i < ch->n_events; i++) {
+                if (ok && ch->texts)
+                        ch->texts[i] = texts[i];
+                else
+                        free(texts[i]);
+        }
+        free(texts);
+        if (ok)
+                s->last_seq += (int64_t)ch->n_events;
+}
+
+/* Write the events of CH about referral ROWID (0: none) with their TEXTS,
+ * one statement each; with SET_LAST_SEQ the referral's last_seq follows. */
+static int write_events(struct pg_store *s, int64_t rowid, const struct rd_store_change *ch,
+                        char **texts, bool set_last_seq)
+{
         int r = 0;
 
         for (size_t i = 0; r == 0 && i < ch->n_events; i++) {
-                struct rd_event *ev = &ch->events[i];
-                ev->seq = ++seq;
+                struct pg_args a = {0};
+                pa_int(&a, ch->events[i].seq);
                 if (rowid > 0)
-                        rd_store_format_id(rowid, ev->id);
-                r = append_event(s, ev, rowid, ch->texts ? &ch->texts[i] : NULL);
-                if (r == 0)
-                        done++;
+                        pa_int(&a, rowid);
+                else
+                        pa_text(&a, NULL);
+                pa_text(&a, texts[i]);
+                r = pg_write(s, P_EVENT, &a, true);
         }
         if (r == 0 && rowid > 0 && set_last_seq && ch->n_events) {
                 struct pg_args a = {0};
                 pa_int(&a, rowid);
-                pa_int(&a, seq);
+                pa_int(&a, ch->events[ch->n_events - 1].seq);
                 r = pg_write(s, P_LAST_SEQ_OF, &a, true);
         }
-        if (r < 0) {
-                while (ch->texts && done > 0) {
-                        done--;
-                        free(ch->texts[done]);
-                        ch->texts[done] = NULL;
-                }
-                return r;
-        }
-        s->last_seq = seq;
-        return 0;
+        return r;
 }
 
 /* ---- the operations
  * ------------------------------------------------------------------------------ */
 
-static int insert_row(struct pg_store *s, int64_t rowid, const struct rd_stored *o,
-                      const struct rd_store_change *ch, int64_t last_seq)
+/* The parameters $1 to $22 of P_INSERT and P_INSERT2. */
+static void insert_args(struct pg_args *a, int64_t rowid, const struct rd_stored *o,
+                        const struct rd_store_change *ch, int64_t last_seq)
+{
+        pa_int(a, rowid);
+        pa_text(a, o->partner);
+        pa_text(a, o->ref);
+        pa_text(a, o->digest);
+        pa_int(a, o->received_ms);
+        pa_text(a, ch->content);
+        pa_int(a, (int64_t)o->status);
+        pa_int(a, (int64_t)o->urgency);
+        pa_text(a, o->rule);
+        pa_text(a, o->team);
+        pa_text(a, o->connector);
+        pa_int(a, o->start_by_ms);
+        pa_int(a, o->expected_start_ms);
+        pa_int(a, o->offered_ms);
+        pa_int(a, o->offer_expires_ms);
+        pa_text(a, o->forward_to);
+        pa_text(a, o->reason);
+        pa_int(a, o->final_ms);
+        pa_text(a, ch->trace);
+        pa_text(a, ch->rules_digest ? ch->rules_digest : "");
+        pa_text(a, ch->candidates ? ch->candidates : "");
+        pa_int(a, last_seq);
+}
+
+/* The row of CH (row id ROWID) and its events with their TEXTS: with two
+ * events (a new referral: received, then its decision) one statement. */
+static int insert_with_events(struct pg_store *s, int64_t rowid, struct rd_store_change *ch,
+                              char **texts, int64_t last_seq)
 {
         struct pg_args a = {0};
 
-        pa_int(&a, rowid);
-        pa_text(&a, o->partner);
-        pa_text(&a, o->ref);
-        pa_text(&a, o->digest);
-        pa_int(&a, o->received_ms);
-        pa_text(&a, ch->content);
-        pa_int(&a, (int64_t)o->status);
-        pa_int(&a, (int64_t)o->urgency);
-        pa_text(&a, o->rule);
-        pa_text(&a, o->team);
-        pa_text(&a, o->connector);
-        pa_int(&a, o->start_by_ms);
-        pa_int(&a, o->expected_start_ms);
-        pa_int(&a, o->offered_ms);
-        pa_int(&a, o->offer_expires_ms);
-        pa_text(&a, o->forward_to);
-        pa_text(&a, o->reason);
-        pa_int(&a, o->final_ms);
-        pa_text(&a, ch->trace);
-        pa_text(&a, ch->rules_digest ? ch->rules_digest : "");
-        pa_text(&a, ch->candidates ? ch->candidates : "");
-        pa_int(&a, last_seq);
-        return pg_write(s, P_INSERT, &a, true);
+        insert_args(&a, rowid, ch->st, ch, last_seq);
+        if (ch->n_events != 2) {
+                int r = pg_write(s, P_INSERT, &a, true);
+                return r < 0 ? r : write_events(s, rowid, ch, texts, false);
+        }
+        pa_int(&a, ch->events[0].seq);
+        pa_text(&a, texts[0]);
+        pa_int(&a, ch->events[1].seq);
+        pa_text(&a, texts[1]);
+        return pg_write(s, P_INSERT2, &a, true);
 }
 
 int pg_insert(struct rd_store *base, struct rd_store_change *ch)
@@ -176,13 +205,16 @@ int pg_insert(struct rd_store *base, struct rd_store_change *ch)
         /* the row's last_seq is that of its last event, known now */
         int64_t last_seq = ch->n_events ? s->last_seq + (int64_t)ch->n_events : o->last_seq;
         int64_t rowid = s->last_rowid + 1;
-        int r = insert_row(s, rowid, o, ch, last_seq);
+        char **texts;
+        int r = event_texts(s, rowid, ch, &texts);
 
+        if (r < 0)
+                return r;
         pg_found_forget_key(s, o->partner, o->ref);
+        r = insert_with_events(s, rowid, ch, texts, last_seq);
         if (r == 0)
                 r = offer_parts(s, rowid, ch);
-        if (r == 0)
-                r = append_events(s, rowid, ch, false);
+        events_done(s, ch, texts, r == 0);
         if (r < 0)
                 return r;
         s->last_rowid = rowid;
@@ -197,6 +229,7 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
 {
         struct pg_store *s = pgs(base);
         int64_t rowid = ch->st ? ch->st->rowid : 0;
+        char **texts;
         int r = 0;
 
         if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
@@ -217,7 +250,11 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
         if (r == 0)
                 r = offer_parts(s, rowid, ch);
         if (r == 0)
-                r = append_events(s, rowid, ch, true);
+                r = event_texts(s, rowid, ch, &texts);
+        if (r < 0)
+                return r;
+        r = write_events(s, rowid, ch, texts, true);
+        events_done(s, ch, texts, r == 0);
         if (r == 0 && ch->st && ch->n_events)
                 ch->st->last_seq = s->last_seq;
         return r;
