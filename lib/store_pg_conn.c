@@ -220,15 +220,36 @@ static int check_server(struct pg_store *s)
 }
 
 /* libpq's own settings come first, so that the conninfo (expanded from
- * dbname) may set them otherwise; the password of password_file last. */
+ * dbname) may set them otherwise; the password of password_file last.
+ * Keepalives notice a server that vanished while the connection idles;
+ * tcp_user_timeout bounds what is sent and not acknowledged (a COMMIT on
+ * its way), and the connect of libpq 15's blocking PQcancel, so that no
+ * wait of the driver outlasts the daemon's watchdog (30 s). */
 static PGconn *open_conn(const struct pg_store *s)
 {
-        const char *const keys[] = {"connect_timeout", "fallback_application_name",
-                                    "client_encoding", "dbname",
-                                    "password",        NULL};
-        const char *const values[] = {PG_CONNECT_TIMEOUT, "referrald", "UTF8",
-                                      s->conninfo,        s->password, NULL};
+        static const struct {
+                const char *key, *value;
+        } defaults[] = {
+                {"connect_timeout", PG_CONNECT_TIMEOUT},
+                {"tcp_user_timeout", "10000"}, /* ms */
+                {"keepalives_idle", "10"},     /* s */
+                {"keepalives_interval", "3"},
+                {"keepalives_count", "3"},
+                {"client_encoding", "UTF8"},
+                {"fallback_application_name", "referrald"},
+        };
+        enum { N = sizeof defaults / sizeof defaults[0] };
+        const char *keys[N + 3], *values[N + 3];
 
+        for (size_t i = 0; i < N; i++) {
+                keys[i] = defaults[i].key;
+                values[i] = defaults[i].value;
+        }
+        keys[N] = "dbname";
+        values[N] = s->conninfo;
+        keys[N + 1] = "password";
+        values[N + 1] = s->password;
+        keys[N + 2] = values[N + 2] = NULL;
         return PQconnectdbParams(keys, values, 1);
 }
 
