@@ -1,6 +1,7 @@
 /* batch.c: group commit. Every request that is ready (at most
- * RD_BATCH_MAX) is answered in one transaction; the replies go out only
- * after it committed, and if it did not, no `ok` goes out. */
+ * RD_BATCH_MAX) is received and answered in one transaction (txn.c); the
+ * replies go out only after it ended, and if it did not commit, no `ok`
+ * goes out. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,28 +55,23 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
         return 1;
 }
 
-/* The reply to a request of N_BODY frames, BODY the first. BEGAN: 0 when
- * the batch's transaction is open, negative when it could not begin. */
-static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int began, int64_t now)
+/* The reply to a request of N_BODY frames, BODY the first, in the
+ * batch's transaction. */
+static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now)
 {
         if (n_body != 1)
                 return rd_ops_error(NULL, RD_MALFORMED, NULL,
                                     n_body == 0 ? "the request has no body frame"
                                                 : "a request is one frame holding one JSON "
                                                   "object; this one had several");
-        if (began < 0)
-                return rd_ops_error(NULL, RD_UNAVAILABLE, NULL,
-                                    "the database is not available; nothing was stored; retry "
-                                    "later");
-        return rd_ops_handle(&srv->ops, zmq_msg_data(body), zmq_msg_size(body),
+        return rd_txn_answer(&srv->txn, zmq_msg_data(body), zmq_msg_size(body),
                              srv->auth ? zmq_msg_gets(body, "User-Id") : NULL, now);
 }
 
-/* Receive the next ready request into RQ and answer it at NOW. *BEGAN is 1
- * until the batch's transaction is begun (with its first request), then 0,
- * or negative when it could not begin. Returns 1 when a request was taken,
- * 0 when none was ready (or the socket failed: logged). */
-static int take_request(struct rd_server *srv, struct request *rq, int *began, int64_t now)
+/* Receive the next ready request into RQ and answer it at NOW. Returns 1
+ * when a request was taken, 0 when none was ready (or the socket failed:
+ * logged). */
+static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
 {
         zmq_msg_t body;
         int n_body, r;
@@ -88,30 +84,9 @@ static int take_request(struct rd_server *srv, struct request *rq, int *began, i
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "receiving a request: %s", strerror(-r));
                 return 0;
         }
-        if (*began == 1) {
-                *began = rd_store_begin(srv->store);
-                if (*began < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot begin a transaction: %s",
-                               rd_store_errmsg(srv->store));
-        }
-        rq->reply = answer(srv, &body, n_body, *began, now);
+        rq->reply = answer(srv, &body, n_body, now);
         zmq_msg_close(&body);
         return 1;
-}
-
-/* The batch's commit failed: nothing of it is stored, so every `ok` reply
- * becomes `internal`, with its corr. */
-static void retract_oks(struct rd_server *srv)
-{
-        for (int i = 0; i < srv->n_batch; i++) {
-                json_t *old = srv->batch[i].reply;
-                if (!json_is_true(json_object_get(old, "ok")))
-                        continue;
-                srv->batch[i].reply = rd_ops_error(json_object_get(old, "corr"), RD_INTERNAL, NULL,
-                                                   "the database could not commit; nothing was "
-                                                   "stored; retry later");
-                json_decref(old);
-        }
 }
 
 void rd_server_report_dropped(struct rd_server *srv, int64_t t)
@@ -170,20 +145,31 @@ static void send_reply(struct rd_server *srv, struct request *rq)
         rq->reply = NULL;
 }
 
+/* Commit the batch in hand (txn.c): when it did not commit, no `ok`
+ * reply stays. True when its events may be published. */
+static bool end_batch(struct rd_server *srv)
+{
+        json_t *replies[RD_BATCH_MAX];
+        enum rd_txn_end end;
+
+        for (int i = 0; i < srv->n_batch; i++)
+                replies[i] = srv->batch[i].reply;
+        end = rd_txn_batch_end(&srv->txn, replies, (size_t)srv->n_batch);
+        for (int i = 0; i < srv->n_batch; i++)
+                srv->batch[i].reply = replies[i];
+        return end == RD_TXN_COMMITTED;
+}
+
 int rd_server_serve_batch(struct rd_server *srv)
 {
         int64_t now = rd_now_ms();
-        int began = 1, committed = 0;
+        bool committed;
 
         srv->n_batch = 0;
-        while (srv->n_batch < RD_BATCH_MAX &&
-               take_request(srv, &srv->batch[srv->n_batch], &began, now))
+        rd_txn_batch_start(&srv->txn);
+        while (srv->n_batch < RD_BATCH_MAX && take_request(srv, &srv->batch[srv->n_batch], now))
                 srv->n_batch++;
-        if (began == 0) {
-                committed = rd_server_commit(srv, "answering requests");
-                if (!committed)
-                        retract_oks(srv);
-        }
+        committed = end_batch(srv);
         for (int i = 0; i < srv->n_batch; i++)
                 send_reply(srv, &srv->batch[i]);
         if (committed)

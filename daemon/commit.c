@@ -1,5 +1,6 @@
-/* commit.c: ending a transaction. Events leave the daemon only here, after
- * the transaction that holds them committed. */
+/* commit.c: ending a transaction (txn.c does it, free of sockets) and
+ * publishing. Events leave the daemon only here, after the transaction
+ * that holds them committed. */
 #include <string.h>
 
 #include "event.h"
@@ -8,24 +9,12 @@
 
 int rd_server_commit(struct rd_server *srv, const char *what)
 {
-        if (rd_store_commit(srv->store) == 0) {
-                /* erased bytes must leave the write-ahead log too */
-                if (rd_hub_erased(srv->hub) && rd_store_checkpoint(srv->store) < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
-                               "cannot checkpoint the write-ahead log after an erase: %s",
-                               rd_store_errmsg(srv->store));
-                return 1;
-        }
-        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "commit failed while %s: %s", what,
-               rd_store_errmsg(srv->store));
-        rd_server_rollback(srv);
-        return 0;
+        return rd_txn_commit(&srv->txn, what) == RD_TXN_COMMITTED;
 }
 
 void rd_server_rollback(struct rd_server *srv)
 {
-        rd_store_rollback(srv->store);
-        rd_hub_rolled_back(srv->hub);
+        rd_txn_rollback(&srv->txn);
 }
 
 /* Send one committed event (its stored JSON TEXT) to subscribers and to the

@@ -49,22 +49,8 @@ static void purge_audit(struct rd_server *srv)
 static int tick(struct rd_server *srv, int64_t now)
 {
         size_t done = 0;
-        int r;
 
-        if (rd_store_begin(srv->store) < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot begin a transaction: %s",
-                       rd_store_errmsg(srv->store));
-                return -1;
-        }
-        r = rd_hub_tick(srv->hub, now, TICK_MAX, &done);
-        if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
-                       "handling deadlines failed: %s (%s); retrying in a second", strerror(-r),
-                       rd_store_errmsg(srv->store));
-                rd_server_rollback(srv);
-                return -1;
-        }
-        if (!rd_server_commit(srv, "handling deadlines"))
+        if (rd_txn_tick(&srv->txn, now, TICK_MAX, &done) != RD_TXN_COMMITTED)
                 return -1;
         rd_server_publish(srv);
         if (done == 0) {

@@ -22,6 +22,7 @@
 #include "hub.h"
 #include "ops.h"
 #include "server.h"
+#include "txn.h"
 
 /* One request of the batch in hand, from its receipt to its reply. */
 struct request {
@@ -35,6 +36,7 @@ struct rd_server {
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_ops ops;
+        struct rd_txn txn;    /* the transactions of the loop (txn.c) */
         struct rd_auth *auth; /* NULL without security */
         void *zctx;
         void *intake;

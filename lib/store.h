@@ -258,9 +258,25 @@ struct rd_store {
  * benchmarks only), secure_delete; the schema is versioned with PRAGMA
  * user_version and migrated forward; every statement is prepared once.
  * Returns 0 and a new store in *OUT, or a negative errno with a reason (no
- * personal data) in ERRBUF. */
+ * personal data) in ERRBUF. The same as rd_store_open_sqlite with only
+ * SYNCHRONOUS_FULL set. */
 int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
                   size_t errsize);
+
+/* How rd_store_open_sqlite opens a database. All zero is a test's store
+ * (synchronous=NORMAL); the daemon sets SYNCHRONOUS_FULL. */
+struct rd_sqlite_options {
+        bool synchronous_full;
+        /* tests only: the name of a SQLite VFS the test registered (NULL:
+         * SQLite's default), and the page cache in pages (0: SQLite's
+         * default), so that a small batch spills pages before its commit */
+        const char *vfs;
+        int cache_pages;
+};
+
+/* rd_store_open with OPTIONS (NULL: all zero). */
+int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *options,
+                         struct rd_store **out, char *errbuf, size_t errsize);
 
 /* Copy the SQLite database at SRC_PATH, also while the daemon writes to it,
  * into a new file DST_PATH (created 0600; an existing file is never

@@ -243,9 +243,22 @@ static int read_last_seq(struct sq_store *s, char *errbuf, size_t errsize)
 
 static const struct rd_store_ops sqlite_ops;
 
-int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
-                  size_t errsize)
+/* The page cache of OPT, when it sets one. */
+static int set_cache(sqlite3 *db, const struct rd_sqlite_options *opt, char *errbuf, size_t errsize)
 {
+        char pragma[64];
+
+        if (!opt->cache_pages)
+                return 0;
+        snprintf(pragma, sizeof pragma, "PRAGMA cache_size = %d", opt->cache_pages);
+        return exec_sql(db, pragma, errbuf, errsize);
+}
+
+int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *options,
+                         struct rd_store **out, char *errbuf, size_t errsize)
+{
+        static const struct rd_sqlite_options none;
+        const struct rd_sqlite_options *opt = options ? options : &none;
         struct sq_store *s = calloc(1, sizeof *s);
         int r, rc;
 
@@ -259,7 +272,7 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
                 goto fail;
         rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             opt->vfs);
         if (rc != SQLITE_OK) {
                 r = sq_err(rc);
                 snprintf(errbuf, errsize, "cannot open the database: %s",
@@ -268,8 +281,11 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
         }
         sqlite3_extended_result_codes(s->db, 0);
         sqlite3_busy_timeout(s->db, RD_SQLITE_BUSY_TIMEOUT_MS);
-        r = exec_sql(s->db, synchronous_full ? RD_SQLITE_PRAGMAS_FULL : RD_SQLITE_PRAGMAS_NORMAL,
+        r = exec_sql(s->db,
+                     opt->synchronous_full ? RD_SQLITE_PRAGMAS_FULL : RD_SQLITE_PRAGMAS_NORMAL,
                      errbuf, errsize);
+        if (r == 0)
+                r = set_cache(s->db, opt, errbuf, errsize);
         if (r == 0)
                 r = migrate(s->db, errbuf, errsize);
         if (r == 0)
@@ -283,6 +299,13 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
 fail:
         rd_store_close(&s->base);
         return r;
+}
+
+int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
+                  size_t errsize)
+{
+        const struct rd_sqlite_options opt = {.synchronous_full = synchronous_full};
+        return rd_store_open_sqlite(path, &opt, out, errbuf, errsize);
 }
 
 static void sq_close(struct rd_store *base)
