@@ -99,9 +99,10 @@ void rd_server_publish(struct rd_server *srv);
 void rd_server_serve_waitlist(struct rd_server *srv);
 
 /* Handle what is due (a transaction per batch of referrals, the audit
- * purge hourly) and return how long the loop may sleep in ms: until the
- * next deadline, at most a minute, an hour when nothing is due, 0 when
- * more is due at once. */
+ * purge hourly, an attempt to wipe the log while one is pending) and
+ * return how long the loop may sleep in ms: until the next deadline or
+ * wipe attempt, at most a minute, an hour when nothing is due, 0 when more
+ * is due at once. */
 long rd_server_serve_deadlines(struct rd_server *srv);
 
 /* ---- reload.c ---- */

@@ -227,18 +227,35 @@ static int prepare_all(struct sq_store *s, char *errbuf, size_t errsize)
         return 0;
 }
 
-static int read_last_seq(struct sq_store *s, char *errbuf, size_t errsize)
+/* The newest seq in the database, as this connection sees it, into
+ * last_seq and committed_seq. 0 or a negative errno. */
+static int load_seq(struct sq_store *s)
 {
         sqlite3_stmt *st = sq_prep(s, S_MAX_SEQ);
+        int rc = sqlite3_step(st);
 
-        if (sqlite3_step(st) != SQLITE_ROW) {
-                snprintf(errbuf, errsize, "cannot read the last event: %s", sqlite3_errmsg(s->db));
-                sqlite3_reset(st);
-                return -EIO;
-        }
-        s->last_seq = s->committed_seq = sqlite3_column_int64(st, 0);
+        if (rc == SQLITE_ROW)
+                s->last_seq = s->committed_seq = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
-        return 0;
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+static int read_last_seq(struct sq_store *s, char *errbuf, size_t errsize)
+{
+        int r = load_seq(s);
+        if (r < 0)
+                snprintf(errbuf, errsize, "cannot read the last event: %s", sqlite3_errmsg(s->db));
+        return r;
+}
+
+/* Whether SQLite pads the write-ahead log after a commit record: only on a
+ * file without powersafe overwrite (the unix VFS has it by default). */
+static bool pads_wal(sqlite3 *db)
+{
+        int psow = -1;
+        return sqlite3_file_control(db, "main", SQLITE_FCNTL_POWERSAFE_OVERWRITE, &psow) ==
+                       SQLITE_OK &&
+               psow == 0;
 }
 
 static const struct rd_store_ops sqlite_ops;
@@ -280,7 +297,10 @@ int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *optio
                 goto fail;
         }
         sqlite3_extended_result_codes(s->db, 0);
-        sqlite3_busy_timeout(s->db, RD_SQLITE_BUSY_TIMEOUT_MS);
+        /* no busy handler: the loop never waits on another process's lock
+         * (a writer elsewhere makes a batch `unavailable`, a reader makes
+         * the wipe of the log wait for a later attempt) */
+        s->padded_wal = pads_wal(s->db);
         r = exec_sql(s->db,
                      opt->synchronous_full ? RD_SQLITE_PRAGMAS_FULL : RD_SQLITE_PRAGMAS_NORMAL,
                      errbuf, errsize);
@@ -325,18 +345,47 @@ static const char *sq_errmsg(struct rd_store *base)
 
 /* ---- transactions ------------------------------------------------------------------------ */
 
-static int sq_begin(struct rd_store *s)
+static int sq_begin(struct rd_store *base)
 {
-        return sq_run(sq(s), S_BEGIN);
+        struct sq_store *s = sq(base);
+        int r = sq_run(s, S_BEGIN);
+
+        /* the seq as the database has it, whatever failed before */
+        if (r == 0 && (r = load_seq(s)) < 0 && !sqlite3_get_autocommit(s->db))
+                sq_run(s, S_ROLLBACK);
+        return r;
+}
+
+/* Whether a COMMIT that failed with the extended result code EXT may still
+ * have taken effect. In WAL mode SQLite appends the transaction's pages to
+ * the log, the commit record last, then syncs the log, then updates the
+ * shared index; a recovery (a restart after a crash) finds every commit
+ * record in the log that is whole. So a failure up to the last write
+ * (SQLITE_FULL, a failed read or write) left no commit record, and
+ * anything after it (the sync, the index) may have left one. With a padded log SQLite
+ * writes copies of the commit record after it, so a failed write may come
+ * after one too. Errors that are not I/O (busy, constraints) happen before
+ * anything is written. */
+static bool commit_outcome_unknown(const struct sq_store *s, int ext)
+{
+        if (ext == SQLITE_FULL || ext == SQLITE_IOERR_WRITE)
+                return s->padded_wal;
+        return (ext & 0xff) == SQLITE_IOERR && ext != SQLITE_IOERR_NOMEM &&
+               ext != SQLITE_IOERR_READ && ext != SQLITE_IOERR_SHORT_READ;
 }
 
 static int sq_commit(struct rd_store *base)
 {
         struct sq_store *s = sq(base);
-        int r = sq_run(s, S_COMMIT);
-        if (r == 0)
+        sqlite3_stmt *st = sq_prep(s, S_COMMIT);
+        int rc = sqlite3_step(st), ext = sqlite3_extended_errcode(s->db);
+
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
                 s->committed_seq = s->last_seq;
-        return r;
+                return 0;
+        }
+        return commit_outcome_unknown(s, ext) ? RD_STORE_UNKNOWN : sq_err(rc);
 }
 
 static void sq_rollback(struct rd_store *base)
@@ -354,17 +403,30 @@ static int sq_request_begin(struct rd_store *base)
         return sq_run(s, S_SAVEPOINT);
 }
 
+/* Keep the request (RELEASE its savepoint) or undo it (ROLLBACK TO, then
+ * RELEASE); a request that cannot be kept is undone, and one that cannot
+ * be undone alone takes the whole transaction with it. */
 static int sq_request_end(struct rd_store *base, bool keep)
 {
         struct sq_store *s = sq(base);
-        int r;
-        if (keep)
-                return sq_run(s, S_RELEASE);
-        r = sq_run(s, S_ROLLBACK_TO);
+        int r = 0, undo;
+
+        if (keep && (r = sq_run(s, S_RELEASE)) == 0)
+                return 0;
+        undo = sq_run(s, S_ROLLBACK_TO);
         s->last_seq = s->savepoint_seq;
-        if (r == 0)
-                r = sq_run(s, S_RELEASE);
-        return r;
+        if (undo == 0)
+                undo = sq_run(s, S_RELEASE);
+        if (undo < 0 && !sqlite3_get_autocommit(s->db)) {
+                sq_run(s, S_ROLLBACK);
+                s->last_seq = s->committed_seq;
+        }
+        return keep ? r : undo;
+}
+
+static bool sq_in_transaction(struct rd_store *base)
+{
+        return !sqlite3_get_autocommit(sq(base)->db);
 }
 
 static int64_t sq_last_seq(const struct rd_store *base)
@@ -462,6 +524,7 @@ static const struct rd_store_ops sqlite_ops = {
         .rollback = sq_rollback,
         .request_begin = sq_request_begin,
         .request_end = sq_request_end,
+        .in_transaction = sq_in_transaction,
         .last_seq = sq_last_seq,
         .insert = sq_insert,
         .change = sq_change,

@@ -86,6 +86,9 @@ struct sq_store {
         int64_t last_seq;      /* newest seq, including the open transaction */
         int64_t committed_seq; /* newest committed seq */
         int64_t savepoint_seq; /* last_seq when the request savepoint began */
+        /* the log is padded after a commit record (no powersafe overwrite):
+         * then even a failed write may follow a commit record (sq_commit) */
+        bool padded_wal;
 };
 
 static inline struct sq_store *sq(struct rd_store *s)
