@@ -168,8 +168,8 @@ enum rd_store_cap {
          * a statement (rd_store_request_begin/_end); without it a driver
          * keeps the same contract by other means */
         RD_STORE_SAVEPOINTS = 1u << 1,
-        /* a database can be opened to read only (offline tools; no opener
-         * asks for it yet) */
+        /* a database can be opened to read only (offline tools:
+         * rd_sqlite_options.read_only) */
         RD_STORE_READ_ONLY = 1u << 2,
 };
 
@@ -260,14 +260,20 @@ struct rd_store {
 
 /* ---- the SQLite driver ---------------------------------------------------------- */
 
-/* Open (creating if needed) the SQLite database at PATH: the file is made
- * 0600 and a missing parent folder 0700, whatever the umask. WAL,
- * synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for tests and
- * benchmarks only), secure_delete; the schema is versioned with PRAGMA
- * user_version and migrated forward; every statement is prepared once.
- * Returns 0 and a new store in *OUT, or a negative errno with a reason (no
- * personal data) in ERRBUF. The same as rd_store_open_sqlite with only
- * SYNCHRONOUS_FULL set. */
+/* Open the SQLite database at PATH, creating it where no file is (daemon.md
+ * rev 2): a new database is made under PATH.new (what an interrupted start
+ * left there is removed first), its schema committed and synced, then
+ * renamed into place, so that no empty or half-made file is ever at PATH;
+ * the file is 0600 and a missing parent folder 0700, whatever the umask. A
+ * file at PATH that is empty (0 bytes) is refused with -ENODATA and left as
+ * it is. WAL, synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for
+ * tests and benchmarks only), secure_delete; the schema is versioned with
+ * PRAGMA user_version and migrated forward; every statement is prepared
+ * once. The connection never waits for another process's lock: a writer
+ * elsewhere makes rd_store_begin fail with -EBUSY at once, a reader makes
+ * rd_store_checkpoint do so. Returns 0 and a new store in *OUT, or a
+ * negative errno with a reason (no personal data) in ERRBUF. The same as
+ * rd_store_open_sqlite with only SYNCHRONOUS_FULL set. */
 int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
                   size_t errsize);
 
@@ -275,6 +281,12 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
  * (synchronous=NORMAL); the daemon sets SYNCHRONOUS_FULL. */
 struct rd_sqlite_options {
         bool synchronous_full;
+        /* an offline tool's reader (RD_STORE_READ_ONLY): the database must
+         * exist with this program's schema version; nothing is created,
+         * migrated or written, and rd_store_begin opens a read transaction
+         * (one snapshot until rd_store_rollback) that waits up to 5 s for
+         * a lock */
+        bool read_only;
         /* tests only: the name of a SQLite VFS the test registered (NULL:
          * SQLite's default), and the page cache in pages (0: SQLite's
          * default), so that a small batch spills pages before its commit */
@@ -288,8 +300,10 @@ int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *optio
 
 /* Copy the SQLite database at SRC_PATH, also while the daemon writes to it,
  * into a new file DST_PATH (created 0600; an existing file is never
- * overwritten), with SQLite's online backup API. An offline tool's call
- * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
+ * overwritten), with SQLite's online backup API in one read transaction:
+ * one snapshot, held only as long as the copy takes. An offline tool's
+ * call (referralctl backup). 0, or a negative errno with a sentence in
+ * ERRBUF. */
 int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
 
 /* ---- ids ------------------------------------------------------------------------- */

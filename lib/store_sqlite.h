@@ -1,6 +1,7 @@
 /* store_sqlite.h: inside the SQLite driver of the store (store.h). Shared
  * by its files only: store_sqlite_sql.c (the schema and every statement),
- * store_sqlite.c (open, migrations, transactions, backup), and
+ * store_sqlite_open.c (open, creation, migrations, backup), store_sqlite.c
+ * (transactions, faults, the log, the table of operations), and
  * store_sqlite_read.c / store_sqlite_write.c (the operations). */
 #ifndef RD_STORE_SQLITE_H
 #define RD_STORE_SQLITE_H
@@ -12,6 +13,7 @@
 /* Every statement, prepared once at open (store_sqlite_sql.c holds the SQL). */
 enum sq_stmt {
         S_BEGIN,
+        S_BEGIN_READ,
         S_COMMIT,
         S_ROLLBACK,
         S_SAVEPOINT,
@@ -89,7 +91,19 @@ struct sq_store {
         /* the log is padded after a commit record (no powersafe overwrite):
          * then even a failed write may follow a commit record (sq_commit) */
         bool padded_wal;
+        bool read_only; /* a tool's: transactions read one snapshot */
 };
+
+/* The table of operations (store_sqlite.c). */
+extern const struct rd_store_ops sq_ops;
+
+/* The newest seq in the database, as this connection sees it, into
+ * last_seq and committed_seq. 0 or a negative errno. */
+int sq_load_seq(struct sq_store *s);
+
+/* Whether SQLite pads the write-ahead log of DB after a commit record:
+ * only without powersafe overwrite (the unix VFS has it by default). */
+bool sq_pads_wal(sqlite3 *db);
 
 static inline struct sq_store *sq(struct rd_store *s)
 {

@@ -146,6 +146,7 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
  * (status first) and scan every referral of that status. */
 const char *const sq_stmt_sql[S__MAX] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_BEGIN_READ] = "BEGIN", /* a read transaction from its first read on */
         [S_COMMIT] = "COMMIT",
         [S_ROLLBACK] = "ROLLBACK",
         [S_SAVEPOINT] = "SAVEPOINT req",

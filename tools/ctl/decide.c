@@ -4,9 +4,7 @@
 #include "print.h"
 #include "timefmt.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 void test_state_free(struct test_state *ts)
 {
@@ -17,34 +15,39 @@ void test_state_free(struct test_state *ts)
 
 int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules)
 {
+        /* a reader: never creates (a typo must not test against an empty
+         * database), migrates or writes the file */
+        const struct rd_sqlite_options opt = {.read_only = true};
         char errbuf[256];
         int r;
 
         memset(ts, 0, sizeof *ts);
-        /* rd_store_open creates a missing file: a typo must not test
-         * against an empty database. */
-        if (access(path, R_OK | W_OK) != 0) {
-                fault("%s: %s", path, strerror(errno));
-                rd_rules_free(rules);
-                return EXIT_FAULT;
-        }
-        r = rd_store_open(path, false, &ts->store, errbuf, sizeof errbuf);
+        r = rd_store_open_sqlite(path, &opt, &ts->store, errbuf, sizeof errbuf);
         if (r < 0) {
                 fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
                 rd_rules_free(rules);
                 return EXIT_FAULT;
         }
-        r = rd_hub_new(ts->store, rules, &ts->hub); /* takes RULES */
+        /* one short read transaction: one snapshot, and the daemon's log is
+         * not kept from being wiped once the loads are read */
+        r = rd_store_begin(ts->store);
+        if (r == 0)
+                r = rd_hub_new(ts->store, rules, &ts->hub); /* takes RULES */
+        else
+                rd_rules_free(rules);
         if (r < 0) {
                 fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
                       rd_store_errmsg(ts->store));
+                rd_store_rollback(ts->store);
                 test_state_free(ts);
                 return EXIT_FAULT;
         }
         r = rd_hub_route_state(ts->hub, &ts->st);
-        if (r < 0) {
+        if (r < 0)
                 fault("%s: cannot read the waitlist: %s (%s)", path, strerror(-r),
                       rd_store_errmsg(ts->store));
+        rd_store_rollback(ts->store); /* it only read */
+        if (r < 0) {
                 test_state_free(ts);
                 return EXIT_FAULT;
         }
