@@ -298,7 +298,8 @@ static json_t *identify(struct ctx *c, const char *user_id)
 }
 
 /* Everything asked of a request before its operation runs, in the order a
- * client meets the errors: corr, shutting down, U+0000, op, client, role.
+ * client meets the errors: corr, shutting down or refused, U+0000, op,
+ * client, role.
  * NULL and *OUT when it is admitted, else the reply. */
 static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
 {
@@ -312,6 +313,8 @@ static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
                 return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL,
                                     "the daemon is shutting down; nothing was stored; retry "
                                     "later");
+        if (c->ops->refusal)
+                return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL, c->ops->refusal);
         if ((reply = refuse_nul(c)) || (reply = read_op(c, &op)) || (reply = identify(c, user_id)))
                 return reply;
         if (!(op->roles & (1u << c->role))) {

@@ -23,6 +23,9 @@ struct rd_ops {
         const struct rd_config *config;
         int64_t started_ms;
         bool stopping; /* answer `unavailable` */
+        /* when set, answer `unavailable` with this sentence, running
+         * nothing (txn.c: the batch's transaction is gone) */
+        const char *refusal;
 };
 
 /* Answer the request frame BUF[LEN] received at NOW from the client whose

@@ -160,17 +160,20 @@ void rd_txn_batch_start(struct rd_txn *t)
 json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
                       int64_t now)
 {
+        json_t *reply;
+
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
+        /* refused with its corr, nothing run: no transaction to run it in */
         if (t->began < 0)
-                return rd_ops_error(NULL, RD_UNAVAILABLE, NULL,
-                                    "the database is not available; nothing was stored; retry "
-                                    "later");
-        if (!rd_store_in_transaction(t->store))
-                return rd_ops_error(NULL, RD_UNAVAILABLE, NULL,
-                                    "a fault of the database ended this batch before this "
-                                    "request; nothing was stored; retry later");
-        return rd_ops_handle(t->ops, buf, len, user_id, now);
+                t->ops->refusal = "the database is not available; nothing was stored; retry "
+                                  "later";
+        else if (!rd_store_in_transaction(t->store))
+                t->ops->refusal = "a fault of the database ended this batch before this "
+                                  "request; nothing was stored; retry later";
+        reply = rd_ops_handle(t->ops, buf, len, user_id, now);
+        t->ops->refusal = NULL;
+        return reply;
 }
 
 /* The batch ended as END, not committed: every `ok` reply of
