@@ -510,7 +510,8 @@ int rd_figures_finish(struct rd_figures_acc *f, int64_t end_ms)
                 if (step_total(&c->load, end_ms, &c->total, &c->peak) < 0)
                         return -EOVERFLOW;
         }
-        qsort(f->tts, f->n_tts, sizeof *f->tts, cmp_i64);
+        if (f->n_tts) /* qsort wants an array, also of none */
+                qsort(f->tts, f->n_tts, sizeof *f->tts, cmp_i64);
         span = (double)(end_ms - f->start_ms);
         s->days = span / DAY_MS;
         s->assigned = f->by[0];

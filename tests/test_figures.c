@@ -282,7 +282,7 @@ static void test_times_to_start_take_the_nearest_rank(void **state)
                 struct rd_figures_acc *f = new_acc();
                 struct rd_figures_summary s;
                 size_t h[100];
-                char id[16];
+                char id[32];
 
                 for (size_t i = 0; i < cases[c].n; i++) {
                         snprintf(id, sizeof id, "R%zu", i);
@@ -369,7 +369,7 @@ static struct rd_figures_acc *random_run(uint64_t seed, size_t n, int64_t *end, 
 
                 at += rd_rng_below(&g, 4) ? (int64_t)rd_rng_exp(&g, 3600000) : 0; /* same ms too */
                 if (!x || what == 0) { /* a new referral */
-                        char id[16];
+                        char id[32];
 
                         snprintf(id, sizeof id, "R%06zu", nr + 1);
                         x = &r[nr++];
