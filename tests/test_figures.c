@@ -349,80 +349,104 @@ struct rref {
         int64_t reassigned_at; /* -1: not reassigned while started */
 };
 
-/* A random run of about N events over three connectors, ended at *END. */
+/* A random run under way: the referrals so far and what they did. */
+struct run {
+        struct rd_figures_acc *f;
+        struct rd_rng g;
+        struct rref *r;
+        size_t nr;
+        int64_t at;
+        struct truth *t;
+};
+
+#define CONNS 3
+
+/* A new referral, forwarded or assigned. */
+static void random_arrival(struct run *u)
+{
+        struct rref *x = &u->r[u->nr];
+        char id[32];
+
+        snprintf(id, sizeof id, "R%06zu", ++u->nr);
+        *x = (struct rref){.h = received(u->f, u->at, id), .reassigned_at = -1};
+        if (rd_rng_below(&u->g, 10) == 0) {
+                forward(u->f, x->h, u->at, "elsewhere");
+                x->final = true;
+        } else {
+                assign(u->f, x->h, u->at, rd_rng_below(&u->g, CONNS), u->at + 30 * DAY);
+        }
+}
+
+/* Trajectory of X ends now (a close, withdrawal or reassignment). */
+static void random_end(struct run *u, struct rref *x)
+{
+        u->t->lengths += (uint64_t)(u->at - x->since);
+        u->t->lengths_ended += (uint64_t)(u->at - x->since);
+        x->open = false;
+}
+
+/* WHAT (1..7) happens to X, if it can: a start, close, withdrawal or
+ * reassignment; then loads and the waitlist change at random. */
+static void random_event(struct run *u, struct rref *x, uint64_t what)
+{
+        if (!x->open && what <= 4) {
+                update(u->f, x->h, u->at, RD_STATUS_STARTED);
+                x->open = true;
+                x->since = u->at;
+                u->t->started++;
+        } else if (x->open && what <= 5) {
+                update(u->f, x->h, u->at, what == 5 ? RD_STATUS_WITHDRAWN : RD_STATUS_CLOSED);
+                random_end(u, x);
+                x->final = true;
+        } else if (x->open && what == 6) { /* a coordinator reassigns it */
+                assign(u->f, x->h, u->at, rd_rng_below(&u->g, CONNS), u->at + 30 * DAY);
+                random_end(u, x);
+                u->t->reassignments++;
+                x->reassigned_at = u->at;
+        } else if (!x->open && what == 7) {
+                update(u->f, x->h, u->at, RD_STATUS_WITHDRAWN);
+                x->final = true;
+        }
+        if (x->final && x->reassigned_at >= 0)
+                u->t->reassigned += (uint64_t)(u->at - x->reassigned_at);
+        load(u->f, u->at, rd_rng_below(&u->g, CONNS), rd_rng_below(&u->g, 4));
+        waiting(u->f, u->at, rd_rng_below(&u->g, 5));
+}
+
+/* A random run of N events over three connectors, ended at *END; what it
+ * did in *T. */
 static struct rd_figures_acc *random_run(uint64_t seed, size_t n, int64_t *end, struct truth *t)
 {
-        struct rd_figures_acc *f = new_acc();
-        struct rref *r = calloc(n, sizeof *r);
-        size_t nr = 0, conns = 3;
-        int64_t at = S;
-        struct rd_rng g;
+        struct run u = {.f = new_acc(), .r = calloc(n, sizeof *u.r), .at = S, .t = t};
 
-        rd_rng_seed(&g, seed);
+        rd_rng_seed(&u.g, seed);
         memset(t, 0, sizeof *t);
-        connector(f, "a", "t1", 3);
-        connector(f, "b", "t1", 3);
-        connector(f, "c", "t2", 3);
+        connector(u.f, "a", "t1", 3);
+        connector(u.f, "b", "t1", 3);
+        connector(u.f, "c", "t2", 3);
         for (size_t i = 0; i < n; i++) {
-                struct rref *x = nr ? &r[rd_rng_below(&g, nr)] : NULL;
-                uint64_t what = rd_rng_below(&g, 8);
+                struct rref *x = u.nr ? &u.r[rd_rng_below(&u.g, u.nr)] : NULL;
+                uint64_t what = rd_rng_below(&u.g, 8);
 
-                at += rd_rng_below(&g, 4) ? (int64_t)rd_rng_exp(&g, 3600000) : 0; /* same ms too */
-                if (!x || what == 0) { /* a new referral */
-                        char id[32];
-
-                        snprintf(id, sizeof id, "R%06zu", nr + 1);
-                        x = &r[nr++];
-                        *x = (struct rref){.h = received(f, at, id), .reassigned_at = -1};
-                        if (rd_rng_below(&g, 10) == 0) {
-                                forward(f, x->h, at, "elsewhere");
-                                x->final = true;
-                        } else {
-                                assign(f, x->h, at, rd_rng_below(&g, conns), at + 30 * DAY);
-                        }
-                        continue;
-                }
-                if (x->final)
-                        continue;
-                if (!x->open && what <= 4) {
-                        update(f, x->h, at, RD_STATUS_STARTED);
-                        x->open = true;
-                        x->since = at;
-                        t->started++;
-                } else if (x->open && what <= 5) {
-                        update(f, x->h, at, what == 5 ? RD_STATUS_WITHDRAWN : RD_STATUS_CLOSED);
-                        t->lengths += (uint64_t)(at - x->since);
-                        t->lengths_ended += (uint64_t)(at - x->since);
-                        x->open = false;
-                        x->final = true;
-                } else if (x->open && what == 6) { /* a coordinator reassigns it */
-                        assign(f, x->h, at, rd_rng_below(&g, conns), at + 30 * DAY);
-                        t->lengths += (uint64_t)(at - x->since);
-                        t->lengths_ended += (uint64_t)(at - x->since);
-                        t->reassignments++;
-                        x->open = false;
-                        x->reassigned_at = at;
-                } else if (!x->open && what == 7) {
-                        update(f, x->h, at, RD_STATUS_WITHDRAWN);
-                        x->final = true;
-                }
-                if (x->final && x->reassigned_at >= 0)
-                        t->reassigned += (uint64_t)(at - x->reassigned_at);
-                load(f, at, rd_rng_below(&g, conns), rd_rng_below(&g, 4));
-                waiting(f, at, rd_rng_below(&g, 5));
+                if (rd_rng_below(&u.g, 4)) /* else at the same instant */
+                        u.at += (int64_t)rd_rng_exp(&u.g, 3600000);
+                if (!x || what == 0)
+                        random_arrival(&u);
+                else if (!x->final)
+                        random_event(&u, x, what);
         }
-        *end = at + (int64_t)rd_rng_exp(&g, DAY);
-        for (size_t i = 0; i < nr; i++) {
-                if (r[i].open) {
-                        t->lengths += (uint64_t)(*end - r[i].since);
+        *end = u.at + (int64_t)rd_rng_exp(&u.g, DAY);
+        for (size_t i = 0; i < u.nr; i++) {
+                if (u.r[i].open) {
+                        t->lengths += (uint64_t)(*end - u.r[i].since);
                         t->open_at_end++;
                 }
-                if (!r[i].final && r[i].reassigned_at >= 0)
-                        t->reassigned += (uint64_t)(*end - r[i].reassigned_at);
+                if (!u.r[i].final && u.r[i].reassigned_at >= 0)
+                        t->reassigned += (uint64_t)(*end - u.r[i].reassigned_at);
         }
-        free(r);
-        assert_int_equal(rd_figures_finish(f, *end), 0);
-        return f;
+        free(u.r);
+        assert_int_equal(rd_figures_finish(u.f, *end), 0);
+        return u.f;
 }
 
 static void test_littles_law_holds_on_random_runs_that_start_empty(void **state)
@@ -580,47 +604,51 @@ static void test_what_does_not_add_up_is_refused_and_changes_nothing(void **stat
 
 /* ---- changes ---------------------------------------------------------------------------- */
 
+/* Two runs of the same referrals: the baseline *B, the candidate *C.
+ * R1 was open at the start; R2 goes to kelly in both; R3 to kelly, then to
+ * lien; R4 waits, then is forwarded; R5 is forwarded to two places; R6
+ * waits in both and is served by others later (not a change of its first
+ * decision). The connectors are the same, added in another order. */
+static void two_runs(struct rd_figures_acc **b, struct rd_figures_acc **c)
+{
+        size_t h;
+
+        *b = new_acc();
+        *c = new_acc();
+        connector(*b, "kelly", "genk", 6);
+        connector(*b, "lien", "maas", 6);
+        connector(*c, "lien", "maas", 6);
+        connector(*c, "kelly", "genk", 6);
+        for (int run = 0; run < 2; run++) {
+                struct rd_figures_acc *f = run ? *c : *b;
+
+                assert_int_equal(rd_figures_existing(f, "R000001", true, &h), 0);
+                h = received(f, D(1), "R000002");
+                assign(f, h, D(1), run ? 1 : 0, D(31));
+                h = received(f, D(2), "R000003");
+                assign(f, h, D(2), 0, D(32));
+                h = received(f, D(3), "R000004");
+                if (run)
+                        forward(f, h, D(3), "cgg-limburg");
+                else
+                        waitlist_(f, h, D(3), D(33));
+                h = received(f, D(4), "R000005");
+                forward(f, h, D(4), run ? "caw-limburg" : "cgg-limburg");
+                h = received(f, D(5), "R000006");
+                waitlist_(f, h, D(5), D(35));
+                assign(f, h, D(6), 0, D(35));
+        }
+}
+
 static void test_changes_list_the_referrals_whose_first_decision_differs(void **state)
 {
-        struct rd_figures_acc *b = new_acc(), *c = new_acc();
-        size_t h;
+        struct rd_figures_acc *b, *c;
         json_t *changes = NULL;
         size_t n = 99;
         struct rd_figures_first first;
 
         (void)state;
-        /* the same connectors, added in another order */
-        connector(b, "kelly", "genk", 6);
-        connector(b, "lien", "maas", 6);
-        connector(c, "lien", "maas", 6);
-        connector(c, "kelly", "genk", 6);
-        assert_int_equal(rd_figures_existing(b, "R000001", true, &h), 0);
-        assert_int_equal(rd_figures_existing(c, "R000001", true, &h), 0);
-        /* R2: kelly in both; R3: kelly, then lien; R4: waits, then is
-         * forwarded; R5: forwarded to two places; R6 waits in both but is
-         * served differently later (not a change of its first decision) */
-        h = received(b, D(1), "R000002");
-        assign(b, h, D(1), 0, D(31));
-        h = received(c, D(1), "R000002");
-        assign(c, h, D(1), 1, D(31));
-        h = received(b, D(2), "R000003");
-        assign(b, h, D(2), 0, D(32));
-        h = received(c, D(2), "R000003");
-        assign(c, h, D(2), 0, D(32));
-        h = received(b, D(3), "R000004");
-        waitlist_(b, h, D(3), D(33));
-        h = received(c, D(3), "R000004");
-        forward(c, h, D(3), "cgg-limburg");
-        h = received(b, D(4), "R000005");
-        forward(b, h, D(4), "cgg-limburg");
-        h = received(c, D(4), "R000005");
-        forward(c, h, D(4), "caw-limburg");
-        h = received(b, D(5), "R000006");
-        waitlist_(b, h, D(5), D(35));
-        assign(b, h, D(6), 0, D(35));
-        h = received(c, D(5), "R000006");
-        waitlist_(c, h, D(5), D(35));
-        assign(c, h, D(6), 0, D(35));
+        two_runs(&b, &c);
         assert_int_equal(rd_figures_first(c, 2, &first), 0);
         assert_string_equal(first.id, "R000003");
         assert_int_equal(first.status, RD_STATUS_ASSIGNED);
