@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "json_build.h"
 #include "macro.h"
 
 static const char *const when_key_names[] = {
@@ -36,29 +37,6 @@ const char *rd_route_why_name(enum rd_route_why why)
         return (unsigned)why < RD_WHY__MAX ? why_names[why] : "?";
 }
 
-/* json_object_set_new that remembers a failure in *OOM (and frees V). */
-static void jset(bool *oom, json_t *o, const char *key, json_t *v)
-{
-        if (!o) {
-                json_decref(v);
-                *oom = true;
-                return;
-        }
-        if (!v || json_object_set_new(o, key, v) < 0)
-                *oom = true;
-}
-
-static void jpush(bool *oom, json_t *a, json_t *v)
-{
-        if (!a) {
-                json_decref(v);
-                *oom = true;
-                return;
-        }
-        if (!v || json_array_append_new(a, v) < 0)
-                *oom = true;
-}
-
 static json_t *tried_json(const struct rd_route_record *rec, const struct rd_rules *rules,
                           bool *oom)
 {
@@ -67,9 +45,9 @@ static json_t *tried_json(const struct rd_route_record *rec, const struct rd_rul
         for (size_t i = 0; a && i < rec->n_tried; i++) {
                 json_t *o = json_object();
 
-                jset(oom, o, "rule", json_string(rules->rules[i].name));
-                jset(oom, o, "failed", json_string(rd_when_key_name(rec->failed[i])));
-                jpush(oom, a, o);
+                rd_jset(oom, o, "rule", json_string(rules->rules[i].name));
+                rd_jset(oom, o, "failed", json_string(rd_when_key_name(rec->failed[i])));
+                rd_jpush(oom, a, o);
         }
         return a;
 }
@@ -79,14 +57,14 @@ static json_t *cand_json(const struct rd_route_cand *c, const struct rd_rules *r
         const struct rd_connector *cn = &rules->connectors[c->connector];
         json_t *o = json_object();
 
-        jset(oom, o, "connector", json_string(cn->id));
-        jset(oom, o, "team", json_string(rules->teams[cn->team].id));
+        rd_jset(oom, o, "connector", json_string(cn->id));
+        rd_jset(oom, o, "team", json_string(rules->teams[cn->team].id));
         if (c->why == RD_WHY_CHOSEN)
-                jset(oom, o, "chosen", json_true());
+                rd_jset(oom, o, "chosen", json_true());
         else
-                jset(oom, o, "passed_over", json_string(rd_route_why_name(c->why)));
-        jset(oom, o, "load", json_integer(c->load));
-        jset(oom, o, "capacity", json_integer(c->capacity));
+                rd_jset(oom, o, "passed_over", json_string(rd_route_why_name(c->why)));
+        rd_jset(oom, o, "load", json_integer(c->load));
+        rd_jset(oom, o, "capacity", json_integer(c->capacity));
         return o;
 }
 
@@ -96,7 +74,7 @@ static json_t *cands_json(const struct rd_route_record *rec, const struct rd_rul
         json_t *a = json_array();
 
         for (size_t i = 0; a && i < rec->n_cands; i++)
-                jpush(oom, a, cand_json(&rec->cands[i], rules, oom));
+                rd_jpush(oom, a, cand_json(&rec->cands[i], rules, oom));
         return a;
 }
 
@@ -104,12 +82,13 @@ static json_t *forecast_json(const struct rd_route_forecast *fc, bool *oom)
 {
         json_t *f = json_object();
 
-        jset(oom, f, "candidates", json_integer((json_int_t)fc->candidates));
-        jset(oom, f, "slots", json_integer((json_int_t)fc->slots));
-        jset(oom, f, "waiting_ahead", json_integer((json_int_t)fc->waiting_ahead));
-        jset(oom, f, "expected_start", fc->found ? json_integer(fc->expected_start) : json_null());
-        jset(oom, f, "start_by", json_integer(fc->start_by));
-        jset(oom, f, "within_window", json_boolean(fc->within_window));
+        rd_jset(oom, f, "candidates", json_integer((json_int_t)fc->candidates));
+        rd_jset(oom, f, "slots", json_integer((json_int_t)fc->slots));
+        rd_jset(oom, f, "waiting_ahead", json_integer((json_int_t)fc->waiting_ahead));
+        rd_jset(oom, f, "expected_start",
+                fc->found ? json_integer(fc->expected_start) : json_null());
+        rd_jset(oom, f, "start_by", json_integer(fc->start_by));
+        rd_jset(oom, f, "within_window", json_boolean(fc->within_window));
         return f;
 }
 
@@ -119,14 +98,14 @@ static void assign_json(json_t *tr, const struct rd_route_record *rec, const str
 {
         const struct rd_decision *d = &rec->decision;
 
-        jset(oom, tr, "pick",
-             json_string(rec->pick == RD_PICK_ROUND_ROBIN ? "round_robin" : "least_loaded"));
-        jset(oom, tr, "candidates", cands_json(rec, rules, oom));
+        rd_jset(oom, tr, "pick",
+                json_string(rec->pick == RD_PICK_ROUND_ROBIN ? "round_robin" : "least_loaded"));
+        rd_jset(oom, tr, "candidates", cands_json(rec, rules, oom));
         if (rec->has_forecast)
-                jset(oom, tr, "forecast", forecast_json(&rec->forecast, oom));
+                rd_jset(oom, tr, "forecast", forecast_json(&rec->forecast, oom));
         if (rec->used_otherwise)
-                jset(oom, tr, "otherwise",
-                     json_string(d->status == RD_STATUS_FORWARDED ? "forward" : "waitlist"));
+                rd_jset(oom, tr, "otherwise",
+                        json_string(d->status == RD_STATUS_FORWARDED ? "forward" : "waitlist"));
 }
 
 json_t *rd_route_trace_json(const struct rd_route_record *rec, const struct rd_rules *rules)
@@ -135,21 +114,21 @@ json_t *rd_route_trace_json(const struct rd_route_record *rec, const struct rd_r
         json_t *tr = json_object();
         bool oom = false;
 
-        jset(&oom, tr, "rules_tried", tried_json(rec, rules, &oom));
+        rd_jset(&oom, tr, "rules_tried", tried_json(rec, rules, &oom));
         if (rec->redecided)
-                jset(&oom, tr, "redecided_by_rule", json_true());
-        jset(&oom, tr, "rule", json_string(rules->rules[d->rule].name));
-        jset(&oom, tr, "action",
-             json_string(rec->action == RD_ACTION_FORWARD ? "forward" : "assign"));
+                rd_jset(&oom, tr, "redecided_by_rule", json_true());
+        rd_jset(&oom, tr, "rule", json_string(rules->rules[d->rule].name));
+        rd_jset(&oom, tr, "action",
+                json_string(rec->action == RD_ACTION_FORWARD ? "forward" : "assign"));
         if (rec->action == RD_ACTION_ASSIGN)
                 assign_json(tr, rec, rules, &oom);
         if (d->status == RD_STATUS_FORWARDED)
-                jset(&oom, tr, "forward_to", json_string(rules->targets[d->forward_to].id));
+                rd_jset(&oom, tr, "forward_to", json_string(rules->targets[d->forward_to].id));
         if (d->status == RD_STATUS_ASSIGNED) {
-                jset(&oom, tr, "connector", json_string(rules->connectors[d->connector].id));
-                jset(&oom, tr, "team", json_string(rules->teams[d->team].id));
+                rd_jset(&oom, tr, "connector", json_string(rules->connectors[d->connector].id));
+                rd_jset(&oom, tr, "team", json_string(rules->teams[d->team].id));
         }
-        jset(&oom, tr, "decision", json_string(rd_status_name(d->status)));
+        rd_jset(&oom, tr, "decision", json_string(rd_status_name(d->status)));
         if (oom) {
                 json_decref(tr);
                 return NULL;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "rules.h"
+#include "rules_show.h"
 
 /* Lines 1..11; every case below is this file with one change. */
 #define L1 "version: 1\n"
@@ -750,6 +751,189 @@ static void test_what_can_be_reached_gives_no_warning(void **st)
         rd_diag_clear(&d);
 }
 
+/* ---- rules show (rev 2) ------------------------------------------------------ */
+
+static const char show_yaml[] =
+        "version: 1\n"
+        "defaults: {window: 20d, trajectory: 36h}\n"
+        "teams:\n"
+        "  - id: menen\n"
+        "    postcodes: [\"8930\", \"8940-8941\"]\n"
+        "    connectors:\n"
+        "      - {id: an, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+        "  - id: kortrijk\n"
+        "    postcodes: [8500]\n"
+        "    connectors:\n"
+        "      - {id: bram, capacity: 24, skills: [family_support], languages: nl}\n"
+        "  - id: psy\n"
+        "    connectors:\n"
+        "      - {id: psy-1, capacity: 10, skills: [first_line_psychology, school]}\n"
+        "forward_targets:\n"
+        "  - {id: cgg, name: \"CGG\"}\n"
+        "  - {id: caw, name: \"CAW \\u001b[2K\"}\n"
+        "rules:\n"
+        "  - name: crisis\n"
+        "    when: {urgency: [high, crisis], partner: [huisarts, cjg]}\n"
+        "    forward: {to: cgg, reason: \"acute\\ncrisis\"}\n"
+        "  - name: school\n"
+        "    when: {concerns: {any: [school_refusal], all: [teen], none: [abuse]}, age: \"12\"}\n"
+        "    assign: {teams: [psy], skill: school, pick: round_robin, language: ignore,\n"
+        "             window: 10d, accept_within: 36h}\n"
+        "    otherwise: {forward: {to: cgg, reason: \"no place\"}}\n"
+        "  - name: west\n"
+        "    when: {kind: family_support, postcode: [\"8930\", \"8940-8941\", \"8500\"],\n"
+        "           language: [nl, fr]}\n"
+        "    assign: {teams: [menen, kortrijk], by_postcode: true, overflow: [kortrijk],\n"
+        "             language: require}\n"
+        "  - name: rest\n"
+        "    forward: {to: caw, reason: outside}\n";
+
+/* SHOW_YAML without its one error (kortrijk in both teams and overflow). */
+static struct rd_rules *show_rules(void)
+{
+        char yaml[sizeof show_yaml];
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+
+        memcpy(yaml, show_yaml, sizeof show_yaml);
+        memcpy(strstr(yaml, "[menen, kortrijk]"), "[menen]          ", 17);
+        assert_int_equal(rd_rules_load_buffer("s.yaml", yaml, strlen(yaml), &r, &d), 0);
+        print_diag(&d);
+        rd_diag_clear(&d);
+        return r;
+}
+
+static void test_rules_show_text_reads_rule_by_rule(void **st)
+{
+        static const char want[] =
+                "Routing file s.yaml (digest %s)\n"
+                "Defaults: window 20d, accept_within 2d, at_risk 7d, trajectory 36h.\n"
+                "The rules are tried from top to bottom; the first that matches decides.\n"
+                "\n"
+                "1. crisis (line 19)\n"
+                "   Matches: urgency is high or crisis; partner is huisarts or cjg.\n"
+                "   Always forwards to cgg (CGG), reason: \"acute?crisis\".\n"
+                "\n"
+                "2. school (line 22)\n"
+                "   Matches: at least one child aged 12; concerns include any of "
+                "school_refusal; concerns include all of teen; concerns include none of abuse.\n"
+                "   Offers it to a free connector with the skill school, whatever their "
+                "language (language: ignore), in turn (pick: round_robin); window 10d, offers "
+                "expire after 36h.\n"
+                "   Teams:\n"
+                "     psy, no postcodes:\n"
+                "       psy-1: capacity 10; skills first_line_psychology, school; no languages "
+                "given\n"
+                "   Otherwise (no place within the window): forwards to cgg (CGG), reason: \"no "
+                "place\".\n"
+                "\n"
+                "3. west (line 27)\n"
+                "   Matches: kind is family_support; postcode in 8930, 8940-8941, 8500; "
+                "language is nl or fr.\n"
+                "   Offers it to a free connector with the skill of the referral's kind, only "
+                "speakers of the family's language (language: require), least loaded first "
+                "(pick: least_loaded); window 20d, offers expire after 2d.\n"
+                "   Teams, only the one whose postcodes hold the family's (by_postcode: true):\n"
+                "     menen, postcodes 8930, 8940-8941:\n"
+                "       an: capacity 2; skills family_support; languages nl, fr\n"
+                "   Overflow teams, when no connector of the teams above is free:\n"
+                "     kortrijk, postcodes 8500:\n"
+                "       bram: capacity 24; skills family_support; languages nl\n"
+                "   Otherwise (no place within the window): the family waits anyway "
+                "(waitlist).\n"
+                "\n"
+                "4. rest (line 32)\n"
+                "   Matches: every referral that reaches it.\n"
+                "   Always forwards to caw (CAW ?[2K), reason: \"outside\".\n";
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+        char *buf = NULL, *expect = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        (void)st;
+        /* the file has a team in both teams and overflow: fix that first */
+        assert_int_equal(rd_rules_load_buffer("s.yaml", show_yaml, strlen(show_yaml), &r, &d),
+                         -EINVAL);
+        assert_string_equal(rd_diag_first_error(&d),
+                            "s.yaml:30:70: team 'kortrijk' is in both 'teams' and 'overflow' of "
+                            "rule 'west': its connectors are first-rank or overflow candidates, "
+                            "not both");
+        rd_diag_clear(&d);
+        r = show_rules();
+        f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        assert_int_equal(rd_rules_show_text(r, f), 0);
+        assert_int_equal(fclose(f), 0);
+        assert_true(asprintf(&expect, want, r->digest) > 0);
+        assert_string_equal(buf, expect);
+        free(expect);
+        free(buf);
+        /* a stream that cannot be written: -EIO */
+        f = fopen("/dev/null", "r");
+        assert_non_null(f);
+        assert_int_equal(rd_rules_show_text(r, f), -EIO);
+        fclose(f);
+        rd_rules_free(r);
+}
+
+static void test_rules_show_json_says_what_the_text_says(void **st)
+{
+        static const char want[] =
+                "[{\"name\": \"crisis\", \"line\": 19,"
+                "  \"when\": {\"urgency\": [\"high\", \"crisis\"], \"partner\": [\"huisarts\", "
+                "\"cjg\"]},"
+                "  \"forward\": {\"to\": \"cgg\", \"name\": \"CGG\", \"reason\": "
+                "\"acute\\ncrisis\"}},"
+                " {\"name\": \"school\", \"line\": 22,"
+                "  \"when\": {\"age\": \"12-12\", \"concerns\": {\"any\": [\"school_refusal\"], "
+                "\"all\": [\"teen\"], \"none\": [\"abuse\"]}},"
+                "  \"assign\": {\"teams\": [{\"id\": \"psy\", \"postcodes\": null, \"connectors\": "
+                "[{\"id\": \"psy-1\", \"capacity\": 10, \"skills\": [\"first_line_psychology\", "
+                "\"school\"], \"languages\": []}]}], \"overflow\": [], \"by_postcode\": false, "
+                "\"skill\": \"school\", \"language\": \"ignore\", \"pick\": \"round_robin\", "
+                "\"window\": \"10d\", \"accept_within\": \"36h\"},"
+                "  \"otherwise\": {\"forward\": {\"to\": \"cgg\", \"name\": \"CGG\", \"reason\": "
+                "\"no place\"}}},"
+                " {\"name\": \"west\", \"line\": 27,"
+                "  \"when\": {\"kind\": [\"family_support\"], \"postcode\": [\"8930\", "
+                "\"8940-8941\", \"8500\"], \"language\": [\"nl\", \"fr\"]},"
+                "  \"assign\": {\"teams\": [{\"id\": \"menen\", \"postcodes\": [\"8930\", "
+                "\"8940-8941\"], \"connectors\": [{\"id\": \"an\", \"capacity\": 2, \"skills\": "
+                "[\"family_support\"], \"languages\": [\"nl\", \"fr\"]}]}],"
+                "   \"overflow\": [{\"id\": \"kortrijk\", \"postcodes\": [\"8500\"], "
+                "\"connectors\": "
+                "[{\"id\": \"bram\", \"capacity\": 24, \"skills\": [\"family_support\"], "
+                "\"languages\": [\"nl\"]}]}],"
+                "   \"by_postcode\": true, \"skill\": null, \"language\": \"require\", \"pick\": "
+                "\"least_loaded\", \"window\": \"20d\", \"accept_within\": \"2d\"},"
+                "  \"otherwise\": \"waitlist\"},"
+                " {\"name\": \"rest\", \"line\": 32, \"when\": {},"
+                "  \"forward\": {\"to\": \"caw\", \"name\": \"CAW \\u001b[2K\", \"reason\": "
+                "\"outside\"}}]";
+        struct rd_rules *r = show_rules();
+        json_t *j = rd_rules_show_json(r), *w = json_loads(want, 0, NULL);
+        char *got;
+
+        (void)st;
+        assert_non_null(j);
+        assert_non_null(w);
+        assert_string_equal(json_string_value(json_object_get(j, "file")), "s.yaml");
+        assert_string_equal(json_string_value(json_object_get(j, "digest")), r->digest);
+        got = json_dumps(json_object_get(j, "defaults"), JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(got, "{\"accept_within\":\"2d\",\"at_risk\":\"7d\",\"trajectory\":"
+                                 "\"36h\",\"window\":\"20d\"}");
+        free(got);
+        got = json_dumps(json_object_get(j, "rules"), JSON_COMPACT);
+        if (!json_equal(json_object_get(j, "rules"), w))
+                print_message("got: %s\n", got);
+        assert_true(json_equal(json_object_get(j, "rules"), w));
+        free(got);
+        json_decref(w);
+        json_decref(j);
+        rd_rules_free(r);
+}
+
 static void test_all_errors_are_reported_in_one_pass_in_file_order(void **st)
 {
         static const char yaml[] = "version: 1\n"
@@ -841,6 +1025,8 @@ int main(void)
                 cmocka_unit_test(test_overflow_lists_second_rank_teams_once),
                 cmocka_unit_test(test_what_nothing_can_reach_is_a_warning_at_its_key),
                 cmocka_unit_test(test_what_can_be_reached_gives_no_warning),
+                cmocka_unit_test(test_rules_show_text_reads_rule_by_rule),
+                cmocka_unit_test(test_rules_show_json_says_what_the_text_says),
                 cmocka_unit_test(test_all_errors_are_reported_in_one_pass_in_file_order),
                 cmocka_unit_test(test_an_empty_when_is_a_catch_all),
         };
