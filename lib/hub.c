@@ -236,6 +236,7 @@ static int sets_add(struct rd_hub *h, const char *candidates, uint64_t n)
         h->stext[i] = strdup(candidates);
         if (!h->stext[i])
                 return -ENOMEM;
+        memset(&h->sview[i], 0, sizeof h->sview[i]); /* all first-rank, all ahead */
         r = parse_candidates(h->rules, candidates, (size_t **)&h->sview[i].candidates,
                              &h->sview[i].n_candidates);
         if (r < 0) {
