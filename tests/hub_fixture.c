@@ -331,14 +331,18 @@ uint32_t load(struct fx *f, const char *connector)
         return rd_hub_load(f->hub, (size_t)c);
 }
 
-/* Loads of a hub made fresh over the same store equal those of F's hub. */
 void assert_hub_matches_store(struct fx *f)
+{
+        assert_hub_matches_store_under(f, load_rules(NULL));
+}
+
+void assert_hub_matches_store_under(struct fx *f, struct rd_rules *fresh_rules)
 {
         struct rd_hub *fresh = NULL;
         const struct rd_rules *rules = rd_hub_rules(f->hub);
         int64_t a = 0, b = 0;
 
-        assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &fresh), 0);
+        assert_int_equal(rd_hub_new(f->store, fresh_rules, &fresh), 0);
         for (size_t c = 0; c < rules->n_connectors; c++)
                 assert_int_equal(rd_hub_load(f->hub, c), rd_hub_load(fresh, c));
         assert_int_equal(rd_hub_next_deadline(f->hub, &a), 0);

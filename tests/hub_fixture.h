@@ -165,6 +165,10 @@ uint32_t load(struct fx *f, const char *connector);
 /* Loads of a hub made fresh over the same store equal those of F's hub. */
 void assert_hub_matches_store(struct fx *f);
 
+/* The same for a hub made fresh with FRESH_RULES (taken over), the routing
+ * file F's hub has when that is not the fixture's. */
+void assert_hub_matches_store_under(struct fx *f, struct rd_rules *fresh_rules);
+
 void dump_events(const struct fx *f);
 
 void check_events(const struct fx *f, const struct ev_exp *e, size_t n);
