@@ -1044,6 +1044,47 @@ static void test_example_routing_file_routes_the_protocol_example(void **st)
         rd_rules_free(r);
 }
 
+static void test_example_routing_file_overflows_maasmechelen_into_genk(void **st)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+        struct rd_referral ref = referral();
+        uint32_t load[16] = {0};
+        struct rd_route_state s = {.load = load};
+        ssize_t lien, giulia;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        assert_int_equal(rd_rules_load_file(RD_SOURCE_DIR "/config/routing.yaml", &r, &diag), 0);
+        rd_diag_clear(&diag);
+        assert_true(r->n_connectors <= 16);
+        lien = rd_rules_connector_index(r, "lien");
+        giulia = rd_rules_connector_index(r, "giulia");
+        assert_true(lien >= 0 && giulia >= 0);
+        strcpy(ref.postcode, "3630");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(r->rules[d.rule].name, "family-maasland");
+        assert_string_equal(r->teams[d.team].id, "maasmechelen");
+        json_decref(t);
+        /* Maasmechelen full: a connector of Genk, not a wait */
+        load[lien] = r->connectors[lien].capacity;
+        load[giulia] = r->connectors[giulia].capacity;
+        t = decide(&ref, r, &s, &d);
+        assert_int_equal(d.status, RD_STATUS_ASSIGNED);
+        assert_string_equal(r->rules[d.rule].name, "family-maasland");
+        assert_string_equal(r->teams[d.team].id, "genk");
+        assert_string_equal(json_string_value(json_object_get(t, "rank")), "overflow");
+        json_decref(t);
+        /* Genk's own families stay with Genk */
+        strcpy(ref.postcode, "3600");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(r->rules[d.rule].name, "family-by-region");
+        assert_string_equal(r->teams[d.team].id, "genk");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
 /* ---- overflow (rev 2) --------------------------------------------------- */
 
 /* A region whose small team (menen) overflows into a large one (kortrijk),
@@ -1897,6 +1938,7 @@ int main(void)
                 cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
                 cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
                 cmocka_unit_test(test_example_routing_file_routes_the_protocol_example),
+                cmocka_unit_test(test_example_routing_file_overflows_maasmechelen_into_genk),
                 cmocka_unit_test(test_overflow_a_free_first_rank_candidate_gets_the_offer_first),
                 cmocka_unit_test(
                         test_overflow_gets_the_offer_only_when_no_first_rank_candidate_is_free),
