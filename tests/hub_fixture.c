@@ -4,31 +4,9 @@
 /* Two family connectors (capacity 2) in genk, one psychologist (capacity
  * 1); a shorter window for safety concerns so that start_by and arrival
  * order differ; crisis and what no rule assigns are forwarded. */
-static const char routing[] =
-        "version: 1\n"
-        "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"
-        "teams:\n"
-        "  - id: genk\n"
-        "    postcodes: [\"3600\", \"3660-3668\"]\n"
-        "    connectors:\n"
-        "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"
-        "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+static const char routing[] = FIXTURE_HEAD_AND_GENK
         "%s" /* a connector added on reload */
-        "  - id: psy-oost\n"
-        "    connectors:\n"
-        "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"
-        "forward_targets:\n"
-        "  - {id: cgg-limburg, name: \"CGG Limburg\"}\n"
-        "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"
-        "rules:\n"
-        "  - name: crisis\n"
-        "    when: {urgency: crisis}\n"
-        "    forward: {to: cgg-limburg, reason: \"acute crisis\"}\n"
-        "  - name: psychology\n"
-        "    when: {kind: first_line_psychology}\n"
-        "    assign: {teams: [psy-oost], accept_within: 1d}\n"
-        "    otherwise: {forward: {to: cgg-limburg, reason: \"no psychologist in time\"}}\n"
-        "  - name: family-safety\n"
+        FIXTURE_PSY_AND_FIRST_RULES "  - name: family-safety\n"
         "    when: {kind: family_support, postcode: [\"3600\"], concerns: [safety]}\n"
         "    assign: {teams: [genk], by_postcode: true, window: 10d}\n"
         "  - name: family\n"

@@ -336,34 +336,12 @@ static void a_refused_reload_is_recorded_and_changes_nothing(void **state)
 
 /* The fixture's region with a small team, maas (lien, capacity 1), that
  * overflows into genk, and genk overflowing into maas. */
-static const char overflow_routing[] =
-        "version: 1\n"
-        "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"
-        "teams:\n"
-        "  - id: genk\n"
-        "    postcodes: [\"3600\", \"3660-3668\"]\n"
-        "    connectors:\n"
-        "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"
-        "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+static const char overflow_routing[] = FIXTURE_HEAD_AND_GENK
         "  - id: maas\n"
         "    postcodes: [\"3630\"]\n"
         "    connectors:\n"
-        "      - {id: lien, capacity: 1, skills: [family_support], languages: [nl, tr]}\n"
-        "  - id: psy-oost\n"
-        "    connectors:\n"
-        "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"
-        "forward_targets:\n"
-        "  - {id: cgg-limburg, name: \"CGG Limburg\"}\n"
-        "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"
-        "rules:\n"
-        "  - name: crisis\n"
-        "    when: {urgency: crisis}\n"
-        "    forward: {to: cgg-limburg, reason: \"acute crisis\"}\n"
-        "  - name: psychology\n"
-        "    when: {kind: first_line_psychology}\n"
-        "    assign: {teams: [psy-oost], accept_within: 1d}\n"
-        "    otherwise: {forward: {to: cgg-limburg, reason: \"no psychologist in time\"}}\n"
-        "  - name: family-maas\n"
+        "      - {id: lien, capacity: 1, skills: [family_support], languages: [nl, "
+        "tr]}\n" FIXTURE_PSY_AND_FIRST_RULES "  - name: family-maas\n"
         "    when: {kind: family_support, postcode: [\"3630\"]}\n"
         "    assign: {teams: [maas], overflow: [genk], by_postcode: true}\n"
         "  - name: family\n"
@@ -644,26 +622,26 @@ static void twin_run(struct fx *a, struct twin *t)
         teardown((void **)&b);
 }
 
+/* The twin run over A, with SEED, submitting FORMS under RULES. */
+static void twin_with(struct fx *a, unsigned seed, const char *const *forms, size_t n_forms,
+                      struct rd_rules *(*rules)(void))
+{
+        struct twin t = {
+                .seed = seed, .now = T0, .forms = forms, .n_forms = n_forms, .rules = rules};
+
+        twin_run(a, &t);
+}
+
 static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
 {
-        struct twin t = {.seed = 7,
-                         .now = T0,
-                         .forms = fixture_forms,
-                         .n_forms = sizeof fixture_forms / sizeof fixture_forms[0],
-                         .rules = fixture_rules};
-
-        twin_run(*state, &t);
+        twin_with(*state, 7, fixture_forms, sizeof fixture_forms / sizeof fixture_forms[0],
+                  fixture_rules);
 }
 
 static void with_overflow_a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
 {
-        struct twin t = {.seed = 11,
-                         .now = T0,
-                         .forms = overflow_forms,
-                         .n_forms = sizeof overflow_forms / sizeof overflow_forms[0],
-                         .rules = overflow_rules};
-
-        twin_run(*state, &t);
+        twin_with(*state, 11, overflow_forms, sizeof overflow_forms / sizeof overflow_forms[0],
+                  overflow_rules);
 }
 
 int main(void)

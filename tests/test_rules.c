@@ -72,6 +72,20 @@ static bool diag_has(const struct rd_diag *d, const char *text)
         return false;
 }
 
+/* YAML, which must load without any error or warning: its rules (the
+ * caller frees them). */
+static struct rd_rules *load_clean(const char *yaml)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+
+        assert_int_equal(load(yaml, &r, &d), 0);
+        print_diag(&d);
+        assert_int_equal(d.n, 0);
+        rd_diag_clear(&d);
+        return r;
+}
+
 /* ---- the example file and the base ------------------------------------ */
 
 static void test_config_routing_yaml_loads_without_errors_or_warnings(void **st)
@@ -581,13 +595,9 @@ static void test_overflow_lists_second_rank_teams_once(void **st)
                                  "    assign: {teams: [as], overflow: genk}\n"
                                  "  - name: none\n    when: {urgency: crisis}\n"
                                  "    assign: {teams: [genk], overflow: []}\n" REST;
-        struct rd_rules *r = NULL;
-        struct rd_diag d = {0};
+        struct rd_rules *r = load_clean(yaml);
 
         (void)st;
-        assert_int_equal(load(yaml, &r, &d), 0);
-        print_diag(&d);
-        assert_int_equal(d.n, 0);
         assert_int_equal(r->rules[0].n_teams, 1);
         assert_int_equal(r->rules[0].n_overflow, 2);
         assert_int_equal(r->rules[0].overflow[0], rd_rules_team_index(r, "maas"));
@@ -598,7 +608,6 @@ static void test_overflow_lists_second_rank_teams_once(void **st)
         assert_null(r->rules[2].overflow);
         assert_int_equal(r->rules[3].n_overflow, 0);
         rd_rules_free(r);
-        rd_diag_clear(&d);
 }
 
 /* ---- what can never happen (rev 2) ------------------------------------------ */
@@ -740,15 +749,9 @@ static void test_what_can_be_reached_gives_no_warning(void **st)
                       "    assign: {teams: [genk], overflow: [psy], by_postcode: true,\n"
                       "             language: require}\n"
                       "    otherwise: {forward: {to: cgg, reason: x}}\n" REST;
-        struct rd_rules *r = NULL;
-        struct rd_diag d = {0};
 
         (void)st;
-        assert_int_equal(load(yaml, &r, &d), 0);
-        print_diag(&d);
-        assert_int_equal(d.n, 0);
-        rd_rules_free(r);
-        rd_diag_clear(&d);
+        rd_rules_free(load_clean(yaml));
 }
 
 /* ---- rules show (rev 2) ------------------------------------------------------ */
