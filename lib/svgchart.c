@@ -192,6 +192,23 @@ static char *time_about(const int64_t *t, size_t n, bool with_time, char buf[3 *
         return buf;
 }
 
+/* Check the arguments of a chart over time and find its values' range
+ * (*VMIN, *VMAX) and whether a time is not at midnight (*WITH_TIME).
+ * Returns 1 when there is something to draw; 0 when there is not (the
+ * sentence that says so is written); or the page's error. */
+static int time_args(struct rd_html *h, const struct rd_chart *c, const int64_t *t, size_t n,
+                     const struct rd_chart_series *s, size_t ns, bool *with_time, double *vmin,
+                     double *vmax)
+{
+        if (ns > RD_CHART_SERIES_MAX)
+                return rd_html_fail(h, -EINVAL);
+        if (check_times(h, t, n, with_time))
+                return h->err;
+        if (!n || !ns || !chart_value_range(s, ns, n, vmin, vmax))
+                return chart_no_figures(h, c);
+        return 1;
+}
+
 int rd_chart_time(struct rd_html *h, const struct rd_chart *c, enum rd_chart_shape shape,
                   const int64_t *t, size_t n, const struct rd_chart_series *s, size_t ns)
 {
@@ -199,13 +216,10 @@ int rd_chart_time(struct rd_html *h, const struct rd_chart *c, enum rd_chart_sha
         double vmin = 0, vmax = 0;
         char about[3 * RD_HTML_NUM];
         bool with_time;
+        int r = time_args(h, c, t, n, s, ns, &with_time, &vmin, &vmax);
 
-        if (ns > RD_CHART_SERIES_MAX)
-                return rd_html_fail(h, -EINVAL);
-        if (check_times(h, t, n, &with_time))
-                return h->err;
-        if (!n || !ns || !chart_value_range(s, ns, n, &vmin, &vmax))
-                return chart_no_figures(h, c);
+        if (r <= 0)
+                return r;
         time_frame(&f, CHART_W, CHART_PLOT_H, c, t, n, vmin, vmax);
         f.id = rd_html_new_id(h);
         chart_frame_under(&f, c->x_label, s, ns, CHART_ROW + 4);
@@ -283,13 +297,10 @@ int rd_chart_time_panels(struct rd_html *h, const struct rd_chart *c, enum rd_ch
         char about[3 * RD_HTML_NUM], hbuf[RD_CHART_SERIES_MAX][PANEL_HEAD];
         const char *heads[RD_CHART_SERIES_MAX];
         bool with_time;
+        int r = time_args(h, c, t, n, s, ns, &with_time, &vmin, &vmax);
 
-        if (ns > RD_CHART_SERIES_MAX)
-                return rd_html_fail(h, -EINVAL);
-        if (check_times(h, t, n, &with_time))
-                return h->err;
-        if (!n || !ns || !chart_value_range(s, ns, n, &vmin, &vmax))
-                return chart_no_figures(h, c);
+        if (r <= 0)
+                return r;
         if (limits && chart_value_range(&ls, 1, ns, &lmin, &lmax)) {
                 vmin = fmin(vmin, lmin);
                 vmax = fmax(vmax, lmax);

@@ -3,14 +3,18 @@
  * "charts ... with their figures also in a table"). No script, no chart
  * library: the program writes every element.
  *
- * Each chart is a <figure class="chart"> holding an <svg role="img"> with a
- * <title> and a <desc> (its accessible name and description), a visible
- * title, axes with ticks and labels, the data, a legend when there is more
- * than one series, then the table. Series differ by colour and also by dash
- * pattern and marker (lines) or fill pattern (bars), so that they stay
- * apart when printed in black and white. Dates are UTC, "YYYY-MM-DD".
- * Labels are placed from estimated text widths so that they do not
- * overlap; the same input gives the same text, byte for byte.
+ * Each chart is a <figure class="chart"> holding an <svg role="img"> (or,
+ * for panels, one per series) with a <title> and a <desc> (its accessible
+ * name and description), a visible title, axes with ticks and labels, the
+ * data, a legend when there is more than one series, then the table: its
+ * caption the chart's title, a row per point; beyond 31 rows it is folded
+ * in a <details> (opened with a click; printed folded). Series differ by
+ * colour and also by dash pattern and marker (lines) or fill pattern
+ * (bars), so that they stay apart when printed in black and white. Dates
+ * are UTC, "YYYY-MM-DD". Labels are placed from estimated text widths so
+ * that they neither overlap nor leave the chart (tests/integration/
+ * test_html_render.py measures them in Chromium); the same input gives the
+ * same text, byte for byte.
  *
  * Errors are those of the page (html.h): sticky, and returned. */
 #ifndef RD_SVGCHART_H
@@ -28,7 +32,8 @@
 /* What every chart is told. Strings are borrowed for the call. */
 struct rd_chart {
         const char *title;   /* above the chart, its <title>, the table's caption */
-        const char *x_label; /* under the x axis and the table's first header; NULL: none */
+        const char *x_label; /* under the x axis, the table's first head; NULL: none
+                                (the head is then "date (UTC)" or "category") */
         const char *y_label; /* the values' unit, above the y axis; NULL: none */
         int decimals;        /* of the values in the table, and the finest y tick (0: whole) */
 };
@@ -50,17 +55,17 @@ enum rd_chart_shape {
  * axis spans whole UTC days; the table has a row per point (a date, or a
  * date and time when a point is not at midnight). With N or NS 0, or no
  * finite value, a paragraph says there are no figures. Returns 0 or the
- * page's error (-EINVAL: too many series, T_MS not ascending). */
+ * page's error (-EINVAL: too many series, T_MS not ascending or beyond
+ * 2^53 ms). */
 int rd_chart_time(struct rd_html *h, const struct rd_chart *c, enum rd_chart_shape shape,
                   const int64_t *t_ms, size_t n, const struct rd_chart_series *s, size_t ns);
 
 /* Small multiples: the chart of rd_chart_time with a panel per series (its
- * NAME the panel's title, drawn alike), all on the same scales, two or
- * three to a row, then one table. For many series that would tangle in one
- * plot: load per connector. LIMITS (NULL: none) gives each series a level
- * (NAN: none) drawn as a dashed line named LIMIT_NAME ("capacity"; NULL:
- * "limit") and also given in the table's heads. Same errors as
- * rd_chart_time. */
+ * NAME the panel's title, drawn alike), all on the same scales, side by
+ * side as the page's width allows (two on paper), then one table. For many series that would tangle
+ * in one plot: load per connector. LIMITS (NULL: none) gives each series a level (NAN: none) drawn
+ * as a dashed line named LIMIT_NAME ("capacity"; NULL: "limit") and also given in the table's
+ * heads. Same errors as rd_chart_time. */
 int rd_chart_time_panels(struct rd_html *h, const struct rd_chart *c, enum rd_chart_shape shape,
                          const int64_t *t_ms, size_t n, const struct rd_chart_series *s, size_t ns,
                          const double *limits, const char *limit_name);
