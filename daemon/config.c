@@ -20,8 +20,10 @@
  *     are not local.
  *   - ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} are the only variables
  *     expanded; when systemd lists several folders (colon-separated) the
- *     first is used. Any other ${...}, or one of the two not set, is an
- *     error.
+ *     first is used. Any other ${...} is an error; one of the two not set
+ *     is an error too, except in a check outside the service
+ *     (rd_config_check, daemon.md rev 2): a warning at the key, and the
+ *     path stays unchecked. The rest of such a path is still checked.
  *   - security.clients may be left out or empty: that is valid but earns a
  *     warning, since no client can connect. secret_key_file is required; the
  *     file itself is read by the daemon at start, not here.
@@ -236,6 +238,7 @@ struct loader {
         struct rd_yaml *y; /* the file; every message goes here */
         char *dir;         /* the file's folder, for relative paths */
         struct rd_config *cfg;
+        bool check; /* rd_config_check: an unset variable is a warning */
         bool oom;
         bool has_intake, has_events;
         struct rd_yaml_pos intake_at, events_at;
@@ -257,80 +260,141 @@ static const char *text(struct loader *ld, const char *name, const yaml_node_t *
         return rd_yaml_text(ld->y, v, name);
 }
 
-/* Expand ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} in VALUE and
- * resolve it against the config's folder. Returns a new string, or NULL
- * after reporting. */
-static char *config_path(struct loader *ld, const char *name, const yaml_node_t *v,
-                         const char *value)
-{
-        char buf[CONFIG_PATH_MAX];
-        size_t n = 0;
-        char *out;
-
-        if (value[0] == '\0') {
-                ERR(ld, v, "%s must be a path, not an empty string", name);
-                return NULL;
-        }
-        for (const char *p = value; *p;) {
-                const char *add = p;
-                size_t len = 1;
-                char dirbuf[CONFIG_PATH_MAX];
-
-                if (p[0] == '$' && p[1] == '{') {
-                        const char *close = strchr(p, '}');
-                        char var[64];
-                        size_t vl = close ? (size_t)(close - p - 2) : 0;
-
-                        if (!close || vl == 0 || vl >= sizeof var) {
-                                ERR(ld, v,
-                                    "%s: only ${CREDENTIALS_DIRECTORY} and "
-                                    "${STATE_DIRECTORY} are expanded in a path",
-                                    name);
-                                return NULL;
-                        }
-                        memcpy(var, p + 2, vl);
-                        var[vl] = '\0';
-                        if (strcmp(var, "CREDENTIALS_DIRECTORY") != 0 &&
-                            strcmp(var, "STATE_DIRECTORY") != 0) {
-                                ERR(ld, v,
-                                    "%s: only ${CREDENTIALS_DIRECTORY} and "
-                                    "${STATE_DIRECTORY} are expanded in a path",
-                                    name);
-                                return NULL;
-                        }
-                        add = env_dir(var, dirbuf, sizeof dirbuf);
-                        if (!add) {
-                                ERR(ld, v,
-                                    "%s uses ${%s}, which is not set in the environment "
-                                    "(systemd sets it for the service)",
-                                    name, var);
-                                return NULL;
-                        }
-                        len = strlen(add);
-                        p = close + 1;
-                } else {
-                        p++;
-                }
-                if (n + len >= sizeof buf) {
-                        ERR(ld, v, "%s is too long for a path", name);
-                        return NULL;
-                }
-                memcpy(buf + n, add, len);
-                n += len;
-        }
-        buf[n] = '\0';
-        out = path_join(ld->dir, buf);
-        if (!out)
-                ld->oom = true;
-        return out;
-}
-
 static void set_string(char **slot, char *value)
 {
         if (!value)
                 return;
         free(*slot);
         *slot = value;
+}
+
+/* The path keys: their names in messages, whether they have a default (a
+ * key without a value is then told how to get it), and what a check
+ * cannot check when the path names a variable that is not set. */
+static const struct {
+        const char *name;
+        bool optional;
+        const char *unchecked;
+} path_keys[] = {
+        [RD_CONFIG_DATABASE] = {"database", true, "the path is not checked"},
+        [RD_CONFIG_ROUTING] = {"routing", true, "the routing file is not checked"},
+        [RD_CONFIG_SECRET_KEY_FILE] = {"security.secret_key_file", false,
+                                       "the secret key is not checked"},
+};
+RD_TABLE_COVERS(path_keys, RD_CONFIG__PATHS);
+
+/* The variables a path may use (systemd sets them for the service). */
+static const char *const path_vars[] = {"CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"};
+
+/* The variable that the "${" at P names, with *END after its "}", or NULL
+ * when it names none of path_vars. */
+static const char *path_var(const char *p, const char **end)
+{
+        const char *close = strchr(p, '}');
+
+        for (size_t i = 0; close && i < RD_ELEMENTSOF(path_vars); i++) {
+                size_t len = strlen(path_vars[i]);
+
+                if ((size_t)(close - p - 2) == len && strncmp(p + 2, path_vars[i], len) == 0) {
+                        *end = close + 1;
+                        return path_vars[i];
+                }
+        }
+        return NULL;
+}
+
+/* Expand ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} in VALUE, the
+ * value V of the key NAME, into BUF (SIZE bytes). Returns true, with
+ * *UNSET the first of them that is not set in the environment (NULL when
+ * both were; what it stood for is then left out of BUF), or false after
+ * reporting. */
+static bool expand(struct loader *ld, const char *name, const yaml_node_t *v, const char *value,
+                   char *buf, size_t size, const char **unset)
+{
+        size_t n = 0;
+
+        *unset = NULL;
+        for (const char *p = value; *p;) {
+                const char *add = p;
+                size_t len = 1;
+                char dirbuf[CONFIG_PATH_MAX];
+
+                if (p[0] == '$' && p[1] == '{') {
+                        const char *var = path_var(p, &p);
+
+                        if (!var) {
+                                ERR(ld, v,
+                                    "%s: only ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} "
+                                    "are expanded in a path",
+                                    name);
+                                return false;
+                        }
+                        add = env_dir(var, dirbuf, sizeof dirbuf);
+                        if (!add && !*unset)
+                                *unset = var;
+                        add = add ? add : "";
+                        len = strlen(add);
+                } else {
+                        p++;
+                }
+                if (n + len >= size) {
+                        ERR(ld, v, "%s is too long for a path", name);
+                        return false;
+                }
+                memcpy(buf + n, add, len);
+                n += len;
+        }
+        buf[n] = '\0';
+        return true;
+}
+
+static char **path_slot(struct rd_config *cfg, enum rd_config_path which)
+{
+        switch (which) {
+        case RD_CONFIG_DATABASE: return &cfg->database;
+        case RD_CONFIG_ROUTING: return &cfg->routing;
+        default: return &cfg->secret_key_file;
+        }
+}
+
+/* The path key WHICH, at the key node K with the value V, into the
+ * config: its variables expanded, resolved against the config's folder.
+ * A variable that is not set is an error, or in a check a warning at K
+ * that leaves the path NULL and unexpanded. */
+static void load_path(struct loader *ld, enum rd_config_path which, const yaml_node_t *k,
+                      const yaml_node_t *v)
+{
+        const char *name = path_keys[which].name;
+        char **slot = path_slot(ld->cfg, which);
+        const char *value = text(ld, name, v, path_keys[which].optional);
+        char buf[CONFIG_PATH_MAX];
+        const char *unset;
+        char *path;
+
+        if (!value || !expand(ld, name, v, value, buf, sizeof buf, &unset))
+                return;
+        if (unset && !ld->check) {
+                ERR(ld, v,
+                    "%s uses ${%s}, which is not set in the environment (systemd sets it for the "
+                    "service)",
+                    name, unset);
+                return;
+        }
+        if (unset) {
+                rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(k),
+                               "%s uses ${%s}, which is not set here (systemd sets it for the "
+                               "service): %s",
+                               name, unset, path_keys[which].unchecked);
+                free(*slot);
+                *slot = NULL;
+                ld->cfg->unexpanded[which] = true;
+                return;
+        }
+        path = path_join(ld->dir, buf);
+        if (!path)
+                ld->oom = true;
+        else
+                set_string(slot, path);
 }
 
 /* ---- security.clients ------------------------------------------------------ */
@@ -480,18 +544,16 @@ static void load_clients(struct loader *ld, yaml_node_t *v)
 static void load_security(struct loader *ld, yaml_node_t *k, yaml_node_t *v)
 {
         static const char *const security_keys[] = {"secret_key_file", "clients"};
-        yaml_node_t *sv[2];
-        const char *val;
+        yaml_node_t *sk[2], *sv[2];
 
         ld->cfg->has_security = true; /* also when broken: no endpoint errors on top */
-        if (!rd_yaml_fields(ld->y, v, "security", security_keys, 2, NULL, sv))
+        if (!rd_yaml_fields(ld->y, v, "security", security_keys, 2, sk, sv))
                 return;
         if (!sv[0])
                 ERR(ld, k,
                     "security needs secret_key_file: the path of the server's Z85 secret key");
-        else if ((val = text(ld, "security.secret_key_file", sv[0], false)))
-                set_string(&ld->cfg->secret_key_file,
-                           config_path(ld, "security.secret_key_file", sv[0], val));
+        else
+                load_path(ld, RD_CONFIG_SECRET_KEY_FILE, sk[0], sv[0]);
         if (!sv[1])
                 rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(k),
                                "security has no clients: no client can connect");
@@ -549,15 +611,6 @@ static void load_endpoint(struct loader *ld, const char *key, yaml_node_t *v, ch
         *at = rd_yaml_pos(v);
 }
 
-/* A path KEY at V into *SLOT. */
-static void load_path(struct loader *ld, const char *key, yaml_node_t *v, char **slot)
-{
-        const char *val = text(ld, key, v, true);
-
-        if (val)
-                set_string(slot, config_path(ld, key, v, val));
-}
-
 /* A duration KEY at V into *SLOT. */
 static void load_duration(struct loader *ld, const char *key, yaml_node_t *v, int64_t *slot)
 {
@@ -580,9 +633,9 @@ static void load_top(struct loader *ld, yaml_node_t *root)
                 load_endpoint(ld, "events", v[T_EVENTS], &cfg->events, &ld->has_events,
                               &ld->events_at);
         if (v[T_DATABASE])
-                load_path(ld, "database", v[T_DATABASE], &cfg->database);
+                load_path(ld, RD_CONFIG_DATABASE, k[T_DATABASE], v[T_DATABASE]);
         if (v[T_ROUTING])
-                load_path(ld, "routing", v[T_ROUTING], &cfg->routing);
+                load_path(ld, RD_CONFIG_ROUTING, k[T_ROUTING], v[T_ROUTING]);
         if (v[T_RETENTION])
                 load_duration(ld, "retention", v[T_RETENTION], &cfg->retention_s);
         if (v[T_AUDIT])
@@ -634,9 +687,9 @@ static char *folder_of(const char *path)
         return strndup(path, (size_t)(slash - path));
 }
 
-int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag)
+static int config_read(const char *path, bool check, struct rd_config **out, struct rd_diag *diag)
 {
-        struct loader ld = {0};
+        struct loader ld = {.check = check};
         int rc;
 
         if (!path || !out)
@@ -667,4 +720,14 @@ int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *dia
         }
         *out = ld.cfg;
         return 0;
+}
+
+int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag)
+{
+        return config_read(path, false, out, diag);
+}
+
+int rd_config_check(const char *path, struct rd_config **out, struct rd_diag *diag)
+{
+        return config_read(path, true, out, diag);
 }

@@ -333,17 +333,8 @@ def check_config_test(tmp):
     env = {k: v for k, v in os.environ.items()
            if k not in ("STATE_DIRECTORY", "CREDENTIALS_DIRECTORY")}
     rc, out, err = run(["/usr/sbin/referrald", "-t", "-c", CONF], env=env)
-    name = "referrald -t -c %s exits 0 outside systemd (daemon.md rev 2)" % CONF
-    errors = [l for l in err.splitlines() if l.strip() and not l.startswith("warning:")]
-    # Until daemon/config.c implements rev 2 (a warning per path that uses
-    # an unset variable), -t exits 78 for exactly that and nothing else.
-    known = errors and all(re.search(r"uses \$\{(STATE|CREDENTIALS)_DIRECTORY\}, which is not set",
-                                     l) for l in errors)
-    if rc == 78 and known:
-        xfail(name, "exit 78 for ${STATE_DIRECTORY} unset, until the -t fix of daemon/config.c "
-              "lands (daemon.md rev 2: a warning line and exit 0):\n  " + "\n  ".join(errors))
-    else:
-        check(name, rc == 0, "exit %d: %s%s" % (rc, out, err))
+    check("referrald -t -c %s exits 0 outside systemd (daemon.md rev 2)" % CONF, rc == 0,
+          "exit %d: %s%s" % (rc, out, err))
     return cred
 
 

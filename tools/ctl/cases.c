@@ -1,35 +1,19 @@
-/* tools/ctl_cases_runner.c.txt: for the lead, to wire lib/cases into
- * referralctl (the yaml branch does not touch tools/referralctl.c while it
- * is being split). Four edits, in whichever file `rules test` lands in:
- *
- * 1. Include lib/cases: add   #include "cases.h"   beside "rules.h"
- *    (<yaml.h> is then no longer needed by referralctl).
- *
- * 2. Delete referral_test_defaults() (the lines before "the cases file");
- *    run_one() calls rd_case_referral_defaults(obj, "test") instead.
- *
- * 3. Replace the whole section "---- the cases file ----" (from
- *    `#define CASE_YAML_DEPTH_MAX 32` through the end of run_cases(): struct
- *    cases_file, case_error, ynode, yscalar, yaml_to_json,
- *    referral_field_node, struct test_case, expect_keys, test_case_clear,
- *    read_case, struct case_state, case_state_free, case_state_build,
- *    case_compare, run_cases) with the code below. Everything that parsed
- *    the file is now lib/cases.c; what is left is running the cases.
- *
- * 4. Replace is_cases_file() with the one at the end: it must not open a
- *    FIFO in a way that blocks (daemon.md rev 2); a path that is not a
- *    regular file goes to the cases reader, which refuses it at once
- *    ("FILE:1:1: not a regular file").
- *
- * What a user sees: the same as before, except that (a) a repeated key in a
- * cases file is now an error ("duplicate key 'K' (first at line L)"), as in
- * every YAML file; (b) the messages of the file are those of the shared
- * reader ("unknown key 'colour'; the known keys are status, connector,
- * team, rule, forward_to", "syntax error: ... while parsing ..."), still
- * FILE:LINE:COLUMN at the same places; (c) a syntax error, a missing file or
- * a file that is not a regular file is followed by the same "N error(s) in
- * the cases file; nothing was tested" line as every other error (exit 1 as
- * before). tests/integration/test_rules_cli.py passes unchanged with it. */
+/* cases.c: `referralctl rules test FILE CASES.yaml`: decide each case of a
+ * cases file (read by lib/cases: a YAML list of {name, referral, expect,
+ * at, loads, declined}) as the daemon would (decide.h), and compare with
+ * what it expects. */
+#include "run_cases.h"
+
+#include "cases.h"
+#include "decide.h"
+#include "options.h"
+#include "print.h"
+#include "words.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- the cases file ---------------------------------------------------- */
 
@@ -145,8 +129,8 @@ static void case_print(const struct ctl *c, const struct rd_rules *rules, const 
         }
 }
 
-static int run_cases(const struct ctl *c, const char *path, const struct rd_rules *rules,
-                     const struct test_state *base, int64_t at)
+int run_cases(const struct ctl *c, const char *path, const struct rd_rules *rules,
+              const struct test_state *base, int64_t at)
 {
         struct rd_diag diag = {0};
         struct rd_cases *cases = NULL;
@@ -190,49 +174,4 @@ static int run_cases(const struct ctl *c, const char *path, const struct rd_rule
                        failed);
         rd_cases_free(cases);
         return failed ? EXIT_FAULT : EXIT_OK;
-}
-
-/* ---- replaces is_cases_file() ------------------------------------------ */
-
-/* Is PATH a cases file (a YAML list) rather than one JSON referral? By
- * content: a list starts with '-' or '['; an object with '{'. Else by
- * extension. A path that is not a regular file is opened without blocking
- * and left to the cases reader, which refuses it. */
-static bool is_cases_file(const char *path)
-{
-        const char *dot = strrchr(path, '.');
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        struct stat st;
-        bool comment = false;
-        FILE *f = NULL;
-        int ch;
-
-        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-                close(fd);
-                return true;
-        }
-        if (fd >= 0 && !(f = fdopen(fd, "rb")))
-                close(fd);
-        while (f && (ch = fgetc(f)) != EOF) {
-                if (comment) {
-                        comment = ch != '\n';
-                        continue;
-                }
-                if (ch == '#') {
-                        comment = true;
-                        continue;
-                }
-                if (isspace(ch))
-                        continue;
-                fclose(f);
-                if (ch == '-' || ch == '[')
-                        return true;
-                if (ch == '{')
-                        return false;
-                f = NULL;
-                break;
-        }
-        if (f)
-                fclose(f);
-        return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"));
 }
