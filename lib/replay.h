@@ -84,4 +84,53 @@ json_t *rd_replay_json(const struct rd_replay_result *r);
 /* Free R. R may be NULL. */
 void rd_replay_result_free(struct rd_replay_result *r);
 
+/* ---- for a person (replay_view.c, replay_html.c) --------------------------------- */
+
+#define RD_REPLAY_TEXT 48      /* bytes of a figure written out */
+#define RD_REPLAY_DECISION 160 /* bytes of a decision in words */
+#define RD_REPLAY_ROWS 17      /* figures of a side */
+
+/* One figure of both sides, written out: a count, a duration ("6 d 4 h"),
+ * a share ("5.9 %") or a mean ("41.2"); an em dash where it is undefined. */
+struct rd_replay_row {
+        const char *label; /* static */
+        char baseline[RD_REPLAY_TEXT], candidate[RD_REPLAY_TEXT];
+};
+
+/* The figures of R (every one but the connectors) in tools.md's order:
+ * the first MAX (RD_REPLAY_ROWS is all) into ROWS. Returns how many there
+ * are, or 0 before R's figures are finished. */
+size_t rd_replay_rows(const struct rd_replay_result *r, struct rd_replay_row *rows, size_t max);
+
+/* A connector of either side: its loads where it is in the file. */
+struct rd_replay_connector {
+        const char *id, *team; /* borrowed from R, of the candidate where it is there */
+        uint32_t capacity;
+        bool in_baseline, in_candidate;
+        struct rd_figures_connector_view baseline, candidate;
+};
+
+/* The connectors of R, the baseline's in file order, then those only the
+ * candidate has: the first MAX into ROWS (the sum of both sides' counts
+ * is enough). Returns how many there are. */
+size_t rd_replay_connectors(const struct rd_replay_result *r, struct rd_replay_connector *rows,
+                            size_t max);
+
+/* C's capacity into BUF: "6", or "6 → 8" (UTF-8) when the candidate
+ * changes it. Returns BUF. */
+char *rd_replay_capacity_text(const struct rd_replay_connector *c, char buf[RD_REPLAY_TEXT]);
+
+/* A first decision of `changes` ({"status", "team", "connector",
+ * "forward_to"}) in words into BUF: "assigned to kelly (genk)",
+ * "forwarded to cgg-limburg", "waitlisted". */
+void rd_replay_decision_text(const json_t *d, char buf[RD_REPLAY_DECISION]);
+
+/* R as one self-contained HTML page (tools.md, "HTML output"): the
+ * figures of both sides, the connectors, the decisions that changed, and
+ * charts of the loads, the waitlist and the times to start with their
+ * figures in tables. WHAT says what was replayed ("the synthetic model
+ * region.yaml"). 0 with the text in *OUT (the caller frees it) and its
+ * length in *LEN, or -ENOMEM. */
+int rd_replay_html(const struct rd_replay_result *r, const char *what, char **out, size_t *len);
+
 #endif

@@ -7,6 +7,7 @@
 #include "print.h"
 
 #include "replay.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -25,141 +26,71 @@ struct replay_args {
 
 /* ---- the text for a person ------------------------------------------------------------- */
 
-/* A duration of S seconds in days (or hours below a day), into BUF. */
-static const char *days_text(int64_t s, bool defined, char *buf, size_t size)
+#define COLUMNS "  %-32s %16s %16s\n"
+
+static void print_figures(const struct rd_replay_result *res)
 {
-        if (!defined)
-                snprintf(buf, size, "-");
-        else if (s >= 86400)
-                snprintf(buf, size, "%.1f d", (double)s / 86400.0);
+        struct rd_replay_row rows[RD_REPLAY_ROWS];
+        size_t n = rd_replay_rows(res, rows, RD_REPLAY_ROWS);
+
+        printf(COLUMNS, "", "baseline", "candidate");
+        for (size_t i = 0; i < n && i < RD_REPLAY_ROWS; i++)
+                printf(COLUMNS, rows[i].label, rows[i].baseline, rows[i].candidate);
+}
+
+/* Peak and mean load of V into BUF, "-" when the side has no such connector. */
+static const char *load_text(bool in, const struct rd_figures_connector_view *v, char *buf,
+                             size_t size)
+{
+        if (in)
+                snprintf(buf, size, "%" PRIu64 " / %.2f", v->peak_load, v->mean_load);
         else
-                snprintf(buf, size, "%.1f h", (double)s / 3600.0);
+                snprintf(buf, size, "-");
         return buf;
 }
 
-static void row_count(const char *label, uint64_t b, uint64_t c)
+static int print_connectors(const struct rd_replay_result *res)
 {
-        printf("  %-30s %12" PRIu64 " %12" PRIu64 "\n", label, b, c);
+        size_t max = rd_figures_n_connectors(res->baseline.figures) +
+                     rd_figures_n_connectors(res->candidate.figures);
+        struct rd_replay_connector *rows = calloc(max ? max : 1, sizeof *rows);
+        size_t n = rows ? rd_replay_connectors(res, rows, max) : 0;
+
+        if (!rows) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        printf("\nLoad per connector (peak / mean)\n");
+        for (size_t i = 0; i < n; i++) {
+                char label[160], b[48], c[48], cap[RD_REPLAY_TEXT];
+                int pad;
+                snprintf(label, sizeof label, "%s (%s, capacity %s)", rows[i].id, rows[i].team,
+                         rd_replay_capacity_text(&rows[i], cap));
+                /* padded by characters, not bytes: the label may hold an arrow */
+                pad = 32 - (int)rd_utf8_length(label);
+                printf("  %s%*s %16s %16s\n", label, pad > 0 ? pad : 0, "",
+                       load_text(rows[i].in_baseline, &rows[i].baseline, b, sizeof b),
+                       load_text(rows[i].in_candidate, &rows[i].candidate, c, sizeof c));
+        }
+        free(rows);
+        return EXIT_OK;
 }
 
-static void row_text(const char *label, const char *b, const char *c)
-{
-        printf("  %-30s %12s %12s\n", label, b, c);
-}
-
-static void row_real(const char *label, double b, double c, int decimals)
-{
-        printf("  %-30s %12.*f %12.*f\n", label, decimals, b, decimals, c);
-}
-
-static void row_duration(const char *label, int64_t b, bool bd, int64_t c, bool cd)
-{
-        char x[32], y[32];
-        row_text(label, days_text(b, bd, x, sizeof x), days_text(c, cd, y, sizeof y));
-}
-
-/* The figures of both sides, row by row. */
-static void print_figures(const struct rd_figures_summary *b, const struct rd_figures_summary *c)
-{
-        char x[32], y[32];
-
-        printf("  %-30s %12s %12s\n", "", "baseline", "candidate");
-        row_count("referrals", b->referrals, c->referrals);
-        row_count("first decision: assigned", b->assigned, c->assigned);
-        row_count("                waitlisted", b->waitlisted, c->waitlisted);
-        row_count("                forwarded", b->forwarded, c->forwarded);
-        row_count("window: started", b->window_started, c->window_started);
-        row_count("        in time", b->window_in_time, c->window_in_time);
-        row_count("        missed", b->window_missed, c->window_missed);
-        row_duration("time to start: p50", b->p50_s, b->window_started, c->p50_s,
-                     c->window_started);
-        row_duration("               p75", b->p75_s, b->window_started, c->p75_s,
-                     c->window_started);
-        row_duration("               p90", b->p90_s, b->window_started, c->p90_s,
-                     c->window_started);
-        snprintf(x, sizeof x, b->referrals ? "%.1f %%" : "-", 100.0 * b->forwarded_share);
-        snprintf(y, sizeof y, c->referrals ? "%.1f %%" : "-", 100.0 * c->forwarded_share);
-        row_text("forwarded (any decision)", x, y);
-        row_count("trajectories: started", b->trajectories_started, c->trajectories_started);
-        row_count("              closed", b->trajectories_closed, c->trajectories_closed);
-        row_real("              mean open", b->mean_open, c->mean_open, 1);
-        row_duration("              mean length", (int64_t)b->mean_length_s,
-                     b->trajectories_started, (int64_t)c->mean_length_s, c->trajectories_started);
-        row_count("waitlist: peak", b->waitlist_peak, c->waitlist_peak);
-        row_real("          mean", b->waitlist_mean, c->waitlist_mean, 1);
-}
-
-/* Connector I of F, or NULL when F has none of that id. */
-static bool find_connector(const struct rd_figures_acc *f, const char *id,
-                           struct rd_figures_connector_view *out)
-{
-        for (size_t i = 0; i < rd_figures_n_connectors(f); i++)
-                if (rd_figures_connector_view(f, i, out) == 0 && !strcmp(out->id, id))
-                        return true;
-        return false;
-}
-
-/* One connector's row: peak and mean load on each side ("-": not in it). */
-static void print_connector(const struct rd_replay_result *res, const char *id)
-{
-        struct rd_figures_connector_view b, c;
-        bool in_b = find_connector(res->baseline.figures, id, &b);
-        bool in_c = find_connector(res->candidate.figures, id, &c);
-        const struct rd_figures_connector_view *v = in_c ? &c : &b;
-        char label[160], x[48], y[48];
-
-        snprintf(label, sizeof label, "%s (%s, capacity %u)", id, v->team, v->capacity);
-        snprintf(x, sizeof x, in_b ? "%" PRIu64 " / %.2f" : "-", in_b ? b.peak_load : 0,
-                 in_b ? b.mean_load : 0.0);
-        snprintf(y, sizeof y, in_c ? "%" PRIu64 " / %.2f" : "-", in_c ? c.peak_load : 0,
-                 in_c ? c.mean_load : 0.0);
-        printf("  %-30s %12s %12s\n", label, x, y);
-}
-
-/* Every connector of either side: the baseline's, then the candidate's new ones. */
-static void print_connectors(const struct rd_replay_result *res)
-{
-        struct rd_figures_connector_view v, other;
-
-        printf("\nLoads (peak / mean)\n");
-        for (size_t i = 0; i < rd_figures_n_connectors(res->baseline.figures); i++)
-                if (rd_figures_connector_view(res->baseline.figures, i, &v) == 0)
-                        print_connector(res, v.id);
-        for (size_t i = 0; i < rd_figures_n_connectors(res->candidate.figures); i++)
-                if (rd_figures_connector_view(res->candidate.figures, i, &v) == 0 &&
-                    !find_connector(res->baseline.figures, v.id, &other))
-                        print_connector(res, v.id);
-}
-
-/* A first decision as "assigned to kelly (genk)" and the like. */
-static void decision_text(const json_t *d, char *buf, size_t size)
-{
-        const char *status = jstr(d, "status"), *conn = jstr(d, "connector");
-        const char *team = jstr(d, "team"), *to = jstr(d, "forward_to");
-
-        if (conn)
-                snprintf(buf, size, "%s to %s (%s)", status, conn, team ? team : "-");
-        else if (to)
-                snprintf(buf, size, "%s to %s", status, to);
-        else
-                snprintf(buf, size, "%s", status ? status : "not decided");
-}
-
-static void print_changes(const struct rd_replay_result *res, uint64_t referrals)
+static void print_changes(const struct rd_replay_result *res)
 {
         size_t i;
         json_t *ch;
 
-        printf("\nFirst decisions that changed: %zu of %" PRIu64 "\n", res->changed, referrals);
+        printf("\nFirst decisions that changed: %zu\n", res->changed);
         json_array_foreach(res->changes, i, ch)
         {
-                char b[160], c[160];
+                char b[RD_REPLAY_DECISION], c[RD_REPLAY_DECISION];
                 if (i == CHANGES_SHOWN) {
                         printf("  ... and %zu more (--json lists them all)\n", res->changed - i);
                         break;
                 }
-                decision_text(json_object_get(ch, "baseline"), b, sizeof b);
-                decision_text(json_object_get(ch, "candidate"), c, sizeof c);
+                rd_replay_decision_text(json_object_get(ch, "baseline"), b);
+                rd_replay_decision_text(json_object_get(ch, "candidate"), c);
                 printf("  %-10s %s -> %s\n", jstr(ch, "id"), b, c);
         }
 }
@@ -172,33 +103,59 @@ static void print_side(const char *label, const struct rd_replay_side *s)
                 printf("  %-10s the history as recorded\n", label);
 }
 
-static void print_result(const struct rd_replay_result *res, const char *what)
+static int print_result(const struct rd_replay_result *res, const char *what)
 {
-        struct rd_figures_summary b, c;
+        char from[RD_TIME_STR], to[RD_TIME_STR];
+        int r;
 
-        rd_figures_summary(res->baseline.figures, &b);
-        rd_figures_summary(res->candidate.figures, &c);
-        printf("Replay of %s: %.1f days, seed %" PRIu64 "\n", what, b.days, res->seed);
+        printf("Replay of %s from %.10s to %.10s, seed %" PRIu64 "\n", what,
+               rd_time_format(res->start_ms, from), rd_time_format(res->end_ms, to), res->seed);
         print_side("baseline:", &res->baseline);
         print_side("candidate:", &res->candidate);
         printf("\n");
-        print_figures(&b, &c);
-        print_connectors(res);
-        print_changes(res, b.referrals);
+        print_figures(res);
+        r = print_connectors(res);
+        print_changes(res);
         if (res->skipped_erased)
                 printf("\nErased referrals kept as recorded: %" PRIu64 "\n", res->skipped_erased);
+        return r;
+}
+
+/* The page of RES into PATH. */
+static int write_html(const struct rd_replay_result *res, const char *what, const char *path)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r = rd_replay_html(res, what, &text, &len);
+
+        if (r < 0) {
+                fault("cannot make the page: %s", strerror(-r));
+                return EXIT_FAULT;
+        }
+        f = fopen(path, "w");
+        r = f && fwrite(text, 1, len, f) == len ? 0 : -1;
+        if (f && fclose(f) != 0)
+                r = -1;
+        free(text);
+        if (r < 0) {
+                fault("%s: %s", path, strerror(errno));
+                return EXIT_FAULT;
+        }
+        return EXIT_OK;
 }
 
 /* ---- running it ---------------------------------------------------------------------------- */
 
-static int output(const struct ctl *c, const struct rd_replay_result *res, const char *what)
+static int output(const struct ctl *c, const struct rd_replay_result *res, const char *what,
+                  const char *html)
 {
         json_t *o;
 
-        if (!c->json) {
-                print_result(res, what);
-                return EXIT_OK;
-        }
+        if (html && write_html(res, what, html) != EXIT_OK)
+                return EXIT_FAULT;
+        if (!c->json)
+                return print_result(res, what);
         o = rd_replay_json(res);
         if (!o) {
                 fault("out of memory");
@@ -253,7 +210,7 @@ static int replay_synthetic(const struct ctl *c, const struct replay_args *a)
         }
         if (r == 0) {
                 snprintf(what, sizeof what, "the synthetic model %s", a->synthetic);
-                r = output(c, res, what);
+                r = output(c, res, what, a->html);
         }
         rd_replay_result_free(res);
         rd_synth_free(m);
@@ -312,10 +269,6 @@ int cmd_replay(struct ctl *c, int argc, char **argv)
                 return r;
         if (!check_args(argv[0], &a))
                 return EXIT_USAGE;
-        if (a.html) {
-                fault("--html is not available yet");
-                return EXIT_FAULT;
-        }
         if (!a.synthetic) {
                 fault("replaying the history is not available yet");
                 return EXIT_FAULT;
