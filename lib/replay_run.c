@@ -17,6 +17,7 @@
 #define ORDER_RUN (1ull << 63) /* the orders the run gives, after the source's */
 #define STORE_NAME "replay.db"
 #define STEPS_PER_COMMIT 512
+#define WAIT_CACHE (1u << 22) /* waiting referrals the hub keeps in memory */
 
 int replay_fail(char *errbuf, size_t errsize, int err, const char *fmt, ...)
 {
@@ -100,6 +101,8 @@ int run_init(struct replay_run *r, struct rd_rules *rules, const struct replay_s
         else if (rc < 0)
                 rd_rules_free(rules);
         rules = NULL; /* the hub's, or freed */
+        if (rc == 0) /* the whole waitlist in memory: decisions are the same, reads fewer */
+                rd_hub_set_wait_cache(r->hub, WAIT_CACHE);
         if (rc == 0 && (rc = feed_init(&r->feed, start_ms)) < 0)
                 replay_fail(errbuf, errsize, rc, "out of memory");
         for (size_t i = 0; rc == 0 && i < rd_hub_rules(r->hub)->n_connectors; i++) {
