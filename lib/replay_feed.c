@@ -29,25 +29,6 @@ void feed_free(struct replay_feed *f)
         memset(f, 0, sizeof *f);
 }
 
-/* Room for N elements of SIZE bytes in *P (*CAP of them now). */
-static int grow(void *p, size_t *cap, size_t n, size_t size)
-{
-        void **pp = p;
-        size_t c = *cap ? *cap : 64;
-        void *v;
-
-        if (n <= *cap)
-                return 0;
-        while (c < n)
-                c *= 2;
-        v = realloc(*pp, c * size);
-        if (!v)
-                return -ENOMEM;
-        *pp = v;
-        *cap = c;
-        return 0;
-}
-
 /* The feed's index of connector ID, added (outside the figures) when new. */
 static int conn_index(struct replay_feed *f, const char *id, size_t *out)
 {
@@ -56,7 +37,7 @@ static int conn_index(struct replay_feed *f, const char *id, size_t *out)
         for (i = 0; i < f->n_conns && strcmp(f->conns[i].id, id); i++)
                 ;
         if (i == f->n_conns) {
-                if (grow(&f->conns, &f->cap_conns, i + 1, sizeof *f->conns) < 0)
+                if (replay_grow(&f->conns, &f->cap_conns, i + 1, sizeof *f->conns) < 0)
                         return -ENOMEM;
                 f->conns[i] = (struct feed_conn){.figures = REPLAY_NONE};
                 snprintf(f->conns[i].id, sizeof f->conns[i].id, "%s", id);
@@ -95,7 +76,7 @@ static int ref_of(struct replay_feed *f, const struct rd_event *ev, struct feed_
         if (rd_store_parse_id(ev->id, &rowid) < 0 || rowid < 1)
                 return -EPROTO;
         i = (size_t)(rowid - 1);
-        if (grow(&f->refs, &f->cap_refs, i + 1, sizeof *f->refs) < 0)
+        if (replay_grow(&f->refs, &f->cap_refs, i + 1, sizeof *f->refs) < 0)
                 return -ENOMEM;
         for (; f->n_refs <= i; f->n_refs++)
                 f->refs[f->n_refs] =

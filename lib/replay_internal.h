@@ -25,6 +25,11 @@
 
 /* ---- replay_queue.c ------------------------------------------------------------ */
 
+/* Room for N elements of SIZE bytes in the array *P (a void **, with room
+ * for *CAP now): doubled from 64 as needed. 0, or -ENOMEM with *P and *CAP
+ * untouched. */
+int replay_grow(void *p, size_t *cap, size_t n, size_t size);
+
 /* What a step of a run does. */
 enum replay_kind {
         RA_ARRIVAL, /* referral REF is received */

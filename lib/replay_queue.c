@@ -1,5 +1,6 @@
 /* replay_queue.c: the event queue of a run (replay_internal.h), a binary
- * heap ordered by time, then by order. */
+ * heap ordered by time, then by order; and the one way the replay grows
+ * an array. */
 #include "replay_internal.h"
 
 #include <errno.h>
@@ -17,18 +18,30 @@ static void swap(struct replay_action *a, struct replay_action *b)
         *b = t;
 }
 
+int replay_grow(void *p, size_t *cap, size_t n, size_t size)
+{
+        void **pp = p;
+        size_t c = *cap ? *cap : 64;
+        void *v;
+
+        if (n <= *cap)
+                return 0;
+        while (c < n)
+                c *= 2;
+        v = realloc(*pp, c * size);
+        if (!v)
+                return -ENOMEM;
+        *pp = v;
+        *cap = c;
+        return 0;
+}
+
 int queue_push(struct replay_queue *q, const struct replay_action *a)
 {
         size_t i;
 
-        if (q->n == q->cap) {
-                size_t cap = q->cap ? q->cap * 2 : 64;
-                struct replay_action *v = realloc(q->v, cap * sizeof *v);
-                if (!v)
-                        return -ENOMEM;
-                q->v = v;
-                q->cap = cap;
-        }
+        if (replay_grow(&q->v, &q->cap, q->n + 1, sizeof *q->v) < 0)
+                return -ENOMEM;
         i = q->n++;
         q->v[i] = *a;
         while (i > 0 && before(&q->v[i], &q->v[(i - 1) / 2])) {

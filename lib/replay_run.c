@@ -101,7 +101,7 @@ int run_init(struct replay_run *r, struct rd_rules *rules, const struct replay_s
         else if (rc < 0)
                 rd_rules_free(rules);
         rules = NULL; /* the hub's, or freed */
-        if (rc == 0) /* the whole waitlist in memory: decisions are the same, reads fewer */
+        if (rc == 0)  /* the whole waitlist in memory: decisions are the same, reads fewer */
                 rd_hub_set_wait_cache(r->hub, WAIT_CACHE);
         if (rc == 0 && (rc = feed_init(&r->feed, start_ms)) < 0)
                 replay_fail(errbuf, errsize, rc, "out of memory");
@@ -148,21 +148,11 @@ int run_push(struct replay_run *r, struct replay_action *a)
 /* Room for referral I of the source. */
 static int ref_room(struct replay_run *r, size_t i)
 {
-        size_t cap = r->cap_refs ? r->cap_refs : 256;
-        struct run_ref *v;
-
         if (i < r->n_refs)
                 return 0;
-        while (cap <= i)
-                cap *= 2;
-        if (cap != r->cap_refs) {
-                v = realloc(r->refs, cap * sizeof *v);
-                if (!v)
-                        return -ENOMEM;
-                r->refs = v;
-                r->cap_refs = cap;
-        }
-        memset(&r->refs[r->n_refs], 0, (i + 1 - r->n_refs) * sizeof *v);
+        if (replay_grow(&r->refs, &r->cap_refs, i + 1, sizeof *r->refs) < 0)
+                return -ENOMEM;
+        memset(&r->refs[r->n_refs], 0, (i + 1 - r->n_refs) * sizeof *r->refs);
         r->n_refs = i + 1;
         return 0;
 }
@@ -174,17 +164,8 @@ static int map_row(struct replay_run *r, size_t i, int64_t rowid)
 
         if (rowid < 1)
                 return -EPROTO;
-        if (row >= r->cap_rows) {
-                size_t cap = r->cap_rows ? r->cap_rows : 256;
-                size_t *v;
-                while (cap <= row)
-                        cap *= 2;
-                v = realloc(r->by_row, cap * sizeof *v);
-                if (!v)
-                        return -ENOMEM;
-                r->by_row = v;
-                r->cap_rows = cap;
-        }
+        if (replay_grow(&r->by_row, &r->cap_rows, row + 1, sizeof *r->by_row) < 0)
+                return -ENOMEM;
         for (; r->n_rows <= row; r->n_rows++)
                 r->by_row[r->n_rows] = REPLAY_NONE;
         r->by_row[row] = i;
