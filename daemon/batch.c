@@ -116,8 +116,7 @@ static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
         rq->has_reply = r == 0;
         if (r < 0)
                 reply_dropped(srv, -r);
-        else
-                srv->batch_bytes += len;
+        srv->batch_bytes += len; /* the work of the batch, sent or not */
 }
 
 /* Receive the next ready request into RQ and answer it at NOW. *BEGAN is 1

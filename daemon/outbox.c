@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <search.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct rd_outbox_conn {
         struct id key;      /* points at id[] */
         atomic_size_t held; /* bytes of messages not yet freed */
         size_t budget;
+        bool refusing; /* a reply did not fit: until half the budget is free again */
         struct rd_outbox_conn *next;
         unsigned char id[]; /* the ROUTER routing id */
 };
@@ -106,9 +108,13 @@ size_t rd_outbox_held(const struct rd_outbox_conn *c)
         return atomic_load(&c->held);
 }
 
-int rd_outbox_full(const struct rd_outbox_conn *c)
+int rd_outbox_full(struct rd_outbox_conn *c)
 {
-        return rd_outbox_held(c) + RD_REPLY_OVERHEAD > c->budget;
+        size_t held = rd_outbox_held(c);
+
+        if (c->refusing && held <= c->budget / 2)
+                c->refusing = false; /* it reads again */
+        return c->refusing || held + RD_REPLY_OVERHEAD > c->budget;
 }
 
 /* ZeroMQ is done with a message (on its I/O thread, or in zmq_msg_close):
@@ -131,6 +137,7 @@ int rd_outbox_msg(struct rd_outbox_conn *c, char *text, size_t len, zmq_msg_t *m
         struct charge *ch;
 
         if (rd_outbox_held(c) + bytes > c->budget) {
+                c->refusing = true;
                 free(text);
                 return -ENOBUFS;
         }

@@ -34,9 +34,10 @@ struct rd_outbox_conn *rd_outbox_conn(struct rd_outbox *box, const void *id, siz
 /* Bytes held for CONN now. */
 size_t rd_outbox_held(const struct rd_outbox_conn *conn);
 
-/* 1 when CONN holds its whole budget already: any reply to it would be
- * dropped, so its request need not be run. */
-int rd_outbox_full(const struct rd_outbox_conn *conn);
+/* 1 when CONN holds its whole budget already, or a reply to it did not
+ * fit and it has not yet read half of what it holds: a reply to it would
+ * be dropped, so its request need not be run. */
+int rd_outbox_full(struct rd_outbox_conn *conn);
 
 /* Make *MSG a message of TEXT[LEN] (taken: freed once ZeroMQ is done with
  * the message, or here on failure), charged to CONN with its overhead

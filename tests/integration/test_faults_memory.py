@@ -32,6 +32,13 @@ GIVEN_BACK = 16 * MIB  # what may stay above the resident size before the burst
 HAVE_JOURNAL = os.access("/run/systemd/journal/socket", os.W_OK)
 
 
+def sanitized(d):
+    """True when the daemon runs under AddressSanitizer, whose allocator
+    keeps freed memory in quarantine: its memory figures say nothing then."""
+    with open("/proc/%d/maps" % d.proc.pid) as f:
+        return "libasan" in f.read()
+
+
 def status(d, key):
     """The daemon's /proc/PID/status KEY (VmRSS, VmHWM) in bytes."""
     with open("/proc/%d/status" % d.proc.pid) as f:
@@ -97,15 +104,17 @@ class Replies(rdtest.TestCase):
             rdtest.wait_until(lambda: "does not read its replies" in d.log(), timeout=60,
                               what="the daemon to say it drops the deaf client's replies")
             peak = status(d, "VmHWM")
-            self.assertLessEqual(peak - before, BOUND,
-                                 "held %.0f MiB for one connection" % ((peak - before) / MIB))
+            if not sanitized(d):
+                self.assertLessEqual(peak - before, BOUND,
+                                     "held %.0f MiB for one connection" % ((peak - before) / MIB))
             # every other client is served as before
             self.assertOk(d.request({"op": "ping"}))
             self.assertOk(d.request(submit_req(referral())))
         finally:
             deaf.close(0)
-        rdtest.wait_until(lambda: status(d, "VmRSS") - before <= GIVEN_BACK, timeout=30,
-                          what="the daemon to give back what it held for the deaf client")
+        if not sanitized(d):
+            rdtest.wait_until(lambda: status(d, "VmRSS") - before <= GIVEN_BACK, timeout=30,
+                              what="the daemon to give back what it held for the deaf client")
 
     def test_an_events_reply_holds_at_most_1_mib_and_says_more(self):
         last = self.d.last_seq()
@@ -173,7 +182,8 @@ class Frames(rdtest.TestCase):
         finally:
             s.close(0)
         self.assertOk(self.d.request({"op": "ping"}))
-        self.assertLessEqual(status(self.d, "VmHWM") - before, 16 * MIB)
+        if not sanitized(self.d):
+            self.assertLessEqual(status(self.d, "VmHWM") - before, 16 * MIB)
 
     def test_a_message_of_many_large_frames_is_refused_and_its_memory_given_back(self):
         d = self.d
@@ -185,8 +195,9 @@ class Frames(rdtest.TestCase):
         self.assertError(rep, "malformed")
         self.assertEqual(rep.get("corr"), "frames")
         self.assertOk(d.request({"op": "ping"}))
-        rdtest.wait_until(lambda: status(d, "VmRSS") - before <= GIVEN_BACK, timeout=30,
-                          what="the daemon to give back the frames it held")
+        if not sanitized(d):
+            rdtest.wait_until(lambda: status(d, "VmRSS") - before <= GIVEN_BACK, timeout=30,
+                              what="the daemon to give back the frames it held")
 
 
 class Pipelining(rdtest.TestCase):
