@@ -87,7 +87,8 @@ static void reply_dropped(struct rd_server *srv, int e)
         srv->dropped_reported = srv->dropped_replies;
         if (e == ENOBUFS)
                 snprintf(why, sizeof why,
-                         "the client does not read its replies: %d MiB of them are held for it",
+                         "the client does not read its replies: up to %d MiB of them are held "
+                         "for it",
                          RD_CLIENT_REPLY_BYTES >> 20);
         else
                 snprintf(why, sizeof why, "%s",
@@ -172,8 +173,7 @@ static void retract_oks(struct rd_server *srv, enum rd_code code)
                 set_reply(srv, rq,
                           rd_ops_error(corr, code, NULL,
                                        code == RD_UNAVAILABLE
-                                               ? "the daemon's database file was removed or "
-                                                 "replaced; nothing was stored; retry later"
+                                               ? RD_OPS_DB_GONE
                                                : "the database could not commit; nothing was "
                                                  "stored; retry later"));
                 json_decref(corr);

@@ -331,9 +331,7 @@ static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
                 return rd_ops_error(c->corr, RD_FORBIDDEN, "op", msg);
         }
         if (op->writes && c->ops->db_lost)
-                return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL,
-                                    "the daemon's database file was removed or replaced; "
-                                    "nothing was stored; retry later");
+                return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL, RD_OPS_DB_GONE);
         *out = op;
         return NULL;
 }

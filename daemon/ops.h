@@ -16,6 +16,10 @@
 
 struct rd_auth;
 
+/* The message of a write refused because the database file is gone. */
+#define RD_OPS_DB_GONE                                                                             \
+        "the daemon's database file was removed or replaced; nothing was stored; retry later"
+
 struct rd_ops {
         struct rd_hub *hub;
         struct rd_auth *auth; /* NULL without security: every client is a local coordinator */
