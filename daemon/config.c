@@ -1,8 +1,8 @@
-/* config.c: the daemon config (daemon.md, "Daemon config") with libyaml's
- * document API.
+/* config.c: the daemon config (daemon.md, "Daemon config").
  *
- * The file is read whole (at most 1 MiB), parsed into one YAML document and
- * walked key by key. Every problem is reported as "PATH:LINE:COLUMN:
+ * lib/yaml_reader reads the file (the limits of every YAML file, one
+ * document, positions, keys and types); this walks it key by key with what
+ * the keys mean. Every problem is reported as "PATH:LINE:COLUMN:
  * message" (lines and columns from 1, pointing at the offending key or
  * value) and the walk goes on, so that one run shows every error. The
  * cross-field checks (endpoints without security, intake equal to events)
@@ -11,7 +11,6 @@
  * Choices where daemon.md is silent:
  *   - A key given without a value ("intake:") is an error, not the default:
  *     leaving the key out is how one asks for the default.
- *   - Duplicate keys in one mapping are errors (libyaml allows them).
  *   - Endpoints: tcp://HOST:PORT with PORT 1 to 65535 (no wildcard port:
  *     clients must know where to connect), HOST a name, an IPv4 address or
  *     a bracketed IPv6 address; ipc://PATH and inproc://NAME are taken as
@@ -21,40 +20,36 @@
  *     are not local.
  *   - ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} are the only variables
  *     expanded; when systemd lists several folders (colon-separated) the
- *     first is used. Any other ${...}, or one of the two not set, is an
- *     error.
+ *     first is used. Any other ${...} is an error; one of the two not set
+ *     is an error too, except in a check outside the service
+ *     (rd_config_check, daemon.md rev 2): a warning at the key, and the
+ *     path stays unchecked. The rest of such a path is still checked.
  *   - security.clients may be left out or empty: that is valid but earns a
  *     warning, since no client can connect. secret_key_file is required; the
  *     file itself is read by the daemon at start, not here.
  *   - A public key must be 40 Z85 characters that decode (each group of 5
- *     at most 2^32 - 1).
- *   - A file with several YAML documents is an error. */
+ *     at most 2^32 - 1). */
 #include "config.h"
 #include "keys.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <yaml.h>
 
+#include "macro.h"
 #include "referral.h"
+#include "yaml_reader.h"
 
-#define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_PATH_MAX 4096
 #define DEFAULT_INTAKE "tcp://127.0.0.1:5570"
 #define DEFAULT_EVENTS "tcp://127.0.0.1:5571"
 #define DEFAULT_DATABASE "referrald.db"
 #define DEFAULT_RETENTION_S (365LL * 86400)
 #define DEFAULT_AUDIT_RETENTION_S (730LL * 86400)
-#define SUGGEST_MAX 2
 
 static const char *const role_names[] = {
         [RD_ROLE_PARTNER] = "partner",
@@ -63,17 +58,9 @@ static const char *const role_names[] = {
         [RD_ROLE_MONITOR] = "monitor",
 };
 
-static const char *const top_keys[] = {"intake",         "events",    "database",
-                                       "routing",        "retention", "audit_retention",
-                                       "journal_events", "security"};
-static const char *const security_keys[] = {"secret_key_file", "clients"};
-static const char *const client_keys[] = {"id", "role", "public_key"};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 const char *rd_role_name(enum rd_role role)
 {
-        if ((unsigned)role >= COUNT(role_names))
+        if ((unsigned)role >= RD_ELEMENTSOF(role_names))
                 return "unknown";
         return role_names[role];
 }
@@ -248,246 +235,29 @@ void rd_config_free(struct rd_config *config)
 /* ---- the loader ------------------------------------------------------------ */
 
 struct loader {
-        const char *path; /* as given: the FILE of every diagnostic */
-        char *dir;        /* PATH's folder, for relative paths */
-        struct rd_diag *diag;
-        yaml_document_t *doc;
+        struct rd_yaml *y; /* the file; every message goes here */
+        char *dir;         /* the file's folder, for relative paths */
         struct rd_config *cfg;
-        size_t errors;
+        bool check; /* rd_config_check: an unset variable is a warning */
         bool oom;
         bool has_intake, has_events;
-        yaml_mark_t intake_mark, events_mark;
+        struct rd_yaml_pos intake_at, events_at;
         /* clients: where each id and key was, for duplicate messages */
         size_t *id_lines, *key_lines;
 };
 
-static void report(struct loader *ld, enum rd_diag_severity sev, yaml_mark_t m, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+#define ERR(ld, n, ...) rd_yaml_error((ld)->y, (n), __VA_ARGS__)
 
-static void report(struct loader *ld, enum rd_diag_severity sev, yaml_mark_t m, const char *fmt,
-                   ...)
+/* The text of V, or NULL after reporting why it has none. NAME is the
+ * key's path for messages; an OPTIONAL key (one with a default) given
+ * without a value is told how to get the default. */
+static const char *text(struct loader *ld, const char *name, const yaml_node_t *v, bool optional)
 {
-        char msg[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        if (rd_diag_add(ld->diag, sev, ld->path, m.line + 1, m.column + 1, "%s", msg))
-                ld->oom = true;
-        if (sev == RD_DIAG_ERROR)
-                ld->errors++;
-}
-
-#define ERR(ld, m, ...) report((ld), RD_DIAG_ERROR, (m), __VA_ARGS__)
-
-static yaml_node_t *node(struct loader *ld, int index)
-{
-        return yaml_document_get_node(ld->doc, index);
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-        const char *v;
-        if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-                return false;
-        v = (const char *)n->data.scalar.value;
-        return !v[0] || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-               !strcmp(v, "NULL");
-}
-
-static const char *node_kind(const yaml_node_t *n)
-{
-        switch (n->type) {
-        case YAML_MAPPING_NODE: return "a mapping";
-        case YAML_SEQUENCE_NODE: return "a list";
-        default: return "a value";
-        }
-}
-
-/* The string value of V, or NULL after reporting why it has none. NAME is
- * the key's path for messages. */
-static const char *scalar(struct loader *ld, const char *name, const yaml_node_t *v, bool optional)
-{
-        if (v->type != YAML_SCALAR_NODE) {
-                ERR(ld, v->start_mark, "%s must be a single value, not %s", name, node_kind(v));
+        if (optional && rd_yaml_is_null(v)) {
+                ERR(ld, v, "%s has no value; leave the key out to use the default", name);
                 return NULL;
         }
-        if (is_null(v)) {
-                if (optional)
-                        ERR(ld, v->start_mark,
-                            "%s has no value; leave the key out to use the default", name);
-                else
-                        ERR(ld, v->start_mark, "%s has no value", name);
-                return NULL;
-        }
-        if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length) {
-                ERR(ld, v->start_mark, "%s must not contain a NUL character", name);
-                return NULL;
-        }
-        return (const char *)v->data.scalar.value;
-}
-
-static size_t edit_distance(const char *a, const char *b)
-{
-        size_t la = strlen(a), lb = strlen(b), row[65];
-
-        if (la > 64 || lb > 64)
-                return (size_t)-1;
-        for (size_t j = 0; j <= lb; j++)
-                row[j] = j;
-        for (size_t i = 1; i <= la; i++) {
-                size_t diag = row[0];
-                row[0] = i;
-                for (size_t j = 1; j <= lb; j++) {
-                        size_t up = row[j];
-                        size_t best = diag + (a[i - 1] != b[j - 1]);
-                        if (up + 1 < best)
-                                best = up + 1;
-                        if (row[j - 1] + 1 < best)
-                                best = row[j - 1] + 1;
-                        row[j] = best;
-                        diag = up;
-                }
-        }
-        return row[lb];
-}
-
-static void unknown_key(struct loader *ld, yaml_mark_t m, const char *key, const char *where,
-                        const char *const *known, size_t n)
-{
-        const char *best = NULL;
-        size_t best_d = SUGGEST_MAX + 1;
-        char list[256] = "";
-
-        for (size_t i = 0; i < n; i++) {
-                size_t d = edit_distance(key, known[i]);
-                if (d < best_d) {
-                        best_d = d;
-                        best = known[i];
-                }
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                         known[i]);
-        }
-        if (best)
-                ERR(ld, m, "unknown key '%.64s'%s; did you mean '%s'?", key, where, best);
-        else
-                ERR(ld, m, "unknown key '%.64s'%s; the known keys are %s", key, where, list);
-}
-
-typedef void key_fn(struct loader *ld, const char *key, yaml_node_t *k, yaml_node_t *v, void *ctx);
-
-/* Walk the mapping MAP: report non-scalar, duplicate and unknown keys, and
- * call FN for every known key. WHERE (" in security", ...) goes into the
- * messages. */
-static void walk(struct loader *ld, yaml_node_t *map, const char *where, const char *const *known,
-                 size_t n_known, key_fn *fn, void *ctx)
-{
-        yaml_node_pair_t *start = map->data.mapping.pairs.start;
-        yaml_node_pair_t *top = map->data.mapping.pairs.top;
-
-        for (yaml_node_pair_t *p = start; p < top; p++) {
-                yaml_node_t *k = node(ld, p->key), *v = node(ld, p->value);
-                const char *key;
-                bool dup = false, is_known = false;
-
-                if (!k || !v)
-                        continue;
-                if (k->type != YAML_SCALAR_NODE) {
-                        ERR(ld, k->start_mark, "keys must be plain names, not %s%s", node_kind(k),
-                            where);
-                        continue;
-                }
-                key = (const char *)k->data.scalar.value;
-                for (yaml_node_pair_t *q = start; q < p && !dup; q++) {
-                        yaml_node_t *qk = node(ld, q->key);
-                        if (qk && qk->type == YAML_SCALAR_NODE &&
-                            strcmp((const char *)qk->data.scalar.value, key) == 0) {
-                                ERR(ld, k->start_mark,
-                                    "duplicate key '%.64s'%s (first at line %zu)", key, where,
-                                    (size_t)qk->start_mark.line + 1);
-                                dup = true;
-                        }
-                }
-                if (dup)
-                        continue;
-                for (size_t i = 0; i < n_known; i++)
-                        if (strcmp(key, known[i]) == 0)
-                                is_known = true;
-                if (!is_known) {
-                        unknown_key(ld, k->start_mark, key, where, known, n_known);
-                        continue;
-                }
-                fn(ld, key, k, v, ctx);
-        }
-}
-
-/* Expand ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} in VALUE and
- * resolve it against the config's folder. Returns a new string, or NULL
- * after reporting. */
-static char *config_path(struct loader *ld, const char *name, const yaml_node_t *v,
-                         const char *value)
-{
-        char buf[CONFIG_PATH_MAX];
-        size_t n = 0;
-        char *out;
-
-        if (value[0] == '\0') {
-                ERR(ld, v->start_mark, "%s must be a path, not an empty string", name);
-                return NULL;
-        }
-        for (const char *p = value; *p;) {
-                const char *add = p;
-                size_t len = 1;
-                char dirbuf[CONFIG_PATH_MAX];
-
-                if (p[0] == '$' && p[1] == '{') {
-                        const char *close = strchr(p, '}');
-                        char var[64];
-                        size_t vl = close ? (size_t)(close - p - 2) : 0;
-
-                        if (!close || vl == 0 || vl >= sizeof var) {
-                                ERR(ld, v->start_mark,
-                                    "%s: only ${CREDENTIALS_DIRECTORY} and "
-                                    "${STATE_DIRECTORY} are expanded in a path",
-                                    name);
-                                return NULL;
-                        }
-                        memcpy(var, p + 2, vl);
-                        var[vl] = '\0';
-                        if (strcmp(var, "CREDENTIALS_DIRECTORY") != 0 &&
-                            strcmp(var, "STATE_DIRECTORY") != 0) {
-                                ERR(ld, v->start_mark,
-                                    "%s: only ${CREDENTIALS_DIRECTORY} and "
-                                    "${STATE_DIRECTORY} are expanded in a path",
-                                    name);
-                                return NULL;
-                        }
-                        add = env_dir(var, dirbuf, sizeof dirbuf);
-                        if (!add) {
-                                ERR(ld, v->start_mark,
-                                    "%s uses ${%s}, which is not set in the environment "
-                                    "(systemd sets it for the service)",
-                                    name, var);
-                                return NULL;
-                        }
-                        len = strlen(add);
-                        p = close + 1;
-                } else {
-                        p++;
-                }
-                if (n + len >= sizeof buf) {
-                        ERR(ld, v->start_mark, "%s is too long for a path", name);
-                        return NULL;
-                }
-                memcpy(buf + n, add, len);
-                n += len;
-        }
-        buf[n] = '\0';
-        out = path_join(ld->dir, buf);
-        if (!out)
-                ld->oom = true;
-        return out;
+        return rd_yaml_text(ld->y, v, name);
 }
 
 static void set_string(char **slot, char *value)
@@ -498,360 +268,413 @@ static void set_string(char **slot, char *value)
         *slot = value;
 }
 
+/* The path keys: their names in messages, whether they have a default (a
+ * key without a value is then told how to get it), and what a check
+ * cannot check when the path names a variable that is not set. */
+static const struct {
+        const char *name;
+        bool optional;
+        const char *unchecked;
+} path_keys[] = {
+        [RD_CONFIG_DATABASE] = {"database", true, "the path is not checked"},
+        [RD_CONFIG_ROUTING] = {"routing", true, "the routing file is not checked"},
+        [RD_CONFIG_SECRET_KEY_FILE] = {"security.secret_key_file", false,
+                                       "the secret key is not checked"},
+};
+RD_TABLE_COVERS(path_keys, RD_CONFIG__PATHS);
+
+/* The variables a path may use (systemd sets them for the service). */
+static const char *const path_vars[] = {"CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"};
+
+/* The variable that the "${" at P names, with *END after its "}", or NULL
+ * when it names none of path_vars. */
+static const char *path_var(const char *p, const char **end)
+{
+        const char *close = strchr(p, '}');
+
+        for (size_t i = 0; close && i < RD_ELEMENTSOF(path_vars); i++) {
+                size_t len = strlen(path_vars[i]);
+
+                if ((size_t)(close - p - 2) == len && strncmp(p + 2, path_vars[i], len) == 0) {
+                        *end = close + 1;
+                        return path_vars[i];
+                }
+        }
+        return NULL;
+}
+
+/* Expand ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} in VALUE, the
+ * value V of the key NAME, into BUF (SIZE bytes). Returns true, with
+ * *UNSET the first of them that is not set in the environment (NULL when
+ * both were; what it stood for is then left out of BUF), or false after
+ * reporting. */
+static bool expand(struct loader *ld, const char *name, const yaml_node_t *v, const char *value,
+                   char *buf, size_t size, const char **unset)
+{
+        size_t n = 0;
+
+        *unset = NULL;
+        for (const char *p = value; *p;) {
+                const char *add = p;
+                size_t len = 1;
+                char dirbuf[CONFIG_PATH_MAX];
+
+                if (p[0] == '$' && p[1] == '{') {
+                        const char *var = path_var(p, &p);
+
+                        if (!var) {
+                                ERR(ld, v,
+                                    "%s: only ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} "
+                                    "are expanded in a path",
+                                    name);
+                                return false;
+                        }
+                        add = env_dir(var, dirbuf, sizeof dirbuf);
+                        if (!add && !*unset)
+                                *unset = var;
+                        add = add ? add : "";
+                        len = strlen(add);
+                } else {
+                        p++;
+                }
+                if (n + len >= size) {
+                        ERR(ld, v, "%s is too long for a path", name);
+                        return false;
+                }
+                memcpy(buf + n, add, len);
+                n += len;
+        }
+        buf[n] = '\0';
+        return true;
+}
+
+static char **path_slot(struct rd_config *cfg, enum rd_config_path which)
+{
+        switch (which) {
+        case RD_CONFIG_DATABASE: return &cfg->database;
+        case RD_CONFIG_ROUTING: return &cfg->routing;
+        default: return &cfg->secret_key_file;
+        }
+}
+
+/* The path key WHICH, at the key node K with the value V, into the
+ * config: its variables expanded, resolved against the config's folder.
+ * A variable that is not set is an error, or in a check a warning at K
+ * that leaves the path NULL and unexpanded. */
+static void load_path(struct loader *ld, enum rd_config_path which, const yaml_node_t *k,
+                      const yaml_node_t *v)
+{
+        const char *name = path_keys[which].name;
+        char **slot = path_slot(ld->cfg, which);
+        const char *value = text(ld, name, v, path_keys[which].optional);
+        char buf[CONFIG_PATH_MAX];
+        const char *unset;
+        char *path;
+
+        if (!value || !expand(ld, name, v, value, buf, sizeof buf, &unset))
+                return;
+        if (unset && !ld->check) {
+                ERR(ld, v,
+                    "%s uses ${%s}, which is not set in the environment (systemd sets it for the "
+                    "service)",
+                    name, unset);
+                return;
+        }
+        if (unset) {
+                rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(k),
+                               "%s uses ${%s}, which is not set here (systemd sets it for the "
+                               "service): %s",
+                               name, unset, path_keys[which].unchecked);
+                free(*slot);
+                *slot = NULL;
+                ld->cfg->unexpanded[which] = true;
+                return;
+        }
+        path = path_join(ld->dir, buf);
+        if (!path)
+                ld->oom = true;
+        else
+                set_string(slot, path);
+}
+
 /* ---- security.clients ------------------------------------------------------ */
 
-struct client_ctx {
-        yaml_node_t *id, *role, *key;
-};
+enum client_key { C_ID, C_ROLE, C_KEY, C__MAX };
+static const char *const client_keys[] = {[C_ID] = "id", [C_ROLE] = "role", [C_KEY] = "public_key"};
+RD_TABLE_COVERS(client_keys, C__MAX);
 
-static void client_key(struct loader *ld, const char *key, yaml_node_t *k, yaml_node_t *v,
-                       void *ctx)
+/* The id of client I (its node ID), or NULL after reporting. */
+static const char *client_id(struct loader *ld, size_t i, const yaml_node_t *id)
 {
-        struct client_ctx *c = ctx;
-        (void)ld;
-        (void)k;
-        if (strcmp(key, "id") == 0)
-                c->id = v;
-        else if (strcmp(key, "role") == 0)
-                c->role = v;
-        else
-                c->key = v;
+        char name[64];
+        const char *s;
+
+        snprintf(name, sizeof name, "security.clients[%zu].id", i);
+        s = text(ld, name, id, false);
+        if (s && !rd_id_valid(s)) {
+                ERR(ld, id,
+                    "%s must be an id: 1 to 64 characters from a-z, 0-9, '_' and '-', starting "
+                    "with a letter or digit",
+                    name);
+                return NULL;
+        }
+        return s;
+}
+
+/* The public key of client I (its node KEY), or NULL after reporting. */
+static const char *client_public_key(struct loader *ld, size_t i, const yaml_node_t *key)
+{
+        char name[64];
+        const char *s;
+
+        snprintf(name, sizeof name, "security.clients[%zu].public_key", i);
+        s = text(ld, name, key, false);
+        if (s && !rd_key_valid(s)) {
+                ERR(ld, key,
+                    "%s must be a CURVE public key: 40 Z85 characters (referralctl keygen makes "
+                    "one)",
+                    name);
+                return NULL;
+        }
+        return s;
+}
+
+/* Are ID and KEY (each NULL when invalid; at the nodes of V) another
+ * client's than those loaded before? Reports each clash. */
+static bool client_unique(struct loader *ld, const char *id, const char *key, yaml_node_t **v)
+{
+        const struct rd_config *cfg = ld->cfg;
+        bool ok = true;
+
+        for (size_t j = 0; j < cfg->n_clients; j++) {
+                if (id && strcmp(cfg->clients[j].id, id) == 0) {
+                        ERR(ld, v[C_ID],
+                            "duplicate client id '%s' (first at line %zu); ids must be unique", id,
+                            ld->id_lines[j]);
+                        ok = false;
+                }
+                if (key && strcmp(cfg->clients[j].public_key, key) == 0) {
+                        ERR(ld, v[C_KEY],
+                            "this public_key is also the key of client '%s' (line %zu); each "
+                            "client needs its own key",
+                            cfg->clients[j].id, ld->key_lines[j]);
+                        ok = false;
+                }
+        }
+        return ok;
+}
+
+/* Append CL, whose id and key are at the nodes of V. */
+static void client_add(struct loader *ld, const struct rd_client *cl, yaml_node_t **v)
+{
+        struct rd_config *cfg = ld->cfg;
+        size_t n = cfg->n_clients;
+        struct rd_client *cs = realloc(cfg->clients, (n + 1) * sizeof *cs);
+        size_t *il = cs ? realloc(ld->id_lines, (n + 1) * sizeof *il) : NULL;
+        size_t *kl = il ? realloc(ld->key_lines, (n + 1) * sizeof *kl) : NULL;
+
+        if (cs)
+                cfg->clients = cs;
+        if (il)
+                ld->id_lines = il;
+        if (kl)
+                ld->key_lines = kl;
+        if (!cs || !il || !kl) {
+                ld->oom = true;
+                return;
+        }
+        ld->id_lines[n] = rd_yaml_pos(v[C_ID]).line;
+        ld->key_lines[n] = rd_yaml_pos(v[C_KEY]).line;
+        cfg->clients[cfg->n_clients++] = *cl;
 }
 
 static void load_client(struct loader *ld, size_t i, yaml_node_t *item)
 {
-        struct rd_config *cfg = ld->cfg;
-        struct client_ctx c = {0};
+        yaml_node_t *v[C__MAX];
         struct rd_client cl;
         char name[64];
-        const char *id = NULL, *role = NULL, *key = NULL;
-        bool ok = true;
-        size_t before = ld->errors;
+        const char *id = NULL, *key = NULL;
+        int role = -1;
+        size_t before = rd_yaml_errors(ld->y);
 
         memset(&cl, 0, sizeof cl);
-        if (item->type != YAML_MAPPING_NODE) {
-                ERR(ld, item->start_mark,
-                    "security.clients[%zu] must be a mapping {id, role, public_key}", i);
+        snprintf(name, sizeof name, "security.clients[%zu]", i);
+        if (!rd_yaml_fields(ld->y, item, name, client_keys, C__MAX, NULL, v))
                 return;
-        }
-        walk(ld, item, " in a client", client_keys, COUNT(client_keys), client_key, &c);
-
-        snprintf(name, sizeof name, "security.clients[%zu].id", i);
-        if (!c.id)
-                ERR(ld, item->start_mark, "security.clients[%zu] needs an id", i);
-        else if ((id = scalar(ld, name, c.id, false)) && !rd_id_valid(id)) {
-                ERR(ld, c.id->start_mark,
-                    "%s must be an id: 1 to 64 characters from a-z, 0-9, '_' and '-', "
-                    "starting with a letter or digit",
-                    name);
-                id = NULL;
-        }
-
+        if (!v[C_ID])
+                ERR(ld, item, "%s needs an id", name);
+        else
+                id = client_id(ld, i, v[C_ID]);
         snprintf(name, sizeof name, "security.clients[%zu].role", i);
-        if (!c.role)
-                ERR(ld, item->start_mark, "security.clients[%zu] needs a role", i);
-        else if ((role = scalar(ld, name, c.role, false))) {
-                bool found = false;
-                for (size_t r = 0; r < COUNT(role_names); r++) {
-                        if (strcmp(role, role_names[r]) == 0) {
-                                cl.role = (enum rd_role)r;
-                                found = true;
-                        }
-                }
-                if (!found) {
-                        ERR(ld, c.role->start_mark,
-                            "%s must be partner, connector, coordinator or monitor", name);
-                        role = NULL;
-                }
-        }
-
-        snprintf(name, sizeof name, "security.clients[%zu].public_key", i);
-        if (!c.key)
-                ERR(ld, item->start_mark, "security.clients[%zu] needs a public_key", i);
-        else if ((key = scalar(ld, name, c.key, false)) && !rd_key_valid(key)) {
-                ERR(ld, c.key->start_mark,
-                    "%s must be a CURVE public key: 40 Z85 characters (referralctl keygen "
-                    "makes one)",
-                    name);
-                key = NULL;
-        }
-
-        if (id) {
-                for (size_t j = 0; j < cfg->n_clients; j++) {
-                        if (strcmp(cfg->clients[j].id, id) == 0) {
-                                ERR(ld, c.id->start_mark,
-                                    "duplicate client id '%s' (first at line %zu); ids must "
-                                    "be unique",
-                                    id, ld->id_lines[j]);
-                                ok = false;
-                        }
-                }
-        }
-        if (key) {
-                for (size_t j = 0; j < cfg->n_clients; j++) {
-                        if (strcmp(cfg->clients[j].public_key, key) == 0) {
-                                ERR(ld, c.key->start_mark,
-                                    "this public_key is also the key of client '%s' (line "
-                                    "%zu); each client needs its own key",
-                                    cfg->clients[j].id, ld->key_lines[j]);
-                                ok = false;
-                        }
-                }
-        }
-        if (!ok || !id || !role || !key || ld->errors != before)
+        if (!v[C_ROLE])
+                ERR(ld, item, "security.clients[%zu] needs a role", i);
+        else
+                rd_yaml_enum(ld->y, v[C_ROLE], name, role_names, RD_ELEMENTSOF(role_names), &role);
+        if (!v[C_KEY])
+                ERR(ld, item, "security.clients[%zu] needs a public_key", i);
+        else
+                key = client_public_key(ld, i, v[C_KEY]);
+        if (!client_unique(ld, id, key, v) || !id || role < 0 || !key ||
+            rd_yaml_errors(ld->y) != before)
                 return;
-
-        {
-                struct rd_client *cs = realloc(cfg->clients, (cfg->n_clients + 1) * sizeof *cs);
-                size_t *il = realloc(ld->id_lines, (cfg->n_clients + 1) * sizeof *il);
-                size_t *kl;
-                if (cs)
-                        cfg->clients = cs;
-                if (il)
-                        ld->id_lines = il;
-                kl = il ? realloc(ld->key_lines, (cfg->n_clients + 1) * sizeof *kl) : NULL;
-                if (kl)
-                        ld->key_lines = kl;
-                if (!cs || !il || !kl) {
-                        ld->oom = true;
-                        return;
-                }
-        }
         snprintf(cl.id, sizeof cl.id, "%s", id);
         snprintf(cl.public_key, sizeof cl.public_key, "%s", key);
-        ld->id_lines[cfg->n_clients] = c.id->start_mark.line + 1;
-        ld->key_lines[cfg->n_clients] = c.key->start_mark.line + 1;
-        cfg->clients[cfg->n_clients++] = cl;
+        cl.role = (enum rd_role)role;
+        client_add(ld, &cl, v);
 }
 
-struct security_ctx {
-        bool has_secret, has_clients;
-};
-
-static void security_key(struct loader *ld, const char *key, yaml_node_t *k, yaml_node_t *v,
-                         void *ctx)
+static void load_clients(struct loader *ld, yaml_node_t *v)
 {
-        struct security_ctx *s = ctx;
-        (void)k;
-
-        if (strcmp(key, "secret_key_file") == 0) {
-                const char *val = scalar(ld, "security.secret_key_file", v, false);
-                s->has_secret = true;
-                if (val)
-                        set_string(&ld->cfg->secret_key_file,
-                                   config_path(ld, "security.secret_key_file", v, val));
-                return;
-        }
-        s->has_clients = true;
         if (v->type != YAML_SEQUENCE_NODE) {
-                ERR(ld, v->start_mark,
-                    "security.clients must be a list of {id, role, public_key}, not %s",
-                    is_null(v) ? "empty" : node_kind(v));
+                rd_yaml_expected(ld->y, v, "security.clients", "a list of {id, role, public_key}");
                 return;
         }
-        if (v->data.sequence.items.start == v->data.sequence.items.top)
-                report(ld, RD_DIAG_WARNING, v->start_mark,
-                       "security.clients is empty: no client can connect");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *item = node(ld, *it);
+        if (rd_yaml_count(v) == 0)
+                rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(v),
+                               "security.clients is empty: no client can connect");
+        for (size_t i = 0; i < rd_yaml_count(v); i++) {
+                yaml_node_t *item = rd_yaml_item(ld->y, v, i);
+
                 if (item)
-                        load_client(ld, (size_t)(it - v->data.sequence.items.start), item);
+                        load_client(ld, i, item);
         }
+}
+
+/* security: at the key K, with the value V. */
+static void load_security(struct loader *ld, yaml_node_t *k, yaml_node_t *v)
+{
+        static const char *const security_keys[] = {"secret_key_file", "clients"};
+        yaml_node_t *sk[2], *sv[2];
+
+        ld->cfg->has_security = true; /* also when broken: no endpoint errors on top */
+        if (!rd_yaml_fields(ld->y, v, "security", security_keys, 2, sk, sv))
+                return;
+        if (!sv[0])
+                ERR(ld, k,
+                    "security needs secret_key_file: the path of the server's Z85 secret key");
+        else
+                load_path(ld, RD_CONFIG_SECRET_KEY_FILE, sk[0], sv[0]);
+        if (!sv[1])
+                rd_yaml_report(ld->y, RD_DIAG_WARNING, rd_yaml_pos(k),
+                               "security has no clients: no client can connect");
+        else
+                load_clients(ld, sv[1]);
 }
 
 /* ---- the top level --------------------------------------------------------- */
 
-static void top_key(struct loader *ld, const char *key, yaml_node_t *k, yaml_node_t *v, void *ctx)
+enum top_key {
+        T_INTAKE,
+        T_EVENTS,
+        T_DATABASE,
+        T_ROUTING,
+        T_RETENTION,
+        T_AUDIT,
+        T_JOURNAL,
+        T_SECURITY,
+        T__MAX
+};
+static const char *const top_keys[] = {
+        [T_INTAKE] = "intake",          [T_EVENTS] = "events",       [T_DATABASE] = "database",
+        [T_ROUTING] = "routing",        [T_RETENTION] = "retention", [T_AUDIT] = "audit_retention",
+        [T_JOURNAL] = "journal_events", [T_SECURITY] = "security",
+};
+RD_TABLE_COVERS(top_keys, T__MAX);
+
+static const char *const journal_names[] = {
+        [RD_JOURNAL_ALL] = "all", [RD_JOURNAL_DECISIONS] = "decisions", [RD_JOURNAL_NONE] = "none"};
+
+/* An endpoint KEY (intake or events) at V into *SLOT; *HAS and *AT say
+ * that it was given and where. */
+static void load_endpoint(struct loader *ld, const char *key, yaml_node_t *v, char **slot,
+                          bool *has, struct rd_yaml_pos *at)
 {
-        struct rd_config *cfg = ld->cfg;
-        const char *val;
-        (void)ctx;
+        const char *val = text(ld, key, v, true);
+        char *copy;
 
-        if (strcmp(key, "security") == 0) {
-                struct security_ctx s = {0};
-                if (v->type != YAML_MAPPING_NODE) {
-                        ERR(ld, v->start_mark,
-                            "security must be a mapping with secret_key_file and clients, not "
-                            "%s",
-                            is_null(v) ? "empty" : node_kind(v));
-                        cfg->has_security = true; /* do not add endpoint errors on top */
-                        return;
-                }
-                cfg->has_security = true;
-                walk(ld, v, " in security", security_keys, COUNT(security_keys), security_key, &s);
-                if (!s.has_secret)
-                        ERR(ld, k->start_mark,
-                            "security needs secret_key_file: the path of the server's Z85 "
-                            "secret key");
-                if (!s.has_clients)
-                        report(ld, RD_DIAG_WARNING, k->start_mark,
-                               "security has no clients: no client can connect");
-                return;
-        }
-
-        val = scalar(ld, key, v, true);
         if (!val)
                 return;
-
-        if (strcmp(key, "intake") == 0 || strcmp(key, "events") == 0) {
-                bool intake = key[0] == 'i';
-                char *copy;
-                if (!endpoint_valid(val)) {
-                        ERR(ld, v->start_mark,
-                            "%s must be a ZeroMQ endpoint: tcp://HOST:PORT (port 1 to 65535), "
-                            "ipc://PATH or inproc://NAME",
-                            key);
-                        return;
-                }
-                copy = strdup(val);
-                if (!copy) {
-                        ld->oom = true;
-                        return;
-                }
-                set_string(intake ? &cfg->intake : &cfg->events, copy);
-                if (intake) {
-                        ld->has_intake = true;
-                        ld->intake_mark = v->start_mark;
-                } else {
-                        ld->has_events = true;
-                        ld->events_mark = v->start_mark;
-                }
-        } else if (strcmp(key, "database") == 0) {
-                set_string(&cfg->database, config_path(ld, key, v, val));
-        } else if (strcmp(key, "routing") == 0) {
-                set_string(&cfg->routing, config_path(ld, key, v, val));
-        } else if (strcmp(key, "retention") == 0 || strcmp(key, "audit_retention") == 0) {
-                int64_t s;
-                if (rd_duration_parse(val, &s)) {
-                        ERR(ld, v->start_mark,
-                            "%s must be a duration: a positive whole number and a unit s, m, h "
-                            "or d (e.g. %s)",
-                            key, key[0] == 'r' ? "365d" : "730d");
-                        return;
-                }
-                if (key[0] == 'r')
-                        cfg->retention_s = s;
-                else
-                        cfg->audit_retention_s = s;
-        } else if (strcmp(key, "journal_events") == 0) {
-                if (strcmp(val, "all") == 0)
-                        cfg->journal_events = RD_JOURNAL_ALL;
-                else if (strcmp(val, "decisions") == 0)
-                        cfg->journal_events = RD_JOURNAL_DECISIONS;
-                else if (strcmp(val, "none") == 0)
-                        cfg->journal_events = RD_JOURNAL_NONE;
-                else
-                        ERR(ld, v->start_mark, "journal_events must be all, decisions or none");
+        if (!endpoint_valid(val)) {
+                ERR(ld, v,
+                    "%s must be a ZeroMQ endpoint: tcp://HOST:PORT (port 1 to 65535), ipc://PATH "
+                    "or inproc://NAME",
+                    key);
+                return;
         }
+        copy = strdup(val);
+        if (!copy) {
+                ld->oom = true;
+                return;
+        }
+        set_string(slot, copy);
+        *has = true;
+        *at = rd_yaml_pos(v);
+}
+
+/* A duration KEY at V into *SLOT. */
+static void load_duration(struct loader *ld, const char *key, yaml_node_t *v, int64_t *slot)
+{
+        if (text(ld, key, v, true))
+                rd_yaml_duration(ld->y, v, key, slot);
+}
+
+static void load_top(struct loader *ld, yaml_node_t *root)
+{
+        struct rd_config *cfg = ld->cfg;
+        yaml_node_t *k[T__MAX], *v[T__MAX];
+        int e;
+
+        if (!rd_yaml_fields(ld->y, root, "the file", top_keys, T__MAX, k, v))
+                return;
+        if (v[T_INTAKE])
+                load_endpoint(ld, "intake", v[T_INTAKE], &cfg->intake, &ld->has_intake,
+                              &ld->intake_at);
+        if (v[T_EVENTS])
+                load_endpoint(ld, "events", v[T_EVENTS], &cfg->events, &ld->has_events,
+                              &ld->events_at);
+        if (v[T_DATABASE])
+                load_path(ld, RD_CONFIG_DATABASE, k[T_DATABASE], v[T_DATABASE]);
+        if (v[T_ROUTING])
+                load_path(ld, RD_CONFIG_ROUTING, k[T_ROUTING], v[T_ROUTING]);
+        if (v[T_RETENTION])
+                load_duration(ld, "retention", v[T_RETENTION], &cfg->retention_s);
+        if (v[T_AUDIT])
+                load_duration(ld, "audit_retention", v[T_AUDIT], &cfg->audit_retention_s);
+        if (v[T_JOURNAL] && text(ld, "journal_events", v[T_JOURNAL], true) &&
+            rd_yaml_enum(ld->y, v[T_JOURNAL], "journal_events", journal_names,
+                         RD_ELEMENTSOF(journal_names), &e))
+                cfg->journal_events = (enum rd_journal_events)e;
+        if (v[T_SECURITY])
+                load_security(ld, k[T_SECURITY], v[T_SECURITY]);
+}
+
+/* Without security an endpoint must be local: KEY's ENDPOINT, given at AT
+ * when HAS (else it is the default: the top of the file). */
+static void check_local(struct loader *ld, const char *key, const char *endpoint, bool has,
+                        struct rd_yaml_pos at)
+{
+        static const struct rd_yaml_pos top = {1, 1};
+
+        if (!rd_endpoint_is_local(endpoint))
+                rd_yaml_report(ld->y, RD_DIAG_ERROR, has ? at : top,
+                               "%s %s is not a local endpoint: security must be configured to "
+                               "listen beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, "
+                               "inproc://)",
+                               key, endpoint);
 }
 
 /* The checks that need the whole file. */
 static void cross_checks(struct loader *ld)
 {
         struct rd_config *cfg = ld->cfg;
-        yaml_mark_t top = {0, 0, 0};
 
         if (strcmp(cfg->intake, cfg->events) == 0)
-                ERR(ld, ld->has_events ? ld->events_mark : ld->intake_mark,
-                    "events must be another endpoint than intake");
+                rd_yaml_report(ld->y, RD_DIAG_ERROR, ld->has_events ? ld->events_at : ld->intake_at,
+                               "events must be another endpoint than intake");
         if (cfg->has_security)
                 return;
-        if (!rd_endpoint_is_local(cfg->intake))
-                ERR(ld, ld->has_intake ? ld->intake_mark : top,
-                    "intake %s is not a local endpoint: security must be configured to listen "
-                    "beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, inproc://)",
-                    cfg->intake);
-        if (!rd_endpoint_is_local(cfg->events))
-                ERR(ld, ld->has_events ? ld->events_mark : top,
-                    "events %s is not a local endpoint: security must be configured to listen "
-                    "beyond loopback (127.0.0.0/8, ::1, localhost, ipc://, inproc://)",
-                    cfg->events);
-}
-
-/* libyaml's problem position; reader errors only have a byte offset. */
-static yaml_mark_t problem_mark(const yaml_parser_t *p, const char *buf, size_t len)
-{
-        yaml_mark_t m = p->problem_mark;
-
-        if (p->error == YAML_READER_ERROR) {
-                size_t off = p->problem_offset < len ? p->problem_offset : len;
-                m.line = 0;
-                m.column = 0;
-                for (size_t i = 0; i < off; i++) {
-                        if (buf[i] == '\n') {
-                                m.line++;
-                                m.column = 0;
-                        } else {
-                                m.column++;
-                        }
-                }
-        }
-        return m;
-}
-
-static void syntax_error(struct loader *ld, const yaml_parser_t *p, const char *buf, size_t len)
-{
-        yaml_mark_t m = problem_mark(p, buf, len);
-
-        if (p->error == YAML_MEMORY_ERROR) {
-                ld->oom = true;
-                return;
-        }
-        if (p->context)
-                ERR(ld, m, "YAML syntax error %s: %s", p->context,
-                    p->problem ? p->problem : "unknown problem");
-        else
-                ERR(ld, m, "YAML syntax error: %s", p->problem ? p->problem : "unknown problem");
-}
-
-static int read_file(const char *path, char **buf, size_t *len)
-{
-        struct stat st;
-        char *b = NULL;
-        size_t n = 0;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        int rc;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                rc = -errno;
-                goto fail;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                rc = -EINVAL;
-                goto fail;
-        }
-        b = malloc(CONFIG_FILE_MAX + 1);
-        if (!b) {
-                rc = -ENOMEM;
-                goto fail;
-        }
-        for (;;) {
-                ssize_t r = read(fd, b + n, CONFIG_FILE_MAX + 1 - n);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        rc = -errno;
-                        goto fail;
-                }
-                if (r == 0)
-                        break;
-                n += (size_t)r;
-                if (n > CONFIG_FILE_MAX) {
-                        rc = -EFBIG;
-                        goto fail;
-                }
-        }
-        close(fd);
-        *buf = b;
-        *len = n;
-        return 0;
-fail:
-        close(fd);
-        free(b);
-        return rc;
+        check_local(ld, "intake", cfg->intake, ld->has_intake, ld->intake_at);
+        check_local(ld, "events", cfg->events, ld->has_events, ld->events_at);
 }
 
 static char *folder_of(const char *path)
@@ -864,92 +687,47 @@ static char *folder_of(const char *path)
         return strndup(path, (size_t)(slash - path));
 }
 
-int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag)
+static int config_read(const char *path, bool check, struct rd_config **out, struct rd_diag *diag)
 {
-        struct loader ld;
-        yaml_parser_t parser;
-        yaml_document_t doc;
-        char *buf = NULL;
-        size_t len = 0;
+        struct loader ld = {.check = check};
         int rc;
 
         if (!path || !out)
                 return -EINVAL;
-        rc = read_file(path, &buf, &len);
-        if (rc) {
-                if (rc == -EFBIG)
-                        rd_diag_add(diag, RD_DIAG_ERROR, path, 0, 0,
-                                    "cannot read: the file is larger than %d bytes",
-                                    CONFIG_FILE_MAX);
-                else if (rc == -EINVAL)
-                        rd_diag_add(diag, RD_DIAG_ERROR, path, 0, 0,
-                                    "cannot read: not a regular file");
-                else
-                        rd_diag_add(diag, RD_DIAG_ERROR, path, 0, 0, "cannot read: %s",
-                                    strerror(-rc));
+        rc = rd_yaml_open_file(path, &ld.y);
+        if (rc < 0)
                 return rc;
-        }
-
-        memset(&ld, 0, sizeof ld);
-        ld.path = path;
-        ld.diag = diag;
         ld.dir = folder_of(path);
         ld.cfg = ld.dir ? config_new(ld.dir) : NULL;
         if (ld.cfg)
                 ld.cfg->source = strdup(path);
-        if (!ld.cfg || !ld.cfg->source || !yaml_parser_initialize(&parser)) {
-                free(buf);
-                free(ld.dir);
-                rd_config_free(ld.cfg);
-                return -ENOMEM;
-        }
-        yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-
-        if (!yaml_parser_load(&parser, &doc)) {
-                syntax_error(&ld, &parser, buf, len);
-        } else {
-                yaml_node_t *root = yaml_document_get_root_node(&doc);
-                ld.doc = &doc;
-                if (root && root->type == YAML_MAPPING_NODE) {
-                        walk(&ld, root, "", top_keys, COUNT(top_keys), top_key, NULL);
-                } else if (root && !is_null(root)) {
-                        ERR(&ld, root->start_mark,
-                            "the daemon config must be a mapping of keys (intake, events, "
-                            "database, routing, retention, audit_retention, journal_events, "
-                            "security), not %s",
-                            node_kind(root));
-                }
-                yaml_document_delete(&doc);
-                ld.doc = NULL;
-                if (root) {
-                        /* one document only */
-                        if (!yaml_parser_load(&parser, &doc)) {
-                                syntax_error(&ld, &parser, buf, len);
-                        } else {
-                                yaml_node_t *again = yaml_document_get_root_node(&doc);
-                                if (again)
-                                        ERR(&ld, doc.start_mark,
-                                            "the daemon config must be one YAML document; "
-                                            "remove the second one");
-                                yaml_document_delete(&doc);
-                        }
-                }
+        if (!ld.cfg || !ld.cfg->source) {
+                ld.oom = true;
+        } else if (rd_yaml_loaded(ld.y)) {
+                if (rd_yaml_root(ld.y)) /* an empty file: every default */
+                        load_top(&ld, rd_yaml_root(ld.y));
                 cross_checks(&ld);
         }
-        yaml_parser_delete(&parser);
-        free(buf);
+        if (ld.oom)
+                rd_yaml_nomem(ld.y);
+        rc = rd_yaml_finish(ld.y, diag);
         free(ld.dir);
         free(ld.id_lines);
         free(ld.key_lines);
-
-        if (ld.oom) {
+        if (rc < 0) {
                 rd_config_free(ld.cfg);
-                return -ENOMEM;
-        }
-        if (ld.errors > 0) {
-                rd_config_free(ld.cfg);
-                return -EINVAL;
+                return rc;
         }
         *out = ld.cfg;
         return 0;
+}
+
+int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag)
+{
+        return config_read(path, false, out, diag);
+}
+
+int rd_config_check(const char *path, struct rd_config **out, struct rd_diag *diag)
+{
+        return config_read(path, true, out, diag);
 }

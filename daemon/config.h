@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rules.h" /* struct rd_diag */
+#include "diag.h"
 
 enum rd_journal_events { RD_JOURNAL_ALL = 0, RD_JOURNAL_DECISIONS, RD_JOURNAL_NONE };
 
@@ -18,6 +18,14 @@ struct rd_client {
         char id[65];
         enum rd_role role;
         char public_key[41]; /* Z85, 40 characters */
+};
+
+/* The keys of the config that hold a path. */
+enum rd_config_path {
+        RD_CONFIG_DATABASE,
+        RD_CONFIG_ROUTING,
+        RD_CONFIG_SECRET_KEY_FILE,
+        RD_CONFIG__PATHS
 };
 
 struct rd_config {
@@ -33,6 +41,10 @@ struct rd_config {
         char *secret_key_file; /* resolved, ${CREDENTIALS_DIRECTORY} expanded */
         struct rd_client *clients;
         size_t n_clients;
+        /* rd_config_check only: true for a path that names a variable not
+         * set here; that path (database, routing or secret_key_file) is
+         * then NULL and was not checked */
+        bool unexpanded[RD_CONFIG__PATHS];
 };
 
 /* The embedded defaults: loopback endpoints 5570/5571, database
@@ -49,6 +61,15 @@ int rd_config_default(struct rd_config **out);
  * non-loopback endpoint without security). Returns 0 and *OUT when there
  * is no error, else a negative errno and *OUT untouched. */
 int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag);
+
+/* As rd_config_load, for `referrald -t` run by an operator outside the
+ * service (daemon.md rev 2): a path that uses ${CREDENTIALS_DIRECTORY} or
+ * ${STATE_DIRECTORY} while that variable is not set is a warning at its
+ * key ("PATH:LINE:COLUMN: warning: ..."), not an error; the path is left
+ * NULL and its unexpanded[] flag set, the rest is checked as usual. Such
+ * a config is for checking only: never start with one. Returns as
+ * rd_config_load. */
+int rd_config_check(const char *path, struct rd_config **out, struct rd_diag *diag);
 
 /* Free a config. CONFIG may be NULL. */
 void rd_config_free(struct rd_config *config);

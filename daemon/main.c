@@ -69,15 +69,21 @@ static int parse_args(int argc, char **argv, const char **config_path, int *test
 
 /* The daemon config at CONFIG_PATH (or the embedded defaults), the routing
  * rules it names and its secret key, each checked, every problem on
- * stderr. Returns -1 and *CONFIG and *RULES (caller owns) to go on, else
- * the exit code (both left NULL). */
-static int load(const char *config_path, struct rd_config **config, struct rd_rules **rules)
+ * stderr. With TEST_ONLY (-t), a path whose systemd variable is not set is
+ * skipped with a warning: *RULES is then NULL when the routing file is
+ * such a path. Returns -1 and *CONFIG and *RULES (caller owns) to go on,
+ * else the exit code (both left NULL). */
+static int load(const char *config_path, int test_only, struct rd_config **config,
+                struct rd_rules **rules)
 {
         struct rd_diag diag = {0};
         char errbuf[512];
         int r;
 
-        r = config_path ? rd_config_load(config_path, config, &diag) : rd_config_default(config);
+        if (!config_path)
+                r = rd_config_default(config);
+        else
+                r = (test_only ? rd_config_check : rd_config_load)(config_path, config, &diag);
         if (r < 0) {
                 print_diag(&diag);
                 if (!diag.n)
@@ -86,12 +92,14 @@ static int load(const char *config_path, struct rd_config **config, struct rd_ru
                 rd_diag_clear(&diag);
                 return r == -ENOMEM ? 1 : 78;
         }
-        r = rd_server_load_rules(*config, rules, &diag);
+        r = (*config)->unexpanded[RD_CONFIG_ROUTING] ? 0
+                                                     : rd_server_load_rules(*config, rules, &diag);
         print_diag(&diag); /* errors and warnings alike */
         rd_diag_clear(&diag);
         /* the secret key is part of the configuration: check it here, so that
          * -t catches a bad one and a start with it exits 78 */
         if (r == 0 && (*config)->has_security &&
+            !(*config)->unexpanded[RD_CONFIG_SECRET_KEY_FILE] &&
             rd_auth_check_key((*config)->secret_key_file, errbuf, sizeof errbuf) < 0) {
                 fprintf(stderr, "%s: security.secret_key_file: %s\n",
                         (*config)->source ? (*config)->source : "referrald", errbuf);
@@ -162,13 +170,16 @@ int main(int argc, char **argv)
         if (code >= 0)
                 return code;
         rd_log_init(test_only);
-        code = load(config_path, &config, &rules);
+        code = load(config_path, test_only, &config, &rules);
         if (code >= 0)
                 return code;
         if (test_only) {
-                printf("%s: ok; routing file %s: %zu rules, digest %s\n",
-                       config->source ? config->source : "(embedded defaults)", rules->source,
-                       rules->n_rules, rules->digest);
+                if (rules)
+                        printf("%s: ok; routing file %s: %zu rules, digest %s\n",
+                               config->source ? config->source : "(embedded defaults)",
+                               rules->source, rules->n_rules, rules->digest);
+                else
+                        printf("%s: ok; routing file not checked\n", config->source);
                 rd_rules_free(rules);
                 rd_config_free(config);
                 return 0;

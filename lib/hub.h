@@ -1,15 +1,21 @@
 /* hub.h: what happens to referrals: submit, the update state machine,
  * offers that expire, the waitlist, deadlines and reload, on top of the
- * store and the routing engine.
+ * store (through its interface, store.h) and the routing engine.
  *
  * Free of sockets, signals and the clock: every call takes `now`. Every
  * change goes to the store inside the caller's transaction, with its
- * events; the events are also kept in an outbox the caller publishes after
- * COMMIT (rd_hub_events) and clears (rd_hub_events_clear). The hub keeps
- * the connectors' state, the head of the waitlist and its counts by
- * candidates in memory (the rest of the waitlist is read from the store
- * when needed), rebuilt at start, on reload and whenever a request or a
- * commit fails. */
+ * events, and only then to memory; the events are also kept in an outbox
+ * the caller publishes after COMMIT (rd_hub_events) and clears
+ * (rd_hub_events_clear). The hub keeps the connectors' state, the head of
+ * the waitlist and its counts by candidates in memory (the rest of the
+ * waitlist is read from the store when needed), read again at start, on
+ * reload and whenever a request or a commit fails.
+ *
+ * That state is read aside and put in force only when complete. When the
+ * store cannot be read, the hub is stale: it routes nothing, every call
+ * that needs the state first tries to read it again, and, while that
+ * fails, is refused with RD_UNAVAILABLE ("nothing was stored; retry") and
+ * -EAGAIN. */
 #ifndef RD_HUB_H
 #define RD_HUB_H
 
@@ -28,7 +34,8 @@ struct rd_hub;
 
 /* Make a hub over STORE (borrowed; must outlive the hub) with RULES (taken
  * over: freed by the hub). Reads the connectors' state and the waitlist.
- * Returns 0 and *OUT, or a negative errno (RULES is then freed too). */
+ * Returns 0 and *OUT, or a negative errno (RULES is then freed too; a hub
+ * is never made stale). */
 int rd_hub_new(struct rd_store *store, struct rd_rules *rules, struct rd_hub **out);
 
 /* Free HUB and its rules. HUB may be NULL. */
@@ -40,8 +47,8 @@ const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
 /* The routing state a new referral is decided with: loads, offers,
  * round-robin positions, expected ends and the whole waitlist (counted by
  * candidates), pointing into HUB (valid until its next change). For dry
- * runs (referralctl rules test --state). 0, or -ENOMEM / -EIO (*OUT is
- * then untouched). */
+ * runs (referralctl rules test --state). 0, or -ENOMEM, -EAGAIN (stale) or
+ * a store errno (*OUT is then untouched). */
 int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
 
 /* Keep at most N (at least 1) waiting referrals in memory, the head of the
@@ -49,24 +56,25 @@ int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
  * 1024. Decisions do not depend on N: tests set it low to prove that. */
 void rd_hub_set_wait_cache(struct rd_hub *hub, size_t n);
 
-/* Load of connector I of the rules in force. */
+/* Load of connector I of the rules in force; 0 while the hub is stale. */
 uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);
 
 /* A request inside the caller's transaction: begin, then end with KEEP
  * true to keep its changes and events, false to undo them (store and
- * memory). 0 or a negative errno. */
+ * memory: read again from the store; when that fails the hub is stale).
+ * 0 or the store's negative errno. */
 int rd_hub_request_begin(struct rd_hub *hub);
 int rd_hub_request_end(struct rd_hub *hub, bool keep);
 
 /* After the caller's transaction failed and was rolled back: drop the
- * outbox and rebuild memory from the store. */
+ * outbox and read memory again from the store (stale when that fails). */
 void rd_hub_rolled_back(struct rd_hub *hub);
 
 /* Submit R (partner filled in) received at NOW. On success fills *OUT with
  * the referral's state and *DUPLICATE (true: same partner, ref and content
  * as one stored before; nothing changed, no event). Errors (in ERR):
- * RD_CONFLICT for the same partner and ref with other content; -EIO etc.
- * for a store fault (ERR RD_INTERNAL). */
+ * RD_CONFLICT for the same partner and ref with other content;
+ * RD_UNAVAILABLE while stale; a store fault's errno with RD_INTERNAL. */
 int rd_hub_submit(struct rd_hub *hub, const struct rd_referral *r, int64_t now,
                   struct rd_stored *out, bool *duplicate, struct rd_error *err);
 
@@ -81,11 +89,13 @@ struct rd_update {
         int64_t expected_end_ms; /* 0: none */
 };
 
-/* Apply U at NOW. Checks, in this order: the referral exists (RD_NOT_FOUND),
- * the state machine allows it (RD_CONFLICT, naming the allowed changes),
- * what it needs is there (RD_INVALID with the field), the connector is the
- * offer's (RD_FORBIDDEN). Repeating the change that already happened is ok
- * and changes nothing (*CHANGED false). Fills *OUT with the new state. */
+/* Apply U at NOW. Checks, in this order, before it changes anything: the
+ * referral exists (RD_NOT_FOUND), the state machine allows it (RD_CONFLICT,
+ * naming the allowed changes), the connector is the offer's (RD_INVALID
+ * when missing, RD_FORBIDDEN when another's), what it needs is there
+ * (RD_INVALID with the field). Repeating the change that already happened
+ * is ok and changes nothing (*CHANGED false). Fills *OUT with the new
+ * state. RD_UNAVAILABLE while stale; RD_INTERNAL on a store fault. */
 int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now, struct rd_stored *out,
                   bool *changed, struct rd_error *err);
 
@@ -109,26 +119,30 @@ bool rd_hub_erased(struct rd_hub *hub);
 int rd_hub_next_deadline(struct rd_hub *hub, int64_t *when);
 
 /* Handle what is due at NOW (offers, windows, retention): at most LIMIT
- * referrals per kind. *N_DONE is
- * how many were handled (call again while it equals the work left). */
+ * referrals per kind. *N_DONE is how many were handled (call again while
+ * it equals the work left). 0, -EAGAIN while stale, or a negative errno. */
 int rd_hub_tick(struct rd_hub *hub, int64_t now, size_t limit, size_t *n_done);
 
-/* Put RULES in force (taken over) at NOW: connectors' state is rebuilt for
- * them, open offers get the expiry of the new file, and the waitlist is
- * served for connectors with room. Emits config.reloaded. On success *OLD
- * receives the rules that were in force: free them once the transaction
- * committed, or, when the commit failed and was rolled back, hand them back
- * with rd_hub_restore_rules. On failure RULES is freed, the old rules stay,
- * and the caller rolls back and calls rd_hub_rolled_back. */
+/* Put RULES in force (taken over) at NOW: the connectors' state is read
+ * for them (aside: the old rules and state stay in force until it is
+ * complete), open offers get the expiry of the new file, and the waitlist
+ * is served for connectors with room. Emits config.reloaded. On success
+ * *OLD receives the rules that were in force: free them once the
+ * transaction committed, or, when the commit failed and was rolled back,
+ * hand them back with rd_hub_restore_rules. On failure RULES is freed, the
+ * old rules and their state are back in force, and the caller rolls back
+ * and calls rd_hub_rolled_back. */
 int rd_hub_set_rules(struct rd_hub *hub, struct rd_rules *rules, int64_t now,
                      struct rd_rules **old);
 
 /* After a failed commit of a reload: put OLD back in force (the rules of the
- * reload are freed) and rebuild memory from the rolled-back store. */
+ * reload are freed) and read memory again from the rolled-back store
+ * (stale when that fails). */
 void rd_hub_restore_rules(struct rd_hub *hub, struct rd_rules *old);
 
 /* Offer waiting referrals to connectors with room (at start, when the
- * routing file may have changed while the daemon was down). */
+ * routing file may have changed while the daemon was down). 0, -EAGAIN
+ * while stale, or a negative errno. */
 int rd_hub_serve_waitlist(struct rd_hub *hub, int64_t now);
 
 /* Record that a reload was refused: emits config.rejected with the first

@@ -1,11 +1,12 @@
 /* rules.h: routing.yaml (routing.md) loaded into a plain C struct.
  *
- * The loader reads the whole file with libyaml, reports every error it
- * finds (not just the first) as "FILE:LINE:COLUMN: message" with libyaml's
- * marks (lines and columns from 1), then runs the cross-field checks
- * (unknown teams/targets, catch-all last, duplicate ids, ...). A struct
- * rd_rules is immutable once loaded: the daemon swaps whole rule sets on
- * reload. No I/O besides reading the file; no clock; no logging. */
+ * The loader reads the file with lib/yaml_reader (the project's limits and
+ * positions), reports every error it finds (not just the first) as
+ * "FILE:LINE:COLUMN: message" (lines and columns from 1, columns in
+ * characters), then runs the cross-field checks (unknown teams/targets,
+ * catch-all last, duplicate ids, ...). A struct rd_rules is immutable once
+ * loaded: the daemon swaps whole rule sets on reload. No I/O besides
+ * reading the file; no clock; no logging. */
 #ifndef RD_RULES_H
 #define RD_RULES_H
 
@@ -14,39 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "diag.h" /* struct rd_diag, for the users of the loader */
 #include "referral.h"
-
-/* ---- diagnostics ------------------------------------------------------ */
-
-enum rd_diag_severity { RD_DIAG_ERROR, RD_DIAG_WARNING };
-
-struct rd_diag_item {
-        enum rd_diag_severity severity;
-        char *text; /* "FILE:LINE:COLUMN: message" or
-                       "FILE:LINE:COLUMN: warning: message" */
-};
-
-/* A growing list of diagnostics. Zero-initialise, fill with a load, read
- * items[], then rd_diag_clear. */
-struct rd_diag {
-        struct rd_diag_item *items;
-        size_t n;
-        size_t n_errors;
-        size_t n_warnings;
-};
-
-/* Free what DIAG holds and zero it. DIAG may be NULL. */
-void rd_diag_clear(struct rd_diag *diag);
-
-/* The first error's text, or NULL when there is none. Owned by DIAG. */
-const char *rd_diag_first_error(const struct rd_diag *diag);
-
-/* Add a diagnostic (used by the rules loader and by daemon/config). Returns
- * 0 or -ENOMEM. A LINE of 0 means the whole file (it cannot be read): the
- * text is then placed at its start, "FILE:1:1: message", so that every
- * diagnostic has one form. */
-int rd_diag_add(struct rd_diag *diag, enum rd_diag_severity sev, const char *file, size_t line,
-                size_t column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- the rules --------------------------------------------------------- */
 
@@ -116,8 +86,13 @@ struct rd_rule {
         size_t forward_to; /* index into rd_rules.targets */
         char *forward_reason;
         /* assign */
-        size_t *teams; /* indexes into rd_rules.teams */
+        size_t *teams; /* indexes into rd_rules.teams: first-rank candidates */
         size_t n_teams;
+        /* (rev 2) indexes into rd_rules.teams, none of them in TEAMS: their
+         * connectors are second-rank candidates, offered the referral only
+         * when no first-rank candidate is free; by_postcode leaves them be */
+        size_t *overflow;
+        size_t n_overflow;
         bool by_postcode;
         char *skill; /* NULL: the referral's kind name */
         enum rd_language_mode language;
@@ -144,12 +119,15 @@ struct rd_rules {
         char *source;    /* the FILE name used in diagnostics (owned) */
 };
 
-/* Load routing rules from the file at PATH. Every problem is added to DIAG
- * (which the caller owns and must zero first); PATH appears as written in
- * each diagnostic. Returns 0 and a new rule set in *OUT (free with
+/* Load routing rules from the file at PATH (read as rd_yaml_open_file: a
+ * path that is not a regular file is refused without blocking). Every
+ * problem is added to DIAG (which the caller owns and must zero first; may
+ * be NULL), sorted by position; PATH appears as written in each
+ * diagnostic. Returns 0 and a new rule set in *OUT (free with
  * rd_rules_free) when there is no error (warnings allowed); otherwise a
- * negative errno (-EINVAL for a bad file, -ENOENT/-EACCES/... when it
- * cannot be read; that too is in DIAG) and *OUT untouched. */
+ * negative errno (-EINVAL for a bad file or one that is not a regular
+ * file, -EFBIG over 1 MiB, -ENOENT/-EACCES/... when it cannot be read;
+ * that too is in DIAG) and *OUT untouched. */
 int rd_rules_load_file(const char *path, struct rd_rules **out, struct rd_diag *diag);
 
 /* The same from LEN bytes at BUF, named NAME in diagnostics (used for the
@@ -169,5 +147,12 @@ ssize_t rd_rules_rule_index(const struct rd_rules *rules, const char *name);
 /* Parse a duration ("90s", "36h", "30d", units s m h d, a positive
  * integer). Returns 0 and writes *SECONDS, or -EINVAL. */
 int rd_duration_parse(const char *s, int64_t *seconds);
+
+#define RD_DURATION_STR 24
+
+/* SECONDS as routing.md writes a duration, in the largest unit that holds
+ * it whole ("30d", "36h", "90m", "45s"; "0s" for 0 or less) into BUF.
+ * rd_duration_parse reads it back. Returns BUF. */
+char *rd_duration_format(int64_t seconds, char buf[RD_DURATION_STR]);
 
 #endif

@@ -1,29 +1,40 @@
-/* store.h: the durable store (SQLite, one writer).
+/* store.h: the durable store, as an interface.
  *
- * WAL mode, synchronous=FULL, schema versioned with PRAGMA user_version and
- * migrated forward on open. Every statement is prepared once at open.
- * Events are appended in the same transaction as the change they describe,
- * with a gap-free seq. The caller (the daemon's loop) brackets a batch of
- * requests in rd_store_begin/rd_store_commit and each request in a
- * savepoint, so that a failed request changes nothing and the rest of the
- * batch still commits. No sockets, no JSON on the wire, no clock, no logs:
- * errors are returned as negative errnos, and rd_store_errmsg() says more. */
+ * The store keeps referrals, their events with a gap-free seq, the facts the
+ * hub routes by, and the audit trail. It is a table of operations on
+ * referrald's own terms (struct rd_store_ops) with one driver per database:
+ * SQLite today (lib/store_sqlite*.c, opened by rd_store_open). Each driver
+ * holds its own SQL; the hub and the daemon talk to the rd_store_*
+ * functions below only, which are the interface's entry points.
+ *
+ * Writes are coarse: a new referral with its decision, its events, its offer
+ * and its round-robin position is one call (rd_store_insert), and so is every
+ * later change of one referral (rd_store_change), so that a driver can send
+ * each in one round trip.
+ *
+ * The caller (the daemon's loop) brackets a batch of requests in
+ * rd_store_begin/rd_store_commit and each request in rd_store_request_begin
+ * and _end, so that a failed request changes nothing and the rest of the
+ * batch still commits. Events are appended in the same transaction as the
+ * change they describe. No sockets, no clock, no logs: errors are returned
+ * as negative errnos, and rd_store_errmsg() says more. */
 #ifndef RD_STORE_H
 #define RD_STORE_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "event.h"
 #include "referral.h"
 
-struct rd_store;
+/* ---- what the store holds -------------------------------------------------- */
 
 /* A referral's stored state: its public columns and its decision. */
 struct rd_stored {
         int64_t rowid;
-        char id[RD_RID_MAX]; /* "R" + rowid, zero padded */
+        char id[RD_RID_MAX]; /* rd_store_format_id(rowid) */
         char partner[RD_ID_MAX + 1];
         char ref[RD_REF_MAX + 1];
         char digest[65]; /* SHA-256 of the submitted content */
@@ -49,73 +60,38 @@ struct rd_stored {
         int64_t erased_ms;        /* when its personal data was erased; 0: not */
 };
 
-/* Open (creating if needed) the database at PATH: the file is made 0600 and
- * a missing parent folder 0700, whatever the umask. Applies the pragmas,
- * migrates the schema, prepares the statements. With SYNCHRONOUS_FULL false
- * uses synchronous=NORMAL (tests and benchmarks only). Returns 0 and a new
- * store in *OUT, or a negative errno with a reason (no personal data) in
- * ERRBUF. */
-int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
-                  size_t errsize);
-
-/* Finalize statements and close. STORE may be NULL. */
-void rd_store_close(struct rd_store *store);
-
-/* The last SQLite error text of STORE (static until the next call). */
-const char *rd_store_errmsg(struct rd_store *store);
-
-/* Transactions. begin = BEGIN IMMEDIATE. A request inside a batch runs in
- * a savepoint: rd_store_request_begin, then _end(keep=true) to keep it or
- * _end(keep=false) to undo just that request. All return 0 or -EIO. After
- * a failed commit the caller must rd_store_rollback. */
-int rd_store_begin(struct rd_store *store);
-int rd_store_commit(struct rd_store *store);
-void rd_store_rollback(struct rd_store *store);
-int rd_store_request_begin(struct rd_store *store);
-int rd_store_request_end(struct rd_store *store, bool keep);
-
-/* Look a referral up by PARTNER + REF, or by its ID. Return 0 and fill
- * *OUT, -ENOENT when there is none, -EIO on a database fault. */
-int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
-                  struct rd_stored *out);
-int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
-
-/* The stored content of the referral ROWID (rd_referral_to_json with
- * personal data) and its decision trace. Each out-pointer may be NULL; on
- * success each non-NULL one receives a new reference (or NULL when there is
- * no trace). Returns 0, -ENOENT or -EIO. */
-int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
-                     char rules_digest[65]);
-
-/* Insert a new referral, already decided: ST holds partner, ref, digest,
- * received_ms, urgency, status and the decision columns, and last_seq (the
- * seq its newest event will have); CONTENT is its canonical JSON text
- * (rd_referral_canonical), TRACE the decision trace as JSON text (or NULL),
- * RULES_DIGEST the routing file that decided, CANDIDATES (waitlisted) the
- * space-separated connectors that may take it. One row write. Returns 0 and
- * sets ST->rowid and ST->id, -EEXIST when partner+ref exists, or -EIO. */
-int rd_store_insert(struct rd_store *store, struct rd_stored *st, const char *content,
-                    const char *trace, const char *rules_digest, const char *candidates);
-
-/* Write the status and decision columns of ST (by ST->rowid). 0 or -EIO. */
-int rd_store_update(struct rd_store *store, const struct rd_stored *st);
-
-/* Keep the decision TRACE (not consumed) and the digest of the rule file
- * that decided. 0 or -EIO. */
-int rd_store_set_trace(struct rd_store *store, int64_t rowid, const json_t *trace,
-                       const char *rules_digest);
-
-/* Append EV (for referral ROWID, 0 for none), assigning EV->seq. Unless
- * FLAGS has RD_EVENT_KEEP_LAST_SEQ (the caller writes the referral's
- * last_seq itself), the referral's last_seq becomes EV->seq. With TEXT not
- * NULL, *TEXT receives the event's JSON text as stored (caller frees), to
- * publish without serialising it again. 0, -ENOMEM or -EIO. */
-#define RD_EVENT_KEEP_LAST_SEQ 1u
-int rd_store_append_event(struct rd_store *store, struct rd_event *ev, int64_t rowid,
-                          unsigned flags, char **text);
-
-/* Newest seq committed or appended in the open transaction; 0 when none. */
-int64_t rd_store_last_seq(const struct rd_store *store);
+/* One write about one referral (or, for rd_store_change with ST NULL, about
+ * none: config events). Every part is optional but ST. The driver writes the
+ * parts in one go, inside the caller's transaction, and only then appends
+ * EVENTS in order. */
+struct rd_store_change {
+        struct rd_stored *st; /* the referral (see rd_store_insert, rd_store_change) */
+        bool row;             /* rd_store_change: write ST's status and decision columns */
+        /* rd_store_insert: its canonical JSON text (rd_referral_canonical) */
+        const char *content;
+        /* the decision trace as JSON text (NULL: none) and the digest of the
+         * routing file that decided; rd_store_insert always writes them,
+         * rd_store_change when TRACE_SET */
+        bool trace_set;
+        const char *trace;
+        const char *rules_digest;
+        /* waitlisted: who may take it, connector ids space separated (rev 2:
+         * the overflow candidates after a "/" word); NULL: unchanged. The
+         * store keeps the text as it is and counts the waitlist by it. */
+        const char *candidates;
+        const char *offered;  /* an offer to this connector: counted, and it may read the
+                                 referral from then on; NULL: none */
+        const char *rr_rule;  /* with OFFERED: this rule's round robin offered to OFFERED last */
+        const char *declined; /* this connector declined it or let its offer lapse */
+        /* Appended after the writes: each gets the next seq and the
+         * referral's id, and the referral's last_seq becomes the seq of the
+         * last one. With TEXTS not NULL, TEXTS[i] receives event i's JSON
+         * text as stored (the caller frees it), to publish without
+         * serialising it again; on failure no text is left there to free. */
+        struct rd_event *events;
+        size_t n_events;
+        char **texts;
+};
 
 /* Who is looking (protocol.md, Security): everything, a partner (the
  * referrals it submitted or that were forwarded to it), or a connector (the
@@ -125,59 +101,20 @@ struct rd_viewer {
         const char *id;
 };
 
-/* 1 if VIEWER (NULL: everything) may see referral O, 0 if not, or -EIO. */
-int rd_store_visible(struct rd_store *store, const struct rd_stored *o,
-                     const struct rd_viewer *viewer);
-
-/* Events with seq > SINCE that VIEWER may see (NULL: all; config events
- * only for all), oldest first, at most LIMIT, appended to the JSON array
- * ARR. 0 or -EIO. */
-int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
-                    const struct rd_viewer *viewer, json_t *arr);
-
-/* The events of referral ROWID, oldest first, appended to ARR. 0 or -EIO. */
-int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
-
-/* Referrals VIEWER may see (NULL: all) whose latest event seq > SINCE, of
- * STATUS (or any when STATUS < 0), ordered by that seq, at most LIMIT, each
- * appended to ARR as {id, partner, ref, status, team, connector, start_by,
- * seq}. 0 or -EIO. */
-int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
-                  const struct rd_viewer *viewer, json_t *arr);
-
-/* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or -EIO. */
-int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
-
-/* Referrals that ever started, and how many of them by their start_by. */
-int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);
-
-/* Call FN for each open referral offered to, accepted or started by a
- * connector (status assigned, accepted, started), with the stored row.
- * Stops and returns FN's value when it is non-zero. 0 or -EIO. */
-int rd_store_each_open(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
-                       void *ctx);
-
-/* An offer of referral ROWID to CONNECTOR: counts it per connector
- * (survives restarts and reloads) and remembers that CONNECTOR was offered
- * ROWID (it may read it from then on). 0 or -EIO. */
-int rd_store_offer_made(struct rd_store *store, int64_t rowid, const char *connector);
-int rd_store_each_offer_count(struct rd_store *store,
-                              int (*fn)(void *ctx, const char *connector, int64_t count),
-                              void *ctx);
-
-/* Round-robin position per rule: the connector it offered to last. */
-int rd_store_set_rr(struct rd_store *store, const char *rule, const char *connector);
-int rd_store_each_rr(struct rd_store *store,
-                     int (*fn)(void *ctx, const char *rule, const char *connector), void *ctx);
-
-/* Connectors that declined REFERRAL or let its offer lapse: add one (no
- * error when already there), or call FN for each. 0 or -EIO. */
-int rd_store_add_decline(struct rd_store *store, int64_t rowid, const char *connector);
-int rd_store_each_decline(struct rd_store *store, int64_t rowid,
-                          int (*fn)(void *ctx, const char *connector), void *ctx);
-
-/* The connectors a waitlisted referral may be offered to, space separated. */
-int rd_store_set_candidates(struct rd_store *store, int64_t rowid, const char *candidates);
+/* What the hub keeps in memory, read in one pass (rd_store_each_state):
+ * each callback may be NULL; a non-zero value stops the pass. */
+struct rd_store_state_fns {
+        /* each open referral offered to, accepted or started by a connector */
+        int (*open)(void *ctx, const struct rd_stored *st);
+        /* offers ever made per connector */
+        int (*offer_count)(void *ctx, const char *connector, int64_t count);
+        /* per rule, the connector its round robin offered to last */
+        int (*round_robin)(void *ctx, const char *rule, const char *connector);
+        /* the first WAIT_LIMIT waitlisted referrals in waitlist order, with
+         * the connectors that may take them (space separated) */
+        int (*waiting)(void *ctx, const struct rd_stored *st, const char *candidates);
+        size_t wait_limit;
+};
 
 /* A place in the waitlist: highest urgency first, then earliest
  * start_by, then first stored. */
@@ -187,84 +124,22 @@ struct rd_wait_key {
         int64_t rowid;
 };
 
-/* Call FN for at most LIMIT waitlisted referrals in waitlist order, with
- * their candidates: from the head of the list when AFTER is NULL, else
- * from the first referral after AFTER. Reads one range of an index: the
- * cost is in the rows read, not in the length of the list. Returns 0 and,
- * when COUNT is not NULL, how many FN was called for in *COUNT; FN's
- * non-zero value; or -EIO. */
-int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *after, size_t limit,
-                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
-                          void *ctx, size_t *count);
+/* The earliest moment of each kind of deadline; each 0 when there is none. */
+struct rd_deadlines {
+        int64_t offer_expires;    /* the earliest offer expiry */
+        int64_t at_risk_start_by; /* the earliest start_by whose at-risk event has not fired */
+        int64_t missed_start_by;  /* the same for the missed event */
+        int64_t erase_final;      /* the earliest final_ms of a referral not yet erased */
+};
 
-/* The value of KEY in the database's own facts: 0 and the value in BUF
- * (cut to SIZE), -ENOENT when not set, or -EIO. */
-int rd_store_meta_get(struct rd_store *store, const char *key, char *buf, size_t size);
+enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE, RD_DUE__MAX };
 
-/* Set KEY to VALUE (inside the caller's transaction). 0 or -EIO. */
-int rd_store_meta_set(struct rd_store *store, const char *key, const char *value);
-
-/* Call FN for each set of candidates (as rd_store_set_candidates keeps
- * them) that waitlisted referrals have, with how many have it. Triggers
- * keep these counts with every change of a referral's status or
- * candidates, in the same transaction. 0, FN's non-zero value, or -EIO. */
-int rd_store_each_waiting_set(struct rd_store *store,
-                              int (*fn)(void *ctx, const char *candidates, int64_t count),
-                              void *ctx);
-
-/* Call FN for each open offer (status assigned). */
-int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
-                        void *ctx);
-
-/* Deadlines. The earliest offer expiry, and the earliest start_by of the
- * referrals whose at-risk resp. missed event has not fired (each 0 when
- * there is none). Three index look-ups, no scan. 0 or -EIO. */
-int rd_store_next_deadlines(struct rd_store *store, int64_t *offer_expires,
-                            int64_t *at_risk_start_by, int64_t *missed_start_by);
-
-enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE };
-
-/* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
- * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
- * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest first, into ROWS (room for
- * LIMIT); *N says how many. 0 or -EIO. */
-int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
-                 struct rd_stored *rows, size_t *n);
-
-/* Replace the content of referral ROWID by CONTENT (its personal data
- * taken out) and its trace by TRACE, marked erased at NOW_MS. With
- * secure_delete on, the old bytes are overwritten in the database pages;
- * rd_store_checkpoint after the commit clears them from the WAL too. */
-int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
-                   const json_t *trace, int64_t now_ms);
-
-/* The earliest final_ms of a referral not yet erased; 0 when none. */
-int rd_store_next_erase(struct rd_store *store, int64_t *final_ms);
-
-/* Copy the WAL into the database file and truncate the WAL to zero bytes
- * (PRAGMA wal_checkpoint(TRUNCATE)). Call outside a transaction. */
-int rd_store_checkpoint(struct rd_store *store);
-
-/* The audit trail: who (client id and role) did ACTION ("get", "submit",
- * "update:accepted", "erase", ...) on which referral, when. Never the data
- * itself. 0 or -EIO. */
-int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, const char *role,
-                   const char *action, const char *referral_id);
-
-/* Audit entries numbered above SINCE (of REFERRAL_ID, or all when NULL or
- * ""), oldest first, at most LIMIT, appended to ARR as {n, at, client,
- * role, action, id}; *LAST is the number of the last one (SINCE if none). */
-int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
-                        const char *referral_id, json_t *arr, int64_t *last);
-
-/* Delete audit entries older than BEFORE_MS. Returns how many, or -EIO. */
-int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
-
-/* Copy the database at SRC_PATH, also while the daemon writes to it, into a
- * new file DST_PATH (created 0600; an existing file is never overwritten),
- * with SQLite's online backup API. An offline tool's call (referralctl
- * backup). 0, or a negative errno with a sentence in ERRBUF. */
-int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
+/* One entry of the audit trail, as a driver reads it. */
+struct rd_audit_entry {
+        int64_t n;
+        int64_t at_ms;
+        const char *client, *role, *action, *referral_id;
+};
 
 /* Figures for coordinators (protocol.md stats, and more). */
 struct rd_durations {
@@ -283,6 +158,290 @@ struct rd_figures {
         int64_t waiting;
         int64_t oldest_waiting_received_ms; /* 0: none waiting */
 };
+
+/* ---- the interface ----------------------------------------------------------- */
+
+/* What a driver can do beyond the common contract (rd_store_caps). */
+enum rd_store_cap {
+        /* erased bytes can be wiped from the files that held them
+         * (rd_store_checkpoint after the commit) */
+        RD_STORE_CAN_WIPE = 1u << 0,
+        /* a request is undone alone by a savepoint of its own, at the cost of
+         * a statement (rd_store_request_begin/_end); without it a driver
+         * keeps the same contract by other means */
+        RD_STORE_SAVEPOINTS = 1u << 1,
+        /* a database can be opened to read only (offline tools; no opener
+         * asks for it yet) */
+        RD_STORE_READ_ONLY = 1u << 2,
+};
+
+struct rd_store;
+
+/* The operations every driver implements; the entry point rd_store_NAME
+ * below documents each, or the one named beside it. Every pointer is set,
+ * except checkpoint (NULL without RD_STORE_CAN_WIPE). A driver's rows carry
+ * their id (rd_store_format_id). */
+struct rd_store_ops {
+        const char *name; /* "sqlite" */
+        void (*close)(struct rd_store *s);
+        const char *(*errmsg)(struct rd_store *s);
+        /* transactions */
+        int (*begin)(struct rd_store *s);
+        int (*commit)(struct rd_store *s);
+        void (*rollback)(struct rd_store *s);
+        int (*request_begin)(struct rd_store *s);
+        int (*request_end)(struct rd_store *s, bool keep);
+        int64_t (*last_seq)(const struct rd_store *s);
+        /* the hub's writes */
+        int (*insert)(struct rd_store *s, struct rd_store_change *ch);
+        int (*change)(struct rd_store *s, struct rd_store_change *ch);
+        int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+                     int64_t now_ms);
+        int (*meta_set)(struct rd_store *s, const char *key, const char *value);
+        /* the hub's reads */
+        int (*find)(struct rd_store *s, const char *partner, const char *ref,
+                    struct rd_stored *out);
+        int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
+        int (*content)(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+                       char rules_digest[65]);
+        int (*each_state)(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
+        int (*each_decline)(struct rd_store *s, int64_t rowid,
+                            int (*fn)(void *ctx, const char *connector), void *ctx);
+        int (*each_waiting)(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
+                            int (*fn)(void *ctx, const struct rd_stored *st,
+                                      const char *candidates),
+                            void *ctx, size_t *count);
+        int (*each_waiting_set)(struct rd_store *s,
+                                int (*fn)(void *ctx, const char *candidates, int64_t count),
+                                void *ctx);
+        int (*each_offer)(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
+                          void *ctx);
+        int (*meta_get)(struct rd_store *s, const char *key, char *buf, size_t size);
+        int (*next_deadlines)(struct rd_store *s, struct rd_deadlines *out);
+        int (*due)(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
+                   struct rd_stored *rows, size_t *n);
+        /* the daemon's reads: was_offered: 1 when CONNECTOR was ever
+         * offered ROWID, 0 when not (rd_store_visible); each_event,
+         * each_history, each_listed: the rows of rd_store_events, _history,
+         * _list, each through FN (the JSON is made once, in store.c) */
+        int (*was_offered)(struct rd_store *s, int64_t rowid, const char *connector);
+        int (*each_event)(struct rd_store *s, int64_t since, int64_t limit,
+                          const struct rd_viewer *viewer, int (*fn)(void *ctx, const char *body),
+                          void *ctx);
+        int (*each_history)(struct rd_store *s, int64_t rowid,
+                            int (*fn)(void *ctx, const char *body), void *ctx);
+        int (*each_listed)(struct rd_store *s, int status, int64_t since, int64_t limit,
+                           const struct rd_viewer *viewer,
+                           int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+        int (*count_by_status)(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
+        int (*window_counts)(struct rd_store *s, int64_t *started, int64_t *in_time);
+        int (*figures)(struct rd_store *s, struct rd_figures *out);
+        /* the audit trail */
+        int (*audit)(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
+                     const char *action, const char *referral_id);
+        /* the rows of rd_store_audit_list (REFERRAL_ID "": all) */
+        int (*each_audit)(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
+                          int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
+        int (*audit_purge)(struct rd_store *s, int64_t before_ms);
+        /* wiping (RD_STORE_CAN_WIPE) */
+        int (*checkpoint)(struct rd_store *s);
+};
+
+/* Every driver's store begins with this; the driver's opener fills it. */
+struct rd_store {
+        const struct rd_store_ops *ops;
+        unsigned caps; /* enum rd_store_cap */
+};
+
+/* ---- the SQLite driver ---------------------------------------------------------- */
+
+/* Open (creating if needed) the SQLite database at PATH: the file is made
+ * 0600 and a missing parent folder 0700, whatever the umask. WAL,
+ * synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for tests and
+ * benchmarks only), secure_delete; the schema is versioned with PRAGMA
+ * user_version and migrated forward; every statement is prepared once.
+ * Returns 0 and a new store in *OUT, or a negative errno with a reason (no
+ * personal data) in ERRBUF. */
+int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
+                  size_t errsize);
+
+/* Copy the SQLite database at SRC_PATH, also while the daemon writes to it,
+ * into a new file DST_PATH (created 0600; an existing file is never
+ * overwritten), with SQLite's online backup API. An offline tool's call
+ * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
+int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
+
+/* ---- ids ------------------------------------------------------------------------- */
+
+/* The public id of the referral stored as ROWID: "R" + the row id, zero
+ * padded to six digits ("R000042"). The one place the format lives. */
+void rd_store_format_id(int64_t rowid, char id[RD_RID_MAX]);
+
+/* The row id of the public ID: 0 and *ROWID, or -ENOENT when ID is not one
+ * rd_store_format_id makes ("R1" is not "R000001"). */
+int rd_store_parse_id(const char *id, int64_t *rowid);
+
+/* ---- the entry points -------------------------------------------------------------- */
+
+/* Close STORE (may be NULL). */
+void rd_store_close(struct rd_store *store);
+
+/* What the driver of STORE can do (enum rd_store_cap). */
+unsigned rd_store_caps(const struct rd_store *store);
+
+/* The driver's last error text (static until the next call). */
+const char *rd_store_errmsg(struct rd_store *store);
+
+/* Transactions. rd_store_begin opens a writing transaction. A request inside
+ * it runs in a savepoint: rd_store_request_begin, then _end(keep=true) to
+ * keep it or _end(keep=false) to undo just that request. All return 0 or a
+ * negative errno. After a failed commit the caller must rd_store_rollback. */
+int rd_store_begin(struct rd_store *store);
+int rd_store_commit(struct rd_store *store);
+void rd_store_rollback(struct rd_store *store);
+int rd_store_request_begin(struct rd_store *store);
+int rd_store_request_end(struct rd_store *store, bool keep);
+
+/* Newest seq committed or appended in the open transaction; 0 when none.
+ * A request or transaction rolled back gives its seqs back. */
+int64_t rd_store_last_seq(const struct rd_store *store);
+
+/* Store a new referral, already decided, with what goes with it. CH->ST
+ * holds partner, ref, digest, received_ms, urgency, status and the decision
+ * columns; CH->CONTENT its canonical JSON text; the trace, rules digest,
+ * candidates, offer and round robin of CH as rd_store_change; CH->EVENTS
+ * (e.g. received, then the decision) about it. One call, however the driver
+ * sends it. Returns 0 and sets CH->ST's rowid, id, first_offered_ms and
+ * last_seq (that of its last event; unchanged without events), -EEXIST when
+ * partner+ref exists, or a negative errno. */
+int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
+
+/* Change the referral CH->ST (by its rowid): its status and decision
+ * columns when CH->ROW (first_offered_ms is kept once set), its trace,
+ * candidates, offer, round robin and declines, then its events (CH->ST's
+ * last_seq follows them). With CH->ST NULL only events about no referral
+ * (config.*); -EINVAL with any other part. 0 or a negative errno. */
+int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
+
+/* Replace the content of referral ROWID by CONTENT (its personal data
+ * taken out) and its trace by TRACE, marked erased at NOW_MS. With
+ * RD_STORE_CAN_WIPE, rd_store_checkpoint after the commit wipes the old
+ * bytes from the files. 0 or a negative errno. */
+int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
+                   const json_t *trace, int64_t now_ms);
+
+/* Look a referral up by PARTNER + REF, by its row id, or by its public ID.
+ * Return 0 and fill *OUT, -ENOENT when there is none, or a negative errno on
+ * a fault. */
+int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
+                  struct rd_stored *out);
+int rd_store_get_row(struct rd_store *store, int64_t rowid, struct rd_stored *out);
+int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
+
+/* The stored content of the referral ROWID (rd_referral_to_json with
+ * personal data) and its decision trace. Each out-pointer may be NULL; on
+ * success each non-NULL one receives a new reference (or NULL when there is
+ * no trace). Returns 0, -ENOENT or a negative errno. */
+int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
+                     char rules_digest[65]);
+
+/* Read what the hub keeps in memory, in one pass: FNS (struct
+ * rd_store_state_fns) with CTX. 0, the first non-zero value of a callback,
+ * or a negative errno. */
+int rd_store_each_state(struct rd_store *store, const struct rd_store_state_fns *fns, void *ctx);
+
+/* Call FN for each connector that declined referral ROWID or let its offer
+ * lapse. 0, FN's non-zero value, or a negative errno. */
+int rd_store_each_decline(struct rd_store *store, int64_t rowid,
+                          int (*fn)(void *ctx, const char *connector), void *ctx);
+
+/* Call FN for at most LIMIT waitlisted referrals in waitlist order, with
+ * their candidates: from the head of the list when AFTER is NULL, else
+ * from the first referral after AFTER. The cost is in the rows read, not in
+ * the length of the list. Returns 0 and, when COUNT is not NULL, how many FN
+ * was called for in *COUNT; FN's non-zero value; or a negative errno. */
+int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *after, size_t limit,
+                          int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                          void *ctx, size_t *count);
+
+/* Call FN for each set of candidates (as rd_store_change keeps them) that
+ * waitlisted referrals have, with how many have it. The store keeps these
+ * counts with every change of a referral's status or candidates, in the
+ * same transaction. 0, FN's non-zero value, or a negative errno. */
+int rd_store_each_waiting_set(struct rd_store *store,
+                              int (*fn)(void *ctx, const char *candidates, int64_t count),
+                              void *ctx);
+
+/* Call FN for each open offer (status assigned). 0, FN's value, or errno. */
+int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
+                        void *ctx);
+
+/* The value of KEY in the database's own facts: 0 and the value in BUF
+ * (cut to SIZE), -ENOENT when not set, or a negative errno. */
+int rd_store_meta_get(struct rd_store *store, const char *key, char *buf, size_t size);
+
+/* Set KEY to VALUE (inside the caller's transaction). 0 or a negative errno. */
+int rd_store_meta_set(struct rd_store *store, const char *key, const char *value);
+
+/* The earliest deadline of each kind into *OUT, by index look-ups, no
+ * scan. 0 or a negative errno. */
+int rd_store_next_deadlines(struct rd_store *store, struct rd_deadlines *out);
+
+/* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
+ * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
+ * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest
+ * first, into ROWS (room for LIMIT); *N says how many. 0 or errno. */
+int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
+                 struct rd_stored *rows, size_t *n);
+
+/* 1 if VIEWER (NULL: everything) may see referral O, 0 if not, or a
+ * negative errno. */
+int rd_store_visible(struct rd_store *store, const struct rd_stored *o,
+                     const struct rd_viewer *viewer);
+
+/* Events with seq > SINCE that VIEWER may see (NULL: all; config events
+ * only for all), oldest first, at most LIMIT, appended to the JSON array
+ * ARR. 0 or a negative errno. */
+int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
+                    const struct rd_viewer *viewer, json_t *arr);
+
+/* The events of referral ROWID, oldest first, appended to ARR. 0 or errno. */
+int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
+
+/* Referrals VIEWER may see (NULL: all) whose latest event seq > SINCE, of
+ * STATUS (or any when STATUS < 0), ordered by that seq, at most LIMIT, each
+ * appended to ARR as {id, partner, ref, status, team, connector, start_by,
+ * seq}. 0 or a negative errno. */
+int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
+                  const struct rd_viewer *viewer, json_t *arr);
+
+/* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or a negative errno. */
+int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
+
+/* Referrals that ever started, and how many of them by their start_by. */
+int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);
+
+/* The figures of struct rd_figures into *OUT. 0 or a negative errno. */
 int rd_store_figures(struct rd_store *store, struct rd_figures *out);
+
+/* The audit trail: who (client id and role) did ACTION ("get", "submit",
+ * "update:accepted", "erase", ...) on which referral, when. Never the data
+ * itself. 0 or a negative errno. */
+int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, const char *role,
+                   const char *action, const char *referral_id);
+
+/* Audit entries numbered above SINCE (of REFERRAL_ID, or all when NULL or
+ * ""), oldest first, at most LIMIT, appended to ARR as {n, at, client,
+ * role, action, id}; *LAST is the number of the last one (SINCE if none). */
+int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
+                        const char *referral_id, json_t *arr, int64_t *last);
+
+/* Delete audit entries older than BEFORE_MS. Returns how many, or errno. */
+int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
+
+/* Wipe what erased referrals left in the files (SQLite: copy the WAL into
+ * the database and truncate it to zero bytes). Call outside a transaction.
+ * 0, -EOPNOTSUPP without RD_STORE_CAN_WIPE, or a negative errno. */
+int rd_store_checkpoint(struct rd_store *store);
 
 #endif

@@ -5,7 +5,7 @@ units"): the unit, the journal catalog, the man pages.
     packaging.py unit-verify   SOURCE_DIR REFERRALD
     packaging.py unit-security SOURCE_DIR
     packaging.py catalog       SOURCE_DIR
-    packaging.py man           PAGE...
+    packaging.py man           VERSION PAGE...
 
 Each prints what it checked and closes with "N passed, N failed"; exit 0 only
 when every check passed. Any warning from the tools counts as a failure.
@@ -123,8 +123,8 @@ def catalog(src):
               "missing %s" % " ".join(sorted(log_ids - listed)) if listed != log_ids else "")
 
 
-def man(pages):
-    """mandoc -Tlint -Wwarning: no output."""
+def man(version, *pages):
+    """mandoc -Tlint -Wwarning: no output; the page names referrald VERSION."""
     if not need("mandoc"):
         return
     for page in pages:
@@ -137,6 +137,11 @@ def man(pages):
         name = os.path.basename(page).rsplit(".", 1)[0]
         check("%s renders with its NAME" % os.path.basename(page),
               rc == 0 and re.search(r"^NAME\n\s+%s" % re.escape(name), out, re.M) is not None)
+        # the footer: the version of the build that installs it
+        footer = out.rstrip("\n").rsplit("\n", 1)[-1]
+        says = re.match(r"referrald %s\s" % re.escape(version), footer) is not None
+        check("%s says referrald %s" % (os.path.basename(page), version), says,
+              "" if says else "footer: " + footer)
 
 
 def main(argv):
@@ -151,7 +156,7 @@ def main(argv):
     elif what == "catalog":
         catalog(*args)
     elif what == "man":
-        man(args)
+        man(*args)
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -110,7 +110,7 @@ static const struct error_case error_cases[] = {
         {"key without value", "intake:\n", 1, 8,
          "intake has no value; leave the key out to use the default"},
         {"endpoint as a list", "intake: [tcp://127.0.0.1:5570]\n", 1, 9,
-         "intake must be a single value, not a list"},
+         "intake: expected a single value, not a list"},
         {"endpoint without scheme", "intake: 127.0.0.1:5570\n", 1, 9,
          "intake must be a ZeroMQ endpoint: tcp://HOST:PORT"},
         {"endpoint with unknown scheme", "events: udp://127.0.0.1:5571\n", 1, 9,
@@ -133,31 +133,39 @@ static const struct error_case error_cases[] = {
         {"events equal to the default intake", "events: tcp://127.0.0.1:5570\n", 1, 9,
          "events must be another endpoint than intake"},
         {"retention without unit", "retention: 365\n", 1, 12,
-         "retention must be a duration: a positive whole number and a unit s, m, h or d"},
+         "retention: bad duration '365': use a whole number above 0 and a unit s, m, h or d"},
         {"audit_retention zero", "audit_retention: 0d\n", 1, 18,
-         "audit_retention must be a duration"},
-        {"retention with unknown unit", "retention: 1y\n", 1, 12, "retention must be a duration"},
+         "audit_retention: bad duration '0d'"},
+        {"retention with unknown unit", "retention: 1y\n", 1, 12, "retention: bad duration '1y'"},
         {"journal_events unknown", "journal_events: some\n", 1, 17,
-         "journal_events must be all, decisions or none"},
+         "journal_events: unknown value 'some'; did you mean 'none'?"},
         {"empty database path", "database: \"\"\n", 1, 11,
-         "database must be a path, not an empty string"},
+         "database: expected a value, not an empty value"},
         {"unknown variable in a path", "database: ${HOME}/rd.db\n", 1, 11,
+         "only ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} are expanded"},
+        {"unset STATE_DIRECTORY", "database: ${STATE_DIRECTORY}/referrald.db\n", 1, 11,
+         "database uses ${STATE_DIRECTORY}, which is not set in the environment"},
+        {"unset STATE_DIRECTORY in the routing path", "routing: ${STATE_DIRECTORY}/routing.yaml\n",
+         1, 10, "routing uses ${STATE_DIRECTORY}, which is not set in the environment"},
+        {"unknown variable after an unset one", "database: ${STATE_DIRECTORY}/${HOME}/rd.db\n", 1,
+         11, "only ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} are expanded"},
+        {"unclosed variable", "database: ${STATE_DIRECTORY/rd.db\n", 1, 11,
          "only ${CREDENTIALS_DIRECTORY} and ${STATE_DIRECTORY} are expanded"},
         {"unset CREDENTIALS_DIRECTORY",
          "security:\n  secret_key_file: ${CREDENTIALS_DIRECTORY}/server.key\n  clients: []\n", 2,
          20, "uses ${CREDENTIALS_DIRECTORY}, which is not set in the environment"},
         {"routing as a mapping", "routing:\n  file: routing.yaml\n", 2, 3,
-         "routing must be a single value, not a mapping"},
+         "routing: expected a single value, not a mapping"},
         {"security without secret_key_file", "security:\n  clients: []\n", 1, 1,
          "security needs secret_key_file"},
         {"security empty", "security:\n", 1, 10,
-         "security must be a mapping with secret_key_file and clients, not empty"},
+         "security: expected a mapping (secret_key_file, clients), not an empty value"},
         {"unknown key in security suggests", "security:\n  secret_key_file: k\n  client: []\n", 3,
-         3, "unknown key 'client' in security; did you mean 'clients'?"},
+         3, "unknown key 'client'; did you mean 'clients'?"},
         {"clients not a list", CLIENTS_HEAD "    id: kelly\n", 4, 5,
-         "security.clients must be a list of {id, role, public_key}"},
+         "security.clients: expected a list of {id, role, public_key}, not a mapping"},
         {"client not a mapping", CLIENTS_HEAD "    - kelly\n", 4, 7,
-         "security.clients[0] must be a mapping {id, role, public_key}"},
+         "security.clients[0]: expected a mapping (id, role, public_key), not a single value"},
         {"client id not an id",
          CLIENTS_HEAD "    - {id: Kelly, role: connector, public_key: \"" KEY_A "\"}\n", 4, 12,
          "security.clients[0].id must be an id"},
@@ -169,10 +177,11 @@ static const struct error_case error_cases[] = {
          4, 7, "security.clients[0] needs an id"},
         {"client role unknown",
          CLIENTS_HEAD "    - {id: kelly, role: admin, public_key: \"" KEY_A "\"}\n", 4, 25,
-         "security.clients[0].role must be partner, connector, coordinator or monitor"},
+         "security.clients[0].role: unknown value 'admin': use 'partner', 'connector', "
+         "'coordinator' or 'monitor'"},
         {"client unknown key suggests",
          CLIENTS_HEAD "    - {id: kelly, rol: connector, public_key: \"" KEY_A "\"}\n", 4, 19,
-         "unknown key 'rol' in a client; did you mean 'role'?"},
+         "unknown key 'rol'; did you mean 'role'?"},
         {"public_key of 39 characters",
          CLIENTS_HEAD "    - {id: kelly, role: connector, public_key: \"" KEY_C "\"}\n"
                       "    - {id: anna, role: connector, public_key: \"000000000000000000000000000"
@@ -194,14 +203,18 @@ static const struct error_case error_cases[] = {
          CLIENTS_HEAD "    - {id: kelly, role: connector, public_key: \"" KEY_A "\"}\n"
                       "    - {id: anna, role: partner, public_key: \"" KEY_A "\"}\n",
          5, 45, "also the key of client 'kelly' (line 4)"},
-        {"YAML syntax error", "intake: [tcp://127.0.0.1:5570\n", 2, 1, "YAML syntax error"},
+        {"YAML syntax error", "intake: [tcp://127.0.0.1:5570\n", 2, 1,
+         "syntax error: did not find expected ',' or ']' while parsing a flow sequence"},
         {"YAML mapping value in a plain scalar", "intake: a: b\n", 1, 10,
-         "YAML syntax error: mapping values are not allowed"},
-        {"top level a list", "- intake\n", 1, 1, "the daemon config must be a mapping of keys"},
-        {"top level a scalar", "intake\n", 1, 1, "the daemon config must be a mapping of keys"},
+         "syntax error: mapping values are not allowed"},
+        {"top level a list", "- intake\n", 1, 1,
+         "the file: expected a mapping (intake, events, database, routing, retention, "
+         "audit_retention, journal_events, security), not a list"},
+        {"top level a scalar", "intake\n", 1, 1,
+         "the file: expected a mapping (intake, events, database"},
         {"two documents", "retention: 30d\n---\nretention: 60d\n", 2, 1,
-         "must be one YAML document"},
-        {"non-scalar key", "? [a, b]\n: 1\n", 1, 3, "keys must be plain names"},
+         "a second YAML document: the file must hold one document only"},
+        {"non-scalar key", "? [a, b]\n: 1\n", 1, 3, "a key must be a single value, not a list"},
 };
 
 static bool has_error(const struct rd_diag *d, const char *prefix, const char *message)
@@ -215,31 +228,52 @@ static bool has_error(const struct rd_diag *d, const char *prefix, const char *m
         return false;
 }
 
+/* Does LOAD refuse the file of case C with its error? Prints what it got
+ * when not. */
+static bool refused(const struct fixture *f, const struct error_case *c, const char *how,
+                    int (*load)(const char *, struct rd_config **, struct rd_diag *))
+{
+        struct rd_config *cfg = (struct rd_config *)0x1;
+        struct rd_diag d = {0};
+        char prefix[256];
+        bool ok;
+        int rc;
+
+        write_config(f, c->yaml);
+        rc = load(f->path, &cfg, &d);
+        snprintf(prefix, sizeof prefix, "%s:%zu:%zu: ", f->path, c->line, c->column);
+        ok = rc == -EINVAL && has_error(&d, prefix, c->message) &&
+             cfg == (struct rd_config *)0x1; /* untouched */
+        if (!ok) {
+                fprintf(stderr, "case '%s' (%s, rc %d): expected '%s%s', got:\n", c->name, how, rc,
+                        prefix, c->message);
+                for (size_t j = 0; j < d.n; j++)
+                        fprintf(stderr, "  %s\n", d.items[j].text);
+        }
+        rd_diag_clear(&d);
+        return ok;
+}
+
 static void test_config_errors_name_file_line_column(void **state)
 {
         struct fixture *f = *state;
         int failures = 0;
 
-        for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++) {
-                const struct error_case *c = &error_cases[i];
-                struct rd_config *cfg = (struct rd_config *)0x1;
-                struct rd_diag d = {0};
-                char prefix[256];
-                int rc;
+        for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++)
+                failures += !refused(f, &error_cases[i], "load", rd_config_load);
+        assert_int_equal(failures, 0);
+}
 
-                write_config(f, c->yaml);
-                rc = rd_config_load(f->path, &cfg, &d);
-                snprintf(prefix, sizeof prefix, "%s:%zu:%zu: ", f->path, c->line, c->column);
-                if (rc != -EINVAL || !has_error(&d, prefix, c->message) ||
-                    cfg != (struct rd_config *)0x1 /* untouched */) {
-                        fprintf(stderr, "case '%s' (rc %d): expected '%s%s', got:\n", c->name, rc,
-                                prefix, c->message);
-                        for (size_t j = 0; j < d.n; j++)
-                                fprintf(stderr, "  %s\n", d.items[j].text);
-                        failures++;
-                }
-                rd_diag_clear(&d);
-        }
+/* daemon.md rev 2: outside the service only an unset variable is let
+ * through; every other error stays one. */
+static void test_a_check_refuses_every_error_but_an_unset_variable(void **state)
+{
+        struct fixture *f = *state;
+        int failures = 0;
+
+        for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++)
+                if (!strstr(error_cases[i].message, "which is not set"))
+                        failures += !refused(f, &error_cases[i], "check", rd_config_check);
         assert_int_equal(failures, 0);
 }
 
@@ -416,6 +450,118 @@ static void test_empty_client_list_is_valid_with_a_warning(void **state)
         rd_diag_clear(&d);
 }
 
+/* ---- rd_config_check: -t outside the service (daemon.md rev 2) ------------- */
+
+#define UNSET_PATHS                                                                                \
+        "database: ${STATE_DIRECTORY}/referrald.db\n"                                              \
+        "routing: ${STATE_DIRECTORY}/routing.yaml\n"                                               \
+        "security:\n"                                                                              \
+        "  secret_key_file: ${CREDENTIALS_DIRECTORY}/server.key\n"                                 \
+        "  clients:\n"                                                                             \
+        "    - {id: kelly, role: connector, public_key: \"" KEY_A "\"}\n"
+
+/* Is item I of D the warning "PATH:LINE:COLUMN: warning: MESSAGE..."? */
+static void assert_warning(const struct fixture *f, const struct rd_diag *d, size_t i, size_t line,
+                           size_t column, const char *message)
+{
+        char expect[512];
+
+        snprintf(expect, sizeof expect, "%s:%zu:%zu: warning: %s", f->path, line, column, message);
+        assert_true(i < d->n);
+        assert_int_equal(d->items[i].severity, RD_DIAG_WARNING);
+        if (strncmp(d->items[i].text, expect, strlen(expect)) != 0)
+                fail_msg("expected '%s...', got '%s'", expect, d->items[i].text);
+}
+
+static void test_a_check_outside_the_service_warns_at_each_path_it_cannot_expand(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_config *c = NULL;
+        struct rd_diag d = {0};
+
+        write_config(f, UNSET_PATHS);
+        assert_int_equal(rd_config_check(f->path, &c, &d), 0);
+        assert_int_equal(d.n_errors, 0);
+        assert_int_equal(d.n_warnings, 3);
+        assert_warning(f, &d, 0, 1, 1,
+                       "database uses ${STATE_DIRECTORY}, which is not set here (systemd sets it "
+                       "for the service): the path is not checked");
+        assert_warning(
+                f, &d, 1, 2, 1,
+                "routing uses ${STATE_DIRECTORY}, which is not set here (systemd sets it for "
+                "the service): the routing file is not checked");
+        assert_warning(f, &d, 2, 4, 3,
+                       "security.secret_key_file uses ${CREDENTIALS_DIRECTORY}, which is not set "
+                       "here (systemd sets it for the service): the secret key is not checked");
+        for (int p = 0; p < RD_CONFIG__PATHS; p++)
+                assert_true(c->unexpanded[p]);
+        assert_null(c->database);
+        assert_null(c->routing); /* not the compiled-in example: unchecked */
+        assert_null(c->secret_key_file);
+        assert_true(c->has_security);
+        assert_int_equal(c->n_clients, 1);
+        assert_string_equal(c->clients[0].id, "kelly");
+        rd_config_free(c);
+        rd_diag_clear(&d);
+}
+
+static void test_starting_with_an_unset_variable_stays_an_error(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_config *c = (struct rd_config *)0x1;
+        struct rd_diag d = {0};
+
+        write_config(f, UNSET_PATHS);
+        assert_int_equal(rd_config_load(f->path, &c, &d), -EINVAL);
+        assert_int_equal(d.n_errors, 3);
+        assert_int_equal(d.n_warnings, 0);
+        assert_true(c == (struct rd_config *)0x1);
+        rd_diag_clear(&d);
+}
+
+static void test_a_check_with_the_variables_set_expands_them_without_a_warning(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_config *c = NULL;
+        struct rd_diag d = {0};
+
+        setenv("STATE_DIRECTORY", "/var/lib/referrald", 1);
+        setenv("CREDENTIALS_DIRECTORY", "/run/credentials/referrald.service", 1);
+        write_config(f, UNSET_PATHS);
+        assert_int_equal(rd_config_check(f->path, &c, &d), 0);
+        assert_int_equal(d.n, 0);
+        assert_string_equal(c->database, "/var/lib/referrald/referrald.db");
+        assert_string_equal(c->routing, "/var/lib/referrald/routing.yaml");
+        assert_string_equal(c->secret_key_file, "/run/credentials/referrald.service/server.key");
+        for (int p = 0; p < RD_CONFIG__PATHS; p++)
+                assert_false(c->unexpanded[p]);
+        rd_config_free(c);
+        unsetenv("STATE_DIRECTORY");
+        unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void test_a_check_reports_every_other_error_beside_the_warnings(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_config *c = (struct rd_config *)0x1;
+        struct rd_diag d = {0};
+        char at[256];
+
+        write_config(f, "database: ${STATE_DIRECTORY}/referrald.db\n"
+                        "journal_events: loud\n"
+                        "routing: ${STATE_DIRECTORY}/${HOME}/routing.yaml\n");
+        assert_int_equal(rd_config_check(f->path, &c, &d), -EINVAL);
+        assert_true(c == (struct rd_config *)0x1);
+        assert_int_equal(d.n_errors, 2);
+        assert_int_equal(d.n_warnings, 1);
+        assert_warning(f, &d, 0, 1, 1, "database uses ${STATE_DIRECTORY}, which is not set here");
+        snprintf(at, sizeof at, "%s:2:17: ", f->path);
+        assert_true(has_error(&d, at, "journal_events: unknown value 'loud'"));
+        snprintf(at, sizeof at, "%s:3:10: ", f->path);
+        assert_true(has_error(&d, at, "routing: only ${CREDENTIALS_DIRECTORY} and"));
+        rd_diag_clear(&d);
+}
+
 /* ---- rd_config_default, rd_endpoint_is_local, rd_role_name --------------- */
 
 static void test_default_config(void **state)
@@ -504,6 +650,19 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_empty_client_list_is_valid_with_a_warning,
                                                 setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_a_check_refuses_every_error_but_an_unset_variable, setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_a_check_outside_the_service_warns_at_each_path_it_cannot_expand, setup,
+                        teardown),
+                cmocka_unit_test_setup_teardown(test_starting_with_an_unset_variable_stays_an_error,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_a_check_with_the_variables_set_expands_them_without_a_warning, setup,
+                        teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_a_check_reports_every_other_error_beside_the_warnings, setup,
+                        teardown),
                 cmocka_unit_test(test_default_config),
                 cmocka_unit_test(test_endpoint_is_local),
                 cmocka_unit_test(test_role_names),

@@ -1,4 +1,5 @@
-/* Unit tests of lib/store: durability rules the daemon builds on. */
+/* Unit tests of lib/store through its interface (store.h), over the
+ * SQLite driver: durability rules the daemon builds on. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +46,46 @@ static int teardown(void **state)
         return 0;
 }
 
+/* ---- the coarse writes, one part at a time -------------------------------- */
+
+static int update(struct fixture *f, struct rd_stored *st)
+{
+        struct rd_store_change ch = {.st = st, .row = true};
+        return rd_store_change(f->store, &ch);
+}
+
+/* Append EV about ST (ST's last_seq follows). */
+static int append(struct fixture *f, struct rd_event *ev, struct rd_stored *st)
+{
+        struct rd_store_change ch = {.st = st, .events = ev, .n_events = 1};
+        return rd_store_change(f->store, &ch);
+}
+
+/* An offer of ST to CONNECTOR; with RR_RULE, that rule's round robin. */
+static int offer(struct fixture *f, struct rd_stored *st, const char *connector,
+                 const char *rr_rule)
+{
+        struct rd_store_change ch = {.st = st, .offered = connector, .rr_rule = rr_rule};
+        return rd_store_change(f->store, &ch);
+}
+
+static int set_candidates(struct fixture *f, struct rd_stored *st, const char *candidates)
+{
+        struct rd_store_change ch = {.st = st, .candidates = candidates};
+        return rd_store_change(f->store, &ch);
+}
+
+static int set_trace(struct fixture *f, struct rd_stored *st, const json_t *trace,
+                     const char *rules_digest)
+{
+        char *text = json_dumps(trace, JSON_COMPACT);
+        struct rd_store_change ch = {
+                .st = st, .trace_set = true, .trace = text, .rules_digest = rules_digest};
+        int r = text ? rd_store_change(f->store, &ch) : -ENOMEM;
+        free(text);
+        return r;
+}
+
 static void make_referral(struct rd_referral *r, const char *partner, const char *ref)
 {
         memset(r, 0, sizeof *r);
@@ -73,7 +114,8 @@ static int insert_as(struct fixture *f, const char *partner, const char *ref, co
         snprintf(st->digest, sizeof st->digest, "%s", digest);
         st->received_ms = 1000;
         st->status = RD_STATUS_RECEIVED;
-        rc = rd_store_insert(f->store, st, content, NULL, "", NULL);
+        rc = rd_store_insert(f->store, &(struct rd_store_change){
+                                               .st = st, .content = content, .rules_digest = ""});
         free(content);
         return rc;
 }
@@ -179,7 +221,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-1", &a);
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0);
+        assert_int_equal(append(f, &ev, &a), 0);
         assert_int_equal(ev.seq, 1);
         assert_int_equal(rd_store_request_end(f->store, true), 0);
 
@@ -187,7 +229,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-2", &b);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
+        assert_int_equal(append(f, &ev, &b), 0);
         assert_int_equal(ev.seq, 2);
         assert_int_equal(rd_store_request_end(f->store, false), 0);
         assert_int_equal(rd_store_last_seq(f->store), 1);
@@ -196,7 +238,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         assert_int_equal(rd_store_request_begin(f->store), 0);
         insert(f, "A-3", &b);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
+        assert_int_equal(append(f, &ev, &b), 0);
         assert_int_equal(ev.seq, 2);
         assert_int_equal(rd_store_request_end(f->store, true), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
@@ -204,7 +246,7 @@ static void seq_is_gap_free_across_rolled_back_requests_and_reopen(void **state)
         /* a whole transaction rolled back gives its seqs back */
         assert_int_equal(rd_store_begin(f->store), 0);
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0);
+        assert_int_equal(append(f, &ev, &b), 0);
         assert_int_equal(ev.seq, 3);
         rd_store_rollback(f->store);
         assert_int_equal(rd_store_last_seq(f->store), 2);
@@ -231,7 +273,7 @@ static void events_since_and_limit(void **state)
         insert(f, "A-1", &a);
         for (int i = 0; i < 5; i++) {
                 ev = received(&a);
-                assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0);
+                assert_int_equal(append(f, &ev, &a), 0);
         }
         assert_int_equal(rd_store_commit(f->store), 0);
         assert_int_equal(rd_store_events(f->store, 2, 2, NULL, arr), 0);
@@ -262,11 +304,11 @@ static void decision_columns_round_trip_and_count(void **state)
         a.start_by_ms = 5000;
         a.offered_ms = 1000;
         a.offer_expires_ms = 3000;
-        assert_int_equal(rd_store_update(f->store, &a), 0);
+        assert_int_equal(update(f, &a), 0);
         b.status = RD_STATUS_FORWARDED;
         snprintf(b.forward_to, sizeof b.forward_to, "caw");
         snprintf(b.reason, sizeof b.reason, "outside the target group");
-        assert_int_equal(rd_store_update(f->store, &b), 0);
+        assert_int_equal(update(f, &b), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 
         assert_int_equal(rd_store_get(f->store, a.id, &got), 0);
@@ -319,19 +361,27 @@ static void open_referrals_offer_counts_and_round_robin_survive_reopen(void **st
         insert(f, "A-1", &a);
         a.status = RD_STATUS_STARTED;
         snprintf(a.connector, sizeof a.connector, "kelly");
-        assert_int_equal(rd_store_update(f->store, &a), 0);
-        assert_int_equal(rd_store_offer_made(f->store, a.rowid, "kelly"), 0);
-        assert_int_equal(rd_store_offer_made(f->store, a.rowid, "kelly"), 0);
-        assert_int_equal(rd_store_set_rr(f->store, "family", "sophie"), 0);
-        assert_int_equal(rd_store_set_rr(f->store, "family", "kelly"), 0);
+        assert_int_equal(update(f, &a), 0);
+        assert_int_equal(offer(f, &a, "kelly", NULL), 0);
+        assert_int_equal(offer(f, &a, "sophie", "family"), 0); /* the last one counts */
+        assert_int_equal(offer(f, &a, "kelly", "family"), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
-        assert_int_equal(rd_store_each_open(f->store, count_open, &n_open), 0);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.open = count_open},
+                                             &n_open),
+                         0);
         assert_int_equal(n_open, 1);
-        assert_int_equal(rd_store_each_offer_count(f->store, sum_offers, &offers), 0);
+        assert_int_equal(
+                rd_store_each_state(
+                        f->store, &(struct rd_store_state_fns){.offer_count = sum_offers}, &offers),
+                0);
         assert_int_equal(offers, 2);
-        assert_int_equal(rd_store_each_rr(f->store, read_rr, rr), 0);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.round_robin = read_rr},
+                                             rr),
+                         0);
         assert_string_equal(rr, "kelly");
 }
 
@@ -346,13 +396,13 @@ static void list_orders_by_latest_event_and_filters_status(void **state)
         insert(f, "A-1", &a);
         insert(f, "A-2", &b);
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0); /* 1 */
+        assert_int_equal(append(f, &ev, &a), 0); /* 1 */
         ev = received(&b);
-        assert_int_equal(rd_store_append_event(f->store, &ev, b.rowid, 0, NULL), 0); /* 2 */
+        assert_int_equal(append(f, &ev, &b), 0); /* 2 */
         ev = received(&a);
-        assert_int_equal(rd_store_append_event(f->store, &ev, a.rowid, 0, NULL), 0); /* 3 */
+        assert_int_equal(append(f, &ev, &a), 0); /* 3 */
         b.status = RD_STATUS_WAITLISTED;
-        assert_int_equal(rd_store_update(f->store, &b), 0);
+        assert_int_equal(update(f, &b), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 
         assert_int_equal(rd_store_list(f->store, -1, 0, 10, NULL, arr), 0);
@@ -381,7 +431,7 @@ static void content_and_trace_are_kept(void **state)
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
-        assert_int_equal(rd_store_set_trace(f->store, a.rowid, t, "abc"), 0);
+        assert_int_equal(set_trace(f, &a, t, "abc"), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
         assert_int_equal(rd_store_content(f->store, a.rowid, &content, &trace, digest), 0);
         assert_string_equal(json_string_value(json_object_get(content, "ref")), "A-1");
@@ -439,7 +489,12 @@ static void insert_waiting(struct fixture *f, const char *ref, enum rd_urgency u
         st->urgency = urgency;
         st->start_by_ms = start_by;
         snprintf(st->rule, sizeof st->rule, "family");
-        assert_int_equal(rd_store_insert(f->store, st, content, NULL, "", candidates), 0);
+        assert_int_equal(
+                rd_store_insert(f->store, &(struct rd_store_change){.st = st,
+                                                                    .content = content,
+                                                                    .rules_digest = "",
+                                                                    .candidates = candidates}),
+                0);
         free(content);
 }
 
@@ -456,10 +511,10 @@ static void waiting_counts_by_candidates_follow_every_change_and_rollback(void *
         assert_int_equal(waiting_for(f, "psy-1"), 1);
         /* offered: it leaves the list */
         a.status = RD_STATUS_ASSIGNED;
-        assert_int_equal(rd_store_update(f->store, &a), 0);
+        assert_int_equal(update(f, &a), 0);
         assert_int_equal(waiting_for(f, "kelly sophie"), 1);
         /* new candidates for one waiting */
-        assert_int_equal(rd_store_set_candidates(f->store, b.rowid, "kelly"), 0);
+        assert_int_equal(set_candidates(f, &b, "kelly"), 0);
         assert_int_equal(waiting_for(f, "kelly sophie"), 0);
         assert_int_equal(waiting_for(f, "kelly"), 1);
         assert_int_equal(rd_store_commit(f->store), 0);
@@ -467,7 +522,7 @@ static void waiting_counts_by_candidates_follow_every_change_and_rollback(void *
         assert_int_equal(rd_store_begin(f->store), 0);
         assert_int_equal(rd_store_request_begin(f->store), 0);
         c.status = RD_STATUS_WITHDRAWN;
-        assert_int_equal(rd_store_update(f->store, &c), 0);
+        assert_int_equal(update(f, &c), 0);
         assert_int_equal(waiting_for(f, "psy-1"), 0);
         assert_int_equal(rd_store_request_end(f->store, false), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
@@ -504,7 +559,7 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         insert_waiting(f, "late-too", RD_URGENCY_NORMAL, 9000, "kelly", &w[3]);
         insert_waiting(f, "offered", RD_URGENCY_HIGH, 1000, "kelly", &w[4]);
         w[4].status = RD_STATUS_ASSIGNED;
-        assert_int_equal(rd_store_update(f->store, &w[4]), 0);
+        assert_int_equal(update(f, &w[4]), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 
         assert_int_equal(rd_store_each_waiting(f->store, NULL, 2, read_order, &o, &n), 0);
@@ -554,6 +609,120 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
 }
 
+/* ---- the interface ----------------------------------------------------------- */
+
+static void ids_are_made_and_read_in_one_place(void **state)
+{
+        char id[RD_RID_MAX];
+        int64_t rowid = 0;
+
+        (void)state;
+        rd_store_format_id(42, id);
+        assert_string_equal(id, "R000042");
+        assert_int_equal(rd_store_parse_id("R000042", &rowid), 0);
+        assert_int_equal(rowid, 42);
+        rd_store_format_id(1234567, id);
+        assert_string_equal(id, "R1234567");
+        assert_int_equal(rd_store_parse_id(id, &rowid), 0);
+        assert_int_equal(rowid, 1234567);
+        /* only what rd_store_format_id makes */
+        assert_int_equal(rd_store_parse_id("R42", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R0000042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("X000042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R000000", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R-00042", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id("R000042 ", &rowid), -ENOENT);
+        assert_int_equal(rd_store_parse_id(NULL, &rowid), -ENOENT);
+        assert_int_equal(rowid, 1234567);
+}
+
+static void the_sqlite_driver_says_what_it_can_do(void **state)
+{
+        struct fixture *f = *state;
+
+        assert_string_equal(f->store->ops->name, "sqlite");
+        assert_int_equal(rd_store_caps(f->store),
+                         RD_STORE_CAN_WIPE | RD_STORE_SAVEPOINTS | RD_STORE_READ_ONLY);
+        assert_int_equal(rd_store_checkpoint(f->store), 0);
+}
+
+static int offers_of(void *ctx, const char *connector, int64_t count)
+{
+        if (strcmp(connector, "kelly") == 0)
+                *(int64_t *)ctx = count;
+        return 0;
+}
+
+static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_referral r;
+        struct rd_stored st, got;
+        struct rd_event ev[2];
+        char *content = NULL, *texts[2] = {NULL, NULL}, hex[65], rr[65] = "";
+        int64_t offers = 0;
+        json_t *arr = json_array();
+        struct rd_viewer kelly = {RD_VIEW_CONNECTOR, "kelly"},
+                         sophie = {RD_VIEW_CONNECTOR, "sophie"};
+
+        make_referral(&r, "ocmw-genk", "A-1");
+        assert_int_equal(rd_referral_canonical(&r, &content, hex), 0);
+        memset(&st, 0, sizeof st);
+        snprintf(st.partner, sizeof st.partner, "ocmw-genk");
+        snprintf(st.ref, sizeof st.ref, "A-1");
+        snprintf(st.digest, sizeof st.digest, "%s", hex);
+        st.received_ms = 1000;
+        st.status = RD_STATUS_ASSIGNED;
+        snprintf(st.rule, sizeof st.rule, "family");
+        snprintf(st.connector, sizeof st.connector, "kelly");
+        st.offered_ms = 1000;
+        ev[0] = received(&st);
+        ev[1] = received(&st);
+        ev[1].type = RD_EV_ASSIGNED;
+        ev[1].status = RD_STATUS_ASSIGNED;
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_insert(f->store, &(struct rd_store_change){.st = &st,
+                                                                             .content = content,
+                                                                             .rules_digest = "",
+                                                                             .offered = "kelly",
+                                                                             .rr_rule = "family",
+                                                                             .events = ev,
+                                                                             .n_events = 2,
+                                                                             .texts = texts}),
+                         0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        free(content);
+        /* the referral got its id, and its events that id and their seqs */
+        assert_string_equal(st.id, "R000001");
+        assert_int_equal(st.last_seq, 2);
+        assert_int_equal(st.first_offered_ms, 1000);
+        assert_int_equal(ev[0].seq, 1);
+        assert_int_equal(ev[1].seq, 2);
+        assert_string_equal(ev[0].id, st.id);
+        assert_string_equal(ev[1].id, st.id);
+        assert_non_null(strstr(texts[1], "\"R000001\""));
+        free(texts[0]);
+        free(texts[1]);
+        assert_int_equal(rd_store_get(f->store, st.id, &got), 0);
+        assert_int_equal(got.last_seq, 2);
+        assert_int_equal(rd_store_history(f->store, got.rowid, arr), 0);
+        assert_int_equal(json_array_size(arr), 2);
+        json_decref(arr);
+        /* the offer: counted, and kelly may see it from now on */
+        assert_int_equal(rd_store_visible(f->store, &got, &kelly), 1);
+        assert_int_equal(rd_store_visible(f->store, &got, &sophie), 0);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.offer_count = offers_of},
+                                             &offers),
+                         0);
+        assert_int_equal(offers, 1);
+        assert_int_equal(rd_store_each_state(f->store,
+                                             &(struct rd_store_state_fns){.round_robin = read_rr},
+                                             rr),
+                         0);
+        assert_string_equal(rr, "kelly");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -572,6 +741,9 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
+                T(ids_are_made_and_read_in_one_place),
+                T(the_sqlite_driver_says_what_it_can_do),
+                T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

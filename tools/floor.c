@@ -29,30 +29,22 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <signal.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "bounds.h"
 #include "sqlite_pragmas.h"
-
-#ifndef RD_VERSION
-#define RD_VERSION "0.0.0"
-#endif
+#include "tool.h"
 
 #define PROG "referral-floor"
 #define CORR_FIELD_MAX (RD_CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
 #define REPLY_MAX (CORR_FIELD_MAX + 256)
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct request {
         zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
@@ -72,25 +64,12 @@ struct floor {
         long long dropped_replies;
 };
 
-static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fail_msg(const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, PROG ": ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\n");
-}
-
 /* ---- the database ------------------------------------------------------- */
 
 static int prepare(struct floor *f, const char *sql, sqlite3_stmt **out)
 {
         if (sqlite3_prepare_v3(f->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
-                fail_msg("cannot prepare '%s': %s", sql, sqlite3_errmsg(f->db));
+                tool_msg(PROG, "cannot prepare '%s': %s", sql, sqlite3_errmsg(f->db));
                 return -1;
         }
         return 0;
@@ -105,7 +84,7 @@ static int open_db(struct floor *f, const char *path)
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
         if (rc != SQLITE_OK) {
-                fail_msg("cannot open the database %s: %s", path,
+                tool_msg(PROG, "cannot open the database %s: %s", path,
                          f->db ? sqlite3_errmsg(f->db) : sqlite3_errstr(rc));
                 return -1;
         }
@@ -118,7 +97,8 @@ static int open_db(struct floor *f, const char *path)
                           " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
                           NULL, NULL, &err);
         if (rc != SQLITE_OK) {
-                fail_msg("cannot set up the database %s: %s", path, err ? err : sqlite3_errstr(rc));
+                tool_msg(PROG, "cannot set up the database %s: %s", path,
+                         err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
                 return -1;
         }
@@ -367,7 +347,7 @@ static int serve_batch(struct floor *f)
                 f->n_batch++;
         }
         if (began == 0 && run(f->commit) < 0) {
-                fail_msg("commit failed: %s", sqlite3_errmsg(f->db));
+                tool_msg(PROG, "commit failed: %s", sqlite3_errmsg(f->db));
                 run(f->rollback);
                 for (int i = 0; i < f->n_batch; i++)
                         if (f->batch[i].submit_ok)
@@ -382,16 +362,6 @@ static int serve_batch(struct floor *f)
         return f->n_batch;
 }
 
-static bool signalled(struct floor *f)
-{
-        struct signalfd_siginfo si;
-        bool stop = false;
-
-        while (read(f->sigfd, &si, sizeof si) == sizeof si)
-                stop = true;
-        return stop;
-}
-
 static int serve(struct floor *f)
 {
         zmq_pollitem_t items[2] = {
@@ -401,18 +371,18 @@ static int serve(struct floor *f)
 
         for (;;) {
                 if (zmq_poll(items, 2, -1) < 0 && errno != EINTR) {
-                        fail_msg("poll failed: %s", zmq_strerror(errno));
+                        tool_msg(PROG, "poll failed: %s", zmq_strerror(errno));
                         return -1;
                 }
                 /* ZMQ_POLLIN is edge-like: drain while anything is ready,
                  * looking at signals between batches */
                 for (;;) {
                         int n;
-                        if (signalled(f))
+                        if (tool_stop_signalled(f->sigfd))
                                 return 0;
                         n = serve_batch(f);
                         if (n < 0) {
-                                fail_msg("receiving a request: %s", zmq_strerror(-n));
+                                tool_msg(PROG, "receiving a request: %s", zmq_strerror(-n));
                                 return -1;
                         }
                         if (n == 0)
@@ -440,20 +410,6 @@ static void usage(FILE *to)
                 "error.\n");
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void usage_error(const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, PROG ": ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry '" PROG " --help'.\n");
-        exit(EXIT_USAGE);
-}
-
 static void floor_close(struct floor *f)
 {
         if (f->intake)
@@ -466,12 +422,14 @@ static void floor_close(struct floor *f)
         sqlite3_finalize(f->commit);
         sqlite3_finalize(f->rollback);
         if (f->db && sqlite3_close(f->db) != SQLITE_OK)
-                fail_msg("cannot close the database: %s", sqlite3_errmsg(f->db));
+                tool_msg(PROG, "cannot close the database: %s", sqlite3_errmsg(f->db));
         if (f->sigfd >= 0)
                 close(f->sigfd);
 }
 
-int main(int argc, char **argv)
+/* The command line into *ENDPOINT and *DBFILE; --help and --version exit
+ * 0, a usage error exits 2. */
+static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile)
 {
         static const struct option longopts[] = {
                 {"endpoint", required_argument, NULL, 'e'},
@@ -480,65 +438,73 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, 'V'},
                 {0},
         };
-        const char *endpoint = NULL, *dbfile = NULL;
-        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM, ch, r = EXIT_FAIL;
-        int64_t maxmsg = RD_SOCKET_MSG_MAX;
-        struct floor *f;
-        sigset_t mask;
+        int ch;
 
         while ((ch = getopt_long(argc, argv, "e:d:hV", longopts, NULL)) != -1) {
                 switch (ch) {
-                case 'e': endpoint = optarg; break;
-                case 'd': dbfile = optarg; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                case 'V': printf(PROG " " RD_VERSION "\n"); return EXIT_OK;
-                default: fprintf(stderr, "Try '" PROG " --help'.\n"); return EXIT_USAGE;
+                case 'e': *endpoint = optarg; break;
+                case 'd': *dbfile = optarg; break;
+                case 'h': usage(stdout); exit(EXIT_OK);
+                case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
+                default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
                 }
         }
         if (optind < argc)
-                usage_error("unexpected argument '%s'", argv[optind]);
-        if (!endpoint || !*endpoint)
-                usage_error("-e ENDPOINT is required");
-        if (!dbfile || !*dbfile)
-                usage_error("-d DBFILE is required");
+                tool_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+        if (!*endpoint || !**endpoint)
+                tool_usage_error(PROG, "-e ENDPOINT is required");
+        if (!*dbfile || !**dbfile)
+                tool_usage_error(PROG, "-d DBFILE is required");
+}
 
-        f = calloc(1, sizeof *f);
-        if (!f) {
-                fail_msg("out of memory");
-                return EXIT_FAIL;
-        }
-        f->sigfd = -1;
-        /* signals come through a signalfd, as in the daemon */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        f->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (f->sigfd < 0) {
-                fail_msg("signalfd: %s", strerror(errno));
-                goto out;
-        }
-        if (open_db(f, dbfile) < 0)
-                goto out;
+/* The ROUTER socket with the daemon's options, bound to ENDPOINT. 0, or
+ * -1 (printed). */
+static int open_intake(struct floor *f, const char *endpoint)
+{
+        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM;
+        int64_t maxmsg = RD_SOCKET_MSG_MAX;
+
         f->zctx = zmq_ctx_new();
         f->intake = f->zctx ? zmq_socket(f->zctx, ZMQ_ROUTER) : NULL;
         if (!f->intake) {
-                fail_msg("cannot make the ROUTER socket: %s", zmq_strerror(errno));
-                goto out;
+                tool_msg(PROG, "cannot make the ROUTER socket: %s", zmq_strerror(errno));
+                return -1;
         }
         zmq_setsockopt(f->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         zmq_setsockopt(f->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(f->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(f->intake, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_bind(f->intake, endpoint) < 0) {
-                fail_msg("cannot bind %s: %s", endpoint, zmq_strerror(errno));
+                tool_msg(PROG, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *endpoint = NULL, *dbfile = NULL;
+        int r = EXIT_FAULT;
+        struct floor *f;
+
+        parse_args(argc, argv, &endpoint, &dbfile);
+        f = calloc(1, sizeof *f);
+        if (!f) {
+                tool_msg(PROG, "out of memory");
+                return EXIT_FAULT;
+        }
+        /* signals come through a signalfd, as in the daemon */
+        f->sigfd = tool_stop_signalfd();
+        if (f->sigfd < 0) {
+                tool_msg(PROG, "signalfd: %s", strerror(-f->sigfd));
                 goto out;
         }
+        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0)
+                goto out;
         if (serve(f) == 0)
                 r = EXIT_OK;
         if (f->dropped_replies)
-                fail_msg("%lld replies could not be delivered", f->dropped_replies);
+                tool_msg(PROG, "%lld replies could not be delivered", f->dropped_replies);
 out:
         floor_close(f);
         free(f);

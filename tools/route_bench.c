@@ -11,8 +11,10 @@
  *
  * No daemon, no database, no sockets: only lib/rules and lib/route. */
 #include "referral.h"
+#include "rng.h"
 #include "route.h"
 #include "rules.h"
+#include "tool.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,8 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#define PROG "referral-route-bench"
 #define N_TEAMS 10
 #define PER_TEAM 10
 #define N_CONNECTORS (N_TEAMS * PER_TEAM)
@@ -49,11 +51,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-        /* xorshift64* */
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * UINT64_C(2685821657736338717);
+        return tool_rng_next(&rng_state);
 }
 
 /* A number in 0..n-1. */
@@ -86,7 +84,7 @@ static void put(struct buf *b, const char *fmt, ...)
                 n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
                 va_end(ap);
                 if (n < 0) {
-                        fprintf(stderr, "referral-route-bench: formatting failed\n");
+                        tool_msg(PROG, "formatting failed");
                         exit(1);
                 }
                 if ((size_t)n < b->cap - b->len)
@@ -94,7 +92,7 @@ static void put(struct buf *b, const char *fmt, ...)
                 b->cap = (b->cap + (size_t)n + 1) * 2;
                 b->s = realloc(b->s, b->cap);
                 if (!b->s) {
-                        fprintf(stderr, "referral-route-bench: out of memory\n");
+                        tool_msg(PROG, "out of memory");
                         exit(1);
                 }
         }
@@ -317,7 +315,7 @@ static void gen_state(struct bench_state *bs, const struct rd_rules *rules)
                 bs->n_ends[i] = bs->load[i];
                 bs->ends[i] = calloc(bs->load[i] + 1, sizeof *bs->ends[i]);
                 if (!bs->ends[i]) {
-                        fprintf(stderr, "referral-route-bench: out of memory\n");
+                        tool_msg(PROG, "out of memory");
                         exit(1);
                 }
                 for (size_t k = 0; k < bs->load[i]; k++)
@@ -349,10 +347,7 @@ static void gen_state(struct bench_state *bs, const struct rd_rules *rules)
 
 static double now_s(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)tool_mono_ns() / 1e9;
 }
 
 enum mode { MODE_NO_TRACE, MODE_TRACE, MODE_TRACE_DUMP };
@@ -377,8 +372,7 @@ static void run(enum mode mode, const struct rd_rules *rules, const struct rd_ro
                                         mode == MODE_NO_TRACE ? NULL : &trace);
 
                 if (r < 0) {
-                        fprintf(stderr, "referral-route-bench: rd_route_decide: %s\n",
-                                strerror(-r));
+                        tool_msg(PROG, "rd_route_decide: %s", strerror(-r));
                         exit(1);
                 }
                 res->by_status[d.status]++;
@@ -420,93 +414,114 @@ static void usage(FILE *f)
                 N_RULES, N_CONNECTORS, N_TEAMS, N_WAITING, N_POOL);
 }
 
-int main(int argc, char **argv)
+/* The command line into *N and *SEED; --help exits 0, a usage error 2. */
+static void parse_args(int argc, char **argv, unsigned long long *n, unsigned long long *seed)
 {
         static const struct option opts[] = {{"iterations", required_argument, NULL, 'n'},
                                              {"seed", required_argument, NULL, 's'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
-        unsigned long long n = 200000, seed = 1;
-        struct rd_diag diag = {0};
-        struct rd_rules *rules = NULL;
-        struct bench_state *bs;
-        struct rd_referral *pool;
-        struct result res;
-        char *yaml, *end;
-        size_t len;
-        int opt, r;
+        char *end;
+        int opt;
 
         while ((opt = getopt_long(argc, argv, "n:s:h", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'n':
                         errno = 0;
-                        n = strtoull(optarg, &end, 10);
-                        if (errno || *end || !n || optarg[0] == '-') {
-                                fprintf(stderr, "referral-route-bench: -n needs a count above "
-                                                "0\n");
-                                return 2;
+                        *n = strtoull(optarg, &end, 10);
+                        if (errno || *end || !*n || optarg[0] == '-') {
+                                tool_msg(PROG, "-n needs a count above 0");
+                                exit(EXIT_USAGE);
                         }
                         break;
                 case 's':
                         errno = 0;
-                        seed = strtoull(optarg, &end, 10);
+                        *seed = strtoull(optarg, &end, 10);
                         if (errno || *end || optarg[0] == '-') {
-                                fprintf(stderr, "referral-route-bench: --seed needs a number\n");
-                                return 2;
+                                tool_msg(PROG, "--seed needs a number");
+                                exit(EXIT_USAGE);
                         }
                         break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'h': usage(stdout); exit(EXIT_OK);
+                default: usage(stderr); exit(EXIT_USAGE);
                 }
         }
         if (optind != argc) {
                 usage(stderr);
-                return 2;
+                exit(EXIT_USAGE);
         }
-        rng_state = seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+}
 
-        yaml = gen_routing(&len);
-        r = rd_rules_load_buffer("bench-routing.yaml", yaml, len, &rules, &diag);
+/* The generated routing file, loaded; its figures printed (with SEED).
+ * Exits 1 when it is invalid (a bug of this program). */
+static struct rd_rules *load_generated_rules(unsigned long long seed)
+{
+        struct rd_diag diag = {0};
+        struct rd_rules *rules = NULL;
+        size_t len;
+        char *yaml = gen_routing(&len);
+        int r = rd_rules_load_buffer("bench-routing.yaml", yaml, len, &rules, &diag);
+
         if (r < 0) {
                 for (size_t i = 0; i < diag.n; i++)
                         fprintf(stderr, "%s\n", diag.items[i].text);
-                fprintf(stderr, "referral-route-bench: the generated routing file is invalid\n");
-                return 1;
+                tool_msg(PROG, "the generated routing file is invalid");
+                exit(EXIT_FAULT);
         }
         printf("routing: %zu rules, %zu teams, %zu connectors, %zu bytes of YAML, %zu "
                "warning(s); seed %llu\n",
                rules->n_rules, rules->n_teams, rules->n_connectors, len, diag.n_warnings, seed);
         rd_diag_clear(&diag);
         free(yaml);
+        return rules;
+}
 
-        bs = calloc(1, sizeof *bs);
-        pool = calloc(N_POOL, sizeof *pool);
-        if (!bs || !pool) {
-                fprintf(stderr, "referral-route-bench: out of memory\n");
-                return 1;
-        }
-        gen_state(bs, rules);
-        for (unsigned i = 0; i < N_POOL; i++)
-                gen_referral(&pool[i], i);
+/* Time N decisions over POOL in each mode, after a warm-up that says what
+ * the decisions were. */
+static void measure(const struct rd_rules *rules, const struct rd_route_state *st,
+                    const struct rd_referral *pool, uint64_t n)
+{
+        struct result res;
 
         /* warm the caches and the allocator */
-        run(MODE_TRACE, rules, &bs->st, pool, n / 10 + 1, &res);
+        run(MODE_TRACE, rules, st, pool, n / 10 + 1, &res);
         printf("decisions: %.1f%% assigned, %.1f%% waitlisted, %.1f%% forwarded\n",
                100.0 * (double)res.by_status[RD_STATUS_ASSIGNED] / (double)(n / 10 + 1),
                100.0 * (double)res.by_status[RD_STATUS_WAITLISTED] / (double)(n / 10 + 1),
                100.0 * (double)res.by_status[RD_STATUS_FORWARDED] / (double)(n / 10 + 1));
 
-        run(MODE_NO_TRACE, rules, &bs->st, pool, n, &res);
+        run(MODE_NO_TRACE, rules, st, pool, n, &res);
         report("without trace (NULL):", n, &res);
-        run(MODE_TRACE, rules, &bs->st, pool, n, &res);
+        run(MODE_TRACE, rules, st, pool, n, &res);
         report("with trace:", n, &res);
-        run(MODE_TRACE_DUMP, rules, &bs->st, pool, n, &res);
+        run(MODE_TRACE_DUMP, rules, st, pool, n, &res);
         report("with trace, serialised:", n, &res);
+}
 
+int main(int argc, char **argv)
+{
+        unsigned long long n = 200000, seed = 1;
+        struct rd_rules *rules;
+        struct bench_state *bs;
+        struct rd_referral *pool;
+
+        parse_args(argc, argv, &n, &seed);
+        rng_state = seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+        rules = load_generated_rules(seed);
+        bs = calloc(1, sizeof *bs);
+        pool = calloc(N_POOL, sizeof *pool);
+        if (!bs || !pool) {
+                tool_msg(PROG, "out of memory");
+                return EXIT_FAULT;
+        }
+        gen_state(bs, rules);
+        for (unsigned i = 0; i < N_POOL; i++)
+                gen_referral(&pool[i], i);
+        measure(rules, &bs->st, pool, n);
         for (size_t i = 0; i < N_CONNECTORS; i++)
                 free(bs->ends[i]);
         free(bs);
         free(pool);
         rd_rules_free(rules);
-        return 0;
+        return EXIT_OK;
 }

@@ -37,8 +37,8 @@ class TempDir(rdtest.TestCase):
                                    events or "tcp://127.0.0.1:%d" % self.ports[1],
                                    routing=routing, extra=extra)
 
-    def run_d(self, *args, timeout=10):
-        return run_daemon(list(args), timeout=timeout, cwd=self.tmp)
+    def run_d(self, *args, timeout=10, env=None):
+        return run_daemon(list(args), timeout=timeout, cwd=self.tmp, env=env)
 
     def out(self, p):
         return p.stdout + p.stderr
@@ -220,6 +220,91 @@ class Check(TempDir):
         p = self.run_d("-t", "-c", path)
         self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
         self.assertIn("security", self.out(p))
+
+
+class CheckOutsideTheService(TempDir):
+    """daemon.md rev 2: `referrald -t` run by an operator, where systemd's
+    ${STATE_DIRECTORY} and ${CREDENTIALS_DIRECTORY} are not set, checks
+    everything else, prints one warning per path it could not check (at
+    its key) and exits 0 when nothing else is wrong."""
+
+    # lines: 1 intake, 2 events, 3 database, 4 routing, 5 security:,
+    # 6 secret_key_file, 7 clients:, 8 the client
+    WARNINGS = [
+        (3, 1, "database uses ${STATE_DIRECTORY}, which is not set"),
+        (4, 1, "routing uses ${STATE_DIRECTORY}, which is not set"),
+        (6, 3, "security.secret_key_file uses ${CREDENTIALS_DIRECTORY}, which is not set"),
+    ]
+
+    def config_with_variables(self, extra=""):
+        keys = rdtest.Keys(["a"])
+        self.state = os.path.join(self.tmp, "state")
+        self.cred = os.path.join(self.tmp, "credentials")
+        os.makedirs(self.state)
+        os.makedirs(self.cred)
+        self.write("state/routing.yaml", ROUTING_BASIC)
+        keys.write_secret(self.cred)
+        sec = keys.yaml([("a", "ocmw-genk", "partner")],
+                        secret_file="${CREDENTIALS_DIRECTORY}/server.key")
+        return rdtest.write_config(self.tmp, "tcp://127.0.0.1:%d" % self.ports[0],
+                                   "tcp://127.0.0.1:%d" % self.ports[1],
+                                   database="${STATE_DIRECTORY}/referrald.db",
+                                   extra="routing: ${STATE_DIRECTORY}/routing.yaml\n" + sec + extra)
+
+    def warnings(self, p):
+        return [l for l in p.stderr.splitlines() if ": warning: " in l]
+
+    def assert_warnings(self, path, p):
+        got = self.warnings(p)
+        self.assertEqual(len(got), len(self.WARNINGS), self.out(p))
+        for line, (row, col, message) in zip(got, self.WARNINGS):
+            self.assertTrue(line.startswith("%s:%d:%d: warning: %s" % (path, row, col, message)),
+                            "%r in %s" % (line, self.out(p)))
+
+    def test_unset_variables_are_warnings_and_the_check_passes(self):
+        path = self.config_with_variables()
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assert_warnings(path, p)
+        self.assertEqual(os.listdir(self.state), ["routing.yaml"], "-t creates no database")
+
+    def test_set_variables_are_expanded_and_checked_without_a_warning(self):
+        path = self.config_with_variables()
+        env = {"STATE_DIRECTORY": self.state, "CREDENTIALS_DIRECTORY": self.cred}
+        p = self.run_d("-t", "-c", path, env=env)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertEqual(self.warnings(p), [], self.out(p))
+        self.assertIn(os.path.join(self.state, "routing.yaml"), p.stdout)
+        # checked, not skipped: a key file that is no key fails
+        self.write("credentials/server.key", "not a key")
+        p = self.run_d("-t", "-c", path, env=env)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("server.key", self.out(p))
+
+    def test_a_real_error_besides_fails_and_everything_is_printed(self):
+        path = self.config_with_variables(extra="journal_events: sometimes\n")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        self.assertIn("%s:9:17: journal_events: unknown value 'sometimes'" % path, p.stderr)
+        self.assert_warnings(path, p)
+
+    def test_starting_with_the_variables_unset_stays_an_invalid_configuration(self):
+        path = self.config_with_variables()
+        p = self.run_d("-c", path)
+        self.assertEqual(p.returncode, EX_CONFIG, self.out(p))
+        for row, _, message in self.WARNINGS:
+            self.assertRegex(p.stderr, re.escape(path) + r":%d:\d+: %s" % (row, re.escape(message)))
+        self.assertNotIn(": warning: ", p.stderr)
+        self.assertEqual(os.listdir(self.state), ["routing.yaml"], "nothing was started")
+
+    def test_the_shipped_example_config_passes(self):
+        for name in ("referrald.yaml", "routing.yaml"):
+            shutil.copy(os.path.join(rdtest.SOURCE_DIR, "config", name), self.tmp)
+        path = os.path.join(self.tmp, "referrald.yaml")
+        p = self.run_d("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(p.stderr, r"^%s:\d+:1: warning: database uses \$\{STATE_DIRECTORY\}"
+                         % re.escape(path))
 
 
 class Refuse(TempDir):

@@ -1,0 +1,243 @@
+/* hub_internal.h: inside the hub (hub.h), shared by its files only:
+ *
+ *   hub.c         construction, the outbox, requests, submit
+ *   hub_state.c   the connectors' state in memory; reading it aside and
+ *                 swapping it in (or marking the hub stale)
+ *   hub_wait.c    the head of the waitlist and its counts by candidates
+ *   hub_serve.c   deciding again and serving the waitlist
+ *   hub_update.c  the update state machine
+ *   hub_time.c    deadlines, retention, erase
+ *   hub_reload.c  putting another routing file in force
+ *
+ * Every change goes to the store first and to memory second: a request
+ * that fails half way leaves memory as it was or, after the store rolled
+ * back, memory is read again from it (hub_rebuild). */
+#ifndef RD_HUB_INTERNAL_H
+#define RD_HUB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hub.h"
+
+#define MAX_DECLINES 256 /* connectors remembered per referral for routing */
+/* Waiting referrals kept in memory: the head of the waitlist. The rest stays
+ * in the store, read a page at a time when the head runs out, so that a
+ * long waitlist costs neither memory nor start-up time. */
+#define WAIT_CACHE 1024
+#define WAIT_PAGE 256
+/* (rev 2) In the candidates a waiting referral is stored with (connector
+ * ids, space separated), this word stands before its overflow candidates:
+ * "an bo / cas dirk". Without overflow candidates it is left out, so a
+ * routing file without overflow stores what it always stored, and an old
+ * list reads as first-rank only. The store keeps the text whole and counts
+ * the waitlist by it, so the counts by candidates know the ranks. */
+#define WAIT_OVERFLOW_MARK "/"
+
+/* ---- hub_state.c: the connectors ------------------------------------------------- */
+
+/* Per connector of the rules it was read for, and per rule. */
+struct hub_conns {
+        size_t n; /* connectors */
+        uint32_t *load;
+        uint64_t *offers;
+        int64_t **ends; /* expected ends of open referrals, ascending */
+        size_t *n_ends, *cap_ends;
+        char (*rr_last)[RD_ID_MAX + 1]; /* per rule */
+        const char **rr_ptr;
+};
+
+/* ---- hub_wait.c: the waitlist ---------------------------------------------------- */
+
+struct wait_entry {
+        int64_t rowid;
+        enum rd_urgency urgency; /* the order: highest urgency first, */
+        int64_t start_by_ms;     /* then earliest start_by, then first received */
+        size_t rule;             /* index into the rules in force, or SIZE_MAX: gone */
+        size_t *cands;           /* connector indexes of the rules in force, */
+        size_t n_cands;          /* first-rank ones first, */
+        size_t n_overflow;       /* then this many overflow ones (rev 2) */
+};
+
+/* The head of the waitlist, in order: the first N waiting referrals of the
+ * store's list (all of them when COMPLETE). */
+struct wait_head {
+        struct wait_entry *e;
+        struct rd_waiting *view; /* the same, as route.h wants it */
+        size_t n, cap;
+        bool complete;
+};
+
+/* The whole waitlist by candidates: COUNT[i] referrals wait for the
+ * connectors of VIEW[i] (their ids: TEXT[i]); reread from the store when
+ * STALE. */
+struct wait_sets {
+        char **text;
+        struct rd_waiting *view;
+        uint64_t *count;
+        size_t n, cap;
+        bool stale;
+};
+
+/* Everything the hub reads from the store into memory, for one rule set. */
+struct hub_state {
+        struct hub_conns conns;
+        struct wait_head wait;
+};
+
+struct rd_hub {
+        struct rd_store *store;
+        struct rd_rules *rules;
+        /* read for RULES; empty while STALE (the last read failed: every
+         * request that needs it reads it again first, or is refused) */
+        struct hub_conns conns;
+        struct wait_head wait;
+        bool stale;
+        size_t wait_limit;
+        struct wait_sets sets;
+        /* the outbox: events appended since the last clear, and each one's
+         * JSON text as stored */
+        struct rd_event *events;
+        char **texts;
+        size_t n_events, cap_events, mark_events;
+        int64_t retention_ms; /* erase personal data this long after a final status */
+        bool erased;          /* something was erased since rd_hub_erased() */
+};
+
+/* ---- hub_state.c ------------------------------------------------------------------ */
+
+/* Read the state for RULES from STORE, in one pass, into *OUT (the head of
+ * the waitlist: WAIT_LIMIT entries). 0, or a negative errno with *OUT
+ * untouched: nothing half read is ever handed out. */
+int hub_state_read(struct rd_store *store, const struct rd_rules *rules, size_t wait_limit,
+                   struct hub_state *out);
+
+/* Free what S holds and empty it. */
+void hub_state_free(struct hub_state *s);
+
+/* Put S (taken over) in force in H, and hand the state it replaces back in
+ * *OLD (caller frees); the counts by candidates become stale. */
+void hub_state_swap(struct rd_hub *h, struct hub_state *s, struct hub_state *old);
+
+/* Read H's state for H->rules aside and swap it in when complete. On
+ * failure the old state is dropped and H is stale. 0 or a negative errno. */
+int hub_rebuild(struct rd_hub *h);
+
+/* 0 when H's state is there, read again first if it was stale; else
+ * RD_UNAVAILABLE in ERR (may be NULL) and -EAGAIN. */
+int hub_ready(struct rd_hub *h, struct rd_error *err);
+
+/* When the open referral ST is expected to end (routing.md, the forecast). */
+int64_t hub_expected_end(const struct rd_rules *rules, const struct rd_stored *st);
+
+/* Keep END among connector C's expected ends, or take one END out. */
+int hub_ends_insert(struct rd_hub *h, size_t c, int64_t end);
+void hub_ends_remove(struct rd_hub *h, size_t c, int64_t end);
+
+/* Connector C of the rules in force got an offer, expected to end at END. */
+int hub_offer_taken(struct rd_hub *h, size_t c, int64_t end);
+
+/* The connector of ST (as the store had it) lets go of it: load, ends.
+ * Returns its index in the rules in force, or SIZE_MAX. */
+size_t hub_release(struct rd_hub *h, const struct rd_stored *st);
+
+/* ---- hub_wait.c ---------------------------------------------------------------------- */
+
+void wait_free(struct wait_head *w);
+
+/* Put ST, waiting for the space-separated CANDIDATES (connector ids of
+ * RULES; others are skipped), at index AT of W. 0 or -ENOMEM. */
+int wait_put(struct wait_head *w, const struct rd_rules *rules, size_t at,
+             const struct rd_stored *st, const char *candidates);
+
+/* Keep at most H->wait_limit entries in memory. */
+void wait_trim(struct rd_hub *h);
+
+/* ST has just joined the waitlist (the store has it), waiting for
+ * CANDIDATES: into the head when its place is there; the counts follow. */
+int wait_joined(struct rd_hub *h, const struct rd_stored *st, const char *candidates);
+
+/* Read up to N more waiting referrals from the store onto the end of the
+ * head. 0, -ENOMEM or a store errno. */
+int wait_extend(struct rd_hub *h, size_t n);
+
+/* Referral ROWID left the waitlist (the store has it). */
+void wait_remove(struct rd_hub *h, int64_t rowid);
+
+/* Where waiting referral ROWID is in the head, reading more of the list
+ * from the store until it is found; -1 when it is not waiting (*ERR: 0) or
+ * on a fault (*ERR: a negative errno). */
+ssize_t wait_find_extend(struct rd_hub *h, int64_t rowid, int *err);
+
+/* Entry AT of the head waits for CANDIDATES now (its place stays). */
+int wait_recandidate(struct rd_hub *h, size_t at, const char *candidates);
+
+void sets_clear(struct wait_sets *s);
+void sets_free(struct wait_sets *s);
+
+/* The counts by candidates, reread from the store when stale. 0 or errno. */
+int sets_fresh(struct rd_hub *h);
+
+/* ---- hub.c --------------------------------------------------------------------------- */
+
+/* An event of TYPE about referral ST at NOW; CONNECTOR overrides the
+ * connector named (the one who declined or let an offer lapse). */
+struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
+                          const char *connector);
+
+/* Write CH to the store (INSERT: a new referral) and put its events in
+ * the outbox. 0 or a negative errno (the outbox unchanged). */
+int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert);
+
+/* Only the event EV, about referral ST (NULL: none). */
+int hub_emit(struct rd_hub *h, struct rd_stored *st, struct rd_event *ev);
+
+/* The routing state for deciding a referral, excluding the EXCLUDED
+ * connectors: the referrals waiting ahead of it are the first AHEAD of the
+ * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates (with
+ * their ranks; all ahead: a referral already waiting takes a place before a
+ * new one of its rank). For a waiting referral decided again (AHEAD: its
+ * place) those behind it are left out, also those that a connector would
+ * serve first for being first-rank for them and overflow for it: such a
+ * decision only ever keeps an offer, never its forecast.
+ * 0, -ENOMEM or a store errno. */
+int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
+                    struct rd_route_state *rs);
+
+/* ---- hub_serve.c ---------------------------------------------------------------------- */
+
+/* Write decision D (at NOW) into the columns of ST. */
+void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
+                       const struct rd_decision *d, int64_t now);
+
+/* The event of a decision of STATUS. */
+enum rd_event_type hub_decision_event(enum rd_status status);
+
+/* The candidates a waiting referral may take, from its decision TRACE, as
+ * the store keeps them (WAIT_OVERFLOW_MARK before the overflow ones;
+ * malloc'ed, caller frees), or NULL without memory. */
+char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace);
+
+/* Memory follows decision D for ST, once the store has it. */
+int hub_remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
+                 bool was_waiting, const char *cands, int64_t now);
+
+/* accept_within of RULE (its own when it assigns, else the file's), in ms. */
+int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule);
+
+/* The connector of offer ST let go of it (TYPE: declined, expired): record
+ * it, decide again, then serve the waitlist with the room it left. */
+int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now);
+
+/* Serve the waitlist now that connector FREED has room: the waiting
+ * referrals for which it is a first-rank candidate in waitlist order, then
+ * (rev 2) those for which it is an overflow candidate, in waitlist order. */
+int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now);
+
+/* At start and on reload: serve every connector with room, first-rank
+ * candidates first as hub_serve_freed. */
+int hub_serve_everyone(struct rd_hub *h, int64_t now);
+
+#endif

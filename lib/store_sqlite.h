@@ -1,0 +1,164 @@
+/* store_sqlite.h: inside the SQLite driver of the store (store.h). Shared
+ * by its files only: store_sqlite_sql.c (the schema and every statement),
+ * store_sqlite.c (open, migrations, transactions, backup), and
+ * store_sqlite_read.c / store_sqlite_write.c (the operations). */
+#ifndef RD_STORE_SQLITE_H
+#define RD_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Every statement, prepared once at open (store_sqlite_sql.c holds the SQL). */
+enum sq_stmt {
+        S_BEGIN,
+        S_COMMIT,
+        S_ROLLBACK,
+        S_SAVEPOINT,
+        S_RELEASE,
+        S_ROLLBACK_TO,
+        S_FIND,
+        S_GET,
+        S_CONTENT,
+        S_INSERT,
+        S_UPDATE,
+        S_TRACE,
+        S_EVENT,
+        S_LAST_SEQ_OF,
+        S_EVENTS,
+        S_HISTORY,
+        S_LIST_ALL,
+        S_LIST_PARTNER,
+        S_LIST_CONNECTOR,
+        S_EVENTS_PARTNER,
+        S_EVENTS_CONNECTOR,
+        S_OFFERED_ADD,
+        S_OFFERED_HAS,
+        S_AUDIT_ADD,
+        S_AUDIT_LIST,
+        S_AUDIT_PURGE,
+        S_COUNTS,
+        S_WINDOW,
+        S_OPEN,
+        S_OFFER,
+        S_OFFERS,
+        S_RR_SET,
+        S_RR_ALL,
+        S_MAX_SEQ,
+        S_DECLINE_ADD,
+        S_DECLINES,
+        S_CANDIDATES_SET,
+        S_WAITING_HEAD,
+        S_WAITING_SAME,
+        S_WAITING_LOWER,
+        S_WAITING_SETS,
+        S_META_GET,
+        S_META_SET,
+        S_DUE_OFFER,
+        S_DUE_AT_RISK,
+        S_DUE_MISSED,
+        S_NEXT,
+        S_OFFERS_OPEN,
+        S_DURATIONS_OFFER,
+        S_DURATIONS_START,
+        S_FORWARDS,
+        S_WAIT_OLDEST,
+        S_ERASE,
+        S_DUE_ERASE,
+        S__MAX
+};
+
+/* The SQL of each statement, and the schema migrations: SQ_MIGRATIONS[i]
+ * takes user_version i to i + 1. */
+extern const char *const sq_stmt_sql[S__MAX];
+extern const char *const sq_migrations[];
+extern const size_t sq_n_migrations;
+
+/* The columns of a referral row as sq_read_row reads them (COLS, then, in
+ * the waitlist statements, candidates at SQ_COL_CANDIDATES). */
+#define SQ_COL_CANDIDATES 24
+
+/* The driver's store. */
+struct sq_store {
+        struct rd_store base;
+        sqlite3 *db;
+        sqlite3_stmt *stmt[S__MAX];
+        int64_t last_seq;      /* newest seq, including the open transaction */
+        int64_t committed_seq; /* newest committed seq */
+        int64_t savepoint_seq; /* last_seq when the request savepoint began */
+};
+
+static inline struct sq_store *sq(struct rd_store *s)
+{
+        return (struct sq_store *)s;
+}
+
+/* SQLite result code RC as a negative errno. */
+int sq_err(int rc);
+
+/* Statement ID, reset, its bindings cleared. */
+sqlite3_stmt *sq_prep(struct sq_store *s, enum sq_stmt id);
+
+/* Step ST once to its end (no rows) and reset it: 0 or a negative errno. */
+int sq_step_done(sqlite3_stmt *st);
+
+/* Run statement ID without bindings or rows. */
+int sq_run(struct sq_store *s, enum sq_stmt id);
+
+/* Column I of ST as text into DST (SIZE bytes; "" for NULL). */
+void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t size);
+
+/* The referral row ST is on (COLS) into *O. */
+void sq_read_row(sqlite3_stmt *st, struct rd_stored *o);
+
+/* Reset ST after a loop over its rows that ended with the step result RC
+ * and the callback's value R: R when non-zero, else 0 or RC's errno. */
+int sq_finish(sqlite3_stmt *st, int rc, int r);
+
+/* Call FN with the text of column 0 of each row of ST ("" for NULL), then
+ * reset ST: 0, FN's non-zero value, or a negative errno. */
+int sq_each_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
+
+/* The operations (store.h), by file. */
+/* store_sqlite_read.c */
+int sq_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
+int sq_get(struct rd_store *s, int64_t rowid, struct rd_stored *out);
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+               char rules_digest[65]);
+int sq_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
+int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
+                    void *ctx);
+int sq_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
+                    int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                    void *ctx, size_t *count);
+int sq_each_waiting_set(struct rd_store *s,
+                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx);
+int sq_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+int sq_meta_get(struct rd_store *s, const char *key, char *buf, size_t size);
+int sq_next_deadlines(struct rd_store *s, struct rd_deadlines *out);
+int sq_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
+           struct rd_stored *rows, size_t *n);
+int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector);
+int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
+                  int (*fn)(void *ctx, const char *body), void *ctx);
+int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
+                    void *ctx);
+int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
+                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
+                   void *ctx);
+int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
+int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time);
+int sq_figures(struct rd_store *s, struct rd_figures *out);
+int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
+                  int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
+/* store_sqlite_write.c */
+int sq_insert(struct rd_store *s, struct rd_store_change *ch);
+int sq_change(struct rd_store *s, struct rd_store_change *ch);
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+             int64_t now_ms);
+int sq_meta_set(struct rd_store *s, const char *key, const char *value);
+int sq_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
+             const char *action, const char *referral_id);
+int sq_audit_purge(struct rd_store *s, int64_t before_ms);
+
+#endif

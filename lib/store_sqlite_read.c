@@ -1,0 +1,436 @@
+/* store_sqlite_read.c: the SQLite driver's reads (store.h). */
+#include "macro.h"
+#include "store_sqlite.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- one referral ------------------------------------------------------------------------ */
+
+static int fetch_one(sqlite3_stmt *st, struct rd_stored *out)
+{
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                sq_read_row(st, out);
+                sqlite3_reset(st);
+                return 0;
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+}
+
+int sq_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_FIND);
+        sqlite3_bind_text(st, 1, partner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+        return fetch_one(st, out);
+}
+
+int sq_get(struct rd_store *s, int64_t rowid, struct rd_stored *out)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_GET);
+        sqlite3_bind_int64(st, 1, rowid);
+        return fetch_one(st, out);
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+        const char *v = (const char *)sqlite3_column_text(st, i);
+        return v ? json_loads(v, 0, NULL) : NULL;
+}
+
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+               char rules_digest[65])
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_CONTENT);
+        int rc;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+        }
+        if (content)
+                *content = col_json(st, 0);
+        if (trace)
+                *trace = col_json(st, 1);
+        if (rules_digest)
+                sq_col_text(st, 2, rules_digest, 65);
+        sqlite3_reset(st);
+        return 0;
+}
+
+/* ---- what the hub keeps in memory ------------------------------------------------------------ */
+
+/* Call FN for each referral row of ST; stop at FN's non-zero value and
+ * return it. */
+static int each_row(sqlite3_stmt *st, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
+{
+        struct rd_stored o;
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                sq_read_row(st, &o);
+                r = fn(ctx, &o);
+        }
+        return sq_finish(st, rc, r);
+}
+
+/* Call FN with the text of column 0 (an empty string for NULL) and the
+ * integer of column 1 of each row of ST. 0, FN's non-zero value, or errno. */
+static int each_text_count(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text, int64_t count),
+                           void *ctx)
+{
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *t = sqlite3_column_text(st, 0);
+                r = fn(ctx, t ? (const char *)t : "", sqlite3_column_int64(st, 1));
+        }
+        return sq_finish(st, rc, r);
+}
+
+static int each_rr(sqlite3_stmt *st, int (*fn)(void *ctx, const char *rule, const char *connector),
+                   void *ctx)
+{
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                r = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1));
+        return sq_finish(st, rc, r);
+}
+
+int sq_each_state(struct rd_store *base, const struct rd_store_state_fns *fns, void *ctx)
+{
+        struct sq_store *s = sq(base);
+        int r = 0;
+
+        if (fns->open)
+                r = each_row(sq_prep(s, S_OPEN), fns->open, ctx);
+        if (r == 0 && fns->offer_count)
+                r = each_text_count(sq_prep(s, S_OFFERS), fns->offer_count, ctx);
+        if (r == 0 && fns->round_robin)
+                r = each_rr(sq_prep(s, S_RR_ALL), fns->round_robin, ctx);
+        if (r == 0 && fns->waiting)
+                r = sq_each_waiting(base, NULL, fns->wait_limit, fns->waiting, ctx, NULL);
+        return r;
+}
+
+int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
+                    void *ctx)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_DECLINES);
+        sqlite3_bind_int64(st, 1, rowid);
+        return sq_each_text(st, fn, ctx);
+}
+
+/* ---- the waitlist -------------------------------------------------------------------------- */
+
+/* Run ST (LIMIT bound to ?1 already) through FN, counting rows in *N. */
+static int each_waiting_stmt(sqlite3_stmt *st,
+                             int (*fn)(void *ctx, const struct rd_stored *st,
+                                       const char *candidates),
+                             void *ctx, size_t *n)
+{
+        struct rd_stored o;
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *c = sqlite3_column_text(st, SQ_COL_CANDIDATES);
+                sq_read_row(st, &o);
+                (*n)++;
+                r = fn(ctx, &o, c ? (const char *)c : "");
+        }
+        return sq_finish(st, rc, r);
+}
+
+int sq_each_waiting(struct rd_store *base, const struct rd_wait_key *after, size_t limit,
+                    int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
+                    void *ctx, size_t *count)
+{
+        struct sq_store *s = sq(base);
+        sqlite3_stmt *st;
+        size_t n = 0;
+        int r;
+
+        if (limit > INT64_MAX)
+                limit = INT64_MAX;
+        if (!after) {
+                st = sq_prep(s, S_WAITING_HEAD);
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+                r = each_waiting_stmt(st, fn, ctx, &n);
+        } else {
+                st = sq_prep(s, S_WAITING_SAME);
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+                sqlite3_bind_int(st, 2, (int)after->urgency);
+                sqlite3_bind_int64(st, 3, after->start_by_ms);
+                sqlite3_bind_int64(st, 4, after->rowid);
+                r = each_waiting_stmt(st, fn, ctx, &n);
+                if (r == 0 && n < limit) {
+                        st = sq_prep(s, S_WAITING_LOWER);
+                        sqlite3_bind_int64(st, 1, (sqlite3_int64)(limit - n));
+                        sqlite3_bind_int(st, 2, (int)after->urgency);
+                        r = each_waiting_stmt(st, fn, ctx, &n);
+                }
+        }
+        if (r == 0 && count)
+                *count = n;
+        return r;
+}
+
+int sq_each_waiting_set(struct rd_store *s,
+                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx)
+{
+        return each_text_count(sq_prep(sq(s), S_WAITING_SETS), fn, ctx);
+}
+
+int sq_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
+{
+        return each_row(sq_prep(sq(s), S_OFFERS_OPEN), fn, ctx);
+}
+
+int sq_meta_get(struct rd_store *s, const char *key, char *buf, size_t size)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_META_GET);
+        int rc;
+
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                sq_col_text(st, 0, buf, size);
+                sqlite3_reset(st);
+                return 0;
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
+}
+
+/* ---- deadlines ------------------------------------------------------------------------------ */
+
+int sq_next_deadlines(struct rd_store *s, struct rd_deadlines *out)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_NEXT);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                out->offer_expires = sqlite3_column_int64(st, 0);
+                out->at_risk_start_by = sqlite3_column_int64(st, 1);
+                out->missed_start_by = sqlite3_column_int64(st, 2);
+                out->erase_final = sqlite3_column_int64(st, 3);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+int sq_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
+           struct rd_stored *rows, size_t *n)
+{
+        static const enum sq_stmt ids[] = {[RD_DUE_OFFER] = S_DUE_OFFER,
+                                           [RD_DUE_AT_RISK] = S_DUE_AT_RISK,
+                                           [RD_DUE_MISSED] = S_DUE_MISSED,
+                                           [RD_DUE_ERASE] = S_DUE_ERASE};
+        sqlite3_stmt *st = sq_prep(sq(s), ids[kind]);
+        size_t k = 0;
+        int rc;
+
+        RD_TABLE_COVERS(ids, RD_DUE__MAX);
+        sqlite3_bind_int64(st, 1, threshold);
+        sqlite3_bind_int64(st, 2, limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < (size_t)limit)
+                sq_read_row(st, &rows[k++]);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return sq_err(rc);
+        *n = k;
+        return 0;
+}
+
+/* ---- the daemon's reads -----------------------------------------------------------------------
+ */
+
+int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_OFFERED_HAS);
+        int rc;
+
+        sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rowid);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : sq_err(rc);
+}
+
+/* Statement ALL, PARTNER or CONNECTOR, by who VIEWER (NULL: all) is. */
+static enum sq_stmt for_viewer(const struct rd_viewer *viewer, enum sq_stmt all,
+                               enum sq_stmt partner, enum sq_stmt connector)
+{
+        if (!viewer || viewer->kind == RD_VIEW_ALL)
+                return all;
+        return viewer->kind == RD_VIEW_PARTNER ? partner : connector;
+}
+
+int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
+                  int (*fn)(void *ctx, const char *body), void *ctx)
+{
+        enum sq_stmt id = for_viewer(viewer, S_EVENTS, S_EVENTS_PARTNER, S_EVENTS_CONNECTOR);
+        sqlite3_stmt *st = sq_prep(sq(s), id);
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        if (id != S_EVENTS)
+                sqlite3_bind_text(st, 3, viewer->id, -1, SQLITE_STATIC);
+        return sq_each_text(st, fn, ctx);
+}
+
+int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
+                    void *ctx)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY);
+        sqlite3_bind_int64(st, 1, rowid);
+        return sq_each_text(st, fn, ctx);
+}
+
+int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
+                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
+                   void *ctx)
+{
+        enum sq_stmt id = for_viewer(viewer, S_LIST_ALL, S_LIST_PARTNER, S_LIST_CONNECTOR);
+        sqlite3_stmt *st = sq_prep(sq(s), id);
+
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        sqlite3_bind_int(st, 3, status);
+        if (id != S_LIST_ALL)
+                sqlite3_bind_text(st, 4, viewer->id, -1, SQLITE_STATIC);
+        return each_row(st, fn, ctx);
+}
+
+int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_COUNTS);
+        int rc;
+
+        for (int i = 0; i < RD_STATUS__MAX; i++)
+                counts[i] = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int status = sqlite3_column_int(st, 0);
+                if (status >= 0 && status < RD_STATUS__MAX)
+                        counts[status] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : sq_err(rc);
+}
+
+int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_WINDOW);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *started = sqlite3_column_int64(st, 0);
+                *in_time = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+/* Median and 90th percentile of the durations that ST yields, ascending. */
+static int percentiles(sqlite3_stmt *st, struct rd_durations *out)
+{
+        int64_t *v = NULL;
+        size_t n = 0, cap = 0;
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 256;
+                        int64_t *nv = realloc(v, ncap * sizeof *nv);
+                        if (!nv) {
+                                free(v);
+                                sqlite3_reset(st);
+                                return -ENOMEM;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                v[n++] = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                free(v);
+                return sq_err(rc);
+        }
+        out->count = (int64_t)n;
+        /* nearest rank */
+        out->p50_ms = n ? v[(n * 50 + 99) / 100 - 1] : 0;
+        out->p90_ms = n ? v[(n * 90 + 99) / 100 - 1] : 0;
+        free(v);
+        return 0;
+}
+
+static int forwards(sqlite3_stmt *st, struct rd_figures *f)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && f->n_forwards < RD_FIGURES_FORWARDS_MAX) {
+                sq_col_text(st, 0, f->forwards[f->n_forwards].to,
+                            sizeof f->forwards[f->n_forwards].to);
+                f->forwards[f->n_forwards++].count = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+int sq_figures(struct rd_store *base, struct rd_figures *f)
+{
+        struct sq_store *s = sq(base);
+        sqlite3_stmt *st;
+        int rc, r;
+
+        memset(f, 0, sizeof *f);
+        r = percentiles(sq_prep(s, S_DURATIONS_OFFER), &f->to_offer);
+        if (r == 0)
+                r = percentiles(sq_prep(s, S_DURATIONS_START), &f->to_start);
+        if (r == 0)
+                r = forwards(sq_prep(s, S_FORWARDS), f);
+        if (r < 0)
+                return r;
+        st = sq_prep(s, S_WAIT_OLDEST);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                f->waiting = sqlite3_column_int64(st, 0);
+                f->oldest_waiting_received_ms = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+/* ---- the audit trail ---------------------------------------------------------------------------
+ */
+
+int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
+                  int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_AUDIT_LIST);
+        int rc, r = 0;
+
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, limit);
+        sqlite3_bind_text(st, 3, referral_id, -1, SQLITE_STATIC);
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct rd_audit_entry e = {
+                        .n = sqlite3_column_int64(st, 0),
+                        .at_ms = sqlite3_column_int64(st, 1),
+                        .client = (const char *)sqlite3_column_text(st, 2),
+                        .role = (const char *)sqlite3_column_text(st, 3),
+                        .action = (const char *)sqlite3_column_text(st, 4),
+                        .referral_id = (const char *)sqlite3_column_text(st, 5),
+                };
+                r = fn(ctx, &e);
+        }
+        return sq_finish(st, rc, r);
+}

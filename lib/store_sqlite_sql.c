@@ -1,0 +1,263 @@
+/* store_sqlite_sql.c: the SQL of the SQLite driver, all of it: the schema
+ * migrations and every statement the driver prepares at open. */
+#include "macro.h"
+#include "store_sqlite.h"
+
+/* Schema migrations: SQ_MIGRATIONS[i] takes user_version i to i + 1. Never
+ * edit a released step (its text is what databases in the field ran); append
+ * a new one. Released steps spell status numbers out; the static assertions
+ * below hold them to enum rd_status. */
+const char *const sq_migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE referrals ("
+        "  rowid INTEGER PRIMARY KEY,"
+        "  partner TEXT NOT NULL,"
+        "  ref TEXT NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  received_ms INTEGER NOT NULL,"
+        "  content TEXT," /* the referral as JSON, personal data included */
+        "  status INTEGER NOT NULL,"
+        "  rule TEXT NOT NULL DEFAULT '',"
+        "  team TEXT NOT NULL DEFAULT '',"
+        "  connector TEXT NOT NULL DEFAULT '',"
+        "  start_by_ms INTEGER NOT NULL DEFAULT 0,"
+        "  expected_start_ms INTEGER NOT NULL DEFAULT 0,"
+        "  offered_ms INTEGER NOT NULL DEFAULT 0,"
+        "  offer_expires_ms INTEGER NOT NULL DEFAULT 0,"
+        "  started_ms INTEGER NOT NULL DEFAULT 0,"
+        "  expected_end_ms INTEGER NOT NULL DEFAULT 0,"
+        "  forward_to TEXT NOT NULL DEFAULT '',"
+        "  reason TEXT NOT NULL DEFAULT '',"
+        "  trace TEXT,"
+        "  rules_digest TEXT NOT NULL DEFAULT '',"
+        "  last_seq INTEGER NOT NULL DEFAULT 0,"
+        "  urgency INTEGER NOT NULL DEFAULT 0,"
+        "  first_offered_ms INTEGER NOT NULL DEFAULT 0,"
+        "  at_risk_fired INTEGER NOT NULL DEFAULT 0,"
+        "  missed_fired INTEGER NOT NULL DEFAULT 0,"
+        "  candidates TEXT NOT NULL DEFAULT ''," /* waitlisted: who may take it */
+        "  final_ms INTEGER NOT NULL DEFAULT 0," /* when it reached a final status */
+        "  erased_ms INTEGER NOT NULL DEFAULT 0,"
+        "  UNIQUE (partner, ref));"
+        "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
+        "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"
+        /* deadlines: the loop asks for the earliest of each kind */
+        "CREATE INDEX referrals_offer_due ON referrals (offer_expires_ms)"
+        "  WHERE status = 1 AND offer_expires_ms > 0;"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
+        "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
+        "  WHERE erased_ms = 0 AND final_ms > 0;"
+        "CREATE TABLE offered (" /* every connector ever offered a referral */
+        "  connector TEXT NOT NULL,"
+        "  referral INTEGER NOT NULL,"
+        "  PRIMARY KEY (connector, referral)) WITHOUT ROWID;"
+        "CREATE TABLE audit (" /* who read personal data or changed what; never the data */
+        "  n INTEGER PRIMARY KEY,"
+        "  at_ms INTEGER NOT NULL,"
+        "  client TEXT NOT NULL,"
+        "  role TEXT NOT NULL,"
+        "  action TEXT NOT NULL,"
+        "  referral TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX audit_at ON audit (at_ms);"
+        "CREATE TABLE declines (" /* who declined or let an offer lapse */
+        "  referral INTEGER NOT NULL,"
+        "  connector TEXT NOT NULL,"
+        "  PRIMARY KEY (referral, connector)) WITHOUT ROWID;"
+        "CREATE TABLE events ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  referral INTEGER,"
+        "  body TEXT NOT NULL);"
+        "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
+        "CREATE TABLE offer_counts (connector TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "CREATE TABLE round_robin (rule TEXT PRIMARY KEY, connector TEXT NOT NULL)"
+        "  WITHOUT ROWID;",
+        /* 1 -> 2: the waitlist stays on disk. An index in waitlist order
+         * (the hub reads its head from it), and how many referrals wait for
+         * each set of candidates (the forecast counts those ahead without
+         * reading them), kept by triggers so that it cannot drift. */
+        "CREATE INDEX referrals_waiting ON referrals (urgency DESC, start_by_ms, rowid)"
+        "  WHERE status = 2;"
+        "CREATE TABLE waiting_sets (candidates TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "INSERT INTO waiting_sets SELECT candidates, count(*) FROM referrals WHERE status = 2"
+        "  GROUP BY candidates;"
+        "CREATE TRIGGER waiting_in AFTER INSERT ON referrals WHEN new.status = 2 BEGIN"
+        "  INSERT INTO waiting_sets VALUES (new.candidates, 1)"
+        "    ON CONFLICT (candidates) DO UPDATE SET count = count + 1;"
+        "END;"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates ON referrals"
+        "  WHEN old.status = 2 OR new.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE old.status = 2 AND candidates = old.candidates;"
+        "  DELETE FROM waiting_sets WHERE candidates = old.candidates AND count <= 0;"
+        "  INSERT INTO waiting_sets SELECT new.candidates, 1 WHERE new.status = 2"
+        "    ON CONFLICT (candidates) DO UPDATE SET count = count + 1;"
+        "END;"
+        "CREATE TRIGGER waiting_out AFTER DELETE ON referrals WHEN old.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1 WHERE candidates = old.candidates;"
+        "  DELETE FROM waiting_sets WHERE candidates = old.candidates AND count <= 0;"
+        "END;"
+        /* facts about the whole database, such as the routing file every
+         * waiting referral's candidates were worked out with */
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+        /* the columns `stats` counts, so that its scans read this index and
+         * not the rows with their content and trace (2.4 KB each) */
+        "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"
+        "  first_offered_ms, started_ms, start_by_ms);",
+};
+const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
+
+/* Status numbers on disk are enum rd_status: statements name them through
+ * these, never by number. */
+#define SQ_STR_(x) #x
+#define SQ_STR(x) SQ_STR_(x)
+#define N_ASSIGNED 1
+#define N_WAITLISTED 2
+#define N_FORWARDED 3
+#define N_ACCEPTED 4
+#define N_STARTED 5
+_Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAITLISTED &&
+                       N_FORWARDED == RD_STATUS_FORWARDED && N_ACCEPTED == RD_STATUS_ACCEPTED &&
+                       N_STARTED == RD_STATUS_STARTED,
+               "status numbers are stored on disk: the statements and the released migrations "
+               "(referrals_open, the deadline indexes, the waitlist triggers) use them");
+#define ASSIGNED SQ_STR(N_ASSIGNED)
+#define WAITLISTED SQ_STR(N_WAITLISTED)
+#define FORWARDED SQ_STR(N_FORWARDED)
+#define ACCEPTED SQ_STR(N_ACCEPTED)
+#define STARTED SQ_STR(N_STARTED)
+/* held by a connector: what counts towards its load */
+#define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
+/* open and not started: a window to watch (as the deadline indexes say it) */
+#define WATCHED "(" ASSIGNED ", " WAITLISTED ", " ACCEPTED ")"
+
+#define COLS                                                                                       \
+        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
+        "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
+        "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
+        "final_ms, erased_ms"
+
+/* The deadline and waitlist statements name their partial index: the
+ * planner, without statistics, would otherwise take referrals_figures
+ * (status first) and scan every referral of that status. */
+const char *const sq_stmt_sql[S__MAX] = {
+        [S_BEGIN] = "BEGIN IMMEDIATE",
+        [S_COMMIT] = "COMMIT",
+        [S_ROLLBACK] = "ROLLBACK",
+        [S_SAVEPOINT] = "SAVEPOINT req",
+        [S_RELEASE] = "RELEASE req",
+        [S_ROLLBACK_TO] = "ROLLBACK TO req",
+        [S_FIND] = "SELECT " COLS " FROM referrals WHERE partner = ?1 AND ref = ?2",
+        [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
+        [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
+        [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
+                     " urgency, rule, team, connector, start_by_ms, expected_start_ms,"
+                     " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
+                     " final_ms, trace, rules_digest, candidates, last_seq)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13,"
+                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+        [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
+                     " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
+                     " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
+                     " forward_to = ?12, reason = ?13,"
+                     " first_offered_ms = CASE WHEN first_offered_ms = 0 THEN ?8"
+                     "   ELSE first_offered_ms END,"
+                     " at_risk_fired = ?14, missed_fired = ?15, final_ms = ?16 WHERE rowid = ?1",
+        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
+        [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
+        [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
+        [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
+        [S_LIST_ALL] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                       " AND (?3 < 0 OR status = ?3) ORDER BY last_seq LIMIT ?2",
+        [S_LIST_PARTNER] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                           " AND (?3 < 0 OR status = ?3) AND (partner = ?4 OR forward_to = ?4)"
+                           " ORDER BY last_seq LIMIT ?2",
+        [S_LIST_CONNECTOR] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
+                             " AND (?3 < 0 OR status = ?3)"
+                             " AND rowid IN (SELECT referral FROM offered WHERE connector = ?4)"
+                             " ORDER BY last_seq LIMIT ?2",
+        [S_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
+                             " WHERE e.seq > ?1 AND (r.partner = ?3 OR r.forward_to = ?3)"
+                             " ORDER BY e.seq LIMIT ?2",
+        [S_EVENTS_CONNECTOR] = "SELECT body FROM events WHERE seq > ?1 AND referral IN"
+                               " (SELECT referral FROM offered WHERE connector = ?3)"
+                               " ORDER BY seq LIMIT ?2",
+        [S_OFFERED_ADD] = "INSERT OR IGNORE INTO offered (connector, referral) VALUES (?1, ?2)",
+        [S_OFFERED_HAS] = "SELECT 1 FROM offered WHERE connector = ?1 AND referral = ?2",
+        [S_AUDIT_ADD] = "INSERT INTO audit (at_ms, client, role, action, referral)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [S_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
+                         " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
+        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
+        [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
+        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0)"
+                     " FROM referrals WHERE started_ms > 0",
+        [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
+        [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
+                    " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
+        [S_OFFERS] = "SELECT connector, count FROM offer_counts",
+        [S_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES (?1, ?2)"
+                     " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
+        [S_RR_ALL] = "SELECT rule, connector FROM round_robin",
+        [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
+        [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",
+        [S_DECLINES] = "SELECT connector FROM declines WHERE referral = ?1",
+        [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2 WHERE rowid = ?1",
+        /* the waitlist in its order, from the head or after a place in it
+         * (two statements, so that each is one range of referrals_waiting) */
+        [S_WAITING_HEAD] =
+                "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                " WHERE status = " WAITLISTED " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_SAME] = "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                           " WHERE status = " WAITLISTED
+                           " AND urgency = ?2 AND (start_by_ms, rowid) > (?3, ?4)"
+                           " ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_LOWER] =
+                "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
+                " WHERE status = " WAITLISTED
+                " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
+        [S_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
+        [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [S_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [S_DUE_OFFER] = "SELECT " COLS " FROM referrals INDEXED BY referrals_offer_due"
+                        " WHERE status = " ASSIGNED " AND offer_expires_ms > 0"
+                        " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
+        [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals INDEXED BY referrals_at_risk_due"
+                          " WHERE status IN " WATCHED
+                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                          " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] = "SELECT " COLS " FROM referrals INDEXED BY referrals_missed_due"
+                         " WHERE status IN " WATCHED
+                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                         " ORDER BY start_by_ms LIMIT ?2",
+        [S_NEXT] = "SELECT"
+                   " (SELECT min(offer_expires_ms) FROM referrals INDEXED BY referrals_offer_due"
+                   "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_at_risk_due"
+                   "   WHERE status IN " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
+                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_missed_due"
+                   "   WHERE status IN " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
+                   " (SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due"
+                   "   WHERE erased_ms = 0 AND final_ms > 0)",
+        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
+        [S_DURATIONS_OFFER] = "SELECT first_offered_ms - received_ms FROM referrals"
+                              " WHERE first_offered_ms > 0 ORDER BY 1",
+        [S_DURATIONS_START] = "SELECT started_ms - received_ms FROM referrals"
+                              " WHERE started_ms > 0 ORDER BY 1",
+        [S_FORWARDS] = "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
+                       " GROUP BY forward_to ORDER BY 2 DESC, 1",
+        [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
+                    " WHERE rowid = ?1",
+        [S_DUE_ERASE] = "SELECT " COLS " FROM referrals INDEXED BY referrals_erase_due"
+                        " WHERE erased_ms = 0 AND final_ms > 0"
+                        " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
+        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
+                          " WHERE status = " WAITLISTED,
+};
+RD_TABLE_COVERS(sq_stmt_sql, S__MAX);

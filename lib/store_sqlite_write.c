@@ -1,0 +1,278 @@
+/* store_sqlite_write.c: the SQLite driver's writes (store.h). Each runs
+ * inside the caller's transaction; a failed one leaves the request to be
+ * rolled back to its savepoint. */
+#include "store_sqlite.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* ---- the parts of a change ------------------------------------------------------------------- */
+
+static int update_row(struct sq_store *s, const struct rd_stored *o)
+{
+        sqlite3_stmt *st = sq_prep(s, S_UPDATE);
+        sqlite3_bind_int64(st, 1, o->rowid);
+        sqlite3_bind_int(st, 2, (int)o->status);
+        sqlite3_bind_text(st, 3, o->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, o->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, o->connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, o->start_by_ms);
+        sqlite3_bind_int64(st, 7, o->expected_start_ms);
+        sqlite3_bind_int64(st, 8, o->offered_ms);
+        sqlite3_bind_int64(st, 9, o->offer_expires_ms);
+        sqlite3_bind_int64(st, 10, o->started_ms);
+        sqlite3_bind_int64(st, 11, o->expected_end_ms);
+        sqlite3_bind_text(st, 12, o->forward_to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 13, o->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 14, o->at_risk_fired);
+        sqlite3_bind_int(st, 15, o->missed_fired);
+        sqlite3_bind_int64(st, 16, o->final_ms);
+        return sq_step_done(st);
+}
+
+static int set_trace(struct sq_store *s, int64_t rowid, const char *trace, const char *digest)
+{
+        sqlite3_stmt *st = sq_prep(s, S_TRACE);
+        sqlite3_bind_int64(st, 1, rowid);
+        if (trace)
+                sqlite3_bind_text(st, 2, trace, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, digest ? digest : "", -1, SQLITE_STATIC);
+        return sq_step_done(st);
+}
+
+/* Run statement ID with ?1 = ROWID and ?2 = TEXT, or ?1 = TEXT and ?2 =
+ * ROWID when TEXT_FIRST. */
+static int run_rowid_text(struct sq_store *s, enum sq_stmt id, int64_t rowid, const char *text,
+                          bool text_first)
+{
+        sqlite3_stmt *st = sq_prep(s, id);
+        sqlite3_bind_int64(st, text_first ? 2 : 1, rowid);
+        sqlite3_bind_text(st, text_first ? 1 : 2, text, -1, SQLITE_STATIC);
+        return sq_step_done(st);
+}
+
+/* The offer, round robin and decline of CH for referral ROWID. */
+static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_change *ch)
+{
+        int r = 0;
+
+        if (ch->offered) {
+                sqlite3_stmt *st = sq_prep(s, S_OFFER);
+                sqlite3_bind_text(st, 1, ch->offered, -1, SQLITE_STATIC);
+                r = sq_step_done(st);
+                if (r == 0)
+                        r = run_rowid_text(s, S_OFFERED_ADD, rowid, ch->offered, true);
+                if (r == 0 && ch->rr_rule) {
+                        st = sq_prep(s, S_RR_SET);
+                        sqlite3_bind_text(st, 1, ch->rr_rule, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 2, ch->offered, -1, SQLITE_STATIC);
+                        r = sq_step_done(st);
+                }
+        }
+        if (r == 0 && ch->declined)
+                r = run_rowid_text(s, S_DECLINE_ADD, rowid, ch->declined, false);
+        return r;
+}
+
+static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
+{
+        json_t *body = rd_event_to_json(ev);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        sqlite3_stmt *st;
+        int r;
+
+        json_decref(body);
+        if (!text)
+                return -ENOMEM;
+        st = sq_prep(s, S_EVENT);
+        sqlite3_bind_int64(st, 1, ev->seq);
+        if (rowid > 0)
+                sqlite3_bind_int64(st, 2, rowid);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+        r = sq_step_done(st);
+        sqlite3_clear_bindings(st);
+        if (r == 0 && text_out)
+                *text_out = text;
+        else
+                free(text);
+        return r;
+}
+
+/* Append the events of CH about referral ROWID (0: none), each with the
+ * next seq and the referral's id; with SET_LAST_SEQ the referral's last_seq
+ * follows. On failure no text is left in CH->TEXTS. */
+static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_change *ch,
+                         bool set_last_seq)
+{
+        int64_t seq = s->last_seq;
+        size_t done = 0; /* texts handed out */
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < ch->n_events; i++) {
+                struct rd_event *ev = &ch->events[i];
+                ev->seq = ++seq;
+                if (rowid > 0)
+                        rd_store_format_id(rowid, ev->id);
+                r = append_event(s, ev, rowid, ch->texts ? &ch->texts[i] : NULL);
+                if (r == 0)
+                        done++;
+        }
+        if (r == 0 && rowid > 0 && set_last_seq && ch->n_events) {
+                sqlite3_stmt *st = sq_prep(s, S_LAST_SEQ_OF);
+                sqlite3_bind_int64(st, 1, rowid);
+                sqlite3_bind_int64(st, 2, seq);
+                r = sq_step_done(st);
+        }
+        if (r < 0) {
+                while (ch->texts && done > 0) {
+                        done--;
+                        free(ch->texts[done]);
+                        ch->texts[done] = NULL;
+                }
+                return r;
+        }
+        s->last_seq = seq;
+        return 0;
+}
+
+/* ---- the operations ----------------------------------------------------------------------------
+ */
+
+static int insert_row(struct sq_store *s, const struct rd_stored *o,
+                      const struct rd_store_change *ch, int64_t last_seq)
+{
+        sqlite3_stmt *st = sq_prep(s, S_INSERT);
+        int rc;
+
+        sqlite3_bind_text(st, 1, o->partner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, o->ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, o->digest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, o->received_ms);
+        sqlite3_bind_text(st, 5, ch->content, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, (int)o->status);
+        sqlite3_bind_int(st, 7, (int)o->urgency);
+        sqlite3_bind_text(st, 8, o->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, o->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, o->connector, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 11, o->start_by_ms);
+        sqlite3_bind_int64(st, 12, o->expected_start_ms);
+        sqlite3_bind_int64(st, 13, o->offered_ms);
+        sqlite3_bind_int64(st, 14, o->offer_expires_ms);
+        sqlite3_bind_text(st, 15, o->forward_to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 16, o->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 17, o->final_ms);
+        if (ch->trace)
+                sqlite3_bind_text(st, 18, ch->trace, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 19, ch->rules_digest ? ch->rules_digest : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 20, ch->candidates ? ch->candidates : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 21, last_seq);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc == SQLITE_CONSTRAINT)
+                return -EEXIST;
+        return rc == SQLITE_DONE ? 0 : sq_err(rc);
+}
+
+int sq_insert(struct rd_store *base, struct rd_store_change *ch)
+{
+        struct sq_store *s = sq(base);
+        struct rd_stored *o = ch->st;
+        /* the row's last_seq is that of its last event, known now */
+        int64_t last_seq = ch->n_events ? s->last_seq + (int64_t)ch->n_events : o->last_seq;
+        int64_t rowid;
+        int r = insert_row(s, o, ch, last_seq);
+
+        if (r < 0)
+                return r;
+        rowid = sqlite3_last_insert_rowid(s->db);
+        r = offer_parts(s, rowid, ch);
+        if (r == 0)
+                r = append_events(s, rowid, ch, false);
+        if (r < 0)
+                return r;
+        o->rowid = rowid;
+        rd_store_format_id(rowid, o->id);
+        o->first_offered_ms = o->offered_ms;
+        o->last_seq = last_seq;
+        return 0;
+}
+
+int sq_change(struct rd_store *base, struct rd_store_change *ch)
+{
+        struct sq_store *s = sq(base);
+        int64_t rowid = ch->st ? ch->st->rowid : 0;
+        int r = 0;
+
+        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
+                return -EINVAL; /* those are about a referral */
+        if (ch->row)
+                r = update_row(s, ch->st);
+        if (r == 0 && ch->trace_set)
+                r = set_trace(s, rowid, ch->trace, ch->rules_digest);
+        if (r == 0 && ch->candidates)
+                r = run_rowid_text(s, S_CANDIDATES_SET, rowid, ch->candidates, false);
+        if (r == 0)
+                r = offer_parts(s, rowid, ch);
+        if (r == 0)
+                r = append_events(s, rowid, ch, true);
+        if (r == 0 && ch->st && ch->n_events)
+                ch->st->last_seq = s->last_seq;
+        return r;
+}
+
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+             int64_t now_ms)
+{
+        char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        sqlite3_stmt *st;
+        int r = -ENOMEM;
+
+        if (c && (t || !trace)) {
+                st = sq_prep(sq(s), S_ERASE);
+                sqlite3_bind_int64(st, 1, rowid);
+                sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
+                if (t)
+                        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 4, now_ms);
+                r = sq_step_done(st);
+                sqlite3_clear_bindings(st);
+        }
+        free(c);
+        free(t);
+        return r;
+}
+
+int sq_meta_set(struct rd_store *s, const char *key, const char *value)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_META_SET);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        return sq_step_done(st);
+}
+
+/* ---- the audit trail
+ * ------------------------------------------------------------------------------ */
+
+int sq_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
+             const char *action, const char *referral_id)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_AUDIT_ADD);
+        sqlite3_bind_int64(st, 1, at_ms);
+        sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, referral_id, -1, SQLITE_STATIC);
+        return sq_step_done(st);
+}
+
+int sq_audit_purge(struct rd_store *base, int64_t before_ms)
+{
+        struct sq_store *s = sq(base);
+        sqlite3_stmt *st = sq_prep(s, S_AUDIT_PURGE);
+        int r;
+        sqlite3_bind_int64(st, 1, before_ms);
+        r = sq_step_done(st);
+        return r < 0 ? r : sqlite3_changes(s->db);
+}

@@ -1,0 +1,581 @@
+/* load.c: the load of one run: CLIENTS threads, each with its own DEALER
+ * socket and a window of slots, submit their share of TOTAL referrals and
+ * match every reply to its request in flight by its corr; then the
+ * counts and histograms of all clients are added up. */
+#include "bench.h"
+
+#include "macro.h"
+#include "server.h"
+#include "submit.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define TIMEOUT_SCAN_NS (10 * NS_PER_MS) /* how often the window is checked */
+
+/* Error codes of protocol.md, "Requests and replies", and a bin for others. */
+const char *const error_codes[] = {
+        "malformed", "unknown_op",  "invalid",  "forbidden", "not_found",
+        "conflict",  "unavailable", "internal", "other",
+};
+RD_TABLE_COVERS(error_codes, N_CODES);
+
+const char *const statuses[] = {"assigned", "waitlisted", "forwarded", "other"};
+RD_TABLE_COVERS(statuses, N_STATUSES);
+
+enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_TIMEDOUT };
+
+struct slot {
+        enum slot_state state;
+        uint64_t seq;
+        int64_t sent_ns, due_ns;
+};
+
+struct client {
+        int index;
+        const struct options *opt;
+        void *zctx;
+        pthread_t thread;
+        pthread_barrier_t *barrier;
+        uint64_t quota; /* requests this client submits */
+        struct slot *slots;
+        int *free_slots; /* a stack of free slot numbers */
+        int n_free;
+        uint64_t prefix_hash; /* of the ref prefix: the seed of the referrals */
+        int fault;            /* a setup or socket fault: errno */
+        struct stats st;
+};
+
+/* A timeout somewhere: every client stops sending. So does SIGINT or
+ * SIGTERM (tool_interrupted); the replies in flight are drained. */
+static int abort_run;
+
+static bool run_aborted(void)
+{
+        return __atomic_load_n(&abort_run, __ATOMIC_RELAXED) || tool_interrupted;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Parse a corr "CLIENT.SLOT.SEQ". */
+static bool parse_corr(const char *s, long *client, long *slot, uint64_t *seq)
+{
+        char *end;
+        unsigned long long v;
+
+        if (!isdigit((unsigned char)*s))
+                return false;
+        *client = strtol(s, &end, 10);
+        if (*end != '.' || !isdigit((unsigned char)end[1]))
+                return false;
+        *slot = strtol(end + 1, &end, 10);
+        if (*end != '.' || !isdigit((unsigned char)end[1]))
+                return false;
+        errno = 0;
+        v = strtoull(end + 1, &end, 10);
+        if (*end || errno)
+                return false;
+        *seq = v;
+        return true;
+}
+
+static void note_unmatched(struct client *c, const char *what, const char *data, size_t size)
+{
+        c->st.unmatched++;
+        if (!c->st.first_unmatched[0])
+                snprintf(c->st.first_unmatched, sizeof c->st.first_unmatched, "%s: %.*s", what,
+                         (int)(size > 100 ? 100 : size), data);
+}
+
+static void count_error(struct client *c, const char *code, const char *message)
+{
+        size_t i;
+
+        for (i = 0; i + 1 < N_CODES; i++)
+                if (code && strcmp(code, error_codes[i]) == 0)
+                        break;
+        c->st.by_code[i]++;
+        c->st.errors++;
+        if (!c->st.first_error[0])
+                snprintf(c->st.first_error, sizeof c->st.first_error, "%s: %s",
+                         code ? code : "(no code)", message ? message : "(no message)");
+}
+
+static void release_slot(struct client *c, long slot)
+{
+        c->slots[slot].state = SLOT_FREE;
+        c->free_slots[c->n_free++] = (int)slot;
+}
+
+/* The slot in flight that REPLY (DATA, SIZE as received) answers, or
+ * NULL when none: noted as unmatched, or as late for a request that timed
+ * out (its slot is freed, not reused before). */
+static struct slot *match_reply(struct client *c, const json_t *reply, const char *data,
+                                size_t size)
+{
+        const char *corr = json_string_value(json_object_get(reply, "corr"));
+        long client, slot;
+        uint64_t seq;
+        struct slot *s;
+
+        if (!corr || !parse_corr(corr, &client, &slot, &seq) || client != c->index || slot < 0 ||
+            slot >= c->opt->window) {
+                note_unmatched(c, "a reply whose corr names no request of this client", data, size);
+                return NULL;
+        }
+        s = &c->slots[slot];
+        if (s->seq != seq || s->state == SLOT_FREE) {
+                note_unmatched(c, "a reply whose corr is not in flight", data, size);
+                return NULL;
+        }
+        if (s->state == SLOT_TIMEDOUT) {
+                /* counted as a timeout already; the slot stays retired */
+                c->st.late++;
+                s->state = SLOT_FREE;
+                return NULL;
+        }
+        return s;
+}
+
+/* Count what REPLY says: ok (and its status, and whether a duplicate), or
+ * an error (by code), or that it is not a proper reply. */
+static void count_reply(struct client *c, const json_t *reply)
+{
+        const json_t *ok = json_object_get(reply, "ok");
+
+        if (json_is_true(ok)) {
+                const char *status = json_string_value(json_object_get(reply, "status"));
+                size_t i;
+
+                if (!json_is_string(json_object_get(reply, "id")) || !status) {
+                        c->st.bad_replies++;
+                        count_error(c, "other", "an ok reply without id or status");
+                } else {
+                        c->st.ok++;
+                        if (json_is_true(json_object_get(reply, "duplicate")))
+                                c->st.duplicates++;
+                        for (i = 0; i + 1 < N_STATUSES; i++)
+                                if (strcmp(status, statuses[i]) == 0)
+                                        break;
+                        c->st.by_status[i]++;
+                }
+        } else if (json_is_false(ok)) {
+                const json_t *error = json_object_get(reply, "error");
+                count_error(c, json_string_value(json_object_get(error, "code")),
+                            json_string_value(json_object_get(error, "message")));
+        } else {
+                c->st.bad_replies++;
+                count_error(c, "other", "a reply without a boolean ok");
+        }
+}
+
+/* One reply frame: match it to its request, check it, count it. */
+static void handle_reply(struct client *c, const char *data, size_t size, int64_t now)
+{
+        json_error_t jerr;
+        json_t *reply = json_loadb(data, size, 0, &jerr);
+        struct slot *s;
+
+        if (!reply || !json_is_object(reply)) {
+                c->st.bad_replies++;
+                note_unmatched(c, "a reply that is not a JSON object", data, size);
+        } else if ((s = match_reply(c, reply, data, size)) != NULL) {
+                hist_record(&c->st.lat, now - s->sent_ns);
+                if (c->opt->rate > 0)
+                        hist_record(&c->st.lat_sched, now - s->due_ns);
+                c->st.last_reply_ns = now;
+                release_slot(c, s - c->slots);
+                count_reply(c, reply);
+        }
+        json_decref(reply);
+}
+
+/* Receive every reply that is ready. Returns 0, or -errno on a socket fault. */
+static int drain(struct client *c, void *sock)
+{
+        for (;;) {
+                zmq_msg_t msg;
+                int more;
+
+                zmq_msg_init(&msg);
+                if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+                        int e = errno;
+                        zmq_msg_close(&msg);
+                        if (e == EAGAIN || e == EINTR)
+                                return 0;
+                        return -e;
+                }
+                more = zmq_msg_more(&msg);
+                if (more) {
+                        /* the protocol has one reply frame: report and skip the rest */
+                        note_unmatched(c, "a reply of more than one frame", zmq_msg_data(&msg),
+                                       zmq_msg_size(&msg));
+                        while (more) {
+                                zmq_msg_close(&msg);
+                                zmq_msg_init(&msg);
+                                if (zmq_msg_recv(&msg, sock, 0) < 0)
+                                        break;
+                                more = zmq_msg_more(&msg);
+                        }
+                } else {
+                        handle_reply(c, zmq_msg_data(&msg), zmq_msg_size(&msg), tool_mono_ns());
+                }
+                zmq_msg_close(&msg);
+        }
+}
+
+/* ---- one client --------------------------------------------------------- */
+
+static void *open_socket(struct client *c)
+{
+        int zero = 0, hwm = c->opt->window * 2 + 1000;
+        void *sock = zmq_socket(c->zctx, ZMQ_DEALER);
+
+        if (!sock)
+                return NULL;
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (zmq_connect(sock, c->opt->endpoint) < 0) {
+                int e = errno;
+                zmq_close(sock);
+                errno = e;
+                return NULL;
+        }
+        return sock;
+}
+
+/* Wait on SOCK for readable input up to DEADLINE (monotonic ns), with
+ * nanosecond timing (zmq_poll counts in milliseconds). */
+static int wait_readable(void *sock, int fd, int64_t deadline)
+{
+        int events = 0;
+        size_t len = sizeof events;
+        int64_t now = tool_mono_ns();
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct timespec ts;
+
+        /* ZMQ_FD is edge-triggered: look at ZMQ_EVENTS before sleeping */
+        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) < 0)
+                return -errno;
+        if (events & ZMQ_POLLIN)
+                return 1;
+        if (deadline <= now)
+                return 0;
+        ts.tv_sec = (deadline - now) / NS_PER_S;
+        ts.tv_nsec = (deadline - now) % NS_PER_S;
+        if (ppoll(&pfd, 1, &ts, NULL) < 0 && errno != EINTR)
+                return -errno;
+        return 0;
+}
+
+/* A ping before the run: the connection is up and the daemon answers. */
+static int warm_up(struct client *c, void *sock, int fd)
+{
+        char req[64];
+        int64_t deadline = tool_mono_ns() + TIMEOUT_NS;
+        int n = snprintf(req, sizeof req, "{\"op\":\"ping\",\"corr\":\"warm-%d\"}", c->index);
+
+        if (zmq_send(sock, req, (size_t)n, 0) < 0)
+                return -errno;
+        while (tool_mono_ns() < deadline && !tool_interrupted) {
+                zmq_msg_t msg;
+                int r = wait_readable(sock, fd, deadline);
+                if (r < 0)
+                        return r;
+                zmq_msg_init(&msg);
+                if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0) {
+                        bool ok = zmq_msg_size(&msg) > 0 &&
+                                  memmem(zmq_msg_data(&msg), zmq_msg_size(&msg), "\"ok\":true",
+                                         9) != NULL;
+                        zmq_msg_close(&msg);
+                        return ok ? 0 : -EPROTO;
+                }
+                zmq_msg_close(&msg);
+        }
+        return -ETIMEDOUT;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+        return a < b ? a : b;
+}
+
+/* Connect C and check with a ping that the daemon answers. Returns the
+ * socket (also after a fault, to be closed) with its ZMQ_FD in *FD; a
+ * fault is in c->fault. */
+static void *client_connect(struct client *c, int *fd)
+{
+        size_t fdlen = sizeof *fd;
+        void *sock = open_socket(c);
+        int r;
+
+        if (!sock || zmq_getsockopt(sock, ZMQ_FD, fd, &fdlen) < 0)
+                c->fault = errno ? errno : EIO;
+        else if ((r = warm_up(c, sock, *fd)) < 0)
+                c->fault = -r;
+        return sock;
+}
+
+/* What a client sends next: the sequence number and, with --rate, when. */
+struct pace {
+        uint64_t next_seq;
+        int64_t interval, next_due;
+};
+
+/* Send what is due (with --rate) and fits in the window; REQ is the
+ * buffer (REQUEST_MAX bytes). *SENDING: whether there is more to send.
+ * 0, or -errno. */
+static int send_due(struct client *c, void *sock, char *req, struct pace *p, bool *sending)
+{
+        const struct options *opt = c->opt;
+        int64_t now = tool_mono_ns();
+
+        *sending = p->next_seq < c->quota && !run_aborted();
+        while (*sending && c->n_free > 0 && (opt->rate <= 0 || p->next_due <= now)) {
+                int slot = c->free_slots[--c->n_free];
+                struct slot *s = &c->slots[slot];
+                int len = build_submit(opt, c->prefix_hash, c->index, slot, p->next_seq, req,
+                                       REQUEST_MAX);
+
+                if (len < 0)
+                        return -E2BIG;
+                s->state = SLOT_INFLIGHT;
+                s->seq = p->next_seq;
+                s->due_ns = opt->rate > 0 ? p->next_due : now;
+                s->sent_ns = tool_mono_ns();
+                if (opt->rate > 0 && s->sent_ns - p->next_due > c->st.max_send_lag_ns)
+                        c->st.max_send_lag_ns = s->sent_ns - p->next_due;
+                if (zmq_send(sock, req, (size_t)len, 0) < 0)
+                        return -errno;
+                c->st.sent++;
+                p->next_seq++;
+                p->next_due += p->interval;
+                *sending = p->next_seq < c->quota;
+                now = s->sent_ns;
+        }
+        return 0;
+}
+
+/* Retire the requests unanswered for TIMEOUT_NS at NOW: each is a timeout,
+ * and the whole run stops sending. */
+static void retire_timeouts(struct client *c, int64_t now)
+{
+        for (int i = 0; i < c->opt->window; i++) {
+                struct slot *s = &c->slots[i];
+                if (s->state == SLOT_INFLIGHT && now - s->sent_ns >= TIMEOUT_NS) {
+                        s->state = SLOT_TIMEDOUT; /* retired: not reused */
+                        c->st.timeouts++;
+                        __atomic_store_n(&abort_run, 1, __ATOMIC_RELAXED);
+                }
+        }
+}
+
+/* Whether C waits for a reply (a timed-out request waits no more). */
+static bool replies_in_flight(const struct client *c)
+{
+        if (c->n_free == c->opt->window)
+                return false;
+        for (int i = 0; i < c->opt->window; i++)
+                if (c->slots[i].state == SLOT_INFLIGHT)
+                        return true;
+        return false;
+}
+
+/* One client's thread: connect, wait for the others at the barrier, then
+ * send its quota and take the replies until none is in flight. */
+static void *client_main(void *arg)
+{
+        struct client *c = arg;
+        const struct options *opt = c->opt;
+        char *req = malloc(REQUEST_MAX);
+        void *sock = NULL;
+        int fd = -1, r = 0;
+        struct pace p = {0};
+        int64_t start, next_scan;
+
+        if (!req)
+                c->fault = ENOMEM;
+        else
+                sock = client_connect(c, &fd);
+        pthread_barrier_wait(c->barrier);
+        if (c->fault)
+                goto out;
+
+        start = tool_mono_ns();
+        c->st.first_send_ns = start;
+        c->st.last_reply_ns = start;
+        if (opt->rate > 0) {
+                /* client k sends at k/R + i*C/R: the clients interleave evenly */
+                p.interval = (int64_t)((double)opt->clients * (double)NS_PER_S / opt->rate);
+                p.next_due = start + (int64_t)((double)c->index * (double)NS_PER_S / opt->rate);
+        }
+        next_scan = start + TIMEOUT_SCAN_NS;
+        for (;;) {
+                int64_t now, deadline;
+                bool sending;
+
+                if ((r = send_due(c, sock, req, &p, &sending)) < 0 || (r = drain(c, sock)) < 0)
+                        break;
+                now = tool_mono_ns();
+                if (now >= next_scan) {
+                        retire_timeouts(c, now);
+                        next_scan = now + TIMEOUT_SCAN_NS;
+                }
+                if ((p.next_seq >= c->quota || run_aborted()) && !replies_in_flight(c))
+                        break; /* all sent and answered */
+                deadline = next_scan;
+                if (sending && c->n_free > 0)
+                        /* room in the window: go round and send (now, or when due) */
+                        deadline = opt->rate > 0 ? min64(deadline, p.next_due) : now;
+                if ((r = wait_readable(sock, fd, deadline)) < 0)
+                        break;
+        }
+        if (r < 0)
+                c->fault = -r;
+out:
+        if (sock)
+                zmq_close(sock);
+        free(req);
+        return NULL;
+}
+
+/* ---- one run ------------------------------------------------------------ */
+
+/* Client I of OPT's load, its window all free. -1 when out of memory. */
+static int client_init(struct client *c, int i, const struct options *opt, void *zctx,
+                       pthread_barrier_t *barrier)
+{
+        c->index = i;
+        c->opt = opt;
+        c->zctx = zctx;
+        c->barrier = barrier;
+        c->quota = opt->total / (uint64_t)opt->clients +
+                   ((uint64_t)i < opt->total % (uint64_t)opt->clients);
+        c->slots = calloc((size_t)opt->window, sizeof *c->slots);
+        c->free_slots = calloc((size_t)opt->window, sizeof *c->free_slots);
+        if (!c->slots || !c->free_slots)
+                return -1;
+        for (int s = opt->window - 1; s >= 0; s--)
+                c->free_slots[c->n_free++] = s;
+        c->prefix_hash = submit_prefix_hash(opt->prefix);
+        hist_init(&c->st.lat);
+        hist_init(&c->st.lat_sched);
+        return 0;
+}
+
+static void clients_free(struct client *clients, int n)
+{
+        for (int i = 0; clients && i < n; i++) {
+                free(clients[i].slots);
+                free(clients[i].free_slots);
+        }
+        free(clients);
+}
+
+/* Add the counts of S to ALL. */
+static void stats_add(struct stats *all, const struct stats *s)
+{
+        all->sent += s->sent;
+        all->ok += s->ok;
+        all->duplicates += s->duplicates;
+        all->errors += s->errors;
+        all->timeouts += s->timeouts;
+        all->unmatched += s->unmatched;
+        all->late += s->late;
+        all->bad_replies += s->bad_replies;
+        for (size_t k = 0; k < N_CODES; k++)
+                all->by_code[k] += s->by_code[k];
+        for (size_t k = 0; k < N_STATUSES; k++)
+                all->by_status[k] += s->by_status[k];
+        hist_merge(&all->lat, &s->lat);
+        hist_merge(&all->lat_sched, &s->lat_sched);
+        if (!all->first_error[0] && s->first_error[0])
+                memcpy(all->first_error, s->first_error, sizeof all->first_error);
+        if (!all->first_unmatched[0] && s->first_unmatched[0])
+                memcpy(all->first_unmatched, s->first_unmatched, sizeof all->first_unmatched);
+}
+
+/* Wait for every client of OPT and add up what they did into RES. */
+static void gather(struct result *res, struct client *clients, const struct options *opt)
+{
+        struct stats *all = &res->all;
+        int64_t first = INT64_MAX, last = 0;
+
+        for (int i = 0; i < opt->clients; i++) {
+                struct client *c = &clients[i];
+                struct stats *s = &c->st;
+
+                pthread_join(c->thread, NULL);
+                if (c->fault && !res->fault) {
+                        res->fault = c->fault;
+                        res->fault_client = i;
+                }
+                if (!c->fault || s->sent) {
+                        if (s->first_send_ns && s->first_send_ns < first)
+                                first = s->first_send_ns;
+                        if (s->last_reply_ns > last)
+                                last = s->last_reply_ns;
+                }
+                stats_add(all, s);
+                if (s->max_send_lag_ns > res->max_lag)
+                        res->max_lag = s->max_send_lag_ns;
+        }
+        res->wall = last > first ? last - first : 0;
+        res->answered = all->ok + all->errors;
+        res->throughput =
+                res->wall > 0 ? (double)res->answered * (double)NS_PER_S / (double)res->wall : 0;
+}
+
+struct result *run_load(const struct options *opt)
+{
+        struct client *clients = calloc((size_t)opt->clients, sizeof *clients);
+        struct result *res = calloc(1, sizeof *res);
+        const struct stats *all;
+        pthread_barrier_t barrier;
+        void *zctx = zmq_ctx_new();
+
+        if (!clients || !res || !zctx)
+                goto oom;
+        __atomic_store_n(&abort_run, 0, __ATOMIC_RELAXED);
+        res->fault_client = -1;
+        hist_init(&res->all.lat);
+        hist_init(&res->all.lat_sched);
+        for (int i = 0; i < opt->clients; i++)
+                if (client_init(&clients[i], i, opt, zctx, &barrier) < 0)
+                        goto oom;
+        pthread_barrier_init(&barrier, NULL, (unsigned)opt->clients);
+        for (int i = 0; i < opt->clients; i++) {
+                if (pthread_create(&clients[i].thread, NULL, client_main, &clients[i]) != 0) {
+                        /* the clients started wait at the barrier for good; a
+                         * server started here gets SIGTERM as this program ends */
+                        tool_msg(PROG, "cannot start a client thread");
+                        exit(EXIT_FAULT);
+                }
+        }
+        gather(res, clients, opt);
+        pthread_barrier_destroy(&barrier);
+        zmq_ctx_term(zctx);
+        if (opt->pid)
+                res->rss = read_rss(opt->pid);
+        all = &res->all;
+        res->failed = res->fault || all->errors || all->timeouts || all->unmatched ||
+                      all->bad_replies || all->sent < opt->total || (opt->pid && !res->rss.have);
+        clients_free(clients, opt->clients);
+        return res;
+oom:
+        tool_msg(PROG, "out of memory");
+        clients_free(clients, opt->clients);
+        free(res);
+        if (zctx)
+                zmq_ctx_term(zctx);
+        return NULL;
+}

@@ -1,0 +1,280 @@
+/* report.c: see report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zmq.h>
+
+static double us(int64_t ns)
+{
+        return (double)ns / 1000.0;
+}
+
+static const double pcts[] = {50, 90, 99, 99.9};
+static const char *const pct_names[] = {"p50", "p90", "p99", "p99.9"};
+
+static json_t *hist_json(const struct hist *h)
+{
+        json_t *o = json_object();
+
+        json_object_set_new(o, "count", json_integer((json_int_t)h->n));
+        json_object_set_new(o, "min_us", json_real(h->n ? us(h->min) : 0));
+        json_object_set_new(o, "mean_us", json_real(h->n ? h->sum / (double)h->n / 1000.0 : 0));
+        for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
+                char key[32];
+                snprintf(key, sizeof key, "%s_us", pct_names[i]);
+                json_object_set_new(o, key, json_real(us(hist_percentile(h, pcts[i]))));
+        }
+        json_object_set_new(o, "max_us", json_real(us(h->max)));
+        return o;
+}
+
+static void print_ms(const char *label, int64_t ns)
+{
+        if (ns < 10 * NS_PER_MS)
+                printf(" %s %.3f ms", label, (double)ns / 1e6);
+        else
+                printf(" %s %.1f ms", label, (double)ns / 1e6);
+}
+
+static void print_hist(const char *title, const struct hist *h)
+{
+        printf("  %s (%" PRIu64 "):", title, h->n);
+        if (!h->n) {
+                printf(" none\n");
+                return;
+        }
+        print_ms("min", h->min);
+        for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
+                print_ms(pct_names[i], hist_percentile(h, pcts[i]));
+        print_ms("max", h->max);
+        print_ms("mean", (int64_t)(h->sum / (double)h->n));
+        printf("\n");
+}
+
+/* ---- the results -------------------------------------------------------- */
+
+/* What went wrong in the run, on stderr. */
+static void print_problems(const struct options *opt, const struct result *res)
+{
+        const struct stats *all = &res->all;
+
+        if (res->fault)
+                tool_msg(PROG, "client %d: %s", res->fault_client,
+                         res->fault == ETIMEDOUT ? "the daemon did not answer a ping within 10 s"
+                         : res->fault == EPROTO  ? "the daemon answered the ping with an error"
+                                                 : zmq_strerror(res->fault));
+        if (opt->pid && !res->rss.have)
+                tool_msg(PROG, "cannot read /proc/%ld/status", opt->pid);
+        if (tool_interrupted)
+                tool_msg(PROG, "interrupted; the results cover what was sent");
+        if (all->timeouts)
+                tool_msg(PROG, "%" PRIu64 " requests unanswered after 10 s; the run stopped",
+                         all->timeouts);
+        if (all->unmatched)
+                tool_msg(PROG,
+                         "BUG: %" PRIu64 " replies matched no request in flight; the first: %s",
+                         all->unmatched, all->first_unmatched);
+}
+
+bool run_failed(const struct result *res, const struct server *srv)
+{
+        return res->failed || (srv && srv->failed);
+}
+
+/* The run as one JSON object; with SRV, the server started for it. */
+static json_t *result_json(const struct options *opt, const struct result *res,
+                           const struct server *srv)
+{
+        const struct stats *all = &res->all;
+        json_t *o = json_object(), *codes = json_object(), *st = json_object();
+
+        json_object_set_new(o, "endpoint", json_string(opt->endpoint));
+        json_object_set_new(o, "clients", json_integer(opt->clients));
+        json_object_set_new(o, "window", json_integer(opt->window));
+        json_object_set_new(o, "total", json_integer((json_int_t)opt->total));
+        json_object_set_new(o, "rate", json_real(opt->rate));
+        json_object_set_new(o, "ref_prefix", json_string(opt->prefix));
+        json_object_set_new(o, "sent", json_integer((json_int_t)all->sent));
+        json_object_set_new(o, "wall_s", json_real((double)res->wall / 1e9));
+        json_object_set_new(o, "throughput_rps", json_real(res->throughput));
+        json_object_set_new(o, "ok", json_integer((json_int_t)all->ok));
+        json_object_set_new(o, "duplicates", json_integer((json_int_t)all->duplicates));
+        for (size_t k = 0; k < N_STATUSES; k++)
+                json_object_set_new(st, statuses[k], json_integer((json_int_t)all->by_status[k]));
+        json_object_set_new(o, "by_status", st);
+        json_object_set_new(o, "errors", json_integer((json_int_t)all->errors));
+        for (size_t k = 0; k < N_CODES; k++)
+                if (all->by_code[k])
+                        json_object_set_new(codes, error_codes[k],
+                                            json_integer((json_int_t)all->by_code[k]));
+        json_object_set_new(o, "errors_by_code", codes);
+        if (all->first_error[0])
+                json_object_set_new(o, "first_error", json_string(all->first_error));
+        json_object_set_new(o, "timeouts", json_integer((json_int_t)all->timeouts));
+        json_object_set_new(o, "late_replies", json_integer((json_int_t)all->late));
+        json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)all->unmatched));
+        json_object_set_new(o, "latency", hist_json(&all->lat));
+        if (opt->rate > 0) {
+                json_object_set_new(o, "latency_from_due", hist_json(&all->lat_sched));
+                json_object_set_new(o, "max_send_lag_us", json_real(us(res->max_lag)));
+        }
+        /* the keys say daemon also for the floor: "server" says which it was */
+        if (opt->pid && res->rss.have) {
+                json_object_set_new(o, "daemon_peak_rss_kb", json_integer(res->rss.hwm_kb));
+                json_object_set_new(o, "daemon_rss_kb", json_integer(res->rss.rss_kb));
+        }
+        if (srv) {
+                json_t *so = json_object();
+                json_object_set_new(so, "kind", json_string(server_name(srv)));
+                json_object_set_new(so, "path", json_string(srv->path));
+                json_object_set_new(so, "pid", json_integer(srv->ran_pid));
+                if (opt->keep)
+                        json_object_set_new(so, "dir", json_string(srv->dir));
+                json_object_set_new(so, "db_bytes", json_integer(srv->db_bytes));
+                json_object_set_new(so, "wal_bytes", json_integer(srv->wal_bytes));
+                json_object_set_new(so, "db_bytes_after_stop", json_integer(srv->db_bytes_end));
+                json_object_set_new(so, "wal_bytes_after_stop", json_integer(srv->wal_bytes_end));
+                json_object_set_new(so, "stopped_cleanly", json_boolean(!srv->failed));
+                json_object_set_new(o, "server", so);
+        }
+        if (res->fault)
+                json_object_set_new(o, "fault", json_string(zmq_strerror(res->fault)));
+        json_object_set_new(o, "interrupted", json_boolean(tool_interrupted));
+        json_object_set_new(o, "exit", json_integer(run_failed(res, srv) ? EXIT_FAULT : EXIT_OK));
+        return o;
+}
+
+/* BYTES for people: "812 KiB", "14.3 MiB". */
+static const char *size_text(long long bytes, char *buf, size_t cap)
+{
+        if (bytes < 1024 * 1024)
+                snprintf(buf, cap, "%.0f KiB", (double)bytes / 1024.0);
+        else
+                snprintf(buf, cap, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+        return buf;
+}
+
+/* The run as text; with SRV, the server started for it. */
+static void print_result(const struct options *opt, const struct result *res,
+                         const struct server *srv)
+{
+        const struct stats *all = &res->all;
+
+        if (srv && srv->kind == SERVER_DAEMON)
+                printf("== the daemon: %s ==\n", srv->path);
+        else if (srv)
+                printf("== the FLOOR, not the daemon: %s (receive, one insert per submit, a "
+                       "commit per batch, reply) ==\n",
+                       srv->path);
+        printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s\n", opt->total,
+               opt->clients, opt->clients == 1 ? "" : "s", opt->window, opt->endpoint);
+        if (opt->rate > 0)
+                printf("  offered %.1f req/s (open loop), latest send %.3f ms after its "
+                       "due time\n",
+                       opt->rate, (double)res->max_lag / 1e6);
+        printf("  sent %" PRIu64 ", answered %" PRIu64 " in %.3f s: %.1f req/s\n", all->sent,
+               res->answered, (double)res->wall / 1e9, res->throughput);
+        printf("  ok %" PRIu64 " (duplicates %" PRIu64 "):", all->ok, all->duplicates);
+        for (size_t k = 0; k < N_STATUSES; k++)
+                if (all->by_status[k] || k + 1 < N_STATUSES)
+                        printf(" %s %" PRIu64, statuses[k], all->by_status[k]);
+        printf("\n  errors %" PRIu64, all->errors);
+        for (size_t k = 0; k < N_CODES; k++)
+                if (all->by_code[k])
+                        printf(" %s %" PRIu64, error_codes[k], all->by_code[k]);
+        if (all->first_error[0])
+                printf(" (first: %s)", all->first_error);
+        printf("; timeouts %" PRIu64 "; late replies %" PRIu64 "; unmatched replies %" PRIu64 "\n",
+               all->timeouts, all->late, all->unmatched);
+        print_hist("latency send->reply", &all->lat);
+        if (opt->rate > 0)
+                print_hist("latency due->reply", &all->lat_sched);
+        if (opt->pid && res->rss.have)
+                printf("  %s pid %ld: peak RSS %.1f MiB, RSS now %.1f MiB\n",
+                       srv ? server_name(srv) : "daemon", opt->pid, (double)res->rss.hwm_kb / 1024,
+                       (double)res->rss.rss_kb / 1024);
+        if (srv) {
+                uint64_t stored = all->ok - all->duplicates;
+                long long end = srv->db_bytes_end + srv->wal_bytes_end;
+
+                char t[3][32], e[32];
+
+                printf("  database after the run %s (file %s + write-ahead log %s); after the "
+                       "stop %s",
+                       size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
+                       size_text(srv->db_bytes, t[1], sizeof t[1]),
+                       size_text(srv->wal_bytes, t[2], sizeof t[2]), size_text(end, e, sizeof e));
+                if (stored)
+                        printf(", %.0f bytes per referral", (double)end / (double)stored);
+                printf("\n");
+                if (opt->keep)
+                        printf("  kept %s (config, database, log)\n", srv->dir);
+        }
+        printf("  ref prefix %s\n", opt->prefix);
+}
+
+/* V rounded, with a comma between thousands: 131,000. */
+static const char *thousands(double v, char *buf, size_t cap)
+{
+        char digits[32];
+        int n = snprintf(digits, sizeof digits, "%.0f", v < 0 ? 0 : v), lead;
+        size_t o = 0;
+
+        lead = n % 3 ? n % 3 : 3;
+        for (int i = 0; i < n && o + 2 < cap; i++) {
+                if (i >= lead && (i - lead) % 3 == 0)
+                        buf[o++] = ',';
+                buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
+void print_json(json_t *o)
+{
+        char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+
+        if (text)
+                puts(text);
+        free(text);
+        json_decref(o);
+}
+
+void report_run(const struct options *opt, const struct result *res, const struct server *srv,
+                json_t *both, bool first)
+{
+        print_problems(opt, res);
+        if (both) {
+                json_object_set_new(both, server_name(srv), result_json(opt, res, srv));
+        } else if (opt->json) {
+                print_json(result_json(opt, res, srv));
+        } else {
+                if (!first)
+                        printf("\n");
+                print_result(opt, res, srv);
+                fflush(stdout);
+        }
+}
+
+void report_ratio(double daemon_rps, double floor_rps, bool both_ok, bool failed, json_t *both)
+{
+        bool have = both_ok && floor_rps > 0;
+        double ratio = have ? daemon_rps / floor_rps : 0;
+        char d[32], f[32];
+
+        if (both) {
+                json_object_set_new(both, "ratio", have ? json_real(ratio) : json_null());
+                json_object_set_new(both, "exit", json_integer(failed ? EXIT_FAULT : EXIT_OK));
+                print_json(both);
+        } else if (have) {
+                printf("\ndaemon/floor ratio: %.3f (daemon %s/s, floor %s/s)\n", ratio,
+                       thousands(daemon_rps, d, sizeof d), thousands(floor_rps, f, sizeof f));
+        } else {
+                tool_msg(PROG, "no daemon/floor ratio: %s",
+                         tool_interrupted ? "interrupted"
+                                          : "the two runs did not both complete cleanly");
+        }
+}

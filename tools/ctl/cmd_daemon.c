@@ -1,0 +1,209 @@
+/* cmd_daemon.c: what the daemon says of itself: `stats` (counts per
+ * status, loads per connector, the window kept), `ping`, and `audit` (who
+ * read personal data or changed what). */
+#include "commands.h"
+#include "conn.h"
+#include "options.h"
+#include "print.h"
+
+#include "bounds.h"
+
+#include <stdio.h>
+
+static void print_stats(const json_t *reply)
+{
+        const json_t *by_status = json_object_get(reply, "by_status");
+        const json_t *teams = json_object_get(reply, "teams");
+        const json_t *window = json_object_get(reply, "window");
+        const json_t *v, *team;
+        const char *key;
+        json_int_t started = 0, in_time = 0;
+        size_t i;
+        int n = 0;
+
+        printf("by status:");
+        json_object_foreach((json_t *)by_status, key, v)
+        {
+                printf("%s %s %" JSON_INTEGER_FORMAT, n++ ? "," : "", key, json_integer_value(v));
+        }
+        printf("%s\n", n ? "" : " (no referrals)");
+        if (jint(window, "started", &started) && jint(window, "in_time", &in_time)) {
+                printf("window: %" JSON_INTEGER_FORMAT " started, %" JSON_INTEGER_FORMAT " in time",
+                       started, in_time);
+                if (started > 0)
+                        printf(" (%.1f%%)", 100.0 * (double)in_time / (double)started);
+                putchar('\n');
+        }
+        json_array_foreach(teams, i, team)
+        {
+                const json_t *conn;
+                size_t j;
+
+                printf("team %s\n", jstr(team, "id") ? jstr(team, "id") : "?");
+                json_array_foreach(json_object_get(team, "connectors"), j, conn)
+                {
+                        json_int_t load = 0, cap = 0;
+
+                        jint(conn, "load", &load);
+                        jint(conn, "capacity", &cap);
+                        printf("  %-16s load %" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "\n",
+                               jstr(conn, "id") ? jstr(conn, "id") : "?", load, cap);
+                }
+        }
+}
+
+/* A command without arguments that sends OP and prints the reply with
+ * HUMAN (or as it came with --json). */
+static int simple_command(struct ctl *c, int argc, char **argv, const char *op,
+                          void (*human)(const json_t *))
+{
+        int r;
+
+        if (!only_common_options(c, argc, argv, 0, NULL, &r))
+                return r;
+        return call_and_print(c, json_pack("{s:s}", "op", op), human);
+}
+
+int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+        return simple_command(c, argc, argv, "stats", print_stats);
+}
+
+static void print_ping(const json_t *reply)
+{
+        json_int_t up = 0, last = 0;
+        const char *version = jstr(reply, "version");
+
+        jint(reply, "uptime_s", &up);
+        jint(reply, "last_seq", &last);
+        printf("referrald %s, up %" JSON_INTEGER_FORMAT " s, last seq %" JSON_INTEGER_FORMAT "\n",
+               version ? version : "?", up, last);
+}
+
+int cmd_ping(struct ctl *c, int argc, char **argv)
+{
+        return simple_command(c, argc, argv, "ping", print_ping);
+}
+
+enum { OPT_AUDIT_ID = 340, OPT_FOLLOW_ALL };
+
+static void print_audit_row(const json_t *e)
+{
+        json_int_t n = 0;
+
+        jint(e, "n", &n);
+        printf("%-8" JSON_INTEGER_FORMAT " %-24s %-20s %-12s %-20s %s\n", n,
+               jstr(e, "at") ? jstr(e, "at") : "-", jstr(e, "client") ? jstr(e, "client") : "-",
+               jstr(e, "role") ? jstr(e, "role") : "-", jstr(e, "action") ? jstr(e, "action") : "-",
+               jstr(e, "id") ? jstr(e, "id") : "-");
+}
+
+/* What `audit` asks for. */
+struct audit_query {
+        long long since, limit; /* limit -1: the daemon's default */
+        const char *id;
+        bool all; /* --follow-all: page on to the end */
+};
+
+/* The request for the entries of Q after SINCE. */
+static json_t *audit_request(const struct audit_query *q, json_int_t since)
+{
+        json_t *req = json_pack("{s:s, s:I}", "op", "audit", "since", since);
+
+        if (q->limit > 0)
+                json_object_set_new(req, "limit", json_integer(q->limit));
+        if (q->id)
+                json_object_set_new(req, "id", json_string(q->id));
+        return req;
+}
+
+/* Print the rows of PAGE (a header before the first), or with --json
+ * gather them in ENTRIES. */
+static void audit_page(const struct ctl *c, const json_t *page, json_t *entries, bool *header)
+{
+        const json_t *e;
+        size_t i;
+
+        if (c->json) {
+                json_array_extend(entries, (json_t *)page);
+                return;
+        }
+        if (!*header)
+                printf("%-8s %-24s %-20s %-12s %-20s %s\n", "N", "AT", "CLIENT", "ROLE", "ACTION",
+                       "ID");
+        *header = true;
+        json_array_foreach(page, i, e) print_audit_row(e);
+}
+
+/* After the last page (REPLY, of N entries, up to entry LAST): with
+ * --json the reply as it came, or with --follow-all every entry in one
+ * object; else a hint when the page was full. */
+static void audit_end(const struct ctl *c, const struct audit_query *q, const json_t *reply,
+                      json_t *entries, json_int_t last, size_t n)
+{
+        if (c->json && !q->all) {
+                print_json_line(reply);
+        } else if (c->json) {
+                json_t *o = json_pack("{s:b, s:O, s:I}", "ok", 1, "entries", entries, "last", last);
+                print_json_line(o);
+                json_decref(o);
+        } else if (!q->all && n > 0 &&
+                   n >= (size_t)(q->limit > 0 ? q->limit : RD_LIST_LIMIT_DEFAULT)) {
+                printf("(more may follow: %s audit --since %" JSON_INTEGER_FORMAT
+                       ", or --follow-all)\n",
+                       PROG, last);
+        }
+}
+
+int cmd_audit(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"limit", required_argument, NULL, OPT_LIMIT},
+                                             {"id", required_argument, NULL, OPT_AUDIT_ID},
+                                             {"follow-all", no_argument, NULL, OPT_FOLLOW_ALL},
+                                             {0}};
+        struct audit_query q = {.limit = -1};
+        const struct opt_value values[] = {
+                {OPT_SINCE, .count = &q.since,
+                 .bad = "--since needs an entry number (0 or more), not '%s'"},
+                {OPT_LIMIT, .count = &q.limit, .min = 1,
+                 .bad = "--limit needs a number of at least 1, not '%s'"},
+                {OPT_AUDIT_ID, .text = &q.id},
+                {OPT_FOLLOW_ALL, .flag = &q.all},
+                {0}};
+        json_t *entries, *reply = NULL;
+        json_int_t last;
+        bool header = false;
+        size_t n;
+        int r;
+
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+                return r;
+        entries = json_array();
+        for (last = q.since;;) {
+                json_int_t page_last = last;
+                const json_t *page;
+
+                r = call(c, audit_request(&q, last), &reply);
+                if (r) {
+                        json_decref(entries);
+                        return r;
+                }
+                page = json_object_get(reply, "entries");
+                n = json_array_size(page);
+                jint(reply, "last", &page_last);
+                audit_page(c, page, entries, &header);
+                /* page on while pages come, by the last entry number seen */
+                if (!q.all || n == 0 || page_last <= last) {
+                        last = page_last > last ? page_last : last;
+                        break;
+                }
+                last = page_last;
+                json_decref(reply);
+        }
+        audit_end(c, &q, reply, entries, last, n);
+        json_decref(reply);
+        json_decref(entries);
+        return EXIT_OK;
+}

@@ -1,0 +1,148 @@
+/* options.c: see options.h. */
+#include "options.h"
+
+#include "commands.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void options_defaults(struct ctl *c)
+{
+        const char *env;
+
+        c->endpoint = (env = getenv("REFERRALD_ENDPOINT")) && *env ? env : DEFAULT_ENDPOINT;
+        c->events_endpoint = (env = getenv("REFERRALD_EVENTS")) && *env ? env : DEFAULT_EVENTS;
+        c->timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+void usage_error(const char *cmd, const char *fmt, ...)
+{
+        const struct command *command = cmd ? find_command(cmd) : NULL;
+        va_list ap;
+
+        fprintf(stderr, "%s: ", PROG);
+        if (cmd)
+                fprintf(stderr, "%s: ", cmd);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        if (command)
+                fprintf(stderr, "Usage: %s %s\n", PROG, command->synopsis);
+        fprintf(stderr, "Try '%s --help'.\n", PROG);
+}
+
+bool parse_count(const char *s, long long max, long long *out)
+{
+        char *end;
+        long long v;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return false;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end || v > max)
+                return false;
+        *out = v;
+        return true;
+}
+
+int common_option(struct ctl *c, const char *cmd, int opt, char **argv)
+{
+        long long v;
+
+        switch (opt) {
+        case 'e': c->endpoint = optarg; return 1;
+        case OPT_EVENTS_ENDPOINT: c->events_endpoint = optarg; return 1;
+        case OPT_JSON: c->json = true; return 1;
+        case OPT_SERVER_KEY: c->server_key_arg = optarg; return 1;
+        case OPT_KEY: c->key_file = optarg; return 1;
+        case 't':
+                if (!parse_count(optarg, INT_MAX, &v)) {
+                        usage_error(cmd, "--timeout needs milliseconds (0 = no limit), not '%s'",
+                                    optarg);
+                        return -1;
+                }
+                c->timeout_ms = (int)v;
+                return 1;
+        case 'h': print_help(stdout); return -2;
+        case ':': usage_error(cmd, "option '%s' needs a value", argv[optind - 1]); return -1;
+        case '?':
+                if (optopt && optopt < 256)
+                        usage_error(cmd, "unknown option '-%c'", optopt);
+                else
+                        usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+                return -1;
+        default: return 0;
+        }
+}
+
+/* Put OPT's value (optarg) where VALUES says. false after a usage error
+ * (printed). */
+static bool take_value(const char *cmd, int opt, const struct opt_value *values)
+{
+        const struct opt_value *v = values;
+
+        while (v && v->opt && v->opt != opt)
+                v++;
+        if (!v || !v->opt)
+                return true; /* in OPTS, not in VALUES: ignored */
+        if (v->text)
+                *v->text = optarg;
+        if (v->flag)
+                *v->flag = true;
+        if (v->count && (!parse_count(optarg, INT64_MAX, v->count) || *v->count < v->min)) {
+                usage_error(cmd, v->bad, optarg);
+                return false;
+        }
+        return true;
+}
+
+bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
+                   const struct option *opts, const struct opt_value *values, int *status)
+{
+        int opt, r;
+
+        optind = 0; /* GNU: re-initialise, scanning starts at argv[1] */
+        opterr = 0;
+        *status = EXIT_USAGE;
+        while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+                r = common_option(c, argv[0], opt, argv);
+                if (r == -2)
+                        *status = EXIT_OK;
+                if (r < 0 || (r == 0 && !take_value(argv[0], opt, values)))
+                        return false;
+        }
+        return true;
+}
+
+bool parse_options_only(struct ctl *c, int argc, char **argv, const char *shortopts,
+                        const struct option *opts, const struct opt_value *values, int *status)
+{
+        if (!parse_options(c, argc, argv, shortopts, opts, values, status))
+                return false;
+        if (optind == argc)
+                return true;
+        usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        *status = EXIT_USAGE;
+        return false;
+}
+
+bool only_common_options(struct ctl *c, int argc, char **argv, int n, const char *wrong_count,
+                         int *status)
+{
+        static const struct option opts[] = {GLOBAL_LONG, {0}};
+
+        if (!wrong_count)
+                return parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, NULL, status);
+        if (!parse_options(c, argc, argv, GLOBAL_SHORT, opts, NULL, status))
+                return false;
+        if (argc - optind != n) {
+                usage_error(argv[0], "%s", wrong_count);
+                return false;
+        }
+        return true;
+}
