@@ -389,7 +389,7 @@ static int do_answer(struct replay_run *r, const struct replay_action *a)
                 [RA_CLOSE] = RD_STATUS_CLOSED,
         };
         struct run_ref *ref = &r->refs[a->ref];
-        struct rd_stored st;
+        struct rd_stored st, after; /* U names ST's id and connector */
         struct rd_update u = {.declined = a->kind == RA_DECLINE, .status = to[a->kind]};
         struct rd_error err = {0};
         bool changed;
@@ -407,7 +407,7 @@ static int do_answer(struct replay_run *r, const struct replay_action *a)
         u.connector = st.connector;
         if ((rc = step_begin(r)) < 0)
                 return rc;
-        rc = rd_hub_update(r->hub, &u, r->now, &st, &changed, &err);
+        rc = rd_hub_update(r->hub, &u, r->now, &after, &changed, &err);
         if (rc < 0)
                 return step_failed(r, rc, &err, "a connector's answer");
         rc = step_end(r, NULL);
