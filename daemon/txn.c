@@ -14,12 +14,15 @@
 #define FAULT_LOG_MS 1000 /* a line about a store fault at most this often */
 #define FAULT_LINE_MAX 512
 
-void rd_txn_init(struct rd_txn *t, struct rd_store *store, struct rd_hub *hub, struct rd_ops *ops)
+void rd_txn_init(struct rd_txn *t, struct rd_store *store, struct rd_hub *hub, struct rd_ops *ops,
+                 bool (*file_gone)(void *ctx), void *file_ctx)
 {
         memset(t, 0, sizeof *t);
         t->store = store;
         t->hub = hub;
         t->ops = ops;
+        t->file_gone = file_gone;
+        t->file_ctx = file_ctx;
         t->began = 1;
         t->wipe_pending = true;
 }
@@ -123,14 +126,15 @@ void rd_txn_rollback(struct rd_txn *t)
         rd_hub_rolled_back(t->hub);
 }
 
-enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what)
+enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what, bool wrote)
 {
         bool lost = !rd_store_in_transaction(t->store);
-        int r = lost ? RD_STORE_ABORTED : rd_store_commit(t->store);
+        bool gone = !lost && wrote && t->file_gone && t->file_gone(t->file_ctx);
+        int r = lost ? RD_STORE_ABORTED : gone ? -ENOENT : rd_store_commit(t->store);
 
         /* erased bytes must leave the log too: also when the outcome is
          * unknown, the next wipe is harmless */
-        if (rd_hub_erased(t->hub) && r != RD_STORE_ABORTED)
+        if (rd_hub_erased(t->hub) && (r == 0 || r == RD_STORE_UNKNOWN))
                 t->wipe_pending = true;
         if (r == 0) {
                 if (t->wipe_pending)
@@ -142,12 +146,12 @@ enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what)
                                  "write-ahead log was written, then the sync or the index failed): "
                                  "its requests were answered internal with outcome unknown",
                                  what, rd_store_errmsg(t->store));
-        else
+        else if (!gone) /* the server said so */
                 rd_txn_log_fault("%s while %s: %s; nothing of it was stored",
                                  lost ? "a store fault ended the transaction" : "the commit failed",
                                  what, rd_store_errmsg(t->store));
         rd_txn_rollback(t);
-        return r == RD_STORE_UNKNOWN ? RD_TXN_UNKNOWN : RD_TXN_FAILED;
+        return r == RD_STORE_UNKNOWN ? RD_TXN_UNKNOWN : gone ? RD_TXN_REFUSED : RD_TXN_FAILED;
 }
 
 /* ---- a batch of requests -------------------------------------------------------------- */
@@ -155,72 +159,55 @@ enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what)
 void rd_txn_batch_start(struct rd_txn *t)
 {
         t->began = 1;
+        t->batch_writes = t->ops->writes_run;
 }
 
 json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
                       int64_t now)
 {
-        json_t *reply;
-
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
-        /* refused with its corr, nothing run: no transaction to run it in */
+        /* no transaction to run it in: refused with its corr */
         if (t->began < 0)
-                t->ops->refusal = "the database is not available; nothing was stored; retry "
-                                  "later";
-        else if (!rd_store_in_transaction(t->store))
-                t->ops->refusal = "a fault of the database ended this batch before this "
-                                  "request; nothing was stored; retry later";
-        reply = rd_ops_handle(t->ops, buf, len, user_id, now);
-        t->ops->refusal = NULL;
+                return rd_ops_refuse(buf, len, RD_UNAVAILABLE,
+                                     "the database is not available; nothing was stored; retry "
+                                     "later");
+        if (!rd_store_in_transaction(t->store))
+                return rd_ops_refuse(buf, len, RD_UNAVAILABLE,
+                                     "a fault of the database ended this batch before this "
+                                     "request; nothing was stored; retry later");
+        return rd_ops_handle(t->ops, buf, len, user_id, now);
+}
+
+json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
+{
+        json_t *reply;
+
+        if (end == RD_TXN_REFUSED)
+                return rd_ops_error(corr, RD_UNAVAILABLE, NULL, RD_OPS_DB_GONE);
+        if (end != RD_TXN_UNKNOWN)
+                return rd_ops_error(corr, RD_INTERNAL, NULL,
+                                    "the database could not commit; nothing was stored; retry "
+                                    "later");
+        reply = rd_ops_error(corr, RD_INTERNAL, NULL,
+                             "the database could not confirm that this was stored: it may or "
+                             "may not be; repeat the same request to find out");
+        json_object_set_new(json_object_get(reply, "error"), "outcome", json_string("unknown"));
         return reply;
 }
 
-/* The batch ended as END, not committed: every `ok` reply of
- * REPLIES[0..N) becomes `internal`, with its corr. */
-static void retract_oks(json_t **replies, size_t n, enum rd_txn_end end)
+bool rd_txn_wiped(const struct rd_txn *t)
 {
-        for (size_t i = 0; i < n; i++) {
-                json_t *old = replies[i];
-                if (!json_is_true(json_object_get(old, "ok")))
-                        continue;
-                if (end == RD_TXN_UNKNOWN) {
-                        replies[i] = rd_ops_error(
-                                json_object_get(old, "corr"), RD_INTERNAL, NULL,
-                                "the database could not confirm that this was stored: it may "
-                                "or may not be; repeat the same request to find out");
-                        json_object_set_new(json_object_get(replies[i], "error"), "outcome",
-                                            json_string("unknown"));
-                } else {
-                        replies[i] = rd_ops_error(json_object_get(old, "corr"), RD_INTERNAL, NULL,
-                                                  "the database could not commit; nothing was "
-                                                  "stored; retry later");
-                }
-                json_decref(old);
-        }
+        return !t->wipe_pending;
 }
 
-/* The batch committed and the log is wiped: every erase in REPLIES[0..N)
- * says so. */
-static void mark_wiped(json_t **replies, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (json_is_true(json_object_get(replies[i], "ok")) &&
-                    json_object_get(replies[i], "wiped"))
-                        json_object_set_new(replies[i], "wiped", json_true());
-}
-
-enum rd_txn_end rd_txn_batch_end(struct rd_txn *t, json_t **replies, size_t n)
+enum rd_txn_end rd_txn_batch_end(struct rd_txn *t)
 {
         enum rd_txn_end end = t->began < 0 ? RD_TXN_FAILED : RD_TXN_COMMITTED;
 
-        if (t->began == 0) {
-                end = rd_txn_commit(t, "answering requests");
-                if (end != RD_TXN_COMMITTED)
-                        retract_oks(replies, n, end);
-                else if (!t->wipe_pending)
-                        mark_wiped(replies, n);
-        }
+        /* a batch that only read commits without looking at the file */
+        if (t->began == 0)
+                end = rd_txn_commit(t, "answering requests", t->ops->writes_run != t->batch_writes);
         t->began = 1;
         return end;
 }
@@ -245,7 +232,7 @@ enum rd_txn_end rd_txn_tick(struct rd_txn *t, int64_t now, size_t limit, size_t 
                 *done = 0;
                 return RD_TXN_FAILED;
         }
-        end = rd_txn_commit(t, "handling deadlines");
+        end = rd_txn_commit(t, "handling deadlines", true);
         if (end != RD_TXN_COMMITTED)
                 *done = 0;
         return end;

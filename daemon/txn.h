@@ -8,6 +8,8 @@
  * refuses the rest of it, and when the transaction does not commit every
  * `ok` becomes `internal`, with "outcome": "unknown" where the commit may
  * have taken effect after all. Memory is then read again from the store.
+ * Nothing is committed into a database file that was removed or replaced
+ * (the server's check, FILE_GONE).
  * Work nobody asked for (deadlines) ends the same way.
  *
  * After a commit that erased personal data the write-ahead log is wiped in
@@ -35,6 +37,7 @@ enum rd_txn_end {
         RD_TXN_FAILED,    /* nothing of it is stored; memory is read again from the store */
         RD_TXN_UNKNOWN,   /* the commit may or may not have taken effect (RD_STORE_UNKNOWN);
                              the store's view is that it did not; nothing is published */
+        RD_TXN_REFUSED,   /* not committed: the database file is gone (FILE_GONE) */
 };
 
 /* The loop's transactions over one store, hub and table of operations. */
@@ -42,7 +45,12 @@ struct rd_txn {
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_ops *ops;
-        int began; /* the batch in hand: 1 not begun yet, 0 open, < 0 could not begin */
+        /* asked before a commit that wrote: true when the database file is
+         * no longer the database (the transaction is then rolled back) */
+        bool (*file_gone)(void *ctx);
+        void *file_ctx;
+        int began;            /* the batch in hand: 1 not begun yet, 0 open, < 0 could not begin */
+        int64_t batch_writes; /* ops->writes_run when the batch began */
         /* the wipe of the log after an erase (monotonic ms) */
         bool wipe_pending;
         int64_t wipe_next;   /* the next attempt; 0: at once */
@@ -50,10 +58,12 @@ struct rd_txn {
         int64_t wipe_logged; /* the last line about the wait */
 };
 
-/* Set T up over STORE, HUB and OPS (all borrowed: they outlive T). The log
- * is wiped at the first rd_txn_wipe: a previous run may have left erased
- * bytes in it. */
-void rd_txn_init(struct rd_txn *t, struct rd_store *store, struct rd_hub *hub, struct rd_ops *ops);
+/* Set T up over STORE, HUB and OPS (all borrowed: they outlive T), with
+ * FILE_GONE(FILE_CTX) asked before each commit that wrote (NULL: never).
+ * The log is wiped at the first rd_txn_wipe: a previous run may have left
+ * erased bytes in it. */
+void rd_txn_init(struct rd_txn *t, struct rd_store *store, struct rd_hub *hub, struct rd_ops *ops,
+                 bool (*file_gone)(void *ctx), void *file_ctx);
 
 /* ---- a batch of requests ---- */
 
@@ -62,20 +72,29 @@ void rd_txn_batch_start(struct rd_txn *t);
 
 /* Answer the request frame BUF[LEN] (from the client whose ZAP User-Id is
  * USER_ID, NULL without security) at NOW inside the batch's transaction.
- * Returns a new reply (caller owns); `unavailable` when the transaction
- * could not begin, or a fault ended it before this request. The reply may
- * still change: see rd_txn_batch_end. */
+ * Returns a new reply (caller owns); `unavailable`, nothing run, when the
+ * transaction could not begin or a fault ended it before this request.
+ * An `ok` stands only once the batch committed (rd_txn_batch_end). */
 json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
                       int64_t now);
 
-/* End the batch whose N replies (rd_txn_answer's, or any other the caller
- * made) are REPLIES[0..N): commit it, and when it did not commit, replace
- * (free) each `ok` reply there by `internal` with its corr, whose error
- * carries "outcome": "unknown" when the end is RD_TXN_UNKNOWN. After a
- * commit that wiped the log, each `ok` reply with "wiped" says true.
- * Returns how it ended: RD_TXN_COMMITTED also when no request needed the
- * transaction, RD_TXN_FAILED when it could not begin. */
-enum rd_txn_end rd_txn_batch_end(struct rd_txn *t, json_t **replies, size_t n);
+/* End the batch: commit it (asking FILE_GONE first when a request of it
+ * wrote). Returns how it ended: RD_TXN_COMMITTED also when no request
+ * needed the transaction, RD_TXN_FAILED when it could not begin. Unless
+ * it committed, the caller replaces each `ok` reply of the batch by
+ * rd_txn_retracted; when it did, and rd_txn_wiped, each erase reply says
+ * "wiped": true. */
+enum rd_txn_end rd_txn_batch_end(struct rd_txn *t);
+
+/* The reply (new) that replaces an `ok` of a transaction that ended as END
+ * (not committed), with CORR (borrowed, may be NULL): `internal`, whose
+ * error carries "outcome": "unknown" after RD_TXN_UNKNOWN; `unavailable`
+ * after RD_TXN_REFUSED. */
+json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr);
+
+/* Whether nothing erased waits in the log (after a commit: what it erased
+ * is gone from the files). */
+bool rd_txn_wiped(const struct rd_txn *t);
 
 /* ---- any other transaction ---- */
 
@@ -83,10 +102,11 @@ enum rd_txn_end rd_txn_batch_end(struct rd_txn *t, json_t **replies, size_t n);
  * deadlines"). 0, or a negative errno (logged). */
 int rd_txn_begin(struct rd_txn *t, const char *what);
 
-/* Commit the open transaction (then, after an erase, try to wipe the log).
- * When that fails, log it as having happened while doing WHAT, roll back
- * and read the hub's memory again. */
-enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what);
+/* Commit the open transaction (then, after an erase, try to wipe the log);
+ * WROTE: it may have written, so FILE_GONE is asked first. When it does
+ * not commit, log it as having happened while doing WHAT, roll back and
+ * read the hub's memory again. */
+enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what, bool wrote);
 
 /* Roll the open transaction back and read the hub's memory again. */
 void rd_txn_rollback(struct rd_txn *t);

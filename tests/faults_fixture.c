@@ -55,7 +55,7 @@ void open_at(struct fx *f, const char *path, const char *vfs)
         f->ops.hub = f->hub;
         f->ops.store = f->store;
         f->ops.started_ms = T0;
-        rd_txn_init(&f->txn, f->store, f->hub, &f->ops);
+        rd_txn_init(&f->txn, f->store, f->hub, &f->ops, NULL, NULL);
 }
 
 void close_store(struct fx *f)
@@ -131,7 +131,19 @@ enum rd_txn_end batch(struct fx *f, struct req *reqs, json_t **replies, size_t n
                 const char *t = reqs[i].text;
                 replies[i] = rd_txn_answer(&f->txn, t, strlen(t), NULL, now);
         }
-        end = rd_txn_batch_end(&f->txn, replies, n);
+        end = rd_txn_batch_end(&f->txn);
+        /* what batch.c does with the replies it holds */
+        for (size_t i = 0; i < n; i++) {
+                json_t *old = replies[i];
+                if (!json_is_true(json_object_get(old, "ok")))
+                        continue;
+                if (end != RD_TXN_COMMITTED) {
+                        replies[i] = rd_txn_retracted(end, json_object_get(old, "corr"));
+                        json_decref(old);
+                } else if (rd_txn_wiped(&f->txn) && json_object_get(old, "wiped")) {
+                        json_object_set_new(old, "wiped", json_true());
+                }
+        }
         if (end == RD_TXN_COMMITTED)
                 publish(f);
         return end;

@@ -86,8 +86,10 @@ void copy_file(const char *src, const char *dst);
  * DST, as the files are now: what a start after kill -9 would find. */
 void copy_files(const char *path, const char *dst);
 
-/* Answer the N requests REQS in one batch at NOW (batch.c's steps); the
- * replies into REPLIES; the events of a commit are published (F's list). */
+/* Answer the N requests REQS in one batch at NOW (batch.c's steps: each
+ * `ok` taken back with rd_txn_retracted unless the batch committed, erases
+ * "wiped" once rd_txn_wiped); the replies into REPLIES; the events of a
+ * commit are published (F's list). */
 enum rd_txn_end batch(struct fx *f, struct req *reqs, json_t **replies, size_t n, int64_t now);
 
 /* One request (FMT, printf-style) in a batch of its own that must commit;

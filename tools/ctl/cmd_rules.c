@@ -5,8 +5,10 @@
 #include "cases.h"
 #include "commands.h"
 #include "decide.h"
+#include "json.h"
 #include "options.h"
 #include "print.h"
+#include "rules_show.h"
 #include "run_cases.h"
 #include "timefmt.h"
 #include "words.h"
@@ -20,11 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Load PATH into *RULES (the caller's), printing every diagnostic and,
- * with SUMMARY, a count of them when the file is invalid; *WARNINGS gets
- * the number of warnings. 0, or the exit code. */
-static int load_rules_report(const char *path, bool summary, struct rd_rules **rules,
-                             size_t *warnings)
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings)
 {
         struct rd_diag diag = {0};
         int r = rd_rules_load_file(path, rules, &diag);
@@ -55,6 +53,39 @@ static int rules_check(const char *path)
                path, rules->n_rules, rules->n_teams, rules->n_connectors, rules->n_targets,
                warnings, rules->digest);
         rd_rules_free(rules);
+        return EXIT_OK;
+}
+
+/* rules show FILE [--json]: the routing file PATH as a coordinator reads
+ * it, rule by rule (lib/rules_show). Its errors and warnings are printed
+ * as by `rules check`. 0, EXIT_CONFIG for a file with errors, EXIT_FAULT
+ * when out of memory or stdout cannot be written. */
+static int rules_show(const struct ctl *c, const char *path)
+{
+        struct rd_rules *rules = NULL;
+        size_t warnings;
+        int r = load_rules_report(path, true, &rules, &warnings);
+
+        if (r)
+                return r;
+        if (c->json) {
+                json_t *j = rd_rules_show_json(rules);
+
+                if (!j) {
+                        fault("out of memory");
+                        rd_rules_free(rules);
+                        return EXIT_FAULT;
+                }
+                print_json_line(j);
+                json_decref(j);
+        } else {
+                rd_rules_show_text(rules, stdout); /* a failure shows in ferror */
+        }
+        rd_rules_free(rules);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fault("%s: cannot write the rules to stdout", path);
+                return EXIT_FAULT;
+        }
         return EXIT_OK;
 }
 
@@ -218,10 +249,21 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                 }
                 return rules_check(argv[optind + 1]);
         }
+        if (sub && !strcmp(sub, "show")) {
+                if (argc - optind != 2) {
+                        usage_error(argv[0], "'rules show' needs exactly one FILE");
+                        return EXIT_USAGE;
+                }
+                if (at_s || state_path) {
+                        usage_error(argv[0], "--at and --state are for 'rules test'");
+                        return EXIT_USAGE;
+                }
+                return rules_show(c, argv[optind + 1]);
+        }
         if (!sub || strcmp(sub, "test")) {
                 usage_error(argv[0],
-                            sub ? "unknown subcommand '%s' (check or test)"
-                                : "needs a subcommand: check or test%s",
+                            sub ? "unknown subcommand '%s' (check, show or test)"
+                                : "needs a subcommand: check, show or test%s",
                             sub ? sub : "");
                 return EXIT_USAGE;
         }

@@ -42,9 +42,16 @@ static const struct command commands[] = {
          "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
          "backup API)"},
         {"rules", cmd_rules,
-         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
-         "check a routing file; show what it would decide for a referral and why, or run a "
-         "cases file (offline; --state: the loads of a copy of the database)"},
+         "rules check FILE | rules show FILE [--json] | rules test FILE "
+         "REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
+         "check a routing file; print it rule by rule as a coordinator reads it; show "
+         "what it would decide for a referral and why, or run a cases file (offline; "
+         "--state: the loads of a copy of the database)"},
+        {"replay", cmd_replay,
+         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
+         "[--json]",
+         "what a routing file would have done: referrals replayed in simulated time with the "
+         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)
