@@ -267,7 +267,7 @@ int setup(void **state)
         snprintf(f->template, sizeof f->template, "%s/template.db", f->dir);
         snprintf(f->path, sizeof f->path, "%s/referrald.db", f->dir);
         snprintf(f->copy, sizeof f->copy, "%s/after-kill.db", f->dir);
-        f->big = full && *full && strcmp(full, "0") != 0 ? 60 : 3;
+        f->big = full && *full && strcmp(full, "0") != 0 ? 150 : 3;
         make_template(f);
         *state = f;
         return 0;

@@ -44,7 +44,7 @@ struct req {
         char connector[RD_ID_MAX + 1];
 };
 
-#define MAX_REQS 160
+#define MAX_REQS 200
 
 struct fx {
         char dir[128];

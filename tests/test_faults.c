@@ -22,8 +22,9 @@
  * copy of the files opened afresh (what a restart after kill -9 sees) must
  * hold every other request exactly as answered, and those all or none.
  *
- * CI runs every N with a small batch; RD_FAULTS_FULL=1 runs the large one
- * (tens of large referrals). */
+ * CI runs every N with a small batch (3 large referrals among the rest);
+ * RD_FAULTS_FULL=1 runs every N with a large one (150 large referrals,
+ * close to 2,000 calls to fail in turn). */
 #include "faults_fixture.h"
 
 #include <errno.h>

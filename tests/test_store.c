@@ -611,27 +611,39 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
 
 /* ---- the file (daemon.md rev 2) ----------------------------------------------- */
 
+/* Whether PATH followed by SUFFIX exists. */
+static bool exists(const char *path, const char *suffix)
+{
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", path, suffix);
+        return access(name, F_OK) == 0;
+}
+
+/* A file PATH holding TEXT. */
+static void write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        assert_int_equal(fclose(fp), 0);
+}
+
 static void an_empty_database_file_is_refused_and_left_as_it_is(void **state)
 {
         struct fixture *f = *state;
         struct rd_store *s = NULL;
         struct stat sb;
-        char path[400], side[420], errbuf[256];
-        FILE *fp;
+        char path[400], errbuf[256];
 
         snprintf(path, sizeof path, "%s/empty.db", f->dir);
-        fp = fopen(path, "w");
-        assert_non_null(fp);
-        fclose(fp);
+        write_file(path, "");
         assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), -ENODATA);
         assert_null(s);
         assert_non_null(strstr(errbuf, "empty (0 bytes)"));
         assert_int_equal(stat(path, &sb), 0);
         assert_int_equal(sb.st_size, 0);
-        snprintf(side, sizeof side, "%s-wal", path);
-        assert_int_equal(access(side, F_OK), -1);
-        snprintf(side, sizeof side, "%s.new", path);
-        assert_int_equal(access(side, F_OK), -1);
+        assert_false(exists(path, "-wal"));
+        assert_false(exists(path, ".new"));
 }
 
 static void a_new_database_is_made_aside_and_renamed_into_place(void **state)
@@ -640,17 +652,12 @@ static void a_new_database_is_made_aside_and_renamed_into_place(void **state)
         struct rd_store *s = NULL;
         struct stat sb;
         char path[400], tmp[420], errbuf[256];
-        FILE *fp;
 
         snprintf(path, sizeof path, "%s/fresh.db", f->dir);
         snprintf(tmp, sizeof tmp, "%s.new", path);
-        /* what an interrupted first start left aside */
-        fp = fopen(tmp, "w");
-        assert_non_null(fp);
-        fputs("half made", fp);
-        fclose(fp);
+        write_file(tmp, "half made"); /* what an interrupted first start left aside */
         assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
-        assert_int_equal(access(tmp, F_OK), -1);
+        assert_false(exists(path, ".new"));
         assert_int_equal(stat(path, &sb), 0);
         assert_true(sb.st_size > 0);
         assert_int_equal(sb.st_mode & 0777, 0600);
