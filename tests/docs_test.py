@@ -20,6 +20,7 @@ import sys
 import unittest
 
 SRC = None
+unittest.TestCase.longMessage = False  # a failure says what is missing, not the whole page
 
 
 def read(rel):
