@@ -85,6 +85,22 @@ def row_keys(md):
     return keys
 
 
+def long_options(rel):
+    """The long options of the getopt tables of the C file REL."""
+    return re.findall(r'\{"([a-z-]+)",\s*(?:no|required)_argument', read(rel))
+
+
+def assert_key_arrays_named(test, rel, first, page, named):
+    """Every string of every `*_keys` array of the C file REL (FIRST among
+    them) is NAMED(key) on the doc PAGE."""
+    arrays = c_arrays(rel, "_keys")
+    test.assertIn(first, arrays, "%s: no array %s" % (rel, first))
+    for name, keys in arrays.items():
+        for key in keys:
+            test.assertTrue(named(key), "%s does not name `%s` (%s of %s)" %
+                            (page, key, name, rel))
+
+
 def documented_key(rows, key):
     """Is KEY the first cell of a row, alone or as the last part of a dotted
     path (`security.clients[].id`)?"""
@@ -213,17 +229,13 @@ class Configuration(unittest.TestCase):
 
     def test_every_key_the_config_reader_accepts_has_its_row(self):
         rows = row_keys(read("docs/configuration.md"))
-        arrays = c_arrays("daemon/config.c", "_keys")
-        self.assertIn("top_keys", arrays)
-        for name, keys in arrays.items():
-            for key in keys:
-                self.assertTrue(documented_key(rows, key),
-                                "docs/configuration.md has no row for `%s` (%s of "
-                                "daemon/config.c)" % (key, name))
+        assert_key_arrays_named(self, "daemon/config.c", "top_keys",
+                                "docs/configuration.md (a table row)",
+                                lambda key: documented_key(rows, key))
 
     def test_every_option_of_referrald_is_described(self):
         md = read("docs/configuration.md")
-        for opt in re.findall(r'\{"([a-z-]+)",\s*(?:no|required)_argument', read("daemon/main.c")):
+        for opt in long_options("daemon/main.c"):
             self.assertIn("--" + opt, md, "docs/configuration.md does not describe --%s" % opt)
 
 
@@ -232,12 +244,8 @@ class Routing(unittest.TestCase):
 
     def test_every_key_the_rules_loader_accepts_is_named(self):
         md = backticked(read("docs/routing-reference.md"))
-        arrays = c_arrays("lib/rules_load.c", "_keys")
-        self.assertIn("assign_keys", arrays)
-        for name, keys in arrays.items():
-            for key in keys:
-                self.assertIn(key, md, "docs/routing-reference.md does not name `%s` (%s of "
-                              "lib/rules_load.c)" % (key, name))
+        assert_key_arrays_named(self, "lib/rules_load.c", "assign_keys",
+                                "docs/routing-reference.md", lambda key: key in md)
 
     def test_every_reason_a_candidate_is_passed_over_is_named(self):
         md = row_keys(read("docs/protocol.md"))
@@ -276,8 +284,7 @@ class Tools(unittest.TestCase):
 
     def test_every_option_is_named(self):
         for path in sorted(glob.glob(os.path.join(SRC, "tools", "ctl", "*.[ch]"))):
-            text = read(os.path.relpath(path, SRC))
-            for opt in re.findall(r'\{"([a-z-]+)",\s*(?:no|required)_argument', text):
+            for opt in long_options(os.path.relpath(path, SRC)):
                 self.assertIn("--" + opt, self.md, "docs/tools.md does not name --%s (%s)" %
                               (opt, os.path.relpath(path, SRC)))
 
