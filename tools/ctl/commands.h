@@ -15,7 +15,11 @@
 
 #include "ctl.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+
+struct rd_rules;
 
 /* A command's handler. */
 typedef int command_fn(struct ctl *c, int argc, char **argv);
@@ -50,5 +54,14 @@ command_fn cmd_backup;
 
 /* cmd_rules.c: rules check, rules test (offline) */
 command_fn cmd_rules;
+
+/* Load the routing file at PATH into *RULES (the caller's), printing every
+ * diagnostic and, with SUMMARY, a count of them when the file is invalid;
+ * *WARNINGS gets the number of warnings. 0, or the exit code (also for
+ * cmd_replay.c). */
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings);
+
+/* cmd_replay.c: the what-if replay (offline) */
+command_fn cmd_replay;
 
 #endif

@@ -47,6 +47,11 @@ static const struct command commands[] = {
          "check a routing file; print it rule by rule as a coordinator reads it; show "
          "what it would decide for a referral and why, or run a cases file (offline; "
          "--state: the loads of a copy of the database)"},
+        {"replay", cmd_replay,
+         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
+         "[--json]",
+         "what a routing file would have done: referrals replayed in simulated time with the "
+         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)
