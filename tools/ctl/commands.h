@@ -15,6 +15,7 @@
 
 #include "ctl.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* A command's handler. */
@@ -48,7 +49,18 @@ command_fn cmd_keygen;
 /* cmd_backup.c: a consistent copy of a live database (offline) */
 command_fn cmd_backup;
 
-/* cmd_rules.c: rules check, rules test (offline) */
+/* cmd_rules.c: rules check, rules test, rules diff (offline) */
 command_fn cmd_rules;
+
+struct rd_rules;
+struct test_state;
+
+/* cmd_rules_diff.c: `rules diff`: what a reload with RULES (taken over)
+ * at AT would do to the database at STATE_PATH, printed. The exit
+ * status. */
+int rules_diff(const struct ctl *c, struct rd_rules *rules, const char *state_path, int64_t at);
+
+/* The line `rules test --state` prints about the reload that came first. */
+void print_reload_summary(const struct test_state *ts);
 
 #endif

@@ -42,9 +42,11 @@ static const struct command commands[] = {
          "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
          "backup API)"},
         {"rules", cmd_rules,
-         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
+         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB] "
+         "| rules diff FILE --state DB [--at TIME]",
          "check a routing file; show what it would decide for a referral and why, or run a "
-         "cases file (offline; --state: the loads of a copy of the database)"},
+         "cases file (offline; --state: after a reload with FILE of a copy of the database); "
+         "diff: what a reload with FILE would do now, and what differs from the file in force"},
 };
 
 const struct command *find_command(const char *name)
