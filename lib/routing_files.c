@@ -4,6 +4,7 @@
 #include "yaml_reader.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,39 +48,41 @@ int rd_routing_record(struct rd_store *store, const struct rd_rules *rules, cons
         return rd_store_routing_record(store, &f, now_ms);
 }
 
-/* The last period of the history, the one in force when its until_ms is 0. */
-struct last_period {
+/* The last period of the history that began before AT. */
+struct period_at {
+        int64_t at;
         char digest[65];
         char *source;
-        int64_t from_ms, until_ms;
+        int64_t from_ms;
         size_t n;
 };
 
-static int keep_last(void *ctx, const struct rd_routing_period *p)
+static int keep_period(void *ctx, const struct rd_routing_period *p)
 {
-        struct last_period *l = ctx;
+        struct period_at *l = ctx;
 
+        if (p->from_ms >= l->at)
+                return 0;
         free(l->source);
         l->source = strdup(p->source);
         if (!l->source)
                 return -ENOMEM;
         snprintf(l->digest, sizeof l->digest, "%s", p->digest);
         l->from_ms = p->from_ms;
-        l->until_ms = p->until_ms;
         l->n++;
         return 0;
 }
 
-int rd_routing_in_force(struct rd_store *store, struct rd_routing_current *out,
-                        struct rd_diag *diag)
+int rd_routing_at(struct rd_store *store, int64_t at_ms, struct rd_routing_current *out,
+                  struct rd_diag *diag)
 {
-        struct last_period last = {0};
+        struct period_at last = {.at = at_ms};
         struct rd_rules *rules = NULL;
         char *text = NULL;
         size_t len = 0;
-        int r = rd_store_each_routing(store, keep_last, &last);
+        int r = rd_store_each_routing(store, keep_period, &last);
 
-        if (r == 0 && (!last.n || last.until_ms))
+        if (r == 0 && !last.n)
                 r = -ENOENT;
         if (r == 0)
                 r = rd_store_routing_text(store, last.digest, &text, &len);
@@ -100,6 +103,12 @@ int rd_routing_in_force(struct rd_store *store, struct rd_routing_current *out,
         free(text);
         free(last.source);
         return r;
+}
+
+int rd_routing_in_force(struct rd_store *store, struct rd_routing_current *out,
+                        struct rd_diag *diag)
+{
+        return rd_routing_at(store, INT64_MAX, out, diag);
 }
 
 void rd_routing_current_clear(struct rd_routing_current *cur)

@@ -40,14 +40,19 @@ struct rd_routing_current {
         char *source;           /* that name, kept when the rules are handed on */
         char digest[65];
         int64_t from_ms; /* in force since */
-        size_t periods;  /* how many periods the database recorded */
+        size_t periods;  /* how many periods had begun by then */
 };
 
-/* Read the routing file in force in STORE into *OUT (the caller frees it
- * with rd_routing_current_clear). Returns 0; -ENOENT when the database
- * recorded none (a database no daemon has run on since it was made);
- * -EBADMSG when the kept bytes no longer load (their messages in DIAG, may
- * be NULL); or a negative errno of the store. */
+/* Read the routing file in force in STORE at AT_MS (the last period that
+ * began before AT_MS; INT64_MAX: the one in force now) into *OUT (the
+ * caller frees it with rd_routing_current_clear). Returns 0; -ENOENT when
+ * the database recorded none by then (a database no daemon has run on
+ * since it was made); -EBADMSG when the kept bytes no longer load (their
+ * messages in DIAG, may be NULL); or a negative errno of the store. */
+int rd_routing_at(struct rd_store *store, int64_t at_ms, struct rd_routing_current *out,
+                  struct rd_diag *diag);
+
+/* rd_routing_at the file in force now. */
 int rd_routing_in_force(struct rd_store *store, struct rd_routing_current *out,
                         struct rd_diag *diag);
 

@@ -49,6 +49,9 @@ command_fn cmd_keygen;
 /* cmd_backup.c: a consistent copy of a live database (offline) */
 command_fn cmd_backup;
 
+/* cmd_report.c: the weekly report (offline: reads a database) */
+command_fn cmd_report;
+
 /* cmd_rules.c: rules check, rules test, rules diff (offline) */
 command_fn cmd_rules;
 
