@@ -20,9 +20,12 @@ int rd_routing_load_file(const char *path, struct rd_rules **rules, char **text,
 
         if (r < 0)
                 return r;
+        if (!rd_yaml_loaded(y)) { /* not read or not YAML: the reader says why, as it does
+                                     for rd_rules_load_file, which adds nothing then */
+                r = rd_yaml_finish(y, diag);
+                return r < 0 ? r : -EINVAL;
+        }
         bytes = rd_yaml_bytes(y, &n);
-        if (!bytes && !rd_yaml_loaded(y)) /* not read: the reader says why */
-                return rd_yaml_finish(y, diag);
         copy = malloc(n + 1);
         if (copy && n)
                 memcpy(copy, bytes, n);

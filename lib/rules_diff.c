@@ -296,10 +296,11 @@ static long find(const struct kind *k, const struct rd_rules *r, const char *id)
 /* {"key", "before", "after"} for every key whose value differs. */
 static json_t *changed_keys(json_t *before, json_t *after)
 {
-        json_t *what = json_array(), *merged = json_deep_copy(before), *v;
+        json_t *what = json_array(), *merged = json_deep_copy(after), *v;
         const char *key;
 
-        if (!what || !merged || json_object_update_missing(merged, after) < 0) {
+        /* in the order of NEW's settings, then those only OLD has */
+        if (!what || !merged || json_object_update_missing(merged, before) < 0) {
                 json_decref(what);
                 json_decref(merged);
                 return NULL;

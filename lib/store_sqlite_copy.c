@@ -1,12 +1,18 @@
 /* store_sqlite_copy.c: the coordinators' tools read a database through a
- * scratch copy (store.h, rd_store_open_copy): the file opened to read only,
- * its schema version checked, copied into memory with SQLite's backup API
- * inside one read transaction, and closed again. */
+ * scratch copy (store.h, rd_store_open_copy): the file opened to read only
+ * (immutable when nobody has it open, so that not even an empty -wal or
+ * -shm appears beside it), its schema version checked, copied into memory
+ * with SQLite's backup API inside one read transaction, and closed
+ * again. */
 #include "sqlite_pragmas.h"
 #include "store_sqlite.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -38,22 +44,43 @@ static int read_int(sqlite3 *db, const char *sql, int *out, char *errbuf, size_t
         return rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
-/* PATH opened to read only, never created, into *DB. */
-static int open_source(const char *path, sqlite3 **db, char *errbuf, size_t errsize)
+/* PATH as a URI that opens it immutable (SQLite's "file:" form, every byte
+ * but a few percent-encoded), into a new string; NULL when out of memory. */
+static char *immutable_uri(const char *path)
 {
-        struct stat sb;
+        static const char tail[] = "?immutable=1";
+        size_t n = strlen(path), k = 0;
+        char *uri = malloc(5 + 3 * n + sizeof tail);
+
+        if (!uri)
+                return NULL;
+        memcpy(uri, "file:", 5);
+        k = 5;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)path[i];
+                bool plain = isalnum(ch) || strchr("._~-", ch) || (ch == '/' && i != 1);
+                if (plain)
+                        uri[k++] = (char)ch;
+                else
+                        k += (size_t)sprintf(uri + k, "%%%02X", ch);
+        }
+        memcpy(uri + k, tail, sizeof tail);
+        return uri;
+}
+
+/* PATH opened to read only, never created, into *DB; with QUIET (nobody
+ * has it open) as immutable, so that SQLite creates nothing beside it. */
+static int open_source(const char *path, bool quiet, sqlite3 **db, char *errbuf, size_t errsize)
+{
+        char *uri = quiet ? immutable_uri(path) : NULL;
         int rc;
 
-        if (stat(path, &sb) < 0) {
-                int r = -errno;
-                snprintf(errbuf, errsize, "cannot open the database: %s", strerror(-r));
-                return r;
-        }
-        if (!S_ISREG(sb.st_mode)) {
-                snprintf(errbuf, errsize, "cannot open the database: not a regular file");
-                return -EINVAL;
-        }
-        rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        if (quiet && !uri)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(
+                quiet ? uri : path, db,
+                SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (quiet ? SQLITE_OPEN_URI : 0), NULL);
+        free(uri);
         if (rc != SQLITE_OK) {
                 snprintf(errbuf, errsize, "cannot open the database: %s",
                          *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
@@ -61,6 +88,46 @@ static int open_source(const char *path, sqlite3 **db, char *errbuf, size_t errs
         }
         sqlite3_busy_timeout(*db, RD_SQLITE_BUSY_TIMEOUT_MS);
         return run(*db, "PRAGMA query_only = ON", "cannot open the database", errbuf, errsize);
+}
+
+/* How PATH was before the copy. A database that no connection has open has
+ * no write-ahead log (SQLite removes it with the last connection): it is
+ * QUIET, read as immutable, and the copy is kept only when it still is
+ * quiet and unchanged after (no daemon opened it meanwhile). */
+struct mark {
+        struct stat db;
+        bool quiet;
+};
+
+static int mark_source(const char *path, struct mark *m, char *errbuf, size_t errsize)
+{
+        char wal[PATH_MAX];
+        struct stat sb;
+
+        if (stat(path, &m->db) < 0) {
+                int r = -errno;
+                snprintf(errbuf, errsize, "cannot open the database: %s", strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(m->db.st_mode)) {
+                snprintf(errbuf, errsize, "cannot open the database: not a regular file");
+                return -EINVAL;
+        }
+        m->quiet = (size_t)snprintf(wal, sizeof wal, "%s-wal", path) < sizeof wal &&
+                   stat(wal, &sb) < 0 && errno == ENOENT;
+        return 0;
+}
+
+/* Was PATH, QUIET as M says, left alone since? */
+static bool still_quiet(const char *path, const struct mark *m)
+{
+        struct mark now;
+        char errbuf[8];
+
+        return mark_source(path, &now, errbuf, sizeof errbuf) == 0 && now.quiet &&
+               now.db.st_ino == m->db.st_ino && now.db.st_size == m->db.st_size &&
+               now.db.st_mtim.tv_sec == m->db.st_mtim.tv_sec &&
+               now.db.st_mtim.tv_nsec == m->db.st_mtim.tv_nsec;
 }
 
 /* Refuse SRC unless its schema is this build's (inside the read
@@ -119,15 +186,15 @@ static int copy_snapshot(sqlite3 *src, sqlite3 *dst, char *errbuf, size_t errsiz
         return r;
 }
 
-int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, size_t errsize)
+/* Copy PATH (read as M says) into a new in-memory database *DST. */
+static int copy_once(const char *path, const struct mark *m, sqlite3 **dst, char *errbuf,
+                     size_t errsize)
 {
-        sqlite3 *src = NULL, *dst = NULL;
-        int rc, r;
+        sqlite3 *src = NULL;
+        int rc, r = open_source(path, m->quiet, &src, errbuf, errsize);
 
-        errbuf[0] = '\0';
-        r = open_source(path, &src, errbuf, errsize);
         if (r == 0) {
-                rc = sqlite3_open_v2(":memory:", &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                rc = sqlite3_open_v2(":memory:", dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                                      NULL);
                 if (rc != SQLITE_OK) {
                         snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errstr(rc));
@@ -135,11 +202,33 @@ int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, si
                 }
         }
         if (r == 0)
-                r = copy_snapshot(src, dst, errbuf, errsize);
+                r = copy_snapshot(src, *dst, errbuf, errsize);
         sqlite3_close(src); /* the file is left alone from here on */
         if (r < 0) {
-                sqlite3_close(dst);
-                return r;
+                sqlite3_close(*dst);
+                *dst = NULL;
         }
+        return r;
+}
+
+int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, size_t errsize)
+{
+        sqlite3 *dst = NULL;
+        struct mark m;
+        int r;
+
+        errbuf[0] = '\0';
+        r = mark_source(path, &m, errbuf, errsize);
+        if (r == 0)
+                r = copy_once(path, &m, &dst, errbuf, errsize);
+        if (r == 0 && m.quiet && !still_quiet(path, &m)) {
+                /* a daemon opened it meanwhile: read it again as one does a live one */
+                sqlite3_close(dst);
+                dst = NULL;
+                m.quiet = false;
+                r = copy_once(path, &m, &dst, errbuf, errsize);
+        }
+        if (r < 0)
+                return r;
         return sq_store_adopt(dst, out, errbuf, errsize); /* takes DST */
 }
