@@ -44,7 +44,8 @@ static json_t *strings(const char *const *v, size_t n, bool sorted)
                 json_decref(a);
                 return NULL;
         }
-        memcpy(copy, v, n * sizeof *copy);
+        if (n)
+                memcpy(copy, v, n * sizeof *copy);
         if (sorted && n > 1)
                 qsort(copy, n, sizeof *copy, cmp_str);
         for (size_t i = 0; i < n; i++)
