@@ -28,6 +28,13 @@
  * long waitlist costs neither memory nor start-up time. */
 #define WAIT_CACHE 1024
 #define WAIT_PAGE 256
+/* (rev 2) In the candidates a waiting referral is stored with (connector
+ * ids, space separated), this word stands before its overflow candidates:
+ * "an bo / cas dirk". Without overflow candidates it is left out, so a
+ * routing file without overflow stores what it always stored, and an old
+ * list reads as first-rank only. The store keeps the text whole and counts
+ * the waitlist by it, so the counts by candidates know the ranks. */
+#define WAIT_OVERFLOW_MARK "/"
 
 /* ---- hub_state.c: the connectors ------------------------------------------------- */
 
@@ -49,8 +56,9 @@ struct wait_entry {
         enum rd_urgency urgency; /* the order: highest urgency first, */
         int64_t start_by_ms;     /* then earliest start_by, then first received */
         size_t rule;             /* index into the rules in force, or SIZE_MAX: gone */
-        size_t *cands;           /* connector indexes of the rules in force */
-        size_t n_cands;
+        size_t *cands;           /* connector indexes of the rules in force, */
+        size_t n_cands;          /* first-rank ones first, */
+        size_t n_overflow;       /* then this many overflow ones (rev 2) */
 };
 
 /* The head of the waitlist, in order: the first N waiting referrals of the
@@ -188,7 +196,12 @@ int hub_emit(struct rd_hub *h, struct rd_stored *st, struct rd_event *ev);
 
 /* The routing state for deciding a referral, excluding the EXCLUDED
  * connectors: the referrals waiting ahead of it are the first AHEAD of the
- * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates.
+ * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates (with
+ * their ranks; all ahead: a referral already waiting takes a place before a
+ * new one of its rank). For a waiting referral decided again (AHEAD: its
+ * place) those behind it are left out, also those that a connector would
+ * serve first for being first-rank for them and overflow for it: such a
+ * decision only ever keeps an offer, never its forecast.
  * 0, -ENOMEM or a store errno. */
 int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
                     struct rd_route_state *rs);
@@ -203,7 +216,8 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
 enum rd_event_type hub_decision_event(enum rd_status status);
 
 /* The candidates a waiting referral may take, from its decision TRACE, as
- * the store keeps them (malloc'ed, caller frees), or NULL without memory. */
+ * the store keeps them (WAIT_OVERFLOW_MARK before the overflow ones;
+ * malloc'ed, caller frees), or NULL without memory. */
 char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace);
 
 /* Memory follows decision D for ST, once the store has it. */
@@ -217,10 +231,13 @@ int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule);
  * it, decide again, then serve the waitlist with the room it left. */
 int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now);
 
-/* Serve the waitlist in order now that connector FREED has room. */
+/* Serve the waitlist now that connector FREED has room: the waiting
+ * referrals for which it is a first-rank candidate in waitlist order, then
+ * (rev 2) those for which it is an overflow candidate, in waitlist order. */
 int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now);
 
-/* At start and on reload: serve every connector with room. */
+/* At start and on reload: serve every connector with room, first-rank
+ * candidates first as hub_serve_freed. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now);
 
 #endif

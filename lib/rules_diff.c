@@ -1,7 +1,10 @@
 /* rules_diff.c: see rules_diff.h. Each part of a routing file becomes a
- * JSON object of its settings (one function per kind of part); the diff
+ * JSON object of its settings (one function per kind of part; a rule's
+ * and the defaults' as `rules show` renders them, lib/rules_show); the diff
  * compares those objects key by key. */
 #include "rules_diff.h"
+
+#include "rules_show.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,54 +12,66 @@
 
 /* ---- settings as values ---------------------------------------------------------- */
 
-/* SECONDS as routing.md writes a duration, in the largest unit that holds
- * it whole ("30d", "36h", "90s"). */
-static json_t *duration(int64_t seconds)
-{
-        static const struct {
-                int64_t s;
-                char unit;
-        } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
-        char buf[32];
+/* Both files, each with its rules as `rules show` has them (rd_rules_show_json),
+ * so that a rule's settings are read in one place for both commands. */
+struct side {
+        const struct rd_rules *r;
+        json_t *shown;
+};
 
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-                if (seconds > 0 && seconds % units[i].s == 0) {
-                        snprintf(buf, sizeof buf, "%lld%c", (long long)(seconds / units[i].s),
-                                 units[i].unit);
-                        return json_string(buf);
-                }
-        return json_string("0s");
+static int cmp_json_str(const void *a, const void *b)
+{
+        return strcmp(json_string_value(*(json_t *const *)a),
+                      json_string_value(*(json_t *const *)b));
 }
 
-static int cmp_str(const void *a, const void *b)
+/* V as a set: a list of words sorted (a new reference), an object of such
+ * lists each sorted, anything else as it is. */
+static json_t *as_set(json_t *v)
 {
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+        size_t n = json_array_size(v), i;
+        json_t **items, *out, *x;
+        const char *key;
 
-/* The N strings at V as a JSON array, sorted when SORTED (a set). */
-static json_t *strings(const char *const *v, size_t n, bool sorted)
-{
-        const char **copy = calloc(n + 1, sizeof *copy);
-        json_t *a = json_array();
-
-        if (!copy || !a) {
-                free(copy);
-                json_decref(a);
-                return NULL;
+        if (json_is_object(v)) {
+                out = json_object();
+                json_object_foreach(v, key, x) json_object_set_new(out, key, as_set(x));
+                return out;
         }
-        if (n)
-                memcpy(copy, v, n * sizeof *copy);
-        if (sorted && n > 1)
-                qsort(copy, n, sizeof *copy, cmp_str);
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(a, json_string(copy[i]));
-        free(copy);
-        return a;
+        if (!json_is_array(v) || n < 2 || !json_is_string(json_array_get(v, 0)))
+                return json_incref(v);
+        items = calloc(n, sizeof *items);
+        if (!items)
+                return NULL;
+        for (i = 0; i < n; i++)
+                items[i] = json_array_get(v, i);
+        qsort(items, n, sizeof *items, cmp_json_str);
+        out = json_array();
+        for (i = 0; out && i < n; i++)
+                json_array_append(out, items[i]);
+        free(items);
+        return out;
 }
 
-static json_t *strlist(const struct rd_strlist *l, bool sorted)
+/* The ids of TEAMS ([{"id", ...}], rules show's), sorted: the order of a
+ * rule's teams expresses no preference. */
+static json_t *team_ids(const json_t *teams)
 {
-        return strings((const char *const *)l->v, l->n, sorted);
+        json_t *ids = json_array(), *t, *sorted;
+        size_t i;
+
+        json_array_foreach(teams, i, t) json_array_append(ids, json_object_get(t, "id"));
+        sorted = as_set(ids);
+        json_decref(ids);
+        return sorted;
+}
+
+/* A forward as a rule has it: where to and why (the target's name is the
+ * target's own setting). */
+static json_t *forward_of(const json_t *target)
+{
+        return json_pack("{s:O, s:O}", "to", json_object_get(target, "to"), "reason",
+                         json_object_get(target, "reason"));
 }
 
 static json_t *postcodes(const struct rd_postcode_range *p, size_t n)
@@ -74,147 +89,80 @@ static json_t *postcodes(const struct rd_postcode_range *p, size_t n)
         return a;
 }
 
-/* The names of the bits set in BITS, NAME(i) for bit i < MAX. */
-static json_t *bit_names(unsigned bits, unsigned max, const char *(*name)(unsigned))
+static json_t *strlist(const struct rd_strlist *l)
 {
-        json_t *a = json_array();
+        json_t *a = json_array(), *sorted;
 
-        for (unsigned i = 0; a && i < max; i++)
-                if (bits & (1u << i))
-                        json_array_append_new(a, json_string(name(i)));
-        return a;
-}
-
-static const char *kind_name(unsigned i)
-{
-        return rd_kind_name((enum rd_kind)i);
-}
-
-static const char *urgency_name(unsigned i)
-{
-        return rd_urgency_name((enum rd_urgency)i);
-}
-
-/* The ids of the N teams of RULES at IDX, sorted (a set). */
-static json_t *team_ids(const struct rd_rules *rules, const size_t *idx, size_t n)
-{
-        const char **ids = calloc(n + 1, sizeof *ids);
-        json_t *a;
-
-        if (!ids)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                ids[i] = rules->teams[idx[i]].id;
-        a = strings(ids, n, true);
-        free(ids);
-        return a;
+        for (size_t i = 0; a && i < l->n; i++)
+                json_array_append_new(a, json_string(l->v[i]));
+        sorted = as_set(a);
+        json_decref(a);
+        return sorted;
 }
 
 /* ---- one object per part ---------------------------------------------------------- */
 
-static json_t *defaults_json(const struct rd_rules *r)
+static json_t *defaults_json(const struct side *s, size_t i)
 {
-        return json_pack("{s:o, s:o, s:o, s:o}", "window", duration(r->window_s), "accept_within",
-                         duration(r->accept_within_s), "at_risk", duration(r->at_risk_s),
-                         "trajectory", duration(r->trajectory_s));
+        (void)i;
+        return json_deep_copy(json_object_get(s->shown, "defaults"));
 }
 
-static json_t *team_json(const struct rd_rules *r, size_t t)
+static json_t *team_json(const struct side *s, size_t t)
 {
-        const struct rd_team *team = &r->teams[t];
-        const char **ids = calloc(team->n_connectors + 1, sizeof *ids);
-        json_t *o;
+        const struct rd_team *team = &s->r->teams[t];
+        json_t *ids = json_array();
 
-        if (!ids)
-                return NULL;
-        for (size_t i = 0; i < team->n_connectors; i++)
-                ids[i] = r->connectors[team->connectors[i]].id;
         /* file order: round robin follows it */
-        o = json_pack("{s:o, s:o}", "postcodes",
-                      team->has_postcodes ? postcodes(team->postcodes, team->n_postcodes)
-                                          : json_null(),
-                      "connectors", strings(ids, team->n_connectors, false));
-        free(ids);
-        return o;
+        for (size_t i = 0; ids && i < team->n_connectors; i++)
+                json_array_append_new(ids, json_string(s->r->connectors[team->connectors[i]].id));
+        return json_pack("{s:o, s:o}", "postcodes",
+                         team->has_postcodes ? postcodes(team->postcodes, team->n_postcodes)
+                                             : json_null(),
+                         "connectors", ids);
 }
 
-static json_t *connector_json(const struct rd_rules *r, size_t c)
+static json_t *connector_json(const struct side *s, size_t c)
 {
-        const struct rd_connector *cn = &r->connectors[c];
-        return json_pack("{s:s, s:I, s:o, s:o}", "team", r->teams[cn->team].id, "capacity",
-                         (json_int_t)cn->capacity, "skills", strlist(&cn->skills, true),
-                         "languages", strlist(&cn->languages, true));
+        const struct rd_connector *cn = &s->r->connectors[c];
+        return json_pack("{s:s, s:I, s:o, s:o}", "team", s->r->teams[cn->team].id, "capacity",
+                         (json_int_t)cn->capacity, "skills", strlist(&cn->skills), "languages",
+                         strlist(&cn->languages));
 }
 
-static json_t *target_json(const struct rd_rules *r, size_t t)
+static json_t *target_json(const struct side *s, size_t t)
 {
-        return json_pack("{s:s?}", "name", r->targets[t].name);
+        return json_pack("{s:s?}", "name", s->r->targets[t].name);
 }
 
-/* The settings of a rule's `when` into O ("when.KEY"), those given only. */
-static void when_json(const struct rd_when *w, json_t *o)
+/* The settings of rule I, flat: "when.KEY", "forward", "assign.KEY",
+ * "window", "accept_within", "otherwise". */
+static json_t *rule_json(const struct side *s, size_t i)
 {
-        if (w->has_kind)
-                json_object_set_new(o, "when.kind", bit_names(w->kinds, RD_KIND__MAX, kind_name));
-        if (w->has_urgency)
-                json_object_set_new(o, "when.urgency",
-                                    bit_names(w->urgencies, RD_URGENCY__MAX, urgency_name));
-        if (w->has_partner)
-                json_object_set_new(o, "when.partner", strlist(&w->partners, true));
-        if (w->has_postcode)
-                json_object_set_new(o, "when.postcode", postcodes(w->postcodes, w->n_postcodes));
-        if (w->has_age)
-                json_object_set_new(
-                        o, "when.age",
-                        json_sprintf("%u-%u", (unsigned)w->age_lo, (unsigned)w->age_hi));
-        if (w->has_language)
-                json_object_set_new(o, "when.language", strlist(&w->languages, true));
-        if (w->has_concerns)
-                json_object_set_new(o, "when.concerns",
-                                    json_pack("{s:o, s:o, s:o}", "any",
-                                              strlist(&w->concerns_any, true), "all",
-                                              strlist(&w->concerns_all, true), "none",
-                                              strlist(&w->concerns_none, true)));
-}
+        const json_t *rule = json_array_get(json_object_get(s->shown, "rules"), i);
+        json_t *o = json_object(), *v, *fw;
+        const char *key;
+        char name[64];
 
-/* A forward (to TARGET with REASON) as one value. */
-static json_t *forward_json(const struct rd_rules *r, size_t target, const char *reason)
-{
-        return json_pack("{s:s, s:s}", "to", r->targets[target].id, "reason", reason ? reason : "");
-}
-
-static void assign_json(const struct rd_rules *r, const struct rd_rule *rule, json_t *o)
-{
-        static const char *const languages[] = {"prefer", "require", "ignore"};
-        static const char *const picks[] = {"least_loaded", "round_robin"};
-
-        json_object_set_new(o, "assign.teams", team_ids(r, rule->teams, rule->n_teams));
-        json_object_set_new(o, "assign.by_postcode", json_boolean(rule->by_postcode));
-        json_object_set_new(o, "assign.skill",
-                            rule->skill ? json_string(rule->skill) : json_null()); /* its kind */
-        json_object_set_new(o, "assign.language", json_string(languages[rule->language]));
-        json_object_set_new(o, "assign.pick", json_string(picks[rule->pick]));
-        json_object_set_new(o, "window", duration(rule->window_s));
-        json_object_set_new(o, "accept_within", duration(rule->accept_within_s));
-        json_object_set_new(o, "otherwise",
-                            rule->otherwise == RD_OTHERWISE_FORWARD
-                                    ? forward_json(r, rule->otherwise_to, rule->otherwise_reason)
-                                    : json_string("waitlist"));
-}
-
-static json_t *rule_json(const struct rd_rules *r, size_t i)
-{
-        const struct rd_rule *rule = &r->rules[i];
-        json_t *o = json_object();
-
-        if (!o)
-                return NULL;
-        when_json(&rule->when, o);
-        if (rule->action == RD_ACTION_FORWARD)
-                json_object_set_new(o, "forward",
-                                    forward_json(r, rule->forward_to, rule->forward_reason));
-        else
-                assign_json(r, rule, o);
+        json_object_foreach(json_object_get(rule, "when"), key, v)
+        {
+                snprintf(name, sizeof name, "when.%s", key);
+                json_object_set_new(o, name, as_set(v));
+        }
+        if ((fw = json_object_get(rule, "forward")))
+                json_object_set_new(o, "forward", forward_of(fw));
+        json_object_foreach(json_object_get(rule, "assign"), key, v)
+        {
+                bool teams = !strcmp(key, "teams") || !strcmp(key, "overflow");
+                bool own = !strcmp(key, "window") || !strcmp(key, "accept_within");
+                snprintf(name, sizeof name, "%s%s", own ? "" : "assign.", key);
+                json_object_set_new(o, name, teams ? team_ids(v) : json_incref(v));
+        }
+        v = json_object_get(rule, "otherwise");
+        if (json_is_object(v))
+                json_object_set_new(o, "otherwise", forward_of(json_object_get(v, "forward")));
+        else if (v)
+                json_object_set(o, "otherwise", v);
         return o;
 }
 
@@ -225,7 +173,7 @@ struct kind {
         const char *name;
         size_t (*count)(const struct rd_rules *r);
         const char *(*id)(const struct rd_rules *r, size_t i);
-        json_t *(*settings)(const struct rd_rules *r, size_t i);
+        json_t *(*settings)(const struct side *s, size_t i);
 };
 
 static size_t n_teams(const struct rd_rules *r)
@@ -271,14 +219,8 @@ static const char *defaults_id(const struct rd_rules *r, size_t i)
         (void)i;
         return "defaults";
 }
-static json_t *defaults_settings(const struct rd_rules *r, size_t i)
-{
-        (void)i;
-        return defaults_json(r);
-}
-
 static const struct kind kinds[] = {
-        {"defaults", n_one, defaults_id, defaults_settings},
+        {"defaults", n_one, defaults_id, defaults_json},
         {"team", n_teams, team_id, team_json},
         {"connector", n_connectors, connector_id, connector_json},
         {"forward_target", n_targets, target_id, target_json},
@@ -330,18 +272,18 @@ static int add_item(json_t *out, const char *kind, const char *id, const char *c
 }
 
 /* The part NEW_I of kind K in NEW against the same id in OLD. */
-static int diff_one(json_t *out, const struct kind *k, const struct rd_rules *old,
-                    const struct rd_rules *new_rules, size_t new_i)
+static int diff_one(json_t *out, const struct kind *k, const struct side *old,
+                    const struct side *new_side, size_t new_i)
 {
-        const char *id = k->id(new_rules, new_i);
-        long old_i = find(k, old, id);
+        const char *id = k->id(new_side->r, new_i);
+        long old_i = find(k, old->r, id);
         json_t *before, *after, *what;
         int r;
 
         if (old_i < 0)
                 return add_item(out, k->name, id, "added", NULL);
         before = k->settings(old, (size_t)old_i);
-        after = k->settings(new_rules, new_i);
+        after = k->settings(new_side, new_i);
         what = before && after ? changed_keys(before, after) : NULL;
         json_decref(before);
         json_decref(after);
@@ -355,15 +297,15 @@ static int diff_one(json_t *out, const struct kind *k, const struct rd_rules *ol
         return r;
 }
 
-static int diff_kind(json_t *out, const struct kind *k, const struct rd_rules *old,
-                     const struct rd_rules *new_rules)
+static int diff_kind(json_t *out, const struct kind *k, const struct side *old,
+                     const struct side *new_side)
 {
-        for (size_t i = 0; i < k->count(new_rules); i++)
-                if (diff_one(out, k, old, new_rules, i) < 0)
+        for (size_t i = 0; i < k->count(new_side->r); i++)
+                if (diff_one(out, k, old, new_side, i) < 0)
                         return -1;
-        for (size_t i = 0; i < k->count(old); i++)
-                if (find(k, new_rules, k->id(old, i)) < 0 &&
-                    add_item(out, k->name, k->id(old, i), "removed", NULL) < 0)
+        for (size_t i = 0; i < k->count(old->r); i++)
+                if (find(k, new_side->r, k->id(old->r, i)) < 0 &&
+                    add_item(out, k->name, k->id(old->r, i), "removed", NULL) < 0)
                         return -1;
         return 0;
 }
@@ -395,16 +337,20 @@ static int diff_order(json_t *out, const struct rd_rules *old, const struct rd_r
 
 json_t *rd_rules_diff(const struct rd_rules *old, const struct rd_rules *new_rules)
 {
-        json_t *out = json_array();
+        struct side a = {old, rd_rules_show_json(old)},
+                    b = {new_rules, rd_rules_show_json(new_rules)};
+        json_t *out = a.shown && b.shown ? json_array() : NULL;
 
         for (size_t k = 0; out && k < sizeof kinds / sizeof kinds[0]; k++)
-                if (diff_kind(out, &kinds[k], old, new_rules) < 0) {
+                if (diff_kind(out, &kinds[k], &a, &b) < 0) {
                         json_decref(out);
-                        return NULL;
+                        out = NULL;
                 }
         if (out && diff_order(out, old, new_rules) < 0) {
                 json_decref(out);
-                return NULL;
+                out = NULL;
         }
+        json_decref(a.shown);
+        json_decref(b.shown);
         return out;
 }

@@ -75,11 +75,14 @@ struct rd_store_change {
         bool trace_set;
         const char *trace;
         const char *rules_digest;
-        const char *candidates; /* waitlisted: who may take it, space separated; NULL: unchanged */
-        const char *offered;    /* an offer to this connector: counted, and it may read the
-                                   referral from then on; NULL: none */
-        const char *rr_rule;    /* with OFFERED: this rule's round robin offered to OFFERED last */
-        const char *declined;   /* this connector declined it or let its offer lapse */
+        /* waitlisted: who may take it, connector ids space separated (rev 2:
+         * the overflow candidates after a "/" word); NULL: unchanged. The
+         * store keeps the text as it is and counts the waitlist by it. */
+        const char *candidates;
+        const char *offered;  /* an offer to this connector: counted, and it may read the
+                                 referral from then on; NULL: none */
+        const char *rr_rule;  /* with OFFERED: this rule's round robin offered to OFFERED last */
+        const char *declined; /* this connector declined it or let its offer lapse */
         /* Appended after the writes: each gets the next seq and the
          * referral's id, and the referral's last_seq becomes the seq of the
          * last one. With TEXTS not NULL, TEXTS[i] receives event i's JSON

@@ -437,6 +437,40 @@ static void a_changed_rule_and_a_new_order_are_named(void **state)
         rd_rules_free(y);
 }
 
+static void overflow_teams_are_compared_as_any_setting(void **state)
+{
+        static const char b[] = "version: 1\n"
+                                "teams:\n"
+                                "  - id: genk\n"
+                                "    connectors: [{id: kelly, capacity: 2, skills: "
+                                "[family_support]}]\n"
+                                "  - id: maas\n"
+                                "    connectors: [{id: lien, capacity: 2, skills: "
+                                "[family_support]}]\n"
+                                "forward_targets: [{id: caw, name: CAW}]\n"
+                                "rules:\n"
+                                "  - name: family\n"
+                                "    when: {kind: family_support}\n"
+                                "    assign: {teams: [genk], overflow: [maas]}\n"
+                                "  - name: rest\n"
+                                "    forward: {to: caw, reason: outside}\n";
+        struct rd_rules *x = rules_of("a.yaml", file_a), *y = rules_of("b.yaml", b);
+        json_t *d = rd_rules_diff(x, y), *w;
+
+        (void)state;
+        w = json_array_get(json_object_get(item(d, "rule", "family"), "what"), 0);
+        assert_non_null(w);
+        assert_string_equal(json_string_value(json_object_get(w, "key")), "assign.overflow");
+        assert_int_equal(json_array_size(json_object_get(w, "before")), 0);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(w, "after"), 0)),
+                            "maas");
+        assert_non_null(item(d, "team", "maas"));
+        assert_non_null(item(d, "connector", "lien"));
+        json_decref(d);
+        rd_rules_free(x);
+        rd_rules_free(y);
+}
+
 /* ---- what a reload would do ------------------------------------------------------------- */
 
 static const char *jstr_of(const json_t *o, const char *key)
@@ -537,6 +571,7 @@ int main(void)
                 cmocka_unit_test(the_diff_names_what_changed_with_before_and_after),
                 cmocka_unit_test(the_same_routing_written_otherwise_does_not_differ),
                 cmocka_unit_test(a_changed_rule_and_a_new_order_are_named),
+                cmocka_unit_test(overflow_teams_are_compared_as_any_setting),
                 T(the_preview_of_a_reload_is_what_the_reload_does),
                 T(a_removed_connector_keeps_its_referrals_in_the_preview),
         };

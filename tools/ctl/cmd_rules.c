@@ -1,5 +1,6 @@
-/* cmd_rules.c: `rules check FILE`, `rules test FILE REFERRAL.json|CASES.yaml
- * [--at TIME] [--state DB]` and `rules diff FILE --state DB [--at TIME]`:
+/* cmd_rules.c: `rules check FILE`, `rules show FILE`, `rules test FILE
+ * REFERRAL.json|CASES.yaml [--at TIME] [--state DB]` and `rules diff FILE
+ * --state DB [--at TIME]`:
  * offline, on files (routing.md, tools.md); no daemon. With --state, the
  * database is read through a scratch copy, and FILE put in force in it as
  * a reload would (decide.h): `rules test` decides after that reload, and
@@ -7,8 +8,10 @@
 #include "cases.h"
 #include "commands.h"
 #include "decide.h"
+#include "json.h"
 #include "options.h"
 #include "print.h"
+#include "rules_show.h"
 #include "run_cases.h"
 #include "timefmt.h"
 #include "words.h"
@@ -57,6 +60,39 @@ static int rules_check(const char *path)
                path, rules->n_rules, rules->n_teams, rules->n_connectors, rules->n_targets,
                warnings, rules->digest);
         rd_rules_free(rules);
+        return EXIT_OK;
+}
+
+/* rules show FILE [--json]: the routing file PATH as a coordinator reads
+ * it, rule by rule (lib/rules_show). Its errors and warnings are printed
+ * as by `rules check`. 0, EXIT_CONFIG for a file with errors, EXIT_FAULT
+ * when out of memory or stdout cannot be written. */
+static int rules_show(const struct ctl *c, const char *path)
+{
+        struct rd_rules *rules = NULL;
+        size_t warnings;
+        int r = load_rules_report(path, true, &rules, &warnings);
+
+        if (r)
+                return r;
+        if (c->json) {
+                json_t *j = rd_rules_show_json(rules);
+
+                if (!j) {
+                        fault("out of memory");
+                        rd_rules_free(rules);
+                        return EXIT_FAULT;
+                }
+                print_json_line(j);
+                json_decref(j);
+        } else {
+                rd_rules_show_text(rules, stdout); /* a failure shows in ferror */
+        }
+        rd_rules_free(rules);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fault("%s: cannot write the rules to stdout", path);
+                return EXIT_FAULT;
+        }
         return EXIT_OK;
 }
 
@@ -249,12 +285,24 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                 }
                 return rules_check(argv[optind + 1]);
         }
+        if (sub && !strcmp(sub, "show")) {
+                if (argc - optind != 2) {
+                        usage_error(argv[0], "'rules show' needs exactly one FILE");
+                        return EXIT_USAGE;
+                }
+                if (at_s || state_path) {
+                        usage_error(argv[0], "--at and --state are for 'rules test' and "
+                                             "'rules diff'");
+                        return EXIT_USAGE;
+                }
+                return rules_show(c, argv[optind + 1]);
+        }
         if (sub && !strcmp(sub, "diff"))
                 return rules_diff_args(c, argc, argv, at_s, state_path);
         if (!sub || strcmp(sub, "test")) {
                 usage_error(argv[0],
-                            sub ? "unknown subcommand '%s' (check, test or diff)"
-                                : "needs a subcommand: check, test or diff%s",
+                            sub ? "unknown subcommand '%s' (check, show, test or diff)"
+                                : "needs a subcommand: check, show, test or diff%s",
                             sub ? sub : "");
                 return EXIT_USAGE;
         }

@@ -46,11 +46,13 @@ static const struct command commands[] = {
          "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; offline: reads the "
          "database)"},
         {"rules", cmd_rules,
-         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB] "
-         "| rules diff FILE --state DB [--at TIME]",
-         "check a routing file; show what it would decide for a referral and why, or run a "
-         "cases file (offline; --state: after a reload with FILE of a copy of the database); "
-         "diff: what a reload with FILE would do now, and what differs from the file in force"},
+         "rules check FILE | rules show FILE [--json] | rules test FILE "
+         "REFERRAL.json|CASES.yaml [--at TIME] [--state DB] | rules diff FILE --state DB "
+         "[--at TIME]",
+         "check a routing file; print it rule by rule as a coordinator reads it; show "
+         "what it would decide for a referral and why, or run a cases file (offline; "
+         "--state: after a reload with FILE of the database); diff: what a reload with FILE "
+         "would do now, and what differs from the file in force"},
 };
 
 const struct command *find_command(const char *name)
