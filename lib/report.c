@@ -22,6 +22,23 @@ struct ref {
         bool decided, missed, attention;
 };
 
+/* A change of the state: one more or one fewer (D) waiting (WHO -1) or
+ * held by connector WHO, at AT. */
+struct delta {
+        int64_t at;
+        int32_t who;
+        int32_t d;
+};
+
+/* The state at one moment of the series. */
+struct sample {
+        int64_t at;
+        int64_t waiting;
+        int64_t *load; /* by rd_report.conns */
+};
+
+#define SAMPLES_MAX 93 /* points of a series: a day each up to three months */
+
 struct rd_report {
         int64_t from, to;
         struct ref *refs; /* by row id */
@@ -29,7 +46,30 @@ struct rd_report {
         char **conns; /* connector ids, each once */
         size_t n_conns, cap_conns;
         json_t *declines, *closes, *forwards; /* counts by code or target */
+        /* every change of the state, summed up at the moments of the series
+         * (whatever order the events' times come in) */
+        struct delta *deltas;
+        size_t n_deltas, cap_deltas;
+        struct sample samples[SAMPLES_MAX + 1];
+        size_t n_samples;
 };
+
+/* The moments of the series: FROM, then a step of a day (longer for a long
+ * period, so that there are at most SAMPLES_MAX), and TO. */
+static void plan_samples(struct rd_report *rep)
+{
+        int64_t day = 86400 * INT64_C(1000), span = rep->to - rep->from;
+        int64_t days = (span + day - 1) / day;
+        int64_t step = day * ((days + SAMPLES_MAX - 2) / (SAMPLES_MAX - 1));
+        size_t n = 0;
+
+        if (step < day)
+                step = day;
+        for (int64_t t = rep->from; t < rep->to && n < SAMPLES_MAX; t += step)
+                rep->samples[n++].at = t;
+        rep->samples[n++].at = rep->to;
+        rep->n_samples = n;
+}
 
 int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
 {
@@ -42,6 +82,7 @@ int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
                 return -ENOMEM;
         rep->from = from_ms;
         rep->to = to_ms;
+        plan_samples(rep);
         rep->declines = json_object();
         rep->closes = json_object();
         rep->forwards = json_object();
@@ -60,6 +101,9 @@ void rd_report_free(struct rd_report *rep)
         for (size_t i = 0; i < rep->n_conns; i++)
                 free(rep->conns[i]);
         free(rep->conns);
+        free(rep->deltas);
+        for (size_t i = 0; i < rep->n_samples; i++)
+                free(rep->samples[i].load);
         free(rep->refs);
         json_decref(rep->declines);
         json_decref(rep->closes);
@@ -139,9 +183,43 @@ static bool keeps_attention(const char *type)
                !strcmp(type, "referral.window_missed") || !strcmp(type, "referral.erased");
 }
 
-/* What event TYPE at AT (EV) tells of referral R. */
-static int note(struct rd_report *rep, struct ref *r, const char *type, int64_t at,
-                const json_t *ev)
+static bool held(const struct ref *r)
+{
+        return r->status == RD_STATUS_ASSIGNED || r->status == RD_STATUS_ACCEPTED ||
+               r->status == RD_STATUS_STARTED;
+}
+
+/* Where R counts in the state: -1 waiting, a connector holding it, or -2
+ * nowhere. */
+static int32_t counted_as(const struct ref *r)
+{
+        if (!r->received_ms)
+                return -2;
+        if (r->status == RD_STATUS_WAITLISTED)
+                return -1;
+        return held(r) && r->connector >= 0 ? r->connector : -2;
+}
+
+/* The state changed at AT: D more for WHO (-2: nowhere, nothing). */
+static int change(struct rd_report *rep, int64_t at, int32_t who, int32_t d)
+{
+        if (who == -2)
+                return 0;
+        if (rep->n_deltas == rep->cap_deltas) {
+                size_t cap = rep->cap_deltas ? rep->cap_deltas * 2 : 1024;
+                struct delta *v = realloc(rep->deltas, cap * sizeof *v);
+                if (!v)
+                        return -ENOMEM;
+                rep->deltas = v;
+                rep->cap_deltas = cap;
+        }
+        rep->deltas[rep->n_deltas++] = (struct delta){at, who, d};
+        return 0;
+}
+
+/* The facts of R that event TYPE at AT (EV) tells. */
+static int note_facts(struct rd_report *rep, struct ref *r, const char *type, int64_t at,
+                      const json_t *ev)
 {
         const char *status = str(ev, "status"), *conn = str(ev, "connector"), *t;
         enum rd_status st;
@@ -172,6 +250,22 @@ static int note(struct rd_report *rep, struct ref *r, const char *type, int64_t 
         else if (!keeps_attention(type))
                 r->attention = false;
         return 0;
+}
+
+/* What event TYPE at AT (EV) tells of referral R. */
+static int note(struct rd_report *rep, struct ref *r, const char *type, int64_t at,
+                const json_t *ev)
+{
+        int32_t before = counted_as(r), after;
+        int rc = note_facts(rep, r, type, at, ev);
+
+        after = counted_as(r);
+        if (rc == 0 && after != before) {
+                rc = change(rep, at, before, -1);
+                if (rc == 0)
+                        rc = change(rep, at, after, +1);
+        }
+        return rc;
 }
 
 /* The counts of the referrals received in the period. */
@@ -291,12 +385,6 @@ static json_t *window(const struct rd_report *rep)
                          "late", late, "missed", missed);
 }
 
-static bool held(const struct ref *r)
-{
-        return r->status == RD_STATUS_ASSIGNED || r->status == RD_STATUS_ACCEPTED ||
-               r->status == RD_STATUS_STARTED;
-}
-
 /* {"now", "oldest"} and the count of those needing attention, at TO. */
 static json_t *waiting(const struct rd_report *rep, json_int_t *attention)
 {
@@ -392,19 +480,120 @@ static json_t *forwarded(const struct rd_report *rep)
         return a;
 }
 
+/* The index of connector ID among those seen, or -1. */
+static long conn_index(const struct rd_report *rep, const char *id)
+{
+        for (size_t i = 0; i < rep->n_conns; i++)
+                if (!strcmp(rep->conns[i], id))
+                        return (long)i;
+        return -1;
+}
+
+static int cmp_delta(const void *a, const void *b)
+{
+        int64_t x = ((const struct delta *)a)->at, y = ((const struct delta *)b)->at;
+        return (x > y) - (x < y);
+}
+
+/* The state at each moment of the series: the changes before it summed
+ * up. 0 or -ENOMEM. */
+static int sample_all(struct rd_report *rep)
+{
+        int64_t waiting = 0, *load = calloc(rep->n_conns + 1, sizeof *load);
+        size_t i = 0;
+
+        if (!load)
+                return -ENOMEM;
+        qsort(rep->deltas, rep->n_deltas, sizeof *rep->deltas, cmp_delta);
+        for (size_t k = 0; k < rep->n_samples; k++) {
+                struct sample *sm = &rep->samples[k];
+                for (; i < rep->n_deltas && rep->deltas[i].at < sm->at; i++) {
+                        if (rep->deltas[i].who < 0)
+                                waiting += rep->deltas[i].d;
+                        else
+                                load[rep->deltas[i].who] += rep->deltas[i].d;
+                }
+                free(sm->load);
+                sm->load = malloc((rep->n_conns + 1) * sizeof *sm->load);
+                if (!sm->load) {
+                        free(load);
+                        return -ENOMEM;
+                }
+                memcpy(sm->load, load, (rep->n_conns + 1) * sizeof *load);
+                sm->waiting = waiting;
+        }
+        free(load);
+        return 0;
+}
+
+/* {"at": [...], "waiting": [...], "load": {id: [...]}} at the moments of
+ * the series, for the connectors of CONNS (the report's list). */
+static json_t *series(struct rd_report *rep, const json_t *conns)
+{
+        json_t *at = json_array(), *wait = json_array(), *load = json_object(), *c;
+        char t[RD_TIME_STR];
+        size_t i;
+
+        if (sample_all(rep) < 0) {
+                json_decref(at);
+                at = NULL;
+        }
+        for (size_t k = 0; at && wait && k < rep->n_samples; k++) {
+                json_array_append_new(at, json_string(rd_time_format(rep->samples[k].at, t)));
+                json_array_append_new(wait, json_integer(rep->samples[k].waiting));
+        }
+        json_array_foreach(conns, i, c)
+        {
+                const char *id = str(c, "id");
+                long ci = conn_index(rep, id);
+                json_t *v = json_array();
+                for (size_t k = 0; v && k < rep->n_samples; k++)
+                        json_array_append_new(v,
+                                              json_integer(ci >= 0 ? rep->samples[k].load[ci] : 0));
+                json_object_set_new(load, id, v);
+        }
+        return json_pack("{s:o, s:o, s:o}", "at", at, "waiting", wait, "load", load);
+}
+
+/* Starts of the referrals received in the period by the days they took:
+ * {"days": W, "counts": [...]}, count i for [W i, W (i + 1)) days, the last
+ * for W (n - 1) days or more. */
+#define START_BUCKET_DAYS 5
+#define START_BUCKETS 7
+static json_t *start_histogram(const struct rd_report *rep)
+{
+        json_int_t n[START_BUCKETS] = {0};
+        json_t *counts = json_array();
+
+        for (size_t i = 0; i < rep->n_refs; i++) {
+                const struct ref *r = &rep->refs[i];
+                int64_t b;
+                if (!received_in(rep, r) || !r->started_ms)
+                        continue;
+                b = (r->started_ms - r->received_ms) / (START_BUCKET_DAYS * 86400 * INT64_C(1000));
+                n[b < 0 ? 0 : b >= START_BUCKETS ? START_BUCKETS - 1 : b]++;
+        }
+        for (size_t i = 0; counts && i < START_BUCKETS; i++)
+                json_array_append_new(counts, json_integer(n[i]));
+        return json_pack("{s:i, s:o}", "days", START_BUCKET_DAYS, "counts", counts);
+}
+
 int rd_report_finish(struct rd_report *rep, const struct rd_rules *rules, json_t **out)
 {
         char from[RD_TIME_STR], to[RD_TIME_STR];
         json_int_t received, attention;
         json_t *decisions = by_decision(rep, &received), *wait = waiting(rep, &attention);
+        json_t *conns = connectors(rep, rules);
         json_t *o = json_pack(
-                "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:O, s:O, s:o, s:o, s:I}", "from",
-                rd_time_format(rep->from, from), "to", rd_time_format(rep->to, to), "received",
-                received, "by_decision", decisions, "waiting", wait, "time_to_offer_s",
+                "{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:O, s:O, s:o, s:O, s:I, s:o, s:o}",
+                "from", rd_time_format(rep->from, from), "to", rd_time_format(rep->to, to),
+                "received", received, "by_decision", decisions, "waiting", wait, "time_to_offer_s",
                 times(rep, false), "time_to_start_s", times(rep, true), "window", window(rep),
                 "declines", rep->declines, "closes", rep->closes, "forwarded", forwarded(rep),
-                "connectors", connectors(rep, rules), "attention", attention);
+                "connectors", conns, "attention", attention, "time_to_start_days",
+                start_histogram(rep), "series", conns ? series(rep, conns) : NULL);
 
+        json_decref(conns);
         if (!o)
                 return -ENOMEM;
         *out = o;

@@ -34,7 +34,16 @@
  *                   that ended it (anything but the window events and
  *                   referral.erased)
  * A status at TO is the status the referral's last event before TO left
- * it in. */
+ * it in. Besides, for the charts of the HTML page:
+ *   time_to_start_days  {"days": 5, "counts": [7 counts]}: the referrals of
+ *                   time_to_start_s by the days they took, [0, 5), [5, 10),
+ *                   ..., the last 30 days or more
+ *   series          {"at": [RFC 3339...], "waiting": [n...], "load": {id:
+ *                   [n...]}}: waiting and the load of each connector of
+ *                   `connectors` at FROM, a day later (more days for a
+ *                   period of over three months: at most 93 points), ...,
+ *                   and TO: at each moment, the state the events before it
+ *                   left (the last one is the state at TO) */
 #ifndef RD_REPORT_H
 #define RD_REPORT_H
 
@@ -59,7 +68,8 @@ int rd_report_event(struct rd_report *rep, const json_t *ev);
 /* The report (tools.md's object) as a new JSON object in *OUT, with the
  * connectors of RULES, the routing file in force at TO (NULL when none is
  * known: then the connectors that hold referrals at TO, with a null team
- * and capacity). REP stays usable. 0 or -ENOMEM. */
+ * and capacity). Call it once, after the last event: REP is then only to
+ * be freed. 0 or -ENOMEM. */
 int rd_report_finish(struct rd_report *rep, const struct rd_rules *rules, json_t **out);
 
 /* Free REP (may be NULL). */

@@ -297,6 +297,51 @@ static void waiting_and_loads_are_the_state_at_the_end_of_the_period(void **stat
         json_decref(rep);
 }
 
+static void the_series_sample_the_state_each_day_and_end_at_the_end(void **state)
+{
+        json_t *rep = report_of(*state);
+        const json_t *series = json_object_get(rep, "series");
+        const json_t *at = json_object_get(series, "at"), *w = json_object_get(series, "waiting");
+        const json_t *kelly = json_object_get(json_object_get(series, "load"), "kelly");
+        const json_t *hist = json_object_get(json_object_get(rep, "time_to_start_days"), "counts");
+        static const int waiting[8] = {1, 1, 1, 1, 1, 2, 2, 2};
+        char t[RD_TIME_STR];
+
+        /* P0, a day later each, P1 */
+        assert_int_equal(json_array_size(at), 8);
+        assert_string_equal(json_string_value(json_array_get(at, 0)), rd_time_format(P0, t));
+        assert_string_equal(json_string_value(json_array_get(at, 1)), rd_time_format(P0 + DAY, t));
+        assert_string_equal(json_string_value(json_array_get(at, 7)), rd_time_format(P1, t));
+        /* WOLD waits all along; W1 from P0 + 100h on */
+        for (int i = 0; i < 8; i++)
+                assert_int_equal(json_integer_value(json_array_get(w, i)), waiting[i]);
+        /* kelly: WA and WC at the start, as `connectors` says at the end */
+        assert_int_equal(json_integer_value(json_array_get(kelly, 0)), 2);
+        assert_int_equal(json_integer_value(json_array_get(kelly, 7)), 6);
+        assert_non_null(json_object_get(json_object_get(series, "load"), "sophie"));
+        /* R0..R3 started within 1 to 4 days: all in the first bucket */
+        assert_int_equal(json_array_size(hist), 7);
+        assert_int_equal(json_integer_value(json_array_get(hist, 0)), 4);
+        for (int i = 1; i < 7; i++)
+                assert_int_equal(json_integer_value(json_array_get(hist, i)), 0);
+        json_decref(rep);
+}
+
+static void a_long_period_has_at_most_93_points(void **state)
+{
+        struct rd_report *rep = NULL;
+        json_t *o = NULL;
+        const json_t *at;
+
+        (void)state;
+        assert_int_equal(rd_report_new(P0, P0 + 365 * DAY, &rep), 0);
+        assert_int_equal(rd_report_finish(rep, NULL, &o), 0);
+        at = json_object_get(json_object_get(o, "series"), "at");
+        assert_true(json_array_size(at) <= 93 && json_array_size(at) >= 60);
+        json_decref(o);
+        rd_report_free(rep);
+}
+
 static void without_a_kept_file_the_loads_stand_alone(void **state)
 {
         struct fx *f = *state;
@@ -465,6 +510,8 @@ int main(void)
                 T(the_window_concerns_referrals_whose_start_by_falls_in_the_period),
                 T(declines_closes_and_forwards_of_the_period_by_code_and_target),
                 T(waiting_and_loads_are_the_state_at_the_end_of_the_period),
+                T(the_series_sample_the_state_each_day_and_end_at_the_end),
+                cmocka_unit_test(a_long_period_has_at_most_93_points),
                 T(without_a_kept_file_the_loads_stand_alone),
                 cmocka_unit_test(codes_are_counted_as_given_and_none_without),
                 cmocka_unit_test(attention_lasts_until_an_event_ends_it),
