@@ -5,6 +5,7 @@
 #include "hub_fixture.h"
 
 #include "report.h"
+#include "report_html.h"
 #include "routing_files.h"
 #include "timefmt.h"
 
@@ -342,6 +343,31 @@ static void a_long_period_has_at_most_93_points(void **state)
         rd_report_free(rep);
 }
 
+static void the_page_holds_the_figures_and_three_charts(void **state)
+{
+        json_t *rep = report_of(*state), *bad = json_object();
+        char *page = NULL;
+        size_t len = 0;
+        const char *p;
+        int charts = 0;
+
+        assert_int_equal(rd_report_html(rep, &page, &len), 0);
+        assert_int_equal(strlen(page), len);
+        assert_non_null(strstr(page, "Content-Security-Policy"));
+        assert_non_null(strstr(page, "<dt>received</dt><dd>13</dd>"));
+        assert_non_null(strstr(page, "assigned 11, waitlisted 1, forwarded 1"));
+        assert_non_null(strstr(page, "caw-limburg"));
+        for (p = page; (p = strstr(p, "<figure class=\"chart\">")); p++)
+                charts++;
+        assert_int_equal(charts, 3); /* time to start, waiting, load per connector */
+        free(page);
+        page = NULL;
+        assert_int_equal(rd_report_html(bad, &page, &len), -EINVAL);
+        assert_null(page);
+        json_decref(bad);
+        json_decref(rep);
+}
+
 static void without_a_kept_file_the_loads_stand_alone(void **state)
 {
         struct fx *f = *state;
@@ -512,6 +538,7 @@ int main(void)
                 T(waiting_and_loads_are_the_state_at_the_end_of_the_period),
                 T(the_series_sample_the_state_each_day_and_end_at_the_end),
                 cmocka_unit_test(a_long_period_has_at_most_93_points),
+                T(the_page_holds_the_figures_and_three_charts),
                 T(without_a_kept_file_the_loads_stand_alone),
                 cmocka_unit_test(codes_are_counted_as_given_and_none_without),
                 cmocka_unit_test(attention_lasts_until_an_event_ends_it),

@@ -6,7 +6,8 @@ The daemon runs with the example region (config/routing.yaml). Genk is
 full and two families wait; the coordinator asks what adding a connector
 would do (`rules diff`), what a new family would get after that reload
 (`rules test --state`), reloads the daemon with that very file and sees it
-do what the diff said; and reads the week (`report`). The tools read the
+do what the diff said; and reads the week (`report`, also as a page that
+renders in Chromium without the network). The tools read the
 live database, and must neither write it (its bytes and its -wal are the
 same before and after) nor hold a read transaction after they exit (an
 erase right after wipes the log at once).
@@ -18,10 +19,14 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 
 import rdtest
 from rdtest import EX_USAGE, TestCase, referral, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import htmlcheck  # noqa: E402  (tests/htmlcheck.py)
 
 SOURCE_DIR = rdtest.SOURCE_DIR
 REFERRALCTL = os.environ.get("REFERRALCTL") or os.path.join(SOURCE_DIR, "build", "referralctl")
@@ -208,6 +213,31 @@ class CoordinatorToolsTest(TestCase):
                          ("2019-12-31T23:00:00.000Z", "2020-01-07T23:00:00.000Z", 0))
         p = self.tool(["report", "--db", self.db, "--from", "last week"], code=EX_USAGE)
         self.assertIn("YYYY-MM-DD", p.stderr)
+
+    def test_report_as_a_page_renders_without_the_network_or_personal_data(self):
+        if htmlcheck.find_chromium() is None:
+            if os.environ.get("CI"):
+                raise AssertionError("chromium is not installed (tools/do deps installs it)")
+            self.skipTest("chromium is not installed (tools/do deps installs it)")
+        page = os.path.join(self.d.dir, "week.html")
+        p = self.tool(["report", "--db", self.db, "--html", page])
+        self.assertIn("Received in the period", p.stdout)
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        self.assertEqual(htmlcheck.check_self_contained(text), [])
+        self.assertNotIn("<script", text)
+        # ids, teams, connectors and figures only: nothing of a family
+        fam = referral()
+        for personal in list(fam["family"].values()) + [fam["note"], fam["ref"][:3] + "-"]:
+            self.assertNotIn(personal, text)
+        for media in ("screen", "print"):
+            r = htmlcheck.check_html(page, media=media)
+            self.assertEqual(r.problems(), [], media)
+            self.assertEqual(r.console, [], media)
+            # time to start, the waiting list, the load per connector
+            self.assertEqual(r.dom.count('<figure class="chart">'), 3, media)
+            self.assertIn(">murat</", r.dom)
+            self.assertIn("capacity 5", r.dom)
 
     def test_no_tool_keeps_a_read_transaction_open(self):
         rid = self.d.submit(referral(urgency="crisis"))["id"]

@@ -1,16 +1,19 @@
 /* cmd_report.c: `referralctl report --db DB [--from DATE] [--to DATE]
- * [--json]` (tools.md, "The weekly report"): the figures of the one-month
- * promise for a period, from a scratch copy of the database
- * (rd_store_open_copy), worked out by lib/report (report.h has every
- * definition). Default period: the 7 days before now. */
+ * [--json] [--html OUT.html]` (tools.md, "The weekly report"): the figures
+ * of the one-month promise for a period, from a scratch copy of the
+ * database (rd_store_open_copy), worked out by lib/report (report.h has
+ * every definition); with --html also as one self-contained page
+ * (lib/report_html). Default period: the 7 days before now. */
 #include "commands.h"
 #include "options.h"
 #include "print.h"
 #include "report.h"
+#include "report_html.h"
 #include "timefmt.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -119,7 +122,7 @@ static void print_rest(const json_t *rep)
 
 /* ---- the command ---------------------------------------------------------------------- */
 
-enum { OPT_DB = 300, OPT_FROM, OPT_TO };
+enum { OPT_DB = 300, OPT_FROM, OPT_TO, OPT_HTML };
 
 /* The DATE S of option NAME into *MS. 0, or the exit code (printed). */
 static int date_option(const char *cmd, const char *name, const char *s, int64_t *ms)
@@ -160,7 +163,32 @@ static int period(const char *cmd, const char *from_s, const char *to_s, int64_t
         return r;
 }
 
-static int report(const struct ctl *c, const char *db, int64_t from, int64_t to)
+/* REP as a page in the file PATH (made or replaced). 0 or an exit code
+ * (printed). */
+static int write_html(const json_t *rep, const char *path)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r = rd_report_html(rep, &text, &len);
+
+        if (r < 0) {
+                fault("cannot make the page: %s", strerror(-r));
+                return EXIT_FAULT;
+        }
+        f = fopen(path, "w");
+        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+                fault("%s: %s", path, strerror(errno));
+                if (f)
+                        fclose(f);
+                free(text);
+                return EXIT_FAULT;
+        }
+        free(text);
+        return EXIT_OK;
+}
+
+static int report(const struct ctl *c, const char *db, int64_t from, int64_t to, const char *html)
 {
         struct rd_store *store = NULL;
         char errbuf[512];
@@ -177,14 +205,15 @@ static int report(const struct ctl *c, const char *db, int64_t from, int64_t to)
                 fault("%s: cannot make the report: %s", db, strerror(-r));
                 return EXIT_FAULT;
         }
-        if (c->json) {
+        r = html ? write_html(rep, html) : EXIT_OK;
+        if (r == EXIT_OK && c->json) {
                 print_json_line(rep);
-        } else {
+        } else if (r == EXIT_OK) {
                 print_head(rep);
                 print_rest(rep);
         }
         json_decref(rep);
-        return EXIT_OK;
+        return r;
 }
 
 int cmd_report(struct ctl *c, int argc, char **argv)
@@ -193,10 +222,14 @@ int cmd_report(struct ctl *c, int argc, char **argv)
                                              {"db", required_argument, NULL, OPT_DB},
                                              {"from", required_argument, NULL, OPT_FROM},
                                              {"to", required_argument, NULL, OPT_TO},
+                                             {"html", required_argument, NULL, OPT_HTML},
                                              {0}};
-        const char *db = NULL, *from_s = NULL, *to_s = NULL;
-        const struct opt_value values[] = {
-                {OPT_DB, .text = &db}, {OPT_FROM, .text = &from_s}, {OPT_TO, .text = &to_s}, {0}};
+        const char *db = NULL, *from_s = NULL, *to_s = NULL, *html = NULL;
+        const struct opt_value values[] = {{OPT_DB, .text = &db},
+                                           {OPT_FROM, .text = &from_s},
+                                           {OPT_TO, .text = &to_s},
+                                           {OPT_HTML, .text = &html},
+                                           {0}};
         int64_t from, to;
         int r;
 
@@ -208,5 +241,5 @@ int cmd_report(struct ctl *c, int argc, char **argv)
                 return EXIT_USAGE;
         }
         r = period(argv[0], from_s, to_s, &from, &to);
-        return r ? r : report(c, db, from, to);
+        return r ? r : report(c, db, from, to, html);
 }

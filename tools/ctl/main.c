@@ -41,10 +41,10 @@ static const struct command commands[] = {
         {"backup", cmd_backup, "backup DB OUT",
          "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
          "backup API)"},
-        {"report", cmd_report, "report --db DB [--from DATE] [--to DATE]",
+        {"report", cmd_report, "report --db DB [--from DATE] [--to DATE] [--html OUT.html]",
          "the figures of the one-month promise for a period (default: the last 7 days; a DATE "
-         "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; offline: reads the "
-         "database)"},
+         "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; --html: also as one "
+         "self-contained page; offline: reads the database)"},
         {"rules", cmd_rules,
          "rules check FILE | rules show FILE [--json] | rules test FILE "
          "REFERRAL.json|CASES.yaml [--at TIME] [--state DB] | rules diff FILE --state DB "
