@@ -160,6 +160,37 @@ static int put_in_force(struct rd_hub *hub, struct rd_store *store, struct rd_ru
         return r;
 }
 
+#define TICK_MAX 256 /* deadlines per transaction, as the daemon handles them */
+
+/* What the daemon's loop does right after the reload: whatever is due at
+ * NOW (with a long waitlist, the rest of it worked through again), a
+ * transaction at a time, its events into P. */
+static int follow_up(struct rd_hub *hub, struct rd_store *store, int64_t now, struct rd_preview *p)
+{
+        for (;;) {
+                int64_t next = 0;
+                size_t done = 0;
+                int r = rd_hub_next_deadline(hub, &next);
+
+                if (r < 0 || !next || next > now)
+                        return r;
+                r = rd_store_begin(store);
+                if (r == 0)
+                        r = rd_hub_tick(hub, now, TICK_MAX, &done);
+                if (r == 0)
+                        r = rd_store_commit(store);
+                if (r == 0)
+                        r = take_events(hub, p);
+                rd_hub_events_clear(hub);
+                if (r < 0) {
+                        rd_store_rollback(store);
+                        return r;
+                }
+                if (done == 0) /* due, but nothing fired: never spin */
+                        return 0;
+        }
+}
+
 int rd_preview_reload(struct rd_hub *hub, struct rd_store *store, struct rd_rules *new_rules,
                       bool reload, int64_t now, struct rd_preview *out)
 {
@@ -185,6 +216,9 @@ int rd_preview_reload(struct rd_hub *hub, struct rd_store *store, struct rd_rule
                 r = put_in_force(hub, store, new_rules, reload, now, &old);
         if (r == 0)
                 r = take_events(hub, out);
+        rd_hub_events_clear(hub);
+        if (r == 0)
+                r = follow_up(hub, store, now, out);
         if (r == 0)
                 r = read_loads(store, &after);
         if (r == 0) {

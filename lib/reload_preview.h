@@ -2,9 +2,11 @@
  * would do now"), worked out by the daemon's own code: a hub over a
  * scratch copy of the database (rd_store_open_copy) with the routing file
  * in force there, and rd_hub_set_rules putting the new file in force in
- * it exactly as the daemon's reload does. What the hub emits is what the
- * reload would emit; the loads are read from the copy before and after.
- * Nothing here decides anything itself. */
+ * it exactly as the daemon's reload does; then, as the daemon's loop does
+ * right after, whatever is due at that moment (rd_hub_tick: with a long
+ * waitlist, the rest of it worked through again). What the hub emits is
+ * what the daemon would emit; the loads are read from the copy before and
+ * after. Nothing here decides anything itself. */
 #ifndef RD_RELOAD_PREVIEW_H
 #define RD_RELOAD_PREVIEW_H
 
@@ -18,7 +20,8 @@
 /* What the reload did, each a JSON array (owned by the preview). */
 struct rd_preview {
         /* every event the reload emitted, in order, as the daemon would
-         * publish it (config.reloaded last) */
+         * publish it (config.reloaded ends the reload's own; what was due
+         * right after follows) */
         json_t *events;
         /* from those events: the waiting referrals offered to a connector
          * ({"id", "connector", "team"}, referral.assigned), those left

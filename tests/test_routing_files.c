@@ -517,6 +517,39 @@ static void the_preview_of_a_reload_is_what_the_reload_does(void **state)
         rd_store_close(copy);
 }
 
+static void what_is_due_right_after_the_reload_follows_it_as_in_the_daemon(void **state)
+{
+        struct fx *f = *state;
+        struct rd_store *copy = NULL;
+        struct rd_hub *hub = NULL;
+        struct rd_preview p;
+        char r[4][RD_RID_MAX], errbuf[256];
+        int64_t later = T0 + 3 * DAY; /* the four offers (2d to accept) have lapsed */
+        size_t n, k = 0;
+
+        fill_family(f, r);
+        assert_int_equal(rd_store_open_copy(f->path, &copy, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_hub_new(copy, load_rules(NULL), &hub), 0);
+        assert_int_equal(rd_preview_reload(hub, copy, load_rules(NULL), true, later, &p), 0);
+        n = json_array_size(p.events);
+        assert_string_equal(jstr_of(json_array_get(p.events, 0), "type"), "config.reloaded");
+        /* the daemon: the reload, then its loop ticks what is due */
+        reload(f, load_rules(NULL), later);
+        assert_int_equal(f->n_ev, 1);
+        while (deadline(f) && deadline(f) <= later && tick(f, later) > 0)
+                for (size_t i = 0; i < f->n_ev; i++, k++) {
+                        const json_t *ev = json_array_get(p.events, k + 1);
+                        assert_true(k + 1 < n);
+                        assert_string_equal(jstr_of(ev, "type"), rd_event_type_name(f->ev[i].type));
+                        assert_string_equal(jstr_of(ev, "id"), f->ev[i].id);
+                }
+        assert_int_equal(k + 1, n);
+        assert_string_equal(jstr_of(json_array_get(p.events, 1), "type"), "referral.offer_expired");
+        rd_preview_clear(&p);
+        rd_hub_free(hub);
+        rd_store_close(copy);
+}
+
 static void a_removed_connector_keeps_its_referrals_in_the_preview(void **state)
 {
         struct fx *f = *state;
@@ -573,6 +606,7 @@ int main(void)
                 cmocka_unit_test(a_changed_rule_and_a_new_order_are_named),
                 cmocka_unit_test(overflow_teams_are_compared_as_any_setting),
                 T(the_preview_of_a_reload_is_what_the_reload_does),
+                T(what_is_due_right_after_the_reload_follows_it_as_in_the_daemon),
                 T(a_removed_connector_keeps_its_referrals_in_the_preview),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
