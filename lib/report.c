@@ -504,7 +504,8 @@ static int sample_all(struct rd_report *rep)
 
         if (!load)
                 return -ENOMEM;
-        qsort(rep->deltas, rep->n_deltas, sizeof *rep->deltas, cmp_delta);
+        if (rep->n_deltas)
+                qsort(rep->deltas, rep->n_deltas, sizeof *rep->deltas, cmp_delta);
         for (size_t k = 0; k < rep->n_samples; k++) {
                 struct sample *sm = &rep->samples[k];
                 for (; i < rep->n_deltas && rep->deltas[i].at < sm->at; i++) {
