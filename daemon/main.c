@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "dbfile.h"
 #include "log.h"
 #include "routing_files.h"
 #include "rules.h"
@@ -150,6 +151,7 @@ static int serve(const struct rd_config *config, struct routing *ro)
         struct rd_rules *rules = ro->rules;
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
+        struct rd_dbfile *dbfile = NULL;
         char errbuf[512];
         sigset_t mask;
         int r;
@@ -162,23 +164,30 @@ static int serve(const struct rd_config *config, struct routing *ro)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
-        if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
-                       config->database, errbuf);
-                rd_rules_free(rules);
-                return 1;
+        /* one daemon per database: the lock before the store touches it */
+        r = rd_dbfile_lock(config->database, &dbfile, errbuf, sizeof errbuf);
+        if (r == 0) {
+                r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
+                if (r < 0)
+                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
+                               config->database, errbuf);
+                else if ((r = rd_dbfile_watch(dbfile)) < 0)
+                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot watch the database %s: %s",
+                               config->database, strerror(-r));
+        } else {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "%s", errbuf);
         }
-        r = record_routing(store, ro);
-        if (r < 0) {
+        if (r == 0 && (r = record_routing(store, ro)) < 0)
                 rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
                        "cannot record the routing file in force in the database %s: %s (%s)",
                        config->database, strerror(-r), rd_store_errmsg(store));
+        if (r < 0) {
                 rd_store_close(store);
+                rd_dbfile_free(dbfile); /* after the store */
                 rd_rules_free(rules);
                 return 1;
         }
-        r = rd_server_new(config, rules, store, &server); /* takes rules and store */
+        r = rd_server_new(config, rules, store, dbfile, &server); /* takes all three */
         if (r == 0)
                 r = rd_server_run(server);
         rd_server_free(server);

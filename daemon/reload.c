@@ -213,7 +213,7 @@ static void reload_refuse(struct rd_server *srv, const struct reload *rl)
         if (rd_hub_reject_rules(srv->hub, first ? first : "the routing file cannot be read", errors,
                                 rl->now) < 0)
                 rd_server_rollback(srv);
-        else if (rd_server_commit(srv, "recording a refused reload"))
+        else if (rd_server_commit(srv, "recording a refused reload", true))
                 rd_server_publish(srv);
 }
 
@@ -227,7 +227,11 @@ void rd_server_reload(struct rd_server *srv)
         sd_notify(0, "RELOADING=1\nSTATUS=Reloading the routing rules");
         snprintf(rl.old_digest, sizeof rl.old_digest, "%s", rd_hub_rules(srv->hub)->digest);
         r = reload_load(srv, &rl);
-        if (rd_store_begin(srv->store) < 0)
+        if (rd_server_db_gone(srv, true))
+                rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
+                       "reload refused: the database file is gone (see the critical line "
+                       "above); the rules in force stay until referrald is restarted");
+        else if (rd_store_begin(srv->store) < 0)
                 rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
                        "reload refused: the database is not available: %s",
                        rd_store_errmsg(srv->store));

@@ -25,11 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Load PATH into *RULES (the caller's), printing every diagnostic and,
- * with SUMMARY, a count of them when the file is invalid; *WARNINGS gets
- * the number of warnings. 0, or the exit code. */
-static int load_rules_report(const char *path, bool summary, struct rd_rules **rules,
-                             size_t *warnings)
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings)
 {
         struct rd_diag diag = {0};
         int r = rd_rules_load_file(path, rules, &diag);

@@ -15,8 +15,12 @@
 
 #include "ctl.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+struct rd_rules;
 
 /* A command's handler. */
 typedef int command_fn(struct ctl *c, int argc, char **argv);
@@ -55,7 +59,15 @@ command_fn cmd_report;
 /* cmd_rules.c: rules check, rules test, rules diff (offline) */
 command_fn cmd_rules;
 
-struct rd_rules;
+/* Load the routing file at PATH into *RULES (the caller's), printing every
+ * diagnostic and, with SUMMARY, a count of them when the file is invalid;
+ * *WARNINGS gets the number of warnings. 0, or the exit code (also for
+ * cmd_replay.c). */
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings);
+
+/* cmd_replay.c: the what-if replay (offline) */
+command_fn cmd_replay;
+
 struct test_state;
 
 /* cmd_rules_diff.c: `rules diff`: what a reload with RULES (taken over)

@@ -53,6 +53,11 @@ static const struct command commands[] = {
          "what it would decide for a referral and why, or run a cases file (offline; "
          "--state: after a reload with FILE of the database); diff: what a reload with FILE "
          "would do now, and what differs from the file in force"},
+        {"replay", cmd_replay,
+         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
+         "[--json]",
+         "what a routing file would have done: referrals replayed in simulated time with the "
+         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)
