@@ -142,10 +142,9 @@ static const char *sq_errmsg(struct rd_store *base)
 static int sq_begin(struct rd_store *base)
 {
         struct sq_store *s = sq(base);
-        int r = sq_run(s, s->read_only ? S_BEGIN_READ : S_BEGIN);
+        int r = sq_run(s, S_BEGIN);
 
-        /* the seq as the database has it, whatever failed before (and, for
-         * a reader, the read that fixes its snapshot) */
+        /* the seq as the database has it, whatever failed before */
         if (r == 0 && (r = sq_load_seq(s)) < 0 && !sqlite3_get_autocommit(s->db))
                 sq_run(s, S_ROLLBACK);
         return r;
@@ -276,5 +275,8 @@ const struct rd_store_ops sq_ops = {
         .audit = sq_audit,
         .each_audit = sq_each_audit,
         .audit_purge = sq_audit_purge,
+        .routing_record = sq_routing_record,
+        .each_routing = sq_each_routing,
+        .routing_text = sq_routing_text,
         .checkpoint = sq_checkpoint,
 };

@@ -1,7 +1,7 @@
-/* store_sqlite_open.c: the SQLite driver's files: opening a database
- * (read-write for the daemon, read-only for the tools), creating a new one
- * so that no empty file is ever left at its path, migrations, and the
- * online backup. */
+/* store_sqlite_open.c: the SQLite driver's files: opening a database,
+ * creating a new one so that no empty file is ever left at its path,
+ * migrations, a store over a connection made elsewhere (the tools' copy,
+ * store_sqlite_copy.c), and the online backup. */
 #include "sqlite_pragmas.h"
 #include "store_sqlite.h"
 
@@ -14,10 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* How long an offline tool waits for the database's locks (never the
- * daemon: it has no busy handler). */
-#define TOOL_BUSY_MS RD_SQLITE_BUSY_TIMEOUT_MS
 
 /* ---- the files -------------------------------------------------------------------------- */
 
@@ -92,10 +88,10 @@ static int put_in_place(const char *tmp, const char *path)
 }
 
 /* The database file at PATH before SQLite opens it: 1 when it exists (made
- * 0600 unless READ_ONLY), 0 when there is none, or a negative errno with
- * the reason in ERRBUF. An empty file is no database (daemon.md rev 2):
- * -ENODATA, and it is left as it is. */
-static int check_file(const char *path, bool read_only, char *errbuf, size_t errsize)
+ * 0600), 0 when there is none, or a negative errno with the reason in
+ * ERRBUF. An empty file is no database (daemon.md rev 2): -ENODATA, and it
+ * is left as it is. */
+static int check_file(const char *path, char *errbuf, size_t errsize)
 {
         struct stat sb;
         int r;
@@ -118,7 +114,7 @@ static int check_file(const char *path, bool read_only, char *errbuf, size_t err
                          "from a backup, or remove the empty file to start with a new one");
                 return -ENODATA;
         }
-        if (!read_only && chmod(path, 0600) < 0) {
+        if (chmod(path, 0600) < 0) {
                 r = -errno;
                 snprintf(errbuf, errsize, "cannot make the database file 0600: %s", strerror(-r));
                 return r;
@@ -155,37 +151,18 @@ static int schema_version(sqlite3 *db, int *version, char *errbuf, size_t errsiz
         return 0;
 }
 
-/* The schema version of DB into *VERSION; a newer one than this program's
- * is refused, and, with EXACT (a reader never migrates), an older one. */
-static int check_version(sqlite3 *db, bool exact, int *version, char *errbuf, size_t errsize)
-{
-        int n = (int)sq_n_migrations, r = schema_version(db, version, errbuf, errsize);
-
-        if (r < 0)
-                return r;
-        if (*version > n) {
-                snprintf(errbuf, errsize,
-                         "the database has schema version %d, newer than this referrald "
-                         "(%d): use a newer referrald",
-                         *version, n);
-                return -EPROTO;
-        }
-        if (exact && *version < n) {
-                snprintf(errbuf, errsize,
-                         "the database has schema version %d, older than this program (%d): "
-                         "start referrald on it once to upgrade it",
-                         *version, n);
-                return -EPROTO;
-        }
-        return 0;
-}
-
 /* Each migration step in its own transaction; a newer schema is refused. */
 static int migrate(sqlite3 *db, char *errbuf, size_t errsize)
 {
-        int version, n = (int)sq_n_migrations,
-                     r = check_version(db, false, &version, errbuf, errsize);
+        int version, n = (int)sq_n_migrations, r = schema_version(db, &version, errbuf, errsize);
 
+        if (r == 0 && version > n) {
+                snprintf(errbuf, errsize,
+                         "the database has schema version %d, newer than this referrald "
+                         "(%d): use a newer referrald",
+                         version, n);
+                return -EPROTO;
+        }
         for (; r == 0 && version < n; version++) {
                 char pragma[64];
                 r = exec_sql(db, "BEGIN IMMEDIATE", errbuf, errsize);
@@ -299,12 +276,8 @@ static int create_database(const char *path, const struct rd_sqlite_options *opt
 static int open_connection(struct sq_store *s, const char *path,
                            const struct rd_sqlite_options *opt, char *errbuf, size_t errsize)
 {
-        int version, r,
-                rc = sqlite3_open_v2(
-                        path, &s->db,
-                        (opt->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
-                                SQLITE_OPEN_NOMUTEX,
-                        opt->vfs);
+        int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                 opt->vfs);
 
         if (rc != SQLITE_OK) {
                 snprintf(errbuf, errsize, "cannot open the database: %s",
@@ -313,16 +286,10 @@ static int open_connection(struct sq_store *s, const char *path,
         }
         sqlite3_extended_result_codes(s->db, 0);
         s->padded_wal = sq_pads_wal(s->db);
-        if (opt->read_only) {
-                /* a tool: it may wait for a lock; it never writes or migrates */
-                sqlite3_busy_timeout(s->db, TOOL_BUSY_MS);
-                return check_version(s->db, true, &version, errbuf, errsize);
-        }
         /* no busy handler: the loop never waits on another process's lock
          * (a writer elsewhere makes a batch `unavailable`, a reader makes
          * the wipe of the log wait for a later attempt) */
-        r = set_up(s->db, opt, errbuf, errsize);
-        return r;
+        return set_up(s->db, opt, errbuf, errsize);
 }
 
 static int prepare_all(struct sq_store *s, char *errbuf, size_t errsize)
@@ -339,6 +306,22 @@ static int prepare_all(struct sq_store *s, char *errbuf, size_t errsize)
         return 0;
 }
 
+/* Make S's connection a store: every statement prepared, the last seq
+ * read. 0 and *OUT, or a negative errno with ERRBUF (S is closed). */
+static int finish(struct sq_store *s, struct rd_store **out, char *errbuf, size_t errsize)
+{
+        int r = prepare_all(s, errbuf, errsize);
+
+        if (r == 0 && (r = sq_load_seq(s)) < 0)
+                snprintf(errbuf, errsize, "cannot read the last event: %s", sqlite3_errmsg(s->db));
+        if (r < 0) {
+                rd_store_close(&s->base);
+                return r;
+        }
+        *out = &s->base;
+        return 0;
+}
+
 int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *options,
                          struct rd_store **out, char *errbuf, size_t errsize)
 {
@@ -352,26 +335,31 @@ int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *optio
                 return -ENOMEM;
         s->base.ops = &sq_ops;
         s->base.caps = RD_STORE_CAN_WIPE | RD_STORE_SAVEPOINTS | RD_STORE_READ_ONLY;
-        s->read_only = opt->read_only;
-        r = check_file(path, opt->read_only, errbuf, errsize);
-        if (r == 0 && opt->read_only) {
-                snprintf(errbuf, errsize, "there is no database file");
-                r = -ENOENT;
-        } else if (r == 0) {
+        r = check_file(path, errbuf, errsize);
+        if (r == 0)
                 r = create_database(path, opt, errbuf, errsize);
-        }
         if (r >= 0)
                 r = open_connection(s, path, opt, errbuf, errsize);
-        if (r == 0)
-                r = prepare_all(s, errbuf, errsize);
-        if (r == 0 && (r = sq_load_seq(s)) < 0)
-                snprintf(errbuf, errsize, "cannot read the last event: %s", sqlite3_errmsg(s->db));
         if (r < 0) {
                 rd_store_close(&s->base);
                 return r;
         }
-        *out = &s->base;
-        return 0;
+        return finish(s, out, errbuf, errsize);
+}
+
+int sq_store_adopt(sqlite3 *db, struct rd_store **out, char *errbuf, size_t errsize)
+{
+        struct sq_store *s = calloc(1, sizeof *s);
+
+        if (!s) {
+                sqlite3_close(db);
+                return -ENOMEM;
+        }
+        s->base.ops = &sq_ops;
+        s->base.caps = RD_STORE_SAVEPOINTS;
+        s->db = db;
+        sqlite3_extended_result_codes(s->db, 0);
+        return finish(s, out, errbuf, errsize);
 }
 
 int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
@@ -440,7 +428,7 @@ int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, si
                 r = sq_err(rc);
                 goto out;
         }
-        sqlite3_busy_timeout(src, TOOL_BUSY_MS);
+        sqlite3_busy_timeout(src, RD_SQLITE_BUSY_TIMEOUT_MS); /* a tool's */
         r = copy_pages(src, dst, errbuf, errsize);
 out:
         sqlite3_close(dst);

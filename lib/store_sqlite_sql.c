@@ -108,6 +108,17 @@ const char *const sq_migrations[] = {
          * not the rows with their content and trace (2.4 KB each) */
         "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"
         "  first_offered_ms, started_ms, start_by_ms);",
+        /* 2 -> 3: the routing files that have been in force (daemon.md rev
+         * 2): each text once, under its digest, as the bytes it was loaded
+         * from; and the periods in force, one row each, the one in force
+         * with until_ms 0 */
+        "CREATE TABLE routing_files (digest TEXT PRIMARY KEY, text BLOB NOT NULL);"
+        "CREATE TABLE routing_in_force ("
+        "  n INTEGER PRIMARY KEY,"
+        "  digest TEXT NOT NULL REFERENCES routing_files (digest),"
+        "  source TEXT NOT NULL," /* the name it was loaded under */
+        "  from_ms INTEGER NOT NULL,"
+        "  until_ms INTEGER NOT NULL DEFAULT 0);",
 };
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
@@ -146,7 +157,6 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
  * (status first) and scan every referral of that status. */
 const char *const sq_stmt_sql[S__MAX] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
-        [S_BEGIN_READ] = "BEGIN", /* a read transaction from its first read on */
         [S_COMMIT] = "COMMIT",
         [S_ROLLBACK] = "ROLLBACK",
         [S_SAVEPOINT] = "SAVEPOINT req",
@@ -260,5 +270,15 @@ const char *const sq_stmt_sql[S__MAX] = {
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
         [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
                           " WHERE status = " WAITLISTED,
+        [S_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
+                               " ORDER BY n DESC LIMIT 1",
+        [S_ROUTING_END] = "UPDATE routing_in_force SET until_ms = ?1 WHERE until_ms = 0",
+        [S_ROUTING_KEEP] = "INSERT INTO routing_files (digest, text) VALUES (?1, ?2)"
+                           " ON CONFLICT (digest) DO NOTHING",
+        [S_ROUTING_BEGIN] = "INSERT INTO routing_in_force (digest, source, from_ms)"
+                            " VALUES (?1, ?2, ?3)",
+        [S_ROUTING_HISTORY] = "SELECT n, digest, source, from_ms, until_ms FROM routing_in_force"
+                              " ORDER BY n",
+        [S_ROUTING_TEXT] = "SELECT text FROM routing_files WHERE digest = ?1",
 };
 RD_TABLE_COVERS(sq_stmt_sql, S__MAX);

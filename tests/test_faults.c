@@ -432,7 +432,6 @@ static void a_failed_read_anywhere_in_a_round_leaves_replies_and_store_in_agreem
 static int create_with_fault(const char *path, unsigned kind, long n)
 {
         const struct rd_sqlite_options opt = {.synchronous_full = true, .vfs = FAULT_VFS_NAME};
-        const struct rd_sqlite_options ro = {.read_only = true};
         struct rd_store *s = NULL;
         char errbuf[256], aside[320];
         int r;
@@ -446,9 +445,9 @@ static int create_with_fault(const char *path, unsigned kind, long n)
         snprintf(aside, sizeof aside, "%s.new", path);
         assert_int_equal(access(aside, F_OK), -1);
         /* at PATH nothing (the next start makes it anew), or a whole
-         * database: a reader, which takes no other schema, opens it */
+         * database: the tools' reader, which takes no other schema, reads it */
         if (r == 0 || access(path, F_OK) == 0) {
-                assert_int_equal(rd_store_open_sqlite(path, &ro, &s, errbuf, sizeof errbuf), 0);
+                assert_int_equal(rd_store_open_copy(path, &s, errbuf, sizeof errbuf), 0);
                 assert_int_equal(rd_store_last_seq(s), 0);
                 rd_store_close(s);
         }
