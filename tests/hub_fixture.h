@@ -91,6 +91,11 @@ struct ev_exp {
         {                                                                                          \
                 RD_EV_OFFER_EXPIRED, (id), RD_STATUS_ASSIGNED, (c)                                 \
         }
+/* (rev 2) nobody can take it: a coordinator must act */
+#define NEEDS_ATTENTION(id)                                                                        \
+        {                                                                                          \
+                RD_EV_NEEDS_ATTENTION, (id), RD_STATUS_WAITLISTED, ""                              \
+        }
 #define WITHDRAWN(id)                                                                              \
         {                                                                                          \
                 RD_EV_WITHDRAWN, (id), RD_STATUS_WITHDRAWN, NULL                                   \
