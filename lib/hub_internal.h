@@ -248,12 +248,11 @@ int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now);
  * routing file is not the one the waiting referrals' candidates were
  * worked out with, every waiting referral is decided again: those that
  * the pass for the connectors with room does not reach are worked through
- * by hub_recheck (RECHECK_AT_ONCE of them at once, the rest a page a tick). */
+ * by hub_recheck (as many as the head of the waitlist holds at once, the
+ * rest a page a tick). */
 int hub_serve_everyone(struct rd_hub *h, int64_t now);
 
 /* ---- hub_attention.c ---------------------------------------------------------------- */
-
-#define RECHECK_AT_ONCE WAIT_CACHE
 
 /* What the decision trace of a waiting referral says of who may take it:
  * its eligible candidates (not passed over for postcode, skill, language or

@@ -370,7 +370,7 @@ int hub_serve_everyone(struct rd_hub *h, int64_t now)
         if (r == 0 && !current && !whole) {
                 h->recheck.on = true;
                 h->recheck.has_after = false;
-                r = hub_recheck(h, now, RECHECK_AT_ONCE, &done);
+                r = hub_recheck(h, now, h->wait_limit, &done);
         }
         return r;
 }
