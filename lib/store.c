@@ -214,7 +214,7 @@ int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
 static int list_item(void *ctx, const struct rd_stored *o)
 {
         char buf[RD_TIME_STR];
-        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:s?}", "id", o->id,
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:s*}", "id", o->id,
                                "partner", o->partner, "ref", o->ref, "status",
                                rd_status_name(o->status), "team", o->team[0] ? o->team : NULL,
                                "connector", o->connector[0] ? o->connector : NULL, "start_by",
@@ -234,7 +234,7 @@ int rd_store_list(struct rd_store *s, const struct rd_list_query *q, json_t *arr
 static int reason_item(void *ctx, const struct rd_store_reason *why)
 {
         char at[RD_TIME_STR];
-        json_t *it = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "at", rd_time_format(why->at_ms, at),
+        json_t *it = json_pack("{s:s, s:s, s:s*, s:s*, s:s*}", "at", rd_time_format(why->at_ms, at),
                                "status", why->change, "connector",
                                why->connector && why->connector[0] ? why->connector : NULL,
                                "reason_code", why->code, "reason", why->text);
