@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_sqlite.h" /* the driver's statements, for their query plans */
 #include "timefmt.h"
 
 struct fixture {
@@ -629,6 +630,117 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
 }
 
+/* The referrals of `list` with Q's filters (since 0, at most 100), their
+ * refs space separated, in BUF. */
+static const char *listed_refs(struct fixture *f, struct rd_list_query q, char *buf, size_t size)
+{
+        json_t *arr = json_array(), *it;
+        size_t i, len = 0;
+
+        q.limit = 100;
+        assert_int_equal(rd_store_list(f->store, &q, arr), 0);
+        buf[0] = '\0';
+        json_array_foreach(arr, i, it) len +=
+                (size_t)snprintf(buf + len, size - len, "%s%s", len ? " " : "",
+                                 json_string_value(json_object_get(it, "ref")));
+        json_decref(arr);
+        return buf;
+}
+
+static void
+version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        sqlite3 *db;
+        char errbuf[256], buf[256], meta[65];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A", &a); /* offered to kelly, and still hers */
+        a.status = RD_STATUS_ASSIGNED;
+        snprintf(a.connector, sizeof a.connector, "kelly");
+        snprintf(a.team, sizeof a.team, "genk");
+        a.offered_ms = 2000;
+        assert_int_equal(update(f, &a), 0);
+        ev = received(&a);
+        assert_int_equal(append(f, &ev, &a), 0); /* listed: its latest event */
+        insert_waiting(f, "B", RD_URGENCY_NORMAL, 5000, "kelly", &b); /* sophie declined it */
+        ev = received(&b);
+        ev.type = RD_EV_ASSIGNED;
+        ev.status = RD_STATUS_ASSIGNED;
+        snprintf(ev.connector, sizeof ev.connector, "sophie");
+        snprintf(ev.team, sizeof ev.team, "genk");
+        assert_int_equal(append(f, &ev, &b), 0);
+        b.first_offered_ms = 2000;
+        b.offered_ms = 2000;
+        assert_int_equal(update(f, &b), 0);
+        b.offered_ms = 0;
+        assert_int_equal(update(f, &b), 0);
+        assert_int_equal(rd_store_meta_set(f->store, "candidates_rules", "abc"), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        rd_store_close(f->store);
+        f->store = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(
+                sqlite3_exec(db, BACK_TO_VERSION_2 "PRAGMA user_version = 2", NULL, NULL, NULL),
+                SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        assert_string_equal(
+                listed_refs(f, (struct rd_list_query){.connector = "kelly"}, buf, sizeof buf), "A");
+        assert_string_equal(
+                listed_refs(f, (struct rd_list_query){.connector = "sophie"}, buf, sizeof buf),
+                "B");
+        /* a waiting referral's teams come from its candidates: at the next
+         * start, the hub works every one through again */
+        assert_string_equal(listed_refs(f, (struct rd_list_query){.team = "genk"}, buf, sizeof buf),
+                            "A");
+        assert_int_equal(rd_store_meta_get(f->store, "candidates_rules", meta, sizeof meta),
+                         -ENOENT);
+}
+
+/* Every `list` statement reads the index of its filter in the order of
+ * the latest event: no scan of the referrals, no sort (but for a
+ * connector's own referrals, which its offers give). */
+static void every_list_filter_reads_its_index(void **state)
+{
+        static const struct {
+                enum sq_stmt id;
+                const char *index;
+        } plans[] = {
+                {S_LIST_SEQ, "referrals_last_seq (last_seq>?)"},
+                {S_LIST_ATTENTION, "referrals_attention (last_seq>?)"},
+                {S_LIST_CONNECTOR, "referrals_connector_seq (last_connector=? AND last_seq>?)"},
+                {S_LIST_TEAM, "referrals_team_seq (last_team=? AND last_seq>?)"},
+                {S_LIST_STATUS, "referrals_status_seq (status=? AND last_seq>?)"},
+                {S_LIST_OFFERED, "offered USING PRIMARY KEY (connector=?)"},
+        };
+        struct fixture *f = *state;
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+                char sql[16384], plan[8192] = "";
+                sqlite3_stmt *st;
+                size_t len = 0;
+
+                snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sq_stmt_sql[plans[i].id]);
+                assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        len += (size_t)snprintf(plan + len, sizeof plan - len, "%s\n",
+                                                (const char *)sqlite3_column_text(st, 3));
+                sqlite3_finalize(st);
+                if (!strstr(plan, plans[i].index) || strstr(plan, "SCAN referrals") ||
+                    (plans[i].id != S_LIST_OFFERED && strstr(plan, "TEMP B-TREE")))
+                        fail_msg("statement %zu does not read %s:\n%s", i, plans[i].index, plan);
+                if (plans[i].id == S_LIST_TEAM)
+                        assert_non_null(strstr(plan, "referrals_status_seq (status=? AND"));
+        }
+        sqlite3_close(db);
+}
+
 /* ---- the interface ----------------------------------------------------------- */
 
 static void ids_are_made_and_read_in_one_place(void **state)
@@ -761,6 +873,8 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
+                T(version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
+                T(every_list_filter_reads_its_index),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
