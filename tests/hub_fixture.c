@@ -104,7 +104,8 @@ void end(struct fx *f, int r)
         }
         evs = rd_hub_events(f->hub, &n);
         assert_true(n <= MAX_EVENTS);
-        memcpy(f->ev, evs, n * sizeof *evs);
+        if (n) /* a hub that never emitted has no outbox yet */
+                memcpy(f->ev, evs, n * sizeof *evs);
         f->n_ev = n;
         rd_hub_events_clear(f->hub);
 }

@@ -345,7 +345,11 @@ static void only_a_forward_carries_a_reason_in_its_event(void **state)
         assert_string_equal(f->ev[0].reason, "");
         st = get(f, b.id);
         assert_null(strstr(st.reason, "MARKER"));
-        assert_int_equal(json_array_size(reasons(f, b.id)), 0);
+        {
+                json_t *why = reasons(f, b.id);
+                assert_int_equal(json_array_size(why), 0);
+                json_decref(why);
+        }
 }
 
 static void the_figures_count_the_codes_and_the_changes_without_one(void **state)

@@ -78,7 +78,7 @@ class Stats(rdtest.TestCase):
         self.assertIn("%d missed" % w["missed"], text)
         for what in ("offer", "start"):
             t = rep["time_to_" + what]
-            self.assertRegex(text, r"(?m)^time to %s:.*\(%d referrals\)$" % (what, t["count"]))
+            self.assertRegex(text, r"(?m)^time to %s:.*\(%d referrals?\)$" % (what, t["count"]))
             if t["count"]:
                 self.assertRegex(text, r"(?m)^time to %s: median \S+.*, 90%% within \S+" % what)
         fw = rep["forwarded"]
