@@ -3,17 +3,20 @@
 
 /* Two family connectors (capacity 2) in genk, one psychologist (capacity
  * 1); a shorter window for safety concerns so that start_by and arrival
- * order differ; crisis and what no rule assigns are forwarded. */
+ * order differ; crisis and what no rule assigns are forwarded. The family
+ * rule also takes 3700, which only the team hasselt serves, when there is
+ * one (rules_with). */
 static const char routing[] =
         "version: 1\n"
         "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"
         "teams:\n"
         "  - id: genk\n"
-        "    postcodes: [\"3600\", \"3660-3668\"]\n"
+        "    postcodes: [%s]\n"
         "    connectors:\n"
         "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"
         "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
         "%s" /* a connector added on reload */
+        "%s" /* the team hasselt */
         "  - id: psy-oost\n"
         "    connectors:\n"
         "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"
@@ -32,8 +35,8 @@ static const char routing[] =
         "    when: {kind: family_support, postcode: [\"3600\"], concerns: [safety]}\n"
         "    assign: {teams: [genk], by_postcode: true, window: 10d}\n"
         "  - name: family\n"
-        "    when: {kind: family_support, postcode: [\"3600\", \"3660-3668\"]}\n"
-        "    assign: {teams: [genk], by_postcode: true}\n"
+        "    when: {kind: family_support, postcode: [\"3600\", \"3660-3668\", \"3700\"]}\n"
+        "    assign: {teams: [genk%s], by_postcode: true}\n"
         "  - name: everything-else\n"
         "    forward: {to: caw-limburg, reason: \"outside the target group\"}\n";
 
@@ -41,10 +44,21 @@ static const char routing[] =
 
 struct rd_rules *load_rules(const char *extra_connector)
 {
+        return rules_with(GENK_POSTCODES, extra_connector, false);
+}
+
+struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt)
+{
+        static const char lien[] = "  - id: hasselt\n"
+                                   "    postcodes: [\"3700\"]\n"
+                                   "    connectors:\n"
+                                   "      - {id: lien, capacity: 1, skills: [family_support]}\n";
         struct rd_rules *rules = NULL;
         struct rd_diag diag = {0};
         char buf[4096];
-        int n = snprintf(buf, sizeof buf, routing, extra_connector ? extra_connector : "");
+        int n = snprintf(buf, sizeof buf, routing, genk_postcodes,
+                         extra_connector ? extra_connector : "", hasselt ? lien : "",
+                         hasselt ? ", hasselt" : "");
 
         assert_true(n > 0 && (size_t)n < sizeof buf);
         if (rd_rules_load_buffer("routing.yaml", buf, (size_t)n, &rules, &diag) < 0)

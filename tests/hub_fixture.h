@@ -110,6 +110,12 @@ struct waiting3 {
 
 struct rd_rules *load_rules(const char *extra_connector);
 
+/* The fixture's file with genk serving GENK_POSTCODES (a YAML list's items,
+ * e.g. GENK_POSTCODES), EXTRA_CONNECTOR (or NULL) in genk, and with
+ * HASSELT the team hasselt (3700: lien, capacity 1) in the family rule. */
+#define GENK_POSTCODES "\"3600\", \"3660-3668\""
+struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt);
+
 int setup(void **state);
 
 int teardown(void **state);

@@ -7,59 +7,8 @@
  * stays quiet while it stays there, across reloads and restarts. */
 #include "hub_fixture.h"
 
-/* The fixture's file, but genk serves GENK_POSTCODES, the family rule also
- * takes 3700, and with HASSELT a team hasselt (3700, lien with room for
- * one) is a candidate team too. */
-static const char routing[] =
-        "version: 1\n"
-        "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"
-        "teams:\n"
-        "  - id: genk\n"
-        "    postcodes: [%s]\n"
-        "    connectors:\n"
-        "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"
-        "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
-        "%s"
-        "  - id: psy-oost\n"
-        "    connectors:\n"
-        "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"
-        "forward_targets:\n"
-        "  - {id: cgg-limburg, name: \"CGG Limburg\"}\n"
-        "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"
-        "rules:\n"
-        "  - name: crisis\n"
-        "    when: {urgency: crisis}\n"
-        "    forward: {to: cgg-limburg, reason: \"acute crisis\"}\n"
-        "  - name: psychology\n"
-        "    when: {kind: first_line_psychology}\n"
-        "    assign: {teams: [psy-oost], accept_within: 1d}\n"
-        "    otherwise: {forward: {to: cgg-limburg, reason: \"no psychologist in time\"}}\n"
-        "  - name: family\n"
-        "    when: {kind: family_support, postcode: [\"3600\", \"3660-3668\", \"3700\"]}\n"
-        "    assign: {teams: [genk%s], by_postcode: true}\n"
-        "  - name: everything-else\n"
-        "    forward: {to: caw-limburg, reason: \"outside the target group\"}\n";
-
-static struct rd_rules *rules_with(const char *genk_postcodes, bool hasselt)
-{
-        static const char lien[] = "  - id: hasselt\n"
-                                   "    postcodes: [\"3700\"]\n"
-                                   "    connectors:\n"
-                                   "      - {id: lien, capacity: 1, skills: [family_support]}\n";
-        struct rd_rules *rules = NULL;
-        struct rd_diag diag = {0};
-        char buf[4096];
-        int n = snprintf(buf, sizeof buf, routing, genk_postcodes, hasselt ? lien : "",
-                         hasselt ? ", hasselt" : "");
-
-        assert_true(n > 0 && (size_t)n < sizeof buf);
-        if (rd_rules_load_buffer("routing.yaml", buf, (size_t)n, &rules, &diag) < 0)
-                fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
-        rd_diag_clear(&diag);
-        return rules;
-}
-
-#define GENK "\"3600\", \"3660-3668\""
+/* A family of 3700: the family rule takes it, and only hasselt (when the
+ * file has it) serves that postcode (hub_fixture.c). */
 #define HASSELT_FAMILY(ref) REFERRAL(ref, "family_support", "3700", "")
 
 #define RELOADED                                                                                   \
@@ -131,7 +80,6 @@ static void a_referral_no_team_serves_asks_for_a_coordinator_when_it_arrives(voi
         struct rd_stored st;
         char buf[256];
 
-        reload(f, rules_with(GENK, false), T0);
         st = sub(f, HASSELT_FAMILY("H"), T0 + 1);
         assert_int_equal(st.status, RD_STATUS_WAITLISTED);
         EXPECT(f, RECEIVED(st.id), WAITLISTED(st.id), NEEDS_ATTENTION(st.id));
@@ -176,7 +124,7 @@ static void a_reload_that_takes_the_last_candidate_away_asks_for_a_coordinator(v
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
 
         one_waiting(f, r, w); /* kelly and sophie full; psy-1 has room */
-        reload(f, rules_with("\"3660-3668\"", false), T0 + 2 * HOUR);
+        reload(f, rules_with("\"3660-3668\"", NULL, false), T0 + 2 * HOUR);
         EXPECT(f, NEEDS_ATTENTION(w), RELOADED);
         assert_int_equal(attention_of(f, RD_EV_NEEDS_ATTENTION), RD_ATTENTION_NO_CANDIDATE);
         assert_int_equal(get(f, w).attention, RD_ATTENTION_NO_CANDIDATE);
@@ -191,7 +139,7 @@ static void with_nobody_free_a_reload_works_the_waitlist_through_a_page_a_tick(v
         three_waiting(f, &w);
         sub(f, PSY("P"), T0 + 4 * HOUR); /* psy-1 full too: nobody has room */
         rd_hub_set_wait_cache(f->hub, 1);
-        reload(f, rules_with("\"3660-3668\"", false), T0 + 5 * HOUR);
+        reload(f, rules_with("\"3660-3668\"", NULL, false), T0 + 5 * HOUR);
         /* the first at once (as many as the head holds), in waitlist order */
         EXPECT(f, NEEDS_ATTENTION(w.h), RELOADED);
         assert_int_equal(deadline(f), 1);                /* the rest: at once, between requests */
@@ -200,7 +148,7 @@ static void with_nobody_free_a_reload_works_the_waitlist_through_a_page_a_tick(v
         assert_true(deadline(f) > 1);
         assert_int_equal(get(f, w.n).attention, RD_ATTENTION_NO_CANDIDATE);
         /* the routing file is remembered: a restart does it all again for nobody */
-        restart(f, rules_with("\"3660-3668\"", false), T0 + 6 * HOUR);
+        restart(f, rules_with("\"3660-3668\"", NULL, false), T0 + 6 * HOUR);
         EXPECT_NONE(f);
         assert_true(deadline(f) > 1);
 }
@@ -256,9 +204,8 @@ static void a_reload_with_a_free_candidate_serves_it(void **state)
         struct fx *f = *state;
         struct rd_stored h;
 
-        reload(f, rules_with(GENK, false), T0);
         h = sub(f, HASSELT_FAMILY("H"), T0 + 1);
-        reload(f, rules_with(GENK, true), T0 + 2);
+        reload(f, rules_with(GENK_POSTCODES, NULL, true), T0 + 2);
         EXPECT(f, ASSIGNED(h.id, "lien"), RELOADED);
         assert_int_equal(get(f, h.id).attention, RD_ATTENTION_NONE);
 }
@@ -270,9 +217,9 @@ static void a_reload_with_a_full_candidate_says_it_waits_again(void **state)
         struct rd_stored st;
 
         one_waiting(f, r, w);
-        reload(f, rules_with("\"3660-3668\"", false), T0 + 2 * HOUR);
+        reload(f, rules_with("\"3660-3668\"", NULL, false), T0 + 2 * HOUR);
         EXPECT(f, NEEDS_ATTENTION(w), RELOADED);
-        reload(f, rules_with(GENK, false), T0 + 3 * HOUR);
+        reload(f, rules_with(GENK_POSTCODES, NULL, false), T0 + 3 * HOUR);
         EXPECT(f, WAITLISTED(w), RELOADED);
         assert_int_equal(attention_of(f, RD_EV_WAITLISTED), RD_ATTENTION_NONE);
         st = get(f, w);
@@ -290,10 +237,10 @@ static void staying_without_a_candidate_across_reloads_and_ticks_emits_nothing(v
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
 
         one_waiting(f, r, w);
-        reload(f, rules_with("\"3660-3668\"", false), T0 + 2 * HOUR);
+        reload(f, rules_with("\"3660-3668\"", NULL, false), T0 + 2 * HOUR);
         EXPECT(f, NEEDS_ATTENTION(w), RELOADED);
         /* another file, still nobody for 3600 */
-        reload(f, rules_with("\"3660-3667\"", false), T0 + 3 * HOUR);
+        reload(f, rules_with("\"3660-3667\"", NULL, false), T0 + 3 * HOUR);
         EXPECT(f, RELOADED);
         /* nor do the offers of the others lapsing (each of them now asks) */
         tick(f, T0 + 2 * DAY + 10);
@@ -352,7 +299,7 @@ static void a_waiting_referral_is_listed_under_the_teams_of_its_candidates(void 
         assert_int_equal(listed_for_team(f, "genk"), 5);
         assert_int_equal(listed_for_team(f, "psy-oost"), 0);
         /* with no candidate left it is under no team: list attention finds it */
-        reload(f, rules_with("\"3660-3668\"", false), T0 + 2 * HOUR);
+        reload(f, rules_with("\"3660-3668\"", NULL, false), T0 + 2 * HOUR);
         assert_int_equal(listed_for_team(f, "genk"), 4);
 }
 

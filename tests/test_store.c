@@ -663,9 +663,10 @@ version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         snprintf(a.team, sizeof a.team, "genk");
         a.offered_ms = 2000;
         assert_int_equal(update(f, &a), 0);
-        ev = received(&a);
-        assert_int_equal(append(f, &ev, &a), 0); /* listed: its latest event */
-        insert_waiting(f, "B", RD_URGENCY_NORMAL, 5000, "kelly", &b); /* sophie declined it */
+        ev = received(&a); /* listed after its latest event */
+        assert_int_equal(append(f, &ev, &a), 0);
+        /* sophie declined B: it waits for kelly */
+        insert_waiting(f, "B", RD_URGENCY_NORMAL, 5000, "kelly", &b);
         ev = received(&b);
         ev.type = RD_EV_ASSIGNED;
         ev.status = RD_STATUS_ASSIGNED;
