@@ -14,7 +14,10 @@
  * After a change of routing file, every waiting referral is decided again
  * (hub_serve_everyone); the part of the waitlist that the pass for the
  * connectors with room does not reach is worked through here, a page at a
- * time, so that a long waitlist never holds the loop for long. */
+ * time, so that a long waitlist never holds the loop for long. The store
+ * remembers the file the waiting referrals' teams and attention were
+ * worked out with (META_ATTENTION): a database from before them is worked
+ * through at its first start, the same way. */
 #include "hub_internal.h"
 
 #include <errno.h>
@@ -175,6 +178,30 @@ static int recheck_one(struct rd_hub *h, struct rd_stored *st, int64_t now)
         return r;
 }
 
+int hub_rules_current(struct rd_hub *h, const char *key, bool *current)
+{
+        char digest[65] = "";
+        int r = rd_store_meta_get(h->store, key, digest, sizeof digest);
+
+        if (r < 0 && r != -ENOENT)
+                return r;
+        *current = r == 0 && strcmp(digest, h->rules->digest) == 0;
+        return 0;
+}
+
+int hub_recheck_begin(struct rd_hub *h, int64_t now)
+{
+        bool current;
+        size_t done = 0;
+        int r = hub_rules_current(h, META_ATTENTION, &current);
+
+        if (r < 0 || current)
+                return r;
+        h->recheck.on = true;
+        h->recheck.has_after = false;
+        return hub_recheck(h, now, h->wait_limit, &done);
+}
+
 int hub_recheck(struct rd_hub *h, int64_t now, size_t limit, size_t *done)
 {
         struct page pg = {.cap = limit ? limit : 1};
@@ -196,6 +223,8 @@ int hub_recheck(struct rd_hub *h, int64_t now, size_t limit, size_t *done)
         }
         if (r == 0 && pg.n < pg.cap) { /* the whole list is done */
                 r = rd_store_meta_set(h->store, META_CANDIDATES, h->rules->digest);
+                if (r == 0)
+                        r = rd_store_meta_set(h->store, META_ATTENTION, h->rules->digest);
                 h->recheck.on = r < 0;
                 (*done)++;
         }

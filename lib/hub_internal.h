@@ -280,15 +280,31 @@ struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now);
 int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st, const json_t *trace,
                     int64_t now);
 
+/* *CURRENT: the store's fact KEY (META_*) names the rules in force. 0 or a
+ * store errno. */
+int hub_rules_current(struct rd_hub *h, const char *key, bool *current);
+
+/* Unless the waiting referrals' teams and attention were worked out with
+ * the rules in force (META_ATTENTION), start working the waitlist through
+ * again (H->recheck) at NOW, as many as the head holds at once. 0 or a
+ * negative errno. */
+int hub_recheck_begin(struct rd_hub *h, int64_t now);
+
+/* Waiting referrals worked through again per tick: each is decided again,
+ * so a page this size keeps a tick short (requests come in between). */
+#define RECHECK_PAGE 64
+
 /* Work the waitlist through again (H->recheck) for at most LIMIT waiting
  * referrals at NOW: each is decided again (an offer when a candidate has
  * room, else its candidates and attention follow the rules in force). Once
- * the whole list is done, the store remembers the file. *DONE grows by the
- * referrals handled (and 1 for the end). 0 or a negative errno. */
+ * the whole list is done, the store remembers the file (both META_*).
+ * *DONE grows by the referrals handled (and 1 for the end). 0 or a
+ * negative errno. */
 int hub_recheck(struct rd_hub *h, int64_t now, size_t limit, size_t *done);
 
-/* The routing file every waiting referral's candidates were worked out
- * with (meta; the store's migration 3 names it too). */
+/* Facts of the store (meta): the routing file every waiting referral's
+ * candidates, and their teams and attention, were worked out with. */
 #define META_CANDIDATES "candidates_rules"
+#define META_ATTENTION "attention_rules"
 
 #endif

@@ -349,28 +349,22 @@ int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now)
 }
 
 /* When the routing file is not the one the waiting referrals' candidates
- * were worked out with, try each of them while anybody has room; the rest
- * of the list is worked through by hub_recheck (which remembers the file
- * once it is done). */
+ * were worked out with, try each of them while anybody has room (and
+ * remember the file once the pass has been through the whole list); what
+ * it does not reach, hub_recheck works through. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now)
 {
-        char digest[65] = "";
         bool current, whole = false;
         struct pass p = {.freed = SIZE_MAX, .now = now};
-        size_t done = 0;
-        int r = rd_store_meta_get(h->store, META_CANDIDATES, digest, sizeof digest);
+        int r = hub_rules_current(h, META_CANDIDATES, &current);
 
-        if (r < 0 && r != -ENOENT)
+        if (r < 0)
                 return r;
-        current = r == 0 && strcmp(digest, h->rules->digest) == 0;
         p.all = !current;
         r = serve_pass(h, &p, &whole);
         if (r == 0 && !current)
                 r = rd_store_meta_set(h->store, META_CANDIDATES, whole ? h->rules->digest : "");
-        if (r == 0 && !current && !whole) {
-                h->recheck.on = true;
-                h->recheck.has_after = false;
-                r = hub_recheck(h, now, h->wait_limit, &done);
-        }
-        return r;
+        if (r == 0 && !current && whole) /* each one was decided again: attention too */
+                r = rd_store_meta_set(h->store, META_ATTENTION, h->rules->digest);
+        return r < 0 ? r : hub_recheck_begin(h, now);
 }

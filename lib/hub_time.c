@@ -210,7 +210,7 @@ int rd_hub_tick(struct rd_hub *h, int64_t now, size_t limit, size_t *n_done)
         if (r == 0 && h->retention_ms)
                 r = tick_erase(h, now, limit, rows, &done);
         if (r == 0)
-                r = hub_recheck(h, now, limit, &done);
+                r = hub_recheck(h, now, limit < RECHECK_PAGE ? limit : RECHECK_PAGE, &done);
         free(rows);
         if (r < 0)
                 return r;

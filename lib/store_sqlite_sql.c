@@ -147,11 +147,7 @@ const char *const sq_migrations[] = {
         "  reason_code TEXT,"
         "  reason TEXT);"
         "CREATE INDEX reasons_referral ON reasons (referral);"
-        "CREATE INDEX reasons_code ON reasons (change, reason_code);"
-        /* the waiting referrals get their teams and attention from the
-         * routing file in force: at the next start, every one is worked
-         * through again */
-        "DELETE FROM meta WHERE key = 'candidates_rules';",
+        "CREATE INDEX reasons_code ON reasons (change, reason_code);",
 };
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 

@@ -7,6 +7,8 @@
  * stays quiet while it stays there, across reloads and restarts. */
 #include "hub_fixture.h"
 
+#include <sqlite3.h>
+
 /* A family of 3700: the family rule takes it, and only hasselt (when the
  * file has it) serves that postcode (hub_fixture.c). */
 #define HASSELT_FAMILY(ref) REFERRAL(ref, "family_support", "3700", "")
@@ -303,6 +305,30 @@ static void a_waiting_referral_is_listed_under_the_teams_of_its_candidates(void 
         assert_int_equal(listed_for_team(f, "genk"), 4);
 }
 
+static void a_database_from_before_attention_asks_for_the_families_stuck_in_it(void **state)
+{
+        struct fx *f = *state;
+        char r[4][RD_RID_MAX], w[RD_RID_MAX];
+        struct rd_stored h = sub(f, HASSELT_FAMILY("H"), T0 + 2 * HOUR);
+        sqlite3 *db;
+
+        one_waiting(f, r, w);
+        /* as a database of schema version 2 has them after the upgrade */
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "UPDATE referrals SET attention = 0, wait_teams = '';"
+                                      "DELETE FROM meta WHERE key = 'attention_rules'",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        restart(f, load_rules(NULL), T0 + 3 * HOUR);
+        EXPECT(f, NEEDS_ATTENTION(h.id));
+        assert_int_equal(get(f, w).attention, RD_ATTENTION_NONE);
+        assert_int_equal(listed_for_team(f, "genk"), 5);
+        restart(f, load_rules(NULL), T0 + 4 * HOUR);
+        EXPECT_NONE(f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -321,6 +347,7 @@ int main(void)
                 T(a_restart_does_not_ask_again),
                 T(it_asks_again_each_time_it_gets_there_again),
                 T(a_waiting_referral_is_listed_under_the_teams_of_its_candidates),
+                T(a_database_from_before_attention_asks_for_the_families_stuck_in_it),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
