@@ -17,7 +17,7 @@ void rd_server_serve_waitlist(struct rd_server *srv)
                 return;
         if (rd_hub_serve_waitlist(srv->hub, rd_now_ms()) < 0)
                 rd_server_rollback(srv);
-        else if (rd_server_commit(srv, "serving the waitlist at start"))
+        else if (rd_server_commit(srv, "serving the waitlist at start", true))
                 rd_server_publish(srv);
 }
 
@@ -39,7 +39,7 @@ static void purge_audit(struct rd_server *srv)
                 rd_store_rollback(srv->store); /* the hub's memory is untouched */
                 return;
         }
-        if (rd_server_commit(srv, "purging the audit trail") && r > 0)
+        if (rd_server_commit(srv, "purging the audit trail", true) && r > 0)
                 rd_log(LOG_INFO, RD_MSG_GENERIC,
                        "%d audit entries older than the audit retention were deleted", r);
 }
@@ -64,7 +64,7 @@ static int tick(struct rd_server *srv, int64_t now)
                 rd_server_rollback(srv);
                 return -1;
         }
-        if (!rd_server_commit(srv, "handling deadlines"))
+        if (!rd_server_commit(srv, "handling deadlines", true))
                 return -1;
         rd_server_publish(srv);
         if (done == 0) {
@@ -77,6 +77,8 @@ static int tick(struct rd_server *srv, int64_t now)
 
 long rd_server_serve_deadlines(struct rd_server *srv)
 {
+        if (srv->ops.db_lost)
+                return 60000; /* nothing can be stored: no deadline fires */
         purge_audit(srv);
         for (int round = 0;; round++) {
                 int64_t next = 0, now = rd_now_ms();

@@ -6,6 +6,14 @@
 #include "referral.h"
 #include "timefmt.h"
 
+/* Items read from the store at a time while a page is filled, so that a
+ * page of 10,000 small items never holds more than this many decoded
+ * beyond what fits. */
+#define PAGE_CHUNK 256
+/* What a page reply holds besides its items: ok, a corr of 128 code
+ * points escaped (6 bytes each at most), last, more, the keys. */
+#define PAGE_MARGIN 1024
+
 /* The referral a get request names (id, or partner and ref) into *ST,
  * when C's client may see it. NULL, or the reply. */
 static json_t *get_lookup(const struct ctx *c, struct rd_stored *st)
@@ -29,6 +37,45 @@ static json_t *get_lookup(const struct ctx *c, struct rd_stored *st)
                 return rd_ops_visible(c, rd_store_find(c->ops->store, partner, ref, st), st);
         return rd_ops_error(c->corr, RD_INVALID, partner ? "ref" : "id",
                             "a get request needs id, or partner and ref");
+}
+
+/* Bytes of V as compact JSON. */
+static size_t json_bytes(const json_t *v)
+{
+        return json_dumpb(v, NULL, 0, JSON_COMPACT);
+}
+
+/* Put TRACE (may be NULL) and HISTORY (both taken) into the get reply R,
+ * within RD_PAGE_BYTES in all: a trace that does not fit (a decision
+ * under a very large routing file) is left out with "trace_omitted":
+ * true, then the oldest events that do not fit (a referral re-assigned
+ * thousands of times), counted in "history_omitted". */
+static void fit_get(json_t *r, json_t *trace, json_t *history)
+{
+        size_t bytes = json_bytes(r) + PAGE_MARGIN, n = json_array_size(history), keep = 0;
+        size_t t = trace ? json_bytes(trace) : 0, h = json_bytes(history);
+
+        if (trace && bytes + t + h > RD_PAGE_BYTES) {
+                json_object_set_new(r, "trace_omitted", json_true());
+                json_decref(trace);
+                trace = NULL;
+        }
+        if (trace)
+                json_object_set_new(r, "trace", trace);
+        bytes += trace ? t : 0;
+        if (bytes + h > RD_PAGE_BYTES) {
+                /* the newest events that fit, oldest first */
+                for (h = 2; keep < n; keep++) {
+                        size_t e = json_bytes(json_array_get(history, n - 1 - keep)) + 1;
+                        if (bytes + h + e > RD_PAGE_BYTES)
+                                break;
+                        h += e;
+                }
+                for (size_t i = 0; i < n - keep; i++)
+                        json_array_remove(history, 0);
+                json_object_set_new(r, "history_omitted", json_integer((json_int_t)(n - keep)));
+        }
+        json_object_set_new(r, "history", history);
 }
 
 json_t *rd_op_get(struct ctx *c)
@@ -61,20 +108,65 @@ json_t *rd_op_get(struct ctx *c)
         if (st.attention)
                 json_object_set_new(reply, "attention",
                                     json_string(rd_attention_name(st.attention)));
-        json_object_set_new(reply, "history", history);
         json_object_set_new(reply, "reasons", reasons);
-        if (trace)
-                json_object_set_new(reply, "trace", trace);
         if (digest[0])
                 json_object_set_new(reply, "rules_digest", json_string(digest));
+        fit_get(reply, trace, history);
         return reply;
 }
 
+/* Reads at most N items after SINCE into ARR (ARGS: what the caller
+ * passed to fill_page). 0 or a negative errno. */
+typedef int (*fetch_fn)(const struct ctx *c, const void *args, int64_t since, int64_t n,
+                        json_t *arr);
+
+/* Items after SINCE into ARR, oldest first, read PAGE_CHUNK at a time by
+ * FETCH: at most LIMIT, and at most RD_PAGE_BYTES in the reply (at least
+ * one item). Items are ordered by their integer key CURSOR. *MORE is set
+ * when the bytes cut the page short. 0 or a negative errno. */
+static int fill_page(const struct ctx *c, fetch_fn fetch, const void *args, const char *cursor,
+                     int64_t since, int64_t limit, json_t *arr, bool *more)
+{
+        size_t bytes = PAGE_MARGIN;
+
+        *more = false;
+        while ((int64_t)json_array_size(arr) < limit) {
+                int64_t want = limit - (int64_t)json_array_size(arr);
+                json_t *chunk = json_array(), *it;
+                size_t i, got;
+                int r;
+
+                if (want > PAGE_CHUNK)
+                        want = PAGE_CHUNK;
+                r = fetch(c, args, since, want, chunk);
+                if (r < 0) {
+                        json_decref(chunk);
+                        return r;
+                }
+                got = json_array_size(chunk);
+                json_array_foreach(chunk, i, it)
+                {
+                        size_t n = json_bytes(it) + 1;
+                        if (bytes + n > RD_PAGE_BYTES && json_array_size(arr) > 0) {
+                                *more = true;
+                                break;
+                        }
+                        bytes += n;
+                        json_array_append(arr, it);
+                        since = json_integer_value(json_object_get(it, cursor));
+                }
+                json_decref(chunk);
+                if (*more || (int64_t)got < want)
+                        return 0;
+        }
+        return 0;
+}
+
 /* The reply to a read of a page of KEY into ARR (taken) that ended with R,
- * LAST the position to go on from; on a fault the `internal` reply for
- * WHAT. */
+ * LAST the position to go on from, MORE whether the page was cut short by
+ * its size; on a fault the `internal` reply for WHAT. */
 static json_t *page(const struct ctx *c, const char *what, int r, const char *key, json_t *arr,
-                    int64_t last)
+                    int64_t last, bool more)
 {
         json_t *reply;
 
@@ -85,7 +177,20 @@ static json_t *page(const struct ctx *c, const char *what, int r, const char *ke
         reply = rd_ops_ok(c);
         json_object_set_new(reply, key, arr);
         json_object_set_new(reply, "last", json_integer(last));
+        if (more)
+                json_object_set_new(reply, "more", json_true());
         return reply;
+}
+
+/* The referrals of the list query ARGS after SINCE, at most N. */
+static int fetch_list(const struct ctx *c, const void *args, int64_t since, int64_t n,
+                      json_t *arr)
+{
+        struct rd_list_query q = *(const struct rd_list_query *)args;
+
+        q.since = since;
+        q.limit = n;
+        return rd_store_list(c->ops->store, &q, arr);
 }
 
 /* The statuses of a list request (a status, or a list of them) as bits
@@ -135,6 +240,7 @@ json_t *rd_op_list(struct ctx *c)
                                            "connector", "attention", NULL};
         struct rd_list_query q = {.viewer = &c->viewer};
         json_t *reply, *arr, *att = json_object_get(c->req, "attention");
+        bool more;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) ||
@@ -151,8 +257,16 @@ json_t *rd_op_list(struct ctx *c)
         if (q.limit > RD_LIST_LIMIT_MAX)
                 q.limit = RD_LIST_LIMIT_MAX;
         arr = json_array();
-        r = rd_store_list(c->ops->store, &q, arr);
-        return page(c, "listing referrals", r, "referrals", arr, rd_store_last_seq(c->ops->store));
+        r = fill_page(c, fetch_list, &q, "seq", q.since, q.limit, arr, &more);
+        return page(c, "listing referrals", r, "referrals", arr, rd_store_last_seq(c->ops->store),
+                    more);
+}
+
+static int fetch_events(const struct ctx *c, const void *args, int64_t since, int64_t n,
+                        json_t *arr)
+{
+        (void)args;
+        return rd_store_events(c->ops->store, since, n, &c->viewer, arr);
 }
 
 json_t *rd_op_events(struct ctx *c)
@@ -160,6 +274,7 @@ json_t *rd_op_events(struct ctx *c)
         static const char *const keys[] = {"since", "limit", NULL};
         json_t *reply, *arr;
         int64_t since, limit;
+        bool more;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) ||
@@ -169,8 +284,8 @@ json_t *rd_op_events(struct ctx *c)
         if (limit > RD_EVENTS_LIMIT_MAX)
                 limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
-        r = rd_store_events(c->ops->store, since, limit, &c->viewer, arr);
-        return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store));
+        r = fill_page(c, fetch_events, NULL, "seq", since, limit, arr, &more);
+        return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store), more);
 }
 
 json_t *rd_op_ping(struct ctx *c)
@@ -307,12 +422,19 @@ json_t *rd_op_stats(struct ctx *c)
         return reply;
 }
 
+static int fetch_audit(const struct ctx *c, const void *id, int64_t since, int64_t n, json_t *arr)
+{
+        int64_t last;
+        return rd_store_audit_list(c->ops->store, since, n, id, arr, &last);
+}
+
 json_t *rd_op_audit(struct ctx *c)
 {
         static const char *const keys[] = {"since", "limit", "id", NULL};
-        int64_t since, limit, last;
+        int64_t since, limit;
         const char *id;
         json_t *reply, *arr;
+        bool more;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) ||
@@ -323,6 +445,10 @@ json_t *rd_op_audit(struct ctx *c)
         if (limit > RD_EVENTS_LIMIT_MAX)
                 limit = RD_EVENTS_LIMIT_MAX;
         arr = json_array();
-        r = rd_store_audit_list(c->ops->store, since, limit, id, arr, &last);
-        return page(c, "reading the audit trail", r, "entries", arr, r < 0 ? 0 : last);
+        r = fill_page(c, fetch_audit, id, "n", since, limit, arr, &more);
+        /* last: the number of the last entry given, SINCE when none */
+        if (r == 0 && json_array_size(arr))
+                since = json_integer_value(
+                        json_object_get(json_array_get(arr, json_array_size(arr) - 1), "n"));
+        return page(c, "reading the audit trail", r, "entries", arr, since, more);
 }

@@ -27,47 +27,25 @@
 
 /* ---- the facts of a trace ------------------------------------------------------------ */
 
-/* Append WORD to the space-separated list BUF (of SIZE bytes, *LEN used),
+/* Add TEAM to the space-separated list BUF (of SIZE bytes, *LEN used),
  * unless it is there already. */
-static void add_word(char *buf, size_t size, size_t *len, const char *word)
+static void add_team(char *buf, size_t size, size_t *len, const char *team)
 {
-        size_t n = strlen(word);
-        int w;
+        size_t n = strlen(team);
 
         for (const char *p = buf; *p; p += strcspn(p, " "), p += *p == ' ')
-                if (strncmp(p, word, n) == 0 && (p[n] == ' ' || !p[n]))
+                if (strncmp(p, team, n) == 0 && (p[n] == ' ' || !p[n]))
                         return;
-        w = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", word);
-        if (w > 0 && (size_t)w < size - *len)
-                *len += (size_t)w;
-        else
-                buf[*len] = '\0';
-}
-
-/* A candidate of a trace that is eligible: offered, free or full, not
- * passed over by a filter (postcode, skill, language, a decline). */
-static bool eligible(const json_t *c)
-{
-        const char *why = json_string_value(json_object_get(c, "passed_over"));
-        return !why || strcmp(why, "full") == 0 || strcmp(why, "not_picked") == 0;
-}
-
-/* A candidate of the deciding rule's own teams, not of its overflow
- * (routing.md rev 2: `list` by team names the first-rank ones). */
-static bool first_rank(const json_t *c)
-{
-        const char *rank = json_string_value(json_object_get(c, "rank"));
-        return !rank || strcmp(rank, "overflow") != 0;
+        hub_append_word(buf, size, len, team);
 }
 
 int hub_wait_facts(const struct rd_rules *rules, const json_t *trace, struct wait_facts *out)
 {
-        size_t cs = rules->n_connectors * (RD_ID_MAX + 1) + 1,
-               ts = rules->n_teams * (RD_ID_MAX + 1) + 1;
-        size_t nc = 0, nt = 0, i;
+        size_t ts = rules->n_teams * (RD_ID_MAX + 1) + 1, nt = 0, eligible = 0, i;
         bool declined = false;
         const json_t *c;
-        struct wait_facts f = {.cands = calloc(1, cs), .teams = calloc(1, ts)};
+        struct wait_facts f = {.cands = hub_waiting_candidates(rules, trace),
+                               .teams = calloc(1, ts)};
 
         if (!f.cands || !f.teams) {
                 hub_wait_facts_free(&f);
@@ -75,18 +53,18 @@ int hub_wait_facts(const struct rd_rules *rules, const json_t *trace, struct wai
         }
         json_array_foreach(json_object_get(trace, "candidates"), i, c)
         {
-                const char *id = json_string_value(json_object_get(c, "connector"));
                 const char *team = json_string_value(json_object_get(c, "team"));
                 const char *why = json_string_value(json_object_get(c, "passed_over"));
 
                 declined = declined || (why && strcmp(why, "declined") == 0);
-                if (!id || !eligible(c))
+                if (!hub_trace_eligible(c))
                         continue;
-                add_word(f.cands, cs, &nc, id);
-                if (team && first_rank(c))
-                        add_word(f.teams, ts, &nt, team);
+                eligible++;
+                /* `list` by team names the first-rank candidates' teams */
+                if (team && !hub_trace_overflow(c))
+                        add_team(f.teams, ts, &nt, team);
         }
-        f.attention = nc         ? RD_ATTENTION_NONE
+        f.attention = eligible   ? RD_ATTENTION_NONE
                       : declined ? RD_ATTENTION_ALL_DECLINED
                                  : RD_ATTENTION_NO_CANDIDATE;
         *out = f;

@@ -31,6 +31,13 @@
  * long waitlist costs neither memory nor start-up time. */
 #define WAIT_CACHE 1024
 #define WAIT_PAGE 256
+/* (rev 2) In the candidates a waiting referral is stored with (connector
+ * ids, space separated), this word stands before its overflow candidates:
+ * "an bo / cas dirk". Without overflow candidates it is left out, so a
+ * routing file without overflow stores what it always stored, and an old
+ * list reads as first-rank only. The store keeps the text whole and counts
+ * the waitlist by it, so the counts by candidates know the ranks. */
+#define WAIT_OVERFLOW_MARK "/"
 
 /* ---- hub_state.c: the connectors ------------------------------------------------- */
 
@@ -52,8 +59,9 @@ struct wait_entry {
         enum rd_urgency urgency; /* the order: highest urgency first, */
         int64_t start_by_ms;     /* then earliest start_by, then first received */
         size_t rule;             /* index into the rules in force, or SIZE_MAX: gone */
-        size_t *cands;           /* connector indexes of the rules in force */
-        size_t n_cands;
+        size_t *cands;           /* connector indexes of the rules in force, */
+        size_t n_cands;          /* first-rank ones first, */
+        size_t n_overflow;       /* then this many overflow ones (rev 2) */
 };
 
 /* The head of the waitlist, in order: the first N waiting referrals of the
@@ -201,7 +209,12 @@ int hub_emit(struct rd_hub *h, struct rd_stored *st, struct rd_event *ev);
 
 /* The routing state for deciding a referral, excluding the EXCLUDED
  * connectors: the referrals waiting ahead of it are the first AHEAD of the
- * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates.
+ * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates (with
+ * their ranks; all ahead: a referral already waiting takes a place before a
+ * new one of its rank). For a waiting referral decided again (AHEAD: its
+ * place) those behind it are left out, also those that a connector would
+ * serve first for being first-rank for them and overflow for it: such a
+ * decision only ever keeps an offer, never its forecast.
  * 0, -ENOMEM or a store errno. */
 int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
                     struct rd_route_state *rs);
@@ -214,6 +227,20 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
 
 /* The event of a decision of STATUS. */
 enum rd_event_type hub_decision_event(enum rd_status status);
+
+/* The candidates a waiting referral may take, from its decision TRACE, as
+ * the store keeps them (WAIT_OVERFLOW_MARK before the overflow ones;
+ * malloc'ed, caller frees), or NULL without memory. */
+char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace);
+
+/* Is candidate C of a decision trace eligible (offered, free or full: not
+ * passed over by a filter), and is it (rev 2) an overflow candidate? */
+bool hub_trace_eligible(const json_t *c);
+bool hub_trace_overflow(const json_t *c);
+
+/* Append WORD to the text at BUF (SIZE bytes, *LEN used), space separated.
+ * false when it does not fit (BUF is left as it was). */
+bool hub_append_word(char *buf, size_t size, size_t *len, const char *word);
 
 /* Memory follows decision D for ST, once the store has it. */
 int hub_remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
@@ -241,15 +268,16 @@ int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead,
 int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
               const json_t *trace, int64_t now);
 
-/* Serve the waitlist in order now that connector FREED has room. */
+/* Serve the waitlist now that connector FREED has room: the waiting
+ * referrals for which it is a first-rank candidate in waitlist order, then
+ * (rev 2) those for which it is an overflow candidate, in waitlist order. */
 int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now);
 
-/* At start and on reload: serve every connector with room. When the
- * routing file is not the one the waiting referrals' candidates were
- * worked out with, every waiting referral is decided again: those that
- * the pass for the connectors with room does not reach are worked through
- * by hub_recheck (as many as the head of the waitlist holds at once, the
- * rest a page a tick). */
+/* At start and on reload: serve every connector with room, first-rank
+ * candidates first as hub_serve_freed. When the routing file is not the
+ * one the waiting referrals' candidates were worked out with, every
+ * waiting referral is decided again: those that the passes for the
+ * connectors with room do not reach are worked through by hub_recheck. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now);
 
 /* ---- hub_attention.c ---------------------------------------------------------------- */

@@ -45,6 +45,67 @@ enum rd_event_type hub_decision_event(enum rd_status status)
                                                 : RD_EV_FORWARDED;
 }
 
+bool hub_trace_overflow(const json_t *c)
+{
+        const char *rank = json_string_value(json_object_get(c, "rank"));
+        return rank && !strcmp(rank, "overflow");
+}
+
+bool hub_trace_eligible(const json_t *c)
+{
+        const char *why = json_string_value(json_object_get(c, "passed_over"));
+        return json_string_value(json_object_get(c, "connector")) &&
+               (!why || !strcmp(why, "full") || !strcmp(why, "not_picked"));
+}
+
+bool hub_append_word(char *buf, size_t size, size_t *len, const char *word)
+{
+        int n = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", word);
+
+        if (n < 0 || (size_t)n >= size - *len) {
+                buf[*len] = '\0';
+                return false;
+        }
+        *len += (size_t)n;
+        return true;
+}
+
+/* Space-separated ids of the candidates the trace found eligible (free or
+ * full, not passed over for postcode, skill, language or a decline): the
+ * first-rank ones, then WAIT_OVERFLOW_MARK and the overflow ones. */
+static void trace_candidates(const json_t *trace, char *buf, size_t size)
+{
+        const json_t *cands = json_object_get(trace, "candidates"), *c;
+        size_t i, len = 0;
+
+        buf[0] = '\0';
+        for (int overflow = 0; overflow < 2; overflow++) {
+                bool marked = false;
+
+                json_array_foreach(cands, i, c)
+                {
+                        const char *id = json_string_value(json_object_get(c, "connector"));
+                        if (!hub_trace_eligible(c) || hub_trace_overflow(c) != overflow)
+                                continue;
+                        if (overflow && !marked &&
+                            !hub_append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
+                                return;
+                        marked = true;
+                        if (!hub_append_word(buf, size, &len, id))
+                                return;
+                }
+        }
+}
+
+char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace)
+{
+        size_t size = rules->n_connectors * (RD_ID_MAX + 1) + sizeof " " WAIT_OVERFLOW_MARK;
+        char *cands = malloc(size);
+        if (cands)
+                trace_candidates(trace, cands, size);
+        return cands;
+}
+
 int hub_remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
                  bool was_waiting, const char *cands, int64_t now)
 {
@@ -75,8 +136,8 @@ int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule)
  * when it starts to wait for a coordinator (BEFORE: its attention until
  * now). */
 static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-                          const char *text, const struct wait_facts *f, enum rd_attention before,
-                          int64_t now)
+                          const char *text, const struct wait_facts *f,
+                          enum rd_attention before, int64_t now)
 {
         bool offer = d->status == RD_STATUS_ASSIGNED;
         struct rd_event ev[2];
@@ -171,12 +232,25 @@ int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead,
         return r;
 }
 
-/* Decide again for ST at NOW (see hub_decide_again) and record it. With
- * ONLY_ASSIGN, a decision other than an offer changes nothing but a waiting
- * referral's candidates (and so its attention). *ASSIGNED (may be NULL): it
- * got an offer. */
+/* What a decision taken again may change. */
+enum redecide_mode {
+        REDECIDE_ANY,        /* whatever it decides */
+        REDECIDE_OFFER,      /* only an offer; else at most a waiting one's candidates */
+        REDECIDE_FIRST_RANK, /* as REDECIDE_OFFER, and only an offer to a first-rank one */
+};
+
+/* Did the decision with TRACE offer to an overflow candidate (rev 2)? */
+static bool offered_to_overflow(const json_t *trace)
+{
+        const char *rank = json_string_value(json_object_get(trace, "rank"));
+        return rank && !strcmp(rank, "overflow");
+}
+
+/* Decide again for ST at NOW (see hub_decide_again) and record what MODE
+ * lets it change (a waiting referral's candidates, and so its attention,
+ * follow in every mode). *ASSIGNED (may be NULL): it got an offer. */
 static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t now,
-                    bool only_assign, bool *assigned)
+                    enum redecide_mode mode, bool *assigned)
 {
         struct rd_decision d;
         json_t *trace = NULL;
@@ -192,7 +266,10 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
                 pos = -1;
         if (r == 0)
                 r = hub_decide_again(h, st, pos < 0 ? SIZE_MAX : (size_t)pos, now, &d, &trace);
-        if (r == 0 && only_assign && d.status != RD_STATUS_ASSIGNED) {
+        if (r == 0 && mode == REDECIDE_FIRST_RANK && d.status == RD_STATUS_ASSIGNED &&
+            offered_to_overflow(trace)) {
+                /* its turn at an overflow candidate comes after the first-rank pass */
+        } else if (r == 0 && mode != REDECIDE_ANY && d.status != RD_STATUS_ASSIGNED) {
                 /* still waiting: who may take it under the rules in force
                  * (a reload may have added connectors to its rule, or taken
                  * the last one away; a rule that forwards now has none) */
@@ -225,7 +302,7 @@ int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type t
         if (r < 0)
                 return r;
         freed = hub_release(h, st);
-        r = redecide(h, st, -1, now, false, NULL);
+        r = redecide(h, st, -1, now, REDECIDE_ANY, NULL);
         if (r == 0 && freed != SIZE_MAX)
                 r = hub_serve_freed(h, freed, now);
         return r;
@@ -247,18 +324,39 @@ static bool any_room(const struct rd_hub *h)
 }
 
 /* A pass over the waitlist for connector FREED, or (SIZE_MAX) every one
- * with room; with ALL every waiting referral is tried, not only those that
- * name one with room. */
+ * with room, in waitlist order, for the waiting referrals of one rank: for
+ * which one of those connectors is a first-rank candidate, or (OVERFLOW) an
+ * overflow candidate (rev 2; protocol.md, "The waitlist"). With ALL every
+ * waiting referral is tried, not only those that name one with room at
+ * the rank (their candidates may be stale), and a first-rank pass takes
+ * only offers to first-rank candidates. */
 struct pass {
         size_t freed;
         bool all;
+        bool overflow;
         int64_t now;
         bool *target;    /* the connectors the pass is for */
         uint64_t naming; /* waiting referrals naming a target, not yet passed */
 };
 
+/* Does waiting referral W name a target of pass P at its rank, and (ROOM)
+ * one with room? */
+static bool names_target(const struct rd_hub *h, const struct pass *p, const struct rd_waiting *w,
+                         bool room)
+{
+        size_t n_first = w->n_candidates - w->n_overflow;
+
+        for (size_t k = p->overflow ? n_first : 0; k < (p->overflow ? w->n_candidates : n_first);
+             k++) {
+                size_t c = w->candidates[k];
+                if (p->target[c] && (!room || has_room(h, c)))
+                        return true;
+        }
+        return false;
+}
+
 /* Which connectors pass P is for, and how many waiting referrals name one
- * of them, from the counts by candidates. */
+ * of them at the pass's rank, from the counts by candidates. */
 static int pass_targets(struct rd_hub *h, struct pass *p)
 {
         int r = sets_fresh(h);
@@ -269,38 +367,32 @@ static int pass_targets(struct rd_hub *h, struct pass *p)
                 p->target[c] = p->freed == SIZE_MAX ? has_room(h, c) : c == p->freed;
         p->naming = 0;
         for (size_t i = 0; i < h->sets.n; i++)
-                for (size_t k = 0; k < h->sets.view[i].n_candidates; k++)
-                        if (p->target[h->sets.view[i].candidates[k]]) {
-                                p->naming += h->sets.count[i];
-                                break;
-                        }
+                if (names_target(h, p, &h->sets.view[i], false))
+                        p->naming += h->sets.count[i];
         return 0;
 }
 
 /* Try waiting entry I of the head: decided again when one of its
- * candidates the pass is for has room. *NEXT: the entry to try next. */
+ * candidates the pass is for has room at the pass's rank. *NEXT: the entry
+ * to try next. */
 static int pass_entry(struct rd_hub *h, struct pass *p, size_t i, size_t *next)
 {
-        const struct wait_entry *e = &h->wait.e[i];
-        bool try = p->all, names = false, assigned = false;
+        const struct rd_waiting *w = &h->wait.view[i];
+        int64_t rowid = h->wait.e[i].rowid;
+        bool names = names_target(h, p, w, false), assigned = false;
+        bool try = p->all || names_target(h, p, w, true);
         struct rd_stored st;
         int r;
 
-        for (size_t k = 0; k < e->n_cands; k++) {
-                size_t c = e->cands[k];
-                if (!p->target[c])
-                        continue;
-                names = true;
-                try = try || has_room(h, c);
-        }
         if (names && p->naming)
                 p->naming--;
         *next = i + 1;
         if (!try)
                 return 0;
-        r = rd_store_get_row(h->store, e->rowid, &st);
+        r = rd_store_get_row(h->store, rowid, &st);
         if (r == 0)
-                r = redecide(h, &st, (ssize_t)i, p->now, true, &assigned);
+                r = redecide(h, &st, (ssize_t)i, p->now,
+                             p->overflow ? REDECIDE_OFFER : REDECIDE_FIRST_RANK, &assigned);
         if (r == 0 && assigned)
                 *next = i; /* it left the head: entry i is now the next one */
         return r;
@@ -341,17 +433,47 @@ static int serve_pass(struct rd_hub *h, struct pass *p, bool *whole)
         return r;
 }
 
+/* Does a rule in force have overflow teams? Without, every candidate is
+ * first-rank and one pass serves all. */
+static bool any_overflow(const struct rd_rules *rules)
+{
+        for (size_t i = 0; i < rules->n_rules; i++)
+                if (rules->rules[i].n_overflow)
+                        return true;
+        return false;
+}
+
+/* The pass for the first rank and then, when the rules have overflow,
+ * the one for the overflow candidates, as P says. *WHOLE: both went
+ * through the whole list. */
+static int serve_ranks(struct rd_hub *h, struct pass p, bool *whole)
+{
+        bool whole_first = false;
+        int r;
+
+        p.overflow = false;
+        r = serve_pass(h, &p, &whole_first);
+        *whole = whole_first;
+        if (r == 0 && any_overflow(h->rules) &&
+            (p.freed == SIZE_MAX ? any_room(h) : has_room(h, p.freed))) {
+                p.overflow = true;
+                r = serve_pass(h, &p, whole);
+                *whole = *whole && whole_first;
+        }
+        return r;
+}
+
 int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now)
 {
         struct pass p = {.freed = freed, .all = false, .now = now};
         bool whole;
-        return serve_pass(h, &p, &whole);
+        return serve_ranks(h, p, &whole);
 }
 
 /* When the routing file is not the one the waiting referrals' candidates
  * were worked out with, try each of them while anybody has room (and
- * remember the file once the pass has been through the whole list); what
- * it does not reach, hub_recheck works through. */
+ * remember the file once the passes have been through the whole list);
+ * what they do not reach, hub_recheck works through. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now)
 {
         bool current, whole = false;
@@ -361,7 +483,7 @@ int hub_serve_everyone(struct rd_hub *h, int64_t now)
         if (r < 0)
                 return r;
         p.all = !current;
-        r = serve_pass(h, &p, &whole);
+        r = serve_ranks(h, p, &whole);
         if (r == 0 && !current)
                 r = rd_store_meta_set(h->store, META_CANDIDATES, whole ? h->rules->digest : "");
         if (r == 0 && !current && whole) /* each one was decided again: attention too */

@@ -304,6 +304,26 @@ int rd_store_audit_purge(struct rd_store *s, int64_t before_ms)
         return s->ops->audit_purge(s, before_ms);
 }
 
+/* ---- the routing files ----------------------------------------------------------------- */
+
+int rd_store_routing_record(struct rd_store *s, const struct rd_routing_file *f, int64_t now_ms)
+{
+        if (!f->digest || !f->source || (!f->text && f->len))
+                return -EINVAL;
+        return s->ops->routing_record(s, f, now_ms);
+}
+
+int rd_store_each_routing(struct rd_store *s,
+                          int (*fn)(void *ctx, const struct rd_routing_period *p), void *ctx)
+{
+        return s->ops->each_routing(s, fn, ctx);
+}
+
+int rd_store_routing_text(struct rd_store *s, const char *digest, char **text, size_t *len)
+{
+        return s->ops->routing_text(s, digest, text, len);
+}
+
 int rd_store_checkpoint(struct rd_store *s)
 {
         if (!(s->caps & RD_STORE_CAN_WIPE) || !s->ops->checkpoint)

@@ -90,7 +90,10 @@ struct rd_store_change {
         bool trace_set;
         const char *trace;
         const char *rules_digest;
-        const char *candidates; /* waitlisted: who may take it, space separated; NULL: unchanged */
+        /* waitlisted: who may take it, connector ids space separated (rev 2:
+         * the overflow candidates after a "/" word); NULL: unchanged. The
+         * store keeps the text as it is and counts the waitlist by it. */
+        const char *candidates;
         /* with CANDIDATES: the teams of its first-rank candidates, space
          * separated (list by team), and ST's attention is written too */
         const char *teams;
@@ -201,6 +204,27 @@ struct rd_figures {
         size_t n_reasons;
 };
 
+/* A routing file put in force (rd_store_routing_record), all borrowed:
+ * its digest (SHA-256 of its bytes, lowercase hex, as struct rd_rules has
+ * it), the name it was loaded under (its path, or the compiled-in
+ * example's name) and the LEN bytes it was loaded from. */
+struct rd_routing_file {
+        const char *digest;
+        const char *source;
+        const char *text;
+        size_t len;
+};
+
+/* A period in which one routing file was in force (rd_store_each_routing);
+ * the strings are borrowed for the callback. */
+struct rd_routing_period {
+        int64_t n; /* rises with each period */
+        const char *digest;
+        const char *source;
+        int64_t from_ms;  /* when it came into force */
+        int64_t until_ms; /* when another came into force; 0: it is in force */
+};
+
 /* ---- the interface ----------------------------------------------------------- */
 
 /* What a driver can do beyond the common contract (rd_store_caps). */
@@ -289,6 +313,11 @@ struct rd_store_ops {
         int (*each_audit)(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
                           int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
         int (*audit_purge)(struct rd_store *s, int64_t before_ms);
+        /* the routing files that have been in force */
+        int (*routing_record)(struct rd_store *s, const struct rd_routing_file *f, int64_t now_ms);
+        int (*each_routing)(struct rd_store *s,
+                            int (*fn)(void *ctx, const struct rd_routing_period *p), void *ctx);
+        int (*routing_text)(struct rd_store *s, const char *digest, char **text, size_t *len);
         /* wiping (RD_STORE_CAN_WIPE) */
         int (*checkpoint)(struct rd_store *s);
 };
@@ -316,6 +345,18 @@ int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out
  * overwritten), with SQLite's online backup API. An offline tool's call
  * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
 int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
+
+/* The coordinators' tools read a database through this (tools.md): a
+ * scratch copy of the SQLite database at PATH. PATH is opened to read only
+ * (never created, never migrated: a database of another schema version
+ * than this build's is refused with a message), copied with SQLite's
+ * backup API inside one read transaction, which has ended when this
+ * returns, and closed. The store in *OUT holds the copy in memory: every
+ * operation works on it, writes too (the hub runs on it as it runs on the
+ * daemon's), and nothing of it ever reaches PATH. Returns 0, or a negative
+ * errno with a sentence (no personal data) in ERRBUF: -ENOENT for a
+ * missing file, -EPROTO for another schema version. */
+int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, size_t errsize);
 
 /* ---- ids ------------------------------------------------------------------------- */
 
@@ -494,6 +535,32 @@ int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
 
 /* Delete audit entries older than BEFORE_MS. Returns how many, or errno. */
 int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
+
+/* The routing files that have been in force (daemon.md rev 2), so that the
+ * tools can compare a new file with the one in force and replay history
+ * under the files then in force.
+ *
+ * rd_store_routing_record: inside the caller's transaction, F is in force
+ * from NOW_MS. When F's digest is that of the file in force already,
+ * nothing changes (a reload of the same file, a restart). Otherwise the
+ * period of the file in force ends at NOW_MS, F's bytes are kept under its
+ * digest (once, however often the file comes back) and F's period begins.
+ * The daemon calls it wherever it puts a file in force: at start (also for
+ * the compiled-in example) and in the transaction of a reload. 0 or a
+ * negative errno.
+ *
+ * rd_store_each_routing: FN for each period, oldest first (the last one is
+ * in force when its until_ms is 0; none at all before the daemon first
+ * recorded one). 0, FN's non-zero value, or a negative errno.
+ *
+ * rd_store_routing_text: the bytes of the file with DIGEST: 0 with *TEXT
+ * (malloc'ed, the caller frees; a NUL follows the LEN bytes) and *LEN,
+ * -ENOENT when no such file was kept, or a negative errno. */
+int rd_store_routing_record(struct rd_store *store, const struct rd_routing_file *f,
+                            int64_t now_ms);
+int rd_store_each_routing(struct rd_store *store,
+                          int (*fn)(void *ctx, const struct rd_routing_period *p), void *ctx);
+int rd_store_routing_text(struct rd_store *store, const char *digest, char **text, size_t *len);
 
 /* Wipe what erased referrals left in the files (SQLite: copy the WAL into
  * the database and truncate it to zero bytes). Call outside a transaction.

@@ -429,6 +429,30 @@ out:
         return r;
 }
 
+int sq_store_adopt(sqlite3 *db, struct rd_store **out, char *errbuf, size_t errsize)
+{
+        struct sq_store *s = calloc(1, sizeof *s);
+        int r;
+
+        if (!s) {
+                sqlite3_close(db);
+                return -ENOMEM;
+        }
+        s->base.ops = &sqlite_ops;
+        s->base.caps = RD_STORE_SAVEPOINTS;
+        s->db = db;
+        sqlite3_extended_result_codes(s->db, 0);
+        r = prepare_all(s, errbuf, errsize);
+        if (r == 0)
+                r = read_last_seq(s, errbuf, errsize);
+        if (r < 0) {
+                rd_store_close(&s->base);
+                return r;
+        }
+        *out = &s->base;
+        return 0;
+}
+
 /* ---- the table --------------------------------------------------------------------------- */
 
 static const struct rd_store_ops sqlite_ops = {
@@ -467,5 +491,8 @@ static const struct rd_store_ops sqlite_ops = {
         .audit = sq_audit,
         .each_audit = sq_each_audit,
         .audit_purge = sq_audit_purge,
+        .routing_record = sq_routing_record,
+        .each_routing = sq_each_routing,
+        .routing_text = sq_routing_text,
         .checkpoint = sq_checkpoint,
 };

@@ -72,6 +72,12 @@ enum sq_stmt {
         S_WAIT_OLDEST,
         S_ERASE,
         S_DUE_ERASE,
+        S_ROUTING_IN_FORCE,
+        S_ROUTING_END,
+        S_ROUTING_KEEP,
+        S_ROUTING_BEGIN,
+        S_ROUTING_HISTORY,
+        S_ROUTING_TEXT,
         S__MAX
 };
 
@@ -126,6 +132,12 @@ int sq_finish(sqlite3_stmt *st, int rc, int r);
  * reset ST: 0, FN's non-zero value, or a negative errno. */
 int sq_each_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
 
+/* A store over the open connection DB (taken over: closed on failure too),
+ * whose schema is this driver's: every statement prepared, the last seq
+ * read; no pragma set, no migration (store_sqlite_copy.c). 0 or a negative
+ * errno with a reason in ERRBUF. */
+int sq_store_adopt(sqlite3 *db, struct rd_store **out, char *errbuf, size_t errsize);
+
 /* The operations (store.h), by file. */
 /* store_sqlite_read.c */
 int sq_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
@@ -168,5 +180,10 @@ int sq_meta_set(struct rd_store *s, const char *key, const char *value);
 int sq_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
              const char *action, const char *referral_id);
 int sq_audit_purge(struct rd_store *s, int64_t before_ms);
+/* store_sqlite_routing.c */
+int sq_routing_record(struct rd_store *s, const struct rd_routing_file *f, int64_t now_ms);
+int sq_each_routing(struct rd_store *s, int (*fn)(void *ctx, const struct rd_routing_period *p),
+                    void *ctx);
+int sq_routing_text(struct rd_store *s, const char *digest, char **text, size_t *len);
 
 #endif

@@ -108,7 +108,18 @@ const char *const sq_migrations[] = {
          * not the rows with their content and trace (2.4 KB each) */
         "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"
         "  first_offered_ms, started_ms, start_by_ms);",
-        /* 2 -> 3 (rev 2): reasons, attention, list filters, missed windows.
+        /* 2 -> 3: the routing files that have been in force (daemon.md rev
+         * 2): each text once, under its digest, as the bytes it was loaded
+         * from; and the periods in force, one row each, the one in force
+         * with until_ms 0 */
+        "CREATE TABLE routing_files (digest TEXT PRIMARY KEY, text BLOB NOT NULL);"
+        "CREATE TABLE routing_in_force ("
+        "  n INTEGER PRIMARY KEY,"
+        "  digest TEXT NOT NULL REFERENCES routing_files (digest),"
+        "  source TEXT NOT NULL," /* the name it was loaded under */
+        "  from_ms INTEGER NOT NULL,"
+        "  until_ms INTEGER NOT NULL DEFAULT 0);",
+        /* 3 -> 4 (rev 2): reasons, attention, list filters, missed windows.
          * A waiting referral's attention (1 all_declined, 2 no_candidate)
          * and the teams of its first-rank candidates (wait_teams, space
          * separated); the connector and team of the current or last offer
@@ -362,5 +373,15 @@ const char *const sq_stmt_sql[S__MAX] = {
                           " (SELECT count(*) FROM referrals INDEXED BY referrals_attention"
                           "   WHERE attention > 0)"
                           " FROM referrals WHERE status = " WAITLISTED,
+        [S_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
+                               " ORDER BY n DESC LIMIT 1",
+        [S_ROUTING_END] = "UPDATE routing_in_force SET until_ms = ?1 WHERE until_ms = 0",
+        [S_ROUTING_KEEP] = "INSERT INTO routing_files (digest, text) VALUES (?1, ?2)"
+                           " ON CONFLICT (digest) DO NOTHING",
+        [S_ROUTING_BEGIN] = "INSERT INTO routing_in_force (digest, source, from_ms)"
+                            " VALUES (?1, ?2, ?3)",
+        [S_ROUTING_HISTORY] = "SELECT n, digest, source, from_ms, until_ms FROM routing_in_force"
+                              " ORDER BY n",
+        [S_ROUTING_TEXT] = "SELECT text FROM routing_files WHERE digest = ?1",
 };
 RD_TABLE_COVERS(sq_stmt_sql, S__MAX);

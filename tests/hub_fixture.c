@@ -6,32 +6,10 @@
  * order differ; crisis and what no rule assigns are forwarded. The family
  * rule also takes 3700, which only the team hasselt serves, when there is
  * one (rules_with). */
-static const char routing[] =
-        "version: 1\n"
-        "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"
-        "teams:\n"
-        "  - id: genk\n"
-        "    postcodes: [%s]\n"
-        "    connectors:\n"
-        "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"
-        "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+static const char routing[] = FIXTURE_HEAD_AND_GENK_AT("%s")
         "%s" /* a connector added on reload */
         "%s" /* the team hasselt */
-        "  - id: psy-oost\n"
-        "    connectors:\n"
-        "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"
-        "forward_targets:\n"
-        "  - {id: cgg-limburg, name: \"CGG Limburg\"}\n"
-        "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"
-        "rules:\n"
-        "  - name: crisis\n"
-        "    when: {urgency: crisis}\n"
-        "    forward: {to: cgg-limburg, reason: \"acute crisis\"}\n"
-        "  - name: psychology\n"
-        "    when: {kind: first_line_psychology}\n"
-        "    assign: {teams: [psy-oost], accept_within: 1d}\n"
-        "    otherwise: {forward: {to: cgg-limburg, reason: \"no psychologist in time\"}}\n"
-        "  - name: family-safety\n"
+        FIXTURE_PSY_AND_FIRST_RULES "  - name: family-safety\n"
         "    when: {kind: family_support, postcode: [\"3600\"], concerns: [safety]}\n"
         "    assign: {teams: [genk], by_postcode: true, window: 10d}\n"
         "  - name: family\n"
@@ -346,14 +324,18 @@ uint32_t load(struct fx *f, const char *connector)
         return rd_hub_load(f->hub, (size_t)c);
 }
 
-/* Loads of a hub made fresh over the same store equal those of F's hub. */
 void assert_hub_matches_store(struct fx *f)
+{
+        assert_hub_matches_store_under(f, load_rules(NULL));
+}
+
+void assert_hub_matches_store_under(struct fx *f, struct rd_rules *fresh_rules)
 {
         struct rd_hub *fresh = NULL;
         const struct rd_rules *rules = rd_hub_rules(f->hub);
         int64_t a = 0, b = 0;
 
-        assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &fresh), 0);
+        assert_int_equal(rd_hub_new(f->store, fresh_rules, &fresh), 0);
         for (size_t c = 0; c < rules->n_connectors; c++)
                 assert_int_equal(rd_hub_load(f->hub, c), rd_hub_load(fresh, c));
         assert_int_equal(rd_hub_next_deadline(f->hub, &a), 0);

@@ -64,7 +64,7 @@ static void assigned_event_json_has_the_protocol_fields(void **state)
 
 static void events_have_no_key_for_personal_data(void **state)
 {
-        static const char *const personal[] = { "family", "note", "children", "postcode", "age" };
+        static const char *const personal[] = {"family", "note", "children", "postcode", "age"};
         struct rd_event ev = assigned();
         (void)state;
         for (int t = 0; t < RD_EV__MAX; t++) {

@@ -591,8 +591,8 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         assert_string_equal(o.refs[0], "early");
 }
 
-/* What schema version 3 added, taken away again. */
-#define BACK_TO_VERSION_2                                                                          \
+/* What schema version 4 added, taken away again. */
+#define BACK_TO_VERSION_3                                                                          \
         "DROP INDEX referrals_status_seq; DROP INDEX referrals_connector_seq;"                     \
         "DROP INDEX referrals_team_seq; DROP INDEX referrals_attention;"                           \
         "DROP INDEX referrals_missed; DROP TABLE reasons;"                                         \
@@ -614,10 +614,12 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         f->store = NULL;
-        /* back to the schema of version 1: no index, counts, triggers, meta */
+        /* back to the schema of version 1: no index, counts, triggers, meta
+         * (nor what later versions add) */
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
-                                      BACK_TO_VERSION_2
+                                      BACK_TO_VERSION_3
+                                      "DROP TABLE routing_in_force; DROP TABLE routing_files;"
                                       "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
                                       "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
                                       "DROP INDEX referrals_waiting; DROP TABLE meta;"
@@ -648,7 +650,7 @@ static const char *listed_refs(struct fixture *f, struct rd_list_query q, char *
 }
 
 static void
-version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(void **state)
+version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored a, b;
@@ -683,7 +685,7 @@ version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         f->store = NULL;
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(
-                sqlite3_exec(db, BACK_TO_VERSION_2 "PRAGMA user_version = 2", NULL, NULL, NULL),
+                sqlite3_exec(db, BACK_TO_VERSION_3 "PRAGMA user_version = 3", NULL, NULL, NULL),
                 SQLITE_OK);
         sqlite3_close(db);
 
@@ -871,7 +873,7 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
-                T(version_2_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
+                T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
                 T(every_list_filter_reads_its_index),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),

@@ -46,10 +46,23 @@ static const struct command commands[] = {
         {"backup", cmd_backup, "backup DB OUT",
          "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
          "backup API)"},
+        {"report", cmd_report, "report --db DB [--from DATE] [--to DATE] [--html OUT.html]",
+         "the figures of the one-month promise for a period (default: the last 7 days; a DATE "
+         "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; --html: also as one "
+         "self-contained page; offline: reads the database)"},
         {"rules", cmd_rules,
-         "rules check FILE | rules test FILE REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
-         "check a routing file; show what it would decide for a referral and why, or run a "
-         "cases file (offline; --state: the loads of a copy of the database)"},
+         "rules check FILE | rules show FILE [--json] | rules test FILE "
+         "REFERRAL.json|CASES.yaml [--at TIME] [--state DB] | rules diff FILE --state DB "
+         "[--at TIME]",
+         "check a routing file; print it rule by rule as a coordinator reads it; show "
+         "what it would decide for a referral and why, or run a cases file (offline; "
+         "--state: after a reload with FILE of the database); diff: what a reload with FILE "
+         "would do now, and what differs from the file in force"},
+        {"replay", cmd_replay,
+         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
+         "[--json]",
+         "what a routing file would have done: referrals replayed in simulated time with the "
+         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)
