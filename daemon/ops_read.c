@@ -183,8 +183,7 @@ static json_t *page(const struct ctx *c, const char *what, int r, const char *ke
 }
 
 /* The referrals of the list query ARGS after SINCE, at most N. */
-static int fetch_list(const struct ctx *c, const void *args, int64_t since, int64_t n,
-                      json_t *arr)
+static int fetch_list(const struct ctx *c, const void *args, int64_t since, int64_t n, json_t *arr)
 {
         struct rd_list_query q = *(const struct rd_list_query *)args;
 

@@ -136,8 +136,8 @@ int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule)
  * when it starts to wait for a coordinator (BEFORE: its attention until
  * now). */
 static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-                          const char *text, const struct wait_facts *f,
-                          enum rd_attention before, int64_t now)
+                          const char *text, const struct wait_facts *f, enum rd_attention before,
+                          int64_t now)
 {
         bool offer = d->status == RD_STATUS_ASSIGNED;
         struct rd_event ev[2];

@@ -6,7 +6,8 @@
  * order differ; crisis and what no rule assigns are forwarded. The family
  * rule also takes 3700, which only the team hasselt serves, when there is
  * one (rules_with). */
-static const char routing[] = FIXTURE_HEAD_AND_GENK_AT("%s")
+#define FIXTURE_HEAD_AND_GENK_ANYWHERE FIXTURE_HEAD_AND_GENK_AT("%s") /* genk's postcodes */
+static const char routing[] = FIXTURE_HEAD_AND_GENK_ANYWHERE
         "%s" /* a connector added on reload */
         "%s" /* the team hasselt */
         FIXTURE_PSY_AND_FIRST_RULES "  - name: family-safety\n"
