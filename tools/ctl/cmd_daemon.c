@@ -286,7 +286,8 @@ static void audit_end(const struct ctl *c, const struct audit_query *q, const js
                 print_json_line(o);
                 json_decref(o);
         } else if (!q->all && n > 0 &&
-                   n >= (size_t)(q->limit > 0 ? q->limit : RD_LIST_LIMIT_DEFAULT)) {
+                   (json_is_true(json_object_get(reply, "more")) ||
+                    n >= (size_t)(q->limit > 0 ? q->limit : RD_LIST_LIMIT_DEFAULT))) {
                 printf("(more may follow: %s audit --since %" JSON_INTEGER_FORMAT
                        ", or --follow-all)\n",
                        PROG, last);

@@ -95,7 +95,7 @@ int cmd_get(struct ctl *c, int argc, char **argv)
 static void print_list(const json_t *reply, long long limit)
 {
         const json_t *rows, *row;
-        json_int_t last;
+        json_int_t last_seq = 0;
         size_t i;
 
         rows = json_object_get(reply, "referrals");
@@ -116,11 +116,17 @@ static void print_list(const json_t *reply, long long limit)
                 printf("%-10s %-10s %-32s %-14s %-10s %-24s %-8" JSON_INTEGER_FORMAT " %s\n",
                        id ? id : "?", st ? st : "?", pref, team ? team : "-", conn ? conn : "-",
                        sb ? sb : "-", seq, att ? att : "-");
+                last_seq = seq;
         }
-        /* A full page: there may be more. */
-        if (jint(reply, "last", &last) && json_array_size(rows) > 0 &&
-            json_array_size(rows) >= (size_t)(limit >= 0 ? limit : RD_LIST_LIMIT_DEFAULT))
-                printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT ")\n", PROG, last);
+        /* A page cut by size (more) or full: there may be more, after the
+         * seq of the last row (the reply's `last` is the daemon's newest
+         * seq, past referrals not yet listed). */
+        if (json_array_size(rows) > 0 &&
+            (json_is_true(json_object_get(reply, "more")) ||
+             json_array_size(rows) >= (size_t)(limit >= 0 ? limit : RD_LIST_LIMIT_DEFAULT)))
+                printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT
+                       " with the same filters)\n",
+                       PROG, last_seq);
 }
 
 enum { OPT_TEAM = 320, OPT_ATTENTION, OPT_REASON_CODE };
