@@ -248,21 +248,38 @@ int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
 static int list_item(void *ctx, const struct rd_stored *o)
 {
         char buf[RD_TIME_STR];
-        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "id", o->id,
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:s*}", "id", o->id,
                                "partner", o->partner, "ref", o->ref, "status",
                                rd_status_name(o->status), "team", o->team[0] ? o->team : NULL,
                                "connector", o->connector[0] ? o->connector : NULL, "start_by",
                                o->start_by_ms ? rd_time_format(o->start_by_ms, buf) : NULL, "seq",
-                               (json_int_t)o->last_seq);
+                               (json_int_t)o->last_seq, "attention",
+                               o->attention ? rd_attention_name(o->attention) : NULL);
         if (!it)
                 return -ENOMEM;
         return json_array_append_new(ctx, it) < 0 ? -ENOMEM : 0;
 }
 
-int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit,
-                  const struct rd_viewer *viewer, json_t *arr)
+int rd_store_list(struct rd_store *s, const struct rd_list_query *q, json_t *arr)
 {
-        return CALL(s, s->ops->each_listed(s, status, since, limit, viewer, list_item, arr));
+        return CALL(s, s->ops->each_listed(s, q, list_item, arr));
+}
+
+static int reason_item(void *ctx, const struct rd_store_reason *why)
+{
+        char at[RD_TIME_STR];
+        json_t *it = json_pack("{s:s, s:s, s:s*, s:s*, s:s*}", "at", rd_time_format(why->at_ms, at),
+                               "status", why->change, "connector",
+                               why->connector && why->connector[0] ? why->connector : NULL,
+                               "reason_code", why->code, "reason", why->text);
+        if (!it)
+                return -ENOMEM;
+        return json_array_append_new(ctx, it) < 0 ? -ENOMEM : 0;
+}
+
+int rd_store_reasons(struct rd_store *s, int64_t rowid, json_t *arr)
+{
+        return CALL(s, s->ops->each_reason(s, rowid, reason_item, arr));
 }
 
 int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
@@ -270,9 +287,9 @@ int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
         return CALL(s, s->ops->count_by_status(s, counts));
 }
 
-int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed)
 {
-        return CALL(s, s->ops->window_counts(s, started, in_time));
+        return CALL(s, s->ops->window_counts(s, started, in_time, missed));
 }
 
 int rd_store_figures(struct rd_store *s, struct rd_figures *out)
@@ -328,18 +345,18 @@ int rd_store_routing_record(struct rd_store *s, const struct rd_routing_file *f,
 {
         if (!f->digest || !f->source || (!f->text && f->len))
                 return -EINVAL;
-        return s->ops->routing_record(s, f, now_ms);
+        return CALL(s, s->ops->routing_record(s, f, now_ms));
 }
 
 int rd_store_each_routing(struct rd_store *s,
                           int (*fn)(void *ctx, const struct rd_routing_period *p), void *ctx)
 {
-        return s->ops->each_routing(s, fn, ctx);
+        return CALL(s, s->ops->each_routing(s, fn, ctx));
 }
 
 int rd_store_routing_text(struct rd_store *s, const char *digest, char **text, size_t *len)
 {
-        return s->ops->routing_text(s, digest, text, len);
+        return CALL(s, s->ops->routing_text(s, digest, text, len));
 }
 
 int rd_store_checkpoint(struct rd_store *s)

@@ -59,6 +59,21 @@ struct rd_stored {
         int missed_fired;         /* referral.window_missed was emitted */
         int64_t final_ms;         /* when it reached a final status; 0: open */
         int64_t erased_ms;        /* when its personal data was erased; 0: not */
+        /* (rev 2) waitlisted and no connector can take it under its rule in
+         * the file in force: why (protocol.md, referral.needs_attention);
+         * RD_ATTENTION_NONE in every other status */
+        enum rd_attention attention;
+};
+
+/* (rev 2) A client's reason for a change (protocol.md, "update"): its code
+ * and free text, kept with the referral as personal data (never in an
+ * event), listed by rd_store_reasons and counted by rd_store_figures. */
+struct rd_store_reason {
+        int64_t at_ms;
+        const char *change;    /* the status asked for: "declined", "withdrawn", "closed" */
+        const char *connector; /* the connector of the offer it concerns; "" none */
+        const char *code;      /* reason_code, or NULL: none given */
+        const char *text;      /* reason, or NULL: none given */
 };
 
 /* One write about one referral (or, for rd_store_change with ST NULL, about
@@ -80,10 +95,14 @@ struct rd_store_change {
          * the overflow candidates after a "/" word); NULL: unchanged. The
          * store keeps the text as it is and counts the waitlist by it. */
         const char *candidates;
+        /* with CANDIDATES: the teams of its first-rank candidates, space
+         * separated (list by team), and ST's attention is written too */
+        const char *teams;
         const char *offered;  /* an offer to this connector: counted, and it may read the
                                  referral from then on; NULL: none */
         const char *rr_rule;  /* with OFFERED: this rule's round robin offered to OFFERED last */
         const char *declined; /* this connector declined it or let its offer lapse */
+        const struct rd_store_reason *reason; /* (rev 2) keep this reason; NULL: none */
         /* Appended after the writes: each gets the next seq and the
          * referral's id, and the referral's last_seq becomes the seq of the
          * last one. With TEXTS not NULL, TEXTS[i] receives event i's JSON
@@ -100,6 +119,22 @@ struct rd_store_change {
 struct rd_viewer {
         enum { RD_VIEW_ALL, RD_VIEW_PARTNER, RD_VIEW_CONNECTOR } kind;
         const char *id;
+};
+
+/* (rev 2) What `list` asks for (protocol.md, "get and list"); every given
+ * filter must hold. */
+struct rd_list_query {
+        int64_t since, limit; /* latest event seq > SINCE, at most LIMIT */
+        unsigned statuses;    /* 1u << status for each status wanted; 0: any */
+        /* the connector, and the team, of the referral's current or last
+         * offer (the driver keeps them: the last non-empty connector and
+         * team a row was written with); for a waitlisted referral TEAM
+         * matches any of the TEAMS its candidates were last written with
+         * instead. NULL: any */
+        const char *connector;
+        const char *team;
+        bool attention;                 /* only referrals with an attention */
+        const struct rd_viewer *viewer; /* NULL: all */
 };
 
 /* What the hub keeps in memory, read in one pass (rd_store_each_state):
@@ -148,6 +183,7 @@ struct rd_durations {
         int64_t p50_ms, p90_ms; /* nearest rank */
 };
 #define RD_FIGURES_FORWARDS_MAX 32
+#define RD_FIGURES_REASONS_MAX 32
 struct rd_figures {
         struct rd_durations to_offer; /* receipt to first offer */
         struct rd_durations to_start; /* receipt to start */
@@ -158,6 +194,15 @@ struct rd_figures {
         size_t n_forwards;
         int64_t waiting;
         int64_t oldest_waiting_received_ms; /* 0: none waiting */
+        int64_t attention;                  /* (rev 2) waiting referrals with an attention */
+        /* (rev 2) the reasons kept (struct rd_store_reason) of each change
+         * declined, withdrawn and closed, by code ("": none given) */
+        struct {
+                char change[16];
+                char code[RD_REASON_CODE_MAX];
+                int64_t count;
+        } reasons[RD_FIGURES_REASONS_MAX];
+        size_t n_reasons;
 };
 
 /* A routing file put in force (rd_store_routing_record), all borrowed:
@@ -254,11 +299,15 @@ struct rd_store_ops {
                           void *ctx);
         int (*each_history)(struct rd_store *s, int64_t rowid,
                             int (*fn)(void *ctx, const char *body), void *ctx);
-        int (*each_listed)(struct rd_store *s, int status, int64_t since, int64_t limit,
-                           const struct rd_viewer *viewer,
+        int (*each_listed)(struct rd_store *s, const struct rd_list_query *q,
                            int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+        /* each_reason: the reasons of referral ROWID with a code or a text,
+         * oldest first (rd_store_reasons) */
+        int (*each_reason)(struct rd_store *s, int64_t rowid,
+                           int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx);
         int (*count_by_status)(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
-        int (*window_counts)(struct rd_store *s, int64_t *started, int64_t *in_time);
+        int (*window_counts)(struct rd_store *s, int64_t *started, int64_t *in_time,
+                             int64_t *missed);
         int (*figures)(struct rd_store *s, struct rd_figures *out);
         /* the audit trail */
         int (*audit)(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
@@ -409,14 +458,16 @@ int64_t rd_store_last_seq(const struct rd_store *store);
 int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
 
 /* Change the referral CH->ST (by its rowid): its status and decision
- * columns when CH->ROW (first_offered_ms is kept once set), its trace,
- * candidates, offer, round robin and declines, then its events (CH->ST's
- * last_seq follows them). With CH->ST NULL only events about no referral
- * (config.*); -EINVAL with any other part. 0 or a negative errno. */
+ * columns when CH->ROW (first_offered_ms is kept once set; so are the
+ * connector and team of its last offer, for `list`), its trace,
+ * candidates (with teams and attention), offer, round robin, declines and
+ * reason, then its events (CH->ST's last_seq follows them). With CH->ST NULL only events about no
+ * referral (config.*); -EINVAL with any other part. 0 or a negative errno. */
 int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
 
 /* Replace the content of referral ROWID by CONTENT (its personal data
- * taken out) and its trace by TRACE, marked erased at NOW_MS. With
+ * taken out) and its trace by TRACE, marked erased at NOW_MS; the free
+ * text of its reasons goes too (their codes stay). With
  * RD_STORE_CAN_WIPE, rd_store_checkpoint after the commit wipes the old
  * bytes from the files. 0 or a negative errno. */
 int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
@@ -500,18 +551,26 @@ int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
 /* The events of referral ROWID, oldest first, appended to ARR. 0 or errno. */
 int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
 
-/* Referrals VIEWER may see (NULL: all) whose latest event seq > SINCE, of
- * STATUS (or any when STATUS < 0), ordered by that seq, at most LIMIT, each
- * appended to ARR as {id, partner, ref, status, team, connector, start_by,
- * seq}. 0 or a negative errno. */
-int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
-                  const struct rd_viewer *viewer, json_t *arr);
+/* The referrals of Q (struct rd_list_query): those Q's viewer may see,
+ * whose latest event seq > Q->SINCE and that pass every filter given,
+ * ordered by that seq, at most Q->LIMIT, each appended to ARR as {id,
+ * partner, ref, status, team, connector, start_by, seq} and attention when
+ * it has one. Every filter is served by an index: the cost is in the rows
+ * returned, not in the size of the store. 0 or a negative errno. */
+int rd_store_list(struct rd_store *store, const struct rd_list_query *q, json_t *arr);
+
+/* (rev 2) The reasons of referral ROWID that have a code or a text, oldest
+ * first, appended to ARR as {at, status (the change), connector, reason_code,
+ * reason} (those that apply). Personal data: for `get` only. 0 or errno. */
+int rd_store_reasons(struct rd_store *store, int64_t rowid, json_t *arr);
 
 /* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or a negative errno. */
 int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
 
-/* Referrals that ever started, and how many of them by their start_by. */
-int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);
+/* Referrals that ever started, how many of them by their start_by, and
+ * (rev 2) how many got referral.window_missed (by an index: missed_fired). */
+int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time,
+                           int64_t *missed);
 
 /* The figures of struct rd_figures into *OUT. 0 or a negative errno. */
 int rd_store_figures(struct rd_store *store, struct rd_figures *out);

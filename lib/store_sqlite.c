@@ -80,6 +80,7 @@ void sq_read_row(sqlite3_stmt *st, struct rd_stored *o)
         o->missed_fired = sqlite3_column_int(st, 21);
         o->final_ms = sqlite3_column_int64(st, 22);
         o->erased_ms = sqlite3_column_int64(st, 23);
+        o->attention = (enum rd_attention)sqlite3_column_int(st, 24);
 }
 
 int sq_finish(sqlite3_stmt *st, int rc, int r)
@@ -269,6 +270,7 @@ const struct rd_store_ops sq_ops = {
         .each_event = sq_each_event,
         .each_history = sq_each_history,
         .each_listed = sq_each_listed,
+        .each_reason = sq_each_reason,
         .count_by_status = sq_count_by_status,
         .window_counts = sq_window_counts,
         .figures = sq_figures,

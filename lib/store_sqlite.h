@@ -28,9 +28,12 @@ enum sq_stmt {
         S_LAST_SEQ_OF,
         S_EVENTS,
         S_HISTORY,
-        S_LIST_ALL,
-        S_LIST_PARTNER,
+        S_LIST_SEQ,
+        S_LIST_OFFERED,
+        S_LIST_ATTENTION,
         S_LIST_CONNECTOR,
+        S_LIST_TEAM,
+        S_LIST_STATUS,
         S_EVENTS_PARTNER,
         S_EVENTS_CONNECTOR,
         S_OFFERED_ADD,
@@ -49,6 +52,10 @@ enum sq_stmt {
         S_DECLINE_ADD,
         S_DECLINES,
         S_CANDIDATES_SET,
+        S_REASON_ADD,
+        S_REASONS,
+        S_REASONS_ERASE,
+        S_REASON_COUNTS,
         S_WAITING_HEAD,
         S_WAITING_SAME,
         S_WAITING_LOWER,
@@ -83,7 +90,7 @@ extern const size_t sq_n_migrations;
 
 /* The columns of a referral row as sq_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at SQ_COL_CANDIDATES). */
-#define SQ_COL_CANDIDATES 24
+#define SQ_COL_CANDIDATES 25
 
 /* The driver's store. */
 struct sq_store {
@@ -170,11 +177,12 @@ int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
                   int (*fn)(void *ctx, const char *body), void *ctx);
 int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
                     void *ctx);
-int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
-                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
-                   void *ctx);
+int sq_each_listed(struct rd_store *s, const struct rd_list_query *q,
+                   int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+int sq_each_reason(struct rd_store *s, int64_t rowid,
+                   int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx);
 int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
-int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time);
+int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed);
 int sq_figures(struct rd_store *s, struct rd_figures *out);
 int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
                   int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
