@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "log.h"
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
@@ -25,16 +25,7 @@ struct rd_auth {
         size_t n_clients;
         int64_t refused;        /* connections refused so far */
         int64_t refused_logged; /* when the last line was written */
-        void *monitor[2];
-        char monitor_name[2][16];
 };
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int read_key(const char *path, char key[41], char *errbuf, size_t errsize)
 {
@@ -91,9 +82,6 @@ void rd_auth_free(struct rd_auth *a)
                 return;
         if (a->zap)
                 zmq_close(a->zap);
-        for (int i = 0; i < 2; i++)
-                if (a->monitor[i])
-                        zmq_close(a->monitor[i]);
         free(a->clients);
         explicit_bzero(a->secret, sizeof a->secret);
         free(a);
@@ -156,7 +144,7 @@ static void frame_str(zmq_msg_t *f, char *buf, size_t size)
 
 static void refused(struct rd_auth *a, const char *address, const char *domain, const char *why)
 {
-        int64_t t = mono_ms();
+        int64_t t = rd_mono_ms();
         a->refused++;
         if (t - a->refused_logged < FAIL_LOG_INTERVAL_MS)
                 return;
@@ -237,76 +225,6 @@ int rd_auth_handle(struct rd_auth *a)
         for (int i = 0; i < n; i++)
                 zmq_msg_close(&f[i]);
         return 1;
-}
-
-int rd_auth_watch(struct rd_auth *a, void *zctx, void *sock, const char *name, int i)
-{
-        static unsigned generation; /* a socket made anew gets a new monitor */
-        char ep[64];
-        int zero = 0;
-
-        if (a->monitor[i]) {
-                zmq_close(a->monitor[i]);
-                a->monitor[i] = NULL;
-        }
-        snprintf(ep, sizeof ep, "inproc://referrald-monitor-%d-%u", i, generation++);
-        if (zmq_socket_monitor(sock, ep,
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)
-                return -errno;
-        a->monitor[i] = zmq_socket(zctx, ZMQ_PAIR);
-        if (!a->monitor[i])
-                return -errno;
-        zmq_setsockopt(a->monitor[i], ZMQ_LINGER, &zero, sizeof zero);
-        if (zmq_connect(a->monitor[i], ep) < 0)
-                return -errno;
-        snprintf(a->monitor_name[i], sizeof a->monitor_name[i], "%s", name);
-        return 0;
-}
-
-void *rd_auth_monitor_socket(struct rd_auth *a, int i)
-{
-        return a ? a->monitor[i] : NULL;
-}
-
-int rd_auth_handle_monitor(struct rd_auth *a, int i)
-{
-        int got = 0;
-        zmq_msg_t ev, addr;
-        char address[160] = "";
-        uint16_t event = 0;
-
-        zmq_msg_init(&ev);
-        zmq_msg_init(&addr);
-        if (zmq_msg_recv(&ev, a->monitor[i], ZMQ_DONTWAIT) < 0)
-                goto out;
-        got = 1;
-        if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, a->monitor[i], 0) >= 0)
-                frame_str(&addr, address, sizeof address);
-        if (zmq_msg_size(&ev) >= 2)
-                memcpy(&event, zmq_msg_data(&ev), 2);
-        /* ZAP refusals are logged by the handler, with the reason */
-        if (event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-                int64_t t = mono_ms();
-                a->refused++;
-                if (t - a->refused_logged >= FAIL_LOG_INTERVAL_MS) {
-                        a->refused_logged = t;
-                        rd_log(LOG_WARNING, RD_MSG_AUTH_REFUSED,
-                               "a CURVE handshake on the %s socket (%s) failed: %s (%lld refused "
-                               "so far)",
-                               a->monitor_name[i], address,
-                               event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                       ? "protocol or key mismatch; is the client using the "
-                                         "server's public key and CURVE?"
-                                       : "no detail",
-                               (long long)a->refused);
-                }
-        }
-out:
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
-        return got;
 }
 
 int rd_auth_loses_subscriber(const struct rd_auth *a, const struct rd_client *clients, size_t n)

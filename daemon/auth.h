@@ -42,16 +42,6 @@ int rd_auth_server_socket(struct rd_auth *auth, void *sock, const char *domain);
 void *rd_auth_zap_socket(struct rd_auth *auth);
 int rd_auth_handle(struct rd_auth *auth);
 
-/* Watch SOCK (named NAME in the journal) for failed handshakes (a client
- * with the wrong server key, a plain-text client), logged with the peer's
- * address at most once a second. I is 0 or 1. Returns 0 or a negative errno. */
-int rd_auth_watch(struct rd_auth *auth, void *zctx, void *sock, const char *name, int i);
-
-/* The monitor sockets to poll (I 0 or 1; NULL when not watched), and the
- * handler for what they report. */
-void *rd_auth_monitor_socket(struct rd_auth *auth, int i);
-int rd_auth_handle_monitor(struct rd_auth *auth, int i); /* 1 handled, 0 none */
-
 /* Replace the client list (on reload). 0 or -ENOMEM (the old list stays). */
 int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, size_t n);
 

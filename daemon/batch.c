@@ -1,7 +1,9 @@
 /* batch.c: group commit. Every request that is ready (at most
- * RD_BATCH_MAX) is answered in one transaction; the replies go out only
- * after it committed, and if it did not, no `ok` goes out. */
+ * RD_BATCH_MAX) is received and answered in one transaction (txn.c); the
+ * replies go out only after it ended, and if it did not commit, no `ok`
+ * goes out. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +20,6 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
         int more, first = 1;
 
         rq->n_envelope = 0;
-        rq->reply = NULL;
         *n_body = 0;
         do {
                 zmq_msg_init(&part);
@@ -54,28 +55,76 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
         return 1;
 }
 
-/* The reply to a request of N_BODY frames, BODY the first. BEGAN: 0 when
- * the batch's transaction is open, negative when it could not begin. */
-static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int began, int64_t now)
+/* The reply to a request of N_BODY frames, BODY the first, in the
+ * batch's transaction. */
+static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now)
 {
+        const char *buf = n_body ? zmq_msg_data(body) : NULL;
+        size_t len = n_body ? zmq_msg_size(body) : 0;
+
         if (n_body != 1)
-                return rd_ops_error(NULL, RD_MALFORMED, NULL,
-                                    n_body == 0 ? "the request has no body frame"
-                                                : "a request is one frame holding one JSON "
-                                                  "object; this one had several");
-        if (began < 0)
-                return rd_ops_error(NULL, RD_UNAVAILABLE, NULL,
-                                    "the database is not available; nothing was stored; retry "
-                                    "later");
-        return rd_ops_handle(&srv->ops, zmq_msg_data(body), zmq_msg_size(body),
-                             srv->auth ? zmq_msg_gets(body, "User-Id") : NULL, now);
+                return rd_ops_refuse(buf, len, RD_MALFORMED,
+                                     n_body == 0 ? "the request has no body frame"
+                                                 : "a request is one frame holding one JSON "
+                                                   "object; this one had several");
+        return rd_txn_answer(&srv->txn, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
+                             now);
 }
 
-/* Receive the next ready request into RQ and answer it at NOW. *BEGAN is 1
- * until the batch's transaction is begun (with its first request), then 0,
- * or negative when it could not begin. Returns 1 when a request was taken,
- * 0 when none was ready (or the socket failed: logged). */
-static int take_request(struct rd_server *srv, struct request *rq, int *began, int64_t now)
+/* Count a reply that could not be queued (errno E) and log it, at most one
+ * line a second with the count; rd_server_report_dropped reports the rest. */
+static void reply_dropped(struct rd_server *srv, int e)
+{
+        int64_t t = rd_mono_ms();
+        char why[128];
+
+        srv->dropped_replies++;
+        if (t - srv->dropped_logged_ms < 1000)
+                return;
+        srv->dropped_reported = srv->dropped_replies;
+        if (e == ENOBUFS)
+                snprintf(why, sizeof why,
+                         "the client does not read its replies: up to %d MiB of them are held "
+                         "for it",
+                         RD_CLIENT_REPLY_BYTES >> 20);
+        else
+                snprintf(why, sizeof why, "%s",
+                         e == EHOSTUNREACH ? "the client is gone"
+                         : e == EAGAIN     ? "the client's queue is full"
+                                           : strerror(e));
+        rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
+               "a reply could not be delivered (%s); %lld undelivered so far; what was committed "
+               "stays, and a client that retries gets the same answer",
+               why, (long long)srv->dropped_replies);
+        srv->dropped_logged_ms = t;
+}
+
+/* Make REPLY (taken) RQ's reply, serialised and charged to its connection;
+ * dropped (and counted) when the connection holds its budget already. */
+static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
+{
+        char *text = json_dumps(reply, JSON_COMPACT);
+        size_t len = text ? strlen(text) : 0;
+        int r;
+
+        rq->ok = json_is_true(json_object_get(reply, "ok"));
+        rq->corr = json_incref(json_object_get(reply, "corr"));
+        /* an erase says whether its bytes are wiped: known after the commit */
+        rq->unwiped = rq->ok && json_is_false(json_object_get(reply, "wiped")) ? reply : NULL;
+        if (!rq->unwiped)
+                json_decref(reply);
+        r = text ? rd_outbox_msg(rq->conn, text, len, &rq->reply) : -ENOMEM;
+        rq->has_reply = r == 0;
+        if (r < 0)
+                reply_dropped(srv, -r);
+        srv->batch_bytes += len; /* the work of the batch, sent or not */
+}
+
+/* Receive the next ready request into RQ and answer it at NOW. A request
+ * of a connection that holds its whole budget of unread replies is not
+ * run: its reply would be dropped. Returns 1 when a request was taken, 0
+ * when none was ready (or the socket failed: logged). */
+static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
 {
         zmq_msg_t body;
         int n_body, r;
@@ -88,29 +137,54 @@ static int take_request(struct rd_server *srv, struct request *rq, int *began, i
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "receiving a request: %s", strerror(-r));
                 return 0;
         }
-        if (*began == 1) {
-                *began = rd_store_begin(srv->store);
-                if (*began < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot begin a transaction: %s",
-                               rd_store_errmsg(srv->store));
+        rq->has_reply = rq->ok = false;
+        rq->corr = rq->unwiped = NULL;
+        rq->conn = rd_outbox_conn(srv->outbox, zmq_msg_data(&rq->envelope[0]),
+                                  zmq_msg_size(&rq->envelope[0]));
+        if (!rq->conn || rd_outbox_full(rq->conn)) {
+                reply_dropped(srv, rq->conn ? ENOBUFS : ENOMEM);
+                zmq_msg_close(&body);
+                return 1;
         }
-        rq->reply = answer(srv, &body, n_body, *began, now);
+        set_reply(srv, rq, answer(srv, &body, n_body, now));
         zmq_msg_close(&body);
         return 1;
 }
 
-/* The batch's commit failed: nothing of it is stored, so every `ok` reply
- * becomes `internal`, with its corr. */
-static void retract_oks(struct rd_server *srv)
+/* Replace RQ's reply by REPLY (taken). */
+static void reset_reply(struct rd_server *srv, struct request *rq, json_t *reply)
 {
+        json_t *corr = rq->corr, *unwiped = rq->unwiped;
+
+        zmq_msg_close(&rq->reply); /* gives its bytes back */
+        set_reply(srv, rq, reply);
+        json_decref(corr);
+        json_decref(unwiped);
+}
+
+/* A copy of the erase reply UNWIPED that says "wiped": true. */
+static json_t *wiped_reply(const json_t *unwiped)
+{
+        json_t *reply = json_copy((json_t *)unwiped);
+        json_object_set_new(reply, "wiped", json_true());
+        return reply;
+}
+
+/* The batch ended as END: unless it committed, nothing of it is stored,
+ * and every `ok` reply is taken back (rd_txn_retracted), with its corr;
+ * when it did, and the log is wiped, every erase says so. */
+static void settle_replies(struct rd_server *srv, enum rd_txn_end end)
+{
+        bool wiped = rd_txn_wiped(&srv->txn);
+
         for (int i = 0; i < srv->n_batch; i++) {
-                json_t *old = srv->batch[i].reply;
-                if (!json_is_true(json_object_get(old, "ok")))
+                struct request *rq = &srv->batch[i];
+                if (!rq->ok || !rq->has_reply)
                         continue;
-                srv->batch[i].reply = rd_ops_error(json_object_get(old, "corr"), RD_INTERNAL, NULL,
-                                                   "the database could not commit; nothing was "
-                                                   "stored; retry later");
-                json_decref(old);
+                if (end != RD_TXN_COMMITTED)
+                        reset_reply(srv, rq, rd_txn_retracted(end, rq->corr));
+                else if (wiped && rq->unwiped)
+                        reset_reply(srv, rq, wiped_reply(rq->unwiped));
         }
 }
 
@@ -127,31 +201,10 @@ void rd_server_report_dropped(struct rd_server *srv, int64_t t)
         srv->dropped_logged_ms = t;
 }
 
-/* Count a reply that could not be queued (errno E) and log it, at most one
- * line a second with the count; rd_server_report_dropped reports the rest. */
-static void reply_dropped(struct rd_server *srv, int e)
-{
-        int64_t t = rd_mono_ms();
-
-        srv->dropped_replies++;
-        if (t - srv->dropped_logged_ms < 1000)
-                return;
-        srv->dropped_reported = srv->dropped_replies;
-        rd_log(LOG_WARNING, RD_MSG_REPLY_DROPPED,
-               "a reply could not be delivered (%s); %lld undelivered so far; what was committed "
-               "stays, and a client that retries gets the same answer",
-               e == EHOSTUNREACH ? "the client is gone"
-               : e == EAGAIN     ? "the client's queue is full"
-                                 : strerror(e),
-               (long long)srv->dropped_replies);
-        srv->dropped_logged_ms = t;
-}
-
 /* Send RQ's reply behind its envelope, then free both. */
 static void send_reply(struct rd_server *srv, struct request *rq)
 {
-        char *text = json_dumps(rq->reply, JSON_COMPACT);
-        int ok = text != NULL;
+        int ok = rq->has_reply;
 
         /* ZMQ_ROUTER_MANDATORY: a reply that cannot be queued fails here
          * (EHOSTUNREACH: the peer is gone; EAGAIN: its queue is full) instead
@@ -159,34 +212,36 @@ static void send_reply(struct rd_server *srv, struct request *rq)
         for (int i = 0; ok && i < rq->n_envelope; i++)
                 ok = zmq_msg_send(&rq->envelope[i], srv->intake, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0;
         if (ok)
-                ok = zmq_send(srv->intake, text, strlen(text), ZMQ_DONTWAIT) >= 0;
-        if (!ok)
-                reply_dropped(srv, text ? errno : ENOMEM);
-        free(text);
+                ok = zmq_msg_send(&rq->reply, srv->intake, ZMQ_DONTWAIT) >= 0;
+        if (!ok && rq->has_reply) {
+                reply_dropped(srv, errno);
+                zmq_msg_close(&rq->reply); /* gives its bytes back */
+        }
         srv->served++;
         for (int i = 0; i < rq->n_envelope; i++)
                 zmq_msg_close(&rq->envelope[i]);
-        json_decref(rq->reply);
-        rq->reply = NULL;
+        json_decref(rq->corr);
+        json_decref(rq->unwiped);
+        rq->corr = rq->unwiped = NULL;
+        rq->has_reply = false;
 }
 
 int rd_server_serve_batch(struct rd_server *srv)
 {
         int64_t now = rd_now_ms();
-        int began = 1, committed = 0;
+        enum rd_txn_end end;
 
         srv->n_batch = 0;
-        while (srv->n_batch < RD_BATCH_MAX &&
-               take_request(srv, &srv->batch[srv->n_batch], &began, now))
+        srv->batch_bytes = 0;
+        rd_txn_batch_start(&srv->txn);
+        while (srv->n_batch < RD_BATCH_MAX && srv->batch_bytes < RD_BATCH_REPLY_BYTES &&
+               take_request(srv, &srv->batch[srv->n_batch], now))
                 srv->n_batch++;
-        if (began == 0) {
-                committed = rd_server_commit(srv, "answering requests");
-                if (!committed)
-                        retract_oks(srv);
-        }
+        end = rd_txn_batch_end(&srv->txn);
+        settle_replies(srv, end);
         for (int i = 0; i < srv->n_batch; i++)
                 send_reply(srv, &srv->batch[i]);
-        if (committed)
+        if (end == RD_TXN_COMMITTED)
                 rd_server_publish(srv);
         return srv->n_batch;
 }

@@ -19,6 +19,7 @@ enum rd_msg {
         RD_MSG_CONFIG_ERROR,
         RD_MSG_REPLY_DROPPED,
         RD_MSG_AUTH_REFUSED,
+        RD_MSG_ACCEPT_FAILED,
         RD_MSG__MAX
 };
 

@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
+#include "dbfile.h"
 #include "log.h"
+#include "routing_files.h"
 #include "rules.h"
 #include "server.h"
 #include "store.h"
@@ -66,6 +69,13 @@ static int parse_args(int argc, char **argv, const char **config_path, int *test
         return -1;
 }
 
+/* The routing rules in force and the bytes they were loaded from. */
+struct routing {
+        struct rd_rules *rules;
+        char *text; /* NULL with -t */
+        size_t len;
+};
+
 /* The PostgreSQL password file, like the secret key, is part of the
  * configuration: readable, and a password in it. 0, or -EINVAL after
  * saying why on stderr. */
@@ -89,11 +99,12 @@ static int check_password(const struct rd_config *config)
  * rules it names and its secret key, each checked, every problem on
  * stderr. With TEST_ONLY (-t), a path whose systemd variable is not set is
  * skipped with a warning: *RULES is then NULL when the routing file is
- * such a path. Returns -1 and *CONFIG and *RULES (caller owns) to go on,
- * else the exit code (both left NULL). */
+ * such a path. Returns -1 and *CONFIG and *ROUTING (caller owns) to go on,
+ * else the exit code (both left empty). */
 static int load(const char *config_path, int test_only, struct rd_config **config,
-                struct rd_rules **rules)
+                struct routing *routing)
 {
+        struct rd_rules **rules = &routing->rules;
         struct rd_diag diag = {0};
         char errbuf[512];
         int r;
@@ -110,8 +121,10 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
                 rd_diag_clear(&diag);
                 return r == -ENOMEM ? 1 : 78;
         }
-        r = (*config)->unexpanded[RD_CONFIG_ROUTING] ? 0
-                                                     : rd_server_load_rules(*config, rules, &diag);
+        r = (*config)->unexpanded[RD_CONFIG_ROUTING]
+                    ? 0
+                    : rd_server_load_rules(*config, rules, test_only ? NULL : &routing->text,
+                                           &routing->len, &diag);
         print_diag(&diag); /* errors and warnings alike */
         rd_diag_clear(&diag);
         /* the secret key is part of the configuration: check it here, so that
@@ -128,6 +141,8 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
         if (r < 0) {
                 rd_rules_free(*rules); /* NULL when they were not read */
                 *rules = NULL;
+                free(routing->text);
+                routing->text = NULL;
                 rd_config_free(*config);
                 *config = NULL;
                 return 78;
@@ -135,27 +150,27 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
         return -1;
 }
 
-/* Open the store CONFIG names (SQLite: its database file; PostgreSQL: its
- * conninfo, with the password of its password file). 0 and *OUT, or a
- * negative errno (logged). */
-static int open_store(const struct rd_config *config, struct rd_store **out)
+/* The store's name in the log: the SQLite file, or the PostgreSQL
+ * database (its conninfo is never logged: it may hold a password). */
+static const char *store_name(const struct rd_config *config)
 {
-        struct rd_store_target t = {.kind = config->store,
-                                    .path = config->database,
-                                    .synchronous_full = true,
-                                    .conninfo = config->pg_conninfo};
+        return config->store == RD_STORE_POSTGRESQL ? "PostgreSQL" : config->database;
+}
+
+/* Open the PostgreSQL store CONFIG names, with the password of its
+ * password file. 0 and *OUT, or a negative errno (logged). */
+static int open_pg(const struct rd_config *config, struct rd_store **out)
+{
+        struct rd_store_target t = {.kind = RD_STORE_POSTGRESQL, .conninfo = config->pg_conninfo};
         char errbuf[512], *password = NULL;
-        const char *where =
-                config->store == RD_STORE_POSTGRESQL ? "PostgreSQL database" : "database";
         int r = rd_config_read_password(config, &password, errbuf, sizeof errbuf);
 
         t.password = password;
         if (r == 0)
                 r = rd_store_open_target(&t, out, errbuf, sizeof errbuf);
-        if (r < 0) /* the conninfo is not logged: it may hold a password */
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the %s%s%s: %s", where,
-                       config->store == RD_STORE_SQLITE ? " " : "",
-                       config->store == RD_STORE_SQLITE ? config->database : "", errbuf);
+        if (r < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the PostgreSQL database: %s",
+                       errbuf);
         if (password) {
                 explicit_bzero(password, strlen(password));
                 free(password);
@@ -163,11 +178,58 @@ static int open_store(const struct rd_config *config, struct rd_store **out)
         return r;
 }
 
-/* Open the store, bind, serve until stopped. Returns the exit code. */
-static int serve(const struct rd_config *config, struct rd_rules *rules)
+/* Open the SQLite store CONFIG names: one daemon per database, the lock
+ * before the store touches it, the file watched. 0 and *OUT and *DBFILE,
+ * or a negative errno (logged; nothing left open). */
+static int open_sqlite(const struct rd_config *config, struct rd_store **out,
+                       struct rd_dbfile **dbfile)
 {
+        char errbuf[512];
+        int r = rd_dbfile_lock(config->database, dbfile, errbuf, sizeof errbuf);
+
+        if (r < 0) {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "%s", errbuf);
+                return r;
+        }
+        r = rd_store_open(config->database, true, out, errbuf, sizeof errbuf);
+        if (r < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
+                       config->database, errbuf);
+        else if ((r = rd_dbfile_watch(*dbfile)) < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot watch the database %s: %s",
+                       config->database, strerror(-r));
+        if (r < 0) {
+                rd_store_close(*out);
+                *out = NULL;
+                rd_dbfile_free(*dbfile); /* after the store */
+                *dbfile = NULL;
+        }
+        return r;
+}
+
+/* Record the routing file of RO as the one in force in STORE from now
+ * (daemon.md rev 2), in a transaction of its own. 0 or a negative errno. */
+static int record_routing(struct rd_store *store, const struct routing *ro)
+{
+        int r = rd_store_begin(store);
+
+        if (r == 0)
+                r = rd_routing_record(store, ro->rules, ro->text, ro->len, rd_now_ms());
+        if (r == 0)
+                r = rd_store_commit(store);
+        if (r < 0)
+                rd_store_rollback(store);
+        return r;
+}
+
+/* Open the store, record the routing file in force, bind, serve until
+ * stopped (RO's rules are taken over). Returns the exit code. */
+static int serve(const struct rd_config *config, struct routing *ro)
+{
+        struct rd_rules *rules = ro->rules;
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
+        struct rd_dbfile *dbfile = NULL; /* SQLite's only */
         sigset_t mask;
         int r;
 
@@ -179,12 +241,19 @@ static int serve(const struct rd_config *config, struct rd_rules *rules)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = open_store(config, &store);
+        r = config->store == RD_STORE_POSTGRESQL ? open_pg(config, &store)
+                                                 : open_sqlite(config, &store, &dbfile);
+        if (r == 0 && (r = record_routing(store, ro)) < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
+                       "cannot record the routing file in force in the database %s: %s (%s)",
+                       store_name(config), strerror(-r), rd_store_errmsg(store));
         if (r < 0) {
+                rd_store_close(store);
+                rd_dbfile_free(dbfile); /* after the store */
                 rd_rules_free(rules);
                 return 1;
         }
-        r = rd_server_new(config, rules, store, &server); /* takes rules and store */
+        r = rd_server_new(config, rules, store, dbfile, &server); /* takes all three */
         if (r == 0)
                 r = rd_server_run(server);
         rd_server_free(server);
@@ -195,28 +264,29 @@ int main(int argc, char **argv)
 {
         const char *config_path = NULL;
         struct rd_config *config = NULL;
-        struct rd_rules *rules = NULL;
+        struct routing ro = {0};
         int test_only = 0, code;
 
         code = parse_args(argc, argv, &config_path, &test_only);
         if (code >= 0)
                 return code;
         rd_log_init(test_only);
-        code = load(config_path, test_only, &config, &rules);
+        code = load(config_path, test_only, &config, &ro);
         if (code >= 0)
                 return code;
         if (test_only) {
-                if (rules)
+                if (ro.rules)
                         printf("%s: ok; routing file %s: %zu rules, digest %s\n",
                                config->source ? config->source : "(embedded defaults)",
-                               rules->source, rules->n_rules, rules->digest);
+                               ro.rules->source, ro.rules->n_rules, ro.rules->digest);
                 else
                         printf("%s: ok; routing file not checked\n", config->source);
-                rd_rules_free(rules);
+                rd_rules_free(ro.rules);
                 rd_config_free(config);
                 return 0;
         }
-        code = serve(config, rules);
+        code = serve(config, &ro);
+        free(ro.text);
         rd_config_free(config);
         return code;
 }

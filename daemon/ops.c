@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "auth.h"
-#include "log.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
+#include "txn.h"
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -38,6 +38,25 @@ static json_t *reply_error(const json_t *corr, const struct rd_error *err)
                 json_object_set_new(e, "field", json_string(err->field));
         json_object_set_new(o, "error", e);
         return o;
+}
+
+/* The reply to the frame BUF[LEN] refused with ERR before it was decoded,
+ * with the corr it carries if that is readable. */
+static json_t *refuse(const char *buf, size_t len, const struct rd_error *err)
+{
+        json_t *corr = NULL, *reply;
+
+        rd_json_scan_corr(buf, len, &corr);
+        reply = reply_error(corr, err);
+        json_decref(corr);
+        return reply;
+}
+
+json_t *rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message)
+{
+        struct rd_error err;
+        rd_error_set(&err, code, NULL, "%s", message);
+        return refuse(buf, len, &err);
 }
 
 json_t *rd_ops_error(const json_t *corr, enum rd_code code, const char *field, const char *message)
@@ -75,8 +94,8 @@ json_t *rd_ops_visible(const struct ctx *c, int r, const struct rd_stored *st)
 
 void rd_ops_log_fault(const struct ctx *c, const char *what, int r)
 {
-        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "database fault while %s: %s (%s)", what,
-               strerror(-r), rd_store_errmsg(c->ops->store));
+        rd_txn_log_fault("database fault while %s: %s (%s)", what, strerror(-r),
+                         rd_store_errmsg(c->ops->store));
 }
 
 json_t *rd_ops_internal(const struct ctx *c, const char *what, int r)
@@ -127,14 +146,16 @@ json_t *rd_ops_check_keys(const struct ctx *c, const char *const *allowed)
                         ok = strcmp(key, *a) == 0;
                 if (!ok) {
                         struct rd_error err;
-                        /* The key is the client's own text: name it only when it
-                         * is a plain identifier, so no free text is echoed. */
-                        if (rd_json_key_is_plain(key))
-                                rd_error_set(&err, RD_INVALID, key,
-                                             "unknown key '%s' in a %s request", key, c->op);
-                        else
-                                rd_error_set(&err, RD_INVALID, NULL,
-                                             "a %s request has an unknown key", c->op);
+                        char keys[160] = "op, corr";
+                        for (const char *const *a = allowed; *a; a++)
+                                snprintf(keys + strlen(keys), sizeof keys - strlen(keys), ", %s",
+                                         *a);
+                        /* The key is the client's own text: it is named only by
+                         * `field`, and only when it is a plain identifier
+                         * (protocol.md: a message never quotes the request). */
+                        rd_error_set(&err, RD_INVALID, rd_json_key_is_plain(key) ? key : NULL,
+                                     "a %s request has a key it does not take; it takes %s", c->op,
+                                     keys);
                         return rd_ops_fail(c, &err);
                 }
         }
@@ -222,23 +243,13 @@ static const struct op *find_op(const char *name)
 
 /* ---- admitting a request ------------------------------------------------------- */
 
-static size_t utf8_length_n(const char *s, size_t n)
-{
-        size_t count = 0;
-        for (size_t i = 0; i < n; i++)
-                count += ((unsigned char)s[i] & 0xC0) != 0x80;
-        return count;
-}
-
 /* The request's corr into C. NULL, or a reply without corr when it is not
  * a string of at most RD_CORR_MAX characters. */
 static json_t *read_corr(struct ctx *c)
 {
         const json_t *corr = json_object_get(c->req, "corr");
 
-        if (corr &&
-            (!json_is_string(corr) ||
-             utf8_length_n(json_string_value(corr), json_string_length(corr)) > RD_CORR_MAX))
+        if (corr && !rd_corr_valid(corr))
                 return rd_ops_error(NULL, RD_INVALID, "corr",
                                     "corr must be a string of at most 128 characters");
         c->corr = corr;
@@ -298,7 +309,8 @@ static json_t *identify(struct ctx *c, const char *user_id)
 }
 
 /* Everything asked of a request before its operation runs, in the order a
- * client meets the errors: corr, shutting down, U+0000, op, client, role.
+ * client meets the errors: corr, shutting down, U+0000, op, client, role,
+ * a write without a database file.
  * NULL and *OUT when it is admitted, else the reply. */
 static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
 {
@@ -318,14 +330,30 @@ static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
                 snprintf(msg, sizeof msg, "a %s may not use %s", rd_role_name(c->role), op->name);
                 return rd_ops_error(c->corr, RD_FORBIDDEN, "op", msg);
         }
+        if (op->writes && c->ops->db_lost)
+                return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL, RD_OPS_DB_GONE);
         *out = op;
         return NULL;
 }
 
 /* ---- running it ------------------------------------------------------------------ */
 
+/* true when a get's REPLY holds the free text of a reason (rev 2). */
+static bool has_reason_text(const json_t *reply)
+{
+        const json_t *why;
+        size_t i;
+        json_array_foreach(json_object_get(reply, "reasons"), i, why)
+        {
+                if (json_object_get(why, "reason"))
+                        return true;
+        }
+        return false;
+}
+
 /* Record in the audit trail who did what to which referral: ids, never the
- * data. A get is recorded only when it returned family data or a note. */
+ * data. A get is recorded only when it returned family data, a note or the
+ * free text of a reason. */
 static int audit(const struct ctx *c, const json_t *reply)
 {
         const char *id = json_string_value(json_object_get(reply, "id"));
@@ -335,7 +363,7 @@ static int audit(const struct ctx *c, const json_t *reply)
         if (!id)
                 return 0;
         if (strcmp(c->op, "get") == 0 && !json_object_get(ref, "family") &&
-            !json_object_get(ref, "note"))
+            !json_object_get(ref, "note") && !has_reason_text(reply))
                 return 0;
         if (strcmp(c->op, "update") == 0)
                 snprintf(action, sizeof action, "update:%s",
@@ -352,6 +380,7 @@ static json_t *run_write(struct ctx *c, const struct op *op)
         json_t *reply;
         int ok, r = rd_hub_request_begin(c->ops->hub);
 
+        c->ops->writes_run++;
         if (r < 0)
                 return rd_ops_internal(c, "starting a request", r);
         reply = op->handler(c);
@@ -378,7 +407,7 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const cha
         json_t *req = NULL, *reply;
 
         if (rd_json_parse_request(buf, len, &req, &err) < 0)
-                return reply_error(NULL, &err);
+                return refuse(buf, len, &err);
         c.req = req;
         reply = admit(&c, user_id, &op);
         if (!reply)

@@ -16,6 +16,10 @@
 
 struct rd_auth;
 
+/* The message of a write refused because the database file is gone. */
+#define RD_OPS_DB_GONE                                                                             \
+        "the daemon's database file was removed or replaced; nothing was stored; retry later"
+
 struct rd_ops {
         struct rd_hub *hub;
         struct rd_auth *auth; /* NULL without security: every client is a local coordinator */
@@ -23,6 +27,10 @@ struct rd_ops {
         const struct rd_config *config;
         int64_t started_ms;
         bool stopping; /* answer `unavailable` */
+        /* the database file was removed or replaced (daemon.md): every
+         * operation that writes is answered `unavailable` */
+        bool db_lost;
+        int64_t writes_run; /* writing operations run so far */
 };
 
 /* Answer the request frame BUF[LEN] received at NOW from the client whose
@@ -30,6 +38,12 @@ struct rd_ops {
  * object (caller owns). */
 json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
                       int64_t now);
+
+/* A new failure reply with CODE and MESSAGE to the request frame BUF[LEN]
+ * (borrowed; may be NULL) that is refused before it is decoded (several
+ * body frames, no database): it echoes the frame's corr when that is
+ * readable (rd_json_scan_corr). */
+json_t *rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message);
 
 /* A new failure reply with CODE, FIELD (may be NULL) and MESSAGE, echoing
  * CORR (the corr of the request or of the reply it replaces, borrowed;

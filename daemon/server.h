@@ -8,19 +8,23 @@
 #include "store.h"
 
 struct rd_server;
+struct rd_dbfile;
 
 /* The routing file CONFIG names, or the compiled-in example when it names
  * none: as rd_rules_load_file (errors and warnings into DIAG). At start
- * and on every reload. */
-int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
-                         struct rd_diag *diag);
+ * and on every reload. With TEXT not NULL, also the bytes the rules were
+ * loaded from, to record them (*TEXT malloc'ed, *LEN bytes; on success
+ * only). */
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out, char **text,
+                         size_t *len, struct rd_diag *diag);
 
 /* Bind the intake ROUTER and the events PUB of CONFIG, and take the rule
- * set RULES and the open STORE (both now owned by the server). Returns 0
- * and a new server in *OUT, or a negative errno (a message is logged: the
- * endpoint and why). */
+ * set RULES, the open STORE and DBFILE, its database file locked and
+ * watched (NULL: not watched), all now owned by the server, also on
+ * failure. Returns 0 and a new server in *OUT, or a negative errno (a
+ * message is logged: the endpoint and why). */
 int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct rd_store *store,
-                  struct rd_server **out);
+                  struct rd_dbfile *dbfile, struct rd_server **out);
 
 /* Serve until SIGTERM or SIGINT (which must be blocked by the caller; the
  * server reads them, and SIGHUP, from a signalfd). Returns 0 after a clean

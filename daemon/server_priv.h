@@ -4,8 +4,8 @@
  *   server.c     setup, the sockets, signals, the loop, watchdog and status
  *   batch.c      a batch of requests: receive, answer in one transaction,
  *                commit, reply
- *   commit.c     ending a transaction: commit, roll back, publish what was
- *                committed
+ *   commit.c     ending a transaction (txn.c, free of sockets), the database
+ *                file it commits into, publishing what was committed
  *   deadlines.c  work nobody asked for: deadlines, the audit purge, the
  *                waitlist at start
  *   reload.c     SIGHUP: load, apply or refuse
@@ -15,35 +15,66 @@
 #define RD_SERVER_PRIV_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <zmq.h>
 
 #include "bounds.h"
 #include "hub.h"
+#include "monitor.h"
 #include "ops.h"
+#include "outbox.h"
 #include "server.h"
+#include "txn.h"
 
 /* One request of the batch in hand, from its receipt to its reply. */
 struct request {
         zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
         int n_envelope;
-        json_t *reply;
+        struct rd_outbox_conn *conn; /* its connection's bytes (borrowed) */
+        zmq_msg_t reply;             /* the reply, charged to CONN */
+        bool has_reply;              /* false: dropped (the connection does not read) */
+        bool ok;                     /* the reply says ok (a failed commit retracts it) */
+        json_t *corr;                /* the reply's corr, to retract it with */
+        json_t *unwiped;             /* an erase's reply saying "wiped": false, until the commit */
 };
+
+/* A bound server socket (the intake, the events socket), watched for
+ * accepts that fail: at the limit of open files its endpoint is closed
+ * for a while (server.c). */
+struct listener {
+        const char *name;        /* "intake", "events" */
+        struct rd_monitor *mon;  /* its socket's monitor */
+        char endpoint[512];      /* as bound (ZMQ_LAST_ENDPOINT), to bind again */
+        int64_t closed_until;    /* monotonic ms; 0: bound */
+        long pause_ms;           /* how long the next closing lasts */
+        int64_t last_failure;    /* monotonic ms */
+        int64_t failures;        /* failed accepts, so far */
+        int64_t failures_logged; /* FAILURES when the last line was written */
+        int64_t logged_ms;
+        bool said_closed; /* a line said it is closed: say when it is bound again */
+};
+
+enum { LISTEN_INTAKE, LISTEN_EVENTS, LISTEN_MAX };
 
 struct rd_server {
         const struct rd_config *config;
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_ops ops;
+        struct rd_txn txn;    /* the transactions of the loop (txn.c) */
         struct rd_auth *auth; /* NULL without security */
         void *zctx;
         void *intake;
         void *pub;
+        struct listener listen[LISTEN_MAX];
         int sigfd;
         /* batch.c: the batch in hand, and replies that could not be sent */
+        struct rd_outbox *outbox; /* bytes of replies held per connection */
         struct request batch[RD_BATCH_MAX];
         int n_batch;
-        int64_t served; /* requests answered */
+        size_t batch_bytes; /* of the batch's replies */
+        int64_t served;     /* requests answered */
         int64_t dropped_replies;
         int64_t dropped_logged_ms;
         int64_t dropped_reported; /* dropped_replies when last logged */
@@ -51,10 +82,17 @@ struct rd_server {
         int64_t watchdog_ms; /* half of WATCHDOG_USEC; 0: no watchdog */
         int64_t watchdog_last;
         int64_t status_last;
+        int64_t swept; /* monotonic ms of the last rd_outbox_sweep */
         /* reload.c: the outcome of the last reload, for STATUS= */
         char last_reload[160];
         /* deadlines.c */
         int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
+        /* commit.c: the database file (NULL: not watched) */
+        struct rd_dbfile *dbfile;
+        int64_t db_checked;     /* monotonic ms of the last look */
+        int64_t db_gone_logged; /* monotonic ms of the last line saying it is gone */
+        char db_gone_why[160];
+        bool db_kept; /* the log checkpointed into the file held open */
 };
 
 /* ---- server.c ---- */
@@ -76,11 +114,28 @@ void rd_server_report_dropped(struct rd_server *srv, int64_t t);
 
 /* ---- commit.c ---- */
 
-/* Commit the open transaction (and, after an erase, checkpoint the
- * write-ahead log). On failure log it as having happened while doing
- * WHAT, roll back and rebuild the hub's memory. Returns 1 when committed,
- * else 0. */
-int rd_server_commit(struct rd_server *srv, const char *what);
+/* Commit the open transaction (rd_txn_commit: after an erase, one attempt
+ * to wipe the write-ahead log). WROTE: the transaction may have written,
+ * so the database file is looked at first (a transaction that only read
+ * commits also when the file is gone). On failure log it as having
+ * happened while doing WHAT, roll back and rebuild the hub's memory.
+ * Returns 1 when committed, else 0 (and ops.db_lost is set when the file
+ * is gone). */
+int rd_server_commit(struct rd_server *srv, const char *what, bool wrote);
+
+/* rd_server_db_gone(SRV, true) as txn.c asks it before a commit that
+ * wrote (struct rd_txn's file_gone). */
+bool rd_server_file_gone(void *srv);
+
+/* 1 when the database file was removed or replaced (daemon.md), now or
+ * before: ops.db_lost is then set for good, and it is logged at priority
+ * crit at most once a minute. Looks at the file at most once a second,
+ * or at once with NOW. 0 while the file is the database. */
+int rd_server_db_gone(struct rd_server *srv, bool now);
+
+/* Once the database file is gone: checkpoint the write-ahead log into the
+ * file still held open, once. Outside a transaction. */
+void rd_server_db_keep(struct rd_server *srv);
 
 /* Roll back the open transaction and rebuild the hub's memory. */
 void rd_server_rollback(struct rd_server *srv);
@@ -97,9 +152,10 @@ void rd_server_publish(struct rd_server *srv);
 void rd_server_serve_waitlist(struct rd_server *srv);
 
 /* Handle what is due (a transaction per batch of referrals, the audit
- * purge hourly) and return how long the loop may sleep in ms: until the
- * next deadline, at most a minute, an hour when nothing is due, 0 when
- * more is due at once. */
+ * purge hourly, an attempt to wipe the log while one is pending) and
+ * return how long the loop may sleep in ms: until the next deadline or
+ * wipe attempt, at most a minute, an hour when nothing is due, 0 when more
+ * is due at once. */
 long rd_server_serve_deadlines(struct rd_server *srv);
 
 /* ---- reload.c ---- */

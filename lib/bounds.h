@@ -7,16 +7,37 @@
 
 /* ---- transport -------------------------------------------------------- */
 #define RD_REQUEST_MAX (64 * 1024) /* bytes of one request frame; larger is malformed */
-/* ZMQ_MAXMSGSIZE of both sockets: larger than RD_REQUEST_MAX, so that a
- * frame between the two still gets its `malformed` reply (protocol.md) */
-#define RD_SOCKET_MSG_MAX (1024 * 1024)
+/* ZMQ_MAXMSGSIZE of both sockets: just larger than RD_REQUEST_MAX, so that
+ * a frame between the two still gets its `malformed` reply with its corr
+ * (protocol.md); a larger frame closes the connection. */
+#define RD_SOCKET_MSG_MAX (RD_REQUEST_MAX + 4096)
 #define RD_JSON_DEPTH_MAX 32 /* nesting of any request */
 #define RD_CORR_MAX 128      /* code points of corr */
 #define RD_BATCH_MAX 512     /* requests drained into one transaction */
-#define RD_REPLY_HWM 10000   /* replies queued per client (ZMQ_SNDHWM) */
 #define RD_LINGER_MS 1000    /* to flush the last replies at stop */
 
+/* ---- what one connection may make the daemon hold (protocol.md,
+ * "Transport": 64 MiB). docs/performance.md works the sum out. */
+/* Requests received and not yet read (ZMQ_RCVHWM): 128 frames of at most
+ * RD_SOCKET_MSG_MAX are 8.5 MiB; beyond it ZeroMQ stops reading the
+ * connection and TCP holds the client back. */
+#define RD_REQUEST_HWM 128
+/* Bytes of the replies held for one connection, answered and not yet
+ * written to its socket (counted per reply, RD_REPLY_OVERHEAD included);
+ * a reply beyond it is dropped and counted in the log. */
+#define RD_CLIENT_REPLY_BYTES (40 * 1024 * 1024)
+#define RD_REPLY_OVERHEAD 256 /* per reply: ZeroMQ's message and queue slot */
+/* Replies queued per connection (ZMQ_SNDHWM): a count only, for the many
+ * small replies of a pipelining client; bytes are bounded by
+ * RD_CLIENT_REPLY_BYTES. */
+#define RD_REPLY_HWM 10000
+/* Replies held by one batch before it is committed and sent. */
+#define RD_BATCH_REPLY_BYTES (16 * 1024 * 1024)
+
 /* ---- replies of many items -------------------------------------------- */
+/* An events, list or audit reply, and a get with its history and trace,
+ * at most: a page then carries fewer items than its limit and "more". */
+#define RD_PAGE_BYTES (1024 * 1024)
 #define RD_EVENTS_LIMIT_DEFAULT 1000
 #define RD_EVENTS_LIMIT_MAX 10000
 #define RD_LIST_LIMIT_DEFAULT 100

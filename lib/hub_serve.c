@@ -15,6 +15,7 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
         snprintf(st->rule, sizeof st->rule, "%s", rules->rules[d->rule].name);
         st->team[0] = st->connector[0] = st->forward_to[0] = st->reason[0] = '\0';
         st->offered_ms = st->offer_expires_ms = st->expected_start_ms = 0;
+        st->attention = RD_ATTENTION_NONE; /* a waiting one's: from its trace (hub_wait_facts) */
         if (st->status == RD_STATUS_RECEIVED)
                 st->start_by_ms = d->start_by_ms; /* a new referral's window */
         st->status = d->status;
@@ -44,33 +45,61 @@ enum rd_event_type hub_decision_event(enum rd_status status)
                                                 : RD_EV_FORWARDED;
 }
 
+bool hub_trace_overflow(const json_t *c)
+{
+        const char *rank = json_string_value(json_object_get(c, "rank"));
+        return rank && !strcmp(rank, "overflow");
+}
+
+bool hub_trace_eligible(const json_t *c)
+{
+        const char *why = json_string_value(json_object_get(c, "passed_over"));
+        return json_string_value(json_object_get(c, "connector")) &&
+               (!why || !strcmp(why, "full") || !strcmp(why, "not_picked"));
+}
+
+bool hub_append_word(char *buf, size_t size, size_t *len, const char *word)
+{
+        int n = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", word);
+
+        if (n < 0 || (size_t)n >= size - *len) {
+                buf[*len] = '\0';
+                return false;
+        }
+        *len += (size_t)n;
+        return true;
+}
+
 /* Space-separated ids of the candidates the trace found eligible (free or
- * full, not passed over for postcode, skill, language or a decline). */
+ * full, not passed over for postcode, skill, language or a decline): the
+ * first-rank ones, then WAIT_OVERFLOW_MARK and the overflow ones. */
 static void trace_candidates(const json_t *trace, char *buf, size_t size)
 {
         const json_t *cands = json_object_get(trace, "candidates"), *c;
         size_t i, len = 0;
 
         buf[0] = '\0';
-        json_array_foreach(cands, i, c)
-        {
-                const char *why = json_string_value(json_object_get(c, "passed_over"));
-                const char *id = json_string_value(json_object_get(c, "connector"));
-                int n;
-                if (!id || (why && strcmp(why, "full") != 0 && strcmp(why, "not_picked") != 0))
-                        continue;
-                n = snprintf(buf + len, size - len, "%s%s", len ? " " : "", id);
-                if (n < 0 || (size_t)n >= size - len) {
-                        buf[len] = '\0';
-                        return;
+        for (int overflow = 0; overflow < 2; overflow++) {
+                bool marked = false;
+
+                json_array_foreach(cands, i, c)
+                {
+                        const char *id = json_string_value(json_object_get(c, "connector"));
+                        if (!hub_trace_eligible(c) || hub_trace_overflow(c) != overflow)
+                                continue;
+                        if (overflow && !marked &&
+                            !hub_append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
+                                return;
+                        marked = true;
+                        if (!hub_append_word(buf, size, &len, id))
+                                return;
                 }
-                len += (size_t)n;
         }
 }
 
 char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace)
 {
-        size_t size = rules->n_connectors * (RD_ID_MAX + 1) + 1;
+        size_t size = rules->n_connectors * (RD_ID_MAX + 1) + sizeof " " WAIT_OVERFLOW_MARK;
         char *cands = malloc(size);
         if (cands)
                 trace_candidates(trace, cands, size);
@@ -102,52 +131,54 @@ int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule)
         return rules->accept_within_s * 1000;
 }
 
-/* Record decision D for ST (being decided again) at NOW, with its TRACE:
- * the store first, with the decision's event, then memory. */
-static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-                 const json_t *trace, int64_t now)
+/* Store decision D of ST (filled in, its waiting facts F) at NOW with its
+ * TRACE text: the row, the decision's event, and referral.needs_attention
+ * when it starts to wait for a coordinator (BEFORE: its attention until
+ * now). */
+static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+                          const char *text, const struct wait_facts *f, enum rd_attention before,
+                          int64_t now)
 {
-        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
         bool offer = d->status == RD_STATUS_ASSIGNED;
-        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        char *cands = NULL;
-        int r = -ENOMEM;
+        struct rd_event ev[2];
+        struct rd_store_change ch = {.st = st,
+                                     .row = true,
+                                     .trace_set = true,
+                                     .trace = text,
+                                     .rules_digest = h->rules->digest,
+                                     .candidates = f->cands,
+                                     .teams = f->teams,
+                                     .offered = offer ? st->connector : NULL,
+                                     .rr_rule = offer ? st->rule : NULL,
+                                     .events = ev,
+                                     .n_events = 1};
 
-        hub_fill_decision(h->rules, st, d, now);
-        if (d->status == RD_STATUS_WAITLISTED)
-                cands = hub_waiting_candidates(h->rules, trace);
-        if ((text || !trace) && (cands || d->status != RD_STATUS_WAITLISTED)) {
-                struct rd_event ev = hub_event(hub_decision_event(d->status), st, now, NULL);
-                struct rd_store_change ch = {.st = st,
-                                             .row = true,
-                                             .trace_set = true,
-                                             .trace = text,
-                                             .rules_digest = h->rules->digest,
-                                             .candidates = cands,
-                                             .offered = offer ? st->connector : NULL,
-                                             .rr_rule = offer ? st->rule : NULL,
-                                             .events = &ev,
-                                             .n_events = 1};
-                r = hub_write(h, &ch, false);
-        }
-        if (r == 0)
-                r = hub_remember(h, st, d, was_waiting, cands, now);
-        free(cands);
-        free(text);
-        return r;
+        ev[0] = hub_event(hub_decision_event(d->status), st, now, NULL);
+        if (st->attention && !before)
+                ev[ch.n_events++] = hub_attention_event(st, now);
+        return hub_write(h, &ch, false);
 }
 
-/* Waiting referral ST, at POS in the head, gets the candidates of TRACE,
- * in the store and in memory (its place in the waitlist stays). */
-static int recandidate(struct rd_hub *h, size_t pos, struct rd_stored *st, const json_t *trace)
+int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+              const json_t *trace, int64_t now)
 {
-        char *cands = hub_waiting_candidates(h->rules, trace);
-        struct rd_store_change ch = {.st = st, .candidates = cands};
-        int r = cands ? hub_write(h, &ch, false) : -ENOMEM;
+        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
+        enum rd_attention before = st->attention;
+        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        struct wait_facts f = {0};
+        int r = text || !trace ? 0 : -ENOMEM;
 
+        hub_fill_decision(h->rules, st, d, now);
+        if (r == 0 && d->status == RD_STATUS_WAITLISTED) {
+                r = hub_wait_facts(h->rules, trace, &f);
+                st->attention = f.attention;
+        }
         if (r == 0)
-                r = wait_recandidate(h, pos, cands);
-        free(cands);
+                r = store_decision(h, st, d, text, &f, before, now);
+        if (r == 0)
+                r = hub_remember(h, st, d, was_waiting, f.cands, now);
+        hub_wait_facts_free(&f);
+        free(text);
         return r;
 }
 
@@ -170,11 +201,8 @@ static int add_decline(void *ctx, const char *connector)
         return 0;
 }
 
-/* Decide again for stored referral ST at NOW, by its rule when that still
- * assigns in the file, without those who declined it: *D and its *TRACE
- * (caller frees). POS: where it waits in the head, or -1. Reads only. */
-static int decide_again(struct rd_hub *h, const struct rd_stored *st, ssize_t pos, int64_t now,
-                        struct rd_decision *d, json_t **trace)
+int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead, int64_t now,
+                     struct rd_decision *d, json_t **trace)
 {
         struct declines *dec = calloc(1, sizeof *dec);
         struct rd_referral ref;
@@ -193,7 +221,7 @@ static int decide_again(struct rd_hub *h, const struct rd_stored *st, ssize_t po
         if (r == 0 && (!content || rd_referral_from_json(content, &ref, &err) < 0))
                 r = -EINVAL; /* erased content: an open referral is withdrawn first */
         if (r == 0) {
-                r = hub_route_state(h, dec->ids, dec->n, pos < 0 ? SIZE_MAX : (size_t)pos, &rs);
+                r = hub_route_state(h, dec->ids, dec->n, ahead, &rs);
                 if (r == 0)
                         r = rd_route_redecide(&ref, h->rules, &rs, rule, st->received_ms, now, d,
                                               trace);
@@ -204,11 +232,25 @@ static int decide_again(struct rd_hub *h, const struct rd_stored *st, ssize_t po
         return r;
 }
 
-/* Decide again for ST at NOW (see decide_again) and record it. With
- * ONLY_ASSIGN, a decision other than an offer changes nothing but a waiting
- * referral's candidates. *ASSIGNED (may be NULL): it got an offer. */
+/* What a decision taken again may change. */
+enum redecide_mode {
+        REDECIDE_ANY,        /* whatever it decides */
+        REDECIDE_OFFER,      /* only an offer; else at most a waiting one's candidates */
+        REDECIDE_FIRST_RANK, /* as REDECIDE_OFFER, and only an offer to a first-rank one */
+};
+
+/* Did the decision with TRACE offer to an overflow candidate (rev 2)? */
+static bool offered_to_overflow(const json_t *trace)
+{
+        const char *rank = json_string_value(json_object_get(trace, "rank"));
+        return rank && !strcmp(rank, "overflow");
+}
+
+/* Decide again for ST at NOW (see hub_decide_again) and record what MODE
+ * lets it change (a waiting referral's candidates, and so its attention,
+ * follow in every mode). *ASSIGNED (may be NULL): it got an offer. */
 static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t now,
-                    bool only_assign, bool *assigned)
+                    enum redecide_mode mode, bool *assigned)
 {
         struct rd_decision d;
         json_t *trace = NULL;
@@ -223,14 +265,18 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         else if (st->status != RD_STATUS_WAITLISTED)
                 pos = -1;
         if (r == 0)
-                r = decide_again(h, st, pos, now, &d, &trace);
-        if (r == 0 && only_assign && d.status != RD_STATUS_ASSIGNED) {
+                r = hub_decide_again(h, st, pos < 0 ? SIZE_MAX : (size_t)pos, now, &d, &trace);
+        if (r == 0 && mode == REDECIDE_FIRST_RANK && d.status == RD_STATUS_ASSIGNED &&
+            offered_to_overflow(trace)) {
+                /* its turn at an overflow candidate comes after the first-rank pass */
+        } else if (r == 0 && mode != REDECIDE_ANY && d.status != RD_STATUS_ASSIGNED) {
                 /* still waiting: who may take it under the rules in force
-                 * (a reload may have added connectors to its rule) */
-                if (d.status == RD_STATUS_WAITLISTED && pos >= 0)
-                        r = recandidate(h, (size_t)pos, st, trace);
+                 * (a reload may have added connectors to its rule, or taken
+                 * the last one away; a rule that forwards now has none) */
+                if (st->status == RD_STATUS_WAITLISTED)
+                        r = hub_recandidate(h, pos, st, trace, now);
         } else if (r == 0) {
-                r = apply(h, st, &d, trace, now);
+                r = hub_apply(h, st, &d, trace, now);
                 if (r == 0 && assigned)
                         *assigned = d.status == RD_STATUS_ASSIGNED;
         }
@@ -238,21 +284,25 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         return r;
 }
 
-int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now)
+int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type,
+                    const struct rd_store_reason *why, int64_t now)
 {
         char who[RD_ID_MAX + 1];
         struct rd_event ev;
-        struct rd_store_change ch = {.st = st, .declined = who, .events = &ev, .n_events = 1};
+        struct rd_store_change ch = {
+                .st = st, .declined = who, .reason = why, .events = &ev, .n_events = 1};
         size_t freed;
         int r;
 
         snprintf(who, sizeof who, "%s", st->connector);
         ev = hub_event(type, st, now, who); /* status: still the offer's (assigned) */
+        if (why && why->code)
+                snprintf(ev.reason_code, sizeof ev.reason_code, "%s", why->code);
         r = hub_write(h, &ch, false);
         if (r < 0)
                 return r;
         freed = hub_release(h, st);
-        r = redecide(h, st, -1, now, false, NULL);
+        r = redecide(h, st, -1, now, REDECIDE_ANY, NULL);
         if (r == 0 && freed != SIZE_MAX)
                 r = hub_serve_freed(h, freed, now);
         return r;
@@ -274,18 +324,39 @@ static bool any_room(const struct rd_hub *h)
 }
 
 /* A pass over the waitlist for connector FREED, or (SIZE_MAX) every one
- * with room; with ALL every waiting referral is tried, not only those that
- * name one with room. */
+ * with room, in waitlist order, for the waiting referrals of one rank: for
+ * which one of those connectors is a first-rank candidate, or (OVERFLOW) an
+ * overflow candidate (rev 2; protocol.md, "The waitlist"). With ALL every
+ * waiting referral is tried, not only those that name one with room at
+ * the rank (their candidates may be stale), and a first-rank pass takes
+ * only offers to first-rank candidates. */
 struct pass {
         size_t freed;
         bool all;
+        bool overflow;
         int64_t now;
         bool *target;    /* the connectors the pass is for */
         uint64_t naming; /* waiting referrals naming a target, not yet passed */
 };
 
+/* Does waiting referral W name a target of pass P at its rank, and (ROOM)
+ * one with room? */
+static bool names_target(const struct rd_hub *h, const struct pass *p, const struct rd_waiting *w,
+                         bool room)
+{
+        size_t n_first = w->n_candidates - w->n_overflow;
+
+        for (size_t k = p->overflow ? n_first : 0; k < (p->overflow ? w->n_candidates : n_first);
+             k++) {
+                size_t c = w->candidates[k];
+                if (p->target[c] && (!room || has_room(h, c)))
+                        return true;
+        }
+        return false;
+}
+
 /* Which connectors pass P is for, and how many waiting referrals name one
- * of them, from the counts by candidates. */
+ * of them at the pass's rank, from the counts by candidates. */
 static int pass_targets(struct rd_hub *h, struct pass *p)
 {
         int r = sets_fresh(h);
@@ -296,38 +367,32 @@ static int pass_targets(struct rd_hub *h, struct pass *p)
                 p->target[c] = p->freed == SIZE_MAX ? has_room(h, c) : c == p->freed;
         p->naming = 0;
         for (size_t i = 0; i < h->sets.n; i++)
-                for (size_t k = 0; k < h->sets.view[i].n_candidates; k++)
-                        if (p->target[h->sets.view[i].candidates[k]]) {
-                                p->naming += h->sets.count[i];
-                                break;
-                        }
+                if (names_target(h, p, &h->sets.view[i], false))
+                        p->naming += h->sets.count[i];
         return 0;
 }
 
 /* Try waiting entry I of the head: decided again when one of its
- * candidates the pass is for has room. *NEXT: the entry to try next. */
+ * candidates the pass is for has room at the pass's rank. *NEXT: the entry
+ * to try next. */
 static int pass_entry(struct rd_hub *h, struct pass *p, size_t i, size_t *next)
 {
-        const struct wait_entry *e = &h->wait.e[i];
-        bool try = p->all, names = false, assigned = false;
+        const struct rd_waiting *w = &h->wait.view[i];
+        int64_t rowid = h->wait.e[i].rowid;
+        bool names = names_target(h, p, w, false), assigned = false;
+        bool try = p->all || names_target(h, p, w, true);
         struct rd_stored st;
         int r;
 
-        for (size_t k = 0; k < e->n_cands; k++) {
-                size_t c = e->cands[k];
-                if (!p->target[c])
-                        continue;
-                names = true;
-                try = try || has_room(h, c);
-        }
         if (names && p->naming)
                 p->naming--;
         *next = i + 1;
         if (!try)
                 return 0;
-        r = rd_store_get_row(h->store, e->rowid, &st);
+        r = rd_store_get_row(h->store, rowid, &st);
         if (r == 0)
-                r = redecide(h, &st, (ssize_t)i, p->now, true, &assigned);
+                r = redecide(h, &st, (ssize_t)i, p->now,
+                             p->overflow ? REDECIDE_OFFER : REDECIDE_FIRST_RANK, &assigned);
         if (r == 0 && assigned)
                 *next = i; /* it left the head: entry i is now the next one */
         return r;
@@ -368,33 +433,60 @@ static int serve_pass(struct rd_hub *h, struct pass *p, bool *whole)
         return r;
 }
 
+/* Does a rule in force have overflow teams? Without, every candidate is
+ * first-rank and one pass serves all. */
+static bool any_overflow(const struct rd_rules *rules)
+{
+        for (size_t i = 0; i < rules->n_rules; i++)
+                if (rules->rules[i].n_overflow)
+                        return true;
+        return false;
+}
+
+/* The pass for the first rank and then, when the rules have overflow,
+ * the one for the overflow candidates, as P says. *WHOLE: both went
+ * through the whole list. */
+static int serve_ranks(struct rd_hub *h, struct pass p, bool *whole)
+{
+        bool whole_first = false;
+        int r;
+
+        p.overflow = false;
+        r = serve_pass(h, &p, &whole_first);
+        *whole = whole_first;
+        if (r == 0 && any_overflow(h->rules) &&
+            (p.freed == SIZE_MAX ? any_room(h) : has_room(h, p.freed))) {
+                p.overflow = true;
+                r = serve_pass(h, &p, whole);
+                *whole = *whole && whole_first;
+        }
+        return r;
+}
+
 int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now)
 {
         struct pass p = {.freed = freed, .all = false, .now = now};
         bool whole;
-        return serve_pass(h, &p, &whole);
+        return serve_ranks(h, p, &whole);
 }
 
-/* The routing file every waiting referral's candidates were worked out
- * with (meta). */
-#define META_CANDIDATES "candidates_rules"
-
 /* When the routing file is not the one the waiting referrals' candidates
- * were worked out with, try each of them (and remember the file once the
- * pass has been through the whole list). */
+ * were worked out with, try each of them while anybody has room (and
+ * remember the file once the passes have been through the whole list);
+ * what they do not reach, hub_recheck works through. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now)
 {
-        char digest[65] = "";
         bool current, whole = false;
         struct pass p = {.freed = SIZE_MAX, .now = now};
-        int r = rd_store_meta_get(h->store, META_CANDIDATES, digest, sizeof digest);
+        int r = hub_rules_current(h, META_CANDIDATES, &current);
 
-        if (r < 0 && r != -ENOENT)
+        if (r < 0)
                 return r;
-        current = r == 0 && strcmp(digest, h->rules->digest) == 0;
         p.all = !current;
-        r = serve_pass(h, &p, &whole);
+        r = serve_ranks(h, p, &whole);
         if (r == 0 && !current)
                 r = rd_store_meta_set(h->store, META_CANDIDATES, whole ? h->rules->digest : "");
-        return r;
+        if (r == 0 && !current && whole) /* each one was decided again: attention too */
+                r = rd_store_meta_set(h->store, META_ATTENTION, h->rules->digest);
+        return r < 0 ? r : hub_recheck_begin(h, now);
 }

@@ -9,11 +9,12 @@
 
 /* The connector indexes (of RULES) of the space-separated ids in
  * CANDIDATES, those not in the rules skipped: a new array in *OUT (caller
- * frees) and its length in *N. 0 or -ENOMEM. */
+ * frees), its length in *N, and in *N_OVERFLOW how many of its last ones
+ * stood after WAIT_OVERFLOW_MARK. 0 or -ENOMEM. */
 static int parse_candidates(const struct rd_rules *rules, const char *candidates, size_t **out,
-                            size_t *n)
+                            size_t *n, size_t *n_overflow)
 {
-        size_t *v = calloc(rules->n_connectors + 1, sizeof *v), k = 0;
+        size_t *v = calloc(rules->n_connectors + 1, sizeof *v), k = 0, first = SIZE_MAX;
         const char *p = candidates;
 
         if (!v)
@@ -26,7 +27,9 @@ static int parse_candidates(const struct rd_rules *rules, const char *candidates
                         memcpy(id, p, len);
                         id[len] = '\0';
                         c = rd_rules_connector_index(rules, id);
-                        if (c >= 0 && k < rules->n_connectors)
+                        if (!strcmp(id, WAIT_OVERFLOW_MARK) && first == SIZE_MAX)
+                                first = k;
+                        else if (c >= 0 && k < rules->n_connectors)
                                 v[k++] = (size_t)c;
                 }
                 p += len;
@@ -35,6 +38,7 @@ static int parse_candidates(const struct rd_rules *rules, const char *candidates
         }
         *out = v;
         *n = k;
+        *n_overflow = first == SIZE_MAX ? 0 : k - first;
         return 0;
 }
 
@@ -96,8 +100,9 @@ static int sets_add(struct wait_sets *s, const struct rd_rules *rules, const cha
         s->text[i] = strdup(candidates);
         if (!s->text[i])
                 return -ENOMEM;
+        memset(&s->view[i], 0, sizeof s->view[i]); /* all ahead of a new referral */
         r = parse_candidates(rules, candidates, (size_t **)&s->view[i].candidates,
-                             &s->view[i].n_candidates);
+                             &s->view[i].n_candidates, &s->view[i].n_overflow);
         if (r < 0) {
                 free(s->text[i]);
                 return r;
@@ -185,10 +190,11 @@ static int wait_set_candidates(struct wait_head *w, const struct rd_rules *rules
 
         free(e->cands);
         e->cands = NULL;
-        e->n_cands = 0;
-        r = parse_candidates(rules, candidates, &e->cands, &e->n_cands);
+        e->n_cands = e->n_overflow = 0;
+        r = parse_candidates(rules, candidates, &e->cands, &e->n_cands, &e->n_overflow);
         w->view[at].candidates = e->cands;
         w->view[at].n_candidates = e->n_cands;
+        w->view[at].n_overflow = e->n_overflow;
         return r;
 }
 
@@ -283,7 +289,7 @@ int wait_extend(struct rd_hub *h, size_t n)
         return r;
 }
 
-static ssize_t wait_find(const struct wait_head *w, size_t from, int64_t rowid)
+ssize_t wait_find(const struct wait_head *w, size_t from, int64_t rowid)
 {
         for (size_t i = from; i < w->n; i++)
                 if (w->e[i].rowid == rowid)

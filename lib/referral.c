@@ -278,6 +278,138 @@ int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_e
         return 0;
 }
 
+/* ---- the corr of a request that cannot be decoded ---------------------- */
+
+int rd_corr_valid(const json_t *corr)
+{
+        const char *s = json_string_value(corr);
+        size_t n = 0, len = json_string_length(corr);
+
+        if (!s)
+                return 0;
+        for (size_t i = 0; i < len; i++)
+                n += ((unsigned char)s[i] & 0xC0) != 0x80;
+        return n <= RD_CORR_MAX;
+}
+
+static size_t skip_space(const char *buf, size_t len, size_t i)
+{
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+                i++;
+        return i;
+}
+
+/* The end (one past the closing quote) of the string token that starts at
+ * BUF[I] (a quote), or 0 when it does not end. */
+static size_t string_end(const char *buf, size_t len, size_t i)
+{
+        for (i++; i < len; i++) {
+                if (buf[i] == '\\')
+                        i++;
+                else if (buf[i] == '"')
+                        return i + 1;
+        }
+        return 0;
+}
+
+/* The end of the value that starts at BUF[I]: a string, an array or object
+ * (brackets counted outside strings, however deep, without recursion), or
+ * a scalar up to the next delimiter. 0 when it does not end. Nothing is
+ * checked: only where the value ends. */
+static size_t value_end(const char *buf, size_t len, size_t i)
+{
+        size_t depth = 0;
+
+        if (i >= len)
+                return 0;
+        if (buf[i] == '"')
+                return string_end(buf, len, i);
+        if (buf[i] != '[' && buf[i] != '{') {
+                while (i < len && !strchr(",}] \t\r\n", buf[i]))
+                        i++;
+                return i;
+        }
+        for (; i < len; i++) {
+                if (buf[i] == '"') {
+                        i = string_end(buf, len, i);
+                        if (!i)
+                                return 0;
+                        i--;
+                } else if (buf[i] == '[' || buf[i] == '{') {
+                        depth++;
+                } else if ((buf[i] == ']' || buf[i] == '}') && --depth == 0) {
+                        return i + 1;
+                }
+        }
+        return 0;
+}
+
+/* 1 if the string token BUF[LEN] (quotes included) decodes to "corr". */
+static int is_corr_key(const char *buf, size_t len)
+{
+        json_t *k;
+        int r;
+
+        if (len == 6 && memcmp(buf, "\"corr\"", 6) == 0)
+                return 1;
+        if (!memchr(buf, '\\', len)) /* only an escape can spell corr otherwise */
+                return 0;
+        k = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
+        r = json_is_string(k) && strcmp(json_string_value(k), "corr") == 0 &&
+            json_string_length(k) == 4;
+        json_decref(k);
+        return r;
+}
+
+int rd_json_scan_corr(const char *buf, size_t len, json_t **out)
+{
+        json_t *found = NULL;
+        size_t i;
+
+        if (!buf)
+                return 0;
+        i = skip_space(buf, len, 0);
+        if (i >= len || buf[i] != '{')
+                return 0;
+        i = skip_space(buf, len, i + 1);
+        while (i < len && buf[i] == '"') {
+                size_t key = i, key_end = string_end(buf, len, i), val, val_end;
+
+                if (!key_end)
+                        break;
+                i = skip_space(buf, len, key_end);
+                if (i >= len || buf[i] != ':')
+                        break;
+                val = skip_space(buf, len, i + 1);
+                val_end = value_end(buf, len, val);
+                if (!val_end)
+                        break;
+                if (is_corr_key(buf + key, key_end - key)) {
+                        json_t *v = NULL;
+                        if (found) { /* two: neither is the request's corr */
+                                json_decref(found);
+                                return 0;
+                        }
+                        if (buf[val] == '"')
+                                v = json_loadb(buf + val, val_end - val,
+                                               JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+                        if (!rd_corr_valid(v)) {
+                                json_decref(v);
+                                return 0;
+                        }
+                        found = v;
+                }
+                i = skip_space(buf, len, val_end);
+                if (i >= len || buf[i] != ',')
+                        break;
+                i = skip_space(buf, len, i + 1);
+        }
+        if (!found)
+                return 0;
+        *out = found;
+        return 1;
+}
+
 /* ---- validating a referral --------------------------------------------- */
 
 static const char *const referral_keys[] = {

@@ -80,6 +80,19 @@ int rd_urgency_parse(const char *s, enum rd_urgency *out);
  * or a negative errno with ERR filled. The message never quotes the input. */
 int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_error *err);
 
+/* 1 if CORR is a JSON string of at most RD_CORR_MAX code points (it may
+ * hold U+0000), the only corr a reply echoes; else 0 (also for NULL). */
+int rd_corr_valid(const json_t *corr);
+
+/* The corr of the request frame BUF[LEN] when rd_json_parse_request refused
+ * it (protocol.md: a JSON object with a readable corr gets it back, whatever
+ * else is wrong). Reads only the top level of the object, without
+ * recursion and whatever its size: a "corr" key (escapes decoded) whose
+ * value is a string rd_corr_valid accepts, given once, before anything at
+ * the top level that is not a member. Returns 1 and a new string in *OUT
+ * (caller owns), or 0 (*OUT untouched). */
+int rd_json_scan_corr(const char *buf, size_t len, json_t **out);
+
 /* Validate OBJ (the value of a request's "referral") against every rule of
  * protocol.md's submit table and fill *OUT. Field paths in ERR start with
  * "referral." (e.g. "referral.children[0].age"). Missing urgency becomes

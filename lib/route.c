@@ -1,12 +1,14 @@
 /* route.c: the routing decision (routing.md, "Rules").
  *
  * The first rule whose `when` matches decides. A forward rule forwards. An
- * assign rule looks at every connector of its teams in file order: passed
- * over for postcode (by_postcode and the team does not hold the postcode),
- * skill, language (require), declined (in state->excluded), else an
- * eligible candidate; a candidate is free when load < capacity. A free
- * candidate gets the offer; when none is free, the forecast decides
- * between waitlisted and the rule's `otherwise`.
+ * assign rule looks at every connector of its teams in file order, then
+ * (rev 2) at every connector of its overflow teams: passed over for
+ * postcode (by_postcode and the team does not hold the postcode; never an
+ * overflow team), skill, language (require), declined (in state->excluded),
+ * else an eligible candidate; a candidate is free when load < capacity. A
+ * free first-rank candidate gets the offer; else a free overflow one; when
+ * none is free, the forecast over both ranks decides between waitlisted and
+ * the rule's `otherwise`.
  *
  * Choices where routing.md is silent:
  * - language require/prefer with a referral that gives no language: no
@@ -143,9 +145,9 @@ struct ask {
         bool prefer;       /* language: prefer, and the referral gives one */
 };
 
-/* Why candidate C (connector, load and capacity filled in) is passed over
- * before a pick: a filter, or full; if free, NOT_PICKED until a pick takes
- * it, or NOT_SPEAKER when A prefers speakers and it is none. */
+/* Why candidate C (connector, rank, load and capacity filled in) is passed
+ * over before a pick: a filter, or full; if free, NOT_PICKED until a pick
+ * takes it, or NOT_SPEAKER when A prefers speakers and it is none. */
 static enum rd_route_why first_why(const struct rd_rules *rules, const struct ask *a,
                                    const struct rd_route_state *st, const struct rd_route_cand *c)
 {
@@ -153,8 +155,9 @@ static enum rd_route_why first_why(const struct rd_rules *rules, const struct as
         const struct rd_team *team = &rules->teams[cn->team];
         bool speaks = a->lang[0] && list_has(&cn->languages, a->lang);
 
-        if (a->rule->by_postcode && (!team->has_postcodes || !a->postcode ||
-                                     !postcode_in(team->postcodes, team->n_postcodes, a->postcode)))
+        if (a->rule->by_postcode && !c->overflow &&
+            (!team->has_postcodes || !a->postcode ||
+             !postcode_in(team->postcodes, team->n_postcodes, a->postcode)))
                 return RD_WHY_POSTCODE;
         if (!list_has(&cn->skills, a->skill))
                 return RD_WHY_SKILL;
@@ -167,28 +170,39 @@ static enum rd_route_why first_why(const struct rd_rules *rules, const struct as
         return a->prefer && !speaks ? RD_WHY_NOT_SPEAKER : RD_WHY_NOT_PICKED;
 }
 
-/* Every connector of A's teams, in file order, into REC->cands (room for
- * CAP) with its reason before a pick. Returns 0, or -EINVAL when the teams
- * hold more connectors than they count (a rule set not from the loader). */
+static bool team_in(const size_t *teams, size_t n, size_t team)
+{
+        for (size_t j = 0; j < n; j++)
+                if (teams[j] == team)
+                        return true;
+        return false;
+}
+
+/* Every connector of A's teams, in file order, then every connector of its
+ * overflow teams, in file order, into REC->cands (room for CAP) with its
+ * reason before a pick. Returns 0, or -EINVAL when the teams hold more
+ * connectors than they count (a rule set not from the loader). */
 static int gather(const struct rd_rules *rules, const struct ask *a,
                   const struct rd_route_state *st, size_t cap, struct rd_route_record *rec)
 {
-        for (size_t ci = 0; ci < rules->n_connectors; ci++) {
-                const struct rd_connector *cn = &rules->connectors[ci];
-                struct rd_route_cand *c;
-                bool in = false;
+        for (int overflow = 0; overflow < 2; overflow++) {
+                const size_t *teams = overflow ? a->rule->overflow : a->rule->teams;
+                size_t n = overflow ? a->rule->n_overflow : a->rule->n_teams;
 
-                for (size_t j = 0; j < a->rule->n_teams; j++)
-                        in |= a->rule->teams[j] == cn->team;
-                if (!in)
-                        continue;
-                if (rec->n_cands == cap)
-                        return -EINVAL;
-                c = &rec->cands[rec->n_cands++];
-                c->connector = ci;
-                c->load = st && st->load ? st->load[ci] : 0;
-                c->capacity = cn->capacity;
-                c->why = first_why(rules, a, st, c);
+                for (size_t ci = 0; ci < rules->n_connectors; ci++) {
+                        struct rd_route_cand *c;
+
+                        if (!team_in(teams, n, rules->connectors[ci].team))
+                                continue;
+                        if (rec->n_cands == cap)
+                                return -EINVAL;
+                        c = &rec->cands[rec->n_cands++];
+                        c->connector = ci;
+                        c->overflow = overflow;
+                        c->load = st && st->load ? st->load[ci] : 0;
+                        c->capacity = rules->connectors[ci].capacity;
+                        c->why = first_why(rules, a, st, c);
+                }
         }
         return 0;
 }
@@ -215,17 +229,26 @@ static bool less_loaded(const struct rd_rules *rules, const struct rd_route_stat
         return strcmp(rules->connectors[a->connector].id, rules->connectors[b->connector].id) < 0;
 }
 
-/* May a pick take C: free, and a speaker when SPEAKERS_ONLY? */
-static bool in_pool(const struct rd_route_cand *c, bool speakers_only)
+/* Which candidates a pick chooses among: one rank, all of them or only
+ * speakers of the family's language. */
+struct pool {
+        bool overflow;
+        bool speakers_only;
+};
+
+/* May a pick from pool P take C: of its rank, free, and a speaker when
+ * only speakers may? */
+static bool in_pool(const struct rd_route_cand *c, struct pool p)
 {
-        return c->why == RD_WHY_NOT_PICKED || (!speakers_only && c->why == RD_WHY_NOT_SPEAKER);
+        return c->overflow == p.overflow &&
+               (c->why == RD_WHY_NOT_PICKED || (!p.speakers_only && c->why == RD_WHY_NOT_SPEAKER));
 }
 
 /* round_robin: the first in the pool after the connector rule A->ri
  * offered to last, in file order, else the first in the pool. */
 static size_t next_in_turn(const struct rd_rules *rules, const struct ask *a,
                            const struct rd_route_state *st, const struct rd_route_record *rec,
-                           bool speakers_only)
+                           struct pool p)
 {
         ssize_t last = -1;
         size_t first = SIZE_MAX;
@@ -233,7 +256,7 @@ static size_t next_in_turn(const struct rd_rules *rules, const struct ask *a,
         if (st && st->rr_last && st->rr_last[a->ri])
                 last = rd_rules_connector_index(rules, st->rr_last[a->ri]);
         for (size_t i = 0; i < rec->n_cands; i++) {
-                if (!in_pool(&rec->cands[i], speakers_only))
+                if (!in_pool(&rec->cands[i], p))
                         continue;
                 if (first == SIZE_MAX)
                         first = i;
@@ -243,18 +266,18 @@ static size_t next_in_turn(const struct rd_rules *rules, const struct ask *a,
         return first;
 }
 
-/* The pick among the pool of REC's candidates by A's rule: the index into
+/* The pick among pool P of REC's candidates by A's rule: the index into
  * rec->cands, or SIZE_MAX when the pool is empty. */
 static size_t pick(const struct rd_rules *rules, const struct ask *a,
                    const struct rd_route_state *st, const struct rd_route_record *rec,
-                   bool speakers_only)
+                   struct pool p)
 {
         size_t best = SIZE_MAX;
 
         if (a->rule->pick == RD_PICK_ROUND_ROBIN)
-                return next_in_turn(rules, a, st, rec, speakers_only);
+                return next_in_turn(rules, a, st, rec, p);
         for (size_t i = 0; i < rec->n_cands; i++) {
-                if (!in_pool(&rec->cands[i], speakers_only))
+                if (!in_pool(&rec->cands[i], p))
                         continue;
                 if (best == SIZE_MAX || less_loaded(rules, st, &rec->cands[i], &rec->cands[best]))
                         best = i;
@@ -262,21 +285,43 @@ static size_t pick(const struct rd_rules *rules, const struct ask *a,
         return best;
 }
 
-/* Pick a free candidate of REC (speakers first when A prefers them) and
- * mark it CHOSEN. When no speaker was free, the others were passed over
- * for the pick, not for their language. Returns the index into rec->cands,
- * or SIZE_MAX when nobody is free. */
-static size_t choose(const struct rd_rules *rules, const struct ask *a,
-                     const struct rd_route_state *st, struct rd_route_record *rec)
+/* Pick a free candidate of REC of one rank (OVERFLOW or not), speakers
+ * first when A prefers them. When no speaker of the rank was free, the
+ * others were passed over for the pick, not for their language. Returns the
+ * index into rec->cands, or SIZE_MAX when nobody of the rank is free. */
+static size_t choose_in_rank(const struct rd_rules *rules, const struct ask *a,
+                             const struct rd_route_state *st, struct rd_route_record *rec,
+                             bool overflow)
 {
-        size_t chosen = a->prefer ? pick(rules, a, st, rec, true) : SIZE_MAX;
+        size_t chosen =
+                a->prefer ? pick(rules, a, st, rec, (struct pool){overflow, true}) : SIZE_MAX;
 
         if (chosen == SIZE_MAX && a->prefer)
                 for (size_t i = 0; i < rec->n_cands; i++)
-                        if (rec->cands[i].why == RD_WHY_NOT_SPEAKER)
+                        if (rec->cands[i].overflow == overflow &&
+                            rec->cands[i].why == RD_WHY_NOT_SPEAKER)
                                 rec->cands[i].why = RD_WHY_NOT_PICKED;
         if (chosen == SIZE_MAX)
-                chosen = pick(rules, a, st, rec, false);
+                chosen = pick(rules, a, st, rec, (struct pool){overflow, false});
+        return chosen;
+}
+
+/* Pick a free first-rank candidate of REC, else a free overflow one, and
+ * mark it CHOSEN; when a first-rank one is chosen, the free overflow ones
+ * were passed over for it. Returns the index into rec->cands, or SIZE_MAX
+ * when nobody is free. */
+static size_t choose(const struct rd_rules *rules, const struct ask *a,
+                     const struct rd_route_state *st, struct rd_route_record *rec)
+{
+        size_t chosen = choose_in_rank(rules, a, st, rec, false);
+
+        if (chosen == SIZE_MAX)
+                chosen = choose_in_rank(rules, a, st, rec, true);
+        else
+                for (size_t i = 0; i < rec->n_cands; i++)
+                        if (rec->cands[i].overflow && (rec->cands[i].why == RD_WHY_NOT_PICKED ||
+                                                       rec->cands[i].why == RD_WHY_NOT_SPEAKER))
+                                rec->cands[i].why = RD_WHY_FIRST_RANK_FREE;
         if (chosen != SIZE_MAX)
                 rec->cands[chosen].why = RD_WHY_CHOSEN;
         return chosen;
@@ -291,39 +336,79 @@ static int cmp_i64(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* Does waiting referral W share a candidate marked in IS_CAND? (A
- * candidate index out of range is skipped.) */
-static bool shares(const struct rd_rules *rules, const struct rd_waiting *w, const bool *is_cand)
+/* The rank of a connector among the eligible candidates of the referral
+ * being decided. */
+enum { RANK_NONE = 0, RANK_FIRST, RANK_OVERFLOW };
+
+/* The waiting referrals ahead, counted by the ranks whose slots they may
+ * take: [AHEAD_FIRST] first-rank slots only, [AHEAD_OVERFLOW] overflow
+ * slots only, [AHEAD_BOTH] either; each counted up to the slots there are. */
+enum { AHEAD_NONE = 0, AHEAD_FIRST, AHEAD_OVERFLOW, AHEAD_BOTH, AHEAD__MAX };
+
+/* Which slots waiting referral W may take ahead of this one (an AHEAD_
+ * value), given the RANK of each connector for this one: a slot of a
+ * connector that serves W first (routing.md rev 2, struct rd_waiting). A
+ * candidate index out of range is skipped. */
+static unsigned takes(const struct rd_rules *rules, const struct rd_waiting *w,
+                      const unsigned char *rank)
 {
-        for (size_t j = 0; w->candidates && j < w->n_candidates; j++)
-                if (w->candidates[j] < rules->n_connectors && is_cand[w->candidates[j]])
-                        return true;
-        return false;
+        size_t n = w->candidates ? w->n_candidates : 0;
+        size_t n_first = n - (w->n_overflow < n ? w->n_overflow : n);
+        unsigned pools = AHEAD_NONE;
+
+        for (size_t j = 0; j < n; j++) {
+                size_t c = w->candidates[j];
+                bool w_first = j < n_first;
+
+                if (c >= rules->n_connectors)
+                        continue;
+                if (rank[c] == RANK_FIRST && w_first && !w->behind)
+                        pools |= AHEAD_FIRST;
+                if (rank[c] == RANK_OVERFLOW && (w_first || !w->behind))
+                        pools |= AHEAD_OVERFLOW;
+        }
+        return pools;
 }
 
-/* How many referrals wait ahead for the candidates marked in IS_CAND,
- * counted up to TOTAL: once that many wait ahead there is no slot, so a
- * long waitlist costs no more than that ("at least TOTAL" then). */
-static size_t waiting_ahead(const struct rd_rules *rules, const struct rd_route_state *st,
-                            const bool *is_cand, size_t total)
+/* Add K referrals to *X, counted up to CAP (*X <= CAP). */
+static void count_up_to(uint64_t *x, uint64_t k, uint64_t cap)
 {
-        size_t ahead = 0;
-
-        for (size_t w = 0; st && st->waiting && w < st->n_waiting && ahead < total; w++)
-                ahead += shares(rules, &st->waiting[w], is_cand);
-        for (size_t k = 0; st && st->waiting_sets && k < st->n_waiting_sets && ahead < total; k++)
-                if (shares(rules, &st->waiting_sets[k], is_cand))
-                        ahead = st->waiting_set_counts[k] >= total - ahead
-                                        ? total
-                                        : ahead + (size_t)st->waiting_set_counts[k];
-        return ahead;
+        *x = k >= cap - *x ? cap : *x + k;
 }
 
-/* The known ends of the eligible candidates of REC, earliest first, in a
- * new array (NULL when there are none) of *TOTAL; marks them in IS_CAND.
- * Returns 0 or -ENOMEM. */
+/* Once the referrals ahead can take every slot, more change nothing. */
+static bool every_slot_taken(const uint64_t *ahead, const struct rd_route_forecast *fc)
+{
+        return ahead[AHEAD_FIRST] + ahead[AHEAD_BOTH] >= fc->first.slots &&
+               ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH] >= fc->overflow.slots &&
+               ahead[AHEAD_FIRST] + ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH] >= fc->slots;
+}
+
+/* The waiting referrals of ST that take a place ahead, into AHEAD: read
+ * only until they can take every slot, so that a long waitlist costs no
+ * more than that. */
+static void waiting_ahead(const struct rd_rules *rules, const struct rd_route_state *st,
+                          const unsigned char *rank, const struct rd_route_forecast *fc,
+                          uint64_t ahead[AHEAD__MAX])
+{
+        for (size_t w = 0; st && st->waiting && w < st->n_waiting; w++) {
+                if (every_slot_taken(ahead, fc))
+                        return;
+                count_up_to(&ahead[takes(rules, &st->waiting[w], rank)], 1, fc->slots);
+        }
+        for (size_t k = 0; st && st->waiting_sets && k < st->n_waiting_sets; k++) {
+                if (every_slot_taken(ahead, fc))
+                        return;
+                count_up_to(&ahead[takes(rules, &st->waiting_sets[k], rank)],
+                            st->waiting_set_counts[k], fc->slots);
+        }
+}
+
+/* The known ends of the eligible candidates of REC of one rank (OVERFLOW or
+ * not), earliest first, in a new array (NULL when there are none) of *N;
+ * marks them in RANK. Returns 0 or -ENOMEM. */
 static int slots_of(const struct rd_route_state *st, const struct rd_route_record *rec,
-                    bool *is_cand, int64_t **slots, size_t *total)
+                    bool overflow, unsigned char *rank, int64_t **slots, size_t *total)
 {
         size_t n = 0, k = 0;
         int64_t *v = NULL;
@@ -331,9 +416,9 @@ static int slots_of(const struct rd_route_state *st, const struct rd_route_recor
         for (size_t i = 0; i < rec->n_cands; i++) {
                 size_t ci = rec->cands[i].connector;
 
-                if (!rd_route_why_eligible(rec->cands[i].why))
+                if (rec->cands[i].overflow != overflow || !rd_route_why_eligible(rec->cands[i].why))
                         continue;
-                is_cand[ci] = true;
+                rank[ci] = overflow ? RANK_OVERFLOW : RANK_FIRST;
                 if (st && st->ends && st->n_ends && st->ends[ci])
                         n += st->n_ends[ci];
         }
@@ -342,7 +427,7 @@ static int slots_of(const struct rd_route_state *st, const struct rd_route_recor
         for (size_t i = 0; i < rec->n_cands && n; i++) {
                 size_t ci = rec->cands[i].connector;
 
-                if (!rd_route_why_eligible(rec->cands[i].why) || !st->ends[ci])
+                if (rank[ci] != (overflow ? RANK_OVERFLOW : RANK_FIRST) || !st->ends[ci])
                         continue;
                 memcpy(v + k, st->ends[ci], st->n_ends[ci] * sizeof *v);
                 k += st->n_ends[ci];
@@ -354,30 +439,62 @@ static int slots_of(const struct rd_route_state *st, const struct rd_route_recor
         return 0;
 }
 
+/* The first slot of the two ranks' SLOTS together (earliest first) that the
+ * referrals AHEAD cannot all take, into FC (struct rd_route_forecast). */
+static void first_free_slot(int64_t *const slots[2], const uint64_t *ahead, int64_t now_ms,
+                            struct rd_route_forecast *fc)
+{
+        size_t x = 0, y = 0, nx = fc->first.slots, ny = fc->overflow.slots;
+
+        while (x < nx || y < ny) {
+                bool first = y == ny || (x < nx && slots[0][x] <= slots[1][y]);
+                int64_t at = first ? slots[0][x++] : slots[1][y++];
+
+                if (x > ahead[AHEAD_FIRST] + ahead[AHEAD_BOTH] ||
+                    y > ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH] ||
+                    x + y > ahead[AHEAD_FIRST] + ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH]) {
+                        fc->found = true;
+                        fc->expected_start = at < now_ms ? now_ms : at;
+                        fc->expected_overflow = !first;
+                        return;
+                }
+        }
+}
+
+static size_t min_size(uint64_t a, size_t b)
+{
+        return a < b ? (size_t)a : b;
+}
+
 /* The slots of REC's eligible candidates and the referrals waiting ahead
  * (routing.md) into FC. Returns 0 or -ENOMEM. */
 static int forecast(const struct rd_rules *rules, const struct rd_route_state *st,
                     const struct rd_route_record *rec, int64_t now_ms, struct rd_route_forecast *fc)
 {
-        bool *is_cand = calloc(rules->n_connectors ? rules->n_connectors : 1, sizeof *is_cand);
-        int64_t *slots = NULL;
+        unsigned char *rank = calloc(rules->n_connectors ? rules->n_connectors : 1, 1);
+        int64_t *slots[2] = {NULL, NULL};
+        uint64_t ahead[AHEAD__MAX] = {0};
         int rc = -ENOMEM;
 
-        if (!is_cand)
+        if (!rank)
                 goto out;
-        rc = slots_of(st, rec, is_cand, &slots, &fc->slots);
+        rc = slots_of(st, rec, false, rank, &slots[0], &fc->first.slots);
+        if (rc == 0)
+                rc = slots_of(st, rec, true, rank, &slots[1], &fc->overflow.slots);
         if (rc < 0)
                 goto out;
-        fc->waiting_ahead = waiting_ahead(rules, st, is_cand, fc->slots);
-        if (fc->waiting_ahead < fc->slots) {
-                fc->found = true;
-                fc->expected_start = slots[fc->waiting_ahead];
-                if (fc->expected_start < now_ms)
-                        fc->expected_start = now_ms;
-        }
+        fc->slots = fc->first.slots + fc->overflow.slots;
+        waiting_ahead(rules, st, rank, fc, ahead);
+        fc->waiting_ahead =
+                min_size(ahead[AHEAD_FIRST] + ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH], fc->slots);
+        fc->first.waiting_ahead = min_size(ahead[AHEAD_FIRST] + ahead[AHEAD_BOTH], fc->first.slots);
+        fc->overflow.waiting_ahead =
+                min_size(ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH], fc->overflow.slots);
+        first_free_slot(slots, ahead, now_ms, fc);
 out:
-        free(slots);
-        free(is_cand);
+        free(slots[0]);
+        free(slots[1]);
+        free(rank);
         return rc;
 }
 
@@ -420,6 +537,9 @@ static bool rule_valid(const struct rd_rules *rules, const struct rd_rule *rule)
         for (size_t j = 0; j < rule->n_teams; j++)
                 if (rule->teams[j] >= rules->n_teams)
                         return false;
+        for (size_t j = 0; j < rule->n_overflow; j++)
+                if (rule->overflow[j] >= rules->n_teams)
+                        return false;
         return rule->otherwise != RD_OTHERWISE_FORWARD || rule->otherwise_to < rules->n_targets;
 }
 
@@ -450,8 +570,13 @@ static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule
 
         rec->has_forecast = true;
         fc->start_by = d->start_by_ms;
-        for (size_t i = 0; i < rec->n_cands; i++)
-                fc->candidates += rd_route_why_eligible(rec->cands[i].why);
+        for (size_t i = 0; i < rec->n_cands; i++) {
+                struct rd_route_rank_forecast *rk =
+                        rec->cands[i].overflow ? &fc->overflow : &fc->first;
+
+                rk->candidates += rd_route_why_eligible(rec->cands[i].why);
+        }
+        fc->candidates = fc->first.candidates + fc->overflow.candidates;
         if (fc->candidates && forecast(rules, st, rec, now_ms, fc) < 0)
                 return -ENOMEM;
         fc->within_window = fc->found && fc->expected_start < fc->start_by;
@@ -473,8 +598,8 @@ static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule
         return 0;
 }
 
-/* Assign rule RI decides for R: a free candidate gets the offer, else the
- * forecast decides. Returns 0, -ENOMEM or -EINVAL (inconsistent rules). */
+/* Assign rule RI decides for R: a free candidate gets the offer (first
+ * rank first), else the forecast decides. Returns 0, -ENOMEM or -EINVAL (inconsistent rules). */
 static int decide_assign(const struct rd_referral *r, const struct rd_rules *rules,
                          const struct rd_route_state *st, size_t ri, int64_t received_ms,
                          int64_t now_ms, struct rd_route_record *rec)
@@ -494,11 +619,14 @@ static int decide_assign(const struct rd_referral *r, const struct rd_rules *rul
 
         for (size_t j = 0; j < rule->n_teams; j++)
                 cap += rules->teams[rule->teams[j]].n_connectors;
+        for (size_t j = 0; j < rule->n_overflow; j++)
+                cap += rules->teams[rule->overflow[j]].n_connectors;
         rec->cands = malloc((cap ? cap : 1) * sizeof *rec->cands);
         if (!rec->cands)
                 return -ENOMEM;
         d->start_by_ms = received_ms + rule->window_s * 1000;
         rec->pick = rule->pick;
+        rec->has_overflow = rule->n_overflow > 0;
         rc = gather(rules, &a, st, cap, rec);
         if (rc < 0)
                 return rc;
@@ -567,6 +695,15 @@ size_t rd_route_eligible(const struct rd_route_record *rec, size_t *out, size_t 
                         out[n] = rec->cands[i].connector;
                 n++;
         }
+        return n;
+}
+
+size_t rd_route_eligible_overflow(const struct rd_route_record *rec)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < rec->n_cands; i++)
+                n += rec->cands[i].overflow && rd_route_why_eligible(rec->cands[i].why);
         return n;
 }
 

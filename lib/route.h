@@ -20,12 +20,25 @@
 #include "referral.h"
 #include "rules.h"
 
-/* One referral already on the waitlist, in waitlist order (highest urgency
- * first, then earliest start_by). Its candidates are the connectors its
- * rule may offer it to. */
+/* One referral already on the waitlist, or (in waiting_sets) as many as
+ * its count. Its candidates are the connectors its rule may offer it to:
+ * the first n_candidates - n_overflow of them first-rank, the last
+ * n_overflow (rev 2) overflow candidates of its rule. Both fields beyond
+ * the candidates are zero for a waitlist that knows no overflow: every
+ * candidate first-rank, every referral ahead.
+ *
+ * Who takes the first places (routing.md rev 2): a connector serves first
+ * the waiting referrals for which it is first-rank, then those for which
+ * it is an overflow candidate, and within a rank in waitlist order (highest
+ * urgency, earliest start_by, earliest receipt). So a waiting referral
+ * takes a place ahead of the one being decided at a connector of the
+ * latter's candidates when that connector has it at a better rank, or at
+ * the same rank and it is not BEHIND. */
 struct rd_waiting {
         const size_t *candidates; /* indexes into rules->connectors */
         size_t n_candidates;
+        size_t n_overflow; /* the last n_overflow of CANDIDATES (more: all) */
+        bool behind;       /* after the referral being decided in waitlist order */
 };
 
 /* What the engine may know about connectors. Every array is indexed like
@@ -43,13 +56,19 @@ struct rd_route_state {
          * referrals, ascending; n_ends[i] of them */
         const int64_t *const *ends;
         const size_t *n_ends;
+        /* the waiting referrals that may take a place before this one: for
+         * a new referral every waiting referral (all ahead of it: a
+         * referral already waiting takes the first places), for a waiting
+         * one the others, BEHIND said of those after it */
         const struct rd_waiting *waiting;
         size_t n_waiting;
-        /* and, besides those listed one by one, more waiting referrals ahead,
-         * counted by their candidates: waiting_set_counts[i] referrals may
-         * be taken by the candidates of waiting_sets[i]. Only how many of
-         * them share a candidate counts, not their order, so the hub hands
-         * a long waitlist over in a few sets instead of entry by entry. */
+        /* and, besides those listed one by one, more waiting referrals,
+         * counted: waiting_set_counts[i] referrals each like waiting_sets[i].
+         * The forecast only counts the waiting referrals that take a place
+         * ahead, and whether one does depends on nothing but its candidates,
+         * their split by rank and BEHIND, which a set holds whole: K entries
+         * alike and a set of count K give the same decision, exactly, in
+         * any order. So the hub hands a long waitlist over in a few sets. */
         const struct rd_waiting *waiting_sets;
         const uint64_t *waiting_set_counts;
         size_t n_waiting_sets;
@@ -89,14 +108,16 @@ enum rd_when_key {
  * The filters come first: a candidate one of them passed over is not
  * eligible, it cannot take the referral at all. */
 enum rd_route_why {
-        RD_WHY_CHOSEN = 0,  /* got the offer */
-        RD_WHY_POSTCODE,    /* by_postcode: its team does not hold the postcode */
-        RD_WHY_SKILL,       /* lacks the rule's skill */
-        RD_WHY_LANGUAGE,    /* language: require, and does not speak it */
-        RD_WHY_DECLINED,    /* declined this referral or let its offer expire */
-        RD_WHY_FULL,        /* eligible from here on: load not below capacity */
-        RD_WHY_NOT_SPEAKER, /* language: prefer, free, but a speaker was free */
-        RD_WHY_NOT_PICKED,  /* free, but another was less loaded or had the turn */
+        RD_WHY_CHOSEN = 0,      /* got the offer */
+        RD_WHY_POSTCODE,        /* by_postcode: its team does not hold the postcode */
+        RD_WHY_SKILL,           /* lacks the rule's skill */
+        RD_WHY_LANGUAGE,        /* language: require, and does not speak it */
+        RD_WHY_DECLINED,        /* declined this referral or let its offer expire */
+        RD_WHY_FULL,            /* eligible from here on: load not below capacity */
+        RD_WHY_NOT_SPEAKER,     /* language: prefer, free, but a speaker was free */
+        RD_WHY_NOT_PICKED,      /* free, but another was less loaded or had the turn */
+        RD_WHY_FIRST_RANK_FREE, /* (rev 2) an overflow candidate, free, but a first-rank
+                                   candidate was free and got the offer */
         RD_WHY__MAX
 };
 
@@ -104,22 +125,42 @@ enum rd_route_why {
  * not picked. These are the connectors a waiting referral waits for. */
 bool rd_route_why_eligible(enum rd_route_why why);
 
-/* One connector of the deciding rule's teams. */
+/* One connector of the deciding rule's teams or (rev 2) overflow teams. */
 struct rd_route_cand {
         size_t connector;      /* index into rules->connectors */
+        bool overflow;         /* of an overflow team: a second-rank candidate */
         uint32_t load;         /* as the state gave it */
         uint32_t capacity;     /* as the rules gave it */
         enum rd_route_why why; /* never RD_WHY__MAX once decided */
 };
 
-/* The forecast, made when an assign rule found nobody free. */
+/* The slots and the waiting referrals ahead of one rank of candidates. */
+struct rd_route_rank_forecast {
+        size_t candidates;    /* eligible candidates of this rank */
+        size_t slots;         /* their known ends */
+        size_t waiting_ahead; /* waiting referrals that a candidate of this rank
+                                 serves first, counted up to SLOTS */
+};
+
+/* The forecast, made when an assign rule found nobody free. The slots of
+ * both ranks go together, earliest first. A waiting referral that a
+ * first-rank candidate serves first may take a first-rank slot, one that an
+ * overflow candidate serves first an overflow slot; this referral's slot is
+ * the first that they cannot all take (for the slots up to it: no more
+ * first-rank slots than referrals that may take them, no more overflow
+ * slots than those, no more slots in all than referrals ahead). Without
+ * overflow that is the slot after the WAITING_AHEAD first ones. */
 struct rd_route_forecast {
-        size_t candidates;      /* eligible candidates */
-        size_t slots;           /* their known ends */
-        size_t waiting_ahead;   /* waiting referrals that share a candidate,
-                                   counted up to SLOTS ("at least" then) */
+        size_t candidates;    /* eligible candidates */
+        size_t slots;         /* their known ends */
+        size_t waiting_ahead; /* waiting referrals that share a candidate
+                                 and take a place first, counted up to SLOTS
+                                 ("at least" then) */
+        /* (rev 2) by rank; overflow is all zero for a rule without it */
+        struct rd_route_rank_forecast first, overflow;
         bool found;             /* a slot is left for this referral */
         int64_t expected_start; /* FOUND: that slot, not before now */
+        bool expected_overflow; /* FOUND: an overflow candidate's slot */
         int64_t start_by;       /* the end of the window it was held against */
         bool within_window;     /* FOUND and EXPECTED_START before START_BY */
 };
@@ -137,7 +178,9 @@ struct rd_route_record {
         size_t n_tried;
         enum rd_action action; /* of the deciding rule */
         enum rd_pick pick;     /* ASSIGN: of the deciding rule */
-        /* ASSIGN: every connector of the rule's teams, in file order */
+        bool has_overflow;     /* ASSIGN: the rule has overflow teams (rev 2) */
+        /* ASSIGN: every connector of the rule's teams, in file order, then
+         * every connector of its overflow teams, in file order */
         struct rd_route_cand *cands;
         size_t n_cands;
         bool has_forecast; /* ASSIGN, nobody free */
@@ -162,16 +205,25 @@ int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *r
 /* Free what REC holds and zero it. REC may be NULL. */
 void rd_route_record_clear(struct rd_route_record *rec);
 
-/* The eligible candidates of REC (rd_route_why_eligible), in file order:
- * writes the first MAX of their connector indexes to OUT (may be NULL when
- * MAX is 0) and returns how many there are. For a waitlisted decision these
- * are the connectors the referral waits for. */
+/* The eligible candidates of REC (rd_route_why_eligible) in the record's
+ * order (first-rank ones, then overflow ones, each in file order): writes
+ * the first MAX of their connector indexes to OUT (may be NULL when MAX is
+ * 0) and returns how many there are. For a waitlisted decision these are
+ * the connectors the referral waits for: with rd_route_eligible_overflow,
+ * its struct rd_waiting. */
 size_t rd_route_eligible(const struct rd_route_record *rec, size_t *out, size_t max);
+
+/* How many of REC's eligible candidates are overflow candidates: the last
+ * ones rd_route_eligible writes. */
+size_t rd_route_eligible_overflow(const struct rd_route_record *rec);
 
 /* ---- the decision with its trace ---------------------------------------- */
 
 /* Decide for referral R under RULES given STATE (may be NULL: empty loads)
  * at NOW_MS (ms since the epoch, the time of receipt for a new referral).
+ * (rev 2) With the rule's `overflow`: a free first-rank candidate gets the
+ * offer (by pick); else a free overflow candidate (by pick among them);
+ * else the forecast over both ranks (struct rd_route_forecast).
  * Fills *OUT and returns 0. If TRACE is not NULL, *TRACE receives a new
  * JSON object (caller owns) that explains the decision: each rule tried
  * and the `when` key that did not match, each candidate passed over and

@@ -19,7 +19,8 @@ const char *rd_when_key_name(enum rd_when_key key);
 
 /* The word for WHY in the trace: "chosen", "postcode", "skill", "language"
  * (for both RD_WHY_LANGUAGE and RD_WHY_NOT_SPEAKER, as routing.md has it),
- * "declined", "full", "not_picked". Static, never NULL. */
+ * "declined", "full", "not_picked", "first_rank_free" (rev 2). Static,
+ * never NULL. */
 const char *rd_route_why_name(enum rd_route_why why);
 
 /* The trace of the decision recorded in REC, which was made under RULES
@@ -32,7 +33,12 @@ const char *rd_route_why_name(enum rd_route_why why);
  * when nobody was free ({"candidates", "slots", "waiting_ahead",
  * "expected_start" or null, "start_by", "within_window"}) and "otherwise"
  * when it decided; then "forward_to", or "connector" and "team", and
- * "decision". Returns NULL when out of memory. */
+ * "decision". (rev 2) When the deciding rule has overflow teams, and only
+ * then: each candidate has "rank" ("first" or "overflow") after "team";
+ * the forecast has, after "within_window", "first" and "overflow" (each
+ * {"candidates", "slots", "waiting_ahead"} of that rank) and, when a slot
+ * was found, "expected_rank"; an assigned decision has "rank" after "team".
+ * Returns NULL when out of memory. */
 json_t *rd_route_trace_json(const struct rd_route_record *rec, const struct rd_rules *rules);
 
 #endif

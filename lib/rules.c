@@ -4,6 +4,8 @@
 #include "rules_impl.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,24 @@ int rd_duration_parse(const char *s, int64_t *seconds)
                 return -EINVAL;
         *seconds = v * unit;
         return 0;
+}
+
+char *rd_duration_format(int64_t seconds, char buf[RD_DURATION_STR])
+{
+        static const struct {
+                int64_t s;
+                char unit;
+        } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+        size_t i = 0;
+
+        if (seconds <= 0) {
+                snprintf(buf, RD_DURATION_STR, "0s");
+                return buf;
+        }
+        while (seconds % units[i].s)
+                i++;
+        snprintf(buf, RD_DURATION_STR, "%" PRId64 "%c", seconds / units[i].s, units[i].unit);
+        return buf;
 }
 
 /* ---- string lists ------------------------------------------------------ */
@@ -92,6 +112,7 @@ void rd_rules_free(struct rd_rules *rules)
                 when_free(&r->when);
                 free(r->forward_reason);
                 free(r->teams);
+                free(r->overflow);
                 free(r->skill);
                 free(r->otherwise_reason);
         }

@@ -86,8 +86,13 @@ struct rd_rule {
         size_t forward_to; /* index into rd_rules.targets */
         char *forward_reason;
         /* assign */
-        size_t *teams; /* indexes into rd_rules.teams */
+        size_t *teams; /* indexes into rd_rules.teams: first-rank candidates */
         size_t n_teams;
+        /* (rev 2) indexes into rd_rules.teams, none of them in TEAMS: their
+         * connectors are second-rank candidates, offered the referral only
+         * when no first-rank candidate is free; by_postcode leaves them be */
+        size_t *overflow;
+        size_t n_overflow;
         bool by_postcode;
         char *skill; /* NULL: the referral's kind name */
         enum rd_language_mode language;
@@ -142,5 +147,12 @@ ssize_t rd_rules_rule_index(const struct rd_rules *rules, const char *name);
 /* Parse a duration ("90s", "36h", "30d", units s m h d, a positive
  * integer). Returns 0 and writes *SECONDS, or -EINVAL. */
 int rd_duration_parse(const char *s, int64_t *seconds);
+
+#define RD_DURATION_STR 24
+
+/* SECONDS as routing.md writes a duration, in the largest unit that holds
+ * it whole ("30d", "36h", "90m", "45s"; "0s" for 0 or less) into BUF.
+ * rd_duration_parse reads it back. Returns BUF. */
+char *rd_duration_format(int64_t seconds, char buf[RD_DURATION_STR]);
 
 #endif

@@ -1,12 +1,13 @@
 /* rules_check.c: the checks across the parts of a routing file
  * (rules_impl.h): the catch-all, rules that can never apply, teams without
- * connectors, postcodes in two teams, connectors no rule can reach. */
+ * connectors, postcodes in two teams. What nothing can ever reach is
+ * rules_reach.c. */
 #include "rules_impl.h"
 
 #include <stdint.h>
 #include <string.h>
 
-static bool pc_in(const struct rd_postcode_range *r, size_t n, unsigned code)
+bool rules_pc_in(const struct rd_postcode_range *r, size_t n, unsigned code)
 {
         for (size_t i = 0; i < n; i++)
                 if (code >= r[i].lo && code <= r[i].hi)
@@ -27,7 +28,7 @@ static bool pc_covers(const struct rd_postcode_range *e, size_t ne,
 {
         for (size_t i = 0; i < nl; i++)
                 for (unsigned code = l[i].lo; code <= l[i].hi; code++)
-                        if (!pc_in(e, ne, code))
+                        if (!rules_pc_in(e, ne, code))
                                 return false;
         return true;
 }
@@ -40,9 +41,8 @@ static bool lists_meet(const struct rd_strlist *a, const struct rd_strlist *b)
         return false;
 }
 
-/* Does E match every referral that L matches? Sound, not complete: false
- * when unsure. Each key of E must hold for every referral L lets through. */
-static bool when_covers(const struct rd_when *e, const struct rd_when *l)
+/* Each key of E must hold for every referral L lets through. */
+bool rules_when_covers(const struct rd_when *e, const struct rd_when *l)
 {
         const unsigned all_kinds = (1u << RD_KIND__MAX) - 1;
         const unsigned all_urgencies = (1u << RD_URGENCY__MAX) - 1;
@@ -82,40 +82,6 @@ static bool when_covers(const struct rd_when *e, const struct rd_when *l)
                         return false;
         }
         return true;
-}
-
-static bool has_skill(const struct rd_connector *cn, const char *skill)
-{
-        return rules_strlist_has(&cn->skills, skill);
-}
-
-static bool connector_reachable(const struct rd_rules *r, size_t ci)
-{
-        const struct rd_connector *cn = &r->connectors[ci];
-
-        for (size_t i = 0; i < r->n_rules; i++) {
-                const struct rd_rule *rule = &r->rules[i];
-                bool in = false;
-
-                if (rule->action != RD_ACTION_ASSIGN)
-                        continue;
-                for (size_t j = 0; j < rule->n_teams; j++)
-                        in |= rule->teams[j] == cn->team;
-                if (!in || (rule->by_postcode && !r->teams[cn->team].has_postcodes))
-                        continue;
-                if (rule->skill) {
-                        if (has_skill(cn, rule->skill))
-                                return true;
-                        continue;
-                }
-                for (int k = 0; k < RD_KIND__MAX; k++) {
-                        if (rule->when.has_kind && !(rule->when.kinds & (1u << k)))
-                                continue;
-                        if (has_skill(cn, rd_kind_name((enum rd_kind)k)))
-                                return true;
-                }
-        }
-        return false;
 }
 
 /* The last rule is the catch-all, and no rule follows one. Returns the
@@ -163,7 +129,7 @@ static void check_shadowed(struct rules_ctx *c, size_t end)
         for (size_t j = 1; j < end; j++)
                 for (size_t i = 0; i < j && c->rule_pos[j].when_ok; i++)
                         if (c->rule_pos[i].when_ok &&
-                            when_covers(&r->rules[i].when, &r->rules[j].when)) {
+                            rules_when_covers(&r->rules[i].when, &r->rules[j].when)) {
                                 rd_yaml_report(c->y, RD_DIAG_WARNING, c->rule_pos[j].at,
                                                "rule '%s' never applies: the earlier rule '%s' "
                                                "matches every referral it matches",
@@ -223,12 +189,4 @@ void rules_cross_checks(struct rules_ctx *c, yaml_node_t *rules_key, yaml_node_t
 
         check_shadowed(c, catch_all == SIZE_MAX ? r->n_rules : catch_all + 1);
         check_teams(c);
-        /* connectors no rule can reach: only in a file without errors, as an
-         * unknown team or a broken rule would make this noise */
-        for (size_t ci = 0; rd_yaml_errors(c->y) == 0 && ci < r->n_connectors; ci++)
-                if (!connector_reachable(r, ci))
-                        rd_yaml_report(c->y, RD_DIAG_WARNING, c->conn_ids[ci],
-                                       "connector '%s' can never get an offer: no rule assigns to "
-                                       "team '%s' with a skill the connector has",
-                                       r->connectors[ci].id, r->teams[r->connectors[ci].team].id);
 }

@@ -5,6 +5,9 @@
  *                  lists of words, each with its own message
  *   rules_load.c   the file into struct rd_rules, part by part
  *   rules_check.c  the checks across parts, errors and warnings
+ *   rules_reach.c  (rev 2) the warnings about what can never happen: a
+ *                  team, connector or target nothing can reach, a rule
+ *                  that can offer to nobody, postcodes no team serves
  *
  * Reading the YAML (limits, positions, keys, types) is lib/yaml_reader. */
 #ifndef RD_RULES_IMPL_H
@@ -27,7 +30,11 @@ struct team_side {
 
 struct rule_side {
         struct rd_yaml_pos at;
-        bool when_ok; /* a `when` that loaded without error, or none */
+        bool when_ok;                /* a `when` that loaded without error, or none */
+        struct rd_yaml_pos *when_pc; /* one per range of when.postcode */
+        /* assign: its `teams`, `skill` and `language` values (each the
+         * `assign` value when the key is absent) */
+        struct rd_yaml_pos teams, skill, language;
 };
 
 /* One load. Every array beside RULES grows with its part of RULES. */
@@ -97,10 +104,25 @@ bool rules_age(struct rules_ctx *c, yaml_node_t *n, struct rd_when *w);
 
 /* ---- rules_check.c ------------------------------------------------------- */
 
+/* true when postcode CODE is in one of the N ranges at R. */
+bool rules_pc_in(const struct rd_postcode_range *r, size_t n, unsigned code);
+
+/* Does E match every referral that L matches? Sound, not complete: false
+ * when unsure. */
+bool rules_when_covers(const struct rd_when *e, const struct rd_when *l);
+
 /* The checks across the parts of a loaded file: the catch-all, shadowed
- * rules, teams without connectors, postcodes in two teams, unreachable
- * connectors. RULES_KEY is the `rules` key (NULL when absent), ROOT the
- * top mapping: where to point when there are no rules. */
+ * rules, teams without connectors, postcodes in two teams. RULES_KEY is the `rules` key (NULL when
+ * absent), ROOT the top mapping: where to point when there are no rules. */
 void rules_cross_checks(struct rules_ctx *c, yaml_node_t *rules_key, yaml_node_t *root);
+
+/* ---- rules_reach.c ------------------------------------------------------- */
+
+/* (rev 2) The warnings of what can never happen in a file without errors:
+ * a rule with by_postcode whose when.postcode holds postcodes none of its
+ * teams serves; a rule none of whose candidates has the skill (or, with
+ * language: require, a language) it needs; a team, connector or forward
+ * target nothing can ever offer or forward to. */
+void rules_reach_checks(struct rules_ctx *c);
 
 #endif

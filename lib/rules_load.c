@@ -236,7 +236,8 @@ static void parse_concerns(struct rules_ctx *c, yaml_node_t *n, struct rd_when *
 static const char *const when_keys[] = {"kind", "urgency",  "partner", "postcode",
                                         "age",  "language", "concerns"};
 
-static void parse_when(struct rules_ctx *c, yaml_node_t *n, struct rd_when *w)
+static void parse_when(struct rules_ctx *c, yaml_node_t *n, struct rd_when *w,
+                       struct rd_yaml_pos **pc_marks)
 {
         yaml_node_t *v[7];
         const char *kind_names[RD_KIND__MAX], *urgency_names[RD_URGENCY__MAX];
@@ -254,7 +255,7 @@ static void parse_when(struct rules_ctx *c, yaml_node_t *n, struct rd_when *w)
         if (v[2] && rules_strlist(c, v[2], "partner", RULES_WORD_ID, false, &w->partners))
                 w->has_partner = true;
         if (v[3] &&
-            rules_postcodes(c, v[3], "postcode", false, &w->postcodes, &w->n_postcodes, NULL))
+            rules_postcodes(c, v[3], "postcode", false, &w->postcodes, &w->n_postcodes, pc_marks))
                 w->has_postcode = true;
         if (v[4])
                 rules_age(c, v[4], w);
@@ -320,53 +321,82 @@ static void parse_forward(struct rules_ctx *c, yaml_node_t *n, const char *what,
                 rules_text(c, v[1], "reason", reason);
 }
 
-static const char *const assign_keys[] = {"teams", "by_postcode", "skill",        "language",
-                                          "pick",  "window",      "accept_within"};
+/* The teams named by N (a list, or one id) into a new array *OUT of *N_OUT
+ * distinct team indexes; a team named twice is kept once. An unknown team
+ * is reported, and so is a team in NOT_IN (N_NOT_IN indexes, the rule's
+ * `teams` when reading its `overflow`). */
+static void parse_team_list(struct rules_ctx *c, yaml_node_t *n, const char *what, bool allow_empty,
+                            const struct rd_rule *rule, const size_t *not_in, size_t n_not_in,
+                            size_t **out, size_t *n_out)
+{
+        size_t count;
+        bool ok;
+        yaml_node_t **t = rules_items(c, n, what, allow_empty, &count, &ok);
+
+        if (count && !(*out = calloc(count, sizeof **out)))
+                c->oom = true;
+        for (size_t i = 0; *out && i < count; i++) {
+                ssize_t ti = resolve_team(c, t[i]);
+                bool dup = false;
+
+                if (ti < 0)
+                        continue;
+                for (size_t j = 0; j < n_not_in; j++)
+                        if (not_in[j] == (size_t)ti) {
+                                rd_yaml_error(c->y, t[i],
+                                              "team '%s' is in both 'teams' and 'overflow' of "
+                                              "rule '%s': its connectors are first-rank or "
+                                              "overflow candidates, not both",
+                                              c->rules->teams[ti].id, rule->name);
+                                dup = true;
+                        }
+                for (size_t j = 0; j < *n_out; j++)
+                        dup |= (*out)[j] == (size_t)ti;
+                if (!dup)
+                        (*out)[(*n_out)++] = (size_t)ti;
+        }
+        free(t);
+}
+
+static const char *const assign_keys[] = {"teams", "by_postcode", "skill",         "language",
+                                          "pick",  "window",      "accept_within", "overflow"};
 static const char *const language_modes[] = {"prefer", "require", "ignore"};
 static const char *const picks[] = {"least_loaded", "round_robin"};
 
-static void parse_assign(struct rules_ctx *c, yaml_node_t *n, struct rd_rule *rule)
+static void parse_assign(struct rules_ctx *c, yaml_node_t *n, struct rd_rule *rule,
+                         struct rule_side *side)
 {
-        yaml_node_t *v[7];
+        yaml_node_t *v[8];
         int e;
 
-        if (!rd_yaml_fields(c->y, n, "assign", assign_keys, 7, NULL, v))
+        side->teams = side->skill = side->language = rd_yaml_pos(n);
+        if (!rd_yaml_fields(c->y, n, "assign", assign_keys, 8, NULL, v))
                 return;
         if (!v[0]) {
                 rd_yaml_error(c->y, n,
                               "assign needs 'teams': the teams whose connectors may get the offer");
         } else {
-                size_t count;
-                bool ok;
-                yaml_node_t **t = rules_items(c, v[0], "teams", false, &count, &ok);
-
-                if (count) {
-                        rule->teams = calloc(count, sizeof *rule->teams);
-                        if (!rule->teams)
-                                c->oom = true;
-                }
-                for (size_t i = 0; rule->teams && i < count; i++) {
-                        ssize_t ti = resolve_team(c, t[i]);
-                        bool dup = false;
-
-                        if (ti < 0)
-                                continue;
-                        for (size_t j = 0; j < rule->n_teams; j++)
-                                dup |= rule->teams[j] == (size_t)ti;
-                        if (!dup)
-                                rule->teams[rule->n_teams++] = (size_t)ti;
-                }
-                free(t);
+                side->teams = rd_yaml_pos(v[0]);
+                parse_team_list(c, v[0], "teams", false, rule, NULL, 0, &rule->teams,
+                                &rule->n_teams);
         }
+        if (v[7])
+                parse_team_list(c, v[7], "overflow", true, rule, rule->teams, rule->n_teams,
+                                &rule->overflow, &rule->n_overflow);
         if (v[1])
                 rules_bool(c, v[1], "by_postcode", &rule->by_postcode);
         if (v[2]) {
                 char id[RD_ID_MAX + 1];
+
+                side->skill = rd_yaml_pos(v[2]);
                 if (rules_id(c, v[2], "skill", id))
                         rule->skill = rules_strdup(c, id);
         }
-        if (v[3] && rd_yaml_enum(c->y, v[3], "language", language_modes, 3, &e))
-                rule->language = (enum rd_language_mode)e;
+        if (v[3]) {
+                side->language = rd_yaml_pos(v[3]);
+                if (rd_yaml_enum(c->y, v[3], "language", language_modes, 3, &e))
+                        rule->language = (enum rd_language_mode)e;
+        }
         if (v[4] && rd_yaml_enum(c->y, v[4], "pick", picks, 2, &e))
                 rule->pick = (enum rd_pick)e;
         if (v[5])
@@ -406,9 +436,10 @@ static void parse_otherwise(struct rules_ctx *c, yaml_node_t *n, struct rd_rule 
 }
 
 /* What rule RULE (at N, with the KEYNODES and VALUES of rule_keys) does:
- * forward, or assign with what it does otherwise. */
-static void parse_action(struct rules_ctx *c, yaml_node_t *n, struct rd_rule *rule, yaml_node_t **k,
-                         yaml_node_t **v)
+ * forward, or assign with what it does otherwise. SIDE receives where its
+ * parts are. */
+static void parse_action(struct rules_ctx *c, yaml_node_t *n, struct rd_rule *rule,
+                         struct rule_side *side, yaml_node_t **k, yaml_node_t **v)
 {
         if (v[2] && v[3]) {
                 yaml_node_t *later = k[2]->start_mark.index > k[3]->start_mark.index ? k[2] : k[3];
@@ -425,7 +456,7 @@ static void parse_action(struct rules_ctx *c, yaml_node_t *n, struct rd_rule *ru
                 rule->action = RD_ACTION_ASSIGN;
         }
         if (v[3])
-                parse_assign(c, v[3], rule);
+                parse_assign(c, v[3], rule, side);
         if (v[4]) {
                 if (v[2] && !v[3])
                         rd_yaml_error(c->y, k[4],
@@ -482,10 +513,10 @@ static void parse_rule(struct rules_ctx *c, yaml_node_t *n, size_t unused)
         } else {
                 size_t before = rd_yaml_errors(c->y);
 
-                parse_when(c, v[1], &rule->when);
+                parse_when(c, v[1], &rule->when, &side->when_pc);
                 side->when_ok = rd_yaml_errors(c->y) == before;
         }
-        parse_action(c, n, rule, k, v);
+        parse_action(c, n, rule, side, k, v);
 }
 
 static const char *const top_keys[] = {"version", "defaults", "teams", "forward_targets", "rules"};
@@ -513,6 +544,8 @@ static void parse_root(struct rules_ctx *c, yaml_node_t *root)
         if (v[4] && rules_list(c, v[4], "rules"))
                 each(c, v[4], parse_rule, 0);
         rules_cross_checks(c, v[4] ? k[4] : NULL, root);
+        if (rd_yaml_errors(c->y) == 0) /* an unknown team or a broken rule would make noise */
+                rules_reach_checks(c);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -522,6 +555,9 @@ static void ctx_free(struct rules_ctx *c)
         if (c->rules && c->teams)
                 for (size_t i = 0; i < c->rules->n_teams; i++)
                         free(c->teams[i].pc);
+        if (c->rules && c->rule_pos)
+                for (size_t i = 0; i < c->rules->n_rules; i++)
+                        free(c->rule_pos[i].when_pc);
         free(c->teams);
         free(c->conn_ids);
         free(c->target_ids);

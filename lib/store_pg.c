@@ -183,6 +183,15 @@ static int pg_request_end(struct rd_store *base, bool keep)
         return rerun(s);
 }
 
+/* The transaction is the database's still: begun, and no statement of it
+ * refused (PostgreSQL then only rolls it back) nor the connection lost. */
+static bool pg_in_transaction(struct rd_store *base)
+{
+        struct pg_store *s = pgs(base);
+
+        return s->in_txn && !s->fault;
+}
+
 static int64_t pg_last_seq(const struct rd_store *base)
 {
         return ((const struct pg_store *)base)->last_seq;
@@ -214,8 +223,8 @@ static const char *pg_errmsg(struct rd_store *base)
 
 static const struct rd_store_ops pg_ops;
 
-int rd_store_open_pg(const char *conninfo, const char *password, bool read_only,
-                     struct rd_store **out, char *errbuf, size_t errsize)
+int pg_open(const char *conninfo, const char *password, bool read_only, struct rd_store **out,
+            char *errbuf, size_t errsize)
 {
         struct pg_store *s = calloc(1, sizeof *s);
         int r = -ENOMEM;
@@ -224,7 +233,7 @@ int rd_store_open_pg(const char *conninfo, const char *password, bool read_only,
         if (!s)
                 return -ENOMEM;
         s->base.ops = &pg_ops;
-        s->base.caps = RD_STORE_READ_ONLY; /* no file to wipe, no savepoints */
+        s->base.caps = 0; /* no file to wipe, no savepoints */
         s->read_only = read_only;
         s->conninfo = strdup(conninfo);
         s->password = password ? strdup(password) : NULL;
@@ -237,6 +246,12 @@ int rd_store_open_pg(const char *conninfo, const char *password, bool read_only,
         }
         *out = &s->base;
         return 0;
+}
+
+int rd_store_open_pg(const char *conninfo, const char *password, struct rd_store **out,
+                     char *errbuf, size_t errsize)
+{
+        return pg_open(conninfo, password, false, out, errbuf, errsize);
 }
 
 int rd_store_pg_check_conninfo(const char *conninfo, char *errbuf, size_t errsize)
@@ -269,6 +284,7 @@ static const struct rd_store_ops pg_ops = {
         .rollback = pg_rollback,
         .request_begin = pg_request_begin,
         .request_end = pg_request_end,
+        .in_transaction = pg_in_transaction,
         .last_seq = pg_last_seq,
         .insert = pg_insert,
         .change = pg_change,
@@ -290,11 +306,15 @@ static const struct rd_store_ops pg_ops = {
         .each_event = pg_each_event,
         .each_history = pg_each_history,
         .each_listed = pg_each_listed,
+        .each_reason = pg_each_reason,
         .count_by_status = pg_count_by_status,
         .window_counts = pg_window_counts,
         .figures = pg_figures,
         .audit = pg_audit,
         .each_audit = pg_each_audit,
         .audit_purge = pg_audit_purge,
+        .routing_record = pg_routing_record,
+        .each_routing = pg_each_routing,
+        .routing_text = pg_routing_text,
         .checkpoint = NULL, /* nothing to wipe: PostgreSQL keeps old bytes until vacuum */
 };

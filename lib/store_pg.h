@@ -41,6 +41,18 @@ enum pg_stmt {
         P_COMMIT,
         P_ROLLBACK,
         P_COUNTERS,
+        P_BEGIN_SNAPSHOT,
+        P_COPY_REFERRALS,
+        P_COPY_EVENTS,
+        P_COPY_OFFERED,
+        P_COPY_DECLINES,
+        P_COPY_OFFER_COUNTS,
+        P_COPY_ROUND_ROBIN,
+        P_COPY_META,
+        P_COPY_AUDIT,
+        P_COPY_REASONS,
+        P_COPY_ROUTING_FILES,
+        P_COPY_ROUTING_IN_FORCE,
         P_FENCE,
         P_ADVANCE,
         P_FIND,
@@ -54,9 +66,12 @@ enum pg_stmt {
         P_LAST_SEQ_OF,
         P_EVENTS,
         P_HISTORY,
-        P_LIST_ALL,
-        P_LIST_PARTNER,
+        P_LIST_SEQ,
+        P_LIST_OFFERED,
+        P_LIST_ATTENTION,
         P_LIST_CONNECTOR,
+        P_LIST_TEAM,
+        P_LIST_STATUS,
         P_EVENTS_PARTNER,
         P_EVENTS_CONNECTOR,
         P_OFFERED_ADD,
@@ -74,6 +89,10 @@ enum pg_stmt {
         P_DECLINE_ADD,
         P_DECLINES,
         P_CANDIDATES_SET,
+        P_REASON_ADD,
+        P_REASONS,
+        P_REASONS_ERASE,
+        P_REASON_COUNTS,
         P_WAITING_HEAD,
         P_WAITING_SAME,
         P_WAITING_LOWER,
@@ -91,6 +110,12 @@ enum pg_stmt {
         P_FORWARDS,
         P_WAIT_OLDEST,
         P_ERASE,
+        P_ROUTING_IN_FORCE,
+        P_ROUTING_END,
+        P_ROUTING_KEEP,
+        P_ROUTING_BEGIN,
+        P_ROUTING_HISTORY,
+        P_ROUTING_TEXT,
         P__MAX
 };
 
@@ -102,10 +127,10 @@ extern const size_t pg_n_migrations;
 
 /* The columns of a referral row as pg_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at PG_COL_CANDIDATES). */
-#define PG_COL_CANDIDATES 24
+#define PG_COL_CANDIDATES 25
 
 /* A statement's parameters as text (NULL: SQL NULL). */
-#define PG_ARGS_MAX 28
+#define PG_ARGS_MAX 32
 struct pg_args {
         int n;
         const char *v[PG_ARGS_MAX];
@@ -166,6 +191,14 @@ static inline struct pg_store *pgs(struct rd_store *s)
 {
         return (struct pg_store *)s;
 }
+
+/* ---- store_pg.c ----------------------------------------------------------------------------- */
+
+/* rd_store_open_pg, or with READ_ONLY a session that never writes and
+ * refuses a schema of any other version than this driver's (never
+ * migrating it): the tools' copy reads through one. */
+int pg_open(const char *conninfo, const char *password, bool read_only, struct rd_store **out,
+            char *errbuf, size_t errsize);
 
 /* ---- store_pg_conn.c: the connection ----------------------------------------------------- */
 
@@ -299,11 +332,12 @@ int pg_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
                   int (*fn)(void *ctx, const char *body), void *ctx);
 int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
                     void *ctx);
-int pg_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
-                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
-                   void *ctx);
+int pg_each_listed(struct rd_store *s, const struct rd_list_query *q,
+                   int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+int pg_each_reason(struct rd_store *s, int64_t rowid,
+                   int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx);
 int pg_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
-int pg_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time);
+int pg_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed);
 int pg_figures(struct rd_store *s, struct rd_figures *out);
 int pg_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
                   int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);
@@ -316,5 +350,10 @@ int pg_meta_set(struct rd_store *s, const char *key, const char *value);
 int pg_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
              const char *action, const char *referral_id);
 int pg_audit_purge(struct rd_store *s, int64_t before_ms);
+/* store_pg_routing.c */
+int pg_routing_record(struct rd_store *s, const struct rd_routing_file *f, int64_t now_ms);
+int pg_each_routing(struct rd_store *s, int (*fn)(void *ctx, const struct rd_routing_period *p),
+                    void *ctx);
+int pg_routing_text(struct rd_store *s, const char *digest, char **text, size_t *len);
 
 #endif

@@ -496,4 +496,5 @@ void pg_read_row(const PGresult *res, int row, struct rd_stored *o)
         o->missed_fired = (int)pg_int(res, row, 21);
         o->final_ms = pg_int(res, row, 22);
         o->erased_ms = pg_int(res, row, 23);
+        o->attention = (enum rd_attention)pg_int(res, row, 24);
 }

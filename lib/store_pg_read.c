@@ -338,19 +338,69 @@ int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
         return each_text(pgs(s), P_HISTORY, &a, fn, ctx);
 }
 
-int pg_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
-                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
-                   void *ctx)
+/* The statement of query Q: the one led by the index of its most
+ * selective filter (store_pg_sql.c, LIST_FILTERS). */
+static enum pg_stmt list_stmt(const struct rd_list_query *q)
 {
-        enum pg_stmt id = for_viewer(viewer, P_LIST_ALL, P_LIST_PARTNER, P_LIST_CONNECTOR);
+        if (q->attention)
+                return P_LIST_ATTENTION;
+        if (q->connector)
+                return P_LIST_CONNECTOR;
+        if (q->team)
+                return P_LIST_TEAM;
+        if (q->statuses)
+                return P_LIST_STATUS;
+        if (q->viewer && q->viewer->kind == RD_VIEW_CONNECTOR)
+                return P_LIST_OFFERED;
+        return P_LIST_SEQ;
+}
+
+int pg_each_listed(struct rd_store *s, const struct rd_list_query *q,
+                   int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
+{
+        enum pg_stmt id = list_stmt(q);
+        int kind = q->viewer ? (int)q->viewer->kind : RD_VIEW_ALL;
         struct pg_args a = {0};
 
-        pa_int(&a, since);
-        pa_int(&a, limit);
-        pa_int(&a, status);
-        if (id != P_LIST_ALL)
-                pa_text(&a, viewer->id);
+        _Static_assert(RD_VIEW_ALL == 0 && RD_VIEW_PARTNER == 1 && RD_VIEW_CONNECTOR == 2,
+                       "LIST_FILTERS numbers the viewers");
+        pa_int(&a, q->since);
+        pa_int(&a, q->limit);
+        pa_int(&a, (int64_t)q->statuses);
+        pa_text(&a, q->connector);
+        pa_text(&a, q->team);
+        pa_int(&a, q->attention);
+        pa_int(&a, kind);
+        pa_text(&a, kind != RD_VIEW_ALL ? q->viewer->id : NULL);
+        for (int i = 0; id == P_LIST_STATUS && i < RD_STATUS__MAX; i++)
+                if (q->statuses & (1u << i) && a.n < 15)
+                        pa_int(&a, i);
+        while (id == P_LIST_STATUS && a.n < 15)
+                pa_int(&a, -1); /* no rows */
         return each_row(pgs(s), id, &a, fn, ctx);
+}
+
+int pg_each_reason(struct rd_store *s, int64_t rowid,
+                   int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx)
+{
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
+
+        pa_int(&a, rowid);
+        r = pg_read(pgs(s), P_REASONS, &a, &res);
+        for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+                struct rd_store_reason why = {
+                        .at_ms = pg_int(res, i, 0),
+                        .change = PQgetvalue(res, i, 1),
+                        .connector = PQgetvalue(res, i, 2),
+                        .code = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
+                        .text = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
+                };
+                r = fn(ctx, &why);
+        }
+        PQclear(res);
+        return r;
 }
 
 int pg_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
@@ -385,14 +435,15 @@ static int read_ints(struct pg_store *s, enum pg_stmt id, int64_t *v, int n)
         return 0;
 }
 
-int pg_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+int pg_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed)
 {
-        int64_t v[2];
-        int r = read_ints(pgs(s), P_WINDOW, v, 2);
+        int64_t v[3];
+        int r = read_ints(pgs(s), P_WINDOW, v, 3);
 
         if (r == 0) {
                 *started = v[0];
                 *in_time = v[1];
+                *missed = v[2];
         }
         return r;
 }
@@ -429,10 +480,31 @@ static int forwards(struct pg_store *s, struct rd_figures *f)
         return 0;
 }
 
+/* The reasons kept, by change and code, into F. */
+static int reason_counts(struct pg_store *s, struct rd_figures *f)
+{
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
+
+        pa_int(&a, RD_FIGURES_REASONS_MAX);
+        r = pg_read(s, P_REASON_COUNTS, &a, &res);
+        for (int i = 0; r == 0 && i < PQntuples(res) && f->n_reasons < RD_FIGURES_REASONS_MAX;
+             i++) {
+                pg_text(res, i, 0, f->reasons[f->n_reasons].change,
+                        sizeof f->reasons[f->n_reasons].change);
+                pg_text(res, i, 1, f->reasons[f->n_reasons].code,
+                        sizeof f->reasons[f->n_reasons].code);
+                f->reasons[f->n_reasons++].count = pg_int(res, i, 2);
+        }
+        PQclear(res);
+        return r;
+}
+
 int pg_figures(struct rd_store *base, struct rd_figures *f)
 {
         struct pg_store *s = pgs(base);
-        int64_t v[2];
+        int64_t v[3];
         int r;
 
         memset(f, 0, sizeof *f);
@@ -442,10 +514,13 @@ int pg_figures(struct rd_store *base, struct rd_figures *f)
         if (r == 0)
                 r = forwards(s, f);
         if (r == 0)
-                r = read_ints(s, P_WAIT_OLDEST, v, 2);
+                r = reason_counts(s, f);
+        if (r == 0)
+                r = read_ints(s, P_WAIT_OLDEST, v, 3);
         if (r == 0) {
                 f->waiting = v[0];
                 f->oldest_waiting_received_ms = v[1];
+                f->attention = v[2];
         }
         return r;
 }

@@ -49,17 +49,24 @@ const char *const pg_migrations[] = {
         "  candidates text NOT NULL DEFAULT ''," /* waitlisted: who may take it */
         "  final_ms bigint NOT NULL DEFAULT 0,"  /* when it reached a final status */
         "  erased_ms bigint NOT NULL DEFAULT 0,"
+        /* a waiting referral's attention (1 all_declined, 2 no_candidate)
+         * and the teams of its first-rank candidates; the connector and team
+         * of the current or last offer (list by connector and team) */
+        "  attention integer NOT NULL DEFAULT 0,"
+        "  wait_teams text NOT NULL DEFAULT '',"
+        "  last_connector text NOT NULL DEFAULT '',"
+        "  last_team text NOT NULL DEFAULT '',"
         "  UNIQUE (partner, ref));"
         "CREATE INDEX referrals_last_seq ON referrals (last_seq);"
         "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"
         /* deadlines: the loop asks for the earliest of each kind */
-        "CREATE INDEX referrals_offer_due ON referrals (offer_expires_ms)"
+        "CREATE INDEX referrals_offer_due ON referrals (offer_expires_ms, rowid)"
         "  WHERE status = 1 AND offer_expires_ms > 0;"
-        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms, rowid)"
         "  WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0;"
-        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms, rowid)"
         "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
-        "CREATE INDEX referrals_erase_due ON referrals (final_ms)"
+        "CREATE INDEX referrals_erase_due ON referrals (final_ms, rowid)"
         "  WHERE erased_ms = 0 AND final_ms > 0;"
         /* the waitlist in its order (the hub reads its head from it) */
         "CREATE INDEX referrals_waiting ON referrals (urgency DESC, start_by_ms, rowid)"
@@ -67,6 +74,13 @@ const char *const pg_migrations[] = {
         /* the columns `stats` counts */
         "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"
         "  first_offered_ms, started_ms, start_by_ms);"
+        /* an index per list filter, each in the order of the latest event */
+        "CREATE INDEX referrals_status_seq ON referrals (status, last_seq);"
+        "CREATE INDEX referrals_connector_seq ON referrals (last_connector, last_seq)"
+        "  WHERE last_connector <> '';"
+        "CREATE INDEX referrals_team_seq ON referrals (last_team, last_seq) WHERE last_team <> '';"
+        "CREATE INDEX referrals_attention ON referrals (last_seq) WHERE attention > 0;"
+        "CREATE INDEX referrals_missed ON referrals (start_by_ms) WHERE missed_fired = 1;"
         "CREATE TABLE offered (" /* every connector ever offered a referral */
         "  connector text NOT NULL,"
         "  referral bigint NOT NULL,"
@@ -115,7 +129,30 @@ const char *const pg_migrations[] = {
         "  WHEN (OLD.status = 2) EXECUTE FUNCTION waiting_sets_follow();"
         /* facts about the whole database, such as the routing file every
          * waiting referral's candidates were worked out with */
-        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);",
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+        /* a client's reasons for a change: the code, and free text that is
+         * personal data (NULL once erased) */
+        "CREATE TABLE reasons ("
+        "  n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        "  referral bigint NOT NULL,"
+        "  at_ms bigint NOT NULL,"
+        "  change text NOT NULL,"
+        "  connector text NOT NULL DEFAULT '',"
+        "  reason_code text,"
+        "  reason text);"
+        "CREATE INDEX reasons_referral ON reasons (referral);"
+        "CREATE INDEX reasons_code ON reasons (change, reason_code);"
+        /* the routing files that have been in force (daemon.md rev 2): each
+         * text once, under its digest (libyaml reads UTF-8 without NUL
+         * only: text holds it), and the periods in force, the one in force
+         * with until_ms 0 */
+        "CREATE TABLE routing_files (digest text PRIMARY KEY, text text NOT NULL);"
+        "CREATE TABLE routing_in_force ("
+        "  n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        "  digest text NOT NULL REFERENCES routing_files (digest),"
+        "  source text NOT NULL,"
+        "  from_ms bigint NOT NULL,"
+        "  until_ms bigint NOT NULL DEFAULT 0);",
 };
 const size_t pg_n_migrations = RD_ELEMENTSOF(pg_migrations);
 
@@ -147,24 +184,92 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
         "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
-        "final_ms, erased_ms"
+        "final_ms, erased_ms, attention"
 
-/* A new referral, $1 to $22 (P_INSERT, P_INSERT2). */
+_Static_assert(RD_ATTENTION_NONE == 0, "attention > 0 is stored for a waiting referral that needs "
+                                       "a coordinator (the index referrals_attention)");
+
+/* `list` (rd_store_list): every filter, with its parameters: $1 since, $3
+ * the statuses (a bit per status; 0: any), $4 connector, $5 team (NULL:
+ * any), $6 attention (1: only those), $7 the viewer (0 all, 1 a partner, 2
+ * a connector) and $8 its id. Each list statement leads with the filter of
+ * its own index, in the order of the latest event, as the SQLite driver's
+ * do, and checks the others on the rows it yields; $2 is the limit. */
+#define LIST_FILTERS                                                                               \
+        " last_seq > $1 AND ($3::integer = 0 OR (($3::integer >> status) & 1) = 1)"                \
+        " AND ($4::text IS NULL OR last_connector = $4::text)"                                     \
+        " AND ($5::text IS NULL OR CASE WHEN status = " WAITLISTED                                 \
+        "   THEN position(' ' || $5::text || ' ' IN ' ' || wait_teams || ' ') > 0"                 \
+        "   ELSE last_team = $5::text END)"                                                        \
+        " AND ($6::integer = 0 OR attention > 0)"                                                  \
+        " AND ($7::integer = 0 OR ($7::integer = 1 AND (partner = $8::text OR forward_to = "       \
+        "$8::text))"                                                                               \
+        "   OR ($7::integer = 2 AND rowid IN (SELECT referral FROM offered"                        \
+        "     WHERE connector = $8::text)))"
+#define LIST_SELECT "SELECT " COLS " FROM referrals WHERE"
+#define LIST_ORDER " ORDER BY last_seq LIMIT $2"
+/* clang-format off */
+#define LIST_OFFERED \
+        LIST_SELECT " rowid IN (SELECT referral FROM offered WHERE connector = $8::text) AND"
+#define LIST_ATTENTION LIST_SELECT " attention > 0 AND"
+#define LIST_CONNECTOR LIST_SELECT " last_connector = $4::text AND last_connector <> '' AND"
+/* by team: the offers of the team, and the waiting referrals (whose teams
+ * are those of their candidates), merged in seq order */
+#define LIST_TEAM_OFFERS \
+        "(" LIST_SELECT " last_team = $5::text AND last_team <> '' AND status <> " WAITLISTED \
+        " AND ($3::integer = 0 OR ($3::integer & ~(1 << " WAITLISTED ")) <> 0) AND" LIST_FILTERS \
+        LIST_ORDER ")"
+#define LIST_TEAM_WAITING \
+        "(" LIST_SELECT " status = " WAITLISTED \
+        " AND ($3::integer = 0 OR (($3::integer >> " WAITLISTED ") & 1) = 1) AND" LIST_FILTERS \
+        LIST_ORDER ")"
+/* one arm per status asked for ($9 .. $15; -1: none), merged in seq order */
+#define LIST_STATUS_ARM(n) "(" LIST_SELECT " status = $" #n "::integer AND" LIST_FILTERS LIST_ORDER ")"
+#define UNION " UNION ALL "
+#define LIST_STATUS_ARMS \
+        LIST_STATUS_ARM(9) UNION LIST_STATUS_ARM(10) UNION LIST_STATUS_ARM(11) UNION \
+        LIST_STATUS_ARM(12) UNION LIST_STATUS_ARM(13) UNION LIST_STATUS_ARM(14) UNION \
+        LIST_STATUS_ARM(15)
+/* clang-format on */
+
+/* A new referral, $1 to $24 (P_INSERT, P_INSERT2). */
 #define INSERT_REFERRAL                                                                            \
         "INSERT INTO referrals (rowid, partner, ref, digest, received_ms, content, status,"        \
         " urgency, rule, team, connector, start_by_ms, expected_start_ms, offered_ms,"             \
         " offer_expires_ms, first_offered_ms, forward_to, reason, final_ms, trace, rules_digest,"  \
-        " candidates, last_seq)"                                                                   \
+        " candidates, last_seq, attention, wait_teams, last_team, last_connector)"                 \
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $14, $16,"     \
-        " $17, $18, $19, $20, $21, $22)"
+        " $17, $18, $19, $20, $21, $22, $23, $24, $10, $11)"
 
 /* Parameters are sent as text: each is cast where the server could not
- * tell its type from where it stands. */
+ * tell its type from where it stands. Every statement of several rows has
+ * an order (ties broken by rowid, text in bytes: COLLATE "C"), the one the
+ * SQLite driver's indexes give: the hub emits events in the order it reads
+ * rows, and the same requests must make the same events on either store. */
 const char *const pg_stmt_sql[P__MAX] = {
         [P_BEGIN] = "BEGIN",
         [P_COMMIT] = "COMMIT",
         [P_ROLLBACK] = "ROLLBACK",
         [P_COUNTERS] = "SELECT seq, last_rowid FROM rd_counter",
+        /* the tools' copy (store_pg_copy.c): one snapshot, every table the
+         * SQLite driver's schema has too, its columns by the same names
+         * (waiting_sets: its triggers keep it there) */
+        [P_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        [P_COPY_REFERRALS] =
+                "SELECT " COLS ", content, trace, rules_digest, candidates, wait_teams,"
+                " last_connector, last_team FROM referrals",
+        [P_COPY_EVENTS] = "SELECT seq, referral, body FROM events",
+        [P_COPY_OFFERED] = "SELECT connector, referral FROM offered",
+        [P_COPY_DECLINES] = "SELECT referral, connector FROM declines",
+        [P_COPY_OFFER_COUNTS] = "SELECT connector, count FROM offer_counts",
+        [P_COPY_ROUND_ROBIN] = "SELECT rule, connector FROM round_robin",
+        [P_COPY_META] = "SELECT key, value FROM meta",
+        [P_COPY_AUDIT] = "SELECT n, at_ms, client, role, action, referral FROM audit",
+        [P_COPY_REASONS] = "SELECT n, referral, at_ms, change, connector, reason_code, reason"
+                           " FROM reasons",
+        [P_COPY_ROUTING_FILES] = "SELECT digest, text FROM routing_files",
+        [P_COPY_ROUTING_IN_FORCE] = "SELECT n, digest, source, from_ms, until_ms"
+                                    " FROM routing_in_force",
         /* The first statement of every writing transaction: it locks the
          * counter row until the commit (another writer waits here), and
          * fails (seq may not be NULL) unless the counters are what this
@@ -183,28 +288,28 @@ const char *const pg_stmt_sql[P__MAX] = {
          * statement instead of three */
         [P_INSERT2] = "WITH r AS (" INSERT_REFERRAL ")"
                       " INSERT INTO events (seq, referral, body)"
-                      " VALUES ($23, $1, $24), ($25, $1, $26)",
+                      " VALUES ($25, $1, $26), ($27, $1, $28)",
         [P_UPDATE] = "UPDATE referrals SET status = $2, rule = $3, team = $4, connector = $5,"
                      " start_by_ms = $6, expected_start_ms = $7, offered_ms = $8,"
                      " offer_expires_ms = $9, started_ms = $10, expected_end_ms = $11,"
                      " forward_to = $12, reason = $13,"
                      " first_offered_ms = CASE WHEN first_offered_ms = 0 THEN $8"
                      "   ELSE first_offered_ms END,"
-                     " at_risk_fired = $14, missed_fired = $15, final_ms = $16 WHERE rowid = $1",
+                     " at_risk_fired = $14, missed_fired = $15, final_ms = $16, attention = $17,"
+                     " last_connector = CASE WHEN $5 <> '' THEN $5 ELSE last_connector END,"
+                     " last_team = CASE WHEN $5 <> '' THEN $4 ELSE last_team END"
+                     " WHERE rowid = $1",
         [P_TRACE] = "UPDATE referrals SET trace = $2, rules_digest = $3 WHERE rowid = $1",
         [P_EVENT] = "INSERT INTO events (seq, referral, body) VALUES ($1, $2, $3)",
         [P_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = $2 WHERE rowid = $1",
         [P_EVENTS] = "SELECT body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         [P_HISTORY] = "SELECT body FROM events WHERE referral = $1 ORDER BY seq",
-        [P_LIST_ALL] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
-                       " AND ($3::integer < 0 OR status = $3::integer) ORDER BY last_seq LIMIT $2",
-        [P_LIST_PARTNER] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
-                           " AND ($3::integer < 0 OR status = $3::integer)"
-                           " AND (partner = $4 OR forward_to = $4) ORDER BY last_seq LIMIT $2",
-        [P_LIST_CONNECTOR] = "SELECT " COLS " FROM referrals WHERE last_seq > $1"
-                             " AND ($3::integer < 0 OR status = $3::integer)"
-                             " AND rowid IN (SELECT referral FROM offered WHERE connector = $4)"
-                             " ORDER BY last_seq LIMIT $2",
+        [P_LIST_SEQ] = LIST_SELECT LIST_FILTERS LIST_ORDER,
+        [P_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
+        [P_LIST_ATTENTION] = LIST_ATTENTION LIST_FILTERS LIST_ORDER,
+        [P_LIST_CONNECTOR] = LIST_CONNECTOR LIST_FILTERS LIST_ORDER,
+        [P_LIST_TEAM] = LIST_TEAM_OFFERS UNION LIST_TEAM_WAITING LIST_ORDER,
+        [P_LIST_STATUS] = LIST_STATUS_ARMS LIST_ORDER,
         [P_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
                              " WHERE e.seq > $1 AND (r.partner = $3 OR r.forward_to = $3)"
                              " ORDER BY e.seq LIMIT $2",
@@ -221,19 +326,33 @@ const char *const pg_stmt_sql[P__MAX] = {
                          " ORDER BY n LIMIT $2",
         [P_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < $1",
         [P_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
-        [P_WINDOW] = "SELECT count(*), count(*) FILTER (WHERE started_ms <= start_by_ms)"
+        [P_WINDOW] = "SELECT count(*), count(*) FILTER (WHERE started_ms <= start_by_ms),"
+                     " (SELECT count(*) FROM referrals WHERE missed_fired = 1)"
                      " FROM referrals WHERE started_ms > 0",
-        [P_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
+        [P_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD " ORDER BY rowid",
         [P_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES ($1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = offer_counts.count + 1",
-        [P_OFFERS] = "SELECT connector, count FROM offer_counts",
+        [P_OFFERS] = "SELECT connector, count FROM offer_counts ORDER BY connector COLLATE \"C\"",
         [P_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES ($1, $2)"
                      " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
-        [P_RR_ALL] = "SELECT rule, connector FROM round_robin",
+        [P_RR_ALL] = "SELECT rule, connector FROM round_robin ORDER BY rule COLLATE \"C\"",
         [P_DECLINE_ADD] = "INSERT INTO declines (referral, connector) VALUES ($1, $2)"
                           " ON CONFLICT DO NOTHING",
-        [P_DECLINES] = "SELECT connector FROM declines WHERE referral = $1",
-        [P_CANDIDATES_SET] = "UPDATE referrals SET candidates = $2 WHERE rowid = $1",
+        [P_DECLINES] = "SELECT connector FROM declines WHERE referral = $1"
+                       " ORDER BY connector COLLATE \"C\"",
+        [P_CANDIDATES_SET] = "UPDATE referrals SET candidates = $2, wait_teams = $3, attention = $4"
+                             " WHERE rowid = $1",
+        [P_REASON_ADD] = "INSERT INTO reasons (referral, at_ms, change, connector, reason_code,"
+                         " reason) VALUES ($1, $2, $3, $4, $5, $6)",
+        [P_REASONS] = "SELECT at_ms, change, connector, reason_code, reason FROM reasons"
+                      " WHERE referral = $1 AND (reason_code IS NOT NULL OR reason IS NOT NULL)"
+                      " ORDER BY n",
+        [P_REASONS_ERASE] = "UPDATE reasons SET reason = NULL WHERE referral = $1"
+                            " AND reason IS NOT NULL",
+        [P_REASON_COUNTS] = "SELECT change, coalesce(reason_code, ''), count(*) FROM reasons"
+                            " GROUP BY change, reason_code"
+                            " ORDER BY change COLLATE \"C\", reason_code COLLATE \"C\" NULLS FIRST"
+                            " LIMIT $1",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
         [P_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
@@ -243,21 +362,22 @@ const char *const pg_stmt_sql[P__MAX] = {
                            " ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
         [P_WAITING_LOWER] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
                             " AND urgency < $2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
-        [P_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
+        [P_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0"
+                           " ORDER BY candidates COLLATE \"C\"",
         [P_META_GET] = "SELECT value FROM meta WHERE key = $1",
         [P_META_SET] = "INSERT INTO meta (key, value) VALUES ($1, $2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [P_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED
                         " AND offer_expires_ms > 0 AND offer_expires_ms <= $1"
-                        " ORDER BY offer_expires_ms LIMIT $2",
+                        " ORDER BY offer_expires_ms, rowid LIMIT $2",
         [P_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
                           " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
-                          " ORDER BY start_by_ms LIMIT $2",
+                          " ORDER BY start_by_ms, rowid LIMIT $2",
         [P_DUE_MISSED] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
                          " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
-                         " ORDER BY start_by_ms LIMIT $2",
+                         " ORDER BY start_by_ms, rowid LIMIT $2",
         [P_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
-                        " AND final_ms <= $1 ORDER BY final_ms LIMIT $2",
+                        " AND final_ms <= $1 ORDER BY final_ms, rowid LIMIT $2",
         /* each the first entry of its partial index (ORDER BY ... LIMIT 1:
          * min() without statistics makes the planner read them all) */
         [P_NEXT] = "SELECT"
@@ -269,7 +389,8 @@ const char *const pg_stmt_sql[P__MAX] = {
                    "   AND missed_fired = 0 AND start_by_ms > 0 ORDER BY start_by_ms LIMIT 1),"
                    " (SELECT final_ms FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
                    "   ORDER BY final_ms LIMIT 1)",
-        [P_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
+        [P_OFFERS_OPEN] =
+                "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED " ORDER BY rowid",
         /* nearest rank: percentile_disc takes the first value whose place is
          * at least the fraction, as the SQLite driver's count does */
         [P_DURATIONS_OFFER] = "SELECT count(*),"
@@ -285,8 +406,19 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_FORWARDS] =
                 "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
                 " GROUP BY forward_to ORDER BY count(*) DESC, forward_to COLLATE \"C\" LIMIT $1",
-        [P_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
-                          " WHERE status = " WAITLISTED,
+        [P_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0),"
+                          " (SELECT count(*) FROM referrals WHERE attention > 0)"
+                          " FROM referrals WHERE status = " WAITLISTED,
+        [P_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
+                               " ORDER BY n DESC LIMIT 1",
+        [P_ROUTING_END] = "UPDATE routing_in_force SET until_ms = $1 WHERE until_ms = 0",
+        [P_ROUTING_KEEP] = "INSERT INTO routing_files (digest, text) VALUES ($1, $2)"
+                           " ON CONFLICT (digest) DO NOTHING",
+        [P_ROUTING_BEGIN] = "INSERT INTO routing_in_force (digest, source, from_ms)"
+                            " VALUES ($1, $2, $3)",
+        [P_ROUTING_HISTORY] = "SELECT n, digest, source, from_ms, until_ms FROM routing_in_force"
+                              " ORDER BY n",
+        [P_ROUTING_TEXT] = "SELECT text FROM routing_files WHERE digest = $1",
         [P_ERASE] = "UPDATE referrals SET content = $2, trace = $3, erased_ms = $4"
                     " WHERE rowid = $1",
 };

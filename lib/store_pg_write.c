@@ -29,6 +29,7 @@ static int update_row(struct pg_store *s, const struct rd_stored *o)
         pa_int(&a, o->at_risk_fired);
         pa_int(&a, o->missed_fired);
         pa_int(&a, o->final_ms);
+        pa_int(&a, (int64_t)o->attention);
         return pg_write(s, P_UPDATE, &a, true);
 }
 
@@ -56,6 +57,34 @@ static int write_texts(struct pg_store *s, enum pg_stmt id, const char *a1, cons
         if (a2)
                 pa_text(&a, a2);
         return pg_write(s, id, &a, true);
+}
+
+/* Who may take waiting referral O: CANDIDATES, the TEAMS of the first-rank
+ * ones, and O's attention. */
+static int set_candidates(struct pg_store *s, const struct rd_stored *o, const char *candidates,
+                          const char *teams)
+{
+        struct pg_args a = {0};
+
+        pa_int(&a, o->rowid);
+        pa_text(&a, candidates);
+        pa_text(&a, teams ? teams : "");
+        pa_int(&a, (int64_t)o->attention);
+        return pg_write(s, P_CANDIDATES_SET, &a, true);
+}
+
+/* Keep a client's reason WHY for a change of referral ROWID. */
+static int add_reason(struct pg_store *s, int64_t rowid, const struct rd_store_reason *why)
+{
+        struct pg_args a = {0};
+
+        pa_int(&a, rowid);
+        pa_int(&a, why->at_ms);
+        pa_text(&a, why->change);
+        pa_text(&a, why->connector ? why->connector : "");
+        pa_text(&a, why->code);
+        pa_text(&a, why->text);
+        return pg_write(s, P_REASON_ADD, &a, true);
 }
 
 /* The offer, round robin and decline of CH for referral ROWID. */
@@ -151,7 +180,7 @@ static int write_events(struct pg_store *s, int64_t rowid, const struct rd_store
 /* ---- the operations
  * ------------------------------------------------------------------------------ */
 
-/* The parameters $1 to $22 of P_INSERT and P_INSERT2. */
+/* The parameters $1 to $24 of P_INSERT and P_INSERT2. */
 static void insert_args(struct pg_args *a, int64_t rowid, const struct rd_stored *o,
                         const struct rd_store_change *ch, int64_t last_seq)
 {
@@ -177,6 +206,8 @@ static void insert_args(struct pg_args *a, int64_t rowid, const struct rd_stored
         pa_text(a, ch->rules_digest ? ch->rules_digest : "");
         pa_text(a, ch->candidates ? ch->candidates : "");
         pa_int(a, last_seq);
+        pa_int(a, (int64_t)o->attention);
+        pa_text(a, ch->teams ? ch->teams : "");
 }
 
 /* The row of CH (row id ROWID) and its events with their TEXTS: with two
@@ -232,7 +263,8 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
         char **texts;
         int r = 0;
 
-        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
+        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined ||
+                        ch->reason))
                 return -EINVAL; /* those are about a referral */
         if (ch->st)
                 pg_found_forget_row(s, rowid);
@@ -246,9 +278,11 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
                 r = pg_write(s, P_TRACE, &a, true);
         }
         if (r == 0 && ch->candidates)
-                r = write_rowid_text(s, P_CANDIDATES_SET, rowid, ch->candidates, false);
+                r = set_candidates(s, ch->st, ch->candidates, ch->teams);
         if (r == 0)
                 r = offer_parts(s, rowid, ch);
+        if (r == 0 && ch->reason)
+                r = add_reason(s, rowid, ch->reason);
         if (r == 0)
                 r = event_texts(s, rowid, ch, &texts);
         if (r < 0)
@@ -275,6 +309,11 @@ int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
                 pa_text(&a, t);
                 pa_int(&a, now_ms);
                 r = pg_write(pgs(s), P_ERASE, &a, true);
+        }
+        if (r == 0) { /* the free text of its reasons is personal data too */
+                a.n = 0;
+                pa_int(&a, rowid);
+                r = pg_write(pgs(s), P_REASONS_ERASE, &a, true);
         }
         free(c);
         free(t);

@@ -44,6 +44,43 @@
 
 #define MAX_EVENTS 64
 
+/* The postcodes genk serves in the fixture's routing file. */
+#define GENK_POSTCODES "\"3600\", \"3660-3668\""
+
+/* The start of the fixture's routing file: the defaults and team genk
+ * (serving POSTCODES, the items of a YAML list) with kelly and sophie
+ * (capacity 2 each), whose connectors' list goes on.
+ * For the routing files of tests that vary it, as the next one. */
+#define FIXTURE_HEAD_AND_GENK_AT(postcodes)                                                        \
+        "version: 1\n"                                                                             \
+        "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"              \
+        "teams:\n"                                                                                 \
+        "  - id: genk\n"                                                                           \
+        "    postcodes: [" postcodes "]\n"                                                         \
+        "    connectors:\n"                                                                        \
+        "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"        \
+        "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+#define FIXTURE_HEAD_AND_GENK FIXTURE_HEAD_AND_GENK_AT(GENK_POSTCODES)
+
+/* The middle of the fixture's routing file, for the routing files of tests
+ * that vary it: the psychology team, the forward targets and the first two
+ * rules (crisis, psychology). The family rules and the catch-all follow. */
+#define FIXTURE_PSY_AND_FIRST_RULES                                                                \
+        "  - id: psy-oost\n"                                                                       \
+        "    connectors:\n"                                                                        \
+        "      - {id: psy-1, capacity: 1, skills: [first_line_psychology]}\n"                      \
+        "forward_targets:\n"                                                                       \
+        "  - {id: cgg-limburg, name: \"CGG Limburg\"}\n"                                           \
+        "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"                                           \
+        "rules:\n"                                                                                 \
+        "  - name: crisis\n"                                                                       \
+        "    when: {urgency: crisis}\n"                                                            \
+        "    forward: {to: cgg-limburg, reason: \"acute crisis\"}\n"                               \
+        "  - name: psychology\n"                                                                   \
+        "    when: {kind: first_line_psychology}\n"                                                \
+        "    assign: {teams: [psy-oost], accept_within: 1d}\n"                                     \
+        "    otherwise: {forward: {to: cgg-limburg, reason: \"no psychologist in time\"}}\n"
+
 struct fx {
         char dir[256];
         char path[300];
@@ -91,6 +128,11 @@ struct ev_exp {
         {                                                                                          \
                 RD_EV_OFFER_EXPIRED, (id), RD_STATUS_ASSIGNED, (c)                                 \
         }
+/* (rev 2) nobody can take it: a coordinator must act */
+#define NEEDS_ATTENTION(id)                                                                        \
+        {                                                                                          \
+                RD_EV_NEEDS_ATTENTION, (id), RD_STATUS_WAITLISTED, ""                              \
+        }
 #define WITHDRAWN(id)                                                                              \
         {                                                                                          \
                 RD_EV_WITHDRAWN, (id), RD_STATUS_WITHDRAWN, NULL                                   \
@@ -104,6 +146,20 @@ struct waiting3 {
 };
 
 struct rd_rules *load_rules(const char *extra_connector);
+
+/* The fixture's file with genk serving GENK_POSTCODES (a YAML list's items,
+ * e.g. GENK_POSTCODES), EXTRA_CONNECTOR (or NULL) in genk, and with
+ * HASSELT the team hasselt (3700: lien, capacity 1) in the family rule. */
+struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt);
+
+/* A test about SQLite's own file (its bytes, its write-ahead log, SQL run
+ * on it) skips itself when the tests run on PostgreSQL
+ * (RD_TEST_PG_CONNINFO, tests/integration/test_pg_store.py). */
+#define SQLITE_ONLY()                                                                              \
+        do {                                                                                       \
+                if (getenv("RD_TEST_PG_CONNINFO"))                                                 \
+                        skip();                                                                    \
+        } while (0)
 
 int setup(void **state);
 
@@ -164,6 +220,10 @@ uint32_t load(struct fx *f, const char *connector);
 
 /* Loads of a hub made fresh over the same store equal those of F's hub. */
 void assert_hub_matches_store(struct fx *f);
+
+/* The same for a hub made fresh with FRESH_RULES (taken over), the routing
+ * file F's hub has when that is not the fixture's. */
+void assert_hub_matches_store_under(struct fx *f, struct rd_rules *fresh_rules);
 
 void dump_events(const struct fx *f);
 

@@ -332,6 +332,182 @@ static void a_refused_reload_is_recorded_and_changes_nothing(void **state)
         assert_int_equal(deadline(f), T0 + 2 * DAY);
 }
 
+/* ---- overflow (rev 2) ------------------------------------------------------------------ */
+
+/* The fixture's region with a small team, maas (lien, capacity 1), that
+ * overflows into genk, and genk overflowing into maas. */
+static const char overflow_routing[] = FIXTURE_HEAD_AND_GENK
+        "  - id: maas\n"
+        "    postcodes: [\"3630\"]\n"
+        "    connectors:\n"
+        "      - {id: lien, capacity: 1, skills: [family_support], languages: [nl, "
+        "tr]}\n" FIXTURE_PSY_AND_FIRST_RULES "  - name: family-maas\n"
+        "    when: {kind: family_support, postcode: [\"3630\"]}\n"
+        "    assign: {teams: [maas], overflow: [genk], by_postcode: true}\n"
+        "  - name: family\n"
+        "    when: {kind: family_support, postcode: [\"3600\", \"3660-3668\"]}\n"
+        "    assign: {teams: [genk], overflow: [maas], by_postcode: true, window: 20d}\n"
+        "  - name: everything-else\n"
+        "    forward: {to: caw-limburg, reason: \"outside the target group\"}\n";
+
+#define MAAS(ref) REFERRAL(ref, "family_support", "3630", "")
+#define MAAS_HIGH(ref) REFERRAL(ref, "family_support", "3630", ", \"urgency\": \"high\"")
+
+static struct rd_rules *overflow_rules(void)
+{
+        struct rd_rules *rules = NULL;
+        struct rd_diag diag = {0};
+
+        if (rd_rules_load_buffer("overflow.yaml", overflow_routing, sizeof overflow_routing - 1,
+                                 &rules, &diag) < 0)
+                fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
+        rd_diag_clear(&diag);
+        return rules;
+}
+
+static struct rd_rules *fixture_rules(void)
+{
+        return load_rules(NULL);
+}
+
+/* F's hub, made again over its (empty) store with the overflow file. */
+static void use_overflow(struct fx *f)
+{
+        rd_hub_free(f->hub);
+        assert_int_equal(rd_hub_new(f->store, overflow_rules(), &f->hub), 0);
+}
+
+struct sets_seen {
+        char text[8][64];
+        int64_t count[8];
+        size_t n;
+};
+
+static int see_set(void *ctx, const char *candidates, int64_t count)
+{
+        struct sets_seen *s = ctx;
+
+        assert_true(s->n < 8);
+        snprintf(s->text[s->n], sizeof s->text[s->n], "%s", candidates);
+        s->count[s->n++] = count;
+        return 0;
+}
+
+/* How many waiting referrals the store counts for CANDIDATES. */
+static int64_t waiting_with(struct fx *f, const char *candidates)
+{
+        struct sets_seen s = {.n = 0};
+
+        assert_int_equal(rd_store_each_waiting_set(f->store, see_set, &s), 0);
+        for (size_t i = 0; i < s.n; i++)
+                if (!strcmp(s.text[i], candidates))
+                        return s.count[i];
+        return 0;
+}
+
+/* Maas: M1 to lien, M2 overflowing to kelly; genk: G1 to sophie, G2 to
+ * kelly, G3 to sophie. Everyone full. */
+struct region_full {
+        struct rd_stored m1, m2, g1, g2, g3;
+};
+
+static void region_full(struct fx *f, struct region_full *r)
+{
+        r->m1 = sub(f, MAAS("M1"), T0);
+        EXPECT(f, RECEIVED(r->m1.id), ASSIGNED(r->m1.id, "lien"));
+        r->m2 = sub(f, MAAS("M2"), T0 + 1);
+        EXPECT(f, RECEIVED(r->m2.id), ASSIGNED(r->m2.id, "kelly"));
+        assert_string_equal(r->m2.team, "genk");
+        assert_string_equal(r->m2.rule, "family-maas");
+        r->g1 = sub(f, FAMILY("G1"), T0 + 2);
+        EXPECT(f, RECEIVED(r->g1.id), ASSIGNED(r->g1.id, "sophie"));
+        r->g2 = sub(f, FAMILY("G2"), T0 + 3);
+        EXPECT(f, RECEIVED(r->g2.id), ASSIGNED(r->g2.id, "kelly"));
+        r->g3 = sub(f, FAMILY("G3"), T0 + 4);
+        EXPECT(f, RECEIVED(r->g3.id), ASSIGNED(r->g3.id, "sophie"));
+}
+
+static void a_small_team_overflows_into_a_large_one_and_waits_with_both_ranks(void **state)
+{
+        struct fx *f = *state;
+        struct region_full r;
+        struct rd_stored m3, g4;
+
+        use_overflow(f);
+        region_full(f, &r);
+        m3 = sub(f, MAAS("M3"), T0 + HOUR);
+        EXPECT(f, RECEIVED(m3.id), WAITLISTED(m3.id));
+        g4 = sub(f, FAMILY("G4"), T0 + 2 * HOUR);
+        EXPECT(f, RECEIVED(g4.id), WAITLISTED(g4.id));
+        /* the store counts each with its ranks */
+        assert_int_equal(waiting_with(f, "lien / kelly sophie"), 1);
+        assert_int_equal(waiting_with(f, "kelly sophie / lien"), 1);
+        /* a restarted hub reads the same */
+        assert_hub_matches_store_under(f, overflow_rules());
+}
+
+/* The refs `list` gives for TEAM, space separated, into BUF. */
+static const char *listed_for_team(struct fx *f, const char *team, char *buf, size_t size)
+{
+        struct rd_list_query q = {.limit = 100, .team = team};
+        json_t *arr = json_array(), *it;
+        size_t i, len = 0;
+
+        assert_int_equal(rd_store_list(f->store, &q, arr), 0);
+        buf[0] = '\0';
+        json_array_foreach(arr, i, it) len +=
+                (size_t)snprintf(buf + len, size - len, "%s%s", len ? " " : "",
+                                 json_string_value(json_object_get(it, "ref")));
+        json_decref(arr);
+        return buf;
+}
+
+static void a_waiting_referral_is_listed_under_its_first_rank_teams_only(void **state)
+{
+        struct fx *f = *state;
+        struct region_full r;
+        char buf[256];
+
+        use_overflow(f);
+        region_full(f, &r);
+        sub(f, MAAS("M3"), T0 + HOUR);       /* waits: lien, then kelly and sophie */
+        sub(f, FAMILY("G4"), T0 + 2 * HOUR); /* waits: kelly and sophie, then lien */
+        /* (rev 2) list by team: the team of an offer; a waiting referral's
+         * first-rank candidates' teams, not its overflow */
+        assert_string_equal(listed_for_team(f, "maas", buf, sizeof buf), "M1 M3");
+        assert_string_equal(listed_for_team(f, "genk", buf, sizeof buf), "M2 G1 G2 G3 G4");
+}
+
+static void a_freed_connector_serves_its_first_rank_waiting_referrals_first(void **state)
+{
+        struct fx *f = *state;
+        struct region_full r;
+        struct rd_stored m3, g4, m4;
+
+        use_overflow(f);
+        region_full(f, &r);
+        /* M3 (high urgency) is first in waitlist order, G4 second */
+        m3 = sub(f, MAAS_HIGH("M3"), T0 + HOUR);
+        g4 = sub(f, FAMILY("G4"), T0 + 2 * HOUR);
+        EXPECT(f, RECEIVED(g4.id), WAITLISTED(g4.id));
+        /* kelly frees: G4's first rank, M3's overflow: G4 first */
+        ok(f, r.g2.id, "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(r.g2.id), ASSIGNED(g4.id, "kelly"));
+        assert_int_equal(get(f, m3.id).status, RD_STATUS_WAITLISTED);
+        /* lien frees: M3's first rank */
+        ok(f, r.m1.id, "withdrawn", NULL, T0 + DAY + 1);
+        EXPECT(f, WITHDRAWN(r.m1.id), ASSIGNED(m3.id, "lien"));
+
+        /* with no first-rank referral waiting for her, sophie serves the
+         * overflow: M4 */
+        m4 = sub(f, MAAS("M4"), T0 + DAY + 2);
+        EXPECT(f, RECEIVED(m4.id), WAITLISTED(m4.id));
+        ok(f, r.g1.id, "withdrawn", NULL, T0 + DAY + 3);
+        EXPECT(f, WITHDRAWN(r.g1.id), ASSIGNED(m4.id, "sophie"));
+        assert_string_equal(get(f, m4.id).team, "genk");
+        assert_hub_matches_store_under(f, overflow_rules());
+}
+
 /* ---- the waitlist beyond memory ------------------------------------------------ */
 
 /* Two hubs, each over its own store, get the same requests: one keeps its
@@ -344,6 +520,9 @@ struct twin {
         unsigned seed;
         int64_t now;
         int n_refs;
+        const char *const *forms; /* the referrals submitted, "%s" for the ref */
+        size_t n_forms;
+        struct rd_rules *(*rules)(void); /* the routing file of both hubs */
 };
 
 static unsigned twin_rand(struct twin *t, unsigned n)
@@ -369,11 +548,17 @@ static void assert_same_events(const struct fx *a, const struct fx *b)
         }
 }
 
+static const char *const fixture_forms[] = {FAMILY("%s"), FAMILY_HIGH("%s"), FAMILY_SAFETY("%s"),
+                                            PSY("%s"),    FAMILY("%s"),      ELSEWHERE("%s")};
+/* Mostly maas, the small team, and little for genk of its own, so that
+ * genk often has room to take maas's overflow (about one offer in five). */
+static const char *const overflow_forms[] = {MAAS("%s"),      MAAS("%s"),      MAAS_HIGH("%s"),
+                                             PSY("%s"),       ELSEWHERE("%s"), FAMILY("%s"),
+                                             ELSEWHERE("%s"), PSY("%s")};
+
 static void twin_submit(struct twin *t)
 {
-        static const char *const forms[] = {FAMILY("%s"), FAMILY_HIGH("%s"), FAMILY_SAFETY("%s"),
-                                            PSY("%s"),    FAMILY("%s"),      ELSEWHERE("%s")};
-        const char *form = forms[twin_rand(t, sizeof forms / sizeof forms[0])];
+        const char *form = t->forms[twin_rand(t, (unsigned)t->n_forms)];
         char ref[32], json[1024];
         struct rd_stored sa, sb;
         struct rd_error ea, eb;
@@ -419,33 +604,38 @@ static void twin_update(struct twin *t)
                 assert_same_state(&sa, &sb);
 }
 
-static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
+/* The twin run of T over A and a second fixture. */
+static void twin_run(struct fx *a, struct twin *t)
 {
-        struct fx *a = *state, *b = NULL;
-        struct twin t = {.a = a, .seed = 7, .now = T0};
+        struct fx *b = NULL;
         int waiting_max = 0;
 
         assert_int_equal(setup((void **)&b), 0);
-        t.b = b;
+        t->a = a;
+        t->b = b;
+        rd_hub_free(a->hub);
+        assert_int_equal(rd_hub_new(a->store, t->rules(), &a->hub), 0);
+        rd_hub_free(b->hub);
+        assert_int_equal(rd_hub_new(b->store, t->rules(), &b->hub), 0);
         rd_hub_set_wait_cache(b->hub, 1);
         for (int step = 0; step < 600; step++) {
-                unsigned what = twin_rand(&t, 20);
+                unsigned what = twin_rand(t, 20);
                 struct rd_figures fig;
 
-                t.now += (int64_t)twin_rand(&t, 6 * 60) * 60000; /* up to 6 hours */
+                t->now += (int64_t)twin_rand(t, 6 * 60) * 60000; /* up to 6 hours */
                 if (what < 9) {
-                        twin_submit(&t);
+                        twin_submit(t);
                 } else if (what < 18) {
-                        twin_update(&t);
+                        twin_update(t);
                 } else {
-                        tick(a, t.now);
-                        tick(b, t.now);
+                        tick(a, t->now);
+                        tick(b, t->now);
                 }
                 assert_same_events(a, b);
                 if (step % 97 == 96) { /* a restart reads only the head again */
                         rd_hub_free(b->hub);
-                        assert_int_equal(rd_hub_new(b->store, load_rules(NULL), &b->hub), 0);
-                        rd_hub_set_wait_cache(b->hub, 1 + twin_rand(&t, 3));
+                        assert_int_equal(rd_hub_new(b->store, t->rules(), &b->hub), 0);
+                        rd_hub_set_wait_cache(b->hub, 1 + twin_rand(t, 3));
                 }
                 assert_int_equal(rd_store_figures(a->store, &fig), 0);
                 if (fig.waiting > waiting_max)
@@ -453,7 +643,7 @@ static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **
         }
         /* the script did build a waitlist longer than B's head */
         assert_true(waiting_max > 10);
-        for (int i = 1; i <= t.n_refs; i++) {
+        for (int i = 1; i <= t->n_refs; i++) {
                 char id[RD_RID_MAX];
                 struct rd_stored sa, sb;
                 rd_store_format_id(i, id);
@@ -462,6 +652,28 @@ static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **
                 assert_same_state(&sa, &sb);
         }
         teardown((void **)&b);
+}
+
+/* The twin run over A, with SEED, submitting FORMS under RULES. */
+static void twin_with(struct fx *a, unsigned seed, const char *const *forms, size_t n_forms,
+                      struct rd_rules *(*rules)(void))
+{
+        struct twin t = {
+                .seed = seed, .now = T0, .forms = forms, .n_forms = n_forms, .rules = rules};
+
+        twin_run(a, &t);
+}
+
+static void a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
+{
+        twin_with(*state, 7, fixture_forms, sizeof fixture_forms / sizeof fixture_forms[0],
+                  fixture_rules);
+}
+
+static void with_overflow_a_waitlist_read_from_the_store_decides_as_one_held_in_memory(void **state)
+{
+        twin_with(*state, 11, overflow_forms, sizeof overflow_forms / sizeof overflow_forms[0],
+                  overflow_rules);
 }
 
 int main(void)
@@ -480,7 +692,11 @@ int main(void)
                 T(forecast_counts_the_expected_end_of_started_trajectories),
                 T(reload_keeps_decisions_and_reexpires_open_offers),
                 T(a_refused_reload_is_recorded_and_changes_nothing),
+                T(a_small_team_overflows_into_a_large_one_and_waits_with_both_ranks),
+                T(a_waiting_referral_is_listed_under_its_first_rank_teams_only),
+                T(a_freed_connector_serves_its_first_rank_waiting_referrals_first),
                 T(a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
+                T(with_overflow_a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -595,6 +595,68 @@ static void test_parse_depth_32_ok_33_malformed(void **state)
         free(s);
 }
 
+/* ---- rd_json_scan_corr ---------------------------------------------------- */
+
+/* The corr rd_json_scan_corr reads from BUF[LEN]: WANT (WANT_LEN bytes),
+ * or none when WANT is NULL. */
+static void expect_corr(const char *buf, size_t len, const char *want, size_t want_len)
+{
+        json_t *corr = (json_t *)0x1;
+        int found = rd_json_scan_corr(buf, len, &corr);
+
+        if (!want) {
+                assert_int_equal(found, 0);
+                assert_ptr_equal(corr, (json_t *)0x1); /* untouched */
+                return;
+        }
+        assert_int_equal(found, 1);
+        assert_true(json_is_string(corr));
+        assert_int_equal(json_string_length(corr), want_len);
+        assert_memory_equal(json_string_value(corr), want, want_len);
+        json_decref(corr);
+}
+
+static void test_corr_is_read_from_requests_the_parser_refuses(void **state)
+{
+        (void)state;
+        expect_corr(S("{\"op\": \"ping\", \"corr\": \"c-1\", \"x\": [[[[[[[[[[}"), S("c-1"));
+        expect_corr(S("{\"a\": [[[[\"]]]\"]]]], \"corr\": \"after\"} trailing"), S("after"));
+        expect_corr(S("{\"note\": \"\xff\", \"corr\": \"c\xc3\xa9\"}"), S("c\xc3\xa9"));
+        expect_corr(S("{\"op\": \"ping\", \"op\": \"ping\", \"corr\": \"dup-op\"}"), S("dup-op"));
+        expect_corr(S("{\"n\": 1e400, \"c\\u006frr\": \"esc\\u0000aped\"}"), S("esc\0aped"));
+        expect_corr(S(" {\"corr\":\"first\", \"truncated\": \"tex"), S("first"));
+}
+
+static void test_corr_over_the_request_limit_is_read(void **state)
+{
+        size_t n = RD_REQUEST_MAX + 100;
+        char *buf = malloc(n);
+        (void)state;
+        assert_non_null(buf);
+        memcpy(buf, "{\"corr\":\"big\",\"a\":\"", 19);
+        memset(buf + 19, 'x', n - 21);
+        memcpy(buf + n - 2, "\"}", 2);
+        expect_corr(buf, n, S("big"));
+        free(buf);
+}
+
+static void test_no_corr_when_it_is_not_readable(void **state)
+{
+        char long_corr[200];
+        (void)state;
+        expect_corr(S("{\"op\": \"ping\"}"), NULL, 0);
+        expect_corr(S("[{\"corr\": \"in-an-array\"}]"), NULL, 0);
+        expect_corr(S("{\"corr\": 5}"), NULL, 0);
+        expect_corr(S("{\"corr\": \"\xff\"}"), NULL, 0);
+        expect_corr(S("{\"corr\": \"a\", \"corr\": \"b\"}"), NULL, 0);
+        expect_corr(S("{\"x\": {\"corr\": \"nested\"}}"), NULL, 0);
+        expect_corr(S("{\"x\" 1, \"corr\": \"after-a-fault\"}"), NULL, 0);
+        expect_corr(S("{\"corr\": \"unterminated"), NULL, 0);
+        expect_corr(NULL, 0, NULL, 0);
+        snprintf(long_corr, sizeof long_corr, "{\"corr\": \"%0129d\"}", 0);
+        expect_corr(long_corr, strlen(long_corr), NULL, 0);
+}
+
 /* ---- canonical form and digest ------------------------------------------ */
 
 static void digest_of(const char *text, char hex[65])
@@ -864,6 +926,9 @@ int main(void)
                 cmocka_unit_test(test_parse_rejects_numbers_that_overflow),
                 cmocka_unit_test(test_parse_size_limit_is_64_kib),
                 cmocka_unit_test(test_parse_depth_32_ok_33_malformed),
+                cmocka_unit_test(test_corr_is_read_from_requests_the_parser_refuses),
+                cmocka_unit_test(test_corr_over_the_request_limit_is_read),
+                cmocka_unit_test(test_no_corr_when_it_is_not_readable),
                 cmocka_unit_test(test_digest_is_64_lowercase_hex),
                 cmocka_unit_test(test_digest_same_when_urgency_defaulted),
                 cmocka_unit_test(test_digest_same_for_other_key_order),

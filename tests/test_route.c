@@ -666,9 +666,9 @@ static void test_forecast_gives_the_first_slots_to_referrals_already_waiting(voi
         struct full_genk f;
         const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
         struct rd_waiting waiting[3] = {
-                {w_lien, 1}, /* shares no candidate: does not count */
-                {w_kelly, 1},
-                {w_both, 2},
+                {w_lien, 1, 0, false}, /* shares no candidate: does not count */
+                {w_kelly, 1, 0, false},
+                {w_both, 2, 0, false},
         };
         struct rd_decision d;
         json_t *t;
@@ -705,7 +705,8 @@ static void test_forecast_counts_waiting_sets_like_waiting_entries(void **st)
         struct rd_referral ref = referral();
         struct full_genk f;
         const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
-        const struct rd_waiting sets[3] = {{w_lien, 1}, {w_kelly, 1}, {w_both, 2}};
+        const struct rd_waiting sets[3] = {
+                {w_lien, 1, 0, false}, {w_kelly, 1, 0, false}, {w_both, 2, 0, false}};
         uint64_t counts[3] = {500, 1, 1}; /* many waiting for lien: they do not count */
         struct rd_decision d;
         json_t *t;
@@ -996,7 +997,7 @@ static void test_inconsistent_state_is_einval_and_leaves_out_alone(void **st)
         struct rd_referral ref = referral();
         struct rd_route_state s = {.n_excluded = 1}; /* excluded missing */
         const size_t bad[] = {99};
-        struct rd_waiting w = {bad, 1};
+        struct rd_waiting w = {bad, 1, 0, false};
         struct rd_route_state skip = {.waiting = &w, .n_waiting = 1};
         struct rd_decision d;
         json_t *t = NULL;
@@ -1043,14 +1044,459 @@ static void test_example_routing_file_routes_the_protocol_example(void **st)
         rd_rules_free(r);
 }
 
+static void test_example_routing_file_overflows_maasmechelen_into_genk(void **st)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+        struct rd_referral ref = referral();
+        uint32_t load[16] = {0};
+        struct rd_route_state s = {.load = load};
+        ssize_t lien, giulia;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        assert_int_equal(rd_rules_load_file(RD_SOURCE_DIR "/config/routing.yaml", &r, &diag), 0);
+        rd_diag_clear(&diag);
+        assert_true(r->n_connectors <= 16);
+        lien = rd_rules_connector_index(r, "lien");
+        giulia = rd_rules_connector_index(r, "giulia");
+        assert_true(lien >= 0 && giulia >= 0);
+        strcpy(ref.postcode, "3630");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(r->rules[d.rule].name, "family-maasland");
+        assert_string_equal(r->teams[d.team].id, "maasmechelen");
+        json_decref(t);
+        /* Maasmechelen full: a connector of Genk, not a wait */
+        load[lien] = r->connectors[lien].capacity;
+        load[giulia] = r->connectors[giulia].capacity;
+        t = decide(&ref, r, &s, &d);
+        assert_int_equal(d.status, RD_STATUS_ASSIGNED);
+        assert_string_equal(r->rules[d.rule].name, "family-maasland");
+        assert_string_equal(r->teams[d.team].id, "genk");
+        assert_string_equal(json_string_value(json_object_get(t, "rank")), "overflow");
+        json_decref(t);
+        /* Genk's own families stay with Genk */
+        strcpy(ref.postcode, "3600");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(r->rules[d.rule].name, "family-by-region");
+        assert_string_equal(r->teams[d.team].id, "genk");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* ---- overflow (rev 2) --------------------------------------------------- */
+
+/* A region whose small team (menen) overflows into a large one (kortrijk),
+ * which has a rule of its own. Connector indexes: */
+enum { AN, BO, CAS, DIRK, EVA, N_REGION };
+enum { R_MENEN, R_KORTRIJK, R_REGION_REST };
+
+static const char region_fmt[] =
+        "version: 1\n"
+        "teams:\n"
+        "  - id: menen\n"
+        "    postcodes: [\"8930\", \"8940-8941\"]\n"
+        "    connectors:\n"
+        "      - {id: an, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+        "      - {id: bo, capacity: 2, skills: [family_support], languages: [nl]}\n"
+        "  - id: kortrijk\n"
+        "    postcodes: [\"8500-8501\"]\n"
+        "    connectors:\n"
+        "      - {id: cas, capacity: 12, skills: [family_support], languages: [nl]}\n"
+        "      - {id: dirk, capacity: 12, skills: [family_support], languages: [nl, fr]}\n"
+        "      - {id: eva, capacity: 12, skills: [first_line_psychology], languages: [nl]}\n"
+        "forward_targets:\n"
+        "  - {id: caw, name: CAW}\n"
+        "rules:\n"
+        "  - name: menen\n"
+        "    when: {kind: family_support, postcode: [\"8930\", \"8940-8941\"]}\n"
+        "    assign: {teams: [menen], overflow: [kortrijk], by_postcode: true%s}\n"
+        "    otherwise: {forward: {to: caw, reason: \"no family coach in time\"}}\n"
+        "  - name: kortrijk\n"
+        "    when: {kind: family_support, postcode: [\"8500-8501\"]}\n"
+        "    assign: {teams: [kortrijk], by_postcode: true}\n"
+        "  - name: rest\n"
+        "    forward: {to: caw, reason: \"outside\"}\n";
+
+/* The region with MORE (", key: value"...) in the menen rule's assign. */
+static struct rd_rules *region(const char *more)
+{
+        char buf[4096];
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+        int n = snprintf(buf, sizeof buf, region_fmt, more);
+
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        if (rd_rules_load_buffer("region.yaml", buf, (size_t)n, &r, &d) != 0)
+                for (size_t i = 0; i < d.n; i++)
+                        print_message("%s\n", d.items[i].text);
+        assert_non_null(r);
+        assert_int_equal(rd_rules_connector_index(r, "eva"), EVA);
+        rd_diag_clear(&d);
+        return r;
+}
+
+/* A Dutch-speaking family in Menen. */
+static struct rd_referral menen_referral(void)
+{
+        struct rd_referral r = referral();
+
+        strcpy(r.postcode, "8930");
+        return r;
+}
+
+/* Key KEY of the trace's entry for connector ID, as a string ("absent":
+ * no such entry or key). */
+static const char *cand_key(json_t *trace, const char *id, const char *key)
+{
+        json_t *cands = json_object_get(trace, "candidates"), *c;
+        size_t i;
+
+        json_array_foreach(cands, i, c)
+        {
+                json_t *v = json_object_get(c, key);
+
+                if (!strcmp(json_string_value(json_object_get(c, "connector")), id))
+                        return v ? json_string_value(v) : "absent";
+        }
+        return "absent";
+}
+
+static void test_overflow_a_free_first_rank_candidate_gets_the_offer_first(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        uint32_t load[N_REGION] = {[AN] = 1, [BO] = 2, [CAS] = 0, [DIRK] = 0};
+        struct rd_route_state s = {.load = load};
+        struct rd_route_record rec;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        /* an is half full, kortrijk empty: an all the same */
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "an");
+        assert_string_equal(r->teams[d.team].id, "menen");
+        assert_string_equal(cand_status(t, "bo"), "full");
+        assert_string_equal(cand_status(t, "cas"), "first_rank_free");
+        assert_string_equal(cand_status(t, "dirk"), "first_rank_free");
+        assert_string_equal(cand_status(t, "eva"), "skill");
+        assert_string_equal(cand_key(t, "an", "rank"), "first");
+        assert_string_equal(cand_key(t, "cas", "rank"), "overflow");
+        assert_string_equal(json_string_value(json_object_get(t, "rank")), "first");
+        json_decref(t);
+
+        /* prefer: a free first-rank non-speaker goes before a free overflow
+         * speaker */
+        strcpy(ref.language, "fr");
+        load[AN] = 2;
+        load[BO] = 1;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "bo");
+        assert_string_equal(cand_status(t, "dirk"), "first_rank_free");
+        json_decref(t);
+
+        /* the record: first-rank candidates, then overflow ones, file order */
+        assert_int_equal(rd_route_decide_record(&ref, r, &s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_true(rec.has_overflow);
+        assert_int_equal(rec.n_cands, 5);
+        for (size_t i = 0; i < 5; i++) {
+                assert_int_equal(rec.cands[i].connector, i);
+                assert_int_equal(rec.cands[i].overflow, i >= CAS);
+        }
+        assert_int_equal(rec.cands[CAS].why, RD_WHY_FIRST_RANK_FREE);
+        assert_true(rd_route_why_eligible(RD_WHY_FIRST_RANK_FREE));
+        assert_string_equal(rd_route_why_name(RD_WHY_FIRST_RANK_FREE), "first_rank_free");
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
+static void test_overflow_gets_the_offer_only_when_no_first_rank_candidate_is_free(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_rules *rr = region(", pick: round_robin");
+        struct rd_referral ref = menen_referral();
+        uint32_t load[N_REGION] = {[AN] = 2, [BO] = 2, [CAS] = 5, [DIRK] = 3};
+        const char *turn[3] = {NULL};
+        struct rd_route_state s = {.load = load, .rr_last = turn};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "dirk"); /* 3 of 12 */
+        assert_string_equal(r->teams[d.team].id, "kortrijk");
+        assert_int_equal(d.rule, R_MENEN);
+        assert_string_equal(cand_status(t, "an"), "full");
+        assert_string_equal(cand_status(t, "bo"), "full");
+        assert_string_equal(cand_status(t, "cas"), "not_picked");
+        assert_string_equal(json_string_value(json_object_get(t, "rank")), "overflow");
+        assert_null(json_object_get(t, "forecast"));
+        json_decref(t);
+
+        /* prefer among the overflow candidates: the speaker, however busy */
+        strcpy(ref.language, "fr");
+        load[CAS] = 3;
+        load[DIRK] = 5;
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "dirk");
+        assert_string_equal(cand_status(t, "cas"), "language");
+        json_decref(t);
+
+        /* round robin among the overflow candidates, after the last offer */
+        ref.language[0] = '\0';
+        turn[R_MENEN] = "cas";
+        t = decide(&ref, rr, &s, &d);
+        assert_string_equal(connector_id(rr, &d), "dirk");
+        json_decref(t);
+        turn[R_MENEN] = "dirk";
+        t = decide(&ref, rr, &s, &d);
+        assert_string_equal(connector_id(rr, &d), "cas");
+        json_decref(t);
+        turn[R_MENEN] = "an"; /* last offered to a first-rank one */
+        t = decide(&ref, rr, &s, &d);
+        assert_string_equal(connector_id(rr, &d), "cas");
+        json_decref(t);
+        rd_rules_free(r);
+        rd_rules_free(rr);
+}
+
+static void test_overflow_is_filtered_by_skill_language_and_declines_not_by_postcode(void **st)
+{
+        struct rd_rules *r = region(", language: require");
+        struct rd_referral ref = menen_referral();
+        uint32_t load[N_REGION] = {[AN] = 2, [BO] = 2};
+        struct rd_route_state s = {.load = load};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        /* 8930 is not kortrijk's: by_postcode leaves the overflow be */
+        strcpy(ref.language, "fr");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "dirk");
+        assert_string_equal(cand_status(t, "cas"), "language");
+        assert_string_equal(cand_status(t, "eva"), "skill");
+        json_decref(t);
+        /* in Kortrijk, menen is no candidate of the menen rule at all */
+        strcpy(ref.postcode, "8500");
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(r->rules[d.rule].name, "kortrijk");
+        assert_string_equal(cand_status(t, "an"), "absent");
+        assert_null(json_object_get(t, "rank")); /* a rule without overflow */
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_declines_exclude_across_ranks(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        uint32_t load[N_REGION] = {[AN] = 0, [BO] = 2};
+        const char *excl[4] = {"an", "dirk"};
+        struct rd_route_state s = {.load = load, .excluded = excl, .n_excluded = 2};
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        /* an declined and bo is full: the overflow, less dirk, who declined */
+        t = decide(&ref, r, &s, &d);
+        assert_string_equal(connector_id(r, &d), "cas");
+        assert_string_equal(cand_status(t, "an"), "declined");
+        assert_string_equal(cand_status(t, "dirk"), "declined");
+        json_decref(t);
+        /* redecided after a decline by its rule: the same */
+        assert_int_equal(rd_route_redecide(&ref, r, &s, R_MENEN, NOW - DAY, NOW, &d, NULL), 0);
+        assert_string_equal(connector_id(r, &d), "cas");
+        /* every family coach declined: nobody is a candidate, otherwise */
+        excl[2] = "bo";
+        excl[3] = "cas";
+        s.n_excluded = 4;
+        t = decide(&ref, r, &s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(t, "forecast"), "candidates")),
+                0);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+/* Everyone full; an's families end at +40d, bo's at +50d, cas's at +5d and
+ * +15d, dirk's at +8d. */
+struct full_region {
+        uint32_t load[N_REGION];
+        int64_t an[1], bo[1], cas[2], dirk[1];
+        const int64_t *ends[N_REGION];
+        size_t n_ends[N_REGION];
+        struct rd_route_state s;
+};
+
+static void full_region_init(struct full_region *f)
+{
+        memset(f, 0, sizeof *f);
+        f->load[AN] = f->load[BO] = 2;
+        f->load[CAS] = f->load[DIRK] = f->load[EVA] = 12;
+        f->an[0] = NOW + 40 * DAY;
+        f->bo[0] = NOW + 50 * DAY;
+        f->cas[0] = NOW + 5 * DAY;
+        f->cas[1] = NOW + 15 * DAY;
+        f->dirk[0] = NOW + 8 * DAY;
+        f->ends[AN] = f->an;
+        f->ends[BO] = f->bo;
+        f->ends[CAS] = f->cas;
+        f->ends[DIRK] = f->dirk;
+        f->n_ends[AN] = f->n_ends[BO] = f->n_ends[DIRK] = 1;
+        f->n_ends[CAS] = 2;
+        f->s.load = f->load;
+        f->s.ends = f->ends;
+        f->s.n_ends = f->n_ends;
+}
+
+static json_int_t fc_int(json_t *t, const char *rank, const char *key)
+{
+        json_t *fc = json_object_get(t, "forecast");
+
+        return json_integer_value(json_object_get(rank ? json_object_get(fc, rank) : fc, key));
+}
+
+static void test_forecast_takes_the_slots_of_both_ranks_together(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        struct full_region f;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_region_init(&f);
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 5 * DAY); /* cas, overflow */
+        assert_int_equal(fc_int(t, NULL, "candidates"), 4);
+        assert_int_equal(fc_int(t, NULL, "slots"), 5);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
+        assert_int_equal(fc_int(t, "first", "candidates"), 2);
+        assert_int_equal(fc_int(t, "first", "slots"), 2);
+        assert_int_equal(fc_int(t, "overflow", "candidates"), 2);
+        assert_int_equal(fc_int(t, "overflow", "slots"), 3);
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(t, "forecast"), "expected_rank")),
+                "overflow");
+        assert_string_equal(cand_key(t, "cas", "passed_over"), "full");
+        json_decref(t);
+
+        /* without the kortrijk ends: an's, the first rank's */
+        f.ends[CAS] = f.ends[DIRK] = NULL;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED); /* +40d is past the window */
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(t, "forecast"), "expected_rank")),
+                "first");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_a_connector_serves_its_first_rank_waiting_referrals_first(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        struct full_region f;
+        /* kortrijk's own waiting families: cas and dirk are first-rank for them */
+        const size_t k_cands[] = {CAS, DIRK};
+        /* another Menen family: an and bo first, cas and dirk overflow */
+        const size_t m_cands[] = {AN, BO, CAS, DIRK};
+        struct rd_waiting kortrijk = {k_cands, 2, 0, true}; /* behind this one */
+        struct rd_waiting menen_behind = {m_cands, 4, 2, true};
+        struct rd_waiting menen_ahead = {m_cands, 4, 2, false};
+        uint64_t three = 3;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_region_init(&f);
+
+        /* three Kortrijk families waiting, even behind this one in waitlist
+         * order, take the Kortrijk places (+5d, +8d, +15d) first; an's
+         * place is this family's: the first slot they cannot take */
+        f.an[0] = NOW + 12 * DAY;
+        f.s.waiting_sets = &kortrijk;
+        f.s.waiting_set_counts = &three;
+        f.s.n_waiting_sets = 1;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 12 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 3);
+        assert_int_equal(fc_int(t, "first", "waiting_ahead"), 0);
+        assert_int_equal(fc_int(t, "overflow", "waiting_ahead"), 3);
+        json_decref(t);
+
+        /* a Menen family behind this one takes no place ahead of it */
+        f.s.n_waiting_sets = 0;
+        f.s.waiting = &menen_behind;
+        f.s.n_waiting = 1;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 5 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
+        json_decref(t);
+
+        /* one ahead of it takes a place of either rank: the first, cas's */
+        f.s.waiting = &menen_ahead;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 8 * DAY);
+        assert_int_equal(fc_int(t, "first", "waiting_ahead"), 1);
+        assert_int_equal(fc_int(t, "overflow", "waiting_ahead"), 1);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 1);
+        json_decref(t);
+
+        /* a Kortrijk family: for cas and dirk it comes before a Menen family
+         * waiting ahead of it, for whom they are overflow; and its rule has
+         * no overflow, so its trace has no ranks */
+        strcpy(ref.postcode, "8500");
+        t = decide(&ref, r, &f.s, &d);
+        assert_string_equal(r->rules[d.rule].name, "kortrijk");
+        assert_int_equal(d.expected_start_ms, NOW + 5 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
+        assert_null(json_object_get(json_object_get(t, "forecast"), "first"));
+        assert_string_equal(cand_key(t, "cas", "rank"), "absent");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_a_waiting_referral_waits_for_both_ranks(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        struct full_region f;
+        struct rd_route_record rec;
+        size_t ids[N_REGION];
+
+        (void)st;
+        full_region_init(&f);
+        assert_int_equal(rd_route_decide_record(&ref, r, &f.s, SIZE_MAX, NOW, NOW, &rec), 0);
+        assert_int_equal(rec.decision.status, RD_STATUS_WAITLISTED);
+        /* its struct rd_waiting: an, bo first-rank; cas, dirk overflow */
+        assert_int_equal(rd_route_eligible(&rec, ids, N_REGION), 4);
+        assert_int_equal(rd_route_eligible_overflow(&rec), 2);
+        assert_int_equal(ids[0], AN);
+        assert_int_equal(ids[1], BO);
+        assert_int_equal(ids[2], CAS);
+        assert_int_equal(ids[3], DIRK);
+        rd_route_record_clear(&rec);
+        rd_rules_free(r);
+}
+
 /* ---- the same traces over many generated referrals and states ----------- */
 
 /* tests/data/route_traces.txt holds, for each generated case (a referral,
- * a state, decided or decided again under one of seven routing files), the
+ * a state, decided or decided again under one of ten routing files), the
  * first 8 bytes of the SHA-256 of its decision and its compact trace, as the
  * decision built them before the trace was built from a record (commit
  * "test_route: record the traces of 2100 generated decisions"): the trace
- * must stay byte for byte what the store and `explain` have kept.
+ * must stay byte for byte what the store and `explain` have kept. The last
+ * 900 lines, of the three files with overflow (rev 2), were recorded when
+ * overflow came (the first 2100 unchanged: a file without overflow decides
+ * and explains as before).
  * RD_ROUTE_RECORD=FILE writes the file anew instead of comparing: only when
  * the trace is meant to change, and then say so in the commit. */
 #define GOLDEN_FILE RD_TEST_DATA "/route_traces.txt"
@@ -1127,6 +1573,14 @@ static void gen_ends(struct gen_state *g, size_t c)
         g->ends[c] = g->n_ends[c] || gen_below(2) ? g->endbuf[c] : NULL;
 }
 
+static bool has_overflow(const struct rd_rules *r)
+{
+        for (size_t i = 0; i < r->n_rules; i++)
+                if (r->rules[i].n_overflow)
+                        return true;
+        return false;
+}
+
 /* Waiting entries (the first N_LISTED listed, the rest as sets). */
 static void gen_waiting(struct gen_state *g, const struct rd_rules *r)
 {
@@ -1139,6 +1593,10 @@ static void gen_waiting(struct gen_state *g, const struct rd_rules *r)
                         g->wbuf[w][j] = gen_below(12) ? gen_below((unsigned)r->n_connectors + 1)
                                                       : 99; /* out of range: skipped */
                 g->counts[w] = gen_below(10) ? gen_below(4) : UINT64_MAX;
+                if (has_overflow(r)) { /* drawn only here: the other files' cases stay */
+                        g->waiting[w].n_overflow = gen_below(4);
+                        g->waiting[w].behind = gen_below(2);
+                }
         }
         g->s.waiting = listed ? g->waiting : NULL;
         g->s.n_waiting = listed;
@@ -1277,8 +1735,18 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
                  "language: require}",
                  "waitlist"},
                 {"{teams: [genk, maas], by_postcode: true, pick: round_robin}", OTHERWISE_FORWARD},
+                /* the matchers file here; then (rev 2) files with overflow,
+                 * recorded after the rest so that their lines came on top */
+                {"{teams: [maas], overflow: [genk, psy], by_postcode: true, language: prefer}",
+                 OTHERWISE_FORWARD},
+                {"{teams: [genk], overflow: [maas], pick: round_robin, language: require}",
+                 "waitlist"},
+                {"{teams: [maas, psy], overflow: [genk], by_postcode: true, language: ignore, "
+                 "window: 5d}",
+                 OTHERWISE_FORWARD},
         };
         const size_t n_files = sizeof variants / sizeof variants[0] + 1;
+        const size_t matchers_at = 6; /* the 7th file */
         const char *record = getenv("RD_ROUTE_RECORD");
         FILE *f = fopen(record ? record : GOLDEN_FILE, record ? "w" : "r");
         size_t differ = 0, n = 0;
@@ -1290,8 +1758,10 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
                 struct rd_rules *r = NULL;
                 struct rd_diag diag = {0};
 
-                if (v < n_files - 1) {
-                        r = routing(variants[v][0], variants[v][1]);
+                if (v != matchers_at) {
+                        size_t k = v < matchers_at ? v : v - 1;
+
+                        r = routing(variants[k][0], variants[k][1]);
                 } else {
                         assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers),
                                                               &r, &diag),
@@ -1318,6 +1788,121 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
         }
         assert_int_equal(fclose(f), 0);
         assert_int_equal(differ, 0);
+}
+
+/* ---- the waitlist entry by entry or as counts ------------------------------ */
+
+#define EQ_ENTRIES 16
+
+/* Waiting referrals drawn from a few kinds, so that many are alike. */
+static void gen_region_waiting(struct rd_waiting *w, size_t n)
+{
+        static const size_t menen[] = {AN, BO, CAS, DIRK}, kortrijk[] = {CAS, DIRK},
+                            only_an[] = {AN}, odd[] = {DIRK, 99, AN};
+        static const struct rd_waiting kinds[] = {
+                {menen, 4, 2, false},   {menen, 4, 2, true},    {kortrijk, 2, 0, false},
+                {kortrijk, 2, 0, true}, {only_an, 1, 0, false}, {odd, 3, 1, true},
+                {menen, 4, 9, false}, /* more overflow than candidates: all overflow */
+        };
+
+        for (size_t i = 0; i < n; i++)
+                w[i] = kinds[gen_below(sizeof kinds / sizeof kinds[0])];
+}
+
+static bool same_waiting(const struct rd_waiting *a, const struct rd_waiting *b)
+{
+        return a->candidates == b->candidates && a->n_candidates == b->n_candidates &&
+               a->n_overflow == b->n_overflow && a->behind == b->behind;
+}
+
+/* The decision and trace for REF under R with BASE's connectors and the
+ * waitlist given as in ST (its waiting fields), as text (malloc'ed). */
+static char *decided_with(const struct rd_referral *ref, const struct rd_rules *r,
+                          const struct rd_route_state *base, const struct rd_route_state *wl)
+{
+        struct rd_route_state s = *base;
+        struct rd_decision d;
+        json_t *t = NULL;
+        char *text;
+
+        s.waiting = wl->waiting;
+        s.n_waiting = wl->n_waiting;
+        s.waiting_sets = wl->waiting_sets;
+        s.waiting_set_counts = wl->waiting_set_counts;
+        s.n_waiting_sets = wl->n_waiting_sets;
+        memset(&d, 0, sizeof d);
+        assert_int_equal(rd_route_decide(ref, r, &s, NOW, &d, &t), 0);
+        text = decision_text(&d, t);
+        json_decref(t);
+        return text;
+}
+
+static void test_the_waitlist_as_entries_or_as_counts_decides_the_same(void **st)
+{
+        struct rd_rules *rules[2] = {region(""), region(", language: require")};
+        struct full_region f;
+        struct rd_waiting w[EQ_ENTRIES], sets[EQ_ENTRIES], ones[EQ_ENTRIES];
+        uint64_t counts[EQ_ENTRIES], one[EQ_ENTRIES];
+        size_t differ = 0;
+
+        (void)st;
+        gen_seed = 7;
+        for (size_t round = 0; round < 400; round++) {
+                struct rd_rules *r = rules[round % 2];
+                struct rd_referral ref = menen_referral();
+                size_t n = gen_below(EQ_ENTRIES + 1), n_sets = 0, split = gen_below(n + 1);
+                struct rd_route_state listed = {0}, as_ones = {0}, grouped = {0}, mixed = {0};
+                char *texts[4];
+
+                full_region_init(&f);
+                f.cas[0] = NOW + (int64_t)gen_below(30) * DAY;
+                f.dirk[0] = NOW + (int64_t)gen_below(30) * DAY;
+                f.an[0] = NOW + (int64_t)gen_below(30) * DAY;
+                f.load[BO] = gen_below(3); /* sometimes free */
+                strcpy(ref.language, gen_below(2) ? "fr" : "nl");
+                if (!gen_below(4))
+                        strcpy(ref.postcode, "8500"); /* the kortrijk rule */
+                gen_region_waiting(w, n);
+                for (size_t i = 0; i < n; i++) {
+                        size_t k = 0;
+
+                        ones[i] = w[i];
+                        one[i] = 1;
+                        while (k < n_sets && !same_waiting(&sets[k], &w[i]))
+                                k++;
+                        if (k == n_sets) {
+                                sets[n_sets] = w[i];
+                                counts[n_sets++] = 0;
+                        }
+                        counts[k]++;
+                }
+                listed.waiting = w;
+                listed.n_waiting = n;
+                as_ones.waiting_sets = ones;
+                as_ones.waiting_set_counts = one;
+                as_ones.n_waiting_sets = n;
+                grouped.waiting_sets = sets;
+                grouped.waiting_set_counts = counts;
+                grouped.n_waiting_sets = n_sets;
+                mixed.waiting = w + split; /* the end listed, the start as counts */
+                mixed.n_waiting = n - split;
+                mixed.waiting_sets = ones;
+                mixed.waiting_set_counts = one;
+                mixed.n_waiting_sets = split;
+                texts[0] = decided_with(&ref, r, &f.s, &listed);
+                texts[1] = decided_with(&ref, r, &f.s, &as_ones);
+                texts[2] = decided_with(&ref, r, &f.s, &grouped);
+                texts[3] = decided_with(&ref, r, &f.s, &mixed);
+                for (size_t k = 1; k < 4; k++)
+                        if (strcmp(texts[0], texts[k]) && differ++ < 5)
+                                print_message("round %zu: form %zu: %s\n  listed: %s\n", round, k,
+                                              texts[k], texts[0]);
+                for (size_t k = 0; k < 4; k++)
+                        free(texts[k]);
+        }
+        assert_int_equal(differ, 0);
+        rd_rules_free(rules[0]);
+        rd_rules_free(rules[1]);
 }
 
 int main(void)
@@ -1353,6 +1938,17 @@ int main(void)
                 cmocka_unit_test(test_no_state_means_empty_loads_and_no_trace_is_fine),
                 cmocka_unit_test(test_inconsistent_state_is_einval_and_leaves_out_alone),
                 cmocka_unit_test(test_example_routing_file_routes_the_protocol_example),
+                cmocka_unit_test(test_example_routing_file_overflows_maasmechelen_into_genk),
+                cmocka_unit_test(test_overflow_a_free_first_rank_candidate_gets_the_offer_first),
+                cmocka_unit_test(
+                        test_overflow_gets_the_offer_only_when_no_first_rank_candidate_is_free),
+                cmocka_unit_test(
+                        test_overflow_is_filtered_by_skill_language_and_declines_not_by_postcode),
+                cmocka_unit_test(test_declines_exclude_across_ranks),
+                cmocka_unit_test(test_forecast_takes_the_slots_of_both_ranks_together),
+                cmocka_unit_test(test_a_connector_serves_its_first_rank_waiting_referrals_first),
+                cmocka_unit_test(test_a_waiting_referral_waits_for_both_ranks),
+                cmocka_unit_test(test_the_waitlist_as_entries_or_as_counts_decides_the_same),
                 cmocka_unit_test(test_traces_stay_byte_for_byte_over_generated_cases),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "rules.h"
+#include "rules_show.h"
 
 /* Lines 1..11; every case below is this file with one change. */
 #define L1 "version: 1\n"
@@ -26,7 +27,7 @@
 #define L3 "  - id: genk\n"
 #define L4 "    postcodes: [\"3600\", \"3660-3668\"]\n"
 #define L5 "    connectors:\n"
-#define L6 "      - {id: kelly, capacity: 6, skills: [family_support]}\n"
+#define L6 "      - {id: kelly, capacity: 6, skills: [family_support, first_line_psychology]}\n"
 #define L7 "forward_targets:\n"
 #define L8 "  - {id: caw, name: CAW}\n"
 #define L9 "rules:\n"
@@ -34,6 +35,17 @@
 #define L11 "    assign: {teams: [genk]}\n"
 #define HEAD L1 L2 L3 L4 L5 L6 L7 L8 L9
 #define BASE HEAD L10 L11
+/* A last rule that forwards to caw; and the same after an assign rule. */
+#define REST "  - name: rest\n    forward: {to: caw, reason: x}\n"
+#define OTHERWISE_CAW "    otherwise: {forward: {to: caw, reason: x}}\n"
+/* (rev 2) BASE's one warning: no rule of it forwards to caw, which is in
+ * the file for the cases that do. */
+#define CAW_UNUSED                                                                                 \
+        "t.yaml:8:10: warning: forward target 'caw' can never be forwarded to: no rule forwards "  \
+        "to it"
+
+/* HEAD with the team lines T after genk's (lines 7..). */
+#define HEAD_WITH(t) L1 L2 L3 L4 L5 L6 t L7 L8 L9
 
 /* A second team (lines 5..7 after L4) for cases about two teams. */
 #define TEAM2(id, pc, conn)                                                                        \
@@ -58,6 +70,20 @@ static bool diag_has(const struct rd_diag *d, const char *text)
                 if (!strcmp(d->items[i].text, text))
                         return true;
         return false;
+}
+
+/* YAML, which must load without any error or warning: its rules (the
+ * caller frees them). */
+static struct rd_rules *load_clean(const char *yaml)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+
+        assert_int_equal(load(yaml, &r, &d), 0);
+        print_diag(&d);
+        assert_int_equal(d.n, 0);
+        rd_diag_clear(&d);
+        return r;
 }
 
 /* ---- the example file and the base ------------------------------------ */
@@ -90,7 +116,8 @@ static void test_base_loads_clean_with_defaults(void **st)
         (void)st;
         assert_int_equal(load(BASE, &r, &d), 0);
         print_diag(&d);
-        assert_int_equal(d.n, 0);
+        assert_int_equal(d.n, 1);
+        assert_string_equal(d.items[0].text, CAW_UNUSED);
         assert_int_equal(r->version, 1);
         assert_int_equal(r->window_s, 30 * 86400);
         assert_int_equal(r->accept_within_s, 2 * 86400);
@@ -235,6 +262,30 @@ static void test_duration_parse_accepts_units_and_rejects_the_rest(void **st)
                         assert_int_equal(v, cases[i].v);
                 }
         }
+}
+
+static void test_duration_format_writes_the_largest_whole_unit_and_reads_back(void **st)
+{
+        static const struct {
+                int64_t s;
+                const char *text;
+        } cases[] = {
+                {30 * 86400, "30d"}, {36 * 3600, "36h"}, {90 * 60, "90m"},
+                {45, "45s"},         {86401, "86401s"},  {0, "0s"},
+        };
+        char buf[RD_DURATION_STR];
+
+        (void)st;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                int64_t back = 0;
+
+                assert_string_equal(rd_duration_format(cases[i].s, buf), cases[i].text);
+                if (cases[i].s > 0) {
+                        assert_int_equal(rd_duration_parse(buf, &back), 0);
+                        assert_int_equal(back, cases[i].s);
+                }
+        }
+        assert_string_equal(rd_duration_format(-5, buf), "0s");
 }
 
 /* ---- reading the file (lib/yaml_reader: tests/test_yaml.c) ---------------- */
@@ -411,6 +462,17 @@ static const struct diag_case error_cases[] = {
         {"rule window bad duration", HEAD L10 "    assign: {teams: [genk], window: 4w}\n",
          "t.yaml:11:37: window: bad duration '4w': use a whole number above 0 and a unit s, m, h "
          "or d, like 30d"},
+        {"(rev 2) unknown overflow team suggests",
+         HEAD L10 "    assign: {teams: [genk], overflow: [gnek]}\n",
+         "t.yaml:11:40: unknown team 'gnek'; did you mean 'genk'?"},
+        {"(rev 2) a team in both teams and overflow",
+         L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\"", "lien") L7 L8 L9 L10
+         "    assign: {teams: [genk, maas], overflow: [maas]}\n",
+         "t.yaml:14:46: team 'maas' is in both 'teams' and 'overflow' of rule 'all': its "
+         "connectors are first-rank or overflow candidates, not both"},
+        {"(rev 2) overflow not a list of teams",
+         HEAD L10 "    assign: {teams: [genk], overflow: {a: b}}\n",
+         "t.yaml:11:39: overflow: expected a value or a list of values, not a mapping"},
 };
 
 static void test_each_error_is_reported_at_its_line_and_column(void **st)
@@ -441,13 +503,13 @@ static void test_each_error_is_reported_at_its_line_and_column(void **st)
 static const struct diag_case warning_cases[] = {
         {"shadowed rule",
          HEAD "  - name: family\n    when: {kind: family_support}\n" L11 "  - name: family-high\n"
-              "    when: {kind: family_support, urgency: high}\n" L11 L10 L11,
+              "    when: {kind: family_support, urgency: high}\n" L11 REST,
          "t.yaml:13:5: warning: rule 'family-high' never applies: the earlier rule 'family' "
          "matches every referral it matches"},
         {"shadowed by a wider postcode list and age range",
          HEAD "  - name: wide\n    when: {postcode: [\"3000-3999\"], age: \"0-18\"}\n" L11
               "  - name: narrow\n    when: {postcode: [3600, \"3660-3668\"], age: \"12-16\", "
-              "language: nl}\n" L11 L10 L11,
+              "language: nl}\n" L11 REST,
          "t.yaml:13:5: warning: rule 'narrow' never applies: the earlier rule 'wide' matches "
          "every referral it matches"},
         {"shadowed by concerns any",
@@ -460,14 +522,15 @@ static const struct diag_case warning_cases[] = {
         {"connector no rule can reach",
          L1 L2 L3 L4 L5 L6
          "      - {id: psy, capacity: 6, skills: [first_line_psychology]}\n" L7 L8 L9
-         "  - name: all\n    assign: {teams: [genk], skill: family_support}\n",
+         "  - name: all\n    assign: {teams: [genk], skill: family_support}\n" OTHERWISE_CAW,
          "t.yaml:7:14: warning: connector 'psy' can never get an offer: no rule assigns to team "
          "'genk' with a skill the connector has"},
         {"postcode in two teams",
          L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\", \"3665-3670\"", "lien") L7 L8 L9 L10
-         "    assign: {teams: [genk, maas]}\n",
+         "    assign: {teams: [genk, maas]}\n" OTHERWISE_CAW,
          "t.yaml:8:25: warning: postcodes 3665-3668 are also in the list of team 'genk'"},
-        {"team without connectors", L1 L2 L3 L4 L5 L6 "  - id: empty\n" L7 L8 L9 L10 L11,
+        {"team without connectors",
+         L1 L2 L3 L4 L5 L6 "  - id: empty\n" L7 L8 L9 L10 L11 OTHERWISE_CAW,
          "t.yaml:7:9: warning: team 'empty' has no connectors"},
 };
 
@@ -508,7 +571,7 @@ static void test_rules_that_are_not_shadowed_give_no_warning(void **st)
                      "  - name: g\n    when: {concerns: {all: [x], none: [y]}}\n" L11
                      "  - name: h\n    when: {concerns: {all: [x]}}\n" L11
                      "  - name: i\n    when: {language: nl}\n" L11
-                     "  - name: j\n    when: {language: [nl, fr]}\n" L11 L10 L11;
+                     "  - name: j\n    when: {language: [nl, fr]}\n" L11 REST;
         struct rd_rules *r = NULL;
         struct rd_diag d = {0};
 
@@ -518,6 +581,360 @@ static void test_rules_that_are_not_shadowed_give_no_warning(void **st)
         assert_int_equal(d.n, 0);
         rd_rules_free(r);
         rd_diag_clear(&d);
+}
+
+/* ---- overflow (rev 2) ----------------------------------------------------- */
+
+static void test_overflow_lists_second_rank_teams_once(void **st)
+{
+        static const char yaml[] =
+                L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\"", "lien") TEAM2("as", "\"3500\"", "an")
+                        L7 L8 L9 "  - name: family\n    when: {kind: family_support}\n"
+                                 "    assign: {teams: genk, overflow: [maas, as, maas]}\n"
+                                 "  - name: single\n    when: {urgency: high}\n"
+                                 "    assign: {teams: [as], overflow: genk}\n"
+                                 "  - name: none\n    when: {urgency: crisis}\n"
+                                 "    assign: {teams: [genk], overflow: []}\n" REST;
+        struct rd_rules *r = load_clean(yaml);
+
+        (void)st;
+        assert_int_equal(r->rules[0].n_teams, 1);
+        assert_int_equal(r->rules[0].n_overflow, 2);
+        assert_int_equal(r->rules[0].overflow[0], rd_rules_team_index(r, "maas"));
+        assert_int_equal(r->rules[0].overflow[1], rd_rules_team_index(r, "as"));
+        assert_int_equal(r->rules[1].n_overflow, 1);
+        assert_int_equal(r->rules[1].overflow[0], rd_rules_team_index(r, "genk"));
+        assert_int_equal(r->rules[2].n_overflow, 0); /* an empty list: none */
+        assert_null(r->rules[2].overflow);
+        assert_int_equal(r->rules[3].n_overflow, 0);
+        rd_rules_free(r);
+}
+
+/* ---- what can never happen (rev 2) ------------------------------------------ */
+
+struct warnings_case {
+        const char *name;
+        const char *yaml;
+        const char *expect[4]; /* every diagnostic, in order; NULL-terminated */
+};
+
+/* Team lines 5..7 for a team without postcodes. */
+#define TEAM_NOPC(id, conn, skill)                                                                 \
+        "  - id: " id "\n"                                                                         \
+        "    connectors:\n"                                                                        \
+        "      - {id: " conn ", capacity: 2, skills: [" skill "], languages: [nl]}\n"
+
+static const struct warnings_case reach_cases[] = {
+        {"by_postcode and a postcode no team serves",
+         HEAD "  - name: family\n    when: {kind: family_support, postcode: [\"3600\", \"3500\"]}\n"
+              "    assign: {teams: [genk], by_postcode: true}\n" REST,
+         {"t.yaml:11:53: warning: rule 'family' takes postcode 3500, which no team of the rule "
+          "serves (by_postcode: true): such referrals would wait with no candidate"}},
+        {"by_postcode and a range partly served",
+         HEAD "  - name: family\n    when: {kind: family_support, postcode: [\"3600-3670\"]}\n"
+              "    assign: {teams: [genk], by_postcode: true}\n" REST,
+         {"t.yaml:11:45: warning: rule 'family' takes postcodes 3601-3659 (and 2 more in this "
+          "range), which no team of the rule serves (by_postcode: true): such referrals would "
+          "wait with no candidate"}},
+        {"by_postcode with overflow: only the overflow teams can take them",
+         L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\"", "lien") L7 L8 L9
+         "  - name: family\n    when: {kind: family_support, postcode: [\"3600\", \"3630\"]}\n"
+         "    assign: {teams: [genk], overflow: [maas], by_postcode: true}\n" REST,
+         {"t.yaml:14:53: warning: rule 'family' takes postcode 3630, which no team of the rule "
+          "serves (by_postcode: true): such referrals can only be offered to its overflow "
+          "teams"}},
+        {"a team no rule names",
+         L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\"", "lien") L7 L8 L9
+         "  - name: family\n    when: {kind: family_support}\n" L11 REST,
+         {"t.yaml:7:9: warning: team 'maas' can never get an offer: no rule names it in 'teams' "
+          "or 'overflow'"}},
+        {"a team whose connectors lack the skill, and its rule",
+         L1 L2 L3 L4 L5 L6 TEAM2("maas", "\"3630\"", "lien") L7 L8 L9
+         "  - name: psy\n    when: {kind: first_line_psychology}\n"
+         "    assign: {teams: [maas]}\n" L10 L11 OTHERWISE_CAW,
+         {"t.yaml:7:9: warning: team 'maas' can never get an offer: rule 'psy' asks for the "
+          "skill 'first_line_psychology', which no connector of team 'maas' has",
+          "t.yaml:15:21: warning: rule 'psy' can never make an offer: no connector of its teams "
+          "has the skill 'first_line_psychology'"}},
+        {"a team without postcodes under by_postcode",
+         HEAD_WITH(TEAM_NOPC(
+                 "psy", "lien",
+                 "family_support")) "  - name: family\n    when: {kind: family_support}\n"
+                                    "    assign: {teams: [genk, psy], by_postcode: true}\n" L10 L11
+                                            OTHERWISE_CAW,
+         {"t.yaml:7:9: warning: team 'psy' can never get an offer: rule 'family' picks by "
+          "postcode and team 'psy' has no postcodes"}},
+        {"a connector who does not speak what the rule requires",
+         L1 L2 L3 L4 L5 "      - {id: kelly, capacity: 6, skills: [family_support], "
+                        "languages: [nl]}\n"
+                        "      - {id: amal, capacity: 6, skills: [family_support], "
+                        "languages: [ar, nl]}\n" L7 L8 L9
+                        "  - name: arabic\n    when: {kind: family_support, language: ar}\n"
+                        "    assign: {teams: [genk], language: require}\n" REST,
+         {"t.yaml:6:14: warning: connector 'kelly' can never get an offer: rule 'arabic' "
+          "requires one of the languages 'ar', which the connector does not speak"}},
+        {"a rule that requires a language nobody speaks",
+         HEAD "  - name: arabic\n    when: {kind: family_support, language: [ar, fa]}\n"
+              "    assign: {teams: [genk], language: require}\n" L10 L11 OTHERWISE_CAW,
+         {"t.yaml:12:39: warning: rule 'arabic' can never make an offer: language: require, "
+          "and no connector of its teams with the skill 'family_support' speaks 'ar' or 'fa'"}},
+        {"a rule skill nobody has points at the skill",
+         HEAD "  - name: school\n    when: {concerns: [school]}\n"
+              "    assign: {teams: [genk], skill: school_support}\n" L10 L11 OTHERWISE_CAW,
+         {"t.yaml:12:36: warning: rule 'school' can never make an offer: no connector of its "
+          "teams has the skill 'school_support'"}},
+        {"kind by kind: only the kind no earlier rule takes reaches a rule",
+         L1 L2 L3 L4 L5 "      - {id: kelly, capacity: 6, skills: [family_support]}\n" L7 L8 L9
+                        "  - name: family\n    when: {kind: family_support}\n" L11
+                        "  - name: all\n    assign: {teams: [genk]}\n" OTHERWISE_CAW,
+         {"t.yaml:14:21: warning: rule 'all' can never make an offer: no connector of its teams "
+          "has the skill 'first_line_psychology'"}},
+        {"a target no rule forwards to", BASE, {CAW_UNUSED}},
+        {"a target only a rule that never applies forwards to",
+         HEAD "  - name: family\n    when: {kind: family_support}\n" L11
+              "  - name: family-high\n    when: {kind: family_support, urgency: high}\n"
+              "    forward: {to: caw, reason: x}\n" L10 L11,
+         {"t.yaml:8:10: warning: forward target 'caw' can never be forwarded to: the rules that "
+          "forward to it never apply ('family-high')",
+          "t.yaml:13:5: warning: rule 'family-high' never applies: the earlier rule 'family' "
+          "matches every referral it matches"}},
+};
+
+static void test_what_nothing_can_reach_is_a_warning_at_its_key(void **st)
+{
+        size_t failed = 0;
+
+        (void)st;
+        for (size_t i = 0; i < sizeof reach_cases / sizeof reach_cases[0]; i++) {
+                const struct warnings_case *c = &reach_cases[i];
+                struct rd_rules *r = NULL;
+                struct rd_diag d = {0};
+                int rc = load(c->yaml, &r, &d);
+                size_t n = 0;
+                bool same;
+
+                while (n < 4 && c->expect[n])
+                        n++;
+                same = rc == 0 && r && d.n_errors == 0 && d.n == n;
+                for (size_t k = 0; same && k < n; k++)
+                        same = !strcmp(d.items[k].text, c->expect[k]);
+                if (!same) {
+                        print_message("case: %s\n", c->name);
+                        for (size_t k = 0; k < n; k++)
+                                print_message("  want: %s\n", c->expect[k]);
+                        print_diag(&d);
+                        failed++;
+                }
+                rd_rules_free(r);
+                rd_diag_clear(&d);
+        }
+        assert_int_equal(failed, 0);
+}
+
+static void test_what_can_be_reached_gives_no_warning(void **st)
+{
+        /* an earlier rule takes the postcode no team serves, kind by kind;
+         * an overflow team needs no postcodes; a target forwarded to by an
+         * `otherwise` only; a connector reached by require without
+         * when.language (a family without a language is not filtered) */
+        static const char yaml[] = L1 L2 L3 L4 L5 L6 TEAM_NOPC("psy", "lien", "family_support")
+                L7 L8 "  - {id: cgg, name: CGG}\n" L9 "  - name: hasselt-psy\n"
+                      "    when: {kind: first_line_psychology, postcode: 3500}\n"
+                      "    forward: {to: caw, reason: x}\n"
+                      "  - name: hasselt-family\n"
+                      "    when: {kind: family_support, postcode: [3500]}\n"
+                      "    forward: {to: caw, reason: x}\n"
+                      "  - name: family\n"
+                      "    when: {postcode: [\"3600\", \"3500\"]}\n"
+                      "    assign: {teams: [genk], overflow: [psy], by_postcode: true,\n"
+                      "             language: require}\n"
+                      "    otherwise: {forward: {to: cgg, reason: x}}\n" REST;
+
+        (void)st;
+        rd_rules_free(load_clean(yaml));
+}
+
+/* ---- rules show (rev 2) ------------------------------------------------------ */
+
+static const char show_yaml[] =
+        "version: 1\n"
+        "defaults: {window: 20d, trajectory: 36h}\n"
+        "teams:\n"
+        "  - id: menen\n"
+        "    postcodes: [\"8930\", \"8940-8941\"]\n"
+        "    connectors:\n"
+        "      - {id: an, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+        "  - id: kortrijk\n"
+        "    postcodes: [8500]\n"
+        "    connectors:\n"
+        "      - {id: bram, capacity: 24, skills: [family_support], languages: nl}\n"
+        "  - id: psy\n"
+        "    connectors:\n"
+        "      - {id: psy-1, capacity: 10, skills: [first_line_psychology, school]}\n"
+        "forward_targets:\n"
+        "  - {id: cgg, name: \"CGG\"}\n"
+        "  - {id: caw, name: \"CAW \\u001b[2K\"}\n"
+        "rules:\n"
+        "  - name: crisis\n"
+        "    when: {urgency: [high, crisis], partner: [huisarts, cjg]}\n"
+        "    forward: {to: cgg, reason: \"acute\\ncrisis\"}\n"
+        "  - name: school\n"
+        "    when: {concerns: {any: [school_refusal], all: [teen], none: [abuse]}, age: \"12\"}\n"
+        "    assign: {teams: [psy], skill: school, pick: round_robin, language: ignore,\n"
+        "             window: 10d, accept_within: 36h}\n"
+        "    otherwise: {forward: {to: cgg, reason: \"no place\"}}\n"
+        "  - name: west\n"
+        "    when: {kind: family_support, postcode: [\"8930\", \"8940-8941\", \"8500\"],\n"
+        "           language: [nl, fr]}\n"
+        "    assign: {teams: [menen, kortrijk], by_postcode: true, overflow: [kortrijk],\n"
+        "             language: require}\n"
+        "  - name: rest\n"
+        "    forward: {to: caw, reason: outside}\n";
+
+/* SHOW_YAML without its one error (kortrijk in both teams and overflow). */
+static struct rd_rules *show_rules(void)
+{
+        char yaml[sizeof show_yaml];
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+
+        memcpy(yaml, show_yaml, sizeof show_yaml);
+        memcpy(strstr(yaml, "[menen, kortrijk]"), "[menen]          ", 17);
+        assert_int_equal(rd_rules_load_buffer("s.yaml", yaml, strlen(yaml), &r, &d), 0);
+        print_diag(&d);
+        rd_diag_clear(&d);
+        return r;
+}
+
+static void test_rules_show_text_reads_rule_by_rule(void **st)
+{
+        static const char want[] =
+                "Routing file s.yaml (digest %s)\n"
+                "Defaults: window 20d, accept_within 2d, at_risk 7d, trajectory 36h.\n"
+                "The rules are tried from top to bottom; the first that matches decides.\n"
+                "\n"
+                "1. crisis (line 19)\n"
+                "   Matches: urgency is high or crisis; partner is huisarts or cjg.\n"
+                "   Always forwards to cgg (CGG), reason: \"acute?crisis\".\n"
+                "\n"
+                "2. school (line 22)\n"
+                "   Matches: at least one child aged 12; concerns include any of "
+                "school_refusal; concerns include all of teen; concerns include none of abuse.\n"
+                "   Offers it to a free connector with the skill school, whatever their "
+                "language (language: ignore), in turn (pick: round_robin); window 10d, offers "
+                "expire after 36h.\n"
+                "   Teams:\n"
+                "     psy, no postcodes:\n"
+                "       psy-1: capacity 10; skills first_line_psychology, school; no languages "
+                "given\n"
+                "   Otherwise (no place within the window): forwards to cgg (CGG), reason: \"no "
+                "place\".\n"
+                "\n"
+                "3. west (line 27)\n"
+                "   Matches: kind is family_support; postcode in 8930, 8940-8941, 8500; "
+                "language is nl or fr.\n"
+                "   Offers it to a free connector with the skill of the referral's kind, only "
+                "speakers of the family's language (language: require), least loaded first "
+                "(pick: least_loaded); window 20d, offers expire after 2d.\n"
+                "   Teams, only the one whose postcodes hold the family's (by_postcode: true):\n"
+                "     menen, postcodes 8930, 8940-8941:\n"
+                "       an: capacity 2; skills family_support; languages nl, fr\n"
+                "   Overflow teams, when no connector of the teams above is free:\n"
+                "     kortrijk, postcodes 8500:\n"
+                "       bram: capacity 24; skills family_support; languages nl\n"
+                "   Otherwise (no place within the window): the family waits anyway "
+                "(waitlist).\n"
+                "\n"
+                "4. rest (line 32)\n"
+                "   Matches: every referral that reaches it.\n"
+                "   Always forwards to caw (CAW ?[2K), reason: \"outside\".\n";
+        struct rd_rules *r = NULL;
+        struct rd_diag d = {0};
+        char *buf = NULL, *expect = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        (void)st;
+        /* the file has a team in both teams and overflow: fix that first */
+        assert_int_equal(rd_rules_load_buffer("s.yaml", show_yaml, strlen(show_yaml), &r, &d),
+                         -EINVAL);
+        assert_string_equal(rd_diag_first_error(&d),
+                            "s.yaml:30:70: team 'kortrijk' is in both 'teams' and 'overflow' of "
+                            "rule 'west': its connectors are first-rank or overflow candidates, "
+                            "not both");
+        rd_diag_clear(&d);
+        r = show_rules();
+        f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        assert_int_equal(rd_rules_show_text(r, f), 0);
+        assert_int_equal(fclose(f), 0);
+        assert_true(asprintf(&expect, want, r->digest) > 0);
+        assert_string_equal(buf, expect);
+        free(expect);
+        free(buf);
+        /* a stream that cannot be written: -EIO */
+        f = fopen("/dev/null", "r");
+        assert_non_null(f);
+        assert_int_equal(rd_rules_show_text(r, f), -EIO);
+        fclose(f);
+        rd_rules_free(r);
+}
+
+static void test_rules_show_json_says_what_the_text_says(void **st)
+{
+        static const char want[] =
+                "[{\"name\": \"crisis\", \"line\": 19,"
+                "  \"when\": {\"urgency\": [\"high\", \"crisis\"], \"partner\": [\"huisarts\", "
+                "\"cjg\"]},"
+                "  \"forward\": {\"to\": \"cgg\", \"name\": \"CGG\", \"reason\": "
+                "\"acute\\ncrisis\"}},"
+                " {\"name\": \"school\", \"line\": 22,"
+                "  \"when\": {\"age\": \"12-12\", \"concerns\": {\"any\": [\"school_refusal\"], "
+                "\"all\": [\"teen\"], \"none\": [\"abuse\"]}},"
+                "  \"assign\": {\"teams\": [{\"id\": \"psy\", \"postcodes\": null, \"connectors\": "
+                "[{\"id\": \"psy-1\", \"capacity\": 10, \"skills\": [\"first_line_psychology\", "
+                "\"school\"], \"languages\": []}]}], \"overflow\": [], \"by_postcode\": false, "
+                "\"skill\": \"school\", \"language\": \"ignore\", \"pick\": \"round_robin\", "
+                "\"window\": \"10d\", \"accept_within\": \"36h\"},"
+                "  \"otherwise\": {\"forward\": {\"to\": \"cgg\", \"name\": \"CGG\", \"reason\": "
+                "\"no place\"}}},"
+                " {\"name\": \"west\", \"line\": 27,"
+                "  \"when\": {\"kind\": [\"family_support\"], \"postcode\": [\"8930\", "
+                "\"8940-8941\", \"8500\"], \"language\": [\"nl\", \"fr\"]},"
+                "  \"assign\": {\"teams\": [{\"id\": \"menen\", \"postcodes\": [\"8930\", "
+                "\"8940-8941\"], \"connectors\": [{\"id\": \"an\", \"capacity\": 2, \"skills\": "
+                "[\"family_support\"], \"languages\": [\"nl\", \"fr\"]}]}],"
+                "   \"overflow\": [{\"id\": \"kortrijk\", \"postcodes\": [\"8500\"], "
+                "\"connectors\": "
+                "[{\"id\": \"bram\", \"capacity\": 24, \"skills\": [\"family_support\"], "
+                "\"languages\": [\"nl\"]}]}],"
+                "   \"by_postcode\": true, \"skill\": null, \"language\": \"require\", \"pick\": "
+                "\"least_loaded\", \"window\": \"20d\", \"accept_within\": \"2d\"},"
+                "  \"otherwise\": \"waitlist\"},"
+                " {\"name\": \"rest\", \"line\": 32, \"when\": {},"
+                "  \"forward\": {\"to\": \"caw\", \"name\": \"CAW \\u001b[2K\", \"reason\": "
+                "\"outside\"}}]";
+        struct rd_rules *r = show_rules();
+        json_t *j = rd_rules_show_json(r), *w = json_loads(want, 0, NULL);
+        char *got;
+
+        (void)st;
+        assert_non_null(j);
+        assert_non_null(w);
+        assert_string_equal(json_string_value(json_object_get(j, "file")), "s.yaml");
+        assert_string_equal(json_string_value(json_object_get(j, "digest")), r->digest);
+        got = json_dumps(json_object_get(j, "defaults"), JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(got, "{\"accept_within\":\"2d\",\"at_risk\":\"7d\",\"trajectory\":"
+                                 "\"36h\",\"window\":\"20d\"}");
+        free(got);
+        got = json_dumps(json_object_get(j, "rules"), JSON_COMPACT);
+        if (!json_equal(json_object_get(j, "rules"), w))
+                print_message("got: %s\n", got);
+        assert_true(json_equal(json_object_get(j, "rules"), w));
+        free(got);
+        json_decref(w);
+        json_decref(j);
+        rd_rules_free(r);
 }
 
 static void test_all_errors_are_reported_in_one_pass_in_file_order(void **st)
@@ -561,8 +978,8 @@ static void test_all_errors_are_reported_in_one_pass_in_file_order(void **st)
 
 static void test_an_empty_when_is_a_catch_all(void **st)
 {
-        static const char yaml[] = HEAD "  - name: a\n    when: {}\n" L11;
-        static const char yaml2[] = HEAD "  - name: a\n    when:\n" L11;
+        static const char yaml[] = HEAD "  - name: a\n    when: {}\n" L11 OTHERWISE_CAW;
+        static const char yaml2[] = HEAD "  - name: a\n    when:\n" L11 OTHERWISE_CAW;
         struct rd_rules *r = NULL;
         struct rd_diag d = {0};
 
@@ -603,10 +1020,16 @@ int main(void)
                 cmocka_unit_test(test_index_lookups_find_ids_or_minus_one),
                 cmocka_unit_test(test_digest_is_sha256_of_the_bytes),
                 cmocka_unit_test(test_duration_parse_accepts_units_and_rejects_the_rest),
+                cmocka_unit_test(test_duration_format_writes_the_largest_whole_unit_and_reads_back),
                 cmocka_unit_test(test_unreadable_file_is_an_error_in_diag),
                 cmocka_unit_test(test_each_error_is_reported_at_its_line_and_column),
                 cmocka_unit_test(test_each_warning_is_reported_and_does_not_fail),
                 cmocka_unit_test(test_rules_that_are_not_shadowed_give_no_warning),
+                cmocka_unit_test(test_overflow_lists_second_rank_teams_once),
+                cmocka_unit_test(test_what_nothing_can_reach_is_a_warning_at_its_key),
+                cmocka_unit_test(test_what_can_be_reached_gives_no_warning),
+                cmocka_unit_test(test_rules_show_text_reads_rule_by_rule),
+                cmocka_unit_test(test_rules_show_json_says_what_the_text_says),
                 cmocka_unit_test(test_all_errors_are_reported_in_one_pass_in_file_order),
                 cmocka_unit_test(test_an_empty_when_is_a_catch_all),
         };

@@ -59,10 +59,10 @@ static void sql_in(struct fixture *f, const char *sql, char *value, size_t size)
         run_sql(f->conninfo, sql, value, size);
 }
 
-static int open_store(struct fixture *f, bool read_only, struct rd_store **out)
+static int open_store(struct fixture *f, struct rd_store **out)
 {
         char errbuf[512];
-        int r = rd_store_open_pg(f->conninfo, NULL, read_only, out, errbuf, sizeof errbuf);
+        int r = rd_store_open_pg(f->conninfo, NULL, out, errbuf, sizeof errbuf);
 
         if (r < 0)
                 print_message("open: %s\n", errbuf);
@@ -83,7 +83,7 @@ static int setup(void **state)
         run_sql(env_conninfo(), sql, NULL, 0);
         snprintf(f->conninfo, sizeof f->conninfo, "%s options=-csearch_path=%s", env_conninfo(),
                  f->schema);
-        assert_int_equal(open_store(f, false, &f->store), 0);
+        assert_int_equal(open_store(f, &f->store), 0);
         *state = f;
         return 0;
 }
@@ -150,39 +150,78 @@ static void a_new_database_gets_the_schema_and_a_newer_one_is_refused(void **sta
         assert_string_equal(v, "1");
         rd_store_close(f->store);
         f->store = NULL;
-        assert_int_equal(open_store(f, false, &f->store), 0); /* again: nothing to do */
+        assert_int_equal(open_store(f, &f->store), 0); /* again: nothing to do */
         rd_store_close(f->store);
         f->store = NULL;
         sql_in(f, "UPDATE rd_schema SET version = 99", NULL, 0);
-        assert_int_equal(rd_store_open_pg(f->conninfo, NULL, false, &s, errbuf, sizeof errbuf),
-                         -EPROTO);
+        assert_int_equal(rd_store_open_pg(f->conninfo, NULL, &s, errbuf, sizeof errbuf), -EPROTO);
         assert_null(s);
         assert_non_null(strstr(errbuf, "newer"));
-        assert_int_equal(rd_store_open_pg(f->conninfo, NULL, true, &s, errbuf, sizeof errbuf),
+        assert_int_equal(rd_store_open_copy_pg(f->conninfo, NULL, &s, errbuf, sizeof errbuf),
                          -EPROTO);
         assert_non_null(strstr(errbuf, "never migrates"));
         sql_in(f, "SELECT version FROM rd_schema", v, sizeof v);
         assert_string_equal(v, "99"); /* untouched */
 }
 
-static void a_read_only_store_reads_and_never_writes(void **state)
+/* The count of rows of TABLE in F's schema, as text. */
+static void count_rows(struct fixture *f, const char *table, char *v, size_t size)
+{
+        char sql[96];
+
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+        sql_in(f, sql, v, size);
+}
+
+static void the_tools_copy_holds_everything_and_writes_nothing_back(void **state)
 {
         struct fixture *f = *state;
-        struct rd_store *ro = NULL;
-        struct rd_stored st, got;
+        const struct rd_store_reason why = {.at_ms = 1500, .change = "closed", .code = "moved"};
+        const struct rd_routing_file file = {"d1g3st", "routing.yaml", "version: 1\n", 11};
+        struct rd_store *copy = NULL;
+        struct rd_stored st, got, w;
+        char errbuf[512], v[64], *text;
+        json_t *mine = json_array(), *theirs = json_array();
+        size_t len;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         assert_int_equal(add(f->store, "p", "A-1", true, &st), 0);
+        assert_int_equal(add(f->store, "p", "A-2", false, &w), 0);
+        w.status = RD_STATUS_WAITLISTED;
+        assert_int_equal(rd_store_change(f->store, &(struct rd_store_change){.st = &w,
+                                                                             .row = true,
+                                                                             .candidates = "x y",
+                                                                             .teams = "genk"}),
+                         0);
+        st.status = RD_STATUS_CLOSED;
+        assert_int_equal(
+                rd_store_change(f->store,
+                                &(struct rd_store_change){.st = &st, .row = true, .reason = &why}),
+                0);
+        assert_int_equal(rd_store_audit(f->store, 1000, "c", "coordinator", "get", st.id), 0);
+        assert_int_equal(rd_store_routing_record(f->store, &file, 1000), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
-        assert_int_equal(open_store(f, true, &ro), 0);
-        assert_int_equal(rd_store_find(ro, "p", "A-1", &got), 0);
-        assert_string_equal(got.id, "R000001");
-        assert_int_equal(rd_store_begin(ro), 0);
-        assert_int_equal(add(ro, "p", "A-2", true, &st), 0); /* queued ... */
-        assert_int_equal(rd_store_commit(ro), -EROFS);       /* ... and refused */
-        rd_store_rollback(ro);
-        rd_store_close(ro);
-        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), -ENOENT);
+
+        assert_int_equal(rd_store_open_copy_pg(f->conninfo, NULL, &copy, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_last_seq(copy), rd_store_last_seq(f->store));
+        assert_int_equal(rd_store_events(f->store, 0, 100, NULL, mine), 0);
+        assert_int_equal(rd_store_events(copy, 0, 100, NULL, theirs), 0);
+        assert_true(json_equal(mine, theirs));
+        assert_int_equal(rd_store_find(copy, "p", "A-2", &got), 0);
+        assert_int_equal(got.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(rd_store_routing_text(copy, "d1g3st", &text, &len), 0);
+        assert_string_equal(text, "version: 1\n");
+        free(text);
+        /* the copy takes writes; the database never sees them */
+        assert_int_equal(rd_store_begin(copy), 0);
+        assert_int_equal(add(copy, "p", "A-3", true, &got), 0);
+        assert_int_equal(rd_store_commit(copy), 0);
+        rd_store_close(copy);
+        assert_int_equal(rd_store_find(f->store, "p", "A-3", &got), -ENOENT);
+        count_rows(f, "reasons", v, sizeof v);
+        assert_string_equal(v, "1");
+        json_decref(mine);
+        json_decref(theirs);
 }
 
 static void writes_are_read_back_by_the_next_read_of_the_transaction(void **state)
@@ -203,7 +242,7 @@ static void writes_are_read_back_by_the_next_read_of_the_transaction(void **stat
         sql_in(f, "SELECT seq || ' ' || last_rowid FROM rd_counter", v, sizeof v);
         assert_string_equal(v, "1 1");
         rd_store_close(f->store);
-        assert_int_equal(open_store(f, false, &f->store), 0);
+        assert_int_equal(open_store(f, &f->store), 0);
         assert_int_equal(rd_store_last_seq(f->store), 1);
         seqs(f->store, v, sizeof v);
         assert_string_equal(v, "1");
@@ -253,11 +292,13 @@ static void a_refused_statement_fails_the_whole_transaction(void **state)
         assert_int_equal(rd_store_commit(f->store), 0);
         assert_int_equal(rd_store_begin(f->store), 0);
         assert_int_equal(add(f->store, "p", "A-2", true, &st), 0);
-        /* queued: the server refuses it (partner + ref exists) later */
+        /* queued: the server refuses it (partner + ref exists) later, and
+         * the transaction is lost from the next call that waits on */
         assert_int_equal(add(f->store, "p", "A-1", true, &st), 0);
-        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), -EEXIST);
-        assert_int_equal(add(f->store, "p", "A-3", true, &st), -EEXIST);
-        assert_int_equal(rd_store_commit(f->store), -EEXIST);
+        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), RD_STORE_ABORTED);
+        assert_false(rd_store_in_transaction(f->store));
+        assert_int_equal(add(f->store, "p", "A-3", true, &st), RD_STORE_ABORTED);
+        assert_int_equal(rd_store_commit(f->store), RD_STORE_ABORTED);
         assert_non_null(strstr(rd_store_errmsg(f->store), "duplicate key"));
         rd_store_rollback(f->store);
         assert_int_equal(rd_store_last_seq(f->store), 1);
@@ -276,7 +317,7 @@ static void two_writers_never_commit_the_same_seq(void **state)
         struct rd_stored a, b, got;
         char v[64];
 
-        assert_int_equal(open_store(f, false, &other), 0);
+        assert_int_equal(open_store(f, &other), 0);
         assert_int_equal(rd_store_begin(f->store), 0);
         assert_int_equal(add(f->store, "p", "A-1", true, &a), 0);
         assert_int_equal(rd_store_find(f->store, "p", "A-1", &got), 0); /* the row is locked */
@@ -500,7 +541,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
                 T(a_new_database_gets_the_schema_and_a_newer_one_is_refused),
-                T(a_read_only_store_reads_and_never_writes),
+                T(the_tools_copy_holds_everything_and_writes_nothing_back),
                 T(writes_are_read_back_by_the_next_read_of_the_transaction),
                 T(a_request_undone_alone_keeps_the_rest_of_its_batch),
                 T(a_refused_statement_fails_the_whole_transaction),

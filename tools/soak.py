@@ -415,6 +415,10 @@ class Soak:
             if ev["seq"] == self.last_seq + 1:
                 self.replayed += 1
                 self.apply(ev)
+        if rep.get("more"):
+            # the page was cut at 1 MiB (protocol.md): ask again from there
+            self.start_replay()
+            return
         held, self.held = self.held, []
         held.sort(key=lambda e: e["seq"])
         for i, ev in enumerate(held):

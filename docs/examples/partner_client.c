@@ -191,6 +191,7 @@ static int replay(void *dealer)
                 json_t *rep, *evs, *ev;
                 size_t i;
                 long long last;
+                int more;
 
                 snprintf(corr, sizeof corr, "events-%lu", ++n);
                 rep = json_pack("{s:s, s:s, s:I, s:i}", "op", "events", "corr", corr, "since",
@@ -215,8 +216,10 @@ static int replay(void *dealer)
                                 print_event(ev);
                 }
                 i = json_array_size(evs);
+                more = json_is_true(json_object_get(rep, "more"));
                 json_decref(rep);
-                if (i == 0 || cursor >= last)
+                /* "more": the page was cut at 1 MiB; ask again from the cursor */
+                if (!more && (i == 0 || cursor >= last))
                         return 0;
         }
         return 0;

@@ -121,6 +121,8 @@ class Follower:
             for ev in rep["events"]:
                 if ev["seq"] > self.cursor and not self.done():
                     self.emit(ev)
+            if rep.get("more"):
+                continue  # the page was cut at 1 MiB: ask again from the cursor
             if not rep["events"] or self.cursor >= rep["last"]:
                 return
 

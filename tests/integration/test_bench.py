@@ -120,7 +120,11 @@ class Bench(TestCase):
         self.assertIsNotNone(m, p.stdout)
         self.assertEqual(os.path.dirname(m.group(1)), self.tmp)
         self.assertEqual(sorted(os.listdir(m.group(1))),
-                         ["referrald.db", "referrald.log", "referrald.yaml"])
+                         ["referrald.db", "referrald.log", "referrald.yaml", "routing.yaml"])
+        # the benchmark's own routing file, not the shipped example
+        with open(os.path.join(m.group(1), "routing.yaml")) as f:
+            with open(os.path.join(rdtest.SOURCE_DIR, "tools", "bench", "routing.yaml")) as g:
+                self.assertEqual(f.read(), g.read())
 
     def test_a_missing_server_fails(self):
         p = self.bench("--floor=" + os.path.join(self.tmp, "nothing-here"), "-n", "10")

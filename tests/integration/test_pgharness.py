@@ -188,7 +188,7 @@ class PgHarnessTest(unittest.TestCase):
         self.assertEqual(len(dirs), 2, proc.stderr)
         wait_until(lambda: not any(os.path.exists(d) or pgharness._processes_of(d)
                                    for d in dirs),
-                   20, what="the watchdog to remove the servers of a killed test process")
+                   60, what="the watchdog to remove the servers of a killed test process")
 
 
 def _shmid(server):

@@ -104,6 +104,31 @@ class RulesCheckTest(TestCase):
                 p = run_ctl(args)
                 self.assertEqual(p.returncode, EX_USAGE, p.stderr)
 
+    def test_show_prints_the_rules_as_a_coordinator_reads_them(self):
+        p = run_ctl(["rules", "show", VALID])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, "")
+        self.assertIn("digest " + sha256_file(VALID), p.stdout)
+        self.assertRegex(p.stdout, r"(?m)^4\. family-by-region \(line \d+\)$")
+        self.assertIn("     maasmechelen, postcodes 3630:", p.stdout)
+        self.assertIn("       lien: capacity 1; skills family_support; languages nl, tr",
+                      p.stdout)
+        self.assertIn('forwards to caw-limburg (CAW Limburg), reason: "outside the '
+                      'target group"', p.stdout)
+        j = run_ctl(["rules", "show", VALID, "--json"])
+        self.assertEqual(j.returncode, 0, j.stderr)
+        o = json.loads(j.stdout)
+        self.assertEqual([r["name"] for r in o["rules"]],
+                         ["crisis", "psychology", "arabic-family", "family-by-region",
+                          "everything-else"])
+        fam = o["rules"][3]["assign"]
+        self.assertEqual([t["id"] for t in fam["teams"]], ["genk", "maasmechelen"])
+        self.assertTrue(fam["by_postcode"])
+        self.assertEqual(fam["overflow"], [])
+        bad = run_ctl(["rules", "show", INVALID])
+        self.assertEqual(bad.returncode, EX_CONFIG)
+        self.assertEqual(bad.stdout, "")
+
 
 class RulesTestOneTest(TestCase):
 

@@ -122,15 +122,51 @@ static void put_quoted(FILE *f, const char *value)
         fputs("'\n", f);
 }
 
-/* The daemon's config (daemon.md, config/referrald.yaml): the endpoints and
- * the database (or, with --postgresql, the PostgreSQL store); the rest as
- * by default, the routing rules the embedded ones, journal_events `all`
- * (the event lines go to the log, as they go to the journal under
- * systemd). */
+/* The benchmark's routing file (tools/bench/routing.yaml, compiled in):
+ * the example region as it was before overflow, so that a submit does the
+ * same work from release to release whatever the shipped example becomes. */
+extern const char rd_bench_routing[];
+extern const unsigned long rd_bench_routing_len;
+
+/* Write the benchmark's routing file beside the config. 0 or -1 (said). */
+static int write_routing(const struct server *srv)
+{
+        char path[sizeof srv->config + 16];
+        int fd;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/routing.yaml", srv->dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f || fwrite(rd_bench_routing, 1, rd_bench_routing_len, f) != rd_bench_routing_len) {
+                tool_msg(PROG, "cannot write %s: %s", path, strerror(errno));
+                if (f)
+                        fclose(f);
+                else if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        if (fclose(f) != 0) {
+                tool_msg(PROG, "cannot write %s: %s", path, strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+/* The daemon's config (daemon.md, config/referrald.yaml): the endpoints, the
+ * database (or, with --postgresql, the PostgreSQL store) and the
+ * benchmark's routing file; the rest as by default,
+ * journal_events `all` (the event lines go to the log, as they go to the
+ * journal under systemd). */
 static int write_config(const struct server *srv, int events_port)
 {
-        int fd = open(srv->config, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        int fd;
+        FILE *f;
+
+        if (write_routing(srv) < 0)
+                return -1;
+        fd = open(srv->config, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
         if (!f) {
                 tool_msg(PROG, "cannot write %s: %s", srv->config, strerror(errno));
@@ -141,7 +177,8 @@ static int write_config(const struct server *srv, int events_port)
         fprintf(f,
                 "# written by " PROG " --spawn for one run\n"
                 "intake: %s\n"
-                "events: tcp://127.0.0.1:%d\n",
+                "events: tcp://127.0.0.1:%d\n"
+                "routing: routing.yaml\n",
                 srv->endpoint, events_port);
         if (srv->conninfo) {
                 fputs("store: postgresql\npostgresql:\n  conninfo: ", f);

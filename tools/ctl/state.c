@@ -3,9 +3,7 @@
 
 #include "print.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 const char *state_name(const char *where)
 {
@@ -14,17 +12,13 @@ const char *state_name(const char *where)
 
 int state_open(const char *where, struct rd_store **out)
 {
-        struct rd_store_target t = {.kind = RD_STORE_SQLITE, .path = where};
+        struct rd_store_target t = {.kind = RD_STORE_SQLITE, .path = where, .copy = true};
         char errbuf[512];
         int r;
 
         if (rd_store_is_conninfo(where)) {
                 t.kind = RD_STORE_POSTGRESQL;
                 t.conninfo = where;
-                t.read_only = true;
-        } else if (access(where, R_OK | W_OK) != 0) {
-                fault("%s: %s", where, strerror(errno));
-                return EXIT_FAULT;
         }
         r = rd_store_open_target(&t, out, errbuf, sizeof errbuf);
         if (r < 0) {

@@ -63,6 +63,8 @@ static void print_decision_words(const json_t *trace, const json_t *dec,
                 printf("%s: assigned to %s of team %s", lead,
                        jstr(trace, "connector") ? jstr(trace, "connector") : "?",
                        jstr(trace, "team") ? jstr(trace, "team") : "?");
+                if (jstr(trace, "rank") && !strcmp(jstr(trace, "rank"), "overflow"))
+                        printf(" (overflow: nobody of the rule's own teams was free)");
                 if (start_by)
                         printf(", start by %s", start_by);
                 if (expires)
@@ -96,11 +98,14 @@ static void print_candidate_words(const json_t *cand, bool someone_chosen, const
         json_int_t load = 0, cap = 0;
         bool has_room;
 
+        const char *rank = jstr(cand, "rank");
+
         jint(cand, "load", &load);
         jint(cand, "capacity", &cap);
         has_room = load < cap;
-        printf("  %s (team %s, load %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT "): ",
-               id ? id : "?", team ? team : "?", load, cap);
+        printf("  %s (team %s%s, load %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT "): ",
+               id ? id : "?", team ? team : "?",
+               rank && !strcmp(rank, "overflow") ? ", overflow" : "", load, cap);
         if (json_is_true(json_object_get(cand, "chosen"))) {
                 printf("chosen\n");
                 return;
@@ -126,6 +131,9 @@ static void print_candidate_words(const json_t *cand, bool someone_chosen, const
         else if (!strcmp(why, "not_picked"))
                 printf("not picked (free, but another was less loaded, or as loaded with "
                        "fewer offers so far)\n");
+        else if (!strcmp(why, "first_rank_free"))
+                printf("overflow (free, but a connector of the rule's own teams was free "
+                       "and goes first)\n");
         else
                 printf("%s\n", why);
 }
@@ -178,6 +186,24 @@ static void print_action(const json_t *trace, const char *rule)
 }
 
 /* The forecast FC of a referral nobody could take now. */
+/* With overflow, the places and the families ahead of each rank. */
+static void print_forecast_ranks(const json_t *fc)
+{
+        const json_t *f1 = json_object_get(fc, "first"), *f2 = json_object_get(fc, "overflow");
+        json_int_t s1 = 0, s2 = 0, a1 = 0, a2 = 0;
+
+        if (!json_is_object(f1) || !json_is_object(f2))
+                return;
+        jint(f1, "slots", &s1);
+        jint(f1, "waiting_ahead", &a1);
+        jint(f2, "slots", &s2);
+        jint(f2, "waiting_ahead", &a2);
+        printf("(own teams: %" JSON_INTEGER_FORMAT " place(s), %" JSON_INTEGER_FORMAT
+               " family(ies) ahead; overflow: %" JSON_INTEGER_FORMAT
+               " place(s), %" JSON_INTEGER_FORMAT " family(ies) ahead) ",
+               s1, a1, s2, a2);
+}
+
 static void print_forecast(const json_t *fc)
 {
         json_int_t nc = 0, slots = 0, ahead = 0;
@@ -185,6 +211,8 @@ static void print_forecast(const json_t *fc)
         const char *exp = ms_text(json_object_get(fc, "expected_start"), b1);
         const char *by = ms_text(json_object_get(fc, "start_by"), b2);
         bool within = json_is_true(json_object_get(fc, "within_window"));
+        const char *rank = jstr(fc, "expected_rank");
+        bool overflow = rank && !strcmp(rank, "overflow");
 
         jint(fc, "candidates", &nc);
         jint(fc, "slots", &slots);
@@ -198,10 +226,12 @@ static void print_forecast(const json_t *fc)
                " candidate(s), %" JSON_INTEGER_FORMAT " place(s) coming free, %" JSON_INTEGER_FORMAT
                " family(ies) waiting ahead; ",
                nc, slots, ahead);
+        print_forecast_ranks(fc);
         if (exp)
-                printf("the next place for this family comes free %s, %s the "
+                printf("the next place for this family comes free %s%s, %s the "
                        "start-by date %s: %s.\n",
-                       exp, within ? "before" : "not before", by ? by : "?",
+                       exp, overflow ? " at an overflow team" : "",
+                       within ? "before" : "not before", by ? by : "?",
                        within ? "within the window" : "not within the window");
         else
                 printf("no place is expected to come free for this family "
