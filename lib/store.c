@@ -176,7 +176,7 @@ int rd_store_find(struct rd_store *s, const char *partner, const char *ref, stru
 
 int rd_store_prefetch(struct rd_store *s, const struct rd_store_key *keys, size_t n)
 {
-        return s->ops->prefetch && n ? s->ops->prefetch(s, keys, n) : 0;
+        return s->ops->prefetch && n ? CALL(s, s->ops->prefetch(s, keys, n)) : 0;
 }
 
 int rd_store_get_row(struct rd_store *s, int64_t rowid, struct rd_stored *out)

@@ -549,16 +549,18 @@ int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
                   struct rd_stored *out);
 int rd_store_get_row(struct rd_store *store, int64_t rowid, struct rd_stored *out);
 
+int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
+
 /* Interface addition (the PostgreSQL store): a hint ahead of a batch's
  * requests, the KEYS[N] they will look up with rd_store_find. A driver that
  * pays a round trip for each read reads them all in one and answers those
- * look-ups from memory until the open transaction ends, as the database
- * would (its own writes meanwhile taken into account); a driver without
- * that cost (SQLite) does nothing. Call inside a transaction, before the
- * requests. 0, or a negative errno: then nothing is kept, and each look-up
- * asks the database. Never a reason to fail a request. */
+ * look-ups from memory, as the database would (its own writes meanwhile
+ * taken into account); a driver without that cost (SQLite) does nothing.
+ * Call before the requests, inside their
+ * transaction or just before it begins: what is kept holds until that
+ * transaction ends. 0, or a negative errno: then nothing is kept, and each
+ * look-up asks the database. Never a reason to fail a request. */
 int rd_store_prefetch(struct rd_store *store, const struct rd_store_key *keys, size_t n);
-int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
 
 /* The stored content of the referral ROWID (rd_referral_to_json with
  * personal data) and its decision trace. Each out-pointer may be NULL; on

@@ -259,10 +259,10 @@ int pg_write_wait(struct pg_store *s, enum pg_stmt id, const struct pg_args *arg
  * 0 and *RES (the caller PQclear's it), or a negative errno. */
 int pg_read(struct pg_store *s, enum pg_stmt id, const struct pg_args *args, PGresult **res);
 
-/* Inside a transaction: send what is queued and statement ID N times, with
- * ARGS[i] the i-th time, and wait for all of it in one round trip: 0 and
- * RES[i] for each (the caller PQclear's them), or a negative errno (none
- * left to clear). */
+/* Send what is queued and statement ID N times, with ARGS[i] the i-th
+ * time, and wait for all of it in one round trip (outside a transaction:
+ * a transaction of its own): 0 and RES[i] for each (the caller PQclear's
+ * them), or a negative errno (none left to clear). */
 int pg_read_many(struct pg_store *s, enum pg_stmt id, const struct pg_args *args, size_t n,
                  PGresult **res);
 

@@ -331,21 +331,27 @@ int pg_read_many(struct pg_store *s, enum pg_stmt id, const struct pg_args *a, s
                  PGresult **res)
 {
         size_t at;
-        int r = 0;
+        int r = pg_ensure_conn(s), r2;
 
-        if (!s->in_txn)
-                return -EINVAL;
-        if (s->fault)
-                return s->fault;
         for (size_t i = 0; i < n; i++)
                 res[i] = NULL;
+        if (r == 0 && s->in_txn && s->fault)
+                r = s->fault;
         at = s->pending.n;
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = pg_send(s, id, &a[i]);
-        if (r == 0 && !PQsendFlushRequest(s->conn))
+        if (r == 0 && s->in_txn && !PQsendFlushRequest(s->conn))
+                r = pg_lost(s, "sending");
+        if (r == 0 && !s->in_txn) /* a transaction of its own: a sync point ends it */
+                r = pg_pending_push(s, PG_SYNC);
+        if (r == 0 && !s->in_txn && !PQpipelineSync(s->conn))
                 r = pg_lost(s, "sending");
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = drain(s, at + i, &res[i]);
+        if (!s->in_txn && s->conn) {
+                r2 = drain(s, SIZE_MAX, NULL);
+                r = r ? r : r2;
+        }
         if (r < 0)
                 for (size_t i = 0; i < n; i++) {
                         PQclear(res[i]);

@@ -375,6 +375,14 @@ static void prefetched_lookups_follow_the_transactions_own_writes(void **state)
         assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), -ENOENT);
         assert_int_equal(rd_store_find(f->store, "p", "A-1", &got), 0);
         assert_int_equal(got.status, RD_STATUS_FORWARDED);
+        /* just before a transaction, it holds for that transaction */
+        assert_int_equal(rd_store_prefetch(f->store, keys, 2), 0);
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), -ENOENT);
+        assert_int_equal(add(f->store, "p", "A-2", true, &b), 0);
+        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(rd_store_find(f->store, "p", "A-2", &got), 0);
 }
 
 static void waiting_sets_follow_status_and_candidates(void **state)
