@@ -198,7 +198,8 @@ json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
 
 bool rd_txn_wiped(const struct rd_txn *t)
 {
-        return !t->wipe_pending;
+        /* a store with no file to wipe (PostgreSQL) never says so */
+        return !t->wipe_pending && (rd_store_caps(t->store) & RD_STORE_CAN_WIPE);
 }
 
 enum rd_txn_end rd_txn_batch_end(struct rd_txn *t)

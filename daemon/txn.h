@@ -93,7 +93,8 @@ enum rd_txn_end rd_txn_batch_end(struct rd_txn *t);
 json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr);
 
 /* Whether nothing erased waits in the log (after a commit: what it erased
- * is gone from the files). */
+ * is gone from the files). Never on a store without RD_STORE_CAN_WIPE
+ * (PostgreSQL keeps old bytes until vacuum: protocol.md, "wiped"). */
 bool rd_txn_wiped(const struct rd_txn *t);
 
 /* ---- any other transaction ---- */

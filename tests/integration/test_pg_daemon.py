@@ -197,6 +197,16 @@ class Served(rdtest.TestCase):
         self.assertEqual(event_seqs(d), [1, 2, 3, 4])
         self.assertEqual(d.pg_psql("select seq, last_rowid from rd_counter"), [("4", "2")])
 
+    def test_an_erase_says_it_is_not_wiped(self):
+        # protocol.md rev 2: the rows are gone at once, the bytes stay in
+        # PostgreSQL's files and log until vacuum and log recycling
+        d = self.daemon(routing=ROUTING_ROOMY, store="postgresql")
+        a = d.submit(referral())
+        rep = d.ok({"op": "erase", "id": a["id"]})
+        self.assertIs(rep["wiped"], False)
+        self.assertIs(d.ok({"op": "erase", "id": a["id"]})["wiped"], False)
+        self.assertNotIn("Janssens", d.pg_rows())
+
     def test_a_batch_of_pipelined_submits_with_a_failure_in_it(self):
         # one DEALER, many requests at once: one batch; a conflict in the
         # middle changes nothing, the rest is stored
