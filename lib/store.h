@@ -281,8 +281,12 @@ struct rd_store_ops {
                                       const char *candidates),
                             void *ctx, size_t *count);
         int (*each_waiting_set)(struct rd_store *s,
-                                int (*fn)(void *ctx, const char *candidates, int64_t count),
+                                int (*fn)(void *ctx, const char *candidates,
+                                          enum rd_urgency urgency, int64_t count),
                                 void *ctx);
+        int (*count_waiting_before)(struct rd_store *s, const char *candidates,
+                                    const struct rd_wait_key *before, int64_t limit,
+                                    int64_t *count);
         int (*each_offer)(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
                           void *ctx);
         int (*meta_get)(struct rd_store *s, const char *key, char *buf, size_t size);
@@ -507,13 +511,34 @@ int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *afte
                           int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                           void *ctx, size_t *count);
 
-/* Call FN for each set of candidates (as rd_store_change keeps them) that
- * waitlisted referrals have, with how many have it. The store keeps these
- * counts with every change of a referral's status or candidates, in the
- * same transaction. 0, FN's non-zero value, or a negative errno. */
+/* Call FN once for each pair of candidates (the text as rd_store_change
+ * keeps it, compared byte for byte) and urgency that waitlisted referrals
+ * have, with how many waitlisted referrals have exactly that pair (count
+ * > 0; a pair nobody waits with is left out; the order of the calls is
+ * not defined). The forecast of a new referral counts the waiting
+ * referrals ahead of it by these counts (lib/route.h, struct
+ * rd_route_state), so they must be exact after every change of a
+ * referral's status or candidates: the store keeps them in the same
+ * transaction (the SQLite driver: table waiting_sets, kept by triggers).
+ * The urgency is the referral's, which never changes. 0, FN's non-zero
+ * value, or a negative errno. */
 int rd_store_each_waiting_set(struct rd_store *store,
-                              int (*fn)(void *ctx, const char *candidates, int64_t count),
+                              int (*fn)(void *ctx, const char *candidates, enum rd_urgency urgency,
+                                        int64_t count),
                               void *ctx);
+
+/* How many waitlisted referrals with exactly CANDIDATES (as in
+ * rd_store_each_waiting_set) and BEFORE->urgency come before BEFORE in
+ * waitlist order: a start_by_ms below BEFORE->start_by_ms, or the same and
+ * a rowid below BEFORE->rowid (INT64_MAX: a referral not stored yet, after
+ * every stored one). Counting stops at LIMIT: *COUNT is the number, or
+ * LIMIT when at least LIMIT come before. The cost is in the referrals
+ * counted, at most LIMIT, not in the length of the waitlist nor of the
+ * set (the SQLite driver: the partial index referrals_waiting_sets on
+ * (candidates, urgency, start_by_ms) of the waitlisted rows). Returns 0 or
+ * a negative errno. */
+int rd_store_count_waiting_before(struct rd_store *store, const char *candidates,
+                                  const struct rd_wait_key *before, int64_t limit, int64_t *count);
 
 /* Call FN for each open offer (status assigned). 0, FN's value, or errno. */
 int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),
