@@ -76,13 +76,15 @@ struct wait_head {
 
 /* The whole waitlist by candidates and urgency: COUNT[i] referrals of
  * urgency VIEW[i].urgency wait for the connectors of VIEW[i] (their ids:
- * TEXT[i]); reread from the store when STALE. ROWID: the referral the
- * route state was last made for (INT64_MAX: a new one), whose place the
- * forecast asks the store about (sets_route_state). */
+ * TEXT[i]), none with a start_by after LATEST[i] (struct rd_waiting_set);
+ * reread from the store when STALE. ROWID: the referral the route state
+ * was last made for (INT64_MAX: a new one), whose place the forecast asks
+ * the store about (sets_route_state). */
 struct wait_sets {
         char **text;
         struct rd_waiting *view;
         uint64_t *count;
+        int64_t *latest;
         size_t n, cap;
         bool stale;
         int64_t rowid;

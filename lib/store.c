@@ -183,9 +183,7 @@ int rd_store_each_waiting(struct rd_store *s, const struct rd_wait_key *after, s
 }
 
 int rd_store_each_waiting_set(struct rd_store *s,
-                              int (*fn)(void *ctx, const char *candidates, enum rd_urgency urgency,
-                                        int64_t count),
-                              void *ctx)
+                              int (*fn)(void *ctx, const struct rd_waiting_set *set), void *ctx)
 {
         return CALL(s, s->ops->each_waiting_set(s, fn, ctx));
 }

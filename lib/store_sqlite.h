@@ -166,9 +166,7 @@ int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
 int sq_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
                     int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                     void *ctx, size_t *count);
-int sq_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, enum rd_urgency urgency,
-                                  int64_t count),
+int sq_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
                         void *ctx);
 int sq_count_waiting_before(struct rd_store *s, const char *candidates,
                             const struct rd_wait_key *before, int64_t limit, int64_t *count);

@@ -183,9 +183,7 @@ int sq_each_waiting(struct rd_store *base, const struct rd_wait_key *after, size
         return r;
 }
 
-int sq_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, enum rd_urgency urgency,
-                                  int64_t count),
+int sq_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
                         void *ctx)
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_WAITING_SETS);
@@ -193,8 +191,13 @@ int sq_each_waiting_set(struct rd_store *s,
 
         while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const unsigned char *t = sqlite3_column_text(st, 0);
-                r = fn(ctx, t ? (const char *)t : "", (enum rd_urgency)sqlite3_column_int(st, 1),
-                       sqlite3_column_int64(st, 2));
+                const struct rd_waiting_set set = {
+                        .candidates = t ? (const char *)t : "",
+                        .urgency = (enum rd_urgency)sqlite3_column_int(st, 1),
+                        .count = sqlite3_column_int64(st, 2),
+                        .latest_start_by = sqlite3_column_int64(st, 3),
+                };
+                r = fn(ctx, &set);
         }
         return sq_finish(st, rc, r);
 }

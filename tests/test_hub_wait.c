@@ -462,14 +462,14 @@ struct sets_seen {
         size_t n;
 };
 
-static int see_set(void *ctx, const char *candidates, enum rd_urgency urgency, int64_t count)
+static int see_set(void *ctx, const struct rd_waiting_set *set)
 {
         struct sets_seen *s = ctx;
 
         assert_true(s->n < 8);
-        snprintf(s->text[s->n], sizeof s->text[s->n], "%s", candidates);
-        s->urgency[s->n] = urgency;
-        s->count[s->n++] = count;
+        snprintf(s->text[s->n], sizeof s->text[s->n], "%s", set->candidates);
+        s->urgency[s->n] = set->urgency;
+        s->count[s->n++] = set->count;
         return 0;
 }
 

@@ -458,17 +458,31 @@ static void content_and_trace_are_kept(void **state)
 struct sets_seen {
         char text[8][256];
         enum rd_urgency urgency[8];
-        int64_t count[8];
+        int64_t count[8], latest[8];
         int n;
 };
 
-static int read_set(void *ctx, const char *candidates, enum rd_urgency urgency, int64_t count)
+static int read_set(void *ctx, const struct rd_waiting_set *set)
 {
         struct sets_seen *ss = ctx;
         assert_true(ss->n < 8);
-        snprintf(ss->text[ss->n], sizeof ss->text[0], "%s", candidates);
-        ss->urgency[ss->n] = urgency;
-        ss->count[ss->n++] = count;
+        snprintf(ss->text[ss->n], sizeof ss->text[0], "%s", set->candidates);
+        ss->urgency[ss->n] = set->urgency;
+        ss->latest[ss->n] = set->latest_start_by;
+        ss->count[ss->n++] = set->count;
+        return 0;
+}
+
+/* The latest start_by the store gives for CANDIDATES and URGENCY. */
+static int64_t latest_of(struct fixture *f, const char *candidates, enum rd_urgency urgency)
+{
+        struct sets_seen ss = {.n = 0};
+
+        assert_int_equal(rd_store_each_waiting_set(f->store, read_set, &ss), 0);
+        for (int i = 0; i < ss.n; i++)
+                if (!strcmp(ss.text[i], candidates) && ss.urgency[i] == urgency)
+                        return ss.latest[i];
+        fail_msg("no set %s of urgency %d", candidates, (int)urgency);
         return 0;
 }
 
@@ -589,6 +603,9 @@ static void waiting_counts_know_the_urgency_and_count_those_before_a_place(void 
         assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_CRISIS), 1);
         assert_int_equal(waiting_with_urgency(f, "kelly", RD_URGENCY_HIGH), 1);
         assert_int_equal(waiting_for(f, "kelly sophie"), 5);
+        /* none of a set has a later start_by than its latest */
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_NORMAL), 9000);
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_HIGH), 8000);
 
         /* before a new referral (received after all) with start_by 9000:
          * every normal one of the set, the same start_by included */
@@ -732,6 +749,7 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         /* counted by candidates (version 2), then by urgency too (version 5) */
         assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_NORMAL), 2);
         assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_HIGH), 1);
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_NORMAL), 6000);
         assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 5500, INT64_MAX, 10), 1);
 }
 
