@@ -24,8 +24,23 @@
  * unknown_op, a frame that is not a JSON object is malformed. No routing,
  * events, audit trail, connectors' state, publishing or logging per request.
  *
- * Usage: referral-floor -e ENDPOINT -d DBFILE. Stops on SIGTERM or SIGINT.
- * Exit codes: 0 stopped by a signal, 1 a runtime fault, 2 a usage error. */
+ * The bare floor (--bare, referral-bench --bare): the same program without
+ * the parsing, so that the difference of the two is the parsing alone (a
+ * second binary would differ in more than that). Every frame is one row
+ * (`frames`: a rowid and the frame as it came, no unique key, so no
+ * duplicates are found), answered
+ *
+ *     {"ok":true,"corr":"...","id":"R<rowid>","status":"received","duplicate":false}
+ *
+ * where the corr is the text of the first `"corr":"` in the frame up to its
+ * closing quote, copied as it stands (referral-bench writes it there
+ * without escapes): no JSON is read. A frame that begins {"op":"ping" is a
+ * ping, answered and not stored. It trusts its client: it is a measuring
+ * instrument, never a server for anybody else.
+ *
+ * Usage: referral-floor [--bare] -e ENDPOINT -d DBFILE. Stops on SIGTERM or
+ * SIGINT. Exit codes: 0 stopped by a signal, 1 a runtime fault, 2 a usage
+ * error. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -62,6 +77,7 @@ struct floor {
         struct request batch[RD_BATCH_MAX];
         int n_batch;
         long long dropped_replies;
+        bool bare; /* --bare: no parsing, the frame stored as it came */
 };
 
 /* ---- the database ------------------------------------------------------- */
@@ -75,9 +91,22 @@ static int prepare(struct floor *f, const char *sql, sqlite3_stmt **out)
         return 0;
 }
 
+/* The floor's table and its two statements: a referral by its ref, or
+ * (bare) a frame by its rowid alone. */
+static const char *const schema[2] = {
+        "CREATE TABLE IF NOT EXISTS referrals ("
+        " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+};
+static const char *const insert_sql[2] = {
+        "INSERT INTO referrals (ref, body) VALUES (?1, ?2)",
+        "INSERT INTO frames (body) VALUES (?1)",
+};
+
 static int open_db(struct floor *f, const char *path)
 {
         char *err = NULL;
+        char sql[512];
         int rc;
 
         rc = sqlite3_open_v2(path, &f->db,
@@ -91,19 +120,16 @@ static int open_db(struct floor *f, const char *path)
         sqlite3_extended_result_codes(f->db, 0);
         sqlite3_busy_timeout(f->db, RD_SQLITE_BUSY_TIMEOUT_MS);
         /* exactly the store's pragmas, durable as the daemon is */
-        rc = sqlite3_exec(f->db,
-                          RD_SQLITE_PRAGMAS_FULL
-                          "CREATE TABLE IF NOT EXISTS referrals ("
-                          " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
-                          NULL, NULL, &err);
+        snprintf(sql, sizeof sql, "%s%s", RD_SQLITE_PRAGMAS_FULL, schema[f->bare]);
+        rc = sqlite3_exec(f->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
                 tool_msg(PROG, "cannot set up the database %s: %s", path,
                          err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
                 return -1;
         }
-        if (prepare(f, "INSERT INTO referrals (ref, body) VALUES (?1, ?2)", &f->insert) < 0 ||
-            prepare(f, "SELECT id FROM referrals WHERE ref = ?1", &f->lookup) < 0 ||
+        if (prepare(f, insert_sql[f->bare], &f->insert) < 0 ||
+            (!f->bare && prepare(f, "SELECT id FROM referrals WHERE ref = ?1", &f->lookup) < 0) ||
             prepare(f, "BEGIN IMMEDIATE", &f->begin) < 0 || prepare(f, "COMMIT", &f->commit) < 0 ||
             prepare(f, "ROLLBACK", &f->rollback) < 0)
                 return -1;
@@ -269,6 +295,68 @@ out:
         json_decref(req);
 }
 
+/* The text between the quotes of the first `"corr":"` in DATA (SIZE
+ * bytes), as it stands, into RQ as `"corr":"...",`; nothing when there is
+ * none or it does not fit. No JSON is read: see the top of this file. */
+static void bare_corr(struct request *rq, const char *data, size_t size)
+{
+        static const char key[] = "\"corr\":\"";
+        const char *start = memmem(data, size, key, sizeof key - 1), *end;
+        size_t len = 0;
+
+        rq->corr[0] = '\0';
+        if (!start)
+                return;
+        start += sizeof key - 1;
+        end = data + size;
+        while (start + len < end && start[len] != '"')
+                len += start[len] == '\\' ? 2 : 1;
+        if (start + len >= end || len + 12 > sizeof rq->corr)
+                return;
+        memcpy(rq->corr, "\"corr\":\"", 8);
+        memcpy(rq->corr + 8, start, len);
+        memcpy(rq->corr + 8 + len, "\",", 3);
+}
+
+/* The bare floor's answer to one frame (see the top of this file). */
+static void handle_bare(struct floor *f, struct request *rq, const void *data, size_t size,
+                        int *began)
+{
+        static const char ping[] = "{\"op\":\"ping\"";
+        sqlite3_int64 id;
+        size_t n;
+
+        bare_corr(rq, data, size);
+        if (size > RD_REQUEST_MAX) {
+                set_error(rq, "malformed", "the request is over 64 KiB");
+                return;
+        }
+        if (size >= sizeof ping - 1 && memcmp(data, ping, sizeof ping - 1) == 0) {
+                n = reply_start(rq, true);
+                snprintf(rq->reply + n, sizeof rq->reply - n,
+                         "\"version\":\"" RD_VERSION "\",\"floor\":\"bare\"}");
+                return;
+        }
+        if (*began == 1)
+                *began = run(f->begin);
+        if (*began < 0) {
+                set_error(rq, "unavailable",
+                          "the database is not available; nothing was stored; retry later");
+                return;
+        }
+        sqlite3_bind_blob(f->insert, 1, data, (int)size, SQLITE_STATIC);
+        id = run(f->insert) == 0 ? sqlite3_last_insert_rowid(f->db) : -1;
+        sqlite3_clear_bindings(f->insert);
+        if (id < 0) {
+                set_error(rq, "internal", "the database could not store the frame");
+                return;
+        }
+        n = reply_start(rq, true);
+        snprintf(rq->reply + n, sizeof rq->reply - n,
+                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":false}", (long long)id);
+        rq->submit_ok = true;
+}
+
 static void send_reply(struct floor *f, struct request *rq)
 {
         bool ok = true;
@@ -327,6 +415,8 @@ static int take_request(struct floor *f, struct request *rq, int *began)
         } while (more);
         if (n_body != 1)
                 set_error(rq, "malformed", "a request is one frame holding one JSON object");
+        else if (f->bare)
+                handle_bare(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
         else
                 handle(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
         zmq_msg_close(&body);
@@ -396,13 +486,16 @@ static int serve(struct floor *f)
 static void usage(FILE *to)
 {
         fprintf(to,
-                "Usage: " PROG " -e ENDPOINT -d DBFILE\n"
-                "The floor under referrald: receive, one SQLite insert per submit with the\n"
-                "daemon's durability, a commit per drained batch, reply. Nothing else.\n"
-                "referral-bench --floor and --compare start it; see referral-bench --help.\n"
+                "Usage: " PROG " [--bare] -e ENDPOINT -d DBFILE\n"
+                "The floor under referrald: receive, parse the JSON, one SQLite insert per\n"
+                "submit with the daemon's durability, a commit per drained batch, reply.\n"
+                "Nothing else. referral-bench --floor, --bare and --compare start it; see\n"
+                "referral-bench --help.\n"
                 "\n"
                 "  -e, --endpoint EP    the ROUTER endpoint to bind (e.g. tcp://127.0.0.1:5580)\n"
                 "  -d, --database FILE  the SQLite file (created when missing)\n"
+                "      --bare           the bare floor: no parsing; every frame is stored as\n"
+                "                       it came and answered with the corr found in its text\n"
                 "  -h, --help           this help\n"
                 "  -V, --version        the version\n"
                 "\n"
@@ -427,13 +520,16 @@ static void floor_close(struct floor *f)
                 close(f->sigfd);
 }
 
-/* The command line into *ENDPOINT and *DBFILE; --help and --version exit
+/* The command line into *ENDPOINT, *DBFILE and *BARE; --help and --version exit
  * 0, a usage error exits 2. */
-static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile)
+static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile,
+                       bool *bare)
 {
+        enum { OPT_BARE = 256 };
         static const struct option longopts[] = {
                 {"endpoint", required_argument, NULL, 'e'},
                 {"database", required_argument, NULL, 'd'},
+                {"bare", no_argument, NULL, OPT_BARE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
@@ -444,6 +540,7 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 switch (ch) {
                 case 'e': *endpoint = optarg; break;
                 case 'd': *dbfile = optarg; break;
+                case OPT_BARE: *bare = true; break;
                 case 'h': usage(stdout); exit(EXIT_OK);
                 case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
                 default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -486,13 +583,15 @@ int main(int argc, char **argv)
         const char *endpoint = NULL, *dbfile = NULL;
         int r = EXIT_FAULT;
         struct floor *f;
+        bool bare = false;
 
-        parse_args(argc, argv, &endpoint, &dbfile);
+        parse_args(argc, argv, &endpoint, &dbfile, &bare);
         f = calloc(1, sizeof *f);
         if (!f) {
                 tool_msg(PROG, "out of memory");
                 return EXIT_FAULT;
         }
+        f->bare = bare;
         /* signals come through a signalfd, as in the daemon */
         f->sigfd = tool_stop_signalfd();
         if (f->sigfd < 0) {
