@@ -42,7 +42,7 @@ BARE_RATIOS = (
     re.compile(r"^daemon/bare floor ratio: \d+\.\d{3} \(daemon [\d,]+/s, bare floor [\d,]+/s\)"
                r"\n  all the daemon does above the bare floor: -?[\d.]+ us per submit$", re.M),
 )
-SIDE_ROW = r"(?m)^  %s +[\d,]+ +[\d.]+ +[\d.]+ +[\d.]+ +\d+ +(\d+|-)$"
+SIDE_ROW = r"(?m)^  %s +[\d,]+ +[\d.]+ +[\d.]+ +[\d.]+ +\d+ +(\d+|-) +([\d.]+|-)$"
 
 
 class Bench(TestCase):

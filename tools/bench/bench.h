@@ -124,6 +124,7 @@ struct result {
         uint64_t answered;
         double throughput;
         struct rss rss;
+        double client_cpu_s; /* this program's CPU time over the run (every thread) */
         int fault, fault_client;
         bool failed;
 };

@@ -142,6 +142,8 @@ static json_t *result_json(const struct options *opt, const struct result *res,
                 if (srv->io_write_bytes >= 0)
                         json_object_set_new(so, "io_write_bytes",
                                             json_integer(srv->io_write_bytes));
+                if (srv->cpu_s >= 0)
+                        json_object_set_new(so, "cpu_s", json_real(srv->cpu_s));
                 if (srv->kind == SERVER_DAEMON)
                         json_object_set_new(so, "routing",
                                             json_string(srv->room ? "room" : "example"));
@@ -150,6 +152,7 @@ static json_t *result_json(const struct options *opt, const struct result *res,
         }
         if (res->fault)
                 json_object_set_new(o, "fault", json_string(zmq_strerror(res->fault)));
+        json_object_set_new(o, "client_cpu_s", json_real(res->client_cpu_s));
         json_object_set_new(o, "interrupted", json_boolean(tool_interrupted));
         json_object_set_new(o, "exit", json_integer(run_failed(res, srv) ? EXIT_FAULT : EXIT_OK));
         return o;
@@ -223,6 +226,13 @@ static void print_result(const struct options *opt, const struct result *res,
                 if (stored)
                         printf(", %.0f bytes per referral", (double)end / (double)stored);
                 printf("\n");
+                if (srv->cpu_s >= 0 && res->wall > 0)
+                        printf("  CPU time: %s %.2f s (%.0f%% of the wall time, %.1f us per "
+                               "request), " PROG " %.2f s\n",
+                               server_kind_label(srv->kind), srv->cpu_s,
+                               100.0 * srv->cpu_s * 1e9 / (double)res->wall,
+                               res->answered ? srv->cpu_s * 1e6 / (double)res->answered : 0,
+                               res->client_cpu_s);
                 if (stored && srv->io_write_bytes >= 0)
                         printf("  written to storage while serving %s, %.0f bytes per referral\n",
                                size_text(srv->io_write_bytes, t[0], sizeof t[0]),
@@ -285,6 +295,8 @@ void summarise(const struct result *res, const struct server *srv, struct summar
         sum->p99 = hist_percentile(&res->all.lat, 99);
         sum->stored_bytes =
                 stored ? (double)(srv->db_bytes_end + srv->wal_bytes_end) / (double)stored : 0;
+        sum->cpu_us =
+                res->answered && srv->cpu_s >= 0 ? srv->cpu_s * 1e6 / (double)res->answered : -1;
         sum->written_bytes = stored && srv->io_write_bytes >= 0
                                      ? (double)srv->io_write_bytes / (double)stored
                                      : -1;
@@ -379,6 +391,10 @@ static void print_row(const struct summary *s)
                 printf(" %9.0f", s->written_bytes);
         else
                 printf(" %9s", "-");
+        if (s->cpu_us >= 0)
+                printf(" %9.1f", s->cpu_us);
+        else
+                printf(" %9s", "-");
         printf("%s\n", s->ok ? "" : "  (not clean: no ratios)");
 }
 
@@ -413,12 +429,13 @@ void report_compare(const struct options *opt, const struct summary *sums, int n
         printf("\n== side by side: %" PRIu64 " submits each, %d client%s x window %d%s ==\n",
                opt->total, opt->clients, opt->clients == 1 ? "" : "s", opt->window,
                opt->room ? ", the daemon with room for every referral" : "");
-        printf("  %-11s %11s %9s %9s %9s %9s %9s\n", "server", "submits/s", "p50 ms", "p99 ms",
-               "us/submit", "stored B", "written B");
+        printf("  %-11s %11s %9s %9s %9s %9s %9s %9s\n", "server", "submits/s", "p50 ms", "p99 ms",
+               "us/submit", "stored B", "written B", "cpu us");
         for (int i = 0; i < n; i++)
                 print_row(&sums[i]);
         printf("  (us/submit: wall time per submit; stored B: database and log after the stop "
-               "per referral; written B: written to storage while serving, per referral)\n");
+               "per referral; written B: written to storage while serving, per referral; cpu "
+               "us: the server's CPU time per submit, all its threads)\n");
         for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
                 const struct summary *a, *b;
                 if (pair_ran(sums, n, k, &a, &b))

@@ -28,6 +28,7 @@ struct summary {
         int64_t p50, p99;     /* latency send -> reply, ns */
         double stored_bytes;  /* database and log after the stop, per referral stored; 0: none */
         double written_bytes; /* written to storage while serving, per referral; < 0: unknown */
+        double cpu_us;        /* the server's CPU time per submit (all its threads); < 0: unknown */
 };
 
 /* The summary of RES against SRV into *SUM (all but ok). */

@@ -493,6 +493,30 @@ static long long io_write_bytes(pid_t pid)
         return v;
 }
 
+/* The CPU time (user + system, every thread) of process PID in seconds,
+ * or -1 when /proc/PID/stat cannot be read. */
+static double cpu_seconds(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        unsigned long long utime, stime;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+        f = fopen(path, "r");
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the command may hold spaces */
+        /* after ") ": state, then fields 4 to 13, then utime (14), stime (15) */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                         &stime) != 2)
+                return -1;
+        return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void db_sizes(const struct server *srv, long long *db, long long *wal)
 {
         char wal_path[sizeof srv->db + 8];
@@ -509,9 +533,11 @@ int server_stop(struct server *srv)
         int status = 0;
 
         srv->io_write_bytes = -1;
+        srv->cpu_s = -1;
         if (srv->pid > 0) {
                 db_sizes(srv, &srv->db_bytes, &srv->wal_bytes);
                 srv->io_write_bytes = io_write_bytes(srv->pid);
+                srv->cpu_s = cpu_seconds(srv->pid);
                 kill(srv->pid, SIGTERM);
                 for (;;) {
                         /* a short poll with a deadline: a daemon checkpoints its

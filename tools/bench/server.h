@@ -26,9 +26,10 @@ struct server {
         long long db_bytes, wal_bytes;         /* after the load, still serving */
         long long db_bytes_end, wal_bytes_end; /* after it stopped */
         long long io_write_bytes;              /* /proc/PID/io write_bytes before the stop; -1 */
-        bool room;                             /* the daemon routes with room for every referral */
-        int status;                            /* its wait status, once it exited */
-        bool exited, failed;                   /* failed: did not start or stop cleanly */
+        double cpu_s;        /* its CPU time (user + system) before the stop; -1 */
+        bool room;           /* the daemon routes with room for every referral */
+        int status;          /* its wait status, once it exited */
+        bool exited, failed; /* failed: did not start or stop cleanly */
 };
 
 /* "daemon", "floor" or "bare": the key of its results in --json. */
@@ -53,8 +54,8 @@ int server_locate(struct server *srv, const char *given);
  * again. The directory stays until server_cleanup(). */
 int server_start(struct server *srv);
 
-/* Note the database's size and the bytes the server wrote to storage so
- * far (/proc/PID/io), SIGTERM, and wait for the exit (SIGKILL when it
+/* Note the database's size, the bytes the server wrote to storage so far
+ * (/proc/PID/io) and its CPU time (/proc/PID/stat), SIGTERM, and wait for the exit (SIGKILL when it
  * takes too long); then the size again. Returns 0 when the server
  * exited 0 in time, else -1 (printed; srv->failed). */
 int server_stop(struct server *srv);

@@ -334,6 +334,17 @@ static const struct parser {
 #endif
 };
 
+/* Whether NAME is one of the comma-separated LIST. */
+static bool listed(const char *list, const char *name)
+{
+        size_t n = strlen(name);
+
+        for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         struct options bench = {.partner = "bench", .prefix = "EVAL"};
@@ -365,7 +376,7 @@ int main(int argc, char **argv)
                 long bad = 0;
                 size_t bytes = 0;
 
-                if (only && !strstr(only, parsers[p].name))
+                if (only && !listed(only, parsers[p].name))
                         continue;
                 t0 = tool_mono_ns();
                 for (long i = 0; i < n; i++) {
