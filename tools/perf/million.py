@@ -15,7 +15,8 @@ start-up to the first ping, `stats` time, RSS (docs/performance.md,
    the copy keeps every run on the same file), then R times: start the
    daemon on the copy with the same routing file and time from the start
    of the process to the answer of its first ping (the ping is sent at
-   once and waits in the socket); stop it (SIGTERM).
+   once and waits in the socket, which tries to connect every millisecond);
+   stop it (SIGTERM).
 3. In the last of those runs, R `stats` requests one after the other: the
    time of each, the RSS sampled every millisecond during each (the peak
    above the RSS before it) and VmHWM before and after.
@@ -110,6 +111,9 @@ class Daemon:
         of its first ping."""
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # the port is not bound yet: try again every millisecond, not
+        # every 100 (ZeroMQ's default would be most of what is measured)
+        self.sock.setsockopt(zmq.RECONNECT_IVL, 1)
         self.sock.connect(self.endpoint)
         log = open(os.path.join(self.folder, "referrald.log"), "ab")
         t0 = time.monotonic()
