@@ -219,21 +219,31 @@ class Floor(TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("-e", p.stdout)
 
-    def test_answers_submits_durably_and_stops_on_sigterm(self):
+    def start_floor(self, *args):
+        """referral-floor ARGS on a new database: (the process, the
+        database's path, ask(frame) -> the decoded reply)."""
         tmp = tempfile.mkdtemp(prefix="rdfloor-")
         self.addCleanup(shutil.rmtree, tmp, True)
+        db = os.path.join(tmp, "f.db")
         endpoint = "tcp://127.0.0.1:%d" % free_ports(1)[0]
-        proc = subprocess.Popen([FLOOR, "-e", endpoint, "-d", os.path.join(tmp, "f.db")],
+        proc = subprocess.Popen([FLOOR] + list(args) + ["-e", endpoint, "-d", db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         s = zsock(zmq.DEALER)
         self.addCleanup(s.close)
         s.connect(endpoint)
 
-        def ask(obj):
-            s.send(json.dumps(obj).encode())
-            self.assertTrue(s.poll(10000), "no reply to %r" % (obj,))
+        def ask(frame):
+            s.send(frame)
+            self.assertTrue(s.poll(10000), "no reply to %r" % (frame,))
             return json.loads(s.recv())
+        return proc, db, ask
+
+    def test_answers_submits_durably_and_stops_on_sigterm(self):
+        proc, _, ask_frame = self.start_floor()
+
+        def ask(obj):
+            return ask_frame(json.dumps(obj).encode())
 
         rep = ask({"op": "ping", "corr": "p"})
         self.assertOk(rep)
@@ -249,30 +259,13 @@ class Floor(TestCase):
         self.assertOk(again)
         self.assertEqual((again["id"], again["duplicate"]), (first["id"], True))
         self.assertError(ask({"op": "frobnicate", "corr": "x"}), "unknown_op")
-        s.send(b"not json")
-        self.assertTrue(s.poll(10000))
-        self.assertError(json.loads(s.recv()), "malformed")
+        self.assertError(ask_frame(b"not json"), "malformed")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 0, err)
 
     def test_bare_stores_each_frame_as_it_came_and_answers_with_its_corr(self):
-        tmp = tempfile.mkdtemp(prefix="rdfloor-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        db = os.path.join(tmp, "b.db")
-        endpoint = "tcp://127.0.0.1:%d" % free_ports(1)[0]
-        proc = subprocess.Popen([FLOOR, "--bare", "-e", endpoint, "-d", db],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        s = zsock(zmq.DEALER)
-        self.addCleanup(s.close)
-        s.connect(endpoint)
-
-        def ask(frame):
-            s.send(frame)
-            self.assertTrue(s.poll(10000), "no reply to %r" % (frame,))
-            return json.loads(s.recv())
-
+        proc, db, ask = self.start_floor("--bare")
         rep = ask(b'{"op":"ping","corr":"p"}')
         self.assertOk(rep)
         self.assertEqual((rep["corr"], rep["floor"]), ("p", "bare"))

@@ -73,15 +73,7 @@ static void usage(FILE *to)
 
 static long long parse_int(const char *opt, const char *s, long long lo, long long hi)
 {
-        char *end;
-        long long v;
-
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < lo || v > hi)
-                tool_usage_error(PROG, "%s wants a whole number from %lld to %lld, not '%s'", opt,
-                                 lo, hi, s);
-        return v;
+        return tool_parse_int(PROG, opt, s, lo, hi);
 }
 
 static bool partner_ok(const char *p)

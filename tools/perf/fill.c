@@ -273,19 +273,6 @@ static void usage(FILE *to)
                     "later (default 10). For measuring (tools/perf/million.py); not installed.\n");
 }
 
-static long long number(const char *opt, const char *s, long long lo, long long hi)
-{
-        char *end;
-        long long v;
-
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < lo || v > hi)
-                tool_usage_error(FILL_PROG, "%s wants a whole number from %lld to %lld", opt, lo,
-                                 hi);
-        return v;
-}
-
 struct args {
         const char *db, *routing, *prefix;
         uint64_t n;
@@ -312,10 +299,15 @@ static void parse_args(int argc, char **argv, struct args *a)
                 switch (ch) {
                 case 'd': a->db = optarg; break;
                 case 'r': a->routing = optarg; break;
-                case 'n': a->n = (uint64_t)number("-n", optarg, 1, 100000000); break;
-                case OPT_SPAN: a->span_days = number("--span", optarg, 1, 3650); break;
+                case 'n':
+                        a->n = (uint64_t)tool_parse_int(FILL_PROG, "-n", optarg, 1, 100000000);
+                        break;
+                case OPT_SPAN:
+                        a->span_days = tool_parse_int(FILL_PROG, "--span", optarg, 1, 3650);
+                        break;
                 case OPT_TRAJ:
-                        a->trajectory_min = number("--trajectory", optarg, 1, 1000000);
+                        a->trajectory_min =
+                                tool_parse_int(FILL_PROG, "--trajectory", optarg, 1, 1000000);
                         break;
                 case OPT_PREFIX: a->prefix = optarg; break;
                 case 'h': usage(stdout); exit(EXIT_OK);
