@@ -38,47 +38,24 @@
  * ping, answered and not stored. It trusts its client: it is a measuring
  * instrument, never a server for anybody else.
  *
- * Usage: referral-floor [--bare] -e ENDPOINT -d DBFILE. Stops on SIGTERM or
- * SIGINT. Exit codes: 0 stopped by a signal, 1 a runtime fault, 2 a usage
- * error. */
-#include <errno.h>
+ * --pipeline (a prototype, docs/performance.md "A second thread"): the
+ * floor with two threads, the loop receiving and parsing the next batch
+ * while a writer thread inserts and commits the one before; the loop sends
+ * a batch's replies once the writer says it committed. It measures what
+ * decoding while the previous batch commits is worth on this machine.
+ *
+ * Usage: referral-floor [--bare | --pipeline] -e ENDPOINT -d DBFILE. Stops
+ * on SIGTERM or SIGINT. Exit codes: 0 stopped by a signal, 1 a runtime
+ * fault, 2 a usage error. */
+#include "floor.h"
+
 #include <getopt.h>
-#include <jansson.h>
-#include <sqlite3.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
-#include "bounds.h"
 #include "sqlite_pragmas.h"
-#include "tool.h"
-
-#define PROG "referral-floor"
-#define CORR_FIELD_MAX (RD_CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
-#define REPLY_MAX (CORR_FIELD_MAX + 256)
-
-struct request {
-        zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
-        int n_envelope;
-        bool submit_ok;            /* an ok reply that depends on the commit */
-        char corr[CORR_FIELD_MAX]; /* `"corr":"...",` for the reply, or "" */
-        char reply[REPLY_MAX];
-};
-
-struct floor {
-        void *zctx, *intake;
-        int sigfd;
-        sqlite3 *db;
-        sqlite3_stmt *insert, *lookup, *begin, *commit, *rollback;
-        struct request batch[RD_BATCH_MAX];
-        int n_batch;
-        long long dropped_replies;
-        bool bare; /* --bare: no parsing, the frame stored as it came */
-};
 
 /* ---- the database ------------------------------------------------------- */
 
@@ -231,15 +208,43 @@ static void set_error(struct request *rq, const char *code, const char *message)
         rq->submit_ok = false;
 }
 
+/* Store the submit RQ of ref REF, the frame DATA (SIZE bytes), and write
+ * its reply, which waits for the commit. *BEGAN: 1 no transaction yet, 0
+ * open, -1 BEGIN failed. */
+void store_submit(struct floor *f, struct request *rq, const char *ref, const void *data,
+                  size_t size, int *began)
+{
+        sqlite3_int64 id;
+        bool duplicate;
+        size_t n;
+
+        if (*began == 1)
+                *began = run(f->begin);
+        if (*began < 0) {
+                set_error(rq, "unavailable",
+                          "the database is not available; nothing was stored; retry later");
+                return;
+        }
+        id = store(f, ref, data, size, &duplicate);
+        if (id < 0) {
+                set_error(rq, "internal", "the database could not store the referral");
+                return;
+        }
+        n = reply_start(rq, true);
+        snprintf(rq->reply + n, sizeof rq->reply - n,
+                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":%s}", (long long)id,
+                 duplicate ? "true" : "false");
+        rq->submit_ok = true;
+}
+
 /* Answer one request body into RQ->reply; an ok submit waits for the
- * commit. *BEGAN: 1 no transaction yet, 0 open, -1 BEGIN failed. */
+ * commit (with --pipeline it is left to the writer: rq->deferred). *BEGAN:
+ * 1 no transaction yet, 0 open, -1 BEGIN failed. */
 static void handle(struct floor *f, struct request *rq, const void *data, size_t size, int *began)
 {
         json_error_t jerr;
         json_t *req = NULL, *corr;
         const char *op, *ref;
-        sqlite3_int64 id;
-        bool duplicate;
         size_t n;
 
         if (size > RD_REQUEST_MAX) {
@@ -274,23 +279,13 @@ static void handle(struct floor *f, struct request *rq, const void *data, size_t
                 set_error(rq, "invalid", "referral.ref must be a string");
                 goto out;
         }
-        if (*began == 1)
-                *began = run(f->begin);
-        if (*began < 0) {
-                set_error(rq, "unavailable",
-                          "the database is not available; nothing was stored; retry later");
-                goto out;
+        if (f->pipeline) { /* the writer stores it */
+                rq->deferred = true;
+                rq->req = req;
+                rq->ref = ref;
+                return;
         }
-        id = store(f, ref, data, size, &duplicate);
-        if (id < 0) {
-                set_error(rq, "internal", "the database could not store the referral");
-                goto out;
-        }
-        n = reply_start(rq, true);
-        snprintf(rq->reply + n, sizeof rq->reply - n,
-                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":%s}", (long long)id,
-                 duplicate ? "true" : "false");
-        rq->submit_ok = true;
+        store_submit(f, rq, ref, data, size, began);
 out:
         json_decref(req);
 }
@@ -357,7 +352,7 @@ static void handle_bare(struct floor *f, struct request *rq, const void *data, s
         rq->submit_ok = true;
 }
 
-static void send_reply(struct floor *f, struct request *rq)
+void send_reply(struct floor *f, struct request *rq)
 {
         bool ok = true;
 
@@ -378,13 +373,13 @@ static void send_reply(struct floor *f, struct request *rq)
 
 /* Receive one whole message into RQ's envelope and answer it. Returns 1 when
  * a message was read, 0 when none is ready, -errno on a socket fault. */
-static int take_request(struct floor *f, struct request *rq, int *began)
+int take_request(struct floor *f, struct request *rq, int *began)
 {
         zmq_msg_t part, body;
         int more, n_body = 0, first = 1;
 
         rq->n_envelope = 0;
-        rq->submit_ok = false;
+        rq->submit_ok = rq->deferred = false;
         rq->corr[0] = '\0';
         zmq_msg_init(&body);
         do {
@@ -419,58 +414,74 @@ static int take_request(struct floor *f, struct request *rq, int *began)
                 handle_bare(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
         else
                 handle(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
+        if (rq->deferred) {
+                zmq_msg_init(&rq->body);
+                zmq_msg_move(&rq->body, &body);
+        }
         zmq_msg_close(&body);
         return 1;
+}
+
+/* Commit the N requests of BATCH when a transaction is open (BEGAN 0); if
+ * that fails, their ok replies become errors. */
+void commit_batch(struct floor *f, struct request *batch, int n, int began)
+{
+        if (began != 0 || run(f->commit) == 0)
+                return;
+        tool_msg(PROG, "commit failed: %s", sqlite3_errmsg(f->db));
+        run(f->rollback);
+        for (int i = 0; i < n; i++)
+                if (batch[i].submit_ok)
+                        set_error(&batch[i], "internal",
+                                  "the database could not commit; nothing was stored; retry later");
+}
+
+/* Receive into BATCH every request that is ready, at most RD_BATCH_MAX,
+ * into *N. *BEGAN as for handle(). Returns 0, or -errno on a socket fault. */
+static int take_batch(struct floor *f, struct request *batch, int *n, int *began)
+{
+        int r = 0;
+
+        *n = 0;
+        while (*n < RD_BATCH_MAX && (r = take_request(f, &batch[*n], began)) > 0)
+                (*n)++;
+        return r < 0 && r != -EINTR ? r : 0;
 }
 
 /* Take every request that is ready (at most RD_BATCH_MAX), commit, reply.
  * Returns the number taken, or -errno on a socket fault. */
 static int serve_batch(struct floor *f)
 {
-        int began = 1, r = 0;
+        int began = 1, r = take_batch(f, f->batch, &f->n_batch, &began);
 
-        f->n_batch = 0;
-        while (f->n_batch < RD_BATCH_MAX) {
-                r = take_request(f, &f->batch[f->n_batch], &began);
-                if (r <= 0)
-                        break;
-                f->n_batch++;
-        }
-        if (began == 0 && run(f->commit) < 0) {
-                tool_msg(PROG, "commit failed: %s", sqlite3_errmsg(f->db));
-                run(f->rollback);
-                for (int i = 0; i < f->n_batch; i++)
-                        if (f->batch[i].submit_ok)
-                                set_error(&f->batch[i], "internal",
-                                          "the database could not commit; nothing was stored; "
-                                          "retry later");
-        }
+        commit_batch(f, f->batch, f->n_batch, began);
         for (int i = 0; i < f->n_batch; i++)
                 send_reply(f, &f->batch[i]);
-        if (r < 0 && r != -EINTR)
-                return r;
-        return f->n_batch;
+        return r < 0 ? r : f->n_batch;
 }
 
 static int serve(struct floor *f)
 {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
                 {.socket = f->intake, .events = ZMQ_POLLIN},
                 {.fd = f->sigfd, .events = ZMQ_POLLIN},
+                {.fd = f->w.efd, .events = ZMQ_POLLIN},
         };
 
         for (;;) {
-                if (zmq_poll(items, 2, -1) < 0 && errno != EINTR) {
+                if (zmq_poll(items, f->pipeline ? 3 : 2, -1) < 0 && errno != EINTR) {
                         tool_msg(PROG, "poll failed: %s", zmq_strerror(errno));
                         return -1;
                 }
+                if (f->pipeline)
+                        floor_writer_woken(f);
                 /* ZMQ_POLLIN is edge-like: drain while anything is ready,
                  * looking at signals between batches */
                 for (;;) {
                         int n;
                         if (tool_stop_signalled(f->sigfd))
                                 return 0;
-                        n = serve_batch(f);
+                        n = f->pipeline ? floor_serve_pipelined(f) : serve_batch(f);
                         if (n < 0) {
                                 tool_msg(PROG, "receiving a request: %s", zmq_strerror(-n));
                                 return -1;
@@ -486,7 +497,7 @@ static int serve(struct floor *f)
 static void usage(FILE *to)
 {
         fprintf(to,
-                "Usage: " PROG " [--bare] -e ENDPOINT -d DBFILE\n"
+                "Usage: " PROG " [--bare | --pipeline] -e ENDPOINT -d DBFILE\n"
                 "The floor under referrald: receive, parse the JSON, one SQLite insert per\n"
                 "submit with the daemon's durability, a commit per drained batch, reply.\n"
                 "Nothing else. referral-bench --floor, --bare and --compare start it; see\n"
@@ -496,6 +507,8 @@ static void usage(FILE *to)
                 "  -d, --database FILE  the SQLite file (created when missing)\n"
                 "      --bare           the bare floor: no parsing; every frame is stored as\n"
                 "                       it came and answered with the corr found in its text\n"
+                "      --pipeline       a prototype: a writer thread inserts and commits a\n"
+                "                       batch while the loop receives and parses the next\n"
                 "  -h, --help           this help\n"
                 "  -V, --version        the version\n"
                 "\n"
@@ -518,18 +531,21 @@ static void floor_close(struct floor *f)
                 tool_msg(PROG, "cannot close the database: %s", sqlite3_errmsg(f->db));
         if (f->sigfd >= 0)
                 close(f->sigfd);
+        if (f->w.efd >= 0)
+                close(f->w.efd);
 }
 
-/* The command line into *ENDPOINT, *DBFILE and *BARE; --help and --version exit
+/* The command line into *ENDPOINT, *DBFILE, *BARE and *PIPELINE; --help and --version exit
  * 0, a usage error exits 2. */
 static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile,
-                       bool *bare)
+                       bool *bare, bool *pipeline)
 {
-        enum { OPT_BARE = 256 };
+        enum { OPT_BARE = 256, OPT_PIPELINE };
         static const struct option longopts[] = {
                 {"endpoint", required_argument, NULL, 'e'},
                 {"database", required_argument, NULL, 'd'},
                 {"bare", no_argument, NULL, OPT_BARE},
+                {"pipeline", no_argument, NULL, OPT_PIPELINE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
@@ -541,6 +557,7 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 case 'e': *endpoint = optarg; break;
                 case 'd': *dbfile = optarg; break;
                 case OPT_BARE: *bare = true; break;
+                case OPT_PIPELINE: *pipeline = true; break;
                 case 'h': usage(stdout); exit(EXIT_OK);
                 case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
                 default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -552,6 +569,8 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 tool_usage_error(PROG, "-e ENDPOINT is required");
         if (!*dbfile || !**dbfile)
                 tool_usage_error(PROG, "-d DBFILE is required");
+        if (*bare && *pipeline)
+                tool_usage_error(PROG, "--bare and --pipeline: one or the other");
 }
 
 /* The ROUTER socket with the daemon's options, bound to ENDPOINT. 0, or
@@ -583,25 +602,30 @@ int main(int argc, char **argv)
         const char *endpoint = NULL, *dbfile = NULL;
         int r = EXIT_FAULT;
         struct floor *f;
-        bool bare = false;
+        bool bare = false, pipeline = false;
 
-        parse_args(argc, argv, &endpoint, &dbfile, &bare);
+        parse_args(argc, argv, &endpoint, &dbfile, &bare, &pipeline);
         f = calloc(1, sizeof *f);
         if (!f) {
                 tool_msg(PROG, "out of memory");
                 return EXIT_FAULT;
         }
         f->bare = bare;
+        f->pipeline = pipeline;
+        f->w.efd = -1;
         /* signals come through a signalfd, as in the daemon */
         f->sigfd = tool_stop_signalfd();
         if (f->sigfd < 0) {
                 tool_msg(PROG, "signalfd: %s", strerror(-f->sigfd));
                 goto out;
         }
-        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0)
+        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0 ||
+            (f->pipeline && floor_writer_start(f) < 0))
                 goto out;
         if (serve(f) == 0)
                 r = EXIT_OK;
+        if (f->pipeline)
+                floor_writer_stop(f); /* its last batch's replies go out */
         if (f->dropped_replies)
                 tool_msg(PROG, "%lld replies could not be delivered", f->dropped_replies);
 out:

@@ -287,3 +287,27 @@ class Floor(TestCase):
         with sqlite3.connect(db) as conn:
             rows = [bytes(r[0]) for r in conn.execute("SELECT body FROM frames ORDER BY id")]
         self.assertEqual(rows, [frame, frame, b"not json"])
+
+    def test_pipeline_answers_every_submit_once_it_is_stored(self):
+        proc, db, ask = self.start_floor("--pipeline")
+        s = zsock(zmq.DEALER)
+        self.addCleanup(s.close)
+        s.connect(proc.args[proc.args.index("-e") + 1])
+        reqs = [submit_req(referral(ref="P-%d" % i), corr="c%d" % i) for i in range(50)]
+        for r in reqs:  # all in flight at once: batches meet the writer busy
+            s.send(json.dumps(r).encode())
+        replies = {}
+        for _ in reqs:
+            self.assertTrue(s.poll(10000), "a reply is missing")
+            rep = json.loads(s.recv())
+            self.assertOk(rep)
+            replies[rep["corr"]] = rep
+        self.assertEqual(sorted(replies), sorted("c%d" % i for i in range(50)))
+        self.assertEqual(len({r["id"] for r in replies.values()}), 50)
+        again = ask(json.dumps(reqs[7]).encode())
+        self.assertEqual((again["id"], again["duplicate"]), (replies["c7"]["id"], True))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        with sqlite3.connect(db) as conn:
+            self.assertEqual(conn.execute("SELECT count(*) FROM referrals").fetchone()[0], 50)
