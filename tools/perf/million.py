@@ -3,12 +3,14 @@
 start-up to the first ping, `stats` time, RSS (docs/performance.md,
 "Instruments").
 
-    tools/perf/million.py [-B BUILD] [-n N] [--db FILE] [--rebuild] [--runs R] [--json]
+    tools/perf/million.py [-B BUILD] [-n N] [--db FILE] [--rebuild] [--runs R]
+                          [--trajectory MINUTES] [--json]
 
 1. The database: BUILD/perf/million-N.db, made once by referral-perf-fill
    (tools/perf/fill.c: N referrals through lib/hub with synchronous=NORMAL
    over 300 days per million that end when it is made; every offer started
-   at once and closed ten simulated minutes later; the benchmark's routing
+   at once and closed ten simulated minutes later (--trajectory: a long one
+   leaves the teams full and most referrals waiting); the benchmark's routing
    file, tools/bench/routing.yaml) and kept for later runs (--rebuild makes
    it again). A million takes a few minutes and some 2.5 GB.
 2. A copy of it in a temporary folder (the daemon writes to what it opens;
@@ -62,8 +64,9 @@ def status_kb(pid, key):
     return None
 
 
-def make_db(build, n, path):
-    """The database of N referrals at PATH, made by referral-perf-fill."""
+def make_db(build, n, path, trajectory):
+    """The database of N referrals at PATH, made by referral-perf-fill
+    (trajectories closed TRAJECTORY simulated minutes after their start)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".part"
     for p in (tmp, tmp + "-wal", tmp + "-shm"):
@@ -73,7 +76,8 @@ def make_db(build, n, path):
     sys.stderr.write("million.py: making %s (%d referrals over %d days)\n" % (path, n, span))
     t0 = time.monotonic()
     subprocess.run([os.path.join(build, "referral-perf-fill"), "-d", tmp, "-r", ROUTING,
-                    "-n", str(n), "--span", str(span)], check=True)
+                    "-n", str(n), "--span", str(span), "--trajectory", str(trajectory)],
+                   check=True)
     for suffix in ("-wal", "-shm"):
         if os.path.exists(tmp + suffix):
             raise SystemExit("million.py: referral-perf-fill left %s behind" % (tmp + suffix))
@@ -188,12 +192,16 @@ def main():
     ap.add_argument("--db", help="the database (default BUILD/perf/million-N.db)")
     ap.add_argument("--rebuild", action="store_true", help="make the database again")
     ap.add_argument("--runs", type=int, default=3, help="start-ups and stats calls (default 3)")
+    ap.add_argument("--trajectory", type=int, default=10,
+                    help="simulated minutes from start to close (default 10); a long one "
+                    "leaves the teams full and a backlog waiting")
     ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
-    db = a.db or os.path.join(build, "perf", "million-%d.db" % a.n)
+    db = a.db or os.path.join(build, "perf", "million-%d%s.db" % (
+        a.n, "" if a.trajectory == 10 else "-t%d" % a.trajectory))
     if a.rebuild or not os.path.exists(db):
-        make_db(build, a.n, db)
+        make_db(build, a.n, db, a.trajectory)
     out = {"db": db, "db_bytes": os.path.getsize(db),
            "db_age_days": (time.time() - os.path.getmtime(db)) / 86400}
     folder = tempfile.mkdtemp(prefix="rd-million-")
