@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "dbfile.h"
 #include "log.h"
+#include "routing_files.h"
 #include "rules.h"
 #include "server.h"
 #include "store.h"
@@ -67,15 +69,23 @@ static int parse_args(int argc, char **argv, const char **config_path, int *test
         return -1;
 }
 
+/* The routing rules in force and the bytes they were loaded from. */
+struct routing {
+        struct rd_rules *rules;
+        char *text; /* NULL with -t */
+        size_t len;
+};
+
 /* The daemon config at CONFIG_PATH (or the embedded defaults), the routing
  * rules it names and its secret key, each checked, every problem on
  * stderr. With TEST_ONLY (-t), a path whose systemd variable is not set is
  * skipped with a warning: *RULES is then NULL when the routing file is
- * such a path. Returns -1 and *CONFIG and *RULES (caller owns) to go on,
- * else the exit code (both left NULL). */
+ * such a path. Returns -1 and *CONFIG and *ROUTING (caller owns) to go on,
+ * else the exit code (both left empty). */
 static int load(const char *config_path, int test_only, struct rd_config **config,
-                struct rd_rules **rules)
+                struct routing *routing)
 {
+        struct rd_rules **rules = &routing->rules;
         struct rd_diag diag = {0};
         char errbuf[512];
         int r;
@@ -92,8 +102,10 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
                 rd_diag_clear(&diag);
                 return r == -ENOMEM ? 1 : 78;
         }
-        r = (*config)->unexpanded[RD_CONFIG_ROUTING] ? 0
-                                                     : rd_server_load_rules(*config, rules, &diag);
+        r = (*config)->unexpanded[RD_CONFIG_ROUTING]
+                    ? 0
+                    : rd_server_load_rules(*config, rules, test_only ? NULL : &routing->text,
+                                           &routing->len, &diag);
         print_diag(&diag); /* errors and warnings alike */
         rd_diag_clear(&diag);
         /* the secret key is part of the configuration: check it here, so that
@@ -108,6 +120,8 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
         if (r < 0) {
                 rd_rules_free(*rules); /* NULL when they were not read */
                 *rules = NULL;
+                free(routing->text);
+                routing->text = NULL;
                 rd_config_free(*config);
                 *config = NULL;
                 return 78;
@@ -115,9 +129,26 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
         return -1;
 }
 
-/* Open the store, bind, serve until stopped. Returns the exit code. */
-static int serve(const struct rd_config *config, struct rd_rules *rules)
+/* Record the routing file of RO as the one in force in STORE from now
+ * (daemon.md rev 2), in a transaction of its own. 0 or a negative errno. */
+static int record_routing(struct rd_store *store, const struct routing *ro)
 {
+        int r = rd_store_begin(store);
+
+        if (r == 0)
+                r = rd_routing_record(store, ro->rules, ro->text, ro->len, rd_now_ms());
+        if (r == 0)
+                r = rd_store_commit(store);
+        if (r < 0)
+                rd_store_rollback(store);
+        return r;
+}
+
+/* Open the store, record the routing file in force, bind, serve until
+ * stopped (RO's rules are taken over). Returns the exit code. */
+static int serve(const struct rd_config *config, struct routing *ro)
+{
+        struct rd_rules *rules = ro->rules;
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
         struct rd_dbfile *dbfile = NULL;
@@ -146,6 +177,10 @@ static int serve(const struct rd_config *config, struct rd_rules *rules)
         } else {
                 rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "%s", errbuf);
         }
+        if (r == 0 && (r = record_routing(store, ro)) < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
+                       "cannot record the routing file in force in the database %s: %s (%s)",
+                       config->database, strerror(-r), rd_store_errmsg(store));
         if (r < 0) {
                 rd_store_close(store);
                 rd_dbfile_free(dbfile); /* after the store */
@@ -163,28 +198,29 @@ int main(int argc, char **argv)
 {
         const char *config_path = NULL;
         struct rd_config *config = NULL;
-        struct rd_rules *rules = NULL;
+        struct routing ro = {0};
         int test_only = 0, code;
 
         code = parse_args(argc, argv, &config_path, &test_only);
         if (code >= 0)
                 return code;
         rd_log_init(test_only);
-        code = load(config_path, test_only, &config, &rules);
+        code = load(config_path, test_only, &config, &ro);
         if (code >= 0)
                 return code;
         if (test_only) {
-                if (rules)
+                if (ro.rules)
                         printf("%s: ok; routing file %s: %zu rules, digest %s\n",
                                config->source ? config->source : "(embedded defaults)",
-                               rules->source, rules->n_rules, rules->digest);
+                               ro.rules->source, ro.rules->n_rules, ro.rules->digest);
                 else
                         printf("%s: ok; routing file not checked\n", config->source);
-                rd_rules_free(rules);
+                rd_rules_free(ro.rules);
                 rd_config_free(config);
                 return 0;
         }
-        code = serve(config, rules);
+        code = serve(config, &ro);
+        free(ro.text);
         rd_config_free(config);
         return code;
 }

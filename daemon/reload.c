@@ -4,14 +4,17 @@
  *   load    read the daemon config (for its security.clients) and the
  *           routing file, aside; nothing in force changes
  *   apply   put both in force in one transaction: the hub's rules, the
- *           client list, a new events socket when a subscriber lost its
- *           right; config.reloaded; or, when that fails, none of it
+ *           record of the routing file in force, the client list, a new
+ *           events socket when a subscriber lost its right;
+ *           config.reloaded; or, when that fails, none of it
  *   refuse  when either file is wrong: log every diagnostic, emit
  *           config.rejected, keep the rules in force
  *
  * Other keys of the daemon config take effect on restart only; the reload
  * says so in the journal. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
@@ -19,6 +22,7 @@
 #include "clock.h"
 #include "embedded.h"
 #include "log.h"
+#include "routing_files.h"
 #include "server_priv.h"
 #include "timefmt.h"
 
@@ -26,18 +30,47 @@
 struct reload {
         struct rd_config *config; /* the daemon config read again; NULL without a file */
         struct rd_rules *rules;   /* the routing file read again; NULL when it was not */
-        struct rd_diag diag;      /* errors and warnings of both */
-        char old_digest[65];      /* of the rules in force before */
+        char *text;               /* the bytes it was read from, to record them */
+        size_t len;
+        struct rd_diag diag; /* errors and warnings of both */
+        char old_digest[65]; /* of the rules in force before */
         int64_t now;
 };
 
-int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
-                         struct rd_diag *diag)
+/* The compiled-in example's bytes into *TEXT (a copy) and *LEN. */
+static int embedded_text(char **text, size_t *len)
 {
+        char *copy = malloc(rd_embedded_routing_len + 1);
+
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, rd_embedded_routing, rd_embedded_routing_len);
+        copy[rd_embedded_routing_len] = '\0';
+        *text = copy;
+        *len = rd_embedded_routing_len;
+        return 0;
+}
+
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out, char **text,
+                         size_t *len, struct rd_diag *diag)
+{
+        struct rd_rules *rules = NULL;
+        int r;
+
+        if (config->routing && text)
+                return rd_routing_load_file(config->routing, out, text, len, diag);
         if (config->routing)
                 return rd_rules_load_file(config->routing, out, diag);
-        return rd_rules_load_buffer(RD_EMBEDDED_ROUTING_NAME, rd_embedded_routing,
-                                    rd_embedded_routing_len, out, diag);
+        r = rd_rules_load_buffer(RD_EMBEDDED_ROUTING_NAME, rd_embedded_routing,
+                                 rd_embedded_routing_len, &rules, diag);
+        if (r == 0 && text)
+                r = embedded_text(text, len);
+        if (r < 0) {
+                rd_rules_free(rules);
+                return r;
+        }
+        *out = rules;
+        return 0;
 }
 
 /* ---- load ------------------------------------------------------------------- */
@@ -52,7 +85,7 @@ static int reload_load(const struct rd_server *srv, struct reload *rl)
         if (srv->config->source)
                 r = rd_config_load(srv->config->source, &rl->config, &rl->diag);
         if (r == 0)
-                r = rd_server_load_rules(srv->config, &rl->rules, &rl->diag);
+                r = rd_server_load_rules(srv->config, &rl->rules, &rl->text, &rl->len, &rl->diag);
         return r;
 }
 
@@ -129,14 +162,18 @@ static void reloaded(struct rd_server *srv, const struct reload *rl)
         rd_server_publish(srv);
 }
 
-/* In the open transaction, put RL's rules and client list in force and
- * commit; on any failure roll back and keep the rules in force (logged). */
+/* In the open transaction, put RL's rules and client list in force, with
+ * the record of the routing file in force (daemon.md rev 2), and commit;
+ * on any failure roll back and keep the rules in force (logged). */
 static void reload_apply(struct rd_server *srv, struct reload *rl)
 {
         struct rd_rules *previous = NULL;
         int r = rd_hub_set_rules(srv->hub, rl->rules, rl->now, &previous);
 
         rl->rules = NULL; /* the hub took them */
+        if (r == 0)
+                r = rd_routing_record(srv->store, rd_hub_rules(srv->hub), rl->text, rl->len,
+                                      rl->now);
         if (r == 0)
                 r = apply_clients(srv, rl->config);
         if (r == 0 && rd_store_commit(srv->store) == 0) {
@@ -203,6 +240,7 @@ void rd_server_reload(struct rd_server *srv)
         else
                 reload_refuse(srv, &rl);
         rd_rules_free(rl.rules);
+        free(rl.text);
         rd_config_free(rl.config);
         rd_diag_clear(&rl.diag);
         sd_notifyf(0, "READY=1\nSTATUS=Serving; %s", srv->last_reload);

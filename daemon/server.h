@@ -12,9 +12,11 @@ struct rd_dbfile;
 
 /* The routing file CONFIG names, or the compiled-in example when it names
  * none: as rd_rules_load_file (errors and warnings into DIAG). At start
- * and on every reload. */
-int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out,
-                         struct rd_diag *diag);
+ * and on every reload. With TEXT not NULL, also the bytes the rules were
+ * loaded from, to record them (*TEXT malloc'ed, *LEN bytes; on success
+ * only). */
+int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out, char **text,
+                         size_t *len, struct rd_diag *diag);
 
 /* Bind the intake ROUTER and the events PUB of CONFIG, and take the rule
  * set RULES, the open STORE and DBFILE, its database file locked and

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -113,4 +114,53 @@ int rd_time_parse(const char *s, int64_t *ms)
         t = timegm(&tm);
         *ms = ((int64_t)t - offset_s) * 1000 + frac_ms;
         return 0;
+}
+
+/* Midnight at the start of day Y-MO-D in the zone TZ names now, into *T:
+ * 0, or -ENOENT when that zone is not the one asked for (its data missing:
+ * the C library then falls back to UTC silently, which a day in January
+ * of Brussels, UTC+1, shows). */
+static int local_midnight(int y, int mo, int d, time_t *t)
+{
+        struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_isdst = -1};
+        struct tm probe = {.tm_year = 121, .tm_mon = 0, .tm_mday = 1, .tm_isdst = -1};
+        struct tm probe_utc = probe;
+
+        if (timegm(&probe_utc) - mktime(&probe) != 3600)
+                return -ENOENT;
+        *t = mktime(&tm);
+        return *t == (time_t)-1 ? -EINVAL : 0;
+}
+
+int rd_date_parse(const char *s, int64_t *ms)
+{
+        const char *p = s, *old;
+        char *saved = NULL;
+        int y, mo, d, r;
+        time_t t = 0;
+
+        if (!s || digits(&p, 4, &y) || expect(&p, '-') || digits(&p, 2, &mo) || expect(&p, '-') ||
+            digits(&p, 2, &d))
+                return -EINVAL;
+        if (*p != '\0')
+                return rd_time_parse(s, ms);
+        if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+                return -EINVAL;
+        old = getenv("TZ");
+        if (old && !(saved = strdup(old)))
+                return -ENOMEM;
+        r = setenv("TZ", RD_DATE_ZONE, 1) < 0 ? -errno : 0;
+        if (r == 0) {
+                tzset();
+                r = local_midnight(y, mo, d, &t);
+        }
+        if (saved)
+                setenv("TZ", saved, 1);
+        else
+                unsetenv("TZ");
+        tzset();
+        free(saved);
+        if (r == 0)
+                *ms = (int64_t)t * 1000;
+        return r;
 }

@@ -16,4 +16,15 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR]);
  * "Z" or "+hh:mm"/"-hh:mm"). Returns 0 and writes *MS, or -EINVAL. */
 int rd_time_parse(const char *s, int64_t *ms);
 
+/* The zone of a DATE without a time (tools.md). */
+#define RD_DATE_ZONE "Europe/Brussels"
+
+/* A DATE as the coordinators' tools take it (tools.md): an RFC 3339 time
+ * (rd_time_parse), or a date "YYYY-MM-DD", meaning midnight at its start
+ * in Europe/Brussels, by the C library's time zone data (the process's TZ
+ * is set to RD_DATE_ZONE for the conversion and put back: not for threaded
+ * callers). Returns 0 and writes *MS; -EINVAL for anything else; -ENOENT
+ * when the zone's data is not installed (Debian: tzdata). */
+int rd_date_parse(const char *s, int64_t *ms);
+
 #endif

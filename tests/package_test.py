@@ -217,8 +217,9 @@ SHIPPED = {
     "/usr/share/doc/referrald/changelog.gz": "-rw-r--r--",
     "/usr/share/lintian/overrides/referrald": "-rw-r--r--",
 }
-DOCS = ["README.md", "operations.md", "security.md", "integration.md", "routing.md",
-        "architecture.md", "extensions.md", "performance.md"]
+DOCS = ["README.md", "operations.md", "security.md", "integration.md", "protocol.md",
+        "routing.md", "routing-reference.md", "tools.md", "configuration.md", "architecture.md",
+        "performance.md"]
 for _d in DOCS:
     SHIPPED["/usr/share/doc/referrald/%s.gz" % _d] = "-rw-r--r--"
 

@@ -1,7 +1,10 @@
-/* cmd_rules.c: `rules check FILE` and `rules test FILE REFERRAL.json|CASES.yaml
- * [--at TIME] [--state DB]`: offline, on files (routing.md); no daemon.
- * With --state, `rules test` reads the loads from a copy of the daemon's
- * database with lib/hub, as the daemon reads them at start (decide.h). */
+/* cmd_rules.c: `rules check FILE`, `rules show FILE`, `rules test FILE
+ * REFERRAL.json|CASES.yaml [--at TIME] [--state DB]` and `rules diff FILE
+ * --state DB [--at TIME]`:
+ * offline, on files (routing.md, tools.md); no daemon. With --state, the
+ * database is read through a scratch copy, and FILE put in force in it as
+ * a reload would (decide.h): `rules test` decides after that reload, and
+ * `rules diff` (cmd_rules_diff.c) shows what it did. */
 #include "cases.h"
 #include "commands.h"
 #include "decide.h"
@@ -22,11 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Load PATH into *RULES (the caller's), printing every diagnostic and,
- * with SUMMARY, a count of them when the file is invalid; *WARNINGS gets
- * the number of warnings. 0, or the exit code. */
-static int load_rules_report(const char *path, bool summary, struct rd_rules **rules,
-                             size_t *warnings)
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings)
 {
         struct rd_diag diag = {0};
         int r = rd_rules_load_file(path, rules, &diag);
@@ -128,8 +127,12 @@ static int run_one(const struct ctl *c, const char *path, const struct rd_rules 
                 print_json_line(dec);
         } else {
                 printf("Referral %s, at %s, against %s, rules %s (digest %.12s)\n", path,
-                       rd_time_format(at, tbuf), base ? "the loads of the database" : "empty loads",
+                       rd_time_format(at, tbuf),
+                       base ? "the loads of the database after a reload with this file"
+                            : "empty loads",
                        rules->source, rules->digest);
+                if (base)
+                        print_reload_summary(base);
                 print_trace_words(json_object_get(dec, "trace"), dec, rules);
         }
         json_decref(dec);
@@ -181,8 +184,8 @@ static bool is_cases_file(const char *path)
 
 enum { OPT_AT = 300, OPT_STATE };
 
-/* `rules test FILE INPUT` at AT, against the loads of the database copy
- * at STATE_PATH (NULL: empty loads). The exit status. */
+/* `rules test FILE INPUT` at AT, against the database at STATE_PATH
+ * after a reload with FILE (NULL: empty loads). The exit status. */
 static int rules_test(const struct ctl *c, const char *file, const char *input,
                       const char *state_path, int64_t at)
 {
@@ -194,7 +197,7 @@ static int rules_test(const struct ctl *c, const char *file, const char *input,
         if (r)
                 return r;
         if (state_path) {
-                r = test_state_load_db(&ts, state_path, rules); /* takes RULES */
+                r = test_state_load_db(&ts, state_path, rules, at); /* takes RULES */
                 if (r)
                         return r;
                 rules = (struct rd_rules *)rd_hub_rules(ts.hub);
@@ -227,6 +230,30 @@ static bool test_time(const char *cmd, const char *at_s, int64_t *at)
         return false;
 }
 
+/* `rules diff FILE --state DB [--at TIME]`, its arguments at ARGV[optind]. */
+static int rules_diff_args(struct ctl *c, int argc, char **argv, const char *at_s,
+                           const char *state_path)
+{
+        struct rd_rules *rules = NULL;
+        size_t warnings;
+        int64_t at;
+        int r;
+
+        if (argc - optind != 2) {
+                usage_error(argv[0], "'rules diff' needs exactly one FILE (and --state DB)");
+                return EXIT_USAGE;
+        }
+        if (!state_path) {
+                usage_error(argv[0], "'rules diff' needs --state DB: the database to compare "
+                                     "with");
+                return EXIT_USAGE;
+        }
+        if (!test_time(argv[0], at_s, &at))
+                return EXIT_USAGE;
+        r = load_rules_report(argv[optind + 1], true, &rules, &warnings);
+        return r ? r : rules_diff(c, rules, state_path, at); /* takes RULES */
+}
+
 int cmd_rules(struct ctl *c, int argc, char **argv)
 {
         static const struct option opts[] = {GLOBAL_LONG,
@@ -248,7 +275,8 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                         return EXIT_USAGE;
                 }
                 if (at_s || state_path) {
-                        usage_error(argv[0], "--at and --state are for 'rules test'");
+                        usage_error(argv[0], "--at and --state are for 'rules test' and "
+                                             "'rules diff'");
                         return EXIT_USAGE;
                 }
                 return rules_check(argv[optind + 1]);
@@ -259,15 +287,18 @@ int cmd_rules(struct ctl *c, int argc, char **argv)
                         return EXIT_USAGE;
                 }
                 if (at_s || state_path) {
-                        usage_error(argv[0], "--at and --state are for 'rules test'");
+                        usage_error(argv[0], "--at and --state are for 'rules test' and "
+                                             "'rules diff'");
                         return EXIT_USAGE;
                 }
                 return rules_show(c, argv[optind + 1]);
         }
+        if (sub && !strcmp(sub, "diff"))
+                return rules_diff_args(c, argc, argv, at_s, state_path);
         if (!sub || strcmp(sub, "test")) {
                 usage_error(argv[0],
-                            sub ? "unknown subcommand '%s' (check, show or test)"
-                                : "needs a subcommand: check, show or test%s",
+                            sub ? "unknown subcommand '%s' (check, show, test or diff)"
+                                : "needs a subcommand: check, show, test or diff%s",
                             sub ? sub : "");
                 return EXIT_USAGE;
         }

@@ -15,7 +15,12 @@
 
 #include "ctl.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+struct rd_rules;
 
 /* A command's handler. */
 typedef int command_fn(struct ctl *c, int argc, char **argv);
@@ -48,7 +53,29 @@ command_fn cmd_keygen;
 /* cmd_backup.c: a consistent copy of a live database (offline) */
 command_fn cmd_backup;
 
-/* cmd_rules.c: rules check, rules test (offline) */
+/* cmd_report.c: the weekly report (offline: reads a database) */
+command_fn cmd_report;
+
+/* cmd_rules.c: rules check, rules test, rules diff (offline) */
 command_fn cmd_rules;
+
+/* Load the routing file at PATH into *RULES (the caller's), printing every
+ * diagnostic and, with SUMMARY, a count of them when the file is invalid;
+ * *WARNINGS gets the number of warnings. 0, or the exit code (also for
+ * cmd_replay.c). */
+int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings);
+
+/* cmd_replay.c: the what-if replay (offline) */
+command_fn cmd_replay;
+
+struct test_state;
+
+/* cmd_rules_diff.c: `rules diff`: what a reload with RULES (taken over)
+ * at AT would do to the database at STATE_PATH, printed. The exit
+ * status. */
+int rules_diff(const struct ctl *c, struct rd_rules *rules, const char *state_path, int64_t at);
+
+/* The line `rules test --state` prints about the reload that came first. */
+void print_reload_summary(const struct test_state *ts);
 
 #endif

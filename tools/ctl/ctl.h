@@ -4,7 +4,8 @@
  * referralctl talks the wire protocol of protocol.md and nothing else: one
  * DEALER socket for requests (conn.c) and, for `events --follow`, a SUB
  * socket on the PUB endpoint (cmd_events.c); with keys, both are CURVE
- * clients (curve.c). `rules` and `backup` work offline on files.
+ * clients (curve.c). `rules`, `report` and `backup` work offline on
+ * files (a database through a scratch copy: store.h, rd_store_open_copy).
  *
  * Where things are:
  *   main.c           the table of commands, --help, main()
@@ -12,7 +13,8 @@
  *   conn.c, curve.c  the connection: one request and its reply; the keys
  *   print.c          the text forms of replies and events; json.c: JSON helpers
  *   words.c          a decision trace in plain words (rules test, explain)
- *   decide.c         one decision offline, from a routing file and a database copy
+ *   decide.c         one decision offline, from a routing file and a database after a
+ *                    reload with it (also what `rules diff` shows: cmd_rules_diff.c)
  *   cases.c          `rules test` on a cases file
  *   cmd_*.c          the commands, one file per group (commands.h lists them)
  *

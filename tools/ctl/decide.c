@@ -2,53 +2,98 @@
 #include "decide.h"
 
 #include "print.h"
+#include "rules_diff.h"
 #include "timefmt.h"
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 void test_state_free(struct test_state *ts)
 {
         rd_hub_free(ts->hub); /* and the rules */
         rd_store_close(ts->store);
+        rd_preview_clear(&ts->preview);
+        rd_routing_current_clear(&ts->in_force);
+        json_decref(ts->changes);
         memset(ts, 0, sizeof *ts);
 }
 
-int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules)
+/* The routing file in force in TS's copy into TS->in_force, and what
+ * RULES change from it into TS->changes. -ENOENT when none was recorded:
+ * both stay empty. 0, or an exit code (printed). */
+static int read_in_force(struct test_state *ts, const char *path, const struct rd_rules *rules)
 {
-        char errbuf[256];
+        struct rd_diag diag = {0};
+        int r = rd_routing_in_force(ts->store, &ts->in_force, &diag);
+
+        print_diag(&diag);
+        rd_diag_clear(&diag);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                fault("%s: cannot read the routing file in force: %s", path, strerror(-r));
+                return EXIT_FAULT;
+        }
+        ts->changes = rd_rules_diff(ts->in_force.rules, rules);
+        if (!ts->changes) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        return 0;
+}
+
+/* The hub over TS's copy, with the file in force there (else RULES, taken
+ * over: then *RULES is NULL). 0 or an exit code (printed). */
+static int make_hub(struct test_state *ts, const char *path, struct rd_rules **rules)
+{
+        struct rd_rules *first = ts->in_force.rules ? ts->in_force.rules : *rules;
+        int r;
+
+        if (first == *rules)
+                *rules = NULL;
+        ts->in_force.rules = NULL;
+        r = rd_hub_new(ts->store, first, &ts->hub); /* takes FIRST */
+        if (r < 0) {
+                fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
+                      rd_store_errmsg(ts->store));
+                return EXIT_FAULT;
+        }
+        return 0;
+}
+
+int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules, int64_t at)
+{
+        char errbuf[512];
         int r;
 
         memset(ts, 0, sizeof *ts);
-        /* rd_store_open creates a missing file: a typo must not test
-         * against an empty database. */
-        if (access(path, R_OK | W_OK) != 0) {
-                fault("%s: %s", path, strerror(errno));
-                rd_rules_free(rules);
-                return EXIT_FAULT;
-        }
-        r = rd_store_open(path, false, &ts->store, errbuf, sizeof errbuf);
+        r = rd_store_open_copy(path, &ts->store, errbuf, sizeof errbuf);
         if (r < 0) {
                 fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
                 rd_rules_free(rules);
                 return EXIT_FAULT;
         }
-        r = rd_hub_new(ts->store, rules, &ts->hub); /* takes RULES */
-        if (r < 0) {
-                fault("%s: cannot read the loads: %s (%s)", path, strerror(-r),
-                      rd_store_errmsg(ts->store));
-                test_state_free(ts);
-                return EXIT_FAULT;
+        r = read_in_force(ts, path, rules);
+        if (r == 0)
+                r = make_hub(ts, path, &rules);
+        if (r == 0) {
+                r = rd_preview_reload(ts->hub, ts->store, rules, rules != NULL, at, &ts->preview);
+                rules = NULL; /* taken */
+                if (r < 0)
+                        fault("%s: the reload failed on the copy: %s (%s)", path, strerror(-r),
+                              rd_store_errmsg(ts->store));
+                r = r < 0 ? EXIT_FAULT : 0;
         }
-        r = rd_hub_route_state(ts->hub, &ts->st);
-        if (r < 0) {
+        if (r == 0 && (r = rd_hub_route_state(ts->hub, &ts->st)) < 0) {
                 fault("%s: cannot read the waitlist: %s (%s)", path, strerror(-r),
                       rd_store_errmsg(ts->store));
-                test_state_free(ts);
-                return EXIT_FAULT;
+                r = EXIT_FAULT;
         }
-        return 0;
+        if (r) {
+                rd_rules_free(rules);
+                test_state_free(ts);
+        }
+        return r;
 }
 
 static void set_time_field(json_t *o, const char *key, int64_t ms)

@@ -19,14 +19,19 @@ static const struct command commands[] = {
          "submit a referral (the inner object; '-' reads stdin)"},
         {"get", cmd_get, "get ID | get --partner P --ref R",
          "show a referral, its decision and history"},
-        {"list", cmd_list, "list [--status S] [--since N] [--limit N]",
-         "list referrals whose latest event is after seq N"},
+        {"list", cmd_list,
+         "list [--status S]... [--team T] [--connector C] [--attention] [--since N] [--limit N]",
+         "list referrals whose latest event is after seq N (every filter given must hold; "
+         "--status may be repeated: any of them)"},
         {"update", cmd_update,
-         "update ID STATUS [--connector C] [--reason TEXT] [--forward-to T] [--expected-end TIME]",
+         "update ID STATUS [--connector C] [--reason-code CODE] [--reason TEXT] [--forward-to T] "
+         "[--expected-end TIME]",
          "change a referral's status"},
         {"events", cmd_events, "events [--since N] [--follow]",
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
-        {"stats", cmd_stats, "stats", "counts per status, loads per connector, window kept"},
+        {"stats", cmd_stats, "stats",
+         "every figure: counts per status, the window kept and missed, times to offer and start, "
+         "forwards, the waitlist, reason codes, loads per connector"},
         {"ping", cmd_ping, "ping", "check that the daemon answers"},
         {"erase", cmd_erase, "erase ID",
          "erase a referral's personal data for good (coordinator; an open one is withdrawn "
@@ -41,12 +46,23 @@ static const struct command commands[] = {
         {"backup", cmd_backup, "backup DB OUT",
          "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
          "backup API)"},
+        {"report", cmd_report, "report --db DB [--from DATE] [--to DATE] [--html OUT.html]",
+         "the figures of the one-month promise for a period (default: the last 7 days; a DATE "
+         "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; --html: also as one "
+         "self-contained page; offline: reads the database)"},
         {"rules", cmd_rules,
          "rules check FILE | rules show FILE [--json] | rules test FILE "
-         "REFERRAL.json|CASES.yaml [--at TIME] [--state DB]",
+         "REFERRAL.json|CASES.yaml [--at TIME] [--state DB] | rules diff FILE --state DB "
+         "[--at TIME]",
          "check a routing file; print it rule by rule as a coordinator reads it; show "
          "what it would decide for a referral and why, or run a cases file (offline; "
-         "--state: the loads of a copy of the database)"},
+         "--state: after a reload with FILE of the database); diff: what a reload with FILE "
+         "would do now, and what differs from the file in force"},
+        {"replay", cmd_replay,
+         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
+         "[--json]",
+         "what a routing file would have done: referrals replayed in simulated time with the "
+         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)

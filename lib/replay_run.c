@@ -1,0 +1,474 @@
+/* replay_run.c: one run of a replay (replay_internal.h): the daemon's hub
+ * over a scratch store, driven in simulated time. Each step is what the
+ * daemon does in one transaction: a referral received, a connector's
+ * answer, or the deadlines due (rd_hub_tick); then the commit, and what
+ * the hub emitted goes to the figures, and each new offer gets its plan
+ * from the source. */
+#include "replay_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TICK_MAX 256           /* deadlines per transaction, as the daemon */
+#define ORDER_RUN (1ull << 63) /* the orders the run gives, after the source's */
+#define STORE_NAME "replay.db"
+#define STEPS_PER_COMMIT 512
+#define WAIT_CACHE (1u << 22) /* waiting referrals the hub keeps in memory */
+
+int replay_fail(char *errbuf, size_t errsize, int err, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errsize, fmt, ap);
+        va_end(ap);
+        return err;
+}
+
+/* ---- the scratch store ------------------------------------------------------------ */
+
+/* The path of FILE (with SUFFIX) in R's scratch folder into BUF. */
+static void scratch_path(const struct replay_run *r, const char *suffix, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s/%s%s", r->dir, STORE_NAME, suffix);
+}
+
+/* Remove R's scratch folder and what the store left in it. */
+static void scratch_remove(struct replay_run *r)
+{
+        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+        char path[sizeof r->dir + 32];
+
+        if (!r->dir[0])
+                return;
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+                scratch_path(r, suffixes[i], path, sizeof path);
+                unlink(path);
+        }
+        rmdir(r->dir);
+        r->dir[0] = '\0';
+}
+
+/* A new empty store in a private folder under SCRATCH_DIR. */
+static int scratch_open(struct replay_run *r, const char *scratch_dir)
+{
+        char path[sizeof r->dir + 32], why[256];
+        int n = snprintf(r->dir, sizeof r->dir, "%s/referral-replay-XXXXXX", scratch_dir);
+        int rc;
+
+        if (n < 0 || (size_t)n >= sizeof r->dir - sizeof STORE_NAME - 16) {
+                r->dir[0] = '\0';
+                return replay_fail(r->errbuf, r->errsize, -ENAMETOOLONG,
+                                   "the scratch folder's name is too long");
+        }
+        if (!mkdtemp(r->dir)) {
+                rc = -errno;
+                r->dir[0] = '\0';
+                return replay_fail(r->errbuf, r->errsize, rc,
+                                   "cannot make a scratch folder in %s: %s", scratch_dir,
+                                   strerror(-rc));
+        }
+        scratch_path(r, "", path, sizeof path);
+        rc = rd_store_open(path, false, &r->store, why, sizeof why);
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot open a scratch store: %s",
+                                   why);
+        return 0;
+}
+
+/* ---- setting up ------------------------------------------------------------------- */
+
+int run_init(struct replay_run *r, struct rd_rules *rules, const struct replay_source *src,
+             int64_t start_ms, int64_t end_ms, const char *scratch_dir, char *errbuf,
+             size_t errsize)
+{
+        int rc;
+
+        memset(r, 0, sizeof *r);
+        r->src = *src;
+        r->start_ms = r->now = start_ms;
+        r->end_ms = end_ms;
+        r->order = ORDER_RUN;
+        r->errbuf = errbuf;
+        r->errsize = errsize;
+        rc = scratch_open(r, scratch_dir);
+        if (rc == 0 && (rc = rd_hub_new(r->store, rules, &r->hub)) < 0)
+                replay_fail(errbuf, errsize, rc, "cannot start the engine on the scratch store");
+        else if (rc < 0)
+                rd_rules_free(rules);
+        rules = NULL; /* the hub's, or freed */
+        if (rc == 0)  /* the whole waitlist in memory: decisions are the same, reads fewer */
+                rd_hub_set_wait_cache(r->hub, WAIT_CACHE);
+        if (rc == 0 && (rc = feed_init(&r->feed, start_ms)) < 0)
+                replay_fail(errbuf, errsize, rc, "out of memory");
+        for (size_t i = 0; rc == 0 && i < rd_hub_rules(r->hub)->n_connectors; i++) {
+                const struct rd_rules *ru = rd_hub_rules(r->hub);
+                const struct rd_connector *c = &ru->connectors[i];
+                rc = feed_connector(&r->feed, c->id, ru->teams[c->team].id, c->capacity);
+                if (rc < 0)
+                        replay_fail(errbuf, errsize, rc, "out of memory");
+        }
+        if (rc < 0) {
+                run_free(r);
+                return rc;
+        }
+        return 0;
+}
+
+struct rd_figures_acc *run_take_figures(struct replay_run *r)
+{
+        struct rd_figures_acc *f = r->feed.fig;
+        r->feed.fig = NULL;
+        return f;
+}
+
+void run_free(struct replay_run *r)
+{
+        rd_hub_free(r->hub);
+        rd_store_close(r->store);
+        scratch_remove(r);
+        feed_free(&r->feed);
+        queue_free(&r->q);
+        free(r->refs);
+        free(r->by_row);
+        memset(r, 0, sizeof *r);
+}
+
+int run_push(struct replay_run *r, struct replay_action *a)
+{
+        if (!a->order)
+                a->order = r->order++;
+        return queue_push(&r->q, a);
+}
+
+/* Room for referral I of the source. */
+static int ref_room(struct replay_run *r, size_t i)
+{
+        if (i < r->n_refs)
+                return 0;
+        if (replay_grow(&r->refs, &r->cap_refs, i + 1, sizeof *r->refs) < 0)
+                return -ENOMEM;
+        memset(&r->refs[r->n_refs], 0, (i + 1 - r->n_refs) * sizeof *r->refs);
+        r->n_refs = i + 1;
+        return 0;
+}
+
+/* Referral I of the source is row ROWID of the store. */
+static int map_row(struct replay_run *r, size_t i, int64_t rowid)
+{
+        size_t row = (size_t)(rowid - 1);
+
+        if (rowid < 1)
+                return -EPROTO;
+        if (replay_grow(&r->by_row, &r->cap_rows, row + 1, sizeof *r->by_row) < 0)
+                return -ENOMEM;
+        for (; r->n_rows <= row; r->n_rows++)
+                r->by_row[r->n_rows] = REPLAY_NONE;
+        r->by_row[row] = i;
+        r->refs[i].rowid = rowid;
+        return 0;
+}
+
+/* The source's index of the referral of event EV, or REPLAY_NONE. */
+static size_t ref_of_event(const struct replay_run *r, const struct rd_event *ev)
+{
+        int64_t rowid;
+
+        if (!ev->id[0] || rd_store_parse_id(ev->id, &rowid) < 0 || rowid < 1 ||
+            (size_t)(rowid - 1) >= r->n_rows)
+                return REPLAY_NONE;
+        return r->by_row[rowid - 1];
+}
+
+/* ---- after a transaction ------------------------------------------------------------ */
+
+/* Referral I got an offer: schedule what its plan says. */
+static int plan_offer(struct replay_run *r, size_t i)
+{
+        struct run_ref *ref = &r->refs[i];
+        struct rd_stored st;
+        struct replay_offer o;
+        enum replay_kind kind;
+        int rc = rd_store_get_row(r->store, ref->rowid, &st);
+
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot read the scratch store: %s",
+                                   rd_store_errmsg(r->store));
+        if (st.status != RD_STATUS_ASSIGNED)
+                return 0;
+        o = (struct replay_offer){i, ref->offers - 1, st.connector, st.offered_ms,
+                                  st.offer_expires_ms};
+        rc = r->src.ops->plan(r->src.ctx, &o, &ref->plan);
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot plan an answer");
+        if (ref->plan.answer == PLAN_EXPIRE || ref->plan.answer_ms < 0)
+                return 0; /* the hub's deadline fires */
+        kind = ref->plan.answer == PLAN_DECLINE  ? RA_DECLINE
+               : ref->plan.answer == PLAN_ACCEPT ? RA_ACCEPT
+                                                 : RA_START;
+        return run_push(r, &(struct replay_action){.at = st.offered_ms + ref->plan.answer_ms,
+                                                   .kind = kind,
+                                                   .ref = i,
+                                                   .gen = ref->gen});
+}
+
+/* Event EV of referral I (REPLAY_NONE: none): its decisions. *OFFERED:
+ * whether its last decision so far is an offer. */
+static void count_decision(struct replay_run *r, size_t i, const struct rd_event *ev, bool *offered)
+{
+        if (i == REPLAY_NONE || (ev->type != RD_EV_ASSIGNED && ev->type != RD_EV_WAITLISTED &&
+                                 ev->type != RD_EV_FORWARDED))
+                return;
+        r->refs[i].gen++;
+        *offered = ev->type == RD_EV_ASSIGNED;
+        if (*offered)
+                r->refs[i].offers++;
+}
+
+/* The loads the events gave are the hub's: else the engine and the
+ * figures disagree. */
+static int check_loads(struct replay_run *r)
+{
+        const struct rd_rules *rules = rd_hub_rules(r->hub);
+
+        for (size_t c = 0; c < rules->n_connectors; c++)
+                if (r->feed.conns[c].load != rd_hub_load(r->hub, c))
+                        return replay_fail(r->errbuf, r->errsize, -EPROTO,
+                                           "the load of %s counted from the events (%llu) is "
+                                           "not the engine's (%u)",
+                                           rules->connectors[c].id,
+                                           (unsigned long long)r->feed.conns[c].load,
+                                           rd_hub_load(r->hub, c));
+        return 0;
+}
+
+/* What the hub emitted in the transaction just committed, in seq order:
+ * to the figures (NAME names the referral received, if one was), then a
+ * plan for each referral whose last decision is a new offer. */
+static int feed_outbox(struct replay_run *r, const char *name)
+{
+        size_t n, n_offered = 0;
+        const struct rd_event *ev = rd_hub_events(r->hub, &n);
+        size_t *offered = n ? calloc(n, sizeof *offered) : NULL;
+        int rc = n && !offered ? -ENOMEM : 0;
+
+        for (size_t e = 0; rc == 0 && e < n; e++) {
+                size_t i = ref_of_event(r, &ev[e]);
+                bool offer = false;
+                rc = feed_event(&r->feed, &ev[e], ev[e].type == RD_EV_RECEIVED ? name : NULL);
+                if (rc < 0)
+                        replay_fail(
+                                r->errbuf, r->errsize, rc, "the figures refused %s of %s at %lld",
+                                rd_event_type_name(ev[e].type), ev[e].id, (long long)ev[e].at_ms);
+                count_decision(r, i, &ev[e], &offer);
+                if (offer)
+                        offered[n_offered++] = i;
+        }
+        rd_hub_events_clear(r->hub);
+        /* a referral offered twice in one step (decided again at once) has
+         * one plan: for its last offer, if that one still stands */
+        for (size_t k = 0; rc == 0 && k < n_offered; k++) {
+                bool last = true;
+                for (size_t j = k + 1; j < n_offered; j++)
+                        last = last && offered[j] != offered[k];
+                if (last)
+                        rc = plan_offer(r, offered[k]);
+        }
+        free(offered);
+        if (rc == 0 && (rc = feed_flush(&r->feed, r->now)) < 0)
+                replay_fail(r->errbuf, r->errsize, rc, "the figures refused the loads");
+        return rc == 0 ? check_loads(r) : rc;
+}
+
+/* Commit the open transaction, if there is one. */
+static int commit(struct replay_run *r)
+{
+        int rc;
+
+        if (!r->in_tx)
+                return 0;
+        r->in_tx = false;
+        r->steps = 0;
+        rc = rd_store_commit(r->store);
+        if (rc < 0) {
+                rd_store_rollback(r->store);
+                rd_hub_rolled_back(r->hub);
+                return replay_fail(r->errbuf, r->errsize, rc,
+                                   "cannot commit to the scratch store: %s",
+                                   rd_store_errmsg(r->store));
+        }
+        return 0;
+}
+
+/* End the step begun at R->now: feed what it emitted; commit every
+ * STEPS_PER_COMMIT steps (the hub reads its own writes, and nothing is
+ * published: fewer commits change nothing but the time a replay takes). */
+static int step_end(struct replay_run *r, const char *name)
+{
+        int rc = feed_outbox(r, name);
+
+        if (rc == 0 && ++r->steps == STEPS_PER_COMMIT)
+                rc = commit(r);
+        return rc;
+}
+
+static int step_begin(struct replay_run *r)
+{
+        int rc;
+
+        if (r->in_tx)
+                return 0;
+        rc = rd_store_begin(r->store);
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc,
+                                   "cannot begin a transaction on the scratch store: %s",
+                                   rd_store_errmsg(r->store));
+        r->in_tx = true;
+        return 0;
+}
+
+/* A hub call that failed with RC and ERR: undo the step, say why. */
+static int step_failed(struct replay_run *r, int rc, const struct rd_error *err, const char *what)
+{
+        r->in_tx = false;
+        rd_store_rollback(r->store);
+        rd_hub_rolled_back(r->hub);
+        return replay_fail(r->errbuf, r->errsize, rc, "the engine refused %s: %s", what,
+                           err->message[0] ? err->message : strerror(-rc));
+}
+
+/* ---- the steps ------------------------------------------------------------------------ */
+
+static int do_arrival(struct replay_run *r, const struct replay_action *a)
+{
+        const struct rd_referral *ref = NULL;
+        const char *name = NULL;
+        struct rd_stored st;
+        struct rd_error err = {0};
+        bool dup = false;
+        int rc = r->src.ops->arrival(r->src.ctx, r, a, &ref, &name);
+
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot read the next referral");
+        if ((rc = ref_room(r, a->ref)) < 0 || (rc = step_begin(r)) < 0)
+                return rc;
+        rc = rd_hub_submit(r->hub, ref, a->at, &st, &dup, &err);
+        if (rc == 0 && dup)
+                rc = -EPROTO, snprintf(err.message, sizeof err.message, "a referral came twice");
+        if (rc == 0)
+                rc = map_row(r, a->ref, st.rowid);
+        if (rc < 0)
+                return step_failed(r, rc, &err, "a referral");
+        return step_end(r, name);
+}
+
+/* The next step of referral I's plan after ANSWER, done at R->now. */
+static int plan_next(struct replay_run *r, size_t i, enum replay_kind done)
+{
+        const struct replay_plan *p = &r->refs[i].plan;
+        struct replay_action next = {.ref = i, .gen = r->refs[i].gen};
+
+        if (done == RA_ACCEPT && p->start_ms >= 0)
+                next.kind = RA_START, next.at = r->now + p->start_ms;
+        else if (done == RA_START && p->close_ms >= 0)
+                next.kind = RA_CLOSE, next.at = r->now + p->close_ms;
+        else
+                return 0;
+        return run_push(r, &next);
+}
+
+static int do_answer(struct replay_run *r, const struct replay_action *a)
+{
+        static const enum rd_status to[RA__MAX] = {
+                [RA_ACCEPT] = RD_STATUS_ACCEPTED,
+                [RA_START] = RD_STATUS_STARTED,
+                [RA_CLOSE] = RD_STATUS_CLOSED,
+        };
+        struct run_ref *ref = &r->refs[a->ref];
+        struct rd_stored st, after; /* U names ST's id and connector */
+        struct rd_update u = {.declined = a->kind == RA_DECLINE, .status = to[a->kind]};
+        struct rd_error err = {0};
+        bool changed;
+        int rc;
+
+        if (a->gen != ref->gen)
+                return 0; /* decided again since: the answer is to an offer that is gone */
+        rc = rd_store_get_row(r->store, ref->rowid, &st);
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot read the scratch store: %s",
+                                   rd_store_errmsg(r->store));
+        if (!rd_status_is_open(st.status))
+                return 0; /* withdrawn or forwarded meanwhile */
+        u.id = st.id;
+        u.connector = st.connector;
+        if ((rc = step_begin(r)) < 0)
+                return rc;
+        rc = rd_hub_update(r->hub, &u, r->now, &after, &changed, &err);
+        if (rc < 0)
+                return step_failed(r, rc, &err, "a connector's answer");
+        rc = step_end(r, NULL);
+        return rc == 0 ? plan_next(r, a->ref, a->kind) : rc;
+}
+
+/* Everything due at R->now, as the daemon handles it. */
+static int do_tick(struct replay_run *r)
+{
+        size_t done = 0;
+        int rc = step_begin(r);
+
+        if (rc == 0 && (rc = rd_hub_tick(r->hub, r->now, TICK_MAX, &done)) < 0) {
+                r->in_tx = false;
+                rd_store_rollback(r->store);
+                rd_hub_rolled_back(r->hub);
+                return replay_fail(r->errbuf, r->errsize, rc, "handling deadlines failed: %s",
+                                   rd_store_errmsg(r->store));
+        }
+        if (rc == 0 && done == 0) {
+                r->in_tx = false;
+                rd_store_rollback(r->store);
+                return replay_fail(r->errbuf, r->errsize, -EPROTO,
+                                   "a deadline was due but nothing fired");
+        }
+        return rc == 0 ? step_end(r, NULL) : rc;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
+int run_go(struct replay_run *r)
+{
+        int rc = 0;
+
+        while (rc == 0) {
+                const struct replay_action *top = queue_top(&r->q);
+                struct replay_action a;
+                int64_t due = 0;
+
+                rc = rd_hub_next_deadline(r->hub, &due);
+                if (rc < 0)
+                        return replay_fail(r->errbuf, r->errsize, rc,
+                                           "cannot read the deadlines: %s",
+                                           rd_store_errmsg(r->store));
+                /* a deadline and an action at the same moment: the deadline first */
+                if (due && (!top || due <= top->at)) {
+                        if (due >= r->end_ms)
+                                break;
+                        r->now = due > r->now ? due : r->now;
+                        rc = do_tick(r);
+                        continue;
+                }
+                if (!top || top->at >= r->end_ms)
+                        break;
+                queue_pop(&r->q, &a);
+                r->now = a.at;
+                rc = a.kind == RA_ARRIVAL ? do_arrival(r, &a) : do_answer(r, &a);
+        }
+        if (rc == 0)
+                rc = commit(r);
+        if (rc == 0 && (rc = rd_figures_finish(r->feed.fig, r->end_ms)) < 0)
+                replay_fail(r->errbuf, r->errsize, -EPROTO, "the figures refused the end");
+        return rc < 0 ? (rc == -EINVAL ? -EPROTO : rc) : 0;
+}

@@ -1,0 +1,277 @@
+/* cmd_replay.c: `replay` (tools.md, "What-if replay"): referrals replayed
+ * in simulated time under a candidate routing file beside a baseline, with
+ * the daemon's own engine (lib/replay); offline, on files. Prints the
+ * figures of both for a person, or tools.md's object with --json. */
+#include "commands.h"
+#include "options.h"
+#include "print.h"
+
+#include "replay.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHANGES_SHOWN 50 /* changed decisions listed in text; --json has all */
+
+enum { OPT_SYNTHETIC = 300, OPT_RULES, OPT_AGAINST, OPT_SEED, OPT_HTML, OPT_DB, OPT_FROM, OPT_TO };
+
+struct replay_args {
+        const char *synthetic, *rules, *against, *html, *db, *from, *to;
+        long long seed;
+};
+
+/* ---- the text for a person ------------------------------------------------------------- */
+
+#define COLUMNS "  %-32s %16s %16s\n"
+
+static void print_figures(const struct rd_replay_result *res)
+{
+        struct rd_replay_row rows[RD_REPLAY_ROWS];
+        size_t n = rd_replay_rows(res, rows, RD_REPLAY_ROWS);
+
+        printf(COLUMNS, "", "baseline", "candidate");
+        for (size_t i = 0; i < n && i < RD_REPLAY_ROWS; i++)
+                printf(COLUMNS, rows[i].label, rows[i].baseline, rows[i].candidate);
+}
+
+/* Peak and mean load of V into BUF, "-" when the side has no such connector. */
+static const char *load_text(bool in, const struct rd_figures_connector_view *v, char *buf,
+                             size_t size)
+{
+        if (in)
+                snprintf(buf, size, "%" PRIu64 " / %.2f", v->peak_load, v->mean_load);
+        else
+                snprintf(buf, size, "-");
+        return buf;
+}
+
+static int print_connectors(const struct rd_replay_result *res)
+{
+        size_t max = rd_figures_n_connectors(res->baseline.figures) +
+                     rd_figures_n_connectors(res->candidate.figures);
+        struct rd_replay_connector *rows = calloc(max ? max : 1, sizeof *rows);
+        size_t n = rows ? rd_replay_connectors(res, rows, max) : 0;
+
+        if (!rows) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        printf("\nLoad per connector (peak / mean)\n");
+        for (size_t i = 0; i < n; i++) {
+                char label[160], b[48], c[48], cap[RD_REPLAY_TEXT];
+                int pad;
+                snprintf(label, sizeof label, "%s (%s, capacity %s)", rows[i].id, rows[i].team,
+                         rd_replay_capacity_text(&rows[i], cap));
+                /* padded by characters, not bytes: the label may hold an arrow */
+                pad = 32 - (int)rd_utf8_length(label);
+                printf("  %s%*s %16s %16s\n", label, pad > 0 ? pad : 0, "",
+                       load_text(rows[i].in_baseline, &rows[i].baseline, b, sizeof b),
+                       load_text(rows[i].in_candidate, &rows[i].candidate, c, sizeof c));
+        }
+        free(rows);
+        return EXIT_OK;
+}
+
+static void print_changes(const struct rd_replay_result *res)
+{
+        size_t i;
+        json_t *ch;
+
+        printf("\nFirst decisions that changed: %zu\n", res->changed);
+        json_array_foreach(res->changes, i, ch)
+        {
+                char b[RD_REPLAY_DECISION], c[RD_REPLAY_DECISION];
+                if (i == CHANGES_SHOWN) {
+                        printf("  ... and %zu more (--json lists them all)\n", res->changed - i);
+                        break;
+                }
+                rd_replay_decision_text(json_object_get(ch, "baseline"), b);
+                rd_replay_decision_text(json_object_get(ch, "candidate"), c);
+                printf("  %-10s %s -> %s\n", jstr(ch, "id"), b, c);
+        }
+}
+
+static void print_side(const char *label, const struct rd_replay_side *s)
+{
+        if (s->digest[0])
+                printf("  %-10s %s (digest %.12s)\n", label, s->source, s->digest);
+        else
+                printf("  %-10s the history as recorded\n", label);
+}
+
+static int print_result(const struct rd_replay_result *res, const char *what)
+{
+        char from[RD_TIME_STR], to[RD_TIME_STR];
+        int r;
+
+        printf("Replay of %s from %.10s to %.10s, seed %" PRIu64 "\n", what,
+               rd_time_format(res->start_ms, from), rd_time_format(res->end_ms, to), res->seed);
+        print_side("baseline:", &res->baseline);
+        print_side("candidate:", &res->candidate);
+        printf("\n");
+        print_figures(res);
+        r = print_connectors(res);
+        print_changes(res);
+        if (res->skipped_erased)
+                printf("\nErased referrals kept as recorded: %" PRIu64 "\n", res->skipped_erased);
+        return r;
+}
+
+/* The page of RES into PATH. */
+static int write_html(const struct rd_replay_result *res, const char *what, const char *path)
+{
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r = rd_replay_html(res, what, &text, &len);
+
+        if (r < 0) {
+                fault("cannot make the page: %s", strerror(-r));
+                return EXIT_FAULT;
+        }
+        f = fopen(path, "w");
+        r = f && fwrite(text, 1, len, f) == len ? 0 : -1;
+        if (f && fclose(f) != 0)
+                r = -1;
+        free(text);
+        if (r < 0) {
+                fault("%s: %s", path, strerror(errno));
+                return EXIT_FAULT;
+        }
+        return EXIT_OK;
+}
+
+/* ---- running it ---------------------------------------------------------------------------- */
+
+static int output(const struct ctl *c, const struct rd_replay_result *res, const char *what,
+                  const char *html)
+{
+        json_t *o;
+
+        if (html && write_html(res, what, html) != EXIT_OK)
+                return EXIT_FAULT;
+        if (!c->json)
+                return print_result(res, what);
+        o = rd_replay_json(res);
+        if (!o) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        print_json_line(o);
+        json_decref(o);
+        return EXIT_OK;
+}
+
+/* Where the runs keep their scratch stores. */
+static const char *scratch_dir(void)
+{
+        const char *t = getenv("TMPDIR");
+        return t && *t ? t : "/tmp";
+}
+
+static int load_model(const char *path, struct rd_synth_model **m)
+{
+        struct rd_diag diag = {0};
+        int r = rd_synth_load_file(path, m, &diag);
+
+        print_diag(&diag);
+        if (r < 0 && !diag.n)
+                fault("%s: %s", path, strerror(-r));
+        rd_diag_clear(&diag);
+        if (r < 0)
+                return r == -ENOMEM ? EXIT_FAULT : EXIT_CONFIG;
+        return 0;
+}
+
+static int replay_synthetic(const struct ctl *c, const struct replay_args *a)
+{
+        struct rd_synth_model *m = NULL;
+        struct rd_rules *base = NULL, *cand = NULL;
+        struct rd_replay_options o = {.seed = (uint64_t)a->seed, .scratch_dir = scratch_dir()};
+        struct rd_replay_result *res = NULL;
+        char errbuf[512], what[4200];
+        size_t warnings;
+        int r = load_model(a->synthetic, &m);
+
+        if (r == 0)
+                r = load_rules_report(a->rules, false, &cand, &warnings);
+        if (r == 0)
+                r = load_rules_report(a->against, false, &base, &warnings);
+        if (r == 0 && rd_replay_synthetic(m, base, cand, &o, &res, errbuf, sizeof errbuf) < 0) {
+                fault("replay: %s", errbuf);
+                r = EXIT_FAULT;
+        } else if (r) {
+                rd_rules_free(base);
+                rd_rules_free(cand);
+        }
+        if (r == 0) {
+                snprintf(what, sizeof what, "the synthetic model %s", a->synthetic);
+                r = output(c, res, what, a->html);
+        }
+        rd_replay_result_free(res);
+        rd_synth_free(m);
+        return r;
+}
+
+/* The combinations tools.md allows. false after a usage error (printed). */
+static bool check_args(const char *cmd, const struct replay_args *a)
+{
+        if (!a->rules) {
+                usage_error(cmd, "needs --rules CANDIDATE.yaml");
+                return false;
+        }
+        if (!a->synthetic && !a->db) {
+                usage_error(cmd, "needs --db DB (replay the history) or --synthetic MODEL.yaml");
+                return false;
+        }
+        if (a->synthetic && (a->from || a->to)) {
+                usage_error(cmd, "--from and --to are for a replay of the history (--db)");
+                return false;
+        }
+        if (a->synthetic && !a->against) {
+                usage_error(cmd, "--synthetic needs --against BASELINE.yaml (the routing file in "
+                                 "force in a database cannot be read yet)");
+                return false;
+        }
+        return true;
+}
+
+int cmd_replay(struct ctl *c, int argc, char **argv)
+{
+        static const struct option opts[] = {GLOBAL_LONG,
+                                             {"synthetic", required_argument, NULL, OPT_SYNTHETIC},
+                                             {"rules", required_argument, NULL, OPT_RULES},
+                                             {"against", required_argument, NULL, OPT_AGAINST},
+                                             {"seed", required_argument, NULL, OPT_SEED},
+                                             {"html", required_argument, NULL, OPT_HTML},
+                                             {"db", required_argument, NULL, OPT_DB},
+                                             {"from", required_argument, NULL, OPT_FROM},
+                                             {"to", required_argument, NULL, OPT_TO},
+                                             {0}};
+        struct replay_args a = {.seed = 1};
+        const struct opt_value values[] = {{OPT_SYNTHETIC, .text = &a.synthetic},
+                                           {OPT_RULES, .text = &a.rules},
+                                           {OPT_AGAINST, .text = &a.against},
+                                           {OPT_SEED, .count = &a.seed, .min = 0,
+                                            .bad = "--seed needs a whole number, not '%s'"},
+                                           {OPT_HTML, .text = &a.html},
+                                           {OPT_DB, .text = &a.db},
+                                           {OPT_FROM, .text = &a.from},
+                                           {OPT_TO, .text = &a.to},
+                                           {0}};
+        int r;
+
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+                return r;
+        if (!check_args(argv[0], &a))
+                return EXIT_USAGE;
+        if (!a.synthetic) {
+                fault("replaying the history is not available yet");
+                return EXIT_FAULT;
+        }
+        return replay_synthetic(c, &a);
+}
