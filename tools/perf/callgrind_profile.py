@@ -61,6 +61,7 @@ STEPS = [
     ("json_delete", 2, "free the request's tree (and every other tree: all callers)"),
     ("set_reply", 1, "serialise the reply (json_dumps)"),
     ("rd_server_commit", 1, "COMMIT (one per batch)"),
+    ("rd_txn_commit", 1, "COMMIT (one per batch)"),
     ("send_reply", 1, "send the reply (ZeroMQ)"),
     ("rd_server_publish", 1, "publish the events (PUB socket, log lines)"),
 ]
