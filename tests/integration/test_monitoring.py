@@ -157,7 +157,7 @@ FIGURES = routing([CRISIS,
                   [genk(2, GENK_POSTCODES), psy(1)], window="2s", accept_within="60s", at_risk="1s")
 
 # name -> (type, unit) of every family, each sample named as the parser
-# names them (a counter's with _total, an info's with _info)
+# names them (a counter's with _total)
 FAMILIES = {
     "referrald_referrals": ("gauge", ""),
     "referrald_connector_capacity": ("gauge", ""),
