@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "auth.h"
-#include "log.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
+#include "txn.h"
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -94,8 +94,8 @@ json_t *rd_ops_visible(const struct ctx *c, int r, const struct rd_stored *st)
 
 void rd_ops_log_fault(const struct ctx *c, const char *what, int r)
 {
-        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "database fault while %s: %s (%s)", what,
-               strerror(-r), rd_store_errmsg(c->ops->store));
+        rd_txn_log_fault("database fault while %s: %s (%s)", what, strerror(-r),
+                         rd_store_errmsg(c->ops->store));
 }
 
 json_t *rd_ops_internal(const struct ctx *c, const char *what, int r)

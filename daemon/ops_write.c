@@ -172,5 +172,10 @@ json_t *rd_op_erase(struct ctx *c)
         reply = rd_ops_ok(c);
         rd_ops_put_decision(reply, &st);
         rd_ops_set_time(reply, "erased", st.erased_ms);
+        /* protocol.md rev 2: gone from the files? An erase of now is not
+         * committed yet: txn.c says true once it is and the log is wiped */
+        json_object_set_new(
+                reply, "wiped",
+                json_boolean(!changed && st.last_seq <= rd_store_wiped_seq(c->ops->store)));
         return reply;
 }

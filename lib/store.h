@@ -21,6 +21,7 @@
 #ifndef RD_STORE_H
 #define RD_STORE_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -251,12 +252,14 @@ struct rd_store_ops {
         const char *name; /* "sqlite" */
         void (*close)(struct rd_store *s);
         const char *(*errmsg)(struct rd_store *s);
-        /* transactions */
+        /* transactions; in_transaction: whether the database still has the
+         * transaction begin opened (a fault may have made it end it) */
         int (*begin)(struct rd_store *s);
         int (*commit)(struct rd_store *s);
         void (*rollback)(struct rd_store *s);
         int (*request_begin)(struct rd_store *s);
         int (*request_end)(struct rd_store *s, bool keep);
+        bool (*in_transaction)(struct rd_store *s);
         int64_t (*last_seq)(const struct rd_store *s);
         /* the hub's writes */
         int (*insert)(struct rd_store *s, struct rd_store_change *ch);
@@ -322,28 +325,57 @@ struct rd_store_ops {
         int (*checkpoint)(struct rd_store *s);
 };
 
-/* Every driver's store begins with this; the driver's opener fills it. */
+/* Every driver's store begins with this; the driver's opener fills OPS
+ * and CAPS and leaves the rest zero: store.c keeps it. */
 struct rd_store {
         const struct rd_store_ops *ops;
         unsigned caps; /* enum rd_store_cap */
+        /* the caller's transaction: none, open, or ended by a fault (every
+         * call inside it then fails with RD_STORE_ABORTED until rollback) */
+        enum { RD_STORE_TXN_NONE, RD_STORE_TXN_OPEN, RD_STORE_TXN_LOST } txn;
+        int64_t wiped_seq; /* rd_store_wiped_seq */
 };
 
 /* ---- the SQLite driver ---------------------------------------------------------- */
 
-/* Open (creating if needed) the SQLite database at PATH: the file is made
- * 0600 and a missing parent folder 0700, whatever the umask. WAL,
- * synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for tests and
- * benchmarks only), secure_delete; the schema is versioned with PRAGMA
- * user_version and migrated forward; every statement is prepared once.
- * Returns 0 and a new store in *OUT, or a negative errno with a reason (no
- * personal data) in ERRBUF. */
+/* Open the SQLite database at PATH, creating it where no file is (daemon.md
+ * rev 2): a new database is made under PATH.new (what an interrupted start
+ * left there is removed first), its schema committed and synced, then
+ * renamed into place, so that no empty or half-made file is ever at PATH;
+ * the file is 0600 and a missing parent folder 0700, whatever the umask. A
+ * file at PATH that is empty (0 bytes) is refused with -ENODATA and left as
+ * it is. WAL, synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for
+ * tests and benchmarks only), secure_delete; the schema is versioned with
+ * PRAGMA user_version and migrated forward; every statement is prepared
+ * once. The connection never waits for another process's lock: a writer
+ * elsewhere makes rd_store_begin fail with -EBUSY at once, a reader makes
+ * rd_store_checkpoint do so. Returns 0 and a new store in *OUT, or a
+ * negative errno with a reason (no personal data) in ERRBUF. The same as
+ * rd_store_open_sqlite with only SYNCHRONOUS_FULL set. */
 int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
                   size_t errsize);
 
+/* How rd_store_open_sqlite opens a database. All zero is a test's store
+ * (synchronous=NORMAL); the daemon sets SYNCHRONOUS_FULL. */
+struct rd_sqlite_options {
+        bool synchronous_full;
+        /* tests only: the name of a SQLite VFS the test registered (NULL:
+         * SQLite's default), and the page cache in pages (0: SQLite's
+         * default), so that a small batch spills pages before its commit */
+        const char *vfs;
+        int cache_pages;
+};
+
+/* rd_store_open with OPTIONS (NULL: all zero). */
+int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *options,
+                         struct rd_store **out, char *errbuf, size_t errsize);
+
 /* Copy the SQLite database at SRC_PATH, also while the daemon writes to it,
  * into a new file DST_PATH (created 0600; an existing file is never
- * overwritten), with SQLite's online backup API. An offline tool's call
- * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
+ * overwritten), with SQLite's online backup API in one read transaction:
+ * one snapshot, held only as long as the copy takes. An offline tool's
+ * call (referralctl backup). 0, or a negative errno with a sentence in
+ * ERRBUF. */
 int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
 
 /* The coordinators' tools read a database through this (tools.md): a
@@ -379,15 +411,37 @@ unsigned rd_store_caps(const struct rd_store *store);
 /* The driver's last error text (static until the next call). */
 const char *rd_store_errmsg(struct rd_store *store);
 
-/* Transactions. rd_store_begin opens a writing transaction. A request inside
- * it runs in a savepoint: rd_store_request_begin, then _end(keep=true) to
- * keep it or _end(keep=false) to undo just that request. All return 0 or a
- * negative errno. After a failed commit the caller must rd_store_rollback. */
+/* Transactions. rd_store_begin opens a writing transaction (on a store
+ * opened read-only: a reading one, one snapshot until it ends), and takes
+ * the newest seq from the database, whatever happened before. A request
+ * inside it runs in a savepoint: rd_store_request_begin, then
+ * _end(keep=true) to keep it or _end(keep=false) to undo just that request;
+ * when _end(keep=true) fails, the request is undone too (or, when even that
+ * fails, the whole transaction, RD_STORE_ABORTED). All return 0 or a
+ * negative errno. After a failed commit the caller must rd_store_rollback.
+ *
+ * Faults (store.h's two results of its own, beside plain errnos):
+ * RD_STORE_ABORTED from any call inside the transaction: a fault made the
+ * database end it (SQLite does so for some SQLITE_FULL and SQLITE_IOERR);
+ * everything written since rd_store_begin is gone, and every later call
+ * inside it fails the same way, so that nothing runs outside a
+ * transaction by accident, until rd_store_rollback. RD_STORE_UNKNOWN from
+ * rd_store_commit: the commit may or may not have taken effect (SQLite: the
+ * write-ahead log, commit record included, was written but not synced, so
+ * a recovery may find it; PostgreSQL: the connection was lost during
+ * COMMIT); the store's own view after the rollback is that it did not,
+ * and the next rd_store_begin takes the seq from the database again. */
+#define RD_STORE_ABORTED (-ECANCELED)
+#define RD_STORE_UNKNOWN (-EINPROGRESS)
 int rd_store_begin(struct rd_store *store);
 int rd_store_commit(struct rd_store *store);
 void rd_store_rollback(struct rd_store *store);
 int rd_store_request_begin(struct rd_store *store);
 int rd_store_request_end(struct rd_store *store, bool keep);
+
+/* True between a successful rd_store_begin and its commit or rollback,
+ * unless a fault ended the transaction (RD_STORE_ABORTED). */
+bool rd_store_in_transaction(const struct rd_store *store);
 
 /* Newest seq committed or appended in the open transaction; 0 when none.
  * A request or transaction rolled back gives its seqs back. */
@@ -563,8 +617,17 @@ int rd_store_each_routing(struct rd_store *store,
 int rd_store_routing_text(struct rd_store *store, const char *digest, char **text, size_t *len);
 
 /* Wipe what erased referrals left in the files (SQLite: copy the WAL into
- * the database and truncate it to zero bytes). Call outside a transaction.
- * 0, -EOPNOTSUPP without RD_STORE_CAN_WIPE, or a negative errno. */
+ * the database and truncate it to zero bytes), in one attempt that never
+ * waits: another process's read transaction keeps the log, and then this
+ * returns -EBUSY at once (try again later). Call outside a transaction. 0,
+ * -EBUSY, -EOPNOTSUPP without RD_STORE_CAN_WIPE, or another negative
+ * errno. */
 int rd_store_checkpoint(struct rd_store *store);
+
+/* The newest seq of which the erased bytes are known gone from the files:
+ * the last one committed before the latest successful rd_store_checkpoint
+ * (0: none yet, and always 0 without RD_STORE_CAN_WIPE). A referral erased
+ * by the event of seq E is wiped once this is at least E. */
+int64_t rd_store_wiped_seq(const struct rd_store *store);
 
 #endif

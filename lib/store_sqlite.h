@@ -1,6 +1,7 @@
 /* store_sqlite.h: inside the SQLite driver of the store (store.h). Shared
  * by its files only: store_sqlite_sql.c (the schema and every statement),
- * store_sqlite.c (open, migrations, transactions, backup), and
+ * store_sqlite_open.c (open, creation, migrations, backup), store_sqlite.c
+ * (transactions, faults, the log, the table of operations), and
  * store_sqlite_read.c / store_sqlite_write.c (the operations). */
 #ifndef RD_STORE_SQLITE_H
 #define RD_STORE_SQLITE_H
@@ -99,7 +100,21 @@ struct sq_store {
         int64_t last_seq;      /* newest seq, including the open transaction */
         int64_t committed_seq; /* newest committed seq */
         int64_t savepoint_seq; /* last_seq when the request savepoint began */
+        /* the log is padded after a commit record (no powersafe overwrite):
+         * then even a failed write may follow a commit record (sq_commit) */
+        bool padded_wal;
 };
+
+/* The table of operations (store_sqlite.c). */
+extern const struct rd_store_ops sq_ops;
+
+/* The newest seq in the database, as this connection sees it, into
+ * last_seq and committed_seq. 0 or a negative errno. */
+int sq_load_seq(struct sq_store *s);
+
+/* Whether SQLite pads the write-ahead log of DB after a commit record:
+ * only without powersafe overwrite (the unix VFS has it by default). */
+bool sq_pads_wal(sqlite3 *db);
 
 static inline struct sq_store *sq(struct rd_store *s)
 {

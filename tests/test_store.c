@@ -632,6 +632,67 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
 }
 
+/* ---- the file (daemon.md rev 2) ----------------------------------------------- */
+
+/* Whether PATH followed by SUFFIX exists. */
+static bool exists(const char *path, const char *suffix)
+{
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", path, suffix);
+        return access(name, F_OK) == 0;
+}
+
+/* A file PATH holding TEXT. */
+static void write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        assert_int_equal(fclose(fp), 0);
+}
+
+static void an_empty_database_file_is_refused_and_left_as_it_is(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        struct stat sb;
+        char path[400], errbuf[256];
+
+        snprintf(path, sizeof path, "%s/empty.db", f->dir);
+        write_file(path, "");
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), -ENODATA);
+        assert_null(s);
+        assert_non_null(strstr(errbuf, "empty (0 bytes)"));
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_size, 0);
+        assert_false(exists(path, "-wal"));
+        assert_false(exists(path, ".new"));
+}
+
+static void a_new_database_is_made_aside_and_renamed_into_place(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        struct stat sb;
+        char path[400], tmp[420], errbuf[256];
+
+        snprintf(path, sizeof path, "%s/fresh.db", f->dir);
+        snprintf(tmp, sizeof tmp, "%s.new", path);
+        write_file(tmp, "half made"); /* what an interrupted first start left aside */
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
+        assert_false(exists(path, ".new"));
+        assert_int_equal(stat(path, &sb), 0);
+        assert_true(sb.st_size > 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+        assert_int_equal(rd_store_last_seq(s), 0);
+        rd_store_close(s);
+        /* and opened again as it is */
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
+        rd_store_close(s);
+}
+
+/* ---- list filters, schema version 4 ------------------------------------------- */
+
 /* The referrals of `list` with Q's filters (since 0, at most 100), their
  * refs space separated, in BUF. */
 static const char *listed_refs(struct fixture *f, struct rd_list_query q, char *buf, size_t size)
@@ -873,6 +934,8 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
+                T(an_empty_database_file_is_refused_and_left_as_it_is),
+                T(a_new_database_is_made_aside_and_renamed_into_place),
                 T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
                 T(every_list_filter_reads_its_index),
                 T(ids_are_made_and_read_in_one_place),
