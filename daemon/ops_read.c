@@ -2,6 +2,7 @@
  * stats, audit). get runs in a savepoint all the same: a read of personal
  * data is written to the audit trail (the table in ops.c). */
 
+#include "embedded.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
@@ -319,7 +320,8 @@ static json_t *routing_json(const struct ctx *c)
         if (r < 0)
                 rd_ops_log_fault(c, "reading the routing file in force", r);
         return json_pack("{s:s, s:s, s:o}", "digest", rules->digest, "source",
-                         c->ops->config->routing ? rules->source : "built-in example",
+                         strcmp(rules->source, RD_EMBEDDED_ROUTING_NAME) ? rules->source
+                                                                         : "built-in example",
                          "in_force_since",
                          f.from_ms ? json_string(rd_time_format(f.from_ms, t)) : json_null());
 }
