@@ -440,6 +440,11 @@ json_t *rd_op_stats(struct ctx *c)
 
         if ((reply = rd_ops_check_keys(c, keys)))
                 return reply;
+        {
+                struct rd_error err;
+                if (rd_hub_ready(c->ops->hub, &err) < 0) /* loads unknown: not shown as 0 */
+                        return rd_ops_fail(c, &err);
+        }
         r = rd_store_count_by_status(c->ops->store, counts);
         if (r == 0)
                 r = rd_store_window_counts(c->ops->store, &started, &in_time, &missed);

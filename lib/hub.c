@@ -227,6 +227,11 @@ int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excl
         return 0;
 }
 
+int rd_hub_ready(struct rd_hub *h, struct rd_error *err)
+{
+        return hub_ready(h, err);
+}
+
 int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
 {
         struct rd_route_state rs;

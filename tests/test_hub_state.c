@@ -274,10 +274,14 @@ static void a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_st
         EXPECT_NONE(f);
         assert_int_equal(get(f, r[0]).status, RD_STATUS_ASSIGNED);
         assert_int_equal(load(f, "kelly"), 0); /* stale: no load is claimed */
+        /* and a caller that shows loads (stats) is told they are unknown */
+        assert_int_equal(rd_hub_ready(f->hub, &err), -EAGAIN);
+        assert_int_equal(err.code, RD_UNAVAILABLE);
 
         /* the fault lifted, the next request reads the whole state first:
          * nobody has room, so the new referral waits */
         faulty.armed = false;
+        assert_int_equal(rd_hub_ready(f->hub, &err), 0);
         st = sub(f, FAMILY("F-5"), T0 + HOUR);
         EXPECT(f, RECEIVED(st.id), WAITLISTED(st.id));
         assert_int_equal(load(f, "kelly"), 2);
