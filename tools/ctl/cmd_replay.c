@@ -7,6 +7,7 @@
 #include "print.h"
 
 #include "replay.h"
+#include "routing_files.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -166,13 +167,6 @@ static int output(const struct ctl *c, const struct rd_replay_result *res, const
         return EXIT_OK;
 }
 
-/* Where the runs keep their scratch stores. */
-static const char *scratch_dir(void)
-{
-        const char *t = getenv("TMPDIR");
-        return t && *t ? t : "/tmp";
-}
-
 static int load_model(const char *path, struct rd_synth_model **m)
 {
         struct rd_diag diag = {0};
@@ -187,26 +181,86 @@ static int load_model(const char *path, struct rd_synth_model **m)
         return 0;
 }
 
+/* DB's scratch copy (read only, one short read transaction) into *STORE.
+ * 0 or an exit code (printed). */
+static int open_db(const char *db, struct rd_store **store)
+{
+        char errbuf[512];
+        int r = rd_store_open_copy(db, store, errbuf, sizeof errbuf);
+
+        if (r < 0) {
+                fault("%s: %s", db, errbuf[0] ? errbuf : strerror(-r));
+                return EXIT_FAULT;
+        }
+        return 0;
+}
+
+/* The routing file in force in DB into *RULES. 0 or an exit code
+ * (printed). */
+static int file_in_force(const char *db, struct rd_rules **rules)
+{
+        struct rd_routing_current cur = {0};
+        struct rd_diag diag = {0};
+        struct rd_store *store = NULL;
+        int r = open_db(db, &store);
+
+        if (r)
+                return r;
+        r = rd_routing_in_force(store, &cur, &diag);
+        rd_store_close(store);
+        print_diag(&diag);
+        rd_diag_clear(&diag);
+        if (r == -ENOENT)
+                fault("%s: the database keeps no routing file in force (no daemon of this version "
+                      "has run on it): give --against BASELINE.yaml",
+                      db);
+        else if (r < 0)
+                fault("%s: cannot read the routing file in force: %s", db, strerror(-r));
+        if (r < 0) {
+                rd_routing_current_clear(&cur);
+                return EXIT_FAULT;
+        }
+        *rules = cur.rules;
+        cur.rules = NULL;
+        rd_routing_current_clear(&cur);
+        return 0;
+}
+
+/* The rules of the replay: CANDIDATE, and BASELINE from --against, or
+ * with IN_FORCE the file in force in --db; else none (the history as
+ * recorded). 0 or an exit code (printed); nothing is left on failure. */
+static int load_sides(const struct replay_args *a, bool in_force, struct rd_rules **cand,
+                      struct rd_rules **base)
+{
+        size_t warnings;
+        int r = load_rules_report(a->rules, false, cand, &warnings);
+
+        *base = NULL;
+        if (r == 0 && a->against)
+                r = load_rules_report(a->against, false, base, &warnings);
+        else if (r == 0 && in_force)
+                r = file_in_force(a->db, base);
+        if (r) {
+                rd_rules_free(*cand);
+                *cand = NULL;
+        }
+        return r;
+}
+
 static int replay_synthetic(const struct ctl *c, const struct replay_args *a)
 {
         struct rd_synth_model *m = NULL;
         struct rd_rules *base = NULL, *cand = NULL;
-        struct rd_replay_options o = {.seed = (uint64_t)a->seed, .scratch_dir = scratch_dir()};
+        struct rd_replay_options o = {.seed = (uint64_t)a->seed};
         struct rd_replay_result *res = NULL;
         char errbuf[512], what[4200];
-        size_t warnings;
         int r = load_model(a->synthetic, &m);
 
         if (r == 0)
-                r = load_rules_report(a->rules, false, &cand, &warnings);
-        if (r == 0)
-                r = load_rules_report(a->against, false, &base, &warnings);
+                r = load_sides(a, true, &cand, &base);
         if (r == 0 && rd_replay_synthetic(m, base, cand, &o, &res, errbuf, sizeof errbuf) < 0) {
                 fault("replay: %s", errbuf);
                 r = EXIT_FAULT;
-        } else if (r) {
-                rd_rules_free(base);
-                rd_rules_free(cand);
         }
         if (r == 0) {
                 snprintf(what, sizeof what, "the synthetic model %s", a->synthetic);
@@ -214,6 +268,55 @@ static int replay_synthetic(const struct ctl *c, const struct replay_args *a)
         }
         rd_replay_result_free(res);
         rd_synth_free(m);
+        return r;
+}
+
+/* --from and --to into *FROM and *TO (INT64_MIN and INT64_MAX when not
+ * given: the whole history). 0 or an exit code (printed). */
+static int span(const char *cmd, const struct replay_args *a, int64_t *from, int64_t *to)
+{
+        int r = 0;
+
+        *from = INT64_MIN;
+        *to = INT64_MAX;
+        if (a->from)
+                r = date_option(cmd, "--from", a->from, from);
+        if (r == 0 && a->to)
+                r = date_option(cmd, "--to", a->to, to);
+        if (r == 0 && *from >= *to) {
+                usage_error(cmd, "--from must come before --to");
+                r = EXIT_USAGE;
+        }
+        return r;
+}
+
+static int replay_history(const struct ctl *c, const char *cmd, const struct replay_args *a)
+{
+        struct rd_rules *base = NULL, *cand = NULL;
+        struct rd_replay_options o = {.seed = (uint64_t)a->seed};
+        struct rd_replay_result *res = NULL;
+        struct rd_store *store = NULL;
+        char errbuf[512], what[4200];
+        int64_t from, to;
+        int r = span(cmd, a, &from, &to);
+
+        if (r == 0)
+                r = load_sides(a, false, &cand, &base);
+        if (r == 0 && (r = open_db(a->db, &store)) != 0) {
+                rd_rules_free(cand);
+                rd_rules_free(base);
+        }
+        if (r == 0 &&
+            rd_replay_history(store, cand, base, from, to, &o, &res, errbuf, sizeof errbuf) < 0) {
+                fault("replay: %s: %s", a->db, errbuf);
+                r = EXIT_FAULT;
+        }
+        rd_store_close(store);
+        if (r == 0) {
+                snprintf(what, sizeof what, "the history of %s", a->db);
+                r = output(c, res, what, a->html);
+        }
+        rd_replay_result_free(res);
         return r;
 }
 
@@ -232,9 +335,9 @@ static bool check_args(const char *cmd, const struct replay_args *a)
                 usage_error(cmd, "--from and --to are for a replay of the history (--db)");
                 return false;
         }
-        if (a->synthetic && !a->against) {
-                usage_error(cmd, "--synthetic needs --against BASELINE.yaml (the routing file in "
-                                 "force in a database cannot be read yet)");
+        if (a->synthetic && !a->against && !a->db) {
+                usage_error(cmd, "--synthetic needs --against BASELINE.yaml, or --db DB to set the "
+                                 "candidate beside the routing file in force there");
                 return false;
         }
         return true;
@@ -269,9 +372,5 @@ int cmd_replay(struct ctl *c, int argc, char **argv)
                 return r;
         if (!check_args(argv[0], &a))
                 return EXIT_USAGE;
-        if (!a.synthetic) {
-                fault("replaying the history is not available yet");
-                return EXIT_FAULT;
-        }
-        return replay_synthetic(c, &a);
+        return a.synthetic ? replay_synthetic(c, &a) : replay_history(c, argv[0], &a);
 }
