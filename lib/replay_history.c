@@ -636,6 +636,150 @@ static int sort_referrals(struct replay_history *h)
         return r;
 }
 
+/* ---- who the waiting referrals at the start wait for ------------------------------------------
+ */
+
+/* Is connector ID in the space-separated list WORDS, at RANK (0: before
+ * the overflow mark "/", 1: after it)? */
+static bool has_word(const char *words, const char *id, int rank)
+{
+        size_t n = strlen(id);
+        int at = 0;
+
+        for (const char *p = words; *p; p += strcspn(p, " "), p += *p == ' ') {
+                if (p[0] == '/' && (p[1] == ' ' || !p[1]))
+                        at = 1;
+                else if (at == rank && !strncmp(p, id, n) && (p[n] == ' ' || !p[n]))
+                        return true;
+        }
+        return false;
+}
+
+/* Append ID to BUF (SIZE bytes, *LEN used), space separated. */
+static void add_word(char *buf, size_t size, size_t *len, const char *id)
+{
+        int n = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", id);
+
+        if (n > 0 && (size_t)n < size - *len)
+                *len += (size_t)n;
+}
+
+/* The rank (0, 1) connector C has in rule R of RULES, or -1. */
+static int rank_in(const struct rd_rules *rules, const struct rd_rule *r, size_t c)
+{
+        for (size_t t = 0; t < r->n_teams; t++)
+                if (r->teams[t] == rules->connectors[c].team)
+                        return 0;
+        for (size_t t = 0; t < r->n_overflow; t++)
+                if (r->overflow[t] == rules->connectors[c].team)
+                        return 1;
+        return -1;
+}
+
+/* Did a connector of rank RANK in R decline referral F or let its offer
+ * lapse in the span (so that its later candidates leave it out)? */
+static bool declined_later(const struct replay_history *h, const struct hist_ref *f, const char *id)
+{
+        for (uint32_t k = 0; k < f->n_ev; k++) {
+                const struct hist_ev *e = hist_ev_of(h, f, k);
+                if (e->at >= h->from_ms &&
+                    (e->type == RD_EV_DECLINED || e->type == RD_EV_OFFER_EXPIRED) &&
+                    !strcmp(hist_name(h, e->connector), id))
+                        return true;
+        }
+        return false;
+}
+
+/* Who waiting referral F waited for at the start, from what the store
+ * kept (COLUMN: from its last time on the waitlist, which leaves out whom
+ * it declined since) and the file in force then: the connectors of its
+ * rule in COLUMN or that declined it in the span, first-rank ones then
+ * "/" and the overflow ones, in the order a decision's trace lists them. */
+static char *start_candidates(const struct replay_history *h, const struct hist_ref *f,
+                              const char *rule, const char *column)
+{
+        const struct rd_rules *rules = h->at_from;
+        ssize_t ri = rules ? rd_rules_rule_index(rules, rule) : -1;
+        size_t size = strlen(column) + 2 + (rules ? rules->n_connectors * (RD_ID_MAX + 2) : 0);
+        char *buf = ri >= 0 ? calloc(1, size) : NULL;
+        size_t len = 0;
+
+        if (ri < 0)
+                return strdup(column);
+        for (int rank = 0; buf && rank < 2; rank++) {
+                bool marked = false;
+                for (size_t c = 0; c < rules->n_connectors; c++) {
+                        const char *id = rules->connectors[c].id;
+                        if (rank_in(rules, &rules->rules[ri], c) != rank ||
+                            !(has_word(column, id, rank) || declined_later(h, f, id)))
+                                continue;
+                        if (rank && !marked)
+                                add_word(buf, size, &len, "/");
+                        marked = true;
+                        add_word(buf, size, &len, id);
+                }
+        }
+        return buf;
+}
+
+struct waiting_at_start {
+        struct replay_history *h;
+        uint8_t *wanted;             /* by referral */
+        char (*rule)[RD_ID_MAX + 1]; /* its rule at the start, by referral */
+};
+
+static int keep_candidates(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        struct waiting_at_start *w = ctx;
+        uint32_t i = ref_by_row(w->h, st->rowid);
+
+        if (i == HIST_NONE || !w->wanted[i])
+                return 0;
+        free(w->h->refs[i].candidates);
+        w->h->refs[i].candidates = start_candidates(w->h, &w->h->refs[i], w->rule[i], candidates);
+        return w->h->refs[i].candidates ? 0 : -ENOMEM;
+}
+
+/* The candidates the daemon kept with each referral waiting at the start
+ * of the span (not erased): the store keeps them with the referral, from
+ * its last time on the waitlist, and reads them out only for a waiting
+ * one; so those rows are made waiting again in the copy for one read, and
+ * rolled back. */
+static int read_candidates(struct replay_history *h)
+{
+        struct waiting_at_start w = {h, calloc(h->n_refs ? h->n_refs : 1, 1),
+                                     calloc(h->n_refs ? h->n_refs : 1, sizeof *w.rule)};
+        size_t n = 0;
+        int r = w.wanted && w.rule ? 0 : -ENOMEM;
+
+        for (size_t k = 0; r == 0 && k < h->n_existing; k++) {
+                uint32_t i = h->existing[k], o;
+                struct rd_stored st;
+                hist_state_at_start(h, &h->refs[i], &st, &o);
+                if (st.status != RD_STATUS_WAITLISTED || h->refs[i].erased)
+                        continue;
+                w.wanted[i] = 1;
+                memcpy(w.rule[i], st.rule, sizeof w.rule[i]);
+                n++;
+        }
+        if (r == 0 && n)
+                r = rd_store_begin(h->store);
+        for (size_t i = 0; r == 0 && n && i < h->n_refs; i++) {
+                struct rd_stored st;
+                if (!w.wanted[i] || (r = rd_store_get_row(h->store, h->refs[i].rowid, &st)) < 0)
+                        continue;
+                st.status = RD_STATUS_WAITLISTED;
+                r = rd_store_change(h->store, &(struct rd_store_change){.st = &st, .row = true});
+        }
+        if (r == 0 && n)
+                r = rd_store_each_waiting(h->store, NULL, SIZE_MAX, keep_candidates, &w, NULL);
+        if (n)
+                rd_store_rollback(h->store);
+        free(w.wanted);
+        free(w.rule);
+        return r;
+}
+
 /* ---- reading it all ---------------------------------------------------------------------- */
 
 /* The span asked for, the history's where not given. */
@@ -691,8 +835,9 @@ int hist_read(struct replay_history *h, struct rd_store *store, int64_t from_ms,
                 r = set_span(h, from_ms, to_ms, last_at, errbuf, errsize);
         if (r == 0 && (r = group_events(h)) == 0 && (r = walk_all(h, &m)) == 0 &&
             (r = find_ticks(h)) == 0 && (r = make_pools(h)) == 0 &&
-            (r = mark_round_robin(h)) == 0 && (r = sort_referrals(h)) == 0)
-                r = read_file_at_start(h);
+            (r = mark_round_robin(h)) == 0 && (r = sort_referrals(h)) == 0 &&
+            (r = read_file_at_start(h)) == 0)
+                r = read_candidates(h);
         free(m.v);
         if (r < 0 && !errbuf[0])
                 replay_fail(errbuf, errsize, r, "cannot read the history: %s",
@@ -702,6 +847,8 @@ int hist_read(struct replay_history *h, struct rd_store *store, int64_t from_ms,
 
 void hist_free(struct replay_history *h)
 {
+        for (size_t i = 0; i < h->n_refs; i++)
+                free(h->refs[i].candidates);
         for (size_t n = 0; n < h->n_names; n++) {
                 free(h->names[n]);
                 if (h->by_connector)

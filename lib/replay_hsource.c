@@ -71,17 +71,19 @@ static int row_basics(const struct replay_history *h, const struct hist_ref *f,
         return 0;
 }
 
-/* Insert referral I as ST with its content (the history's), events EVS. */
+/* Insert referral I as ST with its content (the history's), events EVS;
+ * waiting, it waits for whom the daemon had it wait (if it does). */
 static int insert_ref(struct hist_source *s, struct replay_run *run, uint32_t i,
                       struct rd_stored *st, struct rd_event *evs, size_t n, const char *offered,
                       const char *rr_rule)
 {
         const struct hist_ref *f = &s->h->refs[i];
         char *text = content_text(s->h->store, f->rowid);
+        bool waits = st->status == RD_STATUS_WAITLISTED && f->candidates;
         struct rd_store_change ch = {.st = st,
                                      .content = text ? text : "{}",
                                      .rules_digest = "",
-                                     .candidates = "",
+                                     .candidates = waits ? f->candidates : "",
                                      .offered = offered,
                                      .rr_rule = rr_rule,
                                      .events = evs,
@@ -200,7 +202,7 @@ static int unpark(struct hist_source *s, struct replay_run *run, const uint32_t 
                                             false, NULL);
         }
         (void)s;
-        return r == 0 && n ? run_force_end(run) : r;
+        return r == 0 && n ? run_force_end(run, false) : r;
 }
 
 /* The store at the start of the span, served as the daemon serves a
@@ -219,7 +221,7 @@ static int start_state(struct hist_source *s, struct replay_run *run)
                         parked[n_parked++] = h->existing[k];
         }
         if (r == 0)
-                r = run_force_end(run);
+                r = run_force_end(run, true);
         if (r == 0)
                 r = unpark(s, run, parked, n_parked);
         free(parked);
@@ -403,30 +405,48 @@ static int forced_event(struct hist_source *s, struct replay_run *run, uint32_t 
         return r == 0 ? run_force_write(run, i, &ch, false, NULL) : r;
 }
 
-/* Step T of an erased referral's recorded course. */
+static bool holds(const struct rd_stored *st)
+{
+        return st->status == RD_STATUS_ASSIGNED || st->status == RD_STATUS_ACCEPTED ||
+               st->status == RD_STATUS_STARTED;
+}
+
+/* Does step T of referral F, in row ST now, give up the place it holds? */
+static bool gives_up(const struct replay_history *h, const struct hist_ref *f,
+                     const struct hist_step *t, const struct rd_stored *st)
+{
+        struct rd_stored after = *st;
+
+        for (uint32_t k = t->first; k < t->first + t->n; k++)
+                hist_apply(h, f, hist_ev_of(h, f, k), &after);
+        return holds(st) && (!holds(&after) || strcmp(st->connector, after.connector) != 0);
+}
+
+/* Step T of an erased referral's recorded course: written as recorded,
+ * after the engine gave back the place it leaves (and served the
+ * waitlist with it, as the daemon did). */
 static int forced(struct hist_source *s, struct replay_run *run, const struct hist_step *t)
 {
         const struct replay_history *h = s->h;
         const struct hist_ref *f = &h->refs[t->ref];
         struct rd_stored st = {0};
+        bool fresh = hist_ev_of(h, f, t->first)->type == RD_EV_RECEIVED;
         int r = run_force_begin(run);
 
+        if (r == 0)
+                r = fresh ? row_basics(h, f, &st, run) : run_row(run, t->ref, &st);
+        if (r == 0 && !fresh && gives_up(h, f, t, &st))
+                r = run_release(run, t->ref);
         for (uint32_t k = t->first; r == 0 && k < t->first + t->n; k++) {
                 const struct hist_ev *e = hist_ev_of(h, f, k), *next = NULL;
-                if (e->type == RD_EV_RECEIVED) {
-                        r = row_basics(h, f, &st, run);
-                        if (k + 1 < t->first + t->n)
-                                next = hist_ev_of(h, f, ++k);
-                        if (r == 0 && !next)
-                                return replay_fail(run->errbuf, run->errsize, -EPROTO,
-                                                   "%s has no decision at its receipt", f->id);
-                } else {
-                        r = run_row(run, t->ref, &st);
-                }
-                if (r == 0)
-                        r = forced_event(s, run, t->ref, e, next, &st);
+                if (e->type == RD_EV_RECEIVED && k + 1 < t->first + t->n)
+                        next = hist_ev_of(h, f, ++k);
+                else if (e->type == RD_EV_RECEIVED)
+                        return replay_fail(run->errbuf, run->errsize, -EPROTO,
+                                           "%s has no decision at its receipt", f->id);
+                r = forced_event(s, run, t->ref, e, next, &st);
         }
-        return r == 0 ? run_force_end(run) : r;
+        return r == 0 ? run_force_end(run, false) : r;
 }
 
 static int hist_act(void *ctx, struct replay_run *run, const struct replay_action *a)

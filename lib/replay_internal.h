@@ -250,9 +250,17 @@ int run_force_begin(struct replay_run *r);
 int run_force_write(struct replay_run *r, size_t i, struct rd_store_change *ch, bool insert,
                     const char *name);
 
-/* End the step: the engine reads what the store holds now, then serves
- * the waitlist as the daemon does when capacity frees. 0 or errno. */
-int run_force_end(struct replay_run *r);
+/* Before writing referral I's recorded course at a step that gives up the
+ * place it holds: the engine gives the place back and serves the waitlist
+ * with it, as the daemon does after a close (it is told the referral was
+ * withdrawn; that change is not fed to the figures, and the row is then
+ * written as recorded). Nothing when I holds no place. 0 or errno. */
+int run_release(struct replay_run *r, size_t i);
+
+/* End the step: the engine reads what the store holds now; with SERVE it
+ * then serves the waitlist as the daemon does when it puts a routing file
+ * in force (at the start of a span). 0 or a negative errno. */
+int run_force_end(struct replay_run *r, bool serve);
 
 /* The referral of row ST (in the store already; NAME in the figures) was
  * received before the start and is open at it: into the figures as
@@ -322,6 +330,7 @@ struct hist_ref {
         int64_t received_ms;
         int64_t started_ms, expected_end_ms; /* the row's: the expected end of its last start */
         bool erased;
+        char *candidates;        /* waiting at the start: who the daemon had it wait for */
         uint32_t first_ev, n_ev; /* its events, in seq order: evs[ev_of[first_ev + k]] */
         uint32_t first_offer, n_offers;
 };

@@ -197,10 +197,11 @@ static int check_loads(struct replay_run *r)
         return 0;
 }
 
-/* What the hub emitted in the transaction just committed, in seq order:
- * to the figures (NAME names the referral received, if one was), then a
- * plan for each referral whose last decision is a new offer. */
-static int feed_outbox(struct replay_run *r, const char *name)
+/* What the hub emitted in the step, in seq order: to the figures (NAME
+ * names the referral received, if one was; the events of row SKIP, if
+ * not 0, are left out), then a plan for each referral whose last decision
+ * is a new offer. The outbox is emptied. */
+static int feed_outbox(struct replay_run *r, const char *name, int64_t skip)
 {
         size_t n, n_offered = 0;
         const struct rd_event *ev = rd_hub_events(r->hub, &n);
@@ -210,6 +211,8 @@ static int feed_outbox(struct replay_run *r, const char *name)
         for (size_t e = 0; rc == 0 && e < n; e++) {
                 size_t i = ref_of_event(r, &ev[e]);
                 bool offer = false;
+                if (skip && i != REPLAY_NONE && r->refs[i].rowid == skip)
+                        continue;
                 rc = feed_event(&r->feed, &ev[e], ev[e].type == RD_EV_RECEIVED ? name : NULL);
                 if (rc < 0)
                         replay_fail(
@@ -230,9 +233,7 @@ static int feed_outbox(struct replay_run *r, const char *name)
                         rc = plan_offer(r, offered[k]);
         }
         free(offered);
-        if (rc == 0 && (rc = feed_flush(&r->feed, r->now)) < 0)
-                replay_fail(r->errbuf, r->errsize, rc, "the figures refused the loads");
-        return rc == 0 ? check_loads(r) : rc;
+        return rc;
 }
 
 /* Commit the open transaction, if there is one. */
@@ -260,8 +261,12 @@ static int commit(struct replay_run *r)
  * published: fewer commits change nothing but the time a replay takes). */
 static int step_end(struct replay_run *r, const char *name)
 {
-        int rc = feed_outbox(r, name);
+        int rc = feed_outbox(r, name, 0);
 
+        if (rc == 0 && (rc = feed_flush(&r->feed, r->now)) < 0)
+                replay_fail(r->errbuf, r->errsize, rc, "the figures refused the loads");
+        if (rc == 0)
+                rc = check_loads(r);
         if (rc == 0 && ++r->steps == STEPS_PER_COMMIT)
                 rc = commit(r);
         return rc;
@@ -458,12 +463,31 @@ int run_force_write(struct replay_run *r, size_t i, struct rd_store_change *ch, 
         return rc;
 }
 
-int run_force_end(struct replay_run *r)
+int run_release(struct replay_run *r, size_t i)
 {
-        int rc;
+        struct rd_update u = {.status = RD_STATUS_WITHDRAWN};
+        struct rd_stored st, after;
+        struct rd_error err = {0};
+        bool changed;
+        int rc = run_row(r, i, &st);
+
+        if (rc < 0 || (st.status != RD_STATUS_ASSIGNED && st.status != RD_STATUS_ACCEPTED &&
+                       st.status != RD_STATUS_STARTED))
+                return rc;
+        u.id = st.id;
+        rc = rd_hub_update(r->hub, &u, r->now, &after, &changed, &err);
+        if (rc < 0)
+                return step_failed(r, rc, &err, "a place given back");
+        return feed_outbox(r, NULL, st.rowid);
+}
+
+int run_force_end(struct replay_run *r, bool serve)
+{
+        int rc = 0;
 
         rd_hub_rolled_back(r->hub); /* reads its memory again from the store */
-        rc = rd_hub_serve_waitlist(r->hub, r->now);
+        if (serve)
+                rc = rd_hub_serve_waitlist(r->hub, r->now);
         if (rc < 0) {
                 r->in_tx = false;
                 rd_store_rollback(r->store);
