@@ -26,8 +26,9 @@
 #define DAY_MS INT64_C(86400000)
 
 /* A region under strain: two family teams by postcode, psychologists by
- * round robin whose rule forwards what cannot start in time, crisis
- * forwarded. %s: more psychologists. */
+ * round robin whose rule (with OTHERWISE_FORWARD) forwards what cannot
+ * start in time, crisis forwarded. %s: more psychologists; %s: the
+ * psychology rule's otherwise. */
 static const char routing[] =
         "version: 1\n"
         "defaults: {window: 30d, accept_within: 3d, at_risk: 7d, trajectory: 60d}\n"
@@ -55,7 +56,7 @@ static const char routing[] =
         "  - name: psychology\n"
         "    when: {kind: first_line_psychology}\n"
         "    assign: {teams: [psy], pick: round_robin, window: 45d}\n"
-        "    otherwise: {forward: {to: cgg, reason: \"no psychologist in time\"}}\n"
+        "%s"
         "  - name: family\n"
         "    when: {kind: family_support}\n"
         "    assign: {teams: [west, east], by_postcode: true}\n"
@@ -63,6 +64,8 @@ static const char routing[] =
         "    forward: {to: cgg, reason: \"other\"}\n";
 
 #define PSY_3 "      - {id: psy-3, capacity: 3, skills: [first_line_psychology]}\n"
+#define OTHERWISE_FORWARD                                                                          \
+        "    otherwise: {forward: {to: cgg, reason: \"no psychologist in time\"}}\n"
 
 static const char model[] = "synthetic:\n"
                             "  days: 365\n"
@@ -72,21 +75,21 @@ static const char model[] = "synthetic:\n"
                             "  trajectory: 60d\n"
                             "  decline_share: 0.1\n";
 
-static char *routing_text(const char *more)
+static char *routing_text(const char *more, const char *otherwise)
 {
-        size_t n = sizeof routing + strlen(more);
+        size_t n = sizeof routing + strlen(more) + strlen(otherwise);
         char *t = malloc(n);
 
         assert_non_null(t);
-        snprintf(t, n, routing, more);
+        snprintf(t, n, routing, more, otherwise);
         return t;
 }
 
-static struct rd_rules *rules(const char *more)
+static struct rd_rules *rules(const char *more, const char *otherwise)
 {
         struct rd_rules *r = NULL;
         struct rd_diag diag = {0};
-        char *text = routing_text(more);
+        char *text = routing_text(more, otherwise);
 
         if (rd_rules_load_buffer("routing.yaml", text, strlen(text), &r, &diag) < 0)
                 fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
@@ -95,32 +98,45 @@ static struct rd_rules *rules(const char *more)
         return r;
 }
 
-/* A history in a folder of its own. */
+/* A history in a folder of its own, made with the routing file whose
+ * psychology rule has OTHERWISE. */
 struct hist {
         char dir[64], path[96];
+        const char *otherwise;
         struct hm_counts counts;
 };
 
-static void make(struct hist *h, unsigned erase, unsigned manual)
+struct make_options {
+        const char *otherwise;
+        unsigned erase, manual;
+        const char *reload; /* more psychologists from half way, or NULL */
+};
+
+static void make(struct hist *h, const struct make_options *m)
 {
-        char *text = routing_text("");
+        char *text = routing_text("", m->otherwise);
+        char *reload = m->reload ? routing_text(m->reload, m->otherwise) : NULL;
         struct hm_options o = {.path = h->path,
                                .routing = text,
                                .model = model,
                                .seed = 11,
                                .withdraw_pct = 6,
                                .expected_pct = 50,
-                               .manual = manual,
-                               .erase = erase,
-                               .late_ms = 8};
+                               .manual = m->manual,
+                               .erase = m->erase,
+                               .late_ms = 8,
+                               .reload = reload,
+                               .reload_at = RD_REPLAY_SYNTH_START_MS + 182 * DAY_MS};
         char errbuf[512];
 
+        h->otherwise = m->otherwise;
         snprintf(h->dir, sizeof h->dir, "/tmp/rd-test-replay-history-XXXXXX");
         assert_non_null(mkdtemp(h->dir));
         snprintf(h->path, sizeof h->path, "%s/referrald.db", h->dir);
         if (hm_make(&o, &h->counts, errbuf, sizeof errbuf) < 0)
                 fail_msg("making the history failed: %s", errbuf);
         free(text);
+        free(reload);
 }
 
 static void done(struct hist *h)
@@ -205,7 +221,7 @@ static void test_a_history_replayed_under_the_file_that_decided_it_is_reproduced
         const size_t *n;
 
         (void)state;
-        make(&h, 0, 4);
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .manual = 4});
         n = h.counts.by_type;
         /* the history holds every kind of thing people and deadlines do */
         assert_true(n[RD_EV_RECEIVED] > 300);
@@ -214,7 +230,7 @@ static void test_a_history_replayed_under_the_file_that_decided_it_is_reproduced
         assert_true(n[RD_EV_WITHDRAWN] > 5 && n[RD_EV_WAITLISTED] > 20);
         assert_true(n[RD_EV_FORWARDED] > 5 && n[RD_EV_WINDOW_MISSED] > 0);
         assert_true(h.counts.manual >= 1);
-        res = replay(&h, rules(""), NULL, INT64_MIN, INT64_MAX, 1);
+        res = replay(&h, rules("", h.otherwise), NULL, INT64_MIN, INT64_MAX, 1);
         if (res->changed)
                 print_changes(res, 10);
         assert_int_equal(res->changed, 0);
@@ -227,11 +243,259 @@ static void test_a_history_replayed_under_the_file_that_decided_it_is_reproduced
         done(&h);
 }
 
+/* The first decision of referral ID on side F. */
+static struct rd_figures_first first_of(const struct rd_figures_acc *f, const char *id)
+{
+        struct rd_figures_first x;
+
+        for (size_t i = 0; rd_figures_first(f, i, &x) == 0; i++)
+                if (!strcmp(x.id, id))
+                        return x;
+        fail_msg("%s is not in the figures", id);
+        return x;
+}
+
+static bool same_first(const struct rd_figures_first *a, const struct rd_figures_first *b)
+{
+        return a->status == b->status &&
+               !strcmp(a->connector ? a->connector : "", b->connector ? b->connector : "");
+}
+
+static void test_an_erased_referral_keeps_its_recorded_course_and_its_load(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *same, *more;
+        struct rd_store *store = NULL;
+        char errbuf[256];
+        size_t erased = 0, moved = 0;
+
+        (void)state;
+        /* without a forward that hangs on the forecast (see tools.md) */
+        make(&h, &(struct make_options){.otherwise = "", .erase = 40});
+        assert_int_equal(h.counts.erased, 40);
+        /* under the same file: all of it again, the erased referrals'
+         * loads included */
+        same = replay(&h, rules("", ""), NULL, INT64_MIN, INT64_MAX, 1);
+        assert_int_equal(same->skipped_erased, 40);
+        assert_int_equal(same->changed, 0);
+        assert_same_figures(same);
+        /* under a file with one more psychologist: the erased referrals
+         * keep their decisions, others move */
+        more = replay(&h, rules(PSY_3, ""), NULL, INT64_MIN, INT64_MAX, 1);
+        assert_int_equal(more->skipped_erased, 40);
+        assert_int_equal(rd_store_open_copy(h.path, &store, errbuf, sizeof errbuf), 0);
+        for (int64_t row = 1; erased < 40; row++) {
+                struct rd_stored st;
+                struct rd_figures_first b, c;
+                assert_int_equal(rd_store_get_row(store, row, &st), 0);
+                b = first_of(more->baseline.figures, st.id);
+                c = first_of(more->candidate.figures, st.id);
+                if (!st.erased_ms) {
+                        moved += !same_first(&b, &c);
+                        continue;
+                }
+                erased++;
+                assert_true(same_first(&b, &c));
+        }
+        assert_true(moved > 0);
+        rd_store_close(store);
+        rd_replay_result_free(same);
+        rd_replay_result_free(more);
+        done(&h);
+}
+
+static void test_a_replay_from_the_middle_starts_from_the_state_recorded_then(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *res;
+        struct rd_figures_series w;
+        struct rd_figures_summary s;
+        int64_t from = RD_REPLAY_SYNTH_START_MS + 200 * DAY_MS;
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .manual = 4});
+        res = replay(&h, rules("", h.otherwise), NULL, from, INT64_MAX, 1);
+        if (res->changed)
+                print_changes(res, 10);
+        assert_int_equal(res->changed, 0);
+        assert_same_figures(res);
+        assert_true(res->start_ms == from);
+        s = summary(res->candidate.figures);
+        assert_true(s.referrals > 100 && s.referrals < h.counts.by_type[RD_EV_RECEIVED] - 100);
+        assert_true(s.days > 164 && s.days < 166);
+        /* it starts with the families waiting then, and the trajectories open */
+        assert_int_equal(rd_figures_waitlist_series(res->candidate.figures, &w), 0);
+        assert_true(w.v[0].at_ms == from && w.v[0].value > 10);
+        assert_true(s.mean_open > 5);
+        rd_replay_result_free(res);
+        done(&h);
+}
+
+/* Decision D of `changes` is a psychologist's, a wait or a forward. */
+static bool psychology_or_none(const json_t *d)
+{
+        const char *team = json_string_value(json_object_get(d, "team"));
+        return !team || !strcmp(team, "psy");
+}
+
+static void
+test_a_candidate_with_one_more_psychologist_changes_what_the_history_explains(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *res;
+        struct rd_figures_summary b, c;
+        size_t i, to_psy_3 = 0, now_offered = 0;
+        json_t *ch;
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .manual = 4});
+        res = replay(&h, rules(PSY_3, h.otherwise), NULL, INT64_MIN, INT64_MAX, 1);
+        b = summary(res->baseline.figures);
+        c = summary(res->candidate.figures);
+        assert_true(res->changed > 0);
+        assert_int_equal(json_array_size(res->changes), res->changed);
+        json_array_foreach(res->changes, i, ch)
+        {
+                const json_t *x = json_object_get(ch, "baseline");
+                const json_t *y = json_object_get(ch, "candidate");
+                const char *cc = json_string_value(json_object_get(y, "connector"));
+                const char *bs = json_string_value(json_object_get(x, "status"));
+                /* only the psychologists' referrals change: the round robin
+                 * takes psy-3 in turn, and those that waited or were
+                 * forwarded for want of a psychologist are offered */
+                assert_true(psychology_or_none(x) && psychology_or_none(y));
+                to_psy_3 += cc && !strcmp(cc, "psy-3");
+                now_offered += cc && strcmp(bs, "assigned") != 0;
+        }
+        assert_true(to_psy_3 > 0 && now_offered > 0);
+        assert_true(c.forwarded + c.waitlisted < b.forwarded + b.waitlisted);
+        assert_true(c.window_in_time > b.window_in_time);
+        assert_int_equal(c.referrals, b.referrals);
+        rd_replay_result_free(res);
+        done(&h);
+}
+
+static char *result_text(const struct rd_replay_result *res)
+{
+        json_t *o = rd_replay_json(res);
+        char *t = json_dumps(o, JSON_COMPACT);
+
+        json_decref(o);
+        assert_non_null(t);
+        return t;
+}
+
+static void test_the_answers_the_history_lacks_are_drawn_with_the_seed(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *a, *b, *c;
+        char *ta, *tb, *tc;
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD});
+        /* psy-3's offers were never made: drawn from what psy did */
+        a = replay(&h, rules(PSY_3, h.otherwise), NULL, INT64_MIN, INT64_MAX, 5);
+        b = replay(&h, rules(PSY_3, h.otherwise), NULL, INT64_MIN, INT64_MAX, 5);
+        c = replay(&h, rules(PSY_3, h.otherwise), NULL, INT64_MIN, INT64_MAX, 6);
+        ta = result_text(a), tb = result_text(b), tc = result_text(c);
+        assert_string_equal(ta, tb);
+        assert_string_not_equal(ta, tc);
+        free(ta);
+        free(tb);
+        free(tc);
+        rd_replay_result_free(a);
+        rd_replay_result_free(b);
+        rd_replay_result_free(c);
+        done(&h);
+}
+
+static void test_against_a_baseline_file_both_sides_are_replays(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *res;
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .manual = 4});
+        res = replay(&h, rules("", h.otherwise), rules("", h.otherwise), INT64_MIN, INT64_MAX, 1);
+        assert_int_equal(res->changed, 0);
+        assert_same_figures(res);
+        assert_string_equal(res->baseline.digest, res->candidate.digest);
+        rd_replay_result_free(res);
+        done(&h);
+}
+
+static void test_a_reload_in_the_history_is_in_the_baseline_and_not_in_the_candidate(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *res;
+        struct rd_figures_connector_view v;
+        size_t nb, nc;
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .reload = PSY_3});
+        assert_int_equal(h.counts.by_type[RD_EV_CONFIG_RELOADED], 1);
+        res = replay(&h, rules("", h.otherwise), NULL, INT64_MIN, INT64_MAX, 1);
+        nb = rd_figures_n_connectors(res->baseline.figures);
+        nc = rd_figures_n_connectors(res->candidate.figures);
+        /* the history had psy-3 from half way; the candidate never has it */
+        assert_int_equal(nb, nc + 1);
+        assert_int_equal(rd_figures_connector_view(res->baseline.figures, nb - 1, &v), 0);
+        assert_string_equal(v.id, "psy-3");
+        assert_true(v.peak_load > 0);
+        assert_true(res->changed > 0);
+        rd_replay_result_free(res);
+        done(&h);
+}
+
+static void test_without_the_audit_trail_a_manual_assignment_is_a_waitlist_serve(void **state)
+{
+        struct hist h;
+        struct rd_replay_result *with, *without;
+        struct rd_store *store = NULL;
+        struct rd_replay_options o = {.seed = 1};
+        char errbuf[256];
+
+        (void)state;
+        make(&h, &(struct make_options){.otherwise = OTHERWISE_FORWARD, .manual = 4});
+        assert_true(h.counts.manual >= 1);
+        with = replay(&h, rules("", h.otherwise), NULL, INT64_MIN, INT64_MAX, 1);
+        assert_int_equal(rd_store_open_copy(h.path, &store, errbuf, sizeof errbuf), 0);
+        /* the trail purged (audit_retention): the copy, not the file */
+        assert_true(rd_store_audit_purge(store, INT64_MAX) > 0);
+        assert_int_equal(rd_replay_history(store, rules("", h.otherwise), NULL, INT64_MIN,
+                                           INT64_MAX, &o, &without, errbuf, sizeof errbuf),
+                         0);
+        /* the coordinators' assignments to anna, beyond her capacity, are
+         * not made again: the engine serves the waitlist its own way */
+        assert_same_figures(with);
+        {
+                char *a = figures_text(with->candidate.figures);
+                char *b = figures_text(without->candidate.figures);
+                assert_string_not_equal(a, b);
+                free(a);
+                free(b);
+        }
+        rd_store_close(store);
+        rd_replay_result_free(with);
+        rd_replay_result_free(without);
+        done(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(
                         test_a_history_replayed_under_the_file_that_decided_it_is_reproduced),
+                cmocka_unit_test(test_an_erased_referral_keeps_its_recorded_course_and_its_load),
+                cmocka_unit_test(test_a_replay_from_the_middle_starts_from_the_state_recorded_then),
+                cmocka_unit_test(
+                        test_a_candidate_with_one_more_psychologist_changes_what_the_history_explains),
+                cmocka_unit_test(test_the_answers_the_history_lacks_are_drawn_with_the_seed),
+                cmocka_unit_test(test_against_a_baseline_file_both_sides_are_replays),
+                cmocka_unit_test(
+                        test_a_reload_in_the_history_is_in_the_baseline_and_not_in_the_candidate),
+                cmocka_unit_test(
+                        test_without_the_audit_trail_a_manual_assignment_is_a_waitlist_serve),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
