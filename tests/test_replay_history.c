@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "history_maker.h"
+#include "hub.h"
 #include "replay.h"
+#include "routing_files.h"
 #include "store.h"
 
 #define DAY_MS INT64_C(86400000)
@@ -83,6 +85,17 @@ static char *routing_text(const char *more, const char *otherwise)
         assert_non_null(t);
         snprintf(t, n, routing, more, otherwise);
         return t;
+}
+
+static struct rd_rules *rules_of_text(const char *text)
+{
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+
+        if (rd_rules_load_buffer("routing.yaml", text, strlen(text), &r, &diag) < 0)
+                fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
+        rd_diag_clear(&diag);
+        return r;
 }
 
 static struct rd_rules *rules(const char *more, const char *otherwise)
@@ -481,6 +494,87 @@ static void test_without_the_audit_trail_a_manual_assignment_is_a_waitlist_serve
         done(&h);
 }
 
+/* ---- a history made by hand ------------------------------------------------------------ */
+
+static const char one_place[] =
+        "version: 1\n"
+        "defaults: {window: 30d, accept_within: 2d}\n"
+        "teams:\n"
+        "  - id: west\n"
+        "    connectors: [{id: anna, capacity: 1, skills: [family_support]}]\n"
+        "forward_targets: [{id: cgg, name: CGG}]\n"
+        "rules:\n"
+        "  - name: family\n"
+        "    assign: {teams: [west]}\n";
+
+/* Referral REF submitted to HUB over STORE at NOW, committed. */
+static void hand_submit(struct rd_store *store, struct rd_hub *hub, const char *ref, int64_t now)
+{
+        char text[512];
+        json_t *o;
+        struct rd_referral r;
+        struct rd_stored st;
+        struct rd_error err;
+        bool dup;
+
+        snprintf(text, sizeof text,
+                 "{\"ref\": \"%s\", \"partner\": \"p\", \"kind\": \"family_support\", "
+                 "\"postcode\": \"8500\", \"children\": [{\"age\": 9}], \"consent\": true}",
+                 ref);
+        o = json_loads(text, 0, NULL);
+        assert_int_equal(rd_referral_from_json(o, &r, &err), 0);
+        json_decref(o);
+        assert_int_equal(rd_store_begin(store), 0);
+        assert_int_equal(rd_hub_submit(hub, &r, now, &st, &dup, &err), 0);
+        assert_int_equal(rd_store_commit(store), 0);
+        rd_hub_events_clear(hub);
+        rd_referral_clear(&r);
+}
+
+static void test_a_deadline_is_handled_when_the_daemon_handled_it(void **state)
+{
+        struct hist h = {0};
+        struct rd_store *store = NULL;
+        struct rd_hub *hub = NULL;
+        struct rd_replay_result *res;
+        struct rd_rules *r = NULL;
+        struct rd_figures_first b;
+        int64_t t0 = RD_REPLAY_SYNTH_START_MS, due;
+        char errbuf[256];
+        size_t ticked = 0;
+
+        (void)state;
+        snprintf(h.dir, sizeof h.dir, "/tmp/rd-test-replay-history-XXXXXX");
+        assert_non_null(mkdtemp(h.dir));
+        snprintf(h.path, sizeof h.path, "%s/referrald.db", h.dir);
+        assert_int_equal(rd_store_open(h.path, false, &store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_rules_load_buffer("one.yaml", one_place, strlen(one_place), &r, NULL),
+                         0);
+        assert_int_equal(rd_store_begin(store), 0);
+        assert_int_equal(rd_routing_record(store, r, one_place, strlen(one_place), t0), 0);
+        assert_int_equal(rd_store_commit(store), 0);
+        assert_int_equal(rd_hub_new(store, r, &hub), 0);
+        /* A takes anna's place; its offer lapses at DUE, which the daemon
+         * handles 5 ms late; B arrives in between and waits */
+        hand_submit(store, hub, "A", t0);
+        assert_int_equal(rd_hub_next_deadline(hub, &due), 0);
+        hand_submit(store, hub, "B", due + 2);
+        assert_int_equal(rd_store_begin(store), 0);
+        assert_int_equal(rd_hub_tick(hub, due + 5, 256, &ticked), 0);
+        assert_int_equal(rd_store_commit(store), 0);
+        rd_hub_free(hub);
+        rd_store_close(store);
+
+        res = replay(&h, rules_of_text(one_place), NULL, INT64_MIN, INT64_MAX, 1);
+        b = first_of(res->baseline.figures, "R000002");
+        assert_int_equal(b.status, RD_STATUS_WAITLISTED);
+        /* the lapse at DUE + 5, not at DUE: B waits, as it did */
+        assert_int_equal(res->changed, 0);
+        assert_same_figures(res);
+        rd_replay_result_free(res);
+        done(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -496,6 +590,7 @@ int main(void)
                         test_a_reload_in_the_history_is_in_the_baseline_and_not_in_the_candidate),
                 cmocka_unit_test(
                         test_without_the_audit_trail_a_manual_assignment_is_a_waitlist_serve),
+                cmocka_unit_test(test_a_deadline_is_handled_when_the_daemon_handled_it),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
