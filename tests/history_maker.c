@@ -371,9 +371,9 @@ int hm_make(const struct hm_options *o, struct hm_counts *counts, char *errbuf, 
         if (r < 0)
                 return fail(&m, r, "the model is refused");
         rd_rng_seed(&m.rng, o->seed ^ UINT64_C(0x6d616b6572));
-        rd_synth_gen_init(&m.gen, m.model, o->seed, RD_REPLAY_SYNTH_START_MS);
-        m.now = RD_REPLAY_SYNTH_START_MS;
-        m.end = RD_REPLAY_SYNTH_START_MS + (int64_t)m.model->days * DAY_MS;
+        m.now = o->start_ms ? o->start_ms : RD_REPLAY_SYNTH_START_MS;
+        m.end = m.now + (int64_t)m.model->days * DAY_MS;
+        rd_synth_gen_init(&m.gen, m.model, o->seed, m.now);
         r = rd_store_open(o->path, false, &m.store, errbuf, errsize);
         if (r == 0)
                 r = put_in_force(&m, o->routing);

@@ -30,6 +30,7 @@ struct hm_options {
         int64_t late_ms;       /* deadlines are handled 1 to LATE_MS ms after due */
         const char *reload;    /* NULL, or a routing file put in force at RELOAD_AT */
         int64_t reload_at;
+        int64_t start_ms; /* the first day; 0: RD_REPLAY_SYNTH_START_MS */
 };
 
 /* What the history holds. */

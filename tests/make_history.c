@@ -2,8 +2,9 @@
  * (history_maker.h), into a new database file, for the tests of
  * `referralctl replay --db` and the measurements of docs/performance.md:
  *
- *   make_history OUT.db ROUTING.yaml MODEL.yaml [SEED [WITHDRAW_PCT [MANUAL [ERASE]]]]
+ *   make_history OUT.db ROUTING.yaml MODEL.yaml [SEED [WITHDRAW_PCT [MANUAL [ERASE [START]]]]]
  *
+ * (START: the first day, an RFC 3339 time; default 2027-01-01)
  * prints what the history holds as one JSON object. Not installed. */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "history_maker.h"
+#include "timefmt.h"
 
 static char *slurp(const char *path)
 {
@@ -45,7 +47,7 @@ int main(int argc, char **argv)
 
         if (argc < 4) {
                 fprintf(stderr, "usage: make_history OUT.db ROUTING.yaml MODEL.yaml [SEED "
-                                "[WITHDRAW_PCT [MANUAL [ERASE]]]]\n");
+                                "[WITHDRAW_PCT [MANUAL [ERASE [START]]]]]\n");
                 return 64;
         }
         routing = slurp(argv[2]);
@@ -61,6 +63,10 @@ int main(int argc, char **argv)
         o.withdraw_pct = arg(argc, argv, 5, 5);
         o.manual = arg(argc, argv, 6, 3);
         o.erase = arg(argc, argv, 7, 0);
+        if (argc > 8 && rd_time_parse(argv[8], &o.start_ms) < 0) {
+                fprintf(stderr, "make_history: START is an RFC 3339 time, not %s\n", argv[8]);
+                return 64;
+        }
         r = hm_make(&o, &c, errbuf, sizeof errbuf);
         free(routing);
         free(model);
