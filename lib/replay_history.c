@@ -892,6 +892,8 @@ void hist_event(const struct replay_history *h, const struct hist_ev *ev, struct
 void hist_apply(const struct replay_history *h, const struct hist_ref *f, const struct hist_ev *ev,
                 struct rd_stored *st)
 {
+        struct rd_event e;
+
         switch (ev->type) {
         case RD_EV_RECEIVED: st->received_ms = ev->at; return;
         case RD_EV_DECLINED:
@@ -900,14 +902,18 @@ void hist_apply(const struct replay_history *h, const struct hist_ref *f, const 
         case RD_EV_WINDOW_MISSED: st->missed_fired = 1; return;
         default: break;
         }
-        st->status = (enum rd_status)ev->status;
-        snprintf(st->rule, sizeof st->rule, "%s", hist_name(h, ev->rule));
-        snprintf(st->team, sizeof st->team, "%s", hist_name(h, ev->team));
-        snprintf(st->connector, sizeof st->connector, "%s", hist_name(h, ev->connector));
-        snprintf(st->forward_to, sizeof st->forward_to, "%s", hist_name(h, ev->forward_to));
-        snprintf(st->reason, sizeof st->reason, "%s", hist_name(h, ev->reason));
-        st->start_by_ms = ev->start_by;
-        st->expected_start_ms = ev->expected_start;
+        /* the public columns, as the event carries them */
+        hist_event(h, ev, &e);
+        _Static_assert(sizeof e.rule == sizeof st->rule && sizeof e.reason == sizeof st->reason,
+                       "an event's columns are a row's");
+        st->status = e.status;
+        memcpy(st->rule, e.rule, sizeof st->rule);
+        memcpy(st->team, e.team, sizeof st->team);
+        memcpy(st->connector, e.connector, sizeof st->connector);
+        memcpy(st->forward_to, e.forward_to, sizeof st->forward_to);
+        memcpy(st->reason, e.reason, sizeof st->reason);
+        st->start_by_ms = e.start_by_ms;
+        st->expected_start_ms = e.expected_start_ms;
         if (ev->type != RD_EV_CLOSED)
                 st->offer_expires_ms = 0;
         if (ev->type == RD_EV_ASSIGNED) {
