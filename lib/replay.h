@@ -23,6 +23,7 @@
  *   replay_queue.c     the event queue (a binary heap)
  *   replay_synth.c     the synthetic source: arrivals and answers of lib/synth
  *   replay_history.c   a history read from a database
+ *   replay_hstart.c    a history at a moment: the state at the start
  *   replay_hsource.c   the history source: the state at the start, arrivals,
  *                      answers recorded or drawn, people's changes, erased
  *                      referrals as recorded, deadlines when the daemon ticked

@@ -188,7 +188,7 @@ static int write_existing(struct hist_source *s, struct replay_run *run, uint32_
 }
 
 /* The erased referrals waiting at the start take their place. */
-static int unpark(struct hist_source *s, struct replay_run *run, const uint32_t *parked, size_t n)
+static int unpark(struct replay_run *run, const uint32_t *parked, size_t n)
 {
         int r = n ? run_force_begin(run) : 0;
 
@@ -201,7 +201,6 @@ static int unpark(struct hist_source *s, struct replay_run *run, const uint32_t 
                                             &(struct rd_store_change){.st = &st, .row = true},
                                             false, NULL);
         }
-        (void)s;
         return r == 0 && n ? run_force_end(run, false) : r;
 }
 
@@ -223,7 +222,7 @@ static int start_state(struct hist_source *s, struct replay_run *run)
         if (r == 0)
                 r = run_force_end(run, true);
         if (r == 0)
-                r = unpark(s, run, parked, n_parked);
+                r = unpark(run, parked, n_parked);
         free(parked);
         return r == -ENOMEM ? replay_fail(run->errbuf, run->errsize, r, "out of memory") : r;
 }
@@ -237,11 +236,11 @@ static int push_all(struct hist_source *s, struct replay_run *run)
 
         for (size_t k = 0; r == 0 && k < h->n_arrivals; k++) {
                 const struct hist_ref *f = &h->refs[h->arrivals[k]];
-                r = run_push(run, &(struct replay_action){
-                                          .at = f->received_ms,
-                                          .order = 2 * (uint64_t)hist_ev_of(h, f, 0)->seq,
-                                          .kind = RA_ARRIVAL,
-                                          .ref = h->arrivals[k]});
+                r = run_push(run,
+                             &(struct replay_action){.at = f->received_ms,
+                                                     .order = HIST_ORDER(hist_ev_of(h, f, 0)->seq),
+                                                     .kind = RA_ARRIVAL,
+                                                     .ref = h->arrivals[k]});
         }
         for (size_t k = 0; r == 0 && k < h->n_steps; k++)
                 r = run_push(run, &(struct replay_action){.at = h->steps[k].at,
@@ -382,7 +381,6 @@ static int forced_event(struct hist_source *s, struct replay_run *run, uint32_t 
         const struct hist_ev *d = next ? next : e;
         struct rd_event evs[2];
         struct rd_store_change ch = {.st = st, .row = true, .events = evs, .n_events = 1};
-        int r = 0;
 
         for (size_t k = 0; k < (next ? 2u : 1u); k++) {
                 const struct hist_ev *x = k ? next : e;
@@ -398,11 +396,9 @@ static int forced_event(struct hist_source *s, struct replay_run *run, uint32_t 
         } else if (d->type == RD_EV_DECLINED || d->type == RD_EV_OFFER_EXPIRED) {
                 ch.declined = hist_name(h, d->connector);
         }
-        if (next) {
-                ch.n_events = 2;
+        if (next)
                 return insert_ref(s, run, i, st, evs, 2, ch.offered, ch.rr_rule);
-        }
-        return r == 0 ? run_force_write(run, i, &ch, false, NULL) : r;
+        return run_force_write(run, i, &ch, false, NULL);
 }
 
 static bool holds(const struct rd_stored *st)
@@ -474,7 +470,7 @@ static void hist_tick_at(void *ctx, int64_t due, int64_t *at, uint64_t *order)
         }
         if (lo < s->h->n_ticks && t[lo].at - due <= HIST_GRACE_MS) {
                 *at = t[lo].at;
-                *order = 2 * (uint64_t)t[lo].seq;
+                *order = HIST_ORDER(t[lo].seq);
         } else {
                 *at = due;
                 *order = 0;

@@ -5,6 +5,8 @@
  *   replay_run.c       one run in simulated time over a scratch store
  *   replay_synth.c     the synthetic source (lib/synth)
  *   replay_history.c   a history read from a database (the model)
+ *   replay_hstart.c    a history at a moment: a row after an event, the
+ *                      state at the start, a recorded offer as a plan
  *   replay_hsource.c   the history source: a history played into a run
  *   replay_recorded.c  the figures of the history as recorded
  *   replay.c           two runs (or a run and the record), compared
@@ -304,6 +306,10 @@ int64_t synth_source_end(const struct rd_synth_model *m);
 /* ---- replay_history.c: a history read from a database ------------------------- */
 
 #define HIST_NONE UINT32_MAX
+/* The order, among the actions at one moment, of what the history did
+ * with event SEQ: things recorded at the same millisecond happen in the
+ * order the daemon did them, and an odd order (2 * seq - 1) just before. */
+#define HIST_ORDER(seq) (2 * (uint64_t)(seq))
 /* The daemon fires a deadline a little after it is due (its loop wakes up,
  * a batch may be in the way): a deadline tick recorded at most this long
  * after the moment the replay's engine says is due is taken to be it. */
@@ -403,6 +409,9 @@ int hist_read(struct replay_history *h, struct rd_store *store, int64_t from_ms,
 
 void hist_free(struct replay_history *h);
 
+/* The referral of row ROWID, or HIST_NONE. */
+uint32_t hist_ref_by_row(const struct replay_history *h, int64_t rowid);
+
 /* Name N (HIST_NONE: ""). */
 const char *hist_name(const struct replay_history *h, uint32_t n);
 
@@ -412,6 +421,12 @@ uint32_t hist_name_find(const struct replay_history *h, const char *s);
 /* Event K of referral F. */
 const struct hist_ev *hist_ev_of(const struct replay_history *h, const struct hist_ref *f,
                                  uint32_t k);
+
+/* ---- replay_hstart.c: a history at a moment -------------------------------------- */
+
+/* Who each referral waiting at the start of H's span (not erased) waited
+ * for then, into its CANDIDATES. 0 or a negative errno. */
+int hist_read_candidates(struct replay_history *h);
 
 /* EV as the event it was (no id, no seq: the store gives them). */
 void hist_event(const struct replay_history *h, const struct hist_ev *ev, struct rd_event *out);
