@@ -41,14 +41,19 @@ static int64_t accept_within_ms(const struct rd_rules *rules, const char *rule)
         return rules->accept_within_s * 1000;
 }
 
-/* The recorded content of row ROWID as JSON text (malloc'ed), or NULL. */
+/* The recorded content of row ROWID as JSON text (malloc'ed), or NULL:
+ * what routing reads, without the family's data and the note (a run has
+ * no use for them). */
 static char *content_text(struct rd_store *store, int64_t rowid)
 {
         json_t *content = NULL;
         char *text = NULL;
 
-        if (rd_store_content(store, rowid, &content, NULL, NULL) == 0 && content)
+        if (rd_store_content(store, rowid, &content, NULL, NULL) == 0 && content) {
+                json_object_del(content, "family");
+                json_object_del(content, "note");
                 text = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        }
         json_decref(content);
         return text;
 }
@@ -286,6 +291,10 @@ static int hist_arrival(void *ctx, struct replay_run *run, const struct replay_a
         json_decref(content);
         if (rc < 0)
                 return rc;
+        json_decref(s->current.family); /* routing never reads them */
+        s->current.family = NULL;
+        free(s->current.note);
+        s->current.note = NULL;
         if (!s->current.partner[0]) {
                 struct rd_stored rec;
                 if ((rc = rd_store_get_row(s->h->store, f->rowid, &rec)) < 0)
