@@ -1,6 +1,7 @@
 /* batch.c: group commit. Every request that is ready (at most
- * RD_BATCH_MAX) is answered in one transaction; the replies go out only
- * after it committed, and if it did not, no `ok` goes out. */
+ * RD_BATCH_MAX) is received and answered in one transaction (txn.c); the
+ * replies go out only after it ended, and if it did not commit, no `ok`
+ * goes out. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +55,9 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
         return 1;
 }
 
-/* The reply to a request of N_BODY frames, BODY the first. BEGAN: 0 when
- * the batch's transaction is open, negative when it could not begin. */
-static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int began, int64_t now)
+/* The reply to a request of N_BODY frames, BODY the first, in the
+ * batch's transaction. */
+static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now)
 {
         const char *buf = n_body ? zmq_msg_data(body) : NULL;
         size_t len = n_body ? zmq_msg_size(body) : 0;
@@ -66,11 +67,7 @@ static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int be
                                      n_body == 0 ? "the request has no body frame"
                                                  : "a request is one frame holding one JSON "
                                                    "object; this one had several");
-        if (began < 0)
-                return rd_ops_refuse(buf, len, RD_UNAVAILABLE,
-                                     "the database is not available; nothing was stored; retry "
-                                     "later");
-        return rd_ops_handle(&srv->ops, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
+        return rd_txn_answer(&srv->txn, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
                              now);
 }
 
@@ -112,7 +109,10 @@ static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
 
         rq->ok = json_is_true(json_object_get(reply, "ok"));
         rq->corr = json_incref(json_object_get(reply, "corr"));
-        json_decref(reply);
+        /* an erase says whether its bytes are wiped: known after the commit */
+        rq->unwiped = rq->ok && json_is_false(json_object_get(reply, "wiped")) ? reply : NULL;
+        if (!rq->unwiped)
+                json_decref(reply);
         r = text ? rd_outbox_msg(rq->conn, text, len, &rq->reply) : -ENOMEM;
         rq->has_reply = r == 0;
         if (r < 0)
@@ -120,13 +120,11 @@ static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
         srv->batch_bytes += len; /* the work of the batch, sent or not */
 }
 
-/* Receive the next ready request into RQ and answer it at NOW. *BEGAN is 1
- * until the batch's transaction is begun (with its first request), then 0,
- * or negative when it could not begin. A request of a connection that
- * holds its whole budget of unread replies is not run: its reply would be
- * dropped. Returns 1 when a request was taken, 0 when none was ready (or
- * the socket failed: logged). */
-static int take_request(struct rd_server *srv, struct request *rq, int *began, int64_t now)
+/* Receive the next ready request into RQ and answer it at NOW. A request
+ * of a connection that holds its whole budget of unread replies is not
+ * run: its reply would be dropped. Returns 1 when a request was taken, 0
+ * when none was ready (or the socket failed: logged). */
+static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
 {
         zmq_msg_t body;
         int n_body, r;
@@ -140,7 +138,7 @@ static int take_request(struct rd_server *srv, struct request *rq, int *began, i
                 return 0;
         }
         rq->has_reply = rq->ok = false;
-        rq->corr = NULL;
+        rq->corr = rq->unwiped = NULL;
         rq->conn = rd_outbox_conn(srv->outbox, zmq_msg_data(&rq->envelope[0]),
                                   zmq_msg_size(&rq->envelope[0]));
         if (!rq->conn || rd_outbox_full(rq->conn)) {
@@ -148,35 +146,45 @@ static int take_request(struct rd_server *srv, struct request *rq, int *began, i
                 zmq_msg_close(&body);
                 return 1;
         }
-        if (*began == 1) {
-                *began = rd_store_begin(srv->store);
-                if (*began < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot begin a transaction: %s",
-                               rd_store_errmsg(srv->store));
-        }
-        set_reply(srv, rq, answer(srv, &body, n_body, *began, now));
+        set_reply(srv, rq, answer(srv, &body, n_body, now));
         zmq_msg_close(&body);
         return 1;
 }
 
-/* The batch's commit failed: nothing of it is stored, so every `ok` reply
- * becomes CODE (`internal`, or `unavailable` when the database file is
- * gone), with its corr. */
-static void retract_oks(struct rd_server *srv, enum rd_code code)
+/* Replace RQ's reply by REPLY (taken). */
+static void reset_reply(struct rd_server *srv, struct request *rq, json_t *reply)
 {
+        json_t *corr = rq->corr, *unwiped = rq->unwiped;
+
+        zmq_msg_close(&rq->reply); /* gives its bytes back */
+        set_reply(srv, rq, reply);
+        json_decref(corr);
+        json_decref(unwiped);
+}
+
+/* A copy of the erase reply UNWIPED that says "wiped": true. */
+static json_t *wiped_reply(const json_t *unwiped)
+{
+        json_t *reply = json_copy((json_t *)unwiped);
+        json_object_set_new(reply, "wiped", json_true());
+        return reply;
+}
+
+/* The batch ended as END: unless it committed, nothing of it is stored,
+ * and every `ok` reply is taken back (rd_txn_retracted), with its corr;
+ * when it did, and the log is wiped, every erase says so. */
+static void settle_replies(struct rd_server *srv, enum rd_txn_end end)
+{
+        bool wiped = rd_txn_wiped(&srv->txn);
+
         for (int i = 0; i < srv->n_batch; i++) {
                 struct request *rq = &srv->batch[i];
-                json_t *corr = rq->corr;
                 if (!rq->ok || !rq->has_reply)
                         continue;
-                zmq_msg_close(&rq->reply); /* gives its bytes back */
-                set_reply(srv, rq,
-                          rd_ops_error(corr, code, NULL,
-                                       code == RD_UNAVAILABLE
-                                               ? RD_OPS_DB_GONE
-                                               : "the database could not commit; nothing was "
-                                                 "stored; retry later"));
-                json_decref(corr);
+                if (end != RD_TXN_COMMITTED)
+                        reset_reply(srv, rq, rd_txn_retracted(end, rq->corr));
+                else if (wiped && rq->unwiped)
+                        reset_reply(srv, rq, wiped_reply(rq->unwiped));
         }
 }
 
@@ -213,30 +221,27 @@ static void send_reply(struct rd_server *srv, struct request *rq)
         for (int i = 0; i < rq->n_envelope; i++)
                 zmq_msg_close(&rq->envelope[i]);
         json_decref(rq->corr);
-        rq->corr = NULL;
+        json_decref(rq->unwiped);
+        rq->corr = rq->unwiped = NULL;
         rq->has_reply = false;
 }
 
 int rd_server_serve_batch(struct rd_server *srv)
 {
-        int64_t now = rd_now_ms(), writes = srv->ops.writes_run;
-        int began = 1, committed = 0;
+        int64_t now = rd_now_ms();
+        enum rd_txn_end end;
 
         srv->n_batch = 0;
         srv->batch_bytes = 0;
+        rd_txn_batch_start(&srv->txn);
         while (srv->n_batch < RD_BATCH_MAX && srv->batch_bytes < RD_BATCH_REPLY_BYTES &&
-               take_request(srv, &srv->batch[srv->n_batch], &began, now))
+               take_request(srv, &srv->batch[srv->n_batch], now))
                 srv->n_batch++;
-        if (began == 0) {
-                /* a batch that only read commits without looking at the file */
-                committed =
-                        rd_server_commit(srv, "answering requests", srv->ops.writes_run != writes);
-                if (!committed)
-                        retract_oks(srv, srv->ops.db_lost ? RD_UNAVAILABLE : RD_INTERNAL);
-        }
+        end = rd_txn_batch_end(&srv->txn);
+        settle_replies(srv, end);
         for (int i = 0; i < srv->n_batch; i++)
                 send_reply(srv, &srv->batch[i]);
-        if (committed)
+        if (end == RD_TXN_COMMITTED)
                 rd_server_publish(srv);
         return srv->n_batch;
 }

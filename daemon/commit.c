@@ -1,7 +1,8 @@
-/* commit.c: ending a transaction, and the database file it commits into.
- * Events leave the daemon only here, after the transaction that holds them
- * committed; and nothing is committed into a file that is no longer the
- * database (daemon.md: removed or replaced while the daemon runs). */
+/* commit.c: ending a transaction (txn.c does it, free of sockets), the
+ * database file it commits into, and publishing. Events leave the daemon
+ * only here, after the transaction that holds them committed; and nothing
+ * is committed into a file that is no longer the database (daemon.md:
+ * removed or replaced while the daemon runs). */
 #include <string.h>
 #include <unistd.h>
 
@@ -68,30 +69,19 @@ void rd_server_db_keep(struct rd_server *srv)
                        rd_store_errmsg(srv->store), rd_dbfile_path(srv->dbfile));
 }
 
+bool rd_server_file_gone(void *srv)
+{
+        return rd_server_db_gone(srv, true) != 0;
+}
+
 int rd_server_commit(struct rd_server *srv, const char *what, bool wrote)
 {
-        if (wrote && rd_server_db_gone(srv, true)) {
-                rd_server_rollback(srv);
-                return 0;
-        }
-        if (rd_store_commit(srv->store) == 0) {
-                /* erased bytes must leave the write-ahead log too */
-                if (rd_hub_erased(srv->hub) && rd_store_checkpoint(srv->store) < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
-                               "cannot checkpoint the write-ahead log after an erase: %s",
-                               rd_store_errmsg(srv->store));
-                return 1;
-        }
-        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "commit failed while %s: %s", what,
-               rd_store_errmsg(srv->store));
-        rd_server_rollback(srv);
-        return 0;
+        return rd_txn_commit(&srv->txn, what, wrote) == RD_TXN_COMMITTED;
 }
 
 void rd_server_rollback(struct rd_server *srv)
 {
-        rd_store_rollback(srv->store);
-        rd_hub_rolled_back(srv->hub);
+        rd_txn_rollback(&srv->txn);
 }
 
 /* Send one committed event (its stored JSON TEXT) to subscribers and to the

@@ -1,6 +1,8 @@
 /* deadlines.c: the work nobody asks for: offers that expire, windows at
- * risk or missed, retention, the hourly purge of the audit trail, and the
- * waitlist at start. Each in transactions of its own, between batches. */
+ * risk or missed, retention, the hourly purge of the audit trail, the
+ * waitlist at start, and wiping the write-ahead log after an erase while
+ * another reader keeps it. Each in transactions of its own (txn.c),
+ * between batches. */
 #include <string.h>
 
 #include "clock.h"
@@ -13,7 +15,7 @@
 
 void rd_server_serve_waitlist(struct rd_server *srv)
 {
-        if (rd_store_begin(srv->store) < 0)
+        if (rd_txn_begin(&srv->txn, "serving the waitlist at start") < 0)
                 return;
         if (rd_hub_serve_waitlist(srv->hub, rd_now_ms()) < 0)
                 rd_server_rollback(srv);
@@ -30,12 +32,11 @@ static void purge_audit(struct rd_server *srv)
         if (srv->audit_purged && t - srv->audit_purged < HOUR_MS)
                 return;
         srv->audit_purged = t;
-        if (rd_store_begin(srv->store) < 0)
+        if (rd_txn_begin(&srv->txn, "purging the audit trail") < 0)
                 return;
         r = rd_store_audit_purge(srv->store, rd_now_ms() - srv->config->audit_retention_s * 1000);
         if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot purge the audit trail: %s",
-                       rd_store_errmsg(srv->store));
+                rd_txn_log_fault("cannot purge the audit trail: %s", rd_store_errmsg(srv->store));
                 rd_store_rollback(srv->store); /* the hub's memory is untouched */
                 return;
         }
@@ -49,22 +50,8 @@ static void purge_audit(struct rd_server *srv)
 static int tick(struct rd_server *srv, int64_t now)
 {
         size_t done = 0;
-        int r;
 
-        if (rd_store_begin(srv->store) < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot begin a transaction: %s",
-                       rd_store_errmsg(srv->store));
-                return -1;
-        }
-        r = rd_hub_tick(srv->hub, now, TICK_MAX, &done);
-        if (r < 0) {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
-                       "handling deadlines failed: %s (%s); retrying in a second", strerror(-r),
-                       rd_store_errmsg(srv->store));
-                rd_server_rollback(srv);
-                return -1;
-        }
-        if (!rd_server_commit(srv, "handling deadlines", true))
+        if (rd_txn_tick(&srv->txn, now, TICK_MAX, &done) != RD_TXN_COMMITTED)
                 return -1;
         rd_server_publish(srv);
         if (done == 0) {
@@ -75,7 +62,9 @@ static int tick(struct rd_server *srv, int64_t now)
         return 0;
 }
 
-long rd_server_serve_deadlines(struct rd_server *srv)
+/* Handle what is due; how long the loop may sleep (see
+ * rd_server_serve_deadlines). */
+static long serve_due(struct rd_server *srv)
 {
         if (srv->ops.db_lost)
                 return 60000; /* nothing can be stored: no deadline fires */
@@ -84,8 +73,7 @@ long rd_server_serve_deadlines(struct rd_server *srv)
                 int64_t next = 0, now = rd_now_ms();
 
                 if (rd_hub_next_deadline(srv->hub, &next) < 0) {
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot read deadlines: %s",
-                               rd_store_errmsg(srv->store));
+                        rd_txn_log_fault("cannot read deadlines: %s", rd_store_errmsg(srv->store));
                         return 1000;
                 }
                 if (!next)
@@ -97,4 +85,12 @@ long rd_server_serve_deadlines(struct rd_server *srv)
                 if (tick(srv, now) < 0)
                         return 1000;
         }
+}
+
+long rd_server_serve_deadlines(struct rd_server *srv)
+{
+        long timeout = serve_due(srv);
+        long wipe = rd_txn_wipe(&srv->txn, rd_mono_ms()); /* never waits */
+
+        return wipe >= 0 && wipe < timeout ? wipe : timeout;
 }

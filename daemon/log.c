@@ -44,6 +44,7 @@ static const char *const event_ids[] = {
         [RD_EV_ERASED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1c",
         [RD_EV_CONFIG_RELOADED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1d",
         [RD_EV_CONFIG_REJECTED] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1e",
+        [RD_EV_NEEDS_ATTENTION] = "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1f",
 };
 RD_TABLE_COVERS(event_ids, RD_EV__MAX);
 
@@ -134,9 +135,18 @@ static void event_sentence(const struct rd_event *ev, char *buf, size_t size)
                 snprintf(buf, size, "Routing rules refused (%lld errors), the old rules stay: %s",
                          (long long)ev->errors, ev->error);
                 break;
+        case RD_EV_NEEDS_ATTENTION:
+                snprintf(buf, size,
+                         "Referral %s waits by rule %s but no connector can take it (%s): a "
+                         "coordinator must act before %s.",
+                         ev->id, ev->rule, rd_attention_name(ev->attention),
+                         rd_time_format(ev->start_by_ms, t));
+                break;
         default:
-                snprintf(buf, size, "Referral %s: %s, now %s.", ev->id,
-                         rd_event_type_name(ev->type), rd_status_name(ev->status));
+                snprintf(buf, size, "Referral %s: %s, now %s%s%s%s.", ev->id,
+                         rd_event_type_name(ev->type), rd_status_name(ev->status),
+                         ev->reason_code[0] ? " (reason code " : "", ev->reason_code,
+                         ev->reason_code[0] ? ")" : "");
                 break;
         }
 }
@@ -146,6 +156,7 @@ static int event_priority(enum rd_event_type type)
         switch (type) {
         case RD_EV_WINDOW_MISSED:
         case RD_EV_CONFIG_REJECTED:
+        case RD_EV_NEEDS_ATTENTION:
         case RD_EV_WINDOW_AT_RISK: return LOG_WARNING;
         default: return LOG_INFO;
         }
@@ -158,8 +169,8 @@ void rd_log_event(const struct rd_event *ev)
         event_sentence(ev, msg, sizeof msg);
         if (use_journal) {
                 /* Only the fields that apply to this event. */
-                char buf[16][RD_REASON_MAX + 32];
-                struct iovec iov[16];
+                char buf[18][RD_REASON_MAX + 32];
+                struct iovec iov[18];
                 int n = 0;
 #define ADD(...)                                                                                   \
         do {                                                                                       \
@@ -189,6 +200,8 @@ void rd_log_event(const struct rd_event *ev)
                 ADD_SET("TEAM", ev->team);
                 ADD_SET("CONNECTOR", ev->connector);
                 ADD_SET("FORWARD_TO", ev->forward_to);
+                ADD_SET("REASON_CODE", ev->reason_code);
+                ADD_SET("ATTENTION", rd_attention_name(ev->attention));
 #undef ADD_SET
 #undef ADD
                 if (sd_journal_sendv(iov, n) >= 0)

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "auth.h"
-#include "log.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
+#include "txn.h"
 
 /* ---- replies ------------------------------------------------------------- */
 
@@ -94,8 +94,8 @@ json_t *rd_ops_visible(const struct ctx *c, int r, const struct rd_stored *st)
 
 void rd_ops_log_fault(const struct ctx *c, const char *what, int r)
 {
-        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "database fault while %s: %s (%s)", what,
-               strerror(-r), rd_store_errmsg(c->ops->store));
+        rd_txn_log_fault("database fault while %s: %s (%s)", what, strerror(-r),
+                         rd_store_errmsg(c->ops->store));
 }
 
 json_t *rd_ops_internal(const struct ctx *c, const char *what, int r)
@@ -338,8 +338,22 @@ static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
 
 /* ---- running it ------------------------------------------------------------------ */
 
+/* true when a get's REPLY holds the free text of a reason (rev 2). */
+static bool has_reason_text(const json_t *reply)
+{
+        const json_t *why;
+        size_t i;
+        json_array_foreach(json_object_get(reply, "reasons"), i, why)
+        {
+                if (json_object_get(why, "reason"))
+                        return true;
+        }
+        return false;
+}
+
 /* Record in the audit trail who did what to which referral: ids, never the
- * data. A get is recorded only when it returned family data or a note. */
+ * data. A get is recorded only when it returned family data, a note or the
+ * free text of a reason. */
 static int audit(const struct ctx *c, const json_t *reply)
 {
         const char *id = json_string_value(json_object_get(reply, "id"));
@@ -349,7 +363,7 @@ static int audit(const struct ctx *c, const json_t *reply)
         if (!id)
                 return 0;
         if (strcmp(c->op, "get") == 0 && !json_object_get(ref, "family") &&
-            !json_object_get(ref, "note"))
+            !json_object_get(ref, "note") && !has_reason_text(reply))
                 return 0;
         if (strcmp(c->op, "update") == 0)
                 snprintf(action, sizeof action, "update:%s",

@@ -52,7 +52,8 @@ json_t *rd_ops_not_found(const struct ctx *c);
  * ST exists and C's client may see it, else `not_found` or `internal`. */
 json_t *rd_ops_visible(const struct ctx *c, int r, const struct rd_stored *st);
 
-/* Log a store fault R while doing WHAT (LOG_ERR, no personal data). */
+/* Log a store fault R while doing WHAT (LOG_ERR, no personal data; at most
+ * a line a second, rd_txn_log_fault). */
 void rd_ops_log_fault(const struct ctx *c, const char *what, int r);
 
 /* Log the fault R while doing WHAT and return a new `internal` reply. */

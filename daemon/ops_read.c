@@ -2,9 +2,12 @@
  * stats, audit). get runs in a savepoint all the same: a read of personal
  * data is written to the audit trail (the table in ops.c). */
 
+#include "embedded.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
+
+#include <string.h>
 
 /* Items read from the store at a time while a page is filled, so that a
  * page of 10,000 small items never holds more than this many decoded
@@ -82,18 +85,22 @@ json_t *rd_op_get(struct ctx *c)
 {
         static const char *const keys[] = {"id", "partner", "ref", NULL};
         struct rd_stored st;
-        json_t *reply, *content = NULL, *trace = NULL, *history;
+        json_t *reply, *content = NULL, *trace = NULL, *history, *reasons;
         char digest[65];
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) || (reply = get_lookup(c, &st)))
                 return reply;
         history = json_array();
+        reasons = json_array();
         r = rd_store_content(c->ops->store, st.rowid, &content, &trace, digest);
         if (r == 0)
                 r = rd_store_history(c->ops->store, st.rowid, history);
+        if (r == 0) /* personal data: audited with the rest (ops.c) */
+                r = rd_store_reasons(c->ops->store, st.rowid, reasons);
         if (r < 0) {
                 json_decref(history);
+                json_decref(reasons);
                 json_decref(content);
                 json_decref(trace);
                 return rd_ops_internal(c, "reading a referral", r);
@@ -101,6 +108,10 @@ json_t *rd_op_get(struct ctx *c)
         reply = rd_ops_ok(c);
         json_object_set_new(reply, "referral", content ? content : json_null());
         rd_ops_put_decision(reply, &st);
+        if (st.attention)
+                json_object_set_new(reply, "attention",
+                                    json_string(rd_attention_name(st.attention)));
+        json_object_set_new(reply, "reasons", reasons);
         if (digest[0])
                 json_object_set_new(reply, "rules_digest", json_string(digest));
         fit_get(reply, trace, history);
@@ -174,35 +185,81 @@ static json_t *page(const struct ctx *c, const char *what, int r, const char *ke
         return reply;
 }
 
-static int fetch_list(const struct ctx *c, const void *status, int64_t since, int64_t n,
-                      json_t *arr)
+/* The referrals of the list query ARGS after SINCE, at most N. */
+static int fetch_list(const struct ctx *c, const void *args, int64_t since, int64_t n, json_t *arr)
 {
-        return rd_store_list(c->ops->store, *(const int *)status, since, n, &c->viewer, arr);
+        struct rd_list_query q = *(const struct rd_list_query *)args;
+
+        q.since = since;
+        q.limit = n;
+        return rd_store_list(c->ops->store, &q, arr);
+}
+
+/* The statuses of a list request (a status, or a list of them) as bits
+ * into *OUT (0: any). NULL, or the reply. */
+static json_t *list_statuses(const struct ctx *c, unsigned *out)
+{
+        json_t *sv = json_object_get(c->req, "status"), *v;
+        bool one = json_is_string(sv);
+        enum rd_status s;
+        size_t i;
+
+        *out = 0;
+        if (!sv)
+                return NULL;
+        if (one || (json_is_array(sv) && json_array_size(sv) > 0)) {
+                for (i = 0; i < (one ? 1 : json_array_size(sv)); i++) {
+                        v = one ? sv : json_array_get(sv, i);
+                        if (!json_is_string(v) || rd_status_parse(json_string_value(v), &s) < 0 ||
+                            s == RD_STATUS_RECEIVED)
+                                break;
+                        *out |= 1u << s;
+                }
+                if (i == (one ? 1 : json_array_size(sv)))
+                        return NULL;
+        }
+        return rd_ops_error(c->corr, RD_INVALID, "status",
+                            "status must be one of waitlisted, assigned, accepted, started, "
+                            "forwarded, closed, withdrawn, or a non-empty list of them");
+}
+
+/* The optional id KEY of a list request (a team, a connector) into *OUT.
+ * NULL, or the reply. */
+static json_t *list_id(const struct ctx *c, const char *key, const char **out)
+{
+        json_t *reply = rd_ops_get_string(c, key, RD_ID_MAX, out);
+        char msg[128];
+
+        if (reply || !*out || rd_id_valid(*out))
+                return reply;
+        snprintf(msg, sizeof msg, "%s must be an id such as \"genk\" ([a-z0-9][a-z0-9_-]*)", key);
+        return rd_ops_error(c->corr, RD_INVALID, key, msg);
 }
 
 json_t *rd_op_list(struct ctx *c)
 {
-        static const char *const keys[] = {"status", "since", "limit", NULL};
-        json_t *reply, *arr, *sv = json_object_get(c->req, "status");
-        enum rd_status status;
-        int64_t since, limit;
+        static const char *const keys[] = {"status",    "since",     "limit", "team",
+                                           "connector", "attention", NULL};
+        struct rd_list_query q = {.viewer = &c->viewer};
+        json_t *reply, *arr, *att = json_object_get(c->req, "attention");
         bool more;
-        int r, st;
+        int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) ||
-            (reply = rd_ops_get_count(c, "since", 0, 0, &since)) ||
-            (reply = rd_ops_get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &limit)))
+            (reply = rd_ops_get_count(c, "since", 0, 0, &q.since)) ||
+            (reply = rd_ops_get_count(c, "limit", 1, RD_LIST_LIMIT_DEFAULT, &q.limit)) ||
+            (reply = list_statuses(c, &q.statuses)) || (reply = list_id(c, "team", &q.team)) ||
+            (reply = list_id(c, "connector", &q.connector)))
                 return reply;
-        if (sv && (!json_is_string(sv) || rd_status_parse(json_string_value(sv), &status) < 0 ||
-                   status == RD_STATUS_RECEIVED))
-                return rd_ops_error(c->corr, RD_INVALID, "status",
-                                    "status must be one of waitlisted, assigned, accepted, "
-                                    "started, forwarded, closed, withdrawn");
-        if (limit > RD_LIST_LIMIT_MAX)
-                limit = RD_LIST_LIMIT_MAX;
-        st = sv ? (int)status : -1;
+        if (att && !json_is_true(att))
+                return rd_ops_error(c->corr, RD_INVALID, "attention",
+                                    "attention takes true only: the referrals that wait for a "
+                                    "coordinator");
+        q.attention = att != NULL;
+        if (q.limit > RD_LIST_LIMIT_MAX)
+                q.limit = RD_LIST_LIMIT_MAX;
         arr = json_array();
-        r = fill_page(c, fetch_list, &st, "seq", since, limit, arr, &more);
+        r = fill_page(c, fetch_list, &q, "seq", q.since, q.limit, arr, &more);
         return page(c, "listing referrals", r, "referrals", arr, rd_store_last_seq(c->ops->store),
                     more);
 }
@@ -233,6 +290,42 @@ json_t *rd_op_events(struct ctx *c)
         return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store), more);
 }
 
+/* The period of the routing file in force in the database when it is the
+ * file with DIGEST (rd_store_each_routing: the last one, until_ms 0). */
+struct in_force {
+        const char *digest;
+        int64_t from_ms; /* 0: not found */
+};
+
+static int find_in_force(void *ctx, const struct rd_routing_period *p)
+{
+        struct in_force *f = ctx;
+
+        if (p->until_ms == 0 && strcmp(p->digest, f->digest) == 0)
+                f->from_ms = p->from_ms;
+        return 0;
+}
+
+/* The routing file in force (an addition to ping and stats): its digest,
+ * where it came from (the path, or "built-in example") and when it was put
+ * in force by the database's record (null when the database has no record
+ * of this file in force, or cannot be read: that is logged). */
+static json_t *routing_json(const struct ctx *c)
+{
+        const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
+        struct in_force f = {rules->digest, 0};
+        char t[RD_TIME_STR];
+        int r = rd_store_each_routing(c->ops->store, find_in_force, &f);
+
+        if (r < 0)
+                rd_ops_log_fault(c, "reading the routing file in force", r);
+        return json_pack("{s:s, s:s, s:o}", "digest", rules->digest, "source",
+                         strcmp(rules->source, RD_EMBEDDED_ROUTING_NAME) ? rules->source
+                                                                         : "built-in example",
+                         "in_force_since",
+                         f.from_ms ? json_string(rd_time_format(f.from_ms, t)) : json_null());
+}
+
 json_t *rd_op_ping(struct ctx *c)
 {
         static const char *const keys[] = {NULL};
@@ -243,6 +336,8 @@ json_t *rd_op_ping(struct ctx *c)
         json_object_set_new(reply, "version", json_string(RD_VERSION));
         json_object_set_new(reply, "uptime_s", json_integer((c->now - c->ops->started_ms) / 1000));
         json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
+        if (c->viewer.kind == RD_VIEW_ALL) /* as config.* events: not for partners, connectors */
+                json_object_set_new(reply, "routing", routing_json(c));
         return reply;
 }
 
@@ -253,9 +348,24 @@ static json_t *durations(const struct rd_durations *d)
                          d->count ? json_integer(d->p90_ms / 1000) : json_null());
 }
 
+/* The reasons kept, by change and code ("none": no code given). */
+static json_t *reason_codes(const struct rd_figures *f)
+{
+        json_t *o = json_pack("{s:{}, s:{}, s:{}}", "declined", "withdrawn", "closed");
+
+        for (size_t i = 0; i < f->n_reasons; i++) {
+                json_t *by = json_object_get(o, f->reasons[i].change);
+                if (by)
+                        json_object_set_new(by, f->reasons[i].code[0] ? f->reasons[i].code : "none",
+                                            json_integer(f->reasons[i].count));
+        }
+        return o;
+}
+
 /* The figures coordinators ask for (an extension of protocol.md's stats,
  * see docs/integration.md). */
-static void put_figures(json_t *reply, const struct rd_figures *f, int64_t started, int64_t in_time)
+static void put_figures(json_t *reply, const struct rd_figures *f, int64_t started, int64_t in_time,
+                        int64_t missed)
 {
         json_t *fw = json_array();
         int64_t forwarded = 0, decided = 0;
@@ -272,8 +382,8 @@ static void put_figures(json_t *reply, const struct rd_figures *f, int64_t start
         json_object_foreach(by, key, v) decided += json_integer_value(v);
         json_object_set_new(
                 reply, "window",
-                json_pack("{s:I, s:I, s:o}", "started", (json_int_t)started, "in_time",
-                          (json_int_t)in_time, "share_in_time",
+                json_pack("{s:I, s:I, s:I, s:o}", "started", (json_int_t)started, "in_time",
+                          (json_int_t)in_time, "missed", (json_int_t)missed, "share_in_time",
                           started ? json_real((double)in_time / (double)started) : json_null()));
         json_object_set_new(reply, "time_to_offer", durations(&f->to_offer));
         json_object_set_new(reply, "time_to_start", durations(&f->to_start));
@@ -284,10 +394,12 @@ static void put_figures(json_t *reply, const struct rd_figures *f, int64_t start
                           "to", fw));
         json_object_set_new(
                 reply, "waitlist",
-                json_pack("{s:I, s:o}", "length", (json_int_t)f->waiting, "oldest",
+                json_pack("{s:I, s:o, s:I}", "length", (json_int_t)f->waiting, "oldest",
                           f->oldest_waiting_received_ms
                                   ? json_string(rd_time_format(f->oldest_waiting_received_ms, t))
-                                  : json_null()));
+                                  : json_null(),
+                          "attention", (json_int_t)f->attention));
+        json_object_set_new(reply, "reason_codes", reason_codes(f));
 }
 
 /* Each team of the rules in force with its capacity and load, and those of
@@ -321,16 +433,21 @@ json_t *rd_op_stats(struct ctx *c)
 {
         static const char *const keys[] = {NULL};
         const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
-        int64_t counts[RD_STATUS__MAX], started, in_time;
+        int64_t counts[RD_STATUS__MAX], started, in_time, missed;
         struct rd_figures fig;
         json_t *reply, *by_status;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)))
                 return reply;
+        {
+                struct rd_error err;
+                if (rd_hub_ready(c->ops->hub, &err) < 0) /* loads unknown: not shown as 0 */
+                        return rd_ops_fail(c, &err);
+        }
         r = rd_store_count_by_status(c->ops->store, counts);
         if (r == 0)
-                r = rd_store_window_counts(c->ops->store, &started, &in_time);
+                r = rd_store_window_counts(c->ops->store, &started, &in_time, &missed);
         if (r < 0)
                 return rd_ops_internal(c, "counting referrals", r);
         r = rd_store_figures(c->ops->store, &fig);
@@ -343,9 +460,10 @@ json_t *rd_op_stats(struct ctx *c)
                                             json_integer(counts[i]));
         reply = rd_ops_ok(c);
         json_object_set_new(reply, "by_status", by_status);
-        put_figures(reply, &fig, started, in_time);
+        put_figures(reply, &fig, started, in_time, missed);
         json_object_set_new(reply, "teams", teams_json(c, rules));
         json_object_set_new(reply, "rules_digest", json_string(rules->digest));
+        json_object_set_new(reply, "routing", routing_json(c));
         json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
         return reply;
 }

@@ -65,8 +65,8 @@ json_t *rd_op_submit(struct ctx *c)
  * NULL, or the reply. */
 static json_t *read_update(const struct ctx *c, struct rd_update *u)
 {
-        static const char *const keys[] = {"id",         "status",       "connector", "reason",
-                                           "forward_to", "expected_end", NULL};
+        static const char *const keys[] = {"id",         "status",       "connector",   "reason",
+                                           "forward_to", "expected_end", "reason_code", NULL};
         const char *status, *end;
         json_t *reply;
 
@@ -76,6 +76,7 @@ static json_t *read_update(const struct ctx *c, struct rd_update *u)
             (reply = rd_ops_get_string(c, "connector", RD_ID_MAX, &u->connector)) ||
             (reply = rd_ops_get_string(c, "forward_to", RD_ID_MAX, &u->forward_to)) ||
             (reply = rd_ops_get_string(c, "reason", RD_UPDATE_REASON_MAX, &u->reason)) ||
+            (reply = rd_ops_get_string(c, "reason_code", RD_ID_MAX, &u->reason_code)) ||
             (reply = rd_ops_get_string(c, "expected_end", 64, &end)))
                 return reply;
         if (!u->id)
@@ -171,5 +172,10 @@ json_t *rd_op_erase(struct ctx *c)
         reply = rd_ops_ok(c);
         rd_ops_put_decision(reply, &st);
         rd_ops_set_time(reply, "erased", st.erased_ms);
+        /* protocol.md rev 2: gone from the files? An erase of now is not
+         * committed yet: txn.c says true once it is and the log is wiped */
+        json_object_set_new(
+                reply, "wiped",
+                json_boolean(!changed && st.last_seq <= rd_store_wiped_seq(c->ops->store)));
         return reply;
 }

@@ -303,6 +303,7 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct
         srv->ops.store = store;
         srv->ops.config = config;
         srv->ops.started_ms = rd_now_ms();
+        rd_txn_init(&srv->txn, store, srv->hub, &srv->ops, rd_server_file_gone, srv);
         r = rd_outbox_new(RD_CLIENT_REPLY_BYTES, &srv->outbox);
         if (r == 0)
                 r = open_signals(srv);

@@ -4,8 +4,8 @@
  *   server.c     setup, the sockets, signals, the loop, watchdog and status
  *   batch.c      a batch of requests: receive, answer in one transaction,
  *                commit, reply
- *   commit.c     ending a transaction: commit, roll back, publish what was
- *                committed
+ *   commit.c     ending a transaction (txn.c, free of sockets), the database
+ *                file it commits into, publishing what was committed
  *   deadlines.c  work nobody asked for: deadlines, the audit purge, the
  *                waitlist at start
  *   reload.c     SIGHUP: load, apply or refuse
@@ -25,6 +25,7 @@
 #include "ops.h"
 #include "outbox.h"
 #include "server.h"
+#include "txn.h"
 
 /* One request of the batch in hand, from its receipt to its reply. */
 struct request {
@@ -35,6 +36,7 @@ struct request {
         bool has_reply;              /* false: dropped (the connection does not read) */
         bool ok;                     /* the reply says ok (a failed commit retracts it) */
         json_t *corr;                /* the reply's corr, to retract it with */
+        json_t *unwiped;             /* an erase's reply saying "wiped": false, until the commit */
 };
 
 /* A bound server socket (the intake, the events socket), watched for
@@ -60,6 +62,7 @@ struct rd_server {
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_ops ops;
+        struct rd_txn txn;    /* the transactions of the loop (txn.c) */
         struct rd_auth *auth; /* NULL without security */
         void *zctx;
         void *intake;
@@ -111,13 +114,18 @@ void rd_server_report_dropped(struct rd_server *srv, int64_t t);
 
 /* ---- commit.c ---- */
 
-/* Commit the open transaction (and, after an erase, checkpoint the
- * write-ahead log). WROTE: the transaction may have written, so the
- * database file is looked at first (a transaction that only read commits
- * also when the file is gone). On failure log it as having happened while
- * doing WHAT, roll back and rebuild the hub's memory. Returns 1 when
- * committed, else 0 (and ops.db_lost is set when the file is gone). */
+/* Commit the open transaction (rd_txn_commit: after an erase, one attempt
+ * to wipe the write-ahead log). WROTE: the transaction may have written,
+ * so the database file is looked at first (a transaction that only read
+ * commits also when the file is gone). On failure log it as having
+ * happened while doing WHAT, roll back and rebuild the hub's memory.
+ * Returns 1 when committed, else 0 (and ops.db_lost is set when the file
+ * is gone). */
 int rd_server_commit(struct rd_server *srv, const char *what, bool wrote);
+
+/* rd_server_db_gone(SRV, true) as txn.c asks it before a commit that
+ * wrote (struct rd_txn's file_gone). */
+bool rd_server_file_gone(void *srv);
 
 /* 1 when the database file was removed or replaced (daemon.md), now or
  * before: ops.db_lost is then set for good, and it is logged at priority
@@ -144,9 +152,10 @@ void rd_server_publish(struct rd_server *srv);
 void rd_server_serve_waitlist(struct rd_server *srv);
 
 /* Handle what is due (a transaction per batch of referrals, the audit
- * purge hourly) and return how long the loop may sleep in ms: until the
- * next deadline, at most a minute, an hour when nothing is due, 0 when
- * more is due at once. */
+ * purge hourly, an attempt to wipe the log while one is pending) and
+ * return how long the loop may sleep in ms: until the next deadline or
+ * wipe attempt, at most a minute, an hour when nothing is due, 0 when more
+ * is due at once. */
 long rd_server_serve_deadlines(struct rd_server *srv);
 
 /* ---- reload.c ---- */

@@ -23,6 +23,7 @@ static const char *const type_names[] = {
         [RD_EV_ERASED] = "referral.erased",
         [RD_EV_CONFIG_RELOADED] = "config.reloaded",
         [RD_EV_CONFIG_REJECTED] = "config.rejected",
+        [RD_EV_NEEDS_ATTENTION] = "referral.needs_attention",
 };
 RD_TABLE_COVERS(type_names, RD_EV__MAX);
 
@@ -38,6 +39,29 @@ int rd_event_type_parse(const char *s, enum rd_event_type *out)
         for (unsigned i = 0; i < RD_EV__MAX; i++) {
                 if (strcmp(s, type_names[i]) == 0) {
                         *out = (enum rd_event_type)i;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+static const char *const attention_names[] = {
+        [RD_ATTENTION_NONE] = "",
+        [RD_ATTENTION_ALL_DECLINED] = "all_declined",
+        [RD_ATTENTION_NO_CANDIDATE] = "no_candidate",
+};
+RD_TABLE_COVERS(attention_names, RD_ATTENTION__MAX);
+
+const char *rd_attention_name(enum rd_attention a)
+{
+        return (unsigned)a < RD_ATTENTION__MAX ? attention_names[a] : "";
+}
+
+int rd_attention_parse(const char *s, enum rd_attention *out)
+{
+        for (unsigned i = 0; i < RD_ATTENTION__MAX; i++) {
+                if (strcmp(s, attention_names[i]) == 0) {
+                        *out = (enum rd_attention)i;
                         return 0;
                 }
         }
@@ -101,6 +125,8 @@ json_t *rd_event_to_json(const struct rd_event *ev)
                 r |= set_time(o, "expected_start", ev->expected_start_ms);
                 r |= set_str(o, "forward_to", ev->forward_to);
                 r |= set_str(o, "reason", ev->reason);
+                r |= set_str(o, "reason_code", ev->reason_code);
+                r |= set_str(o, "attention", rd_attention_name(ev->attention));
         }
         if (r) {
                 json_decref(o);
@@ -129,6 +155,7 @@ int rd_event_from_json(const json_t *obj, struct rd_event *out)
         struct rd_event ev;
         const char *type = json_string_value(json_object_get(obj, "type"));
         const char *status = json_string_value(json_object_get(obj, "status"));
+        const char *attention;
 
         memset(&ev, 0, sizeof ev);
         if (!json_is_object(obj) || !type || rd_event_type_parse(type, &ev.type) < 0)
@@ -149,6 +176,10 @@ int rd_event_from_json(const json_t *obj, struct rd_event *out)
         ev.expected_start_ms = get_time(obj, "expected_start");
         get_str(obj, "forward_to", ev.forward_to, sizeof ev.forward_to);
         get_str(obj, "reason", ev.reason, sizeof ev.reason);
+        get_str(obj, "reason_code", ev.reason_code, sizeof ev.reason_code);
+        attention = json_string_value(json_object_get(obj, "attention"));
+        if (attention && rd_attention_parse(attention, &ev.attention) < 0)
+                return -EINVAL;
         get_str(obj, "digest", ev.digest, sizeof ev.digest);
         get_str(obj, "error", ev.error, sizeof ev.error);
         ev.rules = json_integer_value(json_object_get(obj, "rules"));

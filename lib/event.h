@@ -27,11 +27,22 @@ enum rd_event_type {
         RD_EV_ERASED,
         RD_EV_CONFIG_RELOADED,
         RD_EV_CONFIG_REJECTED,
+        RD_EV_NEEDS_ATTENTION, /* (rev 2) a waiting referral nobody can take */
         RD_EV__MAX
 };
 
-#define RD_RID_MAX 24     /* "R" + digits */
-#define RD_REASON_MAX 512 /* bytes of a forward reason (from the routing file) */
+/* Why a waiting referral waits for a coordinator (protocol.md rev 2,
+ * referral.needs_attention). The numbers are stored on disk. */
+enum rd_attention {
+        RD_ATTENTION_NONE = 0,
+        RD_ATTENTION_ALL_DECLINED = 1, /* every candidate declined it or let an offer lapse */
+        RD_ATTENTION_NO_CANDIDATE = 2, /* its rule has no eligible candidate at all */
+        RD_ATTENTION__MAX
+};
+
+#define RD_RID_MAX 24         /* "R" + digits */
+#define RD_REASON_MAX 512     /* bytes of a forward reason (from the routing file) */
+#define RD_REASON_CODE_MAX 32 /* bytes of an update's reason_code (protocol.md rev 2) */
 
 struct rd_event {
         int64_t seq;   /* assigned by the store when appended; 0 before */
@@ -48,7 +59,10 @@ struct rd_event {
         int64_t start_by_ms;
         int64_t expected_start_ms;
         char forward_to[RD_ID_MAX + 1];
-        char reason[RD_REASON_MAX]; /* forward reason: the coordinators' text */
+        char reason[RD_REASON_MAX];           /* forwarded only: the forward's reason, for the
+                                                 receiving service (never a client's free text) */
+        char reason_code[RD_REASON_CODE_MAX]; /* declined, withdrawn, closed: the code given */
+        enum rd_attention attention;          /* needs_attention: why */
         /* config events */
         char digest[65];
         int64_t rules;
@@ -61,6 +75,13 @@ const char *rd_event_type_name(enum rd_event_type type);
 
 /* Parse a wire name. Returns 0 and writes *OUT, or -EINVAL. */
 int rd_event_type_parse(const char *s, enum rd_event_type *out);
+
+/* The wire name of A ("all_declined", "no_candidate"; "" for none). Static,
+ * never NULL. */
+const char *rd_attention_name(enum rd_attention a);
+
+/* Parse a wire name ("" is none). Returns 0 and writes *OUT, or -EINVAL. */
+int rd_attention_parse(const char *s, enum rd_attention *out);
 
 /* The event as the JSON object of protocol.md: seq, at, type, then the
  * fields that apply. Returns a new reference (caller owns) or NULL when out

@@ -119,8 +119,11 @@ struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, i
                 ev.start_by_ms = st->start_by_ms;
                 ev.expected_start_ms = st->expected_start_ms;
                 snprintf(ev.forward_to, sizeof ev.forward_to, "%s", st->forward_to);
-                snprintf(ev.reason, sizeof ev.reason, "%s", st->reason);
         }
+        /* a forward's reason, for the receiving service; a client's reason
+         * for any other change is personal data and never in an event */
+        if (type == RD_EV_FORWARDED)
+                snprintf(ev.reason, sizeof ev.reason, "%s", st->reason);
         return ev;
 }
 
@@ -167,6 +170,7 @@ void rd_hub_events_clear(struct rd_hub *h)
 int rd_hub_request_begin(struct rd_hub *h)
 {
         h->mark_events = h->n_events;
+        h->mark_writes = h->store->writes;
         return rd_store_request_begin(h->store);
 }
 
@@ -175,7 +179,13 @@ int rd_hub_request_end(struct rd_hub *h, bool keep)
         int r = rd_store_request_end(h->store, keep);
         if (!keep || r < 0) {
                 outbox_truncate(h, h->mark_events);
-                hub_rebuild(h); /* on failure stale: the next request reads it again */
+                /* memory follows the store only after a write: a request
+                 * refused before it wrote anything (invalid, conflict, not
+                 * found: checked without side effects) left memory as it
+                 * was, and reading the whole state again for it would let
+                 * one client's bad requests stall every other client */
+                if (h->store->writes != h->mark_writes)
+                        hub_rebuild(h); /* on failure stale: the next request reads it again */
         }
         return r;
 }
@@ -184,6 +194,7 @@ void rd_hub_rolled_back(struct rd_hub *h)
 {
         outbox_truncate(h, 0);
         h->mark_events = 0;
+        h->recheck.has_after = false; /* what it did is undone: from the head again */
         hub_rebuild(h);
 }
 
@@ -216,6 +227,11 @@ int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excl
         return 0;
 }
 
+int rd_hub_ready(struct rd_hub *h, struct rd_error *err)
+{
+        return hub_ready(h, err);
+}
+
 int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
 {
         struct rd_route_state rs;
@@ -246,8 +262,9 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[2]; /* received, then the decision */
-        char *trace, *cands;
+        struct rd_event ev[3]; /* received, the decision, needs_attention */
+        char *trace;
+        struct wait_facts facts; /* waitlisted */
 };
 
 /* Store the new referral N with content CONTENT, then memory follows. */
@@ -259,7 +276,8 @@ static int store_new(struct rd_hub *h, struct new_referral *n, const char *conte
                                      .content = content,
                                      .trace = n->trace,
                                      .rules_digest = h->rules->digest,
-                                     .candidates = n->cands,
+                                     .candidates = n->facts.cands,
+                                     .teams = n->facts.teams,
                                      .offered = offer ? n->st.connector : NULL,
                                      .rr_rule = offer ? n->st.rule : NULL,
                                      .events = n->ev,
@@ -270,9 +288,11 @@ static int store_new(struct rd_hub *h, struct new_referral *n, const char *conte
         received.status = RD_STATUS_RECEIVED;
         n->ev[0] = hub_event(RD_EV_RECEIVED, &received, now, NULL);
         n->ev[1] = hub_event(hub_decision_event(d->status), &n->st, now, NULL);
+        if (n->st.attention) /* nobody can take it: a coordinator must act */
+                n->ev[ch.n_events++] = hub_attention_event(&n->st, now);
         r = hub_write(h, &ch, true);
         if (r == 0)
-                r = hub_remember(h, &n->st, d, false, n->cands, now);
+                r = hub_remember(h, &n->st, d, false, n->facts.cands, now);
         return r;
 }
 
@@ -301,15 +321,17 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         n.st.status = RD_STATUS_RECEIVED;
         hub_fill_decision(h->rules, &n.st, &d, now);
         n.trace = json_dumps(trace, JSON_COMPACT);
-        if (d.status == RD_STATUS_WAITLISTED)
-                n.cands = hub_waiting_candidates(h->rules, trace);
-        rc = -ENOMEM;
-        if (n.trace && (n.cands || d.status != RD_STATUS_WAITLISTED))
+        rc = n.trace ? 0 : -ENOMEM;
+        if (rc == 0 && d.status == RD_STATUS_WAITLISTED) {
+                rc = hub_wait_facts(h->rules, trace, &n.facts);
+                n.st.attention = n.facts.attention;
+        }
+        if (rc == 0)
                 rc = store_new(h, &n, content, &d, now);
         if (rc == 0)
                 *out = n.st;
         free(n.trace);
-        free(n.cands);
+        hub_wait_facts_free(&n.facts);
         json_decref(trace);
         return rc;
 }

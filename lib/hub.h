@@ -56,7 +56,14 @@ int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
  * 1024. Decisions do not depend on N: tests set it low to prove that. */
 void rd_hub_set_wait_cache(struct rd_hub *hub, size_t n);
 
-/* Load of connector I of the rules in force; 0 while the hub is stale. */
+/* 0 when the hub's routing state is in memory (read again first when the
+ * last read failed); else RD_UNAVAILABLE in ERR (may be NULL) and -EAGAIN:
+ * for a caller that reports loads (stats), so that it never shows the
+ * empty loads of a stale hub as real ones. */
+int rd_hub_ready(struct rd_hub *hub, struct rd_error *err);
+
+/* Load of connector I of the rules in force; 0 while the hub is stale
+ * (ask rd_hub_ready first). */
 uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);
 
 /* A request inside the caller's transaction: begin, then end with KEEP
@@ -85,7 +92,11 @@ struct rd_update {
         bool declined;         /* "declined": STATUS is then ignored */
         const char *connector; /* or NULL */
         const char *forward_to;
+        /* forwarded: the reason shown to the receiving service (it goes into
+         * the event); declined, withdrawn, closed (rev 2): the client's free
+         * text, personal data, kept with the referral only; else ignored */
         const char *reason;
+        const char *reason_code; /* (rev 2) declined, withdrawn, closed; or NULL */
         int64_t expected_end_ms; /* 0: none */
 };
 
@@ -93,9 +104,12 @@ struct rd_update {
  * referral exists (RD_NOT_FOUND), the state machine allows it (RD_CONFLICT,
  * naming the allowed changes), the connector is the offer's (RD_INVALID
  * when missing, RD_FORBIDDEN when another's), what it needs is there
- * (RD_INVALID with the field). Repeating the change that already happened
- * is ok and changes nothing (*CHANGED false). Fills *OUT with the new
- * state. RD_UNAVAILABLE while stale; RD_INTERNAL on a store fault. */
+ * (RD_INVALID with the field; a reason_code must be one of its status's
+ * list). Repeating the change that already happened is ok and changes
+ * nothing (*CHANGED false), whatever its code or text. Declined, withdrawn
+ * and closed keep their code and text (struct rd_store_reason; the code
+ * goes into the event too). Fills *OUT with the new state. RD_UNAVAILABLE
+ * while stale; RD_INTERNAL on a store fault. */
 int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now, struct rd_stored *out,
                   bool *changed, struct rd_error *err);
 
@@ -115,12 +129,14 @@ void rd_hub_set_retention(struct rd_hub *hub, int64_t retention_s);
 bool rd_hub_erased(struct rd_hub *hub);
 
 /* The earliest moment something is due (an offer expiring, a window at
- * risk or missed), or 0 when nothing is. */
+ * risk or missed), or 0 when nothing is; 1 (long past: at once) while the
+ * waitlist is being worked through after a change of routing file. */
 int rd_hub_next_deadline(struct rd_hub *hub, int64_t *when);
 
-/* Handle what is due at NOW (offers, windows, retention): at most LIMIT
- * referrals per kind. *N_DONE is how many were handled (call again while
- * it equals the work left). 0, -EAGAIN while stale, or a negative errno. */
+/* Handle what is due at NOW (offers, windows, retention, a page of the
+ * waitlist being worked through): at most LIMIT referrals per kind. *N_DONE is how many were
+ * handled (call again while it equals the work left). 0, -EAGAIN while stale, or a negative errno.
+ */
 int rd_hub_tick(struct rd_hub *hub, int64_t now, size_t limit, size_t *n_done);
 
 /* Put RULES in force (taken over) at NOW: the connectors' state is read

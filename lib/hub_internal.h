@@ -5,6 +5,9 @@
  *                 swapping it in (or marking the hub stale)
  *   hub_wait.c    the head of the waitlist and its counts by candidates
  *   hub_serve.c   deciding again and serving the waitlist
+ *   hub_attention.c  who may take a waiting referral, and when nobody can
+ *                 (referral.needs_attention); working the waitlist through
+ *                 again after a change of routing file
  *   hub_update.c  the update state machine
  *   hub_time.c    deadlines, retention, erase
  *   hub_reload.c  putting another routing file in force
@@ -102,8 +105,16 @@ struct rd_hub {
         struct rd_event *events;
         char **texts;
         size_t n_events, cap_events, mark_events;
+        uint64_t mark_writes; /* the store's writes when the request began */
         int64_t retention_ms; /* erase personal data this long after a final status */
         bool erased;          /* something was erased since rd_hub_erased() */
+        /* the waitlist is being worked through again for the rules in
+         * force (its candidates were worked out under another file), from
+         * after AFTER (from the head without HAS_AFTER), a page per tick */
+        struct {
+                bool on, has_after;
+                struct rd_wait_key after;
+        } recheck;
 };
 
 /* ---- hub_state.c ------------------------------------------------------------------ */
@@ -166,6 +177,9 @@ int wait_extend(struct rd_hub *h, size_t n);
 /* Referral ROWID left the waitlist (the store has it). */
 void wait_remove(struct rd_hub *h, int64_t rowid);
 
+/* Where referral ROWID is in W, from index FROM on; -1 when not there. */
+ssize_t wait_find(const struct wait_head *w, size_t from, int64_t rowid);
+
 /* Where waiting referral ROWID is in the head, reading more of the list
  * from the store until it is found; -1 when it is not waiting (*ERR: 0) or
  * on a fault (*ERR: a negative errno). */
@@ -220,6 +234,15 @@ enum rd_event_type hub_decision_event(enum rd_status status);
  * malloc'ed, caller frees), or NULL without memory. */
 char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace);
 
+/* Is candidate C of a decision trace eligible (offered, free or full: not
+ * passed over by a filter), and is it (rev 2) an overflow candidate? */
+bool hub_trace_eligible(const json_t *c);
+bool hub_trace_overflow(const json_t *c);
+
+/* Append WORD to the text at BUF (SIZE bytes, *LEN used), space separated.
+ * false when it does not fit (BUF is left as it was). */
+bool hub_append_word(char *buf, size_t size, size_t *len, const char *word);
+
 /* Memory follows decision D for ST, once the store has it. */
 int hub_remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_decision *d,
                  bool was_waiting, const char *cands, int64_t now);
@@ -227,9 +250,24 @@ int hub_remember(struct rd_hub *h, const struct rd_stored *st, const struct rd_d
 /* accept_within of RULE (its own when it assigns, else the file's), in ms. */
 int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule);
 
-/* The connector of offer ST let go of it (TYPE: declined, expired): record
- * it, decide again, then serve the waitlist with the room it left. */
-int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now);
+/* The connector of offer ST let go of it (TYPE: declined, with the
+ * client's reason WHY or NULL; expired): record it, decide again, then
+ * serve the waitlist with the room it left. */
+int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type,
+                    const struct rd_store_reason *why, int64_t now);
+
+/* Decide again for stored referral ST at NOW, by its rule when that still
+ * assigns in the file, without those who declined it: *D and its *TRACE
+ * (caller frees). The referrals waiting ahead of it: the first AHEAD of the
+ * head, or (SIZE_MAX) the whole waitlist by candidates. Reads only. */
+int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead, int64_t now,
+                     struct rd_decision *d, json_t **trace);
+
+/* Record decision D (with its TRACE) for ST at NOW: the store, with the
+ * decision's event (and referral.needs_attention when it starts to wait
+ * for a coordinator), then memory. */
+int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+              const json_t *trace, int64_t now);
 
 /* Serve the waitlist now that connector FREED has room: the waiting
  * referrals for which it is a first-rank candidate in waitlist order, then
@@ -237,7 +275,65 @@ int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type t
 int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now);
 
 /* At start and on reload: serve every connector with room, first-rank
- * candidates first as hub_serve_freed. */
+ * candidates first as hub_serve_freed. When the routing file is not the
+ * one the waiting referrals' candidates were worked out with, every
+ * waiting referral is decided again: those that the passes for the
+ * connectors with room do not reach are worked through by hub_recheck. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now);
+
+/* ---- hub_attention.c ---------------------------------------------------------------- */
+
+/* What the decision trace of a waiting referral says of who may take it:
+ * its eligible candidates (not passed over for postcode, skill, language or
+ * a decline) and the teams of the first-rank ones, each space separated as
+ * the store keeps them (malloc'ed), and whether it needs a coordinator. */
+struct wait_facts {
+        char *cands, *teams;
+        enum rd_attention attention;
+};
+
+/* The facts of TRACE (RULES: the file it was decided under) into *OUT.
+ * 0 or -ENOMEM (*OUT then holds nothing to free). */
+int hub_wait_facts(const struct rd_rules *rules, const json_t *trace, struct wait_facts *out);
+
+/* Free what F holds. */
+void hub_wait_facts_free(struct wait_facts *f);
+
+/* referral.needs_attention about ST (its attention set) at NOW. */
+struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now);
+
+/* Waiting referral ST, at POS in the head (-1: not in it), gets the
+ * candidates of TRACE (decided at NOW), in the store and in memory (its
+ * place in the waitlist stays); entering or leaving needs_attention emits
+ * referral.needs_attention or referral.waitlisted (without attention). */
+int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st, const json_t *trace,
+                    int64_t now);
+
+/* *CURRENT: the store's fact KEY (META_*) names the rules in force. 0 or a
+ * store errno. */
+int hub_rules_current(struct rd_hub *h, const char *key, bool *current);
+
+/* Unless the waiting referrals' teams and attention were worked out with
+ * the rules in force (META_ATTENTION), start working the waitlist through
+ * again (H->recheck) at NOW, as many as the head holds at once. 0 or a
+ * negative errno. */
+int hub_recheck_begin(struct rd_hub *h, int64_t now);
+
+/* Waiting referrals worked through again per tick: each is decided again,
+ * so a page this size keeps a tick short (requests come in between). */
+#define RECHECK_PAGE 64
+
+/* Work the waitlist through again (H->recheck) for at most LIMIT waiting
+ * referrals at NOW: each is decided again (an offer when a candidate has
+ * room, else its candidates and attention follow the rules in force). Once
+ * the whole list is done, the store remembers the file (both META_*).
+ * *DONE grows by the referrals handled (and 1 for the end). 0 or a
+ * negative errno. */
+int hub_recheck(struct rd_hub *h, int64_t now, size_t limit, size_t *done);
+
+/* Facts of the store (meta): the routing file every waiting referral's
+ * candidates, and their teams and attention, were worked out with. */
+#define META_CANDIDATES "candidates_rules"
+#define META_ATTENTION "attention_rules"
 
 #endif

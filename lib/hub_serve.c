@@ -15,6 +15,7 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
         snprintf(st->rule, sizeof st->rule, "%s", rules->rules[d->rule].name);
         st->team[0] = st->connector[0] = st->forward_to[0] = st->reason[0] = '\0';
         st->offered_ms = st->offer_expires_ms = st->expected_start_ms = 0;
+        st->attention = RD_ATTENTION_NONE; /* a waiting one's: from its trace (hub_wait_facts) */
         if (st->status == RD_STATUS_RECEIVED)
                 st->start_by_ms = d->start_by_ms; /* a new referral's window */
         st->status = d->status;
@@ -44,16 +45,20 @@ enum rd_event_type hub_decision_event(enum rd_status status)
                                                 : RD_EV_FORWARDED;
 }
 
-/* Is candidate C of a trace an overflow one (rev 2)? */
-static bool trace_overflow(const json_t *c)
+bool hub_trace_overflow(const json_t *c)
 {
         const char *rank = json_string_value(json_object_get(c, "rank"));
         return rank && !strcmp(rank, "overflow");
 }
 
-/* Append WORD to the N bytes of text at BUF (LEN used), space separated.
- * false when it does not fit (BUF is left as it was). */
-static bool append_word(char *buf, size_t size, size_t *len, const char *word)
+bool hub_trace_eligible(const json_t *c)
+{
+        const char *why = json_string_value(json_object_get(c, "passed_over"));
+        return json_string_value(json_object_get(c, "connector")) &&
+               (!why || !strcmp(why, "full") || !strcmp(why, "not_picked"));
+}
+
+bool hub_append_word(char *buf, size_t size, size_t *len, const char *word)
 {
         int n = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", word);
 
@@ -79,16 +84,14 @@ static void trace_candidates(const json_t *trace, char *buf, size_t size)
 
                 json_array_foreach(cands, i, c)
                 {
-                        const char *why = json_string_value(json_object_get(c, "passed_over"));
                         const char *id = json_string_value(json_object_get(c, "connector"));
-                        if (!id || trace_overflow(c) != overflow ||
-                            (why && strcmp(why, "full") != 0 && strcmp(why, "not_picked") != 0))
+                        if (!hub_trace_eligible(c) || hub_trace_overflow(c) != overflow)
                                 continue;
                         if (overflow && !marked &&
-                            !append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
+                            !hub_append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
                                 return;
                         marked = true;
-                        if (!append_word(buf, size, &len, id))
+                        if (!hub_append_word(buf, size, &len, id))
                                 return;
                 }
         }
@@ -128,52 +131,54 @@ int64_t hub_accept_within_ms(const struct rd_rules *rules, const char *rule)
         return rules->accept_within_s * 1000;
 }
 
-/* Record decision D for ST (being decided again) at NOW, with its TRACE:
- * the store first, with the decision's event, then memory. */
-static int apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-                 const json_t *trace, int64_t now)
+/* Store decision D of ST (filled in, its waiting facts F) at NOW with its
+ * TRACE text: the row, the decision's event, and referral.needs_attention
+ * when it starts to wait for a coordinator (BEFORE: its attention until
+ * now). */
+static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+                          const char *text, const struct wait_facts *f, enum rd_attention before,
+                          int64_t now)
 {
-        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
         bool offer = d->status == RD_STATUS_ASSIGNED;
-        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        char *cands = NULL;
-        int r = -ENOMEM;
+        struct rd_event ev[2];
+        struct rd_store_change ch = {.st = st,
+                                     .row = true,
+                                     .trace_set = true,
+                                     .trace = text,
+                                     .rules_digest = h->rules->digest,
+                                     .candidates = f->cands,
+                                     .teams = f->teams,
+                                     .offered = offer ? st->connector : NULL,
+                                     .rr_rule = offer ? st->rule : NULL,
+                                     .events = ev,
+                                     .n_events = 1};
 
-        hub_fill_decision(h->rules, st, d, now);
-        if (d->status == RD_STATUS_WAITLISTED)
-                cands = hub_waiting_candidates(h->rules, trace);
-        if ((text || !trace) && (cands || d->status != RD_STATUS_WAITLISTED)) {
-                struct rd_event ev = hub_event(hub_decision_event(d->status), st, now, NULL);
-                struct rd_store_change ch = {.st = st,
-                                             .row = true,
-                                             .trace_set = true,
-                                             .trace = text,
-                                             .rules_digest = h->rules->digest,
-                                             .candidates = cands,
-                                             .offered = offer ? st->connector : NULL,
-                                             .rr_rule = offer ? st->rule : NULL,
-                                             .events = &ev,
-                                             .n_events = 1};
-                r = hub_write(h, &ch, false);
-        }
-        if (r == 0)
-                r = hub_remember(h, st, d, was_waiting, cands, now);
-        free(cands);
-        free(text);
-        return r;
+        ev[0] = hub_event(hub_decision_event(d->status), st, now, NULL);
+        if (st->attention && !before)
+                ev[ch.n_events++] = hub_attention_event(st, now);
+        return hub_write(h, &ch, false);
 }
 
-/* Waiting referral ST, at POS in the head, gets the candidates of TRACE,
- * in the store and in memory (its place in the waitlist stays). */
-static int recandidate(struct rd_hub *h, size_t pos, struct rd_stored *st, const json_t *trace)
+int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
+              const json_t *trace, int64_t now)
 {
-        char *cands = hub_waiting_candidates(h->rules, trace);
-        struct rd_store_change ch = {.st = st, .candidates = cands};
-        int r = cands ? hub_write(h, &ch, false) : -ENOMEM;
+        bool was_waiting = st->status == RD_STATUS_WAITLISTED;
+        enum rd_attention before = st->attention;
+        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        struct wait_facts f = {0};
+        int r = text || !trace ? 0 : -ENOMEM;
 
+        hub_fill_decision(h->rules, st, d, now);
+        if (r == 0 && d->status == RD_STATUS_WAITLISTED) {
+                r = hub_wait_facts(h->rules, trace, &f);
+                st->attention = f.attention;
+        }
         if (r == 0)
-                r = wait_recandidate(h, pos, cands);
-        free(cands);
+                r = store_decision(h, st, d, text, &f, before, now);
+        if (r == 0)
+                r = hub_remember(h, st, d, was_waiting, f.cands, now);
+        hub_wait_facts_free(&f);
+        free(text);
         return r;
 }
 
@@ -196,11 +201,8 @@ static int add_decline(void *ctx, const char *connector)
         return 0;
 }
 
-/* Decide again for stored referral ST at NOW, by its rule when that still
- * assigns in the file, without those who declined it: *D and its *TRACE
- * (caller frees). POS: where it waits in the head, or -1. Reads only. */
-static int decide_again(struct rd_hub *h, const struct rd_stored *st, ssize_t pos, int64_t now,
-                        struct rd_decision *d, json_t **trace)
+int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead, int64_t now,
+                     struct rd_decision *d, json_t **trace)
 {
         struct declines *dec = calloc(1, sizeof *dec);
         struct rd_referral ref;
@@ -219,7 +221,7 @@ static int decide_again(struct rd_hub *h, const struct rd_stored *st, ssize_t po
         if (r == 0 && (!content || rd_referral_from_json(content, &ref, &err) < 0))
                 r = -EINVAL; /* erased content: an open referral is withdrawn first */
         if (r == 0) {
-                r = hub_route_state(h, dec->ids, dec->n, pos < 0 ? SIZE_MAX : (size_t)pos, &rs);
+                r = hub_route_state(h, dec->ids, dec->n, ahead, &rs);
                 if (r == 0)
                         r = rd_route_redecide(&ref, h->rules, &rs, rule, st->received_ms, now, d,
                                               trace);
@@ -244,8 +246,9 @@ static bool offered_to_overflow(const json_t *trace)
         return rank && !strcmp(rank, "overflow");
 }
 
-/* Decide again for ST at NOW (see decide_again) and record what MODE lets
- * it change. *ASSIGNED (may be NULL): it got an offer. */
+/* Decide again for ST at NOW (see hub_decide_again) and record what MODE
+ * lets it change (a waiting referral's candidates, and so its attention,
+ * follow in every mode). *ASSIGNED (may be NULL): it got an offer. */
 static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t now,
                     enum redecide_mode mode, bool *assigned)
 {
@@ -262,17 +265,18 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         else if (st->status != RD_STATUS_WAITLISTED)
                 pos = -1;
         if (r == 0)
-                r = decide_again(h, st, pos, now, &d, &trace);
+                r = hub_decide_again(h, st, pos < 0 ? SIZE_MAX : (size_t)pos, now, &d, &trace);
         if (r == 0 && mode == REDECIDE_FIRST_RANK && d.status == RD_STATUS_ASSIGNED &&
             offered_to_overflow(trace)) {
                 /* its turn at an overflow candidate comes after the first-rank pass */
         } else if (r == 0 && mode != REDECIDE_ANY && d.status != RD_STATUS_ASSIGNED) {
                 /* still waiting: who may take it under the rules in force
-                 * (a reload may have added connectors to its rule) */
-                if (d.status == RD_STATUS_WAITLISTED && pos >= 0)
-                        r = recandidate(h, (size_t)pos, st, trace);
+                 * (a reload may have added connectors to its rule, or taken
+                 * the last one away; a rule that forwards now has none) */
+                if (st->status == RD_STATUS_WAITLISTED)
+                        r = hub_recandidate(h, pos, st, trace, now);
         } else if (r == 0) {
-                r = apply(h, st, &d, trace, now);
+                r = hub_apply(h, st, &d, trace, now);
                 if (r == 0 && assigned)
                         *assigned = d.status == RD_STATUS_ASSIGNED;
         }
@@ -280,16 +284,20 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         return r;
 }
 
-int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type, int64_t now)
+int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type type,
+                    const struct rd_store_reason *why, int64_t now)
 {
         char who[RD_ID_MAX + 1];
         struct rd_event ev;
-        struct rd_store_change ch = {.st = st, .declined = who, .events = &ev, .n_events = 1};
+        struct rd_store_change ch = {
+                .st = st, .declined = who, .reason = why, .events = &ev, .n_events = 1};
         size_t freed;
         int r;
 
         snprintf(who, sizeof who, "%s", st->connector);
         ev = hub_event(type, st, now, who); /* status: still the offer's (assigned) */
+        if (why && why->code)
+                snprintf(ev.reason_code, sizeof ev.reason_code, "%s", why->code);
         r = hub_write(h, &ch, false);
         if (r < 0)
                 return r;
@@ -462,26 +470,23 @@ int hub_serve_freed(struct rd_hub *h, size_t freed, int64_t now)
         return serve_ranks(h, p, &whole);
 }
 
-/* The routing file every waiting referral's candidates were worked out
- * with (meta). */
-#define META_CANDIDATES "candidates_rules"
-
 /* When the routing file is not the one the waiting referrals' candidates
- * were worked out with, try each of them (and remember the file once the
- * passes have been through the whole list). */
+ * were worked out with, try each of them while anybody has room (and
+ * remember the file once the passes have been through the whole list);
+ * what they do not reach, hub_recheck works through. */
 int hub_serve_everyone(struct rd_hub *h, int64_t now)
 {
-        char digest[65] = "";
         bool current, whole = false;
         struct pass p = {.freed = SIZE_MAX, .now = now};
-        int r = rd_store_meta_get(h->store, META_CANDIDATES, digest, sizeof digest);
+        int r = hub_rules_current(h, META_CANDIDATES, &current);
 
-        if (r < 0 && r != -ENOENT)
+        if (r < 0)
                 return r;
-        current = r == 0 && strcmp(digest, h->rules->digest) == 0;
         p.all = !current;
         r = serve_ranks(h, p, &whole);
         if (r == 0 && !current)
                 r = rd_store_meta_set(h->store, META_CANDIDATES, whole ? h->rules->digest : "");
-        return r;
+        if (r == 0 && !current && whole) /* each one was decided again: attention too */
+                r = rd_store_meta_set(h->store, META_ATTENTION, h->rules->digest);
+        return r < 0 ? r : hub_recheck_begin(h, now);
 }

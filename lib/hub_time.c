@@ -123,6 +123,8 @@ int rd_hub_next_deadline(struct rd_hub *h, int64_t *when)
         best = earliest(earliest(d.offer_expires, d.at_risk_start_by), d.missed_start_by);
         if (h->retention_ms && d.erase_final)
                 best = earliest(best, d.erase_final + h->retention_ms);
+        if (h->recheck.on) /* the waitlist is being worked through: at once */
+                best = 1;
         *when = best;
         return 0;
 }
@@ -140,7 +142,7 @@ static int tick_offers(struct rd_hub *h, int64_t now, size_t limit, struct rd_st
                 r = rd_store_get_row(h->store, rows[i].rowid, &st);
                 if (r == 0 && st.status == RD_STATUS_ASSIGNED && st.offer_expires_ms &&
                     st.offer_expires_ms <= now)
-                        r = hub_offer_ended(h, &st, RD_EV_OFFER_EXPIRED, now);
+                        r = hub_offer_ended(h, &st, RD_EV_OFFER_EXPIRED, NULL, now);
                 (*done)++;
         }
         return r;
@@ -207,6 +209,8 @@ int rd_hub_tick(struct rd_hub *h, int64_t now, size_t limit, size_t *n_done)
                 r = tick_windows(h, now, limit, rows, &done);
         if (r == 0 && h->retention_ms)
                 r = tick_erase(h, now, limit, rows, &done);
+        if (r == 0)
+                r = hub_recheck(h, now, limit < RECHECK_PAGE ? limit : RECHECK_PAGE, &done);
         free(rows);
         if (r < 0)
                 return r;

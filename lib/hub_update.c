@@ -38,6 +38,16 @@ enum need {
         MAY_EXPECTED_END = 1u << 3, /* expected_end, if given, in the future */
 };
 
+/* The reason codes a change may carry (protocol.md rev 2), NULL-terminated;
+ * a change without a list takes none. */
+static const char *const declined_codes[] = {
+        "no_capacity",  "language", "distance", "conflict_of_interest",
+        "not_suitable", "other",    NULL};
+static const char *const withdrawn_codes[] = {
+        "family_declined", "family_unreachable", "need_resolved", "moved", "other", NULL};
+static const char *const closed_codes[] = {"goals_reached", "partly_reached", "family_stopped",
+                                           "referred_on",   "other",          NULL};
+
 #define FROM(s) (1u << (s))
 #define FROM_OPEN                                                                                  \
         (FROM(RD_STATUS_WAITLISTED) | FROM(RD_STATUS_ASSIGNED) | FROM(RD_STATUS_ACCEPTED) |        \
@@ -49,17 +59,24 @@ static const struct transition {
         enum who who;
         unsigned needs; /* enum need */
         enum rd_event_type event;
+        /* its reason codes: a client's reason (code and text) is kept with
+         * the referral; NULL: none, and a text is ignored (or, forwarded,
+         * the forward's reason) */
+        const char *const *codes;
 } transitions[] = {
-        [CH_ACCEPTED] = {"accepted", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_ACCEPTED},
+        [CH_ACCEPTED] = {"accepted", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_ACCEPTED, NULL},
         [CH_STARTED] = {"started", FROM(RD_STATUS_ASSIGNED) | FROM(RD_STATUS_ACCEPTED), BY_OFFERED,
-                        MAY_EXPECTED_END, RD_EV_STARTED},
-        [CH_DECLINED] = {"declined", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_DECLINED},
-        [CH_CLOSED] = {"closed", FROM(RD_STATUS_STARTED), BY_OFFERED, 0, RD_EV_CLOSED},
-        [CH_WITHDRAWN] = {"withdrawn", FROM_OPEN, BY_PARTNER_OR_COORDINATOR, 0, RD_EV_WITHDRAWN},
+                        MAY_EXPECTED_END, RD_EV_STARTED, NULL},
+        [CH_DECLINED] = {"declined", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_DECLINED,
+                         declined_codes},
+        [CH_CLOSED] = {"closed", FROM(RD_STATUS_STARTED), BY_OFFERED, 0, RD_EV_CLOSED,
+                       closed_codes},
+        [CH_WITHDRAWN] = {"withdrawn", FROM_OPEN, BY_PARTNER_OR_COORDINATOR, 0, RD_EV_WITHDRAWN,
+                          withdrawn_codes},
         [CH_ASSIGNED] = {"assigned (with connector)", FROM_OPEN, BY_COORDINATOR, NEED_CONNECTOR,
-                         RD_EV_ASSIGNED},
+                         RD_EV_ASSIGNED, NULL},
         [CH_FORWARDED] = {"forwarded", FROM_OPEN, BY_COORDINATOR, NEED_FORWARD_TO | NEED_REASON,
-                          RD_EV_FORWARDED},
+                          RD_EV_FORWARDED, NULL},
 };
 RD_TABLE_COVERS(transitions, CH__MAX);
 
@@ -120,6 +137,30 @@ static int check_allowed(const struct rd_stored *st, const struct rd_update *u, 
                             rd_status_name(st->status), change_name(u), ok);
 }
 
+/* RD_INVALID unless U's reason_code, if any, is one of change C's. */
+static int check_code(const struct rd_update *u, enum change c, struct rd_error *err)
+{
+        const char *const *code = transitions[c].codes;
+        char list[RD_MESSAGE_MAX / 2];
+        size_t len = 0;
+
+        if (!u->reason_code)
+                return 0;
+        if (!code)
+                return rd_error_set(err, RD_INVALID, "reason_code",
+                                    "only declined, withdrawn and closed take a reason_code");
+        for (list[0] = '\0'; *code; code++) {
+                int n;
+                if (strcmp(*code, u->reason_code) == 0)
+                        return 0;
+                n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *code);
+                if (n > 0 && (size_t)n < sizeof list - len)
+                        len += (size_t)n;
+        }
+        return rd_error_set(err, RD_INVALID, "reason_code", "the reason_code of %s is one of: %s",
+                            change_name(u), list);
+}
+
 /* What a change needs: the indexes, in the rules in force, of the connector
  * (*CI) and forward target (*TI) it names. */
 static int check_needs(const struct rd_hub *h, const struct rd_update *u, unsigned needs,
@@ -177,7 +218,8 @@ static int check(const struct rd_hub *h, const struct rd_stored *st, const struc
                         return rd_error_set(err, RD_FORBIDDEN, "connector",
                                             "this referral is offered to another connector");
         }
-        return check_needs(h, u, t->needs, now, ci, ti, err);
+        r = check_needs(h, u, t->needs, now, ci, ti, err);
+        return r < 0 ? r : check_code(u, c, err);
 }
 
 static int is_declined_by(void *ctx, const char *connector)
@@ -218,6 +260,7 @@ static void next_state(const struct rd_rules *rules, const struct rd_stored *st,
 {
         *next = *st;
         next->status = c == CH_DECLINED ? st->status : u->status;
+        next->attention = RD_ATTENTION_NONE; /* it no longer waits (or, declined, never did) */
         if (c != CH_CLOSED)
                 next->offer_expires_ms = 0; /* the offer holds, or is gone */
         if (c == CH_CLOSED || c == CH_WITHDRAWN || c == CH_FORWARDED)
@@ -264,18 +307,41 @@ static int follow(struct rd_hub *h, const struct rd_stored *old, const struct rd
         return 0;
 }
 
+/* The client's reason for change C of U to ST at NOW into *WHY: NULL when
+ * C keeps none. */
+static const struct rd_store_reason *reason_of(const struct rd_stored *st,
+                                               const struct rd_update *u, enum change c,
+                                               int64_t now, struct rd_store_reason *why)
+{
+        if (!transitions[c].codes)
+                return NULL;
+        *why = (struct rd_store_reason){.at_ms = now,
+                                        .change = change_name(u),
+                                        .connector = st->connector,
+                                        .code = u->reason_code,
+                                        .text = u->reason && u->reason[0] ? u->reason : NULL};
+        return why;
+}
+
 /* Apply change C (not a decline) of U to ST at NOW; *OUT: the new state. */
 static int apply_change(struct rd_hub *h, const struct rd_stored *st, const struct rd_update *u,
                         enum change c, ssize_t ci, ssize_t ti, int64_t now, struct rd_stored *out)
 {
         struct rd_stored next;
+        struct rd_store_reason why;
         struct rd_event ev;
-        struct rd_store_change w = {.st = &next, .row = true, .events = &ev, .n_events = 1};
+        struct rd_store_change w = {.st = &next,
+                                    .row = true,
+                                    .reason = reason_of(st, u, c, now, &why),
+                                    .events = &ev,
+                                    .n_events = 1};
         size_t freed;
         int r;
 
         next_state(h->rules, st, u, c, ci, ti, now, &next);
         ev = hub_event(transitions[c].event, &next, now, NULL);
+        if (w.reason && u->reason_code)
+                snprintf(ev.reason_code, sizeof ev.reason_code, "%s", u->reason_code);
         if (c == CH_ASSIGNED)
                 w.offered = next.connector; /* by hand: no round robin */
         r = hub_write(h, &w, false);
@@ -312,7 +378,8 @@ int rd_hub_update(struct rd_hub *h, const struct rd_update *u, int64_t now, stru
         if (r == 0 && (r = check(h, &st, u, c, now, &ci, &ti, err)) < 0)
                 return r;
         if (r == 0 && c == CH_DECLINED) {
-                r = hub_offer_ended(h, &st, RD_EV_DECLINED, now);
+                struct rd_store_reason why;
+                r = hub_offer_ended(h, &st, RD_EV_DECLINED, reason_of(&st, u, c, now, &why), now);
                 if (r == 0)
                         *out = st;
         } else if (r == 0) {

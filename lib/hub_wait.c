@@ -289,7 +289,7 @@ int wait_extend(struct rd_hub *h, size_t n)
         return r;
 }
 
-static ssize_t wait_find(const struct wait_head *w, size_t from, int64_t rowid)
+ssize_t wait_find(const struct wait_head *w, size_t from, int64_t rowid)
 {
         for (size_t i = from; i < w->n; i++)
                 if (w->e[i].rowid == rowid)

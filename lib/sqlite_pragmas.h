@@ -15,7 +15,9 @@
 #define RD_SQLITE_PRAGMAS_FULL RD_SQLITE_PRAGMAS_("FULL")
 #define RD_SQLITE_PRAGMAS_NORMAL RD_SQLITE_PRAGMAS_("NORMAL")
 
-/* How long a statement waits for another connection's lock. */
+/* How long a tool's statement waits for another connection's lock. The
+ * daemon's connection has none: its loop never waits on a lock (store.h,
+ * rd_store_open). */
 #define RD_SQLITE_BUSY_TIMEOUT_MS 5000
 
 #endif

@@ -52,29 +52,63 @@ const char *rd_store_errmsg(struct rd_store *s)
         return s ? s->ops->errmsg(s) : "no database";
 }
 
+/* R from a driver's call made inside the caller's transaction: when the
+ * call failed and the database no longer has the transaction (a fault made
+ * it end it), the transaction is lost, for every call until rollback. */
+static int watch(struct rd_store *s, int r)
+{
+        if (r < 0 && s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
+                s->txn = RD_STORE_TXN_LOST;
+        return r < 0 && s->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : r;
+}
+
+/* Call the driver (EXPR) unless the transaction is lost, and watch. */
+#define CALL(s, expr) ((s)->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : watch((s), (expr)))
+
 int rd_store_begin(struct rd_store *s)
 {
-        return s->ops->begin(s);
+        int r = s->ops->begin(s);
+        if (r == 0)
+                s->txn = RD_STORE_TXN_OPEN;
+        return r;
 }
 
 int rd_store_commit(struct rd_store *s)
 {
-        return s->ops->commit(s);
+        int r;
+
+        if (s->txn == RD_STORE_TXN_LOST)
+                return RD_STORE_ABORTED;
+        /* not watched: a failed commit has ended (RD_STORE_UNKNOWN says
+         * how), and the caller rolls back whatever it returns */
+        r = s->ops->commit(s);
+        if (r == 0)
+                s->txn = RD_STORE_TXN_NONE;
+        return r;
 }
 
 void rd_store_rollback(struct rd_store *s)
 {
         s->ops->rollback(s);
+        s->txn = RD_STORE_TXN_NONE;
 }
 
 int rd_store_request_begin(struct rd_store *s)
 {
-        return s->ops->request_begin(s);
+        /* a savepoint outside a transaction would begin one of its own */
+        if (s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
+                s->txn = RD_STORE_TXN_LOST;
+        return CALL(s, s->ops->request_begin(s));
 }
 
 int rd_store_request_end(struct rd_store *s, bool keep)
 {
-        return s->ops->request_end(s, keep);
+        return CALL(s, s->ops->request_end(s, keep));
+}
+
+bool rd_store_in_transaction(const struct rd_store *s)
+{
+        return s->txn == RD_STORE_TXN_OPEN;
 }
 
 int64_t rd_store_last_seq(const struct rd_store *s)
@@ -86,89 +120,93 @@ int64_t rd_store_last_seq(const struct rd_store *s)
 
 int rd_store_insert(struct rd_store *s, struct rd_store_change *ch)
 {
-        return s->ops->insert(s, ch);
+        s->writes++;
+        return CALL(s, s->ops->insert(s, ch));
 }
 
 int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
 {
-        return s->ops->change(s, ch);
+        s->writes++;
+        return CALL(s, s->ops->change(s, ch));
 }
 
 int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
                    int64_t now_ms)
 {
-        return s->ops->erase(s, rowid, content, trace, now_ms);
+        s->writes++;
+        return CALL(s, s->ops->erase(s, rowid, content, trace, now_ms));
 }
 
 int rd_store_meta_set(struct rd_store *s, const char *key, const char *value)
 {
-        return s->ops->meta_set(s, key, value);
+        s->writes++;
+        return CALL(s, s->ops->meta_set(s, key, value));
 }
 
 /* ---- the hub's reads ------------------------------------------------------------------ */
 
 int rd_store_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out)
 {
-        return s->ops->find(s, partner, ref, out);
+        return CALL(s, s->ops->find(s, partner, ref, out));
 }
 
 int rd_store_get_row(struct rd_store *s, int64_t rowid, struct rd_stored *out)
 {
-        return s->ops->get(s, rowid, out);
+        return CALL(s, s->ops->get(s, rowid, out));
 }
 
 int rd_store_get(struct rd_store *s, const char *id, struct rd_stored *out)
 {
         int64_t rowid;
         int r = rd_store_parse_id(id, &rowid);
-        return r < 0 ? r : s->ops->get(s, rowid, out);
+        return r < 0 ? r : CALL(s, s->ops->get(s, rowid, out));
 }
 
 int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
                      char rules_digest[65])
 {
-        return s->ops->content(s, rowid, content, trace, rules_digest);
+        return CALL(s, s->ops->content(s, rowid, content, trace, rules_digest));
 }
 
 int rd_store_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx)
 {
-        return s->ops->each_state(s, fns, ctx);
+        return CALL(s, s->ops->each_state(s, fns, ctx));
 }
 
 int rd_store_each_decline(struct rd_store *s, int64_t rowid,
                           int (*fn)(void *ctx, const char *connector), void *ctx)
 {
-        return s->ops->each_decline(s, rowid, fn, ctx);
+        return CALL(s, s->ops->each_decline(s, rowid, fn, ctx));
 }
 
 int rd_store_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
                           int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                           void *ctx, size_t *count)
 {
-        return s->ops->each_waiting(s, after, limit, fn, ctx, count);
+        return CALL(s, s->ops->each_waiting(s, after, limit, fn, ctx, count));
 }
 
 int rd_store_each_waiting_set(struct rd_store *s,
                               int (*fn)(void *ctx, const char *candidates, int64_t count),
                               void *ctx)
 {
-        return s->ops->each_waiting_set(s, fn, ctx);
+        return CALL(s, s->ops->each_waiting_set(s, fn, ctx));
 }
 
 int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
                         void *ctx)
 {
-        return s->ops->each_offer(s, fn, ctx);
+        return CALL(s, s->ops->each_offer(s, fn, ctx));
 }
 
 int rd_store_meta_get(struct rd_store *s, const char *key, char *buf, size_t size)
 {
-        return s->ops->meta_get(s, key, buf, size);
+        return CALL(s, s->ops->meta_get(s, key, buf, size));
 }
 
 int rd_store_next_deadlines(struct rd_store *s, struct rd_deadlines *out)
 {
-        return s->ops->next_deadlines(s, out);
+        return CALL(s, s->ops->next_deadlines(s, out));
 }
 
 int rd_store_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t limit,
@@ -176,7 +214,7 @@ int rd_store_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, i
 {
         if ((unsigned)kind >= RD_DUE__MAX || limit < 0)
                 return -EINVAL;
-        return s->ops->due(s, kind, threshold, limit, rows, n);
+        return CALL(s, s->ops->due(s, kind, threshold, limit, rows, n));
 }
 
 /* ---- the daemon's reads ---------------------------------------------------------------- */
@@ -188,7 +226,7 @@ int rd_store_visible(struct rd_store *s, const struct rd_stored *o, const struct
         if (viewer->kind == RD_VIEW_PARTNER)
                 return strcmp(o->partner, viewer->id) == 0 ||
                        strcmp(o->forward_to, viewer->id) == 0;
-        return s->ops->was_offered(s, o->rowid, viewer->id);
+        return CALL(s, s->ops->was_offered(s, o->rowid, viewer->id));
 }
 
 /* Append the JSON text BODY (an event as stored) to the array CTX. */
@@ -203,47 +241,64 @@ static int append_body(void *ctx, const char *body)
 int rd_store_events(struct rd_store *s, int64_t since, int64_t limit,
                     const struct rd_viewer *viewer, json_t *arr)
 {
-        return s->ops->each_event(s, since, limit, viewer, append_body, arr);
+        return CALL(s, s->ops->each_event(s, since, limit, viewer, append_body, arr));
 }
 
 int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
 {
-        return s->ops->each_history(s, rowid, append_body, arr);
+        return CALL(s, s->ops->each_history(s, rowid, append_body, arr));
 }
 
 static int list_item(void *ctx, const struct rd_stored *o)
 {
         char buf[RD_TIME_STR];
-        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "id", o->id,
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:s*}", "id", o->id,
                                "partner", o->partner, "ref", o->ref, "status",
                                rd_status_name(o->status), "team", o->team[0] ? o->team : NULL,
                                "connector", o->connector[0] ? o->connector : NULL, "start_by",
                                o->start_by_ms ? rd_time_format(o->start_by_ms, buf) : NULL, "seq",
-                               (json_int_t)o->last_seq);
+                               (json_int_t)o->last_seq, "attention",
+                               o->attention ? rd_attention_name(o->attention) : NULL);
         if (!it)
                 return -ENOMEM;
         return json_array_append_new(ctx, it) < 0 ? -ENOMEM : 0;
 }
 
-int rd_store_list(struct rd_store *s, int status, int64_t since, int64_t limit,
-                  const struct rd_viewer *viewer, json_t *arr)
+int rd_store_list(struct rd_store *s, const struct rd_list_query *q, json_t *arr)
 {
-        return s->ops->each_listed(s, status, since, limit, viewer, list_item, arr);
+        return CALL(s, s->ops->each_listed(s, q, list_item, arr));
+}
+
+static int reason_item(void *ctx, const struct rd_store_reason *why)
+{
+        char at[RD_TIME_STR];
+        json_t *it = json_pack("{s:s, s:s, s:s*, s:s*, s:s*}", "at", rd_time_format(why->at_ms, at),
+                               "status", why->change, "connector",
+                               why->connector && why->connector[0] ? why->connector : NULL,
+                               "reason_code", why->code, "reason", why->text);
+        if (!it)
+                return -ENOMEM;
+        return json_array_append_new(ctx, it) < 0 ? -ENOMEM : 0;
+}
+
+int rd_store_reasons(struct rd_store *s, int64_t rowid, json_t *arr)
+{
+        return CALL(s, s->ops->each_reason(s, rowid, reason_item, arr));
 }
 
 int rd_store_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
 {
-        return s->ops->count_by_status(s, counts);
+        return CALL(s, s->ops->count_by_status(s, counts));
 }
 
-int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed)
 {
-        return s->ops->window_counts(s, started, in_time);
+        return CALL(s, s->ops->window_counts(s, started, in_time, missed));
 }
 
 int rd_store_figures(struct rd_store *s, struct rd_figures *out)
 {
-        return s->ops->figures(s, out);
+        return CALL(s, s->ops->figures(s, out));
 }
 
 /* ---- the audit trail -------------------------------------------------------------------- */
@@ -251,7 +306,8 @@ int rd_store_figures(struct rd_store *s, struct rd_figures *out)
 int rd_store_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
                    const char *action, const char *referral_id)
 {
-        return s->ops->audit(s, at_ms, client, role, action, referral_id ? referral_id : "");
+        return CALL(s,
+                    s->ops->audit(s, at_ms, client, role, action, referral_id ? referral_id : ""));
 }
 
 struct audit_list {
@@ -276,15 +332,15 @@ int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit, const 
                         json_t *arr, int64_t *last)
 {
         struct audit_list al = {arr, since};
-        int r = s->ops->each_audit(s, since, limit, referral_id ? referral_id : "", audit_item,
-                                   &al);
+        int r = CALL(s, s->ops->each_audit(s, since, limit, referral_id ? referral_id : "",
+                                           audit_item, &al));
         *last = al.last;
         return r;
 }
 
 int rd_store_audit_purge(struct rd_store *s, int64_t before_ms)
 {
-        return s->ops->audit_purge(s, before_ms);
+        return CALL(s, s->ops->audit_purge(s, before_ms));
 }
 
 /* ---- the routing files ----------------------------------------------------------------- */
@@ -293,23 +349,34 @@ int rd_store_routing_record(struct rd_store *s, const struct rd_routing_file *f,
 {
         if (!f->digest || !f->source || (!f->text && f->len))
                 return -EINVAL;
-        return s->ops->routing_record(s, f, now_ms);
+        s->writes++;
+        return CALL(s, s->ops->routing_record(s, f, now_ms));
 }
 
 int rd_store_each_routing(struct rd_store *s,
                           int (*fn)(void *ctx, const struct rd_routing_period *p), void *ctx)
 {
-        return s->ops->each_routing(s, fn, ctx);
+        return CALL(s, s->ops->each_routing(s, fn, ctx));
 }
 
 int rd_store_routing_text(struct rd_store *s, const char *digest, char **text, size_t *len)
 {
-        return s->ops->routing_text(s, digest, text, len);
+        return CALL(s, s->ops->routing_text(s, digest, text, len));
 }
 
 int rd_store_checkpoint(struct rd_store *s)
 {
+        int r;
+
         if (!(s->caps & RD_STORE_CAN_WIPE) || !s->ops->checkpoint)
                 return -EOPNOTSUPP;
-        return s->ops->checkpoint(s);
+        r = s->ops->checkpoint(s);
+        if (r == 0)
+                s->wiped_seq = s->ops->last_seq(s);
+        return r;
+}
+
+int64_t rd_store_wiped_seq(const struct rd_store *s)
+{
+        return s->wiped_seq;
 }

@@ -21,6 +21,7 @@
 #ifndef RD_STORE_H
 #define RD_STORE_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,21 @@ struct rd_stored {
         int missed_fired;         /* referral.window_missed was emitted */
         int64_t final_ms;         /* when it reached a final status; 0: open */
         int64_t erased_ms;        /* when its personal data was erased; 0: not */
+        /* (rev 2) waitlisted and no connector can take it under its rule in
+         * the file in force: why (protocol.md, referral.needs_attention);
+         * RD_ATTENTION_NONE in every other status */
+        enum rd_attention attention;
+};
+
+/* (rev 2) A client's reason for a change (protocol.md, "update"): its code
+ * and free text, kept with the referral as personal data (never in an
+ * event), listed by rd_store_reasons and counted by rd_store_figures. */
+struct rd_store_reason {
+        int64_t at_ms;
+        const char *change;    /* the status asked for: "declined", "withdrawn", "closed" */
+        const char *connector; /* the connector of the offer it concerns; "" none */
+        const char *code;      /* reason_code, or NULL: none given */
+        const char *text;      /* reason, or NULL: none given */
 };
 
 /* One write about one referral (or, for rd_store_change with ST NULL, about
@@ -79,10 +95,14 @@ struct rd_store_change {
          * the overflow candidates after a "/" word); NULL: unchanged. The
          * store keeps the text as it is and counts the waitlist by it. */
         const char *candidates;
+        /* with CANDIDATES: the teams of its first-rank candidates, space
+         * separated (list by team), and ST's attention is written too */
+        const char *teams;
         const char *offered;  /* an offer to this connector: counted, and it may read the
                                  referral from then on; NULL: none */
         const char *rr_rule;  /* with OFFERED: this rule's round robin offered to OFFERED last */
         const char *declined; /* this connector declined it or let its offer lapse */
+        const struct rd_store_reason *reason; /* (rev 2) keep this reason; NULL: none */
         /* Appended after the writes: each gets the next seq and the
          * referral's id, and the referral's last_seq becomes the seq of the
          * last one. With TEXTS not NULL, TEXTS[i] receives event i's JSON
@@ -99,6 +119,22 @@ struct rd_store_change {
 struct rd_viewer {
         enum { RD_VIEW_ALL, RD_VIEW_PARTNER, RD_VIEW_CONNECTOR } kind;
         const char *id;
+};
+
+/* (rev 2) What `list` asks for (protocol.md, "get and list"); every given
+ * filter must hold. */
+struct rd_list_query {
+        int64_t since, limit; /* latest event seq > SINCE, at most LIMIT */
+        unsigned statuses;    /* 1u << status for each status wanted; 0: any */
+        /* the connector, and the team, of the referral's current or last
+         * offer (the driver keeps them: the last non-empty connector and
+         * team a row was written with); for a waitlisted referral TEAM
+         * matches any of the TEAMS its candidates were last written with
+         * instead. NULL: any */
+        const char *connector;
+        const char *team;
+        bool attention;                 /* only referrals with an attention */
+        const struct rd_viewer *viewer; /* NULL: all */
 };
 
 /* What the hub keeps in memory, read in one pass (rd_store_each_state):
@@ -147,6 +183,7 @@ struct rd_durations {
         int64_t p50_ms, p90_ms; /* nearest rank */
 };
 #define RD_FIGURES_FORWARDS_MAX 32
+#define RD_FIGURES_REASONS_MAX 32
 struct rd_figures {
         struct rd_durations to_offer; /* receipt to first offer */
         struct rd_durations to_start; /* receipt to start */
@@ -157,6 +194,15 @@ struct rd_figures {
         size_t n_forwards;
         int64_t waiting;
         int64_t oldest_waiting_received_ms; /* 0: none waiting */
+        int64_t attention;                  /* (rev 2) waiting referrals with an attention */
+        /* (rev 2) the reasons kept (struct rd_store_reason) of each change
+         * declined, withdrawn and closed, by code ("": none given) */
+        struct {
+                char change[16];
+                char code[RD_REASON_CODE_MAX];
+                int64_t count;
+        } reasons[RD_FIGURES_REASONS_MAX];
+        size_t n_reasons;
 };
 
 /* A routing file put in force (rd_store_routing_record), all borrowed:
@@ -206,12 +252,14 @@ struct rd_store_ops {
         const char *name; /* "sqlite" */
         void (*close)(struct rd_store *s);
         const char *(*errmsg)(struct rd_store *s);
-        /* transactions */
+        /* transactions; in_transaction: whether the database still has the
+         * transaction begin opened (a fault may have made it end it) */
         int (*begin)(struct rd_store *s);
         int (*commit)(struct rd_store *s);
         void (*rollback)(struct rd_store *s);
         int (*request_begin)(struct rd_store *s);
         int (*request_end)(struct rd_store *s, bool keep);
+        bool (*in_transaction)(struct rd_store *s);
         int64_t (*last_seq)(const struct rd_store *s);
         /* the hub's writes */
         int (*insert)(struct rd_store *s, struct rd_store_change *ch);
@@ -251,11 +299,15 @@ struct rd_store_ops {
                           void *ctx);
         int (*each_history)(struct rd_store *s, int64_t rowid,
                             int (*fn)(void *ctx, const char *body), void *ctx);
-        int (*each_listed)(struct rd_store *s, int status, int64_t since, int64_t limit,
-                           const struct rd_viewer *viewer,
+        int (*each_listed)(struct rd_store *s, const struct rd_list_query *q,
                            int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+        /* each_reason: the reasons of referral ROWID with a code or a text,
+         * oldest first (rd_store_reasons) */
+        int (*each_reason)(struct rd_store *s, int64_t rowid,
+                           int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx);
         int (*count_by_status)(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
-        int (*window_counts)(struct rd_store *s, int64_t *started, int64_t *in_time);
+        int (*window_counts)(struct rd_store *s, int64_t *started, int64_t *in_time,
+                             int64_t *missed);
         int (*figures)(struct rd_store *s, struct rd_figures *out);
         /* the audit trail */
         int (*audit)(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
@@ -273,28 +325,62 @@ struct rd_store_ops {
         int (*checkpoint)(struct rd_store *s);
 };
 
-/* Every driver's store begins with this; the driver's opener fills it. */
+/* Every driver's store begins with this; the driver's opener fills OPS
+ * and CAPS and leaves the rest zero: store.c keeps it. */
 struct rd_store {
         const struct rd_store_ops *ops;
         unsigned caps; /* enum rd_store_cap */
+        /* the caller's transaction: none, open, or ended by a fault (every
+         * call inside it then fails with RD_STORE_ABORTED until rollback) */
+        enum { RD_STORE_TXN_NONE, RD_STORE_TXN_OPEN, RD_STORE_TXN_LOST } txn;
+        int64_t wiped_seq; /* rd_store_wiped_seq */
+        /* write operations asked of the store so far (insert, change, erase,
+         * meta_set, routing_record), kept by store.c: whoever keeps state
+         * derived from the store (the hub) knows by comparing it whether an
+         * undone request had written anything that memory may follow */
+        uint64_t writes;
 };
 
 /* ---- the SQLite driver ---------------------------------------------------------- */
 
-/* Open (creating if needed) the SQLite database at PATH: the file is made
- * 0600 and a missing parent folder 0700, whatever the umask. WAL,
- * synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for tests and
- * benchmarks only), secure_delete; the schema is versioned with PRAGMA
- * user_version and migrated forward; every statement is prepared once.
- * Returns 0 and a new store in *OUT, or a negative errno with a reason (no
- * personal data) in ERRBUF. */
+/* Open the SQLite database at PATH, creating it where no file is (daemon.md
+ * rev 2): a new database is made under PATH.new (what an interrupted start
+ * left there is removed first), its schema committed and synced, then
+ * renamed into place, so that no empty or half-made file is ever at PATH;
+ * the file is 0600 and a missing parent folder 0700, whatever the umask. A
+ * file at PATH that is empty (0 bytes) is refused with -ENODATA and left as
+ * it is. WAL, synchronous=FULL (with SYNCHRONOUS_FULL false: NORMAL, for
+ * tests and benchmarks only), secure_delete; the schema is versioned with
+ * PRAGMA user_version and migrated forward; every statement is prepared
+ * once. The connection never waits for another process's lock: a writer
+ * elsewhere makes rd_store_begin fail with -EBUSY at once, a reader makes
+ * rd_store_checkpoint do so. Returns 0 and a new store in *OUT, or a
+ * negative errno with a reason (no personal data) in ERRBUF. The same as
+ * rd_store_open_sqlite with only SYNCHRONOUS_FULL set. */
 int rd_store_open(const char *path, bool synchronous_full, struct rd_store **out, char *errbuf,
                   size_t errsize);
 
+/* How rd_store_open_sqlite opens a database. All zero is a test's store
+ * (synchronous=NORMAL); the daemon sets SYNCHRONOUS_FULL. */
+struct rd_sqlite_options {
+        bool synchronous_full;
+        /* tests only: the name of a SQLite VFS the test registered (NULL:
+         * SQLite's default), and the page cache in pages (0: SQLite's
+         * default), so that a small batch spills pages before its commit */
+        const char *vfs;
+        int cache_pages;
+};
+
+/* rd_store_open with OPTIONS (NULL: all zero). */
+int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *options,
+                         struct rd_store **out, char *errbuf, size_t errsize);
+
 /* Copy the SQLite database at SRC_PATH, also while the daemon writes to it,
  * into a new file DST_PATH (created 0600; an existing file is never
- * overwritten), with SQLite's online backup API. An offline tool's call
- * (referralctl backup). 0, or a negative errno with a sentence in ERRBUF. */
+ * overwritten), with SQLite's online backup API in one read transaction:
+ * one snapshot, held only as long as the copy takes. An offline tool's
+ * call (referralctl backup). 0, or a negative errno with a sentence in
+ * ERRBUF. */
 int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, size_t errsize);
 
 /* The coordinators' tools read a database through this (tools.md): a
@@ -336,15 +422,37 @@ unsigned rd_store_caps(const struct rd_store *store);
 /* The driver's last error text (static until the next call). */
 const char *rd_store_errmsg(struct rd_store *store);
 
-/* Transactions. rd_store_begin opens a writing transaction. A request inside
- * it runs in a savepoint: rd_store_request_begin, then _end(keep=true) to
- * keep it or _end(keep=false) to undo just that request. All return 0 or a
- * negative errno. After a failed commit the caller must rd_store_rollback. */
+/* Transactions. rd_store_begin opens a writing transaction (on a store
+ * opened read-only: a reading one, one snapshot until it ends), and takes
+ * the newest seq from the database, whatever happened before. A request
+ * inside it runs in a savepoint: rd_store_request_begin, then
+ * _end(keep=true) to keep it or _end(keep=false) to undo just that request;
+ * when _end(keep=true) fails, the request is undone too (or, when even that
+ * fails, the whole transaction, RD_STORE_ABORTED). All return 0 or a
+ * negative errno. After a failed commit the caller must rd_store_rollback.
+ *
+ * Faults (store.h's two results of its own, beside plain errnos):
+ * RD_STORE_ABORTED from any call inside the transaction: a fault made the
+ * database end it (SQLite does so for some SQLITE_FULL and SQLITE_IOERR);
+ * everything written since rd_store_begin is gone, and every later call
+ * inside it fails the same way, so that nothing runs outside a
+ * transaction by accident, until rd_store_rollback. RD_STORE_UNKNOWN from
+ * rd_store_commit: the commit may or may not have taken effect (SQLite: the
+ * write-ahead log, commit record included, was written but not synced, so
+ * a recovery may find it; PostgreSQL: the connection was lost during
+ * COMMIT); the store's own view after the rollback is that it did not,
+ * and the next rd_store_begin takes the seq from the database again. */
+#define RD_STORE_ABORTED (-ECANCELED)
+#define RD_STORE_UNKNOWN (-EINPROGRESS)
 int rd_store_begin(struct rd_store *store);
 int rd_store_commit(struct rd_store *store);
 void rd_store_rollback(struct rd_store *store);
 int rd_store_request_begin(struct rd_store *store);
 int rd_store_request_end(struct rd_store *store, bool keep);
+
+/* True between a successful rd_store_begin and its commit or rollback,
+ * unless a fault ended the transaction (RD_STORE_ABORTED). */
+bool rd_store_in_transaction(const struct rd_store *store);
 
 /* Newest seq committed or appended in the open transaction; 0 when none.
  * A request or transaction rolled back gives its seqs back. */
@@ -361,14 +469,16 @@ int64_t rd_store_last_seq(const struct rd_store *store);
 int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
 
 /* Change the referral CH->ST (by its rowid): its status and decision
- * columns when CH->ROW (first_offered_ms is kept once set), its trace,
- * candidates, offer, round robin and declines, then its events (CH->ST's
- * last_seq follows them). With CH->ST NULL only events about no referral
- * (config.*); -EINVAL with any other part. 0 or a negative errno. */
+ * columns when CH->ROW (first_offered_ms is kept once set; so are the
+ * connector and team of its last offer, for `list`), its trace,
+ * candidates (with teams and attention), offer, round robin, declines and
+ * reason, then its events (CH->ST's last_seq follows them). With CH->ST NULL only events about no
+ * referral (config.*); -EINVAL with any other part. 0 or a negative errno. */
 int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
 
 /* Replace the content of referral ROWID by CONTENT (its personal data
- * taken out) and its trace by TRACE, marked erased at NOW_MS. With
+ * taken out) and its trace by TRACE, marked erased at NOW_MS; the free
+ * text of its reasons goes too (their codes stay). With
  * RD_STORE_CAN_WIPE, rd_store_checkpoint after the commit wipes the old
  * bytes from the files. 0 or a negative errno. */
 int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
@@ -452,18 +562,26 @@ int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
 /* The events of referral ROWID, oldest first, appended to ARR. 0 or errno. */
 int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
 
-/* Referrals VIEWER may see (NULL: all) whose latest event seq > SINCE, of
- * STATUS (or any when STATUS < 0), ordered by that seq, at most LIMIT, each
- * appended to ARR as {id, partner, ref, status, team, connector, start_by,
- * seq}. 0 or a negative errno. */
-int rd_store_list(struct rd_store *store, int status, int64_t since, int64_t limit,
-                  const struct rd_viewer *viewer, json_t *arr);
+/* The referrals of Q (struct rd_list_query): those Q's viewer may see,
+ * whose latest event seq > Q->SINCE and that pass every filter given,
+ * ordered by that seq, at most Q->LIMIT, each appended to ARR as {id,
+ * partner, ref, status, team, connector, start_by, seq} and attention when
+ * it has one. Every filter is served by an index: the cost is in the rows
+ * returned, not in the size of the store. 0 or a negative errno. */
+int rd_store_list(struct rd_store *store, const struct rd_list_query *q, json_t *arr);
+
+/* (rev 2) The reasons of referral ROWID that have a code or a text, oldest
+ * first, appended to ARR as {at, status (the change), connector, reason_code,
+ * reason} (those that apply). Personal data: for `get` only. 0 or errno. */
+int rd_store_reasons(struct rd_store *store, int64_t rowid, json_t *arr);
 
 /* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or a negative errno. */
 int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
 
-/* Referrals that ever started, and how many of them by their start_by. */
-int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time);
+/* Referrals that ever started, how many of them by their start_by, and
+ * (rev 2) how many got referral.window_missed (by an index: missed_fired). */
+int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time,
+                           int64_t *missed);
 
 /* The figures of struct rd_figures into *OUT. 0 or a negative errno. */
 int rd_store_figures(struct rd_store *store, struct rd_figures *out);
@@ -510,8 +628,17 @@ int rd_store_each_routing(struct rd_store *store,
 int rd_store_routing_text(struct rd_store *store, const char *digest, char **text, size_t *len);
 
 /* Wipe what erased referrals left in the files (SQLite: copy the WAL into
- * the database and truncate it to zero bytes). Call outside a transaction.
- * 0, -EOPNOTSUPP without RD_STORE_CAN_WIPE, or a negative errno. */
+ * the database and truncate it to zero bytes), in one attempt that never
+ * waits: another process's read transaction keeps the log, and then this
+ * returns -EBUSY at once (try again later). Call outside a transaction. 0,
+ * -EBUSY, -EOPNOTSUPP without RD_STORE_CAN_WIPE, or another negative
+ * errno. */
 int rd_store_checkpoint(struct rd_store *store);
+
+/* The newest seq of which the erased bytes are known gone from the files:
+ * the last one committed before the latest successful rd_store_checkpoint
+ * (0: none yet, and always 0 without RD_STORE_CAN_WIPE). A referral erased
+ * by the event of seq E is wiped once this is at least E. */
+int64_t rd_store_wiped_seq(const struct rd_store *store);
 
 #endif

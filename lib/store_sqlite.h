@@ -1,6 +1,7 @@
 /* store_sqlite.h: inside the SQLite driver of the store (store.h). Shared
  * by its files only: store_sqlite_sql.c (the schema and every statement),
- * store_sqlite.c (open, migrations, transactions, backup), and
+ * store_sqlite_open.c (open, creation, migrations, backup), store_sqlite.c
+ * (transactions, faults, the log, the table of operations), and
  * store_sqlite_read.c / store_sqlite_write.c (the operations). */
 #ifndef RD_STORE_SQLITE_H
 #define RD_STORE_SQLITE_H
@@ -27,9 +28,12 @@ enum sq_stmt {
         S_LAST_SEQ_OF,
         S_EVENTS,
         S_HISTORY,
-        S_LIST_ALL,
-        S_LIST_PARTNER,
+        S_LIST_SEQ,
+        S_LIST_OFFERED,
+        S_LIST_ATTENTION,
         S_LIST_CONNECTOR,
+        S_LIST_TEAM,
+        S_LIST_STATUS,
         S_EVENTS_PARTNER,
         S_EVENTS_CONNECTOR,
         S_OFFERED_ADD,
@@ -48,6 +52,10 @@ enum sq_stmt {
         S_DECLINE_ADD,
         S_DECLINES,
         S_CANDIDATES_SET,
+        S_REASON_ADD,
+        S_REASONS,
+        S_REASONS_ERASE,
+        S_REASON_COUNTS,
         S_WAITING_HEAD,
         S_WAITING_SAME,
         S_WAITING_LOWER,
@@ -82,7 +90,7 @@ extern const size_t sq_n_migrations;
 
 /* The columns of a referral row as sq_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at SQ_COL_CANDIDATES). */
-#define SQ_COL_CANDIDATES 24
+#define SQ_COL_CANDIDATES 25
 
 /* The driver's store. */
 struct sq_store {
@@ -92,7 +100,21 @@ struct sq_store {
         int64_t last_seq;      /* newest seq, including the open transaction */
         int64_t committed_seq; /* newest committed seq */
         int64_t savepoint_seq; /* last_seq when the request savepoint began */
+        /* the log is padded after a commit record (no powersafe overwrite):
+         * then even a failed write may follow a commit record (sq_commit) */
+        bool padded_wal;
 };
+
+/* The table of operations (store_sqlite.c). */
+extern const struct rd_store_ops sq_ops;
+
+/* The newest seq in the database, as this connection sees it, into
+ * last_seq and committed_seq. 0 or a negative errno. */
+int sq_load_seq(struct sq_store *s);
+
+/* Whether SQLite pads the write-ahead log of DB after a commit record:
+ * only without powersafe overwrite (the unix VFS has it by default). */
+bool sq_pads_wal(sqlite3 *db);
 
 static inline struct sq_store *sq(struct rd_store *s)
 {
@@ -155,11 +177,12 @@ int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
                   int (*fn)(void *ctx, const char *body), void *ctx);
 int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
                     void *ctx);
-int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
-                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
-                   void *ctx);
+int sq_each_listed(struct rd_store *s, const struct rd_list_query *q,
+                   int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
+int sq_each_reason(struct rd_store *s, int64_t rowid,
+                   int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx);
 int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX]);
-int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time);
+int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed);
 int sq_figures(struct rd_store *s, struct rd_figures *out);
 int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *referral_id,
                   int (*fn)(void *ctx, const struct rd_audit_entry *e), void *ctx);

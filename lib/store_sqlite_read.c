@@ -266,6 +266,73 @@ int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector)
         return rc == SQLITE_DONE ? 0 : sq_err(rc);
 }
 
+/* ---- list ----------------------------------------------------------------------------------- */
+
+/* The statement of Q: the one that reads the index of its most selective
+ * filter (store_sqlite_sql.c, LIST_FILTERS). */
+static enum sq_stmt list_stmt(const struct rd_list_query *q)
+{
+        if (q->attention)
+                return S_LIST_ATTENTION;
+        if (q->connector)
+                return S_LIST_CONNECTOR;
+        if (q->team)
+                return S_LIST_TEAM;
+        if (q->statuses)
+                return S_LIST_STATUS;
+        if (q->viewer && q->viewer->kind == RD_VIEW_CONNECTOR)
+                return S_LIST_OFFERED;
+        return S_LIST_SEQ;
+}
+
+int sq_each_listed(struct rd_store *s, const struct rd_list_query *q,
+                   int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
+{
+        enum sq_stmt id = list_stmt(q);
+        sqlite3_stmt *st = sq_prep(sq(s), id);
+        int kind = q->viewer ? (int)q->viewer->kind : RD_VIEW_ALL, arm = 9;
+
+        _Static_assert(RD_VIEW_ALL == 0 && RD_VIEW_PARTNER == 1 && RD_VIEW_CONNECTOR == 2,
+                       "LIST_FILTERS numbers the viewers");
+        sqlite3_bind_int64(st, 1, q->since);
+        sqlite3_bind_int64(st, 2, q->limit);
+        sqlite3_bind_int(st, 3, (int)q->statuses);
+        if (q->connector)
+                sqlite3_bind_text(st, 4, q->connector, -1, SQLITE_STATIC);
+        if (q->team)
+                sqlite3_bind_text(st, 5, q->team, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, q->attention);
+        sqlite3_bind_int(st, 7, kind);
+        if (kind != RD_VIEW_ALL)
+                sqlite3_bind_text(st, 8, q->viewer->id, -1, SQLITE_STATIC);
+        for (int i = 0; id == S_LIST_STATUS && i < RD_STATUS__MAX; i++)
+                if (q->statuses & (1u << i) && arm <= 15)
+                        sqlite3_bind_int(st, arm++, i);
+        while (id == S_LIST_STATUS && arm <= 15)
+                sqlite3_bind_int(st, arm++, -1); /* no rows */
+        return each_row(st, fn, ctx);
+}
+
+int sq_each_reason(struct rd_store *s, int64_t rowid,
+                   int (*fn)(void *ctx, const struct rd_store_reason *why), void *ctx)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_REASONS);
+        int rc, r = 0;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct rd_store_reason why = {
+                        .at_ms = sqlite3_column_int64(st, 0),
+                        .change = (const char *)sqlite3_column_text(st, 1),
+                        .connector = (const char *)sqlite3_column_text(st, 2),
+                        .code = (const char *)sqlite3_column_text(st, 3),
+                        .text = (const char *)sqlite3_column_text(st, 4),
+                };
+                r = fn(ctx, &why);
+        }
+        return sq_finish(st, rc, r);
+}
+
 /* Statement ALL, PARTNER or CONNECTOR, by who VIEWER (NULL: all) is. */
 static enum sq_stmt for_viewer(const struct rd_viewer *viewer, enum sq_stmt all,
                                enum sq_stmt partner, enum sq_stmt connector)
@@ -295,21 +362,6 @@ int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
         return sq_each_text(st, fn, ctx);
 }
 
-int sq_each_listed(struct rd_store *s, int status, int64_t since, int64_t limit,
-                   const struct rd_viewer *viewer, int (*fn)(void *ctx, const struct rd_stored *st),
-                   void *ctx)
-{
-        enum sq_stmt id = for_viewer(viewer, S_LIST_ALL, S_LIST_PARTNER, S_LIST_CONNECTOR);
-        sqlite3_stmt *st = sq_prep(sq(s), id);
-
-        sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_int64(st, 2, limit);
-        sqlite3_bind_int(st, 3, status);
-        if (id != S_LIST_ALL)
-                sqlite3_bind_text(st, 4, viewer->id, -1, SQLITE_STATIC);
-        return each_row(st, fn, ctx);
-}
-
 int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_COUNTS);
@@ -326,13 +378,14 @@ int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
         return rc == SQLITE_DONE ? 0 : sq_err(rc);
 }
 
-int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time)
+int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed)
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_WINDOW);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 *started = sqlite3_column_int64(st, 0);
                 *in_time = sqlite3_column_int64(st, 1);
+                *missed = sqlite3_column_int64(st, 2);
         }
         sqlite3_reset(st);
         return rc == SQLITE_ROW ? 0 : sq_err(rc);
@@ -385,6 +438,22 @@ static int forwards(sqlite3_stmt *st, struct rd_figures *f)
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
+/* The reasons kept, by change and code. */
+static int reason_counts(sqlite3_stmt *st, struct rd_figures *f)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && f->n_reasons < RD_FIGURES_REASONS_MAX) {
+                sq_col_text(st, 0, f->reasons[f->n_reasons].change,
+                            sizeof f->reasons[f->n_reasons].change);
+                sq_col_text(st, 1, f->reasons[f->n_reasons].code,
+                            sizeof f->reasons[f->n_reasons].code);
+                f->reasons[f->n_reasons++].count = sqlite3_column_int64(st, 2);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
 int sq_figures(struct rd_store *base, struct rd_figures *f)
 {
         struct sq_store *s = sq(base);
@@ -397,6 +466,8 @@ int sq_figures(struct rd_store *base, struct rd_figures *f)
                 r = percentiles(sq_prep(s, S_DURATIONS_START), &f->to_start);
         if (r == 0)
                 r = forwards(sq_prep(s, S_FORWARDS), f);
+        if (r == 0)
+                r = reason_counts(sq_prep(s, S_REASON_COUNTS), f);
         if (r < 0)
                 return r;
         st = sq_prep(s, S_WAIT_OLDEST);
@@ -404,6 +475,7 @@ int sq_figures(struct rd_store *base, struct rd_figures *f)
         if (rc == SQLITE_ROW) {
                 f->waiting = sqlite3_column_int64(st, 0);
                 f->oldest_waiting_received_ms = sqlite3_column_int64(st, 1);
+                f->attention = sqlite3_column_int64(st, 2);
         }
         sqlite3_reset(st);
         return rc == SQLITE_ROW ? 0 : sq_err(rc);

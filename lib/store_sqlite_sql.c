@@ -119,6 +119,46 @@ const char *const sq_migrations[] = {
         "  source TEXT NOT NULL," /* the name it was loaded under */
         "  from_ms INTEGER NOT NULL,"
         "  until_ms INTEGER NOT NULL DEFAULT 0);",
+        /* 3 -> 4 (rev 2): reasons, attention, list filters, missed windows.
+         * A waiting referral's attention (1 all_declined, 2 no_candidate)
+         * and the teams of its first-rank candidates (wait_teams, space
+         * separated); the connector and team of the current or last offer
+         * (waiting again after a decline, or forwarded, a referral keeps
+         * them: list by connector and team); an index per list filter,
+         * each in the order of the latest event. */
+        "ALTER TABLE referrals ADD COLUMN attention INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE referrals ADD COLUMN wait_teams TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE referrals ADD COLUMN last_connector TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE referrals ADD COLUMN last_team TEXT NOT NULL DEFAULT '';"
+        "UPDATE referrals SET last_connector = connector, last_team = team WHERE connector != '';"
+        /* an offer that ended (a decline, a lapse, a forward after it): its
+         * referral.assigned event still names it */
+        "UPDATE referrals SET (last_connector, last_team) = (SELECT"
+        "    coalesce(json_extract(body, '$.connector'), ''), coalesce(json_extract(body, "
+        "'$.team'), '')"
+        "    FROM events WHERE referral = referrals.rowid"
+        "    AND json_extract(body, '$.type') = 'referral.assigned' ORDER BY seq DESC LIMIT 1)"
+        "  WHERE connector = '' AND first_offered_ms > 0"
+        "  AND EXISTS (SELECT 1 FROM events WHERE referral = referrals.rowid"
+        "    AND json_extract(body, '$.type') = 'referral.assigned');"
+        "CREATE INDEX referrals_status_seq ON referrals (status, last_seq);"
+        "CREATE INDEX referrals_connector_seq ON referrals (last_connector, last_seq)"
+        "  WHERE last_connector != '';"
+        "CREATE INDEX referrals_team_seq ON referrals (last_team, last_seq) WHERE last_team != '';"
+        "CREATE INDEX referrals_attention ON referrals (last_seq) WHERE attention > 0;"
+        "CREATE INDEX referrals_missed ON referrals (start_by_ms) WHERE missed_fired = 1;"
+        /* a client's reasons for a change: the code, and free text that is
+         * personal data (NULL once erased) */
+        "CREATE TABLE reasons ("
+        "  n INTEGER PRIMARY KEY,"
+        "  referral INTEGER NOT NULL,"
+        "  at_ms INTEGER NOT NULL,"
+        "  change TEXT NOT NULL,"
+        "  connector TEXT NOT NULL DEFAULT '',"
+        "  reason_code TEXT,"
+        "  reason TEXT);"
+        "CREATE INDEX reasons_referral ON reasons (referral);"
+        "CREATE INDEX reasons_code ON reasons (change, reason_code);",
 };
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
@@ -136,6 +176,9 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
                        N_STARTED == RD_STATUS_STARTED,
                "status numbers are stored on disk: the statements and the released migrations "
                "(referrals_open, the deadline indexes, the waitlist triggers) use them");
+_Static_assert(RD_ATTENTION_NONE == 0,
+               "attention > 0 is stored for a waiting referral that needs a "
+               "coordinator (the index referrals_attention)");
 #define ASSIGNED SQ_STR(N_ASSIGNED)
 #define WAITLISTED SQ_STR(N_WAITLISTED)
 #define FORWARDED SQ_STR(N_FORWARDED)
@@ -150,7 +193,50 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
         "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
-        "final_ms, erased_ms"
+        "final_ms, erased_ms, attention"
+
+/* `list` (rd_store_list): every filter, with its parameters: ?1 since, ?3
+ * the statuses (a bit per status; 0: any), ?4 connector, ?5 team (NULL:
+ * any), ?6 attention (1: only those), ?7 the viewer (0 all, 1 a partner, 2
+ * a connector) and ?8 its id. Each list statement reads one index in the
+ * order of the latest event, the one of its most selective filter, and
+ * checks the others on the rows that index yields; ?2 is the limit. */
+#define LIST_FILTERS                                                                               \
+        " last_seq > ?1 AND (?3 = 0 OR (?3 >> status) & 1)"                                        \
+        " AND (?4 IS NULL OR last_connector = ?4)"                                                 \
+        " AND (?5 IS NULL OR CASE WHEN status = " WAITLISTED                                       \
+        "   THEN instr(' ' || wait_teams || ' ', ' ' || ?5 || ' ') > 0 ELSE last_team = ?5 END)"   \
+        " AND (?6 = 0 OR attention > 0)"                                                           \
+        " AND (?7 = 0 OR (?7 = 1 AND (partner = ?8 OR forward_to = ?8))"                           \
+        "   OR (?7 = 2 AND rowid IN (SELECT referral FROM offered WHERE connector = ?8)))"
+#define LIST_SELECT(index) "SELECT " COLS " FROM referrals INDEXED BY " index " WHERE"
+#define LIST_ORDER " ORDER BY last_seq LIMIT ?2"
+/* clang-format off */
+/* a connector's app without filters: the referrals ever offered to it */
+#define LIST_OFFERED \
+        "SELECT " COLS " FROM referrals WHERE" \
+        " rowid IN (SELECT referral FROM offered WHERE connector = ?8) AND"
+#define LIST_ATTENTION " attention > 0 AND"
+#define LIST_CONNECTOR " last_connector = ?4 AND last_connector != '' AND"
+/* by team: the offers of the team, and the waiting referrals (whose teams
+ * are those of their candidates), merged in seq order; the arm that no
+ * status asked for can match is left at once */
+#define UNION " UNION ALL "
+#define LIST_TEAM_OFFERS \
+        LIST_SELECT("referrals_team_seq") \
+        " last_team = ?5 AND last_team != '' AND status != " WAITLISTED \
+        " AND (?3 = 0 OR ?3 & ~(1 << " WAITLISTED ")) AND" LIST_FILTERS
+#define LIST_TEAM_WAITING \
+        LIST_SELECT("referrals_status_seq") " status = " WAITLISTED \
+        " AND (?3 = 0 OR (?3 >> " WAITLISTED ") & 1) AND" LIST_FILTERS
+/* one arm per status asked for (?9 .. ?15; -1: none), each by
+ * referrals_status_seq, merged in seq order */
+#define LIST_STATUS_ARM(n) LIST_SELECT("referrals_status_seq") " status = ?" #n " AND" LIST_FILTERS
+#define LIST_STATUS_ARMS \
+        LIST_STATUS_ARM(9) UNION LIST_STATUS_ARM(10) UNION LIST_STATUS_ARM(11) UNION \
+        LIST_STATUS_ARM(12) UNION LIST_STATUS_ARM(13) UNION LIST_STATUS_ARM(14) UNION \
+        LIST_STATUS_ARM(15)
+/* clang-format on */
 
 /* The deadline and waitlist statements name their partial index: the
  * planner, without statistics, would otherwise take referrals_figures
@@ -168,30 +254,33 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
                      " urgency, rule, team, connector, start_by_ms, expected_start_ms,"
                      " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
-                     " final_ms, trace, rules_digest, candidates, last_seq)"
+                     " final_ms, trace, rules_digest, candidates, last_seq, attention, wait_teams,"
+                     " last_team, last_connector)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13,"
-                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?9, ?10)",
         [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
                      " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
                      " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
                      " forward_to = ?12, reason = ?13,"
                      " first_offered_ms = CASE WHEN first_offered_ms = 0 THEN ?8"
                      "   ELSE first_offered_ms END,"
-                     " at_risk_fired = ?14, missed_fired = ?15, final_ms = ?16 WHERE rowid = ?1",
+                     " at_risk_fired = ?14, missed_fired = ?15, final_ms = ?16, attention = ?17,"
+                     " last_connector = CASE WHEN ?5 != '' THEN ?5 ELSE last_connector END,"
+                     " last_team = CASE WHEN ?5 != '' THEN ?4 ELSE last_team END"
+                     " WHERE rowid = ?1",
         [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
         [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
         [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
-        [S_LIST_ALL] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
-                       " AND (?3 < 0 OR status = ?3) ORDER BY last_seq LIMIT ?2",
-        [S_LIST_PARTNER] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
-                           " AND (?3 < 0 OR status = ?3) AND (partner = ?4 OR forward_to = ?4)"
-                           " ORDER BY last_seq LIMIT ?2",
-        [S_LIST_CONNECTOR] = "SELECT " COLS " FROM referrals WHERE last_seq > ?1"
-                             " AND (?3 < 0 OR status = ?3)"
-                             " AND rowid IN (SELECT referral FROM offered WHERE connector = ?4)"
-                             " ORDER BY last_seq LIMIT ?2",
+        [S_LIST_SEQ] = LIST_SELECT("referrals_last_seq") LIST_FILTERS LIST_ORDER,
+        [S_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
+        [S_LIST_ATTENTION] =
+                LIST_SELECT("referrals_attention") LIST_ATTENTION LIST_FILTERS LIST_ORDER,
+        [S_LIST_CONNECTOR] =
+                LIST_SELECT("referrals_connector_seq") LIST_CONNECTOR LIST_FILTERS LIST_ORDER,
+        [S_LIST_TEAM] = LIST_TEAM_OFFERS UNION LIST_TEAM_WAITING LIST_ORDER,
+        [S_LIST_STATUS] = LIST_STATUS_ARMS LIST_ORDER,
         [S_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
                              " WHERE e.seq > ?1 AND (r.partner = ?3 OR r.forward_to = ?3)"
                              " ORDER BY e.seq LIMIT ?2",
@@ -206,7 +295,9 @@ const char *const sq_stmt_sql[S__MAX] = {
                          " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
         [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
         [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
-        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0)"
+        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0),"
+                     " (SELECT count(*) FROM referrals INDEXED BY referrals_missed"
+                     "   WHERE missed_fired = 1)"
                      " FROM referrals WHERE started_ms > 0",
         [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
@@ -218,7 +309,17 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
         [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",
         [S_DECLINES] = "SELECT connector FROM declines WHERE referral = ?1",
-        [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2 WHERE rowid = ?1",
+        [S_CANDIDATES_SET] = "UPDATE referrals SET candidates = ?2, wait_teams = ?3, attention = ?4"
+                             " WHERE rowid = ?1",
+        [S_REASON_ADD] = "INSERT INTO reasons (referral, at_ms, change, connector, reason_code,"
+                         " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        [S_REASONS] = "SELECT at_ms, change, connector, reason_code, reason FROM reasons"
+                      " WHERE referral = ?1 AND (reason_code IS NOT NULL OR reason IS NOT NULL)"
+                      " ORDER BY n",
+        [S_REASONS_ERASE] = "UPDATE reasons SET reason = NULL WHERE referral = ?1"
+                            " AND reason IS NOT NULL",
+        [S_REASON_COUNTS] = "SELECT change, coalesce(reason_code, ''), count(*) FROM reasons"
+                            " GROUP BY change, reason_code ORDER BY change, reason_code",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
         [S_WAITING_HEAD] =
@@ -268,8 +369,10 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_DUE_ERASE] = "SELECT " COLS " FROM referrals INDEXED BY referrals_erase_due"
                         " WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
-        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0) FROM referrals"
-                          " WHERE status = " WAITLISTED,
+        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0),"
+                          " (SELECT count(*) FROM referrals INDEXED BY referrals_attention"
+                          "   WHERE attention > 0)"
+                          " FROM referrals WHERE status = " WAITLISTED,
         [S_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
                                " ORDER BY n DESC LIMIT 1",
         [S_ROUTING_END] = "UPDATE routing_in_force SET until_ms = ?1 WHERE until_ms = 0",

@@ -27,6 +27,7 @@ static int update_row(struct sq_store *s, const struct rd_stored *o)
         sqlite3_bind_int(st, 14, o->at_risk_fired);
         sqlite3_bind_int(st, 15, o->missed_fired);
         sqlite3_bind_int64(st, 16, o->final_ms);
+        sqlite3_bind_int(st, 17, (int)o->attention);
         return sq_step_done(st);
 }
 
@@ -48,6 +49,34 @@ static int run_rowid_text(struct sq_store *s, enum sq_stmt id, int64_t rowid, co
         sqlite3_stmt *st = sq_prep(s, id);
         sqlite3_bind_int64(st, text_first ? 2 : 1, rowid);
         sqlite3_bind_text(st, text_first ? 1 : 2, text, -1, SQLITE_STATIC);
+        return sq_step_done(st);
+}
+
+/* Who may take waiting referral ST: CANDIDATES, the TEAMS of the first-rank
+ * ones, and ST's attention. */
+static int set_candidates(struct sq_store *s, const struct rd_stored *o, const char *candidates,
+                          const char *teams)
+{
+        sqlite3_stmt *st = sq_prep(s, S_CANDIDATES_SET);
+        sqlite3_bind_int64(st, 1, o->rowid);
+        sqlite3_bind_text(st, 2, candidates, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, teams ? teams : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, (int)o->attention);
+        return sq_step_done(st);
+}
+
+/* Keep a client's reason WHY for a change of referral ROWID. */
+static int add_reason(struct sq_store *s, int64_t rowid, const struct rd_store_reason *why)
+{
+        sqlite3_stmt *st = sq_prep(s, S_REASON_ADD);
+        sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_int64(st, 2, why->at_ms);
+        sqlite3_bind_text(st, 3, why->change, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, why->connector ? why->connector : "", -1, SQLITE_STATIC);
+        if (why->code)
+                sqlite3_bind_text(st, 5, why->code, -1, SQLITE_STATIC);
+        if (why->text)
+                sqlite3_bind_text(st, 6, why->text, -1, SQLITE_STATIC);
         return sq_step_done(st);
 }
 
@@ -166,6 +195,8 @@ static int insert_row(struct sq_store *s, const struct rd_stored *o,
         sqlite3_bind_text(st, 19, ch->rules_digest ? ch->rules_digest : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 20, ch->candidates ? ch->candidates : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 21, last_seq);
+        sqlite3_bind_int(st, 22, (int)o->attention);
+        sqlite3_bind_text(st, 23, ch->teams ? ch->teams : "", -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -204,16 +235,19 @@ int sq_change(struct rd_store *base, struct rd_store_change *ch)
         int64_t rowid = ch->st ? ch->st->rowid : 0;
         int r = 0;
 
-        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined))
+        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined ||
+                        ch->reason))
                 return -EINVAL; /* those are about a referral */
         if (ch->row)
                 r = update_row(s, ch->st);
         if (r == 0 && ch->trace_set)
                 r = set_trace(s, rowid, ch->trace, ch->rules_digest);
         if (r == 0 && ch->candidates)
-                r = run_rowid_text(s, S_CANDIDATES_SET, rowid, ch->candidates, false);
+                r = set_candidates(s, ch->st, ch->candidates, ch->teams);
         if (r == 0)
                 r = offer_parts(s, rowid, ch);
+        if (r == 0 && ch->reason)
+                r = add_reason(s, rowid, ch->reason);
         if (r == 0)
                 r = append_events(s, rowid, ch, true);
         if (r == 0 && ch->st && ch->n_events)
@@ -238,6 +272,11 @@ int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
                 sqlite3_bind_int64(st, 4, now_ms);
                 r = sq_step_done(st);
                 sqlite3_clear_bindings(st);
+        }
+        if (r == 0) { /* the free text of its reasons is personal data too */
+                st = sq_prep(sq(s), S_REASONS_ERASE);
+                sqlite3_bind_int64(st, 1, rowid);
+                r = sq_step_done(st);
         }
         free(c);
         free(t);

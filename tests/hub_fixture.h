@@ -44,18 +44,23 @@
 
 #define MAX_EVENTS 64
 
+/* The postcodes genk serves in the fixture's routing file. */
+#define GENK_POSTCODES "\"3600\", \"3660-3668\""
+
 /* The start of the fixture's routing file: the defaults and team genk
- * with kelly and sophie (capacity 2 each), whose connectors' list goes on.
+ * (serving POSTCODES, the items of a YAML list) with kelly and sophie
+ * (capacity 2 each), whose connectors' list goes on.
  * For the routing files of tests that vary it, as the next one. */
-#define FIXTURE_HEAD_AND_GENK                                                                      \
+#define FIXTURE_HEAD_AND_GENK_AT(postcodes)                                                        \
         "version: 1\n"                                                                             \
         "defaults: {window: 30d, accept_within: 2d, at_risk: 7d, trajectory: 120d}\n"              \
         "teams:\n"                                                                                 \
         "  - id: genk\n"                                                                           \
-        "    postcodes: [\"3600\", \"3660-3668\"]\n"                                               \
+        "    postcodes: [" postcodes "]\n"                                                         \
         "    connectors:\n"                                                                        \
         "      - {id: kelly, capacity: 2, skills: [family_support], languages: [nl, en]}\n"        \
         "      - {id: sophie, capacity: 2, skills: [family_support], languages: [nl, fr]}\n"
+#define FIXTURE_HEAD_AND_GENK FIXTURE_HEAD_AND_GENK_AT(GENK_POSTCODES)
 
 /* The middle of the fixture's routing file, for the routing files of tests
  * that vary it: the psychology team, the forward targets and the first two
@@ -123,6 +128,11 @@ struct ev_exp {
         {                                                                                          \
                 RD_EV_OFFER_EXPIRED, (id), RD_STATUS_ASSIGNED, (c)                                 \
         }
+/* (rev 2) nobody can take it: a coordinator must act */
+#define NEEDS_ATTENTION(id)                                                                        \
+        {                                                                                          \
+                RD_EV_NEEDS_ATTENTION, (id), RD_STATUS_WAITLISTED, ""                              \
+        }
 #define WITHDRAWN(id)                                                                              \
         {                                                                                          \
                 RD_EV_WITHDRAWN, (id), RD_STATUS_WITHDRAWN, NULL                                   \
@@ -136,6 +146,11 @@ struct waiting3 {
 };
 
 struct rd_rules *load_rules(const char *extra_connector);
+
+/* The fixture's file with genk serving GENK_POSTCODES (a YAML list's items,
+ * e.g. GENK_POSTCODES), EXTRA_CONNECTOR (or NULL) in genk, and with
+ * HASSELT the team hasselt (3700: lien, capacity 1) in the family rule. */
+struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt);
 
 int setup(void **state);
 

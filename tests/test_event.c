@@ -1,4 +1,5 @@
 /* Unit tests of lib/event: the public record of a change. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,6 +128,42 @@ static void json_round_trip_keeps_every_field(void **state)
         json_decref(o);
 }
 
+static void reason_code_and_attention_are_fields_when_they_apply(void **state)
+{
+        struct rd_event ev = assigned(), back;
+        json_t *o;
+        (void)state;
+
+        o = rd_event_to_json(&ev);
+        assert_null(json_object_get(o, "reason_code"));
+        assert_null(json_object_get(o, "attention"));
+        json_decref(o);
+
+        ev.type = RD_EV_DECLINED;
+        snprintf(ev.reason_code, sizeof ev.reason_code, "no_capacity");
+        o = rd_event_to_json(&ev);
+        assert_string_equal(json_string_value(json_object_get(o, "reason_code")), "no_capacity");
+        assert_int_equal(rd_event_from_json(o, &back), 0);
+        assert_string_equal(back.reason_code, "no_capacity");
+        json_decref(o);
+
+        ev = assigned();
+        ev.type = RD_EV_NEEDS_ATTENTION;
+        ev.status = RD_STATUS_WAITLISTED;
+        ev.attention = RD_ATTENTION_ALL_DECLINED;
+        o = rd_event_to_json(&ev);
+        assert_string_equal(json_string_value(json_object_get(o, "type")),
+                            "referral.needs_attention");
+        assert_string_equal(json_string_value(json_object_get(o, "attention")), "all_declined");
+        assert_int_equal(rd_event_from_json(o, &back), 0);
+        assert_int_equal(back.attention, RD_ATTENTION_ALL_DECLINED);
+        json_object_set_new(o, "attention", json_string("bored"));
+        assert_int_equal(rd_event_from_json(o, &back), -EINVAL);
+        json_decref(o);
+        assert_string_equal(rd_attention_name(RD_ATTENTION_NO_CANDIDATE), "no_candidate");
+        assert_string_equal(rd_attention_name(RD_ATTENTION_NONE), "");
+}
+
 static void decisions_exclude_received_and_window_events(void **state)
 {
         (void)state;
@@ -146,6 +183,7 @@ int main(void)
                 cmocka_unit_test(events_have_no_key_for_personal_data),
                 cmocka_unit_test(config_events_carry_digest_or_error),
                 cmocka_unit_test(json_round_trip_keeps_every_field),
+                cmocka_unit_test(reason_code_and_attention_are_fields_when_they_apply),
                 cmocka_unit_test(decisions_exclude_received_and_window_events),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -600,7 +600,7 @@ static void decliners_are_never_offered_it_again(void **state)
         /* sophie declines too: kelly is free, but declined it: nobody left,
          * and the family rule waits */
         ok(f, a.id, "declined", "sophie", T0 + 2);
-        EXPECT(f, DECLINED(a.id, "sophie"), WAITLISTED(a.id));
+        EXPECT(f, DECLINED(a.id, "sophie"), WAITLISTED(a.id), NEEDS_ATTENTION(a.id));
         st = get(f, a.id);
         assert_int_equal(st.status, RD_STATUS_WAITLISTED);
         assert_int_equal(st.start_by_ms, T0 + 30 * DAY);
@@ -622,7 +622,7 @@ static void decliners_are_never_offered_it_again(void **state)
         EXPECT(f, ASSIGNED(a.id, "kelly"));
         /* and when she declines again, she is not offered it again */
         ok(f, a.id, "declined", "kelly", T0 + 7);
-        EXPECT(f, DECLINED(a.id, "kelly"), WAITLISTED(a.id));
+        EXPECT(f, DECLINED(a.id, "kelly"), WAITLISTED(a.id), NEEDS_ATTENTION(a.id));
 }
 
 static void decline_with_nobody_left_takes_the_rules_otherwise(void **state)

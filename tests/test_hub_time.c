@@ -30,7 +30,7 @@ static void offer_expires_at_offered_plus_accept_within(void **state)
 
         /* sophie lets it lapse too: kelly is free but let it lapse */
         assert_int_equal(tick(f, T0 + 4 * DAY), 1);
-        EXPECT(f, EXPIRED(a.id, "sophie"), WAITLISTED(a.id));
+        EXPECT(f, EXPIRED(a.id, "sophie"), WAITLISTED(a.id), NEEDS_ATTENTION(a.id));
         assert_int_equal(load(f, "sophie"), 0);
         /* the next deadline is the window's */
         assert_int_equal(deadline(f), T0 + 23 * DAY);

@@ -446,6 +446,38 @@ static void a_small_team_overflows_into_a_large_one_and_waits_with_both_ranks(vo
         assert_hub_matches_store_under(f, overflow_rules());
 }
 
+/* The refs `list` gives for TEAM, space separated, into BUF. */
+static const char *listed_for_team(struct fx *f, const char *team, char *buf, size_t size)
+{
+        struct rd_list_query q = {.limit = 100, .team = team};
+        json_t *arr = json_array(), *it;
+        size_t i, len = 0;
+
+        assert_int_equal(rd_store_list(f->store, &q, arr), 0);
+        buf[0] = '\0';
+        json_array_foreach(arr, i, it) len +=
+                (size_t)snprintf(buf + len, size - len, "%s%s", len ? " " : "",
+                                 json_string_value(json_object_get(it, "ref")));
+        json_decref(arr);
+        return buf;
+}
+
+static void a_waiting_referral_is_listed_under_its_first_rank_teams_only(void **state)
+{
+        struct fx *f = *state;
+        struct region_full r;
+        char buf[256];
+
+        use_overflow(f);
+        region_full(f, &r);
+        sub(f, MAAS("M3"), T0 + HOUR);       /* waits: lien, then kelly and sophie */
+        sub(f, FAMILY("G4"), T0 + 2 * HOUR); /* waits: kelly and sophie, then lien */
+        /* (rev 2) list by team: the team of an offer; a waiting referral's
+         * first-rank candidates' teams, not its overflow */
+        assert_string_equal(listed_for_team(f, "maas", buf, sizeof buf), "M1 M3");
+        assert_string_equal(listed_for_team(f, "genk", buf, sizeof buf), "M2 G1 G2 G3 G4");
+}
+
 static void a_freed_connector_serves_its_first_rank_waiting_referrals_first(void **state)
 {
         struct fx *f = *state;
@@ -661,6 +693,7 @@ int main(void)
                 T(reload_keeps_decisions_and_reexpires_open_offers),
                 T(a_refused_reload_is_recorded_and_changes_nothing),
                 T(a_small_team_overflows_into_a_large_one_and_waits_with_both_ranks),
+                T(a_waiting_referral_is_listed_under_its_first_rank_teams_only),
                 T(a_freed_connector_serves_its_first_rank_waiting_referrals_first),
                 T(a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
                 T(with_overflow_a_waitlist_read_from_the_store_decides_as_one_held_in_memory),

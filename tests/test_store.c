@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_sqlite.h" /* the driver's statements, for their query plans */
 #include "timefmt.h"
 
 struct fixture {
@@ -292,7 +293,7 @@ static void decision_columns_round_trip_and_count(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored a, b, got;
-        int64_t counts[RD_STATUS__MAX], started, in_time;
+        int64_t counts[RD_STATUS__MAX], started, in_time, missed;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
@@ -323,8 +324,9 @@ static void decision_columns_round_trip_and_count(void **state)
         assert_int_equal(counts[RD_STATUS_ASSIGNED], 1);
         assert_int_equal(counts[RD_STATUS_FORWARDED], 1);
         assert_int_equal(counts[RD_STATUS_WAITLISTED], 0);
-        assert_int_equal(rd_store_window_counts(f->store, &started, &in_time), 0);
+        assert_int_equal(rd_store_window_counts(f->store, &started, &in_time, &missed), 0);
         assert_int_equal(started, 0);
+        assert_int_equal(missed, 0);
 }
 
 static int count_open(void *ctx, const struct rd_stored *st)
@@ -385,6 +387,14 @@ static void open_referrals_offer_counts_and_round_robin_survive_reopen(void **st
         assert_string_equal(rr, "kelly");
 }
 
+/* rd_store_list of STATUS (-1: any) after SINCE, at most LIMIT, into ARR. */
+static int list(struct fixture *f, int status, int64_t since, int64_t limit, json_t *arr)
+{
+        struct rd_list_query q = {
+                .since = since, .limit = limit, .statuses = status < 0 ? 0 : 1u << status};
+        return rd_store_list(f->store, &q, arr);
+}
+
 static void list_orders_by_latest_event_and_filters_status(void **state)
 {
         struct fixture *f = *state;
@@ -405,19 +415,19 @@ static void list_orders_by_latest_event_and_filters_status(void **state)
         assert_int_equal(update(f, &b), 0);
         assert_int_equal(rd_store_commit(f->store), 0);
 
-        assert_int_equal(rd_store_list(f->store, -1, 0, 10, NULL, arr), 0);
+        assert_int_equal(list(f, -1, 0, 10, arr), 0);
         assert_int_equal(json_array_size(arr), 2);
         assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "ref")),
                             "A-2");
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "seq")), 3);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, RD_STATUS_WAITLISTED, 0, 10, NULL, arr), 0);
+        assert_int_equal(list(f, RD_STATUS_WAITLISTED, 0, 10, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, -1, 2, 10, NULL, arr), 0);
+        assert_int_equal(list(f, -1, 2, 10, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_array_clear(arr);
-        assert_int_equal(rd_store_list(f->store, -1, 0, 1, NULL, arr), 0);
+        assert_int_equal(list(f, -1, 0, 1, arr), 0);
         assert_int_equal(json_array_size(arr), 1);
         json_decref(arr);
 }
@@ -581,6 +591,16 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         assert_string_equal(o.refs[0], "early");
 }
 
+/* What schema version 4 added, taken away again. */
+#define BACK_TO_VERSION_3                                                                          \
+        "DROP INDEX referrals_status_seq; DROP INDEX referrals_connector_seq;"                     \
+        "DROP INDEX referrals_team_seq; DROP INDEX referrals_attention;"                           \
+        "DROP INDEX referrals_missed; DROP TABLE reasons;"                                         \
+        "ALTER TABLE referrals DROP COLUMN attention; ALTER TABLE referrals DROP COLUMN "          \
+        "wait_teams;"                                                                              \
+        "ALTER TABLE referrals DROP COLUMN last_connector;"                                        \
+        "ALTER TABLE referrals DROP COLUMN last_team;"
+
 static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
 {
         struct fixture *f = *state;
@@ -598,6 +618,7 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
          * (nor what later versions add) */
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
+                                      BACK_TO_VERSION_3
                                       "DROP TABLE routing_in_force; DROP TABLE routing_files;"
                                       "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
                                       "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
@@ -609,6 +630,176 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         sqlite3_close(db);
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
+}
+
+/* ---- the file (daemon.md rev 2) ----------------------------------------------- */
+
+/* Whether PATH followed by SUFFIX exists. */
+static bool exists(const char *path, const char *suffix)
+{
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", path, suffix);
+        return access(name, F_OK) == 0;
+}
+
+/* A file PATH holding TEXT. */
+static void write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        assert_int_equal(fclose(fp), 0);
+}
+
+static void an_empty_database_file_is_refused_and_left_as_it_is(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        struct stat sb;
+        char path[400], errbuf[256];
+
+        snprintf(path, sizeof path, "%s/empty.db", f->dir);
+        write_file(path, "");
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), -ENODATA);
+        assert_null(s);
+        assert_non_null(strstr(errbuf, "empty (0 bytes)"));
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_size, 0);
+        assert_false(exists(path, "-wal"));
+        assert_false(exists(path, ".new"));
+}
+
+static void a_new_database_is_made_aside_and_renamed_into_place(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        struct stat sb;
+        char path[400], tmp[420], errbuf[256];
+
+        snprintf(path, sizeof path, "%s/fresh.db", f->dir);
+        snprintf(tmp, sizeof tmp, "%s.new", path);
+        write_file(tmp, "half made"); /* what an interrupted first start left aside */
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
+        assert_false(exists(path, ".new"));
+        assert_int_equal(stat(path, &sb), 0);
+        assert_true(sb.st_size > 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+        assert_int_equal(rd_store_last_seq(s), 0);
+        rd_store_close(s);
+        /* and opened again as it is */
+        assert_int_equal(rd_store_open(path, true, &s, errbuf, sizeof errbuf), 0);
+        rd_store_close(s);
+}
+
+/* ---- list filters, schema version 4 ------------------------------------------- */
+
+/* The referrals of `list` with Q's filters (since 0, at most 100), their
+ * refs space separated, in BUF. */
+static const char *listed_refs(struct fixture *f, struct rd_list_query q, char *buf, size_t size)
+{
+        json_t *arr = json_array(), *it;
+        size_t i, len = 0;
+
+        q.limit = 100;
+        assert_int_equal(rd_store_list(f->store, &q, arr), 0);
+        buf[0] = '\0';
+        json_array_foreach(arr, i, it) len +=
+                (size_t)snprintf(buf + len, size - len, "%s%s", len ? " " : "",
+                                 json_string_value(json_object_get(it, "ref")));
+        json_decref(arr);
+        return buf;
+}
+
+static void
+version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        sqlite3 *db;
+        char errbuf[256], buf[256];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A", &a); /* offered to kelly, and still hers */
+        a.status = RD_STATUS_ASSIGNED;
+        snprintf(a.connector, sizeof a.connector, "kelly");
+        snprintf(a.team, sizeof a.team, "genk");
+        a.offered_ms = 2000;
+        assert_int_equal(update(f, &a), 0);
+        ev = received(&a); /* listed after its latest event */
+        assert_int_equal(append(f, &ev, &a), 0);
+        /* sophie declined B: it waits for kelly */
+        insert_waiting(f, "B", RD_URGENCY_NORMAL, 5000, "kelly", &b);
+        ev = received(&b);
+        ev.type = RD_EV_ASSIGNED;
+        ev.status = RD_STATUS_ASSIGNED;
+        snprintf(ev.connector, sizeof ev.connector, "sophie");
+        snprintf(ev.team, sizeof ev.team, "genk");
+        assert_int_equal(append(f, &ev, &b), 0);
+        b.first_offered_ms = 2000;
+        b.offered_ms = 2000;
+        assert_int_equal(update(f, &b), 0);
+        b.offered_ms = 0;
+        assert_int_equal(update(f, &b), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        rd_store_close(f->store);
+        f->store = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(
+                sqlite3_exec(db, BACK_TO_VERSION_3 "PRAGMA user_version = 3", NULL, NULL, NULL),
+                SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        assert_string_equal(
+                listed_refs(f, (struct rd_list_query){.connector = "kelly"}, buf, sizeof buf), "A");
+        assert_string_equal(
+                listed_refs(f, (struct rd_list_query){.connector = "sophie"}, buf, sizeof buf),
+                "B");
+        /* a waiting referral's teams come from its candidates: at the next
+         * start, the hub works every one through again (hub_attention.c) */
+        assert_string_equal(listed_refs(f, (struct rd_list_query){.team = "genk"}, buf, sizeof buf),
+                            "A");
+}
+
+/* Every `list` statement reads the index of its filter in the order of
+ * the latest event: no scan of the referrals, no sort (but for a
+ * connector's own referrals, which its offers give). */
+static void every_list_filter_reads_its_index(void **state)
+{
+        static const struct {
+                enum sq_stmt id;
+                const char *index;
+        } plans[] = {
+                {S_LIST_SEQ, "referrals_last_seq (last_seq>?)"},
+                {S_LIST_ATTENTION, "referrals_attention (last_seq>?)"},
+                {S_LIST_CONNECTOR, "referrals_connector_seq (last_connector=? AND last_seq>?)"},
+                {S_LIST_TEAM, "referrals_team_seq (last_team=? AND last_seq>?)"},
+                {S_LIST_STATUS, "referrals_status_seq (status=? AND last_seq>?)"},
+                {S_LIST_OFFERED, "offered USING PRIMARY KEY (connector=?)"},
+        };
+        struct fixture *f = *state;
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+                char sql[16384], plan[8192] = "";
+                sqlite3_stmt *st;
+                size_t len = 0;
+
+                snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sq_stmt_sql[plans[i].id]);
+                assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        len += (size_t)snprintf(plan + len, sizeof plan - len, "%s\n",
+                                                (const char *)sqlite3_column_text(st, 3));
+                sqlite3_finalize(st);
+                if (!strstr(plan, plans[i].index) || strstr(plan, "SCAN referrals") ||
+                    (plans[i].id != S_LIST_OFFERED && strstr(plan, "TEMP B-TREE")))
+                        fail_msg("statement %zu does not read %s:\n%s", i, plans[i].index, plan);
+                if (plans[i].id == S_LIST_TEAM)
+                        assert_non_null(strstr(plan, "referrals_status_seq (status=? AND"));
+        }
+        sqlite3_close(db);
 }
 
 /* ---- the interface ----------------------------------------------------------- */
@@ -743,6 +934,10 @@ int main(void)
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
+                T(an_empty_database_file_is_refused_and_left_as_it_is),
+                T(a_new_database_is_made_aside_and_renamed_into_place),
+                T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
+                T(every_list_filter_reads_its_index),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),

@@ -387,7 +387,12 @@ class List(rdtest.TestCase):
                            ({"op": "list", "status": 1}, "status"),
                            ({"op": "list", "since": "0"}, "since"),
                            ({"op": "list", "limit": "5"}, "limit"),
-                           ({"op": "list", "connector": "kelly"}, "connector")]:
+                           # rev 2: connector and team are filters, of ids
+                           ({"op": "list", "connector": "Kelly Peeters"}, "connector"),
+                           ({"op": "list", "team": 3}, "team"),
+                           ({"op": "list", "status": []}, "status"),
+                           ({"op": "list", "status": ["assigned", "nope"]}, "status"),
+                           ({"op": "list", "attention": False}, "attention")]:
             with self.subTest(req=req):
                 self.assertError(self.d.request(req), "invalid", field=field)
 

@@ -50,6 +50,7 @@ EVENT_IDS = {
     "referral.erased": "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1c",
     "config.reloaded": "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1d",
     "config.rejected": "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1e",
+    "referral.needs_attention": "7c1a9e0b5d6f4e2a8b3c4d5e6f7a8b1f",
 }
 MSG_STARTED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e01"
 MSG_STOPPED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e02"
@@ -57,13 +58,14 @@ MSG_RELOADED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e03"
 MSG_RELOAD_REFUSED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e04"
 
 LOG_WARNING, LOG_NOTICE, LOG_INFO = 4, 5, 6
-WARNING_EVENTS = {"referral.window_at_risk", "referral.window_missed", "config.rejected"}
+WARNING_EVENTS = {"referral.window_at_risk", "referral.window_missed", "config.rejected",
+                  "referral.needs_attention"}
 NOT_DECISIONS = {"referral.received", "referral.window_at_risk", "referral.window_missed"}
 
 # event key -> journal field
 FIELDS = {"id": "REFERRAL_ID", "partner": "PARTNER", "ref": "REF", "status": "STATUS",
           "rule": "RULE", "team": "TEAM", "connector": "CONNECTOR",
-          "forward_to": "FORWARD_TO"}
+          "forward_to": "FORWARD_TO", "reason_code": "REASON_CODE", "attention": "ATTENTION"}
 
 # Windows of 5 s, at risk 3 s before: window events within the test.
 ROUTING = windows("5s", "3s")
@@ -87,6 +89,7 @@ PHONE = "+32 89 55 %s" % SECRET
 EMAIL = "gezin.%s@example.org" % SECRET
 ADDRESS = "Kolenspoor %s, 3600 Genk" % SECRET
 NOTE = "Vader vraagt hulp %s bij schoolweigering." % SECRET
+REASON = "de moeder %s spreekt enkel Arabisch" % SECRET  # a connector's free text
 
 
 def private_referral(**kw):
@@ -256,10 +259,17 @@ class JournalTest(rdtest.TestCase):
         self.assertEqual(c["status"], "assigned")
         w = d.submit(private_referral(kind="first_line_psychology"))
         self.assertEqual(w["status"], "waitlisted")
-        # declined (and offered to the other), then withdrawn
+        # declined (and offered to the other), declined again: nobody left,
+        # a coordinator must act (rev 2); then withdrawn. The codes go to the
+        # journal, the free text never
         e = d.submit(private_referral(kind="family_support"))
-        d.ok({"op": "update", "id": e["id"], "status": "declined", "connector": e["connector"]})
-        d.ok({"op": "update", "id": e["id"], "status": "withdrawn"})
+        d.ok({"op": "update", "id": e["id"], "status": "declined", "connector": e["connector"],
+              "reason_code": "language", "reason": REASON})
+        other = d.ok({"op": "get", "id": e["id"]})["connector"]
+        d.ok({"op": "update", "id": e["id"], "status": "declined", "connector": other,
+              "reason_code": "distance", "reason": REASON})
+        d.ok({"op": "update", "id": e["id"], "status": "withdrawn", "reason_code": "moved",
+              "reason": REASON})
         # a good reload, then a refused one
         d.signal(signal.SIGHUP)
         rdtest.wait_until(lambda: any(x["type"] == "config.reloaded" for x in d.all_events()),
@@ -315,7 +325,7 @@ class JournalTest(rdtest.TestCase):
         # no personal data anywhere in the journal, in any field
         raw = self.journald.raw()
         self.assertIn(a["id"].encode(), raw)
-        for secret in (FAMILY, PHONE, EMAIL, ADDRESS, NOTE, SECRET):
+        for secret in (FAMILY, PHONE, EMAIL, ADDRESS, NOTE, REASON, SECRET):
             self.assertNotIn(secret.encode(), raw, "personal data in the journal")
 
     def test_decisions(self):

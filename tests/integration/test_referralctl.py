@@ -114,6 +114,23 @@ class ReferralctlTest(TestCase):
         self.assertIn("cannot create", again.stderr)
         self.assertExit(run_ctl(["backup", self.d.database_path]), 2)
 
+    # -- list
+    def test_list_hint_resumes_after_the_last_row_printed(self):
+        subs = [self.d.submit(referral()) for _ in range(3)]
+        since = self.d.request({"op": "ping"})["last_seq"] - 6  # before the three
+        p = self.ctl("list", "--since", str(since), "--limit", "2")
+        self.assertExit(p, 0)
+        rows = [l.split() for l in p.stdout.splitlines()[1:] if l.startswith("R")]
+        self.assertEqual([r[0] for r in rows], [s["id"] for s in subs[:2]])
+        m = re.search(r"more may follow: \S+ list --since (\d+)", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        # the seq of the last row printed, not the daemon's newest seq: the
+        # third referral is still to come
+        self.assertEqual(int(m.group(1)), int(rows[-1][6]))
+        rest = self.ctl("list", "--since", m.group(1))
+        self.assertExit(rest, 0)
+        self.assertIn(subs[2]["id"], rest.stdout)
+
     # -- submit
     def test_submit_file_human(self):
         r = referral()
@@ -375,7 +392,8 @@ class ReferralctlTest(TestCase):
     def test_ping(self):
         p = self.ctl("ping")
         self.assertExit(p, 0)
-        self.assertRegex(p.stdout, r"^referrald \d+\.\d+\.\d+, up \d+ s, last seq \d+$")
+        self.assertRegex(p.stdout, r"\Areferrald \d+\.\d+\.\d+, up \d+ s, last seq \d+\n"
+                         r"routing file in force: digest [0-9a-f]{64}, from \S+, since \S+\n\Z")
         last = self.d.last_seq()
         p = self.ctl("ping", "--json")
         self.assertExit(p, 0)

@@ -55,6 +55,7 @@ static void print_referral_details(const json_t *reply)
                         print_event(v);
                 }
         }
+        print_reasons(json_object_get(reply, "reasons"));
 }
 
 /* The `get` request for the referral that ARGV names: ID, or --partner P
@@ -94,45 +95,74 @@ int cmd_get(struct ctl *c, int argc, char **argv)
 static void print_list(const json_t *reply, long long limit)
 {
         const json_t *rows, *row;
-        json_int_t last;
+        json_int_t last_seq = 0;
         size_t i;
 
         rows = json_object_get(reply, "referrals");
-        printf("%-10s %-10s %-32s %-14s %-10s %-24s %s\n", "ID", "STATUS", "PARTNER/REF", "TEAM",
-               "CONNECTOR", "START_BY", "SEQ");
+        printf("%-10s %-10s %-32s %-14s %-10s %-24s %-8s %s\n", "ID", "STATUS", "PARTNER/REF",
+               "TEAM", "CONNECTOR", "START_BY", "SEQ", "ATTENTION");
         json_array_foreach(rows, i, row)
         {
                 char pref[256];
                 const char *team = jstr(row, "team"), *conn = jstr(row, "connector");
                 const char *sb = jstr(row, "start_by"), *id = jstr(row, "id");
-                const char *st = jstr(row, "status");
+                const char *st = jstr(row, "status"), *att = jstr(row, "attention");
                 json_int_t seq = 0;
 
                 jint(row, "seq", &seq);
                 snprintf(pref, sizeof pref, "%s/%s",
                          jstr(row, "partner") ? jstr(row, "partner") : "?",
                          jstr(row, "ref") ? jstr(row, "ref") : "?");
-                printf("%-10s %-10s %-32s %-14s %-10s %-24s %" JSON_INTEGER_FORMAT "\n",
+                printf("%-10s %-10s %-32s %-14s %-10s %-24s %-8" JSON_INTEGER_FORMAT " %s\n",
                        id ? id : "?", st ? st : "?", pref, team ? team : "-", conn ? conn : "-",
-                       sb ? sb : "-", seq);
+                       sb ? sb : "-", seq, att ? att : "-");
+                last_seq = seq;
         }
-        /* A full page: there may be more. */
-        if (jint(reply, "last", &last) && json_array_size(rows) > 0 &&
-            json_array_size(rows) >= (size_t)(limit >= 0 ? limit : RD_LIST_LIMIT_DEFAULT))
-                printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT ")\n", PROG, last);
+        /* A page cut by size (more) or full: there may be more, after the
+         * seq of the last row (the reply's `last` is the daemon's newest
+         * seq, past referrals not yet listed). */
+        if (json_array_size(rows) > 0 &&
+            (json_is_true(json_object_get(reply, "more")) ||
+             json_array_size(rows) >= (size_t)(limit >= 0 ? limit : RD_LIST_LIMIT_DEFAULT)))
+                printf("(more may follow: %s list --since %" JSON_INTEGER_FORMAT
+                       " with the same filters)\n",
+                       PROG, last_seq);
+}
+
+enum { OPT_TEAM = 320, OPT_ATTENTION, OPT_REASON_CODE };
+
+/* The `status` of a list request: one status as it is, several as a list. */
+static json_t *statuses_json(const struct opt_list *l)
+{
+        json_t *arr;
+
+        if (l->n == 1)
+                return json_string(l->v[0]);
+        arr = json_array();
+        for (size_t i = 0; i < l->n; i++)
+                json_array_append_new(arr, json_string(l->v[i]));
+        return arr;
 }
 
 int cmd_list(struct ctl *c, int argc, char **argv)
 {
         static const struct option opts[] = {GLOBAL_LONG,
                                              {"status", required_argument, NULL, OPT_STATUS},
+                                             {"team", required_argument, NULL, OPT_TEAM},
+                                             {"connector", required_argument, NULL, OPT_CONNECTOR},
+                                             {"attention", no_argument, NULL, OPT_ATTENTION},
                                              {"since", required_argument, NULL, OPT_SINCE},
                                              {"limit", required_argument, NULL, OPT_LIMIT},
                                              {0}};
-        const char *status = NULL;
+        struct opt_list status = {0};
+        const char *team = NULL, *connector = NULL;
+        bool attention = false;
         long long since = -1, limit = -1;
         const struct opt_value values[] = {
-                {OPT_STATUS, .text = &status},
+                {OPT_STATUS, .list = &status},
+                {OPT_TEAM, .text = &team},
+                {OPT_CONNECTOR, .text = &connector},
+                {OPT_ATTENTION, .flag = &attention},
                 {OPT_SINCE, .count = &since, .bad = "--since needs a seq (0 or more), not '%s'"},
                 {OPT_LIMIT, .count = &limit, .bad = "--limit needs a number, not '%s'"},
                 {0}};
@@ -142,8 +172,14 @@ int cmd_list(struct ctl *c, int argc, char **argv)
         if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
                 return r;
         req = json_pack("{s:s}", "op", "list");
-        if (status)
-                json_object_set_new(req, "status", json_string(status));
+        if (status.n)
+                json_object_set_new(req, "status", statuses_json(&status));
+        if (team)
+                json_object_set_new(req, "team", json_string(team));
+        if (connector)
+                json_object_set_new(req, "connector", json_string(connector));
+        if (attention)
+                json_object_set_new(req, "attention", json_true());
         if (since >= 0)
                 json_object_set_new(req, "since", json_integer(since));
         if (limit >= 0)
@@ -165,15 +201,16 @@ int cmd_update(struct ctl *c, int argc, char **argv)
                 GLOBAL_LONG,
                 {"connector", required_argument, NULL, OPT_CONNECTOR},
                 {"reason", required_argument, NULL, OPT_REASON},
+                {"reason-code", required_argument, NULL, OPT_REASON_CODE},
                 {"forward-to", required_argument, NULL, OPT_FORWARD_TO},
                 {"expected-end", required_argument, NULL, OPT_EXPECTED_END},
                 {0}};
         const char *connector = NULL, *reason = NULL, *forward_to = NULL, *expected_end = NULL;
-        const struct opt_value values[] = {{OPT_CONNECTOR, .text = &connector},
-                                           {OPT_REASON, .text = &reason},
-                                           {OPT_FORWARD_TO, .text = &forward_to},
-                                           {OPT_EXPECTED_END, .text = &expected_end},
-                                           {0}};
+        const char *reason_code = NULL;
+        const struct opt_value values[] = {
+                {OPT_CONNECTOR, .text = &connector},       {OPT_REASON, .text = &reason},
+                {OPT_REASON_CODE, .text = &reason_code},   {OPT_FORWARD_TO, .text = &forward_to},
+                {OPT_EXPECTED_END, .text = &expected_end}, {0}};
         json_t *req;
         int64_t ms;
         int r;
@@ -197,6 +234,8 @@ int cmd_update(struct ctl *c, int argc, char **argv)
                 json_object_set_new(req, "connector", json_string(connector));
         if (reason)
                 json_object_set_new(req, "reason", json_string(reason));
+        if (reason_code)
+                json_object_set_new(req, "reason_code", json_string(reason_code));
         if (forward_to)
                 json_object_set_new(req, "forward_to", json_string(forward_to));
         if (expected_end)
@@ -265,6 +304,7 @@ int cmd_explain(struct ctl *c, int argc, char **argv)
         } else {
                 printf("No decision trace is kept for this referral.\n");
         }
+        print_reasons(json_object_get(reply, "reasons"));
         history = json_object_get(reply, "history");
         if (json_array_size(history))
                 printf("History:\n");

@@ -19,15 +19,22 @@ static const struct command commands[] = {
          "submit a referral (the inner object; '-' reads stdin)"},
         {"get", cmd_get, "get ID | get --partner P --ref R",
          "show a referral, its decision and history"},
-        {"list", cmd_list, "list [--status S] [--since N] [--limit N]",
-         "list referrals whose latest event is after seq N"},
+        {"list", cmd_list,
+         "list [--status S]... [--team T] [--connector C] [--attention] [--since N] [--limit N]",
+         "list referrals whose latest event is after seq N (every filter given must hold; "
+         "--status may be repeated: any of them)"},
         {"update", cmd_update,
-         "update ID STATUS [--connector C] [--reason TEXT] [--forward-to T] [--expected-end TIME]",
+         "update ID STATUS [--connector C] [--reason-code CODE] [--reason TEXT] [--forward-to T] "
+         "[--expected-end TIME]",
          "change a referral's status"},
         {"events", cmd_events, "events [--since N] [--follow]",
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
-        {"stats", cmd_stats, "stats", "counts per status, loads per connector, window kept"},
-        {"ping", cmd_ping, "ping", "check that the daemon answers"},
+        {"stats", cmd_stats, "stats [--openmetrics]",
+         "every figure: counts per status, the window kept and missed, times to offer and start, "
+         "forwards, the waitlist, reason codes, loads per connector, the routing file in force "
+         "(--openmetrics: for node_exporter's textfile collector)"},
+        {"ping", cmd_ping, "ping",
+         "check that the daemon answers; the routing file in force and since when"},
         {"erase", cmd_erase, "erase ID",
          "erase a referral's personal data for good (coordinator; an open one is withdrawn "
          "first)"},

@@ -84,7 +84,7 @@ int common_option(struct ctl *c, const char *cmd, int opt, char **argv)
 
 /* Put OPT's value (optarg) where VALUES says. false after a usage error
  * (printed). */
-static bool take_value(const char *cmd, int opt, const struct opt_value *values)
+static bool take_value(const char *cmd, int opt, const struct opt_value *values, char **argv)
 {
         const struct opt_value *v = values;
 
@@ -100,6 +100,13 @@ static bool take_value(const char *cmd, int opt, const struct opt_value *values)
                 usage_error(cmd, v->bad, optarg);
                 return false;
         }
+        if (v->list && v->list->n == OPT_LIST_MAX) {
+                usage_error(cmd, "option '%s' given more than %d times", argv[optind - 1],
+                            OPT_LIST_MAX);
+                return false;
+        }
+        if (v->list)
+                v->list->v[v->list->n++] = optarg;
         return true;
 }
 
@@ -115,7 +122,7 @@ bool parse_options(struct ctl *c, int argc, char **argv, const char *shortopts,
                 r = common_option(c, argv[0], opt, argv);
                 if (r == -2)
                         *status = EXIT_OK;
-                if (r < 0 || (r == 0 && !take_value(argv[0], opt, values)))
+                if (r < 0 || (r == 0 && !take_value(argv[0], opt, values, argv)))
                         return false;
         }
         return true;

@@ -67,10 +67,18 @@ int date_option(const char *cmd, const char *name, const char *s, int64_t *ms);
  * a usage error (printed) and -2 after --help (printed; exit 0). */
 int common_option(struct ctl *c, const char *cmd, int opt, char **argv);
 
+/* The values of an option that may be given more than once, in order. */
+#define OPT_LIST_MAX 16
+struct opt_list {
+        const char *v[OPT_LIST_MAX];
+        size_t n;
+};
+
 /* Where a command's own option puts its value, in a table that ends with
- * {0}: a text (*TEXT = optarg), a flag (*FLAG = true), or a count (*COUNT:
+ * {0}: a text (*TEXT = optarg), a flag (*FLAG = true), a count (*COUNT:
  * digits only, at least MIN; else the usage error BAD, a format whose one
- * %s is the value given). */
+ * %s is the value given), or one more of a list (LIST: at most
+ * OPT_LIST_MAX). */
 struct opt_value {
         int opt;
         const char **text;
@@ -78,6 +86,7 @@ struct opt_value {
         long long *count;
         long long min;
         const char *bad;
+        struct opt_list *list;
 };
 
 /* Parse the options of command ARGV[0] with getopt_long over SHORTOPTS and

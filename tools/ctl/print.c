@@ -42,6 +42,7 @@ void print_decision(const json_t *o)
         const char *expected_end = jstr(o, "expected_end");
         const char *fwd = jstr(o, "forward_to");
         const char *reason = jstr(o, "reason");
+        const char *attention = jstr(o, "attention");
         bool open;
         int n = 0;
 
@@ -75,6 +76,41 @@ void print_decision(const json_t *o)
                 printf(", expected end %s", expected_end);
         if (reason && *reason)
                 printf(": %s", reason);
+        if (attention)
+                printf("; needs a coordinator: %s", attention_words(attention));
+}
+
+const char *attention_words(const char *attention)
+{
+        if (!strcmp(attention, "all_declined"))
+                return "every candidate declined it or let the offer lapse (all_declined)";
+        if (!strcmp(attention, "no_candidate"))
+                return "its rule has no connector who may take it (no_candidate)";
+        return attention;
+}
+
+void print_reasons(const json_t *reasons)
+{
+        const json_t *why;
+        size_t i;
+
+        if (!json_array_size(reasons))
+                return;
+        printf("reasons:\n");
+        json_array_foreach(reasons, i, why)
+        {
+                const char *conn = jstr(why, "connector"), *code = jstr(why, "reason_code");
+                const char *text = jstr(why, "reason");
+
+                printf("  %s %s", jstr(why, "at") ? jstr(why, "at") : "-",
+                       jstr(why, "status") ? jstr(why, "status") : "?");
+                if (conn)
+                        printf(" (connector %s)", conn);
+                printf(": %s", code ? code : "no code");
+                if (text)
+                        printf(": %s", text);
+                putchar('\n');
+        }
 }
 
 void print_decision_line(const json_t *o)

@@ -23,8 +23,16 @@ void print_diag(const struct rd_diag *diag);
 
 /* "R000001 assigned to kelly (team genk, rule family-by-region), start by
  * 2026-12-23T10:00:00Z" and the like, from the decision fields of a
- * reply (submit, get, update) or an event; no newline. */
+ * reply (submit, get, update) or an event, with its attention when it
+ * waits for a coordinator; no newline. */
 void print_decision(const json_t *o);
+
+/* ATTENTION ("all_declined", "no_candidate") in words, for a person. */
+const char *attention_words(const char *attention);
+
+/* The `reasons` of a get reply, a line each after "reasons:" (nothing when
+ * there are none). */
+void print_reasons(const json_t *reasons);
 
 /* print_decision(), a note when it is a submit's duplicate, a newline. */
 void print_decision_line(const json_t *o);
