@@ -411,6 +411,12 @@ int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, si
  * missing file, -EPROTO for another schema version. */
 int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, size_t errsize);
 
+/* A new empty store in memory, with this build's schema (the replay's
+ * scratch store: what it holds never reaches a file, and it is gone when
+ * closed). Every operation works on it as on a database file. Returns 0,
+ * or a negative errno with a sentence in ERRBUF. */
+int rd_store_open_memory(struct rd_store **out, char *errbuf, size_t errsize);
+
 /* ---- ids ------------------------------------------------------------------------- */
 
 /* The public id of the referral stored as ROWID: "R" + the row id, zero
