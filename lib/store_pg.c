@@ -298,6 +298,7 @@ static const struct rd_store_ops pg_ops = {
         .each_decline = pg_each_decline,
         .each_waiting = pg_each_waiting,
         .each_waiting_set = pg_each_waiting_set,
+        .count_waiting_before = pg_count_waiting_before,
         .each_offer = pg_each_offer,
         .meta_get = pg_meta_get,
         .next_deadlines = pg_next_deadlines,

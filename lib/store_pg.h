@@ -97,6 +97,7 @@ enum pg_stmt {
         P_WAITING_SAME,
         P_WAITING_LOWER,
         P_WAITING_SETS,
+        P_WAITING_BEFORE,
         P_META_GET,
         P_META_SET,
         P_DUE_OFFER,
@@ -320,8 +321,10 @@ int pg_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
 int pg_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
                     int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                     void *ctx, size_t *count);
-int pg_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx);
+int pg_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
+                        void *ctx);
+int pg_count_waiting_before(struct rd_store *s, const char *candidates,
+                            const struct rd_wait_key *before, int64_t limit, int64_t *count);
 int pg_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int pg_meta_get(struct rd_store *s, const char *key, char *buf, size_t size);
 int pg_next_deadlines(struct rd_store *s, struct rd_deadlines *out);

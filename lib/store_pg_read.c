@@ -216,10 +216,42 @@ int pg_each_waiting(struct rd_store *base, const struct rd_wait_key *after, size
         return r;
 }
 
-int pg_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx)
+int pg_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
+                        void *ctx)
 {
-        return each_text_count(pgs(s), P_WAITING_SETS, fn, ctx);
+        PGresult *res;
+        int r = pg_read(pgs(s), P_WAITING_SETS, &(struct pg_args){0}, &res);
+
+        for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+                struct rd_waiting_set set = {
+                        .candidates = PQgetvalue(res, i, 0),
+                        .urgency = (enum rd_urgency)pg_int(res, i, 1),
+                        .count = pg_int(res, i, 2),
+                        .latest_start_by = pg_int(res, i, 3),
+                };
+                r = fn(ctx, &set);
+        }
+        PQclear(res);
+        return r;
+}
+
+int pg_count_waiting_before(struct rd_store *s, const char *candidates,
+                            const struct rd_wait_key *before, int64_t limit, int64_t *count)
+{
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
+
+        pa_text(&a, candidates);
+        pa_int(&a, (int64_t)before->urgency);
+        pa_int(&a, before->start_by_ms);
+        pa_int(&a, before->rowid);
+        pa_int(&a, limit);
+        r = pg_read(pgs(s), P_WAITING_BEFORE, &a, &res);
+        if (r == 0)
+                *count = pg_int(res, 0, 0);
+        PQclear(res);
+        return r;
 }
 
 int pg_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)

@@ -104,29 +104,43 @@ const char *const pg_migrations[] = {
         "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
         "CREATE TABLE offer_counts (connector text PRIMARY KEY, count bigint NOT NULL);"
         "CREATE TABLE round_robin (rule text PRIMARY KEY, connector text NOT NULL);"
-        /* how many referrals wait for each set of candidates (the forecast
-         * counts those ahead without reading them), kept by a trigger so
-         * that it cannot drift */
-        "CREATE TABLE waiting_sets (candidates text PRIMARY KEY, count bigint NOT NULL);"
+        /* the waiting referrals counted by candidates and urgency (the
+         * forecast of a new referral: those of a higher urgency come before
+         * it, of a lower one after it), each set with the latest start_by
+         * it has had since it was last empty, kept by a trigger so that it
+         * cannot drift; and an index to count those of one set before a
+         * place in the list */
+        "CREATE TABLE waiting_sets ("
+        "  candidates text NOT NULL,"
+        "  urgency integer NOT NULL,"
+        "  count bigint NOT NULL,"
+        "  latest_start_by bigint NOT NULL,"
+        "  PRIMARY KEY (candidates, urgency));"
         "CREATE FUNCTION waiting_sets_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
         "  IF TG_OP <> 'INSERT' AND OLD.status = 2 THEN"
-        "   UPDATE waiting_sets SET count = count - 1 WHERE candidates = OLD.candidates;"
-        "   DELETE FROM waiting_sets WHERE candidates = OLD.candidates AND count <= 0;"
+        "   UPDATE waiting_sets SET count = count - 1"
+        "    WHERE candidates = OLD.candidates AND urgency = OLD.urgency;"
+        "   DELETE FROM waiting_sets"
+        "    WHERE candidates = OLD.candidates AND urgency = OLD.urgency AND count <= 0;"
         "  END IF;"
         "  IF TG_OP <> 'DELETE' AND NEW.status = 2 THEN"
-        "   INSERT INTO waiting_sets VALUES (NEW.candidates, 1)"
-        "    ON CONFLICT (candidates) DO UPDATE SET count = waiting_sets.count + 1;"
+        "   INSERT INTO waiting_sets VALUES (NEW.candidates, NEW.urgency, 1, NEW.start_by_ms)"
+        "    ON CONFLICT (candidates, urgency) DO UPDATE SET count = waiting_sets.count + 1,"
+        "    latest_start_by = greatest(waiting_sets.latest_start_by,"
+        "     excluded.latest_start_by);"
         "  END IF;"
         "  RETURN NULL;"
         " END $$;"
         "CREATE TRIGGER waiting_in AFTER INSERT ON referrals FOR EACH ROW"
         "  WHEN (NEW.status = 2) EXECUTE FUNCTION waiting_sets_follow();"
-        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates ON referrals"
-        "  FOR EACH ROW WHEN (OLD.status = 2 OR NEW.status = 2)"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates, urgency, start_by_ms"
+        "  ON referrals FOR EACH ROW WHEN (OLD.status = 2 OR NEW.status = 2)"
         "  EXECUTE FUNCTION waiting_sets_follow();"
         "CREATE TRIGGER waiting_out AFTER DELETE ON referrals FOR EACH ROW"
         "  WHEN (OLD.status = 2) EXECUTE FUNCTION waiting_sets_follow();"
+        "CREATE INDEX referrals_waiting_sets ON referrals (candidates, urgency, start_by_ms, rowid)"
+        "  WHERE status = 2;"
         /* facts about the whole database, such as the routing file every
          * waiting referral's candidates were worked out with */
         "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
@@ -362,8 +376,13 @@ const char *const pg_stmt_sql[P__MAX] = {
                            " ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
         [P_WAITING_LOWER] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
                             " AND urgency < $2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT $1",
-        [P_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0"
-                           " ORDER BY candidates COLLATE \"C\"",
+        [P_WAITING_SETS] = "SELECT candidates, urgency, count, latest_start_by FROM waiting_sets"
+                           " WHERE count > 0 ORDER BY candidates COLLATE \"C\", urgency",
+        /* how many of one set and urgency come before a place: at most $5 */
+        [P_WAITING_BEFORE] =
+                "SELECT count(*) FROM (SELECT 1 FROM referrals WHERE status = " WAITLISTED
+                " AND candidates = $1 AND urgency = $2"
+                " AND (start_by_ms, rowid) < ($3::bigint, $4::bigint) LIMIT $5) t",
         [P_META_GET] = "SELECT value FROM meta WHERE key = $1",
         [P_META_SET] = "INSERT INTO meta (key, value) VALUES ($1, $2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

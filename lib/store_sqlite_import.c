@@ -1,8 +1,7 @@
 /* store_sqlite_import.c: a SQLite store in memory filled row by row from
- * another database (store_import.h): the schema made by this driver's
- * migrations, each row inserted by the names the source gives, then a
- * store over it, as the tools' copy of a SQLite file is made
- * (store_sqlite_copy.c). */
+ * another database (store_import.h): an empty store in memory
+ * (rd_store_open_memory), each row inserted by the names the source gives
+ * in one transaction, then its seq read as at a begin. */
 #include "store_import.h"
 #include "store_sqlite.h"
 
@@ -12,8 +11,9 @@
 #include <string.h>
 
 struct rd_import {
-        sqlite3 *db;
-        sqlite3_stmt *insert; /* for TABLE and its N columns, as last asked */
+        struct rd_store *store; /* the SQLite store in memory being filled */
+        sqlite3 *db;            /* its connection */
+        sqlite3_stmt *insert;   /* for TABLE and its N columns, as last asked */
         char table[64];
         int n;
         char errmsg[256];
@@ -27,17 +27,15 @@ int rd_import_open(struct rd_import **out, char *errbuf, size_t errsize)
         errbuf[0] = '\0';
         if (!im)
                 return -ENOMEM;
-        rc = sqlite3_open_v2(":memory:", &im->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
-        if (rc != SQLITE_OK) {
-                snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errstr(rc));
-                rd_import_abort(im);
-                return sq_err(rc);
-        }
-        r = sq_migrate(im->db, errbuf, errsize);
-        if (r == 0 && (rc = sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
-                snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errmsg(im->db));
-                r = sq_err(rc);
+        r = rd_store_open_memory(&im->store, errbuf, errsize);
+        if (r == 0) {
+                im->db = sq(im->store)->db;
+                rc = sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL);
+                if (rc != SQLITE_OK) {
+                        snprintf(errbuf, errsize, "cannot make the copy: %s",
+                                 sqlite3_errmsg(im->db));
+                        r = sq_err(rc);
+                }
         }
         if (r < 0) {
                 rd_import_abort(im);
@@ -116,20 +114,20 @@ const char *rd_import_errmsg(const struct rd_import *im)
 
 int rd_import_finish(struct rd_import *im, struct rd_store **out, char *errbuf, size_t errsize)
 {
-        sqlite3 *db = im->db;
-        int rc;
+        int rc, r;
 
         sqlite3_finalize(im->insert);
         im->insert = NULL;
-        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errmsg(db));
+        rc = sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
+        r = rc == SQLITE_OK ? sq_load_seq(sq(im->store)) : sq_err(rc);
+        if (r < 0) {
+                snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errmsg(im->db));
                 rd_import_abort(im);
-                return sq_err(rc);
+                return r;
         }
-        im->db = NULL;
+        *out = im->store;
         free(im);
-        return sq_store_adopt(db, out, errbuf, errsize); /* takes DB */
+        return 0;
 }
 
 void rd_import_abort(struct rd_import *im)
@@ -137,6 +135,6 @@ void rd_import_abort(struct rd_import *im)
         if (!im)
                 return;
         sqlite3_finalize(im->insert);
-        sqlite3_close(im->db);
+        rd_store_close(im->store);
         free(im);
 }

@@ -151,7 +151,8 @@ static int schema_version(sqlite3 *db, int *version, char *errbuf, size_t errsiz
         return 0;
 }
 
-int sq_migrate(sqlite3 *db, char *errbuf, size_t errsize)
+/* Each migration step in its own transaction; a newer schema is refused. */
+static int migrate(sqlite3 *db, char *errbuf, size_t errsize)
 {
         int version, n = (int)sq_n_migrations, r = schema_version(db, &version, errbuf, errsize);
 
@@ -192,7 +193,7 @@ static int set_up(sqlite3 *db, const struct rd_sqlite_options *opt, char *errbuf
                 snprintf(pragma, sizeof pragma, "PRAGMA cache_size = %d", opt->cache_pages);
                 r = exec_sql(db, pragma, errbuf, errsize);
         }
-        return r == 0 ? sq_migrate(db, errbuf, errsize) : r;
+        return r == 0 ? migrate(db, errbuf, errsize) : r;
 }
 
 /* ---- a new database --------------------------------------------------------------------- */

@@ -24,45 +24,38 @@
  * unknown_op, a frame that is not a JSON object is malformed. No routing,
  * events, audit trail, connectors' state, publishing or logging per request.
  *
- * Usage: referral-floor -e ENDPOINT -d DBFILE. Stops on SIGTERM or SIGINT.
- * Exit codes: 0 stopped by a signal, 1 a runtime fault, 2 a usage error. */
-#include <errno.h>
+ * The bare floor (--bare, referral-bench --bare): the same program without
+ * the parsing, so that the difference of the two is the parsing alone (a
+ * second binary would differ in more than that). Every frame is one row
+ * (`frames`: a rowid and the frame as it came, no unique key, so no
+ * duplicates are found), answered
+ *
+ *     {"ok":true,"corr":"...","id":"R<rowid>","status":"received","duplicate":false}
+ *
+ * where the corr is the text of the first `"corr":"` in the frame up to its
+ * closing quote, copied as it stands (referral-bench writes it there
+ * without escapes): no JSON is read. A frame that begins {"op":"ping" is a
+ * ping, answered and not stored. It trusts its client: it is a measuring
+ * instrument, never a server for anybody else.
+ *
+ * --pipeline (a prototype, docs/performance.md "A second thread"): the
+ * floor with two threads, the loop receiving and parsing the next batch
+ * while a writer thread inserts and commits the one before; the loop sends
+ * a batch's replies once the writer says it committed. It measures what
+ * decoding while the previous batch commits is worth on this machine.
+ *
+ * Usage: referral-floor [--bare | --pipeline] -e ENDPOINT -d DBFILE. Stops
+ * on SIGTERM or SIGINT. Exit codes: 0 stopped by a signal, 1 a runtime
+ * fault, 2 a usage error. */
+#include "floor.h"
+
 #include <getopt.h>
-#include <jansson.h>
-#include <sqlite3.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
-#include "bounds.h"
 #include "sqlite_pragmas.h"
-#include "tool.h"
-
-#define PROG "referral-floor"
-#define CORR_FIELD_MAX (RD_CORR_MAX * 6 + 16) /* `"corr":"...",` escaped as \u00XX throughout */
-#define REPLY_MAX (CORR_FIELD_MAX + 256)
-
-struct request {
-        zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
-        int n_envelope;
-        bool submit_ok;            /* an ok reply that depends on the commit */
-        char corr[CORR_FIELD_MAX]; /* `"corr":"...",` for the reply, or "" */
-        char reply[REPLY_MAX];
-};
-
-struct floor {
-        void *zctx, *intake;
-        int sigfd;
-        sqlite3 *db;
-        sqlite3_stmt *insert, *lookup, *begin, *commit, *rollback;
-        struct request batch[RD_BATCH_MAX];
-        int n_batch;
-        long long dropped_replies;
-};
 
 /* ---- the database ------------------------------------------------------- */
 
@@ -75,9 +68,22 @@ static int prepare(struct floor *f, const char *sql, sqlite3_stmt **out)
         return 0;
 }
 
+/* The floor's table and its two statements: a referral by its ref, or
+ * (bare) a frame by its rowid alone. */
+static const char *const schema[2] = {
+        "CREATE TABLE IF NOT EXISTS referrals ("
+        " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+};
+static const char *const insert_sql[2] = {
+        "INSERT INTO referrals (ref, body) VALUES (?1, ?2)",
+        "INSERT INTO frames (body) VALUES (?1)",
+};
+
 static int open_db(struct floor *f, const char *path)
 {
         char *err = NULL;
+        char sql[512];
         int rc;
 
         rc = sqlite3_open_v2(path, &f->db,
@@ -91,19 +97,16 @@ static int open_db(struct floor *f, const char *path)
         sqlite3_extended_result_codes(f->db, 0);
         sqlite3_busy_timeout(f->db, RD_SQLITE_BUSY_TIMEOUT_MS);
         /* exactly the store's pragmas, durable as the daemon is */
-        rc = sqlite3_exec(f->db,
-                          RD_SQLITE_PRAGMAS_FULL
-                          "CREATE TABLE IF NOT EXISTS referrals ("
-                          " id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, body TEXT NOT NULL);",
-                          NULL, NULL, &err);
+        snprintf(sql, sizeof sql, "%s%s", RD_SQLITE_PRAGMAS_FULL, schema[f->bare]);
+        rc = sqlite3_exec(f->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
                 tool_msg(PROG, "cannot set up the database %s: %s", path,
                          err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
                 return -1;
         }
-        if (prepare(f, "INSERT INTO referrals (ref, body) VALUES (?1, ?2)", &f->insert) < 0 ||
-            prepare(f, "SELECT id FROM referrals WHERE ref = ?1", &f->lookup) < 0 ||
+        if (prepare(f, insert_sql[f->bare], &f->insert) < 0 ||
+            (!f->bare && prepare(f, "SELECT id FROM referrals WHERE ref = ?1", &f->lookup) < 0) ||
             prepare(f, "BEGIN IMMEDIATE", &f->begin) < 0 || prepare(f, "COMMIT", &f->commit) < 0 ||
             prepare(f, "ROLLBACK", &f->rollback) < 0)
                 return -1;
@@ -205,15 +208,43 @@ static void set_error(struct request *rq, const char *code, const char *message)
         rq->submit_ok = false;
 }
 
+/* Store the submit RQ of ref REF, the frame DATA (SIZE bytes), and write
+ * its reply, which waits for the commit. *BEGAN: 1 no transaction yet, 0
+ * open, -1 BEGIN failed. */
+void store_submit(struct floor *f, struct request *rq, const char *ref, const void *data,
+                  size_t size, int *began)
+{
+        sqlite3_int64 id;
+        bool duplicate;
+        size_t n;
+
+        if (*began == 1)
+                *began = run(f->begin);
+        if (*began < 0) {
+                set_error(rq, "unavailable",
+                          "the database is not available; nothing was stored; retry later");
+                return;
+        }
+        id = store(f, ref, data, size, &duplicate);
+        if (id < 0) {
+                set_error(rq, "internal", "the database could not store the referral");
+                return;
+        }
+        n = reply_start(rq, true);
+        snprintf(rq->reply + n, sizeof rq->reply - n,
+                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":%s}", (long long)id,
+                 duplicate ? "true" : "false");
+        rq->submit_ok = true;
+}
+
 /* Answer one request body into RQ->reply; an ok submit waits for the
- * commit. *BEGAN: 1 no transaction yet, 0 open, -1 BEGIN failed. */
+ * commit (with --pipeline it is left to the writer: rq->deferred). *BEGAN:
+ * 1 no transaction yet, 0 open, -1 BEGIN failed. */
 static void handle(struct floor *f, struct request *rq, const void *data, size_t size, int *began)
 {
         json_error_t jerr;
         json_t *req = NULL, *corr;
         const char *op, *ref;
-        sqlite3_int64 id;
-        bool duplicate;
         size_t n;
 
         if (size > RD_REQUEST_MAX) {
@@ -248,28 +279,80 @@ static void handle(struct floor *f, struct request *rq, const void *data, size_t
                 set_error(rq, "invalid", "referral.ref must be a string");
                 goto out;
         }
+        if (f->pipeline) { /* the writer stores it */
+                rq->deferred = true;
+                rq->req = req;
+                rq->ref = ref;
+                return;
+        }
+        store_submit(f, rq, ref, data, size, began);
+out:
+        json_decref(req);
+}
+
+/* The text between the quotes of the first `"corr":"` in DATA (SIZE
+ * bytes), as it stands, into RQ as `"corr":"...",`; nothing when there is
+ * none or it does not fit. No JSON is read: see the top of this file. */
+static void bare_corr(struct request *rq, const char *data, size_t size)
+{
+        static const char key[] = "\"corr\":\"";
+        const char *start = memmem(data, size, key, sizeof key - 1), *end;
+        size_t len = 0;
+
+        rq->corr[0] = '\0';
+        if (!start)
+                return;
+        start += sizeof key - 1;
+        end = data + size;
+        while (start + len < end && start[len] != '"')
+                len += start[len] == '\\' ? 2 : 1;
+        if (start + len >= end || len + 12 > sizeof rq->corr)
+                return;
+        memcpy(rq->corr, "\"corr\":\"", 8);
+        memcpy(rq->corr + 8, start, len);
+        memcpy(rq->corr + 8 + len, "\",", 3);
+}
+
+/* The bare floor's answer to one frame (see the top of this file). */
+static void handle_bare(struct floor *f, struct request *rq, const void *data, size_t size,
+                        int *began)
+{
+        static const char ping[] = "{\"op\":\"ping\"";
+        sqlite3_int64 id;
+        size_t n;
+
+        bare_corr(rq, data, size);
+        if (size > RD_REQUEST_MAX) {
+                set_error(rq, "malformed", "the request is over 64 KiB");
+                return;
+        }
+        if (size >= sizeof ping - 1 && memcmp(data, ping, sizeof ping - 1) == 0) {
+                n = reply_start(rq, true);
+                snprintf(rq->reply + n, sizeof rq->reply - n,
+                         "\"version\":\"" RD_VERSION "\",\"floor\":\"bare\"}");
+                return;
+        }
         if (*began == 1)
                 *began = run(f->begin);
         if (*began < 0) {
                 set_error(rq, "unavailable",
                           "the database is not available; nothing was stored; retry later");
-                goto out;
+                return;
         }
-        id = store(f, ref, data, size, &duplicate);
+        sqlite3_bind_blob(f->insert, 1, data, (int)size, SQLITE_STATIC);
+        id = run(f->insert) == 0 ? sqlite3_last_insert_rowid(f->db) : -1;
+        sqlite3_clear_bindings(f->insert);
         if (id < 0) {
-                set_error(rq, "internal", "the database could not store the referral");
-                goto out;
+                set_error(rq, "internal", "the database could not store the frame");
+                return;
         }
         n = reply_start(rq, true);
         snprintf(rq->reply + n, sizeof rq->reply - n,
-                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":%s}", (long long)id,
-                 duplicate ? "true" : "false");
+                 "\"id\":\"R%lld\",\"status\":\"received\",\"duplicate\":false}", (long long)id);
         rq->submit_ok = true;
-out:
-        json_decref(req);
 }
 
-static void send_reply(struct floor *f, struct request *rq)
+void send_reply(struct floor *f, struct request *rq)
 {
         bool ok = true;
 
@@ -290,13 +373,13 @@ static void send_reply(struct floor *f, struct request *rq)
 
 /* Receive one whole message into RQ's envelope and answer it. Returns 1 when
  * a message was read, 0 when none is ready, -errno on a socket fault. */
-static int take_request(struct floor *f, struct request *rq, int *began)
+int take_request(struct floor *f, struct request *rq, int *began)
 {
         zmq_msg_t part, body;
         int more, n_body = 0, first = 1;
 
         rq->n_envelope = 0;
-        rq->submit_ok = false;
+        rq->submit_ok = rq->deferred = false;
         rq->corr[0] = '\0';
         zmq_msg_init(&body);
         do {
@@ -327,60 +410,78 @@ static int take_request(struct floor *f, struct request *rq, int *began)
         } while (more);
         if (n_body != 1)
                 set_error(rq, "malformed", "a request is one frame holding one JSON object");
+        else if (f->bare)
+                handle_bare(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
         else
                 handle(f, rq, zmq_msg_data(&body), zmq_msg_size(&body), began);
+        if (rq->deferred) {
+                zmq_msg_init(&rq->body);
+                zmq_msg_move(&rq->body, &body);
+        }
         zmq_msg_close(&body);
         return 1;
+}
+
+/* Commit the N requests of BATCH when a transaction is open (BEGAN 0); if
+ * that fails, their ok replies become errors. */
+void commit_batch(struct floor *f, struct request *batch, int n, int began)
+{
+        if (began != 0 || run(f->commit) == 0)
+                return;
+        tool_msg(PROG, "commit failed: %s", sqlite3_errmsg(f->db));
+        run(f->rollback);
+        for (int i = 0; i < n; i++)
+                if (batch[i].submit_ok)
+                        set_error(&batch[i], "internal",
+                                  "the database could not commit; nothing was stored; retry later");
+}
+
+/* Receive into BATCH every request that is ready, at most RD_BATCH_MAX,
+ * into *N. *BEGAN as for handle(). Returns 0, or -errno on a socket fault. */
+static int take_batch(struct floor *f, struct request *batch, int *n, int *began)
+{
+        int r = 0;
+
+        *n = 0;
+        while (*n < RD_BATCH_MAX && (r = take_request(f, &batch[*n], began)) > 0)
+                (*n)++;
+        return r < 0 && r != -EINTR ? r : 0;
 }
 
 /* Take every request that is ready (at most RD_BATCH_MAX), commit, reply.
  * Returns the number taken, or -errno on a socket fault. */
 static int serve_batch(struct floor *f)
 {
-        int began = 1, r = 0;
+        int began = 1, r = take_batch(f, f->batch, &f->n_batch, &began);
 
-        f->n_batch = 0;
-        while (f->n_batch < RD_BATCH_MAX) {
-                r = take_request(f, &f->batch[f->n_batch], &began);
-                if (r <= 0)
-                        break;
-                f->n_batch++;
-        }
-        if (began == 0 && run(f->commit) < 0) {
-                tool_msg(PROG, "commit failed: %s", sqlite3_errmsg(f->db));
-                run(f->rollback);
-                for (int i = 0; i < f->n_batch; i++)
-                        if (f->batch[i].submit_ok)
-                                set_error(&f->batch[i], "internal",
-                                          "the database could not commit; nothing was stored; "
-                                          "retry later");
-        }
+        commit_batch(f, f->batch, f->n_batch, began);
         for (int i = 0; i < f->n_batch; i++)
                 send_reply(f, &f->batch[i]);
-        if (r < 0 && r != -EINTR)
-                return r;
-        return f->n_batch;
+        return r < 0 ? r : f->n_batch;
 }
 
 static int serve(struct floor *f)
 {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
                 {.socket = f->intake, .events = ZMQ_POLLIN},
                 {.fd = f->sigfd, .events = ZMQ_POLLIN},
+                {.fd = f->w.efd, .events = ZMQ_POLLIN},
         };
 
         for (;;) {
-                if (zmq_poll(items, 2, -1) < 0 && errno != EINTR) {
+                if (zmq_poll(items, f->pipeline ? 3 : 2, -1) < 0 && errno != EINTR) {
                         tool_msg(PROG, "poll failed: %s", zmq_strerror(errno));
                         return -1;
                 }
+                if (f->pipeline)
+                        floor_writer_woken(f);
                 /* ZMQ_POLLIN is edge-like: drain while anything is ready,
                  * looking at signals between batches */
                 for (;;) {
                         int n;
                         if (tool_stop_signalled(f->sigfd))
                                 return 0;
-                        n = serve_batch(f);
+                        n = f->pipeline ? floor_serve_pipelined(f) : serve_batch(f);
                         if (n < 0) {
                                 tool_msg(PROG, "receiving a request: %s", zmq_strerror(-n));
                                 return -1;
@@ -396,13 +497,18 @@ static int serve(struct floor *f)
 static void usage(FILE *to)
 {
         fprintf(to,
-                "Usage: " PROG " -e ENDPOINT -d DBFILE\n"
-                "The floor under referrald: receive, one SQLite insert per submit with the\n"
-                "daemon's durability, a commit per drained batch, reply. Nothing else.\n"
-                "referral-bench --floor and --compare start it; see referral-bench --help.\n"
+                "Usage: " PROG " [--bare | --pipeline] -e ENDPOINT -d DBFILE\n"
+                "The floor under referrald: receive, parse the JSON, one SQLite insert per\n"
+                "submit with the daemon's durability, a commit per drained batch, reply.\n"
+                "Nothing else. referral-bench --floor, --bare and --compare start it; see\n"
+                "referral-bench --help.\n"
                 "\n"
                 "  -e, --endpoint EP    the ROUTER endpoint to bind (e.g. tcp://127.0.0.1:5580)\n"
                 "  -d, --database FILE  the SQLite file (created when missing)\n"
+                "      --bare           the bare floor: no parsing; every frame is stored as\n"
+                "                       it came and answered with the corr found in its text\n"
+                "      --pipeline       a prototype: a writer thread inserts and commits a\n"
+                "                       batch while the loop receives and parses the next\n"
                 "  -h, --help           this help\n"
                 "  -V, --version        the version\n"
                 "\n"
@@ -425,15 +531,21 @@ static void floor_close(struct floor *f)
                 tool_msg(PROG, "cannot close the database: %s", sqlite3_errmsg(f->db));
         if (f->sigfd >= 0)
                 close(f->sigfd);
+        if (f->w.efd >= 0)
+                close(f->w.efd);
 }
 
-/* The command line into *ENDPOINT and *DBFILE; --help and --version exit
+/* The command line into *ENDPOINT, *DBFILE, *BARE and *PIPELINE; --help and --version exit
  * 0, a usage error exits 2. */
-static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile)
+static void parse_args(int argc, char **argv, const char **endpoint, const char **dbfile,
+                       bool *bare, bool *pipeline)
 {
+        enum { OPT_BARE = 256, OPT_PIPELINE };
         static const struct option longopts[] = {
                 {"endpoint", required_argument, NULL, 'e'},
                 {"database", required_argument, NULL, 'd'},
+                {"bare", no_argument, NULL, OPT_BARE},
+                {"pipeline", no_argument, NULL, OPT_PIPELINE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
@@ -444,6 +556,8 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 switch (ch) {
                 case 'e': *endpoint = optarg; break;
                 case 'd': *dbfile = optarg; break;
+                case OPT_BARE: *bare = true; break;
+                case OPT_PIPELINE: *pipeline = true; break;
                 case 'h': usage(stdout); exit(EXIT_OK);
                 case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
                 default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -455,6 +569,8 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 tool_usage_error(PROG, "-e ENDPOINT is required");
         if (!*dbfile || !**dbfile)
                 tool_usage_error(PROG, "-d DBFILE is required");
+        if (*bare && *pipeline)
+                tool_usage_error(PROG, "--bare and --pipeline: one or the other");
 }
 
 /* The ROUTER socket with the daemon's options, bound to ENDPOINT. 0, or
@@ -486,23 +602,30 @@ int main(int argc, char **argv)
         const char *endpoint = NULL, *dbfile = NULL;
         int r = EXIT_FAULT;
         struct floor *f;
+        bool bare = false, pipeline = false;
 
-        parse_args(argc, argv, &endpoint, &dbfile);
+        parse_args(argc, argv, &endpoint, &dbfile, &bare, &pipeline);
         f = calloc(1, sizeof *f);
         if (!f) {
                 tool_msg(PROG, "out of memory");
                 return EXIT_FAULT;
         }
+        f->bare = bare;
+        f->pipeline = pipeline;
+        f->w.efd = -1;
         /* signals come through a signalfd, as in the daemon */
         f->sigfd = tool_stop_signalfd();
         if (f->sigfd < 0) {
                 tool_msg(PROG, "signalfd: %s", strerror(-f->sigfd));
                 goto out;
         }
-        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0)
+        if (open_db(f, dbfile) < 0 || open_intake(f, endpoint) < 0 ||
+            (f->pipeline && floor_writer_start(f) < 0))
                 goto out;
         if (serve(f) == 0)
                 r = EXIT_OK;
+        if (f->pipeline)
+                floor_writer_stop(f); /* its last batch's replies go out */
         if (f->dropped_replies)
                 tool_msg(PROG, "%lld replies could not be delivered", f->dropped_replies);
 out:

@@ -1,7 +1,8 @@
 """referral-bench and referral-floor as a person measuring the daemon uses
-them: one command starts the server (the daemon, the floor, or both one
-after the other), loads it, stops it and reports. Behaviour only: exit
-codes, what the report names, what is left on disk; never timings.
+them: one command starts the server (the daemon, the floor, the bare
+floor, or all three one after the other), loads it, stops it and reports.
+Behaviour only: exit codes, what the report names, what is left on disk;
+never timings.
 
 The bench from $REFERRAL_BENCH; the daemon and referral-floor are the ones
 in its directory (its default), the daemon as $REFERRALD too.
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 
@@ -30,10 +32,17 @@ RUN_TIMEOUT = 240  # ASan builds are slow; a hang still ends the test
 
 THROUGHPUT = re.compile(r"^  sent (\d+), answered (\d+) in [\d.]+ s: [\d.]+ req/s$", re.M)
 P99 = re.compile(r"^  latency send->reply \(\d+\):.* p99 [\d.]+ ms .*$", re.M)
-RSS = re.compile(r"^  (daemon|floor) pid \d+: peak RSS [\d.]+ MiB", re.M)
+RSS = re.compile(r"^  (daemon|floor|bare floor) pid \d+: peak RSS [\d.]+ MiB", re.M)
 DATABASE = re.compile(r"^  database after the run [\d.]+ [KM]iB .*after the stop [\d.]+ [KM]iB",
                       re.M)
 RATIO = re.compile(r"^daemon/floor ratio: \d+\.\d{3} \(daemon [\d,]+/s, floor [\d,]+/s\)$", re.M)
+BARE_RATIOS = (
+    re.compile(r"^floor/bare floor ratio: \d+\.\d{3} \(floor [\d,]+/s, bare floor [\d,]+/s\)\n"
+               r"  parsing: -?[\d.]+ us per submit$", re.M),
+    re.compile(r"^daemon/bare floor ratio: \d+\.\d{3} \(daemon [\d,]+/s, bare floor [\d,]+/s\)"
+               r"\n  all the daemon does above the bare floor: -?[\d.]+ us per submit$", re.M),
+)
+SIDE_ROW = r"(?m)^  %s +[\d,]+ +[\d.]+ +[\d.]+ +[\d.]+ +\d+ +(\d+|-) +([\d.]+|-)$"
 
 
 class Bench(TestCase):
@@ -84,19 +93,37 @@ class Bench(TestCase):
         self.assertReport(p.stdout, 400, "floor")
         self.assertEqual(os.listdir(self.tmp), [], "the temporary directory stayed")
 
-    def test_compare_runs_both_and_prints_the_ratio(self):
+    def test_compare_runs_all_three_side_by_side_with_the_ratios(self):
         p = self.bench("--compare", "-c", "1", "-w", "4", "-n", "200")
         self.assertEqual(p.returncode, 0, self.out(p))
         daemon, _, floor = p.stdout.partition("== the FLOOR")
+        floor, _, bare = floor.partition("== the BARE FLOOR")
+        bare, _, side = bare.partition("== side by side")
         self.assertIn("== the daemon:", daemon)
         self.assertReport(daemon, 200, "daemon")
         self.assertReport(floor, 200, "floor")
+        self.assertRegex(bare, r"^, not the daemon: \S*referral-floor --bare ")
+        self.assertReport(bare, 200, "bare floor")
         self.assertRegex(p.stdout, RATIO)
-        # the same load twice: the same refs
+        for ratio in BARE_RATIOS:
+            self.assertRegex(p.stdout, ratio)
+        # one row each, in the order they ran
+        rows = re.findall(SIDE_ROW % "(daemon|floor|bare floor)", side)
+        self.assertEqual([r[0] for r in rows], ["daemon", "floor", "bare floor"], side)
+        # the same load three times: the same refs
         prefixes = re.findall(r"(?m)^  ref prefix (\S+)$", p.stdout)
-        self.assertEqual(len(prefixes), 2, p.stdout)
+        self.assertEqual(len(prefixes), 3, p.stdout)
         self.assertEqual(prefixes[0], prefixes[1])
+        self.assertEqual(prefixes[0], prefixes[2])
         self.assertEqual(os.listdir(self.tmp), [], "a temporary directory stayed")
+
+    def test_two_of_the_three_are_compared_alone(self):
+        p = self.bench("--floor", "--bare", "-c", "1", "-w", "4", "-n", "100")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertNotIn("== the daemon", p.stdout)
+        self.assertRegex(p.stdout, BARE_RATIOS[0])
+        self.assertNotRegex(p.stdout, RATIO)
+        self.assertNotIn("daemon/bare floor", p.stdout)
 
     def test_compare_json_is_one_object(self):
         p = self.bench("--compare", "--json", "-c", "1", "-w", "4", "-n", "100")
@@ -104,7 +131,14 @@ class Bench(TestCase):
         o = json.loads(p.stdout)
         self.assertEqual(o["exit"], 0)
         self.assertIsInstance(o["ratio"], float)
-        for kind in ("daemon", "floor"):
+        self.assertEqual(sorted(o["ratios"]), ["daemon/bare", "daemon/floor", "floor/bare"])
+        self.assertEqual(o["ratios"]["daemon/floor"], o["ratio"])
+        for pair in ("daemon/bare", "daemon/floor", "floor/bare"):
+            self.assertIsInstance(o["ratios"][pair], float)
+            self.assertIsInstance(o["us_per_submit_difference"][pair], float)
+        self.assertEqual(sorted(o["us_per_submit"]), ["bare", "daemon", "floor"])
+        self.assertEqual(o["daemon"]["server"]["routing"], "example")
+        for kind in ("daemon", "floor", "bare"):
             self.assertEqual(o[kind]["server"]["kind"], kind)
             self.assertEqual(o[kind]["ok"], 100)
             self.assertGreater(o[kind]["throughput_rps"], 0)
@@ -112,6 +146,22 @@ class Bench(TestCase):
             self.assertGreater(o[kind]["daemon_peak_rss_kb"], 0)
             self.assertGreater(o[kind]["server"]["db_bytes_after_stop"], 0)
             self.assertTrue(o[kind]["server"]["stopped_cleanly"])
+
+    def test_bare_runs_the_bare_floor_and_says_so(self):
+        p = self.bench("--bare", "-c", "2", "-w", "8", "-n", "400")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        self.assertRegex(p.stdout,
+                         r"(?m)^== the BARE FLOOR, not the daemon: \S*referral-floor --bare ")
+        self.assertReport(p.stdout, 400, "bare floor")
+        self.assertEqual(os.listdir(self.tmp), [], "the temporary directory stayed")
+
+    def test_room_assigns_every_referral(self):
+        p = self.bench("--spawn", "--room", "--json", "-c", "2", "-w", "8", "-n", "300")
+        self.assertEqual(p.returncode, 0, self.out(p))
+        o = json.loads(p.stdout)
+        self.assertEqual(o["by_status"],
+                         {"assigned": 300, "waitlisted": 0, "forwarded": 0, "other": 0})
+        self.assertEqual(o["server"]["routing"], "room")
 
     def test_keep_leaves_config_database_and_log(self):
         p = self.bench("--spawn", "--keep", "-c", "1", "-w", "4", "-n", "20")
@@ -136,7 +186,10 @@ class Bench(TestCase):
         for args in (["--spawn", "-e", "tcp://127.0.0.1:5570"],
                      ["--compare", "--pid", "1"],
                      ["--keep"],
-                     ["--spawn="]):
+                     ["--spawn="],
+                     ["--bare="],
+                     ["--bare", "--pid", "1"],
+                     ["--floor", "--room"]):
             with self.subTest(args=args):
                 p = self.bench(*args)
                 self.assertEqual(p.returncode, EX_USAGE, self.out(p))
@@ -145,7 +198,7 @@ class Bench(TestCase):
     def test_help_names_the_modes(self):
         p = self.bench("--help")
         self.assertEqual(p.returncode, 0, self.out(p))
-        for opt in ("--spawn", "--floor", "--compare", "--keep"):
+        for opt in ("--spawn", "--floor", "--bare", "--compare", "--room", "--keep"):
             self.assertIn(opt, p.stdout)
 
 
@@ -166,21 +219,31 @@ class Floor(TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("-e", p.stdout)
 
-    def test_answers_submits_durably_and_stops_on_sigterm(self):
+    def start_floor(self, *args):
+        """referral-floor ARGS on a new database: (the process, the
+        database's path, ask(frame) -> the decoded reply)."""
         tmp = tempfile.mkdtemp(prefix="rdfloor-")
         self.addCleanup(shutil.rmtree, tmp, True)
+        db = os.path.join(tmp, "f.db")
         endpoint = "tcp://127.0.0.1:%d" % free_ports(1)[0]
-        proc = subprocess.Popen([FLOOR, "-e", endpoint, "-d", os.path.join(tmp, "f.db")],
+        proc = subprocess.Popen([FLOOR] + list(args) + ["-e", endpoint, "-d", db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         s = zsock(zmq.DEALER)
         self.addCleanup(s.close)
         s.connect(endpoint)
 
-        def ask(obj):
-            s.send(json.dumps(obj).encode())
-            self.assertTrue(s.poll(10000), "no reply to %r" % (obj,))
+        def ask(frame):
+            s.send(frame)
+            self.assertTrue(s.poll(10000), "no reply to %r" % (frame,))
             return json.loads(s.recv())
+        return proc, db, ask
+
+    def test_answers_submits_durably_and_stops_on_sigterm(self):
+        proc, _, ask_frame = self.start_floor()
+
+        def ask(obj):
+            return ask_frame(json.dumps(obj).encode())
 
         rep = ask({"op": "ping", "corr": "p"})
         self.assertOk(rep)
@@ -196,9 +259,55 @@ class Floor(TestCase):
         self.assertOk(again)
         self.assertEqual((again["id"], again["duplicate"]), (first["id"], True))
         self.assertError(ask({"op": "frobnicate", "corr": "x"}), "unknown_op")
-        s.send(b"not json")
-        self.assertTrue(s.poll(10000))
-        self.assertError(json.loads(s.recv()), "malformed")
+        self.assertError(ask_frame(b"not json"), "malformed")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 0, err)
+
+    def test_bare_stores_each_frame_as_it_came_and_answers_with_its_corr(self):
+        proc, db, ask = self.start_floor("--bare")
+        rep = ask(b'{"op":"ping","corr":"p"}')
+        self.assertOk(rep)
+        self.assertEqual((rep["corr"], rep["floor"]), ("p", "bare"))
+        frame = json.dumps(submit_req(referral(), corr='c\\"1'), separators=(",", ":")).encode()
+        first = ask(frame)
+        self.assertOk(first)
+        self.assertEqual(first["corr"], 'c\\"1')  # copied as it stood, escapes and all
+        self.assertRegex(first["id"], r"^R\d+$")
+        self.assertEqual((first["status"], first["duplicate"]), ("received", False))
+        # no parsing: the same frame again is another row, and so is one
+        # that is no JSON at all
+        again = ask(frame)
+        self.assertOk(again)
+        self.assertNotEqual(again["id"], first["id"])
+        self.assertOk(ask(b"not json"))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        with sqlite3.connect(db) as conn:
+            rows = [bytes(r[0]) for r in conn.execute("SELECT body FROM frames ORDER BY id")]
+        self.assertEqual(rows, [frame, frame, b"not json"])
+
+    def test_pipeline_answers_every_submit_once_it_is_stored(self):
+        proc, db, ask = self.start_floor("--pipeline")
+        s = zsock(zmq.DEALER)
+        self.addCleanup(s.close)
+        s.connect(proc.args[proc.args.index("-e") + 1])
+        reqs = [submit_req(referral(ref="P-%d" % i), corr="c%d" % i) for i in range(50)]
+        for r in reqs:  # all in flight at once: batches meet the writer busy
+            s.send(json.dumps(r).encode())
+        replies = {}
+        for _ in reqs:
+            self.assertTrue(s.poll(10000), "a reply is missing")
+            rep = json.loads(s.recv())
+            self.assertOk(rep)
+            replies[rep["corr"]] = rep
+        self.assertEqual(sorted(replies), sorted("c%d" % i for i in range(50)))
+        self.assertEqual(len({r["id"] for r in replies.values()}), 50)
+        again = ask(json.dumps(reqs[7]).encode())
+        self.assertEqual((again["id"], again["duplicate"]), (replies["c7"]["id"], True))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        with sqlite3.connect(db) as conn:
+            self.assertEqual(conn.execute("SELECT count(*) FROM referrals").fetchone()[0], 50)

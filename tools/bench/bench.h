@@ -22,11 +22,17 @@
  * events on free loopback ports, the database in that directory, the
  * embedded routing rules, its log in referrald.log there); --floor starts
  * referral-floor (tools/floor.c), the least a server must do for this load
- * with the daemon's durability: receive, one insert per submit, one commit
- * per drained batch, reply. --compare (or --spawn and --floor together)
- * runs the identical load against both, one after the other, and prints
- * the ratio of their throughputs: what the daemon costs above that floor.
- * Both binaries are taken from the directory of this one unless given. A
+ * with the daemon's durability: receive, parse, one insert per submit, one
+ * commit per drained batch, reply; --bare starts referral-floor --bare, the
+ * same without the parsing (every frame stored as it came). --compare runs
+ * the identical load against the daemon, the floor and the bare floor, one
+ * after the other (any two of --spawn, --floor and --bare: those), and
+ * prints them side by side with the ratios of their throughputs and the
+ * differences of their times per submit: what parsing costs (floor - bare)
+ * and what the daemon does above that (daemon - floor). --room routes with
+ * connectors that have room for every referral (tools/bench/room.yaml):
+ * every referral assigned, none waitlisted or forwarded.
+ * The binaries are taken from the directory of this one unless given. A
  * started server is ready when it answers a ping; its peak RSS is read
  * before it gets SIGTERM, the size of its database (file and write-ahead
  * log) before and after it stops; it must exit 0.
@@ -74,11 +80,13 @@ struct options {
         const char *partner;
         char prefix[PREFIX_MAX + 1];
         bool json;
-        bool spawn_daemon, spawn_floor; /* --spawn, --floor; both: --compare */
-        const char *daemon_path;        /* --spawn=PATH; NULL: beside this program */
-        const char *floor_path;         /* --floor=PATH; NULL: beside this program */
-        bool keep;                      /* --keep: leave the temporary directories */
-        const char *postgresql;         /* --postgresql: the spawned daemon's store, or NULL */
+        bool spawn_daemon, spawn_floor, spawn_bare; /* --spawn, --floor, --bare; --compare */
+        const char *daemon_path;                    /* --spawn=PATH; NULL: beside this program */
+        const char *floor_path;                     /* --floor=PATH; NULL: beside this program */
+        const char *bare_path;  /* --bare=PATH (a referral-floor); NULL: beside this program */
+        bool keep;              /* --keep: leave the temporary directories */
+        bool room;              /* --room: the routing file with room for every referral */
+        const char *postgresql; /* --postgresql: the spawned daemon's store, or NULL */
 };
 
 /* Fill OPT (zeroed by the caller) from the command line; a usage error
@@ -117,6 +125,7 @@ struct result {
         uint64_t answered;
         double throughput;
         struct rss rss;
+        double client_cpu_s; /* this program's CPU time over the run (every thread) */
         int fault, fault_client;
         bool failed;
 };

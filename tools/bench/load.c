@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -535,6 +536,17 @@ static void gather(struct result *res, struct client *clients, const struct opti
                 res->wall > 0 ? (double)res->answered * (double)NS_PER_S / (double)res->wall : 0;
 }
 
+/* This process's CPU time so far, user and system, in seconds. */
+static double self_cpu_s(void)
+{
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 struct result *run_load(const struct options *opt)
 {
         struct client *clients = calloc((size_t)opt->clients, sizeof *clients);
@@ -542,6 +554,7 @@ struct result *run_load(const struct options *opt)
         const struct stats *all;
         pthread_barrier_t barrier;
         void *zctx = zmq_ctx_new();
+        double cpu0 = self_cpu_s();
 
         if (!clients || !res || !zctx)
                 goto oom;
@@ -564,6 +577,7 @@ struct result *run_load(const struct options *opt)
         gather(res, clients, opt);
         pthread_barrier_destroy(&barrier);
         zmq_ctx_term(zctx);
+        res->client_cpu_s = self_cpu_s() - cpu0;
         if (opt->pid)
                 res->rss = read_rss(opt->pid);
         all = &res->all;

@@ -1,7 +1,7 @@
 /* referral-bench: a load generator for referrald (bench.h says what it
  * does and where each part is). Here: one run against a daemon already
  * running (-e, --pid), or a run against each server started here
- * (--spawn, --floor; both: --compare, with the ratio). */
+ * (--spawn, --floor, --bare; all three: --compare, side by side). */
 #include "bench.h"
 #include "report.h"
 #include "server.h"
@@ -25,16 +25,18 @@ static int run_against_running(const struct options *opt)
 
 /* Start SRV, run the load of OPT against it, stop it, report (into BOTH
  * with --compare --json; FIRST: the first run), remove its directory.
- * *THROUGHPUT: the requests answered per second. Returns 1 when the run
- * and the server were clean, 0 when not, -1 when there was no run (the
- * server did not start, or out of memory): no further server is tried. */
+ * *SUM: what the side by side shows of it. Returns 1 when the run and the
+ * server were clean, 0 when not, -1 when there was no run (the server did
+ * not start, or out of memory): no further server is tried. */
 static int run_against(struct server *srv, const struct options *opt, json_t *both, bool first,
-                       double *throughput)
+                       struct summary *sum)
 {
         struct options ro = *opt;
         struct result *res = NULL;
         int ok = -1;
 
+        srv->room = opt->room;
+        srv->conninfo = opt->postgresql;
         if (server_start(srv) == 0) {
                 ro.endpoint = srv->endpoint;
                 ro.pid = (long)srv->pid;
@@ -44,47 +46,55 @@ static int run_against(struct server *srv, const struct options *opt, json_t *bo
         if (res) {
                 report_run(&ro, res, srv, both, first);
                 ok = !run_failed(res, srv);
-                *throughput = res->throughput;
+                summarise(res, srv, sum);
+                sum->ok = ok;
         }
         server_cleanup(srv, opt->keep);
         free(res);
         return ok;
 }
 
-/* The servers that OPT starts, the daemon first, then the floor, each with
- * the identical load; with both, the ratio. The exit status. */
+/* The servers that OPT starts, the daemon, the floor, the bare floor, in
+ * that order, each with the identical load; with two or more, side by
+ * side. The exit status. */
 static int run_spawned(const struct options *opt)
 {
-        struct server servers[2];
-        double throughput[2] = {0, 0};
-        bool ok[2] = {false, false}, failed = false;
+        const struct {
+                bool on;
+                enum server_kind kind;
+                const char *path;
+        } wanted[] = {
+                {opt->spawn_daemon, SERVER_DAEMON, opt->daemon_path},
+                {opt->spawn_floor, SERVER_FLOOR, opt->floor_path},
+                {opt->spawn_bare, SERVER_BARE, opt->bare_path},
+        };
+        struct server servers[SERVER__MAX];
+        struct summary sums[SERVER__MAX];
+        bool failed = false;
         json_t *both = NULL;
         int n = 0;
 
         memset(servers, 0, sizeof servers);
-        if (opt->spawn_daemon) {
-                servers[n].conninfo = opt->postgresql;
-                servers[n++].kind = SERVER_DAEMON;
-        }
-        if (opt->spawn_floor)
-                servers[n++].kind = SERVER_FLOOR;
-        for (int i = 0; i < n; i++)
-                if (server_locate(&servers[i], servers[i].kind == SERVER_DAEMON
-                                                       ? opt->daemon_path
-                                                       : opt->floor_path) < 0)
+        memset(sums, 0, sizeof sums);
+        for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+                if (!wanted[i].on)
+                        continue;
+                servers[n].kind = sums[n].kind = wanted[i].kind;
+                if (server_locate(&servers[n], wanted[i].path) < 0)
                         return EXIT_FAULT;
+                n++;
+        }
         if (opt->json && n > 1)
                 both = json_object();
         for (int i = 0; i < n && !tool_interrupted; i++) {
-                int r = run_against(&servers[i], opt, both, i == 0, &throughput[i]);
+                int r = run_against(&servers[i], opt, both, i == 0, &sums[i]);
 
-                ok[i] = r > 0;
-                failed |= !ok[i];
+                failed |= r <= 0;
                 if (r < 0)
                         break;
         }
-        if (n == 2) /* servers[0] is the daemon, servers[1] the floor */
-                report_ratio(throughput[0], throughput[1], ok[0] && ok[1], failed, both);
+        if (n > 1)
+                report_compare(opt, sums, n, failed, both);
         return failed ? EXIT_FAULT : EXIT_OK;
 }
 
@@ -94,7 +104,7 @@ int main(int argc, char **argv)
 
         parse_options(argc, argv, &opt);
         tool_catch_stop_signals();
-        if (!opt.spawn_daemon && !opt.spawn_floor)
+        if (!opt.spawn_daemon && !opt.spawn_floor && !opt.spawn_bare)
                 return run_against_running(&opt);
         return run_spawned(&opt);
 }

@@ -21,7 +21,8 @@ static void usage(FILE *to)
                 "Usage: " PROG " [OPTION]...\n"
                 "Submit referrals to referrald as fast as allowed and measure throughput and\n"
                 "latency (send to reply): of a daemon already running (-e), of one started\n"
-                "here (--spawn), of the floor under it (--floor), or of both (--compare).\n"
+                "here (--spawn), of the floor under it (--floor), of the bare floor under\n"
+                "that (--bare), or of all three side by side (--compare).\n"
                 "\n"
                 "  -e, --endpoint EP    the running daemon's intake (default " DEFAULT_ENDPOINT
                 ")\n"
@@ -36,10 +37,19 @@ static void usage(FILE *to)
                 "                       loopback ports with a new database; load it, report\n"
                 "                       its peak RSS and database size, stop it (SIGTERM)\n"
                 "      --floor[=PATH]   the same with " FLOOR_NAME ", the floor under the\n"
-                "                       daemon: receive, one insert per submit with the same\n"
-                "                       durability, a commit per batch, reply; nothing else\n"
-                "      --compare        --spawn, then --floor, with the identical load, and\n"
-                "                       the ratio of their throughputs (the daemon's overhead)\n"
+                "                       daemon: receive, parse the JSON, one insert per submit\n"
+                "                       with the same durability, a commit per batch, reply\n"
+                "      --bare[=PATH]    the same with " FLOOR_NAME " --bare, the bare floor:\n"
+                "                       receive, one insert of the frame, a commit per batch,\n"
+                "                       reply; no parsing (PATH: a " FLOOR_NAME ")\n"
+                "      --compare        --spawn, --floor and --bare, one after the other with\n"
+                "                       the identical load, side by side: the ratios of their\n"
+                "                       throughputs, what parsing costs per submit (floor -\n"
+                "                       bare) and what the daemon does above that (daemon -\n"
+                "                       floor); two of the three options: those two\n"
+                "      --room           the daemon routes with connectors that have room for\n"
+                "                       every referral: every one assigned (default: the\n"
+                "                       example region with small teams, most waitlisted)\n"
                 "      --keep           leave the temporary directories (config, database, log)\n"
                 "      --postgresql CONNINFO\n"
                 "                       with --spawn: the daemon's store is this PostgreSQL\n"
@@ -67,15 +77,7 @@ static void usage(FILE *to)
 
 static long long parse_int(const char *opt, const char *s, long long lo, long long hi)
 {
-        char *end;
-        long long v;
-
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || end == s || *end || v < lo || v > hi)
-                tool_usage_error(PROG, "%s wants a whole number from %lld to %lld, not '%s'", opt,
-                                 lo, hi, s);
-        return v;
+        return tool_parse_int(PROG, opt, s, lo, hi);
 }
 
 static bool partner_ok(const char *p)
@@ -100,7 +102,9 @@ enum {
         OPT_JSON,
         OPT_SPAWN,
         OPT_FLOOR,
+        OPT_BARE,
         OPT_COMPARE,
+        OPT_ROOM,
         OPT_KEEP,
         OPT_POSTGRESQL
 };
@@ -117,7 +121,9 @@ static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"spawn", optional_argument, NULL, OPT_SPAWN},
         {"floor", optional_argument, NULL, OPT_FLOOR},
+        {"bare", optional_argument, NULL, OPT_BARE},
         {"compare", no_argument, NULL, OPT_COMPARE},
+        {"room", no_argument, NULL, OPT_ROOM},
         {"keep", no_argument, NULL, OPT_KEEP},
         {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
         {"help", no_argument, NULL, 'h'},
@@ -152,18 +158,23 @@ static void set_prefix(struct options *opt, const char *s)
         snprintf(opt->prefix, sizeof opt->prefix, "%s", s);
 }
 
-/* --spawn[=PATH] (CH OPT_SPAWN) or --floor[=PATH]. */
+/* --spawn[=PATH] (CH OPT_SPAWN), --floor[=PATH] or --bare[=PATH]. */
 static void set_spawn(struct options *opt, int ch, const char *path)
 {
         if (path && !*path)
                 tool_usage_error(PROG, "%s= wants the path of the program to start",
-                                 ch == OPT_SPAWN ? "--spawn" : "--floor");
+                                 ch == OPT_SPAWN   ? "--spawn"
+                                 : ch == OPT_FLOOR ? "--floor"
+                                                   : "--bare");
         if (ch == OPT_SPAWN) {
                 opt->spawn_daemon = true;
                 opt->daemon_path = path;
-        } else {
+        } else if (ch == OPT_FLOOR) {
                 opt->spawn_floor = true;
                 opt->floor_path = path;
+        } else {
+                opt->spawn_bare = true;
+                opt->bare_path = path;
         }
 }
 
@@ -190,8 +201,10 @@ static void take_option(struct options *opt, int ch, bool *have_endpoint)
         case OPT_PREFIX: set_prefix(opt, optarg); break;
         case OPT_JSON: opt->json = true; break;
         case OPT_SPAWN:
-        case OPT_FLOOR: set_spawn(opt, ch, optarg); break;
-        case OPT_COMPARE: opt->spawn_daemon = opt->spawn_floor = true; break;
+        case OPT_FLOOR:
+        case OPT_BARE: set_spawn(opt, ch, optarg); break;
+        case OPT_COMPARE: opt->spawn_daemon = opt->spawn_floor = opt->spawn_bare = true; break;
+        case OPT_ROOM: opt->room = true; break;
         case OPT_KEEP: opt->keep = true; break;
         case OPT_POSTGRESQL: opt->postgresql = optarg; break;
         case 'h': usage(stdout); exit(EXIT_OK);
@@ -212,19 +225,24 @@ void parse_options(int argc, char **argv, struct options *opt)
         opt->partner = DEFAULT_PARTNER;
         while ((ch = getopt_long(argc, argv, "e:c:w:n:hV", longopts, NULL)) != -1)
                 take_option(opt, ch, &have_endpoint);
-        spawn = opt->spawn_daemon || opt->spawn_floor;
+        spawn = opt->spawn_daemon || opt->spawn_floor || opt->spawn_bare;
         if (optind < argc)
                 tool_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
         if (spawn && have_endpoint)
-                tool_usage_error(PROG, "-e names a daemon already running; --spawn, --floor and "
-                                       "--compare start their own");
+                tool_usage_error(PROG, "-e names a daemon already running; --spawn, --floor, "
+                                       "--bare and --compare start their own");
         if (spawn && opt->pid)
-                tool_usage_error(PROG, "--pid names a daemon already running; --spawn, --floor "
-                                       "and --compare report the RSS of the server they start");
+                tool_usage_error(PROG, "--pid names a daemon already running; --spawn, --floor, "
+                                       "--bare and --compare report the RSS of the server they "
+                                       "start");
         if (opt->keep && !spawn)
-                tool_usage_error(PROG, "--keep goes with --spawn, --floor or --compare");
+                tool_usage_error(PROG, "--keep goes with --spawn, --floor, --bare or --compare");
         if (opt->postgresql && !opt->spawn_daemon)
-                tool_usage_error(PROG, "--postgresql goes with --spawn or --compare");
+                tool_usage_error(PROG, "--postgresql goes with --spawn or --compare: it is the "
+                                       "store of a daemon started here");
+        if (opt->room && !opt->spawn_daemon)
+                tool_usage_error(PROG, "--room goes with --spawn or --compare: it is the routing "
+                                       "file of a daemon started here");
         if ((uint64_t)opt->clients > opt->total)
                 tool_usage_error(PROG,
                                  "-c %d clients for -n %" PRIu64 " referrals: some would have none",

@@ -1,6 +1,8 @@
 /* report.c: see report.h. */
 #include "report.h"
 
+#include "macro.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -139,11 +141,20 @@ static json_t *result_json(const struct options *opt, const struct result *res,
                 json_object_set_new(so, "wal_bytes", json_integer(srv->wal_bytes));
                 json_object_set_new(so, "db_bytes_after_stop", json_integer(srv->db_bytes_end));
                 json_object_set_new(so, "wal_bytes_after_stop", json_integer(srv->wal_bytes_end));
+                if (srv->io_write_bytes >= 0)
+                        json_object_set_new(so, "io_write_bytes",
+                                            json_integer(srv->io_write_bytes));
+                if (srv->cpu_s >= 0)
+                        json_object_set_new(so, "cpu_s", json_real(srv->cpu_s));
+                if (srv->kind == SERVER_DAEMON)
+                        json_object_set_new(so, "routing",
+                                            json_string(srv->room ? "room" : "example"));
                 json_object_set_new(so, "stopped_cleanly", json_boolean(!srv->failed));
                 json_object_set_new(o, "server", so);
         }
         if (res->fault)
                 json_object_set_new(o, "fault", json_string(zmq_strerror(res->fault)));
+        json_object_set_new(o, "client_cpu_s", json_real(res->client_cpu_s));
         json_object_set_new(o, "interrupted", json_boolean(tool_interrupted));
         json_object_set_new(o, "exit", json_integer(run_failed(res, srv) ? EXIT_FAULT : EXIT_OK));
         return o;
@@ -166,10 +177,15 @@ static void print_result(const struct options *opt, const struct result *res,
         const struct stats *all = &res->all;
 
         if (srv && srv->kind == SERVER_DAEMON)
-                printf("== the daemon: %s ==\n", srv->path);
+                printf("== the daemon: %s%s ==\n", srv->path,
+                       srv->room ? " (routing with room for every referral)" : "");
+        else if (srv && srv->kind == SERVER_FLOOR)
+                printf("== the FLOOR, not the daemon: %s (receive, parse, one insert per submit, "
+                       "a commit per batch, reply) ==\n",
+                       srv->path);
         else if (srv)
-                printf("== the FLOOR, not the daemon: %s (receive, one insert per submit, a "
-                       "commit per batch, reply) ==\n",
+                printf("== the BARE FLOOR, not the daemon: %s --bare (receive, one insert of the "
+                       "frame, a commit per batch, reply; no parsing) ==\n",
                        srv->path);
         printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s\n", opt->total,
                opt->clients, opt->clients == 1 ? "" : "s", opt->window, opt->endpoint);
@@ -196,27 +212,41 @@ static void print_result(const struct options *opt, const struct result *res,
                 print_hist("latency due->reply", &all->lat_sched);
         if (opt->pid && res->rss.have)
                 printf("  %s pid %ld: peak RSS %.1f MiB, RSS now %.1f MiB\n",
-                       srv ? server_name(srv) : "daemon", opt->pid, (double)res->rss.hwm_kb / 1024,
-                       (double)res->rss.rss_kb / 1024);
-        if (srv && srv->conninfo)
-                printf("  database: PostgreSQL (its size is the server's)\n");
-        if (srv && !srv->conninfo) {
+                       srv ? server_kind_label(srv->kind) : "daemon", opt->pid,
+                       (double)res->rss.hwm_kb / 1024, (double)res->rss.rss_kb / 1024);
+        if (srv) {
                 uint64_t stored = all->ok - all->duplicates;
                 long long end = srv->db_bytes_end + srv->wal_bytes_end;
 
                 char t[3][32], e[32];
 
-                printf("  database after the run %s (file %s + write-ahead log %s); after the "
-                       "stop %s",
-                       size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
-                       size_text(srv->db_bytes, t[1], sizeof t[1]),
-                       size_text(srv->wal_bytes, t[2], sizeof t[2]), size_text(end, e, sizeof e));
-                if (stored)
-                        printf(", %.0f bytes per referral", (double)end / (double)stored);
-                printf("\n");
+                if (srv->conninfo) {
+                        printf("  database: PostgreSQL (its size is the server's)\n");
+                } else {
+                        printf("  database after the run %s (file %s + write-ahead log %s); "
+                               "after the stop %s",
+                               size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
+                               size_text(srv->db_bytes, t[1], sizeof t[1]),
+                               size_text(srv->wal_bytes, t[2], sizeof t[2]),
+                               size_text(end, e, sizeof e));
+                        if (stored)
+                                printf(", %.0f bytes per referral", (double)end / (double)stored);
+                        printf("\n");
+                }
+                if (srv->cpu_s >= 0 && res->wall > 0)
+                        printf("  CPU time: %s %.2f s (%.0f%% of the wall time, %.1f us per "
+                               "request), " PROG " %.2f s\n",
+                               server_kind_label(srv->kind), srv->cpu_s,
+                               100.0 * srv->cpu_s * 1e9 / (double)res->wall,
+                               res->answered ? srv->cpu_s * 1e6 / (double)res->answered : 0,
+                               res->client_cpu_s);
+                if (stored && srv->io_write_bytes >= 0)
+                        printf("  written to storage while serving %s, %.0f bytes per referral\n",
+                               size_text(srv->io_write_bytes, t[0], sizeof t[0]),
+                               (double)srv->io_write_bytes / (double)stored);
+                if (opt->keep)
+                        printf("  kept %s (config, database, log)\n", srv->dir);
         }
-        if (srv && opt->keep)
-                printf("  kept %s (config, database, log)\n", srv->dir);
         printf("  ref prefix %s\n", opt->prefix);
 }
 
@@ -263,22 +293,160 @@ void report_run(const struct options *opt, const struct result *res, const struc
         }
 }
 
-void report_ratio(double daemon_rps, double floor_rps, bool both_ok, bool failed, json_t *both)
+void summarise(const struct result *res, const struct server *srv, struct summary *sum)
 {
-        bool have = both_ok && floor_rps > 0;
-        double ratio = have ? daemon_rps / floor_rps : 0;
-        char d[32], f[32];
+        uint64_t stored = res->all.ok - res->all.duplicates;
 
-        if (both) {
-                json_object_set_new(both, "ratio", have ? json_real(ratio) : json_null());
-                json_object_set_new(both, "exit", json_integer(failed ? EXIT_FAULT : EXIT_OK));
-                print_json(both);
-        } else if (have) {
-                printf("\ndaemon/floor ratio: %.3f (daemon %s/s, floor %s/s)\n", ratio,
-                       thousands(daemon_rps, d, sizeof d), thousands(floor_rps, f, sizeof f));
-        } else {
-                tool_msg(PROG, "no daemon/floor ratio: %s",
+        sum->throughput = res->throughput;
+        sum->p50 = hist_percentile(&res->all.lat, 50);
+        sum->p99 = hist_percentile(&res->all.lat, 99);
+        sum->stored_bytes =
+                stored ? (double)(srv->db_bytes_end + srv->wal_bytes_end) / (double)stored : 0;
+        sum->cpu_us =
+                res->answered && srv->cpu_s >= 0 ? srv->cpu_s * 1e6 / (double)res->answered : -1;
+        sum->written_bytes = stored && srv->io_write_bytes >= 0
+                                     ? (double)srv->io_write_bytes / (double)stored
+                                     : -1;
+}
+
+/* The pairs compared: A/B, each a throughput ratio and a difference of
+ * time per submit; WHAT says what the difference is. */
+static const struct {
+        enum server_kind a, b;
+        const char *what;
+} pairs[] = {
+        {SERVER_DAEMON, SERVER_FLOOR, "what the daemon does above the floor"},
+        {SERVER_FLOOR, SERVER_BARE, "parsing"},
+        {SERVER_DAEMON, SERVER_BARE, "all the daemon does above the bare floor"},
+};
+
+static const struct summary *find_sum(const struct summary *sums, int n, enum server_kind k)
+{
+        for (int i = 0; i < n; i++)
+                if (sums[i].kind == k)
+                        return &sums[i];
+        return NULL;
+}
+
+/* Microseconds of wall time per submit at throughput T. */
+static double us_per_submit(double t)
+{
+        return t > 0 ? 1e6 / t : 0;
+}
+
+/* Whether both runs of pair K ran (*A, *B) and were clean with answers. */
+static bool pair_ran(const struct summary *sums, int n, size_t k, const struct summary **a,
+                     const struct summary **b)
+{
+        *a = find_sum(sums, n, pairs[k].a);
+        *b = find_sum(sums, n, pairs[k].b);
+        return *a && *b;
+}
+
+static bool pair_clean(const struct summary *a, const struct summary *b)
+{
+        return a->ok && b->ok && a->throughput > 0 && b->throughput > 0;
+}
+
+static void compare_json(const struct summary *sums, int n, bool failed, json_t *both)
+{
+        json_t *ratios = json_object(), *us = json_object(), *diff = json_object();
+
+        for (int i = 0; i < n; i++)
+                if (sums[i].ok)
+                        json_object_set_new(us, server_kind_name(sums[i].kind),
+                                            json_real(us_per_submit(sums[i].throughput)));
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+                const struct summary *a, *b;
+                char key[32];
+
+                if (!pair_ran(sums, n, k, &a, &b))
+                        continue;
+                snprintf(key, sizeof key, "%s/%s", server_kind_name(a->kind),
+                         server_kind_name(b->kind));
+                json_object_set_new(ratios, key,
+                                    pair_clean(a, b) ? json_real(a->throughput / b->throughput)
+                                                     : json_null());
+                json_object_set_new(diff, key,
+                                    pair_clean(a, b) ? json_real(us_per_submit(a->throughput) -
+                                                                 us_per_submit(b->throughput))
+                                                     : json_null());
+                if (k == 0) /* "ratio": daemon/floor, as before there were three */
+                        json_object_set_new(both, "ratio",
+                                            json_incref(json_object_get(ratios, key)));
+        }
+        json_object_set_new(both, "ratios", ratios);
+        json_object_set_new(both, "us_per_submit", us);
+        json_object_set_new(both, "us_per_submit_difference", diff);
+        json_object_set_new(both, "exit", json_integer(failed ? EXIT_FAULT : EXIT_OK));
+        print_json(both);
+}
+
+/* One row of the side by side. */
+static void print_row(const struct summary *s)
+{
+        char t[32];
+
+        printf("  %-11s %11s %9.3f %9.3f %9.1f", server_kind_label(s->kind),
+               thousands(s->throughput, t, sizeof t), (double)s->p50 / 1e6, (double)s->p99 / 1e6,
+               us_per_submit(s->throughput));
+        if (s->stored_bytes > 0)
+                printf(" %9.0f", s->stored_bytes);
+        else
+                printf(" %9s", "-");
+        if (s->written_bytes >= 0)
+                printf(" %9.0f", s->written_bytes);
+        else
+                printf(" %9s", "-");
+        if (s->cpu_us >= 0)
+                printf(" %9.1f", s->cpu_us);
+        else
+                printf(" %9s", "-");
+        printf("%s\n", s->ok ? "" : "  (not clean: no ratios)");
+}
+
+/* The ratio of pair K's throughputs, and the difference of their times
+ * per submit (or on stderr why there is none). */
+static void print_pair(const struct summary *a, const struct summary *b, size_t k)
+{
+        char ta[32], tb[32];
+
+        if (!pair_clean(a, b)) {
+                tool_msg(PROG, "no %s/%s ratio: %s", server_kind_label(a->kind),
+                         server_kind_label(b->kind),
                          tool_interrupted ? "interrupted"
                                           : "the two runs did not both complete cleanly");
+                return;
         }
+        printf("%s/%s ratio: %.3f (%s %s/s, %s %s/s)\n", server_kind_label(a->kind),
+               server_kind_label(b->kind), a->throughput / b->throughput,
+               server_kind_label(a->kind), thousands(a->throughput, ta, sizeof ta),
+               server_kind_label(b->kind), thousands(b->throughput, tb, sizeof tb));
+        printf("  %s: %.1f us per submit\n", pairs[k].what,
+               us_per_submit(a->throughput) - us_per_submit(b->throughput));
+}
+
+void report_compare(const struct options *opt, const struct summary *sums, int n, bool failed,
+                    json_t *both)
+{
+        if (both) {
+                compare_json(sums, n, failed, both);
+                return;
+        }
+        printf("\n== side by side: %" PRIu64 " submits each, %d client%s x window %d%s ==\n",
+               opt->total, opt->clients, opt->clients == 1 ? "" : "s", opt->window,
+               opt->room ? ", the daemon with room for every referral" : "");
+        printf("  %-11s %11s %9s %9s %9s %9s %9s %9s\n", "server", "submits/s", "p50 ms", "p99 ms",
+               "us/submit", "stored B", "written B", "cpu us");
+        for (int i = 0; i < n; i++)
+                print_row(&sums[i]);
+        printf("  (us/submit: wall time per submit; stored B: database and log after the stop "
+               "per referral; written B: written to storage while serving, per referral; cpu "
+               "us: the server's CPU time per submit, all its threads)\n");
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+                const struct summary *a, *b;
+                if (pair_ran(sums, n, k, &a, &b))
+                        print_pair(a, b, k);
+        }
+        fflush(stdout);
 }

@@ -1,6 +1,6 @@
 /* report.h: the results of referral-bench: a run as text (for a person)
- * or as one JSON object (--json), what went wrong on stderr, and the
- * daemon/floor ratio of --compare. */
+ * or as one JSON object (--json), what went wrong on stderr, and the side
+ * by side of --compare with its ratios. */
 #ifndef RD_BENCH_REPORT_H
 #define RD_BENCH_REPORT_H
 
@@ -20,12 +20,28 @@ bool run_failed(const struct result *res, const struct server *srv);
 void report_run(const struct options *opt, const struct result *res, const struct server *srv,
                 json_t *both, bool first);
 
-/* --compare: the ratio of the daemon's throughput DAEMON_RPS to the
- * floor's FLOOR_RPS, when
- * BOTH_OK (both runs complete and clean); into BOTH (then printed as one
- * JSON line with the exit status FAILED says, and freed) or as text, or
- * why there is none on stderr. */
-void report_ratio(double daemon_rps, double floor_rps, bool both_ok, bool failed, json_t *both);
+/* What the side by side of --compare shows of one server's run. */
+struct summary {
+        enum server_kind kind;
+        bool ok;              /* the run and the server were clean */
+        double throughput;    /* answered per second */
+        int64_t p50, p99;     /* latency send -> reply, ns */
+        double stored_bytes;  /* database and log after the stop, per referral stored; 0: none */
+        double written_bytes; /* written to storage while serving, per referral; < 0: unknown */
+        double cpu_us;        /* the server's CPU time per submit (all its threads); < 0: unknown */
+};
+
+/* The summary of RES against SRV into *SUM (all but ok). */
+void summarise(const struct result *res, const struct server *srv, struct summary *sum);
+
+/* --compare (or two of --spawn, --floor, --bare): the N runs SUMS of the
+ * load OPT side by side (daemon, floor, bare floor, those that ran), the
+ * ratios of their throughputs and the differences of their times per
+ * submit, for the pairs whose runs both completed cleanly (why a figure is
+ * missing goes to stderr). Into BOTH (then printed as one JSON line with
+ * the exit status FAILED says, and freed) or as text. */
+void report_compare(const struct options *opt, const struct summary *sums, int n, bool failed,
+                    json_t *both);
 
 /* O as one compact JSON line on stdout; O is freed. */
 void print_json(json_t *o);

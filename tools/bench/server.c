@@ -1,6 +1,8 @@
 /* server.c: see server.h. */
 #include "server.h"
 
+#include "macro.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -44,15 +46,40 @@ struct rss read_rss(long pid)
 
 extern char **environ;
 
+/* Per kind: its key, its label, its title, the program, the option. */
+static const struct {
+        const char *name, *label, *title, *program, *option;
+} kinds[] = {
+        [SERVER_DAEMON] = {"daemon", "daemon", "the daemon", DAEMON_NAME, "--spawn"},
+        [SERVER_FLOOR] = {"floor", "floor", "the floor", FLOOR_NAME, "--floor"},
+        [SERVER_BARE] = {"bare", "bare floor", "the bare floor", FLOOR_NAME, "--bare"},
+};
+RD_TABLE_COVERS(kinds, SERVER__MAX);
+
+const char *server_kind_name(enum server_kind kind)
+{
+        return kinds[kind].name;
+}
+
+const char *server_kind_label(enum server_kind kind)
+{
+        return kinds[kind].label;
+}
+
 const char *server_name(const struct server *srv)
 {
-        return srv->kind == SERVER_DAEMON ? "daemon" : "floor";
+        return kinds[srv->kind].name;
+}
+
+const char *server_title(const struct server *srv)
+{
+        return kinds[srv->kind].title;
 }
 
 int server_locate(struct server *srv, const char *given)
 {
-        const char *name = srv->kind == SERVER_DAEMON ? DAEMON_NAME : FLOOR_NAME;
-        const char *option = srv->kind == SERVER_DAEMON ? "--spawn" : "--floor";
+        const char *name = kinds[srv->kind].program;
+        const char *option = kinds[srv->kind].option;
         char self[PATH_MAX - 64], *slash; /* room for "/../sbin/NAME" */
         ssize_t n;
 
@@ -110,27 +137,21 @@ static int free_ports(int *ports, int n)
         return r;
 }
 
-/* VALUE in YAML single quotes ('' is one '). */
-static void put_quoted(FILE *f, const char *value)
-{
-        fputc('\'', f);
-        for (const char *p = value; *p; p++) {
-                if (*p == '\'')
-                        fputc('\'', f);
-                fputc(*p, f);
-        }
-        fputs("'\n", f);
-}
-
-/* The benchmark's routing file (tools/bench/routing.yaml, compiled in):
+/* The benchmark's routing files (compiled in): tools/bench/routing.yaml,
  * the example region as it was before overflow, so that a submit does the
- * same work from release to release whatever the shipped example becomes. */
+ * same work from release to release whatever the shipped example becomes;
+ * and tools/bench/room.yaml (--room), the same region with room for every
+ * referral. */
 extern const char rd_bench_routing[];
 extern const unsigned long rd_bench_routing_len;
+extern const char rd_bench_room[];
+extern const unsigned long rd_bench_room_len;
 
 /* Write the benchmark's routing file beside the config. 0 or -1 (said). */
 static int write_routing(const struct server *srv)
 {
+        const char *text = srv->room ? rd_bench_room : rd_bench_routing;
+        unsigned long len = srv->room ? rd_bench_room_len : rd_bench_routing_len;
         char path[sizeof srv->config + 16];
         int fd;
         FILE *f;
@@ -138,7 +159,7 @@ static int write_routing(const struct server *srv)
         snprintf(path, sizeof path, "%s/routing.yaml", srv->dir);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         f = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (!f || fwrite(rd_bench_routing, 1, rd_bench_routing_len, f) != rd_bench_routing_len) {
+        if (!f || fwrite(text, 1, len, f) != len) {
                 tool_msg(PROG, "cannot write %s: %s", path, strerror(errno));
                 if (f)
                         fclose(f);
@@ -153,9 +174,21 @@ static int write_routing(const struct server *srv)
         return 0;
 }
 
+/* VALUE in YAML single quotes ('' is one '). */
+static void put_quoted(FILE *f, const char *value)
+{
+        fputc('\'', f);
+        for (const char *p = value; *p; p++) {
+                if (*p == '\'')
+                        fputc('\'', f);
+                fputc(*p, f);
+        }
+        fputs("'\n", f);
+}
+
 /* The daemon's config (daemon.md, config/referrald.yaml): the endpoints, the
- * database (or, with --postgresql, the PostgreSQL store) and the
- * benchmark's routing file; the rest as by default,
+ * database (or with --postgresql the PostgreSQL store) and the benchmark's
+ * routing file; the rest as by default,
  * journal_events `all` (the event lines go to the log, as they go to the
  * journal under systemd). */
 static int write_config(const struct server *srv, int events_port)
@@ -251,8 +284,8 @@ static void show_log(const struct server *srv)
                 text = text ? text + 1 : buf;
         }
         if (*text)
-                fprintf(stderr, PROG ": the end of the %s's log %s:\n%s%s", server_name(srv),
-                        srv->log, text, text[strlen(text) - 1] == '\n' ? "" : "\n");
+                fprintf(stderr, PROG ": the end of %s's log %s:\n%s%s", server_title(srv), srv->log,
+                        text, text[strlen(text) - 1] == '\n' ? "" : "\n");
 }
 
 /* Note that the server exited with STATUS. */
@@ -273,7 +306,7 @@ static int wait_ready(struct server *srv)
 
         if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
             zmq_connect(sock, srv->endpoint) < 0 || zmq_send(sock, ping, sizeof ping - 1, 0) < 0) {
-                tool_msg(PROG, "cannot ping the %s at %s: %s", server_name(srv), srv->endpoint,
+                tool_msg(PROG, "cannot ping %s at %s: %s", server_title(srv), srv->endpoint,
                          zmq_strerror(errno));
                 goto out;
         }
@@ -293,8 +326,8 @@ static int wait_ready(struct server *srv)
                                 if (ok)
                                         r = 0;
                                 else
-                                        tool_msg(PROG, "the %s answered the ping with an error",
-                                                 server_name(srv));
+                                        tool_msg(PROG, "%s answered the ping with an error",
+                                                 server_title(srv));
                                 break;
                         }
                         zmq_msg_close(&msg);
@@ -302,17 +335,17 @@ static int wait_ready(struct server *srv)
                 if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
                         reaped(srv, status);
                         describe_status(status, what, sizeof what);
-                        tool_msg(PROG, "the %s %s exited before it answered a ping: %s",
-                                 server_name(srv), srv->path, what);
+                        tool_msg(PROG, "%s %s exited before it answered a ping: %s",
+                                 server_title(srv), srv->path, what);
                         show_log(srv);
                         break;
                 }
                 if (tool_interrupted) {
-                        tool_msg(PROG, "interrupted while the %s started", server_name(srv));
+                        tool_msg(PROG, "interrupted while %s started", server_title(srv));
                         break;
                 }
                 if (tool_mono_ns() >= deadline) {
-                        tool_msg(PROG, "the %s did not answer a ping within %d s", server_name(srv),
+                        tool_msg(PROG, "%s did not answer a ping within %d s", server_title(srv),
                                  (int)(START_TIMEOUT_NS / NS_PER_S));
                         show_log(srv);
                         break;
@@ -328,12 +361,12 @@ out:
 
 /* Make SRV's temporary directory, name its files in it, take free ports
  * (the intake's into srv->endpoint) and, for the daemon, write its config.
- * Fills ARGV (6 entries) with the server's command line. 0 or -1
+ * Fills ARGV (7 entries) with the server's command line. 0 or -1
  * (printed). */
 static int server_prepare(struct server *srv, char **argv)
 {
         const char *tmp = getenv("TMPDIR");
-        const char *base = srv->kind == SERVER_DAEMON ? DAEMON_NAME : "floor";
+        const char *base = srv->kind == SERVER_DAEMON ? DAEMON_NAME : server_name(srv);
         int ports[2], r;
 
         if (!tmp || !*tmp)
@@ -362,12 +395,15 @@ static int server_prepare(struct server *srv, char **argv)
                 argv[2] = srv->config;
                 argv[3] = NULL;
         } else {
-                argv[0] = srv->path;
-                argv[1] = "-e";
-                argv[2] = srv->endpoint;
-                argv[3] = "-d";
-                argv[4] = srv->db;
-                argv[5] = NULL;
+                int k = 0;
+                argv[k++] = srv->path;
+                if (srv->kind == SERVER_BARE)
+                        argv[k++] = "--bare";
+                argv[k++] = "-e";
+                argv[k++] = srv->endpoint;
+                argv[k++] = "-d";
+                argv[k++] = srv->db;
+                argv[k] = NULL;
         }
         return 0;
 }
@@ -383,7 +419,7 @@ static pid_t server_spawn(const struct server *srv, char **argv)
         pid_t parent = getpid(), pid = -1;
 
         if (logfd < 0 || nullfd < 0 || !env) {
-                tool_msg(PROG, "cannot set up the %s: %s", server_name(srv), strerror(errno));
+                tool_msg(PROG, "cannot set up %s: %s", server_title(srv), strerror(errno));
                 goto out;
         }
         fflush(stdout);
@@ -412,7 +448,7 @@ static pid_t server_spawn(const struct server *srv, char **argv)
                 _exit(127);
         }
         if (pid < 0)
-                tool_msg(PROG, "cannot start the %s: %s", server_name(srv), strerror(errno));
+                tool_msg(PROG, "cannot start %s: %s", server_title(srv), strerror(errno));
 out:
         if (logfd >= 0)
                 close(logfd);
@@ -424,7 +460,7 @@ out:
 
 int server_start(struct server *srv)
 {
-        char *argv[6];
+        char *argv[7];
         pid_t pid;
 
         if (server_prepare(srv, argv) < 0)
@@ -451,14 +487,60 @@ static long long file_size(const char *path)
         return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
-/* The SQLite database's sizes (0 on PostgreSQL: the files are the server's). */
+/* write_bytes of /proc/PID/io: what process PID caused to be written to
+ * storage (pages dirtied), or -1 when it cannot be read. */
+static long long io_write_bytes(pid_t pid)
+{
+        char path[64], line[128];
+        long long v = -1;
+        FILE *f;
+
+        snprintf(path, sizeof path, "/proc/%ld/io", (long)pid);
+        f = fopen(path, "r");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "write_bytes: %lld", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
+}
+
+/* The CPU time (user + system, every thread) of process PID in seconds,
+ * or -1 when /proc/PID/stat cannot be read. */
+static double cpu_seconds(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        unsigned long long utime, stime;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+        f = fopen(path, "r");
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the command may hold spaces */
+        /* after ") ": state, then fields 4 to 13, then utime (14), stime (15) */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                         &stime) != 2)
+                return -1;
+        return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void db_sizes(const struct server *srv, long long *db, long long *wal)
 {
         char wal_path[sizeof srv->db + 8];
 
         snprintf(wal_path, sizeof wal_path, "%s-wal", srv->db);
-        *db = srv->conninfo ? 0 : file_size(srv->db);
-        *wal = srv->conninfo ? 0 : file_size(wal_path);
+        if (srv->conninfo) { /* the files are the PostgreSQL server's */
+                *db = *wal = 0;
+                return;
+        }
+        *db = file_size(srv->db);
+        *wal = file_size(wal_path);
 }
 
 int server_stop(struct server *srv)
@@ -467,8 +549,12 @@ int server_stop(struct server *srv)
         char what[96];
         int status = 0;
 
+        srv->io_write_bytes = -1;
+        srv->cpu_s = -1;
         if (srv->pid > 0) {
                 db_sizes(srv, &srv->db_bytes, &srv->wal_bytes);
+                srv->io_write_bytes = io_write_bytes(srv->pid);
+                srv->cpu_s = cpu_seconds(srv->pid);
                 kill(srv->pid, SIGTERM);
                 for (;;) {
                         /* a short poll with a deadline: a daemon checkpoints its
@@ -479,16 +565,15 @@ int server_stop(struct server *srv)
                         if (r == srv->pid)
                                 break;
                         if (r < 0 && errno != EINTR) {
-                                tool_msg(PROG, "waiting for the %s: %s", server_name(srv),
+                                tool_msg(PROG, "waiting for %s: %s", server_title(srv),
                                          strerror(errno));
                                 srv->pid = 0;
                                 srv->failed = true;
                                 return -1;
                         }
                         if (tool_mono_ns() >= deadline) {
-                                tool_msg(PROG,
-                                         "the %s did not stop within %d s of SIGTERM; SIGKILL",
-                                         server_name(srv), (int)(STOP_TIMEOUT_NS / NS_PER_S));
+                                tool_msg(PROG, "%s did not stop within %d s of SIGTERM; SIGKILL",
+                                         server_title(srv), (int)(STOP_TIMEOUT_NS / NS_PER_S));
                                 kill(srv->pid, SIGKILL);
                                 waitpid(srv->pid, &status, 0);
                                 break;
@@ -500,7 +585,7 @@ int server_stop(struct server *srv)
         db_sizes(srv, &srv->db_bytes_end, &srv->wal_bytes_end);
         if (!srv->exited || !WIFEXITED(srv->status) || WEXITSTATUS(srv->status) != 0) {
                 describe_status(srv->status, what, sizeof what);
-                tool_msg(PROG, "the %s %s stopped with %s", server_name(srv), srv->path, what);
+                tool_msg(PROG, "%s %s stopped with %s", server_title(srv), srv->path, what);
                 show_log(srv);
                 srv->failed = true;
                 return -1;

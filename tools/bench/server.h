@@ -1,5 +1,6 @@
 /* server.h: a server that referral-bench starts itself (--spawn: referrald,
- * --floor: referral-floor), each in a fresh temporary directory (mkdtemp
+ * --floor: referral-floor, --bare: referral-floor --bare), each in a fresh
+ * temporary directory (mkdtemp
  * under $TMPDIR or /tmp) that is removed afterwards unless kept: started on
  * free loopback ports with a new database, ready when it answers a ping,
  * stopped with SIGTERM; it must exit 0. */
@@ -12,7 +13,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-enum server_kind { SERVER_DAEMON, SERVER_FLOOR };
+enum server_kind { SERVER_DAEMON, SERVER_FLOOR, SERVER_BARE, SERVER__MAX };
 
 struct server {
         enum server_kind kind;
@@ -24,17 +25,28 @@ struct server {
         long ran_pid;                          /* for the report */
         long long db_bytes, wal_bytes;         /* after the load, still serving */
         long long db_bytes_end, wal_bytes_end; /* after it stopped */
-        int status;                            /* its wait status, once it exited */
-        bool exited, failed;                   /* failed: did not start or stop cleanly */
-        const char *conninfo;                  /* --postgresql: the daemon's store, or NULL */
+        long long io_write_bytes;              /* /proc/PID/io write_bytes before the stop; -1 */
+        double cpu_s;         /* its CPU time (user + system) before the stop; -1 */
+        bool room;            /* the daemon routes with room for every referral */
+        const char *conninfo; /* the daemon's PostgreSQL store (--postgresql), or NULL */
+        int status;           /* its wait status, once it exited */
+        bool exited, failed;  /* failed: did not start or stop cleanly */
 };
 
-/* "daemon" or "floor". */
+/* "daemon", "floor" or "bare": the key of its results in --json. */
 const char *server_name(const struct server *srv);
+const char *server_kind_name(enum server_kind kind);
+
+/* "daemon", "floor", "bare floor": a label in a table. */
+const char *server_kind_label(enum server_kind kind);
+
+/* "the daemon", "the floor", "the bare floor": for people. */
+const char *server_title(const struct server *srv);
 
 /* Find the binary of SRV (srv->kind set): GIVEN (--spawn=PATH,
- * --floor=PATH) or, by default, the one in the directory of this program
- * (for an installed referrald also ../sbin). 0, or -1 (printed). */
+ * --floor=PATH, --bare=PATH) or, by default, the one in the directory of
+ * this program (for an installed referrald also ../sbin). 0, or -1
+ * (printed). */
 int server_locate(struct server *srv, const char *given);
 
 /* Make the temporary directory (and for the daemon its config), start the
@@ -43,8 +55,9 @@ int server_locate(struct server *srv, const char *given);
  * again. The directory stays until server_cleanup(). */
 int server_start(struct server *srv);
 
-/* Note the database's size, SIGTERM, and wait for the exit (SIGKILL when
- * it takes too long); then the size again. Returns 0 when the server
+/* Note the database's size, the bytes the server wrote to storage so far
+ * (/proc/PID/io) and its CPU time (/proc/PID/stat), SIGTERM, and wait for the exit (SIGKILL when it
+ * takes too long); then the size again. Returns 0 when the server
  * exited 0 in time, else -1 (printed; srv->failed). */
 int server_stop(struct server *srv);
 

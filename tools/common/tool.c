@@ -39,12 +39,34 @@ void tool_usage_error(const char *prog, const char *fmt, ...)
         exit(EXIT_USAGE);
 }
 
+long long tool_parse_int(const char *prog, const char *opt, const char *s, long long lo,
+                         long long hi)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || v < lo || v > hi)
+                tool_usage_error(prog, "%s wants a whole number from %lld to %lld, not '%s'", opt,
+                                 lo, hi, s);
+        return v;
+}
+
 int64_t tool_mono_ns(void)
 {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+int64_t tool_wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
 }
 
 static void on_stop_signal(int sig)

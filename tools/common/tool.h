@@ -28,8 +28,16 @@ void tool_msg(const char *prog, const char *fmt, ...) __attribute__((format(prin
 _Noreturn void tool_usage_error(const char *prog, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/* S as a whole number from LO to HI, the value of option OPT (for the
+ * message); anything else is a usage error of PROG (exits 2). */
+long long tool_parse_int(const char *prog, const char *opt, const char *s, long long lo,
+                         long long hi);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t tool_mono_ns(void);
+
+/* CLOCK_REALTIME in milliseconds since the epoch (lib/'s time). */
+int64_t tool_wall_ms(void);
 
 /* Set by SIGINT and SIGTERM once tool_catch_stop_signals() is called. */
 extern volatile sig_atomic_t tool_interrupted;
