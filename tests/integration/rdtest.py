@@ -309,6 +309,13 @@ class Daemon(rdproc.Referrald):
         self.close()
         return False
 
+    def db_arg(self):
+        """The database as the tools take it (--db, --state): the SQLite file,
+        or on PostgreSQL its conninfo with the password."""
+        if self.store == "postgresql":
+            return self.pg_conninfo + " password=" + pg_server().password
+        return self.database_path
+
     # -- its PostgreSQL store
     def pg_psql(self, sql):
         """Run SQL in this daemon's schema on pg_server() (as the superuser);

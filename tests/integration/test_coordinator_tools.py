@@ -82,9 +82,7 @@ class CoordinatorToolsTest(TestCase):
     def setUp(self):
         super().setUp()
         self.d = self.daemon(routing=example())
-        self.db = self.d.database_path
-        if self.d.store == "postgresql":
-            self.db = self.d.pg_conninfo + " password=" + rdtest.pg_server().password
+        self.db = self.d.db_arg()
         for _ in range(GENK_PLACES):
             self.assertEqual(self.d.submit(family())["status"], "assigned")
         self.waiting = [self.d.submit(family())["id"] for _ in range(2)]
