@@ -485,6 +485,6 @@ int main(void)
                 T(a_failed_read_anywhere_in_a_round_leaves_replies_and_store_in_agreement),
                 T(an_interrupted_creation_leaves_no_database_file_behind),
         };
-        rd_log_init(1);
+        rd_log_init(RD_LOG_CONSOLE);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
