@@ -2,7 +2,7 @@
 
 - one daemon per database: a second one exits 1 naming the database and
   the first one's pid, and changes nothing; readers are not held back;
-- an empty database file is refused at start;
+- (an empty database file refused at start: test_store_faults.py);
 - a database file removed or replaced while the daemon runs: every request
   that would write is `unavailable`, a critical line says so (at most once
   a minute), and what was acknowledged can be copied from the file the
@@ -84,15 +84,6 @@ class OneDaemonPerDatabase(rdtest.TestCase):
         self.assertExit(p, 0)
         self.assertTrue(os.path.getsize(copy) > 0)
         self.assertOk(d.request(submit_req(referral())))
-
-    def test_an_empty_database_file_is_refused_and_left_as_it_is(self):
-        d = self.daemon(routing=ROUTING_BASIC, start=False)
-        open(d.database_path, "wb").close()
-        d.start(wait=False)
-        self.assertEqual(d.wait_exit(), 1)
-        self.assertIn("empty", d.log())
-        self.assertIn(d.database_path, d.log())
-        self.assertEqual(os.path.getsize(d.database_path), 0)
 
 
 # ---------------------------------------------------------------- the file removed or replaced
