@@ -2,11 +2,13 @@
 item 9): a routing file or a daemon config that is not a regular file (a
 FIFO, which a plain open would wait on for ever) or that is nested too deep
 (200,000 `[`: libyaml's scanner, quadratic in the depth, takes some 40 s of
-CPU over it) is refused at once, with the same message, by every way in:
+CPU over it) or larger than 1 MiB is refused at once, with the same
+message, by every way in:
 
 - `referrald -t` and `referralctl rules check`: exit 78 and
-  `FILE:1:1: not a regular file` or `FILE:1:65: nested deeper than 64
-  levels of lists and mappings`;
+  `FILE:1:1: not a regular file`, `FILE:1:65: nested deeper than 64
+  levels of lists and mappings` or `FILE:1:1: the file is larger than
+  1048576 bytes`;
 - a start: exit 78 with that line, and no database made;
 - SIGHUP on a running daemon: refused (`config.rejected` carrying the
   message), and the daemon serves on: a ping sent right after the signal
@@ -24,7 +26,7 @@ import signal
 import subprocess
 
 import rdtest
-from rdrouting import ROUTING_BASIC
+from rdrouting import ROUTING_BASIC, ROUTING_ROOMY
 from rdtest import EX_CONFIG, referral, run_daemon, wait_until
 
 REFERRALCTL = os.environ.get("REFERRALCTL") or os.path.join(rdtest.SOURCE_DIR, "build",
@@ -32,6 +34,7 @@ REFERRALCTL = os.environ.get("REFERRALCTL") or os.path.join(rdtest.SOURCE_DIR, "
 
 QUICK = 5.0  # seconds: the deadline of each run and each awaited condition
 DEPTH = 200000
+FILE_MAX = 1024 * 1024  # lib/yaml_reader.h, RD_YAML_FILE_MAX
 
 
 def make_fifo(path):
@@ -48,10 +51,20 @@ def make_deep(path):
     os.replace(tmp, path)
 
 
+def make_large(path):
+    """PATH becomes a valid file one byte over the limit (a comment)."""
+    tmp = path + ".large"
+    with open(tmp, "w") as f:
+        f.write("version: 1\n#" + "x" * (FILE_MAX - len("version: 1\n#") + 1))
+    assert os.path.getsize(tmp) == FILE_MAX + 1
+    os.replace(tmp, path)
+
+
 # kind -> (how to make the file so, the message after FILE:)
 BAD = {
     "fifo": (make_fifo, "1:1: not a regular file"),
     "deep": (make_deep, "1:65: nested deeper than 64 levels of lists and mappings"),
+    "large": (make_large, "1:1: the file is larger than 1048576 bytes"),
 }
 
 
@@ -109,7 +122,7 @@ class AStartRefusesThem(Case):
 class AReloadRefusesThemAndServesOn(Case):
 
     def test_sighup_is_refused_and_the_daemon_goes_on_serving(self):
-        d = self.daemon(routing=ROUTING_BASIC)
+        d = self.daemon(routing=ROUTING_ROOMY)
         with open(d.routing_path) as f:
             good_routing = f.read()
         with open(d.config_path) as f:
@@ -135,11 +148,15 @@ class AReloadRefusesThemAndServesOn(Case):
         self.assertEqual([e["type"] for e in evs], ["config.rejected"], evs)
         self.assertEqual(evs[0]["error"], "%s:%s" % (path, BAD[kind][1]))
         self.assertEqual(evs[0]["errors"], 1)
-        self.assertRegex(d.log(), r"(?m)^referrald: warning: %s:%s$"
+        log = d.log()
+        self.assertRegex(log, r"(?m)^referrald: warning: %s:%s$"
                          % (re.escape(path), re.escape(BAD[kind][1])))
+        self.assertRegex(log, r"(?m)^referrald: warning: reload refused: 1 errors; the rules in "
+                              r"force stay \(digest [0-9a-f]{64}\)$")
         # the rules in force decide the next referral at once
         rep = d.submit(referral(), timeout=QUICK)
-        self.assertEqual((rep["status"], rep["team"]), ("assigned", "genk"), rep)
+        self.assertEqual((rep["status"], rep["rule"], rep["team"]),
+                         ("assigned", "family-genk", "genk"), rep)
         self.assertTrue(d.running())
 
     def taken_again(self, d, path, good):
