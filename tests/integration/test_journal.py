@@ -212,7 +212,9 @@ def events_of(entries):
     return [e for e in entries if "EVENT_TYPE" in e]
 
 
-class JournalTest(rdtest.TestCase):
+class JournaldCase(rdtest.TestCase):
+    """One private journald (cls.journald) for the class; skipped with the
+    reason where it cannot run."""
 
     @classmethod
     def setUpClass(cls):
@@ -221,6 +223,9 @@ class JournalTest(rdtest.TestCase):
             raise unittest.SkipTest(why)
         cls.journald = Journald()
         cls.addClassCleanup(cls.journald.close)
+
+
+class JournalTest(JournaldCase):
 
     def jdaemon(self, journal_events):
         d = JournalDaemon(self.journald, routing=ROUTING,

@@ -18,22 +18,14 @@ import unittest
 import rdtest
 from rdrouting import ROUTING_BASIC
 from rdtest import EX_USAGE, referral
-from test_journal import MSG_STARTED, MSG_STOPPED, JournalDaemon, Journald, skip_reason
+from test_journal import MSG_STARTED, MSG_STOPPED, JournalDaemon, JournaldCase
 
 # Lines of the daemon on standard error (daemon/log.c).
 STARTED_LINE = "referrald: info: referrald "
 EVENT_LINE = "referrald: event "
 
 
-class ATargetWhereAJournalIsReachable(rdtest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        why = skip_reason()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.journald = Journald()
-        cls.addClassCleanup(cls.journald.close)
+class ATargetWhereAJournalIsReachable(JournaldCase):
 
     def run_one(self, target):
         """A daemon beside the journal with REFERRALD_LOG_TARGET=TARGET (None:

@@ -83,40 +83,44 @@ class Case(rdtest.TestCase):
         BAD[kind][0](path)
         return d, path
 
+    def each_bad(self, check, files=("routing", "config")):
+        """CHECK(daemon, path, kind) for each kind of bad file of FILES, each
+        in a subtest."""
+        for kind in BAD:
+            for which in files:
+                with self.subTest(kind=kind, file=which):
+                    d, path = self.bad_daemon(kind, which)
+                    check(d, path, kind)
+
 
 class ACheckRefusesThemAtOnce(Case):
 
     def test_referrald_t_exits_78_naming_the_file_and_the_fault(self):
-        for kind in BAD:
-            for which in ("routing", "config"):
-                with self.subTest(kind=kind, file=which):
-                    d, path = self.bad_daemon(kind, which)
-                    p = run_daemon(["-t", "-c", d.config_path], timeout=QUICK)
-                    self.assertExit(p, EX_CONFIG)
-                    self.assertRegex(p.stderr, diag_line(path, kind))
+        def check(d, path, kind):
+            p = run_daemon(["-t", "-c", d.config_path], timeout=QUICK)
+            self.assertExit(p, EX_CONFIG)
+            self.assertRegex(p.stderr, diag_line(path, kind))
+        self.each_bad(check)
 
     def test_rules_check_exits_78_naming_the_file_and_the_fault(self):
-        for kind in BAD:
-            with self.subTest(kind=kind):
-                d, path = self.bad_daemon(kind, "routing")
-                p = subprocess.run([REFERRALCTL, "rules", "check", path], capture_output=True,
-                                   text=True, timeout=QUICK, stdin=subprocess.DEVNULL)
-                self.assertExit(p, EX_CONFIG)
-                self.assertEqual(p.stdout, "")
-                self.assertRegex(p.stderr, diag_line(path, kind))
+        def check(d, path, kind):
+            p = subprocess.run([REFERRALCTL, "rules", "check", path], capture_output=True,
+                               text=True, timeout=QUICK, stdin=subprocess.DEVNULL)
+            self.assertExit(p, EX_CONFIG)
+            self.assertEqual(p.stdout, "")
+            self.assertRegex(p.stderr, diag_line(path, kind))
+        self.each_bad(check, files=("routing",))
 
 
 class AStartRefusesThem(Case):
 
     def test_a_start_exits_78_with_the_line_and_makes_no_database(self):
-        for kind in BAD:
-            for which in ("routing", "config"):
-                with self.subTest(kind=kind, file=which):
-                    d, path = self.bad_daemon(kind, which)
-                    d.start(wait=False)
-                    self.assertEqual(d.wait_exit(QUICK), EX_CONFIG, d.log())
-                    self.assertRegex(d.log(), diag_line(path, kind))
-                    self.assertFalse(os.path.exists(d.database_path))
+        def check(d, path, kind):
+            d.start(wait=False)
+            self.assertEqual(d.wait_exit(QUICK), EX_CONFIG, d.log())
+            self.assertRegex(d.log(), diag_line(path, kind))
+            self.assertFalse(os.path.exists(d.database_path))
+        self.each_bad(check)
 
 
 class AReloadRefusesThemAndServesOn(Case):
