@@ -240,7 +240,11 @@ static int record_routing(struct rd_store *store, const struct routing *ro)
 }
 
 /* Open the store, record the routing file in force, bind, serve until
- * stopped (RO's rules are taken over). Returns the exit code. */
+ * stopped (RO's rules and text are taken over). On PostgreSQL the server
+ * records the routing file when it takes the lead: a standby never
+ * writes; and the checks of SQLite's file (its lock file, a removed or
+ * empty file) do not apply (daemon.md: leadership takes their place).
+ * Returns the exit code. */
 static int serve(const struct rd_config *config, struct routing *ro)
 {
         struct rd_rules *rules = ro->rules;
@@ -260,7 +264,8 @@ static int serve(const struct rd_config *config, struct routing *ro)
 
         r = config->store == RD_STORE_POSTGRESQL ? open_pg(config, &store)
                                                  : open_sqlite(config, &store, &dbfile);
-        if (r == 0 && (r = record_routing(store, ro)) < 0)
+        if (r == 0 && !(rd_store_caps(store) & RD_STORE_LEADERSHIP) &&
+            (r = record_routing(store, ro)) < 0)
                 rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
                        "cannot record the routing file in force in the database %s: %s (%s)",
                        store_name(config), strerror(-r), rd_store_errmsg(store));
@@ -270,7 +275,9 @@ static int serve(const struct rd_config *config, struct routing *ro)
                 rd_rules_free(rules);
                 return 1;
         }
-        r = rd_server_new(config, rules, store, dbfile, &server); /* takes all three */
+        /* takes the rules, their text, the store and the file */
+        r = rd_server_new(config, rules, ro->text, ro->len, store, dbfile, &server);
+        ro->text = NULL;
         if (r == 0)
                 r = rd_server_run(server);
         rd_server_free(server);

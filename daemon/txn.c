@@ -165,6 +165,9 @@ void rd_txn_batch_start(struct rd_txn *t)
 json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
                       int64_t now)
 {
+        /* a standby answers ping and refusals only: it never begins one */
+        if (t->ops->standby)
+                return rd_ops_handle(t->ops, buf, len, user_id, now);
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
         /* no transaction to run it in: refused with its corr */

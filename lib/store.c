@@ -93,6 +93,20 @@ static int watch(struct rd_store *s, int r)
 /* Call the driver (EXPR) unless the transaction is lost, and watch. */
 #define CALL(s, expr) ((s)->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : watch((s), (expr)))
 
+int rd_store_lead(struct rd_store *s)
+{
+        if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->lead)
+                return 1;
+        return s->ops->lead(s);
+}
+
+bool rd_store_leading(const struct rd_store *s)
+{
+        if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->leading)
+                return true;
+        return s->ops->leading(s);
+}
+
 int rd_store_begin(struct rd_store *s)
 {
         int r = s->ops->begin(s);

@@ -262,14 +262,19 @@ enum rd_store_cap {
         /* a database can be opened to read only (offline tools; no opener
          * asks for it yet) */
         RD_STORE_READ_ONLY = 1u << 2,
+        /* (rev 2) several daemons may share the database, and exactly one
+         * leads (rd_store_lead); without it the store always leads (SQLite:
+         * its lock file keeps one daemon per file) */
+        RD_STORE_LEADERSHIP = 1u << 3,
 };
 
 struct rd_store;
 
 /* The operations every driver implements; the entry point rd_store_NAME
  * below documents each, or the one named beside it. Every pointer is set,
- * except checkpoint (NULL without RD_STORE_CAN_WIPE) and prefetch (NULL
- * where a read costs no round trip). A driver's rows carry their id
+ * except checkpoint (NULL without RD_STORE_CAN_WIPE), prefetch (NULL
+ * where a read costs no round trip) and lead and leading (NULL without
+ * RD_STORE_LEADERSHIP). A driver's rows carry their id
  * (rd_store_format_id). */
 struct rd_store_ops {
         const char *name; /* "sqlite", "postgresql" */
@@ -350,6 +355,9 @@ struct rd_store_ops {
         int (*routing_text)(struct rd_store *s, const char *digest, char **text, size_t *len);
         /* wiping (RD_STORE_CAN_WIPE) */
         int (*checkpoint)(struct rd_store *s);
+        /* leadership (RD_STORE_LEADERSHIP; both NULL without it) */
+        int (*lead)(struct rd_store *s);
+        bool (*leading)(const struct rd_store *s);
 };
 
 /* Every driver's store begins with this; the driver's opener fills OPS
@@ -436,8 +444,9 @@ int rd_store_open_memory(struct rd_store **out, char *errbuf, size_t errsize);
  * with a UTF8 database. The schema is created or migrated (its version in
  * the table rd_schema; a newer one is refused). One connection in
  * libpq's pipeline mode: writes are sent without waiting (lib/store_pg.h
- * says how a failed request is undone). Capabilities: none of the flags
- * (no file to wipe, no savepoints). Returns 0 and a new store in *OUT, or
+ * says how a failed request is undone). Capabilities: RD_STORE_LEADERSHIP
+ * only (no file to wipe, no savepoints): the connection's session holds
+ * the lead (rd_store_lead). Returns 0 and a new store in *OUT, or
  * a negative errno with a reason in ERRBUF (libpq's words; never the
  * password). */
 int rd_store_open_pg(const char *conninfo, const char *password, struct rd_store **out,
@@ -538,6 +547,28 @@ int rd_store_request_end(struct rd_store *store, bool keep);
 /* True between a successful rd_store_begin and its commit or rollback,
  * unless a fault ended the transaction (RD_STORE_ABORTED). */
 bool rd_store_in_transaction(const struct rd_store *store);
+
+/* (rev 2) Leadership, for a store that several daemons share
+ * (RD_STORE_LEADERSHIP; daemon.md, "Several daemons"): exactly one of them
+ * leads and writes, the others wait to take over.
+ *
+ * rd_store_lead: outside a transaction, take the lead, or, while this
+ * store leads, check that it still does; one round trip (connecting again
+ * first when the connection is gone). Taking it advances the database's
+ * epoch, which the first statement of every writing transaction checks:
+ * a store that lost the lead can never commit again, whatever it had sent.
+ * Returns 1 when this store leads, 0 when another does (or the database
+ * takes no writes: a standby server), or a negative errno (the reason in
+ * rd_store_errmsg): the database cannot be reached, and this store does
+ * not lead. Once a store was asked to lead, rd_store_begin fails with
+ * -EAGAIN whenever it does not. Without RD_STORE_LEADERSHIP: 1, always.
+ *
+ * rd_store_leading: whether this store leads, from memory (no round trip):
+ * false from the moment the driver learnt that it lost the lead (its
+ * session ended, the epoch moved), and before the first rd_store_lead
+ * that returned 1. Without RD_STORE_LEADERSHIP: true, always. */
+int rd_store_lead(struct rd_store *store);
+bool rd_store_leading(const struct rd_store *store);
 
 /* Newest seq committed or appended in the open transaction; 0 when none.
  * A request or transaction rolled back gives its seqs back. */

@@ -20,6 +20,7 @@ static int send_begin(struct pg_store *s)
 
         pa_int(&a, s->committed_seq);
         pa_int(&a, s->committed_rowid);
+        pa_int(&a, s->epoch);
         return r < 0 ? r : pg_send(s, P_FENCE, &a);
 }
 
@@ -31,6 +32,11 @@ static int pg_begin(struct rd_store *base)
         if (s->in_txn) {
                 snprintf(s->errmsg, sizeof s->errmsg, "a transaction is already open");
                 return -EINVAL;
+        }
+        if (s->lead_mode && !s->leading) {
+                snprintf(s->errmsg, sizeof s->errmsg,
+                         "this daemon does not hold the lead: another daemon is active");
+                return -EAGAIN;
         }
         r = pg_ready(s);
         if (r < 0)
@@ -233,7 +239,7 @@ int pg_open(const char *conninfo, const char *password, bool read_only, struct r
         if (!s)
                 return -ENOMEM;
         s->base.ops = &pg_ops;
-        s->base.caps = 0; /* no file to wipe, no savepoints */
+        s->base.caps = RD_STORE_LEADERSHIP; /* no file to wipe, no savepoints */
         s->read_only = read_only;
         s->conninfo = strdup(conninfo);
         s->password = password ? strdup(password) : NULL;
@@ -318,4 +324,6 @@ static const struct rd_store_ops pg_ops = {
         .each_routing = pg_each_routing,
         .routing_text = pg_routing_text,
         .checkpoint = NULL, /* nothing to wipe: PostgreSQL keeps old bytes until vacuum */
+        .lead = pg_lead,
+        .leading = pg_leading,
 };

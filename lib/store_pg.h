@@ -34,6 +34,8 @@
 /* The session advisory lock key that migrations hold (pg_advisory_xact_lock),
  * so that two daemons starting at once migrate one after the other. */
 #define PG_LOCK_MIGRATE 0x7266647363686d61LL /* "rfdschma" */
+/* The session advisory lock the daemon that leads holds (store_pg_lead.c). */
+#define PG_LOCK_LEAD 0x726664206c656164LL /* "rfd lead" */
 
 /* Every statement, prepared once on each connection (store_pg_sql.c). */
 enum pg_stmt {
@@ -41,6 +43,7 @@ enum pg_stmt {
         P_COMMIT,
         P_ROLLBACK,
         P_COUNTERS,
+        P_LEAD,
         P_BEGIN_SNAPSHOT,
         P_COPY_REFERRALS,
         P_COPY_EVENTS,
@@ -185,6 +188,10 @@ struct pg_store {
         struct pg_found *found; /* look-ups answered ahead (store_pg_found.c) */
         size_t found_cap, found_n;
         int commit_result; /* the COMMIT's result: 0 not read (yet), 1 ok, -1 failed */
+        /* leadership (store_pg_lead.c) */
+        bool lead_mode; /* asked to lead once: no transaction begins unless it leads */
+        bool leading;   /* this session holds the lead in EPOCH */
+        int64_t epoch;  /* the epoch it leads in, or (never asked to lead) the one read */
         char errmsg[512];
 };
 
@@ -299,6 +306,16 @@ void pg_found_forget_row(struct pg_store *s, int64_t rowid);
 
 /* Forget everything (the transaction ended). */
 void pg_found_clear(struct pg_store *s);
+
+/* ---- store_pg_lead.c: leadership (rd_store_lead) ------------------------------------------ */
+
+/* The lead and leading ops (store.h). */
+int pg_lead(struct rd_store *s);
+bool pg_leading(const struct rd_store *s);
+
+/* The counters' EPOCH as just read from the database: a store that never
+ * led takes it as its own; one that leads in another epoch lost the lead. */
+void pg_lead_epoch_read(struct pg_store *s, int64_t epoch);
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 

@@ -194,6 +194,7 @@ static int read_counters(struct pg_store *s)
         }
         s->last_seq = s->committed_seq = pg_int(res, 0, 0);
         s->last_rowid = s->committed_rowid = pg_int(res, 0, 1);
+        pg_lead_epoch_read(s, pg_int(res, 0, 2));
         s->reread = false;
         PQclear(res);
         return 0;

@@ -84,7 +84,8 @@ void pg_disconnect(struct pg_store *s)
         PQfinish(s->conn);
         s->conn = NULL;
         s->pending.head = s->pending.n = 0;
-        s->reread = true; /* what was committed meanwhile is read again */
+        s->reread = true;   /* what was committed meanwhile is read again */
+        s->leading = false; /* the session that held the lead is gone */
 }
 
 /* The connection is gone (or given up, WHY): record it, drop it. */

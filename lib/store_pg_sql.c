@@ -17,9 +17,12 @@ const char *const pg_migrations[] = {
         "INSERT INTO rd_schema VALUES (0);"
         /* the newest seq and referral row id: advanced in the transaction
          * that uses them, and checked at its begin (P_FENCE), so that seq
-         * stays gap-free and in commit order whoever writes */
-        "CREATE TABLE rd_counter (seq bigint NOT NULL, last_rowid bigint NOT NULL);"
-        "INSERT INTO rd_counter VALUES (0, 0);"
+         * stays gap-free and in commit order whoever writes; and the epoch
+         * of leadership (daemon.md rev 2, "Several daemons"), advanced by
+         * each daemon that takes the lead and checked by the same fence */
+        "CREATE TABLE rd_counter (seq bigint NOT NULL, last_rowid bigint NOT NULL,"
+        "  epoch bigint NOT NULL DEFAULT 0);"
+        "INSERT INTO rd_counter VALUES (0, 0, 0);"
         "CREATE TABLE referrals ("
         "  rowid bigint PRIMARY KEY,"
         "  partner text NOT NULL,"
@@ -264,7 +267,15 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_BEGIN] = "BEGIN",
         [P_COMMIT] = "COMMIT",
         [P_ROLLBACK] = "ROLLBACK",
-        [P_COUNTERS] = "SELECT seq, last_rowid FROM rd_counter",
+        [P_COUNTERS] = "SELECT seq, last_rowid, epoch FROM rd_counter",
+        /* Take the lead (store_pg_lead.c): the session's advisory lock,
+         * never on a server in recovery (locks are not replicated: a lock
+         * taken there would still be held after a promotion), and, when it
+         * was taken, the next epoch; no row when another session holds it. */
+        [P_LEAD] = "WITH l AS (SELECT CASE WHEN pg_is_in_recovery() THEN false"
+                   " ELSE pg_try_advisory_lock($1::bigint) END AS got)"
+                   " UPDATE rd_counter SET epoch = epoch + 1 FROM l WHERE l.got"
+                   " RETURNING seq, last_rowid, epoch",
         /* the tools' copy (store_pg_copy.c): one snapshot, every table the
          * SQLite driver's schema has too, its columns by the same names
          * (waiting_sets: its triggers keep it there) */
@@ -287,11 +298,11 @@ const char *const pg_stmt_sql[P__MAX] = {
         /* The first statement of every writing transaction: it locks the
          * counter row until the commit (another writer waits here), and
          * fails (seq may not be NULL) unless the counters are what this
-         * connection last committed or read. Leadership (several daemons)
-         * adds its epoch here, so that a daemon that lost its lead can
-         * never commit. */
+         * connection last committed or read, and the epoch is the one this
+         * connection took the lead in (or read, when it never led): a
+         * daemon that lost its lead can never commit. */
         [P_FENCE] = "UPDATE rd_counter SET seq = CASE WHEN seq = $1::bigint"
-                    " AND last_rowid = $2::bigint THEN seq END",
+                    " AND last_rowid = $2::bigint AND epoch = $3::bigint THEN seq END",
         /* The last before COMMIT: the counters as the transaction leaves them. */
         [P_ADVANCE] = "UPDATE rd_counter SET seq = $1::bigint, last_rowid = $2::bigint",
         [P_FIND] = "SELECT " COLS " FROM referrals WHERE partner = $1 AND ref = $2",
