@@ -34,8 +34,9 @@
 /* The session advisory lock key that migrations hold (pg_advisory_xact_lock),
  * so that two daemons starting at once migrate one after the other. */
 #define PG_LOCK_MIGRATE 0x7266647363686d61LL /* "rfdschma" */
-/* The session advisory lock the daemon that leads holds (store_pg_lead.c). */
-#define PG_LOCK_LEAD 0x726664206c656164LL /* "rfd lead" */
+/* The high half of the session advisory lock the daemon that leads holds
+ * (store_pg_lead.c; its low half is the oid of the schema's rd_counter). */
+#define PG_LOCK_LEAD 0x72666c64LL /* "rfld" */
 
 /* Every statement, prepared once on each connection (store_pg_sql.c). */
 enum pg_stmt {

@@ -136,10 +136,22 @@ static int migrate(struct pg_store *s)
         return r;
 }
 
+/* The server's side of the session's TCP connection, where neither the
+ * server's configuration nor the conninfo (options=-c...) set it: a
+ * daemon whose machine vanished loses its session, and with it the lead,
+ * after about 5 + 2 * 3 s of silence (keepalives), or 9 s after data it
+ * sent went unacknowledged (docs/operations.md, "Two machines"). Ignored
+ * on a unix socket. */
+#define SERVER_KEEPALIVES                                                                          \
+        "SELECT set_config(name, v, false) FROM (VALUES ('tcp_keepalives_idle', '5'),"             \
+        " ('tcp_keepalives_interval', '2'), ('tcp_keepalives_count', '3'),"                        \
+        " ('tcp_user_timeout', '9000')) AS d (name, v) JOIN pg_settings USING (name)"              \
+        " WHERE source = 'default'"
+
 /* What the session needs whatever the server's defaults: an ack is a
  * commit that waited for the disk (and, where the server has synchronous
  * standbys, for them), so a weaker synchronous_commit is raised to `on`;
- * the tools never write. */
+ * the server's keepalives (SERVER_KEEPALIVES); the tools never write. */
 static int session(struct pg_store *s)
 {
         PGresult *res = NULL;
@@ -154,6 +166,8 @@ static int session(struct pg_store *s)
                 r = exec_plain(s, "SET synchronous_commit = on", "cannot set synchronous_commit",
                                NULL);
         PQclear(res);
+        if (r == 0)
+                r = exec_plain(s, SERVER_KEEPALIVES, "cannot set the session's keepalives", NULL);
         if (r == 0 && s->read_only)
                 r = exec_plain(s, "SET default_transaction_read_only = on",
                                "cannot make the session read-only", NULL);
