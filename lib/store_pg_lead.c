@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 void pg_lead_epoch_read(struct pg_store *s, int64_t epoch)
 {
@@ -47,7 +48,8 @@ static int still_leading(struct pg_store *s)
 }
 
 /* Take the lock and the next epoch, in one statement; the counters as
- * committed come with it. */
+ * committed come with it, also when another daemon leads (a standby's
+ * last_seq follows the active daemon's, a second behind at most). */
 static int take(struct pg_store *s)
 {
         struct pg_args a = {0};
@@ -60,15 +62,16 @@ static int take(struct pg_store *s)
                 return r;
         if (PQntuples(res) != 1) {
                 PQclear(res);
-                return 0;
+                return pg_fail(s, -EPROTO, "rd_counter does not hold one row");
         }
-        s->last_seq = s->committed_seq = pg_int(res, 0, 0);
-        s->last_rowid = s->committed_rowid = pg_int(res, 0, 1);
-        s->epoch = pg_int(res, 0, 2);
+        s->last_seq = s->committed_seq = pg_int(res, 0, 1);
+        s->last_rowid = s->committed_rowid = pg_int(res, 0, 2);
+        s->leading = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        if (s->leading)
+                s->epoch = pg_int(res, 0, 3);
         s->reread = false;
-        s->leading = true;
         PQclear(res);
-        return 1;
+        return s->leading ? 1 : 0;
 }
 
 int pg_lead(struct rd_store *base)

@@ -271,15 +271,18 @@ const char *const pg_stmt_sql[P__MAX] = {
         /* Take the lead (store_pg_lead.c): the session's advisory lock,
          * never on a server in recovery (locks are not replicated: a lock
          * taken there would still be held after a promotion), and, when it
-         * was taken, the next epoch; no row when another session holds it.
-         * The lock's key is the constant $1 in its high half and the oid of
-         * this schema's rd_counter in its low half: daemons of different
-         * schemas of one database never compete. */
+         * was taken, the next epoch: whether it was, and the counters (as
+         * the update left them, or as committed when another session holds
+         * the lock). The lock's key is the constant $1 in its high half and
+         * the oid of this schema's rd_counter in its low half: daemons of
+         * different schemas of one database never compete. */
         [P_LEAD] = "WITH l AS (SELECT CASE WHEN pg_is_in_recovery() THEN false"
                    " ELSE pg_try_advisory_lock(($1::bigint << 32)"
-                   " | 'rd_counter'::regclass::oid::bigint) END AS got)"
-                   " UPDATE rd_counter SET epoch = epoch + 1 FROM l WHERE l.got"
-                   " RETURNING seq, last_rowid, epoch",
+                   " | 'rd_counter'::regclass::oid::bigint) END AS got),"
+                   " u AS (UPDATE rd_counter SET epoch = epoch + 1 FROM l WHERE l.got"
+                   " RETURNING seq, last_rowid, epoch)"
+                   " SELECT l.got, coalesce(u.seq, c.seq), coalesce(u.last_rowid, c.last_rowid),"
+                   " coalesce(u.epoch, c.epoch) FROM l CROSS JOIN rd_counter c LEFT JOIN u ON true",
         /* the tools' copy (store_pg_copy.c): one snapshot, every table the
          * SQLite driver's schema has too, its columns by the same names
          * (waiting_sets: its triggers keep it there) */

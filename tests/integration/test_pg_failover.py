@@ -26,7 +26,7 @@ import pgharness
 import rdtest
 from rdrouting import ROUTING_BASIC, ROUTING_ROOMY
 from rdtest import referral, submit_req, wait_until, zsock
-from test_pg_daemon import pg_yaml
+from test_pg_daemon import pg_yaml, run_ctl
 from test_systemd import Notifications
 
 TAKEOVER_S = 10  # daemon.md: a standby is active within 10 s
@@ -154,6 +154,9 @@ class ActiveAndStandby(Pair):
         self.assertIn("STATUS=Standby (another daemon is active)", [l for _, l in n.lines()])
         ping = b.ok({"op": "ping"})
         self.assertEqual(ping["last_seq"], a.last_seq())
+        p = run_ctl(["-e", b.intake, "ping"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"\Areferrald \S+, up \d+ s, last seq \d+, standby\n")
         # every other request: unavailable, saying why; malformed and
         # unknown ops as usual
         r = referral()
@@ -165,6 +168,10 @@ class ActiveAndStandby(Pair):
             self.assertError(b.request(req), "unavailable")
         self.assertError(b.request(b"{not json"), "malformed")
         self.assertError(b.request({"op": "frobnicate"}), "unknown_op", "op")
+        # its last_seq follows the active daemon's
+        a.submit(referral())
+        wait_until(lambda: b.ok({"op": "ping"})["last_seq"] == a.last_seq(), 5, interval=0.1,
+                   what="the standby's last_seq to follow")
         # it publishes nothing: the active daemon's events go out on its own socket
         sub = b.subscribe(warmup=False)
         time.sleep(0.3)  # a SUB connects in the background; nothing to await on a silent PUB
