@@ -23,6 +23,7 @@
 
 #define LEAD_EVERY_MS 1000      /* a standby tries to take the lead; the active checks it */
 #define LEAD_AFTER_LOSS_MS 3000 /* the first try after losing it: the others go first */
+#define LEAD_LOG_MS 60000       /* a line about failed attempts at most this often */
 
 /* The digest of the routing file in force in the database ("": none). */
 static int find_in_force(void *ctx, const struct rd_routing_period *p)
@@ -67,10 +68,14 @@ static int routing_in_force(struct rd_server *srv, int64_t now, struct rd_rules 
         return r;
 }
 
+const char *rd_server_role_status(const struct rd_server *srv)
+{
+        return srv->ops.standby ? "Standby (another daemon is active)" : "Serving (active)";
+}
+
 static void set_status(struct rd_server *srv)
 {
-        sd_notifyf(0, "STATUS=%s",
-                   srv->ops.standby ? "Standby: another daemon is active" : "Active: serving");
+        sd_notifyf(0, "STATUS=%s", rd_server_role_status(srv));
         srv->status_last = rd_mono_ms();
 }
 
@@ -117,6 +122,27 @@ static void step_down(struct rd_server *srv, const char *why)
         set_status(srv);
 }
 
+/* An attempt to lead or to check the lead failed (R < 0) or got an answer:
+ * say so when the failures begin, then once a minute, and when they end. */
+static void attempt_logged(struct rd_server *srv, int r, int64_t t)
+{
+        if (r >= 0) {
+                if (srv->lead_fault_logged)
+                        rd_log(LOG_NOTICE, RD_MSG_DATABASE_ERROR,
+                               "the database answers again: this daemon is %s",
+                               r == 1 ? "active" : "a standby");
+                srv->lead_fault_logged = 0;
+                return;
+        }
+        if (srv->lead_fault_logged && t - srv->lead_fault_logged < LEAD_LOG_MS)
+                return;
+        srv->lead_fault_logged = t;
+        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
+               "cannot reach a database that takes writes, so this daemon cannot lead: %s; it "
+               "tries again every second (said again once a minute)",
+               rd_store_errmsg(srv->store));
+}
+
 long rd_server_lead(struct rd_server *srv)
 {
         int64_t t = rd_mono_ms();
@@ -132,6 +158,7 @@ long rd_server_lead(struct rd_server *srv)
                 return (long)(srv->lead_next - t);
         srv->lead_next = t + LEAD_EVERY_MS;
         r = rd_store_lead(srv->store);
+        attempt_logged(srv, r, t);
         if (srv->ops.standby && r == 1)
                 take_over(srv);
         else if (!srv->ops.standby && r != 1)

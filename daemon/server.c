@@ -347,13 +347,6 @@ void rd_server_free(struct rd_server *srv)
 
 /* ---- watchdog and status ----------------------------------------------------------- */
 
-/* What the daemon does, for STATUS=: serving, or (rev 2) waiting as a
- * standby. */
-static const char *role_status(const struct rd_server *srv)
-{
-        return srv->ops.standby ? "Standby (another daemon is active)" : "Serving (active)";
-}
-
 /* READY=1, the first WATCHDOG=1 when systemd watches, and the start in the
  * journal. */
 static void announce_start(struct rd_server *srv)
@@ -363,7 +356,7 @@ static void announce_start(struct rd_server *srv)
 
         if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
                 srv->watchdog_ms = (int64_t)(wd_usec / 2000);
-        sd_notifyf(0, "READY=1\nSTATUS=%s", role_status(srv));
+        sd_notifyf(0, "READY=1\nSTATUS=%s", rd_server_role_status(srv));
         srv->status_last = srv->watchdog_last = rd_mono_ms();
         if (srv->watchdog_ms)
                 sd_notify(0, "WATCHDOG=1");
@@ -406,7 +399,7 @@ static long keepalive(struct rd_server *srv)
         }
         if (t - srv->status_last >= STATUS_EVERY_MS) {
                 sd_notifyf(0, "STATUS=%s: %lld requests answered, last event %lld%s%s",
-                           role_status(srv), (long long)srv->served,
+                           rd_server_role_status(srv), (long long)srv->served,
                            (long long)rd_store_last_seq(srv->store),
                            srv->last_reload[0] ? "; " : "", srv->last_reload);
                 srv->status_last = t;

@@ -90,8 +90,11 @@ struct rd_server {
          * after a reload, will put in force when it takes the lead) */
         char *routing_text;
         size_t routing_len;
-        /* leader.c: the next attempt to take the lead, or check it (monotonic ms) */
+        /* leader.c: the next attempt to take the lead, or check it, and the
+         * last line saying that an attempt failed (monotonic ms; 0: none
+         * since the last success) */
         int64_t lead_next;
+        int64_t lead_fault_logged;
         /* deadlines.c */
         int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
         /* commit.c: the database file (NULL: not watched) */
@@ -180,6 +183,10 @@ void rd_server_lead_init(struct rd_server *srv);
  * Returns how long the loop may sleep before the next call is due (-1: a
  * store without leadership, never). */
 long rd_server_lead(struct rd_server *srv);
+
+/* What the daemon does, for STATUS=: "Serving (active)", or (rev 2)
+ * "Standby (another daemon is active)". */
+const char *rd_server_role_status(const struct rd_server *srv);
 
 /* ---- reload.c ---- */
 
