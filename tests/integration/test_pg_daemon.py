@@ -258,9 +258,10 @@ class Served(rdtest.TestCase):
                                       "connection due to administrator command")
 
     def test_two_daemons_racing_on_one_database_keep_seq_gap_free(self):
-        # Before leadership (the next step) nothing stops a second daemon:
-        # the counter row's fence makes the loser of a race fail its batch,
-        # never commit a seq twice or leave a gap.
+        # The second daemon is a standby (test_pg_failover.py): it answers
+        # unavailable; and were both to write, the counter row's fence
+        # would make the loser of a race fail its batch, never commit a seq
+        # twice or leave a gap.
         a = self.daemon(routing=ROUTING_ROOMY, store="postgresql")
         b = self.daemon(routing=ROUTING_ROOMY, store="sqlite", database=None,
                         extra_yaml=pg_yaml(a.pg_conninfo, os.path.join(a.dir, "pg.pass")))
