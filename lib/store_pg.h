@@ -226,6 +226,11 @@ int pg_ensure_conn(struct pg_store *s);
  * negative errno. */
 int pg_ready(struct pg_store *s);
 
+/* The counters as committed (seq and last row id, in the columns COL and
+ * COL + 1 of RES's one row, borrowed) into the store's memory: 0, or
+ * -EPROTO when RES has not one row. */
+int pg_counters_set(struct pg_store *s, const PGresult *res, int col);
+
 /* ---- store_pg_pipe.c: the pipeline --------------------------------------------------------- */
 
 /* Close the connection (NULL after); what was pending is forgotten. */

@@ -194,24 +194,28 @@ static int prepare_all(struct pg_store *s)
         return r;
 }
 
+int pg_counters_set(struct pg_store *s, const PGresult *res, int col)
+{
+        if (PQntuples(res) != 1)
+                return pg_fail(s, -EPROTO, "rd_counter does not hold one row");
+        s->last_seq = s->committed_seq = pg_int(res, 0, col);
+        s->last_rowid = s->committed_rowid = pg_int(res, 0, col + 1);
+        s->reread = false;
+        return 0;
+}
+
 /* The counters as committed, into the store's memory. */
 static int read_counters(struct pg_store *s)
 {
         PGresult *res;
         int r = pg_read(s, P_COUNTERS, &(struct pg_args){0}, &res);
 
-        if (r < 0)
-                return r;
-        if (PQntuples(res) != 1) {
-                PQclear(res);
-                return pg_fail(s, -EPROTO, "rd_counter does not hold one row");
-        }
-        s->last_seq = s->committed_seq = pg_int(res, 0, 0);
-        s->last_rowid = s->committed_rowid = pg_int(res, 0, 1);
-        pg_lead_epoch_read(s, pg_int(res, 0, 2));
-        s->reread = false;
+        if (r == 0)
+                r = pg_counters_set(s, res, 0);
+        if (r == 0)
+                pg_lead_epoch_read(s, pg_int(res, 0, 2));
         PQclear(res);
-        return 0;
+        return r;
 }
 
 /* Check what the server is: 15 or newer, UTF-8. */

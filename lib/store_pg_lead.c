@@ -60,18 +60,13 @@ static int take(struct pg_store *s)
         r = pg_read(s, P_LEAD, &a, &res);
         if (r < 0)
                 return r;
-        if (PQntuples(res) != 1) {
-                PQclear(res);
-                return pg_fail(s, -EPROTO, "rd_counter does not hold one row");
-        }
-        s->last_seq = s->committed_seq = pg_int(res, 0, 1);
-        s->last_rowid = s->committed_rowid = pg_int(res, 0, 2);
-        s->leading = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        if (s->leading)
+        r = pg_counters_set(s, res, 1);
+        if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+                s->leading = true;
                 s->epoch = pg_int(res, 0, 3);
-        s->reread = false;
+        }
         PQclear(res);
-        return s->leading ? 1 : 0;
+        return r < 0 ? r : s->leading ? 1 : 0;
 }
 
 int pg_lead(struct rd_store *base)
