@@ -1,0 +1,158 @@
+"""rdfake: stand-ins for the other daemons of a set of several (daemon.md,
+"Several machines"), for the tests of clients that are given several
+endpoints: a standby that answers every request `unavailable`, a daemon
+that never answers, a relay in front of the real daemon that may rewrite
+its answers, and a publisher that relays some of the real daemon's events.
+Each listens on a free loopback port, records every request frame exactly
+as it came (bytes), and runs in a thread of its own until close().
+
+    fake = rdfake.standby()      # or silent(), Relay(d.intake, ...)
+    ... give fake.endpoint to the client ...
+    fake.bodies()                # the request frames it received, in order
+    fake.close()
+"""
+
+import json
+import threading
+import time
+
+import zmq
+
+import rdtest
+from rdtest import free_ports
+
+STANDBY_MESSAGE = "this daemon is a standby: send the request to the active daemon"
+
+
+def _loopback():
+    return "tcp://127.0.0.1:%d" % free_ports(1)[0]
+
+
+class FakeDaemon:
+    """A ROUTER that hands each request frame to ANSWER(body) and sends back
+    the dict it returns (None: no answer at all)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.endpoint = _loopback()
+        self.received = []  # (monotonic time, the frame as received)
+        self._lock = threading.Lock()
+        self.sock = rdtest.CTX.socket(zmq.ROUTER)
+        self.sock.linger = 0
+        self.sock.bind(self.endpoint)
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop:
+            if not self.sock.poll(50):
+                continue
+            frames = self.sock.recv_multipart()
+            with self._lock:
+                self.received.append((time.monotonic(), frames[-1]))
+            rep = self.answer(frames[-1])
+            if rep is not None:
+                self.sock.send_multipart(frames[:-1] + [json.dumps(rep).encode()])
+
+    def bodies(self):
+        with self._lock:
+            return [b for _, b in self.received]
+
+    def requests(self):
+        return [json.loads(b) for b in self.bodies()]
+
+    def close(self):
+        self._stop = True
+        self._t.join(5)
+        self.sock.close(0)
+
+
+def _standby_answer(body):
+    """What a standby answers: `ping` with "role": "standby", every other
+    request `unavailable` (the message says it is a standby)."""
+    req = json.loads(body)
+    rep = {"corr": req["corr"]} if "corr" in req else {}
+    if req.get("op") == "ping":
+        rep.update(ok=True, version="1.0.0", uptime_s=1, last_seq=0, role="standby")
+    else:
+        rep.update(ok=False, error={"code": "unavailable", "message": STANDBY_MESSAGE})
+    return rep
+
+
+def standby():
+    return FakeDaemon(_standby_answer)
+
+
+def silent():
+    """A daemon whose machine vanished: the connection is made, nothing
+    comes back."""
+    return FakeDaemon(lambda body: None)
+
+
+class Relay(FakeDaemon):
+    """A daemon in front of the real one at TARGET: each frame goes on as
+    it came and the real answer comes back, through REWRITE(request,
+    answer) -> the answer to send (None: none) when given."""
+
+    def __init__(self, target, rewrite=None):
+        self.back = rdtest.CTX.socket(zmq.DEALER)
+        self.back.linger = 0
+        self.back.connect(target)
+        self.rewrite = rewrite
+        super().__init__(self._forward)
+
+    def _forward(self, body):
+        req = json.loads(body)
+        self.back.send(body)
+        while self.back.poll(10000):
+            rep = json.loads(self.back.recv())
+            if rep.get("corr") == req.get("corr"):
+                return self.rewrite(req, rep) if self.rewrite else rep
+        return None
+
+    def close(self):
+        super().close()
+        self.back.close(0)
+
+
+class EventRelay:
+    """A PUB that republishes the events of the real daemon's PUB at SOURCE
+    for which KEEP(event) is true: one daemon's share of a stream."""
+
+    def __init__(self, source, keep):
+        self.keep = keep
+        self.endpoint = _loopback()
+        self.pub = rdtest.CTX.socket(zmq.PUB)
+        self.pub.linger = 0
+        self.pub.bind(self.endpoint)
+        self.sub = rdtest.CTX.socket(zmq.SUB)
+        self.sub.linger = 0
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(source)
+        self.seen = []  # the seqs it got from the source
+        self._lock = threading.Lock()
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop:
+            if not self.sub.poll(50):
+                continue
+            frames = self.sub.recv_multipart()
+            ev = json.loads(frames[-1])
+            with self._lock:
+                self.seen.append(ev["seq"])
+            if self.keep(ev):
+                self.pub.send_multipart(frames)
+
+    def has_seen(self, seq):
+        with self._lock:
+            return seq in self.seen
+
+    def close(self):
+        self._stop = True
+        self._t.join(5)
+        self.pub.close(0)
+        self.sub.close(0)
