@@ -156,3 +156,28 @@ class EventRelay:
         self._t.join(5)
         self.pub.close(0)
         self.sub.close(0)
+
+
+def takeover_publishers(d, add_cleanup, timeout=10.0):
+    """Two daemons' publishers over the real daemon D's events, as a client
+    sees them across a takeover: FIRST publishes up to K+4 and goes silent
+    (it died), SECOND publishes from K+3 on (it took over), and K+5 reaches
+    neither (published before anyone was subscribed). Returns (FIRST,
+    SECOND, K), K being D's last seq once both relay D's stream."""
+    k = [None]
+    first = EventRelay(d.events, lambda ev: k[0] is not None and ev["seq"] <= k[0] + 4)
+    add_cleanup(first.close)
+    second = EventRelay(d.events, lambda ev: k[0] is not None and ev["seq"] >= k[0] + 3
+                        and ev["seq"] != k[0] + 5)
+    add_cleanup(second.close)
+    deadline = time.monotonic() + timeout
+    while True:  # submit throw-away referrals until both relay the stream
+        d.submit(rdtest.referral(partner="it-warmup", urgency="crisis"))
+        seq = d.last_seq()
+        time.sleep(0.1)
+        if first.has_seen(seq) and second.has_seen(seq):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError("the relays did not get the daemon's events")
+    k[0] = d.last_seq()
+    return first, second, k[0]

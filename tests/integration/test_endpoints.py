@@ -203,17 +203,7 @@ class SeveralEndpoints(TestCase):
         silent (it died), the second from K+3 on (it took over), but K+5
         reached neither: referralctl prints K+1..K+6 once each, in order,
         the missing one fetched with `events` (past the standby first)."""
-        base = self.d.last_seq()
-        holder = {}
-        first = self.fake(rdfake.EventRelay, self.d.events,
-                          lambda ev: ev["seq"] <= holder["k"] + 4)
-        second = self.fake(rdfake.EventRelay, self.d.events,
-                           lambda ev: ev["seq"] >= holder["k"] + 3
-                           and ev["seq"] != holder["k"] + 5)
-        holder["k"] = base + 10 ** 9  # nothing passes before the warm-up is done
-        rdtest.wait_until(lambda: self.warm(first, second), timeout=10,
-                          what="the relays subscribed to the daemon")
-        k = holder["k"] = self.d.last_seq()
+        first, second, k = rdfake.takeover_publishers(self.d, self.addCleanup)
         standby, real = self.fake(rdfake.standby), self.real()
         argv = ["-e", standby.endpoint, "-e", real.endpoint, "--events-endpoint",
                 first.endpoint, "--events-endpoint", second.endpoint, "--json", "events",
@@ -236,11 +226,6 @@ class SeveralEndpoints(TestCase):
         self.assertEqual([e["seq"] for e in want], list(range(k + 1, k + 7)))
         self.assertGreaterEqual(len(standby.bodies()), 1)
         self.assertEqual({json.loads(b)["op"] for b in standby.bodies()}, {"events"})
-
-    def warm(self, *relays):
-        seq = self.d.submit(referral(urgency="crisis")) and self.d.last_seq()
-        time.sleep(0.1)
-        return all(r.has_seen(seq) for r in relays)
 
 
 class SeveralEndpointsOverCurve(TestCase):
