@@ -34,6 +34,7 @@ class FakeDaemon:
 
     def __init__(self, answer):
         self.answer = answer
+        self.dead = False  # set while handling a request: the fake dies after it
         self.endpoint = _loopback()
         self.received = []  # (monotonic time, the frame as received)
         self._lock = threading.Lock()
@@ -54,6 +55,9 @@ class FakeDaemon:
             rep = self.answer(frames[-1])
             if rep is not None:
                 self.sock.send_multipart(frames[:-1] + [json.dumps(rep).encode()])
+            if self.dead:
+                self.sock.close(0)  # as a killed daemon's: its connections drop
+                return
 
     def bodies(self):
         with self._lock:
@@ -91,23 +95,45 @@ def silent():
 
 
 class Relay(FakeDaemon):
-    """A daemon in front of the real one at TARGET: each frame goes on as
-    it came and the real answer comes back, through REWRITE(request,
-    answer) -> the answer to send (None: none) when given."""
+    """A daemon in front of the real one at TARGET. Its MODE may change
+    while it runs (SWITCH(relay, request) is called before each request
+    is handled, and may set it):
+      "active"   each frame goes on as it came and the real answer comes
+                 back, through REWRITE(request, answer) -> the answer to
+                 send (None: none) when given;
+      "lost"     the frame goes on, the answer is dropped (a daemon that
+                 committed and died before it answered);
+      "standby"  answered as a standby does, nothing goes on;
+      "silent"   nothing goes on, nothing comes back;
+      "dead"     nothing goes on, and the fake closes its socket: its
+                 connections drop and new ones are refused."""
 
-    def __init__(self, target, rewrite=None):
+    def __init__(self, target, rewrite=None, mode="active", switch=None):
         self.back = rdtest.CTX.socket(zmq.DEALER)
         self.back.linger = 0
         self.back.connect(target)
         self.rewrite = rewrite
-        super().__init__(self._forward)
+        self.mode = mode
+        self.switch = switch
+        self.forwarded = 0
+        super().__init__(self._answer)
 
-    def _forward(self, body):
+    def _answer(self, body):
         req = json.loads(body)
+        if self.switch:
+            self.switch(self, req)
+        if self.mode == "standby":
+            return _standby_answer(body)
+        if self.mode in ("silent", "dead"):
+            self.dead = self.mode == "dead"
+            return None
+        self.forwarded += 1
         self.back.send(body)
         while self.back.poll(10000):
             rep = json.loads(self.back.recv())
             if rep.get("corr") == req.get("corr"):
+                if self.mode == "lost":
+                    return None
                 return self.rewrite(req, rep) if self.rewrite else rep
         return None
 
