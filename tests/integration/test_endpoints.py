@@ -227,6 +227,34 @@ class SeveralEndpoints(TestCase):
         self.assertGreaterEqual(len(standby.bodies()), 1)
         self.assertEqual({json.loads(b)["op"] for b in standby.bodies()}, {"events"})
 
+    def test_follow_rides_out_a_time_when_every_daemon_is_unavailable(self):
+        """While no daemon serves (the standby has not taken over yet), the
+        replays of --follow come back `unavailable`: it says so once and
+        goes on, and prints what happened meanwhile once one serves."""
+        k = self.d.last_seq()
+        a, standby = self.real(), self.fake(rdfake.standby)
+        quiet = self.fake(rdfake.EventRelay, self.d.events, lambda ev: False)
+        argv = ["-e", a.endpoint, "-e", standby.endpoint, "--events-endpoint", quiet.endpoint,
+                "-t", "1000", "--json", "events", "--follow", "--since", str(k)]
+        proc = subprocess.Popen([REFERRALCTL] + argv, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        reader = LineReader(proc.stdout)
+        rdtest.wait_until(lambda: a.bodies(), timeout=10, what="the first replay")
+        a.mode = "standby"
+        self.d.submit(referral())
+        # two replays at the standby: the first ran out of time
+        rdtest.wait_until(lambda: len({r["corr"] for r in standby.requests()}) >= 2,
+                          timeout=15, what="a replay that found no daemon serving")
+        a.mode = "active"
+        lines = reader.lines_until(lambda out: len(out) >= 2, timeout=15)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual([json.loads(l) for l in lines], self.d.all_events(k)[:2])
+        self.assertEqual(err.count("still following"), 1, err)
+        self.assertIn("unavailable (%s); still following" % rdfake.STANDBY_MESSAGE, err)
+
 
 class SeveralEndpointsOverCurve(TestCase):
     """Several daemons may share one server key pair, or have their own:

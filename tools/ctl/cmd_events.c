@@ -192,6 +192,34 @@ static int wait_live_event(void *sub, const struct replay *st, json_t **ev, json
         return 0;
 }
 
+/* Whether a replay that came to RES (ERR_REPLY: the error reply, freed
+ * here when so) is one to ride out: no reply in time, or `unavailable`
+ * (the daemon may be restarting, or a standby taking over). Says so on
+ * stderr once (*WARNED) until a replay succeeds. */
+static bool still_following(struct ctl *c, enum req_result res, json_t *err_reply, bool *warned)
+{
+        char where[1024];
+
+        if (res == REQ_OK)
+                *warned = false;
+        if (res != REQ_TIMEOUT && !(res == REQ_ERROR_REPLY && is_unavailable(err_reply)))
+                return false;
+        if (!*warned) {
+                const char *msg = jstr(json_object_get(err_reply, "error"), "message");
+
+                endpoints_text(&c->endpoints, where, sizeof where);
+                if (res == REQ_TIMEOUT)
+                        fprintf(stderr, "warning: no reply from %s within %d ms; still following\n",
+                                where, c->timeout_ms);
+                else
+                        fprintf(stderr, "warning: %s: unavailable (%s); still following\n", where,
+                                msg ? msg : "no message");
+        }
+        *warned = true;
+        json_decref(err_reply);
+        return true;
+}
+
 /* Step 3 of --follow: print what is newer than the cursor; a gap is
  * filled from the replay before the event that revealed it; a silence
  * makes us ask for what we may have missed. Returns EXIT_OK once
@@ -213,20 +241,9 @@ static int follow_stream(struct ctl *c, struct replay *st, void *sub)
                 }
                 if (seq > st->cursor + 1 || !ev) {
                         res = replay(c, st, &err_reply);
-                        if (res == REQ_TIMEOUT) {
-                                /* Keep following: the daemon may be restarting. The
-                                 * event is not printed out of order; the next
+                        if (still_following(c, res, err_reply, &warned)) {
+                                /* The event is not printed out of order; the next
                                  * replay brings it. */
-                                if (!warned) {
-                                        char where[1024];
-
-                                        endpoints_text(&c->endpoints, where, sizeof where);
-                                        fprintf(stderr,
-                                                "warning: no reply from %s within %d ms; "
-                                                "still following\n",
-                                                where, c->timeout_ms);
-                                }
-                                warned = true;
                                 json_decref(ev);
                                 continue;
                         }

@@ -193,7 +193,7 @@ struct pending {
         size_t from;             /* the endpoint of the answer */
 };
 
-static bool is_unavailable(const json_t *reply)
+bool is_unavailable(const json_t *reply)
 {
         const char *code = jstr(json_object_get(reply, "error"), "code");
 

@@ -55,6 +55,9 @@ int call(struct ctl *c, json_t *req, json_t **reply);
  * Takes ownership of REQ. Returns the exit status. */
 int call_and_print(struct ctl *c, json_t *req, void (*human)(const json_t *reply));
 
+/* Whether REPLY is an error reply `unavailable`. */
+bool is_unavailable(const json_t *reply);
+
 /* Close every DEALER (and its monitor) that is open. */
 void close_dealers(struct ctl *c);
 
