@@ -232,20 +232,27 @@ class SeveralEndpoints(TestCase):
         return subprocess.run([BENCH] + list(args), capture_output=True, text=True,
                               timeout=RUN_TIMEOUT)
 
-    def test_the_load_goes_on_through_a_failover_and_every_referral_is_stored_once(self):
+    def failover(self, death, takeover_s):
+        """Relays A and B and the state they share: A serves until it has
+        passed on 60 submits, then goes into mode DEATH ("lost", "dead");
+        B is a standby until TAKEOVER_S seconds after that, then serves.
+        STATE["died"]: when A died."""
         state = {}
 
         def a_dies(relay, req):
             if req.get("op") == "submit" and relay.forwarded >= 60 and relay.mode == "active":
-                relay.mode = "lost"
+                relay.mode = death
                 state["died"] = time.monotonic()
 
         def b_takes_over(relay, req):
-            if "died" in state and time.monotonic() - state["died"] > 0.5:
+            if "died" in state and time.monotonic() - state["died"] > takeover_s:
                 relay.mode = "active"
 
-        a = self.relay(switch=a_dies)
-        b = self.relay(mode="standby", switch=b_takes_over)
+        return (self.relay(switch=a_dies), self.relay(mode="standby", switch=b_takes_over),
+                state)
+
+    def test_the_load_goes_on_through_a_failover_and_every_referral_is_stored_once(self):
+        a, b, state = self.failover("lost", 0.5)
         requests = os.path.join(self.tmp, "requests.jsonl")
         prefix = "FO-%d" % os.getpid()
         p = self.bench("-e", a.endpoint, "-e", b.endpoint, "-c", "2", "-w", "8", "-n", "200",
@@ -296,19 +303,7 @@ class SeveralEndpoints(TestCase):
         self.assertEqual(len(received), 200, "each referral stored once")
 
     def test_a_lost_connection_sends_the_requests_on_at_once(self):
-        state = {}
-
-        def a_dies(relay, req):
-            if req.get("op") == "submit" and relay.forwarded >= 60:
-                relay.mode = "dead"
-                state["died"] = time.monotonic()
-
-        def b_takes_over(relay, req):
-            if "died" in state and time.monotonic() - state["died"] > 0.3:
-                relay.mode = "active"
-
-        a = self.relay(switch=a_dies)
-        b = self.relay(mode="standby", switch=b_takes_over)
+        a, b, state = self.failover("dead", 0.3)
         t0 = time.monotonic()
         p = self.bench("-e", a.endpoint, "-e", b.endpoint, "-c", "2", "-w", "8", "-n", "200",
                        "--attempt-timeout", "20000", "-t", "60000", "--partner", "ocmw-genk",
