@@ -172,6 +172,7 @@ void rd_hub_events_clear(struct rd_hub *h)
 int rd_hub_request_begin(struct rd_hub *h)
 {
         h->mark_events = h->n_events;
+        h->mark_writes = h->store->writes;
         return rd_store_request_begin(h->store);
 }
 
@@ -180,7 +181,13 @@ int rd_hub_request_end(struct rd_hub *h, bool keep)
         int r = rd_store_request_end(h->store, keep);
         if (!keep || r < 0) {
                 outbox_truncate(h, h->mark_events);
-                hub_rebuild(h); /* on failure stale: the next request reads it again */
+                /* memory follows the store only after a write: a request
+                 * refused before it wrote anything (invalid, conflict, not
+                 * found: checked without side effects) left memory as it
+                 * was, and reading the whole state again for it would let
+                 * one client's bad requests stall every other client */
+                if (h->store->writes != h->mark_writes)
+                        hub_rebuild(h); /* on failure stale: the next request reads it again */
         }
         return r;
 }
@@ -220,6 +227,11 @@ int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excl
         rs->waiting_set_counts = h->sets.count;
         rs->n_waiting_sets = h->sets.n;
         return 0;
+}
+
+int rd_hub_ready(struct rd_hub *h, struct rd_error *err)
+{
+        return hub_ready(h, err);
 }
 
 int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)

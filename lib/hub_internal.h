@@ -105,6 +105,7 @@ struct rd_hub {
         struct rd_event *events;
         char **texts;
         size_t n_events, cap_events, mark_events;
+        uint64_t mark_writes; /* the store's writes when the request began */
         int64_t retention_ms; /* erase personal data this long after a final status */
         bool erased;          /* something was erased since rd_hub_erased() */
         /* the waitlist is being worked through again for the rules in

@@ -120,22 +120,26 @@ int64_t rd_store_last_seq(const struct rd_store *s)
 
 int rd_store_insert(struct rd_store *s, struct rd_store_change *ch)
 {
+        s->writes++;
         return CALL(s, s->ops->insert(s, ch));
 }
 
 int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
 {
+        s->writes++;
         return CALL(s, s->ops->change(s, ch));
 }
 
 int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
                    int64_t now_ms)
 {
+        s->writes++;
         return CALL(s, s->ops->erase(s, rowid, content, trace, now_ms));
 }
 
 int rd_store_meta_set(struct rd_store *s, const char *key, const char *value)
 {
+        s->writes++;
         return CALL(s, s->ops->meta_set(s, key, value));
 }
 
@@ -345,6 +349,7 @@ int rd_store_routing_record(struct rd_store *s, const struct rd_routing_file *f,
 {
         if (!f->digest || !f->source || (!f->text && f->len))
                 return -EINVAL;
+        s->writes++;
         return CALL(s, s->ops->routing_record(s, f, now_ms));
 }
 

@@ -337,6 +337,11 @@ struct rd_store {
          * call inside it then fails with RD_STORE_ABORTED until rollback) */
         enum { RD_STORE_TXN_NONE, RD_STORE_TXN_OPEN, RD_STORE_TXN_LOST } txn;
         int64_t wiped_seq; /* rd_store_wiped_seq */
+        /* write operations asked of the store so far (insert, change, erase,
+         * meta_set, routing_record), kept by store.c: whoever keeps state
+         * derived from the store (the hub) knows by comparing it whether an
+         * undone request had written anything that memory may follow */
+        uint64_t writes;
 };
 
 /* ---- the SQLite driver ---------------------------------------------------------- */

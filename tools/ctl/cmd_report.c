@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define WEEK_MS (7 * 86400 * INT64_C(1000))
 
@@ -146,11 +145,9 @@ static int date_option(const char *cmd, const char *name, const char *s, int64_t
  * or the exit code (printed). */
 static int period(const char *cmd, const char *from_s, const char *to_s, int64_t *from, int64_t *to)
 {
-        struct timespec now;
         int r = 0;
 
-        clock_gettime(CLOCK_REALTIME, &now);
-        *to = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        *to = tool_wall_ms();
         if (to_s)
                 r = date_option(cmd, "--to", to_s, to);
         *from = *to - WEEK_MS;

@@ -29,10 +29,12 @@ static const struct command commands[] = {
          "change a referral's status"},
         {"events", cmd_events, "events [--since N] [--follow]",
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
-        {"stats", cmd_stats, "stats",
+        {"stats", cmd_stats, "stats [--openmetrics]",
          "every figure: counts per status, the window kept and missed, times to offer and start, "
-         "forwards, the waitlist, reason codes, loads per connector"},
-        {"ping", cmd_ping, "ping", "check that the daemon answers"},
+         "forwards, the waitlist, reason codes, loads per connector, the routing file in force "
+         "(--openmetrics: for node_exporter's textfile collector)"},
+        {"ping", cmd_ping, "ping",
+         "check that the daemon answers; the routing file in force and since when"},
         {"erase", cmd_erase, "erase ID",
          "erase a referral's personal data for good (coordinator; an open one is withdrawn "
          "first)"},
