@@ -202,11 +202,9 @@ void rd_hub_rolled_back(struct rd_hub *h)
 
 /* ---- the routing state --------------------------------------------------------- */
 
-int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
-                    struct rd_route_state *rs)
+int hub_route_state(struct rd_hub *h, int64_t rowid, const char *const *excluded, size_t n_excluded,
+                    size_t ahead, struct rd_route_state *rs)
 {
-        int r;
-
         memset(rs, 0, sizeof *rs);
         rs->load = h->conns.load;
         rs->offers = h->conns.offers;
@@ -220,13 +218,7 @@ int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excl
                 rs->n_waiting = ahead;
                 return 0;
         }
-        r = sets_fresh(h);
-        if (r < 0)
-                return r;
-        rs->waiting_sets = h->sets.view;
-        rs->waiting_set_counts = h->sets.count;
-        rs->n_waiting_sets = h->sets.n;
-        return 0;
+        return sets_route_state(h, rowid, rs);
 }
 
 int rd_hub_ready(struct rd_hub *h, struct rd_error *err)
@@ -240,7 +232,7 @@ int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
         int r = hub_ready(h, NULL);
 
         if (r == 0)
-                r = hub_route_state(h, NULL, 0, SIZE_MAX, &rs);
+                r = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
         if (r == 0)
                 *out = rs;
         return r;
@@ -306,7 +298,7 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         struct rd_route_record rec;
         const struct rd_decision *d = &rec.decision;
         struct rd_route_state rs;
-        int rc = hub_route_state(h, NULL, 0, SIZE_MAX, &rs);
+        int rc = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
 
         if (rc == 0)
                 rc = rd_route_decide_record(r, h->rules, &rs, SIZE_MAX, now, now, &rec);

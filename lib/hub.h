@@ -47,9 +47,10 @@ const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
 
 /* The routing state a new referral is decided with: loads, offers,
  * round-robin positions, expected ends and the whole waitlist (counted by
- * candidates), pointing into HUB (valid until its next change). For dry
- * runs (referralctl rules test --state). 0, or -ENOMEM, -EAGAIN (stale) or
- * a store errno (*OUT is then untouched). */
+ * candidates and urgency; how many of the new referral's own urgency come
+ * before it, the forecast asks HUB's store), pointing into HUB (valid until
+ * its next change). For dry runs (referralctl rules test --state). 0, or -ENOMEM, -EAGAIN (stale)
+ * or a store errno (*OUT is then untouched). */
 int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
 
 /* Keep at most N (at least 1) waiting referrals in memory, the head of the

@@ -187,10 +187,15 @@ int rd_store_each_waiting(struct rd_store *s, const struct rd_wait_key *after, s
 }
 
 int rd_store_each_waiting_set(struct rd_store *s,
-                              int (*fn)(void *ctx, const char *candidates, int64_t count),
-                              void *ctx)
+                              int (*fn)(void *ctx, const struct rd_waiting_set *set), void *ctx)
 {
         return CALL(s, s->ops->each_waiting_set(s, fn, ctx));
+}
+
+int rd_store_count_waiting_before(struct rd_store *s, const char *candidates,
+                                  const struct rd_wait_key *before, int64_t limit, int64_t *count)
+{
+        return CALL(s, s->ops->count_waiting_before(s, candidates, before, limit, count));
 }
 
 int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),

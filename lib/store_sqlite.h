@@ -60,6 +60,7 @@ enum sq_stmt {
         S_WAITING_SAME,
         S_WAITING_LOWER,
         S_WAITING_SETS,
+        S_WAITING_BEFORE,
         S_META_GET,
         S_META_SET,
         S_DUE_OFFER,
@@ -165,8 +166,10 @@ int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
 int sq_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
                     int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                     void *ctx, size_t *count);
-int sq_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx);
+int sq_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
+                        void *ctx);
+int sq_count_waiting_before(struct rd_store *s, const char *candidates,
+                            const struct rd_wait_key *before, int64_t limit, int64_t *count);
 int sq_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int sq_meta_get(struct rd_store *s, const char *key, char *buf, size_t size);
 int sq_next_deadlines(struct rd_store *s, struct rd_deadlines *out);

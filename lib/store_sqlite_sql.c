@@ -159,6 +159,52 @@ const char *const sq_migrations[] = {
         "  reason TEXT);"
         "CREATE INDEX reasons_referral ON reasons (referral);"
         "CREATE INDEX reasons_code ON reasons (change, reason_code);",
+        /* 4 -> 5: the waiting referrals counted by candidates and urgency
+         * (the forecast of a new referral: those of a higher urgency come
+         * before it, of a lower one after it), each set with the latest
+         * start_by it has had since it was last empty (none of its
+         * referrals has a later one), and an index to count those of one
+         * set before a place in the list when some may come after it,
+         * stopping at the slots there are: the cost is in those counted,
+         * not in the length of the list. Urgency never changes, and a
+         * waiting referral keeps its start_by; their columns are in the
+         * trigger all the same. */
+        "DROP TRIGGER waiting_in;"
+        "DROP TRIGGER waiting_change;"
+        "DROP TRIGGER waiting_out;"
+        "DROP TABLE waiting_sets;"
+        "CREATE TABLE waiting_sets ("
+        "  candidates TEXT NOT NULL,"
+        "  urgency INTEGER NOT NULL,"
+        "  count INTEGER NOT NULL,"
+        "  latest_start_by INTEGER NOT NULL,"
+        "  PRIMARY KEY (candidates, urgency)) WITHOUT ROWID;"
+        "INSERT INTO waiting_sets SELECT candidates, urgency, count(*), max(start_by_ms)"
+        "  FROM referrals WHERE status = 2 GROUP BY candidates, urgency;"
+        "CREATE TRIGGER waiting_in AFTER INSERT ON referrals WHEN new.status = 2 BEGIN"
+        "  INSERT INTO waiting_sets VALUES (new.candidates, new.urgency, 1, new.start_by_ms)"
+        "    ON CONFLICT (candidates, urgency) DO UPDATE SET count = count + 1,"
+        "    latest_start_by = max(latest_start_by, excluded.latest_start_by);"
+        "END;"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates, urgency, start_by_ms"
+        "  ON referrals WHEN old.status = 2 OR new.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE old.status = 2 AND candidates = old.candidates AND urgency = old.urgency;"
+        "  DELETE FROM waiting_sets"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency AND count <= 0;"
+        "  INSERT INTO waiting_sets"
+        "    SELECT new.candidates, new.urgency, 1, new.start_by_ms WHERE new.status = 2"
+        "    ON CONFLICT (candidates, urgency) DO UPDATE SET count = count + 1,"
+        "    latest_start_by = max(latest_start_by, excluded.latest_start_by);"
+        "END;"
+        "CREATE TRIGGER waiting_out AFTER DELETE ON referrals WHEN old.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency;"
+        "  DELETE FROM waiting_sets"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency AND count <= 0;"
+        "END;"
+        "CREATE INDEX referrals_waiting_sets ON referrals (candidates, urgency, start_by_ms)"
+        "  WHERE status = 2;",
 };
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
@@ -333,7 +379,13 @@ const char *const sq_stmt_sql[S__MAX] = {
                 "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
                 " WHERE status = " WAITLISTED
                 " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
-        [S_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
+        [S_WAITING_SETS] = "SELECT candidates, urgency, count, latest_start_by FROM waiting_sets"
+                           " WHERE count > 0",
+        /* how many of one set and urgency come before a place: at most ?5 */
+        [S_WAITING_BEFORE] = "SELECT count(*) FROM (SELECT 1 FROM referrals"
+                             " INDEXED BY referrals_waiting_sets WHERE status = " WAITLISTED
+                             " AND candidates = ?1 AND urgency = ?2"
+                             " AND (start_by_ms, rowid) < (?3, ?4) LIMIT ?5)",
         [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
         [S_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

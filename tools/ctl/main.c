@@ -61,10 +61,12 @@ static const struct command commands[] = {
          "--state: after a reload with FILE of the database); diff: what a reload with FILE "
          "would do now, and what differs from the file in force"},
         {"replay", cmd_replay,
-         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
-         "[--json]",
-         "what a routing file would have done: referrals replayed in simulated time with the "
-         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
+         "replay --db DB --rules CANDIDATE.yaml [--against BASELINE.yaml] [--from DATE] "
+         "[--to DATE] [--seed N] [--html OUT.html] | replay --synthetic MODEL.yaml --rules "
+         "CANDIDATE.yaml --against BASELINE.yaml|--db DB [--seed N] [--html OUT.html]",
+         "what a routing file would have done: the history of DB (or a synthetic model) "
+         "replayed in simulated time with the daemon's engine under CANDIDATE, beside the "
+         "history as recorded or BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)
