@@ -45,6 +45,8 @@ void rd_hub_free(struct rd_hub *h)
         outbox_truncate(h, 0);
         free(h->events);
         free(h->texts);
+        free(h->trace_buf);
+        rd_rules_free(h->trace_rules);
         rd_rules_free(h->rules);
         free(h);
 }
@@ -254,8 +256,8 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[3]; /* received, the decision, needs_attention */
-        char *trace;
+        struct rd_event ev[3];   /* received, the decision, needs_attention */
+        const char *trace;       /* compact, in the hub's buffer */
         struct wait_facts facts; /* waitlisted */
 };
 
@@ -293,17 +295,15 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
                       const char *digest, int64_t now, struct rd_stored *out)
 {
         struct new_referral n;
-        struct rd_decision d;
+        struct rd_route_record rec;
+        const struct rd_decision *d = &rec.decision;
         struct rd_route_state rs;
-        json_t *trace = NULL;
         int rc = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
 
         if (rc == 0)
-                rc = rd_route_decide(r, h->rules, &rs, now, &d, &trace);
-        if (rc < 0) {
-                json_decref(trace);
+                rc = rd_route_decide_record(r, h->rules, &rs, SIZE_MAX, now, now, &rec);
+        if (rc < 0)
                 return rc;
-        }
         memset(&n, 0, sizeof n);
         snprintf(n.st.partner, sizeof n.st.partner, "%s", r->partner);
         snprintf(n.st.ref, sizeof n.st.ref, "%s", r->ref);
@@ -311,20 +311,19 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;
-        hub_fill_decision(h->rules, &n.st, &d, now);
-        n.trace = json_dumps(trace, JSON_COMPACT);
+        hub_fill_decision(h->rules, &n.st, d, now);
+        n.trace = hub_trace_text(h, &rec);
         rc = n.trace ? 0 : -ENOMEM;
-        if (rc == 0 && d.status == RD_STATUS_WAITLISTED) {
-                rc = hub_wait_facts(h->rules, trace, &n.facts);
+        if (rc == 0 && d->status == RD_STATUS_WAITLISTED) {
+                rc = hub_wait_facts(h->rules, &rec, &n.facts);
                 n.st.attention = n.facts.attention;
         }
         if (rc == 0)
-                rc = store_new(h, &n, content, &d, now);
+                rc = store_new(h, &n, content, d, now);
         if (rc == 0)
                 *out = n.st;
-        free(n.trace);
         hub_wait_facts_free(&n.facts);
-        json_decref(trace);
+        rd_route_record_clear(&rec);
         return rc;
 }
 

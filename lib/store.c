@@ -130,7 +130,7 @@ int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
         return CALL(s, s->ops->change(s, ch));
 }
 
-int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
                    int64_t now_ms)
 {
         s->writes++;
@@ -162,7 +162,7 @@ int rd_store_get(struct rd_store *s, const char *id, struct rd_stored *out)
         return r < 0 ? r : CALL(s, s->ops->get(s, rowid, out));
 }
 
-int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                      char rules_digest[65])
 {
         return CALL(s, s->ops->content(s, rowid, content, trace, rules_digest));

@@ -85,9 +85,12 @@ struct rd_store_change {
         bool row;             /* rd_store_change: write ST's status and decision columns */
         /* rd_store_insert: its canonical JSON text (rd_referral_canonical) */
         const char *content;
-        /* the decision trace as JSON text (NULL: none) and the digest of the
+        /* the decision trace as text (NULL: none) and the digest of the
          * routing file that decided; rd_store_insert always writes them,
-         * rd_store_change when TRACE_SET */
+         * rd_store_change when TRACE_SET. The text is kept as it is given
+         * and read back as it was kept (rd_store_content): compact ASCII
+         * letters and digits (trace_store.h), or JSON text in rows kept
+         * before; never a NUL. A driver keeps it in a text column. */
         bool trace_set;
         const char *trace;
         const char *rules_digest;
@@ -278,14 +281,14 @@ struct rd_store_ops {
         /* the hub's writes */
         int (*insert)(struct rd_store *s, struct rd_store_change *ch);
         int (*change)(struct rd_store *s, struct rd_store_change *ch);
-        int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+        int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
                      int64_t now_ms);
         int (*meta_set)(struct rd_store *s, const char *key, const char *value);
         /* the hub's reads */
         int (*find)(struct rd_store *s, const char *partner, const char *ref,
                     struct rd_stored *out);
         int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
-        int (*content)(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+        int (*content)(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                        char rules_digest[65]);
         int (*each_state)(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
         int (*each_decline)(struct rd_store *s, int64_t rowid,
@@ -493,12 +496,12 @@ int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
 int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
 
 /* Replace the content of referral ROWID by CONTENT (its personal data
- * taken out) and its trace by TRACE, marked erased at NOW_MS; the free
- * text of its reasons goes too (their codes stay). With
- * RD_STORE_CAN_WIPE, rd_store_checkpoint after the commit wipes the old
- * bytes from the files. 0 or a negative errno. */
-int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
-                   const json_t *trace, int64_t now_ms);
+ * taken out) and its trace by the text TRACE (rd_trace_erased; NULL: no
+ * trace), marked erased at NOW_MS; the free text of its reasons goes too
+ * (their codes stay). With RD_STORE_CAN_WIPE, rd_store_checkpoint after
+ * the commit wipes the old bytes from the files. 0 or a negative errno. */
+int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content, const char *trace,
+                   int64_t now_ms);
 
 /* Look a referral up by PARTNER + REF, by its row id, or by its public ID.
  * Return 0 and fill *OUT, -ENOENT when there is none, or a negative errno on
@@ -509,10 +512,13 @@ int rd_store_get_row(struct rd_store *store, int64_t rowid, struct rd_stored *ou
 int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
 
 /* The stored content of the referral ROWID (rd_referral_to_json with
- * personal data) and its decision trace. Each out-pointer may be NULL; on
- * success each non-NULL one receives a new reference (or NULL when there is
- * no trace). Returns 0, -ENOENT or a negative errno. */
-int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
+ * personal data), its decision trace and the digest of the routing file
+ * that made it. Each out-pointer may be NULL; on success *CONTENT receives
+ * a new reference, *TRACE the trace's text exactly as it was stored
+ * (malloc'ed, the caller frees; compact or JSON: rd_trace_json reads
+ * either), and either NULL when there is none. Returns 0, -ENOENT or a
+ * negative errno (-ENOMEM). */
+int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, char **trace,
                      char rules_digest[65]);
 
 /* Read what the hub keeps in memory, in one pass: FNS (struct

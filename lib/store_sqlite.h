@@ -158,7 +158,7 @@ int sq_store_adopt(sqlite3 *db, struct rd_store **out, char *errbuf, size_t errs
 /* store_sqlite_read.c */
 int sq_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
 int sq_get(struct rd_store *s, int64_t rowid, struct rd_stored *out);
-int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65]);
 int sq_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
 int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
@@ -192,7 +192,7 @@ int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *
 /* store_sqlite_write.c */
 int sq_insert(struct rd_store *s, struct rd_store_change *ch);
 int sq_change(struct rd_store *s, struct rd_store_change *ch);
-int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms);
 int sq_meta_set(struct rd_store *s, const char *key, const char *value);
 int sq_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,

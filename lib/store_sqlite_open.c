@@ -2,6 +2,7 @@
  * creating a new one so that no empty file is ever left at its path,
  * migrations, a store over a connection made elsewhere (the tools' copy,
  * store_sqlite_copy.c), and the online backup. */
+#include "sqlite_mem.h"
 #include "sqlite_pragmas.h"
 #include "store_sqlite.h"
 
@@ -331,6 +332,7 @@ int rd_store_open_sqlite(const char *path, const struct rd_sqlite_options *optio
         int r;
 
         errbuf[0] = '\0';
+        rd_sqlite_mem_install(); /* SQLite's memory (cut 12); -EBUSY: its own, as before */
         if (!s)
                 return -ENOMEM;
         s->base.ops = &sq_ops;

@@ -42,10 +42,23 @@ static json_t *col_json(sqlite3_stmt *st, int i)
         return v ? json_loads(v, 0, NULL) : NULL;
 }
 
-int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+/* A copy of text column I (malloc'ed), NULL when it is NULL; *OOM when
+ * the copy could not be made. */
+static char *col_dup(sqlite3_stmt *st, int i, bool *oom)
+{
+        const char *v = (const char *)sqlite3_column_text(st, i);
+        char *d = v ? strdup(v) : NULL;
+
+        *oom = *oom || (v && !d);
+        return d;
+}
+
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65])
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_CONTENT);
+        char *t = NULL;
+        bool oom = false;
         int rc;
 
         sqlite3_bind_int64(st, 1, rowid);
@@ -54,10 +67,16 @@ int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **tra
                 sqlite3_reset(st);
                 return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
         }
+        if (trace) /* as it was kept: compact, or JSON text from before */
+                t = col_dup(st, 1, &oom);
+        if (oom) {
+                sqlite3_reset(st);
+                return -ENOMEM;
+        }
         if (content)
                 *content = col_json(st, 0);
         if (trace)
-                *trace = col_json(st, 1);
+                *trace = t;
         if (rules_digest)
                 sq_col_text(st, 2, rules_digest, 65);
         sqlite3_reset(st);

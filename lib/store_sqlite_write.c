@@ -255,20 +255,19 @@ int sq_change(struct rd_store *base, struct rd_store_change *ch)
         return r;
 }
 
-int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms)
 {
         char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         sqlite3_stmt *st;
         int r = -ENOMEM;
 
-        if (c && (t || !trace)) {
+        if (c) {
                 st = sq_prep(sq(s), S_ERASE);
                 sqlite3_bind_int64(st, 1, rowid);
                 sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
-                if (t)
-                        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+                if (trace)
+                        sqlite3_bind_text(st, 3, trace, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 4, now_ms);
                 r = sq_step_done(st);
                 sqlite3_clear_bindings(st);
@@ -279,7 +278,6 @@ int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
                 r = sq_step_done(st);
         }
         free(c);
-        free(t);
         return r;
 }
 

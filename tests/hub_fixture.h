@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "hub.h"
+#include "routing_files.h"
 
 #define T0 1800000000000LL /* ms, 2027-01-15 */
 #define HOUR 3600000LL
@@ -151,6 +152,11 @@ struct rd_rules *load_rules(const char *extra_connector);
  * e.g. GENK_POSTCODES), EXTRA_CONNECTOR (or NULL) in genk, and with
  * HASSELT the team hasselt (3700: lien, capacity 1) in the family rule. */
 struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt);
+
+/* Record the file of rules_with(GENK_POSTCODES, EXTRA_CONNECTOR, HASSELT)
+ * in F's store as in force from NOW (rd_routing_record), as the daemon
+ * does before it decides under a file. */
+void record_rules(struct fx *f, const char *extra_connector, bool hasselt, int64_t now);
 
 int setup(void **state);
 

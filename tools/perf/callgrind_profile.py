@@ -46,6 +46,8 @@ STEPS = [
     ("rd_referral_canonical", 4, "canonical form (jansson tree + dump) and SHA-256"),
     ("rd_store_find", 4, "idempotency: look the ref up"),
     ("rd_route_decide", 4, "decide, with the trace as a jansson tree"),
+    ("rd_route_decide_record", 4, "decide: the route record"),
+    ("hub_trace_text", 4, "the trace as stored: the record, compact (lib/trace_store)"),
     ("hub_waiting_candidates", 4, "the candidates of a waiting referral"),
     ("hub_write", 4, "store: row, offer, round robin, events"),
     ("sq_insert", 5, "the driver's insert: all below"),
