@@ -159,6 +159,23 @@ const char *const sq_migrations[] = {
         "  reason TEXT);"
         "CREATE INDEX reasons_referral ON reasons (referral);"
         "CREATE INDEX reasons_code ON reasons (change, reason_code);",
+        /* 4 -> 5: the status lists of the partial indexes as OR of
+         * equalities. To decide whether a row belongs in an index whose
+         * WHERE says `status IN (...)`, SQLite builds a temporary b-tree of
+         * the list at every insert and update of a referral; equalities
+         * cost a comparison each. The statements that name these indexes
+         * spell the same condition (WATCHED, below). */
+        "DROP INDEX referrals_open;"
+        "CREATE INDEX referrals_open ON referrals (status)"
+        "  WHERE status = 1 OR status = 2 OR status = 4 OR status = 5;"
+        "DROP INDEX referrals_at_risk_due;"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND at_risk_fired = 0"
+        "  AND start_by_ms > 0;"
+        "DROP INDEX referrals_missed_due;"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
+        "  AND start_by_ms > 0;",
 };
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
@@ -186,8 +203,10 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define STARTED SQ_STR(N_STARTED)
 /* held by a connector: what counts towards its load */
 #define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
-/* open and not started: a window to watch (as the deadline indexes say it) */
-#define WATCHED "(" ASSIGNED ", " WAITLISTED ", " ACCEPTED ")"
+/* open and not started: a window to watch, as the deadline indexes say it
+ * (migration 4 -> 5: equalities, not IN, which makes SQLite build a
+ * temporary b-tree at every write of a row) */
+#define WATCHED "(status = " ASSIGNED " OR status = " WAITLISTED " OR status = " ACCEPTED ")"
 
 #define COLS                                                                                       \
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
@@ -340,21 +359,21 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_DUE_OFFER] = "SELECT " COLS " FROM referrals INDEXED BY referrals_offer_due"
                         " WHERE status = " ASSIGNED " AND offer_expires_ms > 0"
                         " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
-        [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals INDEXED BY referrals_at_risk_due"
-                          " WHERE status IN " WATCHED
-                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                          " ORDER BY start_by_ms LIMIT ?2",
-        [S_DUE_MISSED] = "SELECT " COLS " FROM referrals INDEXED BY referrals_missed_due"
-                         " WHERE status IN " WATCHED
-                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                         " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_AT_RISK] =
+                "SELECT " COLS " FROM referrals INDEXED BY referrals_at_risk_due"
+                " WHERE " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] =
+                "SELECT " COLS " FROM referrals INDEXED BY referrals_missed_due"
+                " WHERE " WATCHED " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
+                " ORDER BY start_by_ms LIMIT ?2",
         [S_NEXT] = "SELECT"
                    " (SELECT min(offer_expires_ms) FROM referrals INDEXED BY referrals_offer_due"
                    "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
                    " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_at_risk_due"
-                   "   WHERE status IN " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
+                   "   WHERE " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
                    " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_missed_due"
-                   "   WHERE status IN " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
+                   "   WHERE " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
                    " (SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due"
                    "   WHERE erased_ms = 0 AND final_ms > 0)",
         [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,

@@ -762,6 +762,48 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
                             "A");
 }
 
+/* What SQLite says of the driver's statement ID on DB: with HOW "EXPLAIN
+ * QUERY PLAN" the plan's lines (column 3), with "EXPLAIN" the program's
+ * opcodes (column 1), one a line, into BUF. */
+static const char *explain(sqlite3 *db, const char *how, enum sq_stmt id, char *buf, size_t size)
+{
+        char sql[16384];
+        sqlite3_stmt *st;
+        size_t len = 0;
+        int col = strcmp(how, "EXPLAIN") ? 3 : 1;
+
+        snprintf(sql, sizeof sql, "%s %s", how, sq_stmt_sql[id]);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                fail_msg("statement %d: %s", (int)id, sqlite3_errmsg(db));
+        buf[0] = '\0';
+        while (sqlite3_step(st) == SQLITE_ROW && len < size)
+                len += (size_t)snprintf(buf + len, size - len, "%s\n",
+                                        (const char *)sqlite3_column_text(st, col));
+        sqlite3_finalize(st);
+        return buf;
+}
+
+/* A referral's row is written without a temporary table: the partial
+ * indexes' conditions are equalities, which SQLite checks in place (an
+ * IN list in an index's WHERE made it build a temporary b-tree at every
+ * insert and update). */
+static void writing_a_referral_builds_no_temporary_table(void **state)
+{
+        static const enum sq_stmt writes[] = {S_INSERT, S_UPDATE,      S_TRACE, S_CANDIDATES_SET,
+                                              S_ERASE,  S_LAST_SEQ_OF, S_EVENT, S_AUDIT_ADD};
+        struct fixture *f = *state;
+        char program[65536];
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+                if (strstr(explain(db, "EXPLAIN", writes[i], program, sizeof program),
+                           "OpenEphemeral"))
+                        fail_msg("statement %d builds a temporary table:\n%s", (int)writes[i],
+                                 program);
+        sqlite3_close(db);
+}
+
 /* Every `list` statement reads the index of its filter in the order of
  * the latest event: no scan of the referrals, no sort (but for a
  * connector's own referrals, which its offers give). */
@@ -783,16 +825,9 @@ static void every_list_filter_reads_its_index(void **state)
 
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
-                char sql[16384], plan[8192] = "";
-                sqlite3_stmt *st;
-                size_t len = 0;
+                char plan[8192];
 
-                snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sq_stmt_sql[plans[i].id]);
-                assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        len += (size_t)snprintf(plan + len, sizeof plan - len, "%s\n",
-                                                (const char *)sqlite3_column_text(st, 3));
-                sqlite3_finalize(st);
+                explain(db, "EXPLAIN QUERY PLAN", plans[i].id, plan, sizeof plan);
                 if (!strstr(plan, plans[i].index) || strstr(plan, "SCAN referrals") ||
                     (plans[i].id != S_LIST_OFFERED && strstr(plan, "TEMP B-TREE")))
                         fail_msg("statement %zu does not read %s:\n%s", i, plans[i].index, plan);
@@ -938,6 +973,7 @@ int main(void)
                 T(a_new_database_is_made_aside_and_renamed_into_place),
                 T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
                 T(every_list_filter_reads_its_index),
+                T(writing_a_referral_builds_no_temporary_table),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
