@@ -7,6 +7,42 @@
  * edit a released step (its text is what databases in the field ran); append
  * a new one. Released steps spell status numbers out; the static assertions
  * below hold them to enum rd_status. */
+/* clang-format off */
+/* Parts of the released step 5 -> 6 (never edit them). M6_NUMBER: the
+ * number of the bucket a duration D (ms, an SQL expression) counts in
+ * (store.h, rd_store_duration_bucket): D (below 0: 0) is 1000 * E + M for
+ * the bucket M * 10^E, M its three most significant digits (its whole
+ * value below 1000); numbers rise with the buckets. M6_ADD: how a count
+ * takes a delta. */
+#define M6_D0(d) "max(" d ", 0)"
+#define M6_NUMBER(d) \
+        "(max(length(" M6_D0(d) ") - 3, 0) * 1000 + CAST(substr(" M6_D0(d) ", 1, 3) AS INTEGER))"
+#define M6_ADD(key) " ON CONFLICT (" key ") DO UPDATE SET count = count + excluded.count;"
+/* The tallies (n, delta) of the referral row R ("new" or "old"), each
+ * SIGN ("1" or "-1"), as the arms of one compound SELECT; the ALSO
+ * conditions narrow the arms of a figure (an update counts only what
+ * changed). */
+#define M6_IN_TIME(r) "(" r ".started_ms > 0 AND " r ".started_ms <= " r ".start_by_ms)"
+#define M6_MISSED(r) "(" r ".missed_fired = 1)"
+#define M6_ATTENTION(r) "(" r ".attention > 0)"
+#define M6_ROW(r, sign, status_also, offer_also, start_also) \
+        " SELECT 1000000 + " r ".status, " sign " WHERE 1" status_also \
+        " UNION ALL SELECT 2000000 + " M6_NUMBER(r ".first_offered_ms - " r ".received_ms") \
+        ", " sign " WHERE " r ".first_offered_ms > 0" offer_also \
+        " UNION ALL SELECT 3000000 + " M6_NUMBER(r ".started_ms - " r ".received_ms") \
+        ", " sign " WHERE " r ".started_ms > 0" start_also
+#define M6_FLAGS(r, sign) \
+        " UNION ALL SELECT 4000000, " sign " WHERE " M6_IN_TIME(r) \
+        " UNION ALL SELECT 5000000, " sign " WHERE " M6_MISSED(r) \
+        " UNION ALL SELECT 6000000, " sign " WHERE " M6_ATTENTION(r)
+/* one of the figures' flags of an updated row changed: its delta */
+#define M6_FLAG_CHANGE(n, cond) \
+        " UNION ALL SELECT " n ", " cond("new") " - " cond("old") \
+        " WHERE " cond("new") " != " cond("old")
+/* a column of the update that the figures read changed */
+#define M6_CHANGED(c) "old." c " IS NOT new." c
+#define M6_CHANGED_DURATION(c) " AND (" M6_CHANGED(c) " OR " M6_CHANGED("received_ms") ")"
+
 const char *const sq_migrations[] = {
         /* 0 -> 1 */
         "CREATE TABLE referrals ("
@@ -176,7 +212,91 @@ const char *const sq_migrations[] = {
         "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
         "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
         "  AND start_by_ms > 0;",
+        /* 5 -> 6: `stats` in constant time. Its figures are kept as counts,
+         * by triggers in the transaction of every change (as waiting_sets
+         * is), so that they cannot drift; filled here from the rows.
+         * tallies: a count per N = FIGURE * 1,000,000 + KEY, so that each
+         * is one row found by its rowid and updated in place:
+         *   1 status     KEY: the status; referrals in it
+         *   2 to_offer   KEY: the number of the bucket (M6_NUMBER) of
+         *                receipt to first offer; referrals offered
+         *   3 to_start   the same, receipt to start; referrals started
+         *   4 in_time    KEY 0: started no later than their start_by
+         *   5 missed     KEY 0: referral.window_missed fired
+         *   6 attention  KEY 0: waiting referrals with an attention
+         * forward_counts: referrals now forwarded (status 3), by target;
+         * reason_counts: the reasons kept, by change and code ("": none).
+         * Counts that fall to 0 stay as rows (the readers skip them). And
+         * the waiting referrals by receipt, for the oldest of them. */
+        "CREATE TABLE tallies (n INTEGER PRIMARY KEY, count INTEGER NOT NULL);"
+        "CREATE TABLE forward_counts (target TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "CREATE TABLE reason_counts (change TEXT NOT NULL, code TEXT NOT NULL,"
+        "  count INTEGER NOT NULL, PRIMARY KEY (change, code)) WITHOUT ROWID;"
+        "INSERT INTO tallies SELECT 1000000 + status, count(*) FROM referrals GROUP BY status;"
+        "INSERT INTO tallies SELECT 2000000 + " M6_NUMBER("first_offered_ms - received_ms")
+        "  , count(*) FROM referrals WHERE first_offered_ms > 0 GROUP BY 1;"
+        "INSERT INTO tallies SELECT 3000000 + " M6_NUMBER("started_ms - received_ms")
+        "  , count(*) FROM referrals WHERE started_ms > 0 GROUP BY 1;"
+        "INSERT INTO tallies SELECT 4000000, count(*) FROM referrals"
+        "  WHERE started_ms > 0 AND started_ms <= start_by_ms;"
+        "INSERT INTO tallies SELECT 5000000, count(*) FROM referrals WHERE missed_fired = 1;"
+        "INSERT INTO tallies SELECT 6000000, count(*) FROM referrals WHERE attention > 0;"
+        "INSERT INTO forward_counts SELECT forward_to, count(*) FROM referrals WHERE status = 3"
+        "  GROUP BY forward_to;"
+        "INSERT INTO reason_counts SELECT change, coalesce(reason_code, ''), count(*)"
+        "  FROM reasons GROUP BY 1, 2;"
+        "CREATE TRIGGER tallies_in AFTER INSERT ON referrals BEGIN"
+        "  INSERT INTO tallies" M6_ROW("new", "1", "", "", "") M6_FLAGS("new", "1") M6_ADD("n")
+        "END;"
+        "CREATE TRIGGER tallies_out AFTER DELETE ON referrals BEGIN"
+        "  INSERT INTO tallies" M6_ROW("old", "-1", "", "", "") M6_FLAGS("old", "-1") M6_ADD("n")
+        "END;"
+        /* an update: the old row's counts out and the new row's in, of each
+         * figure whose columns changed */
+        "CREATE TRIGGER tallies_change AFTER UPDATE OF status, received_ms, first_offered_ms,"
+        "  started_ms, start_by_ms, missed_fired, attention ON referrals"
+        "  WHEN " M6_CHANGED("status") " OR " M6_CHANGED("first_offered_ms")
+        "  OR " M6_CHANGED("started_ms") " OR " M6_CHANGED("start_by_ms")
+        "  OR " M6_CHANGED("missed_fired") " OR " M6_CHANGED("attention")
+        "  OR " M6_CHANGED("received_ms") " BEGIN"
+        "  INSERT INTO tallies"
+        M6_ROW("old", "-1", " AND " M6_CHANGED("status"),
+               M6_CHANGED_DURATION("first_offered_ms"), M6_CHANGED_DURATION("started_ms"))
+        " UNION ALL"
+        M6_ROW("new", "1", " AND " M6_CHANGED("status"),
+               M6_CHANGED_DURATION("first_offered_ms"), M6_CHANGED_DURATION("started_ms"))
+        M6_FLAG_CHANGE("4000000", M6_IN_TIME) M6_FLAG_CHANGE("5000000", M6_MISSED)
+        M6_FLAG_CHANGE("6000000", M6_ATTENTION) M6_ADD("n")
+        "END;"
+        "CREATE TRIGGER forwards_in AFTER INSERT ON referrals WHEN new.status = 3 BEGIN"
+        "  INSERT INTO forward_counts VALUES (new.forward_to, 1)" M6_ADD("target")
+        "END;"
+        "CREATE TRIGGER forwards_out AFTER DELETE ON referrals WHEN old.status = 3 BEGIN"
+        "  INSERT INTO forward_counts VALUES (old.forward_to, -1)" M6_ADD("target")
+        "END;"
+        "CREATE TRIGGER forwards_change AFTER UPDATE OF status, forward_to ON referrals"
+        "  WHEN (old.status = 3 OR new.status = 3)"
+        "  AND (" M6_CHANGED("status") " OR " M6_CHANGED("forward_to") ") BEGIN"
+        "  INSERT INTO forward_counts SELECT old.forward_to, -1 WHERE old.status = 3"
+        "    UNION ALL SELECT new.forward_to, 1 WHERE new.status = 3" M6_ADD("target")
+        "END;"
+        "CREATE TRIGGER reasons_in AFTER INSERT ON reasons BEGIN"
+        "  INSERT INTO reason_counts VALUES (new.change, coalesce(new.reason_code, ''), 1)"
+        M6_ADD("change, code")
+        "END;"
+        "CREATE TRIGGER reasons_out AFTER DELETE ON reasons BEGIN"
+        "  INSERT INTO reason_counts VALUES (old.change, coalesce(old.reason_code, ''), -1)"
+        M6_ADD("change, code")
+        "END;"
+        "CREATE TRIGGER reasons_change AFTER UPDATE OF change, reason_code ON reasons BEGIN"
+        "  INSERT INTO reason_counts SELECT old.change, coalesce(old.reason_code, ''), -1"
+        "    UNION ALL SELECT new.change, coalesce(new.reason_code, ''), 1 WHERE 1"
+        M6_ADD("change, code")
+        "END;"
+        "CREATE INDEX referrals_waiting_since ON referrals (received_ms) WHERE status = 2;",
 };
+/* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
 /* Status numbers on disk are enum rd_status: statements name them through
@@ -207,6 +327,10 @@ _Static_assert(RD_ATTENTION_NONE == 0,
  * (migration 4 -> 5: equalities, not IN, which makes SQLite build a
  * temporary b-tree at every write of a row) */
 #define WATCHED "(status = " ASSIGNED " OR status = " WAITLISTED " OR status = " ACCEPTED ")"
+
+/* the tallies of figure ?1 (enum sq_figure): a range of rowids */
+#define FIGURE_SPAN SQ_STR(SQ_FIGURE_SPAN)
+#define FIGURE_RANGE "n >= ?1 * " FIGURE_SPAN " AND n < (?1 + 1) * " FIGURE_SPAN
 
 #define COLS                                                                                       \
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
@@ -313,11 +437,12 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
                          " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
         [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
-        [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
-        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0),"
-                     " (SELECT count(*) FROM referrals INDEXED BY referrals_missed"
-                     "   WHERE missed_fired = 1)"
-                     " FROM referrals WHERE started_ms > 0",
+        /* the figures of `stats` (migration 5 -> 6): a figure's tallies
+         * are the range of rowids ?1 * 1,000,000 .. + 999,999 (enum
+         * sq_figure) */
+        [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
+                      " AND count > 0 ORDER BY n",
+        [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
         [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
@@ -337,8 +462,6 @@ const char *const sq_stmt_sql[S__MAX] = {
                       " ORDER BY n",
         [S_REASONS_ERASE] = "UPDATE reasons SET reason = NULL WHERE referral = ?1"
                             " AND reason IS NOT NULL",
-        [S_REASON_COUNTS] = "SELECT change, coalesce(reason_code, ''), count(*) FROM reasons"
-                            " GROUP BY change, reason_code ORDER BY change, reason_code",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
         [S_WAITING_HEAD] =
@@ -377,21 +500,17 @@ const char *const sq_stmt_sql[S__MAX] = {
                    " (SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due"
                    "   WHERE erased_ms = 0 AND final_ms > 0)",
         [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
-        [S_DURATIONS_OFFER] = "SELECT first_offered_ms - received_ms FROM referrals"
-                              " WHERE first_offered_ms > 0 ORDER BY 1",
-        [S_DURATIONS_START] = "SELECT started_ms - received_ms FROM referrals"
-                              " WHERE started_ms > 0 ORDER BY 1",
-        [S_FORWARDS] = "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
-                       " GROUP BY forward_to ORDER BY 2 DESC, 1",
+        [S_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
+                       " ORDER BY count DESC, target",
+        [S_REASON_COUNTS] = "SELECT change, code, count FROM reason_counts WHERE count > 0"
+                            " ORDER BY change, code",
         [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
                     " WHERE rowid = ?1",
         [S_DUE_ERASE] = "SELECT " COLS " FROM referrals INDEXED BY referrals_erase_due"
                         " WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
-        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0),"
-                          " (SELECT count(*) FROM referrals INDEXED BY referrals_attention"
-                          "   WHERE attention > 0)"
-                          " FROM referrals WHERE status = " WAITLISTED,
+        [S_WAIT_OLDEST] = "SELECT coalesce(min(received_ms), 0) FROM referrals"
+                          " INDEXED BY referrals_waiting_since WHERE status = " WAITLISTED,
         [S_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
                                " ORDER BY n DESC LIMIT 1",
         [S_ROUTING_END] = "UPDATE routing_in_force SET until_ms = ?1 WHERE until_ms = 0",

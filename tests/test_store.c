@@ -591,8 +591,17 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         assert_string_equal(o.refs[0], "early");
 }
 
-/* What schema version 4 added, taken away again. */
+/* What schema version 6 added (the figures' tallies), taken away again. */
+#define BACK_TO_VERSION_5                                                                          \
+        "DROP TRIGGER tallies_in; DROP TRIGGER tallies_out; DROP TRIGGER tallies_change;"          \
+        "DROP TRIGGER forwards_in; DROP TRIGGER forwards_out; DROP TRIGGER forwards_change;"       \
+        "DROP TRIGGER reasons_in; DROP TRIGGER reasons_out; DROP TRIGGER reasons_change;"          \
+        "DROP TABLE tallies; DROP TABLE forward_counts; DROP TABLE reason_counts;"                 \
+        "DROP INDEX referrals_waiting_since;"
+
+/* What schema version 4 added, taken away again (and what came after). */
 #define BACK_TO_VERSION_3                                                                          \
+        BACK_TO_VERSION_5                                                                          \
         "DROP INDEX referrals_status_seq; DROP INDEX referrals_connector_seq;"                     \
         "DROP INDEX referrals_team_seq; DROP INDEX referrals_attention;"                           \
         "DROP INDEX referrals_missed; DROP TABLE reasons;"                                         \
