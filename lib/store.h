@@ -163,8 +163,11 @@ struct rd_wait_key {
 /* The earliest moment of each kind of deadline; each 0 when there is none. */
 struct rd_deadlines {
         int64_t offer_expires;    /* the earliest offer expiry */
-        int64_t at_risk_start_by; /* the earliest start_by whose at-risk event has not fired */
-        int64_t missed_start_by;  /* the same for the missed event */
+        /* the earliest start_by of an open referral not started (assigned,
+         * waitlisted, accepted) whose at-risk event has not fired, nor its
+         * missed event */
+        int64_t at_risk_start_by;
+        int64_t missed_start_by; /* the same whose missed event has not fired */
         int64_t erase_final;      /* the earliest final_ms of a referral not yet erased */
 };
 
@@ -541,8 +544,10 @@ int rd_store_next_deadlines(struct rd_store *store, struct rd_deadlines *out);
 
 /* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
  * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
- * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest
- * first, into ROWS (room for LIMIT); *N says how many. 0 or errno. */
+ * at_risk; the referrals of struct rd_deadlines: a window whose missed
+ * event fired is no longer at risk), or (erase) final_ms <= THRESHOLD and
+ * not erased, earliest first (the same start_by: first stored first), into
+ * ROWS (room for LIMIT); *N says how many. 0 or errno. */
 int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
                  struct rd_stored *rows, size_t *n);
 
@@ -621,7 +626,12 @@ int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, co
 int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
                         const char *referral_id, json_t *arr, int64_t *last);
 
-/* Delete audit entries older than BEFORE_MS. Returns how many, or errno. */
+/* Delete the audit entries older than BEFORE_MS: those numbered below the
+ * first entry of BEFORE_MS or later (all of them when there is none). The
+ * trail is appended in time order, so that these are the entries older
+ * than BEFORE_MS; after a step back of the clock, an entry older than
+ * BEFORE_MS that follows a newer one stays until the entries before it
+ * go. The cost is in the entries deleted. Returns how many, or errno. */
 int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
 
 /* The routing files that have been in force (daemon.md rev 2), so that the

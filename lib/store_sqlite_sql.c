@@ -295,6 +295,23 @@ const char *const sq_migrations[] = {
         M6_ADD("change, code")
         "END;"
         "CREATE INDEX referrals_waiting_since ON referrals (received_ms) WHERE status = 2;",
+        /* 6 -> 7: fewer indexes, each one a statement needs (docs/
+         * performance.md, the indexes of referrals). The held referrals at
+         * start and the open offers read referrals_status_seq, which begins
+         * with the status; the windows to watch are one index whose
+         * at_risk_fired comes first: at risk is its range 0, missed both
+         * ranges; the audit trail is purged by its number (it is appended
+         * in time order); `stats` reads its counts (5 -> 6), not
+         * referrals_figures nor referrals_missed. */
+        "DROP INDEX referrals_open;"
+        "DROP INDEX referrals_at_risk_due;"
+        "DROP INDEX referrals_missed_due;"
+        "CREATE INDEX referrals_window_due ON referrals (at_risk_fired, start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
+        "  AND start_by_ms > 0;"
+        "DROP INDEX audit_at;"
+        "DROP INDEX referrals_figures;"
+        "DROP INDEX referrals_missed;",
 };
 /* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
@@ -323,10 +340,28 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define STARTED SQ_STR(N_STARTED)
 /* held by a connector: what counts towards its load */
 #define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
-/* open and not started: a window to watch, as the deadline indexes say it
- * (migration 4 -> 5: equalities, not IN, which makes SQLite build a
- * temporary b-tree at every write of a row) */
+/* open and not started: a window to watch, as referrals_window_due says
+ * it (equalities, not IN, which makes SQLite build a temporary b-tree at
+ * every write of a row: migration 4 -> 5) */
 #define WATCHED "(status = " ASSIGNED " OR status = " WAITLISTED " OR status = " ACCEPTED ")"
+
+/* WHAT of the referrals whose window is watched (referrals_window_due,
+ * migration 6 -> 7) and whose at-risk event has fired (AT_RISK "1") or
+ * not ("0"); the missed event has not */
+/* clang-format off */
+#define WINDOW_DUE(what, at_risk) \
+        "SELECT " what " FROM referrals INDEXED BY referrals_window_due WHERE " WATCHED \
+        " AND missed_fired = 0 AND start_by_ms > 0 AND at_risk_fired = " at_risk
+/* those due by ?1 */
+#define DUE_WINDOW(at_risk) WINDOW_DUE(COLS, at_risk) " AND start_by_ms <= ?1"
+/* those due by ?1 whose missed event has not fired, at risk or not */
+#define DUE_MISSED DUE_WINDOW("0") " UNION ALL " DUE_WINDOW("1")
+/* the earliest start_by of those not at risk yet, and of those not missed yet */
+#define NEXT_AT_RISK "(" WINDOW_DUE("min(start_by_ms)", "0") ")"
+#define NEXT_MISSED \
+        "(SELECT min(m) FROM (" WINDOW_DUE("min(start_by_ms) AS m", "0") \
+        " UNION ALL " WINDOW_DUE("min(start_by_ms)", "1") "))"
+/* clang-format on */
 
 /* the tallies of figure ?1 (enum sq_figure): a range of rowids */
 #define FIGURE_SPAN SQ_STR(SQ_FIGURE_SPAN)
@@ -381,9 +416,9 @@ _Static_assert(RD_ATTENTION_NONE == 0,
         LIST_STATUS_ARM(15)
 /* clang-format on */
 
-/* The deadline and waitlist statements name their partial index: the
- * planner, without statistics, would otherwise take referrals_figures
- * (status first) and scan every referral of that status. */
+/* The statements on referrals that read a partial index or a status name
+ * their index (INDEXED BY): without statistics, the planner may take
+ * another index and scan every referral of a status. */
 const char *const sq_stmt_sql[S__MAX] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
         [S_COMMIT] = "COMMIT",
@@ -436,14 +471,20 @@ const char *const sq_stmt_sql[S__MAX] = {
                         " VALUES (?1, ?2, ?3, ?4, ?5)",
         [S_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
                          " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
-        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
+        /* the audit trail is appended in time order: the entries below the
+         * first one inside the retention (a scan in order of n that stops
+         * there: it reads the entries it deletes, and one more) */
+        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE n < coalesce("
+                          "(SELECT n FROM audit WHERE at_ms >= ?1 ORDER BY n LIMIT 1),"
+                          " (SELECT max(n) + 1 FROM audit))",
         /* the figures of `stats` (migration 5 -> 6): a figure's tallies
          * are the range of rowids ?1 * 1,000,000 .. + 999,999 (enum
          * sq_figure) */
         [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
                       " AND count > 0 ORDER BY n",
         [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
-        [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
+        [S_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
+                   " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
         [S_OFFERS] = "SELECT connector, count FROM offer_counts",
@@ -482,24 +523,18 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_DUE_OFFER] = "SELECT " COLS " FROM referrals INDEXED BY referrals_offer_due"
                         " WHERE status = " ASSIGNED " AND offer_expires_ms > 0"
                         " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
-        [S_DUE_AT_RISK] =
-                "SELECT " COLS " FROM referrals INDEXED BY referrals_at_risk_due"
-                " WHERE " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                " ORDER BY start_by_ms LIMIT ?2",
-        [S_DUE_MISSED] =
-                "SELECT " COLS " FROM referrals INDEXED BY referrals_missed_due"
-                " WHERE " WATCHED " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                " ORDER BY start_by_ms LIMIT ?2",
+        /* at risk: the range at_risk_fired = 0 of referrals_window_due;
+         * missed: both ranges, merged in the order of start_by */
+        [S_DUE_AT_RISK] = DUE_WINDOW("0") " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] = DUE_MISSED " ORDER BY start_by_ms, rowid LIMIT ?2",
         [S_NEXT] = "SELECT"
                    " (SELECT min(offer_expires_ms) FROM referrals INDEXED BY referrals_offer_due"
                    "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_at_risk_due"
-                   "   WHERE " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_missed_due"
-                   "   WHERE " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
+                   " " NEXT_AT_RISK ", " NEXT_MISSED ","
                    " (SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due"
                    "   WHERE erased_ms = 0 AND final_ms > 0)",
-        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
+        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
+                          " WHERE status = " ASSIGNED,
         [S_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
                        " ORDER BY count DESC, target",
         [S_REASON_COUNTS] = "SELECT change, code, count FROM reason_counts WHERE count > 0"

@@ -16,6 +16,7 @@
 
 #include "store.h"
 #include "store_sqlite.h" /* the driver's statements, for their query plans */
+#include "store_versions.h"
 #include "timefmt.h"
 
 struct fixture {
@@ -591,14 +592,6 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         assert_string_equal(o.refs[0], "early");
 }
 
-/* What schema version 6 added (the figures' tallies), taken away again. */
-#define BACK_TO_VERSION_5                                                                          \
-        "DROP TRIGGER tallies_in; DROP TRIGGER tallies_out; DROP TRIGGER tallies_change;"          \
-        "DROP TRIGGER forwards_in; DROP TRIGGER forwards_out; DROP TRIGGER forwards_change;"       \
-        "DROP TRIGGER reasons_in; DROP TRIGGER reasons_out; DROP TRIGGER reasons_change;"          \
-        "DROP TABLE tallies; DROP TABLE forward_counts; DROP TABLE reason_counts;"                 \
-        "DROP INDEX referrals_waiting_since;"
-
 /* What schema version 4 added, taken away again (and what came after). */
 #define BACK_TO_VERSION_3                                                                          \
         BACK_TO_VERSION_5                                                                          \
@@ -813,6 +806,118 @@ static void writing_a_referral_builds_no_temporary_table(void **state)
         sqlite3_close(db);
 }
 
+/* Whether a line of PLAN reads a whole table: "SCAN T" without an index,
+ * other than the tables of one row per forward target or reason code. */
+static bool scans_a_table(const char *plan)
+{
+        for (const char *l = plan; (l = strstr(l, "SCAN ")); l++) {
+                const char *end = strchr(l, '\n');
+                size_t len = end ? (size_t)(end - l) : strlen(l);
+                if (!memmem(l, len, " USING ", 7) && strncmp(l, "SCAN forward_counts", 19) &&
+                    strncmp(l, "SCAN reason_counts", 18) && strncmp(l, "SCAN CONSTANT ROW", 17))
+                        return true;
+        }
+        return false;
+}
+
+/* Every statement of the serving path (a submit, an update, a `get`, the
+ * deadlines, the waitlist, the start) and of `stats` names an index, or
+ * a row by its rowid: none reads a whole table, none sorts but the forward
+ * targets. (The audit purge reads the entries it deletes, in order of n,
+ * and one more: a_purge_of_the_audit_trail_removes_the_entries_before_the_retention.) */
+static void every_statement_of_serving_and_stats_reads_an_index(void **state)
+{
+        static const struct {
+                enum sq_stmt id;
+                const char *index;
+        } plans[] = {
+                {S_FIND, "sqlite_autoindex_referrals_1 (partner=? AND ref=?)"},
+                {S_GET, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_CONTENT, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_UPDATE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_TRACE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_LAST_SEQ_OF, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_CANDIDATES_SET, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_ERASE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_EVENTS, "events USING INTEGER PRIMARY KEY (rowid>?)"},
+                {S_HISTORY, "events_referral (referral=?)"},
+                {S_OFFERED_HAS, "offered USING PRIMARY KEY (connector=? AND referral=?)"},
+                {S_DECLINES, "declines USING PRIMARY KEY (referral=?)"},
+                {S_REASONS, "reasons_referral (referral=?)"},
+                {S_REASONS_ERASE, "reasons_referral (referral=?)"},
+                {S_AUDIT_LIST, "audit USING INTEGER PRIMARY KEY (rowid>?)"},
+                {S_META_GET, "meta USING PRIMARY KEY (key=?)"},
+                {S_OPEN, "referrals_status_seq (status=?)"},
+                {S_OFFERS_OPEN, "referrals_status_seq (status=?)"},
+                {S_WAITING_HEAD, "referrals_waiting"},
+                {S_WAITING_SAME, "referrals_waiting (urgency=? AND start_by_ms>?)"},
+                {S_WAITING_LOWER, "referrals_waiting (urgency<?)"},
+                {S_DUE_OFFER, "referrals_offer_due (offer_expires_ms>? AND offer_expires_ms<?)"},
+                {S_DUE_AT_RISK, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
+                {S_DUE_MISSED, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
+                {S_DUE_ERASE, "referrals_erase_due (final_ms>? AND final_ms<?)"},
+                {S_NEXT, "referrals_window_due (at_risk_fired=? AND start_by_ms>?)"},
+                {S_TALLIES, "tallies USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+                {S_TALLY_SUM, "tallies USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+                {S_WAIT_OLDEST, "referrals_waiting_since"},
+                {S_FORWARDS, "forward_counts"},
+                {S_REASON_COUNTS, "reason_counts"},
+        };
+        struct fixture *f = *state;
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+                char plan[8192];
+
+                explain(db, "EXPLAIN QUERY PLAN", plans[i].id, plan, sizeof plan);
+                if (!strstr(plan, plans[i].index) || scans_a_table(plan) ||
+                    (plans[i].id != S_FORWARDS && strstr(plan, "TEMP B-TREE")))
+                        fail_msg("statement %d does not read %s:\n%s", (int)plans[i].id,
+                                 plans[i].index, plan);
+        }
+        sqlite3_close(db);
+}
+
+static int64_t audit_entries(struct fixture *f)
+{
+        json_t *arr = json_array();
+        int64_t last, n;
+
+        assert_int_equal(rd_store_audit_list(f->store, 0, 1000, NULL, arr, &last), 0);
+        n = (int64_t)json_array_size(arr);
+        json_decref(arr);
+        return n;
+}
+
+/* The trail is appended in time order and purged by its number: the
+ * entries before the first one inside the retention go. */
+static void a_purge_of_the_audit_trail_removes_the_entries_before_the_retention(void **state)
+{
+        struct fixture *f = *state;
+        json_t *arr = json_array();
+        int64_t last;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(rd_store_audit(f->store, 1000 + i * 100, "c", "coordinator", "get",
+                                                "R000001"),
+                                 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 1000), 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 1350), 4); /* 1000 .. 1300 */
+        assert_int_equal(audit_entries(f), 6);
+        assert_int_equal(rd_store_audit_list(f->store, 0, 1, NULL, arr, &last), 0);
+        /* the first kept is the fifth entry, of 1400 */
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 5);
+        assert_int_equal(last, 5);
+        assert_int_equal(rd_store_audit_purge(f->store, 1900), 5);
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 1); /* all of them */
+        assert_int_equal(audit_entries(f), 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        json_decref(arr);
+}
+
 /* Every `list` statement reads the index of its filter in the order of
  * the latest event: no scan of the referrals, no sort (but for a
  * connector's own referrals, which its offers give). */
@@ -983,6 +1088,8 @@ int main(void)
                 T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
                 T(every_list_filter_reads_its_index),
                 T(writing_a_referral_builds_no_temporary_table),
+                T(every_statement_of_serving_and_stats_reads_an_index),
+                T(a_purge_of_the_audit_trail_removes_the_entries_before_the_retention),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "store_sqlite.h" /* the driver's connection, to count the rows */
+#include "store_versions.h"
 
 /* ---- the figures counted from the rows ------------------------------------------- */
 
@@ -401,15 +402,7 @@ static void a_version_5_database_gets_its_figures_on_upgrade(void **state)
         f->store = NULL;
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(
-                sqlite3_exec(db,
-                             "DROP TRIGGER tallies_in; DROP TRIGGER tallies_out;"
-                             " DROP TRIGGER tallies_change; DROP TRIGGER forwards_in;"
-                             " DROP TRIGGER forwards_out; DROP TRIGGER forwards_change;"
-                             " DROP TRIGGER reasons_in; DROP TRIGGER reasons_out;"
-                             " DROP TRIGGER reasons_change; DROP TABLE tallies;"
-                             " DROP TABLE forward_counts; DROP TABLE reason_counts;"
-                             " DROP INDEX referrals_waiting_since; PRAGMA user_version = 5",
-                             NULL, NULL, NULL),
+                sqlite3_exec(db, BACK_TO_VERSION_5 "PRAGMA user_version = 5", NULL, NULL, NULL),
                 SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
