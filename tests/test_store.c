@@ -978,6 +978,20 @@ static void ids_are_made_and_read_in_one_place(void **state)
         assert_int_equal(rowid, 1234567);
 }
 
+/* SQLite keeps no memory statistics in a program that opens stores (they
+ * would cost a global mutex per allocation): it counts nothing. */
+static void sqlite_counts_no_memory_where_stores_are_opened(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &st);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(sqlite3_memory_used(), 0);
+        assert_int_equal(sqlite3_memory_highwater(0), 0);
+}
+
 static void the_sqlite_driver_says_what_it_can_do(void **state)
 {
         struct fixture *f = *state;
@@ -1092,6 +1106,7 @@ int main(void)
                 T(a_purge_of_the_audit_trail_removes_the_entries_before_the_retention),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
+                T(sqlite_counts_no_memory_where_stores_are_opened),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
 #undef T
         };
