@@ -312,6 +312,15 @@ const char *const sq_migrations[] = {
         "DROP INDEX audit_at;"
         "DROP INDEX referrals_figures;"
         "DROP INDEX referrals_missed;",
+        /* 7 -> 8: narrower rows. rules_file: the routing file that decided,
+         * as the number of its period in routing_in_force (n, an INTEGER
+         * PRIMARY KEY: it stays what it is, whatever VACUUM does) when it
+         * was the file in force, else its digest (a replay's file, never
+         * in force); rules_digest is then ''. No type: it holds either.
+         * Rows written before keep rules_digest and no rules_file. (And
+         * digest, the content's SHA-256, is stored as its 32 bytes where it
+         * is one: a column's type allows that, no step.) */
+        "ALTER TABLE referrals ADD COLUMN rules_file;",
 };
 /* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
@@ -367,8 +376,20 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define FIGURE_SPAN SQ_STR(SQ_FIGURE_SPAN)
 #define FIGURE_RANGE "n >= ?1 * " FIGURE_SPAN " AND n < (?1 + 1) * " FIGURE_SPAN
 
+/* The routing file of a digest (parameter N) as rules_file names it
+ * (migration 7 -> 8): the number of the period in force when the digest is
+ * that of the file in force, else the digest */
+#define RULES_FILE(n)                                                                              \
+        "coalesce((SELECT n FROM routing_in_force WHERE n = (SELECT max(n) FROM routing_in_force)" \
+        " AND digest = ?" #n "), ?" #n ")"
+#define RULES_FILE_19 RULES_FILE(19)
+#define RULES_FILE_3 RULES_FILE(3)
+
+/* digest: the content's SHA-256, stored as its 32 bytes where it is one
+ * (store_sqlite_write.c), read as hex */
 #define COLS                                                                                       \
-        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
+        "rowid, partner, ref, iif(typeof(digest) = 'blob', lower(hex(digest)), digest),"           \
+        " received_ms, status, rule, team, connector, start_by_ms, "                               \
         "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
         "final_ms, erased_ms, attention"
@@ -428,14 +449,18 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_ROLLBACK_TO] = "ROLLBACK TO req",
         [S_FIND] = "SELECT " COLS " FROM referrals WHERE partner = ?1 AND ref = ?2",
         [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
-        [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
+        [S_CONTENT] = "SELECT content, trace, CASE typeof(rules_file)"
+                      "   WHEN 'integer' THEN (SELECT digest FROM routing_in_force"
+                      "     WHERE n = rules_file)"
+                      "   WHEN 'null' THEN rules_digest ELSE rules_file END"
+                      " FROM referrals WHERE rowid = ?1",
         [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
                      " urgency, rule, team, connector, start_by_ms, expected_start_ms,"
                      " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
-                     " final_ms, trace, rules_digest, candidates, last_seq, attention, wait_teams,"
+                     " final_ms, trace, rules_file, candidates, last_seq, attention, wait_teams,"
                      " last_team, last_connector)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13,"
-                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?9, ?10)",
+                     " ?15, ?16, ?17, ?18, " RULES_FILE_19 ", ?20, ?21, ?22, ?23, ?9, ?10)",
         [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
                      " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
                      " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
@@ -446,7 +471,8 @@ const char *const sq_stmt_sql[S__MAX] = {
                      " last_connector = CASE WHEN ?5 != '' THEN ?5 ELSE last_connector END,"
                      " last_team = CASE WHEN ?5 != '' THEN ?4 ELSE last_team END"
                      " WHERE rowid = ?1",
-        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
+        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = '', rules_file = " RULES_FILE_3
+                    " WHERE rowid = ?1",
         [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
         [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",

@@ -5,9 +5,14 @@
 #ifndef RD_TEST_STORE_VERSIONS_H
 #define RD_TEST_STORE_VERSIONS_H
 
+/* What schema version 8 added (the routing file by reference), taken
+ * away again. */
+#define BACK_TO_VERSION_7 "ALTER TABLE referrals DROP COLUMN rules_file;"
+
 /* What schema version 7 changed (fewer indexes), undone: the indexes of
  * version 6 made again. */
 #define BACK_TO_VERSION_6                                                                          \
+        BACK_TO_VERSION_7                                                                          \
         "DROP INDEX referrals_window_due;"                                                         \
         "CREATE INDEX referrals_open ON referrals (status)"                                        \
         "  WHERE status = 1 OR status = 2 OR status = 4 OR status = 5;"                            \

@@ -454,6 +454,82 @@ static void content_and_trace_are_kept(void **state)
         json_decref(t);
 }
 
+/* The row of referral ROWID as SQLite holds it: typeof(digest) and its
+ * length, rules_digest in brackets and rules_file (-1 for NULL) into BUF. */
+static const char *stored_digests(struct fixture *f, int64_t rowid, char *buf, size_t size)
+{
+        sqlite3_stmt *st;
+        char sql[256];
+
+        snprintf(sql, sizeof sql,
+                 "SELECT typeof(digest) || ' ' || length(CAST(digest AS BLOB)) || ' ['"
+                 " || rules_digest || '] ' || coalesce(rules_file, -1) FROM referrals"
+                 " WHERE rowid = %lld",
+                 (long long)rowid);
+        assert_int_equal(sqlite3_prepare_v2(sq(f->store)->db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return buf;
+}
+
+/* Narrower rows (schema version 8): the content's SHA-256 as its 32 bytes,
+ * the routing file that decided by the number of its period in force;
+ * both read back as the hex they were given. */
+static void digests_are_stored_narrow_and_read_back_as_given(void **state)
+{
+        static const char routing[] = "version: 1\n";
+        struct fixture *f = *state;
+        struct rd_routing_file one = {.source = "one.yaml", .text = routing, .len = 11},
+                               two = {.source = "two.yaml", .text = routing, .len = 11};
+        struct rd_stored a, b, c, got;
+        json_t *t = json_pack("{s:s}", "rule", "family");
+        char digest[65], buf[256];
+
+        one.digest = "1111111111111111111111111111111111111111111111111111111111111111";
+        two.digest = "2222222222222222222222222222222222222222222222222222222222222222";
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_routing_record(f->store, &one, 1000), 0);
+        assert_int_equal(insert_as(f, "ocmw-genk", "A",
+                                   "0123456789abcdef0123456789abcdef"
+                                   "0123456789abcdef0123456789abcdef",
+                                   &a),
+                         0);
+        assert_int_equal(set_trace(f, &a, t, one.digest), 0);
+        /* a digest that is not a SHA-256 in lowercase hex stays text, and
+         * so does a routing file never put in force (a replay's) */
+        assert_int_equal(insert_as(f, "ocmw-genk", "B",
+                                   "0123456789ABCDEF0123456789ABCDEF"
+                                   "0123456789ABCDEF0123456789ABCDEF",
+                                   &b),
+                         0);
+        assert_int_equal(set_trace(f, &b, t, two.digest), 0);
+        assert_int_equal(rd_store_routing_record(f->store, &two, 2000), 0);
+        insert(f, "C", &c);
+        assert_int_equal(set_trace(f, &c, t, two.digest), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        assert_string_equal(stored_digests(f, a.rowid, buf, sizeof buf), "blob 32 [] 1");
+        assert_string_equal(
+                stored_digests(f, b.rowid, buf, sizeof buf),
+                "text 64 [] 2222222222222222222222222222222222222222222222222222222222222222");
+        assert_string_equal(stored_digests(f, c.rowid, buf, sizeof buf), "text 2 [] 2");
+        assert_int_equal(rd_store_find(f->store, "ocmw-genk", "A", &got), 0);
+        assert_string_equal(got.digest,
+                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        assert_int_equal(rd_store_get_row(f->store, b.rowid, &got), 0);
+        assert_string_equal(got.digest,
+                            "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF");
+        /* each names the file that decided, after another came into force */
+        assert_int_equal(rd_store_content(f->store, a.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, one.digest);
+        assert_int_equal(rd_store_content(f->store, b.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, two.digest);
+        assert_int_equal(rd_store_content(f->store, c.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, two.digest);
+        json_decref(t);
+}
+
 /* ---- the waitlist on disk -------------------------------------------------- */
 
 struct sets_seen {
@@ -1094,6 +1170,7 @@ int main(void)
                 T(open_referrals_offer_counts_and_round_robin_survive_reopen),
                 T(list_orders_by_latest_event_and_filters_status),
                 T(content_and_trace_are_kept),
+                T(digests_are_stored_narrow_and_read_back_as_given),
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
