@@ -5,6 +5,25 @@
 #ifndef RD_TEST_STORE_VERSIONS_H
 #define RD_TEST_STORE_VERSIONS_H
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+/* Run SQL (one of the steps back below, then the PRAGMA user_version of
+ * the version it reaches) on the closed database at PATH. */
+static inline void back_to(const char *path, const char *sql)
+{
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
 /* What schema version 8 added (the routing file by reference), taken
  * away again. */
 #define BACK_TO_VERSION_7 "ALTER TABLE referrals DROP COLUMN rules_file;"

@@ -683,7 +683,6 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored st;
-        sqlite3 *db;
         char errbuf[256];
 
         assert_int_equal(rd_store_begin(f->store), 0);
@@ -694,18 +693,12 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         f->store = NULL;
         /* back to the schema of version 1: no index, counts, triggers, meta
          * (nor what later versions add) */
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db,
-                                      BACK_TO_VERSION_3
-                                      "DROP TABLE routing_in_force; DROP TABLE routing_files;"
-                                      "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
-                                      "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
-                                      "DROP INDEX referrals_waiting; DROP TABLE meta;"
-                                      "DROP INDEX referrals_figures;"
-                                      "PRAGMA user_version = 1",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        back_to(f->path, BACK_TO_VERSION_3 "DROP TABLE routing_in_force; DROP TABLE routing_files;"
+                                           "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
+                                           "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
+                                           "DROP INDEX referrals_waiting; DROP TABLE meta;"
+                                           "DROP INDEX referrals_figures;"
+                                           "PRAGMA user_version = 1");
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(waiting_for(f, "kelly sophie"), 2);
 }
@@ -794,7 +787,6 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         struct fixture *f = *state;
         struct rd_stored a, b;
         struct rd_event ev;
-        sqlite3 *db;
         char errbuf[256], buf[256];
 
         assert_int_equal(rd_store_begin(f->store), 0);
@@ -822,11 +814,7 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         f->store = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(
-                sqlite3_exec(db, BACK_TO_VERSION_3 "PRAGMA user_version = 3", NULL, NULL, NULL),
-                SQLITE_OK);
-        sqlite3_close(db);
+        back_to(f->path, BACK_TO_VERSION_3 "PRAGMA user_version = 3");
 
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_string_equal(
@@ -896,6 +884,18 @@ static bool scans_a_table(const char *plan)
         return false;
 }
 
+/* Statement ID's plan on DB names INDEX, reads no whole table
+ * (scans_a_table) and sorts nothing unless MAY_SORT; PLAN (SIZE bytes)
+ * receives it. */
+static void assert_reads_index(sqlite3 *db, enum sq_stmt id, const char *index, bool may_sort,
+                               char *plan, size_t size)
+{
+        explain(db, "EXPLAIN QUERY PLAN", id, plan, size);
+        if (!strstr(plan, index) || scans_a_table(plan) ||
+            (!may_sort && strstr(plan, "TEMP B-TREE")))
+                fail_msg("statement %d does not read %s:\n%s", (int)id, index, plan);
+}
+
 /* Every statement of the serving path (a submit, an update, a `get`, the
  * deadlines, the waitlist, the start) and of `stats` names an index, or
  * a row by its rowid: none reads a whole table, none sorts but the forward
@@ -945,12 +945,8 @@ static void every_statement_of_serving_and_stats_reads_an_index(void **state)
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
                 char plan[8192];
-
-                explain(db, "EXPLAIN QUERY PLAN", plans[i].id, plan, sizeof plan);
-                if (!strstr(plan, plans[i].index) || scans_a_table(plan) ||
-                    (plans[i].id != S_FORWARDS && strstr(plan, "TEMP B-TREE")))
-                        fail_msg("statement %d does not read %s:\n%s", (int)plans[i].id,
-                                 plans[i].index, plan);
+                assert_reads_index(db, plans[i].id, plans[i].index, plans[i].id == S_FORWARDS, plan,
+                                   sizeof plan);
         }
         sqlite3_close(db);
 }
@@ -1017,10 +1013,8 @@ static void every_list_filter_reads_its_index(void **state)
         for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
                 char plan[8192];
 
-                explain(db, "EXPLAIN QUERY PLAN", plans[i].id, plan, sizeof plan);
-                if (!strstr(plan, plans[i].index) || strstr(plan, "SCAN referrals") ||
-                    (plans[i].id != S_LIST_OFFERED && strstr(plan, "TEMP B-TREE")))
-                        fail_msg("statement %zu does not read %s:\n%s", i, plans[i].index, plan);
+                assert_reads_index(db, plans[i].id, plans[i].index, plans[i].id == S_LIST_OFFERED,
+                                   plan, sizeof plan);
                 if (plans[i].id == S_LIST_TEAM)
                         assert_non_null(strstr(plan, "referrals_status_seq (status=? AND"));
         }

@@ -24,16 +24,15 @@ struct exact {
         char reasons[512];
 };
 
-/* Step ST, prepared on DB from SQL, once: its row's integer columns into
- * OUT[0 .. N). */
-static void one_row(sqlite3 *db, const char *sql, int64_t *out, int n)
+/* The one row of SQL on DB: its integer columns into *OUT[0 .. N). */
+static void one_row(sqlite3 *db, const char *sql, int64_t *const *out, int n)
 {
         sqlite3_stmt *st;
 
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         for (int i = 0; i < n; i++)
-                out[i] = sqlite3_column_int64(st, i);
+                *out[i] = sqlite3_column_int64(st, i);
         sqlite3_finalize(st);
 }
 
@@ -79,7 +78,6 @@ static void count_rows(struct fx *f, struct exact *e)
 {
         sqlite3 *db = sq(f->store)->db;
         sqlite3_stmt *st;
-        int64_t v[3];
 
         memset(e, 0, sizeof *e);
         assert_int_equal(sqlite3_prepare_v2(db,
@@ -94,10 +92,7 @@ static void count_rows(struct fx *f, struct exact *e)
                 "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0),"
                 " (SELECT count(*) FROM referrals WHERE missed_fired = 1)"
                 " FROM referrals WHERE started_ms > 0",
-                v, 3);
-        e->started = v[0];
-        e->in_time = v[1];
-        e->missed = v[2];
+                (int64_t *const[]){&e->started, &e->in_time, &e->missed}, 3);
         exact_percentiles(db,
                           "SELECT first_offered_ms - received_ms FROM referrals"
                           " WHERE first_offered_ms > 0 ORDER BY 1",
@@ -114,10 +109,7 @@ static void count_rows(struct fx *f, struct exact *e)
                 "SELECT count(*), coalesce(min(received_ms), 0),"
                 " (SELECT count(*) FROM referrals WHERE attention > 0)"
                 " FROM referrals WHERE status = 2",
-                v, 3);
-        e->waiting = v[0];
-        e->oldest = v[1];
-        e->attention = v[2];
+                (int64_t *const[]){&e->waiting, &e->oldest, &e->attention}, 3);
         rows_text(db,
                   "SELECT change || ' ' || coalesce(reason_code, ''), count(*) FROM reasons"
                   " GROUP BY 1 ORDER BY 1",
@@ -392,7 +384,6 @@ static void a_version_5_database_gets_its_figures_on_upgrade(void **state)
 {
         struct fx *f = *state;
         struct rd_figures fig;
-        sqlite3 *db;
         char errbuf[256];
 
         run_script(f, 9, 300);
@@ -400,11 +391,7 @@ static void a_version_5_database_gets_its_figures_on_upgrade(void **state)
         f->hub = NULL;
         rd_store_close(f->store);
         f->store = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(
-                sqlite3_exec(db, BACK_TO_VERSION_5 "PRAGMA user_version = 5", NULL, NULL, NULL),
-                SQLITE_OK);
-        sqlite3_close(db);
+        back_to(f->path, BACK_TO_VERSION_5 "PRAGMA user_version = 5");
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &f->hub), 0);
         assert_int_equal(rd_store_figures(f->store, &fig), 0);
