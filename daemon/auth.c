@@ -103,16 +103,27 @@ void *rd_auth_zap_socket(struct rd_auth *a)
         return a->zap;
 }
 
-int rd_auth_set_clients(struct rd_auth *a, const struct rd_client *clients, size_t n)
+struct rd_client *rd_auth_copy_clients(const struct rd_client *clients, size_t n)
 {
         struct rd_client *copy = calloc(n ? n : 1, sizeof *copy);
-        if (!copy)
-                return -ENOMEM;
-        if (n)
+        if (copy && n)
                 memcpy(copy, clients, n * sizeof *copy);
+        return copy;
+}
+
+void rd_auth_swap_clients(struct rd_auth *a, struct rd_client *copy, size_t n)
+{
         free(a->clients);
         a->clients = copy;
         a->n_clients = n;
+}
+
+int rd_auth_set_clients(struct rd_auth *a, const struct rd_client *clients, size_t n)
+{
+        struct rd_client *copy = rd_auth_copy_clients(clients, n);
+        if (!copy)
+                return -ENOMEM;
+        rd_auth_swap_clients(a, copy, n);
         return 0;
 }
 

@@ -42,8 +42,16 @@ int rd_auth_server_socket(struct rd_auth *auth, void *sock, const char *domain);
 void *rd_auth_zap_socket(struct rd_auth *auth);
 int rd_auth_handle(struct rd_auth *auth);
 
-/* Replace the client list (on reload). 0 or -ENOMEM (the old list stays). */
+/* Replace the client list. 0 or -ENOMEM (the old list stays). */
 int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, size_t n);
+
+/* The two halves of rd_auth_set_clients, for a reload that must put the
+ * list in force only once its transaction committed: a copy of
+ * CLIENTS[N] (the caller's until swapped in; free() it otherwise), or NULL
+ * when out of memory; then the swap, which cannot fail and frees the old
+ * list (every pointer rd_auth_lookup gave becomes invalid). */
+struct rd_client *rd_auth_copy_clients(const struct rd_client *clients, size_t n);
+void rd_auth_swap_clients(struct rd_auth *auth, struct rd_client *copy, size_t n);
 
 /* 1 if replacing the list in force by CLIENTS[N] takes the right to
  * subscribe from someone (a monitor or coordinator removed, or its key or

@@ -2,9 +2,12 @@
  * stats, audit). get runs in a savepoint all the same: a read of personal
  * data is written to the audit trail (the table in ops.c). */
 
+#include "embedded.h"
 #include "ops_priv.h"
 #include "referral.h"
 #include "timefmt.h"
+
+#include <string.h>
 
 /* Items read from the store at a time while a page is filled, so that a
  * page of 10,000 small items never holds more than this many decoded
@@ -287,6 +290,42 @@ json_t *rd_op_events(struct ctx *c)
         return page(c, "reading events", r, "events", arr, rd_store_last_seq(c->ops->store), more);
 }
 
+/* The period of the routing file in force in the database when it is the
+ * file with DIGEST (rd_store_each_routing: the last one, until_ms 0). */
+struct in_force {
+        const char *digest;
+        int64_t from_ms; /* 0: not found */
+};
+
+static int find_in_force(void *ctx, const struct rd_routing_period *p)
+{
+        struct in_force *f = ctx;
+
+        if (p->until_ms == 0 && strcmp(p->digest, f->digest) == 0)
+                f->from_ms = p->from_ms;
+        return 0;
+}
+
+/* The routing file in force (an addition to ping and stats): its digest,
+ * where it came from (the path, or "built-in example") and when it was put
+ * in force by the database's record (null when the database has no record
+ * of this file in force, or cannot be read: that is logged). */
+static json_t *routing_json(const struct ctx *c)
+{
+        const struct rd_rules *rules = rd_hub_rules(c->ops->hub);
+        struct in_force f = {rules->digest, 0};
+        char t[RD_TIME_STR];
+        int r = rd_store_each_routing(c->ops->store, find_in_force, &f);
+
+        if (r < 0)
+                rd_ops_log_fault(c, "reading the routing file in force", r);
+        return json_pack("{s:s, s:s, s:o}", "digest", rules->digest, "source",
+                         strcmp(rules->source, RD_EMBEDDED_ROUTING_NAME) ? rules->source
+                                                                         : "built-in example",
+                         "in_force_since",
+                         f.from_ms ? json_string(rd_time_format(f.from_ms, t)) : json_null());
+}
+
 json_t *rd_op_ping(struct ctx *c)
 {
         static const char *const keys[] = {NULL};
@@ -297,6 +336,8 @@ json_t *rd_op_ping(struct ctx *c)
         json_object_set_new(reply, "version", json_string(RD_VERSION));
         json_object_set_new(reply, "uptime_s", json_integer((c->now - c->ops->started_ms) / 1000));
         json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
+        if (c->viewer.kind == RD_VIEW_ALL) /* as config.* events: not for partners, connectors */
+                json_object_set_new(reply, "routing", routing_json(c));
         return reply;
 }
 
@@ -399,6 +440,11 @@ json_t *rd_op_stats(struct ctx *c)
 
         if ((reply = rd_ops_check_keys(c, keys)))
                 return reply;
+        {
+                struct rd_error err;
+                if (rd_hub_ready(c->ops->hub, &err) < 0) /* loads unknown: not shown as 0 */
+                        return rd_ops_fail(c, &err);
+        }
         r = rd_store_count_by_status(c->ops->store, counts);
         if (r == 0)
                 r = rd_store_window_counts(c->ops->store, &started, &in_time, &missed);
@@ -417,6 +463,7 @@ json_t *rd_op_stats(struct ctx *c)
         put_figures(reply, &fig, started, in_time, missed);
         json_object_set_new(reply, "teams", teams_json(c, rules));
         json_object_set_new(reply, "rules_digest", json_string(rules->digest));
+        json_object_set_new(reply, "routing", routing_json(c));
         json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
         return reply;
 }

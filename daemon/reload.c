@@ -94,22 +94,25 @@ static int reload_load(const struct rd_server *srv, struct reload *rl)
 /* Put the client list of FRESH in force (when both it and security are
  * there); make the events socket anew when someone lost the right to
  * subscribe. 0 or a negative errno. */
-static int apply_clients(struct rd_server *srv, const struct rd_config *fresh)
+static void apply_clients(struct rd_server *srv, const struct rd_config *fresh,
+                          struct rd_client *copy)
 {
-        int drop, r;
+        int drop;
 
-        if (!fresh || !srv->auth)
-                return 0;
+        if (!copy)
+                return;
         drop = rd_auth_loses_subscriber(srv->auth, fresh->clients, fresh->n_clients);
-        r = rd_auth_set_clients(srv->auth, fresh->clients, fresh->n_clients);
-        if (r < 0 || !drop)
-                return r;
-        r = rd_server_open_events(srv);
-        if (r == 0)
+        rd_auth_swap_clients(srv->auth, copy, fresh->n_clients);
+        if (!drop)
+                return;
+        if (rd_server_open_events(srv) == 0)
                 rd_log(LOG_NOTICE, RD_MSG_RELOADED,
                        "a subscriber lost its right to the events socket: the socket was made "
                        "anew and every subscriber reconnects through the key check");
-        return r;
+        else
+                rd_log(LOG_ERR, RD_MSG_RELOADED,
+                       "a subscriber lost its right to the events socket, and the socket could "
+                       "not be made anew: nobody can subscribe until a restart");
 }
 
 /* Say in the journal which keys of the daemon config changed but only take
@@ -162,25 +165,37 @@ static void reloaded(struct rd_server *srv, const struct reload *rl)
         rd_server_publish(srv);
 }
 
-/* In the open transaction, put RL's rules and client list in force, with
- * the record of the routing file in force (daemon.md rev 2), and commit;
- * on any failure roll back and keep the rules in force (logged). */
+/* In the open transaction, put RL's rules in force with the record of the
+ * routing file in force (daemon.md rev 2), and commit; only then the client
+ * list (made aside first, so that nothing can fail after the commit): all
+ * or nothing. On any failure roll back and keep the rules and the client
+ * list in force (logged). */
 static void reload_apply(struct rd_server *srv, struct reload *rl)
 {
         struct rd_rules *previous = NULL;
-        int r = rd_hub_set_rules(srv->hub, rl->rules, rl->now, &previous);
+        struct rd_client *clients = NULL;
+        int r = 0;
 
+        if (rl->config && srv->auth) {
+                clients = rd_auth_copy_clients(rl->config->clients, rl->config->n_clients);
+                if (!clients)
+                        r = -ENOMEM;
+        }
+        if (r == 0)
+                r = rd_hub_set_rules(srv->hub, rl->rules, rl->now, &previous);
+        else
+                rd_rules_free(rl->rules);
         rl->rules = NULL; /* the hub took them */
         if (r == 0)
                 r = rd_routing_record(srv->store, rd_hub_rules(srv->hub), rl->text, rl->len,
                                       rl->now);
-        if (r == 0)
-                r = apply_clients(srv, rl->config);
         if (r == 0 && rd_store_commit(srv->store) == 0) {
                 rd_rules_free(previous);
+                apply_clients(srv, rl->config, clients);
                 reloaded(srv, rl);
                 return;
         }
+        free(clients);
         rd_store_rollback(srv->store);
         if (previous)
                 rd_hub_restore_rules(srv->hub, previous);

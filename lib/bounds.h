@@ -54,4 +54,10 @@
 #define RD_NOTE_MAX 2000         /* code points of note */
 #define RD_UPDATE_REASON_MAX 500 /* code points of an update's reason */
 
+/* ---- the routing file (routing.md) --------------------------------------- */
+/* Code points of a forward's `reason` (a rule's forward, `otherwise`'s):
+ * the events carry it whole, in RD_REASON_MAX bytes (lib/event.h), and
+ * this many code points of up to 4 bytes each fit there. */
+#define RD_FORWARD_REASON_MAX 120
+
 #endif

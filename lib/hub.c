@@ -170,6 +170,7 @@ void rd_hub_events_clear(struct rd_hub *h)
 int rd_hub_request_begin(struct rd_hub *h)
 {
         h->mark_events = h->n_events;
+        h->mark_writes = h->store->writes;
         return rd_store_request_begin(h->store);
 }
 
@@ -178,7 +179,13 @@ int rd_hub_request_end(struct rd_hub *h, bool keep)
         int r = rd_store_request_end(h->store, keep);
         if (!keep || r < 0) {
                 outbox_truncate(h, h->mark_events);
-                hub_rebuild(h); /* on failure stale: the next request reads it again */
+                /* memory follows the store only after a write: a request
+                 * refused before it wrote anything (invalid, conflict, not
+                 * found: checked without side effects) left memory as it
+                 * was, and reading the whole state again for it would let
+                 * one client's bad requests stall every other client */
+                if (h->store->writes != h->mark_writes)
+                        hub_rebuild(h); /* on failure stale: the next request reads it again */
         }
         return r;
 }
@@ -193,11 +200,9 @@ void rd_hub_rolled_back(struct rd_hub *h)
 
 /* ---- the routing state --------------------------------------------------------- */
 
-int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
-                    struct rd_route_state *rs)
+int hub_route_state(struct rd_hub *h, int64_t rowid, const char *const *excluded, size_t n_excluded,
+                    size_t ahead, struct rd_route_state *rs)
 {
-        int r;
-
         memset(rs, 0, sizeof *rs);
         rs->load = h->conns.load;
         rs->offers = h->conns.offers;
@@ -211,13 +216,12 @@ int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excl
                 rs->n_waiting = ahead;
                 return 0;
         }
-        r = sets_fresh(h);
-        if (r < 0)
-                return r;
-        rs->waiting_sets = h->sets.view;
-        rs->waiting_set_counts = h->sets.count;
-        rs->n_waiting_sets = h->sets.n;
-        return 0;
+        return sets_route_state(h, rowid, rs);
+}
+
+int rd_hub_ready(struct rd_hub *h, struct rd_error *err)
+{
+        return hub_ready(h, err);
 }
 
 int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
@@ -226,7 +230,7 @@ int rd_hub_route_state(struct rd_hub *h, struct rd_route_state *out)
         int r = hub_ready(h, NULL);
 
         if (r == 0)
-                r = hub_route_state(h, NULL, 0, SIZE_MAX, &rs);
+                r = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
         if (r == 0)
                 *out = rs;
         return r;
@@ -292,7 +296,7 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         struct rd_decision d;
         struct rd_route_state rs;
         json_t *trace = NULL;
-        int rc = hub_route_state(h, NULL, 0, SIZE_MAX, &rs);
+        int rc = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
 
         if (rc == 0)
                 rc = rd_route_decide(r, h->rules, &rs, now, &d, &trace);

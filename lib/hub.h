@@ -46,9 +46,10 @@ const struct rd_rules *rd_hub_rules(const struct rd_hub *hub);
 
 /* The routing state a new referral is decided with: loads, offers,
  * round-robin positions, expected ends and the whole waitlist (counted by
- * candidates), pointing into HUB (valid until its next change). For dry
- * runs (referralctl rules test --state). 0, or -ENOMEM, -EAGAIN (stale) or
- * a store errno (*OUT is then untouched). */
+ * candidates and urgency; how many of the new referral's own urgency come
+ * before it, the forecast asks HUB's store), pointing into HUB (valid until
+ * its next change). For dry runs (referralctl rules test --state). 0, or -ENOMEM, -EAGAIN (stale)
+ * or a store errno (*OUT is then untouched). */
 int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
 
 /* Keep at most N (at least 1) waiting referrals in memory, the head of the
@@ -56,7 +57,14 @@ int rd_hub_route_state(struct rd_hub *hub, struct rd_route_state *out);
  * 1024. Decisions do not depend on N: tests set it low to prove that. */
 void rd_hub_set_wait_cache(struct rd_hub *hub, size_t n);
 
-/* Load of connector I of the rules in force; 0 while the hub is stale. */
+/* 0 when the hub's routing state is in memory (read again first when the
+ * last read failed); else RD_UNAVAILABLE in ERR (may be NULL) and -EAGAIN:
+ * for a caller that reports loads (stats), so that it never shows the
+ * empty loads of a stale hub as real ones. */
+int rd_hub_ready(struct rd_hub *hub, struct rd_error *err);
+
+/* Load of connector I of the rules in force; 0 while the hub is stale
+ * (ask rd_hub_ready first). */
 uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);
 
 /* A request inside the caller's transaction: begin, then end with KEEP

@@ -4,6 +4,7 @@
  *   hub_state.c   the connectors' state in memory; reading it aside and
  *                 swapping it in (or marking the hub stale)
  *   hub_wait.c    the head of the waitlist and its counts by candidates
+ *                 and urgency
  *   hub_serve.c   deciding again and serving the waitlist
  *   hub_attention.c  who may take a waiting referral, and when nobody can
  *                 (referral.needs_attention); working the waitlist through
@@ -73,15 +74,20 @@ struct wait_head {
         bool complete;
 };
 
-/* The whole waitlist by candidates: COUNT[i] referrals wait for the
- * connectors of VIEW[i] (their ids: TEXT[i]); reread from the store when
- * STALE. */
+/* The whole waitlist by candidates and urgency: COUNT[i] referrals of
+ * urgency VIEW[i].urgency wait for the connectors of VIEW[i] (their ids:
+ * TEXT[i]), none with a start_by after LATEST[i] (struct rd_waiting_set);
+ * reread from the store when STALE. ROWID: the referral the route state
+ * was last made for (INT64_MAX: a new one), whose place the forecast asks
+ * the store about (sets_route_state). */
 struct wait_sets {
         char **text;
         struct rd_waiting *view;
         uint64_t *count;
+        int64_t *latest;
         size_t n, cap;
         bool stale;
+        int64_t rowid;
 };
 
 /* Everything the hub reads from the store into memory, for one rule set. */
@@ -105,6 +111,7 @@ struct rd_hub {
         struct rd_event *events;
         char **texts;
         size_t n_events, cap_events, mark_events;
+        uint64_t mark_writes; /* the store's writes when the request began */
         int64_t retention_ms; /* erase personal data this long after a final status */
         bool erased;          /* something was erased since rd_hub_erased() */
         /* the waitlist is being worked through again for the rules in
@@ -193,6 +200,13 @@ void sets_free(struct wait_sets *s);
 /* The counts by candidates, reread from the store when stale. 0 or errno. */
 int sets_fresh(struct rd_hub *h);
 
+/* The whole waitlist by candidates and urgency into RS, for deciding the
+ * referral ROWID (INT64_MAX: a new one) that does not wait: the sets (read
+ * first when stale), and how many of a set of its urgency come before it,
+ * from the store (struct rd_route_state, set_ahead). RS borrows from H
+ * until the next change of the waitlist. 0 or a store errno. */
+int sets_route_state(struct rd_hub *h, int64_t rowid, struct rd_route_state *rs);
+
 /* ---- hub.c --------------------------------------------------------------------------- */
 
 /* An event of TYPE about referral ST at NOW; CONNECTOR overrides the
@@ -207,17 +221,18 @@ int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert);
 /* Only the event EV, about referral ST (NULL: none). */
 int hub_emit(struct rd_hub *h, struct rd_stored *st, struct rd_event *ev);
 
-/* The routing state for deciding a referral, excluding the EXCLUDED
- * connectors: the referrals waiting ahead of it are the first AHEAD of the
- * head, or, with AHEAD == SIZE_MAX, the whole waitlist, by candidates (with
- * their ranks; all ahead: a referral already waiting takes a place before a
- * new one of its rank). For a waiting referral decided again (AHEAD: its
- * place) those behind it are left out, also those that a connector would
- * serve first for being first-rank for them and overflow for it: such a
- * decision only ever keeps an offer, never its forecast.
- * 0, -ENOMEM or a store errno. */
-int hub_route_state(struct rd_hub *h, const char *const *excluded, size_t n_excluded, size_t ahead,
-                    struct rd_route_state *rs);
+/* The routing state for deciding referral ROWID (INT64_MAX: a new one),
+ * excluding the EXCLUDED connectors: the referrals waiting ahead of it are
+ * the first AHEAD of the head, or, with AHEAD == SIZE_MAX, the whole
+ * waitlist, by candidates and urgency (sets_route_state: those of a higher
+ * urgency before it, of a lower one after it, of its own urgency before it
+ * when their start_by is earlier, or the same and they came first). For a
+ * waiting referral decided again (AHEAD: its place) those behind it are
+ * left out, also those that a connector would serve first for being
+ * first-rank for them and overflow for it: such a decision only ever keeps
+ * an offer, never its forecast. 0, -ENOMEM or a store errno. */
+int hub_route_state(struct rd_hub *h, int64_t rowid, const char *const *excluded, size_t n_excluded,
+                    size_t ahead, struct rd_route_state *rs);
 
 /* ---- hub_serve.c ---------------------------------------------------------------------- */
 

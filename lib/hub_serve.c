@@ -221,7 +221,7 @@ int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead,
         if (r == 0 && (!content || rd_referral_from_json(content, &ref, &err) < 0))
                 r = -EINVAL; /* erased content: an open referral is withdrawn first */
         if (r == 0) {
-                r = hub_route_state(h, dec->ids, dec->n, ahead, &rs);
+                r = hub_route_state(h, st->rowid, dec->ids, dec->n, ahead, &rs);
                 if (r == 0)
                         r = rd_route_redecide(&ref, h->rules, &rs, rule, st->received_ms, now, d,
                                               trace);

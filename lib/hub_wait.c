@@ -1,6 +1,7 @@
 /* hub_wait.c: the waitlist in memory: its head (the first wait_limit
  * waiting referrals, in order; the rest is read from the store a page at a
- * time) and the whole list counted by candidates (for the forecast). */
+ * time) and the whole list counted by candidates and urgency (for the
+ * forecast of a referral that does not wait yet). */
 #include "hub_internal.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ static int parse_candidates(const struct rd_rules *rules, const char *candidates
         return 0;
 }
 
-/* ---- the whole list by candidates ------------------------------------------------------- */
+/* ---- the whole list by candidates and urgency --------------------------------------------- */
 
 void sets_clear(struct wait_sets *s)
 {
@@ -60,6 +61,7 @@ void sets_free(struct wait_sets *s)
         free(s->text);
         free(s->view);
         free(s->count);
+        free(s->latest);
         memset(s, 0, sizeof *s);
 }
 
@@ -69,6 +71,7 @@ static int sets_grow(struct wait_sets *s)
         char **t = realloc(s->text, cap * sizeof *t);
         struct rd_waiting *v;
         uint64_t *c;
+        int64_t *l;
 
         if (t)
                 s->text = t;
@@ -76,38 +79,47 @@ static int sets_grow(struct wait_sets *s)
         if (v)
                 s->view = v;
         c = v ? realloc(s->count, cap * sizeof *c) : NULL;
-        if (!c)
+        if (c)
+                s->count = c;
+        l = c ? realloc(s->latest, cap * sizeof *l) : NULL;
+        if (!l)
                 return -ENOMEM;
-        s->count = c;
+        s->latest = l;
         s->cap = cap;
         return 0;
 }
 
-/* N more referrals wait for CANDIDATES (ids of RULES). */
-static int sets_add(struct wait_sets *s, const struct rd_rules *rules, const char *candidates,
-                    uint64_t n)
+/* SET->count more referrals of SET->urgency wait for SET->candidates (ids
+ * of RULES), none with a start_by after SET->latest_start_by. */
+static int sets_add(struct wait_sets *s, const struct rd_rules *rules,
+                    const struct rd_waiting_set *set)
 {
         size_t i;
         int r;
 
         for (i = 0; i < s->n; i++)
-                if (strcmp(s->text[i], candidates) == 0) {
-                        s->count[i] += n;
+                if (s->view[i].urgency == set->urgency &&
+                    strcmp(s->text[i], set->candidates) == 0) {
+                        s->count[i] += (uint64_t)set->count;
+                        if (s->latest[i] < set->latest_start_by)
+                                s->latest[i] = set->latest_start_by;
                         return 0;
                 }
         if (s->n == s->cap && (r = sets_grow(s)) < 0)
                 return r;
-        s->text[i] = strdup(candidates);
+        s->text[i] = strdup(set->candidates);
         if (!s->text[i])
                 return -ENOMEM;
-        memset(&s->view[i], 0, sizeof s->view[i]); /* all ahead of a new referral */
-        r = parse_candidates(rules, candidates, (size_t **)&s->view[i].candidates,
+        memset(&s->view[i], 0, sizeof s->view[i]);
+        s->view[i].urgency = set->urgency;
+        r = parse_candidates(rules, set->candidates, (size_t **)&s->view[i].candidates,
                              &s->view[i].n_candidates, &s->view[i].n_overflow);
         if (r < 0) {
                 free(s->text[i]);
                 return r;
         }
-        s->count[i] = n;
+        s->count[i] = (uint64_t)set->count;
+        s->latest[i] = set->latest_start_by;
         s->n++;
         return 0;
 }
@@ -117,10 +129,10 @@ struct set_reading {
         const struct rd_rules *rules;
 };
 
-static int load_set(void *ctx, const char *candidates, int64_t count)
+static int load_set(void *ctx, const struct rd_waiting_set *set)
 {
         struct set_reading *sr = ctx;
-        return count > 0 ? sets_add(sr->s, sr->rules, candidates, (uint64_t)count) : 0;
+        return set->count > 0 ? sets_add(sr->s, sr->rules, set) : 0;
 }
 
 int sets_fresh(struct rd_hub *h)
@@ -137,6 +149,45 @@ int sets_fresh(struct rd_hub *h)
                 return r;
         }
         h->sets.stale = false;
+        return 0;
+}
+
+/* struct rd_route_state, set_ahead: of set K (of the urgency of the
+ * referral H->sets.rowid being decided, whose start_by is START_BY), how
+ * many come before it, at most CAP: all when none has a later start_by (a
+ * new referral comes after those of the same one), else as the store
+ * counts them. */
+static int set_ahead(void *ctx, size_t k, int64_t start_by, uint64_t cap, uint64_t *n)
+{
+        struct rd_hub *h = ctx;
+        const struct rd_wait_key place = {h->sets.view[k].urgency, start_by, h->sets.rowid};
+        int64_t got = 0;
+        int r;
+
+        if (h->sets.latest[k] < start_by ||
+            (h->sets.latest[k] == start_by && h->sets.rowid == INT64_MAX)) {
+                *n = h->sets.count[k] < cap ? h->sets.count[k] : cap;
+                return 0;
+        }
+        r = rd_store_count_waiting_before(h->store, h->sets.text[k], &place,
+                                          cap > INT64_MAX ? INT64_MAX : (int64_t)cap, &got);
+        if (r == 0)
+                *n = got > 0 ? (uint64_t)got : 0;
+        return r;
+}
+
+int sets_route_state(struct rd_hub *h, int64_t rowid, struct rd_route_state *rs)
+{
+        int r = sets_fresh(h);
+
+        if (r < 0)
+                return r;
+        h->sets.rowid = rowid;
+        rs->waiting_sets = h->sets.view;
+        rs->waiting_set_counts = h->sets.count;
+        rs->n_waiting_sets = h->sets.n;
+        rs->set_ahead = set_ahead;
+        rs->set_ahead_ctx = h;
         return 0;
 }
 
@@ -256,8 +307,10 @@ static int wait_insert(struct rd_hub *h, const struct rd_stored *st, const char 
 
 int wait_joined(struct rd_hub *h, const struct rd_stored *st, const char *candidates)
 {
+        const struct rd_waiting_set set = {candidates, st->urgency, 1, st->start_by_ms};
         int r = wait_insert(h, st, candidates);
-        if (r == 0 && !h->sets.stale && sets_add(&h->sets, h->rules, candidates, 1) < 0)
+
+        if (r == 0 && !h->sets.stale && sets_add(&h->sets, h->rules, &set) < 0)
                 h->sets.stale = true; /* reread from the store when needed */
         return r;
 }

@@ -1,6 +1,7 @@
 /* replay.c: a replay (replay.h): a run under each routing file over the
- * same referrals, their figures side by side, and the referrals whose
- * first decision differs. */
+ * same referrals (or, from history without --against, a run beside the
+ * history as recorded), their figures side by side, and the referrals
+ * whose first decision differs. */
 #include "replay_internal.h"
 
 #include <errno.h>
@@ -36,8 +37,8 @@ static int synthetic_side(const struct rd_synth_model *m, struct rd_rules *rules
         int r;
 
         side_name(side, rules);
-        r = run_init(&run, rules, &src, RD_REPLAY_SYNTH_START_MS, synth_source_end(m),
-                     o->scratch_dir, errbuf, errsize);
+        r = run_init(&run, rules, &src, RD_REPLAY_SYNTH_START_MS, synth_source_end(m), errbuf,
+                     errsize);
         if (r < 0)
                 return r;
         r = synth_source_start(&s, m, o->seed, &run);
@@ -87,6 +88,66 @@ int rd_replay_synthetic(const struct rd_synth_model *m, struct rd_rules *baselin
                 rd_rules_free(candidate);
         if (r == 0)
                 r = compare(res, errbuf, errsize);
+        if (r < 0) {
+                rd_replay_result_free(res);
+                return r;
+        }
+        *out = res;
+        return 0;
+}
+
+/* History H replayed under RULES (taken over) into SIDE. */
+static int history_side(const struct replay_history *h, struct rd_rules *rules, uint64_t seed,
+                        struct rd_replay_side *side, char *errbuf, size_t errsize)
+{
+        struct hist_source s = {0};
+        const struct replay_source src = {&hist_source_ops, &s};
+        struct replay_run run;
+        int r;
+
+        side_name(side, rules);
+        r = run_init(&run, rules, &src, h->from_ms, h->to_ms, errbuf, errsize);
+        if (r < 0)
+                return r;
+        r = hist_source_start(&s, h, seed, rd_hub_rules(run.hub), &run);
+        if (r == 0)
+                r = run_go(&run);
+        if (r == 0)
+                side->figures = run_take_figures(&run);
+        run_free(&run);
+        hist_source_free(&s);
+        return r;
+}
+
+int rd_replay_history(struct rd_store *store, struct rd_rules *candidate, struct rd_rules *baseline,
+                      int64_t from_ms, int64_t to_ms, const struct rd_replay_options *opts,
+                      struct rd_replay_result **out, char *errbuf, size_t errsize)
+{
+        struct rd_replay_result *res = calloc(1, sizeof *res);
+        struct replay_history h = {0};
+        int r = res ? 0 : replay_fail(errbuf, errsize, -ENOMEM, "out of memory");
+
+        errbuf[0] = '\0';
+        if (r == 0)
+                r = hist_read(&h, store, from_ms, to_ms, errbuf, errsize);
+        if (r == 0) {
+                res->seed = opts->seed;
+                res->start_ms = h.from_ms;
+                res->end_ms = h.to_ms;
+                res->skipped_erased = h.skipped_erased;
+                r = baseline ? history_side(&h, baseline, opts->seed, &res->baseline, errbuf,
+                                            errsize)
+                             : recorded_figures(&h, &res->baseline.figures, errbuf, errsize);
+        } else {
+                rd_rules_free(baseline);
+        }
+        if (r == 0)
+                r = history_side(&h, candidate, opts->seed, &res->candidate, errbuf, errsize);
+        else
+                rd_rules_free(candidate);
+        if (r == 0)
+                r = compare(res, errbuf, errsize);
+        hist_free(&h);
         if (r < 0) {
                 rd_replay_result_free(res);
                 return r;

@@ -5,22 +5,29 @@
  * file, and the figures of both (lib/figures).
  *
  * A run drives a hub over a scratch store of its own (an empty SQLite
- * database in a private folder, removed when the run ends; never the
- * daemon's database) in simulated time: an event queue holds the next
- * arrival and what connectors do next (accept, decline, start, close at
- * the times drawn for them), the hub's next deadline comes from the hub
- * (rd_hub_next_deadline); the run advances to the earliest, acts in one
- * transaction, commits, and feeds what the hub emitted to the figures.
- * Baseline and candidate are two runs over the same arrivals with the
- * same answers (an answer is keyed by the referral and the number of the
- * offer, not by who made it).
+ * store in memory, rd_store_open_memory; never the daemon's database) in
+ * simulated time: an event queue holds the next arrival and what
+ * connectors and people do next (accept, decline, start, close,
+ * withdraw, ... at the times drawn or recorded for them), the hub's next
+ * deadline comes from the hub (rd_hub_next_deadline); the run advances
+ * to the earliest, acts in one transaction, and feeds what the hub
+ * emitted to the figures. Baseline and candidate are two runs over the
+ * same arrivals with the same answers; from history without --against
+ * the baseline is the history as recorded, its figures worked out from
+ * the recorded events.
  *
  * Where things are:
- *   replay.c           the two runs, their comparison and the JSON of tools.md
+ *   replay.c           the two sides, their comparison and the JSON of tools.md
  *   replay_run.c       one run: the loop in simulated time, one transaction per step
  *   replay_feed.c      what a run emitted, fed to the figures accumulator
  *   replay_queue.c     the event queue (a binary heap)
  *   replay_synth.c     the synthetic source: arrivals and answers of lib/synth
+ *   replay_history.c   a history read from a database
+ *   replay_hstart.c    a history at a moment: the state at the start
+ *   replay_hsource.c   the history source: the state at the start, arrivals,
+ *                      answers recorded or drawn, people's changes, erased
+ *                      referrals as recorded, deadlines when the daemon ticked
+ *   replay_recorded.c  the figures of the history as recorded
  *   replay_internal.h  what these files share
  *
  * No clock, no logging, no sockets: time is simulated, errors come back
@@ -34,6 +41,7 @@
 
 #include "figures.h"
 #include "rules.h"
+#include "store.h"
 #include "synth.h"
 
 /* When a synthetic span starts: 2027-01-01T00:00:00Z (the model has no
@@ -42,9 +50,6 @@
 
 struct rd_replay_options {
         uint64_t seed; /* the draws (tools.md: --seed) */
-        /* the folder in which each run makes a private folder for its
-         * scratch store (e.g. "/tmp"), removed when the run ends */
-        const char *scratch_dir;
 };
 
 /* One side of a replay, as the output names it. */
@@ -70,11 +75,30 @@ struct rd_replay_result {
  * success returns 0 and a new result in *OUT (rd_replay_result_free).
  * Otherwise a negative errno with a sentence in ERRBUF (ERRSIZE bytes):
  * -ENOMEM, a store's errno (the scratch store), or -EPROTO when the engine
- * and the figures disagree (a bug, said so). Nothing is written outside
- * OPTS->scratch_dir; the same arguments give the same result. */
+ * and the figures disagree (a bug, said so). Nothing is written anywhere;
+ * the same arguments give the same result. */
 int rd_replay_synthetic(const struct rd_synth_model *m, struct rd_rules *baseline,
                         struct rd_rules *candidate, const struct rd_replay_options *opts,
                         struct rd_replay_result **out, char *errbuf, size_t errsize);
+
+/* Replay the history that STORE holds (borrowed: a scratch copy of a
+ * database, rd_store_open_copy; read, never written) over [FROM_MS, TO_MS)
+ * (INT64_MIN: from its first event; INT64_MAX: to just after its last)
+ * under CANDIDATE, beside the history as recorded (BASELINE NULL) or a
+ * replay under BASELINE (both rule sets taken over: freed here, also on
+ * failure), as tools.md says ("From history"): the state at FROM_MS, the
+ * referrals received in the span with their recorded content, the
+ * connectors' recorded answers to the offers the history made too, drawn
+ * ones (OPTS->seed) to others, people's changes where they apply, erased
+ * referrals as recorded (counted in skipped_erased), deadlines when the
+ * daemon handled them. Each run's file replaces every file of the span.
+ * 0 and a new result in *OUT, or a negative errno with a sentence in
+ * ERRBUF: -ENOENT (no referral in STORE), -EINVAL (an empty span), -EPROTO
+ * (a history this build cannot read, or the engine and the figures
+ * disagree), -ENOMEM, or a store's. */
+int rd_replay_history(struct rd_store *store, struct rd_rules *candidate, struct rd_rules *baseline,
+                      int64_t from_ms, int64_t to_ms, const struct rd_replay_options *opts,
+                      struct rd_replay_result **out, char *errbuf, size_t errsize);
 
 /* The result as tools.md's JSON: {"baseline": FIGURES, "candidate":
  * FIGURES, "changed", "changes", "skipped_erased", "seed"}. A new

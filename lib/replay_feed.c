@@ -67,13 +67,12 @@ uint64_t feed_load(const struct replay_feed *f, const char *id)
         return 0;
 }
 
-/* The referral of event EV (by its id's row), made room for. */
-static int ref_of(struct replay_feed *f, const struct rd_event *ev, struct feed_ref **out)
+/* The referral of row ROWID, made room for. */
+static int ref_at(struct replay_feed *f, int64_t rowid, struct feed_ref **out)
 {
-        int64_t rowid;
         size_t i;
 
-        if (rd_store_parse_id(ev->id, &rowid) < 0 || rowid < 1)
+        if (rowid < 1)
                 return -EPROTO;
         i = (size_t)(rowid - 1);
         if (replay_grow(&f->refs, &f->cap_refs, i + 1, sizeof *f->refs) < 0)
@@ -83,6 +82,16 @@ static int ref_of(struct replay_feed *f, const struct rd_event *ev, struct feed_
                         (struct feed_ref){REPLAY_NONE, RD_STATUS_RECEIVED, REPLAY_NONE};
         *out = &f->refs[i];
         return 0;
+}
+
+/* The referral of event EV (by its id's row), made room for. */
+static int ref_of(struct replay_feed *f, const struct rd_event *ev, struct feed_ref **out)
+{
+        int64_t rowid;
+
+        if (rd_store_parse_id(ev->id, &rowid) < 0)
+                return -EPROTO;
+        return ref_at(f, rowid, out);
 }
 
 /* REF holds no connector's load any more. */
@@ -154,6 +163,27 @@ static int updated(struct replay_feed *f, struct feed_ref *ref, const struct rd_
                 release(f, ref);
         set_status(f, ref, ev->status);
         return 0;
+}
+
+int feed_existing(struct replay_feed *f, int64_t rowid, const char *name, enum rd_status status,
+                  const char *connector, bool started)
+{
+        struct feed_ref *ref;
+        size_t c;
+        int r = ref_at(f, rowid, &ref);
+
+        if (r == 0 && ref->handle != REPLAY_NONE)
+                r = -EPROTO;
+        if (r == 0 && (r = rd_figures_existing(f->fig, name, started, &ref->handle)) == -EINVAL)
+                r = -EPROTO;
+        if (r == 0 && connector[0] &&
+            (status == RD_STATUS_ASSIGNED || status == RD_STATUS_ACCEPTED ||
+             status == RD_STATUS_STARTED) &&
+            (r = conn_index(f, connector, &c)) == 0)
+                hold(f, ref, c);
+        if (r == 0)
+                set_status(f, ref, status);
+        return r;
 }
 
 int feed_event(struct replay_feed *f, const struct rd_event *ev, const char *name)

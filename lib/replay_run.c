@@ -1,9 +1,11 @@
 /* replay_run.c: one run of a replay (replay_internal.h): the daemon's hub
- * over a scratch store, driven in simulated time. Each step is what the
- * daemon does in one transaction: a referral received, a connector's
- * answer, or the deadlines due (rd_hub_tick); then the commit, and what
- * the hub emitted goes to the figures, and each new offer gets its plan
- * from the source. */
+ * over a scratch store in memory, driven in simulated time. Each step is
+ * what the daemon does in one transaction: a referral received, a
+ * connector's answer, a person's change, or the deadlines due
+ * (rd_hub_tick); then what the hub emitted goes to the figures, and each
+ * new offer gets its plan from the source. A source may also write the
+ * store itself (run_force_*): the engine then reads its memory again from
+ * the store, as it does after a rollback, and serves the waitlist. */
 #include "replay_internal.h"
 
 #include <errno.h>
@@ -11,11 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TICK_MAX 256           /* deadlines per transaction, as the daemon */
 #define ORDER_RUN (1ull << 63) /* the orders the run gives, after the source's */
-#define STORE_NAME "replay.db"
 #define STEPS_PER_COMMIT 512
 #define WAIT_CACHE (1u << 22) /* waiting referrals the hub keeps in memory */
 
@@ -29,63 +29,12 @@ int replay_fail(char *errbuf, size_t errsize, int err, const char *fmt, ...)
         return err;
 }
 
-/* ---- the scratch store ------------------------------------------------------------ */
-
-/* The path of FILE (with SUFFIX) in R's scratch folder into BUF. */
-static void scratch_path(const struct replay_run *r, const char *suffix, char *buf, size_t size)
-{
-        snprintf(buf, size, "%s/%s%s", r->dir, STORE_NAME, suffix);
-}
-
-/* Remove R's scratch folder and what the store left in it. */
-static void scratch_remove(struct replay_run *r)
-{
-        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-        char path[sizeof r->dir + 32];
-
-        if (!r->dir[0])
-                return;
-        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-                scratch_path(r, suffixes[i], path, sizeof path);
-                unlink(path);
-        }
-        rmdir(r->dir);
-        r->dir[0] = '\0';
-}
-
-/* A new empty store in a private folder under SCRATCH_DIR. */
-static int scratch_open(struct replay_run *r, const char *scratch_dir)
-{
-        char path[sizeof r->dir + 32], why[256];
-        int n = snprintf(r->dir, sizeof r->dir, "%s/referral-replay-XXXXXX", scratch_dir);
-        int rc;
-
-        if (n < 0 || (size_t)n >= sizeof r->dir - sizeof STORE_NAME - 16) {
-                r->dir[0] = '\0';
-                return replay_fail(r->errbuf, r->errsize, -ENAMETOOLONG,
-                                   "the scratch folder's name is too long");
-        }
-        if (!mkdtemp(r->dir)) {
-                rc = -errno;
-                r->dir[0] = '\0';
-                return replay_fail(r->errbuf, r->errsize, rc,
-                                   "cannot make a scratch folder in %s: %s", scratch_dir,
-                                   strerror(-rc));
-        }
-        scratch_path(r, "", path, sizeof path);
-        rc = rd_store_open(path, false, &r->store, why, sizeof why);
-        if (rc < 0)
-                return replay_fail(r->errbuf, r->errsize, rc, "cannot open a scratch store: %s",
-                                   why);
-        return 0;
-}
-
 /* ---- setting up ------------------------------------------------------------------- */
 
 int run_init(struct replay_run *r, struct rd_rules *rules, const struct replay_source *src,
-             int64_t start_ms, int64_t end_ms, const char *scratch_dir, char *errbuf,
-             size_t errsize)
+             int64_t start_ms, int64_t end_ms, char *errbuf, size_t errsize)
 {
+        char why[256];
         int rc;
 
         memset(r, 0, sizeof *r);
@@ -95,7 +44,9 @@ int run_init(struct replay_run *r, struct rd_rules *rules, const struct replay_s
         r->order = ORDER_RUN;
         r->errbuf = errbuf;
         r->errsize = errsize;
-        rc = scratch_open(r, scratch_dir);
+        rc = rd_store_open_memory(&r->store, why, sizeof why);
+        if (rc < 0)
+                replay_fail(errbuf, errsize, rc, "cannot make the scratch store: %s", why);
         if (rc == 0 && (rc = rd_hub_new(r->store, rules, &r->hub)) < 0)
                 replay_fail(errbuf, errsize, rc, "cannot start the engine on the scratch store");
         else if (rc < 0)
@@ -130,7 +81,6 @@ void run_free(struct replay_run *r)
 {
         rd_hub_free(r->hub);
         rd_store_close(r->store);
-        scratch_remove(r);
         feed_free(&r->feed);
         queue_free(&r->q);
         free(r->refs);
@@ -200,8 +150,8 @@ static int plan_offer(struct replay_run *r, size_t i)
                                    rd_store_errmsg(r->store));
         if (st.status != RD_STATUS_ASSIGNED)
                 return 0;
-        o = (struct replay_offer){i, ref->offers - 1, st.connector, st.offered_ms,
-                                  st.offer_expires_ms};
+        o = (struct replay_offer){i,       ref->offers - 1, st.connector,
+                                  st.team, st.offered_ms,   st.offer_expires_ms};
         rc = r->src.ops->plan(r->src.ctx, &o, &ref->plan);
         if (rc < 0)
                 return replay_fail(r->errbuf, r->errsize, rc, "cannot plan an answer");
@@ -211,6 +161,7 @@ static int plan_offer(struct replay_run *r, size_t i)
                : ref->plan.answer == PLAN_ACCEPT ? RA_ACCEPT
                                                  : RA_START;
         return run_push(r, &(struct replay_action){.at = st.offered_ms + ref->plan.answer_ms,
+                                                   .order = ref->plan.answer_order,
                                                    .kind = kind,
                                                    .ref = i,
                                                    .gen = ref->gen});
@@ -246,10 +197,11 @@ static int check_loads(struct replay_run *r)
         return 0;
 }
 
-/* What the hub emitted in the transaction just committed, in seq order:
- * to the figures (NAME names the referral received, if one was), then a
- * plan for each referral whose last decision is a new offer. */
-static int feed_outbox(struct replay_run *r, const char *name)
+/* What the hub emitted in the step, in seq order: to the figures (NAME
+ * names the referral received, if one was; the events of row SKIP, if
+ * not 0, are left out), then a plan for each referral whose last decision
+ * is a new offer. The outbox is emptied. */
+static int feed_outbox(struct replay_run *r, const char *name, int64_t skip)
 {
         size_t n, n_offered = 0;
         const struct rd_event *ev = rd_hub_events(r->hub, &n);
@@ -259,6 +211,8 @@ static int feed_outbox(struct replay_run *r, const char *name)
         for (size_t e = 0; rc == 0 && e < n; e++) {
                 size_t i = ref_of_event(r, &ev[e]);
                 bool offer = false;
+                if (skip && i != REPLAY_NONE && r->refs[i].rowid == skip)
+                        continue;
                 rc = feed_event(&r->feed, &ev[e], ev[e].type == RD_EV_RECEIVED ? name : NULL);
                 if (rc < 0)
                         replay_fail(
@@ -279,9 +233,7 @@ static int feed_outbox(struct replay_run *r, const char *name)
                         rc = plan_offer(r, offered[k]);
         }
         free(offered);
-        if (rc == 0 && (rc = feed_flush(&r->feed, r->now)) < 0)
-                replay_fail(r->errbuf, r->errsize, rc, "the figures refused the loads");
-        return rc == 0 ? check_loads(r) : rc;
+        return rc;
 }
 
 /* Commit the open transaction, if there is one. */
@@ -309,8 +261,12 @@ static int commit(struct replay_run *r)
  * published: fewer commits change nothing but the time a replay takes). */
 static int step_end(struct replay_run *r, const char *name)
 {
-        int rc = feed_outbox(r, name);
+        int rc = feed_outbox(r, name, 0);
 
+        if (rc == 0 && (rc = feed_flush(&r->feed, r->now)) < 0)
+                replay_fail(r->errbuf, r->errsize, rc, "the figures refused the loads");
+        if (rc == 0)
+                rc = check_loads(r);
         if (rc == 0 && ++r->steps == STEPS_PER_COMMIT)
                 rc = commit(r);
         return rc;
@@ -373,9 +329,9 @@ static int plan_next(struct replay_run *r, size_t i, enum replay_kind done)
         struct replay_action next = {.ref = i, .gen = r->refs[i].gen};
 
         if (done == RA_ACCEPT && p->start_ms >= 0)
-                next.kind = RA_START, next.at = r->now + p->start_ms;
+                next.kind = RA_START, next.at = r->now + p->start_ms, next.order = p->start_order;
         else if (done == RA_START && p->close_ms >= 0)
-                next.kind = RA_CLOSE, next.at = r->now + p->close_ms;
+                next.kind = RA_CLOSE, next.at = r->now + p->close_ms, next.order = p->close_order;
         else
                 return 0;
         return run_push(r, &next);
@@ -405,6 +361,8 @@ static int do_answer(struct replay_run *r, const struct replay_action *a)
                 return 0; /* withdrawn or forwarded meanwhile */
         u.id = st.id;
         u.connector = st.connector;
+        if (a->kind == RA_START && ref->plan.end_ms > 0)
+                u.expected_end_ms = r->now + ref->plan.end_ms;
         if ((rc = step_begin(r)) < 0)
                 return rc;
         rc = rd_hub_update(r->hub, &u, r->now, &after, &changed, &err);
@@ -436,7 +394,148 @@ static int do_tick(struct replay_run *r)
         return rc == 0 ? step_end(r, NULL) : rc;
 }
 
+/* ---- the primitives of a source's steps ------------------------------------------------- */
+
+int run_row(struct replay_run *r, size_t i, struct rd_stored *st)
+{
+        int rc = i < r->n_refs && r->refs[i].rowid
+                         ? rd_store_get_row(r->store, r->refs[i].rowid, st)
+                         : -ENOENT;
+
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc, "cannot read the scratch store: %s",
+                                   rd_store_errmsg(r->store));
+        return 0;
+}
+
+int run_person(struct replay_run *r, size_t i, struct rd_update *u, bool *done)
+{
+        struct rd_stored st, after;
+        struct rd_error err = {0};
+        bool changed = false;
+        int rc = run_row(r, i, &st);
+
+        *done = false;
+        if (rc < 0 || !rd_status_is_open(st.status))
+                return rc;
+        u->id = st.id;
+        if ((rc = step_begin(r)) < 0)
+                return rc;
+        rc = rd_hub_update(r->hub, u, r->now, &after, &changed, &err);
+        /* refused before anything changed: it does not apply any more */
+        if (rc < 0 && (err.code == RD_INVALID || err.code == RD_CONFLICT))
+                return 0;
+        if (rc < 0)
+                return step_failed(r, rc, &err, "a person's change");
+        *done = changed;
+        return step_end(r, NULL);
+}
+
+int run_force_begin(struct replay_run *r)
+{
+        return step_begin(r);
+}
+
+int run_force_write(struct replay_run *r, size_t i, struct rd_store_change *ch, bool insert,
+                    const char *name)
+{
+        struct rd_error err = {0};
+        bool offer = false;
+        int rc = ref_room(r, i);
+
+        if (rc == 0)
+                rc = insert ? rd_store_insert(r->store, ch) : rd_store_change(r->store, ch);
+        if (rc == 0 && insert)
+                rc = map_row(r, i, ch->st->rowid);
+        if (rc < 0) {
+                snprintf(err.message, sizeof err.message, "%s", rd_store_errmsg(r->store));
+                return step_failed(r, rc, &err, "a recorded change");
+        }
+        for (size_t e = 0; rc == 0 && e < ch->n_events; e++) {
+                const struct rd_event *ev = &ch->events[e];
+                rc = feed_event(&r->feed, ev, ev->type == RD_EV_RECEIVED ? name : NULL);
+                if (rc < 0)
+                        replay_fail(r->errbuf, r->errsize, rc,
+                                    "the figures refused %s of %s at %lld as recorded",
+                                    rd_event_type_name(ev->type), ev->id, (long long)ev->at_ms);
+                count_decision(r, i, ev, &offer);
+        }
+        return rc;
+}
+
+int run_release(struct replay_run *r, size_t i)
+{
+        struct rd_update u = {.status = RD_STATUS_WITHDRAWN};
+        struct rd_stored st, after;
+        struct rd_error err = {0};
+        bool changed;
+        int rc = run_row(r, i, &st);
+
+        if (rc < 0 || (st.status != RD_STATUS_ASSIGNED && st.status != RD_STATUS_ACCEPTED &&
+                       st.status != RD_STATUS_STARTED))
+                return rc;
+        u.id = st.id;
+        rc = rd_hub_update(r->hub, &u, r->now, &after, &changed, &err);
+        if (rc < 0)
+                return step_failed(r, rc, &err, "a place given back");
+        return feed_outbox(r, NULL, st.rowid);
+}
+
+int run_force_end(struct replay_run *r, bool serve)
+{
+        int rc = 0;
+
+        rd_hub_rolled_back(r->hub); /* reads its memory again from the store */
+        if (serve)
+                rc = rd_hub_serve_waitlist(r->hub, r->now);
+        if (rc < 0) {
+                r->in_tx = false;
+                rd_store_rollback(r->store);
+                rd_hub_rolled_back(r->hub);
+                return replay_fail(r->errbuf, r->errsize, rc, "serving the waitlist failed: %s",
+                                   rd_store_errmsg(r->store));
+        }
+        return step_end(r, NULL);
+}
+
+int run_existing(struct replay_run *r, const char *name, const struct rd_stored *st)
+{
+        int rc = feed_existing(&r->feed, st->rowid, name, st->status, st->connector,
+                               st->status == RD_STATUS_STARTED);
+
+        if (rc < 0)
+                return replay_fail(r->errbuf, r->errsize, rc,
+                                   "the figures refused %s as it was at the start", name);
+        return 0;
+}
+
+int run_resume(struct replay_run *r, size_t i, const struct replay_plan *plan,
+               enum replay_kind next, int64_t at, uint64_t order)
+{
+        r->refs[i].plan = *plan;
+        return run_push(
+                r,
+                &(struct replay_action){
+                        .at = at, .order = order, .kind = next, .ref = i, .gen = r->refs[i].gen});
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
+
+/* Does the deadline firing at AT in ORDER come before action TOP (NULL:
+ * none)? */
+static bool tick_first(int64_t at, uint64_t order, const struct replay_action *top)
+{
+        return !top || at < top->at || (at == top->at && order <= top->order);
+}
+
+static int do_action(struct replay_run *r, const struct replay_action *a)
+{
+        switch (a->kind) {
+        case RA_ARRIVAL: return do_arrival(r, a);
+        case RA_SOURCE: return r->src.ops->act(r->src.ctx, r, a);
+        default: return do_answer(r, a);
+        }
+}
 
 int run_go(struct replay_run *r)
 {
@@ -445,26 +544,31 @@ int run_go(struct replay_run *r)
         while (rc == 0) {
                 const struct replay_action *top = queue_top(&r->q);
                 struct replay_action a;
-                int64_t due = 0;
+                int64_t due = 0, at;
+                uint64_t order = 0;
 
                 rc = rd_hub_next_deadline(r->hub, &due);
                 if (rc < 0)
                         return replay_fail(r->errbuf, r->errsize, rc,
                                            "cannot read the deadlines: %s",
                                            rd_store_errmsg(r->store));
-                /* a deadline and an action at the same moment: the deadline first */
-                if (due && (!top || due <= top->at)) {
-                        if (due >= r->end_ms)
+                at = due;
+                if (due && r->src.ops->tick_at)
+                        r->src.ops->tick_at(r->src.ctx, due, &at, &order);
+                /* without a source's word, a deadline comes before an action
+                 * at the same moment */
+                if (due && tick_first(at, order, top)) {
+                        if (at >= r->end_ms)
                                 break;
-                        r->now = due > r->now ? due : r->now;
+                        r->now = at > r->now ? at : r->now;
                         rc = do_tick(r);
                         continue;
                 }
                 if (!top || top->at >= r->end_ms)
                         break;
                 queue_pop(&r->q, &a);
-                r->now = a.at;
-                rc = a.kind == RA_ARRIVAL ? do_arrival(r, &a) : do_answer(r, &a);
+                r->now = a.at > r->now ? a.at : r->now;
+                rc = do_action(r, &a);
         }
         if (rc == 0)
                 rc = commit(r);

@@ -345,29 +345,33 @@ enum { RANK_NONE = 0, RANK_FIRST, RANK_OVERFLOW };
  * slots only, [AHEAD_BOTH] either; each counted up to the slots there are. */
 enum { AHEAD_NONE = 0, AHEAD_FIRST, AHEAD_OVERFLOW, AHEAD_BOTH, AHEAD__MAX };
 
-/* Which slots waiting referral W may take ahead of this one (an AHEAD_
- * value), given the RANK of each connector for this one: a slot of a
- * connector that serves W first (routing.md rev 2, struct rd_waiting). A
- * candidate index out of range is skipped. */
-static unsigned takes(const struct rd_rules *rules, const struct rd_waiting *w,
-                      const unsigned char *rank)
+/* Which slots waiting referral W may take ahead of this one (AHEAD_
+ * values), given the RANK of each connector for this one: a slot of a
+ * connector that serves W first (routing.md rev 2, struct rd_waiting), into
+ * *BEFORE when W comes before this one in waitlist order, into *AFTER when
+ * it comes after (then only where W is first-rank and this one overflow; a
+ * subset of *BEFORE). A candidate index out of range is skipped. */
+static void takes(const struct rd_rules *rules, const struct rd_waiting *w,
+                  const unsigned char *rank, unsigned *before, unsigned *after)
 {
         size_t n = w->candidates ? w->n_candidates : 0;
         size_t n_first = n - (w->n_overflow < n ? w->n_overflow : n);
-        unsigned pools = AHEAD_NONE;
 
+        *before = *after = AHEAD_NONE;
         for (size_t j = 0; j < n; j++) {
                 size_t c = w->candidates[j];
                 bool w_first = j < n_first;
 
                 if (c >= rules->n_connectors)
                         continue;
-                if (rank[c] == RANK_FIRST && w_first && !w->behind)
-                        pools |= AHEAD_FIRST;
-                if (rank[c] == RANK_OVERFLOW && (w_first || !w->behind))
-                        pools |= AHEAD_OVERFLOW;
+                if (rank[c] == RANK_FIRST && w_first)
+                        *before |= AHEAD_FIRST;
+                if (rank[c] == RANK_OVERFLOW) {
+                        *before |= AHEAD_OVERFLOW;
+                        if (w_first)
+                                *after |= AHEAD_OVERFLOW;
+                }
         }
-        return pools;
 }
 
 /* Add K referrals to *X, counted up to CAP (*X <= CAP). */
@@ -384,24 +388,68 @@ static bool every_slot_taken(const uint64_t *ahead, const struct rd_route_foreca
                ahead[AHEAD_FIRST] + ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH] >= fc->slots;
 }
 
-/* The waiting referrals of ST that take a place ahead, into AHEAD: read
- * only until they can take every slot, so that a long waitlist costs no
- * more than that. */
-static void waiting_ahead(const struct rd_rules *rules, const struct rd_route_state *st,
-                          const unsigned char *rank, const struct rd_route_forecast *fc,
-                          uint64_t ahead[AHEAD__MAX])
+/* The referral being decided, where it would stand in the waitlist. */
+struct place {
+        enum rd_urgency urgency;
+        int64_t start_by;
+};
+
+/* Set K of ST into AHEAD: its referrals that come before ME (struct
+ * rd_waiting) in the pools they take before it, the others in those they
+ * take after it. Only when the two differ does it matter how many come
+ * before, and only then, for a set of ME's urgency, is st->set_ahead
+ * asked, up to the slots there are: beyond them more before or after
+ * change nothing (the pools after are a part of those before). Returns 0
+ * or set_ahead's errno. */
+static int set_ahead(const struct rd_rules *rules, const struct rd_route_state *st, size_t k,
+                     const unsigned char *rank, const struct place *me,
+                     const struct rd_route_forecast *fc, uint64_t ahead[AHEAD__MAX])
+{
+        const struct rd_waiting *w = &st->waiting_sets[k];
+        uint64_t n = st->waiting_set_counts[k], before = n;
+        unsigned pool_before, pool_after;
+
+        takes(rules, w, rank, &pool_before, &pool_after);
+        if (pool_before != pool_after && w->urgency < me->urgency)
+                before = 0;
+        if (pool_before != pool_after && w->urgency == me->urgency && st->set_ahead) {
+                int r = st->set_ahead(st->set_ahead_ctx, k, me->start_by, fc->slots, &before);
+
+                if (r < 0)
+                        return r;
+                if (before > n)
+                        before = n;
+        }
+        count_up_to(&ahead[pool_before], before, fc->slots);
+        count_up_to(&ahead[pool_after], n - before, fc->slots);
+        return 0;
+}
+
+/* The waiting referrals of ST that take a place ahead of ME, into AHEAD:
+ * read only until they can take every slot, so that a long waitlist costs
+ * no more than that. Returns 0 or st->set_ahead's errno. */
+static int waiting_ahead(const struct rd_rules *rules, const struct rd_route_state *st,
+                         const unsigned char *rank, const struct place *me,
+                         const struct rd_route_forecast *fc, uint64_t ahead[AHEAD__MAX])
 {
         for (size_t w = 0; st && st->waiting && w < st->n_waiting; w++) {
+                unsigned before, after;
+
                 if (every_slot_taken(ahead, fc))
-                        return;
-                count_up_to(&ahead[takes(rules, &st->waiting[w], rank)], 1, fc->slots);
+                        return 0;
+                takes(rules, &st->waiting[w], rank, &before, &after);
+                count_up_to(&ahead[st->waiting[w].behind ? after : before], 1, fc->slots);
         }
         for (size_t k = 0; st && st->waiting_sets && k < st->n_waiting_sets; k++) {
+                int r;
+
                 if (every_slot_taken(ahead, fc))
-                        return;
-                count_up_to(&ahead[takes(rules, &st->waiting_sets[k], rank)],
-                            st->waiting_set_counts[k], fc->slots);
+                        return 0;
+                r = set_ahead(rules, st, k, rank, me, fc, ahead);
+                if (r < 0)
+                        return r;
         }
+        return 0;
 }
 
 /* The known ends of the eligible candidates of REC of one rank (OVERFLOW or
@@ -467,9 +515,11 @@ static size_t min_size(uint64_t a, size_t b)
 }
 
 /* The slots of REC's eligible candidates and the referrals waiting ahead
- * (routing.md) into FC. Returns 0 or -ENOMEM. */
+ * of ME (routing.md) into FC. Returns 0, -ENOMEM or st->set_ahead's
+ * errno. */
 static int forecast(const struct rd_rules *rules, const struct rd_route_state *st,
-                    const struct rd_route_record *rec, int64_t now_ms, struct rd_route_forecast *fc)
+                    const struct rd_route_record *rec, const struct place *me, int64_t now_ms,
+                    struct rd_route_forecast *fc)
 {
         unsigned char *rank = calloc(rules->n_connectors ? rules->n_connectors : 1, 1);
         int64_t *slots[2] = {NULL, NULL};
@@ -484,7 +534,9 @@ static int forecast(const struct rd_rules *rules, const struct rd_route_state *s
         if (rc < 0)
                 goto out;
         fc->slots = fc->first.slots + fc->overflow.slots;
-        waiting_ahead(rules, st, rank, fc, ahead);
+        rc = waiting_ahead(rules, st, rank, me, fc, ahead);
+        if (rc < 0)
+                goto out;
         fc->waiting_ahead =
                 min_size(ahead[AHEAD_FIRST] + ahead[AHEAD_OVERFLOW] + ahead[AHEAD_BOTH], fc->slots);
         fc->first.waiting_ahead = min_size(ahead[AHEAD_FIRST] + ahead[AHEAD_BOTH], fc->first.slots);
@@ -559,14 +611,17 @@ static size_t first_match(const struct rd_referral *r, const struct rd_rules *ru
         return SIZE_MAX;
 }
 
-/* Nobody free: the forecast of REC's candidates decides between waitlisted
- * and RULE's `otherwise`. Returns 0 or -ENOMEM. */
+/* Nobody free: the forecast of REC's candidates for a referral of
+ * URGENCY decides between waitlisted and RULE's `otherwise`. Returns 0,
+ * -ENOMEM or st->set_ahead's errno. */
 static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule *rule,
-                              const struct rd_route_state *st, int64_t now_ms,
-                              struct rd_route_record *rec)
+                              const struct rd_route_state *st, enum rd_urgency urgency,
+                              int64_t now_ms, struct rd_route_record *rec)
 {
         struct rd_route_forecast *fc = &rec->forecast;
         struct rd_decision *d = &rec->decision;
+        const struct place me = {urgency, d->start_by_ms};
+        int rc;
 
         rec->has_forecast = true;
         fc->start_by = d->start_by_ms;
@@ -577,8 +632,8 @@ static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule
                 rk->candidates += rd_route_why_eligible(rec->cands[i].why);
         }
         fc->candidates = fc->first.candidates + fc->overflow.candidates;
-        if (fc->candidates && forecast(rules, st, rec, now_ms, fc) < 0)
-                return -ENOMEM;
+        if (fc->candidates && (rc = forecast(rules, st, rec, &me, now_ms, fc)) < 0)
+                return rc;
         fc->within_window = fc->found && fc->expected_start < fc->start_by;
         if (fc->within_window) {
                 d->status = RD_STATUS_WAITLISTED;
@@ -599,7 +654,8 @@ static int decide_by_forecast(const struct rd_rules *rules, const struct rd_rule
 }
 
 /* Assign rule RI decides for R: a free candidate gets the offer (first
- * rank first), else the forecast decides. Returns 0, -ENOMEM or -EINVAL (inconsistent rules). */
+ * rank first), else the forecast decides. Returns 0, -ENOMEM, -EINVAL
+ * (inconsistent rules) or st->set_ahead's errno. */
 static int decide_assign(const struct rd_referral *r, const struct rd_rules *rules,
                          const struct rd_route_state *st, size_t ri, int64_t received_ms,
                          int64_t now_ms, struct rd_route_record *rec)
@@ -632,7 +688,7 @@ static int decide_assign(const struct rd_referral *r, const struct rd_rules *rul
                 return rc;
         chosen = choose(rules, &a, st, rec);
         if (chosen == SIZE_MAX)
-                return decide_by_forecast(rules, rule, st, now_ms, rec);
+                return decide_by_forecast(rules, rule, st, r->urgency, now_ms, rec);
         d->status = RD_STATUS_ASSIGNED;
         d->connector = rec->cands[chosen].connector;
         d->team = rules->connectors[d->connector].team;

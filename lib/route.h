@@ -20,12 +20,12 @@
 #include "referral.h"
 #include "rules.h"
 
-/* One referral already on the waitlist, or (in waiting_sets) as many as
- * its count. Its candidates are the connectors its rule may offer it to:
- * the first n_candidates - n_overflow of them first-rank, the last
- * n_overflow (rev 2) overflow candidates of its rule. Both fields beyond
- * the candidates are zero for a waitlist that knows no overflow: every
- * candidate first-rank, every referral ahead.
+/* One referral already on the waitlist (in WAITING), or a set of them (in
+ * WAITING_SETS) with its count. Its candidates are the connectors its rule
+ * may offer it to: the first n_candidates - n_overflow of them first-rank,
+ * the last n_overflow (rev 2) overflow candidates of its rule. Both fields
+ * beyond the candidates are zero for a waitlist that knows no overflow:
+ * every candidate first-rank.
  *
  * Who takes the first places (routing.md rev 2): a connector serves first
  * the waiting referrals for which it is first-rank, then those for which
@@ -33,12 +33,20 @@
  * urgency, earliest start_by, earliest receipt). So a waiting referral
  * takes a place ahead of the one being decided at a connector of the
  * latter's candidates when that connector has it at a better rank, or at
- * the same rank and it is not BEHIND. */
+ * the same rank and it comes before in waitlist order.
+ *
+ * Whether it comes before: an entry of WAITING says so itself (BEHIND:
+ * it comes after). The referrals of a set are all of one URGENCY: of a
+ * higher urgency than the referral being decided they come before it, of
+ * a lower one after it, and of the same one those that state->set_ahead
+ * counts (an earlier start_by, or the same and received earlier) come
+ * before it, the others after. */
 struct rd_waiting {
         const size_t *candidates; /* indexes into rules->connectors */
         size_t n_candidates;
-        size_t n_overflow; /* the last n_overflow of CANDIDATES (more: all) */
-        bool behind;       /* after the referral being decided in waitlist order */
+        size_t n_overflow;       /* the last n_overflow of CANDIDATES (more: all) */
+        bool behind;             /* WAITING: after the referral being decided in waitlist order */
+        enum rd_urgency urgency; /* WAITING_SETS: the urgency of the set's referrals */
 };
 
 /* What the engine may know about connectors. Every array is indexed like
@@ -56,22 +64,36 @@ struct rd_route_state {
          * referrals, ascending; n_ends[i] of them */
         const int64_t *const *ends;
         const size_t *n_ends;
-        /* the waiting referrals that may take a place before this one: for
-         * a new referral every waiting referral (all ahead of it: a
-         * referral already waiting takes the first places), for a waiting
-         * one the others, BEHIND said of those after it */
+        /* The waiting referrals that may take a place before this one, one
+         * by one (the hub: for a waiting referral decided again, those
+         * before it in the list) */
         const struct rd_waiting *waiting;
         size_t n_waiting;
         /* and, besides those listed one by one, more waiting referrals,
-         * counted: waiting_set_counts[i] referrals each like waiting_sets[i].
-         * The forecast only counts the waiting referrals that take a place
-         * ahead, and whether one does depends on nothing but its candidates,
-         * their split by rank and BEHIND, which a set holds whole: K entries
-         * alike and a set of count K give the same decision, exactly, in
-         * any order. So the hub hands a long waitlist over in a few sets. */
+         * counted by candidates and urgency (the hub: the whole waitlist,
+         * for a referral that does not wait yet): waiting_set_counts[i]
+         * referrals each like waiting_sets[i]. The forecast only counts the
+         * waiting referrals that take a place ahead, and whether one does
+         * depends on nothing but its candidates, their split by rank and
+         * whether it comes before this referral. So K entries and a set of
+         * count K whose referrals come before or after as those entries
+         * say give the same decision, exactly, in any order, and the hub
+         * hands a long waitlist over in a few sets. */
         const struct rd_waiting *waiting_sets;
         const uint64_t *waiting_set_counts;
         size_t n_waiting_sets;
+        /* For set SET of waiting_sets, of the urgency of the referral being
+         * decided, whose start_by is START_BY: into *N how many of the set's
+         * referrals come before it in waitlist order (a start_by before
+         * START_BY, or the same and received before it), or CAP when at
+         * least CAP do (counting may stop there). Returns 0 or a negative
+         * errno, which the decision returns. Called by the forecast only,
+         * at most once per set, and only for a set some of whose referrals
+         * would take a place that the others would not. NULL: every
+         * referral of such a set comes before (a referral received after
+         * them all, under a window no shorter than theirs). */
+        int (*set_ahead)(void *ctx, size_t set, int64_t start_by, uint64_t cap, uint64_t *n);
+        void *set_ahead_ctx;
 };
 
 struct rd_decision {
@@ -196,8 +218,8 @@ struct rd_route_record {
  * referral has RECEIVED_MS == NOW_MS), and record what was found in *REC.
  * On success returns 0 and REC holds arrays the caller owns (free with
  * rd_route_record_clear); the record borrows nothing from R or STATE, and
- * DECISION.reason from RULES. Returns -EINVAL as rd_route_redecide, or
- * -ENOMEM; REC is then untouched. */
+ * DECISION.reason from RULES. Returns -EINVAL as rd_route_redecide,
+ * -ENOMEM, or the errno STATE->set_ahead returned; REC is then untouched. */
 int rd_route_decide_record(const struct rd_referral *r, const struct rd_rules *rules,
                            const struct rd_route_state *state, size_t rule, int64_t received_ms,
                            int64_t now_ms, struct rd_route_record *rec);
@@ -232,7 +254,8 @@ size_t rd_route_eligible_overflow(const struct rd_route_record *rec);
  * holds family data, note, postcode or ages: it names keys, not values.
  * Returns -EINVAL only for inconsistent input (a count without its array;
  * a waiting referral's candidate out of range is skipped instead),
- * -ENOMEM when the trace cannot be built; OUT is then untouched. */
+ * -ENOMEM when the trace cannot be built, or the errno STATE->set_ahead
+ * returned; OUT is then untouched. */
 int rd_route_decide(const struct rd_referral *r, const struct rd_rules *rules,
                     const struct rd_route_state *state, int64_t now_ms, struct rd_decision *out,
                     json_t **trace);

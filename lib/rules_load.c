@@ -8,6 +8,10 @@
  * top to bottom. */
 #include "rules_impl.h"
 
+#include "bounds.h"
+#include "event.h"
+#include "referral.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -301,6 +305,25 @@ static ssize_t resolve_target(struct rules_ctx *c, yaml_node_t *n)
 
 static const char *const forward_keys[] = {"to", "reason"};
 
+_Static_assert(RD_FORWARD_REASON_MAX * 4 < RD_REASON_MAX,
+               "a forward's reason of RD_FORWARD_REASON_MAX code points fits an event's reason");
+
+/* The reason of a forward, from N, into *REASON: a text of at most
+ * RD_FORWARD_REASON_MAX code points, or reported. */
+static void parse_reason(struct rules_ctx *c, yaml_node_t *n, char **reason)
+{
+        size_t len;
+
+        if (!rules_text(c, n, "reason", reason))
+                return;
+        len = rd_utf8_length(*reason);
+        if (len > RD_FORWARD_REASON_MAX)
+                rd_yaml_error(c->y, n,
+                              "reason: at most %d characters, this one has %zu: the events give "
+                              "the referring partner the reason whole",
+                              RD_FORWARD_REASON_MAX, len);
+}
+
 static void parse_forward(struct rules_ctx *c, yaml_node_t *n, const char *what, size_t *to,
                           char **reason)
 {
@@ -318,7 +341,7 @@ static void parse_forward(struct rules_ctx *c, yaml_node_t *n, const char *what,
                 rd_yaml_error(c->y, n, "%s needs a 'reason': a sentence for the referring partner",
                               what);
         else
-                rules_text(c, v[1], "reason", reason);
+                parse_reason(c, v[1], reason);
 }
 
 /* The teams named by N (a list, or one id) into a new array *OUT of *N_OUT

@@ -120,22 +120,26 @@ int64_t rd_store_last_seq(const struct rd_store *s)
 
 int rd_store_insert(struct rd_store *s, struct rd_store_change *ch)
 {
+        s->writes++;
         return CALL(s, s->ops->insert(s, ch));
 }
 
 int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
 {
+        s->writes++;
         return CALL(s, s->ops->change(s, ch));
 }
 
 int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
                    int64_t now_ms)
 {
+        s->writes++;
         return CALL(s, s->ops->erase(s, rowid, content, trace, now_ms));
 }
 
 int rd_store_meta_set(struct rd_store *s, const char *key, const char *value)
 {
+        s->writes++;
         return CALL(s, s->ops->meta_set(s, key, value));
 }
 
@@ -183,10 +187,15 @@ int rd_store_each_waiting(struct rd_store *s, const struct rd_wait_key *after, s
 }
 
 int rd_store_each_waiting_set(struct rd_store *s,
-                              int (*fn)(void *ctx, const char *candidates, int64_t count),
-                              void *ctx)
+                              int (*fn)(void *ctx, const struct rd_waiting_set *set), void *ctx)
 {
         return CALL(s, s->ops->each_waiting_set(s, fn, ctx));
+}
+
+int rd_store_count_waiting_before(struct rd_store *s, const char *candidates,
+                                  const struct rd_wait_key *before, int64_t limit, int64_t *count)
+{
+        return CALL(s, s->ops->count_waiting_before(s, candidates, before, limit, count));
 }
 
 int rd_store_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
@@ -356,6 +365,7 @@ int rd_store_routing_record(struct rd_store *s, const struct rd_routing_file *f,
 {
         if (!f->digest || !f->source || (!f->text && f->len))
                 return -EINVAL;
+        s->writes++;
         return CALL(s, s->ops->routing_record(s, f, now_ms));
 }
 

@@ -152,6 +152,20 @@ struct rd_store_state_fns {
         size_t wait_limit;
 };
 
+/* One set of waitlisted referrals (rd_store_each_waiting_set): COUNT (> 0)
+ * of them have exactly CANDIDATES and URGENCY. None of them has a start_by
+ * after LATEST_START_BY: the latest start_by of the set, or any later
+ * value (the SQLite driver keeps the largest the set has had since it was
+ * last empty; INT64_MAX would be correct, and only slower: the forecast
+ * counts those of the set before a place in the list
+ * (rd_store_count_waiting_before) only when some may come after it). */
+struct rd_waiting_set {
+        const char *candidates;
+        enum rd_urgency urgency;
+        int64_t count;
+        int64_t latest_start_by;
+};
+
 /* A place in the waitlist: highest urgency first, then earliest
  * start_by, then first stored. */
 struct rd_wait_key {
@@ -293,8 +307,10 @@ struct rd_store_ops {
                                       const char *candidates),
                             void *ctx, size_t *count);
         int (*each_waiting_set)(struct rd_store *s,
-                                int (*fn)(void *ctx, const char *candidates, int64_t count),
-                                void *ctx);
+                                int (*fn)(void *ctx, const struct rd_waiting_set *set), void *ctx);
+        int (*count_waiting_before)(struct rd_store *s, const char *candidates,
+                                    const struct rd_wait_key *before, int64_t limit,
+                                    int64_t *count);
         int (*each_offer)(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st),
                           void *ctx);
         int (*meta_get)(struct rd_store *s, const char *key, char *buf, size_t size);
@@ -346,6 +362,11 @@ struct rd_store {
          * call inside it then fails with RD_STORE_ABORTED until rollback) */
         enum { RD_STORE_TXN_NONE, RD_STORE_TXN_OPEN, RD_STORE_TXN_LOST } txn;
         int64_t wiped_seq; /* rd_store_wiped_seq */
+        /* write operations asked of the store so far (insert, change, erase,
+         * meta_set, routing_record), kept by store.c: whoever keeps state
+         * derived from the store (the hub) knows by comparing it whether an
+         * undone request had written anything that memory may follow */
+        uint64_t writes;
 };
 
 /* ---- the SQLite driver ---------------------------------------------------------- */
@@ -401,6 +422,12 @@ int rd_store_backup(const char *src_path, const char *dst_path, char *errbuf, si
  * errno with a sentence (no personal data) in ERRBUF: -ENOENT for a
  * missing file, -EPROTO for another schema version. */
 int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, size_t errsize);
+
+/* A new empty store in memory, with this build's schema (the replay's
+ * scratch store: what it holds never reaches a file, and it is gone when
+ * closed). Every operation works on it as on a database file. Returns 0,
+ * or a negative errno with a sentence in ERRBUF. */
+int rd_store_open_memory(struct rd_store **out, char *errbuf, size_t errsize);
 
 /* ---- ids ------------------------------------------------------------------------- */
 
@@ -519,13 +546,31 @@ int rd_store_each_waiting(struct rd_store *store, const struct rd_wait_key *afte
                           int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                           void *ctx, size_t *count);
 
-/* Call FN for each set of candidates (as rd_store_change keeps them) that
- * waitlisted referrals have, with how many have it. The store keeps these
- * counts with every change of a referral's status or candidates, in the
- * same transaction. 0, FN's non-zero value, or a negative errno. */
+/* Call FN once for each set of waitlisted referrals of the same
+ * candidates (the text as rd_store_change keeps it, compared byte for
+ * byte) and urgency (struct rd_waiting_set; a set nobody waits in is left
+ * out; the order of the calls is not defined). The forecast of a new
+ * referral counts the waiting referrals ahead of it by these sets
+ * (lib/route.h, struct rd_route_state), so they must be exact after every
+ * change of a referral's status or candidates: the store keeps them in the
+ * same transaction (the SQLite driver: table waiting_sets, kept by
+ * triggers). The urgency is the referral's, which never changes. 0, FN's
+ * non-zero value, or a negative errno. */
 int rd_store_each_waiting_set(struct rd_store *store,
-                              int (*fn)(void *ctx, const char *candidates, int64_t count),
-                              void *ctx);
+                              int (*fn)(void *ctx, const struct rd_waiting_set *set), void *ctx);
+
+/* How many waitlisted referrals with exactly CANDIDATES (as in
+ * rd_store_each_waiting_set) and BEFORE->urgency come before BEFORE in
+ * waitlist order: a start_by_ms below BEFORE->start_by_ms, or the same and
+ * a rowid below BEFORE->rowid (INT64_MAX: a referral not stored yet, after
+ * every stored one). Counting stops at LIMIT: *COUNT is the number, or
+ * LIMIT when at least LIMIT come before. The cost is in the referrals
+ * counted, at most LIMIT, not in the length of the waitlist nor of the
+ * set (the SQLite driver: the partial index referrals_waiting_sets on
+ * (candidates, urgency, start_by_ms) of the waitlisted rows). Returns 0 or
+ * a negative errno. */
+int rd_store_count_waiting_before(struct rd_store *store, const char *candidates,
+                                  const struct rd_wait_key *before, int64_t limit, int64_t *count);
 
 /* Call FN for each open offer (status assigned). 0, FN's value, or errno. */
 int rd_store_each_offer(struct rd_store *store, int (*fn)(void *ctx, const struct rd_stored *st),

@@ -262,6 +262,7 @@ const struct rd_store_ops sq_ops = {
         .each_decline = sq_each_decline,
         .each_waiting = sq_each_waiting,
         .each_waiting_set = sq_each_waiting_set,
+        .count_waiting_before = sq_count_waiting_before,
         .each_offer = sq_each_offer,
         .meta_get = sq_meta_get,
         .next_deadlines = sq_next_deadlines,

@@ -59,6 +59,7 @@ enum sq_stmt {
         S_WAITING_SAME,
         S_WAITING_LOWER,
         S_WAITING_SETS,
+        S_WAITING_BEFORE,
         S_META_GET,
         S_META_SET,
         S_DUE_OFFER,
@@ -87,7 +88,7 @@ extern const char *const sq_migrations[];
 extern const size_t sq_n_migrations;
 
 /* The figures of `stats` in the table tallies (store_sqlite_sql.c,
- * migration 5 -> 6): the count of KEY of figure F is the row F *
+ * migration 6 -> 7): the count of KEY of figure F is the row F *
  * SQ_FIGURE_SPAN + KEY; the keys of the durations are bucket numbers
  * (1000 * E + M for the bucket of M * 10^E ms). */
 #define SQ_FIGURE_SPAN 1000000
@@ -177,8 +178,10 @@ int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
 int sq_each_waiting(struct rd_store *s, const struct rd_wait_key *after, size_t limit,
                     int (*fn)(void *ctx, const struct rd_stored *st, const char *candidates),
                     void *ctx, size_t *count);
-int sq_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx);
+int sq_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
+                        void *ctx);
+int sq_count_waiting_before(struct rd_store *s, const char *candidates,
+                            const struct rd_wait_key *before, int64_t limit, int64_t *count);
 int sq_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int sq_meta_get(struct rd_store *s, const char *key, char *buf, size_t size);
 int sq_next_deadlines(struct rd_store *s, struct rd_deadlines *out);

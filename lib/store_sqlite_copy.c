@@ -1,9 +1,10 @@
-/* store_sqlite_copy.c: the coordinators' tools read a database through a
- * scratch copy (store.h, rd_store_open_copy): the file opened to read only
- * (immutable when nobody has it open, so that not even an empty -wal or
- * -shm appears beside it), its schema version checked, copied into memory
- * with SQLite's backup API inside one read transaction, and closed
- * again. */
+/* store_sqlite_copy.c: the stores the coordinators' tools work on, in
+ * memory. A scratch copy of a database (store.h, rd_store_open_copy): the
+ * file opened to read only (immutable when nobody has it open, so that not
+ * even an empty -wal or -shm appears beside it), its schema version
+ * checked, copied into memory with SQLite's backup API inside one read
+ * transaction, and closed again. And an empty store in memory
+ * (rd_store_open_memory) for the replay's runs. */
 #include "sqlite_pragmas.h"
 #include "store_sqlite.h"
 
@@ -231,4 +232,31 @@ int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, si
         if (r < 0)
                 return r;
         return sq_store_adopt(dst, out, errbuf, errsize); /* takes DST */
+}
+
+int rd_store_open_memory(struct rd_store **out, char *errbuf, size_t errsize)
+{
+        sqlite3 *db = NULL;
+        char pragma[64];
+        int r = 0, rc = sqlite3_open_v2(":memory:", &db,
+                                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+
+        errbuf[0] = '\0';
+        if (rc != SQLITE_OK) {
+                snprintf(errbuf, errsize, "cannot make a store in memory: %s",
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                sqlite3_close(db);
+                return sq_err(rc);
+        }
+        /* the schema as the migrations make it, at once: nothing to keep */
+        for (size_t i = 0; r == 0 && i < sq_n_migrations; i++)
+                r = run(db, sq_migrations[i], "cannot make a store in memory", errbuf, errsize);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", sq_n_migrations);
+        if (r == 0)
+                r = run(db, pragma, "cannot make a store in memory", errbuf, errsize);
+        if (r < 0) {
+                sqlite3_close(db);
+                return r;
+        }
+        return sq_store_adopt(db, out, errbuf, errsize); /* takes DB */
 }

@@ -183,10 +183,41 @@ int sq_each_waiting(struct rd_store *base, const struct rd_wait_key *after, size
         return r;
 }
 
-int sq_each_waiting_set(struct rd_store *s,
-                        int (*fn)(void *ctx, const char *candidates, int64_t count), void *ctx)
+int sq_each_waiting_set(struct rd_store *s, int (*fn)(void *ctx, const struct rd_waiting_set *set),
+                        void *ctx)
 {
-        return each_text_count(sq_prep(sq(s), S_WAITING_SETS), fn, ctx);
+        sqlite3_stmt *st = sq_prep(sq(s), S_WAITING_SETS);
+        int rc, r = 0;
+
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *t = sqlite3_column_text(st, 0);
+                const struct rd_waiting_set set = {
+                        .candidates = t ? (const char *)t : "",
+                        .urgency = (enum rd_urgency)sqlite3_column_int(st, 1),
+                        .count = sqlite3_column_int64(st, 2),
+                        .latest_start_by = sqlite3_column_int64(st, 3),
+                };
+                r = fn(ctx, &set);
+        }
+        return sq_finish(st, rc, r);
+}
+
+int sq_count_waiting_before(struct rd_store *s, const char *candidates,
+                            const struct rd_wait_key *before, int64_t limit, int64_t *count)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_WAITING_BEFORE);
+        int rc;
+
+        sqlite3_bind_text(st, 1, candidates, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, (int)before->urgency);
+        sqlite3_bind_int64(st, 3, before->start_by_ms);
+        sqlite3_bind_int64(st, 4, before->rowid);
+        sqlite3_bind_int64(st, 5, limit);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *count = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
 int sq_each_offer(struct rd_store *s, int (*fn)(void *ctx, const struct rd_stored *st), void *ctx)
@@ -366,7 +397,7 @@ int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, cons
  */
 
 /* The figures are counts that triggers keep with every change
- * (store_sqlite_sql.c, migration 5 -> 6): each read below is one range of
+ * (store_sqlite_sql.c, migration 6 -> 7): each read below is one range of
  * a primary key, whatever the number of referrals. */
 
 /* S_TALLIES for FIGURE: its keys with a count above 0, in key order. */

@@ -8,40 +8,40 @@
  * a new one. Released steps spell status numbers out; the static assertions
  * below hold them to enum rd_status. */
 /* clang-format off */
-/* Parts of the released step 5 -> 6 (never edit them). M6_NUMBER: the
+/* Parts of the released step 6 -> 7 (never edit them). M7_NUMBER: the
  * number of the bucket a duration D (ms, an SQL expression) counts in
  * (store.h, rd_store_duration_bucket): D (below 0: 0) is 1000 * E + M for
  * the bucket M * 10^E, M its three most significant digits (its whole
- * value below 1000); numbers rise with the buckets. M6_ADD: how a count
+ * value below 1000); numbers rise with the buckets. M7_ADD: how a count
  * takes a delta. */
-#define M6_D0(d) "max(" d ", 0)"
-#define M6_NUMBER(d) \
-        "(max(length(" M6_D0(d) ") - 3, 0) * 1000 + CAST(substr(" M6_D0(d) ", 1, 3) AS INTEGER))"
-#define M6_ADD(key) " ON CONFLICT (" key ") DO UPDATE SET count = count + excluded.count;"
+#define M7_D0(d) "max(" d ", 0)"
+#define M7_NUMBER(d) \
+        "(max(length(" M7_D0(d) ") - 3, 0) * 1000 + CAST(substr(" M7_D0(d) ", 1, 3) AS INTEGER))"
+#define M7_ADD(key) " ON CONFLICT (" key ") DO UPDATE SET count = count + excluded.count;"
 /* The tallies (n, delta) of the referral row R ("new" or "old"), each
  * SIGN ("1" or "-1"), as the arms of one compound SELECT; the ALSO
  * conditions narrow the arms of a figure (an update counts only what
  * changed). */
-#define M6_IN_TIME(r) "(" r ".started_ms > 0 AND " r ".started_ms <= " r ".start_by_ms)"
-#define M6_MISSED(r) "(" r ".missed_fired = 1)"
-#define M6_ATTENTION(r) "(" r ".attention > 0)"
-#define M6_ROW(r, sign, status_also, offer_also, start_also) \
+#define M7_IN_TIME(r) "(" r ".started_ms > 0 AND " r ".started_ms <= " r ".start_by_ms)"
+#define M7_MISSED(r) "(" r ".missed_fired = 1)"
+#define M7_ATTENTION(r) "(" r ".attention > 0)"
+#define M7_ROW(r, sign, status_also, offer_also, start_also) \
         " SELECT 1000000 + " r ".status, " sign " WHERE 1" status_also \
-        " UNION ALL SELECT 2000000 + " M6_NUMBER(r ".first_offered_ms - " r ".received_ms") \
+        " UNION ALL SELECT 2000000 + " M7_NUMBER(r ".first_offered_ms - " r ".received_ms") \
         ", " sign " WHERE " r ".first_offered_ms > 0" offer_also \
-        " UNION ALL SELECT 3000000 + " M6_NUMBER(r ".started_ms - " r ".received_ms") \
+        " UNION ALL SELECT 3000000 + " M7_NUMBER(r ".started_ms - " r ".received_ms") \
         ", " sign " WHERE " r ".started_ms > 0" start_also
-#define M6_FLAGS(r, sign) \
-        " UNION ALL SELECT 4000000, " sign " WHERE " M6_IN_TIME(r) \
-        " UNION ALL SELECT 5000000, " sign " WHERE " M6_MISSED(r) \
-        " UNION ALL SELECT 6000000, " sign " WHERE " M6_ATTENTION(r)
+#define M7_FLAGS(r, sign) \
+        " UNION ALL SELECT 4000000, " sign " WHERE " M7_IN_TIME(r) \
+        " UNION ALL SELECT 5000000, " sign " WHERE " M7_MISSED(r) \
+        " UNION ALL SELECT 6000000, " sign " WHERE " M7_ATTENTION(r)
 /* one of the figures' flags of an updated row changed: its delta */
-#define M6_FLAG_CHANGE(n, cond) \
+#define M7_FLAG_CHANGE(n, cond) \
         " UNION ALL SELECT " n ", " cond("new") " - " cond("old") \
         " WHERE " cond("new") " != " cond("old")
 /* a column of the update that the figures read changed */
-#define M6_CHANGED(c) "old." c " IS NOT new." c
-#define M6_CHANGED_DURATION(c) " AND (" M6_CHANGED(c) " OR " M6_CHANGED("received_ms") ")"
+#define M7_CHANGED(c) "old." c " IS NOT new." c
+#define M7_CHANGED_DURATION(c) " AND (" M7_CHANGED(c) " OR " M7_CHANGED("received_ms") ")"
 
 const char *const sq_migrations[] = {
         /* 0 -> 1 */
@@ -195,7 +195,53 @@ const char *const sq_migrations[] = {
         "  reason TEXT);"
         "CREATE INDEX reasons_referral ON reasons (referral);"
         "CREATE INDEX reasons_code ON reasons (change, reason_code);",
-        /* 4 -> 5: the status lists of the partial indexes as OR of
+        /* 4 -> 5: the waiting referrals counted by candidates and urgency
+         * (the forecast of a new referral: those of a higher urgency come
+         * before it, of a lower one after it), each set with the latest
+         * start_by it has had since it was last empty (none of its
+         * referrals has a later one), and an index to count those of one
+         * set before a place in the list when some may come after it,
+         * stopping at the slots there are: the cost is in those counted,
+         * not in the length of the list. Urgency never changes, and a
+         * waiting referral keeps its start_by; their columns are in the
+         * trigger all the same. */
+        "DROP TRIGGER waiting_in;"
+        "DROP TRIGGER waiting_change;"
+        "DROP TRIGGER waiting_out;"
+        "DROP TABLE waiting_sets;"
+        "CREATE TABLE waiting_sets ("
+        "  candidates TEXT NOT NULL,"
+        "  urgency INTEGER NOT NULL,"
+        "  count INTEGER NOT NULL,"
+        "  latest_start_by INTEGER NOT NULL,"
+        "  PRIMARY KEY (candidates, urgency)) WITHOUT ROWID;"
+        "INSERT INTO waiting_sets SELECT candidates, urgency, count(*), max(start_by_ms)"
+        "  FROM referrals WHERE status = 2 GROUP BY candidates, urgency;"
+        "CREATE TRIGGER waiting_in AFTER INSERT ON referrals WHEN new.status = 2 BEGIN"
+        "  INSERT INTO waiting_sets VALUES (new.candidates, new.urgency, 1, new.start_by_ms)"
+        "    ON CONFLICT (candidates, urgency) DO UPDATE SET count = count + 1,"
+        "    latest_start_by = max(latest_start_by, excluded.latest_start_by);"
+        "END;"
+        "CREATE TRIGGER waiting_change AFTER UPDATE OF status, candidates, urgency, start_by_ms"
+        "  ON referrals WHEN old.status = 2 OR new.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE old.status = 2 AND candidates = old.candidates AND urgency = old.urgency;"
+        "  DELETE FROM waiting_sets"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency AND count <= 0;"
+        "  INSERT INTO waiting_sets"
+        "    SELECT new.candidates, new.urgency, 1, new.start_by_ms WHERE new.status = 2"
+        "    ON CONFLICT (candidates, urgency) DO UPDATE SET count = count + 1,"
+        "    latest_start_by = max(latest_start_by, excluded.latest_start_by);"
+        "END;"
+        "CREATE TRIGGER waiting_out AFTER DELETE ON referrals WHEN old.status = 2 BEGIN"
+        "  UPDATE waiting_sets SET count = count - 1"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency;"
+        "  DELETE FROM waiting_sets"
+        "    WHERE candidates = old.candidates AND urgency = old.urgency AND count <= 0;"
+        "END;"
+        "CREATE INDEX referrals_waiting_sets ON referrals (candidates, urgency, start_by_ms)"
+        "  WHERE status = 2;",
+        /* 5 -> 6: the status lists of the partial indexes as OR of
          * equalities. To decide whether a row belongs in an index whose
          * WHERE says `status IN (...)`, SQLite builds a temporary b-tree of
          * the list at every insert and update of a referral; equalities
@@ -212,13 +258,13 @@ const char *const sq_migrations[] = {
         "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
         "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
         "  AND start_by_ms > 0;",
-        /* 5 -> 6: `stats` in constant time. Its figures are kept as counts,
+        /* 6 -> 7: `stats` in constant time. Its figures are kept as counts,
          * by triggers in the transaction of every change (as waiting_sets
          * is), so that they cannot drift; filled here from the rows.
          * tallies: a count per N = FIGURE * 1,000,000 + KEY, so that each
          * is one row found by its rowid and updated in place:
          *   1 status     KEY: the status; referrals in it
-         *   2 to_offer   KEY: the number of the bucket (M6_NUMBER) of
+         *   2 to_offer   KEY: the number of the bucket (M7_NUMBER) of
          *                receipt to first offer; referrals offered
          *   3 to_start   the same, receipt to start; referrals started
          *   4 in_time    KEY 0: started no later than their start_by
@@ -234,9 +280,9 @@ const char *const sq_migrations[] = {
         "CREATE TABLE reason_counts (change TEXT NOT NULL, code TEXT NOT NULL,"
         "  count INTEGER NOT NULL, PRIMARY KEY (change, code)) WITHOUT ROWID;"
         "INSERT INTO tallies SELECT 1000000 + status, count(*) FROM referrals GROUP BY status;"
-        "INSERT INTO tallies SELECT 2000000 + " M6_NUMBER("first_offered_ms - received_ms")
+        "INSERT INTO tallies SELECT 2000000 + " M7_NUMBER("first_offered_ms - received_ms")
         "  , count(*) FROM referrals WHERE first_offered_ms > 0 GROUP BY 1;"
-        "INSERT INTO tallies SELECT 3000000 + " M6_NUMBER("started_ms - received_ms")
+        "INSERT INTO tallies SELECT 3000000 + " M7_NUMBER("started_ms - received_ms")
         "  , count(*) FROM referrals WHERE started_ms > 0 GROUP BY 1;"
         "INSERT INTO tallies SELECT 4000000, count(*) FROM referrals"
         "  WHERE started_ms > 0 AND started_ms <= start_by_ms;"
@@ -247,61 +293,61 @@ const char *const sq_migrations[] = {
         "INSERT INTO reason_counts SELECT change, coalesce(reason_code, ''), count(*)"
         "  FROM reasons GROUP BY 1, 2;"
         "CREATE TRIGGER tallies_in AFTER INSERT ON referrals BEGIN"
-        "  INSERT INTO tallies" M6_ROW("new", "1", "", "", "") M6_FLAGS("new", "1") M6_ADD("n")
+        "  INSERT INTO tallies" M7_ROW("new", "1", "", "", "") M7_FLAGS("new", "1") M7_ADD("n")
         "END;"
         "CREATE TRIGGER tallies_out AFTER DELETE ON referrals BEGIN"
-        "  INSERT INTO tallies" M6_ROW("old", "-1", "", "", "") M6_FLAGS("old", "-1") M6_ADD("n")
+        "  INSERT INTO tallies" M7_ROW("old", "-1", "", "", "") M7_FLAGS("old", "-1") M7_ADD("n")
         "END;"
         /* an update: the old row's counts out and the new row's in, of each
          * figure whose columns changed */
         "CREATE TRIGGER tallies_change AFTER UPDATE OF status, received_ms, first_offered_ms,"
         "  started_ms, start_by_ms, missed_fired, attention ON referrals"
-        "  WHEN " M6_CHANGED("status") " OR " M6_CHANGED("first_offered_ms")
-        "  OR " M6_CHANGED("started_ms") " OR " M6_CHANGED("start_by_ms")
-        "  OR " M6_CHANGED("missed_fired") " OR " M6_CHANGED("attention")
-        "  OR " M6_CHANGED("received_ms") " BEGIN"
+        "  WHEN " M7_CHANGED("status") " OR " M7_CHANGED("first_offered_ms")
+        "  OR " M7_CHANGED("started_ms") " OR " M7_CHANGED("start_by_ms")
+        "  OR " M7_CHANGED("missed_fired") " OR " M7_CHANGED("attention")
+        "  OR " M7_CHANGED("received_ms") " BEGIN"
         "  INSERT INTO tallies"
-        M6_ROW("old", "-1", " AND " M6_CHANGED("status"),
-               M6_CHANGED_DURATION("first_offered_ms"), M6_CHANGED_DURATION("started_ms"))
+        M7_ROW("old", "-1", " AND " M7_CHANGED("status"),
+               M7_CHANGED_DURATION("first_offered_ms"), M7_CHANGED_DURATION("started_ms"))
         " UNION ALL"
-        M6_ROW("new", "1", " AND " M6_CHANGED("status"),
-               M6_CHANGED_DURATION("first_offered_ms"), M6_CHANGED_DURATION("started_ms"))
-        M6_FLAG_CHANGE("4000000", M6_IN_TIME) M6_FLAG_CHANGE("5000000", M6_MISSED)
-        M6_FLAG_CHANGE("6000000", M6_ATTENTION) M6_ADD("n")
+        M7_ROW("new", "1", " AND " M7_CHANGED("status"),
+               M7_CHANGED_DURATION("first_offered_ms"), M7_CHANGED_DURATION("started_ms"))
+        M7_FLAG_CHANGE("4000000", M7_IN_TIME) M7_FLAG_CHANGE("5000000", M7_MISSED)
+        M7_FLAG_CHANGE("6000000", M7_ATTENTION) M7_ADD("n")
         "END;"
         "CREATE TRIGGER forwards_in AFTER INSERT ON referrals WHEN new.status = 3 BEGIN"
-        "  INSERT INTO forward_counts VALUES (new.forward_to, 1)" M6_ADD("target")
+        "  INSERT INTO forward_counts VALUES (new.forward_to, 1)" M7_ADD("target")
         "END;"
         "CREATE TRIGGER forwards_out AFTER DELETE ON referrals WHEN old.status = 3 BEGIN"
-        "  INSERT INTO forward_counts VALUES (old.forward_to, -1)" M6_ADD("target")
+        "  INSERT INTO forward_counts VALUES (old.forward_to, -1)" M7_ADD("target")
         "END;"
         "CREATE TRIGGER forwards_change AFTER UPDATE OF status, forward_to ON referrals"
         "  WHEN (old.status = 3 OR new.status = 3)"
-        "  AND (" M6_CHANGED("status") " OR " M6_CHANGED("forward_to") ") BEGIN"
+        "  AND (" M7_CHANGED("status") " OR " M7_CHANGED("forward_to") ") BEGIN"
         "  INSERT INTO forward_counts SELECT old.forward_to, -1 WHERE old.status = 3"
-        "    UNION ALL SELECT new.forward_to, 1 WHERE new.status = 3" M6_ADD("target")
+        "    UNION ALL SELECT new.forward_to, 1 WHERE new.status = 3" M7_ADD("target")
         "END;"
         "CREATE TRIGGER reasons_in AFTER INSERT ON reasons BEGIN"
         "  INSERT INTO reason_counts VALUES (new.change, coalesce(new.reason_code, ''), 1)"
-        M6_ADD("change, code")
+        M7_ADD("change, code")
         "END;"
         "CREATE TRIGGER reasons_out AFTER DELETE ON reasons BEGIN"
         "  INSERT INTO reason_counts VALUES (old.change, coalesce(old.reason_code, ''), -1)"
-        M6_ADD("change, code")
+        M7_ADD("change, code")
         "END;"
         "CREATE TRIGGER reasons_change AFTER UPDATE OF change, reason_code ON reasons BEGIN"
         "  INSERT INTO reason_counts SELECT old.change, coalesce(old.reason_code, ''), -1"
         "    UNION ALL SELECT new.change, coalesce(new.reason_code, ''), 1 WHERE 1"
-        M6_ADD("change, code")
+        M7_ADD("change, code")
         "END;"
         "CREATE INDEX referrals_waiting_since ON referrals (received_ms) WHERE status = 2;",
-        /* 6 -> 7: fewer indexes, each one a statement needs (docs/
+        /* 7 -> 8: fewer indexes, each one a statement needs (docs/
          * performance.md, the indexes of referrals). The held referrals at
          * start and the open offers read referrals_status_seq, which begins
          * with the status; the windows to watch are one index whose
          * at_risk_fired comes first: at risk is its range 0, missed both
          * ranges; the audit trail is purged by its number (it is appended
-         * in time order); `stats` reads its counts (5 -> 6), not
+         * in time order); `stats` reads its counts (6 -> 7), not
          * referrals_figures nor referrals_missed. */
         "DROP INDEX referrals_open;"
         "DROP INDEX referrals_at_risk_due;"
@@ -312,7 +358,7 @@ const char *const sq_migrations[] = {
         "DROP INDEX audit_at;"
         "DROP INDEX referrals_figures;"
         "DROP INDEX referrals_missed;",
-        /* 7 -> 8: narrower rows. rules_file: the routing file that decided,
+        /* 8 -> 9: narrower rows. rules_file: the routing file that decided,
          * as the number of its period in routing_in_force (n, an INTEGER
          * PRIMARY KEY: it stays what it is, whatever VACUUM does) when it
          * was the file in force, else its digest (a replay's file, never
@@ -351,11 +397,11 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
 /* open and not started: a window to watch, as referrals_window_due says
  * it (equalities, not IN, which makes SQLite build a temporary b-tree at
- * every write of a row: migration 4 -> 5) */
+ * every write of a row: migration 5 -> 6) */
 #define WATCHED "(status = " ASSIGNED " OR status = " WAITLISTED " OR status = " ACCEPTED ")"
 
 /* WHAT of the referrals whose window is watched (referrals_window_due,
- * migration 6 -> 7) and whose at-risk event has fired (AT_RISK "1") or
+ * migration 7 -> 8) and whose at-risk event has fired (AT_RISK "1") or
  * not ("0"); the missed event has not */
 /* clang-format off */
 #define WINDOW_DUE(what, at_risk) \
@@ -377,7 +423,7 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define FIGURE_RANGE "n >= ?1 * " FIGURE_SPAN " AND n < (?1 + 1) * " FIGURE_SPAN
 
 /* The routing file of a digest (parameter N) as rules_file names it
- * (migration 7 -> 8): the number of the period in force when the digest is
+ * (migration 8 -> 9): the number of the period in force when the digest is
  * that of the file in force, else the digest */
 #define RULES_FILE(n)                                                                              \
         "coalesce((SELECT n FROM routing_in_force WHERE n = (SELECT max(n) FROM routing_in_force)" \
@@ -503,7 +549,7 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_AUDIT_PURGE] = "DELETE FROM audit WHERE n < coalesce("
                           "(SELECT n FROM audit WHERE at_ms >= ?1 ORDER BY n LIMIT 1),"
                           " (SELECT max(n) + 1 FROM audit))",
-        /* the figures of `stats` (migration 5 -> 6): a figure's tallies
+        /* the figures of `stats` (migration 6 -> 7): a figure's tallies
          * are the range of rowids ?1 * 1,000,000 .. + 999,999 (enum
          * sq_figure) */
         [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
@@ -542,7 +588,13 @@ const char *const sq_stmt_sql[S__MAX] = {
                 "SELECT " COLS ", candidates FROM referrals INDEXED BY referrals_waiting"
                 " WHERE status = " WAITLISTED
                 " AND urgency < ?2 ORDER BY urgency DESC, start_by_ms, rowid LIMIT ?1",
-        [S_WAITING_SETS] = "SELECT candidates, count FROM waiting_sets WHERE count > 0",
+        [S_WAITING_SETS] = "SELECT candidates, urgency, count, latest_start_by FROM waiting_sets"
+                           " WHERE count > 0",
+        /* how many of one set and urgency come before a place: at most ?5 */
+        [S_WAITING_BEFORE] = "SELECT count(*) FROM (SELECT 1 FROM referrals"
+                             " INDEXED BY referrals_waiting_sets WHERE status = " WAITLISTED
+                             " AND candidates = ?1 AND urgency = ?2"
+                             " AND (start_by_ms, rowid) < (?3, ?4) LIMIT ?5)",
         [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
         [S_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

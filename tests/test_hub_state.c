@@ -184,6 +184,50 @@ static void faulty_install(struct fx *f, int fail_after)
         faulty.failures = 0;
 }
 
+/* How often the state was read from the store (the faulty driver, not armed). */
+static int state_reads;
+
+static int counting_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx)
+{
+        state_reads++;
+        return faulty.sqlite->each_state(s, fns, ctx);
+}
+
+static void a_request_refused_before_it_wrote_does_not_read_the_state_again(void **state)
+{
+        struct fx *f = *state;
+        char r[4][RD_RID_MAX];
+        struct rd_stored st;
+        struct rd_error err;
+        bool dup;
+
+        fill_family(f, r);
+        faulty_install(f, 0);
+        faulty.armed = false;
+        faulty.ops.each_state = counting_each_state;
+        state_reads = 0;
+        /* a conflict, an unknown id, a referral with other content under the
+         * same ref: each refused before anything was written */
+        assert_non_null(refused(f, &(struct rd_update){.id = r[0], .status = RD_STATUS_CLOSED},
+                                T0 + HOUR, RD_CONFLICT, "status"));
+        assert_non_null(refused(f,
+                                &(struct rd_update){.id = "R999999", .status = RD_STATUS_WITHDRAWN},
+                                T0 + HOUR, RD_NOT_FOUND, "id"));
+        assert_int_equal(submit(f, FAMILY_HIGH("F-1"), T0 + HOUR, &st, &dup, &err), -EEXIST);
+        assert_int_equal(err.code, RD_CONFLICT);
+        assert_int_equal(state_reads, 0);
+        /* a request that wrote and is undone reads it again, once */
+        request_begin(f);
+        assert_int_equal(
+                rd_hub_update(f->hub,
+                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
+                              T0 + HOUR, &st, &(bool){false}, &err),
+                0);
+        request_end(f, -EIO);
+        assert_int_equal(state_reads, 1);
+        assert_hub_matches_store(f);
+}
+
 static void a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_state(void **state)
 {
         struct fx *f = *state;
@@ -197,9 +241,17 @@ static void a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_st
 
         fill_family(f, r); /* kelly and sophie full */
         faulty_install(f, 1);
-        /* a request undone: memory is read again, and the read breaks after
-         * one of the four open referrals */
+        /* a request that wrote, undone: memory is read again, and the read
+         * breaks after one of the four open referrals */
         request_begin(f);
+        {
+                bool changed;
+                assert_int_equal(rd_hub_update(f->hub,
+                                               &(struct rd_update){.id = r[0],
+                                                                   .status = RD_STATUS_WITHDRAWN},
+                                               T0 + HOUR, &st, &changed, &err),
+                                 0);
+        }
         request_end(f, -EIO);
         assert_true(faulty.failures > 0);
         seq = rd_store_last_seq(f->store);
@@ -222,10 +274,14 @@ static void a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_st
         EXPECT_NONE(f);
         assert_int_equal(get(f, r[0]).status, RD_STATUS_ASSIGNED);
         assert_int_equal(load(f, "kelly"), 0); /* stale: no load is claimed */
+        /* and a caller that shows loads (stats) is told they are unknown */
+        assert_int_equal(rd_hub_ready(f->hub, &err), -EAGAIN);
+        assert_int_equal(err.code, RD_UNAVAILABLE);
 
         /* the fault lifted, the next request reads the whole state first:
          * nobody has room, so the new referral waits */
         faulty.armed = false;
+        assert_int_equal(rd_hub_ready(f->hub, &err), 0);
         st = sub(f, FAMILY("F-5"), T0 + HOUR);
         EXPECT(f, RECEIVED(st.id), WAITLISTED(st.id));
         assert_int_equal(load(f, "kelly"), 2);
@@ -306,6 +362,7 @@ int main(void)
                 T(rolled_back_state_equals_state_rebuilt_from_the_store),
                 T(a_refused_request_changes_nothing_in_memory_or_store),
                 T(a_restarted_hub_rebuilds_the_waitlist_in_order),
+                T(a_request_refused_before_it_wrote_does_not_read_the_state_again),
                 T(a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_state),
                 T(a_failed_commit_that_cannot_be_read_back_recovers_on_the_next_request),
                 T(a_reload_whose_state_cannot_be_read_keeps_the_rules_in_force),

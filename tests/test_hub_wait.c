@@ -237,6 +237,84 @@ static void forecast_counts_the_expected_end_of_started_trajectories(void **stat
         assert_hub_matches_store(f);
 }
 
+/* ---- the forecast in serving order -------------------------------------------------------- */
+
+/* genk's slots in the fixture once full (fill_family): each offer's start
+ * + 120d, F-1 to F-4 made at T0 .. T0 + 3 ms. */
+#define SLOT(i) (T0 + (i) + 120 * DAY)
+
+static void a_high_referral_is_forecast_ahead_of_waiting_normal_ones(void **state)
+{
+        struct fx *f = *state;
+        char r[4][RD_RID_MAX];
+        struct rd_stored n1, n2, h;
+
+        fill_family(f, r);
+        n1 = sub(f, FAMILY("N-1"), T0 + HOUR);
+        n2 = sub(f, FAMILY("N-2"), T0 + 2 * HOUR);
+        assert_int_equal(n1.expected_start_ms, SLOT(0));
+        assert_int_equal(n2.expected_start_ms, SLOT(1));
+        /* served first when genk frees: so its forecast is the first slot */
+        h = sub(f, FAMILY_HIGH("H"), T0 + 3 * HOUR);
+        EXPECT(f, RECEIVED(h.id), WAITLISTED(h.id));
+        assert_int_equal(f->ev[1].expected_start_ms, SLOT(0));
+        assert_int_equal(get(f, h.id).expected_start_ms, SLOT(0));
+        /* and it is: kelly frees */
+        ok(f, r[0], "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(r[0]), ASSIGNED(h.id, "kelly"));
+}
+
+static void a_normal_referral_is_forecast_behind_waiting_high_ones(void **state)
+{
+        struct fx *f = *state;
+        char r[4][RD_RID_MAX];
+        struct rd_stored h1, n, h2;
+
+        fill_family(f, r);
+        h1 = sub(f, FAMILY_HIGH("H-1"), T0 + HOUR);
+        n = sub(f, FAMILY("N"), T0 + 2 * HOUR);
+        assert_int_equal(h1.expected_start_ms, SLOT(0));
+        assert_int_equal(n.expected_start_ms, SLOT(1)); /* behind H-1 */
+        /* a second high one: behind H-1, ahead of N */
+        h2 = sub(f, FAMILY_HIGH("H-2"), T0 + 3 * HOUR);
+        assert_int_equal(h2.expected_start_ms, SLOT(1));
+        /* a second normal one: behind all three */
+        assert_int_equal(sub(f, FAMILY("N-2"), T0 + 4 * HOUR).expected_start_ms, SLOT(3));
+        /* served in that order */
+        ok(f, r[0], "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(r[0]), ASSIGNED(h1.id, "kelly"));
+        ok(f, r[1], "withdrawn", NULL, T0 + DAY + 1);
+        EXPECT(f, WITHDRAWN(r[1]), ASSIGNED(h2.id, "sophie"));
+        ok(f, r[2], "withdrawn", NULL, T0 + DAY + 2);
+        EXPECT(f, WITHDRAWN(r[2]), ASSIGNED(n.id, "kelly"));
+}
+
+static void of_one_urgency_an_earlier_start_by_is_forecast_first(void **state)
+{
+        struct fx *f = *state;
+        struct waiting3 w;
+        struct rd_stored s2;
+
+        /* N (normal, start_by +30d), H (high), S (normal, safety: +10d):
+         * served H, S, N, and forecast so */
+        three_waiting(f, &w);
+        assert_int_equal(get(f, w.n).expected_start_ms, SLOT(0));
+        assert_int_equal(get(f, w.h).expected_start_ms, SLOT(0)); /* ahead of N */
+        assert_int_equal(get(f, w.s).expected_start_ms, SLOT(1)); /* behind H, ahead of N */
+        /* another safety referral: its start_by is after S's, before N's */
+        s2 = sub(f, FAMILY_SAFETY("S-2"), T0 + 4 * HOUR);
+        assert_int_equal(s2.start_by_ms, T0 + 4 * HOUR + 10 * DAY);
+        assert_int_equal(s2.expected_start_ms, SLOT(2));
+        /* a normal family referral now: behind every one of them */
+        assert_int_equal(sub(f, FAMILY("N-2"), T0 + 5 * HOUR).expected_start_ms, 0);
+        ok(f, w.r[0], "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(w.r[0]), ASSIGNED(w.h, "kelly"));
+        ok(f, w.r[2], "withdrawn", NULL, T0 + DAY + 1);
+        EXPECT(f, WITHDRAWN(w.r[2]), ASSIGNED(w.s, "kelly"));
+        ok(f, w.r[1], "withdrawn", NULL, T0 + DAY + 2);
+        EXPECT(f, WITHDRAWN(w.r[1]), ASSIGNED(s2.id, "sophie"));
+}
+
 /* ---- reload --------------------------------------------------------------------------- */
 
 static void reload_keeps_decisions_and_reexpires_open_offers(void **state)
@@ -379,30 +457,34 @@ static void use_overflow(struct fx *f)
 
 struct sets_seen {
         char text[8][64];
+        enum rd_urgency urgency[8];
         int64_t count[8];
         size_t n;
 };
 
-static int see_set(void *ctx, const char *candidates, int64_t count)
+static int see_set(void *ctx, const struct rd_waiting_set *set)
 {
         struct sets_seen *s = ctx;
 
         assert_true(s->n < 8);
-        snprintf(s->text[s->n], sizeof s->text[s->n], "%s", candidates);
-        s->count[s->n++] = count;
+        snprintf(s->text[s->n], sizeof s->text[s->n], "%s", set->candidates);
+        s->urgency[s->n] = set->urgency;
+        s->count[s->n++] = set->count;
         return 0;
 }
 
-/* How many waiting referrals the store counts for CANDIDATES. */
+/* How many waiting referrals the store counts for CANDIDATES, whatever
+ * their urgency. */
 static int64_t waiting_with(struct fx *f, const char *candidates)
 {
         struct sets_seen s = {.n = 0};
+        int64_t n = 0;
 
         assert_int_equal(rd_store_each_waiting_set(f->store, see_set, &s), 0);
         for (size_t i = 0; i < s.n; i++)
                 if (!strcmp(s.text[i], candidates))
-                        return s.count[i];
-        return 0;
+                        n += s.count[i];
+        return n;
 }
 
 /* Maas: M1 to lien, M2 overflowing to kelly; genk: G1 to sophie, G2 to
@@ -508,6 +590,49 @@ static void a_freed_connector_serves_its_first_rank_waiting_referrals_first(void
         assert_hub_matches_store_under(f, overflow_rules());
 }
 
+static void ranks_come_before_urgency_in_the_forecast(void **state)
+{
+        struct fx *f = *state;
+        struct region_full r;
+        struct rd_update u;
+        struct rd_stored st, g4, g5, m3, g6;
+        struct rd_error err;
+        bool changed;
+
+        use_overflow(f);
+        region_full(f, &r);
+        /* lien's family will take long: maas's own slot is late */
+        u = (struct rd_update){.id = r.m1.id,
+                               .status = RD_STATUS_STARTED,
+                               .connector = "lien",
+                               .expected_end_ms = T0 + 300 * DAY};
+        assert_int_equal(update(f, &u, T0 + HOUR, &st, &changed, &err), 0);
+        /* genk's slots: kelly T0 + 1 + 120d and T0 + 3 + 120d, sophie
+         * T0 + 2 + 120d and T0 + 4 + 120d; two genk families wait for them,
+         * first-rank (G4 also takes lien's overflow slot, the latest) */
+        g4 = sub(f, FAMILY("G4"), T0 + 2 * HOUR);
+        g5 = sub(f, FAMILY("G5"), T0 + 3 * HOUR);
+        assert_int_equal(g4.expected_start_ms, SLOT(1));
+        assert_int_equal(g5.expected_start_ms, SLOT(2));
+        /* a maas family of high urgency: at genk it is overflow, so G4 and
+         * G5 come first there whatever its urgency: the third genk slot */
+        m3 = sub(f, MAAS_HIGH("M3"), T0 + 4 * HOUR);
+        EXPECT(f, RECEIVED(m3.id), WAITLISTED(m3.id));
+        assert_int_equal(m3.expected_start_ms, SLOT(3));
+        /* a genk family of high urgency: first-rank, ahead of G4 and G5 */
+        g6 = sub(f, FAMILY_HIGH("G6"), T0 + 5 * HOUR);
+        assert_int_equal(g6.expected_start_ms, SLOT(1));
+        /* served so: kelly frees, G6 (first-rank, high) first */
+        ok(f, r.m2.id, "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(r.m2.id), ASSIGNED(g6.id, "kelly"));
+        ok(f, r.g1.id, "withdrawn", NULL, T0 + DAY + 1);
+        EXPECT(f, WITHDRAWN(r.g1.id), ASSIGNED(g4.id, "sophie"));
+        ok(f, r.g2.id, "withdrawn", NULL, T0 + DAY + 2);
+        EXPECT(f, WITHDRAWN(r.g2.id), ASSIGNED(g5.id, "kelly"));
+        ok(f, r.g3.id, "withdrawn", NULL, T0 + DAY + 3);
+        EXPECT(f, WITHDRAWN(r.g3.id), ASSIGNED(m3.id, "sophie"));
+}
+
 /* ---- the waitlist beyond memory ------------------------------------------------ */
 
 /* Two hubs, each over its own store, get the same requests: one keeps its
@@ -523,6 +648,7 @@ struct twin {
         const char *const *forms; /* the referrals submitted, "%s" for the ref */
         size_t n_forms;
         struct rd_rules *(*rules)(void); /* the routing file of both hubs */
+        int forecasts;                   /* new referrals waitlisted */
 };
 
 static unsigned twin_rand(struct twin *t, unsigned n)
@@ -548,13 +674,90 @@ static void assert_same_events(const struct fx *a, const struct fx *b)
         }
 }
 
-static const char *const fixture_forms[] = {FAMILY("%s"), FAMILY_HIGH("%s"), FAMILY_SAFETY("%s"),
-                                            PSY("%s"),    FAMILY("%s"),      ELSEWHERE("%s")};
+#define FAMILY_SAFETY_HIGH(ref)                                                                    \
+        REFERRAL(ref, "family_support", "3600",                                                    \
+                 ", \"concerns\": [\"safety\"], \"urgency\": \"high\"")
+
+/* Urgencies mixed, and of each urgency two windows (family, 30d;
+ * family-safety, 10d): a new referral comes before some waiting referrals
+ * of its urgency and after others. */
+static const char *const fixture_forms[] = {
+        FAMILY("%s"), FAMILY_HIGH("%s"), FAMILY_SAFETY("%s"),     PSY("%s"),
+        FAMILY("%s"), ELSEWHERE("%s"),   FAMILY_SAFETY_HIGH("%s")};
 /* Mostly maas, the small team, and little for genk of its own, so that
- * genk often has room to take maas's overflow (about one offer in five). */
+ * genk often has room to take maas's overflow (about one offer in five);
+ * maas has a window of 30d, genk's family rule one of 20d. */
 static const char *const overflow_forms[] = {MAAS("%s"),      MAAS("%s"),      MAAS_HIGH("%s"),
                                              PSY("%s"),       ELSEWHERE("%s"), FAMILY("%s"),
-                                             ELSEWHERE("%s"), PSY("%s")};
+                                             ELSEWHERE("%s"), PSY("%s"),       FAMILY_HIGH("%s")};
+
+/* The whole waitlist of a store as route.h entries, each before or after
+ * a new referral of urgency U and start_by S (received after them all), as
+ * its place in the list says: what the hub's counts must decide as. */
+struct oracle {
+        const struct rd_rules *rules;
+        enum rd_urgency u;
+        int64_t s;
+        struct rd_waiting w[256];
+        size_t cands[256][8];
+        size_t n;
+};
+
+static int oracle_entry(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        struct oracle *o = ctx;
+        struct rd_waiting *w = &o->w[o->n];
+        char buf[256], *save = NULL;
+        size_t first = SIZE_MAX;
+
+        assert_true(o->n < sizeof o->w / sizeof o->w[0]);
+        memset(w, 0, sizeof *w);
+        w->candidates = o->cands[o->n];
+        snprintf(buf, sizeof buf, "%s", candidates);
+        for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
+                ssize_t c = rd_rules_connector_index(o->rules, id);
+
+                if (!strcmp(id, "/"))
+                        first = w->n_candidates;
+                else if (c >= 0 && w->n_candidates < 8)
+                        o->cands[o->n][w->n_candidates++] = (size_t)c;
+        }
+        w->n_overflow = first == SIZE_MAX ? 0 : w->n_candidates - first;
+        w->behind = st->urgency < o->u || (st->urgency == o->u && st->start_by_ms > o->s);
+        o->n++;
+        return 0;
+}
+
+/* What F's hub must decide for the referral JSON at NOW, worked out from
+ * its whole waitlist one by one, into *D. */
+static void oracle_decide(struct fx *f, const char *json, int64_t now, struct rd_decision *d)
+{
+        struct oracle *o = calloc(1, sizeof *o);
+        struct rd_route_state rs;
+        struct rd_referral ref;
+        struct rd_error err;
+        json_t *obj = json_loads(json, 0, NULL);
+
+        assert_non_null(o);
+        assert_int_equal(rd_referral_from_json(obj, &ref, &err), 0);
+        json_decref(obj);
+        o->rules = rd_hub_rules(f->hub);
+        o->u = ref.urgency;
+        assert_int_equal(rd_route_decide(&ref, o->rules, NULL, now, d, NULL), 0);
+        o->s = now + o->rules->rules[d->rule].window_s * 1000;
+        assert_int_equal(rd_store_each_waiting(f->store, NULL, 256, oracle_entry, o, NULL), 0);
+        assert_true(o->n < 256); /* the whole list */
+        assert_int_equal(rd_hub_route_state(f->hub, &rs), 0);
+        rs.waiting = o->w;
+        rs.n_waiting = o->n;
+        rs.waiting_sets = NULL;
+        rs.waiting_set_counts = NULL;
+        rs.n_waiting_sets = 0;
+        rs.set_ahead = NULL;
+        assert_int_equal(rd_route_decide(&ref, o->rules, &rs, now, d, NULL), 0);
+        rd_referral_clear(&ref);
+        free(o);
+}
 
 static void twin_submit(struct twin *t)
 {
@@ -562,13 +765,19 @@ static void twin_submit(struct twin *t)
         char ref[32], json[1024];
         struct rd_stored sa, sb;
         struct rd_error ea, eb;
+        struct rd_decision want;
         bool da, db;
 
         snprintf(ref, sizeof ref, "twin-%d", ++t->n_refs);
         snprintf(json, sizeof json, form, ref);
+        oracle_decide(t->a, json, t->now, &want);
         assert_int_equal(submit(t->a, json, t->now, &sa, &da, &ea), 0);
         assert_int_equal(submit(t->b, json, t->now, &sb, &db, &eb), 0);
         assert_same_state(&sa, &sb);
+        /* as the whole waitlist, one by one, in its order */
+        assert_int_equal(sa.status, want.status);
+        assert_int_equal(sa.expected_start_ms, want.expected_start_ms);
+        t->forecasts += want.status == RD_STATUS_WAITLISTED;
 }
 
 static void twin_update(struct twin *t)
@@ -643,6 +852,7 @@ static void twin_run(struct fx *a, struct twin *t)
         }
         /* the script did build a waitlist longer than B's head */
         assert_true(waiting_max > 10);
+        assert_true(t->forecasts > 50);
         for (int i = 1; i <= t->n_refs; i++) {
                 char id[RD_RID_MAX];
                 struct rd_stored sa, sb;
@@ -690,11 +900,15 @@ int main(void)
                 T(waitlist_served_when_a_reload_raises_capacity),
                 T(waitlist_not_served_while_nobody_has_room),
                 T(forecast_counts_the_expected_end_of_started_trajectories),
+                T(a_high_referral_is_forecast_ahead_of_waiting_normal_ones),
+                T(a_normal_referral_is_forecast_behind_waiting_high_ones),
+                T(of_one_urgency_an_earlier_start_by_is_forecast_first),
                 T(reload_keeps_decisions_and_reexpires_open_offers),
                 T(a_refused_reload_is_recorded_and_changes_nothing),
                 T(a_small_team_overflows_into_a_large_one_and_waits_with_both_ranks),
                 T(a_waiting_referral_is_listed_under_its_first_rank_teams_only),
                 T(a_freed_connector_serves_its_first_rank_waiting_referrals_first),
+                T(ranks_come_before_urgency_in_the_forecast),
                 T(a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
                 T(with_overflow_a_waitlist_read_from_the_store_decides_as_one_held_in_memory),
         };

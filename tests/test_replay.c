@@ -1,7 +1,7 @@
 /* test_replay.c: lib/replay's synthetic replay (tools.md, "What-if
  * replay"): Little's law and the model's own rates over years of simulated
  * time, the same seed giving the same JSON, a connector added showing in
- * the changes, and a scratch folder left as it was found. */
+ * the changes, and a failure that frees what the replay was given. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,14 +9,12 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "replay.h"
 
@@ -80,44 +78,15 @@ static struct rd_synth_model *model(const char *text)
         return m;
 }
 
-/* A private scratch folder for one test. */
-struct scratch {
-        char dir[64];
-};
-
-static void scratch_make(struct scratch *s)
-{
-        snprintf(s->dir, sizeof s->dir, "/tmp/rd-test-replay-XXXXXX");
-        assert_non_null(mkdtemp(s->dir));
-}
-
-/* The folder is empty (the replay left nothing behind); then it is removed. */
-static void scratch_done(struct scratch *s)
-{
-        DIR *d = opendir(s->dir);
-        struct dirent *e;
-        size_t n = 0;
-
-        assert_non_null(d);
-        while ((e = readdir(d)))
-                n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-        closedir(d);
-        assert_int_equal(n, 0);
-        assert_int_equal(rmdir(s->dir), 0);
-}
-
 static struct rd_replay_result *replay(const struct rd_synth_model *m, struct rd_rules *base,
                                        struct rd_rules *cand, uint64_t seed)
 {
-        struct scratch s;
-        struct rd_replay_options o = {.seed = seed, .scratch_dir = s.dir};
+        struct rd_replay_options o = {.seed = seed};
         struct rd_replay_result *res = NULL;
         char errbuf[512] = "";
 
-        scratch_make(&s);
         if (rd_replay_synthetic(m, base, cand, &o, &res, errbuf, sizeof errbuf) < 0)
                 fail_msg("replay failed: %s", errbuf);
-        scratch_done(&s);
         return res;
 }
 
@@ -230,21 +199,21 @@ static void test_a_candidate_with_one_more_connector_lists_the_decisions_it_chan
         rd_synth_free(m);
 }
 
-static void test_a_scratch_folder_that_cannot_be_used_is_said_and_frees_both_files(void **state)
+static void test_a_database_without_a_referral_is_said_and_frees_both_files(void **state)
 {
-        static const char text[] = "synthetic: {days: 30, referrals_per_year: 375}\n";
-        struct rd_synth_model *m = model(text);
-        struct rd_replay_options o = {.seed = 1, .scratch_dir = "/nonexistent/folder"};
+        struct rd_replay_options o = {.seed = 1};
         struct rd_replay_result *res = NULL;
+        struct rd_store *empty = NULL;
         char errbuf[512] = "";
 
         (void)state;
-        assert_int_equal(rd_replay_synthetic(m, rules(6, 2, ""), rules(6, 2, ""), &o, &res, errbuf,
-                                             sizeof errbuf),
+        assert_int_equal(rd_store_open_memory(&empty, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_replay_history(empty, rules(6, 2, ""), rules(6, 2, ""), INT64_MIN,
+                                           INT64_MAX, &o, &res, errbuf, sizeof errbuf),
                          -ENOENT);
         assert_null(res);
-        assert_non_null(strstr(errbuf, "scratch folder"));
-        rd_synth_free(m);
+        assert_non_null(strstr(errbuf, "no referral"));
+        rd_store_close(empty);
 }
 
 int main(void)
@@ -255,8 +224,7 @@ int main(void)
                 cmocka_unit_test(test_the_same_seed_gives_the_same_json_and_another_seed_another),
                 cmocka_unit_test(
                         test_a_candidate_with_one_more_connector_lists_the_decisions_it_changes),
-                cmocka_unit_test(
-                        test_a_scratch_folder_that_cannot_be_used_is_said_and_frees_both_files),
+                cmocka_unit_test(test_a_database_without_a_referral_is_said_and_frees_both_files),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -603,6 +603,15 @@ static void test_rule_window_and_accept_within_set_the_times(void **st)
 
 /* ---- the forecast ----------------------------------------------------- */
 
+/* Key KEY of the trace's forecast, or of its part for RANK ("first",
+ * "overflow"; NULL: the whole), as an integer. */
+static json_int_t fc_int(json_t *t, const char *rank, const char *key)
+{
+        json_t *fc = json_object_get(t, "forecast");
+
+        return json_integer_value(json_object_get(rank ? json_object_get(fc, rank) : fc, key));
+}
+
 /* genk's family coaches all full; kelly's families end at +10d and +40d,
  * sophie's at +20d, ahmet's at +50d; a window of 30d. */
 struct full_genk {
@@ -666,9 +675,9 @@ static void test_forecast_gives_the_first_slots_to_referrals_already_waiting(voi
         struct full_genk f;
         const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
         struct rd_waiting waiting[3] = {
-                {w_lien, 1, 0, false}, /* shares no candidate: does not count */
-                {w_kelly, 1, 0, false},
-                {w_both, 2, 0, false},
+                {w_lien, 1, 0, false, RD_URGENCY_NORMAL}, /* shares no candidate: does not count */
+                {w_kelly, 1, 0, false, RD_URGENCY_NORMAL},
+                {w_both, 2, 0, false, RD_URGENCY_NORMAL},
         };
         struct rd_decision d;
         json_t *t;
@@ -705,8 +714,9 @@ static void test_forecast_counts_waiting_sets_like_waiting_entries(void **st)
         struct rd_referral ref = referral();
         struct full_genk f;
         const size_t w_kelly[] = {KELLY}, w_lien[] = {LIEN}, w_both[] = {LIEN, AHMET};
-        const struct rd_waiting sets[3] = {
-                {w_lien, 1, 0, false}, {w_kelly, 1, 0, false}, {w_both, 2, 0, false}};
+        const struct rd_waiting sets[3] = {{w_lien, 1, 0, false, RD_URGENCY_NORMAL},
+                                           {w_kelly, 1, 0, false, RD_URGENCY_NORMAL},
+                                           {w_both, 2, 0, false, RD_URGENCY_NORMAL}};
         uint64_t counts[3] = {500, 1, 1}; /* many waiting for lien: they do not count */
         struct rd_decision d;
         json_t *t;
@@ -742,6 +752,93 @@ static void test_forecast_counts_waiting_sets_like_waiting_entries(void **st)
         /* counts without their sets are inconsistent input */
         f.s.waiting_sets = NULL;
         assert_int_equal(rd_route_decide(&ref, r, &f.s, NOW, &d, NULL), -EINVAL);
+        rd_rules_free(r);
+}
+
+/* struct rd_route_state, set_ahead: *CTX referrals of each set come
+ * before the referral being decided (at most CAP). */
+static int fixed_ahead(void *ctx, size_t set, int64_t start_by, uint64_t cap, uint64_t *n)
+{
+        (void)set;
+        assert_int_equal(start_by, NOW + 30 * DAY); /* the referral's */
+        *n = *(const uint64_t *)ctx < cap ? *(const uint64_t *)ctx : cap;
+        return 0;
+}
+
+static void test_a_high_referral_is_forecast_ahead_of_waiting_normal_ones(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const size_t both[] = {KELLY, SOPHIE};
+        const struct rd_waiting normal = {both, 2, 0, false, RD_URGENCY_NORMAL};
+        uint64_t two = 2, one = 1;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.waiting_sets = &normal;
+        f.s.waiting_set_counts = &two;
+        f.s.n_waiting_sets = 1;
+        /* a normal referral: both come before it (+10d, +20d); +40d is too late */
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_FORWARDED);
+        json_decref(t);
+        /* of them, only those set_ahead counts (an earlier start_by) */
+        f.s.set_ahead = fixed_ahead;
+        f.s.set_ahead_ctx = &one;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        json_decref(t);
+        /* a high one is served before them: the first slot */
+        ref.urgency = RD_URGENCY_HIGH;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.status, RD_STATUS_WAITLISTED);
+        assert_int_equal(d.expected_start_ms, NOW + 10 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_a_normal_referral_is_forecast_behind_waiting_high_ones(void **st)
+{
+        struct rd_rules *r = routing("{teams: [genk], language: ignore}", OTHERWISE_FORWARD);
+        struct rd_referral ref = referral();
+        struct full_genk f;
+        const size_t both[] = {KELLY, SOPHIE};
+        const struct rd_waiting high[2] = {{both, 2, 0, false, RD_URGENCY_HIGH},
+                                           {both, 2, 0, false, RD_URGENCY_NORMAL}};
+        uint64_t counts[2] = {1, 5}, none = 0;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_genk_init(&f);
+        f.s.waiting_sets = high;
+        f.s.waiting_set_counts = counts;
+        f.s.n_waiting_sets = 1;
+        /* one high referral waits: it comes first, this one has +20d */
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 1);
+        json_decref(t);
+        /* and whatever set_ahead says of its own urgency, it is not asked
+         * about another: still +20d when none of those come first */
+        f.s.set_ahead = fixed_ahead;
+        f.s.set_ahead_ctx = &none;
+        f.s.n_waiting_sets = 2;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        json_decref(t);
+        /* a high referral: after the high one waiting (set_ahead counts it,
+         * NULL: all come first), before the normal ones */
+        ref.urgency = RD_URGENCY_HIGH;
+        f.s.set_ahead = NULL;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 20 * DAY);
+        json_decref(t);
         rd_rules_free(r);
 }
 
@@ -997,7 +1094,7 @@ static void test_inconsistent_state_is_einval_and_leaves_out_alone(void **st)
         struct rd_referral ref = referral();
         struct rd_route_state s = {.n_excluded = 1}; /* excluded missing */
         const size_t bad[] = {99};
-        struct rd_waiting w = {bad, 1, 0, false};
+        struct rd_waiting w = {bad, 1, 0, false, RD_URGENCY_NORMAL};
         struct rd_route_state skip = {.waiting = &w, .n_waiting = 1};
         struct rd_decision d;
         json_t *t = NULL;
@@ -1353,13 +1450,6 @@ static void full_region_init(struct full_region *f)
         f->s.n_ends = f->n_ends;
 }
 
-static json_int_t fc_int(json_t *t, const char *rank, const char *key)
-{
-        json_t *fc = json_object_get(t, "forecast");
-
-        return json_integer_value(json_object_get(rank ? json_object_get(fc, rank) : fc, key));
-}
-
 static void test_forecast_takes_the_slots_of_both_ranks_together(void **st)
 {
         struct rd_rules *r = region("");
@@ -1406,15 +1496,17 @@ static void test_a_connector_serves_its_first_rank_waiting_referrals_first(void 
         const size_t k_cands[] = {CAS, DIRK};
         /* another Menen family: an and bo first, cas and dirk overflow */
         const size_t m_cands[] = {AN, BO, CAS, DIRK};
-        struct rd_waiting kortrijk = {k_cands, 2, 0, true}; /* behind this one */
-        struct rd_waiting menen_behind = {m_cands, 4, 2, true};
-        struct rd_waiting menen_ahead = {m_cands, 4, 2, false};
+        /* of a lower urgency than this family: behind it in waitlist order */
+        struct rd_waiting kortrijk = {k_cands, 2, 0, false, RD_URGENCY_NORMAL};
+        struct rd_waiting menen_behind = {m_cands, 4, 2, true, RD_URGENCY_NORMAL};
+        struct rd_waiting menen_ahead = {m_cands, 4, 2, false, RD_URGENCY_NORMAL};
         uint64_t three = 3;
         struct rd_decision d;
         json_t *t;
 
         (void)st;
         full_region_init(&f);
+        ref.urgency = RD_URGENCY_HIGH;
 
         /* three Kortrijk families waiting, even behind this one in waitlist
          * order, take the Kortrijk places (+5d, +8d, +15d) first; an's
@@ -1459,6 +1551,45 @@ static void test_a_connector_serves_its_first_rank_waiting_referrals_first(void 
         assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
         assert_null(json_object_get(json_object_get(t, "forecast"), "first"));
         assert_string_equal(cand_key(t, "cas", "rank"), "absent");
+        json_decref(t);
+        rd_rules_free(r);
+}
+
+static void test_ranks_come_before_urgency_in_the_forecast(void **st)
+{
+        struct rd_rules *r = region("");
+        struct rd_referral ref = menen_referral();
+        struct full_region f;
+        const size_t k_cands[] = {CAS, DIRK}, m_cands[] = {AN, BO, CAS, DIRK};
+        const struct rd_waiting kortrijk = {k_cands, 2, 0, false, RD_URGENCY_NORMAL};
+        const struct rd_waiting menen = {m_cands, 4, 2, false, RD_URGENCY_CRISIS};
+        uint64_t three = 3;
+        struct rd_decision d;
+        json_t *t;
+
+        (void)st;
+        full_region_init(&f);
+        f.an[0] = NOW + 12 * DAY;
+        /* a Menen family of high urgency: at cas and dirk it is overflow,
+         * so Kortrijk's normal families come first there (+5d, +8d, +15d):
+         * an's +12d */
+        ref.urgency = RD_URGENCY_HIGH;
+        f.s.waiting_sets = &kortrijk;
+        f.s.waiting_set_counts = &three;
+        f.s.n_waiting_sets = 1;
+        t = decide(&ref, r, &f.s, &d);
+        assert_int_equal(d.expected_start_ms, NOW + 12 * DAY);
+        assert_int_equal(fc_int(t, "overflow", "waiting_ahead"), 3);
+        json_decref(t);
+        /* a Kortrijk family of normal urgency: Menen families of crisis
+         * urgency, for whom cas and dirk are overflow, come after it there */
+        strcpy(ref.postcode, "8500");
+        ref.urgency = RD_URGENCY_NORMAL;
+        f.s.waiting_sets = &menen;
+        t = decide(&ref, r, &f.s, &d);
+        assert_string_equal(r->rules[d.rule].name, "kortrijk");
+        assert_int_equal(d.expected_start_ms, NOW + 5 * DAY);
+        assert_int_equal(fc_int(t, NULL, "waiting_ahead"), 0);
         json_decref(t);
         rd_rules_free(r);
 }
@@ -1636,6 +1767,30 @@ static const struct rd_route_state *gen_state(struct gen_state *g, const struct 
         return &g->s;
 }
 
+/* struct rd_route_state, set_ahead, over the sets as gen_waiting drew
+ * them (CTX: the state): each of the referral's urgency, and of those a
+ * set drawn behind it none before it, of the others all. The cases were
+ * recorded when a set said so itself. */
+static int gen_set_ahead(void *ctx, size_t k, int64_t start_by, uint64_t cap, uint64_t *n)
+{
+        const struct rd_route_state *s = ctx;
+
+        (void)start_by;
+        (void)cap;
+        *n = s->waiting_sets[k].behind ? 0 : s->waiting_set_counts[k];
+        return 0;
+}
+
+/* The sets of G (drawn by gen_state) of URGENCY, before or after the
+ * referral as drawn. */
+static void gen_sets_of(struct gen_state *g, enum rd_urgency urgency)
+{
+        for (size_t w = 0; w < sizeof g->waiting / sizeof g->waiting[0]; w++)
+                g->waiting[w].urgency = urgency;
+        g->s.set_ahead = gen_set_ahead;
+        g->s.set_ahead_ctx = &g->s;
+}
+
 /* The decision D with its trace T as one line of text (malloc'ed). */
 static char *decision_text(const struct rd_decision *d, const json_t *t)
 {
@@ -1696,6 +1851,8 @@ static char *gen_case(const struct rd_rules *r, char line[64])
 
         gen_referral(&ref);
         s = gen_state(&g, r);
+        if (s)
+                gen_sets_of(&g, ref.urgency);
         if (!gen_below(4)) { /* decided again, by its rule or from the top */
                 forced = gen_below((unsigned)r->n_rules + 1);
                 forced = forced == r->n_rules ? SIZE_MAX : forced;
@@ -1794,25 +1951,55 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
 
 #define EQ_ENTRIES 16
 
-/* Waiting referrals drawn from a few kinds, so that many are alike. */
-static void gen_region_waiting(struct rd_waiting *w, size_t n)
+/* Waiting referrals drawn from a few kinds, so that many are alike, each
+ * of an urgency and a start_by drawn around the referral's (NOW + 30d), so
+ * that some come before it and some after. */
+static void gen_region_waiting(struct rd_waiting *w, int64_t *start_by, size_t n)
 {
         static const size_t menen[] = {AN, BO, CAS, DIRK}, kortrijk[] = {CAS, DIRK},
                             only_an[] = {AN}, odd[] = {DIRK, 99, AN};
         static const struct rd_waiting kinds[] = {
-                {menen, 4, 2, false},   {menen, 4, 2, true},    {kortrijk, 2, 0, false},
-                {kortrijk, 2, 0, true}, {only_an, 1, 0, false}, {odd, 3, 1, true},
-                {menen, 4, 9, false}, /* more overflow than candidates: all overflow */
+                {menen, 4, 2, false, RD_URGENCY_NORMAL},
+                {kortrijk, 2, 0, false, RD_URGENCY_NORMAL},
+                {only_an, 1, 0, false, RD_URGENCY_NORMAL},
+                {odd, 3, 1, false, RD_URGENCY_NORMAL},
+                /* more overflow than candidates: all overflow */
+                {menen, 4, 9, false, RD_URGENCY_NORMAL},
         };
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 w[i] = kinds[gen_below(sizeof kinds / sizeof kinds[0])];
+                w[i].urgency = (enum rd_urgency)gen_below(RD_URGENCY__MAX);
+                start_by[i] = NOW + (28 + (int64_t)gen_below(5)) * DAY;
+        }
 }
 
 static bool same_waiting(const struct rd_waiting *a, const struct rd_waiting *b)
 {
         return a->candidates == b->candidates && a->n_candidates == b->n_candidates &&
-               a->n_overflow == b->n_overflow && a->behind == b->behind;
+               a->n_overflow == b->n_overflow && a->urgency == b->urgency;
+}
+
+/* The entries of one form of the waitlist: SET_OF[i], the set entry i is
+ * counted in (SIZE_MAX: listed), START_BY[i] its start_by. */
+struct eq_form {
+        size_t set_of[EQ_ENTRIES];
+        const int64_t *start_by;
+        size_t n;
+};
+
+/* struct rd_route_state, set_ahead, from the entries of an eq_form: of
+ * set K, those whose start_by is not after START_BY (the referral being
+ * decided is received after them all), at most CAP. */
+static int eq_set_ahead(void *ctx, size_t k, int64_t start_by, uint64_t cap, uint64_t *n)
+{
+        const struct eq_form *form = ctx;
+
+        *n = 0;
+        for (size_t i = 0; i < form->n; i++)
+                if (form->set_of[i] == k && form->start_by[i] <= start_by && *n < cap)
+                        (*n)++;
+        return 0;
 }
 
 /* The decision and trace for REF under R with BASE's connectors and the
@@ -1830,11 +2017,23 @@ static char *decided_with(const struct rd_referral *ref, const struct rd_rules *
         s.waiting_sets = wl->waiting_sets;
         s.waiting_set_counts = wl->waiting_set_counts;
         s.n_waiting_sets = wl->n_waiting_sets;
+        s.set_ahead = wl->set_ahead;
+        s.set_ahead_ctx = wl->set_ahead_ctx;
         memset(&d, 0, sizeof d);
         assert_int_equal(rd_route_decide(ref, r, &s, NOW, &d, &t), 0);
         text = decision_text(&d, t);
         json_decref(t);
         return text;
+}
+
+/* Where REF would stand under R: its urgency, and its start_by (received
+ * now, the window of the rule that decides it). */
+static int64_t eq_start_by(const struct rd_referral *ref, const struct rd_rules *r)
+{
+        struct rd_decision d;
+
+        assert_int_equal(rd_route_decide(ref, r, NULL, NOW, &d, NULL), 0);
+        return NOW + r->rules[d.rule].window_s * 1000;
 }
 
 static void test_the_waitlist_as_entries_or_as_counts_decides_the_same(void **st)
@@ -1843,15 +2042,20 @@ static void test_the_waitlist_as_entries_or_as_counts_decides_the_same(void **st
         struct full_region f;
         struct rd_waiting w[EQ_ENTRIES], sets[EQ_ENTRIES], ones[EQ_ENTRIES];
         uint64_t counts[EQ_ENTRIES], one[EQ_ENTRIES];
+        int64_t start_by[EQ_ENTRIES];
         size_t differ = 0;
 
         (void)st;
         gen_seed = 7;
-        for (size_t round = 0; round < 400; round++) {
+        for (size_t round = 0; round < 600; round++) {
                 struct rd_rules *r = rules[round % 2];
                 struct rd_referral ref = menen_referral();
                 size_t n = gen_below(EQ_ENTRIES + 1), n_sets = 0, split = gen_below(n + 1);
                 struct rd_route_state listed = {0}, as_ones = {0}, grouped = {0}, mixed = {0};
+                struct eq_form f_ones = {.start_by = start_by, .n = n},
+                               f_grouped = {.start_by = start_by, .n = n},
+                               f_mixed = {.start_by = start_by, .n = n};
+                int64_t me;
                 char *texts[4];
 
                 full_region_init(&f);
@@ -1862,12 +2066,19 @@ static void test_the_waitlist_as_entries_or_as_counts_decides_the_same(void **st
                 strcpy(ref.language, gen_below(2) ? "fr" : "nl");
                 if (!gen_below(4))
                         strcpy(ref.postcode, "8500"); /* the kortrijk rule */
-                gen_region_waiting(w, n);
+                ref.urgency = (enum rd_urgency)gen_below(RD_URGENCY__MAX);
+                me = eq_start_by(&ref, r);
+                gen_region_waiting(w, start_by, n);
                 for (size_t i = 0; i < n; i++) {
                         size_t k = 0;
 
+                        /* listed: before or after it, as its place says */
+                        w[i].behind = w[i].urgency < ref.urgency ||
+                                      (w[i].urgency == ref.urgency && start_by[i] > me);
                         ones[i] = w[i];
                         one[i] = 1;
+                        f_ones.set_of[i] = i;
+                        f_mixed.set_of[i] = i < split ? i : SIZE_MAX;
                         while (k < n_sets && !same_waiting(&sets[k], &w[i]))
                                 k++;
                         if (k == n_sets) {
@@ -1875,20 +2086,27 @@ static void test_the_waitlist_as_entries_or_as_counts_decides_the_same(void **st
                                 counts[n_sets++] = 0;
                         }
                         counts[k]++;
+                        f_grouped.set_of[i] = k;
                 }
                 listed.waiting = w;
                 listed.n_waiting = n;
                 as_ones.waiting_sets = ones;
                 as_ones.waiting_set_counts = one;
                 as_ones.n_waiting_sets = n;
+                as_ones.set_ahead = eq_set_ahead;
+                as_ones.set_ahead_ctx = &f_ones;
                 grouped.waiting_sets = sets;
                 grouped.waiting_set_counts = counts;
                 grouped.n_waiting_sets = n_sets;
+                grouped.set_ahead = eq_set_ahead;
+                grouped.set_ahead_ctx = &f_grouped;
                 mixed.waiting = w + split; /* the end listed, the start as counts */
                 mixed.n_waiting = n - split;
                 mixed.waiting_sets = ones;
                 mixed.waiting_set_counts = one;
                 mixed.n_waiting_sets = split;
+                mixed.set_ahead = eq_set_ahead;
+                mixed.set_ahead_ctx = &f_mixed;
                 texts[0] = decided_with(&ref, r, &f.s, &listed);
                 texts[1] = decided_with(&ref, r, &f.s, &as_ones);
                 texts[2] = decided_with(&ref, r, &f.s, &grouped);
@@ -1927,6 +2145,8 @@ int main(void)
                 cmocka_unit_test(test_forecast_before_start_by_waitlists_with_expected_start),
                 cmocka_unit_test(test_forecast_gives_the_first_slots_to_referrals_already_waiting),
                 cmocka_unit_test(test_forecast_counts_waiting_sets_like_waiting_entries),
+                cmocka_unit_test(test_a_high_referral_is_forecast_ahead_of_waiting_normal_ones),
+                cmocka_unit_test(test_a_normal_referral_is_forecast_behind_waiting_high_ones),
                 cmocka_unit_test(test_forecast_too_late_with_waitlist_waits_with_the_late_slot),
                 cmocka_unit_test(test_forecast_without_slots_applies_otherwise),
                 cmocka_unit_test(test_forecast_slot_in_the_past_counts_as_now),
@@ -1947,6 +2167,7 @@ int main(void)
                 cmocka_unit_test(test_declines_exclude_across_ranks),
                 cmocka_unit_test(test_forecast_takes_the_slots_of_both_ranks_together),
                 cmocka_unit_test(test_a_connector_serves_its_first_rank_waiting_referrals_first),
+                cmocka_unit_test(test_ranks_come_before_urgency_in_the_forecast),
                 cmocka_unit_test(test_a_waiting_referral_waits_for_both_ranks),
                 cmocka_unit_test(test_the_waitlist_as_entries_or_as_counts_decides_the_same),
                 cmocka_unit_test(test_traces_stay_byte_for_byte_over_generated_cases),

@@ -53,6 +53,14 @@
         "    postcodes: [" pc "]\n"                                                                \
         "    connectors: [{id: " conn ", capacity: 2, skills: [family_support]}]\n"
 
+/* Forward reasons of 120 characters (RD_FORWARD_REASON_MAX), the most
+ * allowed, and of 121. */
+#define TEN_CHARS "ten chars."
+#define REASON_120                                                                                 \
+        TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS TEN_CHARS  \
+                TEN_CHARS TEN_CHARS TEN_CHARS
+#define REASON_121 REASON_120 "!"
+
 static int load(const char *yaml, struct rd_rules **out, struct rd_diag *diag)
 {
         return rd_rules_load_buffer("t.yaml", yaml, strlen(yaml), out, diag);
@@ -459,6 +467,13 @@ static const struct diag_case error_cases[] = {
          "t.yaml:11:13: assign needs 'teams': the teams whose connectors may get the offer"},
         {"forward without reason", HEAD L10 "    forward: {to: caw}\n",
          "t.yaml:11:14: forward needs a 'reason': a sentence for the referring partner"},
+        {"forward reason too long", HEAD L10 "    forward: {to: caw, reason: \"" REASON_121 "\"}\n",
+         "t.yaml:11:32: reason: at most 120 characters, this one has 121: the events give the "
+         "referring partner the reason whole"},
+        {"otherwise's forward reason too long",
+         BASE "    otherwise: {forward: {to: caw, reason: " REASON_121 "}}\n",
+         "t.yaml:12:44: reason: at most 120 characters, this one has 121: the events give the "
+         "referring partner the reason whole"},
         {"rule window bad duration", HEAD L10 "    assign: {teams: [genk], window: 4w}\n",
          "t.yaml:11:37: window: bad duration '4w': use a whole number above 0 and a unit s, m, h "
          "or d, like 30d"},
@@ -584,6 +599,30 @@ static void test_rules_that_are_not_shadowed_give_no_warning(void **st)
 }
 
 /* ---- overflow (rev 2) ----------------------------------------------------- */
+
+/* 120 characters that take two bytes each (240 bytes) */
+#define E10 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define E120 E10 E10 E10 E10 E10 E10 E10 E10 E10 E10 E10 E10
+
+static void test_a_forward_reason_of_120_characters_loads_whole(void **st)
+{
+        static const char ascii[] =
+                HEAD "  - name: family\n    when: {kind: family_support}\n" L11
+                     "  - name: rest\n    forward: {to: caw, reason: \"" REASON_120 "\"}\n";
+        static const char accents[] =
+                BASE "    otherwise: {forward: {to: caw, reason: " E120 "}}\n";
+        struct rd_rules *r;
+
+        (void)st;
+        r = load_clean(ascii);
+        assert_string_equal(r->rules[1].forward_reason, REASON_120);
+        rd_rules_free(r);
+        /* characters, not bytes: 240 bytes of 120 characters */
+        r = load_clean(accents);
+        assert_string_equal(r->rules[0].otherwise_reason, E120);
+        assert_int_equal(strlen(r->rules[0].otherwise_reason), 240);
+        rd_rules_free(r);
+}
 
 static void test_overflow_lists_second_rank_teams_once(void **st)
 {
@@ -1032,6 +1071,7 @@ int main(void)
                 cmocka_unit_test(test_rules_show_json_says_what_the_text_says),
                 cmocka_unit_test(test_all_errors_are_reported_in_one_pass_in_file_order),
                 cmocka_unit_test(test_an_empty_when_is_a_catch_all),
+                cmocka_unit_test(test_a_forward_reason_of_120_characters_loads_whole),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

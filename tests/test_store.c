@@ -534,28 +534,60 @@ static void digests_are_stored_narrow_and_read_back_as_given(void **state)
 
 struct sets_seen {
         char text[8][256];
-        int64_t count[8];
+        enum rd_urgency urgency[8];
+        int64_t count[8], latest[8];
         int n;
 };
 
-static int read_set(void *ctx, const char *candidates, int64_t count)
+static int read_set(void *ctx, const struct rd_waiting_set *set)
 {
         struct sets_seen *ss = ctx;
         assert_true(ss->n < 8);
-        snprintf(ss->text[ss->n], sizeof ss->text[0], "%s", candidates);
-        ss->count[ss->n++] = count;
+        snprintf(ss->text[ss->n], sizeof ss->text[0], "%s", set->candidates);
+        ss->urgency[ss->n] = set->urgency;
+        ss->latest[ss->n] = set->latest_start_by;
+        ss->count[ss->n++] = set->count;
         return 0;
 }
 
-/* How many waiting referrals have CANDIDATES, by rd_store_each_waiting_set. */
-static int64_t waiting_for(struct fixture *f, const char *candidates)
+/* The latest start_by the store gives for CANDIDATES and URGENCY. */
+static int64_t latest_of(struct fixture *f, const char *candidates, enum rd_urgency urgency)
 {
         struct sets_seen ss = {.n = 0};
+
         assert_int_equal(rd_store_each_waiting_set(f->store, read_set, &ss), 0);
         for (int i = 0; i < ss.n; i++)
-                if (!strcmp(ss.text[i], candidates))
-                        return ss.count[i];
+                if (!strcmp(ss.text[i], candidates) && ss.urgency[i] == urgency)
+                        return ss.latest[i];
+        fail_msg("no set %s of urgency %d", candidates, (int)urgency);
         return 0;
+}
+
+/* How many waiting referrals of URGENCY (RD_URGENCY__MAX: any) have
+ * CANDIDATES, by rd_store_each_waiting_set, which names each pair once. */
+static int64_t waiting_with_urgency(struct fixture *f, const char *candidates,
+                                    enum rd_urgency urgency)
+{
+        struct sets_seen ss = {.n = 0};
+        int64_t n = 0;
+        int pairs = 0;
+
+        assert_int_equal(rd_store_each_waiting_set(f->store, read_set, &ss), 0);
+        for (int i = 0; i < ss.n; i++)
+                if (!strcmp(ss.text[i], candidates) &&
+                    (urgency == RD_URGENCY__MAX || ss.urgency[i] == urgency)) {
+                        assert_true(ss.count[i] > 0);
+                        n += ss.count[i];
+                        pairs++;
+                }
+        assert_true(urgency == RD_URGENCY__MAX || pairs <= 1);
+        return n;
+}
+
+/* How many waiting referrals have CANDIDATES, whatever their urgency. */
+static int64_t waiting_for(struct fixture *f, const char *candidates)
+{
+        return waiting_with_urgency(f, candidates, RD_URGENCY__MAX);
 }
 
 /* A waitlisted row for REF, URGENCY, START_BY, waiting for CANDIDATES. */
@@ -617,6 +649,85 @@ static void waiting_counts_by_candidates_follow_every_change_and_rollback(void *
         assert_int_equal(waiting_for(f, "kelly"), 1);
 }
 
+/* How many waiting referrals of CANDIDATES and URGENCY come before
+ * (START_BY, ROWID), counted up to LIMIT. */
+static int64_t before(struct fixture *f, const char *candidates, enum rd_urgency urgency,
+                      int64_t start_by, int64_t rowid, int64_t limit)
+{
+        const struct rd_wait_key place = {urgency, start_by, rowid};
+        int64_t n = -1;
+
+        assert_int_equal(rd_store_count_waiting_before(f->store, candidates, &place, limit, &n), 0);
+        return n;
+}
+
+static void waiting_counts_know_the_urgency_and_count_those_before_a_place(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored w[6];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert_waiting(f, "N-1", RD_URGENCY_NORMAL, 5000, "kelly sophie", &w[0]);
+        insert_waiting(f, "N-2", RD_URGENCY_NORMAL, 9000, "kelly sophie", &w[1]);
+        insert_waiting(f, "N-3", RD_URGENCY_NORMAL, 9000, "kelly sophie", &w[2]);
+        insert_waiting(f, "H-1", RD_URGENCY_HIGH, 8000, "kelly sophie", &w[3]);
+        insert_waiting(f, "H-2", RD_URGENCY_HIGH, 4000, "kelly", &w[4]);
+        insert_waiting(f, "C-1", RD_URGENCY_CRISIS, 1000, "kelly sophie", &w[5]);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        /* one count per candidates and urgency */
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_NORMAL), 3);
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_HIGH), 1);
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_CRISIS), 1);
+        assert_int_equal(waiting_with_urgency(f, "kelly", RD_URGENCY_HIGH), 1);
+        assert_int_equal(waiting_for(f, "kelly sophie"), 5);
+        /* none of a set has a later start_by than its latest */
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_NORMAL), 9000);
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_HIGH), 8000);
+
+        /* before a new referral (received after all) with start_by 9000:
+         * every normal one of the set, the same start_by included */
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 9000, INT64_MAX, 100), 3);
+        /* with start_by 8999: only the first */
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 8999, INT64_MAX, 100), 1);
+        /* a stored one at 9000 comes after those of that start_by stored earlier */
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 9000, w[2].rowid, 100), 2);
+        /* counting stops at the limit */
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 9000, INT64_MAX, 2), 2);
+        /* another urgency or other candidates are not counted */
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_HIGH, 9000, INT64_MAX, 100), 1);
+        assert_int_equal(before(f, "kelly", RD_URGENCY_NORMAL, 9000, INT64_MAX, 100), 0);
+        /* one that leaves the list is no longer counted, by either */
+        w[0].status = RD_STATUS_ASSIGNED;
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(update(f, &w[0]), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_NORMAL), 2);
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 9000, INT64_MAX, 100), 2);
+}
+
+/* The plan of the count of those before a place: a range of its index,
+ * no scan of the referrals, no sort. */
+static void the_count_before_a_place_reads_a_range_of_its_index(void **state)
+{
+        struct fixture *f = *state;
+        char sql[1024], plan[2048] = "";
+        sqlite3_stmt *st;
+        sqlite3 *db;
+        size_t len = 0;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sq_stmt_sql[S_WAITING_BEFORE]);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW)
+                len += (size_t)snprintf(plan + len, sizeof plan - len, "%s\n",
+                                        (const char *)sqlite3_column_text(st, 3));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (!strstr(plan, "referrals_waiting_sets (candidates=? AND urgency=? AND") ||
+            strstr(plan, "SCAN referrals") || strstr(plan, "TEMP B-TREE"))
+                fail_msg("the count before a place does not read its index:\n%s", plan);
+}
+
 struct order_seen {
         char refs[16][RD_REF_MAX + 1];
         int n;
@@ -668,9 +779,14 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
         assert_string_equal(o.refs[0], "early");
 }
 
-/* What schema version 4 added, taken away again (and what came after). */
+/* What schema version 5 added, taken away again (its waiting_sets and
+ * triggers stay: the step to version 5 makes them anew; and what came
+ * after). */
+#define BACK_TO_VERSION_4 BACK_TO_VERSION_5 "DROP INDEX referrals_waiting_sets;"
+
+/* What schema version 4 added, taken away again. */
 #define BACK_TO_VERSION_3                                                                          \
-        BACK_TO_VERSION_5                                                                          \
+        BACK_TO_VERSION_4                                                                          \
         "DROP INDEX referrals_status_seq; DROP INDEX referrals_connector_seq;"                     \
         "DROP INDEX referrals_team_seq; DROP INDEX referrals_attention;"                           \
         "DROP INDEX referrals_missed; DROP TABLE reasons;"                                         \
@@ -688,6 +804,7 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         assert_int_equal(rd_store_begin(f->store), 0);
         insert_waiting(f, "W-1", RD_URGENCY_NORMAL, 5000, "kelly sophie", &st);
         insert_waiting(f, "W-2", RD_URGENCY_NORMAL, 6000, "kelly sophie", &st);
+        insert_waiting(f, "W-3", RD_URGENCY_HIGH, 7000, "kelly sophie", &st);
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         f->store = NULL;
@@ -700,7 +817,11 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
                                            "DROP INDEX referrals_figures;"
                                            "PRAGMA user_version = 1");
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
-        assert_int_equal(waiting_for(f, "kelly sophie"), 2);
+        /* counted by candidates (version 2), then by urgency too (version 5) */
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_NORMAL), 2);
+        assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_HIGH), 1);
+        assert_int_equal(latest_of(f, "kelly sophie", RD_URGENCY_NORMAL), 6000);
+        assert_int_equal(before(f, "kelly sophie", RD_URGENCY_NORMAL, 5500, INT64_MAX, 10), 1);
 }
 
 /* ---- the file (daemon.md rev 2) ----------------------------------------------- */
@@ -871,14 +992,16 @@ static void writing_a_referral_builds_no_temporary_table(void **state)
 }
 
 /* Whether a line of PLAN reads a whole table: "SCAN T" without an index,
- * other than the tables of one row per forward target or reason code. */
+ * other than the tables of one row per forward target or reason code (a
+ * subquery's rows are no table). */
 static bool scans_a_table(const char *plan)
 {
         for (const char *l = plan; (l = strstr(l, "SCAN ")); l++) {
                 const char *end = strchr(l, '\n');
                 size_t len = end ? (size_t)(end - l) : strlen(l);
                 if (!memmem(l, len, " USING ", 7) && strncmp(l, "SCAN forward_counts", 19) &&
-                    strncmp(l, "SCAN reason_counts", 18) && strncmp(l, "SCAN CONSTANT ROW", 17))
+                    strncmp(l, "SCAN reason_counts", 18) && strncmp(l, "SCAN CONSTANT ROW", 17) &&
+                    strncmp(l, "SCAN (subquery-", 15))
                         return true;
         }
         return false;
@@ -928,6 +1051,8 @@ static void every_statement_of_serving_and_stats_reads_an_index(void **state)
                 {S_WAITING_HEAD, "referrals_waiting"},
                 {S_WAITING_SAME, "referrals_waiting (urgency=? AND start_by_ms>?)"},
                 {S_WAITING_LOWER, "referrals_waiting (urgency<?)"},
+                {S_WAITING_BEFORE,
+                 "referrals_waiting_sets (candidates=? AND urgency=? AND start_by_ms<?)"},
                 {S_DUE_OFFER, "referrals_offer_due (offer_expires_ms>? AND offer_expires_ms<?)"},
                 {S_DUE_AT_RISK, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
                 {S_DUE_MISSED, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
@@ -1166,6 +1291,8 @@ int main(void)
                 T(content_and_trace_are_kept),
                 T(digests_are_stored_narrow_and_read_back_as_given),
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
+                T(waiting_counts_know_the_urgency_and_count_those_before_a_place),
+                T(the_count_before_a_place_reads_a_range_of_its_index),
                 T(waitlist_is_read_in_order_a_page_at_a_time),
                 T(version_1_database_gets_its_waiting_counts_on_upgrade),
                 T(an_empty_database_file_is_refused_and_left_as_it_is),

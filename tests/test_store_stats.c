@@ -380,7 +380,7 @@ static void the_figures_equal_those_counted_from_the_rows_after_every_kind_of_ch
 }
 
 /* A database of the schema before the tallies gets them from its rows. */
-static void a_version_5_database_gets_its_figures_on_upgrade(void **state)
+static void a_version_6_database_gets_its_figures_on_upgrade(void **state)
 {
         struct fx *f = *state;
         struct rd_figures fig;
@@ -391,7 +391,7 @@ static void a_version_5_database_gets_its_figures_on_upgrade(void **state)
         f->hub = NULL;
         rd_store_close(f->store);
         f->store = NULL;
-        back_to(f->path, BACK_TO_VERSION_5 "PRAGMA user_version = 5");
+        back_to(f->path, BACK_TO_VERSION_6 "PRAGMA user_version = 6");
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &f->hub), 0);
         assert_int_equal(rd_store_figures(f->store, &fig), 0);
@@ -429,7 +429,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(a_duration_counts_with_its_three_most_significant_digits),
                 T(the_figures_equal_those_counted_from_the_rows_after_every_kind_of_change),
-                T(a_version_5_database_gets_its_figures_on_upgrade),
+                T(a_version_6_database_gets_its_figures_on_upgrade),
                 T(percentiles_of_long_durations_are_within_one_percent),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

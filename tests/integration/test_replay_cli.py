@@ -178,21 +178,30 @@ class ReplayUsageTest(TestCase):
         self.assertRegex(p.stderr, r"(?m)^%s:\d+:\d+: " % re.escape(rules))
 
 
+def write_page(cls, args, name):
+    """Run `referralctl replay ARGS --json --html` into a folder of CLS's
+    own: CLS gets dir, path, result (the JSON), text (the page) and keep
+    (HTML_REPLAY_SCREENSHOTS, where the page is copied as NAME.html)."""
+    cls.dir = tempfile.mkdtemp(prefix="test_%s-" % name)
+    cls.path = os.path.join(cls.dir, "replay.html")
+    p = run_ctl(["replay"] + list(args) + ["--json", "--html", cls.path])
+    assert p.returncode == 0, p.stderr
+    cls.result = json.loads(p.stdout)
+    with open(cls.path, encoding="utf-8") as f:
+        cls.text = f.read()
+    cls.keep = os.environ.get("HTML_REPLAY_SCREENSHOTS")
+    if cls.keep:
+        os.makedirs(cls.keep, exist_ok=True)
+        shutil.copyfile(cls.path, os.path.join(cls.keep, name + ".html"))
+
+
 class ReplayHtmlTest(TestCase):
+    SHOTS = ""  # the screenshots kept are SHOTS + media + ".png"
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="test_replay_html-")
-        cls.path = os.path.join(cls.dir, "replay.html")
-        p = replay("--seed", "7", "--json", "--html", cls.path)
-        assert p.returncode == 0, p.stderr
-        cls.result = json.loads(p.stdout)
-        with open(cls.path, encoding="utf-8") as f:
-            cls.text = f.read()
-        cls.keep = os.environ.get("HTML_REPLAY_SCREENSHOTS")
-        if cls.keep:
-            os.makedirs(cls.keep, exist_ok=True)
-            shutil.copyfile(cls.path, os.path.join(cls.keep, "replay.html"))
+        write_page(cls, ["--synthetic", MODEL, "--rules", CANDIDATE, "--against", BASELINE,
+                         "--seed", "7"], "replay")
 
     @classmethod
     def tearDownClass(cls):
@@ -222,7 +231,7 @@ class ReplayHtmlTest(TestCase):
             shot = os.path.join(self.dir, media + ".png")
             r = htmlcheck.check_html(self.path, screenshot=shot, media=media)
             if self.keep:
-                shutil.copyfile(shot, os.path.join(self.keep, media + ".png"))
+                shutil.copyfile(shot, os.path.join(self.keep, self.SHOTS + media + ".png"))
             self.assertEqual(r.problems(), [], media)
             dom = r.dom
             # load per connector (a panel per connector and side: 4 of them

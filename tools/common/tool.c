@@ -61,6 +61,14 @@ int64_t tool_mono_ns(void)
         return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
+int64_t tool_wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / NS_PER_MS;
+}
+
 static void on_stop_signal(int sig)
 {
         (void)sig;

@@ -36,6 +36,9 @@ long long tool_parse_int(const char *prog, const char *opt, const char *s, long 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t tool_mono_ns(void);
 
+/* CLOCK_REALTIME in milliseconds since the epoch (lib/'s time). */
+int64_t tool_wall_ms(void);
+
 /* Set by SIGINT and SIGTERM once tool_catch_stop_signals() is called. */
 extern volatile sig_atomic_t tool_interrupted;
 

@@ -3,6 +3,7 @@
  * read personal data or changed what). */
 #include "commands.h"
 #include "conn.h"
+#include "openmetrics.h"
 #include "options.h"
 #include "print.h"
 
@@ -170,11 +171,31 @@ static void print_teams(const json_t *teams)
         }
 }
 
+/* "routing file in force: digest D, from SOURCE, since TIME" (the
+ * addition to ping and stats), or from an older daemon's stats the digest
+ * alone; nothing when the reply names neither. */
+static void print_routing(const json_t *reply)
+{
+        const json_t *ro = json_object_get(reply, "routing");
+        const char *digest = jstr(ro, "digest") ? jstr(ro, "digest") : jstr(reply, "rules_digest");
+        const char *source = jstr(ro, "source"), *since = jstr(ro, "in_force_since");
+
+        if (!digest)
+                return;
+        printf("routing file in force: digest %s", digest);
+        if (source)
+                printf(", from %s", source);
+        if (since)
+                printf(", since %s", since);
+        else if (ro)
+                printf(", since: not recorded in the database");
+        putchar('\n');
+}
+
 /* Every figure of a `stats` reply (tools.md, "stats for a person"). */
 static void print_stats(const json_t *reply)
 {
         json_int_t last = 0;
-        const char *digest = jstr(reply, "rules_digest");
 
         print_by_status(json_object_get(reply, "by_status"));
         print_window(json_object_get(reply, "window"));
@@ -184,8 +205,7 @@ static void print_stats(const json_t *reply)
         print_waitlist(json_object_get(reply, "waitlist"));
         print_reason_codes(json_object_get(reply, "reason_codes"));
         print_teams(json_object_get(reply, "teams"));
-        if (digest)
-                printf("routing file in force: digest %s\n", digest);
+        print_routing(reply);
         if (jint(reply, "last_seq", &last))
                 printf("last event: seq %" JSON_INTEGER_FORMAT "\n", last);
 }
@@ -202,9 +222,31 @@ static int simple_command(struct ctl *c, int argc, char **argv, const char *op,
         return call_and_print(c, json_pack("{s:s}", "op", op), human);
 }
 
+enum { OPT_AUDIT_ID = 340, OPT_FOLLOW_ALL, OPT_OPENMETRICS };
+
 int cmd_stats(struct ctl *c, int argc, char **argv)
 {
-        return simple_command(c, argc, argv, "stats", print_stats);
+        static const struct option opts[] = {
+                GLOBAL_LONG, {"openmetrics", no_argument, NULL, OPT_OPENMETRICS}, {0}};
+        bool openmetrics = false;
+        const struct opt_value values[] = {{OPT_OPENMETRICS, .flag = &openmetrics}, {0}};
+        json_t *reply;
+        int r;
+
+        if (!parse_options_only(c, argc, argv, GLOBAL_SHORT, opts, values, &r))
+                return r;
+        if (!openmetrics)
+                return call_and_print(c, json_pack("{s:s}", "op", "stats"), print_stats);
+        if (c->json) {
+                usage_error("stats", "--openmetrics and --json cannot be given together");
+                return EXIT_USAGE;
+        }
+        r = call(c, json_pack("{s:s}", "op", "stats"), &reply);
+        if (r)
+                return r;
+        print_openmetrics(stdout, reply, tool_wall_ms());
+        json_decref(reply);
+        return EXIT_OK;
 }
 
 static void print_ping(const json_t *reply)
@@ -216,14 +258,13 @@ static void print_ping(const json_t *reply)
         jint(reply, "last_seq", &last);
         printf("referrald %s, up %" JSON_INTEGER_FORMAT " s, last seq %" JSON_INTEGER_FORMAT "\n",
                version ? version : "?", up, last);
+        print_routing(reply);
 }
 
 int cmd_ping(struct ctl *c, int argc, char **argv)
 {
         return simple_command(c, argc, argv, "ping", print_ping);
 }
-
-enum { OPT_AUDIT_ID = 340, OPT_FOLLOW_ALL };
 
 static void print_audit_row(const json_t *e)
 {

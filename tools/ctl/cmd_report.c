@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define WEEK_MS (7 * 86400 * INT64_C(1000))
 
@@ -124,33 +123,13 @@ static void print_rest(const json_t *rep)
 
 enum { OPT_DB = 300, OPT_FROM, OPT_TO, OPT_HTML };
 
-/* The DATE S of option NAME into *MS. 0, or the exit code (printed). */
-static int date_option(const char *cmd, const char *name, const char *s, int64_t *ms)
-{
-        int r = rd_date_parse(s, ms);
-
-        if (r == 0)
-                return 0;
-        if (r == -ENOENT) {
-                fault("the time zone %s is not installed (tzdata): give %s as an RFC 3339 time",
-                      RD_DATE_ZONE, name);
-                return EXIT_FAULT;
-        }
-        usage_error(cmd,
-                    "%s needs a date YYYY-MM-DD (midnight in %s) or an RFC 3339 time, not '%s'",
-                    name, RD_DATE_ZONE, s);
-        return EXIT_USAGE;
-}
-
 /* The period of --from and --to (each may be NULL) into *FROM and *TO. 0,
  * or the exit code (printed). */
 static int period(const char *cmd, const char *from_s, const char *to_s, int64_t *from, int64_t *to)
 {
-        struct timespec now;
         int r = 0;
 
-        clock_gettime(CLOCK_REALTIME, &now);
-        *to = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        *to = tool_wall_ms();
         if (to_s)
                 r = date_option(cmd, "--to", to_s, to);
         *from = *to - WEEK_MS;

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 int load_rules_report(const char *path, bool summary, struct rd_rules **rules, size_t *warnings)
@@ -216,11 +215,8 @@ static int rules_test(const struct ctl *c, const char *file, const char *input,
 /* --at AT_S, or else now, into *AT. false after a usage error (printed). */
 static bool test_time(const char *cmd, const char *at_s, int64_t *at)
 {
-        struct timespec now;
-
         if (!at_s) {
-                clock_gettime(CLOCK_REALTIME, &now);
-                *at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+                *at = tool_wall_ms();
                 return true;
         }
         if (rd_time_parse(at_s, at) == 0)

@@ -12,6 +12,7 @@
  *   options.c        the options every command takes, the environment, usage errors
  *   conn.c, curve.c  the connection: one request and its reply; the keys
  *   print.c          the text forms of replies and events; json.c: JSON helpers
+ *   openmetrics.c    a stats reply in the OpenMetrics text format (stats --openmetrics)
  *   words.c          a decision trace in plain words (rules test, explain)
  *   decide.c         one decision offline, from a routing file and a database after a
  *                    reload with it (also what `rules diff` shows: cmd_rules_diff.c)

@@ -29,10 +29,12 @@ static const struct command commands[] = {
          "change a referral's status"},
         {"events", cmd_events, "events [--since N] [--follow]",
          "print events after seq N; --follow keeps printing live ones, without gaps or doubles"},
-        {"stats", cmd_stats, "stats",
+        {"stats", cmd_stats, "stats [--openmetrics]",
          "every figure: counts per status, the window kept and missed, times to offer and start, "
-         "forwards, the waitlist, reason codes, loads per connector"},
-        {"ping", cmd_ping, "ping", "check that the daemon answers"},
+         "forwards, the waitlist, reason codes, loads per connector, the routing file in force "
+         "(--openmetrics: for node_exporter's textfile collector)"},
+        {"ping", cmd_ping, "ping",
+         "check that the daemon answers; the routing file in force and since when"},
         {"erase", cmd_erase, "erase ID",
          "erase a referral's personal data for good (coordinator; an open one is withdrawn "
          "first)"},
@@ -59,10 +61,12 @@ static const struct command commands[] = {
          "--state: after a reload with FILE of the database); diff: what a reload with FILE "
          "would do now, and what differs from the file in force"},
         {"replay", cmd_replay,
-         "replay --synthetic MODEL.yaml --rules CANDIDATE.yaml --against BASELINE.yaml [--seed N] "
-         "[--json]",
-         "what a routing file would have done: referrals replayed in simulated time with the "
-         "daemon's engine under CANDIDATE beside BASELINE (offline)"},
+         "replay --db DB --rules CANDIDATE.yaml [--against BASELINE.yaml] [--from DATE] "
+         "[--to DATE] [--seed N] [--html OUT.html] | replay --synthetic MODEL.yaml --rules "
+         "CANDIDATE.yaml --against BASELINE.yaml|--db DB [--seed N] [--html OUT.html]",
+         "what a routing file would have done: the history of DB (or a synthetic model) "
+         "replayed in simulated time with the daemon's engine under CANDIDATE, beside the "
+         "history as recorded or BASELINE (offline)"},
 };
 
 const struct command *find_command(const char *name)

@@ -2,6 +2,8 @@
 #include "options.h"
 
 #include "commands.h"
+#include "print.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -152,4 +154,21 @@ bool only_common_options(struct ctl *c, int argc, char **argv, int n, const char
                 return false;
         }
         return true;
+}
+
+int date_option(const char *cmd, const char *name, const char *s, int64_t *ms)
+{
+        int r = rd_date_parse(s, ms);
+
+        if (r == 0)
+                return 0;
+        if (r == -ENOENT) {
+                fault("the time zone %s is not installed (tzdata): give %s as an RFC 3339 time",
+                      RD_DATE_ZONE, name);
+                return EXIT_FAULT;
+        }
+        usage_error(cmd,
+                    "%s needs a date YYYY-MM-DD (midnight in %s) or an RFC 3339 time, not '%s'",
+                    name, RD_DATE_ZONE, s);
+        return EXIT_USAGE;
 }

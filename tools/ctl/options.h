@@ -56,6 +56,12 @@ void usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 /* A count: digits only (no sign), at most MAX. true with *OUT set. */
 bool parse_count(const char *s, long long max, long long *out);
 
+/* The DATE S (tools.md: YYYY-MM-DD, midnight in Europe/Brussels, or an
+ * RFC 3339 time) of option NAME of command CMD into *MS. 0, or the exit
+ * code after a message (printed): EXIT_USAGE for another text, EXIT_FAULT
+ * when the time zone's data is missing. */
+int date_option(const char *cmd, const char *name, const char *s, int64_t *ms);
+
 /* Handle an option that is common to all commands, or a getopt error.
  * Returns 1 when handled, 0 when OPT is not a common option, or -1 after
  * a usage error (printed) and -2 after --help (printed; exit 0). */
