@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,27 @@ static const char *const event_ids[] = {
 };
 RD_TABLE_COVERS(event_ids, RD_EV__MAX);
 
-void rd_log_init(int force_stderr)
+static const char *const target_names[] = {
+        [RD_LOG_AUTO] = "auto",
+        [RD_LOG_CONSOLE] = "console",
+};
+RD_TABLE_COVERS(target_names, RD_LOG_TARGET__MAX);
+
+int rd_log_target_parse(const char *text, enum rd_log_target *target)
+{
+        if (!text || !text[0]) {
+                *target = RD_LOG_AUTO;
+                return 0;
+        }
+        for (size_t i = 0; i < RD_LOG_TARGET__MAX; i++)
+                if (!strcmp(text, target_names[i])) {
+                        *target = (enum rd_log_target)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+void rd_log_init(enum rd_log_target target)
 {
         /* designated initialisers leave a gap NULL: every type has its id */
         for (size_t i = 0; i < RD_EV__MAX; i++)
@@ -57,7 +78,7 @@ void rd_log_init(int force_stderr)
         for (size_t i = 1; i < RD_MSG__MAX; i++)
                 if (!msg_ids[i] || strlen(msg_ids[i]) != 32)
                         abort();
-        use_journal = !force_stderr && access("/run/systemd/journal/socket", W_OK) == 0;
+        use_journal = target == RD_LOG_AUTO && access("/run/systemd/journal/socket", W_OK) == 0;
         /* event lines are many: buffer them, flush per batch (rd_log_flush) */
         if (!use_journal)
                 setvbuf(stderr, NULL, _IOFBF, 1 << 16);

@@ -23,9 +23,21 @@ enum rd_msg {
         RD_MSG__MAX
 };
 
-/* Decide where lines go: the journal if its socket is there, else stderr.
- * FORCE_STDERR (for tests) always picks stderr. */
-void rd_log_init(int force_stderr);
+/* Where the lines go: the environment variable REFERRALD_LOG_TARGET names
+ * it (docs/configuration.md, "Environment"), as SYSTEMD_LOG_TARGET does for
+ * systemd's own programs. */
+enum rd_log_target {
+        RD_LOG_AUTO,    /* the journal when its socket is there, else stderr */
+        RD_LOG_CONSOLE, /* standard error, always (tests, debugging, -t) */
+        RD_LOG_TARGET__MAX
+};
+
+/* The target named TEXT: "auto" or "console"; NULL or "" is auto.
+ * Returns 0 and *TARGET, or -EINVAL (*TARGET untouched). */
+int rd_log_target_parse(const char *text, enum rd_log_target *target);
+
+/* Decide where lines go, as TARGET says. */
+void rd_log_init(enum rd_log_target target);
 
 /* Write out buffered event lines (stderr only; the journal is unbuffered). */
 void rd_log_flush(void);

@@ -69,6 +69,23 @@ static int parse_args(int argc, char **argv, const char **config_path, int *test
         return -1;
 }
 
+/* Send the log where REFERRALD_LOG_TARGET says (-t: standard error
+ * always). Returns -1 to go on, else the exit code (an unknown target). */
+static int log_target(int test_only)
+{
+        const char *text = getenv("REFERRALD_LOG_TARGET");
+        enum rd_log_target target;
+
+        if (rd_log_target_parse(text, &target) < 0) {
+                fprintf(stderr,
+                        "referrald: REFERRALD_LOG_TARGET: unknown value '%s' (auto or console)\n",
+                        text);
+                return 2; /* daemon.md: 2 is a usage error */
+        }
+        rd_log_init(test_only ? RD_LOG_CONSOLE : target);
+        return -1;
+}
+
 /* The routing rules in force and the bytes they were loaded from. */
 struct routing {
         struct rd_rules *rules;
@@ -204,7 +221,9 @@ int main(int argc, char **argv)
         code = parse_args(argc, argv, &config_path, &test_only);
         if (code >= 0)
                 return code;
-        rd_log_init(test_only);
+        code = log_target(test_only);
+        if (code >= 0)
+                return code;
         code = load(config_path, test_only, &config, &ro);
         if (code >= 0)
                 return code;

@@ -66,9 +66,10 @@ struct fx {
         size_t n_reqs;
         size_t big; /* large submits in round 1 */
         /* what the sweep met: cases whose batch was cut short by a lost
-         * transaction, answered "outcome": "unknown", and whose unknown
-         * commit a restart found */
-        long cut_short, unknown, found_after_kill;
+         * transaction, answered "outcome": "unknown", whose deadlines
+         * transaction ended of unknown outcome (nobody is answered for
+         * it), and whose unknown commit (of either) a restart found */
+        long cut_short, unknown, unknown_deadlines, found_after_kill;
 };
 
 /* The routing file of every test (two connectors of capacity 3), loaded. */

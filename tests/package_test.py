@@ -222,6 +222,7 @@ DOCS = ["README.md", "operations.md", "security.md", "integration.md", "protocol
         "performance.md"]
 for _d in DOCS:
     SHIPPED["/usr/share/doc/referrald/%s.gz" % _d] = "-rw-r--r--"
+SHIPPED["/usr/share/doc/referrald/img/report.png"] = "-rw-r--r--"  # routing.md shows it
 
 
 def contents(deb):

@@ -184,6 +184,6 @@ int main(void)
                 T(retention_while_another_process_reads_wipes_when_it_ends),
                 T(a_writer_elsewhere_makes_a_batch_unavailable_at_once_and_then_it_serves),
         };
-        rd_log_init(1);
+        rd_log_init(RD_LOG_CONSOLE);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,9 +4,10 @@
  * --compare): the same transport and the same durability, and nothing else.
  * A ROUTER socket with the daemon's options (daemon/server.c: mandatory
  * routing, reply high-water mark, message size limit, linger); a SQLite file
- * with the daemon's pragmas (lib/store.c, rd_store_open with synchronous
- * FULL: WAL, synchronous=FULL, foreign_keys, secure_delete, temp_store in
- * memory); one table, one prepared insert. The loop is the daemon's: wait
+ * with the daemon's pragmas (RD_SQLITE_PRAGMAS_FULL of lib/sqlite_pragmas.h,
+ * the one definition the store's SQLite driver uses too: WAL,
+ * synchronous=FULL, foreign_keys, secure_delete, temp_store in memory); one
+ * table, one prepared insert. The loop is the daemon's: wait
  * until the socket is readable, drain up to 512 requests without blocking
  * (RD_BATCH_MAX), BEGIN IMMEDIATE at the first, one insert per submit, COMMIT,
  * then send every reply. No reply goes out before its row is committed.

@@ -30,6 +30,13 @@ STOP_TIMEOUT = 10.0
 SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
                "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY")
 
+# Where a daemon started here logs: its standard error (its log()), also on
+# a host where a journal is reachable (docs/configuration.md,
+# "Environment"). A test of the journal itself passes
+# {"REFERRALD_LOG_TARGET": None} as ENV: the daemon then decides as under
+# systemd.
+LOG_ENV = {"REFERRALD_LOG_TARGET": "console"}
+
 
 class DaemonError(AssertionError):
     """referrald did not start, answer or stop as it should; the message
@@ -38,9 +45,15 @@ class DaemonError(AssertionError):
 
 
 def clean_env(extra=None):
-    """A copy of os.environ without SYSTEMD_ENV, with EXTRA (a dict) over it."""
+    """A copy of os.environ without SYSTEMD_ENV, with LOG_ENV and then EXTRA
+    (a dict) over it; a variable that EXTRA maps to None is left out."""
     env = {k: v for k, v in os.environ.items() if k not in SYSTEMD_ENV}
-    env.update(extra or {})
+    env.update(LOG_ENV)
+    for k, v in (extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     return env
 
 
@@ -116,9 +129,10 @@ class Referrald:
 
     self.dir holds referrald.yaml (write_config: DATABASE, ROUTING,
     EXTRA_YAML), the database and daemon.log (stdout and stderr, appended
-    start after start). The daemon runs in self.dir/cwd, so that paths in
-    the config are seen to be taken from the config's folder. ENV goes over
-    clean_env(); CURVE is the identity its ping uses on a secured daemon.
+    start after start: every line the daemon logs, see LOG_ENV). The
+    daemon runs in self.dir/cwd, so that paths in the config are seen to be
+    taken from the config's folder. ENV goes over clean_env(); CURVE is the
+    identity its ping uses on a secured daemon.
     Nothing runs until start(); close() stops it and removes the folder."""
 
     def __init__(self, binary, routing=None, extra_yaml="", database="referrald.db",

@@ -59,8 +59,9 @@ def psy(capacity=1):
     return team("psy", [connector("psy-1", capacity, ["first_line_psychology"])])
 
 
-def rule(name, when=None, assign=None, forward=None, otherwise=None):
+def rule(name, when=None, assign=None, forward=None, otherwise=None, overflow=None):
     """A rule. ASSIGN: a team id, a list of them, or the whole mapping;
+    OVERFLOW: a team id or a list of them, the assign's `overflow` (rev 2);
     FORWARD: (target, reason); OTHERWISE: "waitlist" or (target, reason)."""
     r = {"name": name}
     if when is not None:
@@ -68,7 +69,9 @@ def rule(name, when=None, assign=None, forward=None, otherwise=None):
     if assign is not None:
         if isinstance(assign, str):
             assign = [assign]
-        r["assign"] = {"teams": assign} if isinstance(assign, list) else assign
+        r["assign"] = {"teams": assign} if isinstance(assign, list) else dict(assign)
+    if overflow is not None:
+        r["assign"]["overflow"] = [overflow] if isinstance(overflow, str) else list(overflow)
     if forward is not None:
         r["forward"] = {"to": forward[0], "reason": forward[1]}
     if otherwise is not None:
@@ -193,3 +196,24 @@ def windows(window, at_risk):
 ROUTING_BASIC = basic()
 # Same shape, but with room for many referrals (durability, events, load).
 ROUTING_ROOMY = basic(100000, 100000)
+
+# Overflow (routing.md rev 2): Maasmechelen (3630, lien) is small, Genk
+# (3600, kelly) next door helps out. Maasland families go to lien first,
+# to kelly when lien is full; Genk families only ever to kelly. One place
+# each, so that a test fills them with a referral each.
+MAAS_POSTCODES = ["3630"]
+FAMILY_MAASLAND = rule("family-maasland", {"kind": "family_support", "postcode": MAAS_POSTCODES},
+                       assign="maasmechelen", overflow="genk", otherwise="waitlist")
+FAMILY_GENK_ONLY = rule("family-genk", {"kind": "family_support", "postcode": ["3600"]},
+                        assign="genk", otherwise="waitlist")
+
+
+def overflow_routing(capacity=1):
+    """FAMILY_MAASLAND and FAMILY_GENK_ONLY, the rest forwarded to CAW;
+    lien and kelly with CAPACITY each."""
+    return routing([FAMILY_MAASLAND, FAMILY_GENK_ONLY, EVERYTHING_ELSE],
+                   [team("maasmechelen", [connector("lien", capacity)], MAAS_POSTCODES),
+                    team("genk", [connector("kelly", capacity)], ["3600"])])
+
+
+ROUTING_OVERFLOW = overflow_routing()

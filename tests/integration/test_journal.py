@@ -181,11 +181,15 @@ class Journald:
 
 
 class JournalDaemon(rdtest.Daemon):
-    """A Daemon that logs to our journald."""
+    """A Daemon that logs to our journald: without the harness's
+    REFERRALD_LOG_TARGET (unless ENV names one), it decides where to log as
+    under systemd."""
 
     def __init__(self, journald, **kw):
         self.journald = journald
-        super().__init__(start=False, **kw)
+        env = dict(kw.pop("env", None) or {})
+        env.setdefault("REFERRALD_LOG_TARGET", None)
+        super().__init__(start=False, env=env, **kw)
 
     def start(self, timeout=rdtest.START_TIMEOUT):
         # the namespace wrapper in front; unshare and sh exec in place, so
@@ -208,7 +212,9 @@ def events_of(entries):
     return [e for e in entries if "EVENT_TYPE" in e]
 
 
-class JournalTest(rdtest.TestCase):
+class JournaldCase(rdtest.TestCase):
+    """One private journald (cls.journald) for the class; skipped with the
+    reason where it cannot run."""
 
     @classmethod
     def setUpClass(cls):
@@ -217,6 +223,9 @@ class JournalTest(rdtest.TestCase):
             raise unittest.SkipTest(why)
         cls.journald = Journald()
         cls.addClassCleanup(cls.journald.close)
+
+
+class JournalTest(JournaldCase):
 
     def jdaemon(self, journal_events):
         d = JournalDaemon(self.journald, routing=ROUTING,

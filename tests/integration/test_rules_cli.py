@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 
 import rdtest
+from rdrouting import ROUTING_OVERFLOW
 from rdtest import EX_CONFIG, EX_USAGE, TestCase, parse_time, referral, utcnow
 
 SOURCE_DIR = rdtest.SOURCE_DIR
@@ -259,6 +260,86 @@ class RulesTestCasesTest(TestCase):
         for pos in ("2:20", "3:11", "5:11", "7:30"):
             self.assertRegex(p.stderr, r"(?m)^%s:%s: " % (re.escape(path), pos))
         self.assertIn("nothing was tested", p.stderr)
+
+
+class RulesTestOverflowTest(TestCase):
+    """rules check and rules test on a file with `overflow` (routing.md rev
+    2): rdrouting.ROUTING_OVERFLOW, where Genk (kelly) helps Maasmechelen
+    (lien) out."""
+
+    CASES = """\
+- name: a Maasland family goes to Lien
+  referral: {kind: family_support, postcode: "3630", children: [{age: 7}]}
+  expect: {status: assigned, connector: lien, team: maasmechelen, rule: family-maasland}
+- name: Maasmechelen full, Genk helps out
+  loads: {lien: 1}
+  referral: {kind: family_support, postcode: "3630", children: [{age: 7}]}
+  expect: {status: assigned, connector: kelly, team: genk, rule: family-maasland}
+- name: Lien declined, Genk takes it though Lien is free
+  declined: [lien]
+  referral: {kind: family_support, postcode: "3630", children: [{age: 7}]}
+  expect: {status: assigned, connector: kelly, team: genk}
+- name: both full, the Maasland family waits
+  loads: {lien: 1, kelly: 1}
+  referral: {kind: family_support, postcode: "3630", children: [{age: 7}]}
+  expect: {status: waitlisted, rule: family-maasland}
+- name: Genk full, a Genk family does not overflow to Maasmechelen
+  loads: {kelly: 1}
+  referral: {kind: family_support, postcode: "3600", children: [{age: 7}]}
+  expect: {status: waitlisted, rule: family-genk}
+"""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="rulescli-overflow-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.routing = self.write("routing.yaml", ROUTING_OVERFLOW)
+        self.family = rdtest.write_json(self.dir, {
+            "kind": "family_support", "postcode": "3630", "children": [{"age": 7}],
+            "consent": True, "ref": "M-1"}, "maasland.json")
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_check_passes_the_file_without_a_warning(self):
+        p = run_ctl(["rules", "check", self.routing])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, "")
+        self.assertIn("0 warning(s)", p.stdout)
+
+    def test_rules_test_says_the_rank_of_each_candidate(self):
+        p = run_ctl(["rules", "test", self.routing, self.family, "--at", AT])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^  lien \(team maasmechelen, load 0 of 1\): chosen$")
+        self.assertRegex(p.stdout, r"(?m)^  kelly \(team genk, overflow, load 0 of 1\): passed "
+                                   r"over: overflow \(free, but a connector of the rule's own "
+                                   r"teams was free and goes first\)$")
+        self.assertRegex(p.stdout, r"(?m)^Decision: assigned to lien of team maasmechelen, ")
+        p = run_ctl(["rules", "test", self.routing, self.family, "--at", AT, "--json"])
+        tr = json.loads(p.stdout)["trace"]
+        self.assertEqual(tr["rank"], "first")
+        self.assertEqual([(c["connector"], c["rank"]) for c in tr["candidates"]],
+                         [("lien", "first"), ("kelly", "overflow")])
+
+    def test_a_cases_file_with_overflow_cases_passes(self):
+        p = run_ctl(["rules", "test", self.routing, self.write("cases.yaml", self.CASES)])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("ok   Maasmechelen full, Genk helps out", p.stdout)
+        self.assertIn("5 passed, 0 failed", p.stdout)
+
+    def test_an_overflow_case_that_expects_the_first_rank_fails(self):
+        wrong = self.CASES.replace(
+            "expect: {status: assigned, connector: kelly, team: genk, rule: family-maasland}",
+            "expect: {status: assigned, connector: lien, team: maasmechelen}")
+        self.assertNotEqual(wrong, self.CASES)
+        p = run_ctl(["rules", "test", self.routing, self.write("wrong.yaml", wrong)])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("FAIL Maasmechelen full, Genk helps out: connector: expected lien, got "
+                      "kelly; team: expected maasmechelen, got genk", p.stdout)
+        self.assertIn("4 passed, 1 failed", p.stdout)
 
 
 class RulesTestStateAndExplainTest(TestCase):

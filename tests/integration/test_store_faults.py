@@ -260,12 +260,16 @@ class DatabaseFile(rdtest.TestCase):
     an empty file is refused."""
 
     def test_an_empty_database_file_is_refused_and_left_as_it_is(self):
-        d = self.daemon(start=False)
+        d = self.daemon(routing=ROUTING_ROOMY, start=False)
         open(d.database_path, "wb").close()
         d.start(wait=False)
         self.assertEqual(d.wait_exit(10), 1)
-        self.assertIn("empty (0 bytes)", d.log())
-        self.assertIn(d.database_path, d.log())
+        lines = [l for l in d.log().splitlines() if "empty (0 bytes)" in l]
+        self.assertEqual(len(lines), 1, d.log())
+        # an error line that names the file and says what to do
+        self.assertTrue(lines[0].startswith("referrald: error: "), lines[0])
+        self.assertIn(d.database_path, lines[0])
+        self.assertIn("remove it", lines[0])
         self.assertEqual(os.path.getsize(d.database_path), 0)
         for suffix in ("-wal", "-shm", ".new"):
             self.assertFalse(os.path.exists(d.database_path + suffix), suffix)

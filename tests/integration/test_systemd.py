@@ -80,13 +80,15 @@ class Notifications:
 
 class NotifyDaemon(rdtest.Daemon):
     """A Daemon started as systemd would start it: NOTIFY_SOCKET,
-    WATCHDOG_USEC and WATCHDOG_PID=its own pid."""
+    WATCHDOG_USEC and WATCHDOG_PID=its own pid, and no
+    REFERRALD_LOG_TARGET (it logs to the journal where one is reachable)."""
 
     def __init__(self, notify, watchdog_pid="$$", **kw):
         self.wrapper = ["/bin/sh", "-c",
                         'export WATCHDOG_PID=%s; exec "$0" "$@"' % watchdog_pid]
         env = dict(kw.pop("env", None) or {})
-        env.update({"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": str(WATCHDOG_USEC)})
+        env.update({"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": str(WATCHDOG_USEC),
+                    "REFERRALD_LOG_TARGET": None})
         super().__init__(env=env, start=False, **kw)
 
     def start(self, timeout=rdtest.START_TIMEOUT, wait=True):
