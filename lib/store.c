@@ -306,6 +306,17 @@ int rd_store_figures(struct rd_store *s, struct rd_figures *out)
         return CALL(s, s->ops->figures(s, out));
 }
 
+int64_t rd_store_duration_bucket(int64_t ms)
+{
+        int64_t unit = 1;
+
+        if (ms < 0)
+                return 0;
+        while (ms / unit >= 1000)
+                unit *= 10;
+        return ms - ms % unit;
+}
+
 /* ---- the audit trail -------------------------------------------------------------------- */
 
 int rd_store_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,

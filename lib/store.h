@@ -180,8 +180,11 @@ struct rd_wait_key {
 /* The earliest moment of each kind of deadline; each 0 when there is none. */
 struct rd_deadlines {
         int64_t offer_expires;    /* the earliest offer expiry */
-        int64_t at_risk_start_by; /* the earliest start_by whose at-risk event has not fired */
-        int64_t missed_start_by;  /* the same for the missed event */
+        /* the earliest start_by of an open referral not started (assigned,
+         * waitlisted, accepted) whose at-risk event has not fired, nor its
+         * missed event */
+        int64_t at_risk_start_by;
+        int64_t missed_start_by; /* the same whose missed event has not fired */
         int64_t erase_final;      /* the earliest final_ms of a referral not yet erased */
 };
 
@@ -194,10 +197,19 @@ struct rd_audit_entry {
         const char *client, *role, *action, *referral_id;
 };
 
-/* Figures for coordinators (protocol.md stats, and more). */
+/* Figures for coordinators (protocol.md stats, and more). A driver keeps
+ * them as counts that every change of a referral updates in its own
+ * transaction, so that reading them costs the same with a million
+ * referrals as with ten (rd_store_figures). */
+/* Durations from receipt, in ms: how many, and the nearest-rank 50th and
+ * 90th percentiles of their buckets (rd_store_duration_bucket): the
+ * bucket of the duration at rank ceil(COUNT * P / 100) in ascending order.
+ * So each is never above the exact nearest-rank percentile and less than
+ * 1% below it (exact when that duration has at most three significant
+ * digits in ms); 0 when COUNT is 0. */
 struct rd_durations {
         int64_t count;
-        int64_t p50_ms, p90_ms; /* nearest rank */
+        int64_t p50_ms, p90_ms;
 };
 #define RD_FIGURES_FORWARDS_MAX 32
 #define RD_FIGURES_REASONS_MAX 32
@@ -583,8 +595,10 @@ int rd_store_next_deadlines(struct rd_store *store, struct rd_deadlines *out);
 
 /* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
  * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
- * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest
- * first, into ROWS (room for LIMIT); *N says how many. 0 or errno. */
+ * at_risk; the referrals of struct rd_deadlines: a window whose missed
+ * event fired is no longer at risk), or (erase) final_ms <= THRESHOLD and
+ * not erased, earliest first (the same start_by: first stored first), into
+ * ROWS (room for LIMIT); *N says how many. 0 or errno. */
 int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
                  struct rd_stored *rows, size_t *n);
 
@@ -615,16 +629,41 @@ int rd_store_list(struct rd_store *store, const struct rd_list_query *q, json_t 
  * reason} (those that apply). Personal data: for `get` only. 0 or errno. */
 int rd_store_reasons(struct rd_store *store, int64_t rowid, json_t *arr);
 
-/* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or a negative errno. */
+/* The figures of `stats`. Each is read from counts the driver keeps with
+ * every write of a referral (or of a reason), inside the same transaction:
+ * they follow a rolled-back request or transaction as the rows do, and
+ * reading them costs what a few look-ups do, not a pass over the
+ * referrals (the percentiles: one pass over the buckets in use, at most
+ * 900 per power of ten of milliseconds). A driver fills its counts from
+ * the rows when it first meets a database without them.
+ *
+ * rd_store_count_by_status: referrals per status into
+ * COUNTS[RD_STATUS__MAX], exact.
+ *
+ * rd_store_window_counts: referrals that ever started (started_ms > 0),
+ * how many of them started no later than their start_by (started_ms <=
+ * start_by_ms), and (rev 2) how many got referral.window_missed
+ * (missed_fired), exact.
+ *
+ * rd_store_figures: the rest of struct rd_figures: the durations receipt
+ * to first offer (of referrals with first_offered_ms > 0) and receipt to
+ * start (started_ms > 0), as struct rd_durations says; forwards per
+ * target of referrals now forwarded, most first, then by target; the
+ * waiting referrals (exact), the receipt of the one received first, and
+ * how many of them have an attention; the reasons kept by change and code.
+ *
+ * Each returns 0 or a negative errno. */
 int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
-
-/* Referrals that ever started, how many of them by their start_by, and
- * (rev 2) how many got referral.window_missed (by an index: missed_fired). */
 int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time,
                            int64_t *missed);
-
-/* The figures of struct rd_figures into *OUT. 0 or a negative errno. */
 int rd_store_figures(struct rd_store *store, struct rd_figures *out);
+
+/* The bucket of a duration of MS milliseconds in the figures' percentiles
+ * (struct rd_durations): MS (below 0: 0) with every digit after its three
+ * most significant ones set to 0: 999 -> 999, 1,234 -> 1,230, 123,456,789
+ * -> 123,000,000. Never above MS, and less than 1% below it. Every driver
+ * buckets durations so. */
+int64_t rd_store_duration_bucket(int64_t ms);
 
 /* The audit trail: who (client id and role) did ACTION ("get", "submit",
  * "update:accepted", "erase", ...) on which referral, when. Never the data
@@ -638,7 +677,12 @@ int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, co
 int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
                         const char *referral_id, json_t *arr, int64_t *last);
 
-/* Delete audit entries older than BEFORE_MS. Returns how many, or errno. */
+/* Delete the audit entries older than BEFORE_MS: those numbered below the
+ * first entry of BEFORE_MS or later (all of them when there is none). The
+ * trail is appended in time order, so that these are the entries older
+ * than BEFORE_MS; after a step back of the clock, an entry older than
+ * BEFORE_MS that follows a newer one stays until the entries before it
+ * go. The cost is in the entries deleted. Returns how many, or errno. */
 int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
 
 /* The routing files that have been in force (daemon.md rev 2), so that the

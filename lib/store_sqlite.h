@@ -41,8 +41,8 @@ enum sq_stmt {
         S_AUDIT_ADD,
         S_AUDIT_LIST,
         S_AUDIT_PURGE,
-        S_COUNTS,
-        S_WINDOW,
+        S_TALLIES,
+        S_TALLY_SUM,
         S_OPEN,
         S_OFFER,
         S_OFFERS,
@@ -55,7 +55,6 @@ enum sq_stmt {
         S_REASON_ADD,
         S_REASONS,
         S_REASONS_ERASE,
-        S_REASON_COUNTS,
         S_WAITING_HEAD,
         S_WAITING_SAME,
         S_WAITING_LOWER,
@@ -68,9 +67,8 @@ enum sq_stmt {
         S_DUE_MISSED,
         S_NEXT,
         S_OFFERS_OPEN,
-        S_DURATIONS_OFFER,
-        S_DURATIONS_START,
         S_FORWARDS,
+        S_REASON_COUNTS,
         S_WAIT_OLDEST,
         S_ERASE,
         S_DUE_ERASE,
@@ -88,6 +86,20 @@ enum sq_stmt {
 extern const char *const sq_stmt_sql[S__MAX];
 extern const char *const sq_migrations[];
 extern const size_t sq_n_migrations;
+
+/* The figures of `stats` in the table tallies (store_sqlite_sql.c,
+ * migration 6 -> 7): the count of KEY of figure F is the row F *
+ * SQ_FIGURE_SPAN + KEY; the keys of the durations are bucket numbers
+ * (1000 * E + M for the bucket of M * 10^E ms). */
+#define SQ_FIGURE_SPAN 1000000
+enum sq_figure {
+        SQ_FIG_STATUS = 1, /* KEY: the status */
+        SQ_FIG_TO_OFFER,   /* KEY: the bucket number of receipt to first offer */
+        SQ_FIG_TO_START,   /* the same, receipt to start */
+        SQ_FIG_IN_TIME,    /* KEY 0 */
+        SQ_FIG_MISSED,     /* KEY 0 */
+        SQ_FIG_ATTENTION,  /* KEY 0 */
+};
 
 /* The columns of a referral row as sq_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at SQ_COL_CANDIDATES). */

@@ -16,6 +16,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- SQLite itself ---------------------------------------------------------------------- */
+
+/* SQLite's memory statistics off. With them on (SQLite's default), every
+ * allocation of SQLite's takes a global mutex to count itself, about
+ * 18,000 instructions per submit, although each connection is opened
+ * NOMUTEX and nothing here reads them. The setting can change only before
+ * SQLite initializes, which its first call of any kind does (opening a
+ * connection, registering a VFS): so a constructor, which every program
+ * that can open a store runs before its main, the daemon, the tools and
+ * the tests alike. */
+__attribute__((constructor)) static void sqlite_memstatus_off(void)
+{
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* ---- the files -------------------------------------------------------------------------- */
 
 static int make_parent(const char *path)

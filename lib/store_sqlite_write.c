@@ -4,7 +4,9 @@
 #include "store_sqlite.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- the parts of a change ------------------------------------------------------------------- */
 
@@ -167,6 +169,21 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
 /* ---- the operations ----------------------------------------------------------------------------
  */
 
+/* Bind the content's digest DIGEST to parameter I of ST: a SHA-256 in
+ * lowercase hex as its 32 bytes (COLS reads it back as that hex), any
+ * other text as it is. */
+static void bind_digest(sqlite3_stmt *st, int i, const char *digest)
+{
+        unsigned char md[32];
+        size_t len = 0;
+
+        if (strlen(digest) == 64 && strspn(digest, "0123456789abcdef") == 64 &&
+            OPENSSL_hexstr2buf_ex(md, sizeof md, &len, digest, '\0') == 1 && len == sizeof md)
+                sqlite3_bind_blob(st, i, md, (int)len, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_text(st, i, digest, -1, SQLITE_STATIC);
+}
+
 static int insert_row(struct sq_store *s, const struct rd_stored *o,
                       const struct rd_store_change *ch, int64_t last_seq)
 {
@@ -175,7 +192,7 @@ static int insert_row(struct sq_store *s, const struct rd_stored *o,
 
         sqlite3_bind_text(st, 1, o->partner, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, o->ref, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, o->digest, -1, SQLITE_STATIC);
+        bind_digest(st, 3, o->digest);
         sqlite3_bind_int64(st, 4, o->received_ms);
         sqlite3_bind_text(st, 5, ch->content, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 6, (int)o->status);
