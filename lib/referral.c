@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "macro.h"
 
 /* ---- names ------------------------------------------------------------- */
@@ -848,35 +849,76 @@ fail:
         return NULL;
 }
 
+/* The canonical form of R into W: the keys and forms of
+ * rd_referral_to_json (R, true) as json_dumps writes them compactly. */
+static void write_canonical(const struct rd_referral *r, struct rd_jw *w)
+{
+        rd_jw_open(w);
+        rd_jw_str(w, "ref", r->ref);
+        rd_jw_str_set(w, "partner", r->partner);
+        rd_jw_str(w, "kind", rd_kind_name(r->kind));
+        rd_jw_str_set(w, "postcode", r->postcode);
+        if (r->n_children > 0) {
+                rd_jw_key(w, "children");
+                rd_jw_array(w);
+                for (unsigned i = 0; i < r->n_children && i < RD_CHILDREN_MAX; i++) {
+                        rd_jw_open(w);
+                        rd_jw_member_int(w, "age", r->ages[i]);
+                        rd_jw_close(w);
+                }
+                rd_jw_array_end(w);
+        }
+        if (r->n_concerns > 0) {
+                rd_jw_key(w, "concerns");
+                rd_jw_array(w);
+                for (unsigned i = 0; i < r->n_concerns && i < RD_CONCERNS_MAX; i++)
+                        rd_jw_string(w, r->concerns[i], strlen(r->concerns[i]));
+                rd_jw_array_end(w);
+        }
+        rd_jw_str_set(w, "language", r->language);
+        rd_jw_str(w, "urgency", rd_urgency_name(r->urgency));
+        rd_jw_member_bool(w, "consent", true);
+        if (r->family) {
+                rd_jw_key(w, "family");
+                rd_jw_open(w);
+                for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
+                        const char *s =
+                                json_string_value(json_object_get(r->family, family_keys[i]));
+                        if (s)
+                                rd_jw_str(w, family_keys[i], s);
+                }
+                rd_jw_close(w);
+        }
+        if (r->note)
+                rd_jw_str(w, "note", r->note);
+        rd_jw_close(w);
+}
+
 int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65])
 {
         static const char xd[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
-        json_t *j = rd_referral_to_json(r, true);
-        char *t;
-        int ok;
+        struct rd_jw w;
+        const char *t;
+        size_t len;
+        int rc = rd_jw_init(&w);
 
-        if (!j)
-                return -ENOMEM;
-        t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(j);
-        if (!t)
-                return -ENOMEM;
-        ok = EVP_Digest(t, strlen(t), md, &md_len, EVP_sha256(), NULL);
-        if (!ok || md_len != 32) {
-                free(t);
-                return -ENOMEM;
-        }
+        if (rc < 0)
+                return rc;
+        write_canonical(r, &w);
+        t = rd_jw_text(&w, &len);
+        rc = t && EVP_Digest(t, len, md, &md_len, EVP_sha256(), NULL) && md_len == 32 ? 0 : -ENOMEM;
+        if (rc == 0 && text && !(*text = rd_jw_dup(&w, NULL)))
+                rc = -ENOMEM;
+        rd_jw_free(&w);
+        if (rc < 0)
+                return rc;
         for (unsigned i = 0; i < 32; i++) {
                 hex[2 * i] = xd[md[i] >> 4];
                 hex[2 * i + 1] = xd[md[i] & 15];
         }
         hex[64] = '\0';
-        if (text)
-                *text = t;
-        else
-                free(t);
         return 0;
 }
 

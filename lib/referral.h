@@ -125,7 +125,9 @@ int rd_referral_digest(const struct rd_referral *r, char hex[65]);
 
 /* The canonical form of R as compact JSON text (what rd_referral_digest
  * hashes, and what the store keeps) and its digest, from one
- * serialisation. *TEXT (may be NULL: not wanted) is malloc'ed; the caller
+ * serialisation: rd_referral_to_json (R, true) as json_dumps writes it
+ * with JSON_COMPACT, byte for byte, written without the tree
+ * (json_write.h). *TEXT (may be NULL: not wanted) is malloc'ed; the caller
  * frees it. Returns 0 or -ENOMEM. */
 int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65]);
 

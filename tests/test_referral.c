@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "referral.h"
 
 static const char base_json[] =
@@ -825,6 +827,167 @@ static void test_to_json_round_trips_to_same_digest(void **state)
         json_decref(j);
 }
 
+/* ---- the canonical form: written without a tree, as jansson wrote it ---- */
+
+/* The canonical text as it was made until issue 16: the tree of
+ * rd_referral_to_json dumped by jansson. */
+static char *canonical_by_jansson(const struct rd_referral *r)
+{
+        json_t *j = rd_referral_to_json(r, true);
+        char *t;
+
+        assert_non_null(j);
+        t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        assert_non_null(t);
+        return t;
+}
+
+/* R's canonical text and digest are those jansson's tree gave. */
+static void expect_canonical_as_jansson(const struct rd_referral *r, const char *what)
+{
+        char *want = canonical_by_jansson(r), *got = NULL, hex[65], hex_want[65];
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+
+        assert_int_equal(rd_referral_canonical(r, &got, hex), 0);
+        if (strcmp(got, want) != 0)
+                fail_msg("%s: the canonical text differs:\n  %s\n  %s", what, got, want);
+        assert_true(EVP_Digest(want, strlen(want), md, &md_len, EVP_sha256(), NULL));
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(hex_want + 2 * i, 3, "%02x", md[i]);
+        assert_string_equal(hex, hex_want);
+        free(got);
+        free(want);
+}
+
+static void test_canonical_text_of_every_valid_case_is_jansson_s(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *root = load(base_json);
+                struct rd_referral r;
+                struct rd_error err;
+
+                if (cases[i].code != RD_OK)
+                        continue;
+                if (cases[i].path)
+                        mutate(root, cases[i].path, cases[i].value);
+                assert_int_equal(rd_referral_from_json(root, &r, &err), 0);
+                expect_canonical_as_jansson(&r, cases[i].name);
+                rd_referral_clear(&r);
+                json_decref(root);
+        }
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
+/* Append code point CP to P as UTF-8; returns the end. */
+static char *put_utf8(char *p, uint32_t cp)
+{
+        if (cp < 0x80) {
+                *p++ = (char)cp;
+        } else if (cp < 0x800) {
+                *p++ = (char)(0xC0 | cp >> 6);
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+                *p++ = (char)(0xE0 | cp >> 12);
+                *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+                *p++ = (char)(0xF0 | cp >> 18);
+                *p++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+                *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        }
+        return p;
+}
+
+/* A random string of at most MAX code points (none U+0000), the
+ * characters JSON escapes or might among them, into BUF. */
+static char *random_text(uint64_t *x, size_t max, char *buf)
+{
+        static const uint32_t awkward[] = {'"',     '\\',     '/',    0x01,   0x08,   0x09,
+                                           0x0A,    0x0C,     0x0D,   0x1F,   0x7F,   0x80,
+                                           0xE9,    0x2028,   0x2029, 0xFEFF, 0xFFFD, 0xFFFF,
+                                           0x1F600, 0x10FFFF, 0x20AC, ' ',    '<',    '&'};
+        size_t n = rnd(x) % (max + 1);
+        char *p = buf;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t k = rnd(x) % 4;
+                uint32_t cp = k == 0   ? awkward[rnd(x) % (sizeof awkward / sizeof awkward[0])]
+                              : k == 1 ? (uint32_t)(1 + rnd(x) % 0x7F)
+                              : k == 2 ? (uint32_t)(0x80 + rnd(x) % 0xD780)
+                                       : (uint32_t)(0x20 + rnd(x) % 0x5F);
+                p = put_utf8(p, cp);
+        }
+        *p = '\0';
+        return buf;
+}
+
+/* A random referral as a validated one may be, and as erase leaves one. */
+static void random_referral(uint64_t *x, struct rd_referral *r)
+{
+        static const char *const family_keys[] = {"name", "phone", "email", "address"};
+        char text[4 * RD_NOTE_MAX + 1];
+
+        memset(r, 0, sizeof *r);
+        for (size_t i = 0, n = 1 + rnd(x) % RD_REF_MAX; i < n; i++)
+                r->ref[i] = (char)('!' + rnd(x) % 94); /* '"' and '\\' among them */
+        if (rnd(x) % 2)
+                snprintf(r->partner, sizeof r->partner, "p%llu", (unsigned long long)rnd(x));
+        r->kind = (enum rd_kind)(rnd(x) % RD_KIND__MAX);
+        if (rnd(x) % 8) { /* else erased */
+                snprintf(r->postcode, sizeof r->postcode, "%04u", (unsigned)(1000 + rnd(x) % 9000));
+                r->n_children = 1 + (unsigned)(rnd(x) % RD_CHILDREN_MAX);
+                for (unsigned i = 0; i < r->n_children; i++)
+                        r->ages[i] = (uint8_t)(rnd(x) % (RD_AGE_MAX + 1));
+        }
+        r->n_concerns = (unsigned)(rnd(x) % (RD_CONCERNS_MAX + 1));
+        for (unsigned i = 0; i < r->n_concerns; i++)
+                snprintf(r->concerns[i], sizeof r->concerns[i], "tag_%u",
+                         (unsigned)(rnd(x) % 1000));
+        if (rnd(x) % 2)
+                snprintf(r->language, sizeof r->language, "%s", rnd(x) % 2 ? "nl" : "fra");
+        r->urgency = (enum rd_urgency)(rnd(x) % RD_URGENCY__MAX);
+        if (rnd(x) % 4) {
+                r->family = json_object();
+                for (size_t i = 0; i < 4; i++)
+                        if (rnd(x) % 3)
+                                json_object_set_new(
+                                        r->family, family_keys[i],
+                                        json_string(random_text(x, RD_FAMILY_FIELD_MAX, text)));
+                if (json_object_size(r->family) == 0) {
+                        json_decref(r->family);
+                        r->family = NULL;
+                }
+        }
+        if (rnd(x) % 4)
+                r->note = strdup(random_text(x, rnd(x) % 8 ? 200 : RD_NOTE_MAX, text));
+}
+
+static void test_canonical_text_of_random_referrals_is_jansson_s(void **state)
+{
+        uint64_t x = 0x2545F4914F6CDD1Du;
+        (void)state;
+        for (int i = 0; i < 5000; i++) {
+                struct rd_referral r;
+                char what[32];
+
+                random_referral(&x, &r);
+                snprintf(what, sizeof what, "random referral %d", i);
+                expect_canonical_as_jansson(&r, what);
+                rd_referral_clear(&r);
+        }
+}
+
 /* ---- names and small helpers -------------------------------------------- */
 
 static void test_status_names_round_trip(void **state)
@@ -936,6 +1099,8 @@ int main(void)
                 cmocka_unit_test(test_digest_differs_for_any_content_change),
                 cmocka_unit_test(test_to_json_canonical_order_and_defaults),
                 cmocka_unit_test(test_to_json_round_trips_to_same_digest),
+                cmocka_unit_test(test_canonical_text_of_every_valid_case_is_jansson_s),
+                cmocka_unit_test(test_canonical_text_of_random_referrals_is_jansson_s),
                 cmocka_unit_test(test_status_names_round_trip),
                 cmocka_unit_test(test_open_statuses_are_waitlisted_assigned_accepted_started),
                 cmocka_unit_test(test_kind_and_urgency_names_round_trip),
