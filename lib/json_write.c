@@ -88,6 +88,17 @@ char *rd_jw_dup(const struct rd_jw *w, size_t *len)
         return copy;
 }
 
+char *rd_jw_take(struct rd_jw *w, size_t *len)
+{
+        char *t = (char *)rd_jw_text(w, len);
+
+        if (t) {
+                w->buf = NULL;
+                w->len = w->cap = 0;
+        }
+        return t;
+}
+
 /* A yajl_gen status: anything but ok (a token out of place) fails W. */
 static void check(struct rd_jw *w, yajl_gen_status s)
 {

@@ -44,8 +44,12 @@ void rd_jw_reset(struct rd_jw *w);
  * writing it failed. */
 const char *rd_jw_text(const struct rd_jw *w, size_t *len);
 
-/* The same, taken: a malloc'ed copy (caller frees), or NULL. */
+/* The same as a malloc'ed copy (caller frees), or NULL. */
 char *rd_jw_dup(const struct rd_jw *w, size_t *len);
+
+/* The same, taken: W's buffer itself (caller frees; W goes on with a new
+ * one), or NULL. For a text W will not be reused for. */
+char *rd_jw_take(struct rd_jw *w, size_t *len);
 
 /* ---- values: each writes one token where yajl_gen expects it ---- */
 

@@ -909,7 +909,7 @@ int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65]
         write_canonical(r, &w);
         t = rd_jw_text(&w, &len);
         rc = t && EVP_Digest(t, len, md, &md_len, EVP_sha256(), NULL) && md_len == 32 ? 0 : -ENOMEM;
-        if (rc == 0 && text && !(*text = rd_jw_dup(&w, NULL)))
+        if (rc == 0 && text && !(*text = rd_jw_take(&w, NULL)))
                 rc = -ENOMEM;
         rd_jw_free(&w);
         if (rc < 0)
