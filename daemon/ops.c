@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "ops_priv.h"
 #include "referral.h"
+#include "request.h"
 #include "timefmt.h"
 #include "txn.h"
 
@@ -403,15 +404,17 @@ json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const cha
 {
         struct ctx c = {.ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR};
         const struct op *op = NULL;
+        struct rd_request rq;
         struct rd_error err;
-        json_t *req = NULL, *reply;
+        json_t *reply;
 
-        if (rd_json_parse_request(buf, len, &req, &err) < 0)
+        if (rd_request_decode(buf, len, &rq, &err) < 0)
                 return refuse(buf, len, &err);
-        c.req = req;
+        c.req = rq.top;
+        c.rq = &rq;
         reply = admit(&c, user_id, &op);
         if (!reply)
                 reply = op->writes ? run_write(&c, op) : op->handler(&c);
-        json_decref(req);
+        rd_request_clear(&rq);
         return reply;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ops.h"
+#include "request.h"
 #include "store.h"
 
 /* The request being answered: everything a reply is built from. Lives as
@@ -16,9 +17,10 @@
  * request. */
 struct ctx {
         struct rd_ops *ops;
-        const json_t *req;  /* the parsed request (borrowed) */
-        const char *op;     /* its operation's name */
-        const json_t *corr; /* its corr, echoed byte for byte (it may hold U+0000), or NULL */
+        const json_t *req; /* the parsed request (borrowed): its referral stands in (request.h) */
+        struct rd_request *rq; /* the decoded request, with its referral (borrowed) */
+        const char *op;        /* its operation's name */
+        const json_t *corr;    /* its corr, echoed byte for byte (it may hold U+0000), or NULL */
         int64_t now;
         /* who asks: with security the client in force, else a local coordinator */
         const char *who;

@@ -23,17 +23,18 @@ json_t *rd_op_submit(struct ctx *c)
         struct rd_error err;
         struct rd_stored st;
         bool duplicate;
-        json_t *reply, *body;
+        json_t *reply;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)))
                 return reply;
-        body = json_object_get(c->req, "referral");
-        if (!body)
+        if (!c->rq->has_referral)
                 return rd_ops_error(c->corr, RD_INVALID, "referral",
                                     "a submit request needs a referral object");
-        if (rd_referral_from_json(body, &ref, &err) < 0)
-                return rd_ops_fail(c, &err);
+        if (c->rq->referral_rc < 0)
+                return rd_ops_fail(c, &c->rq->referral_err);
+        ref = c->rq->referral; /* taken */
+        memset(&c->rq->referral, 0, sizeof c->rq->referral);
         if (c->role == RD_ROLE_PARTNER) {
                 /* a partner submits as itself */
                 if (!ref.partner[0]) {
