@@ -7,29 +7,37 @@
 
 #include "timefmt.h"
 
-/* yajl_gen's print callback: append S[LEN] to the buffer, NUL after it. */
+/* Room for LEN more bytes and a NUL in W's buffer: 0, or -1 (W failed). */
+static int grow(struct rd_jw *w, size_t len)
+{
+        size_t cap = w->cap ? w->cap : 256;
+        char *p;
+
+        while (cap < w->len + len + 1)
+                cap *= 2;
+        p = w->failed ? NULL : realloc(w->buf, cap);
+        if (!p) {
+                w->failed = true;
+                return -1;
+        }
+        w->buf = p;
+        w->cap = cap;
+        return 0;
+}
+
+/* yajl_gen's print callback: append S[LEN] (most often one byte: a quote,
+ * a comma, a colon). The NUL after the text is written by rd_jw_text. */
 static void print(void *ctx, const char *s, size_t len)
 {
         struct rd_jw *w = ctx;
 
-        if (w->failed)
+        if (w->len + len >= w->cap && grow(w, len) < 0)
                 return;
-        if (w->len + len + 1 > w->cap) {
-                size_t cap = w->cap ? w->cap : 256;
-                char *p;
-                while (cap < w->len + len + 1)
-                        cap *= 2;
-                p = realloc(w->buf, cap);
-                if (!p) {
-                        w->failed = true;
-                        return;
-                }
-                w->buf = p;
-                w->cap = cap;
-        }
-        memcpy(w->buf + w->len, s, len);
+        if (len == 1)
+                w->buf[w->len] = *s;
+        else
+                memcpy(w->buf + w->len, s, len);
         w->len += len;
-        w->buf[w->len] = '\0';
 }
 
 int rd_jw_init(struct rd_jw *w)
@@ -61,31 +69,17 @@ void rd_jw_reset(struct rd_jw *w)
 {
         yajl_gen_reset(w->g, NULL);
         w->len = 0;
-        if (w->buf)
-                w->buf[0] = '\0';
         w->failed = false;
 }
 
-const char *rd_jw_text(const struct rd_jw *w, size_t *len)
+const char *rd_jw_text(struct rd_jw *w, size_t *len)
 {
         if (w->failed || !w->buf)
                 return NULL;
+        w->buf[w->len] = '\0'; /* there is room: print keeps it */
         if (len)
                 *len = w->len;
         return w->buf;
-}
-
-char *rd_jw_dup(const struct rd_jw *w, size_t *len)
-{
-        const char *t = rd_jw_text(w, NULL);
-        char *copy = t ? malloc(w->len + 1) : NULL;
-
-        if (!copy)
-                return NULL;
-        memcpy(copy, t, w->len + 1);
-        if (len)
-                *len = w->len;
-        return copy;
 }
 
 char *rd_jw_take(struct rd_jw *w, size_t *len)

@@ -24,7 +24,7 @@
 
 struct rd_jw {
         yajl_gen g;
-        char *buf; /* the text, NUL-terminated */
+        char *buf; /* the text (NUL-terminated by rd_jw_text) */
         size_t len, cap;
         bool failed;
 };
@@ -42,13 +42,10 @@ void rd_jw_reset(struct rd_jw *w);
 /* The text written since the last reset (NUL-terminated, LEN bytes into
  * *LEN when LEN is not NULL), borrowed until the next call on W; NULL when
  * writing it failed. */
-const char *rd_jw_text(const struct rd_jw *w, size_t *len);
-
-/* The same as a malloc'ed copy (caller frees), or NULL. */
-char *rd_jw_dup(const struct rd_jw *w, size_t *len);
+const char *rd_jw_text(struct rd_jw *w, size_t *len);
 
 /* The same, taken: W's buffer itself (caller frees; W goes on with a new
- * one), or NULL. For a text W will not be reused for. */
+ * one), or NULL. */
 char *rd_jw_take(struct rd_jw *w, size_t *len);
 
 /* ---- values: each writes one token where yajl_gen expects it ---- */

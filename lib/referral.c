@@ -334,6 +334,15 @@ static int oom(struct rd_error *err)
         return -ENOMEM;
 }
 
+/* The error MSG about child I (its AGE when AGE is true). */
+static int child_error(size_t i, bool age, const char *msg, struct rd_error *err)
+{
+        char path[RD_FIELD_MAX];
+
+        snprintf(path, sizeof path, "referral.children[%zu]%s", i, age ? ".age" : "");
+        return rd_error_set(err, RD_INVALID, path, "%s", msg);
+}
+
 static int check_children(const struct rd_referral_view *view, struct rd_referral *r,
                           struct rd_error *err)
 {
@@ -346,21 +355,19 @@ static int check_children(const struct rd_referral_view *view, struct rd_referra
                 return rd_error_set(err, RD_INVALID, "referral.children", MSG_CHILDREN);
         for (size_t i = 0; i < v->len; i++) {
                 const struct rd_jv *age = &view->child[i].age;
-                char path[RD_FIELD_MAX];
-                int rc;
 
-                snprintf(path, sizeof path, "referral.children[%zu]", i);
                 if (view->child[i].self.type != RD_JV_OBJECT)
-                        return rd_error_set(err, RD_INVALID, path, MSG_CHILD);
-                rc = check_keys(&view->child[i].unknown, path, "age", err);
-                if (rc)
-                        return rc;
-                snprintf(path, sizeof path, "referral.children[%zu].age", i);
+                        return child_error(i, false, MSG_CHILD, err);
+                if (view->child[i].unknown.seen) {
+                        char path[RD_FIELD_MAX];
+                        snprintf(path, sizeof path, "referral.children[%zu]", i);
+                        return check_keys(&view->child[i].unknown, path, "age", err);
+                }
                 if (age->type == RD_JV_ABSENT)
-                        return rd_error_set(err, RD_INVALID, path,
-                                            "the age of each child is required: " MSG_AGE);
+                        return child_error(i, true, "the age of each child is required: " MSG_AGE,
+                                           err);
                 if (age->type != RD_JV_INTEGER || age->i < 0 || age->i > RD_AGE_MAX)
-                        return rd_error_set(err, RD_INVALID, path, MSG_AGE);
+                        return child_error(i, true, MSG_AGE, err);
                 r->ages[i] = (uint8_t)age->i;
         }
         r->n_children = (unsigned)v->len;
@@ -408,12 +415,12 @@ static int check_family(const struct rd_referral_view *view, struct rd_referral 
                 const char *s = string_value(&view->family[i]);
                 char path[RD_FIELD_MAX];
 
-                if (view->family[i].type == RD_JV_ABSENT)
+                if (view->family[i].type == RD_JV_ABSENT ||
+                    (s && rd_utf8_length(s) <= RD_FAMILY_FIELD_MAX))
                         continue;
                 snprintf(path, sizeof path, "referral.family.%s", family_keys[i]);
-                if (!s || rd_utf8_length(s) > RD_FAMILY_FIELD_MAX)
-                        return rd_error_set(err, RD_INVALID, path,
-                                            "%s must be a string of at most 256 characters", path);
+                return rd_error_set(err, RD_INVALID, path,
+                                    "%s must be a string of at most 256 characters", path);
         }
         /* an empty family is no family */
         for (size_t i = 0; i < RD_FAMILY__MAX; i++)
