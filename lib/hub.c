@@ -311,9 +311,9 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
                 return rc;
         }
         memset(&n, 0, sizeof n);
-        snprintf(n.st.partner, sizeof n.st.partner, "%s", r->partner);
-        snprintf(n.st.ref, sizeof n.st.ref, "%s", r->ref);
-        snprintf(n.st.digest, sizeof n.st.digest, "%s", digest);
+        copy_field(n.st.partner, sizeof n.st.partner, r->partner);
+        copy_field(n.st.ref, sizeof n.st.ref, r->ref);
+        copy_field(n.st.digest, sizeof n.st.digest, digest);
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;

@@ -199,7 +199,8 @@ bool rd_referral_has_family(const struct rd_referral *r)
 static int key_index(const char *key, size_t len, const char *const *list, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                if (strlen(list[i]) == len && memcmp(key, list[i], len) == 0)
+                if (list[i][0] == key[0] && strlen(list[i]) == len &&
+                    memcmp(key, list[i], len) == 0)
                         return (int)i;
         return -1;
 }

@@ -276,6 +276,7 @@ struct seen_key {
 };
 
 #define SEEN_INLINE 64
+#define ARENA_INLINE 4096
 
 struct dec {
         yajl_handle h;
@@ -286,9 +287,11 @@ struct dec {
         size_t end; /* where: the byte after it */
         enum fault fault;
         size_t fault_at;
-        /* every key and kept string, NUL-terminated: never moves */
+        /* every key and kept string, NUL-terminated: never moves; in
+         * ARENA_INLINE when the frame is small */
         char *arena;
         size_t used, cap;
+        char arena_inline[ARENA_INLINE];
         /* the keys seen, open addressing */
         struct seen_key *seen, seen_inline[SEEN_INLINE];
         size_t n_seen, cap_seen;
@@ -695,7 +698,7 @@ static int dec_init(struct dec *d, size_t len)
         /* every token copied once at most, each with a NUL: a token of K
          * bytes in the frame takes at most K + 1 */
         d->cap = 2 * len + 1;
-        d->arena = malloc(d->cap);
+        d->arena = d->cap <= ARENA_INLINE ? d->arena_inline : malloc(d->cap);
         d->h = d->arena ? yajl_alloc(&callbacks, NULL, d) : NULL;
         if (!d->h)
                 return -ENOMEM;
@@ -710,7 +713,8 @@ static void dec_free(struct dec *d)
                 yajl_free(d->h);
         if (d->seen != d->seen_inline)
                 free(d->seen);
-        free(d->arena);
+        if (d->arena != d->arena_inline)
+                free(d->arena);
         json_decref(d->top);
 }
 

@@ -43,6 +43,15 @@ static char *put_digits(char *p, int64_t v, int width)
         return p;
 }
 
+/* V (0 <= V < 100) as two digits at P, then SEP. Returns the end. */
+static char *put2(char *p, int v, char sep)
+{
+        p[0] = (char)('0' + v / 10);
+        p[1] = (char)('0' + v % 10);
+        p[2] = sep;
+        return p + 3;
+}
+
 /* What printf's "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" wrote, without the
  * cost of printf: a year below 0 as '-' and at least three digits. */
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
@@ -62,23 +71,25 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
                 days -= 1;
         }
         civil_from_days(days, &y, &m, &d);
-        if (y < 0)
-                *p++ = '-';
-        p = put_digits(p, y < 0 ? -y : y, y < 0 ? 3 : 4);
+        if (y >= 1000 && y <= 9999) { /* all but the far past and future */
+                p = put2(p, (int)(y / 100), (char)('0' + y / 10 % 10));
+                *p++ = (char)('0' + y % 10);
+        } else {
+                if (y < 0)
+                        *p++ = '-';
+                p = put_digits(p, y < 0 ? -y : y, y < 0 ? 3 : 4);
+        }
         *p++ = '-';
-        p = put_digits(p, m, 2);
-        *p++ = '-';
-        p = put_digits(p, d, 2);
-        *p++ = 'T';
-        p = put_digits(p, sod / 3600, 2);
-        *p++ = ':';
-        p = put_digits(p, sod / 60 % 60, 2);
-        *p++ = ':';
-        p = put_digits(p, sod % 60, 2);
-        *p++ = '.';
-        p = put_digits(p, frac, 3);
-        *p++ = 'Z';
-        *p = '\0';
+        p = put2(p, m, '-');
+        p = put2(p, d, 'T');
+        p = put2(p, (int)(sod / 3600), ':');
+        p = put2(p, (int)(sod / 60 % 60), ':');
+        p = put2(p, (int)(sod % 60), '.');
+        p[0] = (char)('0' + frac / 100);
+        p[1] = (char)('0' + frac / 10 % 10);
+        p[2] = (char)('0' + frac % 10);
+        p[3] = 'Z';
+        p[4] = '\0';
         return buf;
 }
 
