@@ -182,11 +182,6 @@ static const char *const family_keys[] = {
 };
 RD_TABLE_COVERS(family_keys, RD_FAMILY__MAX);
 
-const char *rd_family_field_name(enum rd_family_field f)
-{
-        return (unsigned)f < RD_FAMILY__MAX ? family_keys[f] : "unknown";
-}
-
 bool rd_referral_has_family(const struct rd_referral *r)
 {
         for (size_t i = 0; i < RD_FAMILY__MAX; i++)

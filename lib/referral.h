@@ -56,9 +56,6 @@ enum rd_family_field {
         RD_FAMILY__MAX
 };
 
-/* Wire name of a family member ("name", ...). Static, never NULL. */
-const char *rd_family_field_name(enum rd_family_field f);
-
 struct rd_referral {
         /* public */
         char ref[RD_REF_MAX + 1];
