@@ -101,6 +101,16 @@ static void outbox_truncate(struct rd_hub *h, size_t from)
                 h->n_events = from;
 }
 
+/* SRC into DST of SIZE bytes, cut to fit (the fields of rd_stored and
+ * rd_event have the same sizes: nothing is cut but a longer CONNECTOR). */
+static void copy_field(char *dst, size_t size, const char *src)
+{
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
 struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
                           const char *connector)
 {
@@ -109,23 +119,23 @@ struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, i
         memset(&ev, 0, sizeof ev);
         ev.type = type;
         ev.at_ms = now;
-        snprintf(ev.id, sizeof ev.id, "%s", st->id);
-        snprintf(ev.partner, sizeof ev.partner, "%s", st->partner);
-        snprintf(ev.ref, sizeof ev.ref, "%s", st->ref);
+        copy_field(ev.id, sizeof ev.id, st->id);
+        copy_field(ev.partner, sizeof ev.partner, st->partner);
+        copy_field(ev.ref, sizeof ev.ref, st->ref);
         ev.status = st->status;
         if (type != RD_EV_RECEIVED) {
-                snprintf(ev.rule, sizeof ev.rule, "%s", st->rule);
-                snprintf(ev.team, sizeof ev.team, "%s", st->team);
-                snprintf(ev.connector, sizeof ev.connector, "%s",
-                         connector ? connector : st->connector);
+                copy_field(ev.rule, sizeof ev.rule, st->rule);
+                copy_field(ev.team, sizeof ev.team, st->team);
+                copy_field(ev.connector, sizeof ev.connector,
+                           connector ? connector : st->connector);
                 ev.start_by_ms = st->start_by_ms;
                 ev.expected_start_ms = st->expected_start_ms;
-                snprintf(ev.forward_to, sizeof ev.forward_to, "%s", st->forward_to);
+                copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                snprintf(ev.reason, sizeof ev.reason, "%s", st->reason);
+                copy_field(ev.reason, sizeof ev.reason, st->reason);
         return ev;
 }
 
@@ -305,9 +315,9 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         if (rc < 0)
                 return rc;
         memset(&n, 0, sizeof n);
-        snprintf(n.st.partner, sizeof n.st.partner, "%s", r->partner);
-        snprintf(n.st.ref, sizeof n.st.ref, "%s", r->ref);
-        snprintf(n.st.digest, sizeof n.st.digest, "%s", digest);
+        copy_field(n.st.partner, sizeof n.st.partner, r->partner);
+        copy_field(n.st.ref, sizeof n.st.ref, r->ref);
+        copy_field(n.st.digest, sizeof n.st.digest, digest);
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;

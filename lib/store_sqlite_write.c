@@ -107,12 +107,10 @@ static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_
 
 static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
 {
-        json_t *body = rd_event_to_json(ev);
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *text = rd_event_text(ev);
         sqlite3_stmt *st;
         int r;
 
-        json_decref(body);
         if (!text)
                 return -ENOMEM;
         st = sq_prep(s, S_EVENT);

@@ -1052,9 +1052,11 @@ static void test_trace_never_holds_postcode_ages_family_or_note(void **st)
 
         (void)st;
         strcpy(ref.postcode, "3665");
-        ref.family = json_pack("{s:s, s:s}", "name", "Janssens", "address", "Kerkstraat 1");
+        ref.family[RD_FAMILY_NAME] = strdup("Janssens");
+        ref.family[RD_FAMILY_ADDRESS] = strdup("Kerkstraat 1");
         ref.note = strdup("Moeder belt na 17u");
-        assert_non_null(ref.family);
+        assert_non_null(ref.family[RD_FAMILY_NAME]);
+        assert_non_null(ref.family[RD_FAMILY_ADDRESS]);
         assert_non_null(ref.note);
         full_genk_init(&f);
         for (int round = 0; round < 3; round++) {

@@ -28,6 +28,7 @@
  * error. */
 #include "hub.h"
 #include "referral.h"
+#include "request.h"
 #include "routing_files.h"
 #include "rules.h"
 #include "store.h"
@@ -81,25 +82,25 @@ static int audit(struct fill *f, int64_t now, const char *action, const char *id
 static int submit(struct fill *f, uint64_t i, int64_t now)
 {
         char buf[REQUEST_MAX];
-        struct rd_referral ref;
+        struct rd_request req;
         struct rd_stored st;
         struct rd_error err;
-        json_t *req = NULL;
         bool duplicate;
         int len = build_submit(&f->bench, f->prefix_hash, 0, 0, i, buf, sizeof buf), r;
 
         if (len < 0)
                 return -E2BIG;
-        r = rd_json_parse_request(buf, (size_t)len, &req, &err);
-        if (r == 0)
-                r = rd_referral_from_json(json_object_get(req, "referral"), &ref, &err);
-        json_decref(req);
+        r = rd_request_decode(buf, (size_t)len, &req, &err);
+        if (r == 0 && (r = req.referral_rc) < 0) {
+                err = req.referral_err;
+                rd_request_clear(&req);
+        }
         if (r < 0) {
                 tool_msg(FILL_PROG, "referral %" PRIu64 ": %s", i, err.message);
                 return r;
         }
-        r = rd_hub_submit(f->hub, &ref, now, &st, &duplicate, &err);
-        rd_referral_clear(&ref);
+        r = rd_hub_submit(f->hub, &req.referral, now, &st, &duplicate, &err);
+        rd_request_clear(&req);
         if (r == 0)
                 r = audit(f, now, "submit", st.id);
         f->submitted += r == 0;
