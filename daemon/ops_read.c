@@ -81,19 +81,40 @@ static void fit_get(json_t *r, json_t *trace, json_t *history)
         json_object_set_new(r, "history", history);
 }
 
+/* The trace TEXT (may be NULL) of a referral decided under the routing
+ * file DIGEST, as JSON (rd_hub_trace_json), into *OUT: NULL when there is
+ * none or it cannot be shown. A trace that does not read, or a compact one
+ * whose routing file the database does not keep (never in a database the
+ * daemon kept: it records every file it puts in force before it decides
+ * under it), is left out and the fault logged. 0 or a negative errno (a
+ * store fault, -ENOMEM). */
+static int get_trace(const struct ctx *c, const char *text, const char *digest, json_t **out)
+{
+        int r = text ? rd_hub_trace_json(c->ops->hub, text, digest, out) : 0;
+
+        if (r == -ENOENT || r == -EBADMSG) {
+                rd_ops_log_fault(c, "showing a decision trace", r);
+                return 0;
+        }
+        return r;
+}
+
 json_t *rd_op_get(struct ctx *c)
 {
         static const char *const keys[] = {"id", "partner", "ref", NULL};
         struct rd_stored st;
         json_t *reply, *content = NULL, *trace = NULL, *history, *reasons;
-        char digest[65];
+        char digest[65], *text = NULL;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) || (reply = get_lookup(c, &st)))
                 return reply;
         history = json_array();
         reasons = json_array();
-        r = rd_store_content(c->ops->store, st.rowid, &content, &trace, digest);
+        r = rd_store_content(c->ops->store, st.rowid, &content, &text, digest);
+        if (r == 0)
+                r = get_trace(c, text, digest, &trace);
+        free(text);
         if (r == 0)
                 r = rd_store_history(c->ops->store, st.rowid, history);
         if (r == 0) /* personal data: audited with the rest (ops.c) */

@@ -106,8 +106,7 @@ enum pg_stmt {
         P_DUE_ERASE,
         P_NEXT,
         P_OFFERS_OPEN,
-        P_DURATIONS_OFFER,
-        P_DURATIONS_START,
+        P_DURATIONS,
         P_FORWARDS,
         P_WAIT_OLDEST,
         P_ERASE,
@@ -125,6 +124,18 @@ enum pg_stmt {
 extern const char *const pg_stmt_sql[P__MAX];
 extern const char *const pg_migrations[];
 extern const size_t pg_n_migrations;
+
+/* The figures of `stats` in the table tallies (store_pg_sql.c, migration
+ * 1 -> 2), by figure and key; the keys of the durations are their buckets
+ * in ms (rd_store_duration_bucket). */
+enum pg_figure {
+        PG_FIG_STATUS = 1, /* KEY: the status */
+        PG_FIG_TO_OFFER,   /* KEY: the bucket of receipt to first offer */
+        PG_FIG_TO_START,   /* the same, receipt to start */
+        PG_FIG_IN_TIME,    /* KEY 0 */
+        PG_FIG_MISSED,     /* KEY 0 */
+        PG_FIG_ATTENTION,  /* KEY 0 */
+};
 
 /* The columns of a referral row as pg_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at PG_COL_CANDIDATES). */
@@ -313,7 +324,7 @@ void pg_read_row(const PGresult *res, int row, struct rd_stored *o);
 /* store_pg_read.c */
 int pg_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
 int pg_get(struct rd_store *s, int64_t rowid, struct rd_stored *out);
-int pg_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int pg_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65]);
 int pg_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
 int pg_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
@@ -347,7 +358,7 @@ int pg_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *
 /* store_pg_write.c */
 int pg_insert(struct rd_store *s, struct rd_store_change *ch);
 int pg_change(struct rd_store *s, struct rd_store_change *ch);
-int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms);
 int pg_meta_set(struct rd_store *s, const char *key, const char *value);
 int pg_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,

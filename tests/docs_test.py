@@ -195,7 +195,7 @@ class Protocol(unittest.TestCase):
             self.assertIn(t, rows, "docs/protocol.md, \"The events\", has no row for `%s`" % t)
 
     def test_every_field_of_an_event_has_its_row(self):
-        fields = re.findall(r'(?:set_str|set_time|json_object_set_new)\(o, "(\w+)"',
+        fields = re.findall(r'rd_jw_(?:str|str_set|time_set|member_int)\(w, "(\w+)"',
                             read("lib/event.c"))
         self.assertIn("seq", fields)
         rows = section(self.md, r"^#+ The events$") or ""

@@ -27,7 +27,7 @@ UNIT_DIR = os.environ.get("RD_UNIT_DIR") or os.path.join(rdtest.SOURCE_DIR, "bui
 class UnitTestsOnPostgreSQL(rdtest.TestCase):
     server = None
     # tests about SQLite's own file (hub_fixture.h, SQLITE_ONLY)
-    MAY_SKIP = {"test_hub_reasons": 1, "test_hub_attention": 1}
+    MAY_SKIP = {"test_hub_reasons": 1, "test_hub_attention": 1, "test_store_stats": 1}
 
     @classmethod
     def setUpClass(cls):
@@ -74,6 +74,12 @@ class UnitTestsOnPostgreSQL(rdtest.TestCase):
 
     def test_the_hub_keeps_reasons_the_same(self):
         self.run_unit("test_hub_reasons")
+
+    def test_the_hub_keeps_and_shows_its_traces_the_same(self):
+        self.run_unit("test_hub_trace")
+
+    def test_the_figures_of_stats_are_those_counted_from_the_rows(self):
+        self.run_unit("test_store_stats")
 
 
 if __name__ == "__main__":
