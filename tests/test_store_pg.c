@@ -450,41 +450,50 @@ static void the_audit_purge_stops_at_the_first_entry_inside_the_retention(void *
 
 /* ---- deadlines and figures ----------------------------------------------------------------- */
 
+/* Write the row of ST as it is now, in a transaction of its own. */
+static void commit_row(struct rd_store *s, struct rd_stored *st)
+{
+        assert_int_equal(rd_store_begin(s), 0);
+        assert_int_equal(rd_store_change(s, &(struct rd_store_change){.st = st, .row = true}), 0);
+        assert_int_equal(rd_store_commit(s), 0);
+}
+
+/* The windows S watches: the next deadlines of each (AT_RISK, MISSED) and
+ * how many are due of each at 9000 (N_AT_RISK, N_MISSED). */
+static void assert_windows(struct rd_store *s, int64_t at_risk, int64_t missed, size_t n_at_risk,
+                           size_t n_missed)
+{
+        struct rd_stored due[4];
+        struct rd_deadlines next;
+        size_t n;
+
+        assert_int_equal(rd_store_next_deadlines(s, &next), 0);
+        assert_int_equal(next.at_risk_start_by, at_risk);
+        assert_int_equal(next.missed_start_by, missed);
+        assert_int_equal(rd_store_due(s, RD_DUE_AT_RISK, 9000, 4, due, &n), 0);
+        assert_int_equal(n, n_at_risk);
+        assert_int_equal(rd_store_due(s, RD_DUE_MISSED, 9000, 4, due, &n), 0);
+        assert_int_equal(n, n_missed);
+}
+
 /* A referral whose missed event fired is watched no more: neither due at
  * risk nor missed, and no deadline of either (store.h, struct
  * rd_deadlines). */
 static void a_window_whose_missed_event_fired_is_no_longer_at_risk(void **state)
 {
         struct fixture *f = *state;
-        struct rd_stored st, due[4];
-        struct rd_deadlines next;
-        size_t n;
+        struct rd_stored st;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         assert_int_equal(add(f->store, "p", "A-1", true, &st), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
         st.status = RD_STATUS_ACCEPTED;
         st.start_by_ms = 5000;
-        assert_int_equal(
-                rd_store_change(f->store, &(struct rd_store_change){.st = &st, .row = true}), 0);
-        assert_int_equal(rd_store_commit(f->store), 0);
-        assert_int_equal(rd_store_next_deadlines(f->store, &next), 0);
-        assert_int_equal(next.at_risk_start_by, 5000);
-        assert_int_equal(next.missed_start_by, 5000);
-        assert_int_equal(rd_store_due(f->store, RD_DUE_AT_RISK, 9000, 4, due, &n), 0);
-        assert_int_equal(n, 1);
-
+        commit_row(f->store, &st);
+        assert_windows(f->store, 5000, 5000, 1, 1);
         st.missed_fired = 1; /* the missed event fired first */
-        assert_int_equal(rd_store_begin(f->store), 0);
-        assert_int_equal(
-                rd_store_change(f->store, &(struct rd_store_change){.st = &st, .row = true}), 0);
-        assert_int_equal(rd_store_commit(f->store), 0);
-        assert_int_equal(rd_store_next_deadlines(f->store, &next), 0);
-        assert_int_equal(next.at_risk_start_by, 0);
-        assert_int_equal(next.missed_start_by, 0);
-        assert_int_equal(rd_store_due(f->store, RD_DUE_AT_RISK, 9000, 4, due, &n), 0);
-        assert_int_equal(n, 0);
-        assert_int_equal(rd_store_due(f->store, RD_DUE_MISSED, 9000, 4, due, &n), 0);
-        assert_int_equal(n, 0);
+        commit_row(f->store, &st);
+        assert_windows(f->store, 0, 0, 0, 0);
 }
 
 /* The server buckets a duration (rd_duration_bucket, migration 1 -> 2) as
