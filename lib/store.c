@@ -282,9 +282,22 @@ int rd_store_events(struct rd_store *s, int64_t since, int64_t limit,
         return CALL(s, s->ops->each_event(s, since, limit, viewer, append_body, arr));
 }
 
-int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
+int rd_store_history(struct rd_store *s, int64_t rowid, int64_t limit, json_t *arr,
+                     int64_t *omitted)
 {
-        return CALL(s, s->ops->each_history(s, rowid, append_body, arr));
+        size_t before = json_array_size(arr);
+        int64_t n;
+        int r;
+
+        if (limit < 1)
+                return -EINVAL;
+        if ((r = CALL(s, s->ops->each_history(s, rowid, limit, append_body, arr))) < 0)
+                return r;
+        n = (int64_t)(json_array_size(arr) - before);
+        if (n == limit && (r = CALL(s, s->ops->count_history(s, rowid, &n))) < 0)
+                return r;
+        *omitted = n > limit ? n - limit : 0;
+        return 0;
 }
 
 static int list_item(void *ctx, const struct rd_stored *o)

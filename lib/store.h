@@ -181,13 +181,13 @@ struct rd_wait_key {
 
 /* The earliest moment of each kind of deadline; each 0 when there is none. */
 struct rd_deadlines {
-        int64_t offer_expires;    /* the earliest offer expiry */
+        int64_t offer_expires; /* the earliest offer expiry */
         /* the earliest start_by of an open referral not started (assigned,
          * waitlisted, accepted) whose at-risk event has not fired, nor its
          * missed event */
         int64_t at_risk_start_by;
         int64_t missed_start_by; /* the same whose missed event has not fired */
-        int64_t erase_final;      /* the earliest final_ms of a referral not yet erased */
+        int64_t erase_final;     /* the earliest final_ms of a referral not yet erased */
 };
 
 enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE, RD_DUE__MAX };
@@ -339,8 +339,11 @@ struct rd_store_ops {
         int (*each_event)(struct rd_store *s, int64_t since, int64_t limit,
                           const struct rd_viewer *viewer, int (*fn)(void *ctx, const char *body),
                           void *ctx);
-        int (*each_history)(struct rd_store *s, int64_t rowid,
+        /* each_history: the newest LIMIT events of ROWID, oldest first;
+         * count_history: how many events ROWID has */
+        int (*each_history)(struct rd_store *s, int64_t rowid, int64_t limit,
                             int (*fn)(void *ctx, const char *body), void *ctx);
+        int (*count_history)(struct rd_store *s, int64_t rowid, int64_t *n);
         int (*each_listed)(struct rd_store *s, const struct rd_list_query *q,
                            int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
         /* each_reason: the reasons of referral ROWID with a code or a text,
@@ -694,8 +697,12 @@ int rd_store_visible(struct rd_store *store, const struct rd_stored *o,
 int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
                     const struct rd_viewer *viewer, json_t *arr);
 
-/* The events of referral ROWID, oldest first, appended to ARR. 0 or errno. */
-int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
+/* The newest LIMIT (at least 1) events of referral ROWID, oldest first,
+ * appended to ARR; *OMITTED: how many older events were left out (0: the
+ * whole history). The older ones are not read: counted only. 0, or a
+ * negative errno (*OMITTED untouched; ARR may hold some events). */
+int rd_store_history(struct rd_store *store, int64_t rowid, int64_t limit, json_t *arr,
+                     int64_t *omitted);
 
 /* The referrals of Q (struct rd_list_query): those Q's viewer may see,
  * whose latest event seq > Q->SINCE and that pass every filter given,

@@ -66,6 +66,7 @@ enum pg_stmt {
         P_LAST_SEQ_OF,
         P_EVENTS,
         P_HISTORY,
+        P_HISTORY_COUNT,
         P_LIST_SEQ,
         P_LIST_OFFERED,
         P_LIST_ATTENTION,
@@ -344,8 +345,9 @@ int pg_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t
 int pg_was_offered(struct rd_store *s, int64_t rowid, const char *connector);
 int pg_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
                   int (*fn)(void *ctx, const char *body), void *ctx);
-int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx);
+int pg_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx);
+int pg_count_history(struct rd_store *s, int64_t rowid, int64_t *n);
 int pg_each_listed(struct rd_store *s, const struct rd_list_query *q,
                    int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int pg_each_reason(struct rd_store *s, int64_t rowid,

@@ -367,13 +367,28 @@ int pg_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
         return each_text(pgs(s), id, &a, fn, ctx);
 }
 
-int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx)
+int pg_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx)
 {
         struct pg_args a = {0};
 
         pa_int(&a, rowid);
+        pa_int(&a, limit);
         return each_text(pgs(s), P_HISTORY, &a, fn, ctx);
+}
+
+int pg_count_history(struct rd_store *s, int64_t rowid, int64_t *n)
+{
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
+
+        pa_int(&a, rowid);
+        r = pg_read(pgs(s), P_HISTORY_COUNT, &a, &res);
+        if (r == 0)
+                *n = pg_int(res, 0, 0);
+        PQclear(res);
+        return r;
 }
 
 /* The statement of query Q: the one led by the index of its most

@@ -271,7 +271,12 @@ const char *const pg_migrations[] = {
         "DROP INDEX referrals_open;"
         "DROP INDEX referrals_figures;"
         "DROP INDEX referrals_missed;"
-        "DROP INDEX audit_at;",
+        "DROP INDEX audit_at;"
+        /* a referral's events in seq order, as SQLite's index on referral
+         * gives them (its rowid is seq): get reads the newest of a long
+         * history without a sort */
+        "DROP INDEX events_referral;"
+        "CREATE INDEX events_referral ON events (referral, seq) WHERE referral IS NOT NULL;",
 };
 const size_t pg_n_migrations = RD_ELEMENTSOF(pg_migrations);
 
@@ -457,7 +462,11 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_EVENT] = "INSERT INTO events (seq, referral, body) VALUES ($1, $2, $3)",
         [P_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = $2 WHERE rowid = $1",
         [P_EVENTS] = "SELECT body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        [P_HISTORY] = "SELECT body FROM events WHERE referral = $1 ORDER BY seq",
+        /* the newest $2 in order: read back from the end of the referral's
+         * range of events_referral, then turned */
+        [P_HISTORY] = "SELECT body FROM (SELECT seq, body FROM events WHERE referral = $1"
+                      "  ORDER BY seq DESC LIMIT $2) t ORDER BY seq",
+        [P_HISTORY_COUNT] = "SELECT count(*) FROM events WHERE referral = $1",
         [P_LIST_SEQ] = LIST_SELECT LIST_FILTERS LIST_ORDER,
         [P_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
         [P_LIST_ATTENTION] = LIST_ATTENTION LIST_FILTERS LIST_ORDER,

@@ -28,6 +28,7 @@ enum sq_stmt {
         S_LAST_SEQ_OF,
         S_EVENTS,
         S_HISTORY,
+        S_HISTORY_COUNT,
         S_LIST_SEQ,
         S_LIST_OFFERED,
         S_LIST_ATTENTION,
@@ -190,8 +191,9 @@ int sq_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t
 int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector);
 int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
                   int (*fn)(void *ctx, const char *body), void *ctx);
-int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx);
+int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n);
+int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx);
 int sq_each_listed(struct rd_store *s, const struct rd_list_query *q,
                    int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int sq_each_reason(struct rd_store *s, int64_t rowid,

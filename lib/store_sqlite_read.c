@@ -404,12 +404,26 @@ int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
         return sq_each_text(st, fn, ctx);
 }
 
-int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx)
+int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx)
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY);
         sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_int64(st, 2, limit);
         return sq_each_text(st, fn, ctx);
+}
+
+int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY_COUNT);
+        int rc;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
 /* ---- the figures ------------------------------------------------------------------------------

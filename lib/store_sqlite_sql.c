@@ -522,7 +522,12 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
         [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
+        /* the newest ?2 in order, without a sort: the oldest of them found
+         * walking the index back (its entries only), then read forward */
+        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 AND seq >= coalesce("
+                      "  (SELECT seq FROM events WHERE referral = ?1 ORDER BY seq DESC"
+                      "   LIMIT 1 OFFSET ?2 - 1), 0) ORDER BY seq",
+        [S_HISTORY_COUNT] = "SELECT count(*) FROM events WHERE referral = ?1",
         [S_LIST_SEQ] = LIST_SELECT("referrals_last_seq") LIST_FILTERS LIST_ORDER,
         [S_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
         [S_LIST_ATTENTION] =

@@ -78,6 +78,8 @@ static inline void back_to(const char *path, const char *sql)
         "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"            \
         "  first_offered_ms, started_ms, start_by_ms);"                                            \
         "CREATE INDEX referrals_missed ON referrals (start_by_ms) WHERE missed_fired = 1;"         \
-        "CREATE INDEX audit_at ON audit (at_ms);"
+        "CREATE INDEX audit_at ON audit (at_ms);"                                                  \
+        "DROP INDEX events_referral;"                                                              \
+        "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
 
 #endif

@@ -270,6 +270,7 @@ static void events_since_and_limit(void **state)
         struct rd_stored a;
         struct rd_event ev;
         json_t *arr = json_array();
+        int64_t omitted = -1;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
@@ -285,8 +286,63 @@ static void events_since_and_limit(void **state)
         assert_int_equal(rd_store_events(f->store, 5, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 0);
         json_array_clear(arr);
-        assert_int_equal(rd_store_history(f->store, a.rowid, arr), 0);
+        assert_int_equal(rd_store_history(f->store, a.rowid, RD_HISTORY_MAX, arr, &omitted), 0);
         assert_int_equal(json_array_size(arr), 5);
+        assert_int_equal(omitted, 0);
+        json_decref(arr);
+}
+
+/* The seq of each event in ARR, in a string ("3 4 5"). */
+static const char *seqs_of(const json_t *arr, char *buf, size_t size)
+{
+        size_t i, at = 0;
+
+        buf[0] = '\0';
+        for (i = 0; i < json_array_size(arr) && at < size; i++)
+                at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? " " : "",
+                                       (long long)json_integer_value(
+                                               json_object_get(json_array_get(arr, i), "seq")));
+        return buf;
+}
+
+/* A get reads at most RD_HISTORY_MAX events of a referral: the newest,
+ * oldest first, and how many older ones it left out. */
+static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest(void **state)
+{
+        static const struct {
+                int64_t limit;
+                const char *seqs;
+                int64_t omitted;
+        } cases[] = {
+                {1, "6", 4},         {2, "5 6", 3},       {4, "3 4 5 6", 1},
+                {5, "2 3 4 5 6", 0}, {6, "2 3 4 5 6", 0},
+        };
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        json_t *arr = json_array();
+        int64_t omitted;
+        char buf[64];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        insert(f, "B-1", &b);
+        for (int i = 0; i < 6; i++) { /* seq 1 is B's, 2 to 6 are A's */
+                ev = received(i ? &a : &b);
+                assert_int_equal(append(f, &ev, i ? &a : &b), 0);
+        }
+        assert_int_equal(rd_store_commit(f->store), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                omitted = -1;
+                json_array_clear(arr);
+                assert_int_equal(rd_store_history(f->store, a.rowid, cases[i].limit, arr, &omitted),
+                                 0);
+                assert_string_equal(seqs_of(arr, buf, sizeof buf), cases[i].seqs);
+                assert_int_equal(omitted, cases[i].omitted);
+        }
+        omitted = -1;
+        assert_int_equal(rd_store_history(f->store, a.rowid, 0, arr, &omitted), -EINVAL);
+        assert_int_equal(omitted, -1);
         json_decref(arr);
 }
 
@@ -1050,6 +1106,7 @@ static void every_statement_of_serving_and_stats_reads_an_index(void **state)
                 {S_ERASE, "INTEGER PRIMARY KEY (rowid=?)"},
                 {S_EVENTS, "events USING INTEGER PRIMARY KEY (rowid>?)"},
                 {S_HISTORY, "events_referral (referral=?)"},
+                {S_HISTORY_COUNT, "events_referral (referral=?)"},
                 {S_OFFERED_HAS, "offered USING PRIMARY KEY (connector=? AND referral=?)"},
                 {S_DECLINES, "declines USING PRIMARY KEY (referral=?)"},
                 {S_REASONS, "reasons_referral (referral=?)"},
@@ -1221,7 +1278,7 @@ static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_on
         struct rd_stored st, got;
         struct rd_event ev[2];
         char *content = NULL, *texts[2] = {NULL, NULL}, hex[65], rr[65] = "";
-        int64_t offers = 0;
+        int64_t offers = 0, omitted = -1;
         json_t *arr = json_array();
         struct rd_viewer kelly = {RD_VIEW_CONNECTOR, "kelly"},
                          sophie = {RD_VIEW_CONNECTOR, "sophie"};
@@ -1266,8 +1323,9 @@ static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_on
         free(texts[1]);
         assert_int_equal(rd_store_get(f->store, st.id, &got), 0);
         assert_int_equal(got.last_seq, 2);
-        assert_int_equal(rd_store_history(f->store, got.rowid, arr), 0);
+        assert_int_equal(rd_store_history(f->store, got.rowid, RD_HISTORY_MAX, arr, &omitted), 0);
         assert_int_equal(json_array_size(arr), 2);
+        assert_int_equal(omitted, 0);
         json_decref(arr);
         /* the offer: counted, and kelly may see it from now on */
         assert_int_equal(rd_store_visible(f->store, &got, &kelly), 1);
@@ -1295,6 +1353,7 @@ int main(void)
                 T(same_partner_and_ref_twice_is_eexist),
                 T(seq_is_gap_free_across_rolled_back_requests_and_reopen),
                 T(events_since_and_limit),
+                T(a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest),
                 T(decision_columns_round_trip_and_count),
                 T(open_referrals_offer_counts_and_round_robin_survive_reopen),
                 T(list_orders_by_latest_event_and_filters_status),

@@ -123,20 +123,27 @@ static int add(struct rd_store *s, const char *partner, const char *ref, bool wi
         return rd_store_insert(s, &ch);
 }
 
-/* The seqs of every event, in order, as "1 2 3". */
-static void seqs(struct rd_store *s, char *out, size_t size)
+/* The seqs of the events in ARR, in order, as "1 2 3". */
+static void seqs_of(json_t *arr, char *out, size_t size)
 {
-        json_t *arr = json_array();
         size_t i, n = 0;
         json_t *ev;
 
-        assert_int_equal(rd_store_events(s, 0, 1000, NULL, arr), 0);
         out[0] = '\0';
         json_array_foreach(arr, i, ev)
         {
                 n += (size_t)snprintf(out + n, size - n, "%s%lld", i ? " " : "",
                                       (long long)json_integer_value(json_object_get(ev, "seq")));
         }
+}
+
+/* The seqs of every event, in order, as "1 2 3". */
+static void seqs(struct rd_store *s, char *out, size_t size)
+{
+        json_t *arr = json_array();
+
+        assert_int_equal(rd_store_events(s, 0, 1000, NULL, arr), 0);
+        seqs_of(arr, out, size);
         json_decref(arr);
 }
 
@@ -425,6 +432,47 @@ static void the_audit_purge_says_how_many_went(void **state)
         assert_int_equal(rd_store_audit_purge(f->store, 2500), 0); /* outside: its own */
 }
 
+/* A get reads at most RD_HISTORY_MAX events of a referral: the newest,
+ * oldest first, and how many older ones it left out (test_store.c, on
+ * SQLite). */
+static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest(void **state)
+{
+        static const struct {
+                int64_t limit;
+                const char *seqs;
+                int64_t omitted;
+        } cases[] = {
+                {1, "6", 4},         {2, "5 6", 3},       {4, "3 4 5 6", 1},
+                {5, "2 3 4 5 6", 0}, {6, "2 3 4 5 6", 0},
+        };
+        struct fixture *f = *state;
+        struct rd_event ev = {.type = RD_EV_RECEIVED, .at_ms = 1000, .status = RD_STATUS_RECEIVED};
+        struct rd_stored a, b;
+        json_t *arr = json_array();
+        int64_t omitted;
+        char v[64];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(add(f->store, "p", "B-1", true, &b), 0); /* seq 1 */
+        assert_int_equal(add(f->store, "p", "A-1", true, &a), 0); /* seq 2, then 3 to 6 */
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(rd_store_change(f->store,
+                                                 &(struct rd_store_change){
+                                                         .st = &a, .events = &ev, .n_events = 1}),
+                                 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                omitted = -1;
+                json_array_clear(arr);
+                assert_int_equal(rd_store_history(f->store, a.rowid, cases[i].limit, arr, &omitted),
+                                 0);
+                seqs_of(arr, v, sizeof v);
+                assert_string_equal(v, cases[i].seqs);
+                assert_int_equal(omitted, cases[i].omitted);
+        }
+        json_decref(arr);
+}
+
 /* The trail is appended in time order and purged by its number (store.h,
  * rd_store_audit_purge): after a step back of the clock, an entry older
  * than the retention that follows a newer one stays until those before it
@@ -647,6 +695,7 @@ int main(void)
                 T(waiting_sets_follow_status_and_candidates),
                 T(the_audit_purge_says_how_many_went),
                 T(the_audit_purge_stops_at_the_first_entry_inside_the_retention),
+                T(a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest),
                 T(a_window_whose_missed_event_fired_is_no_longer_at_risk),
                 T(the_server_buckets_a_duration_as_the_store_does),
                 T(a_lost_connection_fails_the_transaction_and_the_next_reconnects),

@@ -89,6 +89,22 @@ class Bench(TestCase):
         self.assertIn(os.path.realpath(rdtest.REFERRALD), p.stdout)
         self.assertReport(p.stdout, 50, "daemon")
 
+    def test_the_floor_sets_the_options_of_the_daemons_intake(self):
+        # a floor that read more requests ahead than the daemon, or held
+        # more replies, would not be the floor under it
+        def options(rel):
+            with open(os.path.join(SOURCE_DIR, rel), encoding="utf-8") as f:
+                body = re.search(r"\nstatic int open_intake\(.*?\n\}\n", f.read(), re.S)
+            self.assertIsNotNone(body, "%s: no open_intake" % rel)
+            sets = dict(re.findall(r"zmq_setsockopt\(\w+->intake, (ZMQ_\w+), &(\w+),",
+                                   body.group(0)))
+            values = dict(re.findall(r"\b(\w+) = (\w+)", body.group(0)))
+            return {opt: values.get(var, var) for opt, var in sets.items()}
+
+        daemon = options("daemon/server.c")
+        self.assertEqual(daemon.get("ZMQ_RCVHWM"), "RD_REQUEST_HWM", daemon)
+        self.assertEqual(options("tools/floor.c"), daemon)
+
     def test_floor_runs_the_floor_and_says_so(self):
         p = self.bench("--floor", "-c", "2", "-w", "8", "-n", "400")
         self.assertEqual(p.returncode, 0, self.out(p))
