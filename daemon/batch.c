@@ -56,19 +56,22 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
 }
 
 /* The reply to a request of N_BODY frames, BODY the first, in the
- * batch's transaction. */
-static json_t *answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now)
+ * batch's transaction, into *OUT. */
+static void answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now,
+                   struct rd_reply *out)
 {
         const char *buf = n_body ? zmq_msg_data(body) : NULL;
         size_t len = n_body ? zmq_msg_size(body) : 0;
 
         if (n_body != 1)
-                return rd_ops_refuse(buf, len, RD_MALFORMED,
-                                     n_body == 0 ? "the request has no body frame"
-                                                 : "a request is one frame holding one JSON "
-                                                   "object; this one had several");
-        return rd_txn_answer(&srv->txn, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
-                             now);
+                rd_ops_refuse(buf, len, RD_MALFORMED,
+                              n_body == 0 ? "the request has no body frame"
+                                          : "a request is one frame holding one JSON object; "
+                                            "this one had several",
+                              out);
+        else
+                rd_txn_answer(&srv->txn, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
+                              now, out);
 }
 
 /* Count a reply that could not be queued (errno E) and log it, at most one
@@ -99,25 +102,20 @@ static void reply_dropped(struct rd_server *srv, int e)
         srv->dropped_logged_ms = t;
 }
 
-/* Make REPLY (taken) RQ's reply, serialised and charged to its connection;
+/* Make REPLY (its parts taken) RQ's reply, charged to its connection;
  * dropped (and counted) when the connection holds its budget already. */
-static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
+static void set_reply(struct rd_server *srv, struct request *rq, struct rd_reply *reply)
 {
-        char *text = json_dumps(reply, JSON_COMPACT);
-        size_t len = text ? strlen(text) : 0;
         int r;
 
-        rq->ok = json_is_true(json_object_get(reply, "ok"));
-        rq->corr = json_incref(json_object_get(reply, "corr"));
-        /* an erase says whether its bytes are wiped: known after the commit */
-        rq->unwiped = rq->ok && json_is_false(json_object_get(reply, "wiped")) ? reply : NULL;
-        if (!rq->unwiped)
-                json_decref(reply);
-        r = text ? rd_outbox_msg(rq->conn, text, len, &rq->reply) : -ENOMEM;
+        rq->ok = reply->ok;
+        rq->corr = reply->corr;
+        rq->unwiped = reply->unwiped;
+        r = reply->text ? rd_outbox_msg(rq->conn, reply->text, reply->len, &rq->reply) : -ENOMEM;
         rq->has_reply = r == 0;
         if (r < 0)
                 reply_dropped(srv, -r);
-        srv->batch_bytes += len; /* the work of the batch, sent or not */
+        srv->batch_bytes += reply->len; /* the work of the batch, sent or not */
 }
 
 /* Receive the next ready request into RQ and answer it at NOW. A request
@@ -126,6 +124,7 @@ static void set_reply(struct rd_server *srv, struct request *rq, json_t *reply)
  * when none was ready (or the socket failed: logged). */
 static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
 {
+        struct rd_reply reply;
         zmq_msg_t body;
         int n_body, r;
 
@@ -146,18 +145,21 @@ static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
                 zmq_msg_close(&body);
                 return 1;
         }
-        set_reply(srv, rq, answer(srv, &body, n_body, now));
+        answer(srv, &body, n_body, now, &reply);
+        set_reply(srv, rq, &reply);
         zmq_msg_close(&body);
         return 1;
 }
 
-/* Replace RQ's reply by REPLY (taken). */
+/* Replace RQ's reply by the tree REPLY (taken). */
 static void reset_reply(struct rd_server *srv, struct request *rq, json_t *reply)
 {
         json_t *corr = rq->corr, *unwiped = rq->unwiped;
+        struct rd_reply r;
 
         zmq_msg_close(&rq->reply); /* gives its bytes back */
-        set_reply(srv, rq, reply);
+        rd_ops_reply_of_tree(reply, &r);
+        set_reply(srv, rq, &r);
         json_decref(corr);
         json_decref(unwiped);
 }

@@ -6,12 +6,17 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "json_write.h"
+#include "macro.h"
 #include "ops_priv.h"
 #include "referral.h"
+#include "request.h"
 #include "timefmt.h"
 #include "txn.h"
 
@@ -52,11 +57,34 @@ static json_t *refuse(const char *buf, size_t len, const struct rd_error *err)
         return reply;
 }
 
-json_t *rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message)
+void rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message,
+                   struct rd_reply *out)
 {
         struct rd_error err;
         rd_error_set(&err, code, NULL, "%s", message);
-        return refuse(buf, len, &err);
+        rd_ops_reply_of_tree(refuse(buf, len, &err), out);
+}
+
+void rd_ops_reply_of_tree(json_t *tree, struct rd_reply *out)
+{
+        out->text = json_dumps(tree, JSON_COMPACT);
+        out->len = out->text ? strlen(out->text) : 0;
+        out->ok = json_is_true(json_object_get(tree, "ok"));
+        out->corr = json_incref(json_object_get(tree, "corr"));
+        /* an erase says whether its bytes are wiped: known after the commit */
+        out->unwiped = out->ok && json_is_false(json_object_get(tree, "wiped")) ? tree : NULL;
+        if (!out->unwiped)
+                json_decref(tree);
+}
+
+void rd_reply_clear(struct rd_reply *r)
+{
+        if (!r)
+                return;
+        free(r->text);
+        json_decref(r->corr);
+        json_decref(r->unwiped);
+        memset(r, 0, sizeof *r);
 }
 
 json_t *rd_ops_error(const json_t *corr, enum rd_code code, const char *field, const char *message)
@@ -113,24 +141,115 @@ void rd_ops_set_time(json_t *o, const char *key, int64_t ms)
                 json_object_set_new(o, key, json_string(rd_time_format(ms, buf)));
 }
 
-static void set_str(json_t *o, const char *key, const char *v)
+/* The decision fields of ST, in the order of the replies: PUT(TO, KEY,
+ * VALUE) for each one that is set (a time as RFC 3339). One list for the
+ * replies built as trees (get) and those written as text. */
+static void each_decision_field(const struct rd_stored *st,
+                                void (*put)(void *to, const char *key, const char *value), void *to)
 {
-        if (v[0])
-                json_object_set_new(o, key, json_string(v));
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strs[] = {{"rule", offsetof(struct rd_stored, rule)},
+                    {"team", offsetof(struct rd_stored, team)},
+                    {"connector", offsetof(struct rd_stored, connector)}},
+          last[] = {{"forward_to", offsetof(struct rd_stored, forward_to)},
+                    {"reason", offsetof(struct rd_stored, reason)}};
+        const struct {
+                const char *key;
+                int64_t ms;
+        } times[] = {{"start_by", st->start_by_ms},
+                     {"expected_start", st->expected_start_ms},
+                     {"offer_expires", st->offer_expires_ms}};
+        char buf[RD_TIME_STR];
+
+        put(to, "id", st->id);
+        put(to, "status", rd_status_name(st->status));
+        for (size_t i = 0; i < RD_ELEMENTSOF(strs); i++)
+                if (((const char *)st + strs[i].offset)[0])
+                        put(to, strs[i].key, (const char *)st + strs[i].offset);
+        for (size_t i = 0; i < RD_ELEMENTSOF(times); i++)
+                if (times[i].ms)
+                        put(to, times[i].key, rd_time_format(times[i].ms, buf));
+        for (size_t i = 0; i < RD_ELEMENTSOF(last); i++)
+                if (((const char *)st + last[i].offset)[0])
+                        put(to, last[i].key, (const char *)st + last[i].offset);
+}
+
+static void put_in_tree(void *to, const char *key, const char *value)
+{
+        json_object_set_new(to, key, json_string(value));
+}
+
+static void put_in_text(void *to, const char *key, const char *value)
+{
+        rd_jw_str(to, key, value);
 }
 
 void rd_ops_put_decision(json_t *o, const struct rd_stored *st)
 {
-        json_object_set_new(o, "id", json_string(st->id));
-        json_object_set_new(o, "status", json_string(rd_status_name(st->status)));
-        set_str(o, "rule", st->rule);
-        set_str(o, "team", st->team);
-        set_str(o, "connector", st->connector);
-        rd_ops_set_time(o, "start_by", st->start_by_ms);
-        rd_ops_set_time(o, "expected_start", st->expected_start_ms);
-        rd_ops_set_time(o, "offer_expires", st->offer_expires_ms);
-        set_str(o, "forward_to", st->forward_to);
-        set_str(o, "reason", st->reason);
+        each_decision_field(st, put_in_tree, o);
+}
+
+json_t *rd_ops_decided(struct ctx *c, enum decided kind, const struct rd_stored *st, bool duplicate,
+                       bool wiped)
+{
+        c->decision.kind = kind;
+        c->decision.st = *st;
+        c->decision.duplicate = duplicate;
+        c->decision.wiped = wiped;
+        return NULL;
+}
+
+/* The reply to C that its change stood (C->decision), written without a
+ * tree into W: what rd_ops_ok, rd_ops_put_decision and the fields of its
+ * kind made as a tree before. */
+static void write_decided(const struct ctx *c, struct rd_jw *w)
+{
+        const struct decision *d = &c->decision;
+
+        rd_jw_open(w);
+        rd_jw_member_bool(w, "ok", true);
+        if (c->corr) {
+                rd_jw_key(w, "corr");
+                rd_jw_string(w, json_string_value(c->corr), json_string_length(c->corr));
+        }
+        each_decision_field(&d->st, put_in_text, w);
+        switch (d->kind) {
+        case DECIDED_SUBMIT: rd_jw_member_bool(w, "duplicate", d->duplicate); break;
+        case DECIDED_UPDATE:
+                rd_jw_time_set(w, "started", d->st.started_ms);
+                rd_jw_time_set(w, "expected_end", d->st.expected_end_ms);
+                break;
+        case DECIDED_ERASE:
+                rd_jw_time_set(w, "erased", d->st.erased_ms);
+                rd_jw_member_bool(w, "wiped", d->wiped);
+                break;
+        case DECIDED_NONE: break;
+        }
+        rd_jw_close(w);
+}
+
+/* C's answer into *OUT: the reply tree REPLY (taken), or when it is NULL
+ * the decision, written as text. */
+static void finish(const struct ctx *c, json_t *reply, struct rd_reply *out)
+{
+        struct rd_jw w;
+
+        if (reply) {
+                rd_ops_reply_of_tree(reply, out);
+                return;
+        }
+        memset(out, 0, sizeof *out);
+        out->ok = true;
+        out->corr = json_incref((json_t *)c->corr);
+        if (rd_jw_init(&w) == 0) {
+                write_decided(c, &w);
+                out->text = rd_jw_take(&w, &out->len);
+                rd_jw_free(&w);
+        }
+        if (out->text && c->decision.kind == DECIDED_ERASE && !c->decision.wiped)
+                out->unwiped = json_loadb(out->text, out->len, JSON_ALLOW_NUL, NULL);
 }
 
 /* ---- reading the request ----------------------------------------------------- */
@@ -355,12 +474,14 @@ static bool has_reason_text(const json_t *reply)
         return false;
 }
 
-/* Record in the audit trail who did what to which referral: ids, never the
- * data. A get is recorded only when it returned family data, a note or the
- * free text of a reason. */
+/* Record in the audit trail who did what to which referral (REPLY, or
+ * C's decision when it is NULL): ids, never the data. A get is recorded
+ * only when it returned family data, a note or the free text of a
+ * reason. */
 static int audit(const struct ctx *c, const json_t *reply)
 {
-        const char *id = json_string_value(json_object_get(reply, "id"));
+        const char *id =
+                reply ? json_string_value(json_object_get(reply, "id")) : c->decision.st.id;
         const json_t *ref = json_object_get(reply, "referral");
         char action[48];
 
@@ -373,12 +494,13 @@ static int audit(const struct ctx *c, const json_t *reply)
                 snprintf(action, sizeof action, "update:%s",
                          json_string_value(json_object_get(c->req, "status")));
         else
-                snprintf(action, sizeof action, "%s", c->op);
+                memcpy(action, c->op, strlen(c->op) + 1); /* a name of the table: short */
         return rd_store_audit(c->ops->store, c->now, c->who, rd_role_name(c->role), action, id);
 }
 
 /* Run a writing OP in a savepoint of its own: kept with its audit entry
- * when it answers `ok`, else rolled back to nothing. */
+ * when it answers `ok` (or NULL: its change stood, C->decision), else
+ * rolled back to nothing. */
 static json_t *run_write(struct ctx *c, const struct op *op)
 {
         json_t *reply;
@@ -388,7 +510,7 @@ static json_t *run_write(struct ctx *c, const struct op *op)
         if (r < 0)
                 return rd_ops_internal(c, "starting a request", r);
         reply = op->handler(c);
-        ok = json_is_true(json_object_get(reply, "ok"));
+        ok = !reply || json_is_true(json_object_get(reply, "ok"));
         if (ok && op->audited && (r = audit(c, reply)) < 0) {
                 json_decref(reply);
                 reply = rd_ops_internal(c, "writing the audit trail", r);
@@ -402,20 +524,24 @@ static json_t *run_write(struct ctx *c, const struct op *op)
         return reply;
 }
 
-json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
-                      int64_t now)
+void rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                   int64_t now, struct rd_reply *out)
 {
         struct ctx c = {.ops = ops, .now = now, .who = "local", .role = RD_ROLE_COORDINATOR};
         const struct op *op = NULL;
+        struct rd_request rq;
         struct rd_error err;
-        json_t *req = NULL, *reply;
+        json_t *reply;
 
-        if (rd_json_parse_request(buf, len, &req, &err) < 0)
-                return refuse(buf, len, &err);
-        c.req = req;
+        if (rd_request_decode(buf, len, &rq, &err) < 0) {
+                rd_ops_reply_of_tree(refuse(buf, len, &err), out);
+                return;
+        }
+        c.req = rq.top;
+        c.rq = &rq;
         reply = admit(&c, user_id, &op);
         if (!reply)
                 reply = op->writes ? run_write(&c, op) : op->handler(&c);
-        json_decref(req);
-        return reply;
+        finish(&c, reply, out);
+        rd_request_clear(&rq);
 }

@@ -41,17 +41,37 @@ struct rd_ops {
         int64_t writes_run; /* writing operations run so far */
 };
 
-/* Answer the request frame BUF[LEN] received at NOW from the client whose
- * ZAP User-Id is USER_ID (NULL without security). Returns a new reply
- * object (caller owns). */
-json_t *rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
-                      int64_t now);
+/* A reply as the loop sends it: its text, and what the loop must know of
+ * it until the batch ends (protocol.md: an `ok` stands only once its batch
+ * committed). */
+struct rd_reply {
+        char *text; /* compact JSON, malloc'ed (owned); NULL when out of memory */
+        size_t len;
+        bool ok;         /* it says "ok": true */
+        json_t *corr;    /* the corr it echoes (owned), to retract it with; or NULL */
+        json_t *unwiped; /* an erase that says "wiped": false: the reply as a tree (owned),
+                            to say true once its batch committed and the log is wiped; or NULL */
+};
 
-/* A new failure reply with CODE and MESSAGE to the request frame BUF[LEN]
- * (borrowed; may be NULL) that is refused before it is decoded (several
- * body frames, no database): it echoes the frame's corr when that is
- * readable (rd_json_scan_corr). */
-json_t *rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message);
+/* Make the reply TREE (taken) into *OUT: its text and what it says. */
+void rd_ops_reply_of_tree(json_t *tree, struct rd_reply *out);
+
+/* Free what R holds and zero it. R may be NULL. */
+void rd_reply_clear(struct rd_reply *r);
+
+/* Answer the request frame BUF[LEN] received at NOW from the client whose
+ * ZAP User-Id is USER_ID (NULL without security), into *OUT (caller
+ * owns). The reply of a change that stood (submit, update, erase) is
+ * written as text without a tree; the others are built as jansson trees. */
+void rd_ops_handle(struct rd_ops *ops, const char *buf, size_t len, const char *user_id,
+                   int64_t now, struct rd_reply *out);
+
+/* A failure reply with CODE and MESSAGE, into *OUT, to the request frame
+ * BUF[LEN] (borrowed; may be NULL) that is refused before it is decoded
+ * (several body frames, no database): it echoes the frame's corr when
+ * that is readable (rd_json_scan_corr). */
+void rd_ops_refuse(const char *buf, size_t len, enum rd_code code, const char *message,
+                   struct rd_reply *out);
 
 /* A new failure reply with CODE, FIELD (may be NULL) and MESSAGE, echoing
  * CORR (the corr of the request or of the reply it replaces, borrowed;

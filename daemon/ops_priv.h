@@ -9,25 +9,39 @@
 #include <stdint.h>
 
 #include "ops.h"
+#include "request.h"
 #include "store.h"
+
+/* A change that stood: its reply is written as text from these (ops.c),
+ * without a tree (docs/performance.md, issue 16, cut 6). */
+enum decided { DECIDED_NONE = 0, DECIDED_SUBMIT, DECIDED_UPDATE, DECIDED_ERASE };
+struct decision {
+        enum decided kind;
+        struct rd_stored st;
+        bool duplicate; /* submit: the same content was stored before */
+        bool wiped;     /* erase: its bytes are gone from the files already */
+};
 
 /* The request being answered: everything a reply is built from. Lives as
  * long as one call of rd_ops_handle; nothing outside it changes per
  * request. */
 struct ctx {
         struct rd_ops *ops;
-        const json_t *req;  /* the parsed request (borrowed) */
-        const char *op;     /* its operation's name */
-        const json_t *corr; /* its corr, echoed byte for byte (it may hold U+0000), or NULL */
+        const json_t *req; /* the parsed request (borrowed): its referral stands in (request.h) */
+        struct rd_request *rq; /* the decoded request, with its referral (borrowed) */
+        const char *op;        /* its operation's name */
+        const json_t *corr;    /* its corr, echoed byte for byte (it may hold U+0000), or NULL */
         int64_t now;
         /* who asks: with security the client in force, else a local coordinator */
         const char *who;
         enum rd_role role;
         struct rd_viewer viewer;
+        struct decision decision; /* the handler's answer when it returned NULL */
 };
 
 /* The handlers, each named in the table of ops.c (which says who may call
- * it and whether it writes). Each returns a new reply object. */
+ * it and whether it writes). Each returns a new reply object, or NULL
+ * when its change stood: then C->decision is the answer (rd_ops_decided). */
 json_t *rd_op_get(struct ctx *c);
 json_t *rd_op_list(struct ctx *c);
 json_t *rd_op_events(struct ctx *c);
@@ -72,6 +86,12 @@ json_t *rd_ops_get_count(const struct ctx *c, const char *key, int64_t min, int6
 /* The optional string KEY of at most MAX characters, without U+0000, into
  * *OUT (borrowed from the request; NULL when absent). */
 json_t *rd_ops_get_string(const struct ctx *c, const char *key, size_t max, const char **out);
+
+/* The answer to C that its change KIND stood, with ST: into C->decision
+ * (DUPLICATE for a submit, WIPED for an erase); returns NULL, as a handler
+ * does then. */
+json_t *rd_ops_decided(struct ctx *c, enum decided kind, const struct rd_stored *st, bool duplicate,
+                       bool wiped);
 
 /* Into reply O: the decision fields of ST, and time KEY when MS is not 0. */
 void rd_ops_put_decision(json_t *o, const struct rd_stored *st);

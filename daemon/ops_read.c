@@ -48,14 +48,15 @@ static size_t json_bytes(const json_t *v)
         return json_dumpb(v, NULL, 0, JSON_COMPACT);
 }
 
-/* Put TRACE (may be NULL) and HISTORY (both taken) into the get reply R,
- * within RD_PAGE_BYTES in all: a trace that does not fit (a decision
- * under a very large routing file) is left out with "trace_omitted":
- * true, then the oldest events that do not fit (a referral re-assigned
- * thousands of times), counted in "history_omitted". */
-static void fit_get(json_t *r, json_t *trace, json_t *history)
+/* Put TRACE (may be NULL) and HISTORY (both taken; the newest events,
+ * OMITTED older ones not read) into the get reply R, within RD_PAGE_BYTES
+ * in all: a trace that does not fit (a decision under a very large routing
+ * file) is left out with "trace_omitted": true, then the oldest events
+ * that do not fit (a referral re-assigned thousands of times); those and
+ * the OMITTED are counted in "history_omitted". */
+static void fit_get(json_t *r, json_t *trace, json_t *history, int64_t omitted)
 {
-        size_t bytes = json_bytes(r) + PAGE_MARGIN, n = json_array_size(history), keep = 0;
+        size_t bytes = json_bytes(r) + PAGE_MARGIN, n = json_array_size(history), keep = n;
         size_t t = trace ? json_bytes(trace) : 0, h = json_bytes(history);
 
         if (trace && bytes + t + h > RD_PAGE_BYTES) {
@@ -68,7 +69,7 @@ static void fit_get(json_t *r, json_t *trace, json_t *history)
         bytes += trace ? t : 0;
         if (bytes + h > RD_PAGE_BYTES) {
                 /* the newest events that fit, oldest first */
-                for (h = 2; keep < n; keep++) {
+                for (h = 2, keep = 0; keep < n; keep++) {
                         size_t e = json_bytes(json_array_get(history, n - 1 - keep)) + 1;
                         if (bytes + h + e > RD_PAGE_BYTES)
                                 break;
@@ -76,9 +77,29 @@ static void fit_get(json_t *r, json_t *trace, json_t *history)
                 }
                 for (size_t i = 0; i < n - keep; i++)
                         json_array_remove(history, 0);
-                json_object_set_new(r, "history_omitted", json_integer((json_int_t)(n - keep)));
         }
+        omitted += (int64_t)(n - keep);
+        if (omitted > 0)
+                json_object_set_new(r, "history_omitted", json_integer((json_int_t)omitted));
         json_object_set_new(r, "history", history);
+}
+
+/* The trace TEXT (may be NULL) of a referral decided under the routing
+ * file DIGEST, as JSON (rd_hub_trace_json), into *OUT: NULL when there is
+ * none or it cannot be shown. A trace that does not read, or a compact one
+ * whose routing file the database does not keep (never in a database the
+ * daemon kept: it records every file it puts in force before it decides
+ * under it), is left out and the fault logged. 0 or a negative errno (a
+ * store fault, -ENOMEM). */
+static int get_trace(const struct ctx *c, const char *text, const char *digest, json_t **out)
+{
+        int r = text ? rd_hub_trace_json(c->ops->hub, text, digest, out) : 0;
+
+        if (r == -ENOENT || r == -EBADMSG) {
+                rd_ops_log_fault(c, "showing a decision trace", r);
+                return 0;
+        }
+        return r;
 }
 
 json_t *rd_op_get(struct ctx *c)
@@ -86,16 +107,20 @@ json_t *rd_op_get(struct ctx *c)
         static const char *const keys[] = {"id", "partner", "ref", NULL};
         struct rd_stored st;
         json_t *reply, *content = NULL, *trace = NULL, *history, *reasons;
-        char digest[65];
+        char digest[65], *text = NULL;
+        int64_t omitted = 0;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)) || (reply = get_lookup(c, &st)))
                 return reply;
         history = json_array();
         reasons = json_array();
-        r = rd_store_content(c->ops->store, st.rowid, &content, &trace, digest);
+        r = rd_store_content(c->ops->store, st.rowid, &content, &text, digest);
         if (r == 0)
-                r = rd_store_history(c->ops->store, st.rowid, history);
+                r = get_trace(c, text, digest, &trace);
+        free(text);
+        if (r == 0)
+                r = rd_store_history(c->ops->store, st.rowid, RD_HISTORY_MAX, history, &omitted);
         if (r == 0) /* personal data: audited with the rest (ops.c) */
                 r = rd_store_reasons(c->ops->store, st.rowid, reasons);
         if (r < 0) {
@@ -114,7 +139,7 @@ json_t *rd_op_get(struct ctx *c)
         json_object_set_new(reply, "reasons", reasons);
         if (digest[0])
                 json_object_set_new(reply, "rules_digest", json_string(digest));
-        fit_get(reply, trace, history);
+        fit_get(reply, trace, history, omitted);
         return reply;
 }
 

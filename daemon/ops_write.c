@@ -23,17 +23,18 @@ json_t *rd_op_submit(struct ctx *c)
         struct rd_error err;
         struct rd_stored st;
         bool duplicate;
-        json_t *reply, *body;
+        json_t *reply;
         int r;
 
         if ((reply = rd_ops_check_keys(c, keys)))
                 return reply;
-        body = json_object_get(c->req, "referral");
-        if (!body)
+        if (!c->rq->has_referral)
                 return rd_ops_error(c->corr, RD_INVALID, "referral",
                                     "a submit request needs a referral object");
-        if (rd_referral_from_json(body, &ref, &err) < 0)
-                return rd_ops_fail(c, &err);
+        if (c->rq->referral_rc < 0)
+                return rd_ops_fail(c, &c->rq->referral_err);
+        ref = c->rq->referral; /* taken */
+        memset(&c->rq->referral, 0, sizeof c->rq->referral);
         if (c->role == RD_ROLE_PARTNER) {
                 /* a partner submits as itself */
                 if (!ref.partner[0]) {
@@ -55,10 +56,7 @@ json_t *rd_op_submit(struct ctx *c)
         rd_referral_clear(&ref);
         if (r < 0)
                 return hub_fail(c, "storing a referral", r, &err);
-        reply = rd_ops_ok(c);
-        rd_ops_put_decision(reply, &st);
-        json_object_set_new(reply, "duplicate", json_boolean(duplicate));
-        return reply;
+        return rd_ops_decided(c, DECIDED_SUBMIT, &st, duplicate, false);
 }
 
 /* The fields of an update request into *U (borrowed from the request).
@@ -143,13 +141,7 @@ json_t *rd_op_update(struct ctx *c)
         r = rd_hub_update(c->ops->hub, &u, c->now, &st, &changed, &err);
         if (r < 0)
                 return hub_fail(c, "storing an update", r, &err);
-        reply = rd_ops_ok(c);
-        rd_ops_put_decision(reply, &st);
-        if (st.started_ms)
-                rd_ops_set_time(reply, "started", st.started_ms);
-        if (st.expected_end_ms)
-                rd_ops_set_time(reply, "expected_end", st.expected_end_ms);
-        return reply;
+        return rd_ops_decided(c, DECIDED_UPDATE, &st, false, false);
 }
 
 json_t *rd_op_erase(struct ctx *c)
@@ -169,13 +161,8 @@ json_t *rd_op_erase(struct ctx *c)
         r = rd_hub_erase(c->ops->hub, id, c->now, &st, &changed, &err);
         if (r < 0)
                 return hub_fail(c, "erasing", r, &err);
-        reply = rd_ops_ok(c);
-        rd_ops_put_decision(reply, &st);
-        rd_ops_set_time(reply, "erased", st.erased_ms);
         /* protocol.md rev 2: gone from the files? An erase of now is not
          * committed yet: txn.c says true once it is and the log is wiped */
-        json_object_set_new(
-                reply, "wiped",
-                json_boolean(!changed && st.last_seq <= rd_store_wiped_seq(c->ops->store)));
-        return reply;
+        return rd_ops_decided(c, DECIDED_ERASE, &st, false,
+                              !changed && st.last_seq <= rd_store_wiped_seq(c->ops->store));
 }

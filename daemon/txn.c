@@ -162,24 +162,28 @@ void rd_txn_batch_start(struct rd_txn *t)
         t->batch_writes = t->ops->writes_run;
 }
 
-json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
-                      int64_t now)
+void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
+                   struct rd_reply *out)
 {
         /* a standby answers ping and refusals only: it never begins one */
-        if (t->ops->standby)
-                return rd_ops_handle(t->ops, buf, len, user_id, now);
+        if (t->ops->standby) {
+                rd_ops_handle(t->ops, buf, len, user_id, now, out);
+                return;
+        }
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
         /* no transaction to run it in: refused with its corr */
         if (t->began < 0)
-                return rd_ops_refuse(buf, len, RD_UNAVAILABLE,
-                                     "the database is not available; nothing was stored; retry "
-                                     "later");
-        if (!rd_store_in_transaction(t->store))
-                return rd_ops_refuse(buf, len, RD_UNAVAILABLE,
-                                     "a fault of the database ended this batch before this "
-                                     "request; nothing was stored; retry later");
-        return rd_ops_handle(t->ops, buf, len, user_id, now);
+                rd_ops_refuse(buf, len, RD_UNAVAILABLE,
+                              "the database is not available; nothing was stored; retry later",
+                              out);
+        else if (!rd_store_in_transaction(t->store))
+                rd_ops_refuse(buf, len, RD_UNAVAILABLE,
+                              "a fault of the database ended this batch before this request; "
+                              "nothing was stored; retry later",
+                              out);
+        else
+                rd_ops_handle(t->ops, buf, len, user_id, now, out);
 }
 
 json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)

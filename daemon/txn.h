@@ -72,12 +72,12 @@ void rd_txn_batch_start(struct rd_txn *t);
 
 /* Answer the request frame BUF[LEN] (from the client whose ZAP User-Id is
  * USER_ID, NULL without security) at NOW inside the batch's transaction.
- * Returns a new reply (caller owns); `unavailable`, nothing run, when the
+ * The reply into *OUT (caller owns); `unavailable`, nothing run, when the
  * transaction could not begin or a fault ended it before this request. A
  * standby (ops.standby) answers without a transaction.
  * An `ok` stands only once the batch committed (rd_txn_batch_end). */
-json_t *rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id,
-                      int64_t now);
+void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
+                   struct rd_reply *out);
 
 /* End the batch: commit it (asking FILE_GONE first when a request of it
  * wrote). Returns how it ended: RD_TXN_COMMITTED also when no request

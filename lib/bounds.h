@@ -42,6 +42,11 @@
 #define RD_EVENTS_LIMIT_MAX 10000
 #define RD_LIST_LIMIT_DEFAULT 100
 #define RD_LIST_LIMIT_MAX 1000
+/* Events of one referral a get reads, the newest (rd_store_history): as
+ * many as an events page may hold, so that a referral re-assigned tens of
+ * thousands of times costs a get no more than one page of events; the
+ * reply counts the older ones in "history_omitted". */
+#define RD_HISTORY_MAX RD_EVENTS_LIMIT_MAX
 
 /* ---- fields of a referral (protocol.md, "submit") ------------------------ */
 #define RD_REF_MAX 128 /* characters of ref */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "macro.h"
 #include "timefmt.h"
 
@@ -74,65 +75,58 @@ int rd_event_is_decision(enum rd_event_type type)
                type != RD_EV_WINDOW_MISSED;
 }
 
-static int is_config(enum rd_event_type type)
-{
-        return type == RD_EV_CONFIG_RELOADED || type == RD_EV_CONFIG_REJECTED;
-}
-
-static int set_str(json_t *o, const char *key, const char *v)
-{
-        if (!v[0])
-                return 0;
-        return json_object_set_new(o, key, json_string(v));
-}
-
-static int set_time(json_t *o, const char *key, int64_t ms)
-{
-        char buf[RD_TIME_STR];
-        if (!ms)
-                return 0;
-        return json_object_set_new(o, key, json_string(rd_time_format(ms, buf)));
-}
-
-json_t *rd_event_to_json(const struct rd_event *ev)
+/* EV's fields into W, in the order of protocol.md: seq, at, type, then
+ * those that apply to its type and are set. */
+static void write_event(const struct rd_event *ev, struct rd_jw *w)
 {
         char at[RD_TIME_STR];
-        json_t *o = json_object();
-        int r = 0;
 
-        if (!o)
-                return NULL;
-        r |= json_object_set_new(o, "seq", json_integer(ev->seq));
-        r |= json_object_set_new(o, "at", json_string(rd_time_format(ev->at_ms, at)));
-        r |= json_object_set_new(o, "type", json_string(rd_event_type_name(ev->type)));
-        if (is_config(ev->type)) {
-                if (ev->type == RD_EV_CONFIG_RELOADED) {
-                        r |= set_str(o, "digest", ev->digest);
-                        r |= json_object_set_new(o, "rules", json_integer(ev->rules));
-                } else {
-                        r |= set_str(o, "error", ev->error);
-                        r |= json_object_set_new(o, "errors", json_integer(ev->errors));
-                }
+        rd_jw_open(w);
+        rd_jw_member_int(w, "seq", ev->seq);
+        rd_jw_str(w, "at", rd_time_format(ev->at_ms, at));
+        rd_jw_str(w, "type", rd_event_type_name(ev->type));
+        if (ev->type == RD_EV_CONFIG_RELOADED) {
+                rd_jw_str_set(w, "digest", ev->digest);
+                rd_jw_member_int(w, "rules", ev->rules);
+        } else if (ev->type == RD_EV_CONFIG_REJECTED) {
+                rd_jw_str_set(w, "error", ev->error);
+                rd_jw_member_int(w, "errors", ev->errors);
         } else {
-                r |= set_str(o, "id", ev->id);
-                r |= set_str(o, "partner", ev->partner);
-                r |= set_str(o, "ref", ev->ref);
-                r |= json_object_set_new(o, "status", json_string(rd_status_name(ev->status)));
-                r |= set_str(o, "rule", ev->rule);
-                r |= set_str(o, "team", ev->team);
-                r |= set_str(o, "connector", ev->connector);
-                r |= set_time(o, "start_by", ev->start_by_ms);
-                r |= set_time(o, "expected_start", ev->expected_start_ms);
-                r |= set_str(o, "forward_to", ev->forward_to);
-                r |= set_str(o, "reason", ev->reason);
-                r |= set_str(o, "reason_code", ev->reason_code);
-                r |= set_str(o, "attention", rd_attention_name(ev->attention));
+                rd_jw_str_set(w, "id", ev->id);
+                rd_jw_str_set(w, "partner", ev->partner);
+                rd_jw_str_set(w, "ref", ev->ref);
+                rd_jw_str(w, "status", rd_status_name(ev->status));
+                rd_jw_str_set(w, "rule", ev->rule);
+                rd_jw_str_set(w, "team", ev->team);
+                rd_jw_str_set(w, "connector", ev->connector);
+                rd_jw_time_set(w, "start_by", ev->start_by_ms);
+                rd_jw_time_set(w, "expected_start", ev->expected_start_ms);
+                rd_jw_str_set(w, "forward_to", ev->forward_to);
+                rd_jw_str_set(w, "reason", ev->reason);
+                rd_jw_str_set(w, "reason_code", ev->reason_code);
+                rd_jw_str_set(w, "attention", rd_attention_name(ev->attention));
         }
-        if (r) {
-                json_decref(o);
+        rd_jw_close(w);
+}
+
+int rd_event_write(const struct rd_event *ev, struct rd_jw *w)
+{
+        rd_jw_reset(w);
+        write_event(ev, w);
+        return rd_jw_text(w, NULL) ? 0 : -ENOMEM;
+}
+
+char *rd_event_text(const struct rd_event *ev)
+{
+        struct rd_jw w;
+        char *text;
+
+        if (rd_jw_init(&w) < 0)
                 return NULL;
-        }
-        return o;
+        write_event(ev, &w);
+        text = rd_jw_take(&w, NULL);
+        rd_jw_free(&w);
+        return text;
 }
 
 static void get_str(const json_t *obj, const char *key, char *dst, size_t size)

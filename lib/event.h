@@ -11,6 +11,8 @@
 
 #include "referral.h"
 
+struct rd_jw;
+
 enum rd_event_type {
         RD_EV_RECEIVED = 0,
         RD_EV_ASSIGNED,
@@ -83,13 +85,21 @@ const char *rd_attention_name(enum rd_attention a);
 /* Parse a wire name ("" is none). Returns 0 and writes *OUT, or -EINVAL. */
 int rd_attention_parse(const char *s, enum rd_attention *out);
 
-/* The event as the JSON object of protocol.md: seq, at, type, then the
- * fields that apply. Returns a new reference (caller owns) or NULL when out
- * of memory. */
-json_t *rd_event_to_json(const struct rd_event *ev);
+/* The event as the JSON text of protocol.md, compact: seq, at, type, then
+ * the fields that apply to its type and are set (an empty string or a time
+ * of 0 is left out); no field can hold personal data. The store keeps it
+ * and the daemon publishes it as it is. Written without a tree
+ * (json_write.h): the text jansson's json_dumps made of the same object
+ * before issue 16, byte for byte (tests/test_event.c).
+ * rd_event_write: into W (emptied first; the text is rd_jw_text (W)),
+ * returns 0 or -ENOMEM. rd_event_text: a new malloc'ed text (caller frees),
+ * or NULL when out of memory. */
+int rd_event_write(const struct rd_event *ev, struct rd_jw *w);
+char *rd_event_text(const struct rd_event *ev);
 
-/* Fill *OUT from OBJ as made by rd_event_to_json (the store keeps events
- * in that form). Returns 0, or -EINVAL when OBJ is not such an event. */
+/* Fill *OUT from OBJ, the parsed text of rd_event_text (the store keeps
+ * events in that form). Returns 0, or -EINVAL when OBJ is not such an
+ * event. */
 int rd_event_from_json(const json_t *obj, struct rd_event *out);
 
 /* true for event types that are decisions (journal_events: decisions):

@@ -45,6 +45,8 @@ void rd_hub_free(struct rd_hub *h)
         outbox_truncate(h, 0);
         free(h->events);
         free(h->texts);
+        free(h->trace_buf);
+        rd_rules_free(h->trace_rules);
         rd_rules_free(h->rules);
         free(h);
 }
@@ -99,6 +101,16 @@ static void outbox_truncate(struct rd_hub *h, size_t from)
                 h->n_events = from;
 }
 
+/* SRC into DST of SIZE bytes, cut to fit (the fields of rd_stored and
+ * rd_event have the same sizes: nothing is cut but a longer CONNECTOR). */
+static void copy_field(char *dst, size_t size, const char *src)
+{
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
 struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
                           const char *connector)
 {
@@ -107,23 +119,23 @@ struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, i
         memset(&ev, 0, sizeof ev);
         ev.type = type;
         ev.at_ms = now;
-        snprintf(ev.id, sizeof ev.id, "%s", st->id);
-        snprintf(ev.partner, sizeof ev.partner, "%s", st->partner);
-        snprintf(ev.ref, sizeof ev.ref, "%s", st->ref);
+        copy_field(ev.id, sizeof ev.id, st->id);
+        copy_field(ev.partner, sizeof ev.partner, st->partner);
+        copy_field(ev.ref, sizeof ev.ref, st->ref);
         ev.status = st->status;
         if (type != RD_EV_RECEIVED) {
-                snprintf(ev.rule, sizeof ev.rule, "%s", st->rule);
-                snprintf(ev.team, sizeof ev.team, "%s", st->team);
-                snprintf(ev.connector, sizeof ev.connector, "%s",
-                         connector ? connector : st->connector);
+                copy_field(ev.rule, sizeof ev.rule, st->rule);
+                copy_field(ev.team, sizeof ev.team, st->team);
+                copy_field(ev.connector, sizeof ev.connector,
+                           connector ? connector : st->connector);
                 ev.start_by_ms = st->start_by_ms;
                 ev.expected_start_ms = st->expected_start_ms;
-                snprintf(ev.forward_to, sizeof ev.forward_to, "%s", st->forward_to);
+                copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                snprintf(ev.reason, sizeof ev.reason, "%s", st->reason);
+                copy_field(ev.reason, sizeof ev.reason, st->reason);
         return ev;
 }
 
@@ -254,8 +266,8 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[3]; /* received, the decision, needs_attention */
-        char *trace;
+        struct rd_event ev[3];   /* received, the decision, needs_attention */
+        const char *trace;       /* compact, in the hub's buffer */
         struct wait_facts facts; /* waitlisted */
 };
 
@@ -293,38 +305,35 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
                       const char *digest, int64_t now, struct rd_stored *out)
 {
         struct new_referral n;
-        struct rd_decision d;
+        struct rd_route_record rec;
+        const struct rd_decision *d = &rec.decision;
         struct rd_route_state rs;
-        json_t *trace = NULL;
         int rc = hub_route_state(h, INT64_MAX, NULL, 0, SIZE_MAX, &rs);
 
         if (rc == 0)
-                rc = rd_route_decide(r, h->rules, &rs, now, &d, &trace);
-        if (rc < 0) {
-                json_decref(trace);
+                rc = rd_route_decide_record(r, h->rules, &rs, SIZE_MAX, now, now, &rec);
+        if (rc < 0)
                 return rc;
-        }
         memset(&n, 0, sizeof n);
-        snprintf(n.st.partner, sizeof n.st.partner, "%s", r->partner);
-        snprintf(n.st.ref, sizeof n.st.ref, "%s", r->ref);
-        snprintf(n.st.digest, sizeof n.st.digest, "%s", digest);
+        copy_field(n.st.partner, sizeof n.st.partner, r->partner);
+        copy_field(n.st.ref, sizeof n.st.ref, r->ref);
+        copy_field(n.st.digest, sizeof n.st.digest, digest);
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;
-        hub_fill_decision(h->rules, &n.st, &d, now);
-        n.trace = json_dumps(trace, JSON_COMPACT);
+        hub_fill_decision(h->rules, &n.st, d, now);
+        n.trace = hub_trace_text(h, &rec);
         rc = n.trace ? 0 : -ENOMEM;
-        if (rc == 0 && d.status == RD_STATUS_WAITLISTED) {
-                rc = hub_wait_facts(h->rules, trace, &n.facts);
+        if (rc == 0 && d->status == RD_STATUS_WAITLISTED) {
+                rc = hub_wait_facts(h->rules, &rec, &n.facts);
                 n.st.attention = n.facts.attention;
         }
         if (rc == 0)
-                rc = store_new(h, &n, content, &d, now);
+                rc = store_new(h, &n, content, d, now);
         if (rc == 0)
                 *out = n.st;
-        free(n.trace);
         hub_wait_facts_free(&n.facts);
-        json_decref(trace);
+        rd_route_record_clear(&rec);
         return rc;
 }
 

@@ -19,6 +19,7 @@
 #ifndef RD_HUB_H
 #define RD_HUB_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +122,16 @@ int rd_hub_update(struct rd_hub *hub, const struct rd_update *u, int64_t now, st
  * (*CHANGED false). RD_NOT_FOUND for an unknown id. */
 int rd_hub_erase(struct rd_hub *hub, const char *id, int64_t now, struct rd_stored *out,
                  bool *changed, struct rd_error *err);
+
+/* The decision trace TRACE (its text as the store kept it:
+ * rd_store_content) of a referral whose row names the routing file DIGEST,
+ * as `get` returns it (rd_trace_json): JSON text kept before as it was; a
+ * compact trace rendered under that file, the rules in force when they are
+ * it, else the file's text kept in the store (the last one read stays with
+ * the hub). Returns 0 and a new reference in *OUT; -ENOENT when the store
+ * keeps no file of DIGEST, -EBADMSG when that file no longer loads or the
+ * trace cannot be read (or does not fit it), -ENOMEM, or a store errno. */
+int rd_hub_trace_json(struct rd_hub *hub, const char *trace, const char *digest, json_t **out);
 
 /* Erase automatically RETENTION_S seconds after a final status (0: never). */
 void rd_hub_set_retention(struct rd_hub *hub, int64_t retention_s);

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the facts of a trace ------------------------------------------------------------ */
+/* ---- the facts of a decision --------------------------------------------------------- */
 
 /* Add TEAM to the space-separated list BUF (of SIZE bytes, *LEN used),
  * unless it is there already. */
@@ -39,30 +39,28 @@ static void add_team(char *buf, size_t size, size_t *len, const char *team)
         hub_append_word(buf, size, len, team);
 }
 
-int hub_wait_facts(const struct rd_rules *rules, const json_t *trace, struct wait_facts *out)
+int hub_wait_facts(const struct rd_rules *rules, const struct rd_route_record *rec,
+                   struct wait_facts *out)
 {
-        size_t ts = rules->n_teams * (RD_ID_MAX + 1) + 1, nt = 0, eligible = 0, i;
+        size_t ts = rules->n_teams * (RD_ID_MAX + 1) + 1, nt = 0, eligible = 0;
         bool declined = false;
-        const json_t *c;
-        struct wait_facts f = {.cands = hub_waiting_candidates(rules, trace),
-                               .teams = calloc(1, ts)};
+        struct wait_facts f = {.cands = hub_waiting_candidates(rules, rec), .teams = calloc(1, ts)};
 
         if (!f.cands || !f.teams) {
                 hub_wait_facts_free(&f);
                 return -ENOMEM;
         }
-        json_array_foreach(json_object_get(trace, "candidates"), i, c)
-        {
-                const char *team = json_string_value(json_object_get(c, "team"));
-                const char *why = json_string_value(json_object_get(c, "passed_over"));
+        for (size_t i = 0; i < rec->n_cands; i++) {
+                const struct rd_route_cand *c = &rec->cands[i];
 
-                declined = declined || (why && strcmp(why, "declined") == 0);
-                if (!hub_trace_eligible(c))
+                declined = declined || c->why == RD_WHY_DECLINED;
+                if (!rd_route_why_eligible(c->why))
                         continue;
                 eligible++;
                 /* `list` by team names the first-rank candidates' teams */
-                if (team && !hub_trace_overflow(c))
-                        add_team(f.teams, ts, &nt, team);
+                if (!c->overflow)
+                        add_team(f.teams, ts, &nt,
+                                 rules->teams[rules->connectors[c->connector].team].id);
         }
         f.attention = eligible   ? RD_ATTENTION_NONE
                       : declined ? RD_ATTENTION_ALL_DECLINED
@@ -87,14 +85,14 @@ struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now)
 
 /* ---- a waiting referral's candidates ---------------------------------------------------- */
 
-int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st, const json_t *trace,
-                    int64_t now)
+int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st,
+                    const struct rd_route_record *rec, int64_t now)
 {
         enum rd_attention before = st->attention;
         struct wait_facts f;
         struct rd_event ev;
         struct rd_store_change ch = {.st = st, .events = &ev};
-        int r = hub_wait_facts(h->rules, trace, &f);
+        int r = hub_wait_facts(h->rules, rec, &f);
 
         if (r < 0)
                 return r;
@@ -142,17 +140,18 @@ static int page_add(void *ctx, const struct rd_stored *st, const char *candidate
 static int recheck_one(struct rd_hub *h, struct rd_stored *st, int64_t now)
 {
         ssize_t pos = wait_find(&h->wait, 0, st->rowid);
-        struct rd_decision d;
-        json_t *trace = NULL;
+        struct rd_route_record rec;
         /* the forecast of a referral outside the head is not kept here: who
          * is ahead of it does not change its candidates or an offer */
-        int r = hub_decide_again(h, st, pos < 0 ? 0 : (size_t)pos, now, &d, &trace);
+        int r = hub_decide_again(h, st, pos < 0 ? 0 : (size_t)pos, now, &rec);
 
-        if (r == 0 && d.status == RD_STATUS_ASSIGNED)
-                r = hub_apply(h, st, &d, trace, now);
-        else if (r == 0)
-                r = hub_recandidate(h, pos, st, trace, now);
-        json_decref(trace);
+        if (r < 0)
+                return r;
+        if (rec.decision.status == RD_STATUS_ASSIGNED)
+                r = hub_apply(h, st, &rec, now);
+        else
+                r = hub_recandidate(h, pos, st, &rec, now);
+        rd_route_record_clear(&rec);
         return r;
 }
 

@@ -121,6 +121,13 @@ struct rd_hub {
                 bool on, has_after;
                 struct rd_wait_key after;
         } recheck;
+        /* the compact trace of the latest decision (hub_trace_text),
+         * reused from one decision to the next */
+        char *trace_buf;
+        size_t trace_cap;
+        /* the routing file of the last trace rendered that was not made
+         * under RULES (rd_hub_trace_json), or NULL */
+        struct rd_rules *trace_rules;
 };
 
 /* ---- hub_state.c ------------------------------------------------------------------ */
@@ -243,15 +250,16 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
 /* The event of a decision of STATUS. */
 enum rd_event_type hub_decision_event(enum rd_status status);
 
-/* The candidates a waiting referral may take, from its decision TRACE, as
- * the store keeps them (WAIT_OVERFLOW_MARK before the overflow ones;
- * malloc'ed, caller frees), or NULL without memory. */
-char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace);
+/* The candidates a waiting referral may take, from the record REC of its
+ * decision under RULES (rd_route_eligible), as the store keeps them
+ * (WAIT_OVERFLOW_MARK before the overflow ones; malloc'ed, caller frees),
+ * or NULL without memory. */
+char *hub_waiting_candidates(const struct rd_rules *rules, const struct rd_route_record *rec);
 
-/* Is candidate C of a decision trace eligible (offered, free or full: not
- * passed over by a filter), and is it (rev 2) an overflow candidate? */
-bool hub_trace_eligible(const json_t *c);
-bool hub_trace_overflow(const json_t *c);
+/* The compact trace of REC (a decision under H's rules) as the store keeps
+ * it (trace_store.h), in H's buffer: valid until the next call. NULL
+ * without memory. */
+const char *hub_trace_text(struct rd_hub *h, const struct rd_route_record *rec);
 
 /* Append WORD to the text at BUF (SIZE bytes, *LEN used), space separated.
  * false when it does not fit (BUF is left as it was). */
@@ -271,17 +279,19 @@ int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type t
                     const struct rd_store_reason *why, int64_t now);
 
 /* Decide again for stored referral ST at NOW, by its rule when that still
- * assigns in the file, without those who declined it: *D and its *TRACE
- * (caller frees). The referrals waiting ahead of it: the first AHEAD of the
- * head, or (SIZE_MAX) the whole waitlist by candidates. Reads only. */
+ * assigns in the file, without those who declined it: the decision and
+ * what it found into *REC (caller frees: rd_route_record_clear). The
+ * referrals waiting ahead of it: the first AHEAD of the head, or (SIZE_MAX)
+ * the whole waitlist by candidates. Reads only. 0 or a negative errno (REC
+ * untouched). */
 int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead, int64_t now,
-                     struct rd_decision *d, json_t **trace);
+                     struct rd_route_record *rec);
 
-/* Record decision D (with its TRACE) for ST at NOW: the store, with the
- * decision's event (and referral.needs_attention when it starts to wait
- * for a coordinator), then memory. */
-int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-              const json_t *trace, int64_t now);
+/* Record the decision of REC for ST at NOW, with its trace: the store,
+ * with the decision's event (and referral.needs_attention when it starts
+ * to wait for a coordinator), then memory. */
+int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_route_record *rec,
+              int64_t now);
 
 /* Serve the waitlist now that connector FREED has room: the waiting
  * referrals for which it is a first-rank candidate in waitlist order, then
@@ -297,7 +307,7 @@ int hub_serve_everyone(struct rd_hub *h, int64_t now);
 
 /* ---- hub_attention.c ---------------------------------------------------------------- */
 
-/* What the decision trace of a waiting referral says of who may take it:
+/* What the decision of a waiting referral found of who may take it:
  * its eligible candidates (not passed over for postcode, skill, language or
  * a decline) and the teams of the first-rank ones, each space separated as
  * the store keeps them (malloc'ed), and whether it needs a coordinator. */
@@ -306,9 +316,10 @@ struct wait_facts {
         enum rd_attention attention;
 };
 
-/* The facts of TRACE (RULES: the file it was decided under) into *OUT.
- * 0 or -ENOMEM (*OUT then holds nothing to free). */
-int hub_wait_facts(const struct rd_rules *rules, const json_t *trace, struct wait_facts *out);
+/* The facts of record REC (RULES: the file it was decided under) into
+ * *OUT. 0 or -ENOMEM (*OUT then holds nothing to free). */
+int hub_wait_facts(const struct rd_rules *rules, const struct rd_route_record *rec,
+                   struct wait_facts *out);
 
 /* Free what F holds. */
 void hub_wait_facts_free(struct wait_facts *f);
@@ -317,11 +328,12 @@ void hub_wait_facts_free(struct wait_facts *f);
 struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now);
 
 /* Waiting referral ST, at POS in the head (-1: not in it), gets the
- * candidates of TRACE (decided at NOW), in the store and in memory (its
- * place in the waitlist stays); entering or leaving needs_attention emits
- * referral.needs_attention or referral.waitlisted (without attention). */
-int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st, const json_t *trace,
-                    int64_t now);
+ * candidates of the decision REC (decided at NOW), in the store and in
+ * memory (its place in the waitlist stays); entering or leaving
+ * needs_attention emits referral.needs_attention or referral.waitlisted
+ * (without attention). */
+int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st,
+                    const struct rd_route_record *rec, int64_t now);
 
 /* *CURRENT: the store's fact KEY (META_*) names the rules in force. 0 or a
  * store errno. */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route_trace.h"
+
 /* ---- a decision ---------------------------------------------------------------- */
 
 void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
@@ -15,7 +17,7 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
         snprintf(st->rule, sizeof st->rule, "%s", rules->rules[d->rule].name);
         st->team[0] = st->connector[0] = st->forward_to[0] = st->reason[0] = '\0';
         st->offered_ms = st->offer_expires_ms = st->expected_start_ms = 0;
-        st->attention = RD_ATTENTION_NONE; /* a waiting one's: from its trace (hub_wait_facts) */
+        st->attention = RD_ATTENTION_NONE; /* a waiting one's: from its record (hub_wait_facts) */
         if (st->status == RD_STATUS_RECEIVED)
                 st->start_by_ms = d->start_by_ms; /* a new referral's window */
         st->status = d->status;
@@ -45,19 +47,6 @@ enum rd_event_type hub_decision_event(enum rd_status status)
                                                 : RD_EV_FORWARDED;
 }
 
-bool hub_trace_overflow(const json_t *c)
-{
-        const char *rank = json_string_value(json_object_get(c, "rank"));
-        return rank && !strcmp(rank, "overflow");
-}
-
-bool hub_trace_eligible(const json_t *c)
-{
-        const char *why = json_string_value(json_object_get(c, "passed_over"));
-        return json_string_value(json_object_get(c, "connector")) &&
-               (!why || !strcmp(why, "full") || !strcmp(why, "not_picked"));
-}
-
 bool hub_append_word(char *buf, size_t size, size_t *len, const char *word)
 {
         int n = snprintf(buf + *len, size - *len, "%s%s", *len ? " " : "", word);
@@ -70,39 +59,34 @@ bool hub_append_word(char *buf, size_t size, size_t *len, const char *word)
         return true;
 }
 
-/* Space-separated ids of the candidates the trace found eligible (free or
- * full, not passed over for postcode, skill, language or a decline): the
- * first-rank ones, then WAIT_OVERFLOW_MARK and the overflow ones. */
-static void trace_candidates(const json_t *trace, char *buf, size_t size)
+/* Space-separated ids of the N connectors IDS (indexes into RULES), the
+ * last N_OVERFLOW of them after WAIT_OVERFLOW_MARK, into BUF. */
+static void candidates_text(const struct rd_rules *rules, const size_t *ids, size_t n,
+                            size_t n_overflow, char *buf, size_t size)
 {
-        const json_t *cands = json_object_get(trace, "candidates"), *c;
-        size_t i, len = 0;
+        size_t len = 0;
 
         buf[0] = '\0';
-        for (int overflow = 0; overflow < 2; overflow++) {
-                bool marked = false;
-
-                json_array_foreach(cands, i, c)
-                {
-                        const char *id = json_string_value(json_object_get(c, "connector"));
-                        if (!hub_trace_eligible(c) || hub_trace_overflow(c) != overflow)
-                                continue;
-                        if (overflow && !marked &&
-                            !hub_append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
-                                return;
-                        marked = true;
-                        if (!hub_append_word(buf, size, &len, id))
-                                return;
-                }
+        for (size_t k = 0; k < n; k++) {
+                if (k == n - n_overflow && !hub_append_word(buf, size, &len, WAIT_OVERFLOW_MARK))
+                        return;
+                if (!hub_append_word(buf, size, &len, rules->connectors[ids[k]].id))
+                        return;
         }
 }
 
-char *hub_waiting_candidates(const struct rd_rules *rules, const json_t *trace)
+char *hub_waiting_candidates(const struct rd_rules *rules, const struct rd_route_record *rec)
 {
         size_t size = rules->n_connectors * (RD_ID_MAX + 1) + sizeof " " WAIT_OVERFLOW_MARK;
-        char *cands = malloc(size);
-        if (cands)
-                trace_candidates(trace, cands, size);
+        size_t n = rd_route_eligible(rec, NULL, 0);
+        size_t *ids = malloc((n ? n : 1) * sizeof *ids);
+        char *cands = ids ? malloc(size) : NULL;
+
+        if (cands) {
+                rd_route_eligible(rec, ids, n);
+                candidates_text(rules, ids, n, rd_route_eligible_overflow(rec), cands, size);
+        }
+        free(ids);
         return cands;
 }
 
@@ -159,18 +143,19 @@ static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct r
         return hub_write(h, &ch, false);
 }
 
-int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *d,
-              const json_t *trace, int64_t now)
+int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_route_record *rec,
+              int64_t now)
 {
+        const struct rd_decision *d = &rec->decision;
         bool was_waiting = st->status == RD_STATUS_WAITLISTED;
         enum rd_attention before = st->attention;
-        char *text = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        const char *text = hub_trace_text(h, rec);
         struct wait_facts f = {0};
-        int r = text || !trace ? 0 : -ENOMEM;
+        int r = text ? 0 : -ENOMEM;
 
         hub_fill_decision(h->rules, st, d, now);
         if (r == 0 && d->status == RD_STATUS_WAITLISTED) {
-                r = hub_wait_facts(h->rules, trace, &f);
+                r = hub_wait_facts(h->rules, rec, &f);
                 st->attention = f.attention;
         }
         if (r == 0)
@@ -178,7 +163,6 @@ int hub_apply(struct rd_hub *h, struct rd_stored *st, const struct rd_decision *
         if (r == 0)
                 r = hub_remember(h, st, d, was_waiting, f.cands, now);
         hub_wait_facts_free(&f);
-        free(text);
         return r;
 }
 
@@ -202,7 +186,7 @@ static int add_decline(void *ctx, const char *connector)
 }
 
 int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead, int64_t now,
-                     struct rd_decision *d, json_t **trace)
+                     struct rd_route_record *rec)
 {
         struct declines *dec = calloc(1, sizeof *dec);
         struct rd_referral ref;
@@ -223,8 +207,8 @@ int hub_decide_again(struct rd_hub *h, const struct rd_stored *st, size_t ahead,
         if (r == 0) {
                 r = hub_route_state(h, st->rowid, dec->ids, dec->n, ahead, &rs);
                 if (r == 0)
-                        r = rd_route_redecide(&ref, h->rules, &rs, rule, st->received_ms, now, d,
-                                              trace);
+                        r = rd_route_decide_record(&ref, h->rules, &rs, rule, st->received_ms, now,
+                                                   rec);
                 rd_referral_clear(&ref);
         }
         json_decref(content);
@@ -239,23 +223,17 @@ enum redecide_mode {
         REDECIDE_FIRST_RANK, /* as REDECIDE_OFFER, and only an offer to a first-rank one */
 };
 
-/* Did the decision with TRACE offer to an overflow candidate (rev 2)? */
-static bool offered_to_overflow(const json_t *trace)
-{
-        const char *rank = json_string_value(json_object_get(trace, "rank"));
-        return rank && !strcmp(rank, "overflow");
-}
-
 /* Decide again for ST at NOW (see hub_decide_again) and record what MODE
  * lets it change (a waiting referral's candidates, and so its attention,
  * follow in every mode). *ASSIGNED (may be NULL): it got an offer. */
 static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t now,
                     enum redecide_mode mode, bool *assigned)
 {
-        struct rd_decision d;
-        json_t *trace = NULL;
+        struct rd_route_record rec;
+        const struct rd_decision *d = &rec.decision;
         int r = 0;
 
+        memset(&rec, 0, sizeof rec);
         if (assigned)
                 *assigned = false;
         /* POS: where it waits, when the caller knows (else found here) */
@@ -265,22 +243,22 @@ static int redecide(struct rd_hub *h, struct rd_stored *st, ssize_t pos, int64_t
         else if (st->status != RD_STATUS_WAITLISTED)
                 pos = -1;
         if (r == 0)
-                r = hub_decide_again(h, st, pos < 0 ? SIZE_MAX : (size_t)pos, now, &d, &trace);
-        if (r == 0 && mode == REDECIDE_FIRST_RANK && d.status == RD_STATUS_ASSIGNED &&
-            offered_to_overflow(trace)) {
+                r = hub_decide_again(h, st, pos < 0 ? SIZE_MAX : (size_t)pos, now, &rec);
+        if (r == 0 && mode == REDECIDE_FIRST_RANK && d->status == RD_STATUS_ASSIGNED &&
+            rd_route_chosen_overflow(&rec)) {
                 /* its turn at an overflow candidate comes after the first-rank pass */
-        } else if (r == 0 && mode != REDECIDE_ANY && d.status != RD_STATUS_ASSIGNED) {
+        } else if (r == 0 && mode != REDECIDE_ANY && d->status != RD_STATUS_ASSIGNED) {
                 /* still waiting: who may take it under the rules in force
                  * (a reload may have added connectors to its rule, or taken
                  * the last one away; a rule that forwards now has none) */
                 if (st->status == RD_STATUS_WAITLISTED)
-                        r = hub_recandidate(h, pos, st, trace, now);
+                        r = hub_recandidate(h, pos, st, &rec, now);
         } else if (r == 0) {
-                r = hub_apply(h, st, &d, trace, now);
+                r = hub_apply(h, st, &rec, now);
                 if (r == 0 && assigned)
-                        *assigned = d.status == RD_STATUS_ASSIGNED;
+                        *assigned = d->status == RD_STATUS_ASSIGNED;
         }
-        json_decref(trace);
+        rd_route_record_clear(&rec);
         return r;
 }
 

@@ -6,31 +6,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "macro.h"
+#include "trace_store.h"
 
 /* ---- erasure ------------------------------------------------------------------------ */
 
-/* The trace of an erased referral: which rule decided and how, without
- * anything derived from the family's data (why candidates were passed
- * over, which `when` keys failed). */
-static json_t *erased_trace(const json_t *trace)
-{
-        static const char *const keep[] = {"rule",      "action", "decision",
-                                           "connector", "team",   "forward_to"};
-        json_t *t = json_object();
-        for (size_t i = 0; i < RD_ELEMENTSOF(keep); i++) {
-                json_t *v = json_object_get(trace, keep[i]);
-                if (v)
-                        json_object_set(t, keep[i], v);
-        }
-        json_object_set_new(t, "erased", json_true());
-        return t;
-}
-
-/* Take family, note, children and postcode out of referral ST for good. */
+/* Take family, note, children and postcode out of referral ST for good,
+ * and from its trace what was derived from them (rd_trace_erased: of a
+ * trace that cannot be read, nothing stays). */
 static int erase(struct rd_hub *h, struct rd_stored *st, int64_t now)
 {
-        json_t *content = NULL, *trace = NULL, *slim;
+        json_t *content = NULL;
+        char *trace = NULL, *slim = NULL;
         struct rd_event ev;
         int r = rd_store_content(h->store, st->rowid, &content, &trace, NULL);
         if (r < 0)
@@ -41,11 +27,13 @@ static int erase(struct rd_hub *h, struct rd_stored *st, int64_t now)
         json_object_del(content, "note");
         json_object_del(content, "children");
         json_object_del(content, "postcode");
-        slim = trace ? erased_trace(trace) : NULL;
-        r = rd_store_erase(h->store, st->rowid, content, slim, now);
+        if (trace && rd_trace_erased(trace, &slim) == -ENOMEM)
+                r = -ENOMEM;
+        if (r == 0)
+                r = rd_store_erase(h->store, st->rowid, content, slim, now);
         json_decref(content);
-        json_decref(trace);
-        json_decref(slim);
+        free(trace);
+        free(slim);
         if (r < 0)
                 return r;
         st->erased_ms = now;

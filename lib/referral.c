@@ -1,4 +1,4 @@
-/* referral.c: the referral model, JSON decoding and validation
+/* referral.c: the referral model, its validation and its canonical form
  * (protocol.md, "Requests and replies" and "submit").
  *
  * Validation order of rd_referral_from_json (the first failure wins, so a
@@ -23,10 +23,13 @@
  *   - unknown keys are reported with the field path "referral.KEY" when KEY
  *     is a plain name ([A-Za-z0-9_-], at most 64 bytes); otherwise the
  *     field is the enclosing object's path. The key is never in the message.
- *   - strings with an embedded NUL (possible only for a json_t built by
- *     hand; the request parser refuses \u0000) are invalid.
+ *   - strings with an embedded NUL (a \u0000 in the request: only corr may
+ *     hold one) are invalid.
  *
- * Messages say what the rule is and never quote the value that was sent. */
+ *
+ * Messages say what the rule is and never quote the value that was sent.
+ * The checks read a view of the referral (referral_view.h), made from a
+ * jansson tree here or by the request's decoder (request.c) without one. */
 #include "referral.h"
 
 #include <errno.h>
@@ -35,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_write.h"
 #include "macro.h"
+#include "referral_view.h"
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -159,274 +164,50 @@ int rd_id_valid(const char *s)
         return 1;
 }
 
-/* ---- parsing one request frame ----------------------------------------- */
-
-/* Depth of brackets outside strings, stopping early once it passes MAX.
- * Returns the deepest nesting seen (at most MAX + 1). Runs before jansson
- * so that deep input never reaches its recursive parser. */
-static int bracket_depth(const char *buf, size_t len, int max)
-{
-        int depth = 0, deepest = 0;
-        bool in_string = false;
-
-        for (size_t i = 0; i < len; i++) {
-                char c = buf[i];
-                if (in_string) {
-                        if (c == '\\')
-                                i++; /* skip the escaped character */
-                        else if (c == '"')
-                                in_string = false;
-                        continue;
-                }
-                switch (c) {
-                case '"': in_string = true; break;
-                case '[':
-                case '{':
-                        if (++depth > deepest)
-                                deepest = depth;
-                        if (deepest > max)
-                                return deepest;
-                        break;
-                case ']':
-                case '}':
-                        if (depth > 0)
-                                depth--;
-                        break;
-                default: break;
-                }
-        }
-        return deepest;
-}
-
-int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_error *err)
-{
-        json_error_t jerr;
-        json_t *root;
-
-        if (!buf && len > 0)
-                return rd_error_set(err, RD_MALFORMED, NULL, "request is empty");
-        if (len > RD_REQUEST_MAX)
-                return rd_error_set(err, RD_MALFORMED, NULL,
-                                    "request is larger than %d bytes (64 KiB)", RD_REQUEST_MAX);
-        if (len == 0)
-                return rd_error_set(err, RD_MALFORMED, NULL,
-                                    "request is empty; it must be one JSON object");
-        if (memchr(buf, '\0', len))
-                return rd_error_set(err, RD_MALFORMED, NULL,
-                                    "request contains a NUL byte; it must be one JSON object "
-                                    "in UTF-8");
-        if (bracket_depth(buf, len, RD_JSON_DEPTH_MAX) > RD_JSON_DEPTH_MAX)
-                return rd_error_set(err, RD_MALFORMED, NULL,
-                                    "request nests arrays and objects deeper than %d levels",
-                                    RD_JSON_DEPTH_MAX);
-
-        /* \u0000 inside a string is valid JSON (RFC 8259): it is decoded, and
-         * each field that cannot hold it says so (invalid), while corr is
-         * echoed verbatim. */
-        root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-        if (!root) {
-                /* jansson's own text may quote the input: never forward it. */
-                int at = jerr.position;
-                switch (json_error_code(&jerr)) {
-                case json_error_out_of_memory:
-                        return rd_error_set(err, RD_INTERNAL, NULL,
-                                            "out of memory while decoding the request");
-                case json_error_invalid_utf8:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request is not valid UTF-8 (error at byte %d)", at);
-                case json_error_duplicate_key:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request has an object with the same key twice "
-                                            "(error at byte %d)",
-                                            at);
-                case json_error_numeric_overflow:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request has a number too large to decode "
-                                            "(error at byte %d)",
-                                            at);
-                case json_error_null_character:
-                case json_error_null_byte_in_key:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request contains a \\u0000 character "
-                                            "(error at byte %d)",
-                                            at);
-                case json_error_stack_overflow:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request nests arrays and objects deeper than %d "
-                                            "levels",
-                                            RD_JSON_DEPTH_MAX);
-                case json_error_premature_end_of_input:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request is not valid JSON: it ends before the "
-                                            "value is complete");
-                case json_error_end_of_input_expected:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request is not valid JSON: there is more after "
-                                            "the object (error at byte %d)",
-                                            at);
-                default:
-                        return rd_error_set(err, RD_MALFORMED, NULL,
-                                            "request is not valid JSON (error at byte %d)", at);
-                }
-        }
-        if (!json_is_object(root)) {
-                json_decref(root);
-                return rd_error_set(err, RD_MALFORMED, NULL,
-                                    "request must be a JSON object ({...}) at the top level");
-        }
-        *out = root;
-        return 0;
-}
-
-/* ---- the corr of a request that cannot be decoded ---------------------- */
-
-int rd_corr_valid(const json_t *corr)
-{
-        const char *s = json_string_value(corr);
-        size_t n = 0, len = json_string_length(corr);
-
-        if (!s)
-                return 0;
-        for (size_t i = 0; i < len; i++)
-                n += ((unsigned char)s[i] & 0xC0) != 0x80;
-        return n <= RD_CORR_MAX;
-}
-
-static size_t skip_space(const char *buf, size_t len, size_t i)
-{
-        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
-                i++;
-        return i;
-}
-
-/* The end (one past the closing quote) of the string token that starts at
- * BUF[I] (a quote), or 0 when it does not end. */
-static size_t string_end(const char *buf, size_t len, size_t i)
-{
-        for (i++; i < len; i++) {
-                if (buf[i] == '\\')
-                        i++;
-                else if (buf[i] == '"')
-                        return i + 1;
-        }
-        return 0;
-}
-
-/* The end of the value that starts at BUF[I]: a string, an array or object
- * (brackets counted outside strings, however deep, without recursion), or
- * a scalar up to the next delimiter. 0 when it does not end. Nothing is
- * checked: only where the value ends. */
-static size_t value_end(const char *buf, size_t len, size_t i)
-{
-        size_t depth = 0;
-
-        if (i >= len)
-                return 0;
-        if (buf[i] == '"')
-                return string_end(buf, len, i);
-        if (buf[i] != '[' && buf[i] != '{') {
-                while (i < len && !strchr(",}] \t\r\n", buf[i]))
-                        i++;
-                return i;
-        }
-        for (; i < len; i++) {
-                if (buf[i] == '"') {
-                        i = string_end(buf, len, i);
-                        if (!i)
-                                return 0;
-                        i--;
-                } else if (buf[i] == '[' || buf[i] == '{') {
-                        depth++;
-                } else if ((buf[i] == ']' || buf[i] == '}') && --depth == 0) {
-                        return i + 1;
-                }
-        }
-        return 0;
-}
-
-/* 1 if the string token BUF[LEN] (quotes included) decodes to "corr". */
-static int is_corr_key(const char *buf, size_t len)
-{
-        json_t *k;
-        int r;
-
-        if (len == 6 && memcmp(buf, "\"corr\"", 6) == 0)
-                return 1;
-        if (!memchr(buf, '\\', len)) /* only an escape can spell corr otherwise */
-                return 0;
-        k = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
-        r = json_is_string(k) && strcmp(json_string_value(k), "corr") == 0 &&
-            json_string_length(k) == 4;
-        json_decref(k);
-        return r;
-}
-
-int rd_json_scan_corr(const char *buf, size_t len, json_t **out)
-{
-        json_t *found = NULL;
-        size_t i;
-
-        if (!buf)
-                return 0;
-        i = skip_space(buf, len, 0);
-        if (i >= len || buf[i] != '{')
-                return 0;
-        i = skip_space(buf, len, i + 1);
-        while (i < len && buf[i] == '"') {
-                size_t key = i, key_end = string_end(buf, len, i), val, val_end;
-
-                if (!key_end)
-                        break;
-                i = skip_space(buf, len, key_end);
-                if (i >= len || buf[i] != ':')
-                        break;
-                val = skip_space(buf, len, i + 1);
-                val_end = value_end(buf, len, val);
-                if (!val_end)
-                        break;
-                if (is_corr_key(buf + key, key_end - key)) {
-                        json_t *v = NULL;
-                        if (found) { /* two: neither is the request's corr */
-                                json_decref(found);
-                                return 0;
-                        }
-                        if (buf[val] == '"')
-                                v = json_loadb(buf + val, val_end - val,
-                                               JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-                        if (!rd_corr_valid(v)) {
-                                json_decref(v);
-                                return 0;
-                        }
-                        found = v;
-                }
-                i = skip_space(buf, len, val_end);
-                if (i >= len || buf[i] != ',')
-                        break;
-                i = skip_space(buf, len, i + 1);
-        }
-        if (!found)
-                return 0;
-        *out = found;
-        return 1;
-}
-
 /* ---- validating a referral --------------------------------------------- */
 
 static const char *const referral_keys[] = {
-        "ref",      "partner", "kind",    "postcode", "children", "concerns",
-        "language", "urgency", "consent", "family",   "note",
+        [RD_RK_REF] = "ref",           [RD_RK_PARTNER] = "partner",   [RD_RK_KIND] = "kind",
+        [RD_RK_POSTCODE] = "postcode", [RD_RK_CHILDREN] = "children", [RD_RK_CONCERNS] = "concerns",
+        [RD_RK_LANGUAGE] = "language", [RD_RK_URGENCY] = "urgency",   [RD_RK_CONSENT] = "consent",
+        [RD_RK_FAMILY] = "family",     [RD_RK_NOTE] = "note",
 };
-#define N_REFERRAL_KEYS (sizeof referral_keys / sizeof referral_keys[0])
+RD_TABLE_COVERS(referral_keys, RD_RK__MAX);
 
-static const char *const family_keys[] = {"name", "phone", "email", "address"};
-#define N_FAMILY_KEYS (sizeof family_keys / sizeof family_keys[0])
+static const char *const family_keys[] = {
+        [RD_FAMILY_NAME] = "name",
+        [RD_FAMILY_PHONE] = "phone",
+        [RD_FAMILY_EMAIL] = "email",
+        [RD_FAMILY_ADDRESS] = "address",
+};
+RD_TABLE_COVERS(family_keys, RD_FAMILY__MAX);
 
-static bool in_list(const char *key, const char *const *list, size_t n)
+bool rd_referral_has_family(const struct rd_referral *r)
 {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(key, list[i]) == 0)
+        for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                if (r->family[i])
                         return true;
         return false;
+}
+
+/* The index of KEY[LEN] in LIST of N, or -1. */
+static int key_index(const char *key, size_t len, const char *const *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (list[i][0] == key[0] && strlen(list[i]) == len &&
+                    memcmp(key, list[i], len) == 0)
+                        return (int)i;
+        return -1;
+}
+
+int rd_referral_key_index(const char *key, size_t len)
+{
+        return key_index(key, len, referral_keys, RD_RK__MAX);
+}
+
+int rd_family_key_index(const char *key, size_t len)
+{
+        return key_index(key, len, family_keys, RD_FAMILY__MAX);
 }
 
 int rd_json_key_is_plain(const char *key)
@@ -443,41 +224,40 @@ int rd_json_key_is_plain(const char *key)
         return n > 0;
 }
 
-/* The first key of OBJ not in LIST (document order), reported as an error
- * under PATH with ALLOWED listed in the message. */
-static int check_keys(const json_t *obj, const char *path, const char *const *list, size_t n,
-                      const char *allowed, struct rd_error *err)
+void rd_jv_note_unknown(struct rd_jv_unknown *u, const char *key)
 {
-        const char *key;
-        json_t *value;
-
-        json_object_foreach((json_t *)obj, key, value)
-        {
-                char field[RD_FIELD_MAX];
-                (void)value;
-                if (in_list(key, list, n))
-                        continue;
-                if (rd_json_key_is_plain(key))
-                        snprintf(field, sizeof field, "%s.%s", path, key);
-                else
-                        snprintf(field, sizeof field, "%s", path);
-                return rd_error_set(err, RD_INVALID, field,
-                                    "%s has a key that is not allowed; the allowed keys are %s",
-                                    path, allowed);
-        }
-        return 0;
+        if (u->seen)
+                return;
+        u->seen = true;
+        u->plain = rd_json_key_is_plain(key);
+        if (u->plain)
+                snprintf(u->key, sizeof u->key, "%s", key);
 }
 
-/* A JSON string without embedded NUL, or NULL. */
-static const char *string_value(const json_t *v)
+/* U, the first key of the object at PATH it does not take, as an error
+ * that lists ALLOWED; 0 when there is none. */
+static int check_keys(const struct rd_jv_unknown *u, const char *path, const char *allowed,
+                      struct rd_error *err)
 {
-        const char *s;
-        if (!json_is_string(v))
+        char field[RD_FIELD_MAX];
+
+        if (!u->seen)
+                return 0;
+        if (u->plain)
+                snprintf(field, sizeof field, "%s.%s", path, u->key);
+        else
+                snprintf(field, sizeof field, "%s", path);
+        return rd_error_set(err, RD_INVALID, field,
+                            "%s has a key that is not allowed; the allowed keys are %s", path,
+                            allowed);
+}
+
+/* V's text when V is a string without U+0000, else NULL. */
+static const char *string_value(const struct rd_jv *v)
+{
+        if (v->type != RD_JV_STRING || memchr(v->s, '\0', v->len))
                 return NULL;
-        s = json_string_value(v);
-        if (strlen(s) != json_string_length(v))
-                return NULL;
-        return s;
+        return v->s;
 }
 
 static bool valid_ref(const char *s)
@@ -544,59 +324,63 @@ static bool valid_language(const char *s)
         "string of at most 256 characters"
 #define MSG_NOTE "referral.note must be a string of at most 2000 characters"
 
-static int check_children(const json_t *v, struct rd_referral *r, struct rd_error *err)
+static int oom(struct rd_error *err)
 {
-        size_t n;
+        rd_error_set(err, RD_INTERNAL, NULL, "out of memory while reading the referral");
+        return -ENOMEM;
+}
 
-        if (!v)
+/* The error MSG about child I (its AGE when AGE is true). */
+static int child_error(size_t i, bool age, const char *msg, struct rd_error *err)
+{
+        char path[RD_FIELD_MAX];
+
+        snprintf(path, sizeof path, "referral.children[%zu]%s", i, age ? ".age" : "");
+        return rd_error_set(err, RD_INVALID, path, "%s", msg);
+}
+
+static int check_children(const struct rd_referral_view *view, struct rd_referral *r,
+                          struct rd_error *err)
+{
+        const struct rd_jv *v = &view->field[RD_RK_CHILDREN];
+
+        if (v->type == RD_JV_ABSENT)
                 return rd_error_set(err, RD_INVALID, "referral.children",
                                     "referral.children is required: " MSG_CHILDREN);
-        if (!json_is_array(v))
+        if (v->type != RD_JV_ARRAY || v->len < 1 || v->len > RD_CHILDREN_MAX)
                 return rd_error_set(err, RD_INVALID, "referral.children", MSG_CHILDREN);
-        n = json_array_size(v);
-        if (n < 1 || n > RD_CHILDREN_MAX)
-                return rd_error_set(err, RD_INVALID, "referral.children", MSG_CHILDREN);
-        for (size_t i = 0; i < n; i++) {
-                const json_t *child = json_array_get(v, i), *age;
-                char path[RD_FIELD_MAX];
-                json_int_t a;
-                int rc;
+        for (size_t i = 0; i < v->len; i++) {
+                const struct rd_jv *age = &view->child[i].age;
 
-                snprintf(path, sizeof path, "referral.children[%zu]", i);
-                if (!json_is_object(child))
-                        return rd_error_set(err, RD_INVALID, path, MSG_CHILD);
-                rc = check_keys(child, path, (const char *const[]){"age"}, 1, "age", err);
-                if (rc)
-                        return rc;
-                snprintf(path, sizeof path, "referral.children[%zu].age", i);
-                age = json_object_get(child, "age");
-                if (!age)
-                        return rd_error_set(err, RD_INVALID, path,
-                                            "the age of each child is required: " MSG_AGE);
-                if (!json_is_integer(age))
-                        return rd_error_set(err, RD_INVALID, path, MSG_AGE);
-                a = json_integer_value(age);
-                if (a < 0 || a > RD_AGE_MAX)
-                        return rd_error_set(err, RD_INVALID, path, MSG_AGE);
-                r->ages[i] = (uint8_t)a;
+                if (view->child[i].self.type != RD_JV_OBJECT)
+                        return child_error(i, false, MSG_CHILD, err);
+                if (view->child[i].unknown.seen) {
+                        char path[RD_FIELD_MAX];
+                        snprintf(path, sizeof path, "referral.children[%zu]", i);
+                        return check_keys(&view->child[i].unknown, path, "age", err);
+                }
+                if (age->type == RD_JV_ABSENT)
+                        return child_error(i, true, "the age of each child is required: " MSG_AGE,
+                                           err);
+                if (age->type != RD_JV_INTEGER || age->i < 0 || age->i > RD_AGE_MAX)
+                        return child_error(i, true, MSG_AGE, err);
+                r->ages[i] = (uint8_t)age->i;
         }
-        r->n_children = (unsigned)n;
+        r->n_children = (unsigned)v->len;
         return 0;
 }
 
-static int check_concerns(const json_t *v, struct rd_referral *r, struct rd_error *err)
+static int check_concerns(const struct rd_referral_view *view, struct rd_referral *r,
+                          struct rd_error *err)
 {
-        size_t n;
+        const struct rd_jv *v = &view->field[RD_RK_CONCERNS];
 
-        if (!v)
+        if (v->type == RD_JV_ABSENT)
                 return 0;
-        if (!json_is_array(v))
+        if (v->type != RD_JV_ARRAY || v->len > RD_CONCERNS_MAX)
                 return rd_error_set(err, RD_INVALID, "referral.concerns", MSG_CONCERNS);
-        n = json_array_size(v);
-        if (n > RD_CONCERNS_MAX)
-                return rd_error_set(err, RD_INVALID, "referral.concerns", MSG_CONCERNS);
-        for (size_t i = 0; i < n; i++) {
-                const char *s = string_value(json_array_get(v, i));
+        for (size_t i = 0; i < v->len; i++) {
+                const char *s = string_value(&view->concern[i]);
                 char path[RD_FIELD_MAX];
 
                 if (!s || !valid_tag(s)) {
@@ -605,167 +389,169 @@ static int check_concerns(const json_t *v, struct rd_referral *r, struct rd_erro
                 }
                 memcpy(r->concerns[i], s, strlen(s) + 1);
         }
-        r->n_concerns = (unsigned)n;
+        r->n_concerns = (unsigned)v->len;
         return 0;
 }
 
-static int check_family(const json_t *v, struct rd_referral *r, struct rd_error *err)
+static int check_family(const struct rd_referral_view *view, struct rd_referral *r,
+                        struct rd_error *err)
 {
-        json_t *copy;
+        const struct rd_jv *v = &view->field[RD_RK_FAMILY];
         int rc;
 
-        if (!v)
+        if (v->type == RD_JV_ABSENT)
                 return 0;
-        if (!json_is_object(v))
+        if (v->type != RD_JV_OBJECT)
                 return rd_error_set(err, RD_INVALID, "referral.family", MSG_FAMILY);
-        rc = check_keys(v, "referral.family", family_keys, N_FAMILY_KEYS,
-                        "name, phone, email and address", err);
+        rc = check_keys(&view->family_unknown, "referral.family", "name, phone, email and address",
+                        err);
         if (rc)
                 return rc;
-        for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
-                const json_t *f = json_object_get(v, family_keys[i]);
-                const char *s;
+        for (size_t i = 0; i < RD_FAMILY__MAX; i++) {
+                const char *s = string_value(&view->family[i]);
                 char path[RD_FIELD_MAX];
 
-                if (!f)
+                if (view->family[i].type == RD_JV_ABSENT ||
+                    (s && rd_utf8_length(s) <= RD_FAMILY_FIELD_MAX))
                         continue;
                 snprintf(path, sizeof path, "referral.family.%s", family_keys[i]);
-                s = string_value(f);
-                if (!s || rd_utf8_length(s) > RD_FAMILY_FIELD_MAX)
-                        return rd_error_set(err, RD_INVALID, path,
-                                            "%s must be a string of at most 256 characters", path);
+                return rd_error_set(err, RD_INVALID, path,
+                                    "%s must be a string of at most 256 characters", path);
         }
-        if (json_object_size(v) == 0)
-                return 0; /* an empty family is no family */
-        copy = json_object();
-        if (!copy)
-                goto oom;
-        for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
-                const json_t *f = json_object_get(v, family_keys[i]);
-                if (f &&
-                    json_object_set_new(copy, family_keys[i], json_string(json_string_value(f)))) {
-                        json_decref(copy);
-                        goto oom;
-                }
-        }
-        r->family = copy;
+        /* an empty family is no family */
+        for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                if (view->family[i].type != RD_JV_ABSENT &&
+                    !(r->family[i] = strdup(view->family[i].s)))
+                        return oom(err);
         return 0;
-oom:
-        rd_error_set(err, RD_INTERNAL, NULL, "out of memory while reading the referral");
-        return -ENOMEM;
 }
 
-static int check_fields(const json_t *obj, struct rd_referral *r, struct rd_error *err)
+/* The string member K of VIEW, when it is there: its text, checked by
+ * VALID, into *OUT; else an error with MSG. */
+static int check_optional(const struct rd_referral_view *view, enum rd_referral_key k,
+                          bool (*valid)(const char *), const char **out, const char *msg,
+                          struct rd_error *err)
 {
-        const json_t *v;
+        const struct rd_jv *v = &view->field[k];
+        char field[RD_FIELD_MAX];
+
+        *out = NULL;
+        if (v->type == RD_JV_ABSENT)
+                return 0;
+        *out = string_value(v);
+        if (*out && valid(*out))
+                return 0;
+        snprintf(field, sizeof field, "referral.%s", referral_keys[k]);
+        return rd_error_set(err, RD_INVALID, field, "%s", msg);
+}
+
+static bool valid_id(const char *s)
+{
+        return rd_id_valid(s);
+}
+
+static bool valid_kind(const char *s)
+{
+        enum rd_kind k;
+        return rd_kind_parse(s, &k) == 0;
+}
+
+static bool valid_urgency(const char *s)
+{
+        enum rd_urgency u;
+        return rd_urgency_parse(s, &u) == 0;
+}
+
+static bool valid_note(const char *s)
+{
+        return rd_utf8_length(s) <= RD_NOTE_MAX;
+}
+
+static int check_fields(const struct rd_referral_view *view, struct rd_referral *r,
+                        struct rd_error *err)
+{
         const char *s;
         int rc;
 
-        rc = check_keys(obj, "referral", referral_keys, N_REFERRAL_KEYS,
+        rc = check_keys(&view->unknown, "referral",
                         "ref, partner, kind, postcode, children, concerns, language, urgency, "
                         "consent, family and note",
                         err);
         if (rc)
                 return rc;
 
-        v = json_object_get(obj, "ref");
-        if (!v)
+        if (view->field[RD_RK_REF].type == RD_JV_ABSENT)
                 return rd_error_set(err, RD_INVALID, "referral.ref",
                                     "referral.ref is required: the partner's own id for this "
                                     "referral, 1 to 128 printable ASCII characters");
-        s = string_value(v);
-        if (!s || !valid_ref(s))
-                return rd_error_set(err, RD_INVALID, "referral.ref", MSG_REF);
+        if ((rc = check_optional(view, RD_RK_REF, valid_ref, &s, MSG_REF, err)))
+                return rc;
         memcpy(r->ref, s, strlen(s) + 1);
 
-        v = json_object_get(obj, "partner");
-        if (v) {
-                s = string_value(v);
-                if (!s || !rd_id_valid(s))
-                        return rd_error_set(err, RD_INVALID, "referral.partner", MSG_PARTNER);
+        if ((rc = check_optional(view, RD_RK_PARTNER, valid_id, &s, MSG_PARTNER, err)))
+                return rc;
+        if (s)
                 memcpy(r->partner, s, strlen(s) + 1);
-        }
 
-        v = json_object_get(obj, "kind");
-        if (!v)
+        if (view->field[RD_RK_KIND].type == RD_JV_ABSENT)
                 return rd_error_set(err, RD_INVALID, "referral.kind",
                                     "referral.kind is required: " MSG_KIND);
-        s = string_value(v);
-        if (!s || rd_kind_parse(s, &r->kind))
-                return rd_error_set(err, RD_INVALID, "referral.kind", MSG_KIND);
+        if ((rc = check_optional(view, RD_RK_KIND, valid_kind, &s, MSG_KIND, err)))
+                return rc;
+        rd_kind_parse(s, &r->kind);
 
-        v = json_object_get(obj, "postcode");
-        if (!v)
+        if (view->field[RD_RK_POSTCODE].type == RD_JV_ABSENT)
                 return rd_error_set(err, RD_INVALID, "referral.postcode",
                                     "referral.postcode is required: " MSG_POSTCODE);
-        s = string_value(v);
-        if (!s || !valid_postcode(s))
-                return rd_error_set(err, RD_INVALID, "referral.postcode", MSG_POSTCODE);
+        if ((rc = check_optional(view, RD_RK_POSTCODE, valid_postcode, &s, MSG_POSTCODE, err)))
+                return rc;
         memcpy(r->postcode, s, 5);
 
-        rc = check_children(json_object_get(obj, "children"), r, err);
-        if (rc)
-                return rc;
-        rc = check_concerns(json_object_get(obj, "concerns"), r, err);
-        if (rc)
+        if ((rc = check_children(view, r, err)) || (rc = check_concerns(view, r, err)))
                 return rc;
 
-        v = json_object_get(obj, "language");
-        if (v) {
-                s = string_value(v);
-                if (!s || !valid_language(s))
-                        return rd_error_set(err, RD_INVALID, "referral.language", MSG_LANGUAGE);
+        if ((rc = check_optional(view, RD_RK_LANGUAGE, valid_language, &s, MSG_LANGUAGE, err)))
+                return rc;
+        if (s)
                 memcpy(r->language, s, strlen(s) + 1);
-        }
 
         r->urgency = RD_URGENCY_NORMAL;
-        v = json_object_get(obj, "urgency");
-        if (v) {
-                s = string_value(v);
-                if (!s || rd_urgency_parse(s, &r->urgency))
-                        return rd_error_set(err, RD_INVALID, "referral.urgency", MSG_URGENCY);
-        }
+        if ((rc = check_optional(view, RD_RK_URGENCY, valid_urgency, &s, MSG_URGENCY, err)))
+                return rc;
+        if (s)
+                rd_urgency_parse(s, &r->urgency);
 
-        v = json_object_get(obj, "consent");
-        if (!v)
+        if (view->field[RD_RK_CONSENT].type == RD_JV_ABSENT)
                 return rd_error_set(err, RD_INVALID, "referral.consent",
                                     "referral.consent is required and must be true: a referral "
                                     "is made together with the family, who must consent to it");
-        if (!json_is_true(v))
+        if (view->field[RD_RK_CONSENT].type != RD_JV_TRUE)
                 return rd_error_set(err, RD_INVALID, "referral.consent", MSG_CONSENT);
 
-        rc = check_family(json_object_get(obj, "family"), r, err);
-        if (rc)
+        if ((rc = check_family(view, r, err)))
                 return rc;
 
-        v = json_object_get(obj, "note");
-        if (v) {
-                s = string_value(v);
-                if (!s || rd_utf8_length(s) > RD_NOTE_MAX)
-                        return rd_error_set(err, RD_INVALID, "referral.note", MSG_NOTE);
-                r->note = strdup(s);
-                if (!r->note) {
-                        rd_error_set(err, RD_INTERNAL, NULL,
-                                     "out of memory while reading the referral");
-                        return -ENOMEM;
-                }
-        }
+        if ((rc = check_optional(view, RD_RK_NOTE, valid_note, &s, MSG_NOTE, err)))
+                return rc;
+        if (s && !(r->note = strdup(s)))
+                return oom(err);
         return 0;
 }
 
-int rd_referral_from_json(const json_t *obj, struct rd_referral *out, struct rd_error *err)
+int rd_referral_from_view(const struct rd_referral_view *view, struct rd_referral *out,
+                          struct rd_error *err)
 {
         struct rd_referral r;
         int rc;
 
         memset(&r, 0, sizeof r);
-        if (!json_is_object(obj)) {
+        if (view->self.type != RD_JV_OBJECT) {
                 memset(out, 0, sizeof *out);
                 return rd_error_set(err, RD_INVALID, "referral",
                                     "referral must be an object with ref, kind, postcode, "
                                     "children and consent");
         }
-        rc = check_fields(obj, &r, err);
+        rc = check_fields(view, &r, err);
         if (rc) {
                 rd_referral_clear(&r);
                 memset(out, 0, sizeof *out);
@@ -775,11 +561,98 @@ int rd_referral_from_json(const json_t *obj, struct rd_referral *out, struct rd_
         return 0;
 }
 
+/* ---- the view of a tree ------------------------------------------------ */
+
+/* J (may be NULL: absent) as a view value. */
+static void jv_of(const json_t *j, struct rd_jv *v)
+{
+        memset(v, 0, sizeof *v);
+        switch (j ? json_typeof(j) : JSON_NULL) {
+        case JSON_OBJECT:
+                v->type = RD_JV_OBJECT;
+                v->len = json_object_size(j);
+                break;
+        case JSON_ARRAY:
+                v->type = RD_JV_ARRAY;
+                v->len = json_array_size(j);
+                break;
+        case JSON_STRING:
+                v->type = RD_JV_STRING;
+                v->s = json_string_value(j);
+                v->len = json_string_length(j);
+                break;
+        case JSON_INTEGER:
+                v->type = RD_JV_INTEGER;
+                v->i = json_integer_value(j);
+                break;
+        case JSON_REAL:
+                v->type = RD_JV_REAL;
+                v->r = json_real_value(j);
+                break;
+        case JSON_TRUE: v->type = RD_JV_TRUE; break;
+        case JSON_FALSE: v->type = RD_JV_FALSE; break;
+        case JSON_NULL: v->type = j ? RD_JV_NULL : RD_JV_ABSENT; break;
+        }
+}
+
+/* The first key of object OBJ not in LIST of N into U. */
+static void unknown_of(const json_t *obj, const char *const *list, size_t n,
+                       struct rd_jv_unknown *u)
+{
+        const char *key;
+        json_t *value;
+
+        json_object_foreach((json_t *)obj, key, value)
+        {
+                (void)value;
+                if (key_index(key, strlen(key), list, n) < 0) {
+                        rd_jv_note_unknown(u, key);
+                        return;
+                }
+        }
+}
+
+int rd_referral_from_json(const json_t *obj, struct rd_referral *out, struct rd_error *err)
+{
+        static const char *const age_key[] = {"age"};
+        struct rd_referral_view view;
+        const json_t *a, *f;
+
+        memset(&view, 0, RD_REFERRAL_VIEW_HEAD);
+        jv_of(obj, &view.self);
+        if (view.self.type == RD_JV_OBJECT) {
+                unknown_of(obj, referral_keys, RD_RK__MAX, &view.unknown);
+                for (size_t k = 0; k < RD_RK__MAX; k++)
+                        jv_of(json_object_get(obj, referral_keys[k]), &view.field[k]);
+        }
+        a = json_object_get(obj, "children");
+        for (size_t i = 0; json_is_array(a) && i < json_array_size(a) && i < RD_CHILDREN_MAX; i++) {
+                const json_t *child = json_array_get(a, i);
+                memset(&view.child[i], 0, sizeof view.child[i]);
+                jv_of(child, &view.child[i].self);
+                if (json_is_object(child)) {
+                        unknown_of(child, age_key, 1, &view.child[i].unknown);
+                        jv_of(json_object_get(child, "age"), &view.child[i].age);
+                }
+        }
+        a = json_object_get(obj, "concerns");
+        for (size_t i = 0; json_is_array(a) && i < json_array_size(a) && i < RD_CONCERNS_MAX; i++)
+                jv_of(json_array_get(a, i), &view.concern[i]);
+        f = json_object_get(obj, "family");
+        if (json_is_object(f)) {
+                unknown_of(f, family_keys, RD_FAMILY__MAX, &view.family_unknown);
+                for (size_t k = 0; k < RD_FAMILY__MAX; k++)
+                        jv_of(json_object_get(f, family_keys[k]), &view.family[k]);
+        }
+        return rd_referral_from_view(&view, out, err);
+}
+
 void rd_referral_clear(struct rd_referral *r)
 {
         if (!r)
                 return;
-        json_decref(r->family);
+        for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                free(r->family[i]);
         free(r->note);
         memset(r, 0, sizeof *r);
 }
@@ -829,16 +702,13 @@ json_t *rd_referral_to_json(const struct rd_referral *r, bool with_personal)
                 goto fail;
         if (json_object_set_new(o, "consent", json_true()))
                 goto fail;
-        if (with_personal && r->family) {
+        if (with_personal && rd_referral_has_family(r)) {
                 json_t *f = json_object();
                 if (!f || json_object_set_new(o, "family", f))
                         goto fail;
-                for (size_t i = 0; i < N_FAMILY_KEYS; i++) {
-                        const char *s =
-                                json_string_value(json_object_get(r->family, family_keys[i]));
-                        if (s && set_str(f, family_keys[i], s))
+                for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                        if (r->family[i] && set_str(f, family_keys[i], r->family[i]))
                                 goto fail;
-                }
         }
         if (with_personal && r->note && set_str(o, "note", r->note))
                 goto fail;
@@ -848,35 +718,73 @@ fail:
         return NULL;
 }
 
+/* The canonical form of R into W: the keys and forms of
+ * rd_referral_to_json (R, true) as json_dumps writes them compactly. */
+static void write_canonical(const struct rd_referral *r, struct rd_jw *w)
+{
+        rd_jw_open(w);
+        rd_jw_str(w, "ref", r->ref);
+        rd_jw_str_set(w, "partner", r->partner);
+        rd_jw_str(w, "kind", rd_kind_name(r->kind));
+        rd_jw_str_set(w, "postcode", r->postcode);
+        if (r->n_children > 0) {
+                rd_jw_key(w, "children");
+                rd_jw_array(w);
+                for (unsigned i = 0; i < r->n_children && i < RD_CHILDREN_MAX; i++) {
+                        rd_jw_open(w);
+                        rd_jw_member_int(w, "age", r->ages[i]);
+                        rd_jw_close(w);
+                }
+                rd_jw_array_end(w);
+        }
+        if (r->n_concerns > 0) {
+                rd_jw_key(w, "concerns");
+                rd_jw_array(w);
+                for (unsigned i = 0; i < r->n_concerns && i < RD_CONCERNS_MAX; i++)
+                        rd_jw_string(w, r->concerns[i], strlen(r->concerns[i]));
+                rd_jw_array_end(w);
+        }
+        rd_jw_str_set(w, "language", r->language);
+        rd_jw_str(w, "urgency", rd_urgency_name(r->urgency));
+        rd_jw_member_bool(w, "consent", true);
+        if (rd_referral_has_family(r)) {
+                rd_jw_key(w, "family");
+                rd_jw_open(w);
+                for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                        if (r->family[i])
+                                rd_jw_str(w, family_keys[i], r->family[i]);
+                rd_jw_close(w);
+        }
+        if (r->note)
+                rd_jw_str(w, "note", r->note);
+        rd_jw_close(w);
+}
+
 int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65])
 {
         static const char xd[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
-        json_t *j = rd_referral_to_json(r, true);
-        char *t;
-        int ok;
+        struct rd_jw w;
+        const char *t;
+        size_t len;
+        int rc = rd_jw_init(&w);
 
-        if (!j)
-                return -ENOMEM;
-        t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(j);
-        if (!t)
-                return -ENOMEM;
-        ok = EVP_Digest(t, strlen(t), md, &md_len, EVP_sha256(), NULL);
-        if (!ok || md_len != 32) {
-                free(t);
-                return -ENOMEM;
-        }
+        if (rc < 0)
+                return rc;
+        write_canonical(r, &w);
+        t = rd_jw_text(&w, &len);
+        rc = t && EVP_Digest(t, len, md, &md_len, EVP_sha256(), NULL) && md_len == 32 ? 0 : -ENOMEM;
+        if (rc == 0 && text && !(*text = rd_jw_take(&w, NULL)))
+                rc = -ENOMEM;
+        rd_jw_free(&w);
+        if (rc < 0)
+                return rc;
         for (unsigned i = 0; i < 32; i++) {
                 hex[2 * i] = xd[md[i] >> 4];
                 hex[2 * i + 1] = xd[md[i] & 15];
         }
         hex[64] = '\0';
-        if (text)
-                *text = t;
-        else
-                free(t);
         return 0;
 }
 

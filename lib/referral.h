@@ -46,6 +46,16 @@ int rd_status_parse(const char *s, enum rd_status *out);
 /* true for waitlisted, assigned, accepted, started. */
 bool rd_status_is_open(enum rd_status status);
 
+/* The members of a referral's family (protocol.md, "submit"), in the order
+ * they are stored in. */
+enum rd_family_field {
+        RD_FAMILY_NAME = 0,
+        RD_FAMILY_PHONE,
+        RD_FAMILY_EMAIL,
+        RD_FAMILY_ADDRESS,
+        RD_FAMILY__MAX
+};
+
 struct rd_referral {
         /* public */
         char ref[RD_REF_MAX + 1];
@@ -60,9 +70,12 @@ struct rd_referral {
         unsigned n_children;
         uint8_t ages[RD_CHILDREN_MAX];
         /* personal: never in events, logs or messages */
-        json_t *family; /* owned; an object of strings, or NULL */
-        char *note;     /* owned; or NULL */
+        char *family[RD_FAMILY__MAX]; /* owned; NULL: not given (all NULL: no family) */
+        char *note;                   /* owned; or NULL */
 };
+
+/* true when R has a family: one of its members given (maybe ""). */
+bool rd_referral_has_family(const struct rd_referral *r);
 
 /* Names on the wire. Return a static string; never NULL. */
 const char *rd_kind_name(enum rd_kind kind);
@@ -72,29 +85,10 @@ const char *rd_urgency_name(enum rd_urgency urgency);
 int rd_kind_parse(const char *s, enum rd_kind *out);
 int rd_urgency_parse(const char *s, enum rd_urgency *out);
 
-/* Parse one request frame BUF of LEN bytes as a JSON object.
- * Rejects (RD_MALFORMED in ERR): over RD_REQUEST_MAX bytes, invalid
- * UTF-8, NUL bytes, not JSON, duplicate keys, numbers jansson cannot
- * hold, nesting deeper than RD_JSON_DEPTH_MAX, a top level that is not an
- * object. Returns 0 and a new reference in *OUT (caller owns, json_decref),
- * or a negative errno with ERR filled. The message never quotes the input. */
-int rd_json_parse_request(const char *buf, size_t len, json_t **out, struct rd_error *err);
-
-/* 1 if CORR is a JSON string of at most RD_CORR_MAX code points (it may
- * hold U+0000), the only corr a reply echoes; else 0 (also for NULL). */
-int rd_corr_valid(const json_t *corr);
-
-/* The corr of the request frame BUF[LEN] when rd_json_parse_request refused
- * it (protocol.md: a JSON object with a readable corr gets it back, whatever
- * else is wrong). Reads only the top level of the object, without
- * recursion and whatever its size: a "corr" key (escapes decoded) whose
- * value is a string rd_corr_valid accepts, given once, before anything at
- * the top level that is not a member. Returns 1 and a new string in *OUT
- * (caller owns), or 0 (*OUT untouched). */
-int rd_json_scan_corr(const char *buf, size_t len, json_t **out);
-
-/* Validate OBJ (the value of a request's "referral") against every rule of
- * protocol.md's submit table and fill *OUT. Field paths in ERR start with
+/* Validate OBJ (the value of a request's "referral", a jansson tree: a
+ * referral read back from the store, a cases file; the daemon decodes a
+ * request's without a tree, request.h, with the same checks) against every
+ * rule of protocol.md's submit table and fill *OUT. Field paths in ERR start with
  * "referral." (e.g. "referral.children[0].age"). Missing urgency becomes
  * normal. partner may be absent (OUT->partner is then ""); the caller
  * decides whether that is allowed. On success returns 0 and OUT owns
@@ -125,7 +119,9 @@ int rd_referral_digest(const struct rd_referral *r, char hex[65]);
 
 /* The canonical form of R as compact JSON text (what rd_referral_digest
  * hashes, and what the store keeps) and its digest, from one
- * serialisation. *TEXT (may be NULL: not wanted) is malloc'ed; the caller
+ * serialisation: rd_referral_to_json (R, true) as json_dumps writes it
+ * with JSON_COMPACT, byte for byte, written without the tree
+ * (json_write.h). *TEXT (may be NULL: not wanted) is malloc'ed; the caller
  * frees it. Returns 0 or -ENOMEM. */
 int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65]);
 

@@ -291,8 +291,10 @@ static int hist_arrival(void *ctx, struct replay_run *run, const struct replay_a
         json_decref(content);
         if (rc < 0)
                 return rc;
-        json_decref(s->current.family); /* routing never reads them */
-        s->current.family = NULL;
+        for (size_t i = 0; i < RD_FAMILY__MAX; i++) { /* routing never reads them */
+                free(s->current.family[i]);
+                s->current.family[i] = NULL;
+        }
         free(s->current.note);
         s->current.note = NULL;
         if (!s->current.partner[0]) {

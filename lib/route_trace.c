@@ -138,8 +138,7 @@ static void assign_json(json_t *tr, const struct rd_route_record *rec, const str
                         json_string(d->status == RD_STATUS_FORWARDED ? "forward" : "waitlist"));
 }
 
-/* Was the chosen candidate of REC an overflow one? */
-static bool chosen_overflow(const struct rd_route_record *rec)
+bool rd_route_chosen_overflow(const struct rd_route_record *rec)
 {
         for (size_t i = 0; i < rec->n_cands; i++)
                 if (rec->cands[i].why == RD_WHY_CHOSEN)
@@ -167,7 +166,8 @@ json_t *rd_route_trace_json(const struct rd_route_record *rec, const struct rd_r
                 rd_jset(&oom, tr, "connector", json_string(rules->connectors[d->connector].id));
                 rd_jset(&oom, tr, "team", json_string(rules->teams[d->team].id));
                 if (rec->has_overflow)
-                        rd_jset(&oom, tr, "rank", json_string(rank_name(chosen_overflow(rec))));
+                        rd_jset(&oom, tr, "rank",
+                                json_string(rank_name(rd_route_chosen_overflow(rec))));
         }
         rd_jset(&oom, tr, "decision", json_string(rd_status_name(d->status)));
         if (oom) {

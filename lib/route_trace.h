@@ -23,6 +23,10 @@ const char *rd_when_key_name(enum rd_when_key key);
  * never NULL. */
 const char *rd_route_why_name(enum rd_route_why why);
 
+/* Was the candidate REC chose (rev 2) an overflow one? false when it chose
+ * none. */
+bool rd_route_chosen_overflow(const struct rd_route_record *rec);
+
 /* The trace of the decision recorded in REC, which was made under RULES
  * (the same rule set: REC holds indexes into it). Returns a new JSON object
  * (caller owns) with, in this order: "rules_tried" (each rule tried before

@@ -172,7 +172,7 @@ int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
         return CALL(s, s->ops->change(s, ch));
 }
 
-int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int rd_store_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
                    int64_t now_ms)
 {
         s->writes++;
@@ -209,7 +209,7 @@ int rd_store_get(struct rd_store *s, const char *id, struct rd_stored *out)
         return r < 0 ? r : CALL(s, s->ops->get(s, rowid, out));
 }
 
-int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int rd_store_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                      char rules_digest[65])
 {
         return CALL(s, s->ops->content(s, rowid, content, trace, rules_digest));
@@ -296,9 +296,22 @@ int rd_store_events(struct rd_store *s, int64_t since, int64_t limit,
         return CALL(s, s->ops->each_event(s, since, limit, viewer, append_body, arr));
 }
 
-int rd_store_history(struct rd_store *s, int64_t rowid, json_t *arr)
+int rd_store_history(struct rd_store *s, int64_t rowid, int64_t limit, json_t *arr,
+                     int64_t *omitted)
 {
-        return CALL(s, s->ops->each_history(s, rowid, append_body, arr));
+        size_t before = json_array_size(arr);
+        int64_t n;
+        int r;
+
+        if (limit < 1)
+                return -EINVAL;
+        if ((r = CALL(s, s->ops->each_history(s, rowid, limit, append_body, arr))) < 0)
+                return r;
+        n = (int64_t)(json_array_size(arr) - before);
+        if (n == limit && (r = CALL(s, s->ops->count_history(s, rowid, &n))) < 0)
+                return r;
+        *omitted = n > limit ? n - limit : 0;
+        return 0;
 }
 
 static int list_item(void *ctx, const struct rd_stored *o)
@@ -351,6 +364,17 @@ int rd_store_window_counts(struct rd_store *s, int64_t *started, int64_t *in_tim
 int rd_store_figures(struct rd_store *s, struct rd_figures *out)
 {
         return CALL(s, s->ops->figures(s, out));
+}
+
+int64_t rd_store_duration_bucket(int64_t ms)
+{
+        int64_t unit = 1;
+
+        if (ms < 0)
+                return 0;
+        while (ms / unit >= 1000)
+                unit *= 10;
+        return ms - ms % unit;
 }
 
 /* ---- the audit trail -------------------------------------------------------------------- */

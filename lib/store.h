@@ -87,9 +87,12 @@ struct rd_store_change {
         bool row;             /* rd_store_change: write ST's status and decision columns */
         /* rd_store_insert: its canonical JSON text (rd_referral_canonical) */
         const char *content;
-        /* the decision trace as JSON text (NULL: none) and the digest of the
+        /* the decision trace as text (NULL: none) and the digest of the
          * routing file that decided; rd_store_insert always writes them,
-         * rd_store_change when TRACE_SET */
+         * rd_store_change when TRACE_SET. The text is kept as it is given
+         * and read back as it was kept (rd_store_content): compact ASCII
+         * letters and digits (trace_store.h), or JSON text in rows kept
+         * before; never a NUL. A driver keeps it in a text column. */
         bool trace_set;
         const char *trace;
         const char *rules_digest;
@@ -178,10 +181,13 @@ struct rd_wait_key {
 
 /* The earliest moment of each kind of deadline; each 0 when there is none. */
 struct rd_deadlines {
-        int64_t offer_expires;    /* the earliest offer expiry */
-        int64_t at_risk_start_by; /* the earliest start_by whose at-risk event has not fired */
-        int64_t missed_start_by;  /* the same for the missed event */
-        int64_t erase_final;      /* the earliest final_ms of a referral not yet erased */
+        int64_t offer_expires; /* the earliest offer expiry */
+        /* the earliest start_by of an open referral not started (assigned,
+         * waitlisted, accepted) whose at-risk event has not fired, nor its
+         * missed event */
+        int64_t at_risk_start_by;
+        int64_t missed_start_by; /* the same whose missed event has not fired */
+        int64_t erase_final;     /* the earliest final_ms of a referral not yet erased */
 };
 
 enum rd_deadline { RD_DUE_OFFER, RD_DUE_AT_RISK, RD_DUE_MISSED, RD_DUE_ERASE, RD_DUE__MAX };
@@ -193,10 +199,19 @@ struct rd_audit_entry {
         const char *client, *role, *action, *referral_id;
 };
 
-/* Figures for coordinators (protocol.md stats, and more). */
+/* Figures for coordinators (protocol.md stats, and more). A driver keeps
+ * them as counts that every change of a referral updates in its own
+ * transaction, so that reading them costs the same with a million
+ * referrals as with ten (rd_store_figures). */
+/* Durations from receipt, in ms: how many, and the nearest-rank 50th and
+ * 90th percentiles of their buckets (rd_store_duration_bucket): the
+ * bucket of the duration at rank ceil(COUNT * P / 100) in ascending order.
+ * So each is never above the exact nearest-rank percentile and less than
+ * 1% below it (exact when that duration has at most three significant
+ * digits in ms); 0 when COUNT is 0. */
 struct rd_durations {
         int64_t count;
-        int64_t p50_ms, p90_ms; /* nearest rank */
+        int64_t p50_ms, p90_ms;
 };
 #define RD_FIGURES_FORWARDS_MAX 32
 #define RD_FIGURES_REASONS_MAX 32
@@ -292,7 +307,7 @@ struct rd_store_ops {
         /* the hub's writes */
         int (*insert)(struct rd_store *s, struct rd_store_change *ch);
         int (*change)(struct rd_store *s, struct rd_store_change *ch);
-        int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+        int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
                      int64_t now_ms);
         int (*meta_set)(struct rd_store *s, const char *key, const char *value);
         /* the hub's reads */
@@ -301,7 +316,7 @@ struct rd_store_ops {
         /* may be NULL: rd_store_prefetch then does nothing */
         int (*prefetch)(struct rd_store *s, const struct rd_store_key *keys, size_t n);
         int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
-        int (*content)(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+        int (*content)(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                        char rules_digest[65]);
         int (*each_state)(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
         int (*each_decline)(struct rd_store *s, int64_t rowid,
@@ -329,8 +344,11 @@ struct rd_store_ops {
         int (*each_event)(struct rd_store *s, int64_t since, int64_t limit,
                           const struct rd_viewer *viewer, int (*fn)(void *ctx, const char *body),
                           void *ctx);
-        int (*each_history)(struct rd_store *s, int64_t rowid,
+        /* each_history: the newest LIMIT events of ROWID, oldest first;
+         * count_history: how many events ROWID has */
+        int (*each_history)(struct rd_store *s, int64_t rowid, int64_t limit,
                             int (*fn)(void *ctx, const char *body), void *ctx);
+        int (*count_history)(struct rd_store *s, int64_t rowid, int64_t *n);
         int (*each_listed)(struct rd_store *s, const struct rd_list_query *q,
                            int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
         /* each_reason: the reasons of referral ROWID with a code or a text,
@@ -593,12 +611,12 @@ int rd_store_insert(struct rd_store *store, struct rd_store_change *ch);
 int rd_store_change(struct rd_store *store, struct rd_store_change *ch);
 
 /* Replace the content of referral ROWID by CONTENT (its personal data
- * taken out) and its trace by TRACE, marked erased at NOW_MS; the free
- * text of its reasons goes too (their codes stay). With
- * RD_STORE_CAN_WIPE, rd_store_checkpoint after the commit wipes the old
- * bytes from the files. 0 or a negative errno. */
-int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
-                   const json_t *trace, int64_t now_ms);
+ * taken out) and its trace by the text TRACE (rd_trace_erased; NULL: no
+ * trace), marked erased at NOW_MS; the free text of its reasons goes too
+ * (their codes stay). With RD_STORE_CAN_WIPE, rd_store_checkpoint after
+ * the commit wipes the old bytes from the files. 0 or a negative errno. */
+int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content, const char *trace,
+                   int64_t now_ms);
 
 /* Look a referral up by PARTNER + REF, by its row id, or by its public ID.
  * Return 0 and fill *OUT, -ENOENT when there is none, or a negative errno on
@@ -621,10 +639,13 @@ int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
 int rd_store_prefetch(struct rd_store *store, const struct rd_store_key *keys, size_t n);
 
 /* The stored content of the referral ROWID (rd_referral_to_json with
- * personal data) and its decision trace. Each out-pointer may be NULL; on
- * success each non-NULL one receives a new reference (or NULL when there is
- * no trace). Returns 0, -ENOENT or a negative errno. */
-int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, json_t **trace,
+ * personal data), its decision trace and the digest of the routing file
+ * that made it. Each out-pointer may be NULL; on success *CONTENT receives
+ * a new reference, *TRACE the trace's text exactly as it was stored
+ * (malloc'ed, the caller frees; compact or JSON: rd_trace_json reads
+ * either), and either NULL when there is none. Returns 0, -ENOENT or a
+ * negative errno (-ENOMEM). */
+int rd_store_content(struct rd_store *store, int64_t rowid, json_t **content, char **trace,
                      char rules_digest[65]);
 
 /* Read what the hub keeps in memory, in one pass: FNS (struct
@@ -689,8 +710,10 @@ int rd_store_next_deadlines(struct rd_store *store, struct rd_deadlines *out);
 
 /* Up to LIMIT referrals whose deadline of KIND is due: offer_expires <=
  * THRESHOLD, or start_by <= THRESHOLD (at risk: the caller passes now +
- * at_risk), or (erase) final_ms <= THRESHOLD and not erased, earliest
- * first, into ROWS (room for LIMIT); *N says how many. 0 or errno. */
+ * at_risk; the referrals of struct rd_deadlines: a window whose missed
+ * event fired is no longer at risk), or (erase) final_ms <= THRESHOLD and
+ * not erased, earliest first (the same start_by: first stored first), into
+ * ROWS (room for LIMIT); *N says how many. 0 or errno. */
 int rd_store_due(struct rd_store *store, enum rd_deadline kind, int64_t threshold, int64_t limit,
                  struct rd_stored *rows, size_t *n);
 
@@ -705,8 +728,12 @@ int rd_store_visible(struct rd_store *store, const struct rd_stored *o,
 int rd_store_events(struct rd_store *store, int64_t since, int64_t limit,
                     const struct rd_viewer *viewer, json_t *arr);
 
-/* The events of referral ROWID, oldest first, appended to ARR. 0 or errno. */
-int rd_store_history(struct rd_store *store, int64_t rowid, json_t *arr);
+/* The newest LIMIT (at least 1) events of referral ROWID, oldest first,
+ * appended to ARR; *OMITTED: how many older events were left out (0: the
+ * whole history). The older ones are not read: counted only. 0, or a
+ * negative errno (*OMITTED untouched; ARR may hold some events). */
+int rd_store_history(struct rd_store *store, int64_t rowid, int64_t limit, json_t *arr,
+                     int64_t *omitted);
 
 /* The referrals of Q (struct rd_list_query): those Q's viewer may see,
  * whose latest event seq > Q->SINCE and that pass every filter given,
@@ -721,16 +748,41 @@ int rd_store_list(struct rd_store *store, const struct rd_list_query *q, json_t 
  * reason} (those that apply). Personal data: for `get` only. 0 or errno. */
 int rd_store_reasons(struct rd_store *store, int64_t rowid, json_t *arr);
 
-/* Counts per status into COUNTS[RD_STATUS__MAX]. 0 or a negative errno. */
+/* The figures of `stats`. Each is read from counts the driver keeps with
+ * every write of a referral (or of a reason), inside the same transaction:
+ * they follow a rolled-back request or transaction as the rows do, and
+ * reading them costs what a few look-ups do, not a pass over the
+ * referrals (the percentiles: one pass over the buckets in use, at most
+ * 900 per power of ten of milliseconds). A driver fills its counts from
+ * the rows when it first meets a database without them.
+ *
+ * rd_store_count_by_status: referrals per status into
+ * COUNTS[RD_STATUS__MAX], exact.
+ *
+ * rd_store_window_counts: referrals that ever started (started_ms > 0),
+ * how many of them started no later than their start_by (started_ms <=
+ * start_by_ms), and (rev 2) how many got referral.window_missed
+ * (missed_fired), exact.
+ *
+ * rd_store_figures: the rest of struct rd_figures: the durations receipt
+ * to first offer (of referrals with first_offered_ms > 0) and receipt to
+ * start (started_ms > 0), as struct rd_durations says; forwards per
+ * target of referrals now forwarded, most first, then by target; the
+ * waiting referrals (exact), the receipt of the one received first, and
+ * how many of them have an attention; the reasons kept by change and code.
+ *
+ * Each returns 0 or a negative errno. */
 int rd_store_count_by_status(struct rd_store *store, int64_t counts[RD_STATUS__MAX]);
-
-/* Referrals that ever started, how many of them by their start_by, and
- * (rev 2) how many got referral.window_missed (by an index: missed_fired). */
 int rd_store_window_counts(struct rd_store *store, int64_t *started, int64_t *in_time,
                            int64_t *missed);
-
-/* The figures of struct rd_figures into *OUT. 0 or a negative errno. */
 int rd_store_figures(struct rd_store *store, struct rd_figures *out);
+
+/* The bucket of a duration of MS milliseconds in the figures' percentiles
+ * (struct rd_durations): MS (below 0: 0) with every digit after its three
+ * most significant ones set to 0: 999 -> 999, 1,234 -> 1,230, 123,456,789
+ * -> 123,000,000. Never above MS, and less than 1% below it. Every driver
+ * buckets durations so. */
+int64_t rd_store_duration_bucket(int64_t ms);
 
 /* The audit trail: who (client id and role) did ACTION ("get", "submit",
  * "update:accepted", "erase", ...) on which referral, when. Never the data
@@ -744,7 +796,12 @@ int rd_store_audit(struct rd_store *store, int64_t at_ms, const char *client, co
 int rd_store_audit_list(struct rd_store *store, int64_t since, int64_t limit,
                         const char *referral_id, json_t *arr, int64_t *last);
 
-/* Delete audit entries older than BEFORE_MS. Returns how many, or errno. */
+/* Delete the audit entries older than BEFORE_MS: those numbered below the
+ * first entry of BEFORE_MS or later (all of them when there is none). The
+ * trail is appended in time order, so that these are the entries older
+ * than BEFORE_MS; after a step back of the clock, an entry older than
+ * BEFORE_MS that follows a newer one stays until the entries before it
+ * go. The cost is in the entries deleted. Returns how many, or errno. */
 int rd_store_audit_purge(struct rd_store *store, int64_t before_ms);
 
 /* The routing files that have been in force (daemon.md rev 2), so that the

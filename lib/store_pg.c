@@ -312,6 +312,7 @@ static const struct rd_store_ops pg_ops = {
         .was_offered = pg_was_offered,
         .each_event = pg_each_event,
         .each_history = pg_each_history,
+        .count_history = pg_count_history,
         .each_listed = pg_each_listed,
         .each_reason = pg_each_reason,
         .count_by_status = pg_count_by_status,

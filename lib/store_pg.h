@@ -70,6 +70,7 @@ enum pg_stmt {
         P_LAST_SEQ_OF,
         P_EVENTS,
         P_HISTORY,
+        P_HISTORY_COUNT,
         P_LIST_SEQ,
         P_LIST_OFFERED,
         P_LIST_ATTENTION,
@@ -110,8 +111,7 @@ enum pg_stmt {
         P_DUE_ERASE,
         P_NEXT,
         P_OFFERS_OPEN,
-        P_DURATIONS_OFFER,
-        P_DURATIONS_START,
+        P_DURATIONS,
         P_FORWARDS,
         P_WAIT_OLDEST,
         P_ERASE,
@@ -129,6 +129,18 @@ enum pg_stmt {
 extern const char *const pg_stmt_sql[P__MAX];
 extern const char *const pg_migrations[];
 extern const size_t pg_n_migrations;
+
+/* The figures of `stats` in the table tallies (store_pg_sql.c, migration
+ * 1 -> 2), by figure and key; the keys of the durations are their buckets
+ * in ms (rd_store_duration_bucket). */
+enum pg_figure {
+        PG_FIG_STATUS = 1, /* KEY: the status */
+        PG_FIG_TO_OFFER,   /* KEY: the bucket of receipt to first offer */
+        PG_FIG_TO_START,   /* the same, receipt to start */
+        PG_FIG_IN_TIME,    /* KEY 0 */
+        PG_FIG_MISSED,     /* KEY 0 */
+        PG_FIG_ATTENTION,  /* KEY 0 */
+};
 
 /* The columns of a referral row as pg_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at PG_COL_CANDIDATES). */
@@ -336,7 +348,7 @@ void pg_read_row(const PGresult *res, int row, struct rd_stored *o);
 /* store_pg_read.c */
 int pg_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
 int pg_get(struct rd_store *s, int64_t rowid, struct rd_stored *out);
-int pg_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int pg_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65]);
 int pg_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
 int pg_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
@@ -356,8 +368,9 @@ int pg_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t
 int pg_was_offered(struct rd_store *s, int64_t rowid, const char *connector);
 int pg_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
                   int (*fn)(void *ctx, const char *body), void *ctx);
-int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx);
+int pg_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx);
+int pg_count_history(struct rd_store *s, int64_t rowid, int64_t *n);
 int pg_each_listed(struct rd_store *s, const struct rd_list_query *q,
                    int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int pg_each_reason(struct rd_store *s, int64_t rowid,
@@ -370,7 +383,7 @@ int pg_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *
 /* store_pg_write.c */
 int pg_insert(struct rd_store *s, struct rd_store_change *ch);
 int pg_change(struct rd_store *s, struct rd_store_change *ch);
-int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms);
 int pg_meta_set(struct rd_store *s, const char *key, const char *value);
 int pg_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,

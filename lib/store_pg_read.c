@@ -54,11 +54,12 @@ static json_t *col_json(const PGresult *res, int i)
         return PQgetisnull(res, 0, i) ? NULL : json_loads(PQgetvalue(res, 0, i), 0, NULL);
 }
 
-int pg_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int pg_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65])
 {
         struct pg_args a = {0};
         PGresult *res;
+        char *t = NULL;
         int r;
 
         pa_int(&a, rowid);
@@ -69,10 +70,15 @@ int pg_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **tra
                 PQclear(res);
                 return -ENOENT;
         }
+        /* the trace as it was kept: compact, or JSON text from before */
+        if (trace && !PQgetisnull(res, 0, 1) && !(t = strdup(PQgetvalue(res, 0, 1)))) {
+                PQclear(res);
+                return -ENOMEM;
+        }
         if (content)
                 *content = col_json(res, 0);
         if (trace)
-                *trace = col_json(res, 1);
+                *trace = t;
         if (rules_digest)
                 pg_text(res, 0, 2, rules_digest, 65);
         PQclear(res);
@@ -361,13 +367,28 @@ int pg_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
         return each_text(pgs(s), id, &a, fn, ctx);
 }
 
-int pg_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx)
+int pg_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx)
 {
         struct pg_args a = {0};
 
         pa_int(&a, rowid);
+        pa_int(&a, limit);
         return each_text(pgs(s), P_HISTORY, &a, fn, ctx);
+}
+
+int pg_count_history(struct rd_store *s, int64_t rowid, int64_t *n)
+{
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
+
+        pa_int(&a, rowid);
+        r = pg_read(pgs(s), P_HISTORY_COUNT, &a, &res);
+        if (r == 0)
+                *n = pg_int(res, 0, 0);
+        PQclear(res);
+        return r;
 }
 
 /* The statement of query Q: the one led by the index of its most
@@ -480,16 +501,21 @@ int pg_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int
         return r;
 }
 
-static int durations(struct pg_store *s, enum pg_stmt id, struct rd_durations *out)
+/* The count and percentiles of the durations of FIGURE (P_DURATIONS). */
+static int durations(struct pg_store *s, enum pg_figure figure, struct rd_durations *out)
 {
-        int64_t v[3];
-        int r = read_ints(s, id, v, 3);
+        struct pg_args a = {0};
+        PGresult *res;
+        int r;
 
+        pa_int(&a, (int64_t)figure);
+        r = pg_read(s, P_DURATIONS, &a, &res);
         if (r == 0) {
-                out->count = v[0];
-                out->p50_ms = v[1];
-                out->p90_ms = v[2];
+                out->count = pg_int(res, 0, 0);
+                out->p50_ms = pg_int(res, 0, 1);
+                out->p90_ms = pg_int(res, 0, 2);
         }
+        PQclear(res);
         return r;
 }
 
@@ -540,9 +566,9 @@ int pg_figures(struct rd_store *base, struct rd_figures *f)
         int r;
 
         memset(f, 0, sizeof *f);
-        r = durations(s, P_DURATIONS_OFFER, &f->to_offer);
+        r = durations(s, PG_FIG_TO_OFFER, &f->to_offer);
         if (r == 0)
-                r = durations(s, P_DURATIONS_START, &f->to_start);
+                r = durations(s, PG_FIG_TO_START, &f->to_start);
         if (r == 0)
                 r = forwards(s, f);
         if (r == 0)

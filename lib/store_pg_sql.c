@@ -170,6 +170,116 @@ const char *const pg_migrations[] = {
         "  source text NOT NULL,"
         "  from_ms bigint NOT NULL,"
         "  until_ms bigint NOT NULL DEFAULT 0);",
+        /* 1 -> 2: `stats` in constant time, as the SQLite driver's schema 7
+         * keeps it (store.h, rd_store_figures): the figures as counts, kept
+         * by triggers in the transaction of every change, so that they
+         * cannot drift; filled here from the rows. tallies: a count per
+         * figure and key:
+         *   1 status     KEY: the status; referrals in it
+         *   2 to_offer   KEY: the bucket in ms (rd_duration_bucket, as
+         *                store.h's rd_store_duration_bucket) of receipt to
+         *                first offer; referrals offered
+         *   3 to_start   the same, receipt to start; referrals started
+         *   4 in_time    KEY 0: started no later than their start_by
+         *   5 missed     KEY 0: referral.window_missed fired
+         *   6 attention  KEY 0: referrals with an attention
+         * forward_counts: referrals now forwarded (status 3), by target;
+         * reason_counts: the reasons kept, by change and code ('': none).
+         * Counts that fall to 0 stay as rows (the readers skip them). And
+         * the indexes as the SQLite driver's schemas 8 and 9 have them:
+         * the waiting referrals by receipt (the oldest), one index for
+         * both windows (a window whose missed event fired is watched no
+         * more), and none that only `stats` read or that nothing reads. */
+        "CREATE FUNCTION rd_duration_bucket(ms bigint) RETURNS bigint LANGUAGE sql IMMUTABLE"
+        "  RETURN CASE WHEN ms <= 0 THEN 0"
+        "   ELSE ms - ms % (10::numeric ^ greatest(length(ms::text) - 3, 0))::bigint END;"
+        "CREATE TABLE tallies (figure integer NOT NULL, key bigint NOT NULL,"
+        "  count bigint NOT NULL, PRIMARY KEY (figure, key));"
+        "CREATE TABLE forward_counts (target text PRIMARY KEY, count bigint NOT NULL);"
+        "CREATE TABLE reason_counts (change text NOT NULL, code text NOT NULL,"
+        "  count bigint NOT NULL, PRIMARY KEY (change, code));"
+        /* what the row R counts for, each by SIGN */
+        "CREATE FUNCTION tallies_of(r referrals, sign bigint)"
+        "  RETURNS TABLE (figure integer, key bigint, d bigint) LANGUAGE sql IMMUTABLE AS $$"
+        "  SELECT 1, r.status::bigint, sign"
+        "  UNION ALL SELECT 2, rd_duration_bucket(r.first_offered_ms - r.received_ms), sign"
+        "   WHERE r.first_offered_ms > 0"
+        "  UNION ALL SELECT 3, rd_duration_bucket(r.started_ms - r.received_ms), sign"
+        "   WHERE r.started_ms > 0"
+        "  UNION ALL SELECT 4, 0, sign WHERE r.started_ms > 0 AND r.started_ms <= r.start_by_ms"
+        "  UNION ALL SELECT 5, 0, sign WHERE r.missed_fired = 1"
+        "  UNION ALL SELECT 6, 0, sign WHERE r.attention > 0 $$;"
+        "INSERT INTO tallies SELECT t.figure, t.key, sum(t.d) FROM referrals r, tallies_of(r, 1) t"
+        "  GROUP BY 1, 2;"
+        "INSERT INTO forward_counts SELECT forward_to, count(*) FROM referrals WHERE status = 3"
+        "  GROUP BY forward_to;"
+        "INSERT INTO reason_counts SELECT change, coalesce(reason_code, ''), count(*)"
+        "  FROM reasons GROUP BY 1, 2;"
+        /* a change of a row: the old row's counts out, the new row's in */
+        "CREATE FUNCTION tallies_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN"
+        "  INSERT INTO tallies"
+        "   SELECT t.figure, t.key, sum(t.d) FROM ("
+        "    SELECT * FROM tallies_of(OLD, -1) WHERE TG_OP <> 'INSERT'"
+        "    UNION ALL SELECT * FROM tallies_of(NEW, 1) WHERE TG_OP <> 'DELETE') t"
+        "   GROUP BY 1, 2 HAVING sum(t.d) <> 0"
+        "  ON CONFLICT (figure, key) DO UPDATE SET count = tallies.count + excluded.count;"
+        "  RETURN NULL;"
+        " END $$;"
+        "CREATE TRIGGER tallies_in_out AFTER INSERT OR DELETE ON referrals FOR EACH ROW"
+        "  EXECUTE FUNCTION tallies_follow();"
+        "CREATE TRIGGER tallies_change AFTER UPDATE ON referrals FOR EACH ROW"
+        "  WHEN (OLD.status <> NEW.status OR OLD.received_ms <> NEW.received_ms"
+        "   OR OLD.first_offered_ms <> NEW.first_offered_ms OR OLD.started_ms <> NEW.started_ms"
+        "   OR OLD.start_by_ms <> NEW.start_by_ms OR OLD.missed_fired <> NEW.missed_fired"
+        "   OR OLD.attention <> NEW.attention)"
+        "  EXECUTE FUNCTION tallies_follow();"
+        "CREATE FUNCTION forwards_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN"
+        "  INSERT INTO forward_counts"
+        "   SELECT x.t, sum(x.d) FROM ("
+        "    SELECT OLD.forward_to, -1 WHERE TG_OP <> 'INSERT' AND OLD.status = 3"
+        "    UNION ALL SELECT NEW.forward_to, 1 WHERE TG_OP <> 'DELETE' AND NEW.status = 3)"
+        "    x (t, d)"
+        "   GROUP BY x.t HAVING sum(x.d) <> 0"
+        "  ON CONFLICT (target) DO UPDATE SET count = forward_counts.count + excluded.count;"
+        "  RETURN NULL;"
+        " END $$;"
+        "CREATE TRIGGER forwards_in AFTER INSERT ON referrals FOR EACH ROW"
+        "  WHEN (NEW.status = 3) EXECUTE FUNCTION forwards_follow();"
+        "CREATE TRIGGER forwards_out AFTER DELETE ON referrals FOR EACH ROW"
+        "  WHEN (OLD.status = 3) EXECUTE FUNCTION forwards_follow();"
+        "CREATE TRIGGER forwards_change AFTER UPDATE OF status, forward_to ON referrals"
+        "  FOR EACH ROW WHEN ((OLD.status = 3 OR NEW.status = 3)"
+        "   AND (OLD.status <> NEW.status OR OLD.forward_to <> NEW.forward_to))"
+        "  EXECUTE FUNCTION forwards_follow();"
+        "CREATE FUNCTION reasons_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN"
+        "  INSERT INTO reason_counts"
+        "   SELECT x.c, x.k, sum(x.d) FROM ("
+        "    SELECT OLD.change, coalesce(OLD.reason_code, ''), -1 WHERE TG_OP <> 'INSERT'"
+        "    UNION ALL SELECT NEW.change, coalesce(NEW.reason_code, ''), 1"
+        "     WHERE TG_OP <> 'DELETE') x (c, k, d)"
+        "   GROUP BY x.c, x.k HAVING sum(x.d) <> 0"
+        "  ON CONFLICT (change, code) DO UPDATE SET count = reason_counts.count + excluded.count;"
+        "  RETURN NULL;"
+        " END $$;"
+        "CREATE TRIGGER reasons_follow AFTER INSERT OR DELETE OR UPDATE OF change, reason_code"
+        "  ON reasons FOR EACH ROW EXECUTE FUNCTION reasons_follow();"
+        "CREATE INDEX referrals_waiting_since ON referrals (received_ms) WHERE status = 2;"
+        "DROP INDEX referrals_at_risk_due;"
+        "DROP INDEX referrals_missed_due;"
+        "CREATE INDEX referrals_window_due ON referrals (at_risk_fired, start_by_ms, rowid)"
+        "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"
+        "DROP INDEX referrals_open;"
+        "DROP INDEX referrals_figures;"
+        "DROP INDEX referrals_missed;"
+        "DROP INDEX audit_at;"
+        /* a referral's events in seq order, as SQLite's index on referral
+         * gives them (its rowid is seq): get reads the newest of a long
+         * history without a sort */
+        "DROP INDEX events_referral;"
+        "CREATE INDEX events_referral ON events (referral, seq) WHERE referral IS NOT NULL;",
 };
 const size_t pg_n_migrations = RD_ELEMENTSOF(pg_migrations);
 
@@ -189,13 +299,48 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
                "(referrals_open, the deadline indexes, the waitlist trigger) use them");
 #define ASSIGNED PG_STR(N_ASSIGNED)
 #define WAITLISTED PG_STR(N_WAITLISTED)
-#define FORWARDED PG_STR(N_FORWARDED)
 #define ACCEPTED PG_STR(N_ACCEPTED)
 #define STARTED PG_STR(N_STARTED)
 /* held by a connector: what counts towards its load */
 #define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
-/* open and not started: a window to watch (as the deadline indexes say it) */
+/* open and not started: a window to watch (as referrals_window_due says it) */
 #define WATCHED "(" ASSIGNED ", " WAITLISTED ", " ACCEPTED ")"
+
+/* WHAT of the referrals whose window is watched (referrals_window_due,
+ * migration 1 -> 2) and whose at-risk event has fired (AT_RISK "1") or
+ * not ("0"); the missed event has not */
+/* clang-format off */
+#define WINDOW_DUE(what, at_risk) \
+        "SELECT " what " FROM referrals WHERE status IN " WATCHED \
+        " AND missed_fired = 0 AND start_by_ms > 0 AND at_risk_fired = " at_risk
+/* those due by $1, earliest first, at most $2 */
+#define DUE_WINDOW(at_risk) \
+        "(" WINDOW_DUE(COLS, at_risk) " AND start_by_ms <= $1 ORDER BY start_by_ms, rowid LIMIT $2)"
+/* the first start_by of those not at risk yet (each the first entry of
+ * its range: min() without statistics makes the planner read them all) */
+#define NEXT_WINDOW(at_risk) \
+        "(" WINDOW_DUE("start_by_ms", at_risk) " ORDER BY start_by_ms LIMIT 1)"
+/* those due by $1 whose missed event has not fired, at risk or not:
+ * both ranges, merged in the order of start_by */
+#define DUE_MISSED \
+        DUE_WINDOW("0") " UNION ALL " DUE_WINDOW("1") " ORDER BY start_by_ms, rowid LIMIT $2"
+/* the first start_by of those not at risk yet, and of those not missed yet */
+#define NEXT_AT_RISK NEXT_WINDOW("0")
+#define NEXT_MISSED "least(" NEXT_WINDOW("0") ", " NEXT_WINDOW("1") ")"
+/* clang-format on */
+
+/* The figures of `stats` in the table tallies (migration 1 -> 2): the
+ * number of each, as the released step spells it. */
+#define FIG_STATUS "1"
+#define FIG_TO_START "3"
+#define FIG_IN_TIME "4"
+#define FIG_MISSED "5"
+#define FIG_ATTENTION "6"
+_Static_assert(PG_FIG_STATUS == 1 && PG_FIG_TO_OFFER == 2 && PG_FIG_TO_START == 3 &&
+                       PG_FIG_IN_TIME == 4 && PG_FIG_MISSED == 5 && PG_FIG_ATTENTION == 6,
+               "the figures' numbers are stored (migration 1 -> 2)");
+/* the sum of the counts of figure F */
+#define FIG_SUM(f) "(SELECT coalesce(sum(count), 0) FROM tallies WHERE figure = " f ")"
 
 #define COLS                                                                                       \
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
@@ -335,7 +480,11 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_EVENT] = "INSERT INTO events (seq, referral, body) VALUES ($1, $2, $3)",
         [P_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = $2 WHERE rowid = $1",
         [P_EVENTS] = "SELECT body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        [P_HISTORY] = "SELECT body FROM events WHERE referral = $1 ORDER BY seq",
+        /* the newest $2 in order: read back from the end of the referral's
+         * range of events_referral, then turned */
+        [P_HISTORY] = "SELECT body FROM (SELECT seq, body FROM events WHERE referral = $1"
+                      "  ORDER BY seq DESC LIMIT $2) t ORDER BY seq",
+        [P_HISTORY_COUNT] = "SELECT count(*) FROM events WHERE referral = $1",
         [P_LIST_SEQ] = LIST_SELECT LIST_FILTERS LIST_ORDER,
         [P_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
         [P_LIST_ATTENTION] = LIST_ATTENTION LIST_FILTERS LIST_ORDER,
@@ -356,11 +505,15 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
                          " WHERE n > $1 AND ($3::text = '' OR referral = $3::text)"
                          " ORDER BY n LIMIT $2",
-        [P_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < $1",
-        [P_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
-        [P_WINDOW] = "SELECT count(*), count(*) FILTER (WHERE started_ms <= start_by_ms),"
-                     " (SELECT count(*) FROM referrals WHERE missed_fired = 1)"
-                     " FROM referrals WHERE started_ms > 0",
+        /* the audit trail is appended in time order: the entries below the
+         * first one inside the retention (store.h, rd_store_audit_purge) */
+        [P_AUDIT_PURGE] = "DELETE FROM audit WHERE n < coalesce("
+                          "(SELECT n FROM audit WHERE at_ms >= $1 ORDER BY n LIMIT 1),"
+                          " (SELECT max(n) + 1 FROM audit))",
+        /* the figures of `stats`: counts (migration 1 -> 2) */
+        [P_COUNTS] = "SELECT key, count FROM tallies WHERE figure = " FIG_STATUS " AND count > 0",
+        [P_WINDOW] =
+                "SELECT " FIG_SUM(FIG_TO_START) ", " FIG_SUM(FIG_IN_TIME) ", " FIG_SUM(FIG_MISSED),
         [P_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD " ORDER BY rowid",
         [P_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES ($1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = offer_counts.count + 1",
@@ -381,10 +534,8 @@ const char *const pg_stmt_sql[P__MAX] = {
                       " ORDER BY n",
         [P_REASONS_ERASE] = "UPDATE reasons SET reason = NULL WHERE referral = $1"
                             " AND reason IS NOT NULL",
-        [P_REASON_COUNTS] = "SELECT change, coalesce(reason_code, ''), count(*) FROM reasons"
-                            " GROUP BY change, reason_code"
-                            " ORDER BY change COLLATE \"C\", reason_code COLLATE \"C\" NULLS FIRST"
-                            " LIMIT $1",
+        [P_REASON_COUNTS] = "SELECT change, code, count FROM reason_counts WHERE count > 0"
+                            " ORDER BY change COLLATE \"C\", code COLLATE \"C\" LIMIT $1",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
         [P_WAITING_HEAD] = "SELECT " COLS ", candidates FROM referrals WHERE status = " WAITLISTED
@@ -407,12 +558,10 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_DUE_OFFER] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED
                         " AND offer_expires_ms > 0 AND offer_expires_ms <= $1"
                         " ORDER BY offer_expires_ms, rowid LIMIT $2",
-        [P_DUE_AT_RISK] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
-                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
-                          " ORDER BY start_by_ms, rowid LIMIT $2",
-        [P_DUE_MISSED] = "SELECT " COLS " FROM referrals WHERE status IN " WATCHED
-                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= $1"
-                         " ORDER BY start_by_ms, rowid LIMIT $2",
+        /* at risk: the range at_risk_fired = 0 of referrals_window_due;
+         * missed: both ranges */
+        [P_DUE_AT_RISK] = DUE_WINDOW("0"),
+        [P_DUE_MISSED] = DUE_MISSED,
         [P_DUE_ERASE] = "SELECT " COLS " FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= $1 ORDER BY final_ms, rowid LIMIT $2",
         /* each the first entry of its partial index (ORDER BY ... LIMIT 1:
@@ -420,32 +569,30 @@ const char *const pg_stmt_sql[P__MAX] = {
         [P_NEXT] = "SELECT"
                    " (SELECT offer_expires_ms FROM referrals WHERE status = " ASSIGNED
                    "   AND offer_expires_ms > 0 ORDER BY offer_expires_ms LIMIT 1),"
-                   " (SELECT start_by_ms FROM referrals WHERE status IN " WATCHED
-                   "   AND at_risk_fired = 0 AND start_by_ms > 0 ORDER BY start_by_ms LIMIT 1),"
-                   " (SELECT start_by_ms FROM referrals WHERE status IN " WATCHED
-                   "   AND missed_fired = 0 AND start_by_ms > 0 ORDER BY start_by_ms LIMIT 1),"
+                   " " NEXT_AT_RISK ", " NEXT_MISSED ","
                    " (SELECT final_ms FROM referrals WHERE erased_ms = 0 AND final_ms > 0"
                    "   ORDER BY final_ms LIMIT 1)",
         [P_OFFERS_OPEN] =
                 "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED " ORDER BY rowid",
-        /* nearest rank: percentile_disc takes the first value whose place is
-         * at least the fraction, as the SQLite driver's count does */
-        [P_DURATIONS_OFFER] = "SELECT count(*),"
-                              " percentile_disc(0.5) WITHIN GROUP (ORDER BY d),"
-                              " percentile_disc(0.9) WITHIN GROUP (ORDER BY d)"
-                              " FROM (SELECT first_offered_ms - received_ms AS d FROM referrals"
-                              "  WHERE first_offered_ms > 0) t",
-        [P_DURATIONS_START] = "SELECT count(*),"
-                              " percentile_disc(0.5) WITHIN GROUP (ORDER BY d),"
-                              " percentile_disc(0.9) WITHIN GROUP (ORDER BY d)"
-                              " FROM (SELECT started_ms - received_ms AS d FROM referrals"
-                              "  WHERE started_ms > 0) t",
-        [P_FORWARDS] =
-                "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
-                " GROUP BY forward_to ORDER BY count(*) DESC, forward_to COLLATE \"C\" LIMIT $1",
-        [P_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0),"
-                          " (SELECT count(*) FROM referrals WHERE attention > 0)"
-                          " FROM referrals WHERE status = " WAITLISTED,
+        /* the durations of figure $1: how many, and the nearest-rank 50th
+         * and 90th percentiles of their buckets (store.h, struct
+         * rd_durations): the first bucket whose running count reaches the
+         * rank ceil(count * P / 100), that is count * P / 100 */
+        [P_DURATIONS] = "WITH b AS (SELECT key, sum(count) OVER (ORDER BY key) AS upto"
+                        "  FROM tallies WHERE figure = $1 AND count > 0),"
+                        " n AS (SELECT coalesce(max(upto), 0) AS total FROM b)"
+                        " SELECT total,"
+                        "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= total * 50), 0),"
+                        "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= total * 90), 0)"
+                        " FROM n",
+        [P_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
+                       " ORDER BY count DESC, target COLLATE \"C\" LIMIT $1",
+        /* the waiting referrals, the receipt of the oldest (by
+         * referrals_waiting_since), those with an attention */
+        [P_WAIT_OLDEST] = "SELECT (SELECT coalesce(sum(count), 0) FROM tallies"
+                          "   WHERE figure = " FIG_STATUS " AND key = " WAITLISTED "),"
+                          " coalesce((SELECT received_ms FROM referrals WHERE status = " WAITLISTED
+                          "   ORDER BY received_ms LIMIT 1), 0), " FIG_SUM(FIG_ATTENTION),
         [P_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
                                " ORDER BY n DESC LIMIT 1",
         [P_ROUTING_END] = "UPDATE routing_in_force SET until_ms = $1 WHERE until_ms = 0",

@@ -115,14 +115,11 @@ static int event_texts(const struct pg_store *s, int64_t rowid, struct rd_store_
 
         for (i = 0; texts && i < ch->n_events; i++) {
                 struct rd_event *ev = &ch->events[i];
-                json_t *body;
 
                 ev->seq = s->last_seq + (int64_t)i + 1;
                 if (rowid > 0)
                         rd_store_format_id(rowid, ev->id);
-                body = rd_event_to_json(ev);
-                texts[i] = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-                json_decref(body);
+                texts[i] = rd_event_text(ev);
                 if (!texts[i])
                         break;
         }
@@ -294,19 +291,18 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
         return r;
 }
 
-int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms)
 {
         char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         struct pg_args a = {0};
         int r = -ENOMEM;
 
         pg_found_forget_row(pgs(s), rowid);
-        if (c && (t || !trace)) {
+        if (c) {
                 pa_int(&a, rowid);
                 pa_text(&a, c);
-                pa_text(&a, t);
+                pa_text(&a, trace);
                 pa_int(&a, now_ms);
                 r = pg_write(pgs(s), P_ERASE, &a, true);
         }
@@ -316,7 +312,6 @@ int pg_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
                 r = pg_write(pgs(s), P_REASONS_ERASE, &a, true);
         }
         free(c);
-        free(t);
         return r;
 }
 

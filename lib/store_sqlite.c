@@ -270,6 +270,7 @@ const struct rd_store_ops sq_ops = {
         .was_offered = sq_was_offered,
         .each_event = sq_each_event,
         .each_history = sq_each_history,
+        .count_history = sq_count_history,
         .each_listed = sq_each_listed,
         .each_reason = sq_each_reason,
         .count_by_status = sq_count_by_status,

@@ -28,6 +28,7 @@ enum sq_stmt {
         S_LAST_SEQ_OF,
         S_EVENTS,
         S_HISTORY,
+        S_HISTORY_COUNT,
         S_LIST_SEQ,
         S_LIST_OFFERED,
         S_LIST_ATTENTION,
@@ -41,8 +42,8 @@ enum sq_stmt {
         S_AUDIT_ADD,
         S_AUDIT_LIST,
         S_AUDIT_PURGE,
-        S_COUNTS,
-        S_WINDOW,
+        S_TALLIES,
+        S_TALLY_SUM,
         S_OPEN,
         S_OFFER,
         S_OFFERS,
@@ -55,7 +56,6 @@ enum sq_stmt {
         S_REASON_ADD,
         S_REASONS,
         S_REASONS_ERASE,
-        S_REASON_COUNTS,
         S_WAITING_HEAD,
         S_WAITING_SAME,
         S_WAITING_LOWER,
@@ -68,9 +68,8 @@ enum sq_stmt {
         S_DUE_MISSED,
         S_NEXT,
         S_OFFERS_OPEN,
-        S_DURATIONS_OFFER,
-        S_DURATIONS_START,
         S_FORWARDS,
+        S_REASON_COUNTS,
         S_WAIT_OLDEST,
         S_ERASE,
         S_DUE_ERASE,
@@ -88,6 +87,20 @@ enum sq_stmt {
 extern const char *const sq_stmt_sql[S__MAX];
 extern const char *const sq_migrations[];
 extern const size_t sq_n_migrations;
+
+/* The figures of `stats` in the table tallies (store_sqlite_sql.c,
+ * migration 6 -> 7): the count of KEY of figure F is the row F *
+ * SQ_FIGURE_SPAN + KEY; the keys of the durations are bucket numbers
+ * (1000 * E + M for the bucket of M * 10^E ms). */
+#define SQ_FIGURE_SPAN 1000000
+enum sq_figure {
+        SQ_FIG_STATUS = 1, /* KEY: the status */
+        SQ_FIG_TO_OFFER,   /* KEY: the bucket number of receipt to first offer */
+        SQ_FIG_TO_START,   /* the same, receipt to start */
+        SQ_FIG_IN_TIME,    /* KEY 0 */
+        SQ_FIG_MISSED,     /* KEY 0 */
+        SQ_FIG_ATTENTION,  /* KEY 0 */
+};
 
 /* The columns of a referral row as sq_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at SQ_COL_CANDIDATES). */
@@ -158,7 +171,7 @@ int sq_store_adopt(sqlite3 *db, struct rd_store **out, char *errbuf, size_t errs
 /* store_sqlite_read.c */
 int sq_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out);
 int sq_get(struct rd_store *s, int64_t rowid, struct rd_stored *out);
-int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65]);
 int sq_each_state(struct rd_store *s, const struct rd_store_state_fns *fns, void *ctx);
 int sq_each_decline(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *connector),
@@ -178,8 +191,9 @@ int sq_due(struct rd_store *s, enum rd_deadline kind, int64_t threshold, int64_t
 int sq_was_offered(struct rd_store *s, int64_t rowid, const char *connector);
 int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct rd_viewer *viewer,
                   int (*fn)(void *ctx, const char *body), void *ctx);
-int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx);
+int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n);
+int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx);
 int sq_each_listed(struct rd_store *s, const struct rd_list_query *q,
                    int (*fn)(void *ctx, const struct rd_stored *st), void *ctx);
 int sq_each_reason(struct rd_store *s, int64_t rowid,
@@ -192,7 +206,7 @@ int sq_each_audit(struct rd_store *s, int64_t since, int64_t limit, const char *
 /* store_sqlite_write.c */
 int sq_insert(struct rd_store *s, struct rd_store_change *ch);
 int sq_change(struct rd_store *s, struct rd_store_change *ch);
-int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms);
 int sq_meta_set(struct rd_store *s, const char *key, const char *value);
 int sq_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,

@@ -42,10 +42,23 @@ static json_t *col_json(sqlite3_stmt *st, int i)
         return v ? json_loads(v, 0, NULL) : NULL;
 }
 
-int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **trace,
+/* A copy of text column I (malloc'ed), NULL when it is NULL; *OOM when
+ * the copy could not be made. */
+static char *col_dup(sqlite3_stmt *st, int i, bool *oom)
+{
+        const char *v = (const char *)sqlite3_column_text(st, i);
+        char *d = v ? strdup(v) : NULL;
+
+        *oom = *oom || (v && !d);
+        return d;
+}
+
+int sq_content(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                char rules_digest[65])
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_CONTENT);
+        char *t = NULL;
+        bool oom = false;
         int rc;
 
         sqlite3_bind_int64(st, 1, rowid);
@@ -54,10 +67,16 @@ int sq_content(struct rd_store *s, int64_t rowid, json_t **content, json_t **tra
                 sqlite3_reset(st);
                 return rc == SQLITE_DONE ? -ENOENT : sq_err(rc);
         }
+        if (trace) /* as it was kept: compact, or JSON text from before */
+                t = col_dup(st, 1, &oom);
+        if (oom) {
+                sqlite3_reset(st);
+                return -ENOMEM;
+        }
         if (content)
                 *content = col_json(st, 0);
         if (trace)
-                *trace = col_json(st, 1);
+                *trace = t;
         if (rules_digest)
                 sq_col_text(st, 2, rules_digest, 65);
         sqlite3_reset(st);
@@ -385,17 +404,60 @@ int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
         return sq_each_text(st, fn, ctx);
 }
 
-int sq_each_history(struct rd_store *s, int64_t rowid, int (*fn)(void *ctx, const char *body),
-                    void *ctx)
+int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
+                    int (*fn)(void *ctx, const char *body), void *ctx)
 {
         sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY);
         sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_int64(st, 2, limit);
         return sq_each_text(st, fn, ctx);
+}
+
+int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n)
+{
+        sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY_COUNT);
+        int rc;
+
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
+/* ---- the figures ------------------------------------------------------------------------------
+ */
+
+/* The figures are counts that triggers keep with every change
+ * (store_sqlite_sql.c, migration 6 -> 7): each read below is one range of
+ * a primary key, whatever the number of referrals. */
+
+/* S_TALLIES for FIGURE: its keys with a count above 0, in key order. */
+static sqlite3_stmt *tallies(struct sq_store *s, enum sq_figure figure)
+{
+        sqlite3_stmt *st = sq_prep(s, S_TALLIES);
+        sqlite3_bind_int(st, 1, (int)figure);
+        return st;
+}
+
+/* The sum of FIGURE's counts into *N. */
+static int tally_sum(struct sq_store *s, enum sq_figure figure, int64_t *n)
+{
+        sqlite3_stmt *st = sq_prep(s, S_TALLY_SUM);
+        int rc;
+
+        sqlite3_bind_int(st, 1, (int)figure);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
 int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
 {
-        sqlite3_stmt *st = sq_prep(sq(s), S_COUNTS);
+        sqlite3_stmt *st = tallies(sq(s), SQ_FIG_STATUS);
         int rc;
 
         for (int i = 0; i < RD_STATUS__MAX; i++)
@@ -405,55 +467,60 @@ int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
                 if (status >= 0 && status < RD_STATUS__MAX)
                         counts[status] = sqlite3_column_int64(st, 1);
         }
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? 0 : sq_err(rc);
+        return sq_finish(st, rc, 0);
 }
 
-int sq_window_counts(struct rd_store *s, int64_t *started, int64_t *in_time, int64_t *missed)
+int sq_window_counts(struct rd_store *base, int64_t *started, int64_t *in_time, int64_t *missed)
 {
-        sqlite3_stmt *st = sq_prep(sq(s), S_WINDOW);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                *started = sqlite3_column_int64(st, 0);
-                *in_time = sqlite3_column_int64(st, 1);
-                *missed = sqlite3_column_int64(st, 2);
-        }
-        sqlite3_reset(st);
-        return rc == SQLITE_ROW ? 0 : sq_err(rc);
-}
+        struct sq_store *s = sq(base);
+        int64_t n[3];
+        int r = tally_sum(s, SQ_FIG_TO_START, &n[0]);
 
-/* Median and 90th percentile of the durations that ST yields, ascending. */
-static int percentiles(sqlite3_stmt *st, struct rd_durations *out)
-{
-        int64_t *v = NULL;
-        size_t n = 0, cap = 0;
-        int rc;
-
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        size_t ncap = cap ? cap * 2 : 256;
-                        int64_t *nv = realloc(v, ncap * sizeof *nv);
-                        if (!nv) {
-                                free(v);
-                                sqlite3_reset(st);
-                                return -ENOMEM;
-                        }
-                        v = nv;
-                        cap = ncap;
-                }
-                v[n++] = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                free(v);
-                return sq_err(rc);
-        }
-        out->count = (int64_t)n;
-        /* nearest rank */
-        out->p50_ms = n ? v[(n * 50 + 99) / 100 - 1] : 0;
-        out->p90_ms = n ? v[(n * 90 + 99) / 100 - 1] : 0;
-        free(v);
+        if (r == 0)
+                r = tally_sum(s, SQ_FIG_IN_TIME, &n[1]);
+        if (r == 0)
+                r = tally_sum(s, SQ_FIG_MISSED, &n[2]);
+        if (r < 0)
+                return r;
+        *started = n[0];
+        *in_time = n[1];
+        *missed = n[2];
         return 0;
+}
+
+/* The bucket, in ms, of bucket number N: 1000 * E + M is M * 10^E. */
+static int64_t bucket_ms(int64_t n)
+{
+        int64_t ms = n % 1000;
+
+        for (int64_t e = n / 1000; e > 0; e--)
+                ms *= 10;
+        return ms;
+}
+
+/* The count, median and 90th percentile of the durations of FIGURE, from
+ * its buckets (store.h, struct rd_durations): the nearest rank's bucket. */
+static int percentiles(struct sq_store *s, enum sq_figure figure, struct rd_durations *out)
+{
+        int64_t n = 0, seen = 0, rank50, rank90;
+        sqlite3_stmt *st;
+        int rc = SQLITE_DONE, r = tally_sum(s, figure, &n);
+
+        *out = (struct rd_durations){.count = n};
+        if (r < 0 || n == 0)
+                return r;
+        rank50 = (n * 50 + 99) / 100;
+        rank90 = (n * 90 + 99) / 100;
+        st = tallies(s, figure);
+        while (seen < rank90 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t bucket = bucket_ms(sqlite3_column_int64(st, 0));
+                if (seen < rank50 && seen + sqlite3_column_int64(st, 1) >= rank50)
+                        out->p50_ms = bucket;
+                seen += sqlite3_column_int64(st, 1);
+                if (seen >= rank90)
+                        out->p90_ms = bucket;
+        }
+        return sq_finish(st, rc == SQLITE_ROW ? SQLITE_DONE : rc, 0);
 }
 
 static int forwards(sqlite3_stmt *st, struct rd_figures *f)
@@ -485,31 +552,39 @@ static int reason_counts(sqlite3_stmt *st, struct rd_figures *f)
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
+/* The oldest waiting referral's receipt into F (by referrals_waiting_since). */
+static int oldest_waiting(struct sq_store *s, struct rd_figures *f)
+{
+        sqlite3_stmt *st = sq_prep(s, S_WAIT_OLDEST);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                f->oldest_waiting_received_ms = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+}
+
 int sq_figures(struct rd_store *base, struct rd_figures *f)
 {
         struct sq_store *s = sq(base);
-        sqlite3_stmt *st;
-        int rc, r;
+        int64_t counts[RD_STATUS__MAX];
+        int r;
 
         memset(f, 0, sizeof *f);
-        r = percentiles(sq_prep(s, S_DURATIONS_OFFER), &f->to_offer);
+        r = percentiles(s, SQ_FIG_TO_OFFER, &f->to_offer);
         if (r == 0)
-                r = percentiles(sq_prep(s, S_DURATIONS_START), &f->to_start);
+                r = percentiles(s, SQ_FIG_TO_START, &f->to_start);
         if (r == 0)
                 r = forwards(sq_prep(s, S_FORWARDS), f);
         if (r == 0)
                 r = reason_counts(sq_prep(s, S_REASON_COUNTS), f);
-        if (r < 0)
-                return r;
-        st = sq_prep(s, S_WAIT_OLDEST);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                f->waiting = sqlite3_column_int64(st, 0);
-                f->oldest_waiting_received_ms = sqlite3_column_int64(st, 1);
-                f->attention = sqlite3_column_int64(st, 2);
-        }
-        sqlite3_reset(st);
-        return rc == SQLITE_ROW ? 0 : sq_err(rc);
+        if (r == 0)
+                r = sq_count_by_status(base, counts);
+        if (r == 0)
+                r = tally_sum(s, SQ_FIG_ATTENTION, &f->attention);
+        if (r == 0)
+                r = oldest_waiting(s, f);
+        f->waiting = r == 0 ? counts[RD_STATUS_WAITLISTED] : 0;
+        return r;
 }
 
 /* ---- the audit trail ---------------------------------------------------------------------------

@@ -7,6 +7,42 @@
  * edit a released step (its text is what databases in the field ran); append
  * a new one. Released steps spell status numbers out; the static assertions
  * below hold them to enum rd_status. */
+/* clang-format off */
+/* Parts of the released step 6 -> 7 (never edit them). M7_NUMBER: the
+ * number of the bucket a duration D (ms, an SQL expression) counts in
+ * (store.h, rd_store_duration_bucket): D (below 0: 0) is 1000 * E + M for
+ * the bucket M * 10^E, M its three most significant digits (its whole
+ * value below 1000); numbers rise with the buckets. M7_ADD: how a count
+ * takes a delta. */
+#define M7_D0(d) "max(" d ", 0)"
+#define M7_NUMBER(d) \
+        "(max(length(" M7_D0(d) ") - 3, 0) * 1000 + CAST(substr(" M7_D0(d) ", 1, 3) AS INTEGER))"
+#define M7_ADD(key) " ON CONFLICT (" key ") DO UPDATE SET count = count + excluded.count;"
+/* The tallies (n, delta) of the referral row R ("new" or "old"), each
+ * SIGN ("1" or "-1"), as the arms of one compound SELECT; the ALSO
+ * conditions narrow the arms of a figure (an update counts only what
+ * changed). */
+#define M7_IN_TIME(r) "(" r ".started_ms > 0 AND " r ".started_ms <= " r ".start_by_ms)"
+#define M7_MISSED(r) "(" r ".missed_fired = 1)"
+#define M7_ATTENTION(r) "(" r ".attention > 0)"
+#define M7_ROW(r, sign, status_also, offer_also, start_also) \
+        " SELECT 1000000 + " r ".status, " sign " WHERE 1" status_also \
+        " UNION ALL SELECT 2000000 + " M7_NUMBER(r ".first_offered_ms - " r ".received_ms") \
+        ", " sign " WHERE " r ".first_offered_ms > 0" offer_also \
+        " UNION ALL SELECT 3000000 + " M7_NUMBER(r ".started_ms - " r ".received_ms") \
+        ", " sign " WHERE " r ".started_ms > 0" start_also
+#define M7_FLAGS(r, sign) \
+        " UNION ALL SELECT 4000000, " sign " WHERE " M7_IN_TIME(r) \
+        " UNION ALL SELECT 5000000, " sign " WHERE " M7_MISSED(r) \
+        " UNION ALL SELECT 6000000, " sign " WHERE " M7_ATTENTION(r)
+/* one of the figures' flags of an updated row changed: its delta */
+#define M7_FLAG_CHANGE(n, cond) \
+        " UNION ALL SELECT " n ", " cond("new") " - " cond("old") \
+        " WHERE " cond("new") " != " cond("old")
+/* a column of the update that the figures read changed */
+#define M7_CHANGED(c) "old." c " IS NOT new." c
+#define M7_CHANGED_DURATION(c) " AND (" M7_CHANGED(c) " OR " M7_CHANGED("received_ms") ")"
+
 const char *const sq_migrations[] = {
         /* 0 -> 1 */
         "CREATE TABLE referrals ("
@@ -205,7 +241,134 @@ const char *const sq_migrations[] = {
         "END;"
         "CREATE INDEX referrals_waiting_sets ON referrals (candidates, urgency, start_by_ms)"
         "  WHERE status = 2;",
+        /* 5 -> 6: the status lists of the partial indexes as OR of
+         * equalities. To decide whether a row belongs in an index whose
+         * WHERE says `status IN (...)`, SQLite builds a temporary b-tree of
+         * the list at every insert and update of a referral; equalities
+         * cost a comparison each. The statements that name these indexes
+         * spell the same condition (WATCHED, below). */
+        "DROP INDEX referrals_open;"
+        "CREATE INDEX referrals_open ON referrals (status)"
+        "  WHERE status = 1 OR status = 2 OR status = 4 OR status = 5;"
+        "DROP INDEX referrals_at_risk_due;"
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND at_risk_fired = 0"
+        "  AND start_by_ms > 0;"
+        "DROP INDEX referrals_missed_due;"
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
+        "  AND start_by_ms > 0;",
+        /* 6 -> 7: `stats` in constant time. Its figures are kept as counts,
+         * by triggers in the transaction of every change (as waiting_sets
+         * is), so that they cannot drift; filled here from the rows.
+         * tallies: a count per N = FIGURE * 1,000,000 + KEY, so that each
+         * is one row found by its rowid and updated in place:
+         *   1 status     KEY: the status; referrals in it
+         *   2 to_offer   KEY: the number of the bucket (M7_NUMBER) of
+         *                receipt to first offer; referrals offered
+         *   3 to_start   the same, receipt to start; referrals started
+         *   4 in_time    KEY 0: started no later than their start_by
+         *   5 missed     KEY 0: referral.window_missed fired
+         *   6 attention  KEY 0: waiting referrals with an attention
+         * forward_counts: referrals now forwarded (status 3), by target;
+         * reason_counts: the reasons kept, by change and code ("": none).
+         * Counts that fall to 0 stay as rows (the readers skip them). And
+         * the waiting referrals by receipt, for the oldest of them. */
+        "CREATE TABLE tallies (n INTEGER PRIMARY KEY, count INTEGER NOT NULL);"
+        "CREATE TABLE forward_counts (target TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+        "  WITHOUT ROWID;"
+        "CREATE TABLE reason_counts (change TEXT NOT NULL, code TEXT NOT NULL,"
+        "  count INTEGER NOT NULL, PRIMARY KEY (change, code)) WITHOUT ROWID;"
+        "INSERT INTO tallies SELECT 1000000 + status, count(*) FROM referrals GROUP BY status;"
+        "INSERT INTO tallies SELECT 2000000 + " M7_NUMBER("first_offered_ms - received_ms")
+        "  , count(*) FROM referrals WHERE first_offered_ms > 0 GROUP BY 1;"
+        "INSERT INTO tallies SELECT 3000000 + " M7_NUMBER("started_ms - received_ms")
+        "  , count(*) FROM referrals WHERE started_ms > 0 GROUP BY 1;"
+        "INSERT INTO tallies SELECT 4000000, count(*) FROM referrals"
+        "  WHERE started_ms > 0 AND started_ms <= start_by_ms;"
+        "INSERT INTO tallies SELECT 5000000, count(*) FROM referrals WHERE missed_fired = 1;"
+        "INSERT INTO tallies SELECT 6000000, count(*) FROM referrals WHERE attention > 0;"
+        "INSERT INTO forward_counts SELECT forward_to, count(*) FROM referrals WHERE status = 3"
+        "  GROUP BY forward_to;"
+        "INSERT INTO reason_counts SELECT change, coalesce(reason_code, ''), count(*)"
+        "  FROM reasons GROUP BY 1, 2;"
+        "CREATE TRIGGER tallies_in AFTER INSERT ON referrals BEGIN"
+        "  INSERT INTO tallies" M7_ROW("new", "1", "", "", "") M7_FLAGS("new", "1") M7_ADD("n")
+        "END;"
+        "CREATE TRIGGER tallies_out AFTER DELETE ON referrals BEGIN"
+        "  INSERT INTO tallies" M7_ROW("old", "-1", "", "", "") M7_FLAGS("old", "-1") M7_ADD("n")
+        "END;"
+        /* an update: the old row's counts out and the new row's in, of each
+         * figure whose columns changed */
+        "CREATE TRIGGER tallies_change AFTER UPDATE OF status, received_ms, first_offered_ms,"
+        "  started_ms, start_by_ms, missed_fired, attention ON referrals"
+        "  WHEN " M7_CHANGED("status") " OR " M7_CHANGED("first_offered_ms")
+        "  OR " M7_CHANGED("started_ms") " OR " M7_CHANGED("start_by_ms")
+        "  OR " M7_CHANGED("missed_fired") " OR " M7_CHANGED("attention")
+        "  OR " M7_CHANGED("received_ms") " BEGIN"
+        "  INSERT INTO tallies"
+        M7_ROW("old", "-1", " AND " M7_CHANGED("status"),
+               M7_CHANGED_DURATION("first_offered_ms"), M7_CHANGED_DURATION("started_ms"))
+        " UNION ALL"
+        M7_ROW("new", "1", " AND " M7_CHANGED("status"),
+               M7_CHANGED_DURATION("first_offered_ms"), M7_CHANGED_DURATION("started_ms"))
+        M7_FLAG_CHANGE("4000000", M7_IN_TIME) M7_FLAG_CHANGE("5000000", M7_MISSED)
+        M7_FLAG_CHANGE("6000000", M7_ATTENTION) M7_ADD("n")
+        "END;"
+        "CREATE TRIGGER forwards_in AFTER INSERT ON referrals WHEN new.status = 3 BEGIN"
+        "  INSERT INTO forward_counts VALUES (new.forward_to, 1)" M7_ADD("target")
+        "END;"
+        "CREATE TRIGGER forwards_out AFTER DELETE ON referrals WHEN old.status = 3 BEGIN"
+        "  INSERT INTO forward_counts VALUES (old.forward_to, -1)" M7_ADD("target")
+        "END;"
+        "CREATE TRIGGER forwards_change AFTER UPDATE OF status, forward_to ON referrals"
+        "  WHEN (old.status = 3 OR new.status = 3)"
+        "  AND (" M7_CHANGED("status") " OR " M7_CHANGED("forward_to") ") BEGIN"
+        "  INSERT INTO forward_counts SELECT old.forward_to, -1 WHERE old.status = 3"
+        "    UNION ALL SELECT new.forward_to, 1 WHERE new.status = 3" M7_ADD("target")
+        "END;"
+        "CREATE TRIGGER reasons_in AFTER INSERT ON reasons BEGIN"
+        "  INSERT INTO reason_counts VALUES (new.change, coalesce(new.reason_code, ''), 1)"
+        M7_ADD("change, code")
+        "END;"
+        "CREATE TRIGGER reasons_out AFTER DELETE ON reasons BEGIN"
+        "  INSERT INTO reason_counts VALUES (old.change, coalesce(old.reason_code, ''), -1)"
+        M7_ADD("change, code")
+        "END;"
+        "CREATE TRIGGER reasons_change AFTER UPDATE OF change, reason_code ON reasons BEGIN"
+        "  INSERT INTO reason_counts SELECT old.change, coalesce(old.reason_code, ''), -1"
+        "    UNION ALL SELECT new.change, coalesce(new.reason_code, ''), 1 WHERE 1"
+        M7_ADD("change, code")
+        "END;"
+        "CREATE INDEX referrals_waiting_since ON referrals (received_ms) WHERE status = 2;",
+        /* 7 -> 8: fewer indexes, each one a statement needs (docs/
+         * performance.md, the indexes of referrals). The held referrals at
+         * start and the open offers read referrals_status_seq, which begins
+         * with the status; the windows to watch are one index whose
+         * at_risk_fired comes first: at risk is its range 0, missed both
+         * ranges; the audit trail is purged by its number (it is appended
+         * in time order); `stats` reads its counts (6 -> 7), not
+         * referrals_figures nor referrals_missed. */
+        "DROP INDEX referrals_open;"
+        "DROP INDEX referrals_at_risk_due;"
+        "DROP INDEX referrals_missed_due;"
+        "CREATE INDEX referrals_window_due ON referrals (at_risk_fired, start_by_ms)"
+        "  WHERE (status = 1 OR status = 2 OR status = 4) AND missed_fired = 0"
+        "  AND start_by_ms > 0;"
+        "DROP INDEX audit_at;"
+        "DROP INDEX referrals_figures;"
+        "DROP INDEX referrals_missed;",
+        /* 8 -> 9: narrower rows. rules_file: the routing file that decided,
+         * as the number of its period in routing_in_force (n, an INTEGER
+         * PRIMARY KEY: it stays what it is, whatever VACUUM does) when it
+         * was the file in force, else its digest (a replay's file, never
+         * in force); rules_digest is then ''. No type: it holds either.
+         * Rows written before keep rules_digest and no rules_file. (And
+         * digest, the content's SHA-256, is stored as its 32 bytes where it
+         * is one: a column's type allows that, no step.) */
+        "ALTER TABLE referrals ADD COLUMN rules_file;",
 };
+/* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
 
 /* Status numbers on disk are enum rd_status: statements name them through
@@ -232,11 +395,47 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 #define STARTED SQ_STR(N_STARTED)
 /* held by a connector: what counts towards its load */
 #define HELD "(" ASSIGNED ", " ACCEPTED ", " STARTED ")"
-/* open and not started: a window to watch (as the deadline indexes say it) */
-#define WATCHED "(" ASSIGNED ", " WAITLISTED ", " ACCEPTED ")"
+/* open and not started: a window to watch, as referrals_window_due says
+ * it (equalities, not IN, which makes SQLite build a temporary b-tree at
+ * every write of a row: migration 5 -> 6) */
+#define WATCHED "(status = " ASSIGNED " OR status = " WAITLISTED " OR status = " ACCEPTED ")"
 
+/* WHAT of the referrals whose window is watched (referrals_window_due,
+ * migration 7 -> 8) and whose at-risk event has fired (AT_RISK "1") or
+ * not ("0"); the missed event has not */
+/* clang-format off */
+#define WINDOW_DUE(what, at_risk) \
+        "SELECT " what " FROM referrals INDEXED BY referrals_window_due WHERE " WATCHED \
+        " AND missed_fired = 0 AND start_by_ms > 0 AND at_risk_fired = " at_risk
+/* those due by ?1 */
+#define DUE_WINDOW(at_risk) WINDOW_DUE(COLS, at_risk) " AND start_by_ms <= ?1"
+/* those due by ?1 whose missed event has not fired, at risk or not */
+#define DUE_MISSED DUE_WINDOW("0") " UNION ALL " DUE_WINDOW("1")
+/* the earliest start_by of those not at risk yet, and of those not missed yet */
+#define NEXT_AT_RISK "(" WINDOW_DUE("min(start_by_ms)", "0") ")"
+#define NEXT_MISSED \
+        "(SELECT min(m) FROM (" WINDOW_DUE("min(start_by_ms) AS m", "0") \
+        " UNION ALL " WINDOW_DUE("min(start_by_ms)", "1") "))"
+/* clang-format on */
+
+/* the tallies of figure ?1 (enum sq_figure): a range of rowids */
+#define FIGURE_SPAN SQ_STR(SQ_FIGURE_SPAN)
+#define FIGURE_RANGE "n >= ?1 * " FIGURE_SPAN " AND n < (?1 + 1) * " FIGURE_SPAN
+
+/* The routing file of a digest (parameter N) as rules_file names it
+ * (migration 8 -> 9): the number of the period in force when the digest is
+ * that of the file in force, else the digest */
+#define RULES_FILE(n)                                                                              \
+        "coalesce((SELECT n FROM routing_in_force WHERE n = (SELECT max(n) FROM routing_in_force)" \
+        " AND digest = ?" #n "), ?" #n ")"
+#define RULES_FILE_19 RULES_FILE(19)
+#define RULES_FILE_3 RULES_FILE(3)
+
+/* digest: the content's SHA-256, stored as its 32 bytes where it is one
+ * (store_sqlite_write.c), read as hex */
 #define COLS                                                                                       \
-        "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
+        "rowid, partner, ref, iif(typeof(digest) = 'blob', lower(hex(digest)), digest),"           \
+        " received_ms, status, rule, team, connector, start_by_ms, "                               \
         "expected_start_ms, offered_ms, offer_expires_ms, started_ms, expected_end_ms, "           \
         "forward_to, reason, last_seq, urgency, first_offered_ms, at_risk_fired, missed_fired, "   \
         "final_ms, erased_ms, attention"
@@ -284,9 +483,9 @@ _Static_assert(RD_ATTENTION_NONE == 0,
         LIST_STATUS_ARM(15)
 /* clang-format on */
 
-/* The deadline and waitlist statements name their partial index: the
- * planner, without statistics, would otherwise take referrals_figures
- * (status first) and scan every referral of that status. */
+/* The statements on referrals that read a partial index or a status name
+ * their index (INDEXED BY): without statistics, the planner may take
+ * another index and scan every referral of a status. */
 const char *const sq_stmt_sql[S__MAX] = {
         [S_BEGIN] = "BEGIN IMMEDIATE",
         [S_COMMIT] = "COMMIT",
@@ -296,14 +495,18 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_ROLLBACK_TO] = "ROLLBACK TO req",
         [S_FIND] = "SELECT " COLS " FROM referrals WHERE partner = ?1 AND ref = ?2",
         [S_GET] = "SELECT " COLS " FROM referrals WHERE rowid = ?1",
-        [S_CONTENT] = "SELECT content, trace, rules_digest FROM referrals WHERE rowid = ?1",
+        [S_CONTENT] = "SELECT content, trace, CASE typeof(rules_file)"
+                      "   WHEN 'integer' THEN (SELECT digest FROM routing_in_force"
+                      "     WHERE n = rules_file)"
+                      "   WHEN 'null' THEN rules_digest ELSE rules_file END"
+                      " FROM referrals WHERE rowid = ?1",
         [S_INSERT] = "INSERT INTO referrals (partner, ref, digest, received_ms, content, status,"
                      " urgency, rule, team, connector, start_by_ms, expected_start_ms,"
                      " offered_ms, offer_expires_ms, first_offered_ms, forward_to, reason,"
-                     " final_ms, trace, rules_digest, candidates, last_seq, attention, wait_teams,"
+                     " final_ms, trace, rules_file, candidates, last_seq, attention, wait_teams,"
                      " last_team, last_connector)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?13,"
-                     " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?9, ?10)",
+                     " ?15, ?16, ?17, ?18, " RULES_FILE_19 ", ?20, ?21, ?22, ?23, ?9, ?10)",
         [S_UPDATE] = "UPDATE referrals SET status = ?2, rule = ?3, team = ?4, connector = ?5,"
                      " start_by_ms = ?6, expected_start_ms = ?7, offered_ms = ?8,"
                      " offer_expires_ms = ?9, started_ms = ?10, expected_end_ms = ?11,"
@@ -314,11 +517,17 @@ const char *const sq_stmt_sql[S__MAX] = {
                      " last_connector = CASE WHEN ?5 != '' THEN ?5 ELSE last_connector END,"
                      " last_team = CASE WHEN ?5 != '' THEN ?4 ELSE last_team END"
                      " WHERE rowid = ?1",
-        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = ?3 WHERE rowid = ?1",
+        [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = '', rules_file = " RULES_FILE_3
+                    " WHERE rowid = ?1",
         [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
         [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 ORDER BY seq",
+        /* the newest ?2 in order, without a sort: the oldest of them found
+         * walking the index back (its entries only), then read forward */
+        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 AND seq >= coalesce("
+                      "  (SELECT seq FROM events WHERE referral = ?1 ORDER BY seq DESC"
+                      "   LIMIT 1 OFFSET ?2 - 1), 0) ORDER BY seq",
+        [S_HISTORY_COUNT] = "SELECT count(*) FROM events WHERE referral = ?1",
         [S_LIST_SEQ] = LIST_SELECT("referrals_last_seq") LIST_FILTERS LIST_ORDER,
         [S_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
         [S_LIST_ATTENTION] =
@@ -339,13 +548,20 @@ const char *const sq_stmt_sql[S__MAX] = {
                         " VALUES (?1, ?2, ?3, ?4, ?5)",
         [S_AUDIT_LIST] = "SELECT n, at_ms, client, role, action, referral FROM audit"
                          " WHERE n > ?1 AND (?3 = '' OR referral = ?3) ORDER BY n LIMIT ?2",
-        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE at_ms < ?1",
-        [S_COUNTS] = "SELECT status, count(*) FROM referrals GROUP BY status",
-        [S_WINDOW] = "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0),"
-                     " (SELECT count(*) FROM referrals INDEXED BY referrals_missed"
-                     "   WHERE missed_fired = 1)"
-                     " FROM referrals WHERE started_ms > 0",
-        [S_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD,
+        /* the audit trail is appended in time order: the entries below the
+         * first one inside the retention (a scan in order of n that stops
+         * there: it reads the entries it deletes, and one more) */
+        [S_AUDIT_PURGE] = "DELETE FROM audit WHERE n < coalesce("
+                          "(SELECT n FROM audit WHERE at_ms >= ?1 ORDER BY n LIMIT 1),"
+                          " (SELECT max(n) + 1 FROM audit))",
+        /* the figures of `stats` (migration 6 -> 7): a figure's tallies
+         * are the range of rowids ?1 * 1,000,000 .. + 999,999 (enum
+         * sq_figure) */
+        [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
+                      " AND count > 0 ORDER BY n",
+        [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
+        [S_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
+                   " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
         [S_OFFERS] = "SELECT connector, count FROM offer_counts",
@@ -364,8 +580,6 @@ const char *const sq_stmt_sql[S__MAX] = {
                       " ORDER BY n",
         [S_REASONS_ERASE] = "UPDATE reasons SET reason = NULL WHERE referral = ?1"
                             " AND reason IS NOT NULL",
-        [S_REASON_COUNTS] = "SELECT change, coalesce(reason_code, ''), count(*) FROM reasons"
-                            " GROUP BY change, reason_code ORDER BY change, reason_code",
         /* the waitlist in its order, from the head or after a place in it
          * (two statements, so that each is one range of referrals_waiting) */
         [S_WAITING_HEAD] =
@@ -392,39 +606,29 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_DUE_OFFER] = "SELECT " COLS " FROM referrals INDEXED BY referrals_offer_due"
                         " WHERE status = " ASSIGNED " AND offer_expires_ms > 0"
                         " AND offer_expires_ms <= ?1 ORDER BY offer_expires_ms LIMIT ?2",
-        [S_DUE_AT_RISK] = "SELECT " COLS " FROM referrals INDEXED BY referrals_at_risk_due"
-                          " WHERE status IN " WATCHED
-                          " AND at_risk_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                          " ORDER BY start_by_ms LIMIT ?2",
-        [S_DUE_MISSED] = "SELECT " COLS " FROM referrals INDEXED BY referrals_missed_due"
-                         " WHERE status IN " WATCHED
-                         " AND missed_fired = 0 AND start_by_ms > 0 AND start_by_ms <= ?1"
-                         " ORDER BY start_by_ms LIMIT ?2",
+        /* at risk: the range at_risk_fired = 0 of referrals_window_due;
+         * missed: both ranges, merged in the order of start_by */
+        [S_DUE_AT_RISK] = DUE_WINDOW("0") " ORDER BY start_by_ms LIMIT ?2",
+        [S_DUE_MISSED] = DUE_MISSED " ORDER BY start_by_ms, rowid LIMIT ?2",
         [S_NEXT] = "SELECT"
                    " (SELECT min(offer_expires_ms) FROM referrals INDEXED BY referrals_offer_due"
                    "   WHERE status = " ASSIGNED " AND offer_expires_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_at_risk_due"
-                   "   WHERE status IN " WATCHED " AND at_risk_fired = 0 AND start_by_ms > 0),"
-                   " (SELECT min(start_by_ms) FROM referrals INDEXED BY referrals_missed_due"
-                   "   WHERE status IN " WATCHED " AND missed_fired = 0 AND start_by_ms > 0),"
+                   " " NEXT_AT_RISK ", " NEXT_MISSED ","
                    " (SELECT min(final_ms) FROM referrals INDEXED BY referrals_erase_due"
                    "   WHERE erased_ms = 0 AND final_ms > 0)",
-        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals WHERE status = " ASSIGNED,
-        [S_DURATIONS_OFFER] = "SELECT first_offered_ms - received_ms FROM referrals"
-                              " WHERE first_offered_ms > 0 ORDER BY 1",
-        [S_DURATIONS_START] = "SELECT started_ms - received_ms FROM referrals"
-                              " WHERE started_ms > 0 ORDER BY 1",
-        [S_FORWARDS] = "SELECT forward_to, count(*) FROM referrals WHERE status = " FORWARDED
-                       " GROUP BY forward_to ORDER BY 2 DESC, 1",
+        [S_OFFERS_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
+                          " WHERE status = " ASSIGNED,
+        [S_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
+                       " ORDER BY count DESC, target",
+        [S_REASON_COUNTS] = "SELECT change, code, count FROM reason_counts WHERE count > 0"
+                            " ORDER BY change, code",
         [S_ERASE] = "UPDATE referrals SET content = ?2, trace = ?3, erased_ms = ?4"
                     " WHERE rowid = ?1",
         [S_DUE_ERASE] = "SELECT " COLS " FROM referrals INDEXED BY referrals_erase_due"
                         " WHERE erased_ms = 0 AND final_ms > 0"
                         " AND final_ms <= ?1 ORDER BY final_ms LIMIT ?2",
-        [S_WAIT_OLDEST] = "SELECT count(*), coalesce(min(received_ms), 0),"
-                          " (SELECT count(*) FROM referrals INDEXED BY referrals_attention"
-                          "   WHERE attention > 0)"
-                          " FROM referrals WHERE status = " WAITLISTED,
+        [S_WAIT_OLDEST] = "SELECT coalesce(min(received_ms), 0) FROM referrals"
+                          " INDEXED BY referrals_waiting_since WHERE status = " WAITLISTED,
         [S_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
                                " ORDER BY n DESC LIMIT 1",
         [S_ROUTING_END] = "UPDATE routing_in_force SET until_ms = ?1 WHERE until_ms = 0",

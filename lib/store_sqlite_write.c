@@ -4,7 +4,9 @@
 #include "store_sqlite.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- the parts of a change ------------------------------------------------------------------- */
 
@@ -105,12 +107,10 @@ static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_
 
 static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
 {
-        json_t *body = rd_event_to_json(ev);
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *text = rd_event_text(ev);
         sqlite3_stmt *st;
         int r;
 
-        json_decref(body);
         if (!text)
                 return -ENOMEM;
         st = sq_prep(s, S_EVENT);
@@ -167,6 +167,21 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
 /* ---- the operations ----------------------------------------------------------------------------
  */
 
+/* Bind the content's digest DIGEST to parameter I of ST: a SHA-256 in
+ * lowercase hex as its 32 bytes (COLS reads it back as that hex), any
+ * other text as it is. */
+static void bind_digest(sqlite3_stmt *st, int i, const char *digest)
+{
+        unsigned char md[32];
+        size_t len = 0;
+
+        if (strlen(digest) == 64 && strspn(digest, "0123456789abcdef") == 64 &&
+            OPENSSL_hexstr2buf_ex(md, sizeof md, &len, digest, '\0') == 1 && len == sizeof md)
+                sqlite3_bind_blob(st, i, md, (int)len, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_text(st, i, digest, -1, SQLITE_STATIC);
+}
+
 static int insert_row(struct sq_store *s, const struct rd_stored *o,
                       const struct rd_store_change *ch, int64_t last_seq)
 {
@@ -175,7 +190,7 @@ static int insert_row(struct sq_store *s, const struct rd_stored *o,
 
         sqlite3_bind_text(st, 1, o->partner, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, o->ref, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, o->digest, -1, SQLITE_STATIC);
+        bind_digest(st, 3, o->digest);
         sqlite3_bind_int64(st, 4, o->received_ms);
         sqlite3_bind_text(st, 5, ch->content, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 6, (int)o->status);
@@ -255,20 +270,19 @@ int sq_change(struct rd_store *base, struct rd_store_change *ch)
         return r;
 }
 
-int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const json_t *trace,
+int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,
              int64_t now_ms)
 {
         char *c = json_dumps(content, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        char *t = trace ? json_dumps(trace, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         sqlite3_stmt *st;
         int r = -ENOMEM;
 
-        if (c && (t || !trace)) {
+        if (c) {
                 st = sq_prep(sq(s), S_ERASE);
                 sqlite3_bind_int64(st, 1, rowid);
                 sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
-                if (t)
-                        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+                if (trace)
+                        sqlite3_bind_text(st, 3, trace, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 4, now_ms);
                 r = sq_step_done(st);
                 sqlite3_clear_bindings(st);
@@ -279,7 +293,6 @@ int sq_erase(struct rd_store *s, int64_t rowid, const json_t *content, const jso
                 r = sq_step_done(st);
         }
         free(c);
-        free(t);
         return r;
 }
 

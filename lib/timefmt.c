@@ -8,24 +8,88 @@
 #include <string.h>
 #include <time.h>
 
+/* The civil date (proleptic Gregorian) of DAYS since 1970-01-01: Howard
+ * Hinnant's days_from_civil inverted, exact over the whole int64 range the
+ * milliseconds give (eras of 400 years, floor division). */
+static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+        int64_t z = days + 719468;
+        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+        int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+
+        *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* V (0 <= V) as at least WIDTH decimal digits, zeros in front, at P.
+ * Returns the end. */
+static char *put_digits(char *p, int64_t v, int width)
+{
+        char tmp[24];
+        int n = 0;
+
+        do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        while (n < width)
+                tmp[n++] = '0';
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
+}
+
+/* V (0 <= V < 100) as two digits at P, then SEP. Returns the end. */
+static char *put2(char *p, int v, char sep)
+{
+        p[0] = (char)('0' + v / 10);
+        p[1] = (char)('0' + v % 10);
+        p[2] = sep;
+        return p + 3;
+}
+
+/* What printf's "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" wrote, without the
+ * cost of printf: a year below 0 as '-' and at least three digits. */
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
 {
-        time_t secs = (time_t)(ms / 1000);
-        int frac = (int)(ms % 1000);
-        struct tm tm;
+        int64_t secs = ms / 1000, days, sod, y;
+        int frac = (int)(ms % 1000), m, d;
+        char *p = buf;
 
         if (frac < 0) {
                 frac += 1000;
                 secs -= 1;
         }
-        if (!gmtime_r(&secs, &tm)) {
-                /* beyond what struct tm holds: never leave BUF unset */
-                snprintf(buf, RD_TIME_STR, "%s",
-                         ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
-                return buf;
+        days = secs / 86400;
+        sod = secs % 86400;
+        if (sod < 0) {
+                sod += 86400;
+                days -= 1;
         }
-        snprintf(buf, RD_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        civil_from_days(days, &y, &m, &d);
+        if (y >= 1000 && y <= 9999) { /* all but the far past and future */
+                p = put2(p, (int)(y / 100), (char)('0' + y / 10 % 10));
+                *p++ = (char)('0' + y % 10);
+        } else {
+                if (y < 0)
+                        *p++ = '-';
+                p = put_digits(p, y < 0 ? -y : y, y < 0 ? 3 : 4);
+        }
+        *p++ = '-';
+        p = put2(p, m, '-');
+        p = put2(p, d, 'T');
+        p = put2(p, (int)(sod / 3600), ':');
+        p = put2(p, (int)(sod / 60 % 60), ':');
+        p = put2(p, (int)(sod % 60), '.');
+        p[0] = (char)('0' + frac / 100);
+        p[1] = (char)('0' + frac / 10 % 10);
+        p[2] = (char)('0' + frac % 10);
+        p[3] = 'Z';
+        p[4] = '\0';
         return buf;
 }
 

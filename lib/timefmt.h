@@ -9,7 +9,8 @@
 #define RD_TIME_STR 80
 
 /* Write MS as "YYYY-MM-DDTHH:MM:SS.mmmZ" into BUF (at least RD_TIME_STR
- * bytes). Returns BUF. */
+ * bytes; the proleptic Gregorian calendar, UTC; a year past 9999 with more
+ * digits, one before 0 as "-YYY"), whatever MS is. Returns BUF. */
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR]);
 
 /* Parse an RFC 3339 time ("2026-12-23T10:00:00Z", optional fraction,

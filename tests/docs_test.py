@@ -7,7 +7,9 @@ Reads the tables of the code (the ops of daemon/ops.c and the keys each
 takes, the event types and fields of lib/event.c, the error codes of
 lib/error.c, the referral's keys, the keys of referrald.yaml, the routing
 language's keys, referralctl's commands and options) and requires each to
-be documented on its page under docs/. Requires too that no page sends a
+be documented on its page under docs/, and referralctl's commands and
+options, the routing keys and the daemon's lock file in the manual pages
+under man/. Requires too that no page sends a
 reader to a text they do not have: every `NAME.md` named in README.md,
 docs/*.md and man/*.in is a page of the project, nothing points at the
 shared specification, and every page is installed with the package.
@@ -107,6 +109,25 @@ def documented_key(rows, key):
     return any(r == key or re.search(r"[.\]]%s$" % re.escape(key), r) for r in rows)
 
 
+def ctl_commands(test):
+    """referralctl's commands, as the table of tools/ctl/main.c names them
+    (`rules check` and the other subcommands each on their own)."""
+    text = read("tools/ctl/main.c")
+    table = re.search(r"commands\[\]\s*=\s*\{(.*?)\n\};", text, re.S).group(1)
+    out = []
+    for m in re.finditer(r'\{"(\w+)",\s*cmd_\w+,\s*((?:"(?:[^"\\]|\\.)*"\s*)+),', table):
+        name = m.group(1)
+        synopsis = "".join(c_strings(m.group(2)))
+        subs = set()
+        for alt in synopsis.split("|"):
+            words = alt.split()
+            if len(words) >= 2 and words[0] == name and re.fullmatch(r"[a-z]+", words[1]):
+                subs.add(words[1])
+        out += ["%s %s" % (name, s) for s in sorted(subs)] or [name]
+    test.assertIn("submit", out)
+    return out
+
+
 class Pages(unittest.TestCase):
     """What every page may and may not point at."""
 
@@ -195,7 +216,7 @@ class Protocol(unittest.TestCase):
             self.assertIn(t, rows, "docs/protocol.md, \"The events\", has no row for `%s`" % t)
 
     def test_every_field_of_an_event_has_its_row(self):
-        fields = re.findall(r'(?:set_str|set_time|json_object_set_new)\(o, "(\w+)"',
+        fields = re.findall(r'rd_jw_(?:str|str_set|time_set|member_int)\(w, "(\w+)"',
                             read("lib/event.c"))
         self.assertIn("seq", fields)
         rows = section(self.md, r"^#+ The events$") or ""
@@ -262,20 +283,7 @@ class Tools(unittest.TestCase):
         cls.md = read("docs/tools.md")
 
     def commands(self):
-        text = read("tools/ctl/main.c")
-        table = re.search(r"commands\[\]\s*=\s*\{(.*?)\n\};", text, re.S).group(1)
-        out = []
-        for m in re.finditer(r'\{"(\w+)",\s*cmd_\w+,\s*((?:"(?:[^"\\]|\\.)*"\s*)+),', table):
-            name = m.group(1)
-            synopsis = "".join(c_strings(m.group(2)))
-            subs = set()
-            for alt in synopsis.split("|"):
-                words = alt.split()
-                if len(words) >= 2 and words[0] == name and re.fullmatch(r"[a-z]+", words[1]):
-                    subs.add(words[1])
-            out += ["%s %s" % (name, s) for s in sorted(subs)] or [name]
-        self.assertIn("submit", out)
-        return out
+        return ctl_commands(self)
 
     def test_every_command_has_its_section(self):
         for cmd in self.commands():
@@ -295,6 +303,36 @@ class Tools(unittest.TestCase):
             for key in c_array(rel, name):
                 self.assertTrue(key in rows or "`%s`" % key in self.md,
                                 "docs/tools.md does not name `%s` (%s of %s)" % (key, name, rel))
+
+
+class ManPages(unittest.TestCase):
+    """The manual pages name what the code has: every referralctl command
+    and option, every key of the routing language, the daemon's lock."""
+
+    def test_every_command_of_referralctl_has_its_item_in_referralctl_1(self):
+        man = read("man/referralctl.1.in")
+        for cmd in ctl_commands(self):
+            self.assertRegex(man, r"(?m)^\.It Cm %s\b" % re.escape(cmd).replace(r"\ ", " "),
+                             "man/referralctl.1.in has no item \".It Cm %s\"" % cmd)
+
+    def test_every_option_of_referralctl_is_named_in_referralctl_1(self):
+        man = read("man/referralctl.1.in")
+        for path in sorted(glob.glob(os.path.join(SRC, "tools", "ctl", "*.[ch]"))):
+            for opt in long_options(os.path.relpath(path, SRC)):
+                self.assertRegex(man, r"Fl -%s\b" % re.escape(opt),
+                                 "man/referralctl.1.in does not name --%s (%s)" %
+                                 (opt, os.path.relpath(path, SRC)))
+
+    def test_every_key_the_rules_loader_accepts_is_in_routing_yaml_5(self):
+        words = set(re.findall(r"[\w-]+", read("man/routing.yaml.5.in")))
+        assert_key_arrays_named(self, "lib/rules_load.c", "assign_keys",
+                                "man/routing.yaml.5.in", lambda key: key in words)
+
+    def test_referrald_8_names_the_lock_beside_the_database(self):
+        self.assertIn(".lock", read("daemon/dbfile.c"))
+        man = read("man/referrald.8.in")
+        self.assertIn("Pa /var/lib/referrald/referrald.db.lock", man,
+                      "man/referrald.8.in, FILES, does not name the daemon's lock file")
 
 
 if __name__ == "__main__":

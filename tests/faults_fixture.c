@@ -129,7 +129,13 @@ enum rd_txn_end batch(struct fx *f, struct req *reqs, json_t **replies, size_t n
         rd_txn_batch_start(&f->txn);
         for (size_t i = 0; i < n; i++) {
                 const char *t = reqs[i].text;
-                replies[i] = rd_txn_answer(&f->txn, t, strlen(t), NULL, now);
+                struct rd_reply r;
+                rd_txn_answer(&f->txn, t, strlen(t), NULL, now, &r);
+                /* the text the loop sends, read back (its corr may hold U+0000) */
+                assert_non_null(r.text);
+                replies[i] = json_loadb(r.text, r.len, JSON_ALLOW_NUL, NULL);
+                assert_non_null(replies[i]);
+                rd_reply_clear(&r);
         }
         end = rd_txn_batch_end(&f->txn);
         /* what batch.c does with the replies it holds */

@@ -28,21 +28,32 @@ struct rd_rules *load_rules(const char *extra_connector)
         return rules_with(GENK_POSTCODES, extra_connector, false);
 }
 
-struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt)
+/* The text of the file of rules_with into BUF (of ROUTING_TEXT_MAX); its
+ * length. */
+#define ROUTING_TEXT_MAX 4096
+static size_t routing_text(char *buf, const char *genk_postcodes, const char *extra_connector,
+                           bool hasselt)
 {
         static const char lien[] = "  - id: hasselt\n"
                                    "    postcodes: [\"3700\"]\n"
                                    "    connectors:\n"
                                    "      - {id: lien, capacity: 1, skills: [family_support]}\n";
-        struct rd_rules *rules = NULL;
-        struct rd_diag diag = {0};
-        char buf[4096];
-        int n = snprintf(buf, sizeof buf, routing, genk_postcodes,
+        int n = snprintf(buf, ROUTING_TEXT_MAX, routing, genk_postcodes,
                          extra_connector ? extra_connector : "", hasselt ? lien : "",
                          hasselt ? ", hasselt" : "");
 
-        assert_true(n > 0 && (size_t)n < sizeof buf);
-        if (rd_rules_load_buffer("routing.yaml", buf, (size_t)n, &rules, &diag) < 0)
+        assert_true(n > 0 && n < ROUTING_TEXT_MAX);
+        return (size_t)n;
+}
+
+struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt)
+{
+        struct rd_rules *rules = NULL;
+        struct rd_diag diag = {0};
+        char buf[ROUTING_TEXT_MAX];
+        size_t n = routing_text(buf, genk_postcodes, extra_connector, hasselt);
+
+        if (rd_rules_load_buffer("routing.yaml", buf, n, &rules, &diag) < 0)
                 fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
         rd_diag_clear(&diag);
         return rules;
@@ -55,7 +66,7 @@ static void open_store(struct fx *f)
 {
         static int n;
         const char *pg = getenv("RD_TEST_PG_CONNINFO");
-        char errbuf[512], sql[96], conninfo[1024];
+        char errbuf[512], sql[96];
         PGconn *c;
         PGresult *res;
 
@@ -71,10 +82,22 @@ static void open_store(struct fx *f)
                 fail_msg("%s: %s", sql, PQerrorMessage(c));
         PQclear(res);
         PQfinish(c);
-        snprintf(conninfo, sizeof conninfo, "%s options=-csearch_path=hub_%d_%d", pg, (int)getpid(),
-                 n);
-        if (rd_store_open_pg(conninfo, NULL, &f->store, errbuf, sizeof errbuf) < 0)
+        snprintf(f->conninfo, sizeof f->conninfo, "%s options=-csearch_path=hub_%d_%d", pg,
+                 (int)getpid(), n);
+        if (rd_store_open_pg(f->conninfo, NULL, &f->store, errbuf, sizeof errbuf) < 0)
                 fail_msg("cannot open the PostgreSQL store: %s", errbuf);
+}
+
+void record_rules(struct fx *f, const char *extra_connector, bool hasselt, int64_t now)
+{
+        char buf[ROUTING_TEXT_MAX];
+        size_t n = routing_text(buf, GENK_POSTCODES, extra_connector, hasselt);
+        struct rd_rules *rules = rules_with(GENK_POSTCODES, extra_connector, hasselt);
+
+        begin(f);
+        assert_int_equal(rd_routing_record(f->store, rules, buf, n, now), 0);
+        end(f, 0);
+        rd_rules_free(rules);
 }
 
 int setup(void **state)

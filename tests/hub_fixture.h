@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "hub.h"
+#include "routing_files.h"
 
 #define T0 1800000000000LL /* ms, 2027-01-15 */
 #define HOUR 3600000LL
@@ -84,6 +85,7 @@
 struct fx {
         char dir[256];
         char path[300];
+        char conninfo[1024]; /* on PostgreSQL (RD_TEST_PG_CONNINFO): its schema's; else "" */
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_event ev[MAX_EVENTS]; /* what the last call emitted */
@@ -160,6 +162,11 @@ struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connec
                 if (getenv("RD_TEST_PG_CONNINFO"))                                                 \
                         skip();                                                                    \
         } while (0)
+
+/* Record the file of rules_with(GENK_POSTCODES, EXTRA_CONNECTOR, HASSELT)
+ * in F's store as in force from NOW (rd_routing_record), as the daemon
+ * does before it decides under a file. */
+void record_rules(struct fx *f, const char *extra_connector, bool hasselt, int64_t now);
 
 int setup(void **state);
 

@@ -230,8 +230,12 @@ static void assert_erased_content(struct fx *f, const char *id)
 {
         struct rd_stored st = get(f, id);
         json_t *content = NULL, *trace = NULL;
+        char digest[65], *text = NULL;
 
-        assert_int_equal(rd_store_content(f->store, st.rowid, &content, &trace, NULL), 0);
+        assert_int_equal(rd_store_content(f->store, st.rowid, &content, &text, digest), 0);
+        if (text)
+                assert_int_equal(rd_hub_trace_json(f->hub, text, digest, &trace), 0);
+        free(text);
         assert_non_null(content);
         assert_null(json_object_get(content, "family"));
         assert_null(json_object_get(content, "note"));

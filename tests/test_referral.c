@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
+#include "old_decoder.h"
 #include "referral.h"
+#include "request.h"
 
 static const char base_json[] =
         "{\"ref\": \"OCMW-GENK-2026-0042\", \"partner\": \"ocmw-genk\", "
@@ -361,11 +365,12 @@ static void test_decoded_fields_match_input(void **state)
         assert_string_equal(r.concerns[1], "parental_conflict");
         assert_string_equal(r.language, "nl");
         assert_int_equal(r.urgency, RD_URGENCY_NORMAL);
-        assert_string_equal(json_string_value(json_object_get(r.family, "name")), "Janssens");
+        assert_string_equal(r.family[RD_FAMILY_NAME], "Janssens");
+        assert_string_equal(r.family[RD_FAMILY_ADDRESS], "Kerkstraat 1, Genk");
         assert_string_equal(r.note, "Moeder belt na 17u");
         rd_referral_clear(&r);
         assert_null(r.note);
-        assert_null(r.family);
+        assert_false(rd_referral_has_family(&r));
         rd_referral_clear(NULL);
         json_decref(root);
 }
@@ -435,35 +440,37 @@ static void test_bad_postcode_is_not_quoted(void **state)
         json_decref(root);
 }
 
-/* ---- rd_json_parse_request ---------------------------------------------- */
+/* ---- rd_request_decode: the frame -------------------------------------- */
 
 static void expect_malformed(const char *buf, size_t len, const char *must_not_quote)
 {
-        json_t *out = (json_t *)0x1;
+        struct rd_request out, untouched;
         struct rd_error err;
         int rc;
 
         rd_error_clear(&err);
-        rc = rd_json_parse_request(buf, len, &out, &err);
+        memset(&out, 0xA5, sizeof out);
+        memset(&untouched, 0xA5, sizeof untouched);
+        rc = rd_request_decode(buf, len, &out, &err);
         if (rc == 0)
                 fail_msg("input of %zu bytes was accepted", len);
         assert_int_equal(rc, -EBADMSG);
         assert_int_equal(err.code, RD_MALFORMED);
         assert_true(err.message[0] != '\0');
-        assert_ptr_equal(out, (json_t *)0x1); /* untouched */
+        assert_memory_equal(&out, &untouched, sizeof out); /* untouched */
         if (must_not_quote)
                 assert_null(strstr(err.message, must_not_quote));
 }
 
 static void expect_ok(const char *buf, size_t len)
 {
-        json_t *out = NULL;
+        struct rd_request out;
         struct rd_error err;
-        int rc = rd_json_parse_request(buf, len, &out, &err);
+        int rc = rd_request_decode(buf, len, &out, &err);
         if (rc != 0)
                 fail_msg("rejected: %s", err.message);
-        assert_true(json_is_object(out));
-        json_decref(out);
+        assert_true(json_is_object(out.top));
+        rd_request_clear(&out);
 }
 
 #define S(lit) lit, sizeof(lit) - 1
@@ -593,6 +600,396 @@ static void test_parse_depth_32_ok_33_malformed(void **state)
         s = nested(5000, &len); /* beyond jansson's own limit: never reaches it */
         expect_malformed(s, len, NULL);
         free(s);
+}
+
+/* A xorshift step: the tests' random numbers, the same from run to run. */
+static uint64_t rnd(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
+/* ---- the new decoder against the old one -------------------------------- */
+
+/* The frame BUF[LEN] gets the same verdict, code and field from both
+ * decoders, and the same request, and its referral the same verdict, code,
+ * field and message (old_decoder.h). Returns whether it was accepted. */
+static bool expect_same_verdict(const char *buf, size_t len, const char *what)
+{
+        char why[OLD_WHY];
+        bool accepted;
+
+        if (!old_decoders_agree(buf, len, &accepted, why))
+                fail_msg("%s: %s", what, why);
+        return accepted;
+}
+
+/* A submit request around REFERRAL (JSON text). */
+static char *submit_around(const char *referral, size_t len, size_t *out_len)
+{
+        static const char head[] = "{\"op\": \"submit\", \"corr\": \"c-1\", \"referral\": ";
+        char *buf = malloc(sizeof head + len + 2);
+
+        assert_non_null(buf);
+        memcpy(buf, head, sizeof head - 1);
+        memcpy(buf + sizeof head - 1, referral, len);
+        buf[sizeof head - 1 + len] = '}';
+        *out_len = sizeof head + len;
+        buf[*out_len] = '\0';
+        return buf;
+}
+
+static void test_decoders_agree_on_every_case_of_the_submit_table(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *root = load(base_json);
+                char *text, *req;
+                size_t len;
+
+                if (cases[i].add_unknown)
+                        mutate(root, "zzz", "1");
+                if (cases[i].path)
+                        mutate(root, cases[i].path, cases[i].value);
+                text = json_dumps(root, JSON_COMPACT);
+                req = submit_around(text, strlen(text), &len);
+                assert_true(expect_same_verdict(req, len, cases[i].name));
+                free(req);
+                free(text);
+                json_decref(root);
+        }
+}
+
+/* Frames the parser tests above and the requests of protocol.md make. */
+static const char *const frames[] = {
+        "{\"op\": \"ping\"}",
+        " {}\r\n\t ",
+        "{\"a\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}",
+        "Janssens",
+        "{\"Janssens\" x}",
+        "{'a': 1}",
+        "{\"op\": \"ping\"",
+        "{} Janssens",
+        "{}{}",
+        "[{\"op\": \"ping\"}]",
+        "\"ping\"",
+        "42",
+        "null",
+        "{\"op\": \"ping\", \"op\": \"stats\"}",
+        "{\"r\": {\"Janssens\": 1, \"Janssens\": 2}}",
+        "{\"r\": [{\"a\": 1}, {\"a\": 2}], \"s\": {\"a\": {\"a\": 1}}}",
+        "{\"corr\": \"pi\\u0000ng\"}",
+        "{\"pi\\u0000ng\": 1}",
+        "{\"note\": \"Janssens \xff\"}",
+        "{\"note\": \"\xc0\xaf\"}",
+        "{\"note\": \"\xed\xa0\x80\"}",
+        "{\"note\": \"\xc3\"}",
+        "{\"n\xe9\": 1}",
+        "\xef\xbb\xbf{}",
+        "{\"s\": \"\\ud83d\\ude00 \\u00e9 \\u2028 \\/ \\\" \\\\ \\b\\f\\n\\r\\t\"}",
+        "{\"s\": \"\\ud800\"}",
+        "{\"s\": \"\\udc00\"}",
+        "{\"s\": \"\\ud800\\u0041\"}",
+        "{\"s\": \"\\ud800\\\\u0041\"}",
+        "{\"s\": \"\\uD83D\\uDE00\", \"\\ud83d\\ude00\": 1}",
+        "{\"s\": \"\\x41\"}",
+        "{\"s\": \"\\u12\"}",
+        "{\"s\": \"a\x01\"}",
+        "{\"s\": \"\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"}",
+        "{\"s\": \"\xe0\x9f\xbf\"}",
+        "{\"s\": \"\xf0\x8f\xbf\xbf\"}",
+        "{\"s\": \"\xf4\x90\x80\x80\"}",
+        "{\"s\": \"\xf5\x80\x80\x80\"}",
+        "{\"s\": \"\x80\"}",
+        "{\"a\": 1}\xff",
+        "{\"n\": 1e400}",
+        "{\"n\": -1e400}",
+        "{\"n\": 1e-400}",
+        "{\"n\": 99999999999999999999999}",
+        "{\"n\": 9223372036854775808}",
+        "{\"n\": -9223372036854775808}",
+        "{\"n\": -9223372036854775809}",
+        "{\"n\": 9223372036854775807}",
+        "{\"n\": 1e300, \"m\": -0, \"o\": -0.0, \"p\": 1E2, \"q\": 0.5e-3}",
+        "{\"n\": 01}",
+        "{\"n\": 1.}",
+        "{\"n\": .5}",
+        "{\"n\": +1}",
+        "{\"n\": -}",
+        "{\"n\": [1, 2.5, true, false, null, \"x\", {}, []]}",
+        "{\"n\": tru}",
+        "{\"n\": 1 /* comment */}",
+        "{\"a\":1,}",
+        "{\"a\":[1,]}",
+        "{,}",
+        "{\"a\" : 1 , \"b\" :\t2\n}",
+        "   ",
+        "{",
+        "}",
+        "{\"op\": \"submit\", \"referral\": \"x\\u0000\"}",
+        "{\"op\": \"submit\", \"referral\": [1, {\"a\": 2}]}",
+        "{\"op\": \"submit\", \"referral\": null}",
+        "{\"op\": \"submit\", \"referral\": {}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"a\", \"ref\": \"b\"}}",
+        "{\"op\": \"submit\", \"referral\": {\"children\": [{\"age\": 1, \"age\": 2}]}}",
+        "{\"op\": \"submit\", \"referral\": {\"family\": {\"name\": \"a\", \"name\": \"b\"}}}",
+        "{\"op\": \"submit\", \"referral\": {\"x\": {\"y\": 1, \"y\": 2}}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"a\\u0000b\"}}",
+        "{\"op\": \"submit\", \"referral\": {\"note\": \"a\\u0000b\", \"ref\": \"x\"}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"referral\": 1}, \"referral2\": 2}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\\u0000\": \"x\"}}",
+        "{\"op\": \"submit\", \"referral\": {\"r\\u0065f\": \"x\", \"ki\\u006ed\": 1}}",
+        "{\"op\": \"submit\", \"referral\": {\"children\": [1, {\"age\": 1}, {\"x\": 1, \"age\": "
+        "\"a\"}]}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"kind\": \"family_support\", "
+        "\"postcode\": \"3600\", \"children\": [{\"age\": 3, \"Janssens family\": 1}], "
+        "\"consent\": true}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"kind\": \"family_support\", "
+        "\"postcode\": \"3600\", \"children\": [{\"age\": 3}], \"consent\": true, \"family\": "
+        "{\"name\": \"A\", \"Janssens family\": 1}}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"kind\": \"family_support\", "
+        "\"postcode\": \"3600\", \"children\": [{\"age\": 3.0}], \"consent\": true}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"kind\": \"family_support\", "
+        "\"postcode\": \"3600\", \"children\": [{\"age\": 3e0}], \"consent\": true}}",
+        "{\"op\": \"submit\", \"referral\": {\"ref\": \"x\", \"kind\": \"family_support\", "
+        "\"postcode\": \"3600\", \"children\": [{\"age\": -0}], \"consent\": true, \"family\": "
+        "{}, \"concerns\": [], \"note\": \"\\u00e9\\n\\\"\"}}",
+        "{\"referral\": {\"ref\": \"x\"}, \"op\": \"update\", \"id\": \"R000001\", \"status\": "
+        "\"started\"}",
+        "{\"op\": \"list\", \"status\": [\"waitlisted\", \"assigned\"], \"limit\": 10, \"since\": "
+        "0}",
+        "{\"op\": \"events\", \"since\": 12, \"limit\": 1000, \"types\": [\"referral.assigned\"]}",
+};
+
+static void test_decoders_agree_on_the_parser_s_cases(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++)
+                expect_same_verdict(frames[i], strlen(frames[i]), frames[i]);
+}
+
+static void test_decoders_agree_on_nesting_and_size(void **state)
+{
+        char *buf = malloc(RD_REQUEST_MAX + 2);
+        size_t len;
+        char *s;
+        (void)state;
+
+        for (int depth = 30; depth <= 34; depth++) {
+                s = nested(depth, &len);
+                expect_same_verdict(s, len, "nested");
+                free(s);
+        }
+        s = nested(5000, &len);
+        expect_same_verdict(s, len, "nested 5000");
+        free(s);
+        assert_non_null(buf);
+        memcpy(buf, "{\"a\":\"", 6);
+        memset(buf + 6, 'x', RD_REQUEST_MAX - 8);
+        memcpy(buf + RD_REQUEST_MAX - 2, "\"}", 2);
+        assert_true(expect_same_verdict(buf, RD_REQUEST_MAX, "64 KiB"));
+        memset(buf + 6, 'x', RD_REQUEST_MAX - 7);
+        memcpy(buf + RD_REQUEST_MAX - 1, "\"}", 2);
+        expect_same_verdict(buf, RD_REQUEST_MAX + 1, "64 KiB and one byte");
+        expect_same_verdict(NULL, 0, "no frame");
+        expect_same_verdict(S("{\"op\": \"ping\"}\0"), "a NUL byte");
+        free(buf);
+}
+
+/* The files of the fuzz corpus DIR (each into *OUT, *N of them). */
+static size_t read_corpus(const char *dir, char ***names, char ***texts, size_t **lens)
+{
+        char cmd[512];
+        char path[1024];
+        size_t n = 0;
+        FILE *ls;
+
+        snprintf(cmd, sizeof cmd, "ls %s", dir);
+        ls = popen(cmd, "r");
+        assert_non_null(ls);
+        *names = NULL;
+        *texts = NULL;
+        *lens = NULL;
+        while (fgets(path, sizeof path, ls)) {
+                char full[1600];
+                FILE *f;
+                long size;
+
+                path[strcspn(path, "\n")] = '\0';
+                snprintf(full, sizeof full, "%s/%s", dir, path);
+                f = fopen(full, "rb");
+                assert_non_null(f);
+                fseek(f, 0, SEEK_END);
+                size = ftell(f);
+                fseek(f, 0, SEEK_SET);
+                *names = realloc(*names, (n + 1) * sizeof **names);
+                *texts = realloc(*texts, (n + 1) * sizeof **texts);
+                *lens = realloc(*lens, (n + 1) * sizeof **lens);
+                assert_non_null(*names);
+                (*names)[n] = strdup(path);
+                (*texts)[n] = malloc((size_t)size + 1);
+                assert_true(fread((*texts)[n], 1, (size_t)size, f) == (size_t)size);
+                (*texts)[n][size] = '\0';
+                (*lens)[n] = (size_t)size;
+                fclose(f);
+                n++;
+        }
+        pclose(ls);
+        assert_true(n > 0);
+        return n;
+}
+
+static void free_corpus(size_t n, char **names, char **texts, size_t *lens)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(names[i]);
+                free(texts[i]);
+        }
+        free(names);
+        free(texts);
+        free(lens);
+}
+
+static void test_decoders_agree_on_the_fuzz_corpus(void **state)
+{
+        char **names, **texts;
+        size_t *lens, n;
+        (void)state;
+
+        n = read_corpus(RD_SOURCE_DIR "/tests/fuzz/corpus/request", &names, &texts, &lens);
+        for (size_t i = 0; i < n; i++)
+                expect_same_verdict(texts[i], lens[i], names[i]);
+        free_corpus(n, names, texts, lens);
+        n = read_corpus(RD_SOURCE_DIR "/tests/fuzz/corpus/referral", &names, &texts, &lens);
+        for (size_t i = 0; i < n; i++) {
+                size_t len;
+                char *req = submit_around(texts[i], lens[i], &len);
+                expect_same_verdict(req, len, names[i]);
+                free(req);
+        }
+        free_corpus(n, names, texts, lens);
+}
+
+/* Pieces a mutation puts in: what JSON, UTF-8 and the referral's checks
+ * turn on. */
+static const char *const splices[] = {"\"",
+                                      "\\",
+                                      "{",
+                                      "}",
+                                      "[",
+                                      "]",
+                                      ",",
+                                      ":",
+                                      " ",
+                                      "0",
+                                      "-1",
+                                      "1e400",
+                                      "2.5",
+                                      "1E2",
+                                      "99999999999999999999",
+                                      "true",
+                                      "null",
+                                      "\"\"",
+                                      "\"a\"",
+                                      "\\u0000",
+                                      "\\ud800",
+                                      "\\udc00",
+                                      "\\ud83d\\ude00",
+                                      "\\u00e9",
+                                      "\xc3\xa9",
+                                      "\xc0\x80",
+                                      "\xed\xa0\x80",
+                                      "\xff",
+                                      "\xf0\x9f\x98\x80",
+                                      "\xe2\x80\xa8",
+                                      "\x01",
+                                      "\"age\":",
+                                      "\"ref\":",
+                                      "\"children\":",
+                                      "\"family\":",
+                                      "\"note\":",
+                                      "\"concerns\":",
+                                      "\"consent\":",
+                                      "\"corr\":",
+                                      "\"referral\":",
+                                      "{\"age\":3}",
+                                      "[{\"age\":3}]",
+                                      "\"name\":\"x\","};
+
+/* BUF[*LEN] (room for CAP bytes) changed at random: a byte replaced or
+ * deleted, a splice put in, or a piece of the frame repeated. */
+static void mutate_frame(uint64_t *x, char *buf, size_t *len, size_t cap)
+{
+        size_t at = *len ? rnd(x) % *len : 0;
+
+        switch (rnd(x) % 4) {
+        case 0:
+                if (*len)
+                        buf[at] = (char)(rnd(x) % 256 ? rnd(x) % 256 : 'x');
+                break;
+        case 1:
+                if (*len) {
+                        memmove(buf + at, buf + at + 1, *len - at - 1);
+                        (*len)--;
+                }
+                break;
+        case 2: {
+                const char *sp = splices[rnd(x) % (sizeof splices / sizeof splices[0])];
+                size_t k = strlen(sp);
+                if (*len + k <= cap) {
+                        memmove(buf + at + k, buf + at, *len - at);
+                        memcpy(buf + at, sp, k);
+                        *len += k;
+                }
+                break;
+        }
+        default: {
+                size_t from = *len ? rnd(x) % *len : 0, k = *len ? rnd(x) % 32 : 0;
+                if (from + k > *len)
+                        k = *len - from;
+                if (*len + k <= cap) {
+                        char piece[32];
+                        memcpy(piece, buf + from, k);
+                        memmove(buf + at + k, buf + at, *len - at);
+                        memcpy(buf + at, piece, k);
+                        *len += k;
+                }
+                break;
+        }
+        }
+}
+
+static void test_decoders_agree_on_mutated_requests(void **state)
+{
+        char **names, **texts, buf[8192], what[64];
+        size_t *lens, n, accepted = 0;
+        uint64_t x = 0xD1B54A32D192ED03u;
+        (void)state;
+
+        n = read_corpus(RD_SOURCE_DIR "/tests/fuzz/corpus/request", &names, &texts, &lens);
+        for (int i = 0; i < 100000; i++) {
+                size_t k = rnd(&x) % (n + 1), len;
+                const char *seed = k < n ? texts[k] : base_json;
+                char *req = NULL;
+
+                if (k < n) {
+                        len = lens[k] < sizeof buf ? lens[k] : sizeof buf;
+                        memcpy(buf, seed, len);
+                } else { /* the base referral in a submit */
+                        req = submit_around(base_json, strlen(base_json), &len);
+                        memcpy(buf, req, len);
+                        free(req);
+                }
+                for (uint64_t m = rnd(&x) % 4 ? 1 : 3; m > 0; m--)
+                        mutate_frame(&x, buf, &len, sizeof buf);
+                snprintf(what, sizeof what, "mutation %d", i);
+                accepted += expect_same_verdict(buf, len, what);
+        }
+        /* the mutations reach the referral's checks, not only the parser's */
+        assert_true(accepted > 10000);
+        free_corpus(n, names, texts, lens);
 }
 
 /* ---- rd_json_scan_corr ---------------------------------------------------- */
@@ -825,6 +1222,151 @@ static void test_to_json_round_trips_to_same_digest(void **state)
         json_decref(j);
 }
 
+/* ---- the canonical form: written without a tree, as jansson wrote it ---- */
+
+/* The canonical text as it was made until issue 16: the tree of
+ * rd_referral_to_json dumped by jansson. */
+static char *canonical_by_jansson(const struct rd_referral *r)
+{
+        json_t *j = rd_referral_to_json(r, true);
+        char *t;
+
+        assert_non_null(j);
+        t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        assert_non_null(t);
+        return t;
+}
+
+/* R's canonical text and digest are those jansson's tree gave. */
+static void expect_canonical_as_jansson(const struct rd_referral *r, const char *what)
+{
+        char *want = canonical_by_jansson(r), *got = NULL, hex[65], hex_want[65];
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+
+        assert_int_equal(rd_referral_canonical(r, &got, hex), 0);
+        if (strcmp(got, want) != 0)
+                fail_msg("%s: the canonical text differs:\n  %s\n  %s", what, got, want);
+        assert_true(EVP_Digest(want, strlen(want), md, &md_len, EVP_sha256(), NULL));
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(hex_want + 2 * i, 3, "%02x", md[i]);
+        assert_string_equal(hex, hex_want);
+        free(got);
+        free(want);
+}
+
+static void test_canonical_text_of_every_valid_case_is_jansson_s(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                struct rd_referral r;
+                struct rd_error err;
+                json_t *root;
+
+                if (cases[i].code != RD_OK)
+                        continue;
+                root = load(base_json);
+                if (cases[i].path)
+                        mutate(root, cases[i].path, cases[i].value);
+                assert_int_equal(rd_referral_from_json(root, &r, &err), 0);
+                expect_canonical_as_jansson(&r, cases[i].name);
+                rd_referral_clear(&r);
+                json_decref(root);
+        }
+}
+
+/* Append code point CP to P as UTF-8; returns the end. */
+static char *put_utf8(char *p, uint32_t cp)
+{
+        if (cp < 0x80) {
+                *p++ = (char)cp;
+        } else if (cp < 0x800) {
+                *p++ = (char)(0xC0 | cp >> 6);
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+                *p++ = (char)(0xE0 | cp >> 12);
+                *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+                *p++ = (char)(0xF0 | cp >> 18);
+                *p++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+                *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *p++ = (char)(0x80 | (cp & 0x3F));
+        }
+        return p;
+}
+
+/* A random string of at most MAX code points (none U+0000), the
+ * characters JSON escapes or might among them, into BUF. */
+static char *random_text(uint64_t *x, size_t max, char *buf)
+{
+        static const uint32_t awkward[] = {'"',     '\\',     '/',    0x01,   0x08,   0x09,
+                                           0x0A,    0x0C,     0x0D,   0x1F,   0x7F,   0x80,
+                                           0xE9,    0x2028,   0x2029, 0xFEFF, 0xFFFD, 0xFFFF,
+                                           0x1F600, 0x10FFFF, 0x20AC, ' ',    '<',    '&'};
+        size_t n = rnd(x) % (max + 1);
+        char *p = buf;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t k = rnd(x) % 4;
+                uint32_t cp = k == 0   ? awkward[rnd(x) % (sizeof awkward / sizeof awkward[0])]
+                              : k == 1 ? (uint32_t)(1 + rnd(x) % 0x7F)
+                              : k == 2 ? (uint32_t)(0x80 + rnd(x) % 0xD780)
+                                       : (uint32_t)(0x20 + rnd(x) % 0x5F);
+                p = put_utf8(p, cp);
+        }
+        *p = '\0';
+        return buf;
+}
+
+/* A random referral as a validated one may be, and as erase leaves one. */
+static void random_referral(uint64_t *x, struct rd_referral *r)
+{
+        char text[4 * RD_NOTE_MAX + 1];
+
+        memset(r, 0, sizeof *r);
+        for (size_t i = 0, n = 1 + rnd(x) % RD_REF_MAX; i < n; i++)
+                r->ref[i] = (char)('!' + rnd(x) % 94); /* '"' and '\\' among them */
+        if (rnd(x) % 2)
+                snprintf(r->partner, sizeof r->partner, "p%llu", (unsigned long long)rnd(x));
+        r->kind = (enum rd_kind)(rnd(x) % RD_KIND__MAX);
+        if (rnd(x) % 8) { /* else erased */
+                snprintf(r->postcode, sizeof r->postcode, "%04u", (unsigned)(1000 + rnd(x) % 9000));
+                r->n_children = 1 + (unsigned)(rnd(x) % RD_CHILDREN_MAX);
+                for (unsigned i = 0; i < r->n_children; i++)
+                        r->ages[i] = (uint8_t)(rnd(x) % (RD_AGE_MAX + 1));
+        }
+        r->n_concerns = (unsigned)(rnd(x) % (RD_CONCERNS_MAX + 1));
+        for (unsigned i = 0; i < r->n_concerns; i++)
+                snprintf(r->concerns[i], sizeof r->concerns[i], "tag_%u",
+                         (unsigned)(rnd(x) % 1000));
+        if (rnd(x) % 2)
+                snprintf(r->language, sizeof r->language, "%s", rnd(x) % 2 ? "nl" : "fra");
+        r->urgency = (enum rd_urgency)(rnd(x) % RD_URGENCY__MAX);
+        if (rnd(x) % 4)
+                for (size_t i = 0; i < RD_FAMILY__MAX; i++)
+                        if (rnd(x) % 3)
+                                r->family[i] = strdup(random_text(x, RD_FAMILY_FIELD_MAX, text));
+        if (rnd(x) % 4)
+                r->note = strdup(random_text(x, rnd(x) % 8 ? 200 : RD_NOTE_MAX, text));
+}
+
+static void test_canonical_text_of_random_referrals_is_jansson_s(void **state)
+{
+        uint64_t x = 0x2545F4914F6CDD1Du;
+        (void)state;
+        for (int i = 0; i < 5000; i++) {
+                struct rd_referral r;
+                char what[32];
+
+                random_referral(&x, &r);
+                snprintf(what, sizeof what, "random referral %d", i);
+                expect_canonical_as_jansson(&r, what);
+                rd_referral_clear(&r);
+        }
+}
+
 /* ---- names and small helpers -------------------------------------------- */
 
 static void test_status_names_round_trip(void **state)
@@ -926,6 +1468,11 @@ int main(void)
                 cmocka_unit_test(test_parse_rejects_numbers_that_overflow),
                 cmocka_unit_test(test_parse_size_limit_is_64_kib),
                 cmocka_unit_test(test_parse_depth_32_ok_33_malformed),
+                cmocka_unit_test(test_decoders_agree_on_every_case_of_the_submit_table),
+                cmocka_unit_test(test_decoders_agree_on_the_parser_s_cases),
+                cmocka_unit_test(test_decoders_agree_on_nesting_and_size),
+                cmocka_unit_test(test_decoders_agree_on_the_fuzz_corpus),
+                cmocka_unit_test(test_decoders_agree_on_mutated_requests),
                 cmocka_unit_test(test_corr_is_read_from_requests_the_parser_refuses),
                 cmocka_unit_test(test_corr_over_the_request_limit_is_read),
                 cmocka_unit_test(test_no_corr_when_it_is_not_readable),
@@ -936,6 +1483,8 @@ int main(void)
                 cmocka_unit_test(test_digest_differs_for_any_content_change),
                 cmocka_unit_test(test_to_json_canonical_order_and_defaults),
                 cmocka_unit_test(test_to_json_round_trips_to_same_digest),
+                cmocka_unit_test(test_canonical_text_of_every_valid_case_is_jansson_s),
+                cmocka_unit_test(test_canonical_text_of_random_referrals_is_jansson_s),
                 cmocka_unit_test(test_status_names_round_trip),
                 cmocka_unit_test(test_open_statuses_are_waitlisted_assigned_accepted_started),
                 cmocka_unit_test(test_kind_and_urgency_names_round_trip),

@@ -2,9 +2,10 @@
  *
  * Each test loads a small routing file (the `assign` and `otherwise` of
  * the family rule vary per test), builds the connectors' state by hand and
- * checks the decision, its record and its trace. The last test decides
- * 2100 generated cases and compares each trace with the digest recorded in
- * tests/data/route_traces.txt. */
+ * checks the decision, its record and its trace. The generated cases
+ * decide 3000 referrals and compare each trace with the digest recorded in
+ * tests/data/route_traces.txt, and the trace as the store keeps it
+ * (lib/trace_store) rendered again with the trace itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 
 #include "route.h"
 #include "route_trace.h"
+#include "trace_store.h"
 
 #define NOW 1700000000000LL /* ms */
 #define DAY 86400000LL      /* ms */
@@ -1050,9 +1052,11 @@ static void test_trace_never_holds_postcode_ages_family_or_note(void **st)
 
         (void)st;
         strcpy(ref.postcode, "3665");
-        ref.family = json_pack("{s:s, s:s}", "name", "Janssens", "address", "Kerkstraat 1");
+        ref.family[RD_FAMILY_NAME] = strdup("Janssens");
+        ref.family[RD_FAMILY_ADDRESS] = strdup("Kerkstraat 1");
         ref.note = strdup("Moeder belt na 17u");
-        assert_non_null(ref.family);
+        assert_non_null(ref.family[RD_FAMILY_NAME]);
+        assert_non_null(ref.family[RD_FAMILY_ADDRESS]);
         assert_non_null(ref.note);
         full_genk_init(&f);
         for (int round = 0; round < 3; round++) {
@@ -1832,9 +1836,102 @@ static void check_eligible(const struct rd_route_record *rec, const json_t *t)
         assert_int_equal(k, n);
 }
 
+static void assert_same_rank(const struct rd_route_rank_forecast *a,
+                             const struct rd_route_rank_forecast *b)
+{
+        assert_true(a->candidates == b->candidates && a->slots == b->slots &&
+                    a->waiting_ahead == b->waiting_ahead);
+}
+
+static void assert_same_forecast(const struct rd_route_forecast *a,
+                                 const struct rd_route_forecast *b)
+{
+        assert_true(a->candidates == b->candidates && a->slots == b->slots &&
+                    a->waiting_ahead == b->waiting_ahead);
+        assert_same_rank(&a->first, &b->first);
+        assert_same_rank(&a->overflow, &b->overflow);
+        assert_true(a->found == b->found && a->expected_overflow == b->expected_overflow &&
+                    a->within_window == b->within_window);
+        assert_int_equal(a->start_by, b->start_by);
+        if (a->found)
+                assert_int_equal(a->expected_start, b->expected_start);
+}
+
+/* The record REC read back from its compact form ENCODED (made under R)
+ * holds what the trace is built from, as REC does. */
+static void assert_read_back(const struct rd_route_record *rec, const char *encoded,
+                             const struct rd_rules *r)
+{
+        struct rd_route_record got;
+        bool erased = true;
+
+        assert_int_equal(rd_trace_decode(encoded, r, &got, &erased), 0);
+        assert_false(erased);
+        assert_int_equal(got.decision.status, rec->decision.status);
+        assert_int_equal(got.decision.rule, rec->decision.rule);
+        if (rec->decision.status == RD_STATUS_ASSIGNED) {
+                assert_int_equal(got.decision.connector, rec->decision.connector);
+                assert_int_equal(got.decision.team, rec->decision.team);
+        }
+        if (rec->decision.status == RD_STATUS_FORWARDED)
+                assert_int_equal(got.decision.forward_to, rec->decision.forward_to);
+        assert_true(got.redecided == rec->redecided && got.action == rec->action &&
+                    got.has_overflow == rec->has_overflow &&
+                    got.has_forecast == rec->has_forecast &&
+                    got.used_otherwise == rec->used_otherwise);
+        assert_int_equal(got.n_tried, rec->n_tried);
+        if (rec->n_tried)
+                assert_memory_equal(got.failed, rec->failed, rec->n_tried * sizeof *rec->failed);
+        assert_int_equal(got.n_cands, rec->n_cands);
+        for (size_t i = 0; i < rec->n_cands; i++) {
+                const struct rd_route_cand *a = &got.cands[i], *b = &rec->cands[i];
+
+                assert_true(a->connector == b->connector && a->overflow == b->overflow &&
+                            a->load == b->load && a->capacity == b->capacity && a->why == b->why);
+        }
+        if (rec->has_forecast)
+                assert_same_forecast(&got.forecast, &rec->forecast);
+        if (rec->action == RD_ACTION_ASSIGN)
+                assert_int_equal(got.pick, rec->pick);
+        rd_route_record_clear(&got);
+}
+
+/* The trace TEXT of the decision REC under R as the store keeps it: its
+ * compact form, rendered, is TEXT byte for byte, and so is what erase
+ * keeps of it (the same as erase keeps of TEXT). */
+static void check_stored(const struct rd_route_record *rec, const struct rd_rules *r,
+                         const char *text)
+{
+        char buf[512], *shown, *slim = NULL, *slim_json = NULL, *slim_shown;
+        size_t n = rd_trace_encode(rec, buf, sizeof buf);
+        json_t *t = NULL;
+
+        assert_true(n < sizeof buf && n == strlen(buf));
+        assert_int_equal(rd_trace_encode(rec, NULL, 0), n);
+        assert_true(rd_trace_is_compact(buf) && !rd_trace_is_compact(text));
+        assert_read_back(rec, buf, r);
+        assert_int_equal(rd_trace_json(buf, r, &t), 0);
+        shown = json_dumps(t, JSON_COMPACT);
+        assert_string_equal(shown, text);
+        json_decref(t);
+        free(shown);
+
+        assert_int_equal(rd_trace_erased(buf, &slim), 0);
+        assert_int_equal(rd_trace_erased(text, &slim_json), 0);
+        assert_true(rd_trace_is_compact(slim) && strlen(slim) <= n);
+        assert_int_equal(rd_trace_json(slim, r, &t), 0);
+        slim_shown = json_dumps(t, JSON_COMPACT);
+        assert_string_equal(slim_shown, slim_json);
+        json_decref(t);
+        free(slim_shown);
+        free(slim);
+        free(slim_json);
+}
+
 /* One generated case decided under R: the digest of its decision and trace
  * into LINE; returns them as text (malloc'ed). The record, the decision
- * without a trace and the decision with one agree. */
+ * without a trace and the decision with one agree, and the trace as the
+ * store keeps it renders as the trace. */
 static char *gen_case(const struct rd_rules *r, char line[64])
 {
         struct rd_referral ref;
@@ -1875,12 +1972,19 @@ static char *gen_case(const struct rd_rules *r, char line[64])
         assert_string_equal(again, all);
         free(again);
         check_eligible(&rec, t);
+        again = json_dumps(t, JSON_COMPACT);
+        check_stored(&rec, r, again);
+        free(again);
         rd_route_record_clear(&rec);
         json_decref(t);
         return all;
 }
 
-static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
+/* The routing files of the generated cases: GEN_FILES of them. */
+#define GEN_FILES 10
+
+/* Generated file V (< GEN_FILES), loaded (the caller frees it). */
+static struct rd_rules *gen_file(size_t v)
 {
         static const char *const variants[][2] = {
                 {"{teams: [genk]}", "waitlist"},
@@ -1902,8 +2006,23 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
                  "window: 5d}",
                  OTHERWISE_FORWARD},
         };
-        const size_t n_files = sizeof variants / sizeof variants[0] + 1;
         const size_t matchers_at = 6; /* the 7th file */
+        struct rd_rules *r = NULL;
+        struct rd_diag diag = {0};
+
+        assert_int_equal(sizeof variants / sizeof variants[0] + 1, GEN_FILES);
+        if (v != matchers_at) {
+                size_t k = v < matchers_at ? v : v - 1;
+
+                return routing(variants[k][0], variants[k][1]);
+        }
+        assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers), &r, &diag), 0);
+        rd_diag_clear(&diag);
+        return r;
+}
+
+static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
+{
         const char *record = getenv("RD_ROUTE_RECORD");
         FILE *f = fopen(record ? record : GOLDEN_FILE, record ? "w" : "r");
         size_t differ = 0, n = 0;
@@ -1911,20 +2030,9 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
         (void)st;
         assert_non_null(f);
         gen_seed = 20261130;
-        for (size_t v = 0; v < n_files; v++) {
-                struct rd_rules *r = NULL;
-                struct rd_diag diag = {0};
+        for (size_t v = 0; v < GEN_FILES; v++) {
+                struct rd_rules *r = gen_file(v);
 
-                if (v != matchers_at) {
-                        size_t k = v < matchers_at ? v : v - 1;
-
-                        r = routing(variants[k][0], variants[k][1]);
-                } else {
-                        assert_int_equal(rd_rules_load_buffer("m.yaml", matchers, strlen(matchers),
-                                                              &r, &diag),
-                                         0);
-                        rd_diag_clear(&diag);
-                }
                 for (size_t i = 0; i < GOLDEN_ROUNDS; i++, n++) {
                         char got[64], want[64];
                         char *text = gen_case(r, got);
@@ -1945,6 +2053,57 @@ static void test_traces_stay_byte_for_byte_over_generated_cases(void **st)
         }
         assert_int_equal(fclose(f), 0);
         assert_int_equal(differ, 0);
+}
+
+/* A compact trace cut short, or with a character changed, is refused, or
+ * read within the routing file (never an index beyond its tables): the
+ * store's text may be damaged, and `get` must not fail on it. */
+static void test_a_damaged_stored_trace_is_refused_or_read_within_its_file(void **st)
+{
+        static const char other[] = "0:9AJ{ -Z";
+        size_t read = 0;
+
+        (void)st;
+        gen_seed = 20261201;
+        for (size_t v = 0; v < GEN_FILES; v++) {
+                struct rd_rules *r = gen_file(v);
+
+                for (size_t i = 0; i < 40; i++) {
+                        struct rd_referral ref;
+                        struct gen_state g;
+                        const struct rd_route_state *s;
+                        struct rd_route_record rec;
+                        char buf[512], bad[512];
+                        size_t n;
+
+                        gen_referral(&ref);
+                        s = gen_state(&g, r);
+                        assert_int_equal(
+                                rd_route_decide_record(&ref, r, s, SIZE_MAX, NOW, NOW, &rec), 0);
+                        n = rd_trace_encode(&rec, buf, sizeof buf);
+                        rd_route_record_clear(&rec);
+                        for (size_t k = 0; k < n; k++) { /* every part of it is needed */
+                                memcpy(bad, buf, k);
+                                bad[k] = '\0';
+                                assert_int_equal(rd_trace_decode(bad, r, &rec, NULL), -EBADMSG);
+                        }
+                        for (size_t k = 0; k < n; k++) {
+                                for (const char *c = other; *c; c++) {
+                                        json_t *t = NULL;
+                                        int rc;
+
+                                        memcpy(bad, buf, n + 1);
+                                        bad[k] = *c;
+                                        rc = rd_trace_json(bad, r, &t);
+                                        assert_true(rc == 0 || rc == -EBADMSG);
+                                        read += rc == 0;
+                                        json_decref(t);
+                                }
+                        }
+                }
+                rd_rules_free(r);
+        }
+        assert_true(read > 0); /* some changes still make a trace of that file */
 }
 
 /* ---- the waitlist entry by entry or as counts ------------------------------ */
@@ -2171,6 +2330,7 @@ int main(void)
                 cmocka_unit_test(test_a_waiting_referral_waits_for_both_ranks),
                 cmocka_unit_test(test_the_waitlist_as_entries_or_as_counts_decides_the_same),
                 cmocka_unit_test(test_traces_stay_byte_for_byte_over_generated_cases),
+                cmocka_unit_test(test_a_damaged_stored_trace_is_refused_or_read_within_its_file),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "store.h"
 #include "store_sqlite.h" /* the driver's statements, for their query plans */
+#include "store_versions.h"
 #include "timefmt.h"
 
 struct fixture {
@@ -269,6 +270,7 @@ static void events_since_and_limit(void **state)
         struct rd_stored a;
         struct rd_event ev;
         json_t *arr = json_array();
+        int64_t omitted = -1;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
@@ -284,8 +286,63 @@ static void events_since_and_limit(void **state)
         assert_int_equal(rd_store_events(f->store, 5, 10, NULL, arr), 0);
         assert_int_equal(json_array_size(arr), 0);
         json_array_clear(arr);
-        assert_int_equal(rd_store_history(f->store, a.rowid, arr), 0);
+        assert_int_equal(rd_store_history(f->store, a.rowid, RD_HISTORY_MAX, arr, &omitted), 0);
         assert_int_equal(json_array_size(arr), 5);
+        assert_int_equal(omitted, 0);
+        json_decref(arr);
+}
+
+/* The seq of each event in ARR, in a string ("3 4 5"). */
+static const char *seqs_of(const json_t *arr, char *buf, size_t size)
+{
+        size_t i, at = 0;
+
+        buf[0] = '\0';
+        for (i = 0; i < json_array_size(arr) && at < size; i++)
+                at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? " " : "",
+                                       (long long)json_integer_value(
+                                               json_object_get(json_array_get(arr, i), "seq")));
+        return buf;
+}
+
+/* A get reads at most RD_HISTORY_MAX events of a referral: the newest,
+ * oldest first, and how many older ones it left out. */
+static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest(void **state)
+{
+        static const struct {
+                int64_t limit;
+                const char *seqs;
+                int64_t omitted;
+        } cases[] = {
+                {1, "6", 4},         {2, "5 6", 3},       {4, "3 4 5 6", 1},
+                {5, "2 3 4 5 6", 0}, {6, "2 3 4 5 6", 0},
+        };
+        struct fixture *f = *state;
+        struct rd_stored a, b;
+        struct rd_event ev;
+        json_t *arr = json_array();
+        int64_t omitted;
+        char buf[64];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        insert(f, "B-1", &b);
+        for (int i = 0; i < 6; i++) { /* seq 1 is B's, 2 to 6 are A's */
+                ev = received(i ? &a : &b);
+                assert_int_equal(append(f, &ev, i ? &a : &b), 0);
+        }
+        assert_int_equal(rd_store_commit(f->store), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                omitted = -1;
+                json_array_clear(arr);
+                assert_int_equal(rd_store_history(f->store, a.rowid, cases[i].limit, arr, &omitted),
+                                 0);
+                assert_string_equal(seqs_of(arr, buf, sizeof buf), cases[i].seqs);
+                assert_int_equal(omitted, cases[i].omitted);
+        }
+        omitted = -1;
+        assert_int_equal(rd_store_history(f->store, a.rowid, 0, arr, &omitted), -EINVAL);
+        assert_int_equal(omitted, -1);
         json_decref(arr);
 }
 
@@ -436,8 +493,10 @@ static void content_and_trace_are_kept(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored a;
-        json_t *content = NULL, *trace = NULL, *t = json_pack("{s:s}", "rule", "family");
-        char digest[65];
+        json_t *content = NULL, *t = json_pack("{s:s}", "rule", "family");
+        struct rd_store_change compact = {
+                .st = &a, .trace_set = true, .trace = "1011B0", .rules_digest = "def"};
+        char digest[65], *trace = NULL;
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
@@ -446,10 +505,94 @@ static void content_and_trace_are_kept(void **state)
         assert_int_equal(rd_store_content(f->store, a.rowid, &content, &trace, digest), 0);
         assert_string_equal(json_string_value(json_object_get(content, "ref")), "A-1");
         assert_string_equal(json_string_value(json_object_get(content, "postcode")), "3600");
-        assert_string_equal(json_string_value(json_object_get(trace, "rule")), "family");
+        assert_string_equal(trace, "{\"rule\":\"family\"}"); /* the text as it was kept */
         assert_string_equal(digest, "abc");
+        free(trace);
+        /* a compact trace is kept as it is too */
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_change(f->store, &compact), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(rd_store_content(f->store, a.rowid, NULL, &trace, digest), 0);
+        assert_string_equal(trace, "1011B0");
+        assert_string_equal(digest, "def");
+        free(trace);
         json_decref(content);
-        json_decref(trace);
+        json_decref(t);
+}
+
+/* The row of referral ROWID as SQLite holds it: typeof(digest) and its
+ * length, rules_digest in brackets and rules_file (-1 for NULL) into BUF. */
+static const char *stored_digests(struct fixture *f, int64_t rowid, char *buf, size_t size)
+{
+        sqlite3_stmt *st;
+        char sql[256];
+
+        snprintf(sql, sizeof sql,
+                 "SELECT typeof(digest) || ' ' || length(CAST(digest AS BLOB)) || ' ['"
+                 " || rules_digest || '] ' || coalesce(rules_file, -1) FROM referrals"
+                 " WHERE rowid = %lld",
+                 (long long)rowid);
+        assert_int_equal(sqlite3_prepare_v2(sq(f->store)->db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return buf;
+}
+
+/* Narrower rows (schema version 8): the content's SHA-256 as its 32 bytes,
+ * the routing file that decided by the number of its period in force;
+ * both read back as the hex they were given. */
+static void digests_are_stored_narrow_and_read_back_as_given(void **state)
+{
+        static const char routing[] = "version: 1\n";
+        struct fixture *f = *state;
+        struct rd_routing_file one = {.source = "one.yaml", .text = routing, .len = 11},
+                               two = {.source = "two.yaml", .text = routing, .len = 11};
+        struct rd_stored a, b, c, got;
+        json_t *t = json_pack("{s:s}", "rule", "family");
+        char digest[65], buf[256];
+
+        one.digest = "1111111111111111111111111111111111111111111111111111111111111111";
+        two.digest = "2222222222222222222222222222222222222222222222222222222222222222";
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(rd_store_routing_record(f->store, &one, 1000), 0);
+        assert_int_equal(insert_as(f, "ocmw-genk", "A",
+                                   "0123456789abcdef0123456789abcdef"
+                                   "0123456789abcdef0123456789abcdef",
+                                   &a),
+                         0);
+        assert_int_equal(set_trace(f, &a, t, one.digest), 0);
+        /* a digest that is not a SHA-256 in lowercase hex stays text, and
+         * so does a routing file never put in force (a replay's) */
+        assert_int_equal(insert_as(f, "ocmw-genk", "B",
+                                   "0123456789ABCDEF0123456789ABCDEF"
+                                   "0123456789ABCDEF0123456789ABCDEF",
+                                   &b),
+                         0);
+        assert_int_equal(set_trace(f, &b, t, two.digest), 0);
+        assert_int_equal(rd_store_routing_record(f->store, &two, 2000), 0);
+        insert(f, "C", &c);
+        assert_int_equal(set_trace(f, &c, t, two.digest), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+
+        assert_string_equal(stored_digests(f, a.rowid, buf, sizeof buf), "blob 32 [] 1");
+        assert_string_equal(
+                stored_digests(f, b.rowid, buf, sizeof buf),
+                "text 64 [] 2222222222222222222222222222222222222222222222222222222222222222");
+        assert_string_equal(stored_digests(f, c.rowid, buf, sizeof buf), "text 2 [] 2");
+        assert_int_equal(rd_store_find(f->store, "ocmw-genk", "A", &got), 0);
+        assert_string_equal(got.digest,
+                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        assert_int_equal(rd_store_get_row(f->store, b.rowid, &got), 0);
+        assert_string_equal(got.digest,
+                            "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF");
+        /* each names the file that decided, after another came into force */
+        assert_int_equal(rd_store_content(f->store, a.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, one.digest);
+        assert_int_equal(rd_store_content(f->store, b.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, two.digest);
+        assert_int_equal(rd_store_content(f->store, c.rowid, NULL, NULL, digest), 0);
+        assert_string_equal(digest, two.digest);
         json_decref(t);
 }
 
@@ -703,8 +846,9 @@ static void waitlist_is_read_in_order_a_page_at_a_time(void **state)
 }
 
 /* What schema version 5 added, taken away again (its waiting_sets and
- * triggers stay: the step to version 5 makes them anew). */
-#define BACK_TO_VERSION_4 "DROP INDEX referrals_waiting_sets;"
+ * triggers stay: the step to version 5 makes them anew; and what came
+ * after). */
+#define BACK_TO_VERSION_4 BACK_TO_VERSION_5 "DROP INDEX referrals_waiting_sets;"
 
 /* What schema version 4 added, taken away again. */
 #define BACK_TO_VERSION_3                                                                          \
@@ -721,7 +865,6 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
 {
         struct fixture *f = *state;
         struct rd_stored st;
-        sqlite3 *db;
         char errbuf[256];
 
         assert_int_equal(rd_store_begin(f->store), 0);
@@ -733,18 +876,12 @@ static void version_1_database_gets_its_waiting_counts_on_upgrade(void **state)
         f->store = NULL;
         /* back to the schema of version 1: no index, counts, triggers, meta
          * (nor what later versions add) */
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db,
-                                      BACK_TO_VERSION_3
-                                      "DROP TABLE routing_in_force; DROP TABLE routing_files;"
-                                      "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
-                                      "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
-                                      "DROP INDEX referrals_waiting; DROP TABLE meta;"
-                                      "DROP INDEX referrals_figures;"
-                                      "PRAGMA user_version = 1",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        back_to(f->path, BACK_TO_VERSION_3 "DROP TABLE routing_in_force; DROP TABLE routing_files;"
+                                           "DROP TRIGGER waiting_in; DROP TRIGGER waiting_change;"
+                                           "DROP TRIGGER waiting_out; DROP TABLE waiting_sets;"
+                                           "DROP INDEX referrals_waiting; DROP TABLE meta;"
+                                           "DROP INDEX referrals_figures;"
+                                           "PRAGMA user_version = 1");
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         /* counted by candidates (version 2), then by urgency too (version 5) */
         assert_int_equal(waiting_with_urgency(f, "kelly sophie", RD_URGENCY_NORMAL), 2);
@@ -837,7 +974,6 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         struct fixture *f = *state;
         struct rd_stored a, b;
         struct rd_event ev;
-        sqlite3 *db;
         char errbuf[256], buf[256];
 
         assert_int_equal(rd_store_begin(f->store), 0);
@@ -865,11 +1001,7 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
         assert_int_equal(rd_store_commit(f->store), 0);
         rd_store_close(f->store);
         f->store = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(
-                sqlite3_exec(db, BACK_TO_VERSION_3 "PRAGMA user_version = 3", NULL, NULL, NULL),
-                SQLITE_OK);
-        sqlite3_close(db);
+        back_to(f->path, BACK_TO_VERSION_3 "PRAGMA user_version = 3");
 
         assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
         assert_string_equal(
@@ -881,6 +1013,173 @@ version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade(vo
          * start, the hub works every one through again (hub_attention.c) */
         assert_string_equal(listed_refs(f, (struct rd_list_query){.team = "genk"}, buf, sizeof buf),
                             "A");
+}
+
+/* What SQLite says of the driver's statement ID on DB: with HOW "EXPLAIN
+ * QUERY PLAN" the plan's lines (column 3), with "EXPLAIN" the program's
+ * opcodes (column 1), one a line, into BUF. */
+static const char *explain(sqlite3 *db, const char *how, enum sq_stmt id, char *buf, size_t size)
+{
+        char sql[16384];
+        sqlite3_stmt *st;
+        size_t len = 0;
+        int col = strcmp(how, "EXPLAIN") ? 3 : 1;
+
+        snprintf(sql, sizeof sql, "%s %s", how, sq_stmt_sql[id]);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                fail_msg("statement %d: %s", (int)id, sqlite3_errmsg(db));
+        buf[0] = '\0';
+        while (sqlite3_step(st) == SQLITE_ROW && len < size)
+                len += (size_t)snprintf(buf + len, size - len, "%s\n",
+                                        (const char *)sqlite3_column_text(st, col));
+        sqlite3_finalize(st);
+        return buf;
+}
+
+/* A referral's row is written without a temporary table: the partial
+ * indexes' conditions are equalities, which SQLite checks in place (an
+ * IN list in an index's WHERE made it build a temporary b-tree at every
+ * insert and update). */
+static void writing_a_referral_builds_no_temporary_table(void **state)
+{
+        static const enum sq_stmt writes[] = {S_INSERT, S_UPDATE,      S_TRACE, S_CANDIDATES_SET,
+                                              S_ERASE,  S_LAST_SEQ_OF, S_EVENT, S_AUDIT_ADD};
+        struct fixture *f = *state;
+        char program[65536];
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+                if (strstr(explain(db, "EXPLAIN", writes[i], program, sizeof program),
+                           "OpenEphemeral"))
+                        fail_msg("statement %d builds a temporary table:\n%s", (int)writes[i],
+                                 program);
+        sqlite3_close(db);
+}
+
+/* Whether a line of PLAN reads a whole table: "SCAN T" without an index,
+ * other than the tables of one row per forward target or reason code (a
+ * subquery's rows are no table). */
+static bool scans_a_table(const char *plan)
+{
+        for (const char *l = plan; (l = strstr(l, "SCAN ")); l++) {
+                const char *end = strchr(l, '\n');
+                size_t len = end ? (size_t)(end - l) : strlen(l);
+                if (!memmem(l, len, " USING ", 7) && strncmp(l, "SCAN forward_counts", 19) &&
+                    strncmp(l, "SCAN reason_counts", 18) && strncmp(l, "SCAN CONSTANT ROW", 17) &&
+                    strncmp(l, "SCAN (subquery-", 15))
+                        return true;
+        }
+        return false;
+}
+
+/* Statement ID's plan on DB names INDEX, reads no whole table
+ * (scans_a_table) and sorts nothing unless MAY_SORT; PLAN (SIZE bytes)
+ * receives it. */
+static void assert_reads_index(sqlite3 *db, enum sq_stmt id, const char *index, bool may_sort,
+                               char *plan, size_t size)
+{
+        explain(db, "EXPLAIN QUERY PLAN", id, plan, size);
+        if (!strstr(plan, index) || scans_a_table(plan) ||
+            (!may_sort && strstr(plan, "TEMP B-TREE")))
+                fail_msg("statement %d does not read %s:\n%s", (int)id, index, plan);
+}
+
+/* Every statement of the serving path (a submit, an update, a `get`, the
+ * deadlines, the waitlist, the start) and of `stats` names an index, or
+ * a row by its rowid: none reads a whole table, none sorts but the forward
+ * targets. (The audit purge reads the entries it deletes, in order of n,
+ * and one more: a_purge_of_the_audit_trail_removes_the_entries_before_the_retention.) */
+static void every_statement_of_serving_and_stats_reads_an_index(void **state)
+{
+        static const struct {
+                enum sq_stmt id;
+                const char *index;
+        } plans[] = {
+                {S_FIND, "sqlite_autoindex_referrals_1 (partner=? AND ref=?)"},
+                {S_GET, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_CONTENT, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_UPDATE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_TRACE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_LAST_SEQ_OF, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_CANDIDATES_SET, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_ERASE, "INTEGER PRIMARY KEY (rowid=?)"},
+                {S_EVENTS, "events USING INTEGER PRIMARY KEY (rowid>?)"},
+                {S_HISTORY, "events_referral (referral=?)"},
+                {S_HISTORY_COUNT, "events_referral (referral=?)"},
+                {S_OFFERED_HAS, "offered USING PRIMARY KEY (connector=? AND referral=?)"},
+                {S_DECLINES, "declines USING PRIMARY KEY (referral=?)"},
+                {S_REASONS, "reasons_referral (referral=?)"},
+                {S_REASONS_ERASE, "reasons_referral (referral=?)"},
+                {S_AUDIT_LIST, "audit USING INTEGER PRIMARY KEY (rowid>?)"},
+                {S_META_GET, "meta USING PRIMARY KEY (key=?)"},
+                {S_OPEN, "referrals_status_seq (status=?)"},
+                {S_OFFERS_OPEN, "referrals_status_seq (status=?)"},
+                {S_WAITING_HEAD, "referrals_waiting"},
+                {S_WAITING_SAME, "referrals_waiting (urgency=? AND start_by_ms>?)"},
+                {S_WAITING_LOWER, "referrals_waiting (urgency<?)"},
+                {S_WAITING_BEFORE,
+                 "referrals_waiting_sets (candidates=? AND urgency=? AND start_by_ms<?)"},
+                {S_DUE_OFFER, "referrals_offer_due (offer_expires_ms>? AND offer_expires_ms<?)"},
+                {S_DUE_AT_RISK, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
+                {S_DUE_MISSED, "referrals_window_due (at_risk_fired=? AND start_by_ms>?"},
+                {S_DUE_ERASE, "referrals_erase_due (final_ms>? AND final_ms<?)"},
+                {S_NEXT, "referrals_window_due (at_risk_fired=? AND start_by_ms>?)"},
+                {S_TALLIES, "tallies USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+                {S_TALLY_SUM, "tallies USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+                {S_WAIT_OLDEST, "referrals_waiting_since"},
+                {S_FORWARDS, "forward_counts"},
+                {S_REASON_COUNTS, "reason_counts"},
+        };
+        struct fixture *f = *state;
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+                char plan[8192];
+                assert_reads_index(db, plans[i].id, plans[i].index, plans[i].id == S_FORWARDS, plan,
+                                   sizeof plan);
+        }
+        sqlite3_close(db);
+}
+
+static int64_t audit_entries(struct fixture *f)
+{
+        json_t *arr = json_array();
+        int64_t last, n;
+
+        assert_int_equal(rd_store_audit_list(f->store, 0, 1000, NULL, arr, &last), 0);
+        n = (int64_t)json_array_size(arr);
+        json_decref(arr);
+        return n;
+}
+
+/* The trail is appended in time order and purged by its number: the
+ * entries before the first one inside the retention go. */
+static void a_purge_of_the_audit_trail_removes_the_entries_before_the_retention(void **state)
+{
+        struct fixture *f = *state;
+        json_t *arr = json_array();
+        int64_t last;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(rd_store_audit(f->store, 1000 + i * 100, "c", "coordinator", "get",
+                                                "R000001"),
+                                 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 1000), 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 1350), 4); /* 1000 .. 1300 */
+        assert_int_equal(audit_entries(f), 6);
+        assert_int_equal(rd_store_audit_list(f->store, 0, 1, NULL, arr, &last), 0);
+        /* the first kept is the fifth entry, of 1400 */
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "n")), 5);
+        assert_int_equal(last, 5);
+        assert_int_equal(rd_store_audit_purge(f->store, 1900), 5);
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 1); /* all of them */
+        assert_int_equal(audit_entries(f), 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        json_decref(arr);
 }
 
 /* Every `list` statement reads the index of its filter in the order of
@@ -904,19 +1203,10 @@ static void every_list_filter_reads_its_index(void **state)
 
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
-                char sql[16384], plan[8192] = "";
-                sqlite3_stmt *st;
-                size_t len = 0;
+                char plan[8192];
 
-                snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sq_stmt_sql[plans[i].id]);
-                assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-                while (sqlite3_step(st) == SQLITE_ROW)
-                        len += (size_t)snprintf(plan + len, sizeof plan - len, "%s\n",
-                                                (const char *)sqlite3_column_text(st, 3));
-                sqlite3_finalize(st);
-                if (!strstr(plan, plans[i].index) || strstr(plan, "SCAN referrals") ||
-                    (plans[i].id != S_LIST_OFFERED && strstr(plan, "TEMP B-TREE")))
-                        fail_msg("statement %zu does not read %s:\n%s", i, plans[i].index, plan);
+                assert_reads_index(db, plans[i].id, plans[i].index, plans[i].id == S_LIST_OFFERED,
+                                   plan, sizeof plan);
                 if (plans[i].id == S_LIST_TEAM)
                         assert_non_null(strstr(plan, "referrals_status_seq (status=? AND"));
         }
@@ -950,6 +1240,20 @@ static void ids_are_made_and_read_in_one_place(void **state)
         assert_int_equal(rowid, 1234567);
 }
 
+/* SQLite keeps no memory statistics in a program that opens stores (they
+ * would cost a global mutex per allocation): it counts nothing. */
+static void sqlite_counts_no_memory_where_stores_are_opened(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &st);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        assert_int_equal(sqlite3_memory_used(), 0);
+        assert_int_equal(sqlite3_memory_highwater(0), 0);
+}
+
 static void the_sqlite_driver_says_what_it_can_do(void **state)
 {
         struct fixture *f = *state;
@@ -974,7 +1278,7 @@ static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_on
         struct rd_stored st, got;
         struct rd_event ev[2];
         char *content = NULL, *texts[2] = {NULL, NULL}, hex[65], rr[65] = "";
-        int64_t offers = 0;
+        int64_t offers = 0, omitted = -1;
         json_t *arr = json_array();
         struct rd_viewer kelly = {RD_VIEW_CONNECTOR, "kelly"},
                          sophie = {RD_VIEW_CONNECTOR, "sophie"};
@@ -1019,8 +1323,9 @@ static void a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_on
         free(texts[1]);
         assert_int_equal(rd_store_get(f->store, st.id, &got), 0);
         assert_int_equal(got.last_seq, 2);
-        assert_int_equal(rd_store_history(f->store, got.rowid, arr), 0);
+        assert_int_equal(rd_store_history(f->store, got.rowid, RD_HISTORY_MAX, arr, &omitted), 0);
         assert_int_equal(json_array_size(arr), 2);
+        assert_int_equal(omitted, 0);
         json_decref(arr);
         /* the offer: counted, and kelly may see it from now on */
         assert_int_equal(rd_store_visible(f->store, &got, &kelly), 1);
@@ -1048,10 +1353,12 @@ int main(void)
                 T(same_partner_and_ref_twice_is_eexist),
                 T(seq_is_gap_free_across_rolled_back_requests_and_reopen),
                 T(events_since_and_limit),
+                T(a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest),
                 T(decision_columns_round_trip_and_count),
                 T(open_referrals_offer_counts_and_round_robin_survive_reopen),
                 T(list_orders_by_latest_event_and_filters_status),
                 T(content_and_trace_are_kept),
+                T(digests_are_stored_narrow_and_read_back_as_given),
                 T(waiting_counts_by_candidates_follow_every_change_and_rollback),
                 T(waiting_counts_know_the_urgency_and_count_those_before_a_place),
                 T(the_count_before_a_place_reads_a_range_of_its_index),
@@ -1061,8 +1368,12 @@ int main(void)
                 T(a_new_database_is_made_aside_and_renamed_into_place),
                 T(version_3_database_keeps_the_connector_and_team_of_its_last_offers_on_upgrade),
                 T(every_list_filter_reads_its_index),
+                T(writing_a_referral_builds_no_temporary_table),
+                T(every_statement_of_serving_and_stats_reads_an_index),
+                T(a_purge_of_the_audit_trail_removes_the_entries_before_the_retention),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
+                T(sqlite_counts_no_memory_where_stores_are_opened),
                 T(a_new_referral_is_stored_with_its_events_offer_and_round_robin_at_once),
 #undef T
         };

@@ -123,20 +123,27 @@ static int add(struct rd_store *s, const char *partner, const char *ref, bool wi
         return rd_store_insert(s, &ch);
 }
 
-/* The seqs of every event, in order, as "1 2 3". */
-static void seqs(struct rd_store *s, char *out, size_t size)
+/* The seqs of the events in ARR, in order, as "1 2 3". */
+static void seqs_of(json_t *arr, char *out, size_t size)
 {
-        json_t *arr = json_array();
         size_t i, n = 0;
         json_t *ev;
 
-        assert_int_equal(rd_store_events(s, 0, 1000, NULL, arr), 0);
         out[0] = '\0';
         json_array_foreach(arr, i, ev)
         {
                 n += (size_t)snprintf(out + n, size - n, "%s%lld", i ? " " : "",
                                       (long long)json_integer_value(json_object_get(ev, "seq")));
         }
+}
+
+/* The seqs of every event, in order, as "1 2 3". */
+static void seqs(struct rd_store *s, char *out, size_t size)
+{
+        json_t *arr = json_array();
+
+        assert_int_equal(rd_store_events(s, 0, 1000, NULL, arr), 0);
+        seqs_of(arr, out, size);
         json_decref(arr);
 }
 
@@ -147,7 +154,7 @@ static void a_new_database_gets_the_schema_and_a_newer_one_is_refused(void **sta
         char v[64], errbuf[512];
 
         sql_in(f, "SELECT version FROM rd_schema", v, sizeof v);
-        assert_string_equal(v, "1");
+        assert_string_equal(v, "2");
         rd_store_close(f->store);
         f->store = NULL;
         assert_int_equal(open_store(f, &f->store), 0); /* again: nothing to do */
@@ -425,6 +432,136 @@ static void the_audit_purge_says_how_many_went(void **state)
         assert_int_equal(rd_store_audit_purge(f->store, 2500), 0); /* outside: its own */
 }
 
+/* A get reads at most RD_HISTORY_MAX events of a referral: the newest,
+ * oldest first, and how many older ones it left out (test_store.c, on
+ * SQLite). */
+static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest(void **state)
+{
+        static const struct {
+                int64_t limit;
+                const char *seqs;
+                int64_t omitted;
+        } cases[] = {
+                {1, "6", 4},         {2, "5 6", 3},       {4, "3 4 5 6", 1},
+                {5, "2 3 4 5 6", 0}, {6, "2 3 4 5 6", 0},
+        };
+        struct fixture *f = *state;
+        struct rd_event ev = {.type = RD_EV_RECEIVED, .at_ms = 1000, .status = RD_STATUS_RECEIVED};
+        struct rd_stored a, b;
+        json_t *arr = json_array();
+        int64_t omitted;
+        char v[64];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(add(f->store, "p", "B-1", true, &b), 0); /* seq 1 */
+        assert_int_equal(add(f->store, "p", "A-1", true, &a), 0); /* seq 2, then 3 to 6 */
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(rd_store_change(f->store,
+                                                 &(struct rd_store_change){
+                                                         .st = &a, .events = &ev, .n_events = 1}),
+                                 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                omitted = -1;
+                json_array_clear(arr);
+                assert_int_equal(rd_store_history(f->store, a.rowid, cases[i].limit, arr, &omitted),
+                                 0);
+                seqs_of(arr, v, sizeof v);
+                assert_string_equal(v, cases[i].seqs);
+                assert_int_equal(omitted, cases[i].omitted);
+        }
+        json_decref(arr);
+}
+
+/* The trail is appended in time order and purged by its number (store.h,
+ * rd_store_audit_purge): after a step back of the clock, an entry older
+ * than the retention that follows a newer one stays until those before it
+ * go. */
+static void the_audit_purge_stops_at_the_first_entry_inside_the_retention(void **state)
+{
+        struct fixture *f = *state;
+        static const int64_t at[] = {1000, 3000, 2000, 4000};
+        char v[64];
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+                assert_int_equal(rd_store_audit(f->store, at[i], "c", "coordinator", "get", "R1"),
+                                 0);
+        assert_int_equal(rd_store_audit_purge(f->store, 2500), 1); /* 1000; 2000 stays */
+        assert_int_equal(rd_store_commit(f->store), 0);
+        sql_in(f, "SELECT string_agg(at_ms::text, ',' ORDER BY n) FROM audit", v, sizeof v);
+        assert_string_equal(v, "3000,2000,4000");
+        assert_int_equal(rd_store_audit_purge(f->store, 3500), 2);
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 1); /* all of them */
+        assert_int_equal(rd_store_audit_purge(f->store, 99999), 0);
+}
+
+/* ---- deadlines and figures ----------------------------------------------------------------- */
+
+/* Write the row of ST as it is now, in a transaction of its own. */
+static void commit_row(struct rd_store *s, struct rd_stored *st)
+{
+        assert_int_equal(rd_store_begin(s), 0);
+        assert_int_equal(rd_store_change(s, &(struct rd_store_change){.st = st, .row = true}), 0);
+        assert_int_equal(rd_store_commit(s), 0);
+}
+
+/* The windows S watches: the next deadlines of each (AT_RISK, MISSED) and
+ * how many are due of each at 9000 (N_AT_RISK, N_MISSED). */
+static void assert_windows(struct rd_store *s, int64_t at_risk, int64_t missed, size_t n_at_risk,
+                           size_t n_missed)
+{
+        struct rd_stored due[4];
+        struct rd_deadlines next;
+        size_t n;
+
+        assert_int_equal(rd_store_next_deadlines(s, &next), 0);
+        assert_int_equal(next.at_risk_start_by, at_risk);
+        assert_int_equal(next.missed_start_by, missed);
+        assert_int_equal(rd_store_due(s, RD_DUE_AT_RISK, 9000, 4, due, &n), 0);
+        assert_int_equal(n, n_at_risk);
+        assert_int_equal(rd_store_due(s, RD_DUE_MISSED, 9000, 4, due, &n), 0);
+        assert_int_equal(n, n_missed);
+}
+
+/* A referral whose missed event fired is watched no more: neither due at
+ * risk nor missed, and no deadline of either (store.h, struct
+ * rd_deadlines). */
+static void a_window_whose_missed_event_fired_is_no_longer_at_risk(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_stored st;
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        assert_int_equal(add(f->store, "p", "A-1", true, &st), 0);
+        assert_int_equal(rd_store_commit(f->store), 0);
+        st.status = RD_STATUS_ACCEPTED;
+        st.start_by_ms = 5000;
+        commit_row(f->store, &st);
+        assert_windows(f->store, 5000, 5000, 1, 1);
+        st.missed_fired = 1; /* the missed event fired first */
+        commit_row(f->store, &st);
+        assert_windows(f->store, 0, 0, 0, 0);
+}
+
+/* The server buckets a duration (rd_duration_bucket, migration 1 -> 2) as
+ * the driver's figures say (rd_store_duration_bucket): both drivers give
+ * the same p50_s and p90_s. */
+static void the_server_buckets_a_duration_as_the_store_does(void **state)
+{
+        struct fixture *f = *state;
+        char sql[96], v[32], want[32];
+
+        for (int64_t ms = -5; ms < INT64_MAX / 3; ms = ms < 1 ? ms + 1 : ms * 3 + 7) {
+                snprintf(sql, sizeof sql, "SELECT rd_duration_bucket(%lld)", (long long)ms);
+                sql_in(f, sql, v, sizeof v);
+                snprintf(want, sizeof want, "%lld", (long long)rd_store_duration_bucket(ms));
+                assert_string_equal(v, want);
+        }
+        sql_in(f, "SELECT rd_duration_bucket(9223372036854775807)", v, sizeof v);
+        assert_string_equal(v, "9220000000000000000");
+}
+
 /* ---- the connection ------------------------------------------------------------------------- */
 
 /* Wait (10 s at most) until the first value of SQL, run as the superuser in
@@ -557,6 +694,10 @@ int main(void)
                 T(prefetched_lookups_follow_the_transactions_own_writes),
                 T(waiting_sets_follow_status_and_candidates),
                 T(the_audit_purge_says_how_many_went),
+                T(the_audit_purge_stops_at_the_first_entry_inside_the_retention),
+                T(a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest),
+                T(a_window_whose_missed_event_fired_is_no_longer_at_risk),
+                T(the_server_buckets_a_duration_as_the_store_does),
                 T(a_lost_connection_fails_the_transaction_and_the_next_reconnects),
                 T(a_commit_whose_answer_never_comes_is_unknown_and_read_again),
                 T(a_commit_postgresql_warns_about_is_unknown),

@@ -518,7 +518,7 @@ static void test_every_referral_is_valid_and_holds_no_personal_data(void **state
                 snprintf(ref, sizeof ref, "S%06llu", (unsigned long long)a.number);
                 assert_string_equal(a.referral.ref, ref);
                 assert_string_equal(a.referral.partner, "synthetic");
-                assert_null(a.referral.family);
+                assert_false(rd_referral_has_family(&a.referral));
                 assert_null(a.referral.note);
                 assert_int_equal(a.referral.n_concerns, 0);
                 assert_true(!strcmp(a.referral.postcode, "3660") ||

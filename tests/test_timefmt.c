@@ -7,7 +7,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "timefmt.h"
 
@@ -45,6 +47,76 @@ static void test_format_out_of_range_still_writes_a_time(void **state)
         rd_time_format(INT64_MAX, buf);
         assert_non_null(memchr(buf, '\0', sizeof buf));
         assert_int_equal(buf[strlen(buf) - 1], 'Z');
+}
+
+/* rd_time_format as it was until issue 16 (gmtime_r and snprintf): the
+ * reference the one without snprintf is held to. */
+static char *format_with_printf(int64_t ms, char buf[RD_TIME_STR])
+{
+        time_t secs = (time_t)(ms / 1000);
+        int frac = (int)(ms % 1000);
+        struct tm tm;
+
+        if (frac < 0) {
+                frac += 1000;
+                secs -= 1;
+        }
+        if (!gmtime_r(&secs, &tm)) {
+                snprintf(buf, RD_TIME_STR, "%s",
+                         ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
+                return buf;
+        }
+        snprintf(buf, RD_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        return buf;
+}
+
+static void expect_as_printf(int64_t ms)
+{
+        char got[RD_TIME_STR], want[RD_TIME_STR];
+
+        rd_time_format(ms, got);
+        format_with_printf(ms, want);
+        if (strcmp(got, want) != 0)
+                fail_msg("%lld: %s, printf wrote %s", (long long)ms, got, want);
+}
+
+static void test_format_writes_what_printf_wrote_for_any_time(void **state)
+{
+        static const int64_t edges[] = {INT64_MIN,
+                                        INT64_MIN + 1,
+                                        INT64_MAX,
+                                        INT64_MAX - 999,
+                                        0,
+                                        -1,
+                                        -999,
+                                        -1000,
+                                        -1001,
+                                        INT64_C(-62167219200000), /* 0000-01-01 */
+                                        INT64_C(-62167219200001), /* the year -1 */
+                                        INT64_C(-62135596800000), /* 0001-01-01 */
+                                        INT64_C(253402300799999), /* 9999-12-31T23:59:59.999 */
+                                        INT64_C(253402300800000), /* 10000-01-01 */
+                                        INT64_C(951782400000),    /* 2000-02-29 */
+                                        INT64_C(4107542400000),   /* 2100-03-01 */
+                                        T_2026_12_23_10};
+        uint64_t x = 0x9E3779B97F4A7C15u;
+        (void)state;
+
+        for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+                expect_as_printf(edges[i]);
+        /* every day from 1600 to 2400, at its first and last millisecond */
+        for (int64_t day = -135140; day < 157067; day++) {
+                expect_as_printf(day * 86400000);
+                expect_as_printf(day * 86400000 + 86399999);
+        }
+        for (int i = 0; i < 200000; i++) { /* any int64, and the years around now */
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                expect_as_printf((int64_t)x);
+                expect_as_printf((int64_t)(x % INT64_C(8000000000000)) - INT64_C(2000000000000));
+        }
 }
 
 struct parse_ok_case {
@@ -162,6 +234,7 @@ int main(void)
                 cmocka_unit_test(test_format_known_instant_with_millis),
                 cmocka_unit_test(test_format_before_epoch_borrows_a_second),
                 cmocka_unit_test(test_format_out_of_range_still_writes_a_time),
+                cmocka_unit_test(test_format_writes_what_printf_wrote_for_any_time),
                 cmocka_unit_test(test_parse_accepts_rfc3339),
                 cmocka_unit_test(test_parse_rejects_bad_times_and_leaves_out_untouched),
                 cmocka_unit_test(test_parse_rejects_null),

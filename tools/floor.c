@@ -574,11 +574,13 @@ static void parse_args(int argc, char **argv, const char **endpoint, const char 
                 tool_usage_error(PROG, "--bare and --pipeline: one or the other");
 }
 
-/* The ROUTER socket with the daemon's options, bound to ENDPOINT. 0, or
- * -1 (printed). */
+/* The ROUTER socket with the daemon's options (daemon/server.c,
+ * open_intake: the same bounds of lib/bounds.h, so that the floor holds
+ * no more requests unread than the daemon would), bound to ENDPOINT. 0,
+ * or -1 (printed). */
 static int open_intake(struct floor *f, const char *endpoint)
 {
-        int one = 1, linger = RD_LINGER_MS, hwm = RD_REPLY_HWM;
+        int one = 1, linger = RD_LINGER_MS, sndhwm = RD_REPLY_HWM, rcvhwm = RD_REQUEST_HWM;
         int64_t maxmsg = RD_SOCKET_MSG_MAX;
 
         f->zctx = zmq_ctx_new();
@@ -588,7 +590,8 @@ static int open_intake(struct floor *f, const char *endpoint)
                 return -1;
         }
         zmq_setsockopt(f->intake, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-        zmq_setsockopt(f->intake, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(f->intake, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+        zmq_setsockopt(f->intake, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
         zmq_setsockopt(f->intake, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(f->intake, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_bind(f->intake, endpoint) < 0) {

@@ -6,12 +6,13 @@
  *                                         that many; 0 or none: never stop)
  *
  * Environment: REFERRALD_ENDPOINT (default tcp://127.0.0.1:5570),
- * REFERRALD_EVENTS (default tcp://127.0.0.1:5571), REFERRALD_TIMEOUT_MS
- * (default 5000).
+ * REFERRALD_EVENTS (default tcp://127.0.0.1:5571): with several daemons,
+ * their endpoints separated by commas; REFERRALD_TIMEOUT_MS (default
+ * 5000): how long one attempt waits for a reply.
  *
  * Build: cc -o partner_client partner_client.c $(pkg-config --cflags --libs libzmq jansson)
  * Exit status: 0 done, 1 an error reply or no reply after all retries, 2 usage. */
-#define _POSIX_C_SOURCE 200809L /* nanosleep, getpid */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, getpid, strtok_r, strdup */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,28 +21,34 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_ATTEMPTS 5
+#define MAX_ROUNDS 5 /* rounds of all the endpoints, with pauses of 0.5, 1, 2 and 4 s */
+#define MAX_ENDPOINTS 8
 #define PAGE 1000
 #define RECHECK_MS 2000 /* ask for missed events after this much silence */
 
+struct endpoints {
+        char *copy; /* the list as given, cut at its commas */
+        const char *v[MAX_ENDPOINTS];
+        int n;
+};
+
 static void *ctx;
-static const char *intake, *events_ep;
+static struct endpoints intake, events_eps;
+static int current; /* the endpoint that answered last: the next request goes there first */
 static int timeout_ms;
 
-static const char *env_or(const char *name, const char *dflt)
+/* The endpoints in the environment variable NAME (separated by commas),
+ * else DFLT. */
+static void endpoints_from_env(struct endpoints *e, const char *name, const char *dflt)
 {
         const char *v = getenv(name);
-        return v && *v ? v : dflt;
-}
+        char *item, *save = NULL;
 
-static void *open_dealer(void)
-{
-        void *s = zmq_socket(ctx, ZMQ_DEALER);
-        int linger = 0;
-
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_connect(s, intake);
-        return s;
+        e->copy = strdup(v && *v ? v : dflt);
+        e->n = 0;
+        for (item = strtok_r(e->copy, ",", &save); item && e->n < MAX_ENDPOINTS;
+             item = strtok_r(NULL, ",", &save))
+                e->v[e->n++] = item;
 }
 
 /* Receive one message from S and decode its last frame (a reply is one
@@ -68,49 +75,120 @@ static json_t *recv_json(void *s)
         return v;
 }
 
-/* Send BODY on S and wait at most timeout_ms for the reply with CORR.
- * Returns the reply object, or NULL on timeout. */
-static json_t *request(void *s, const char *body, const char *corr)
+/* Send BODY to ENDPOINT on a NEW socket and wait at most timeout_ms for
+ * the reply with CORR. Returns the reply object, or NULL on timeout. The
+ * socket is closed after: a late reply to this attempt dies with it. */
+static json_t *request(const char *endpoint, const char *body, const char *corr)
 {
+        void *s = zmq_socket(ctx, ZMQ_DEALER);
+        int linger = 0;
+        json_t *rep = NULL;
+
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect(s, endpoint);
         zmq_send(s, body, strlen(body), 0);
         for (;;) {
                 zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
                 const char *rcorr;
-                json_t *rep;
 
                 if (zmq_poll(&it, 1, timeout_ms) <= 0)
-                        return NULL;
+                        break;
                 rep = recv_json(s);
                 rcorr = json_string_value(json_object_get(rep, "corr"));
                 if (rcorr && !strcmp(rcorr, corr))
-                        return rep;
+                        break;
                 json_decref(rep); /* not ours: a late reply to something older */
+                rep = NULL;
         }
+        zmq_close(s);
+        return rep;
+}
+
+static const char *error_field(const json_t *rep, const char *key)
+{
+        return json_string_value(json_object_get(json_object_get(rep, "error"), key));
 }
 
 static void print_error(const json_t *rep)
 {
-        const json_t *e = json_object_get(rep, "error");
-        const char *field = json_string_value(json_object_get(e, "field"));
+        const char *field = error_field(rep, "field");
 
-        fprintf(stderr, "error: %s%s%s: %s\n", json_string_value(json_object_get(e, "code")),
-                field ? ": " : "", field ? field : "",
-                json_string_value(json_object_get(e, "message")));
+        fprintf(stderr, "error: %s%s%s: %s\n", error_field(rep, "code"), field ? ": " : "",
+                field ? field : "", error_field(rep, "message"));
 }
 
-/* Submit the referral in FILE. After a timeout the daemon may or may not
- * have stored it, so we send the SAME referral again (same ref, same
- * content) on a NEW socket: `duplicate: true` then means it was stored the
- * first time. `unavailable` and `internal` stored nothing: retry later.
- * Any other error needs a person (or a code fix): do not retry. */
+/* Nothing was stored (or, with "outcome": "unknown", maybe it was): the
+ * same request again is safe, to the next daemon. */
+static int worth_retrying(const json_t *rep)
+{
+        const char *code = error_field(rep, "code");
+
+        return !json_is_true(json_object_get(rep, "ok")) && code &&
+               (!strcmp(code, "unavailable") || !strcmp(code, "internal"));
+}
+
+/* Send BODY (its corr: CORR) until a daemon answers it, and return that
+ * answer (ok, or an error that no retry can fix), or NULL after
+ * MAX_ROUNDS rounds.
+ *
+ * Several daemons: one is active, the others are standby and answer
+ * `unavailable`. So on no reply, on `unavailable` or `internal`, and on
+ * "outcome": "unknown", send the SAME request (same corr, same content) to
+ * the next endpoint, round the list, starting with the one that answered
+ * last; after each round, a pause. That is safe: a submit of a referral
+ * that is already stored answers `"duplicate": true` with that referral
+ * (the one you already sent), and the other requests a partner sends only
+ * read, or change nothing when repeated. */
+static json_t *ask(const char *body, const char *corr)
+{
+        unsigned pause_ms = 500;
+
+        for (int round = 1; round <= MAX_ROUNDS; round++) {
+                for (int k = 0; k < intake.n; k++) {
+                        int i = (current + k) % intake.n;
+                        json_t *rep = request(intake.v[i], body, corr);
+
+                        if (!rep) {
+                                fprintf(stderr, "no reply from %s within %d ms\n", intake.v[i],
+                                        timeout_ms);
+                                continue;
+                        }
+                        if (!worth_retrying(rep)) {
+                                current = i;
+                                return rep;
+                        }
+                        fprintf(stderr, "%s answered %s: %s%s\n", intake.v[i],
+                                error_field(rep, "code"), error_field(rep, "message"),
+                                error_field(rep, "outcome") ? " (the outcome is unknown: the "
+                                                              "same request again tells)"
+                                                            : "");
+                        json_decref(rep);
+                }
+                if (round < MAX_ROUNDS) {
+                        struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+
+                        fprintf(stderr,
+                                "round %d of %d without an answer; the same request again in "
+                                "%.1f s\n",
+                                round, MAX_ROUNDS, pause_ms / 1000.0);
+                        nanosleep(&ts, NULL);
+                        pause_ms *= 2;
+                }
+        }
+        return NULL;
+}
+
+/* Submit the referral in FILE. The request is built once and sent as it
+ * is until a daemon answers: `duplicate: true` then means that an earlier
+ * attempt had stored it. Any error but those worth retrying needs a
+ * person (or a code fix): do not retry. */
 static int submit(const char *file)
 {
         json_error_t jerr;
         json_t *referral = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-        json_t *req;
+        json_t *req, *rep;
         char corr[64], *body;
-        int attempt, rc = 1;
-        unsigned backoff_ms = 500;
+        int rc = 1;
 
         if (!json_is_object(referral)) {
                 fprintf(stderr, "%s: %s\n", file, referral ? "not a JSON object" : jerr.text);
@@ -120,43 +198,22 @@ static int submit(const char *file)
         req = json_pack("{s:s, s:s, s:o}", "op", "submit", "corr", corr, "referral", referral);
         body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
-
-        for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-                void *s = open_dealer();
-                json_t *rep = request(s, body, corr);
-                const char *code;
-
-                zmq_close(s); /* a late reply to this attempt dies with it */
-                if (!rep) {
-                        fprintf(stderr, "no reply within %d ms (attempt %d of %d)%s\n", timeout_ms,
-                                attempt, MAX_ATTEMPTS,
-                                attempt < MAX_ATTEMPTS ? "; resending the same referral" : "");
-                } else if (json_is_true(json_object_get(rep, "ok"))) {
-                        printf("%s %s duplicate=%s\n",
-                               json_string_value(json_object_get(rep, "id")),
-                               json_string_value(json_object_get(rep, "status")),
-                               json_is_true(json_object_get(rep, "duplicate")) ? "true" : "false");
-                        json_decref(rep);
-                        rc = 0;
-                        break;
-                } else {
-                        code = json_string_value(
-                                json_object_get(json_object_get(rep, "error"), "code"));
-                        print_error(rep);
-                        if (!code || (strcmp(code, "unavailable") && strcmp(code, "internal"))) {
-                                json_decref(rep);
-                                break; /* invalid, conflict, forbidden...: do not retry */
-                        }
-                        json_decref(rep);
-                }
-                if (attempt < MAX_ATTEMPTS) {
-                        struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
-
-                        nanosleep(&ts, NULL);
-                        backoff_ms *= 2;
-                }
-        }
+        rep = ask(body, corr);
         free(body);
+        if (!rep) {
+                fprintf(stderr,
+                        "no answer after %d rounds: keep the referral and submit it again later "
+                        "(the same ref, the same content)\n",
+                        MAX_ROUNDS);
+        } else if (json_is_true(json_object_get(rep, "ok"))) {
+                printf("%s %s duplicate=%s\n", json_string_value(json_object_get(rep, "id")),
+                       json_string_value(json_object_get(rep, "status")),
+                       json_is_true(json_object_get(rep, "duplicate")) ? "true" : "false");
+                rc = 0;
+        } else {
+                print_error(rep); /* invalid, conflict, forbidden...: do not retry */
+        }
+        json_decref(rep);
         return rc;
 }
 
@@ -181,8 +238,8 @@ static int done(void)
 }
 
 /* Replay: print the events after cursor, page by page, until caught up
- * with `last`. Returns 0, or -1 (no reply or an error reply). */
-static int replay(void *dealer)
+ * with `last`. Returns 0, or -1 (no answer or an error reply). */
+static int replay(void)
 {
         static unsigned long n;
 
@@ -198,13 +255,13 @@ static int replay(void *dealer)
                                 (json_int_t)cursor, "limit", PAGE);
                 body = json_dumps(rep, JSON_COMPACT);
                 json_decref(rep);
-                rep = request(dealer, body, corr);
+                rep = ask(body, corr);
                 free(body);
                 if (!rep || !json_is_true(json_object_get(rep, "ok"))) {
                         if (rep)
                                 print_error(rep);
                         else
-                                fprintf(stderr, "no reply within %d ms\n", timeout_ms);
+                                fprintf(stderr, "no answer after %d rounds\n", MAX_ROUNDS);
                         json_decref(rep);
                         return -1;
                 }
@@ -225,21 +282,24 @@ static int replay(void *dealer)
         return 0;
 }
 
-/* Follow the events after SINCE without gaps or doubles: subscribe FIRST
- * (so nothing published from now on is lost), then replay what came
- * before, then print live events newer than the cursor. A gap in seq (or
- * a silence, in case the subscription was not yet in place) is filled
- * from the replay. */
+/* Follow the events after SINCE without gaps or doubles: subscribe FIRST,
+ * to every daemon (only the active one publishes; after a takeover, the
+ * next one), so nothing published from now on is lost; then replay what
+ * came before; then print live events newer than the cursor. A gap in seq
+ * (or a silence, in case the subscription was not yet in place, or a
+ * daemon took over) is filled from the replay. An event that two daemons
+ * published is printed once: seq <= cursor is skipped. */
 static int follow(long long since)
 {
-        void *sub = zmq_socket(ctx, ZMQ_SUB), *dealer = open_dealer();
+        void *sub = zmq_socket(ctx, ZMQ_SUB);
         int linger = 0, rc = 1;
 
         cursor = since;
         zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
-        zmq_connect(sub, events_ep);
-        if (replay(dealer) != 0)
+        for (int i = 0; i < events_eps.n; i++)
+                zmq_connect(sub, events_eps.v[i]);
+        if (replay() != 0)
                 goto out;
         while (!done()) {
                 zmq_pollitem_t it = {.socket = sub, .events = ZMQ_POLLIN};
@@ -247,13 +307,13 @@ static int follow(long long since)
                 long long seq;
 
                 if (zmq_poll(&it, 1, RECHECK_MS) == 0) {
-                        if (replay(dealer) != 0)
+                        if (replay() != 0)
                                 goto out;
                         continue;
                 }
                 ev = recv_json(sub); /* frames: the type, then the event */
                 seq = json_integer_value(json_object_get(ev, "seq"));
-                if (ev && seq > cursor + 1 && replay(dealer) != 0) {
+                if (ev && seq > cursor + 1 && replay() != 0) {
                         json_decref(ev);
                         goto out;
                 }
@@ -264,17 +324,17 @@ static int follow(long long since)
         rc = 0;
 out:
         zmq_close(sub);
-        zmq_close(dealer);
         return rc;
 }
 
 int main(int argc, char **argv)
 {
+        const char *t = getenv("REFERRALD_TIMEOUT_MS");
         int rc;
 
-        intake = env_or("REFERRALD_ENDPOINT", "tcp://127.0.0.1:5570");
-        events_ep = env_or("REFERRALD_EVENTS", "tcp://127.0.0.1:5571");
-        timeout_ms = atoi(env_or("REFERRALD_TIMEOUT_MS", "5000"));
+        endpoints_from_env(&intake, "REFERRALD_ENDPOINT", "tcp://127.0.0.1:5570");
+        endpoints_from_env(&events_eps, "REFERRALD_EVENTS", "tcp://127.0.0.1:5571");
+        timeout_ms = t && *t ? atoi(t) : 5000;
         ctx = zmq_ctx_new();
         if (argc == 3 && !strcmp(argv[1], "submit")) {
                 rc = submit(argv[2]);
@@ -286,5 +346,7 @@ int main(int argc, char **argv)
                 rc = 2;
         }
         zmq_ctx_term(ctx);
+        free(intake.copy);
+        free(events_eps.copy);
         return rc;
 }

@@ -7,8 +7,9 @@
                                              that many; 0 or none: never stop)
 
 Environment: REFERRALD_ENDPOINT (default tcp://127.0.0.1:5570),
-REFERRALD_EVENTS (default tcp://127.0.0.1:5571), REFERRALD_TIMEOUT_MS
-(default 5000).
+REFERRALD_EVENTS (default tcp://127.0.0.1:5571): with several daemons,
+their endpoints separated by commas; REFERRALD_TIMEOUT_MS (default 5000):
+how long one attempt waits for a reply.
 
 Exit status: 0 done, 1 an error reply or no reply after all retries, 2 usage.
 """
@@ -19,33 +20,37 @@ import time
 
 import zmq
 
-INTAKE = os.environ.get("REFERRALD_ENDPOINT") or "tcp://127.0.0.1:5570"
-EVENTS = os.environ.get("REFERRALD_EVENTS") or "tcp://127.0.0.1:5571"
+INTAKE = (os.environ.get("REFERRALD_ENDPOINT") or "tcp://127.0.0.1:5570").split(",")
+EVENTS = (os.environ.get("REFERRALD_EVENTS") or "tcp://127.0.0.1:5571").split(",")
 TIMEOUT_MS = int(os.environ.get("REFERRALD_TIMEOUT_MS") or 5000)
-MAX_ATTEMPTS = 5
+MAX_ROUNDS = 5  # rounds of all the endpoints, with pauses of 0.5, 1, 2 and 4 s
 PAGE = 1000
 RECHECK_MS = 2000  # ask for missed events after this much silence
+# Nothing was stored (or, with "outcome": "unknown", maybe it was): the
+# same request again is safe, to the next daemon.
+RETRY = ("unavailable", "internal")
 
 ctx = zmq.Context()
+current = 0  # the endpoint that answered last: the next request goes there first
 
 
-def open_dealer():
-    s = ctx.socket(zmq.DEALER)
-    s.linger = 0
-    s.connect(INTAKE)
-    return s
-
-
-def request(sock, req):
-    """Send REQ (a dict with a `corr`) and return the reply with that corr,
-    or None after TIMEOUT_MS without one."""
-    sock.send(json.dumps(req).encode("utf-8"))
-    while sock.poll(TIMEOUT_MS):
-        rep = json.loads(sock.recv_multipart()[-1])
-        if rep.get("corr") == req["corr"]:
-            return rep
-        # not ours: a late reply to something older
-    return None
+def request(endpoint, req):
+    """Send REQ (a dict with a `corr`) to ENDPOINT on a NEW socket and return
+    the reply with that corr, or None after TIMEOUT_MS without one. The
+    socket is closed after: a late reply to this attempt dies with it."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(endpoint)
+    try:
+        sock.send(json.dumps(req).encode("utf-8"))
+        while sock.poll(TIMEOUT_MS):
+            rep = json.loads(sock.recv_multipart()[-1])
+            if rep.get("corr") == req["corr"]:
+                return rep
+            # not ours: a late reply to something older
+        return None
+    finally:
+        sock.close(0)
 
 
 def print_error(rep):
@@ -54,38 +59,61 @@ def print_error(rep):
     sys.stderr.write("error: %s%s: %s\n" % (e.get("code"), field, e.get("message")))
 
 
+def ask(req):
+    """Send REQ until a daemon answers it, and return that answer (ok, or
+    an error that no retry can fix), or None after MAX_ROUNDS rounds.
+
+    Several daemons: one is active, the others are standby and answer
+    `unavailable`. So on no reply, on `unavailable` or `internal`, and on
+    "outcome": "unknown", send the SAME request (same corr, same content)
+    to the next endpoint, round the list, starting with the one that
+    answered last; after each round, a pause. That is safe: a submit of a
+    referral that is already stored answers `"duplicate": true` with that
+    referral (the one you already sent), and the other requests a partner
+    sends only read, or change nothing when repeated."""
+    global current
+    pause = 0.5
+    for rnd in range(1, MAX_ROUNDS + 1):
+        for k in range(len(INTAKE)):
+            i = (current + k) % len(INTAKE)
+            rep = request(INTAKE[i], req)
+            if rep is None:
+                sys.stderr.write("no reply from %s within %d ms\n" % (INTAKE[i], TIMEOUT_MS))
+                continue
+            err = rep.get("error", {})
+            if rep.get("ok") is True or err.get("code") not in RETRY:
+                current = i
+                return rep
+            sys.stderr.write("%s answered %s: %s%s\n" % (
+                INTAKE[i], err.get("code"), err.get("message"),
+                " (the outcome is unknown: the same request again tells)"
+                if err.get("outcome") == "unknown" else ""))
+        if rnd < MAX_ROUNDS:
+            sys.stderr.write("round %d of %d without an answer; the same request again in "
+                             "%.1f s\n" % (rnd, MAX_ROUNDS, pause))
+            time.sleep(pause)
+            pause *= 2
+    return None
+
+
 def submit(path):
-    """After a timeout the daemon may or may not have stored the referral,
-    so send the SAME referral again (same ref, same content) on a NEW
-    socket: `duplicate: true` then means it was stored the first time.
-    `unavailable` and `internal` stored nothing: retry later. Any other
-    error needs a person (or a code fix): do not retry."""
+    """Submit the referral in PATH. The request is built once and sent as
+    it is until a daemon answers: `duplicate: true` then means that an
+    earlier attempt had stored it. Any error but those of RETRY needs a
+    person (or a code fix): do not retry."""
     with open(path, encoding="utf-8") as f:
         referral = json.load(f)
-    req = {"op": "submit", "corr": "submit-%d" % os.getpid(), "referral": referral}
-    backoff = 0.5
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        sock = open_dealer()
-        try:
-            rep = request(sock, req)
-        finally:
-            sock.close(0)  # a late reply to this attempt dies with it
-        if rep is None:
-            sys.stderr.write("no reply within %d ms (attempt %d of %d)%s\n" % (
-                TIMEOUT_MS, attempt, MAX_ATTEMPTS,
-                "; resending the same referral" if attempt < MAX_ATTEMPTS else ""))
-        elif rep.get("ok") is True:
-            print("%s %s duplicate=%s" % (rep["id"], rep["status"],
-                                          "true" if rep.get("duplicate") else "false"))
-            return 0
-        else:
-            print_error(rep)
-            if rep.get("error", {}).get("code") not in ("unavailable", "internal"):
-                return 1  # invalid, conflict, forbidden...: do not retry
-        if attempt < MAX_ATTEMPTS:
-            time.sleep(backoff)
-            backoff *= 2
-    return 1
+    rep = ask({"op": "submit", "corr": "submit-%d" % os.getpid(), "referral": referral})
+    if rep is None:
+        sys.stderr.write("no answer after %d rounds: keep the referral and submit it again "
+                         "later (the same ref, the same content)\n" % MAX_ROUNDS)
+        return 1
+    if rep.get("ok") is not True:
+        print_error(rep)  # invalid, conflict, forbidden...: do not retry
+        return 1
+    print("%s %s duplicate=%s" % (rep["id"], rep["status"],
+                                  "true" if rep.get("duplicate") else "false"))
+    return 0
 
 
 class Follower:
@@ -95,7 +123,6 @@ class Follower:
         self.cursor = since  # everything with seq <= cursor has been printed
         self.wanted = wanted
         self.printed = 0
-        self.dealer = open_dealer()
         self.n = 0
 
     def done(self):
@@ -108,13 +135,13 @@ class Follower:
 
     def replay(self):
         """Print the events after cursor, page by page, until caught up with
-        `last`. Raise RuntimeError on no reply or an error reply."""
+        `last`. Raise RuntimeError on no answer or an error reply."""
         while not self.done():
             self.n += 1
-            rep = request(self.dealer, {"op": "events", "corr": "events-%d" % self.n,
-                                        "since": self.cursor, "limit": PAGE})
+            rep = ask({"op": "events", "corr": "events-%d" % self.n,
+                       "since": self.cursor, "limit": PAGE})
             if rep is None:
-                raise RuntimeError("no reply within %d ms" % TIMEOUT_MS)
+                raise RuntimeError("no answer after %d rounds" % MAX_ROUNDS)
             if rep.get("ok") is not True:
                 print_error(rep)
                 raise RuntimeError("events failed")
@@ -127,16 +154,20 @@ class Follower:
                 return
 
     def run(self):
-        # 1. Subscribe FIRST, so nothing published from now on is lost.
+        # 1. Subscribe FIRST, so nothing published from now on is lost: to
+        #    every daemon (only the active one publishes; after a takeover,
+        #    the next one).
         sub = ctx.socket(zmq.SUB)
         sub.linger = 0
         sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(EVENTS)
+        for endpoint in EVENTS:
+            sub.connect(endpoint)
         # 2. Replay what came before.
         self.replay()
         # 3. Live events newer than the cursor; a gap in seq (or a silence,
-        #    in case the subscription was not in place yet) is filled from
-        #    the replay.
+        #    in case the subscription was not in place yet, or a daemon
+        #    took over) is filled from the replay. An event that two
+        #    daemons published is printed once: seq <= cursor is skipped.
         while not self.done():
             if not sub.poll(RECHECK_MS):
                 self.replay()
@@ -148,7 +179,6 @@ class Follower:
                 self.emit(ev)
             # seq <= cursor: printed already
         sub.close(0)
-        self.dealer.close(0)
         return 0
 
 

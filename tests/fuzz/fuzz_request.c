@@ -1,12 +1,17 @@
 /* fuzz_request: one request frame, as the daemon receives it from a client.
  *
- * bytes -> rd_json_parse_request; when that accepts and the object has a
- * "referral", rd_referral_from_json, rd_referral_to_json and
- * rd_referral_digest with the invariants of fuzz_common.h. For the parser
- * itself: an accepted frame is at most 64 KiB, has no NUL byte, is valid
- * UTF-8, nests at most 32 deep and is an object; a refused one has the
- * code malformed (or internal), no field, and a message from a small set. */
+ * bytes -> rd_request_decode (yajl, no tree), and the decoder it replaced
+ * (tests/old_decoder.h: jansson's tree, then rd_referral_from_json): both
+ * give the same verdict, code and field, the same request, and for its
+ * referral the same verdict, code, field and message, or the same
+ * referral. When the frame is accepted and has a "referral",
+ * rd_referral_from_json, rd_referral_to_json and rd_referral_digest with
+ * the invariants of fuzz_common.h. For the decoder itself: an accepted
+ * frame is at most 64 KiB, has no NUL byte, is valid UTF-8, nests at most
+ * 32 deep and is an object; a refused one has the code malformed (or
+ * internal), no field, and a message from a small set. */
 #include "fuzz_common.h"
+#include "old_decoder.h"
 
 /* 1 if S[0..LEN) is UTF-8 as RFC 3629 has it (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
@@ -83,28 +88,41 @@ static int depth(const json_t *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        json_t *root = NULL;
+        struct rd_request rq;
         struct rd_error err;
+        char why[OLD_WHY];
+        bool accepted;
+        json_t *root = NULL;
         int rc;
 
+        if (!old_decoders_agree((const char *)data, size, &accepted, why)) {
+                fprintf(stderr, "the decoders disagree: %s\n", why);
+                abort();
+        }
         memset(&err, 0, sizeof err);
-        rc = rd_json_parse_request((const char *)data, size, &root, &err);
+        memset(&rq, 0xA5, sizeof rq);
+        rc = rd_request_decode((const char *)data, size, &rq, &err);
         if (rc != 0) {
-                FUZZ_CHECK(rc < 0 && root == NULL);
+                FUZZ_CHECK(rc < 0);
                 FUZZ_CHECK(fuzz_error_ok(&err));
                 FUZZ_CHECK(err.code == RD_MALFORMED || err.code == RD_INTERNAL);
                 FUZZ_CHECK(err.field[0] == '\0');
                 fuzz_note_message(err.message);
                 return 0;
         }
-        FUZZ_CHECK(root && json_is_object(root));
+        FUZZ_CHECK(rq.top && json_is_object(rq.top));
         FUZZ_CHECK(size > 0 && size <= RD_REQUEST_MAX);
         FUZZ_CHECK(memchr(data, '\0', size) == NULL);
         FUZZ_CHECK(utf8_valid(data, size));
-        FUZZ_CHECK(depth(root) >= 1 && depth(root) <= RD_JSON_DEPTH_MAX);
+        FUZZ_CHECK(depth(rq.top) >= 1 && depth(rq.top) <= RD_JSON_DEPTH_MAX);
+        FUZZ_CHECK(rq.has_referral == (json_object_get(rq.top, "referral") != NULL));
+        rd_request_clear(&rq);
 
-        if (json_object_get(root, "referral"))
-                fuzz_check_referral(json_object_get(root, "referral"));
-        json_decref(root);
+        /* the referral's checks, on the tree the old decoder makes of it */
+        if (old_parse_request((const char *)data, size, &root, &err) == 0) {
+                if (json_object_get(root, "referral"))
+                        fuzz_check_referral(json_object_get(root, "referral"));
+                json_decref(root);
+        }
         return 0;
 }

@@ -18,10 +18,13 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 import zmq
 
+import rdfake
 import rdtest
+from rdrouting import ROUTING_ROOMY
 from rdtest import EX_USAGE, TestCase, free_ports, referral, submit_req, zsock
 
 SOURCE_DIR = rdtest.SOURCE_DIR
@@ -85,6 +88,22 @@ class Bench(TestCase):
         self.assertEqual(p.returncode, 0, self.out(p))
         self.assertIn(os.path.realpath(rdtest.REFERRALD), p.stdout)
         self.assertReport(p.stdout, 50, "daemon")
+
+    def test_the_floor_sets_the_options_of_the_daemons_intake(self):
+        # a floor that read more requests ahead than the daemon, or held
+        # more replies, would not be the floor under it
+        def options(rel):
+            with open(os.path.join(SOURCE_DIR, rel), encoding="utf-8") as f:
+                body = re.search(r"\nstatic int open_intake\(.*?\n\}\n", f.read(), re.S)
+            self.assertIsNotNone(body, "%s: no open_intake" % rel)
+            sets = dict(re.findall(r"zmq_setsockopt\(\w+->intake, (ZMQ_\w+), &(\w+),",
+                                   body.group(0)))
+            values = dict(re.findall(r"\b(\w+) = (\w+)", body.group(0)))
+            return {opt: values.get(var, var) for opt, var in sets.items()}
+
+        daemon = options("daemon/server.c")
+        self.assertEqual(daemon.get("ZMQ_RCVHWM"), "RD_REQUEST_HWM", daemon)
+        self.assertEqual(options("tools/floor.c"), daemon)
 
     def test_floor_runs_the_floor_and_says_so(self):
         p = self.bench("--floor", "-c", "2", "-w", "8", "-n", "400")
@@ -189,7 +208,9 @@ class Bench(TestCase):
                      ["--spawn="],
                      ["--bare="],
                      ["--bare", "--pid", "1"],
-                     ["--floor", "--room"]):
+                     ["--floor", "--room"],
+                     ["-e", "tcp://127.0.0.1:5570", "--attempt-timeout", "100"],
+                     ["-t", "0"]):
             with self.subTest(args=args):
                 p = self.bench(*args)
                 self.assertEqual(p.returncode, EX_USAGE, self.out(p))
@@ -198,8 +219,140 @@ class Bench(TestCase):
     def test_help_names_the_modes(self):
         p = self.bench("--help")
         self.assertEqual(p.returncode, 0, self.out(p))
-        for opt in ("--spawn", "--floor", "--bare", "--compare", "--room", "--keep"):
+        for opt in ("--spawn", "--floor", "--bare", "--compare", "--room", "--keep",
+                    "--timeout", "--attempt-timeout", "--requests"):
             self.assertIn(opt, p.stdout)
+
+
+class SeveralEndpoints(TestCase):
+    """-e A -e B against daemons of which one serves: the load goes on
+    through a failover, every request is answered, and the report counts
+    the retries per request and per endpoint, and the duplicates they came
+    back as. The real daemon stands behind rdfake relays whose mode the
+    test switches: A serves, then answers nothing (after it passed the
+    request on: a daemon that committed and died); B is a standby that
+    takes over a little later."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="rdbench-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.d = self.daemon(routing=ROUTING_ROOMY)
+
+    def relay(self, **kw):
+        r = rdfake.Relay(self.d.intake, **kw)
+        self.addCleanup(r.close)
+        return r
+
+    def bench(self, *args):
+        return subprocess.run([BENCH] + list(args), capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
+
+    def failover(self, death, takeover_s):
+        """Relays A and B and the state they share: A serves until it has
+        passed on 60 submits, then goes into mode DEATH ("lost", "dead");
+        B is a standby until TAKEOVER_S seconds after that, then serves.
+        STATE["died"]: when A died."""
+        state = {}
+
+        def a_dies(relay, req):
+            if req.get("op") == "submit" and relay.forwarded >= 60 and relay.mode == "active":
+                relay.mode = death
+                state["died"] = time.monotonic()
+
+        def b_takes_over(relay, req):
+            if "died" in state and time.monotonic() - state["died"] > takeover_s:
+                relay.mode = "active"
+
+        return (self.relay(switch=a_dies), self.relay(mode="standby", switch=b_takes_over),
+                state)
+
+    def test_the_load_goes_on_through_a_failover_and_every_referral_is_stored_once(self):
+        a, b, state = self.failover("lost", 0.5)
+        requests = os.path.join(self.tmp, "requests.jsonl")
+        prefix = "FO-%d" % os.getpid()
+        p = self.bench("-e", a.endpoint, "-e", b.endpoint, "-c", "2", "-w", "8", "-n", "200",
+                       "--attempt-timeout", "300", "-t", "30000", "--ref-prefix", prefix,
+                       "--partner", "ocmw-genk", "--json", "--requests", requests)
+        self.assertEqual(p.returncode, 0, "exit %d\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
+        o = json.loads(p.stdout)
+        self.assertEqual((o["sent"], o["ok"], o["errors"], o["timeouts"]), (200, 200, 0, 0))
+        self.assertEqual(o["unmatched_replies"], 0)
+        self.assertIn("died", state, "A never died: the test tried nothing")
+        r = o["retries"]
+        self.assertGreater(r["requests_retried"], 0)
+        self.assertGreaterEqual(r["resends"], r["requests_retried"])
+        self.assertEqual(sum(r["by_attempts"].values()), 200)
+        self.assertEqual(r["by_attempts"]["1"], 200 - r["requests_retried"])
+        # A stored what it took after it died: those came back as duplicates
+        self.assertGreater(r["duplicates_after_retry"], 0)
+        self.assertEqual(r["duplicates_first_attempt"], 0)
+        self.assertEqual(o["duplicates"], r["duplicates_after_retry"])
+        ea, eb = o["by_endpoint"]
+        self.assertEqual((ea["endpoint"], eb["endpoint"]), (a.endpoint, b.endpoint))
+        self.assertGreater(ea["attempt_timeouts"], 0)
+        self.assertGreater(eb["unavailable"], 0)
+        self.assertEqual(ea["answered"] + eb["answered"], 200)
+        self.assertEqual(ea["sent"] + eb["sent"], 200 + r["resends"])
+        # per request: the attempts, who answered, duplicates only after a retry
+        with open(requests) as f:
+            lines = [json.loads(l) for l in f]
+        self.assertEqual(len(lines), 200)
+        self.assertEqual(len({l["ref"] for l in lines}), 200)
+        self.assertTrue(all(l["ok"] for l in lines), lines)
+        self.assertEqual(sum(l["attempts"] > 1 for l in lines), r["requests_retried"])
+        self.assertEqual(sum(l["duplicate"] for l in lines), r["duplicates_after_retry"])
+        for l in lines:
+            if l["duplicate"]:
+                self.assertGreater(l["attempts"], 1, l)
+        # after the failover, new requests go to B at once
+        by = {ep: sum(l["endpoint"] == ep for l in lines) for ep in (a.endpoint, b.endpoint)}
+        self.assertEqual((by[a.endpoint], by[b.endpoint]), (ea["answered"], eb["answered"]))
+        self.assertGreater(sum(l["endpoint"] == b.endpoint and l["attempts"] == 1
+                               for l in lines), 0)
+        # every acknowledged referral is in the daemon, stored once
+        for l in lines:
+            got = self.d.ok({"op": "get", "partner": "ocmw-genk", "ref": l["ref"]})
+            self.assertEqual(got["id"], l["id"])
+        received = [e for e in self.d.all_events()
+                    if e["type"] == "referral.received" and e["ref"].startswith(prefix + "-")]
+        self.assertEqual(len(received), 200, "each referral stored once")
+
+    def test_a_lost_connection_sends_the_requests_on_at_once(self):
+        a, b, state = self.failover("dead", 0.3)
+        t0 = time.monotonic()
+        p = self.bench("-e", a.endpoint, "-e", b.endpoint, "-c", "2", "-w", "8", "-n", "200",
+                       "--attempt-timeout", "20000", "-t", "60000", "--partner", "ocmw-genk",
+                       "--json")
+        self.assertEqual(p.returncode, 0, "exit %d\n%s\n%s" % (p.returncode, p.stdout, p.stderr))
+        self.assertLess(time.monotonic() - t0, 15, "waited for the attempt timeout")
+        o = json.loads(p.stdout)
+        self.assertEqual((o["ok"], o["timeouts"], o["unmatched_replies"]), (200, 0, 0))
+        ea, eb = o["by_endpoint"]
+        self.assertGreater(ea["connections_lost"], 0)
+        self.assertEqual(ea["attempt_timeouts"], 0)
+        self.assertEqual(ea["answered"] + eb["answered"], 200)
+        self.assertGreater(o["retries"]["requests_retried"], 0)
+
+    def test_the_text_report_names_each_endpoint(self):
+        b = self.relay(mode="standby")
+        a = self.relay()
+        p = self.bench("-e", b.endpoint, "-e", a.endpoint, "-c", "1", "-w", "4", "-n", "20",
+                       "--partner", "ocmw-genk")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("%s %s" % (b.endpoint, a.endpoint), p.stdout)
+        # the warm-up found the one that serves: nothing went to the standby
+        self.assertRegex(p.stdout, r"(?m)^  retried 0 \(0 sends more\); by attempts: 1 20; "
+                                   r"duplicates after a retry 0$")
+        self.assertIn("  %s: sent 0, answered 0," % b.endpoint, p.stdout)
+        self.assertIn("  %s: sent 20, answered 20," % a.endpoint, p.stdout)
+
+    def test_no_daemon_that_serves_is_a_fault(self):
+        b = self.relay(mode="standby")
+        p = self.bench("-e", b.endpoint, "-e", self.relay(mode="silent").endpoint,
+                       "-t", "1000", "-c", "1", "-n", "5")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("no daemon answered a ping", p.stderr)
 
 
 class Floor(TestCase):

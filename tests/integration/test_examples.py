@@ -1,7 +1,10 @@
 """The partner clients of docs/integration.md (docs/examples/partner_client.c
 and .py) against a real referrald: they submit, retry safely after a lost
 reply, stop on errors that a retry cannot fix, and follow events from a seq
-without gaps or doubles.
+without gaps or doubles; given several daemons (rdfake's standby and silent
+ones beside the real one), they send the same request to the next on
+`unavailable` or a timeout, send it again after "outcome": "unknown", and
+follow the events of all of them.
 
 Environment: PARTNER_CLIENT (the built C example; its tests are skipped
 without it), RD_SOURCE_DIR, REFERRALD.
@@ -17,6 +20,7 @@ import unittest
 
 import zmq
 
+import rdfake
 import rdtest
 from rdrouting import ROUTING_ROOMY
 from rdtest import TestCase, free_ports, referral
@@ -102,8 +106,82 @@ class ExampleClientTests:
         return subprocess.run(self.CMD + list(args), capture_output=True, text=True,
                               timeout=wait, env=env)
 
+    def fake(self, make, *args):
+        f = make(*args)
+        self.addCleanup(f.close)
+        return f
+
+    def received(self, since, r):
+        return [e for e in self.d.all_events(since)
+                if e["type"] == "referral.received" and e.get("ref") == r["ref"]]
+
     def write(self, obj):
         return rdtest.write_json(self.tmp.name, obj)
+
+    def test_the_same_request_goes_to_the_next_daemon(self):
+        standby, silent = self.fake(rdfake.standby), self.fake(rdfake.silent)
+        real = self.fake(rdfake.Relay, self.d.intake)
+        r = referral()
+        p = self.client("submit", self.write(r), timeout_ms=700,
+                        intake=",".join([standby.endpoint, silent.endpoint, real.endpoint]))
+        self.assertExit(p, 0)
+        self.assertRegex(p.stdout.strip(), r"^\S+ assigned duplicate=false$")
+        self.assertIn("%s answered unavailable: %s" % (standby.endpoint,
+                                                       rdfake.STANDBY_MESSAGE), p.stderr)
+        self.assertIn("no reply from %s within 700 ms" % silent.endpoint, p.stderr)
+        # one copy each, in that order, byte for byte the same
+        body = standby.bodies()
+        self.assertEqual(len(body), 1)
+        self.assertEqual((silent.bodies(), real.bodies()), (body, body))
+        self.assertEqual(json.loads(body[0])["referral"], r)
+        self.assertLess(standby.received[0][0], silent.received[0][0])
+        self.assertLess(silent.received[0][0], real.received[0][0])
+
+    def test_outcome_unknown_sends_the_same_request_again(self):
+        answered = []
+
+        def unknown_first(req, rep):
+            if answered:
+                return rep
+            answered.append(rep)  # stored by the daemon; the client is told it may not be
+            return {"ok": False, "corr": req["corr"],
+                    "error": {"code": "unavailable", "outcome": "unknown",
+                              "message": "the commit may or may not have taken effect"}}
+        relay = self.fake(rdfake.Relay, self.d.intake, unknown_first)
+        r = referral()
+        since = self.d.last_seq()
+        p = self.client("submit", self.write(r), intake=relay.endpoint)
+        self.assertExit(p, 0)
+        self.assertIn("the outcome is unknown", p.stderr)
+        self.assertEqual(p.stdout.strip(), "%s assigned duplicate=true" % answered[0]["id"])
+        self.assertEqual(len(set(relay.bodies())), 1, "the same request")
+        self.assertEqual(len(relay.bodies()), 2)
+        self.assertEqual(len(self.received(since, r)), 1, "stored once")
+
+    def test_follow_takes_every_daemon_and_fills_the_gap(self):
+        first, second, k = rdfake.takeover_publishers(self.d, self.addCleanup)
+        standby = self.fake(rdfake.standby)
+        env = dict(os.environ, REFERRALD_ENDPOINT="%s,%s" % (standby.endpoint, self.d.intake),
+                   REFERRALD_EVENTS="%s,%s" % (first.endpoint, second.endpoint))
+        proc = subprocess.Popen(self.CMD + ["follow", str(k), "6"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        rdtest.wait_until(lambda: standby.bodies(), timeout=10, what="the first replay")
+        time.sleep(0.5)  # while it subscribes (a miss is filled anyway)
+        for _ in range(3):
+            self.d.submit(referral())  # 2 events each: K+1 .. K+6
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail("follow did not print 6 events within 30 s:\n%s\n%s" % (out, err))
+        self.assertEqual(proc.returncode, 0, err)
+        want = self.d.all_events(k)[:6]
+        self.assertEqual(out.splitlines(),
+                         ["%d %s %s" % (e["seq"], e["type"], e.get("id", "-")) for e in want])
+        self.assertEqual([e["seq"] for e in want], list(range(k + 1, k + 7)))
+        self.assertEqual({json.loads(b)["op"] for b in standby.bodies()}, {"events"})
 
     def test_submit_then_duplicate(self):
         r = referral()

@@ -176,7 +176,7 @@ class Start(Folder):
         d = self.daemon(routing=ROUTING_BASIC, store="postgresql")
         d.submit(referral())
         d.stop()
-        self.assertEqual(d.pg_psql("select version from rd_schema"), [("1",)])
+        self.assertEqual(d.pg_psql("select version from rd_schema"), [("2",)])
         d.pg_psql("update rd_schema set version = 99")
         with self.assertRaises(rdtest.DaemonError):
             d.start()

@@ -75,6 +75,12 @@ class UnitTestsOnPostgreSQL(rdtest.TestCase):
     def test_the_hub_keeps_reasons_the_same(self):
         self.run_unit("test_hub_reasons")
 
+    def test_the_hub_keeps_and_shows_its_traces_the_same(self):
+        self.run_unit("test_hub_trace")
+
+    def test_the_figures_of_stats_are_those_counted_from_the_rows(self):
+        self.run_unit("test_store_stats")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -15,6 +15,17 @@
  * is not hidden by the window holding back the sends: "coordinated
  * omission").
  *
+ * Several daemons (-e A -e B: one active, the others standby; daemon.md,
+ * "Several machines"): a request goes to the endpoint its client sends to
+ * now (at first the first that answers a ping as active); on
+ * `unavailable`, no reply within --attempt-timeout, or a lost connection,
+ * the same request (the same bytes, the same corr) goes to the next
+ * endpoint, round the list, with a pause after each round, until it is
+ * answered or --timeout has passed since its first send. So a run can go
+ * on through a daemon's death: every retry is counted, per request (the
+ * attempts it took, --requests FILE: one line each) and per endpoint, and
+ * so are the duplicates it came back as.
+ *
  * The server is either one already running (-e ENDPOINT, --pid PID) or one
  * this program starts and stops itself, each in a fresh temporary directory
  * (mkdtemp under $TMPDIR or /tmp) that is removed afterwards (unless
@@ -38,8 +49,8 @@
  * log) before and after it stops; it must exit 0.
  *
  * Exit codes: 0 every request answered ok (or duplicate) and every server
- * started here stopped cleanly, 1 an error reply, a timeout (no reply
- * within 10 s), an unmatched reply, a server that did not start or stop
+ * started here stopped cleanly, 1 an error reply, a timeout (no answer
+ * within --timeout, default 10 s), an unmatched reply, a server that did not start or stop
  * cleanly, or a runtime fault, 2 a usage error.
  *
  * Where things are (tools/bench/):
@@ -47,6 +58,9 @@
  *   options.c  the command line (--help)
  *   submit.c   the content of the submit requests
  *   load.c     the clients, one thread each, and one run of the load
+ *   client.h   what a client keeps: its window of slots, its counts
+ *   peers.c    a client's endpoints: a DEALER and its monitor each, the warm-up
+ *   retry.c    a request's attempts round the endpoints, and the copies still out
  *   hist.c     the latency histogram
  *   server.c   a server started here on a temporary database, and stopped
  *   report.c   the results, as text or JSON */
@@ -65,13 +79,18 @@
 #define DEFAULT_WINDOW 64
 #define DEFAULT_TOTAL 100000
 #define DEFAULT_PARTNER "bench"
-#define TIMEOUT_NS (10 * NS_PER_S)
+#define DEFAULT_TIMEOUT_MS 10000
 #define MAX_CLIENTS 1024
+#define MAX_ENDPOINTS 16
 #define MAX_WINDOW 100000
 #define PREFIX_MAX 64
 
 struct options {
-        const char *endpoint;
+        const char *endpoints[MAX_ENDPOINTS]; /* at least one */
+        int n_endpoints;
+        int64_t timeout_ns;         /* a request unanswered this long after its first send */
+        int64_t attempt_timeout_ns; /* several endpoints: one attempt's wait */
+        const char *requests_path;  /* --requests FILE: a line per request; NULL: none */
         int clients;
         int window;
         uint64_t total;
@@ -94,14 +113,32 @@ struct options {
 void parse_options(int argc, char **argv, struct options *opt);
 
 /* The error codes of protocol.md, "Requests and replies", and a bin for
- * others ("other", the last); the statuses of an ok submit and a bin. */
-enum { N_CODES = 9, N_STATUSES = 4 };
+ * others ("other", the last); the statuses of an ok submit and a bin; the
+ * bins of the attempts a request took (1 to N_ATTEMPT_BINS - 1, and
+ * more). */
+enum { N_CODES = 9, N_STATUSES = 4, N_ATTEMPT_BINS = 17 };
 extern const char *const error_codes[];
 extern const char *const statuses[];
+
+/* What one endpoint did with the requests sent to it. */
+struct endpoint_stats {
+        uint64_t sent;             /* copies sent, first attempts and retries */
+        uint64_t answered;         /* final answers (ok or an error but unavailable) */
+        uint64_t unavailable;      /* `unavailable`: the request went on to the next */
+        uint64_t attempt_timeouts; /* no reply within --attempt-timeout */
+        uint64_t lost;             /* lost or refused connections (monitor events) */
+};
 
 /* What the replies of one client, or of a whole run, came to. */
 struct stats {
         uint64_t sent, ok, duplicates, errors, timeouts, unmatched, late, bad_replies;
+        /* several endpoints: the retries; late counts the copies answered
+         * after their request was (late copies included) */
+        uint64_t retried;                     /* requests sent more than once */
+        uint64_t resends;                     /* the sends beyond each request's first */
+        uint64_t dup_after_retry;             /* ok duplicates of requests sent more than once */
+        uint64_t by_attempts[N_ATTEMPT_BINS]; /* answered requests by their sends */
+        struct endpoint_stats ep[MAX_ENDPOINTS];
         uint64_t by_code[N_CODES];
         uint64_t by_status[N_STATUSES];
         int64_t first_send_ns, last_reply_ns;

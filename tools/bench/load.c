@@ -1,10 +1,15 @@
 /* load.c: the load of one run: CLIENTS threads, each with its own DEALER
- * socket and a window of slots, submit their share of TOTAL referrals and
- * match every reply to its request in flight by its corr; then the
- * counts and histograms of all clients are added up. */
+ * socket per endpoint and a window of slots, submit their share of TOTAL
+ * referrals and match every reply to its request in flight by its corr
+ * (several endpoints: retry.h); then the counts and histograms of all
+ * clients are added up. */
 #include "bench.h"
 
+#include "client.h"
 #include "macro.h"
+#include "peers.h"
+#include "report.h"
+#include "retry.h"
 #include "server.h"
 #include "submit.h"
 
@@ -32,36 +37,18 @@ RD_TABLE_COVERS(error_codes, N_CODES);
 const char *const statuses[] = {"assigned", "waitlisted", "forwarded", "other"};
 RD_TABLE_COVERS(statuses, N_STATUSES);
 
-enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_TIMEDOUT };
-
-struct slot {
-        enum slot_state state;
-        uint64_t seq;
-        int64_t sent_ns, due_ns;
-};
-
-struct client {
-        int index;
-        const struct options *opt;
-        void *zctx;
-        pthread_t thread;
-        pthread_barrier_t *barrier;
-        uint64_t quota; /* requests this client submits */
-        struct slot *slots;
-        int *free_slots; /* a stack of free slot numbers */
-        int n_free;
-        uint64_t prefix_hash; /* of the ref prefix: the seed of the referrals */
-        int fault;            /* a setup or socket fault: errno */
-        struct stats st;
-};
-
 /* A timeout somewhere: every client stops sending. So does SIGINT or
  * SIGTERM (tool_interrupted); the replies in flight are drained. */
 static int abort_run;
 
-static bool run_aborted(void)
+bool run_aborted(void)
 {
         return __atomic_load_n(&abort_run, __ATOMIC_RELAXED) || tool_interrupted;
+}
+
+void run_abort(void)
+{
+        __atomic_store_n(&abort_run, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -96,29 +83,35 @@ static void note_unmatched(struct client *c, const char *what, const char *data,
                          (int)(size > 100 ? 100 : size), data);
 }
 
-static void count_error(struct client *c, const char *code, const char *message)
+/* The index of CODE in error_codes ("other" for any other or none). */
+static size_t error_index(const char *code)
 {
         size_t i;
 
         for (i = 0; i + 1 < N_CODES; i++)
                 if (code && strcmp(code, error_codes[i]) == 0)
                         break;
-        c->st.by_code[i]++;
+        return i;
+}
+
+static void count_error(struct client *c, const char *code, const char *message)
+{
+        c->st.by_code[error_index(code)]++;
         c->st.errors++;
         if (!c->st.first_error[0])
                 snprintf(c->st.first_error, sizeof c->st.first_error, "%s: %s",
                          code ? code : "(no code)", message ? message : "(no message)");
 }
 
-static void release_slot(struct client *c, long slot)
+void release_slot(struct client *c, struct slot *s)
 {
-        c->slots[slot].state = SLOT_FREE;
-        c->free_slots[c->n_free++] = (int)slot;
+        *s = (struct slot){.state = SLOT_FREE};
+        c->free_slots[c->n_free++] = (int)(s - c->slots);
 }
 
 /* The slot in flight that REPLY (DATA, SIZE as received) answers, or
  * NULL when none: noted as unmatched, or as late for a request that timed
- * out (its slot is freed, not reused before). */
+ * out (its slot stays retired) or for a copy of one answered before. */
 static struct slot *match_reply(struct client *c, const json_t *reply, const char *data,
                                 size_t size)
 {
@@ -127,46 +120,75 @@ static struct slot *match_reply(struct client *c, const json_t *reply, const cha
         uint64_t seq;
         struct slot *s;
 
+        if (corr && peers_warm_up_corr(corr))
+                return NULL; /* a late answer to a warm-up ping */
         if (!corr || !parse_corr(corr, &client, &slot, &seq) || client != c->index || slot < 0 ||
             slot >= c->opt->window) {
                 note_unmatched(c, "a reply whose corr names no request of this client", data, size);
                 return NULL;
         }
         s = &c->slots[slot];
-        if (s->seq != seq || s->state == SLOT_FREE) {
-                note_unmatched(c, "a reply whose corr is not in flight", data, size);
-                return NULL;
-        }
-        if (s->state == SLOT_TIMEDOUT) {
+        if (s->seq == seq && s->state == SLOT_TIMEDOUT) {
                 /* counted as a timeout already; the slot stays retired */
                 c->st.late++;
-                s->state = SLOT_FREE;
+                if (++s->replies >= s->attempts)
+                        s->state = SLOT_FREE;
+                return NULL;
+        }
+        if (s->seq != seq || s->state == SLOT_FREE) {
+                if (retry_late_copy(c, seq))
+                        c->st.late++;
+                else
+                        note_unmatched(c, "a reply whose corr is not in flight", data, size);
                 return NULL;
         }
         return s;
 }
 
-/* Count what REPLY says: ok (and its status, and whether a duplicate), or
- * an error (by code), or that it is not a proper reply. */
-static void count_reply(struct client *c, const json_t *reply)
+/* Count the ok REPLY to S: its status, whether a duplicate (and whether
+ * after a retry); into REC (may be NULL) too. */
+static void count_ok(struct client *c, const struct slot *s, const json_t *reply,
+                     struct req_record *rec)
+{
+        const char *status = json_string_value(json_object_get(reply, "status"));
+        const char *id = json_string_value(json_object_get(reply, "id"));
+        bool dup = json_is_true(json_object_get(reply, "duplicate"));
+        size_t i;
+
+        c->st.ok++;
+        c->st.duplicates += dup;
+        c->st.dup_after_retry += dup && s->attempts > 1;
+        for (i = 0; i + 1 < N_STATUSES; i++)
+                if (strcmp(status, statuses[i]) == 0)
+                        break;
+        c->st.by_status[i]++;
+        if (rec) {
+                rec->outcome = REQ_ANSWERED_OK;
+                rec->code = (uint8_t)i;
+                rec->duplicate = dup;
+                snprintf(rec->id, sizeof rec->id, "%s", id);
+        }
+}
+
+/* Count what REPLY to S says: ok (and its status, and whether a
+ * duplicate), or an error (by code), or that it is not a proper reply. */
+static void count_reply(struct client *c, const struct slot *s, const json_t *reply)
 {
         const json_t *ok = json_object_get(reply, "ok");
+        struct req_record *rec = c->records ? &c->records[s->seq] : NULL;
 
+        if (rec) {
+                rec->attempts = s->attempts;
+                rec->endpoint = (int8_t)s->endpoint;
+                rec->outcome = REQ_ANSWERED_ERROR;
+        }
         if (json_is_true(ok)) {
-                const char *status = json_string_value(json_object_get(reply, "status"));
-                size_t i;
-
-                if (!json_is_string(json_object_get(reply, "id")) || !status) {
+                if (!json_is_string(json_object_get(reply, "id")) ||
+                    !json_is_string(json_object_get(reply, "status"))) {
                         c->st.bad_replies++;
                         count_error(c, "other", "an ok reply without id or status");
                 } else {
-                        c->st.ok++;
-                        if (json_is_true(json_object_get(reply, "duplicate")))
-                                c->st.duplicates++;
-                        for (i = 0; i + 1 < N_STATUSES; i++)
-                                if (strcmp(status, statuses[i]) == 0)
-                                        break;
-                        c->st.by_status[i]++;
+                        count_ok(c, s, reply, rec);
                 }
         } else if (json_is_false(ok)) {
                 const json_t *error = json_object_get(reply, "error");
@@ -176,32 +198,70 @@ static void count_reply(struct client *c, const json_t *reply)
                 c->st.bad_replies++;
                 count_error(c, "other", "a reply without a boolean ok");
         }
+        if (rec && rec->outcome == REQ_ANSWERED_ERROR)
+                rec->code = (uint8_t)error_index(json_string_value(
+                        json_object_get(json_object_get(reply, "error"), "code")));
 }
 
-/* One reply frame: match it to its request, check it, count it. */
-static void handle_reply(struct client *c, const char *data, size_t size, int64_t now)
+static bool is_unavailable(const json_t *reply)
+{
+        const char *code =
+                json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+
+        return json_is_false(json_object_get(reply, "ok")) && code && !strcmp(code, "unavailable");
+}
+
+/* REPLY from endpoint J answers S at NOW: count it, free the slot. With
+ * several endpoints, an `unavailable` does not answer it: the attempt
+ * from J (if that is the one in flight) has failed. 0, or -errno. */
+static int answered(struct client *c, struct slot *s, int j, const json_t *reply, int64_t now)
+{
+        if (c->opt->n_endpoints > 1 && is_unavailable(reply)) {
+                s->replies++;
+                c->st.ep[j].unavailable++;
+                if (s->state == SLOT_INFLIGHT && s->endpoint == j)
+                        return retry_failed(c, s, now);
+                return 0;
+        }
+        c->st.ep[j].answered++;
+        s->endpoint = j;
+        hist_record(&c->st.lat, now - s->sent_ns);
+        if (c->opt->rate > 0)
+                hist_record(&c->st.lat_sched, now - s->due_ns);
+        c->st.last_reply_ns = now;
+        retry_answered(c, s);
+        count_reply(c, s, reply);
+        if (json_is_true(json_object_get(reply, "ok")))
+                c->current = j; /* it serves: the next requests go there */
+        release_slot(c, s);
+        return 0;
+}
+
+/* One reply frame from endpoint J: match it to its request, check it,
+ * count it. 0, or -errno. */
+static int handle_reply(struct client *c, int j, const char *data, size_t size, int64_t now)
 {
         json_error_t jerr;
         json_t *reply = json_loadb(data, size, 0, &jerr);
         struct slot *s;
+        int r = 0;
 
         if (!reply || !json_is_object(reply)) {
                 c->st.bad_replies++;
                 note_unmatched(c, "a reply that is not a JSON object", data, size);
         } else if ((s = match_reply(c, reply, data, size)) != NULL) {
-                hist_record(&c->st.lat, now - s->sent_ns);
-                if (c->opt->rate > 0)
-                        hist_record(&c->st.lat_sched, now - s->due_ns);
-                c->st.last_reply_ns = now;
-                release_slot(c, s - c->slots);
-                count_reply(c, reply);
+                r = answered(c, s, j, reply, now);
         }
         json_decref(reply);
+        return r;
 }
 
-/* Receive every reply that is ready. Returns 0, or -errno on a socket fault. */
-static int drain(struct client *c, void *sock)
+/* Receive every reply that is ready on endpoint J. Returns 0, or -errno on
+ * a socket fault. */
+static int drain(struct client *c, int j)
 {
+        void *sock = c->peers.sock[j];
+
         for (;;) {
                 zmq_msg_t msg;
                 int more;
@@ -227,7 +287,12 @@ static int drain(struct client *c, void *sock)
                                 more = zmq_msg_more(&msg);
                         }
                 } else {
-                        handle_reply(c, zmq_msg_data(&msg), zmq_msg_size(&msg), tool_mono_ns());
+                        int r = handle_reply(c, j, zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                             tool_mono_ns());
+                        if (r < 0) {
+                                zmq_msg_close(&msg);
+                                return r;
+                        }
                 }
                 zmq_msg_close(&msg);
         }
@@ -235,95 +300,9 @@ static int drain(struct client *c, void *sock)
 
 /* ---- one client --------------------------------------------------------- */
 
-static void *open_socket(struct client *c)
-{
-        int zero = 0, hwm = c->opt->window * 2 + 1000;
-        void *sock = zmq_socket(c->zctx, ZMQ_DEALER);
-
-        if (!sock)
-                return NULL;
-        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        if (zmq_connect(sock, c->opt->endpoint) < 0) {
-                int e = errno;
-                zmq_close(sock);
-                errno = e;
-                return NULL;
-        }
-        return sock;
-}
-
-/* Wait on SOCK for readable input up to DEADLINE (monotonic ns), with
- * nanosecond timing (zmq_poll counts in milliseconds). */
-static int wait_readable(void *sock, int fd, int64_t deadline)
-{
-        int events = 0;
-        size_t len = sizeof events;
-        int64_t now = tool_mono_ns();
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        struct timespec ts;
-
-        /* ZMQ_FD is edge-triggered: look at ZMQ_EVENTS before sleeping */
-        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) < 0)
-                return -errno;
-        if (events & ZMQ_POLLIN)
-                return 1;
-        if (deadline <= now)
-                return 0;
-        ts.tv_sec = (deadline - now) / NS_PER_S;
-        ts.tv_nsec = (deadline - now) % NS_PER_S;
-        if (ppoll(&pfd, 1, &ts, NULL) < 0 && errno != EINTR)
-                return -errno;
-        return 0;
-}
-
-/* A ping before the run: the connection is up and the daemon answers. */
-static int warm_up(struct client *c, void *sock, int fd)
-{
-        char req[64];
-        int64_t deadline = tool_mono_ns() + TIMEOUT_NS;
-        int n = snprintf(req, sizeof req, "{\"op\":\"ping\",\"corr\":\"warm-%d\"}", c->index);
-
-        if (zmq_send(sock, req, (size_t)n, 0) < 0)
-                return -errno;
-        while (tool_mono_ns() < deadline && !tool_interrupted) {
-                zmq_msg_t msg;
-                int r = wait_readable(sock, fd, deadline);
-                if (r < 0)
-                        return r;
-                zmq_msg_init(&msg);
-                if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0) {
-                        bool ok = zmq_msg_size(&msg) > 0 &&
-                                  memmem(zmq_msg_data(&msg), zmq_msg_size(&msg), "\"ok\":true",
-                                         9) != NULL;
-                        zmq_msg_close(&msg);
-                        return ok ? 0 : -EPROTO;
-                }
-                zmq_msg_close(&msg);
-        }
-        return -ETIMEDOUT;
-}
-
 static int64_t min64(int64_t a, int64_t b)
 {
         return a < b ? a : b;
-}
-
-/* Connect C and check with a ping that the daemon answers. Returns the
- * socket (also after a fault, to be closed) with its ZMQ_FD in *FD; a
- * fault is in c->fault. */
-static void *client_connect(struct client *c, int *fd)
-{
-        size_t fdlen = sizeof *fd;
-        void *sock = open_socket(c);
-        int r;
-
-        if (!sock || zmq_getsockopt(sock, ZMQ_FD, fd, &fdlen) < 0)
-                c->fault = errno ? errno : EIO;
-        else if ((r = warm_up(c, sock, *fd)) < 0)
-                c->fault = -r;
-        return sock;
 }
 
 /* What a client sends next: the sequence number and, with --rate, when. */
@@ -332,63 +311,58 @@ struct pace {
         int64_t interval, next_due;
 };
 
-/* Send what is due (with --rate) and fits in the window; REQ is the
- * buffer (REQUEST_MAX bytes). *SENDING: whether there is more to send.
- * 0, or -errno. */
-static int send_due(struct client *c, void *sock, char *req, struct pace *p, bool *sending)
+/* Send what is due (with --rate) and fits in the window, to c->current.
+ * *SENDING: whether there is more to send. 0, or -errno. */
+static int send_due(struct client *c, struct pace *p, bool *sending)
 {
         const struct options *opt = c->opt;
         int64_t now = tool_mono_ns();
 
         *sending = p->next_seq < c->quota && !run_aborted();
         while (*sending && c->n_free > 0 && (opt->rate <= 0 || p->next_due <= now)) {
-                int slot = c->free_slots[--c->n_free];
-                struct slot *s = &c->slots[slot];
-                int len = build_submit(opt, c->prefix_hash, c->index, slot, p->next_seq, req,
-                                       REQUEST_MAX);
+                struct slot *s = &c->slots[c->free_slots[--c->n_free]];
+                int r;
 
-                if (len < 0)
-                        return -E2BIG;
-                s->state = SLOT_INFLIGHT;
                 s->seq = p->next_seq;
                 s->due_ns = opt->rate > 0 ? p->next_due : now;
-                s->sent_ns = tool_mono_ns();
-                if (opt->rate > 0 && s->sent_ns - p->next_due > c->st.max_send_lag_ns)
-                        c->st.max_send_lag_ns = s->sent_ns - p->next_due;
-                if (zmq_send(sock, req, (size_t)len, 0) < 0)
-                        return -errno;
-                c->st.sent++;
+                now = tool_mono_ns();
+                if (opt->rate > 0 && now - p->next_due > c->st.max_send_lag_ns)
+                        c->st.max_send_lag_ns = now - p->next_due;
+                if ((r = retry_send(c, s, c->current, now)) < 0)
+                        return r;
                 p->next_seq++;
                 p->next_due += p->interval;
                 *sending = p->next_seq < c->quota;
-                now = s->sent_ns;
         }
         return 0;
 }
 
-/* Retire the requests unanswered for TIMEOUT_NS at NOW: each is a timeout,
- * and the whole run stops sending. */
-static void retire_timeouts(struct client *c, int64_t now)
-{
-        for (int i = 0; i < c->opt->window; i++) {
-                struct slot *s = &c->slots[i];
-                if (s->state == SLOT_INFLIGHT && now - s->sent_ns >= TIMEOUT_NS) {
-                        s->state = SLOT_TIMEDOUT; /* retired: not reused */
-                        c->st.timeouts++;
-                        __atomic_store_n(&abort_run, 1, __ATOMIC_RELAXED);
-                }
-        }
-}
-
-/* Whether C waits for a reply (a timed-out request waits no more). */
+/* Whether C waits for an answer (a timed-out request waits no more). */
 static bool replies_in_flight(const struct client *c)
 {
         if (c->n_free == c->opt->window)
                 return false;
         for (int i = 0; i < c->opt->window; i++)
-                if (c->slots[i].state == SLOT_INFLIGHT)
+                if (c->slots[i].state == SLOT_INFLIGHT || c->slots[i].state == SLOT_WAITING)
                         return true;
         return false;
+}
+
+/* Take every reply and every lost connection that is ready, on every
+ * endpoint of C. 0, or -errno. */
+static int take_input(struct client *c)
+{
+        int r = 0;
+
+        for (int j = 0; j < c->peers.n && r == 0; j++) {
+                int lost = peers_lost(&c->peers, j);
+
+                if ((r = drain(c, j)) == 0 && lost) {
+                        c->st.ep[j].lost += (uint64_t)lost;
+                        r = retry_lost(c, j, tool_mono_ns());
+                }
+        }
+        return r;
 }
 
 /* One client's thread: connect, wait for the others at the barrier, then
@@ -397,16 +371,12 @@ static void *client_main(void *arg)
 {
         struct client *c = arg;
         const struct options *opt = c->opt;
-        char *req = malloc(REQUEST_MAX);
-        void *sock = NULL;
-        int fd = -1, r = 0;
+        int r = 0;
         struct pace p = {0};
         int64_t start, next_scan;
 
-        if (!req)
-                c->fault = ENOMEM;
-        else
-                sock = client_connect(c, &fd);
+        if ((r = peers_open(c)) < 0 || (r = peers_warm_up(c)) < 0)
+                c->fault = -r;
         pthread_barrier_wait(c->barrier);
         if (c->fault)
                 goto out;
@@ -424,11 +394,12 @@ static void *client_main(void *arg)
                 int64_t now, deadline;
                 bool sending;
 
-                if ((r = send_due(c, sock, req, &p, &sending)) < 0 || (r = drain(c, sock)) < 0)
+                if ((r = send_due(c, &p, &sending)) < 0 || (r = take_input(c)) < 0)
                         break;
                 now = tool_mono_ns();
                 if (now >= next_scan) {
-                        retire_timeouts(c, now);
+                        if ((r = retry_scan(c, now)) < 0)
+                                break;
                         next_scan = now + TIMEOUT_SCAN_NS;
                 }
                 if ((p.next_seq >= c->quota || run_aborted()) && !replies_in_flight(c))
@@ -437,15 +408,13 @@ static void *client_main(void *arg)
                 if (sending && c->n_free > 0)
                         /* room in the window: go round and send (now, or when due) */
                         deadline = opt->rate > 0 ? min64(deadline, p.next_due) : now;
-                if ((r = wait_readable(sock, fd, deadline)) < 0)
+                if ((r = peers_wait(&c->peers, deadline)) < 0)
                         break;
         }
         if (r < 0)
                 c->fault = -r;
 out:
-        if (sock)
-                zmq_close(sock);
-        free(req);
+        peers_close(&c->peers);
         return NULL;
 }
 
@@ -463,7 +432,10 @@ static int client_init(struct client *c, int i, const struct options *opt, void 
                    ((uint64_t)i < opt->total % (uint64_t)opt->clients);
         c->slots = calloc((size_t)opt->window, sizeof *c->slots);
         c->free_slots = calloc((size_t)opt->window, sizeof *c->free_slots);
-        if (!c->slots || !c->free_slots)
+        c->req = malloc(REQUEST_MAX);
+        if (opt->requests_path)
+                c->records = calloc(c->quota, sizeof *c->records);
+        if (!c->slots || !c->free_slots || !c->req || (opt->requests_path && !c->records))
                 return -1;
         for (int s = opt->window - 1; s >= 0; s--)
                 c->free_slots[c->n_free++] = s;
@@ -478,6 +450,9 @@ static void clients_free(struct client *clients, int n)
         for (int i = 0; clients && i < n; i++) {
                 free(clients[i].slots);
                 free(clients[i].free_slots);
+                free(clients[i].req);
+                free(clients[i].records);
+                retry_free(&clients[i]);
         }
         free(clients);
 }
@@ -497,6 +472,18 @@ static void stats_add(struct stats *all, const struct stats *s)
                 all->by_code[k] += s->by_code[k];
         for (size_t k = 0; k < N_STATUSES; k++)
                 all->by_status[k] += s->by_status[k];
+        all->retried += s->retried;
+        all->resends += s->resends;
+        all->dup_after_retry += s->dup_after_retry;
+        for (size_t k = 0; k < N_ATTEMPT_BINS; k++)
+                all->by_attempts[k] += s->by_attempts[k];
+        for (size_t k = 0; k < MAX_ENDPOINTS; k++) {
+                all->ep[k].sent += s->ep[k].sent;
+                all->ep[k].answered += s->ep[k].answered;
+                all->ep[k].unavailable += s->ep[k].unavailable;
+                all->ep[k].attempt_timeouts += s->ep[k].attempt_timeouts;
+                all->ep[k].lost += s->ep[k].lost;
+        }
         hist_merge(&all->lat, &s->lat);
         hist_merge(&all->lat_sched, &s->lat_sched);
         if (!all->first_error[0] && s->first_error[0])
@@ -583,6 +570,8 @@ struct result *run_load(const struct options *opt)
         all = &res->all;
         res->failed = res->fault || all->errors || all->timeouts || all->unmatched ||
                       all->bad_replies || all->sent < opt->total || (opt->pid && !res->rss.have);
+        if (opt->requests_path && write_requests(opt, clients) < 0)
+                res->failed = true;
         clients_free(clients, opt->clients);
         return res;
 oom:

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The load of OPT against the daemon at OPT->endpoint. The exit status. */
+/* The load of OPT against the daemons at OPT->endpoints. The exit status. */
 static int run_against_running(const struct options *opt)
 {
         struct result *res = run_load(opt);
@@ -38,7 +38,8 @@ static int run_against(struct server *srv, const struct options *opt, json_t *bo
         srv->room = opt->room;
         srv->conninfo = opt->postgresql;
         if (server_start(srv) == 0) {
-                ro.endpoint = srv->endpoint;
+                ro.endpoints[0] = srv->endpoint;
+                ro.n_endpoints = 1;
                 ro.pid = (long)srv->pid;
                 res = run_load(&ro);
                 server_stop(srv);

@@ -25,7 +25,18 @@ static void usage(FILE *to)
                 "that (--bare), or of all three side by side (--compare).\n"
                 "\n"
                 "  -e, --endpoint EP    the running daemon's intake (default " DEFAULT_ENDPOINT
-                ")\n"
+                ");\n"
+                "                       repeat it for several daemons (one active, the others\n"
+                "                       standby): a request goes to the next on `unavailable`,\n"
+                "                       no reply within --attempt-timeout or a lost connection\n"
+                "  -t, --timeout MS     a request not answered MS after its first send is a\n"
+                "                       timeout (default %d)\n"
+                "      --attempt-timeout MS\n"
+                "                       several endpoints: how long one attempt waits before the\n"
+                "                       same request goes to the next (default: the timeout\n"
+                "                       divided by the number of endpoints)\n"
+                "      --requests FILE  write a line per request: its ref, the attempts it took,\n"
+                "                       which endpoint answered and how (JSON lines)\n"
                 "  -c, --clients N      DEALER sockets, one thread each (default %d)\n"
                 "  -w, --window N       requests in flight per client (default %d)\n"
                 "  -n, --total N        referrals to submit over all clients (default %d)\n"
@@ -63,7 +74,9 @@ static void usage(FILE *to)
                 "  -h, --help           this help\n"
                 "  -V, --version        the version\n"
                 "\n"
-                "A request unanswered after 10 s is a timeout: sending stops and the run ends.\n"
+                "A request unanswered after the timeout stops the sending, and the run ends.\n"
+                "After each round of the endpoints without an answer, a request waits 100 ms\n"
+                "(doubling to 1 s) before it goes round again.\n"
                 "With --rate, latency is also measured from each request's due time, so that\n"
                 "a stall of the daemon shows even when the window holds the sends back.\n"
                 "A server started here must answer a ping within 20 s and exit 0 within 30 s\n"
@@ -72,7 +85,7 @@ static void usage(FILE *to)
                 "Exit status: 0 every request answered ok and every server started here\n"
                 "stopped cleanly; 1 an error reply, a timeout, a reply matching no request,\n"
                 "a server that did not start or stop cleanly, or a fault; 2 a usage error.\n",
-                DEFAULT_CLIENTS, DEFAULT_WINDOW, DEFAULT_TOTAL);
+                DEFAULT_TIMEOUT_MS, DEFAULT_CLIENTS, DEFAULT_WINDOW, DEFAULT_TOTAL);
 }
 
 static long long parse_int(const char *opt, const char *s, long long lo, long long hi)
@@ -106,11 +119,16 @@ enum {
         OPT_COMPARE,
         OPT_ROOM,
         OPT_KEEP,
+        OPT_ATTEMPT_TIMEOUT,
+        OPT_REQUESTS,
         OPT_POSTGRESQL
 };
 
 static const struct option longopts[] = {
         {"endpoint", required_argument, NULL, 'e'},
+        {"timeout", required_argument, NULL, 't'},
+        {"attempt-timeout", required_argument, NULL, OPT_ATTEMPT_TIMEOUT},
+        {"requests", required_argument, NULL, OPT_REQUESTS},
         {"clients", required_argument, NULL, 'c'},
         {"window", required_argument, NULL, 'w'},
         {"total", required_argument, NULL, 'n'},
@@ -178,14 +196,28 @@ static void set_spawn(struct options *opt, int ch, const char *path)
         }
 }
 
+/* One more -e: the first replaces the default. */
+static void add_endpoint(struct options *opt, bool *have_endpoint, const char *ep)
+{
+        if (!*have_endpoint)
+                opt->n_endpoints = 0;
+        *have_endpoint = true;
+        if (opt->n_endpoints == MAX_ENDPOINTS)
+                tool_usage_error(PROG, "-e given more than %d times", MAX_ENDPOINTS);
+        opt->endpoints[opt->n_endpoints++] = ep;
+}
+
 /* Take option CH (its value in optarg) into OPT; -e sets *HAVE_ENDPOINT. */
 static void take_option(struct options *opt, int ch, bool *have_endpoint)
 {
         switch (ch) {
-        case 'e':
-                opt->endpoint = optarg;
-                *have_endpoint = true;
+        case 'e': add_endpoint(opt, have_endpoint, optarg); break;
+        case 't': opt->timeout_ns = parse_int("--timeout", optarg, 1, 86400000) * NS_PER_MS; break;
+        case OPT_ATTEMPT_TIMEOUT:
+                opt->attempt_timeout_ns =
+                        parse_int("--attempt-timeout", optarg, 1, 86400000) * NS_PER_MS;
                 break;
+        case OPT_REQUESTS: opt->requests_path = optarg; break;
         case 'c': opt->clients = (int)parse_int("-c", optarg, 1, MAX_CLIENTS); break;
         case 'w': opt->window = (int)parse_int("-w", optarg, 1, MAX_WINDOW); break;
         case 'n': opt->total = (uint64_t)parse_int("-n", optarg, 1, INT64_MAX); break;
@@ -218,12 +250,14 @@ void parse_options(int argc, char **argv, struct options *opt)
         bool spawn, have_endpoint = false;
         int ch;
 
-        opt->endpoint = DEFAULT_ENDPOINT;
+        opt->endpoints[0] = DEFAULT_ENDPOINT;
+        opt->n_endpoints = 1;
+        opt->timeout_ns = DEFAULT_TIMEOUT_MS * NS_PER_MS;
         opt->clients = DEFAULT_CLIENTS;
         opt->window = DEFAULT_WINDOW;
         opt->total = DEFAULT_TOTAL;
         opt->partner = DEFAULT_PARTNER;
-        while ((ch = getopt_long(argc, argv, "e:c:w:n:hV", longopts, NULL)) != -1)
+        while ((ch = getopt_long(argc, argv, "e:t:c:w:n:hV", longopts, NULL)) != -1)
                 take_option(opt, ch, &have_endpoint);
         spawn = opt->spawn_daemon || opt->spawn_floor || opt->spawn_bare;
         if (optind < argc)
@@ -235,6 +269,11 @@ void parse_options(int argc, char **argv, struct options *opt)
                 tool_usage_error(PROG, "--pid names a daemon already running; --spawn, --floor, "
                                        "--bare and --compare report the RSS of the server they "
                                        "start");
+        if (opt->attempt_timeout_ns && opt->n_endpoints < 2)
+                tool_usage_error(PROG, "--attempt-timeout goes with several -e: with one "
+                                       "endpoint a request waits the whole --timeout");
+        if (!opt->attempt_timeout_ns)
+                opt->attempt_timeout_ns = opt->timeout_ns / opt->n_endpoints;
         if (opt->keep && !spawn)
                 tool_usage_error(PROG, "--keep goes with --spawn, --floor, --bare or --compare");
         if (opt->postgresql && !opt->spawn_daemon)

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 static double us(int64_t ns)
@@ -65,7 +66,7 @@ static void print_problems(const struct options *opt, const struct result *res)
 
         if (res->fault)
                 tool_msg(PROG, "client %d: %s", res->fault_client,
-                         res->fault == ETIMEDOUT ? "the daemon did not answer a ping within 10 s"
+                         res->fault == ETIMEDOUT ? "no daemon answered a ping (as active) in time"
                          : res->fault == EPROTO  ? "the daemon answered the ping with an error"
                                                  : zmq_strerror(res->fault));
         if (opt->pid && !res->rss.have)
@@ -73,8 +74,8 @@ static void print_problems(const struct options *opt, const struct result *res)
         if (tool_interrupted)
                 tool_msg(PROG, "interrupted; the results cover what was sent");
         if (all->timeouts)
-                tool_msg(PROG, "%" PRIu64 " requests unanswered after 10 s; the run stopped",
-                         all->timeouts);
+                tool_msg(PROG, "%" PRIu64 " requests unanswered after %lld ms; the run stopped",
+                         all->timeouts, (long long)(opt->timeout_ns / NS_PER_MS));
         if (all->unmatched)
                 tool_msg(PROG,
                          "BUG: %" PRIu64 " replies matched no request in flight; the first: %s",
@@ -86,6 +87,48 @@ bool run_failed(const struct result *res, const struct server *srv)
         return res->failed || (srv && srv->failed);
 }
 
+/* The retries of ALL (several endpoints) as a JSON object. */
+static json_t *retries_json(const struct stats *all)
+{
+        json_t *o = json_object(), *by = json_object();
+
+        for (size_t k = 0; k < N_ATTEMPT_BINS; k++) {
+                char key[16];
+
+                if (!all->by_attempts[k])
+                        continue;
+                snprintf(key, sizeof key, k + 1 < N_ATTEMPT_BINS ? "%zu" : "%zu+", k + 1);
+                json_object_set_new(by, key, json_integer((json_int_t)all->by_attempts[k]));
+        }
+        json_object_set_new(o, "requests_retried", json_integer((json_int_t)all->retried));
+        json_object_set_new(o, "resends", json_integer((json_int_t)all->resends));
+        json_object_set_new(o, "by_attempts", by);
+        json_object_set_new(o, "duplicates_after_retry",
+                            json_integer((json_int_t)all->dup_after_retry));
+        json_object_set_new(o, "duplicates_first_attempt",
+                            json_integer((json_int_t)(all->duplicates - all->dup_after_retry)));
+        return o;
+}
+
+/* What each endpoint of OPT did, as a JSON array. */
+static json_t *endpoints_json(const struct options *opt, const struct stats *all)
+{
+        json_t *a = json_array();
+
+        for (int j = 0; j < opt->n_endpoints; j++) {
+                const struct endpoint_stats *e = &all->ep[j];
+
+                json_array_append_new(a,
+                                      json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "endpoint",
+                                                opt->endpoints[j], "sent", (json_int_t)e->sent,
+                                                "answered", (json_int_t)e->answered, "unavailable",
+                                                (json_int_t)e->unavailable, "attempt_timeouts",
+                                                (json_int_t)e->attempt_timeouts, "connections_lost",
+                                                (json_int_t)e->lost));
+        }
+        return a;
+}
+
 /* The run as one JSON object; with SRV, the server started for it. */
 static json_t *result_json(const struct options *opt, const struct result *res,
                            const struct server *srv)
@@ -93,7 +136,12 @@ static json_t *result_json(const struct options *opt, const struct result *res,
         const struct stats *all = &res->all;
         json_t *o = json_object(), *codes = json_object(), *st = json_object();
 
-        json_object_set_new(o, "endpoint", json_string(opt->endpoint));
+        json_object_set_new(o, "endpoint", json_string(opt->endpoints[0]));
+        json_object_set_new(o, "by_endpoint", endpoints_json(opt, all));
+        json_object_set_new(o, "timeout_ms", json_integer(opt->timeout_ns / NS_PER_MS));
+        if (opt->n_endpoints > 1)
+                json_object_set_new(o, "attempt_timeout_ms",
+                                    json_integer(opt->attempt_timeout_ns / NS_PER_MS));
         json_object_set_new(o, "clients", json_integer(opt->clients));
         json_object_set_new(o, "window", json_integer(opt->window));
         json_object_set_new(o, "total", json_integer((json_int_t)opt->total));
@@ -117,6 +165,7 @@ static json_t *result_json(const struct options *opt, const struct result *res,
                 json_object_set_new(o, "first_error", json_string(all->first_error));
         json_object_set_new(o, "timeouts", json_integer((json_int_t)all->timeouts));
         json_object_set_new(o, "late_replies", json_integer((json_int_t)all->late));
+        json_object_set_new(o, "retries", retries_json(all));
         json_object_set_new(o, "unmatched_replies", json_integer((json_int_t)all->unmatched));
         json_object_set_new(o, "latency", hist_json(&all->lat));
         if (opt->rate > 0) {
@@ -170,6 +219,26 @@ static const char *size_text(long long bytes, char *buf, size_t cap)
         return buf;
 }
 
+/* Several endpoints: the retries and what each endpoint did, as text. */
+static void print_retries(const struct options *opt, const struct stats *all)
+{
+        printf("  retried %" PRIu64 " (%" PRIu64 " sends more); by attempts:", all->retried,
+               all->resends);
+        for (size_t k = 0; k < N_ATTEMPT_BINS; k++)
+                if (all->by_attempts[k])
+                        printf(" %zu%s %" PRIu64, k + 1, k + 1 < N_ATTEMPT_BINS ? "" : "+",
+                               all->by_attempts[k]);
+        printf("; duplicates after a retry %" PRIu64 "\n", all->dup_after_retry);
+        for (int j = 0; j < opt->n_endpoints; j++) {
+                const struct endpoint_stats *e = &all->ep[j];
+
+                printf("  %s: sent %" PRIu64 ", answered %" PRIu64 ", unavailable %" PRIu64
+                       ", no reply in time %" PRIu64 ", connections lost %" PRIu64 "\n",
+                       opt->endpoints[j], e->sent, e->answered, e->unavailable, e->attempt_timeouts,
+                       e->lost);
+        }
+}
+
 /* The run as text; with SRV, the server started for it. */
 static void print_result(const struct options *opt, const struct result *res,
                          const struct server *srv)
@@ -187,8 +256,11 @@ static void print_result(const struct options *opt, const struct result *res,
                 printf("== the BARE FLOOR, not the daemon: %s --bare (receive, one insert of the "
                        "frame, a commit per batch, reply; no parsing) ==\n",
                        srv->path);
-        printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s\n", opt->total,
-               opt->clients, opt->clients == 1 ? "" : "s", opt->window, opt->endpoint);
+        printf(PROG ": %" PRIu64 " submits, %d client%s x window %d, %s", opt->total, opt->clients,
+               opt->clients == 1 ? "" : "s", opt->window, opt->endpoints[0]);
+        for (int j = 1; j < opt->n_endpoints; j++)
+                printf(" %s", opt->endpoints[j]);
+        printf("\n");
         if (opt->rate > 0)
                 printf("  offered %.1f req/s (open loop), latest send %.3f ms after its "
                        "due time\n",
@@ -207,6 +279,8 @@ static void print_result(const struct options *opt, const struct result *res,
                 printf(" (first: %s)", all->first_error);
         printf("; timeouts %" PRIu64 "; late replies %" PRIu64 "; unmatched replies %" PRIu64 "\n",
                all->timeouts, all->late, all->unmatched);
+        if (opt->n_endpoints > 1)
+                print_retries(opt, all);
         print_hist("latency send->reply", &all->lat);
         if (opt->rate > 0)
                 print_hist("latency due->reply", &all->lat_sched);
@@ -449,4 +523,57 @@ void report_compare(const struct options *opt, const struct summary *sums, int n
                         print_pair(a, b, k);
         }
         fflush(stdout);
+}
+
+/* Request SEQ of client CLIENT as it was recorded in REC, as a JSON object. */
+static json_t *request_json(const struct options *opt, int client, uint64_t seq,
+                            const struct req_record *rec)
+{
+        char ref[PREFIX_MAX + 48];
+        json_t *o;
+
+        snprintf(ref, sizeof ref, "%s-%d-%" PRIu64, opt->prefix, client, seq);
+        o = json_pack("{s:s, s:i}", "ref", ref, "attempts", (int)rec->attempts);
+        if (rec->outcome == REQ_TIMED_OUT)
+                json_object_set_new(o, "timeout", json_true());
+        if (rec->outcome != REQ_ANSWERED_OK && rec->outcome != REQ_ANSWERED_ERROR)
+                return o;
+        json_object_set_new(o, "endpoint", json_string(opt->endpoints[rec->endpoint]));
+        json_object_set_new(o, "ok", json_boolean(rec->outcome == REQ_ANSWERED_OK));
+        if (rec->outcome == REQ_ANSWERED_ERROR) {
+                json_object_set_new(o, "error", json_string(error_codes[rec->code]));
+                return o;
+        }
+        json_object_set_new(o, "duplicate", json_boolean(rec->duplicate));
+        json_object_set_new(o, "id", json_string(rec->id));
+        json_object_set_new(o, "status", json_string(statuses[rec->code]));
+        return o;
+}
+
+int write_requests(const struct options *opt, const struct client *clients)
+{
+        FILE *f = fopen(opt->requests_path, "w");
+        int e;
+
+        if (!f) {
+                e = errno;
+                tool_msg(PROG, "--requests %s: %s", opt->requests_path, strerror(e));
+                return -e;
+        }
+        for (int i = 0; i < opt->clients; i++) {
+                for (uint64_t seq = 0; seq < clients[i].quota; seq++) {
+                        json_t *o = request_json(opt, i, seq, &clients[i].records[seq]);
+
+                        json_dumpf(o, f, JSON_COMPACT);
+                        fputc('\n', f);
+                        json_decref(o);
+                }
+        }
+        if (ferror(f) | fclose(f)) {
+                e = errno ? errno : EIO;
+                tool_msg(PROG, "--requests %s: cannot write it: %s", opt->requests_path,
+                         strerror(e));
+                return -e;
+        }
+        return 0;
 }

@@ -5,6 +5,7 @@
 #define RD_BENCH_REPORT_H
 
 #include "bench.h"
+#include "client.h"
 #include "server.h"
 
 #include <jansson.h>
@@ -42,6 +43,14 @@ void summarise(const struct result *res, const struct server *srv, struct summar
  * the exit status FAILED says, and freed) or as text. */
 void report_compare(const struct options *opt, const struct summary *sums, int n, bool failed,
                     json_t *both);
+
+/* --requests: one JSON line per request of the OPT->clients CLIENTS into
+ * OPT->requests_path, by client, then in the order they were sent:
+ * {"ref", "attempts", "endpoint" (the one that answered), "ok": true,
+ * "duplicate", "id", "status"}, or the same with "ok": false and "error"
+ * (its code), or {"ref", "attempts", "timeout": true}, or {"ref",
+ * "attempts": 0} for one never sent. 0, or -errno (said on stderr). */
+int write_requests(const struct options *opt, const struct client *clients);
 
 /* O as one compact JSON line on stdout; O is freed. */
 void print_json(json_t *o);

@@ -1,6 +1,8 @@
 /* cmd_events.c: `events [--since N] [--follow]`: the events after seq N,
- * page by page; with --follow, then the live ones from the PUB endpoint
- * (a SUB socket), without gaps or doubles. */
+ * page by page; with --follow, then the live ones from the PUB endpoints
+ * (one SUB socket connected to every daemon's: the active one publishes),
+ * without gaps or doubles: de-duplicated by seq, a gap filled with
+ * `events` from whichever daemon answers (conn.h). */
 #include "commands.h"
 #include "conn.h"
 #include "curve.h"
@@ -64,21 +66,39 @@ static enum req_result replay(struct ctl *c, struct replay *st, json_t **err_rep
         }
 }
 
-/* Wait until the SUB socket has completed its handshake with the PUB, so
- * that the subscription is in place before the replay starts. Returns 0
- * when subscribed, 1 when the daemon refused the subscription (CURVE: the
- * client's role may not subscribe; c->refusal says so), -1 on a failure
- * (printed). */
+/* Connect SUB to every events endpoint, each with its CURVE key. 0, or
+ * -1 (printed). */
+static int connect_events(struct ctl *c, void *sub)
+{
+        for (size_t i = 0; i < c->events_endpoints.n; i++) {
+                const char *ep = c->events_endpoints.v[i];
+
+                if (curve_apply(c, sub, i, &c->events_endpoints, "--events-endpoint") != 0)
+                        return -1;
+                if (zmq_connect(sub, ep) != 0) {
+                        fault("cannot connect to %s: %s", ep, zmq_strerror(zmq_errno()));
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* Wait until the SUB socket has completed its handshake with a PUB (one of
+ * the daemons': the others may be down, and a standby publishes nothing
+ * anyway), so that the subscription is in place before the replay starts.
+ * Returns 0 when subscribed, 1 when a daemon refused the subscription
+ * (CURVE: the client's role may not subscribe; c->refusal says so), -1 on
+ * a failure (printed). */
 static int wait_subscribed(struct ctl *c, void *sub)
 {
         void *mon;
         int64_t deadline = deadline_after(c->timeout_ms);
         int rc = -1;
+        char where[1024];
 
         c->refusal[0] = '\0';
         mon = watch_socket(c, sub, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILURES);
-        if (zmq_connect(sub, c->events_endpoint) != 0) {
-                fault("cannot connect to %s: %s", c->events_endpoint, zmq_strerror(zmq_errno()));
+        if (connect_events(c, sub) != 0) {
                 unwatch_socket(sub, &mon);
                 return -1;
         }
@@ -88,27 +108,29 @@ static int wait_subscribed(struct ctl *c, void *sub)
                 zmq_pollitem_t item = {.socket = mon, .events = ZMQ_POLLIN};
                 uint16_t event = 0;
                 uint32_t value = 0;
+                char addr[256];
                 int n = zmq_poll(&item, 1, left_ms(deadline));
 
                 if (n < 0 && zmq_errno() == EINTR)
                         continue;
                 if (n <= 0) {
+                        endpoints_text(&c->events_endpoints, where, sizeof where);
                         fault("no connection to the event endpoint %s within %d ms (see "
                               "--events-endpoint%s)%s%s",
-                              c->events_endpoint, c->timeout_ms,
+                              where, c->timeout_ms,
                               c->curve_state == 1 ? "; CURVE is on: check --server-key and "
                                                     "--key"
                                                   : "",
                               c->refusal[0] ? ": " : "", c->refusal);
                         break;
                 }
-                if (!read_monitor_event(mon, &event, &value))
+                if (!read_monitor_event(mon, &event, &value, addr, sizeof addr))
                         continue;
                 if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                         rc = 0;
                         break;
                 }
-                if (explain_handshake_failure(c, c->events_endpoint, event, value, true)) {
+                if (explain_handshake_failure(c, addr, event, value, true)) {
                         rc = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 1 : -1;
                         if (rc < 0)
                                 fault("%s", c->refusal);
@@ -138,8 +160,6 @@ static int subscribe(struct ctl *c, void *sub)
 
         zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
-        if (curve_apply(c, sub) != 0)
-                return -1;
         return wait_subscribed(c, sub);
 }
 
@@ -172,6 +192,34 @@ static int wait_live_event(void *sub, const struct replay *st, json_t **ev, json
         return 0;
 }
 
+/* Whether a replay that came to RES (ERR_REPLY: the error reply, freed
+ * here when so) is one to ride out: no reply in time, or `unavailable`
+ * (the daemon may be restarting, or a standby taking over). Says so on
+ * stderr once (*WARNED) until a replay succeeds. */
+static bool still_following(struct ctl *c, enum req_result res, json_t *err_reply, bool *warned)
+{
+        char where[1024];
+
+        if (res == REQ_OK)
+                *warned = false;
+        if (res != REQ_TIMEOUT && !(res == REQ_ERROR_REPLY && is_unavailable(err_reply)))
+                return false;
+        if (!*warned) {
+                const char *msg = jstr(json_object_get(err_reply, "error"), "message");
+
+                endpoints_text(&c->endpoints, where, sizeof where);
+                if (res == REQ_TIMEOUT)
+                        fprintf(stderr, "warning: no reply from %s within %d ms; still following\n",
+                                where, c->timeout_ms);
+                else
+                        fprintf(stderr, "warning: %s: unavailable (%s); still following\n", where,
+                                msg ? msg : "no message");
+        }
+        *warned = true;
+        json_decref(err_reply);
+        return true;
+}
+
 /* Step 3 of --follow: print what is newer than the cursor; a gap is
  * filled from the replay before the event that revealed it; a silence
  * makes us ask for what we may have missed. Returns EXIT_OK once
@@ -193,16 +241,9 @@ static int follow_stream(struct ctl *c, struct replay *st, void *sub)
                 }
                 if (seq > st->cursor + 1 || !ev) {
                         res = replay(c, st, &err_reply);
-                        if (res == REQ_TIMEOUT) {
-                                /* Keep following: the daemon may be restarting. The
-                                 * event is not printed out of order; the next
+                        if (still_following(c, res, err_reply, &warned)) {
+                                /* The event is not printed out of order; the next
                                  * replay brings it. */
-                                if (!warned)
-                                        fprintf(stderr,
-                                                "warning: no reply from %s within %d ms; "
-                                                "still following\n",
-                                                c->endpoint, c->timeout_ms);
-                                warned = true;
                                 json_decref(ev);
                                 continue;
                         }

@@ -61,7 +61,7 @@ void unwatch_socket(void *sock, void **mon)
         }
 }
 
-bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value)
+bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value, char *addr, size_t cap)
 {
         zmq_msg_t msg;
         int more = 0;
@@ -76,45 +76,67 @@ bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value)
         }
         zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
         zmq_msg_close(&msg);
+        if (addr)
+                snprintf(addr, cap, "?");
         while (more) { /* the endpoint frame */
                 zmq_msg_init(&msg);
-                zmq_msg_recv(&msg, mon, 0);
+                if (zmq_msg_recv(&msg, mon, 0) >= 0 && addr)
+                        snprintf(addr, cap, "%.*s", (int)zmq_msg_size(&msg),
+                                 (const char *)zmq_msg_data(&msg));
                 zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &moresz);
                 zmq_msg_close(&msg);
         }
         return got;
 }
 
-void close_dealer(struct ctl *c)
+/* Close the DEALER of peer P (and its monitor), if open. */
+static void close_peer(struct peer *p)
 {
-        if (c->dealer) {
-                unwatch_socket(c->dealer, &c->dealer_mon);
-                zmq_close(c->dealer);
-                c->dealer = NULL;
+        if (p->dealer) {
+                unwatch_socket(p->dealer, &p->mon);
+                zmq_close(p->dealer);
+                p->dealer = NULL;
         }
 }
 
-static int open_dealer(struct ctl *c)
+void close_dealers(struct ctl *c)
 {
+        for (size_t i = 0; i < c->endpoints.n; i++)
+                close_peer(&c->peers[i]);
+}
+
+/* With several endpoints, the monitor also says when a connection cannot
+ * be made or was lost: the request goes to the next endpoint at once. */
+#define PEER_DOWN (ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED)
+
+static bool several(const struct ctl *c)
+{
+        return c->endpoints.n > 1;
+}
+
+/* Open the DEALER of endpoint I, if not open yet. 0, or -1 (printed). */
+static int open_peer(struct ctl *c, size_t i)
+{
+        struct peer *p = &c->peers[i];
         int linger = 0;
 
-        if (c->dealer)
+        if (p->dealer)
                 return 0;
-        c->dealer = zmq_socket(c->zctx, ZMQ_DEALER);
-        if (!c->dealer) {
+        p->dealer = zmq_socket(c->zctx, ZMQ_DEALER);
+        if (!p->dealer) {
                 fault("cannot create a socket: %s", zmq_strerror(zmq_errno()));
                 return -1;
         }
-        zmq_setsockopt(c->dealer, ZMQ_LINGER, &linger, sizeof linger);
-        if (curve_apply(c, c->dealer) != 0) {
-                close_dealer(c);
+        zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof linger);
+        if (curve_apply(c, p->dealer, i, &c->endpoints, "--endpoint") != 0) {
+                close_peer(p);
                 return -1;
         }
         c->refusal[0] = '\0';
-        c->dealer_mon = watch_socket(c, c->dealer, HANDSHAKE_FAILURES);
-        if (zmq_connect(c->dealer, c->endpoint) != 0) {
-                fault("cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
-                close_dealer(c);
+        p->mon = watch_socket(c, p->dealer, HANDSHAKE_FAILURES | (several(c) ? PEER_DOWN : 0));
+        if (zmq_connect(p->dealer, c->endpoints.v[i]) != 0) {
+                fault("cannot connect to %s: %s", c->endpoints.v[i], zmq_strerror(zmq_errno()));
+                close_peer(p);
                 return -1;
         }
         return 0;
@@ -154,58 +176,250 @@ json_t *recv_reply(void *sock, bool *bad)
         return out;
 }
 
-/* Wait until DEADLINE for the reply to CORR on the DEALER, reading the
- * monitor on the way: see request(). */
-static enum req_result await_reply(struct ctl *c, const char *corr, int64_t deadline,
-                                   json_t **reply)
+/* ---- one request, round the endpoints ----------------------------------- */
+
+/* What one attempt at one endpoint came to. */
+enum attempt { ATT_ANSWER, ATT_UNAVAILABLE, ATT_TIMEOUT, ATT_DOWN, ATT_REFUSED, ATT_FAULT };
+
+/* One request on its way round the endpoints: the same text (and corr)
+ * to each. Every endpoint that has a copy may still answer it. */
+struct pending {
+        const char *text, *corr;
+        int64_t deadline;        /* the command's timeout: -1 none */
+        bool sent[OPT_LIST_MAX]; /* which endpoints have a copy */
+        json_t *unavailable;     /* the last `unavailable` answer (owned) */
+        bool refused;            /* a handshake was refused (c->refusal says why) */
+        json_t *answer;          /* the answer (owned until handed over) */
+        size_t from;             /* the endpoint of the answer */
+};
+
+bool is_unavailable(const json_t *reply)
 {
-        int rc;
+        const char *code = jstr(json_object_get(reply, "error"), "code");
 
+        return json_is_false(json_object_get(reply, "ok")) && code && !strcmp(code, "unavailable");
+}
+
+/* Read the monitor of endpoint I: ATT_REFUSED for a refused handshake,
+ * ATT_DOWN for a connection that cannot be made or was lost (several
+ * endpoints only), else -1 (nothing that ends the attempt). */
+static int peer_event(struct ctl *c, size_t i)
+{
+        uint16_t event = 0;
+        uint32_t value = 0;
+
+        if (!read_monitor_event(c->peers[i].mon, &event, &value, NULL, 0))
+                return -1;
+        if (event & PEER_DOWN)
+                return ATT_DOWN;
+        if (explain_handshake_failure(c, c->endpoints.v[i], event, value, false))
+                return ATT_REFUSED;
+        return -1;
+}
+
+/* Forget what the monitor of endpoint I said before this attempt: the
+ * connection may be back. */
+static void drain_peer_events(struct ctl *c, size_t i)
+{
+        zmq_pollitem_t item = {.socket = c->peers[i].mon, .events = ZMQ_POLLIN};
+        uint16_t event;
+        uint32_t value;
+
+        while (c->peers[i].mon && zmq_poll(&item, 1, 0) > 0 &&
+               read_monitor_event(c->peers[i].mon, &event, &value, NULL, 0))
+                ;
+}
+
+/* Take the reply waiting on endpoint J's DEALER. ATT_ANSWER when it
+ * answers P (in p->answer), ATT_UNAVAILABLE for an `unavailable` with
+ * several endpoints (kept in p->unavailable), -1 for a stale reply to an
+ * earlier request, ATT_FAULT (printed). */
+static int take_reply(struct ctl *c, struct pending *p, size_t j)
+{
+        bool bad;
+        json_t *r = recv_reply(c->peers[j].dealer, &bad);
+        const char *rcorr;
+
+        if (bad) {
+                fault("the daemon at %s sent a reply that is not a JSON object", c->endpoints.v[j]);
+                return ATT_FAULT;
+        }
+        rcorr = jstr(r, "corr");
+        if (!rcorr || strcmp(rcorr, p->corr) != 0) {
+                json_decref(r); /* a stale reply to an earlier request */
+                return -1;
+        }
+        if (several(c) && is_unavailable(r)) {
+                json_decref(p->unavailable);
+                p->unavailable = r;
+                return ATT_UNAVAILABLE;
+        }
+        p->answer = r;
+        p->from = j;
+        return ATT_ANSWER;
+}
+
+/* Wait until UNTIL for the answer to P from any endpoint that has a copy,
+ * and for what ends the attempt at endpoint I (none: SIZE_MAX, a pause):
+ * its `unavailable`, a lost connection, a refused handshake. An
+ * `unavailable` from another endpoint is noted and the wait goes on. */
+static enum attempt await_answer(struct ctl *c, struct pending *p, size_t i, int64_t until)
+{
         for (;;) {
-                zmq_pollitem_t items[2] = {{.socket = c->dealer, .events = ZMQ_POLLIN},
-                                           {.socket = c->dealer_mon, .events = ZMQ_POLLIN}};
-                json_t *r;
-                bool bad;
-                const char *rcorr;
+                zmq_pollitem_t items[OPT_LIST_MAX + 1];
+                size_t who[OPT_LIST_MAX], n = 0;
+                int rc;
 
-                rc = zmq_poll(items, c->dealer_mon ? 2 : 1, left_ms(deadline));
+                for (size_t j = 0; j < c->endpoints.n; j++)
+                        if (p->sent[j] && c->peers[j].dealer) {
+                                items[n] = (zmq_pollitem_t){.socket = c->peers[j].dealer,
+                                                            .events = ZMQ_POLLIN};
+                                who[n++] = j;
+                        }
+                if (i != SIZE_MAX && c->peers[i].mon)
+                        items[n] =
+                                (zmq_pollitem_t){.socket = c->peers[i].mon, .events = ZMQ_POLLIN};
+                rc = zmq_poll(items, (int)n + (i != SIZE_MAX && c->peers[i].mon), left_ms(until));
                 if (rc < 0) {
                         if (zmq_errno() == EINTR && !tool_interrupted)
                                 continue;
-                        if (zmq_errno() == EINTR)
-                                return REQ_FAULT; /* interrupted: quiet exit */
-                        fault("poll: %s", zmq_strerror(zmq_errno()));
-                        return REQ_FAULT;
+                        if (zmq_errno() != EINTR) /* else interrupted: a quiet exit */
+                                fault("poll: %s", zmq_strerror(zmq_errno()));
+                        return ATT_FAULT;
                 }
-                if (rc == 0) {
-                        close_dealer(c);
-                        return REQ_TIMEOUT;
-                }
-                if (c->dealer_mon && (items[1].revents & ZMQ_POLLIN)) {
-                        uint16_t event = 0;
-                        uint32_t value = 0;
+                if (rc == 0)
+                        return ATT_TIMEOUT;
+                for (size_t k = 0; k < n; k++) {
+                        int r;
 
-                        if (read_monitor_event(c->dealer_mon, &event, &value) &&
-                            explain_handshake_failure(c, c->endpoint, event, value, false)) {
-                                close_dealer(c);
-                                return REQ_REFUSED;
-                        }
-                        if (!(items[0].revents & ZMQ_POLLIN))
+                        if (!(items[k].revents & ZMQ_POLLIN))
                                 continue;
+                        r = take_reply(c, p, who[k]);
+                        if (r == ATT_ANSWER || r == ATT_FAULT || (r >= 0 && who[k] == i))
+                                return (enum attempt)r;
                 }
-                r = recv_reply(c->dealer, &bad);
-                if (bad) {
-                        fault("the daemon at %s sent a reply that is not a JSON object",
-                              c->endpoint);
-                        return REQ_FAULT;
+                if (i != SIZE_MAX && c->peers[i].mon && (items[n].revents & ZMQ_POLLIN)) {
+                        int r = peer_event(c, i);
+
+                        if (r == ATT_REFUSED)
+                                p->refused = true;
+                        if (r >= 0)
+                                return (enum attempt)r;
                 }
-                rcorr = jstr(r, "corr");
-                if (!rcorr || strcmp(rcorr, corr) != 0) {
-                        json_decref(r); /* a stale reply to an earlier request */
-                        continue;
+        }
+}
+
+/* Milliseconds one attempt may wait: the command's timeout shared among
+ * the endpoints, so that each gets its turn (without a timeout: the
+ * default's share). */
+static int attempt_ms(const struct ctl *c)
+{
+        int total = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
+        int ms = total / (int)c->endpoints.n;
+
+        return ms > 0 ? ms : 1;
+}
+
+/* Send P to endpoint I and wait for what that attempt comes to. */
+static enum attempt attempt(struct ctl *c, struct pending *p, size_t i)
+{
+        int64_t until = deadline_after(attempt_ms(c));
+        int rc;
+
+        if (open_peer(c, i) != 0)
+                return ATT_FAULT;
+        if (several(c))
+                drain_peer_events(c, i);
+        else
+                until = p->deadline; /* one endpoint: the whole timeout */
+        if (p->deadline >= 0 && (until < 0 || until > p->deadline))
+                until = p->deadline;
+        /* A DEALER queues the frame while it is not connected yet, so this
+         * does not block: the wait is in await_answer(). */
+        rc = zmq_send(c->peers[i].dealer, p->text, strlen(p->text), ZMQ_DONTWAIT);
+        if (rc < 0 && zmq_errno() == EAGAIN)
+                return several(c) ? ATT_DOWN : ATT_TIMEOUT;
+        if (rc < 0) {
+                fault("cannot send to %s: %s", c->endpoints.v[i], zmq_strerror(zmq_errno()));
+                return ATT_FAULT;
+        }
+        p->sent[i] = true;
+        return await_answer(c, p, i, until);
+}
+
+/* -v: what attempt RES at endpoint I came to, and where the request goes
+ * next (NEXT; SIZE_MAX: nowhere, the time is up). */
+static void say_attempt(const struct ctl *c, const struct pending *p, size_t i, enum attempt res,
+                        size_t next)
+{
+        char why[640];
+
+        if (!c->verbose)
+                return;
+        switch (res) {
+        case ATT_UNAVAILABLE: {
+                const char *msg = jstr(json_object_get(p->unavailable, "error"), "message");
+
+                snprintf(why, sizeof why, "unavailable: %s", msg ? msg : "(no message)");
+                break;
+        }
+        case ATT_TIMEOUT: snprintf(why, sizeof why, "no reply within %d ms", attempt_ms(c)); break;
+        case ATT_DOWN: snprintf(why, sizeof why, "no connection"); break;
+        case ATT_REFUSED: snprintf(why, sizeof why, "%s", c->refusal); break;
+        default: return;
+        }
+        if (next == SIZE_MAX)
+                fprintf(stderr, "%s: %s: %s\n", PROG, c->endpoints.v[i], why);
+        else
+                fprintf(stderr, "%s: %s: %s; the same request to %s\n", PROG, c->endpoints.v[i],
+                        why, c->endpoints.v[next]);
+}
+
+/* Wait before the next round: 100 ms, doubling to 1 s, never past the
+ * deadline; an answer that comes meanwhile is taken. */
+static enum attempt pause_round(struct ctl *c, struct pending *p, int *pause_ms)
+{
+        int64_t until = deadline_after(*pause_ms);
+        enum attempt r;
+
+        if (p->deadline >= 0 && until > p->deadline)
+                until = p->deadline;
+        r = await_answer(c, p, SIZE_MAX, until);
+        *pause_ms = *pause_ms * 2 > 1000 ? 1000 : *pause_ms * 2;
+        return r;
+}
+
+static bool time_is_up(const struct pending *p)
+{
+        return p->deadline >= 0 && left_ms(p->deadline) == 0;
+}
+
+/* Send P round the endpoints, from c->current: to the next on
+ * `unavailable`, a timeout or no connection, until an answer or the
+ * deadline. One endpoint: one attempt with the whole timeout. */
+static enum attempt send_round(struct ctl *c, struct pending *p)
+{
+        size_t n = c->endpoints.n, i = c->current % n;
+        int pause_ms = 100;
+        bool waited = false; /* this round had a timeout: no pause after it */
+
+        for (size_t k = 0;; k++) {
+                enum attempt r;
+                size_t next = (i + 1) % n;
+
+                if (k > 0 && k % n == 0) {
+                        if (!waited && (r = pause_round(c, p, &pause_ms)) != ATT_TIMEOUT)
+                                return r;
+                        waited = false;
                 }
-                *reply = r;
-                return json_is_true(json_object_get(r, "ok")) ? REQ_OK : REQ_ERROR_REPLY;
+                r = attempt(c, p, i);
+                if (r == ATT_ANSWER || r == ATT_FAULT || n == 1)
+                        return r;
+                waited |= r == ATT_TIMEOUT;
+                say_attempt(c, p, i, r, time_is_up(p) ? SIZE_MAX : next);
+                if (time_is_up(p))
+                        return r;
+                i = next;
         }
 }
 
@@ -213,12 +427,10 @@ enum req_result request(struct ctl *c, json_t *req, json_t **reply)
 {
         char corr[128];
         char *text;
-        int64_t deadline;
-        int rc;
+        struct pending p = {.corr = corr};
+        enum attempt r;
 
         *reply = NULL;
-        if (open_dealer(c) != 0)
-                return REQ_FAULT;
         snprintf(corr, sizeof corr, "%s-%lu", c->corr_prefix, ++c->corr_seq);
         json_object_set_new(req, "corr", json_string(corr));
         text = json_dumps(req, JSON_COMPACT);
@@ -226,37 +438,66 @@ enum req_result request(struct ctl *c, json_t *req, json_t **reply)
                 fault("cannot encode the request");
                 return REQ_FAULT;
         }
-        deadline = deadline_after(c->timeout_ms);
-        /* A DEALER queues the frame while it is not connected yet, so this
-         * does not block: the wait is in await_reply(). */
-        rc = zmq_send(c->dealer, text, strlen(text), ZMQ_DONTWAIT);
+        p.text = text;
+        p.deadline = deadline_after(c->timeout_ms);
+        r = send_round(c, &p);
         free(text);
-        if (rc < 0) {
-                if (zmq_errno() == EAGAIN) {
-                        close_dealer(c);
-                        return REQ_TIMEOUT;
-                }
-                fault("cannot send to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        if (r == ATT_ANSWER) {
+                c->current = p.from;
+                if (c->verbose && several(c))
+                        fprintf(stderr, "%s: answered by %s\n", PROG, c->endpoints.v[p.from]);
+                json_decref(p.unavailable);
+                *reply = p.answer;
+                return json_is_true(json_object_get(p.answer, "ok")) ? REQ_OK : REQ_ERROR_REPLY;
+        }
+        if (r == ATT_FAULT) {
+                json_decref(p.unavailable);
                 return REQ_FAULT;
         }
-        return await_reply(c, corr, deadline, reply);
+        /* The time is up. A late reply must never be taken for the answer
+         * to a later request: the next one opens new sockets. */
+        close_dealers(c);
+        if (p.unavailable) {
+                *reply = p.unavailable;
+                return REQ_ERROR_REPLY;
+        }
+        return p.refused ? REQ_REFUSED : REQ_TIMEOUT;
+}
+
+void endpoints_text(const struct opt_list *l, char *buf, size_t cap)
+{
+        size_t used = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < l->n && used < cap; i++) {
+                int w = snprintf(buf + used, cap - used, "%s%s",
+                                 i == 0          ? ""
+                                 : i + 1 == l->n ? " or "
+                                                 : ", ",
+                                 l->v[i]);
+                if (w < 0)
+                        break;
+                used += (size_t)w;
+        }
 }
 
 static void print_timeout(const struct ctl *c)
 {
+        char where[1024];
+
+        endpoints_text(&c->endpoints, where, sizeof where);
         if (c->curve_state == 1)
                 fault("no reply from %s within %d ms (is referrald running there? see "
                       "--endpoint, --timeout). CURVE is on: a daemon that does not accept this "
                       "client answers nothing, so check the keys: --server-key must be the "
                       "daemon's public key, and this client's public key %s (from --key) must "
                       "be listed in its security.clients%s%s",
-                      c->endpoint, c->timeout_ms, c->public_key, c->refusal[0] ? "; " : "",
-                      c->refusal);
+                      where, c->timeout_ms, c->public_key, c->refusal[0] ? "; " : "", c->refusal);
         else
                 fault("no reply from %s within %d ms (is referrald running there? see "
                       "--endpoint, --timeout; if the daemon has security on, give --server-key "
                       "and --key)",
-                      c->endpoint, c->timeout_ms);
+                      where, c->timeout_ms);
 }
 
 static void print_refused(const struct ctl *c)

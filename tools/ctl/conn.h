@@ -1,8 +1,21 @@
-/* conn.h: referralctl's connection to the daemon: one DEALER socket on
- * c->endpoint, opened on the first request (a CURVE client when keys are
- * given, curve.h), a unique `corr` per request, ZMQ_LINGER 0, every wait
- * bounded by c->timeout_ms; and the socket monitor that tells why a
- * handshake failed. */
+/* conn.h: referralctl's connection to the daemons: a DEALER socket on
+ * each intake endpoint a request is sent to, opened on the first request
+ * sent there (a CURVE client when keys are given, curve.h), a unique
+ * `corr` per request, ZMQ_LINGER 0, every wait bounded by c->timeout_ms;
+ * the socket monitor that tells why a handshake failed and, with several
+ * endpoints, when a connection cannot be made.
+ *
+ * Several endpoints (daemon.md, "Several machines": one daemon active,
+ * the others standby): a request goes to c->current (the first endpoint,
+ * then the one that answered last); on `unavailable`, no reply within its
+ * share of the timeout (c->timeout_ms divided by the number of
+ * endpoints), or no connection, the same text (same corr) goes to the
+ * next, round the list, with a pause of 100 ms (doubling to 1 s) after a
+ * round without a timeout, until an answer that is not `unavailable` or
+ * the end of c->timeout_ms. Each endpoint that was sent a copy may still
+ * answer it: its late reply is taken too. Every operation may be sent
+ * again: a submit is idempotent, a repeated update changes nothing, the
+ * others only read. */
 #ifndef RD_CTL_CONN_H
 #define RD_CTL_CONN_H
 
@@ -14,13 +27,16 @@
 
 enum req_result { REQ_OK, REQ_ERROR_REPLY, REQ_FAULT, REQ_TIMEOUT, REQ_REFUSED };
 
-/* Send REQ (a JSON object; `corr` is set here) and wait for the reply with
- * the same corr, at most c->timeout_ms. Steals nothing: REQ stays the
- * caller's. *REPLY is set (owned by the caller) for REQ_OK and
- * REQ_ERROR_REPLY, else NULL. On a timeout the DEALER is closed, so that a
- * late reply can never be taken for the answer to a later request; the
- * next request opens a new one. Only faults of this program are printed;
- * the caller decides about the rest (request_failed()). An interrupt
+/* Send REQ (a JSON object; `corr` is set here) round the endpoints (see
+ * above) and wait for the reply with the same corr, at most
+ * c->timeout_ms. Steals nothing: REQ stays the caller's. *REPLY is set
+ * (owned by the caller) for REQ_OK and REQ_ERROR_REPLY (with several
+ * endpoints, also the last `unavailable` when the time ran out), else
+ * NULL. When the time runs out the DEALERs are closed, so that a late
+ * reply can never be taken for the answer to a later request; the next
+ * request opens new ones. Only faults of this program are printed (and,
+ * with -v, every failover and which endpoint answered); the caller
+ * decides about the rest (request_failed()). An interrupt
  * (tool_interrupted) is a quiet REQ_FAULT. */
 enum req_result request(struct ctl *c, json_t *req, json_t **reply);
 
@@ -39,8 +55,15 @@ int call(struct ctl *c, json_t *req, json_t **reply);
  * Takes ownership of REQ. Returns the exit status. */
 int call_and_print(struct ctl *c, json_t *req, void (*human)(const json_t *reply));
 
-/* Close the DEALER (and its monitor), if open. */
-void close_dealer(struct ctl *c);
+/* Whether REPLY is an error reply `unavailable`. */
+bool is_unavailable(const json_t *reply);
+
+/* Close every DEALER (and its monitor) that is open. */
+void close_dealers(struct ctl *c);
+
+/* The endpoints of L for a message, "A", "A or B", "A, B or C", into BUF
+ * (CAP bytes, cut short if need be). */
+void endpoints_text(const struct opt_list *l, char *buf, size_t cap);
 
 /* Receive all frames of one message from SOCK; return the last non-empty
  * frame as parsed JSON (owned by the caller; a REQ-style empty delimiter
@@ -70,7 +93,9 @@ void *watch_socket(struct ctl *c, void *sock, int mask);
 void unwatch_socket(void *sock, void **mon);
 
 /* Read one monitor event: its number and value (the ZAP status code, or
- * a protocol error code). Returns false when none could be read. */
-bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value);
+ * a protocol error code) and, when ADDR is not NULL, the endpoint it
+ * concerns into ADDR (CAP bytes; "?" when not told). Returns false when
+ * none could be read. */
+bool read_monitor_event(void *mon, uint16_t *event, uint32_t *value, char *addr, size_t cap);
 
 #endif

@@ -2,6 +2,7 @@
 #include "curve.h"
 
 #include "keys.h"
+#include "options.h"
 #include "print.h"
 
 #include <stdio.h>
@@ -37,6 +38,39 @@ static bool has_suffix(const char *s, const char *suffix)
         return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* The daemons' public keys of C->server_key_args into C->server_keys. 0,
+ * or -1 (printed). */
+static int read_server_keys(struct ctl *c)
+{
+        char err[512];
+
+        for (size_t i = 0; i < c->server_key_args.n; i++) {
+                /* by what the value is: '@' is also a Z85 character */
+                if (rd_key_from_arg(c->server_key_args.v[i], c->server_keys[i], err, sizeof err) <
+                    0) {
+                        fault("--server-key: %s", err);
+                        return -1;
+                }
+        }
+        c->n_server_keys = c->server_key_args.n;
+        return 0;
+}
+
+/* Whether a server key is this client's own public key (printed). */
+static bool own_key_as_server_key(const struct ctl *c)
+{
+        for (size_t i = 0; i < c->n_server_keys; i++) {
+                if (!strcmp(c->server_keys[i], c->public_key)) {
+                        fault("--server-key %s is this client's own public key; give the "
+                              "daemon's public key (the one that belongs to its "
+                              "security.secret_key_file)",
+                              c->server_key_args.v[i]);
+                        return true;
+                }
+        }
+        return false;
+}
+
 /* Load the keys once, from the options or the environment. Returns 1 when
  * CURVE is on, 0 when off, -1 after an error (printed; exit status 2). */
 static int curve_setup(struct ctl *c)
@@ -48,15 +82,16 @@ static int curve_setup(struct ctl *c)
         if (c->curve_state == -2)
                 return -1;
         c->curve_state = -2;
-        if (!c->server_key_arg && (env = getenv("REFERRALD_SERVER_KEY")) && *env)
-                c->server_key_arg = env;
+        if (!c->server_key_args.n &&
+            env_list(c, "REFERRALD_SERVER_KEY", ENV_SERVER_KEY, &c->server_key_args) != 0)
+                return -1;
         if (!c->key_file && (env = getenv("REFERRALD_KEY")) && *env)
                 c->key_file = env;
-        if (!c->server_key_arg && !c->key_file) {
+        if (!c->server_key_args.n && !c->key_file) {
                 c->curve_state = -1;
                 return 0;
         }
-        if (!c->server_key_arg || !c->key_file) {
+        if (!c->server_key_args.n || !c->key_file) {
                 fault("CURVE needs both the daemon's public key (--server-key or "
                       "$REFERRALD_SERVER_KEY) and this client's secret key file (--key or "
                       "$REFERRALD_KEY); only %s was given",
@@ -67,14 +102,8 @@ static int curve_setup(struct ctl *c)
                 fault("this libzmq was built without CURVE; cannot connect securely");
                 return -1;
         }
-        {
-                char err[512];
-                /* by what the value is: '@' is also a Z85 character */
-                if (rd_key_from_arg(c->server_key_arg, c->server_key, err, sizeof err) < 0) {
-                        fault("--server-key: %s", err);
-                        return -1;
-                }
-        }
+        if (read_server_keys(c))
+                return -1;
         if (has_suffix(c->key_file, ".pub")) {
                 fault("--key %s: that looks like a public key file; --key needs this client's "
                       "secret key file (BASENAME.key from `%s keygen --out BASENAME`)",
@@ -88,22 +117,30 @@ static int curve_setup(struct ctl *c)
                       zmq_strerror(zmq_errno()));
                 return -1;
         }
-        if (!strcmp(c->server_key, c->public_key)) {
-                fault("--server-key is this client's own public key; give the daemon's public "
-                      "key (the one that belongs to its security.secret_key_file)");
+        if (own_key_as_server_key(c))
                 return -1;
-        }
         c->curve_state = 1;
         return 1;
 }
 
-int curve_apply(struct ctl *c, void *sock)
+int curve_apply(struct ctl *c, void *sock, size_t index, const struct opt_list *endpoints,
+                const char *option)
 {
         int r = curve_setup(c);
+        const char *key;
 
         if (r <= 0)
                 return r;
-        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server_key, RD_KEY_Z85_LEN) != 0 ||
+        if (c->n_server_keys > 1 && c->n_server_keys != endpoints->n) {
+                fault("%zu server keys (--server-key or $REFERRALD_SERVER_KEY) for %zu endpoints "
+                      "(%s): give one key for all the daemons, or one per endpoint, in the "
+                      "order of the endpoints",
+                      c->n_server_keys, endpoints->n, option);
+                c->curve_state = -2;
+                return -1;
+        }
+        key = c->server_keys[c->n_server_keys > 1 ? index : 0];
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, key, RD_KEY_Z85_LEN) != 0 ||
             zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, RD_KEY_Z85_LEN) != 0 ||
             zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, RD_KEY_Z85_LEN) != 0) {
                 fault("cannot set the CURVE keys: %s", zmq_strerror(zmq_errno()));

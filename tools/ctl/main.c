@@ -91,21 +91,29 @@ void print_help(FILE *f)
                 fprintf(f, "  %s\n      %s\n", commands[i].synopsis, commands[i].summary);
         fprintf(f,
                 "\nOptions (before or after the command):\n"
-                "  -e, --endpoint URL       intake endpoint (default $REFERRALD_ENDPOINT or %s)\n"
+                "  -e, --endpoint URL       intake endpoint; repeat it for several daemons:\n"
+                "                           a request goes to the next on `unavailable` or\n"
+                "                           a timeout (default $REFERRALD_ENDPOINT, a list\n"
+                "                           separated by commas, or %s)\n"
                 "      --events-endpoint URL\n"
-                "                           event endpoint (default $REFERRALD_EVENTS or %s)\n"
+                "                           event endpoint; repeat it for several daemons\n"
+                "                           (default $REFERRALD_EVENTS, a list separated by\n"
+                "                           commas, or %s)\n"
                 "      --json               print replies (events: each event) as JSON, one per "
                 "line;\n"
                 "                           an error reply too (and exit status 1)\n"
-                "  -t, --timeout MS         wait at most MS for a reply (default %d; 0 = no "
-                "limit)\n"
+                "  -t, --timeout MS         wait at most MS for a reply, over all the\n"
+                "                           endpoints (default %d; 0 = no limit)\n"
                 "      --server-key KEY|@FILE\n"
-                "                           CURVE: the daemon's public key, Z85 or a file "
-                "holding it\n"
-                "                           (default $REFERRALD_SERVER_KEY)\n"
+                "                           CURVE: the daemon's public key, Z85 or a file\n"
+                "                           holding it; once for all the daemons, or once per\n"
+                "                           endpoint in their order (default\n"
+                "                           $REFERRALD_SERVER_KEY, a list separated by commas)\n"
                 "      --key FILE           CURVE: this client's secret key file (from "
                 "keygen;\n"
                 "                           default $REFERRALD_KEY); both or neither\n"
+                "  -v, --verbose            say on stderr which endpoint answered, and every\n"
+                "                           failover\n"
                 "  -h, --help               show this help\n"
                 "      --version            show the version\n"
                 "\nExit status: 0 done, 1 a fault, an error reply from the daemon or a failed "
@@ -113,16 +121,14 @@ void print_help(FILE *f)
                 DEFAULT_ENDPOINT, DEFAULT_EVENTS, DEFAULT_TIMEOUT_MS);
 }
 
-int main(int argc, char **argv)
+/* The options before the command, into C, and the command (*CMD; its
+ * arguments start at argv[optind]). -1 to run it, or the exit status
+ * (printed). */
+static int before_command(struct ctl *c, int argc, char **argv, const struct command **cmd)
 {
         static const struct option opts[] = {
                 GLOBAL_LONG, {"version", no_argument, NULL, OPT_VERSION}, {0}};
-        struct ctl c = {0};
-        const struct command *cmd = NULL;
-        struct timespec ts;
         int opt, r;
-
-        options_defaults(&c);
 
         opterr = 0;
         /* '+': stop at the command; its own options are parsed by it. */
@@ -131,7 +137,7 @@ int main(int argc, char **argv)
                         printf("%s %s\n", PROG, RD_VERSION);
                         return EXIT_OK;
                 }
-                r = common_option(&c, NULL, opt, argv);
+                r = common_option(c, NULL, opt, argv);
                 if (r < 0)
                         return r == -2 ? EXIT_OK : EXIT_USAGE;
         }
@@ -139,31 +145,51 @@ int main(int argc, char **argv)
                 usage_error(NULL, "no command given");
                 return EXIT_USAGE;
         }
-        cmd = find_command(argv[optind]);
-        if (!cmd) {
+        *cmd = find_command(argv[optind]);
+        if (!*cmd) {
                 usage_error(NULL, "unknown command '%s'", argv[optind]);
                 return EXIT_USAGE;
         }
+        return -1;
+}
+
+/* Run CMD with its ARGC arguments ARGV (ARGV[0] its name). The exit status. */
+static int run(struct ctl *c, const struct command *cmd, int argc, char **argv)
+{
+        struct timespec ts;
+        int r;
 
         /* A corr prefix unique enough across processes: pid and start time. */
         clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(c.corr_prefix, sizeof c.corr_prefix, "ctl-%ld-%llx", (long)getpid(),
+        snprintf(c->corr_prefix, sizeof c->corr_prefix, "ctl-%ld-%llx", (long)getpid(),
                  (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
-        c.zctx = zmq_ctx_new();
-        if (!c.zctx) {
+        c->zctx = zmq_ctx_new();
+        if (!c->zctx) {
                 fault("cannot start ZeroMQ: %s", zmq_strerror(zmq_errno()));
                 return EXIT_FAULT;
         }
-        r = cmd->run(&c, argc - optind, argv + optind);
-        if (c.curve_state == -2)
+        r = cmd->run(c, argc, argv);
+        if (c->curve_state == -2)
                 r = EXIT_USAGE; /* bad keys, printed */
-        close_dealer(&c);
-        explicit_bzero(c.secret_key, sizeof c.secret_key);
-        zmq_ctx_term(c.zctx);
+        close_dealers(c);
+        explicit_bzero(c->secret_key, sizeof c->secret_key);
+        zmq_ctx_term(c->zctx);
         fflush(stdout);
         if (ferror(stdout) && r == EXIT_OK) {
                 fault("cannot write the output");
                 r = EXIT_FAULT;
         }
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        struct ctl c = {0};
+        const struct command *cmd = NULL;
+        int r = options_defaults(&c);
+
+        if (!r && (r = before_command(&c, argc, argv, &cmd)) < 0)
+                r = run(&c, cmd, argc - optind, argv + optind);
+        options_free(&c);
         return r;
 }

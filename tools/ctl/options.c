@@ -10,14 +10,84 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-void options_defaults(struct ctl *c)
+/* Append VALUE (of option NAME) to LIST. false after a usage error
+ * (printed) when LIST is full. */
+static bool list_append(const char *cmd, const char *name, struct opt_list *list, const char *value)
 {
-        const char *env;
+        if (list->n == OPT_LIST_MAX) {
+                usage_error(cmd, "option '%s' given more than %d times", name, OPT_LIST_MAX);
+                return false;
+        }
+        list->v[list->n++] = value;
+        return true;
+}
 
-        c->endpoint = (env = getenv("REFERRALD_ENDPOINT")) && *env ? env : DEFAULT_ENDPOINT;
-        c->events_endpoint = (env = getenv("REFERRALD_EVENTS")) && *env ? env : DEFAULT_EVENTS;
+int env_list(struct ctl *c, const char *var, enum env_slot slot, struct opt_list *out)
+{
+        const char *env = getenv(var);
+        char *copy, *item, *save = NULL;
+
+        out->n = 0;
+        if (!env || !*env)
+                return 0;
+        free(c->env_lists[slot]);
+        copy = c->env_lists[slot] = strdup(env);
+        if (!copy) {
+                fault("out of memory");
+                return EXIT_FAULT;
+        }
+        for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                if (out->n == OPT_LIST_MAX) {
+                        usage_error(NULL, "$%s names more than %d values", var, OPT_LIST_MAX);
+                        return EXIT_USAGE;
+                }
+                out->v[out->n++] = item;
+        }
+        return 0;
+}
+
+int options_defaults(struct ctl *c)
+{
+        int r;
+
         c->timeout_ms = DEFAULT_TIMEOUT_MS;
+        if ((r = env_list(c, "REFERRALD_ENDPOINT", ENV_ENDPOINT, &c->endpoints)) ||
+            (r = env_list(c, "REFERRALD_EVENTS", ENV_EVENTS, &c->events_endpoints)))
+                return r;
+        if (!c->endpoints.n)
+                c->endpoints.v[c->endpoints.n++] = DEFAULT_ENDPOINT;
+        if (!c->events_endpoints.n)
+                c->events_endpoints.v[c->events_endpoints.n++] = DEFAULT_EVENTS;
+        return 0;
+}
+
+void options_free(struct ctl *c)
+{
+        for (size_t i = 0; i < sizeof c->env_lists / sizeof c->env_lists[0]; i++) {
+                free(c->env_lists[i]);
+                c->env_lists[i] = NULL;
+        }
+}
+
+/* -e or --events-endpoint (NAME; as given: ARGV0) VALUE: the first on the
+ * command line
+ * replaces the defaults (*GIVEN), each one more appends to LIST. One
+ * endpoint each: a comma is the environment's separator, not the
+ * option's. false after a usage error (printed). */
+static bool endpoint_option(const char *cmd, const char *name, struct opt_list *list, bool *given,
+                            const char *value)
+{
+        if (strchr(value, ',')) {
+                usage_error(cmd, "%s takes one endpoint; give it once per daemon: %s A %s B", name,
+                            name, name);
+                return false;
+        }
+        if (!*given)
+                list->n = 0;
+        *given = true;
+        return list_append(cmd, name, list, value);
 }
 
 void usage_error(const char *cmd, const char *fmt, ...)
@@ -57,10 +127,18 @@ int common_option(struct ctl *c, const char *cmd, int opt, char **argv)
         long long v;
 
         switch (opt) {
-        case 'e': c->endpoint = optarg; return 1;
-        case OPT_EVENTS_ENDPOINT: c->events_endpoint = optarg; return 1;
+        case 'e':
+                return endpoint_option(cmd, "-e", &c->endpoints, &c->endpoints_given, optarg) ? 1
+                                                                                              : -1;
+        case OPT_EVENTS_ENDPOINT:
+                return endpoint_option(cmd, "--events-endpoint", &c->events_endpoints,
+                                       &c->events_given, optarg)
+                               ? 1
+                               : -1;
         case OPT_JSON: c->json = true; return 1;
-        case OPT_SERVER_KEY: c->server_key_arg = optarg; return 1;
+        case 'v': c->verbose = true; return 1;
+        case OPT_SERVER_KEY:
+                return list_append(cmd, "--server-key", &c->server_key_args, optarg) ? 1 : -1;
         case OPT_KEY: c->key_file = optarg; return 1;
         case 't':
                 if (!parse_count(optarg, INT_MAX, &v)) {
@@ -100,13 +178,8 @@ static bool take_value(const char *cmd, int opt, const struct opt_value *values,
                 usage_error(cmd, v->bad, optarg);
                 return false;
         }
-        if (v->list && v->list->n == OPT_LIST_MAX) {
-                usage_error(cmd, "option '%s' given more than %d times", argv[optind - 1],
-                            OPT_LIST_MAX);
-                return false;
-        }
         if (v->list)
-                v->list->v[v->list->n++] = optarg;
+                return list_append(cmd, argv[optind - 1], v->list, optarg);
         return true;
 }
 

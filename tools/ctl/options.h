@@ -33,11 +33,12 @@ enum {
 /* The common options: a command's option table starts with GLOBAL_LONG
  * and its short options with GLOBAL_SHORT. */
 /* clang-format off */
-#define GLOBAL_SHORT ":e:t:h"
+#define GLOBAL_SHORT ":e:t:vh"
 #define GLOBAL_LONG                                                     \
         {"endpoint", required_argument, NULL, 'e'},                     \
         {"events-endpoint", required_argument, NULL, OPT_EVENTS_ENDPOINT}, \
         {"json", no_argument, NULL, OPT_JSON},                          \
+        {"verbose", no_argument, NULL, 'v'},                            \
         {"timeout", required_argument, NULL, 't'},                      \
         {"server-key", required_argument, NULL, OPT_SERVER_KEY},        \
         {"key", required_argument, NULL, OPT_KEY},                      \
@@ -45,9 +46,24 @@ enum {
 /* clang-format on */
 
 /* C's defaults: the endpoints from $REFERRALD_ENDPOINT and
- * $REFERRALD_EVENTS (else the loopback defaults), the default timeout.
- * The keys' variables are read when a socket needs them (curve.h). */
-void options_defaults(struct ctl *c);
+ * $REFERRALD_EVENTS (each a list separated by commas; else the loopback
+ * defaults), the default timeout. The keys' variables are read when a
+ * socket needs them (curve.h). 0, or the exit status after a message
+ * (printed): EXIT_USAGE for a list too long, EXIT_FAULT. */
+int options_defaults(struct ctl *c);
+
+/* Where the split copies of the environment's lists are kept. */
+enum env_slot { ENV_ENDPOINT, ENV_EVENTS, ENV_SERVER_KEY };
+
+/* The list in the environment variable VAR, split at commas (empty items
+ * left out) into OUT (n = 0 when VAR is unset or empty), its items
+ * pointing into a copy that C owns (in SLOT, freed by options_free).
+ * 0, or the exit status after a message (printed): EXIT_USAGE for more
+ * than OPT_LIST_MAX items, EXIT_FAULT out of memory. */
+int env_list(struct ctl *c, const char *var, enum env_slot slot, struct opt_list *out);
+
+/* Free what options_defaults() and env_list() keep in C. */
+void options_free(struct ctl *c);
 
 /* "referralctl: CMD: MESSAGE", the command's synopsis and a pointer to
  * --help on stderr. CMD may be NULL (before the command). */
@@ -66,13 +82,6 @@ int date_option(const char *cmd, const char *name, const char *s, int64_t *ms);
  * Returns 1 when handled, 0 when OPT is not a common option, or -1 after
  * a usage error (printed) and -2 after --help (printed; exit 0). */
 int common_option(struct ctl *c, const char *cmd, int opt, char **argv);
-
-/* The values of an option that may be given more than once, in order. */
-#define OPT_LIST_MAX 16
-struct opt_list {
-        const char *v[OPT_LIST_MAX];
-        size_t n;
-};
 
 /* Where a command's own option puts its value, in a table that ends with
  * {0}: a text (*TEXT = optarg), a flag (*FLAG = true), a count (*COUNT:

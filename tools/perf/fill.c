@@ -28,6 +28,8 @@
  * error. */
 #include "hub.h"
 #include "referral.h"
+#include "request.h"
+#include "routing_files.h"
 #include "rules.h"
 #include "store.h"
 
@@ -80,25 +82,25 @@ static int audit(struct fill *f, int64_t now, const char *action, const char *id
 static int submit(struct fill *f, uint64_t i, int64_t now)
 {
         char buf[REQUEST_MAX];
-        struct rd_referral ref;
+        struct rd_request req;
         struct rd_stored st;
         struct rd_error err;
-        json_t *req = NULL;
         bool duplicate;
         int len = build_submit(&f->bench, f->prefix_hash, 0, 0, i, buf, sizeof buf), r;
 
         if (len < 0)
                 return -E2BIG;
-        r = rd_json_parse_request(buf, (size_t)len, &req, &err);
-        if (r == 0)
-                r = rd_referral_from_json(json_object_get(req, "referral"), &ref, &err);
-        json_decref(req);
+        r = rd_request_decode(buf, (size_t)len, &req, &err);
+        if (r == 0 && (r = req.referral_rc) < 0) {
+                err = req.referral_err;
+                rd_request_clear(&req);
+        }
         if (r < 0) {
                 tool_msg(FILL_PROG, "referral %" PRIu64 ": %s", i, err.message);
                 return r;
         }
-        r = rd_hub_submit(f->hub, &ref, now, &st, &duplicate, &err);
-        rd_referral_clear(&ref);
+        r = rd_hub_submit(f->hub, &req.referral, now, &st, &duplicate, &err);
+        rd_request_clear(&req);
         if (r == 0)
                 r = audit(f, now, "submit", st.id);
         f->submitted += r == 0;
@@ -325,13 +327,36 @@ static void parse_args(int argc, char **argv, struct args *a)
                 tool_usage_error(FILL_PROG, "%s exists: the database must be new", a->db);
 }
 
-/* The store and the hub of A into F. 0 or -1 (said). */
-static int open_all(struct fill *f, const struct args *a)
+/* Record RULES, loaded from the LEN bytes at TEXT, in F's store as in
+ * force from START, as the daemon does before it decides under a file (the
+ * stored traces refer to it). 0 or -1 (said). */
+static int record_routing(struct fill *f, const struct rd_rules *rules, const char *text,
+                          size_t len, int64_t start)
+{
+        int r = rd_store_begin(f->store);
+
+        if (r == 0)
+                r = rd_routing_record(f->store, rules, text, len, start);
+        if (r == 0)
+                r = rd_store_commit(f->store);
+        if (r < 0) {
+                tool_msg(FILL_PROG, "cannot record the routing file: %s",
+                         rd_store_errmsg(f->store));
+                rd_store_rollback(f->store);
+                return -1;
+        }
+        return 0;
+}
+
+/* The store and the hub of A into F, the routing file in force from START.
+ * 0 or -1 (said). */
+static int open_all(struct fill *f, const struct args *a, int64_t start)
 {
         struct rd_diag diag = {0};
         struct rd_rules *rules = NULL;
-        char errbuf[256];
-        int r = rd_rules_load_file(a->routing, &rules, &diag);
+        char errbuf[256], *text = NULL;
+        size_t len = 0;
+        int r = rd_routing_load_file(a->routing, &rules, &text, &len, &diag);
 
         if (r < 0) {
                 tool_msg(FILL_PROG, "%s", rd_diag_first_error(&diag));
@@ -341,7 +366,14 @@ static int open_all(struct fill *f, const struct args *a)
         rd_diag_clear(&diag);
         if (rd_store_open(a->db, false, &f->store, errbuf, sizeof errbuf) < 0) {
                 rd_rules_free(rules);
+                free(text);
                 tool_msg(FILL_PROG, "%s", errbuf);
+                return -1;
+        }
+        r = record_routing(f, rules, text, len, start);
+        free(text);
+        if (r < 0) {
+                rd_rules_free(rules);
                 return -1;
         }
         if (rd_hub_new(f->store, rules, &f->hub) < 0) { /* takes RULES */
@@ -367,7 +399,7 @@ int main(int argc, char **argv)
         f.trajectory_ms = a.trajectory_min * MINUTE_MS;
         clock_gettime(CLOCK_REALTIME, &ts);
         end = (int64_t)ts.tv_sec * 1000 - MINUTE_MS;
-        if (open_all(&f, &a) == 0)
+        if (open_all(&f, &a, end - a.span_days * DAY_MS) == 0)
                 r = run(&f, a.n, end - a.span_days * DAY_MS, end);
         if (r == 0)
                 printf("%" PRIu64 " referrals submitted, %" PRIu64 " started, %" PRIu64

@@ -4,9 +4,9 @@
 # says what each does),
 # counted by callgrind: the inclusive cost of each parser's function over
 # SHORT and LONG requests, the difference divided by LONG - SHORT (the
-# first calls' set-up cancels). Needs libjson-c-dev, libcjson-dev and
-# libyajl-dev (then the build makes referral-json-eval and
-# referral-json-eval-jsonc).
+# first calls' set-up cancels). Needs libjson-c-dev and libcjson-dev
+# (libyajl-dev is a build package); then the build makes referral-json-eval
+# and referral-json-eval-jsonc.
 #
 # Usage: tools/perf/json_eval.sh [-B BUILD] [-o DIR]
 set -euo pipefail

@@ -1,0 +1,183 @@
+/* json_write.c: yajl_gen printing into a buffer of ours (json_write.h). */
+#include "json_write.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timefmt.h"
+
+/* Room for LEN more bytes and a NUL in W's buffer: 0, or -1 (W failed). */
+static int grow(struct rd_jw *w, size_t len)
+{
+        size_t cap = w->cap ? w->cap : 256;
+        char *p;
+
+        while (cap < w->len + len + 1)
+                cap *= 2;
+        p = w->failed ? NULL : realloc(w->buf, cap);
+        if (!p) {
+                w->failed = true;
+                return -1;
+        }
+        w->buf = p;
+        w->cap = cap;
+        return 0;
+}
+
+/* yajl_gen's print callback: append S[LEN] (most often one byte: a quote,
+ * a comma, a colon). The NUL after the text is written by rd_jw_text. */
+static void print(void *ctx, const char *s, size_t len)
+{
+        struct rd_jw *w = ctx;
+
+        if (w->len + len >= w->cap && grow(w, len) < 0)
+                return;
+        if (len == 1)
+                w->buf[w->len] = *s;
+        else
+                memcpy(w->buf + w->len, s, len);
+        w->len += len;
+}
+
+int rd_jw_init(struct rd_jw *w)
+{
+        memset(w, 0, sizeof *w);
+        w->g = yajl_gen_alloc(NULL);
+        if (!w->g)
+                return -ENOMEM;
+        /* compact (no beautify), '/' as it is, strings not validated again */
+        if (!yajl_gen_config(w->g, yajl_gen_print_callback, print, w)) {
+                yajl_gen_free(w->g);
+                w->g = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void rd_jw_free(struct rd_jw *w)
+{
+        if (!w)
+                return;
+        if (w->g)
+                yajl_gen_free(w->g);
+        free(w->buf);
+        memset(w, 0, sizeof *w);
+}
+
+void rd_jw_reset(struct rd_jw *w)
+{
+        yajl_gen_reset(w->g, NULL);
+        w->len = 0;
+        w->failed = false;
+}
+
+const char *rd_jw_text(struct rd_jw *w, size_t *len)
+{
+        if (w->failed || !w->buf)
+                return NULL;
+        w->buf[w->len] = '\0'; /* there is room: print keeps it */
+        if (len)
+                *len = w->len;
+        return w->buf;
+}
+
+char *rd_jw_take(struct rd_jw *w, size_t *len)
+{
+        char *t = (char *)rd_jw_text(w, len);
+
+        if (t) {
+                w->buf = NULL;
+                w->len = w->cap = 0;
+        }
+        return t;
+}
+
+/* A yajl_gen status: anything but ok (a token out of place) fails W. */
+static void check(struct rd_jw *w, yajl_gen_status s)
+{
+        if (s != yajl_gen_status_ok)
+                w->failed = true;
+}
+
+void rd_jw_open(struct rd_jw *w)
+{
+        check(w, yajl_gen_map_open(w->g));
+}
+
+void rd_jw_close(struct rd_jw *w)
+{
+        check(w, yajl_gen_map_close(w->g));
+}
+
+void rd_jw_array(struct rd_jw *w)
+{
+        check(w, yajl_gen_array_open(w->g));
+}
+
+void rd_jw_array_end(struct rd_jw *w)
+{
+        check(w, yajl_gen_array_close(w->g));
+}
+
+void rd_jw_string(struct rd_jw *w, const char *s, size_t len)
+{
+        check(w, yajl_gen_string(w->g, (const unsigned char *)s, len));
+}
+
+void rd_jw_key(struct rd_jw *w, const char *key)
+{
+        rd_jw_string(w, key, strlen(key));
+}
+
+void rd_jw_int(struct rd_jw *w, int64_t v)
+{
+        /* digits of our own: yajl_gen_integer goes through sprintf */
+        char tmp[24], *p = tmp + sizeof tmp;
+        uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+        do {
+                *--p = (char)('0' + u % 10);
+                u /= 10;
+        } while (u > 0);
+        if (v < 0)
+                *--p = '-';
+        check(w, yajl_gen_number(w->g, p, (size_t)(tmp + sizeof tmp - p)));
+}
+
+void rd_jw_bool(struct rd_jw *w, bool v)
+{
+        check(w, yajl_gen_bool(w->g, v));
+}
+
+void rd_jw_str(struct rd_jw *w, const char *key, const char *s)
+{
+        rd_jw_key(w, key);
+        rd_jw_string(w, s, strlen(s));
+}
+
+void rd_jw_str_set(struct rd_jw *w, const char *key, const char *s)
+{
+        if (s[0])
+                rd_jw_str(w, key, s);
+}
+
+void rd_jw_member_int(struct rd_jw *w, const char *key, int64_t v)
+{
+        rd_jw_key(w, key);
+        rd_jw_int(w, v);
+}
+
+void rd_jw_member_bool(struct rd_jw *w, const char *key, bool v)
+{
+        rd_jw_key(w, key);
+        rd_jw_bool(w, v);
+}
+
+void rd_jw_time_set(struct rd_jw *w, const char *key, int64_t ms)
+{
+        char buf[RD_TIME_STR];
+
+        if (ms)
+                rd_jw_str(w, key, rd_time_format(ms, buf));
+}
