@@ -165,6 +165,11 @@ void rd_txn_batch_start(struct rd_txn *t)
 void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
                    struct rd_reply *out)
 {
+        /* a standby answers ping and refusals only: it never begins one */
+        if (t->ops->standby) {
+                rd_ops_handle(t->ops, buf, len, user_id, now, out);
+                return;
+        }
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
         /* no transaction to run it in: refused with its corr */
@@ -200,7 +205,8 @@ json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
 
 bool rd_txn_wiped(const struct rd_txn *t)
 {
-        return !t->wipe_pending;
+        /* a store with no file to wipe (PostgreSQL) never says so */
+        return !t->wipe_pending && (rd_store_caps(t->store) & RD_STORE_CAN_WIPE);
 }
 
 enum rd_txn_end rd_txn_batch_end(struct rd_txn *t)
