@@ -144,7 +144,7 @@ enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what, bool wrote)
         if (r == RD_STORE_UNKNOWN)
                 rd_txn_log_fault("the commit failed while %s: %s; it may have taken effect (the "
                                  "write-ahead log was written, then the sync or the index failed): "
-                                 "its requests were answered internal with outcome unknown",
+                                 "its requests were answered unavailable with outcome unknown",
                                  what, rd_store_errmsg(t->store));
         else if (!gone) /* the server said so */
                 rd_txn_log_fault("%s while %s: %s; nothing of it was stored",
@@ -196,7 +196,8 @@ json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
                 return rd_ops_error(corr, RD_INTERNAL, NULL,
                                     "the database could not commit; nothing was stored; retry "
                                     "later");
-        reply = rd_ops_error(corr, RD_INTERNAL, NULL,
+        /* daemon.md, "Several machines": never ok, but unavailable */
+        reply = rd_ops_error(corr, RD_UNAVAILABLE, NULL,
                              "the database could not confirm that this was stored: it may or "
                              "may not be; repeat the same request to find out");
         json_object_set_new(json_object_get(reply, "error"), "outcome", json_string("unknown"));

@@ -6,8 +6,8 @@
  * "Durability", daemon.md "Faults of the store"), no reply says more than
  * is stored: a fault that ends the transaction in the middle of the batch
  * refuses the rest of it, and when the transaction does not commit every
- * `ok` becomes `internal`, with "outcome": "unknown" where the commit may
- * have taken effect after all. Memory is then read again from the store.
+ * `ok` becomes `internal`, or `unavailable` with "outcome": "unknown" where
+ * the commit may have taken effect after all. Memory is then read again from the store.
  * Nothing is committed into a database file that was removed or replaced
  * (the server's check, FILE_GONE).
  * Work nobody asked for (deadlines) ends the same way.
