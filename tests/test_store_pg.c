@@ -544,6 +544,36 @@ static void a_window_whose_missed_event_fired_is_no_longer_at_risk(void **state)
         assert_windows(f->store, 0, 0, 0, 0);
 }
 
+/* A change's counts are appended to tally_deltas and folded into tallies
+ * before its commit (migration 1 -> 2): the figures count them inside the
+ * transaction, and nothing is left unfolded after it. */
+static void the_counts_of_a_transaction_are_folded_at_its_commit(void **state)
+{
+        struct fixture *f = *state;
+        int64_t counts[RD_STATUS__MAX];
+        struct rd_stored st;
+        char v[64];
+
+        for (int keep = 0; keep < 2; keep++) {
+                assert_int_equal(rd_store_begin(f->store), 0);
+                assert_int_equal(add(f->store, "p", "A-1", false, &st), 0);
+                assert_int_equal(add(f->store, "p", "A-2", false, &st), 0);
+                assert_int_equal(rd_store_count_by_status(f->store, counts), 0);
+                assert_int_equal(counts[RD_STATUS_FORWARDED], 2);
+                if (keep) {
+                        assert_int_equal(rd_store_commit(f->store), 0);
+                } else {
+                        rd_store_rollback(f->store);
+                }
+                assert_int_equal(rd_store_count_by_status(f->store, counts), 0);
+                assert_int_equal(counts[RD_STATUS_FORWARDED], keep ? 2 : 0);
+        }
+        count_rows(f, "tally_deltas", v, sizeof v);
+        assert_string_equal(v, "0");
+        sql_in(f, "SELECT count FROM tallies WHERE figure = 1 AND key = 3", v, sizeof v);
+        assert_string_equal(v, "2");
+}
+
 /* The server buckets a duration (rd_duration_bucket, migration 1 -> 2) as
  * the driver's figures say (rd_store_duration_bucket): both drivers give
  * the same p50_s and p90_s. */
@@ -697,6 +727,7 @@ int main(void)
                 T(the_audit_purge_stops_at_the_first_entry_inside_the_retention),
                 T(a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest),
                 T(a_window_whose_missed_event_fired_is_no_longer_at_risk),
+                T(the_counts_of_a_transaction_are_folded_at_its_commit),
                 T(the_server_buckets_a_duration_as_the_store_does),
                 T(a_lost_connection_fails_the_transaction_and_the_next_reconnects),
                 T(a_commit_whose_answer_never_comes_is_unknown_and_read_again),
