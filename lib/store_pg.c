@@ -115,7 +115,9 @@ static int pg_commit(struct rd_store *base)
         }
         if (s->fault)
                 return s->fault;
-        if (s->last_seq != s->committed_seq || s->last_rowid != s->committed_rowid) {
+        if (s->log.len > 0) /* it wrote: its tally_deltas, if any, into tallies */
+                r = pg_send(s, P_FOLD, &(struct pg_args){0});
+        if (r == 0 && (s->last_seq != s->committed_seq || s->last_rowid != s->committed_rowid)) {
                 pa_int(&a, s->last_seq);
                 pa_int(&a, s->last_rowid);
                 r = pg_send(s, P_ADVANCE, &a);

@@ -58,6 +58,7 @@ enum pg_stmt {
         P_COPY_ROUTING_FILES,
         P_COPY_ROUTING_IN_FORCE,
         P_FENCE,
+        P_FOLD,
         P_ADVANCE,
         P_FIND,
         P_GET,

@@ -185,7 +185,14 @@ const char *const pg_migrations[] = {
          *   6 attention  KEY 0: referrals with an attention
          * forward_counts: referrals now forwarded (status 3), by target;
          * reason_counts: the reasons kept, by change and code ('': none).
-         * Counts that fall to 0 stay as rows (the readers skip them). And
+         * Counts that fall to 0 stay as rows (the readers skip them). A
+         * change of a referral does not update its tallies in place: its
+         * trigger appends to tally_deltas, which the driver folds into
+         * tallies before each commit (P_FOLD), and the readers add what is
+         * not folded yet. (One row updated many times in one transaction
+         * keeps every version until it ends, and each update walks them
+         * all: a start that serves 20,000 waiting referrals took minutes.)
+         * And
          * the indexes as the SQLite driver's schemas 8 and 9 have them:
          * the waiting referrals by receipt (the oldest), one index for
          * both windows (a window whose missed event fired is watched no
@@ -195,6 +202,8 @@ const char *const pg_migrations[] = {
         "   ELSE ms - ms % (10::numeric ^ greatest(length(ms::text) - 3, 0))::bigint END;"
         "CREATE TABLE tallies (figure integer NOT NULL, key bigint NOT NULL,"
         "  count bigint NOT NULL, PRIMARY KEY (figure, key));"
+        "CREATE TABLE tally_deltas (figure integer NOT NULL, key bigint NOT NULL, d bigint NOT "
+        "NULL);"
         "CREATE TABLE forward_counts (target text PRIMARY KEY, count bigint NOT NULL);"
         "CREATE TABLE reason_counts (change text NOT NULL, code text NOT NULL,"
         "  count bigint NOT NULL, PRIMARY KEY (change, code));"
@@ -218,12 +227,9 @@ const char *const pg_migrations[] = {
         /* a change of a row: the old row's counts out, the new row's in */
         "CREATE FUNCTION tallies_follow() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
-        "  INSERT INTO tallies"
-        "   SELECT t.figure, t.key, sum(t.d) FROM ("
-        "    SELECT * FROM tallies_of(OLD, -1) WHERE TG_OP <> 'INSERT'"
-        "    UNION ALL SELECT * FROM tallies_of(NEW, 1) WHERE TG_OP <> 'DELETE') t"
-        "   GROUP BY 1, 2 HAVING sum(t.d) <> 0"
-        "  ON CONFLICT (figure, key) DO UPDATE SET count = tallies.count + excluded.count;"
+        "  INSERT INTO tally_deltas"
+        "   SELECT * FROM tallies_of(OLD, -1) WHERE TG_OP <> 'INSERT'"
+        "   UNION ALL SELECT * FROM tallies_of(NEW, 1) WHERE TG_OP <> 'DELETE';"
         "  RETURN NULL;"
         " END $$;"
         "CREATE TRIGGER tallies_in_out AFTER INSERT OR DELETE ON referrals FOR EACH ROW"
@@ -339,8 +345,13 @@ _Static_assert(N_ASSIGNED == RD_STATUS_ASSIGNED && N_WAITLISTED == RD_STATUS_WAI
 _Static_assert(PG_FIG_STATUS == 1 && PG_FIG_TO_OFFER == 2 && PG_FIG_TO_START == 3 &&
                        PG_FIG_IN_TIME == 4 && PG_FIG_MISSED == 5 && PG_FIG_ATTENTION == 6,
                "the figures' numbers are stored (migration 1 -> 2)");
+/* The counts of figure F by key (a row source named k): those folded into
+ * tallies and those not yet (tally_deltas: the open transaction's) */
+#define FIGURE(f)                                                                                  \
+        "(SELECT key, sum(count) AS count FROM (SELECT key, count FROM tallies WHERE figure = " f  \
+        " UNION ALL SELECT key, d FROM tally_deltas WHERE figure = " f ") u GROUP BY key) k"
 /* the sum of the counts of figure F */
-#define FIG_SUM(f) "(SELECT coalesce(sum(count), 0) FROM tallies WHERE figure = " f ")"
+#define FIG_SUM(f) "(SELECT coalesce(sum(count), 0) FROM " FIGURE(f) ")"
 
 #define COLS                                                                                       \
         "rowid, partner, ref, digest, received_ms, status, rule, team, connector, start_by_ms, "   \
@@ -455,6 +466,13 @@ const char *const pg_stmt_sql[P__MAX] = {
          * daemon that lost its lead can never commit. */
         [P_FENCE] = "UPDATE rd_counter SET seq = CASE WHEN seq = $1::bigint"
                     " AND last_rowid = $2::bigint AND epoch = $3::bigint THEN seq END",
+        /* Before COMMIT: the transaction's tally_deltas folded into tallies
+         * (migration 1 -> 2), one update per figure and key */
+        [P_FOLD] =
+                "WITH d AS (DELETE FROM tally_deltas RETURNING figure, key, d)"
+                " INSERT INTO tallies SELECT figure, key, sum(d) FROM d GROUP BY 1, 2"
+                " HAVING sum(d) <> 0"
+                " ON CONFLICT (figure, key) DO UPDATE SET count = tallies.count + excluded.count",
         /* The last before COMMIT: the counters as the transaction leaves them. */
         [P_ADVANCE] = "UPDATE rd_counter SET seq = $1::bigint, last_rowid = $2::bigint",
         [P_FIND] = "SELECT " COLS " FROM referrals WHERE partner = $1 AND ref = $2",
@@ -511,7 +529,7 @@ const char *const pg_stmt_sql[P__MAX] = {
                           "(SELECT n FROM audit WHERE at_ms >= $1 ORDER BY n LIMIT 1),"
                           " (SELECT max(n) + 1 FROM audit))",
         /* the figures of `stats`: counts (migration 1 -> 2) */
-        [P_COUNTS] = "SELECT key, count FROM tallies WHERE figure = " FIG_STATUS " AND count > 0",
+        [P_COUNTS] = "SELECT key, count FROM " FIGURE(FIG_STATUS) " WHERE count > 0",
         [P_WINDOW] =
                 "SELECT " FIG_SUM(FIG_TO_START) ", " FIG_SUM(FIG_IN_TIME) ", " FIG_SUM(FIG_MISSED),
         [P_OPEN] = "SELECT " COLS " FROM referrals WHERE status IN " HELD " ORDER BY rowid",
@@ -578,21 +596,26 @@ const char *const pg_stmt_sql[P__MAX] = {
          * and 90th percentiles of their buckets (store.h, struct
          * rd_durations): the first bucket whose running count reaches the
          * rank ceil(count * P / 100), that is count * P / 100 */
-        [P_DURATIONS] = "WITH b AS (SELECT key, sum(count) OVER (ORDER BY key) AS upto"
-                        "  FROM tallies WHERE figure = $1 AND count > 0),"
-                        " n AS (SELECT coalesce(max(upto), 0) AS total FROM b)"
-                        " SELECT total,"
-                        "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= total * 50), 0),"
-                        "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= total * 90), 0)"
-                        " FROM n",
+        [P_DURATIONS] =
+                "WITH b AS (SELECT key, sum(count) OVER (ORDER BY key) AS upto"
+                "  FROM " FIGURE(
+                        "$1::integer") " WHERE count > 0),"
+                                       " n AS (SELECT coalesce(max(upto), 0) AS total FROM b)"
+                                       " SELECT total,"
+                                       "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= "
+                                       "total * 50), 0),"
+                                       "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= "
+                                       "total * 90), 0)"
+                                       " FROM n",
         [P_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
                        " ORDER BY count DESC, target COLLATE \"C\" LIMIT $1",
         /* the waiting referrals, the receipt of the oldest (by
          * referrals_waiting_since), those with an attention */
-        [P_WAIT_OLDEST] = "SELECT (SELECT coalesce(sum(count), 0) FROM tallies"
-                          "   WHERE figure = " FIG_STATUS " AND key = " WAITLISTED "),"
-                          " coalesce((SELECT received_ms FROM referrals WHERE status = " WAITLISTED
-                          "   ORDER BY received_ms LIMIT 1), 0), " FIG_SUM(FIG_ATTENTION),
+        [P_WAIT_OLDEST] = "SELECT (SELECT coalesce(sum(count), 0) FROM " FIGURE(
+                FIG_STATUS) "   WHERE key = " WAITLISTED "),"
+                            " coalesce((SELECT received_ms FROM referrals WHERE status "
+                            "= " WAITLISTED
+                            "   ORDER BY received_ms LIMIT 1), 0), " FIG_SUM(FIG_ATTENTION),
         [P_ROUTING_IN_FORCE] = "SELECT digest FROM routing_in_force WHERE until_ms = 0"
                                " ORDER BY n DESC LIMIT 1",
         [P_ROUTING_END] = "UPDATE routing_in_force SET until_ms = $1 WHERE until_ms = 0",

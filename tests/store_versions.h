@@ -68,7 +68,8 @@ static inline void back_to(const char *path, const char *sql)
         "DROP FUNCTION tallies_follow() CASCADE; DROP FUNCTION forwards_follow() CASCADE;"         \
         "DROP FUNCTION reasons_follow() CASCADE; DROP FUNCTION tallies_of(referrals, bigint);"     \
         "DROP FUNCTION rd_duration_bucket(bigint);"                                                \
-        "DROP TABLE tallies; DROP TABLE forward_counts; DROP TABLE reason_counts;"                 \
+        "DROP TABLE tallies; DROP TABLE tally_deltas;"                                             \
+        "DROP TABLE forward_counts; DROP TABLE reason_counts;"                                     \
         "DROP INDEX referrals_waiting_since; DROP INDEX referrals_window_due;"                     \
         "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"          \
         "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms, rowid)"                     \
