@@ -199,17 +199,21 @@ class GoneFromEveryQuery(rdtest.TestCase):
             self.assertEqual(marks.found(text), [], "%s still returns erased data" % name)
         for name, text in tool_outputs(d, d.routing_path).items():
             self.assertEqual(marks.found(text), [], "referralctl %s prints erased data" % name)
-        # one transaction: the withdrawal, the erased row, its reasons and
-        # the events were written by the same one
+        # one transaction: the withdrawal, the erased row, its reasons, the
+        # events and the audit entry were written by the same one
         evs = d.all_events(base)
         self.assertEqual([e["type"] for e in evs], ["referral.withdrawn", "referral.erased"])
         rowid = int(a["id"][1:])
         xids = d.pg_psql("select xmin::text from referrals where rowid = %d"
                          " union select xmin::text from reasons where referral = %d"
                          " union select xmin::text from events where seq > %d"
-                         % (rowid, rowid, base))
+                         " union select xmin::text from audit where referral = '%s'"
+                         "   and action = 'erase'"
+                         % (rowid, rowid, base, a["id"]))
         self.assertEqual(len(xids), 1, "the erase was written by several transactions: %r"
                          % xids)
+        self.assertEqual(d.pg_psql("select count(*) from audit where referral = '%s'"
+                                   " and action = 'erase'" % a["id"]), [("1",)])
 
 
 class WhatPostgreSQLKeeps(rdtest.TestCase):
@@ -272,7 +276,14 @@ class WhatPostgreSQLKeeps(rdtest.TestCase):
         rid = m.submit_marked(marks)
         for place, found in m.where(marks, rec, "before the erase").items():
             self.assertTrue(found, "the search finds nothing in the %s" % place)
+        # the segments of the submit gone, the erase's own WAL: the first
+        # change of a page after a checkpoint logs the whole page, the old
+        # version of the row included
+        m.switch_wal()
+        rec.add("pg_switch_wal, CHECKPOINT", "primary WAL",
+                marks.in_files(m.places["primary WAL"]))
         m.erase(rid)
+        rec.add("then the erase", "primary WAL", marks.in_files(m.places["primary WAL"]))
         m.vacuum(full=True)
         m.switch_wal()
         for place, root in m.places.items():
