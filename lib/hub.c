@@ -22,7 +22,9 @@ int rd_hub_new(struct rd_store *store, struct rd_rules *rules, struct rd_hub **o
         h->rules = rules;
         h->wait_limit = WAIT_CACHE;
         h->sets.stale = true;
-        r = hub_rebuild(h);
+        r = rd_canonical_init(&h->canon);
+        if (r == 0)
+                r = hub_rebuild(h);
         if (r < 0) {
                 rd_hub_free(h);
                 return r;
@@ -46,6 +48,7 @@ void rd_hub_free(struct rd_hub *h)
         free(h->events);
         free(h->texts);
         free(h->trace_buf);
+        rd_canonical_free(&h->canon);
         rd_rules_free(h->trace_rules);
         rd_rules_free(h->rules);
         free(h);
@@ -341,22 +344,19 @@ int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now, st
                   bool *duplicate, struct rd_error *err)
 {
         struct rd_stored st;
-        char *content = NULL;
+        const char *content;
         char digest[65];
         int rc = hub_ready(h, err);
 
         if (rc < 0)
                 return rc;
-        rc = rd_referral_canonical(r, &content, digest);
+        /* the text is borrowed from h->canon until the next submit */
+        content = rd_canonical_write(&h->canon, r, NULL, digest);
+        rc = content ? rd_store_find(h->store, r->partner, r->ref, &st) : -ENOMEM;
         if (rc == 0)
-                rc = rd_store_find(h->store, r->partner, r->ref, &st);
-        if (rc == 0) {
-                free(content);
                 return submitted_before(&st, digest, out, duplicate, err);
-        }
         if (rc == -ENOENT) /* decide first, then write it with its decision at once */
                 rc = submit_new(h, r, content, digest, now, out);
-        free(content);
         if (rc < 0) {
                 rd_error_set(err, RD_INTERNAL, NULL,
                              "the daemon could not store this referral; nothing was stored; "

@@ -125,6 +125,9 @@ struct rd_hub {
          * reused from one decision to the next */
         char *trace_buf;
         size_t trace_cap;
+        /* the canonical form of the referral submitted and its digest,
+         * the writer and the digest's context reused */
+        struct rd_canonical canon;
         /* the routing file of the last trace rendered that was not made
          * under RULES (rd_hub_trace_json), or NULL */
         struct rd_rules *trace_rules;
