@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "json_write.h"
 #include "store.h"
 
 /* Every statement, prepared once at open (store_sqlite_sql.c holds the SQL). */
@@ -117,6 +118,9 @@ struct sq_store {
         /* the log is padded after a commit record (no powersafe overwrite):
          * then even a failed write may follow a commit record (sq_commit) */
         bool padded_wal;
+        /* the text of the event being appended, the writer and its buffer
+         * reused from one event to the next (set up at the first) */
+        struct rd_jw event_w;
 };
 
 /* The table of operations (store_sqlite.c). */

@@ -107,23 +107,30 @@ static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_
 
 static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
 {
-        char *text = rd_event_text(ev);
+        char *copy = NULL;
+        const char *text;
         sqlite3_stmt *st;
+        size_t len;
         int r;
 
-        if (!text)
+        if (!s->event_w.g && rd_jw_init(&s->event_w) < 0)
+                return -ENOMEM;
+        text = rd_event_write(ev, &s->event_w) == 0 ? rd_jw_text(&s->event_w, &len) : NULL;
+        if (text && text_out && (copy = malloc(len + 1)))
+                memcpy(copy, text, len + 1);
+        if (!text || (text_out && !copy))
                 return -ENOMEM;
         st = sq_prep(s, S_EVENT);
         sqlite3_bind_int64(st, 1, ev->seq);
         if (rowid > 0)
                 sqlite3_bind_int64(st, 2, rowid);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, text, (int)len, SQLITE_STATIC);
         r = sq_step_done(st);
         sqlite3_clear_bindings(st);
         if (r == 0 && text_out)
-                *text_out = text;
+                *text_out = copy;
         else
-                free(text);
+                free(copy);
         return r;
 }
 
