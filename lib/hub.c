@@ -104,9 +104,7 @@ static void outbox_truncate(struct rd_hub *h, size_t from)
                 h->n_events = from;
 }
 
-/* SRC into DST of SIZE bytes, cut to fit (the fields of rd_stored and
- * rd_event have the same sizes: nothing is cut but a longer CONNECTOR). */
-static void copy_field(char *dst, size_t size, const char *src)
+void hub_copy_field(char *dst, size_t size, const char *src)
 {
         size_t n = strnlen(src, size - 1);
 
@@ -122,23 +120,23 @@ struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, i
         memset(&ev, 0, sizeof ev);
         ev.type = type;
         ev.at_ms = now;
-        copy_field(ev.id, sizeof ev.id, st->id);
-        copy_field(ev.partner, sizeof ev.partner, st->partner);
-        copy_field(ev.ref, sizeof ev.ref, st->ref);
+        hub_copy_field(ev.id, sizeof ev.id, st->id);
+        hub_copy_field(ev.partner, sizeof ev.partner, st->partner);
+        hub_copy_field(ev.ref, sizeof ev.ref, st->ref);
         ev.status = st->status;
         if (type != RD_EV_RECEIVED) {
-                copy_field(ev.rule, sizeof ev.rule, st->rule);
-                copy_field(ev.team, sizeof ev.team, st->team);
-                copy_field(ev.connector, sizeof ev.connector,
-                           connector ? connector : st->connector);
+                hub_copy_field(ev.rule, sizeof ev.rule, st->rule);
+                hub_copy_field(ev.team, sizeof ev.team, st->team);
+                hub_copy_field(ev.connector, sizeof ev.connector,
+                               connector ? connector : st->connector);
                 ev.start_by_ms = st->start_by_ms;
                 ev.expected_start_ms = st->expected_start_ms;
-                copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
+                hub_copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                copy_field(ev.reason, sizeof ev.reason, st->reason);
+                hub_copy_field(ev.reason, sizeof ev.reason, st->reason);
         return ev;
 }
 
@@ -318,9 +316,9 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         if (rc < 0)
                 return rc;
         memset(&n, 0, sizeof n);
-        copy_field(n.st.partner, sizeof n.st.partner, r->partner);
-        copy_field(n.st.ref, sizeof n.st.ref, r->ref);
-        copy_field(n.st.digest, sizeof n.st.digest, digest);
+        hub_copy_field(n.st.partner, sizeof n.st.partner, r->partner);
+        hub_copy_field(n.st.ref, sizeof n.st.ref, r->ref);
+        hub_copy_field(n.st.digest, sizeof n.st.digest, digest);
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;

@@ -219,6 +219,11 @@ int sets_route_state(struct rd_hub *h, int64_t rowid, struct rd_route_state *rs)
 
 /* ---- hub.c --------------------------------------------------------------------------- */
 
+/* SRC into DST of SIZE bytes, cut to fit (snprintf's "%s", without its
+ * cost; the fields of rd_stored and rd_event have the same sizes: nothing
+ * is cut but a longer CONNECTOR). */
+void hub_copy_field(char *dst, size_t size, const char *src);
+
 /* An event of TYPE about referral ST at NOW; CONNECTOR overrides the
  * connector named (the one who declined or let an offer lapse). */
 struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,

@@ -1229,6 +1229,16 @@ static void ids_are_made_and_read_in_one_place(void **state)
         assert_string_equal(id, "R1234567");
         assert_int_equal(rd_store_parse_id(id, &rowid), 0);
         assert_int_equal(rowid, 1234567);
+        /* written as printf's "R%06lld" wrote it, up to the largest rowid */
+        {
+                static const int64_t rowids[] = {1, 9, 10, 99999, 999999, 1000000, INT64_MAX};
+                for (size_t i = 0; i < sizeof rowids / sizeof rowids[0]; i++) {
+                        char want[RD_RID_MAX];
+                        snprintf(want, sizeof want, "R%06lld", (long long)rowids[i]);
+                        rd_store_format_id(rowids[i], id);
+                        assert_string_equal(id, want);
+                }
+        }
         /* only what rd_store_format_id makes */
         assert_int_equal(rd_store_parse_id("R42", &rowid), -ENOENT);
         assert_int_equal(rd_store_parse_id("R0000042", &rowid), -ENOENT);
