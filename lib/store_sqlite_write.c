@@ -4,7 +4,6 @@
 #include "store_sqlite.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,17 +173,30 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
 /* ---- the operations ----------------------------------------------------------------------------
  */
 
+/* The value of hex digit C in lowercase ('0'-'9', 'a'-'f'), or -1. */
+static int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Bind the content's digest DIGEST to parameter I of ST: a SHA-256 in
  * lowercase hex as its 32 bytes (COLS reads it back as that hex), any
  * other text as it is. */
 static void bind_digest(sqlite3_stmt *st, int i, const char *digest)
 {
         unsigned char md[32];
-        size_t len = 0;
+        size_t k = 0;
 
-        if (strlen(digest) == 64 && strspn(digest, "0123456789abcdef") == 64 &&
-            OPENSSL_hexstr2buf_ex(md, sizeof md, &len, digest, '\0') == 1 && len == sizeof md)
-                sqlite3_bind_blob(st, i, md, (int)len, SQLITE_TRANSIENT);
+        for (; k < sizeof md && digest[2 * k] && digest[2 * k + 1]; k++) {
+                int hi = hex_value(digest[2 * k]), lo = hex_value(digest[2 * k + 1]);
+                if (hi < 0 || lo < 0)
+                        break;
+                md[k] = (unsigned char)(hi << 4 | lo);
+        }
+        if (k == sizeof md && !digest[2 * k])
+                sqlite3_bind_blob(st, i, md, (int)sizeof md, SQLITE_TRANSIENT);
         else
                 sqlite3_bind_text(st, i, digest, -1, SQLITE_STATIC);
 }
