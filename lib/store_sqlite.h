@@ -165,6 +165,20 @@ int sq_finish(sqlite3_stmt *st, int rc, int r);
  * reset ST: 0, FN's non-zero value, or a negative errno. */
 int sq_each_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
 
+/* store_sqlite_events.c: the events as columns (schema version 10). */
+
+/* Insert event EV of referral ROWID (0: none; ROW its row, or NULL: the
+ * partner and ref it names are kept only where they are not ROW's) in its
+ * compact form: 0 or a negative errno. */
+int sq_event_insert(struct sq_store *s, const struct rd_event *ev, int64_t rowid,
+                    const struct rd_stored *row);
+
+/* Call FN with the JSON text of each event ST reads (EVENT_READ: a row of
+ * the compact form written as it was published, a row kept before as its text),
+ * then reset ST: 0, FN's non-zero value, or a negative errno (-EIO: a row
+ * that holds no event). The text is borrowed for the call. */
+int sq_each_event_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
+
 /* A store over the open connection DB (taken over: closed on failure too),
  * whose schema is this driver's: every statement prepared, the last seq
  * read; no pragma set, no migration (store_sqlite_copy.c). 0 or a negative

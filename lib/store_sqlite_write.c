@@ -104,28 +104,28 @@ static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_
         return r;
 }
 
-static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
+/* Append event EV of referral ROWID (0: none; ROW its row, or NULL) in
+ * its compact form; with TEXT_OUT, its JSON text too (malloc'ed, the caller's once
+ * this returns 0): what is published is what a read makes of the row. */
+static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid,
+                        const struct rd_stored *row, char **text_out)
 {
         char *copy = NULL;
-        const char *text;
-        sqlite3_stmt *st;
-        size_t len;
         int r;
 
-        if (!s->event_w.g && rd_jw_init(&s->event_w) < 0)
-                return -ENOMEM;
-        text = rd_event_write(ev, &s->event_w) == 0 ? rd_jw_text(&s->event_w, &len) : NULL;
-        if (text && text_out && (copy = malloc(len + 1)))
-                memcpy(copy, text, len + 1);
-        if (!text || (text_out && !copy))
-                return -ENOMEM;
-        st = sq_prep(s, S_EVENT);
-        sqlite3_bind_int64(st, 1, ev->seq);
-        if (rowid > 0)
-                sqlite3_bind_int64(st, 2, rowid);
-        sqlite3_bind_text(st, 3, text, (int)len, SQLITE_STATIC);
-        r = sq_step_done(st);
-        sqlite3_clear_bindings(st);
+        if (text_out) {
+                const char *text = NULL;
+                size_t len;
+
+                if (s->event_w.g || rd_jw_init(&s->event_w) == 0)
+                        text = rd_event_write(ev, &s->event_w) == 0 ? rd_jw_text(&s->event_w, &len)
+                                                                    : NULL;
+                if (text && (copy = malloc(len + 1)))
+                        memcpy(copy, text, len + 1);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        r = sq_event_insert(s, ev, rowid, row);
         if (r == 0 && text_out)
                 *text_out = copy;
         else
@@ -133,9 +133,6 @@ static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, 
         return r;
 }
 
-/* Append the events of CH about referral ROWID (0: none), each with the
- * next seq and the referral's id; with SET_LAST_SEQ the referral's last_seq
- * follows. On failure no text is left in CH->TEXTS. */
 static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_change *ch,
                          bool set_last_seq)
 {
@@ -148,7 +145,7 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
                 ev->seq = ++seq;
                 if (rowid > 0)
                         rd_store_format_id(rowid, ev->id);
-                r = append_event(s, ev, rowid, ch->texts ? &ch->texts[i] : NULL);
+                r = append_event(s, ev, rowid, ch->st, ch->texts ? &ch->texts[i] : NULL);
                 if (r == 0)
                         done++;
         }
