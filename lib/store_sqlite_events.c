@@ -138,15 +138,12 @@ int sq_event_insert(struct sq_store *s, const struct rd_event *ev, int64_t rowid
         unsigned char buf[EV_MAX];
         size_t len = encode(ev, rowid, row, buf);
         sqlite3_stmt *st = sq_prep(s, S_EVENT);
-        int r;
 
         sqlite3_bind_int64(st, 1, ev->seq);
         if (rowid > 0)
                 sqlite3_bind_int64(st, 2, rowid);
         sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
-        r = sq_step_done(st);
-        sqlite3_clear_bindings(st);
-        return r;
+        return sq_step_done(st); /* the bindings are cleared by the next sq_prep */
 }
 
 struct dec {

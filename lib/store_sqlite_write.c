@@ -228,9 +228,8 @@ static int insert_row(struct sq_store *s, const struct rd_stored *o,
         sqlite3_bind_int64(st, 21, last_seq);
         sqlite3_bind_int(st, 22, (int)o->attention);
         sqlite3_bind_text(st, 23, ch->teams ? ch->teams : "", -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
+        rc = sqlite3_step(st); /* the bindings are cleared by the next sq_prep */
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
         if (rc == SQLITE_CONSTRAINT)
                 return -EEXIST;
         return rc == SQLITE_DONE ? 0 : sq_err(rc);
