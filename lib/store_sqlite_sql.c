@@ -578,9 +578,13 @@ const char *const sq_stmt_sql[S__MAX] = {
                    " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
+        /* the same on a row that is there (nearly always): one seek, where
+         * the upsert tries an insert first */
+        [S_OFFER_BUMP] = "UPDATE offer_counts SET count = count + 1 WHERE connector = ?1",
         [S_OFFERS] = "SELECT connector, count FROM offer_counts",
         [S_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES (?1, ?2)"
                      " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
+        [S_RR_MOVE] = "UPDATE round_robin SET connector = ?2 WHERE rule = ?1",
         [S_RR_ALL] = "SELECT rule, connector FROM round_robin",
         [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
         [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",

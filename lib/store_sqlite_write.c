@@ -81,23 +81,38 @@ static int add_reason(struct sq_store *s, int64_t rowid, const struct rd_store_r
         return sq_step_done(st);
 }
 
+/* Run UPDATE statement ID with ?1 = KEY and ?2 = VALUE (NULL: none), and
+ * when it changed no row, the upsert UPSERT with the same parameters: the
+ * row is nearly always there, and an UPDATE seeks it once where the upsert
+ * tries an insert first. 0 or a negative errno. */
+static int update_or_upsert(struct sq_store *s, enum sq_stmt id, enum sq_stmt upsert,
+                            const char *key, const char *value)
+{
+        for (int i = 0; i < 2; i++) {
+                sqlite3_stmt *st = sq_prep(s, i ? upsert : id);
+                int r;
+
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                if (value)
+                        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+                r = sq_step_done(st);
+                if (r < 0 || sqlite3_changes(s->db) > 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* The offer, round robin and decline of CH for referral ROWID. */
 static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_change *ch)
 {
         int r = 0;
 
         if (ch->offered) {
-                sqlite3_stmt *st = sq_prep(s, S_OFFER);
-                sqlite3_bind_text(st, 1, ch->offered, -1, SQLITE_STATIC);
-                r = sq_step_done(st);
+                r = update_or_upsert(s, S_OFFER_BUMP, S_OFFER, ch->offered, NULL);
                 if (r == 0)
                         r = run_rowid_text(s, S_OFFERED_ADD, rowid, ch->offered, true);
-                if (r == 0 && ch->rr_rule) {
-                        st = sq_prep(s, S_RR_SET);
-                        sqlite3_bind_text(st, 1, ch->rr_rule, -1, SQLITE_STATIC);
-                        sqlite3_bind_text(st, 2, ch->offered, -1, SQLITE_STATIC);
-                        r = sq_step_done(st);
-                }
+                if (r == 0 && ch->rr_rule)
+                        r = update_or_upsert(s, S_RR_MOVE, S_RR_SET, ch->rr_rule, ch->offered);
         }
         if (r == 0 && ch->declined)
                 r = run_rowid_text(s, S_DECLINE_ADD, rowid, ch->declined, false);

@@ -1108,6 +1108,8 @@ static void every_statement_of_serving_and_stats_reads_an_index(void **state)
                 {S_HISTORY, "events_referral (referral=?)"},
                 {S_HISTORY_COUNT, "events_referral (referral=?)"},
                 {S_OFFERED_HAS, "offered USING PRIMARY KEY (connector=? AND referral=?)"},
+                {S_OFFER_BUMP, "offer_counts USING PRIMARY KEY (connector=?)"},
+                {S_RR_MOVE, "round_robin USING PRIMARY KEY (rule=?)"},
                 {S_DECLINES, "declines USING PRIMARY KEY (referral=?)"},
                 {S_REASONS, "reasons_referral (referral=?)"},
                 {S_REASONS_ERASE, "reasons_referral (referral=?)"},
