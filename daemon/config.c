@@ -28,7 +28,14 @@
  *     warning, since no client can connect. secret_key_file is required; the
  *     file itself is read by the daemon at start, not here.
  *   - A public key must be 40 Z85 characters that decode (each group of 5
- *     at most 2^32 - 1). */
+ *     at most 2^32 - 1).
+ *   - store: postgresql needs postgresql.conninfo, which libpq must be able
+ *     to parse (nothing is connected to); a postgresql section with another
+ *     store is an error (the operator thinks it is in use); `database`
+ *     with store: postgresql is checked as usual and not used (an operator
+ *     may keep it from the SQLite days). The password file holds the
+ *     password on its first line; it is read at start (and by -t), not
+ *     here. */
 #include "config.h"
 #include "keys.h"
 
@@ -226,6 +233,8 @@ void rd_config_free(struct rd_config *config)
         free(config->intake);
         free(config->events);
         free(config->database);
+        free(config->pg_conninfo);
+        free(config->pg_password_file);
         free(config->routing);
         free(config->secret_key_file);
         free(config->clients);
@@ -242,6 +251,7 @@ struct loader {
         bool oom;
         bool has_intake, has_events;
         struct rd_yaml_pos intake_at, events_at;
+        const yaml_node_t *store_at, *postgresql_at; /* keys given */
         /* clients: where each id and key was, for duplicate messages */
         size_t *id_lines, *key_lines;
 };
@@ -280,6 +290,8 @@ static const struct {
         [RD_CONFIG_ROUTING] = {"routing", true, "the routing file is not checked"},
         [RD_CONFIG_SECRET_KEY_FILE] = {"security.secret_key_file", false,
                                        "the secret key is not checked"},
+        [RD_CONFIG_PASSWORD_FILE] = {"postgresql.password_file", false,
+                                     "the password file is not checked"},
 };
 RD_TABLE_COVERS(path_keys, RD_CONFIG__PATHS);
 
@@ -353,6 +365,7 @@ static char **path_slot(struct rd_config *cfg, enum rd_config_path which)
         switch (which) {
         case RD_CONFIG_DATABASE: return &cfg->database;
         case RD_CONFIG_ROUTING: return &cfg->routing;
+        case RD_CONFIG_PASSWORD_FILE: return &cfg->pg_password_file;
         default: return &cfg->secret_key_file;
         }
 }
@@ -561,6 +574,73 @@ static void load_security(struct loader *ld, yaml_node_t *k, yaml_node_t *v)
                 load_clients(ld, sv[1]);
 }
 
+/* ---- postgresql ------------------------------------------------------------- */
+
+/* postgresql.conninfo at V: libpq must be able to parse it (daemon.md,
+ * "Several machines"); nothing is connected to here. */
+static void load_conninfo(struct loader *ld, yaml_node_t *v)
+{
+        const char *ci = text(ld, "postgresql.conninfo", v, false);
+        char err[256], *copy;
+
+        if (!ci)
+                return;
+        if (rd_store_pg_check_conninfo(ci, err, sizeof err) == -EINVAL) {
+                ERR(ld, v, "postgresql.conninfo is not a connection string libpq can read: %s",
+                    err);
+                return;
+        }
+        copy = strdup(ci);
+        if (!copy)
+                ld->oom = true;
+        else
+                set_string(&ld->cfg->pg_conninfo, copy);
+}
+
+/* postgresql: at the key K, with the value V. */
+static void load_postgresql(struct loader *ld, yaml_node_t *k, yaml_node_t *v)
+{
+        static const char *const pg_keys[] = {"conninfo", "password_file"};
+        yaml_node_t *pk[2], *pv[2];
+
+        ld->postgresql_at = k;
+        if (!rd_yaml_fields(ld->y, v, "postgresql", pg_keys, 2, pk, pv))
+                return;
+        if (!pv[0])
+                ERR(ld, k, "postgresql needs conninfo: libpq's connection string");
+        else
+                load_conninfo(ld, pv[0]);
+        if (pv[1])
+                load_path(ld, RD_CONFIG_PASSWORD_FILE, pk[1], pv[1]);
+}
+
+int rd_config_read_password(const struct rd_config *config, char **out, char *errbuf,
+                            size_t errsize)
+{
+        char buf[RD_KEY_FILE_MAX + 1];
+        int r;
+
+        if (!config->pg_password_file) {
+                *out = NULL;
+                return 0;
+        }
+        r = rd_secret_file_read(config->pg_password_file, "password file", buf, sizeof buf, NULL,
+                                errbuf, errsize);
+        if (r == 0) {
+                buf[strcspn(buf, "\r\n")] = '\0'; /* the first line */
+                if (!buf[0]) {
+                        snprintf(errbuf, errsize, "the password file %s holds no password",
+                                 config->pg_password_file);
+                        r = -EINVAL;
+                } else if (!(*out = strdup(buf))) {
+                        r = -ENOMEM;
+                        snprintf(errbuf, errsize, "out of memory");
+                }
+        }
+        explicit_bzero(buf, sizeof buf);
+        return r;
+}
+
 /* ---- the top level --------------------------------------------------------- */
 
 enum top_key {
@@ -572,14 +652,20 @@ enum top_key {
         T_AUDIT,
         T_JOURNAL,
         T_SECURITY,
+        T_STORE,
+        T_POSTGRESQL,
         T__MAX
 };
 static const char *const top_keys[] = {
         [T_INTAKE] = "intake",          [T_EVENTS] = "events",       [T_DATABASE] = "database",
         [T_ROUTING] = "routing",        [T_RETENTION] = "retention", [T_AUDIT] = "audit_retention",
-        [T_JOURNAL] = "journal_events", [T_SECURITY] = "security",
+        [T_JOURNAL] = "journal_events", [T_SECURITY] = "security",   [T_STORE] = "store",
+        [T_POSTGRESQL] = "postgresql",
 };
 RD_TABLE_COVERS(top_keys, T__MAX);
+
+static const char *const store_names[] = {
+        [RD_STORE_SQLITE] = "sqlite", [RD_STORE_POSTGRESQL] = "postgresql"};
 
 static const char *const journal_names[] = {
         [RD_JOURNAL_ALL] = "all", [RD_JOURNAL_DECISIONS] = "decisions", [RD_JOURNAL_NONE] = "none"};
@@ -634,6 +720,13 @@ static void load_top(struct loader *ld, yaml_node_t *root)
                               &ld->events_at);
         if (v[T_DATABASE])
                 load_path(ld, RD_CONFIG_DATABASE, k[T_DATABASE], v[T_DATABASE]);
+        if (v[T_STORE] && text(ld, "store", v[T_STORE], true) &&
+            rd_yaml_enum(ld->y, v[T_STORE], "store", store_names, RD_ELEMENTSOF(store_names), &e)) {
+                cfg->store = (enum rd_store_kind)e;
+                ld->store_at = k[T_STORE];
+        }
+        if (v[T_POSTGRESQL])
+                load_postgresql(ld, k[T_POSTGRESQL], v[T_POSTGRESQL]);
         if (v[T_ROUTING])
                 load_path(ld, RD_CONFIG_ROUTING, k[T_ROUTING], v[T_ROUTING]);
         if (v[T_RETENTION])
@@ -663,11 +756,28 @@ static void check_local(struct loader *ld, const char *key, const char *endpoint
                                key, endpoint);
 }
 
+/* The store's keys together: store, database, postgresql. */
+static void store_checks(struct loader *ld)
+{
+        struct rd_config *cfg = ld->cfg;
+
+        if (cfg->store != RD_STORE_POSTGRESQL) {
+                if (ld->postgresql_at)
+                        ERR(ld, ld->postgresql_at,
+                            "postgresql is read only with store: postgresql (this config's store "
+                            "is sqlite)");
+                return;
+        }
+        if (!ld->postgresql_at)
+                ERR(ld, ld->store_at, "store: postgresql needs postgresql.conninfo");
+}
+
 /* The checks that need the whole file. */
 static void cross_checks(struct loader *ld)
 {
         struct rd_config *cfg = ld->cfg;
 
+        store_checks(ld);
         if (strcmp(cfg->intake, cfg->events) == 0)
                 rd_yaml_report(ld->y, RD_DIAG_ERROR, ld->has_events ? ld->events_at : ld->intake_at,
                                "events must be another endpoint than intake");

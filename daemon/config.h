@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "diag.h"
+#include "store.h"
 
 enum rd_journal_events { RD_JOURNAL_ALL = 0, RD_JOURNAL_DECISIONS, RD_JOURNAL_NONE };
 
@@ -25,15 +26,19 @@ enum rd_config_path {
         RD_CONFIG_DATABASE,
         RD_CONFIG_ROUTING,
         RD_CONFIG_SECRET_KEY_FILE,
+        RD_CONFIG_PASSWORD_FILE,
         RD_CONFIG__PATHS
 };
 
 struct rd_config {
-        char *source;   /* the config file as given, or NULL for the embedded defaults */
-        char *intake;   /* ZeroMQ endpoint */
-        char *events;   /* ZeroMQ endpoint */
-        char *database; /* absolute or relative to the working directory, resolved */
-        char *routing;  /* path resolved, or NULL: the compiled-in example */
+        char *source;             /* the config file as given, or NULL for the embedded defaults */
+        char *intake;             /* ZeroMQ endpoint */
+        char *events;             /* ZeroMQ endpoint */
+        enum rd_store_kind store; /* `store:` sqlite (the default) or postgresql */
+        char *database;           /* sqlite: absolute or relative to the working directory */
+        char *pg_conninfo;        /* postgresql.conninfo: libpq's connection string */
+        char *pg_password_file;   /* postgresql.password_file, resolved, or NULL */
+        char *routing;            /* path resolved, or NULL: the compiled-in example */
         int64_t retention_s;
         int64_t audit_retention_s;
         enum rd_journal_events journal_events;
@@ -42,8 +47,8 @@ struct rd_config {
         struct rd_client *clients;
         size_t n_clients;
         /* rd_config_check only: true for a path that names a variable not
-         * set here; that path (database, routing or secret_key_file) is
-         * then NULL and was not checked */
+         * set here; that path (database, routing, secret_key_file or
+         * postgresql.password_file) is then NULL and was not checked */
         bool unexpanded[RD_CONFIG__PATHS];
 };
 
@@ -58,8 +63,10 @@ int rd_config_default(struct rd_config **out);
  * ${STATE_DIRECTORY} are expanded from the environment. Every problem goes
  * to DIAG as "PATH:LINE:COLUMN: message" (unknown keys, wrong types, bad
  * durations, bad endpoints, duplicate client ids or keys, a bad role, a
- * non-loopback endpoint without security). Returns 0 and *OUT when there
- * is no error, else a negative errno and *OUT untouched. */
+ * non-loopback endpoint without security; with `store: postgresql`, a
+ * missing postgresql.conninfo or one that libpq cannot parse; a postgresql
+ * section with another store). Returns 0 and *OUT when there is no error,
+ * else a negative errno and *OUT untouched. */
 int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *diag);
 
 /* As rd_config_load, for `referrald -t` run by an operator outside the
@@ -70,6 +77,13 @@ int rd_config_load(const char *path, struct rd_config **out, struct rd_diag *dia
  * a config is for checking only: never start with one. Returns as
  * rd_config_load. */
 int rd_config_check(const char *path, struct rd_config **out, struct rd_diag *diag);
+
+/* The PostgreSQL password of CONFIG's postgresql.password_file: its first
+ * line, without the line's end. 0 and a new string in *OUT (NULL when the
+ * config names no such file; the caller wipes and frees it), or a
+ * negative errno with a sentence naming the file in ERRBUF. */
+int rd_config_read_password(const struct rd_config *config, char **out, char *errbuf,
+                            size_t errsize);
 
 /* Free a config. CONFIG may be NULL. */
 void rd_config_free(struct rd_config *config);

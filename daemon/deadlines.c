@@ -68,6 +68,8 @@ static long serve_due(struct rd_server *srv)
 {
         if (srv->ops.db_lost)
                 return 60000; /* nothing can be stored: no deadline fires */
+        if (srv->ops.standby)
+                return 60000; /* the active daemon's work; taking the lead wakes the loop */
         purge_audit(srv);
         for (int round = 0;; round++) {
                 int64_t next = 0, now = rd_now_ms();

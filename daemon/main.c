@@ -93,6 +93,25 @@ struct routing {
         size_t len;
 };
 
+/* The PostgreSQL password file, like the secret key, is part of the
+ * configuration: readable, and a password in it. 0, or -EINVAL after
+ * saying why on stderr. */
+static int check_password(const struct rd_config *config)
+{
+        char errbuf[512], *password = NULL;
+        int r = rd_config_read_password(config, &password, errbuf, sizeof errbuf);
+
+        if (r < 0) {
+                fprintf(stderr, "%s: postgresql.password_file: %s\n", config->source, errbuf);
+                return -EINVAL;
+        }
+        if (password) {
+                explicit_bzero(password, strlen(password));
+                free(password);
+        }
+        return 0;
+}
+
 /* The daemon config at CONFIG_PATH (or the embedded defaults), the routing
  * rules it names and its secret key, each checked, every problem on
  * stderr. With TEST_ONLY (-t), a path whose systemd variable is not set is
@@ -134,6 +153,8 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
                         (*config)->source ? (*config)->source : "referrald", errbuf);
                 r = -EINVAL;
         }
+        if (r == 0)
+                r = check_password(*config);
         if (r < 0) {
                 rd_rules_free(*rules); /* NULL when they were not read */
                 *rules = NULL;
@@ -144,6 +165,63 @@ static int load(const char *config_path, int test_only, struct rd_config **confi
                 return 78;
         }
         return -1;
+}
+
+/* The store's name in the log: the SQLite file, or the PostgreSQL
+ * database (its conninfo is never logged: it may hold a password). */
+static const char *store_name(const struct rd_config *config)
+{
+        return config->store == RD_STORE_POSTGRESQL ? "PostgreSQL" : config->database;
+}
+
+/* Open the PostgreSQL store CONFIG names, with the password of its
+ * password file. 0 and *OUT, or a negative errno (logged). */
+static int open_pg(const struct rd_config *config, struct rd_store **out)
+{
+        struct rd_store_target t = {.kind = RD_STORE_POSTGRESQL, .conninfo = config->pg_conninfo};
+        char errbuf[512], *password = NULL;
+        int r = rd_config_read_password(config, &password, errbuf, sizeof errbuf);
+
+        t.password = password;
+        if (r == 0)
+                r = rd_store_open_target(&t, out, errbuf, sizeof errbuf);
+        if (r < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the PostgreSQL database: %s",
+                       errbuf);
+        if (password) {
+                explicit_bzero(password, strlen(password));
+                free(password);
+        }
+        return r;
+}
+
+/* Open the SQLite store CONFIG names: one daemon per database, the lock
+ * before the store touches it, the file watched. 0 and *OUT and *DBFILE,
+ * or a negative errno (logged; nothing left open). */
+static int open_sqlite(const struct rd_config *config, struct rd_store **out,
+                       struct rd_dbfile **dbfile)
+{
+        char errbuf[512];
+        int r = rd_dbfile_lock(config->database, dbfile, errbuf, sizeof errbuf);
+
+        if (r < 0) {
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "%s", errbuf);
+                return r;
+        }
+        r = rd_store_open(config->database, true, out, errbuf, sizeof errbuf);
+        if (r < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
+                       config->database, errbuf);
+        else if ((r = rd_dbfile_watch(*dbfile)) < 0)
+                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot watch the database %s: %s",
+                       config->database, strerror(-r));
+        if (r < 0) {
+                rd_store_close(*out);
+                *out = NULL;
+                rd_dbfile_free(*dbfile); /* after the store */
+                *dbfile = NULL;
+        }
+        return r;
 }
 
 /* Record the routing file of RO as the one in force in STORE from now
@@ -162,14 +240,17 @@ static int record_routing(struct rd_store *store, const struct routing *ro)
 }
 
 /* Open the store, record the routing file in force, bind, serve until
- * stopped (RO's rules are taken over). Returns the exit code. */
+ * stopped (RO's rules and text are taken over). On PostgreSQL the server
+ * records the routing file when it takes the lead: a standby never
+ * writes; and the checks of SQLite's file (its lock file, a removed or
+ * empty file) do not apply (daemon.md: leadership takes their place).
+ * Returns the exit code. */
 static int serve(const struct rd_config *config, struct routing *ro)
 {
         struct rd_rules *rules = ro->rules;
         struct rd_store *store = NULL;
         struct rd_server *server = NULL;
-        struct rd_dbfile *dbfile = NULL;
-        char errbuf[512];
+        struct rd_dbfile *dbfile = NULL; /* SQLite's only */
         sigset_t mask;
         int r;
 
@@ -181,30 +262,22 @@ static int serve(const struct rd_config *config, struct routing *ro)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        /* one daemon per database: the lock before the store touches it */
-        r = rd_dbfile_lock(config->database, &dbfile, errbuf, sizeof errbuf);
-        if (r == 0) {
-                r = rd_store_open(config->database, true, &store, errbuf, sizeof errbuf);
-                if (r < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot open the database %s: %s",
-                               config->database, errbuf);
-                else if ((r = rd_dbfile_watch(dbfile)) < 0)
-                        rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "cannot watch the database %s: %s",
-                               config->database, strerror(-r));
-        } else {
-                rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR, "%s", errbuf);
-        }
-        if (r == 0 && (r = record_routing(store, ro)) < 0)
+        r = config->store == RD_STORE_POSTGRESQL ? open_pg(config, &store)
+                                                 : open_sqlite(config, &store, &dbfile);
+        if (r == 0 && !(rd_store_caps(store) & RD_STORE_LEADERSHIP) &&
+            (r = record_routing(store, ro)) < 0)
                 rd_log(LOG_ERR, RD_MSG_DATABASE_ERROR,
                        "cannot record the routing file in force in the database %s: %s (%s)",
-                       config->database, strerror(-r), rd_store_errmsg(store));
+                       store_name(config), strerror(-r), rd_store_errmsg(store));
         if (r < 0) {
                 rd_store_close(store);
                 rd_dbfile_free(dbfile); /* after the store */
                 rd_rules_free(rules);
                 return 1;
         }
-        r = rd_server_new(config, rules, store, dbfile, &server); /* takes all three */
+        /* takes the rules, their text, the store and the file */
+        r = rd_server_new(config, rules, ro->text, ro->len, store, dbfile, &server);
+        ro->text = NULL;
         if (r == 0)
                 r = rd_server_run(server);
         rd_server_free(server);

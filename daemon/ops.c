@@ -428,8 +428,8 @@ static json_t *identify(struct ctx *c, const char *user_id)
 }
 
 /* Everything asked of a request before its operation runs, in the order a
- * client meets the errors: corr, shutting down, U+0000, op, client, role,
- * a write without a database file.
+ * client meets the errors: corr, shutting down, U+0000, op, a standby
+ * (ping only), client, role, a write without a database file.
  * NULL and *OUT when it is admitted, else the reply. */
 static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
 {
@@ -443,7 +443,11 @@ static json_t *admit(struct ctx *c, const char *user_id, const struct op **out)
                 return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL,
                                     "the daemon is shutting down; nothing was stored; retry "
                                     "later");
-        if ((reply = refuse_nul(c)) || (reply = read_op(c, &op)) || (reply = identify(c, user_id)))
+        if ((reply = refuse_nul(c)) || (reply = read_op(c, &op)))
+                return reply;
+        if (c->ops->standby && op->handler != rd_op_ping)
+                return rd_ops_error(c->corr, RD_UNAVAILABLE, NULL, RD_OPS_STANDBY);
+        if ((reply = identify(c, user_id)))
                 return reply;
         if (!(op->roles & (1u << c->role))) {
                 snprintf(msg, sizeof msg, "a %s may not use %s", rd_role_name(c->role), op->name);

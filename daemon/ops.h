@@ -17,6 +17,11 @@
 struct rd_auth;
 
 /* The message of a write refused because the database file is gone. */
+/* The message of a request refused by a standby. */
+#define RD_OPS_STANDBY                                                                             \
+        "this daemon is a standby: another daemon is active; nothing was stored; send the "        \
+        "request to the next endpoint"
+
 #define RD_OPS_DB_GONE                                                                             \
         "the daemon's database file was removed or replaced; nothing was stored; retry later"
 
@@ -27,6 +32,9 @@ struct rd_ops {
         const struct rd_config *config;
         int64_t started_ms;
         bool stopping; /* answer `unavailable` */
+        /* (rev 2) another daemon leads the shared store (leader.c): ping
+         * says "role": "standby", every other request is `unavailable` */
+        bool standby;
         /* the database file was removed or replaced (daemon.md): every
          * operation that writes is answered `unavailable` */
         bool db_lost;

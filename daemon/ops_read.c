@@ -361,6 +361,7 @@ json_t *rd_op_ping(struct ctx *c)
         json_object_set_new(reply, "version", json_string(RD_VERSION));
         json_object_set_new(reply, "uptime_s", json_integer((c->now - c->ops->started_ms) / 1000));
         json_object_set_new(reply, "last_seq", json_integer(rd_store_last_seq(c->ops->store)));
+        json_object_set_new(reply, "role", json_string(c->ops->standby ? "standby" : "active"));
         if (c->viewer.kind == RD_VIEW_ALL) /* as config.* events: not for partners, connectors */
                 json_object_set_new(reply, "routing", routing_json(c));
         return reply;

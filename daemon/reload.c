@@ -165,6 +165,38 @@ static void reloaded(struct rd_server *srv, const struct reload *rl)
         rd_server_publish(srv);
 }
 
+/* RL's routing text is the one this daemon runs from now (taken). */
+static void keep_text(struct rd_server *srv, struct reload *rl)
+{
+        char *old = srv->routing_text;
+
+        srv->routing_text = rl->text;
+        srv->routing_len = rl->len;
+        rl->text = old; /* freed with RL */
+}
+
+/* A standby (leader.c) writes nothing: RL's client list is put in force,
+ * and its routing file is the one it puts in force when it takes the lead. */
+static void reload_standby(struct rd_server *srv, struct reload *rl)
+{
+        struct rd_client *clients = NULL;
+
+        if (rl->config && srv->auth)
+                clients = rd_auth_copy_clients(rl->config->clients, rl->config->n_clients);
+        if (rl->config && srv->auth && !clients) {
+                rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED, "reload refused: out of memory");
+                return;
+        }
+        apply_clients(srv, rl->config, clients);
+        keep_text(srv, rl);
+        snprintf(srv->last_reload, sizeof srv->last_reload,
+                 "a standby: rules read, in force on taking the lead");
+        rd_log(LOG_NOTICE, RD_MSG_RELOADED,
+               "routing file %s read (digest %s): this daemon is a standby and puts it in force "
+               "when it takes the lead; the client list is in force",
+               rl->rules->source, rl->rules->digest);
+}
+
 /* In the open transaction, put RL's rules in force with the record of the
  * routing file in force (daemon.md rev 2), and commit; only then the client
  * list (made aside first, so that nothing can fail after the commit): all
@@ -191,6 +223,7 @@ static void reload_apply(struct rd_server *srv, struct reload *rl)
                                       rl->now);
         if (r == 0 && rd_store_commit(srv->store) == 0) {
                 rd_rules_free(previous);
+                keep_text(srv, rl);
                 apply_clients(srv, rl->config, clients);
                 reloaded(srv, rl);
                 return;
@@ -209,12 +242,10 @@ static void reload_apply(struct rd_server *srv, struct reload *rl)
 
 /* ---- refuse ----------------------------------------------------------------- */
 
-/* In the open transaction: log every diagnostic of RL, record
- * config.rejected with the first error, commit and publish it. */
-static void reload_refuse(struct rd_server *srv, const struct reload *rl)
+/* Log every diagnostic of RL and that the rules in force stay. */
+static void log_refusal(struct rd_server *srv, const struct reload *rl)
 {
         size_t errors = rl->diag.n_errors ? rl->diag.n_errors : 1;
-        const char *first = rd_diag_first_error(&rl->diag);
         char at[RD_TIME_STR];
 
         for (size_t i = 0; i < rl->diag.n; i++)
@@ -225,6 +256,19 @@ static void reload_refuse(struct rd_server *srv, const struct reload *rl)
                rl->old_digest);
         snprintf(srv->last_reload, sizeof srv->last_reload, "reload REFUSED %s, old rules in force",
                  rd_time_format(rl->now, at));
+}
+
+/* In the open transaction: log every diagnostic of RL, record
+ * config.rejected with the first error, commit and publish it. A standby
+ * only logs them (it writes and publishes nothing). */
+static void reload_refuse(struct rd_server *srv, const struct reload *rl)
+{
+        size_t errors = rl->diag.n_errors ? rl->diag.n_errors : 1;
+        const char *first = rd_diag_first_error(&rl->diag);
+
+        log_refusal(srv, rl);
+        if (srv->ops.standby)
+                return;
         if (rd_hub_reject_rules(srv->hub, first ? first : "the routing file cannot be read", errors,
                                 rl->now) < 0)
                 rd_server_rollback(srv);
@@ -242,7 +286,11 @@ void rd_server_reload(struct rd_server *srv)
         sd_notify(0, "RELOADING=1\nSTATUS=Reloading the routing rules");
         snprintf(rl.old_digest, sizeof rl.old_digest, "%s", rd_hub_rules(srv->hub)->digest);
         r = reload_load(srv, &rl);
-        if (rd_server_db_gone(srv, true))
+        if (srv->ops.standby && r == 0)
+                reload_standby(srv, &rl);
+        else if (srv->ops.standby)
+                reload_refuse(srv, &rl);
+        else if (rd_server_db_gone(srv, true))
                 rd_log(LOG_ERR, RD_MSG_RELOAD_REFUSED,
                        "reload refused: the database file is gone (see the critical line "
                        "above); the rules in force stay until referrald is restarted");

@@ -274,13 +274,14 @@ static int open_signals(struct rd_server *srv)
         return srv->sigfd < 0 ? -errno : 0;
 }
 
-int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct rd_store *store,
-                  struct rd_dbfile *dbfile, struct rd_server **out)
+int rd_server_new(const struct rd_config *config, struct rd_rules *rules, char *text, size_t len,
+                  struct rd_store *store, struct rd_dbfile *dbfile, struct rd_server **out)
 {
         struct rd_server *srv = calloc(1, sizeof *srv);
         int r;
 
         if (!srv) {
+                free(text);
                 rd_rules_free(rules);
                 rd_store_close(store);
                 rd_dbfile_free(dbfile);
@@ -289,6 +290,8 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct
         srv->config = config;
         srv->store = store;
         srv->dbfile = dbfile;
+        srv->routing_text = text;
+        srv->routing_len = len;
         srv->sigfd = -1;
         srv->listen[LISTEN_INTAKE].name = "intake";
         srv->listen[LISTEN_EVENTS].name = "events";
@@ -303,6 +306,7 @@ int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct
         srv->ops.store = store;
         srv->ops.config = config;
         srv->ops.started_ms = rd_now_ms();
+        rd_server_lead_init(srv);
         rd_txn_init(&srv->txn, store, srv->hub, &srv->ops, rd_server_file_gone, srv);
         r = rd_outbox_new(RD_CLIENT_REPLY_BYTES, &srv->outbox);
         if (r == 0)
@@ -337,6 +341,7 @@ void rd_server_free(struct rd_server *srv)
         rd_hub_free(srv->hub);
         rd_store_close(srv->store);
         rd_dbfile_free(srv->dbfile); /* after the store: its descriptor holds SQLite's locks */
+        free(srv->routing_text);
         free(srv);
 }
 
@@ -351,13 +356,14 @@ static void announce_start(struct rd_server *srv)
 
         if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
                 srv->watchdog_ms = (int64_t)(wd_usec / 2000);
-        sd_notify(0, "READY=1\nSTATUS=Serving");
+        sd_notifyf(0, "READY=1\nSTATUS=%s", rd_server_role_status(srv));
         srv->status_last = srv->watchdog_last = rd_mono_ms();
         if (srv->watchdog_ms)
                 sd_notify(0, "WATCHDOG=1");
         rd_log(LOG_INFO, RD_MSG_STARTED,
-               "referrald %s serving: intake %s, events %s, %zu routing rules (digest %s)",
-               RD_VERSION, srv->config->intake, srv->config->events, rules->n_rules, rules->digest);
+               "referrald %s %s: intake %s, events %s, %zu routing rules (digest %s)", RD_VERSION,
+               srv->ops.standby ? "started as a standby" : "serving", srv->config->intake,
+               srv->config->events, rules->n_rules, rules->digest);
 }
 
 /* WATCHDOG=1 at half of WATCHDOG_USEC, and a STATUS= line at most every
@@ -392,8 +398,9 @@ static long keepalive(struct rd_server *srv)
                 wait = wait < 0 || wait > 1000 ? 1000 : wait;
         }
         if (t - srv->status_last >= STATUS_EVERY_MS) {
-                sd_notifyf(0, "STATUS=Serving: %lld requests answered, last event %lld%s%s",
-                           (long long)srv->served, (long long)rd_store_last_seq(srv->store),
+                sd_notifyf(0, "STATUS=%s: %lld requests answered, last event %lld%s%s",
+                           rd_server_role_status(srv), (long long)srv->served,
+                           (long long)rd_store_last_seq(srv->store),
                            srv->last_reload[0] ? "; " : "", srv->last_reload);
                 srv->status_last = t;
         }
@@ -466,6 +473,7 @@ static long serve_ready(struct rd_server *srv, long timeout)
                 if (hup)
                         rd_server_reload(srv);
                 n = rd_server_serve_batch(srv);
+                rd_server_lead(srv); /* a lead lost in that batch: a standby at once */
                 timeout = rd_server_serve_deadlines(srv);
                 keepalive(srv);
                 serve_auth(srv); /* new connections wait for their ZAP answer */
@@ -500,14 +508,22 @@ int rd_server_run(struct rd_server *srv)
         zmq_pollitem_t items[PFD_MAX];
         long timeout;
 
+        /* on a shared store: a daemon that leads at once is active (its
+         * start-up work done) before it says READY=1 */
+        long lead = rd_server_lead(srv);
+
         announce_start(srv);
-        rd_server_serve_waitlist(srv);
+        if (lead < 0)
+                rd_server_serve_waitlist(srv); /* a store of its own: active from the start */
         /* deadlines that passed while the daemon was down fire at once */
         timeout = rd_server_serve_deadlines(srv);
         while (!srv->ops.stopping) {
                 int n_items = poll_slots(srv, items);
-                long wait =
-                        min_timeout(min_timeout(timeout, keepalive(srv)), reopen_listeners(srv));
+                long wait;
+
+                lead = rd_server_lead(srv); /* -1 on a store of its own */
+                wait = min_timeout(min_timeout(timeout, keepalive(srv)),
+                                   min_timeout(reopen_listeners(srv), lead));
                 if (zmq_poll(items, n_items, wait) < 0 && errno != EINTR) {
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "poll failed: %s", zmq_strerror(errno));
                         return -errno;

@@ -19,12 +19,16 @@ int rd_server_load_rules(const struct rd_config *config, struct rd_rules **out, 
                          size_t *len, struct rd_diag *diag);
 
 /* Bind the intake ROUTER and the events PUB of CONFIG, and take the rule
- * set RULES, the open STORE and DBFILE, its database file locked and
- * watched (NULL: not watched), all now owned by the server, also on
- * failure. Returns 0 and a new server in *OUT, or a negative errno (a
- * message is logged: the endpoint and why). */
-int rd_server_new(const struct rd_config *config, struct rd_rules *rules, struct rd_store *store,
-                  struct rd_dbfile *dbfile, struct rd_server **out);
+ * set RULES with TEXT (malloc'ed: the LEN bytes they were loaded from), the
+ * open STORE and DBFILE, its database file locked and watched (NULL: not
+ * watched), all now owned by the server, also on failure. On a store that
+ * several daemons share (RD_STORE_LEADERSHIP) the server starts as a
+ * standby and puts RULES in force in the store when it takes the lead;
+ * else the caller has put them in force already. Returns 0 and a new
+ * server in *OUT, or a negative errno (a message is logged: the endpoint
+ * and why). */
+int rd_server_new(const struct rd_config *config, struct rd_rules *rules, char *text, size_t len,
+                  struct rd_store *store, struct rd_dbfile *dbfile, struct rd_server **out);
 
 /* Serve until SIGTERM or SIGINT (which must be blocked by the caller; the
  * server reads them, and SIGHUP, from a signalfd). Returns 0 after a clean

@@ -9,6 +9,7 @@
  *   deadlines.c  work nobody asked for: deadlines, the audit purge, the
  *                waitlist at start
  *   reload.c     SIGHUP: load, apply or refuse
+ *   leader.c     active or standby on a store several daemons share
  *
  * Everything runs on the loop's one thread. */
 #ifndef RD_SERVER_PRIV_H
@@ -85,6 +86,15 @@ struct rd_server {
         int64_t swept; /* monotonic ms of the last rd_outbox_sweep */
         /* reload.c: the outcome of the last reload, for STATUS= */
         char last_reload[160];
+        /* the bytes of the routing file this daemon runs (or, a standby
+         * after a reload, will put in force when it takes the lead) */
+        char *routing_text;
+        size_t routing_len;
+        /* leader.c: the next attempt to take the lead, or check it, and the
+         * last line saying that an attempt failed (monotonic ms; 0: none
+         * since the last success) */
+        int64_t lead_next;
+        int64_t lead_fault_logged;
         /* deadlines.c */
         int64_t audit_purged; /* monotonic ms of the last audit purge; 0: never */
         /* commit.c: the database file (NULL: not watched) */
@@ -157,6 +167,26 @@ void rd_server_serve_waitlist(struct rd_server *srv);
  * wipe attempt, at most a minute, an hour when nothing is due, 0 when more
  * is due at once. */
 long rd_server_serve_deadlines(struct rd_server *srv);
+
+/* ---- leader.c ---- */
+
+/* The role at start: a standby on a store that several daemons share
+ * (RD_STORE_LEADERSHIP), until rd_server_lead takes the lead; else
+ * active. */
+void rd_server_lead_init(struct rd_server *srv);
+
+/* Between batches: a standby tries to take the lead (and, when it gets it,
+ * does an active daemon's start-up work: the hub's memory read again, its
+ * routing file put in force, config.reloaded when another was, the
+ * waitlist served); the active daemon checks that it still leads, and
+ * becomes a standby at once when its store learnt that it does not.
+ * Returns how long the loop may sleep before the next call is due (-1: a
+ * store without leadership, never). */
+long rd_server_lead(struct rd_server *srv);
+
+/* What the daemon does, for STATUS=: "Serving (active)", or (rev 2)
+ * "Standby (another daemon is active)". */
+const char *rd_server_role_status(const struct rd_server *srv);
 
 /* ---- reload.c ---- */
 

@@ -144,7 +144,7 @@ enum rd_txn_end rd_txn_commit(struct rd_txn *t, const char *what, bool wrote)
         if (r == RD_STORE_UNKNOWN)
                 rd_txn_log_fault("the commit failed while %s: %s; it may have taken effect (the "
                                  "write-ahead log was written, then the sync or the index failed): "
-                                 "its requests were answered internal with outcome unknown",
+                                 "its requests were answered unavailable with outcome unknown",
                                  what, rd_store_errmsg(t->store));
         else if (!gone) /* the server said so */
                 rd_txn_log_fault("%s while %s: %s; nothing of it was stored",
@@ -165,6 +165,11 @@ void rd_txn_batch_start(struct rd_txn *t)
 void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
                    struct rd_reply *out)
 {
+        /* a standby answers ping and refusals only: it never begins one */
+        if (t->ops->standby) {
+                rd_ops_handle(t->ops, buf, len, user_id, now, out);
+                return;
+        }
         if (t->began == 1)
                 t->began = rd_txn_begin(t, "answering requests");
         /* no transaction to run it in: refused with its corr */
@@ -191,7 +196,8 @@ json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
                 return rd_ops_error(corr, RD_INTERNAL, NULL,
                                     "the database could not commit; nothing was stored; retry "
                                     "later");
-        reply = rd_ops_error(corr, RD_INTERNAL, NULL,
+        /* daemon.md, "Several machines": never ok, but unavailable */
+        reply = rd_ops_error(corr, RD_UNAVAILABLE, NULL,
                              "the database could not confirm that this was stored: it may or "
                              "may not be; repeat the same request to find out");
         json_object_set_new(json_object_get(reply, "error"), "outcome", json_string("unknown"));
@@ -200,7 +206,8 @@ json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr)
 
 bool rd_txn_wiped(const struct rd_txn *t)
 {
-        return !t->wipe_pending;
+        /* a store with no file to wipe (PostgreSQL) never says so */
+        return !t->wipe_pending && (rd_store_caps(t->store) & RD_STORE_CAN_WIPE);
 }
 
 enum rd_txn_end rd_txn_batch_end(struct rd_txn *t)

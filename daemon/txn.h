@@ -6,8 +6,8 @@
  * "Durability", daemon.md "Faults of the store"), no reply says more than
  * is stored: a fault that ends the transaction in the middle of the batch
  * refuses the rest of it, and when the transaction does not commit every
- * `ok` becomes `internal`, with "outcome": "unknown" where the commit may
- * have taken effect after all. Memory is then read again from the store.
+ * `ok` becomes `internal`, or `unavailable` with "outcome": "unknown" where
+ * the commit may have taken effect after all. Memory is then read again from the store.
  * Nothing is committed into a database file that was removed or replaced
  * (the server's check, FILE_GONE).
  * Work nobody asked for (deadlines) ends the same way.
@@ -73,7 +73,8 @@ void rd_txn_batch_start(struct rd_txn *t);
 /* Answer the request frame BUF[LEN] (from the client whose ZAP User-Id is
  * USER_ID, NULL without security) at NOW inside the batch's transaction.
  * The reply into *OUT (caller owns); `unavailable`, nothing run, when the
- * transaction could not begin or a fault ended it before this request.
+ * transaction could not begin or a fault ended it before this request. A
+ * standby (ops.standby) answers without a transaction.
  * An `ok` stands only once the batch committed (rd_txn_batch_end). */
 void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
                    struct rd_reply *out);
@@ -93,7 +94,8 @@ enum rd_txn_end rd_txn_batch_end(struct rd_txn *t);
 json_t *rd_txn_retracted(enum rd_txn_end end, const json_t *corr);
 
 /* Whether nothing erased waits in the log (after a commit: what it erased
- * is gone from the files). */
+ * is gone from the files). Never on a store without RD_STORE_CAN_WIPE
+ * (PostgreSQL keeps old bytes until vacuum: protocol.md, "wiped"). */
 bool rd_txn_wiped(const struct rd_txn *t);
 
 /* ---- any other transaction ---- */

@@ -18,29 +18,27 @@ bool rd_key_valid(const char *s)
         return ok;
 }
 
-int rd_key_read_file(const char *path, char out[RD_KEY_Z85_LEN + 1], unsigned *mode, char *errbuf,
-                     size_t errsize)
+int rd_secret_file_read(const char *path, const char *what, char *buf, size_t size, unsigned *mode,
+                        char *errbuf, size_t errsize)
 {
-        char buf[RD_KEY_FILE_MAX + 1];
         struct stat sb;
         ssize_t n;
-        size_t len = 0;
-        char *p, *end;
+        size_t len = 0, max = size - 1 < RD_KEY_FILE_MAX ? size - 1 : RD_KEY_FILE_MAX;
         int fd, r = 0;
 
         /* O_NONBLOCK: a FIFO must not hang the open; refused just below */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 r = -errno;
-                snprintf(errbuf, errsize, "cannot read the key file %s: %s", path, strerror(-r));
+                snprintf(errbuf, errsize, "cannot read the %s %s: %s", what, path, strerror(-r));
                 return r;
         }
         if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
                 close(fd);
-                snprintf(errbuf, errsize, "the key file %s is not a regular file", path);
+                snprintf(errbuf, errsize, "the %s %s is not a regular file", what, path);
                 return -EINVAL;
         }
-        while (len < RD_KEY_FILE_MAX && (n = read(fd, buf + len, RD_KEY_FILE_MAX - len)) != 0) {
+        while (len < max && (n = read(fd, buf + len, max - len)) != 0) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -52,9 +50,24 @@ int rd_key_read_file(const char *path, char out[RD_KEY_Z85_LEN + 1], unsigned *m
         close(fd);
         buf[len] = '\0';
         if (r < 0) {
-                snprintf(errbuf, errsize, "cannot read the key file %s: %s", path, strerror(-r));
-                goto out;
+                snprintf(errbuf, errsize, "cannot read the %s %s: %s", what, path, strerror(-r));
+                return r;
         }
+        if (mode)
+                *mode = (unsigned)(sb.st_mode & 07777);
+        return 0;
+}
+
+int rd_key_read_file(const char *path, char out[RD_KEY_Z85_LEN + 1], unsigned *mode, char *errbuf,
+                     size_t errsize)
+{
+        char buf[RD_KEY_FILE_MAX + 1];
+        char *p, *end;
+        unsigned m;
+        int r = rd_secret_file_read(path, "key file", buf, sizeof buf, &m, errbuf, errsize);
+
+        if (r < 0)
+                goto out;
         for (p = buf; *p && isspace((unsigned char)*p); p++)
                 ;
         for (end = p + strlen(p); end > p && isspace((unsigned char)end[-1]); end--)
@@ -71,7 +84,7 @@ int rd_key_read_file(const char *path, char out[RD_KEY_Z85_LEN + 1], unsigned *m
         }
         memcpy(out, p, RD_KEY_Z85_LEN + 1);
         if (mode)
-                *mode = (unsigned)(sb.st_mode & 07777);
+                *mode = m;
 out:
         explicit_bzero(buf, sizeof buf);
         return r;

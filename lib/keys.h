@@ -25,6 +25,15 @@ bool rd_key_valid(const char *s);
 int rd_key_read_file(const char *path, char out[RD_KEY_Z85_LEN + 1], unsigned *mode, char *errbuf,
                      size_t errsize);
 
+/* Read the small secret file at PATH (a key file, a password file) into
+ * BUF (SIZE bytes; at most RD_KEY_FILE_MAX are read), NUL-terminated as it
+ * is. A path that is not a regular file is refused without blocking on it.
+ * Returns 0 and, when MODE is not NULL, the file's permission bits in
+ * *MODE; or a negative errno with a sentence that names the WHAT ("key
+ * file") PATH in ERRBUF. The caller wipes BUF when it is done with it. */
+int rd_secret_file_read(const char *path, const char *what, char *buf, size_t size, unsigned *mode,
+                        char *errbuf, size_t errsize);
+
 /* A key given on a command line or in the environment: the key itself
  * when VALUE is one (whatever its first character: '@' is a Z85
  * character), else "@FILE" for a key file. 0 and the key in OUT, or a

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- ids ------------------------------------------------------------------------ */
 
@@ -37,6 +38,33 @@ int rd_store_parse_id(const char *id, int64_t *rowid)
                 return -ENOENT;
         *rowid = v;
         return 0;
+}
+
+/* ---- which driver ------------------------------------------------------------------- */
+
+bool rd_store_is_conninfo(const char *where)
+{
+        struct stat sb;
+        size_t n;
+
+        if (!where || !where[0] || stat(where, &sb) == 0) /* an existing file is a file */
+                return false;
+        if (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0)
+                return true;
+        where += strspn(where, " ");
+        n = strspn(where, "abcdefghijklmnopqrstuvwxyz_");
+        return n > 0 && where[n + strspn(where + n, " ")] == '=';
+}
+
+int rd_store_open_target(const struct rd_store_target *t, struct rd_store **out, char *errbuf,
+                         size_t errsize)
+{
+        if (t->kind == RD_STORE_POSTGRESQL)
+                return (t->copy ? rd_store_open_copy_pg
+                                : rd_store_open_pg)(t->conninfo, t->password, out, errbuf, errsize);
+        if (t->copy)
+                return rd_store_open_copy(t->path, out, errbuf, errsize);
+        return rd_store_open(t->path, t->synchronous_full, out, errbuf, errsize);
 }
 
 /* ---- lifecycle and transactions ---------------------------------------------------- */
@@ -69,6 +97,20 @@ static int watch(struct rd_store *s, int r)
 
 /* Call the driver (EXPR) unless the transaction is lost, and watch. */
 #define CALL(s, expr) ((s)->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : watch((s), (expr)))
+
+int rd_store_lead(struct rd_store *s)
+{
+        if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->lead)
+                return 1;
+        return s->ops->lead(s);
+}
+
+bool rd_store_leading(const struct rd_store *s)
+{
+        if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->leading)
+                return true;
+        return s->ops->leading(s);
+}
 
 int rd_store_begin(struct rd_store *s)
 {
@@ -153,6 +195,11 @@ int rd_store_meta_set(struct rd_store *s, const char *key, const char *value)
 int rd_store_find(struct rd_store *s, const char *partner, const char *ref, struct rd_stored *out)
 {
         return CALL(s, s->ops->find(s, partner, ref, out));
+}
+
+int rd_store_prefetch(struct rd_store *s, const struct rd_store_key *keys, size_t n)
+{
+        return s->ops->prefetch && n ? CALL(s, s->ops->prefetch(s, keys, n)) : 0;
 }
 
 int rd_store_get_row(struct rd_store *s, int64_t rowid, struct rd_stored *out)

@@ -3,7 +3,9 @@
  * The store keeps referrals, their events with a gap-free seq, the facts the
  * hub routes by, and the audit trail. It is a table of operations on
  * referrald's own terms (struct rd_store_ops) with one driver per database:
- * SQLite today (lib/store_sqlite*.c, opened by rd_store_open). Each driver
+ * SQLite (lib/store_sqlite*.c, opened by rd_store_open) and PostgreSQL
+ * (lib/store_pg*.c, rd_store_open_pg); rd_store_open_target opens either,
+ * as the daemon's config or a tool's --db says. Each driver
  * holds its own SQL; the hub and the daemon talk to the rd_store_*
  * functions below only, which are the interface's entry points.
  *
@@ -255,6 +257,12 @@ struct rd_routing_period {
         int64_t until_ms; /* when another came into force; 0: it is in force */
 };
 
+/* A referral's key: the partner that submitted it and its ref. */
+struct rd_store_key {
+        const char *partner;
+        const char *ref;
+};
+
 /* ---- the interface ----------------------------------------------------------- */
 
 /* What a driver can do beyond the common contract (rd_store_caps). */
@@ -269,16 +277,22 @@ enum rd_store_cap {
         /* a database can be opened to read only (offline tools; no opener
          * asks for it yet) */
         RD_STORE_READ_ONLY = 1u << 2,
+        /* (rev 2) several daemons may share the database, and exactly one
+         * leads (rd_store_lead); without it the store always leads (SQLite:
+         * its lock file keeps one daemon per file) */
+        RD_STORE_LEADERSHIP = 1u << 3,
 };
 
 struct rd_store;
 
 /* The operations every driver implements; the entry point rd_store_NAME
  * below documents each, or the one named beside it. Every pointer is set,
- * except checkpoint (NULL without RD_STORE_CAN_WIPE). A driver's rows carry
- * their id (rd_store_format_id). */
+ * except checkpoint (NULL without RD_STORE_CAN_WIPE), prefetch (NULL
+ * where a read costs no round trip) and lead and leading (NULL without
+ * RD_STORE_LEADERSHIP). A driver's rows carry their id
+ * (rd_store_format_id). */
 struct rd_store_ops {
-        const char *name; /* "sqlite" */
+        const char *name; /* "sqlite", "postgresql" */
         void (*close)(struct rd_store *s);
         const char *(*errmsg)(struct rd_store *s);
         /* transactions; in_transaction: whether the database still has the
@@ -299,6 +313,8 @@ struct rd_store_ops {
         /* the hub's reads */
         int (*find)(struct rd_store *s, const char *partner, const char *ref,
                     struct rd_stored *out);
+        /* may be NULL: rd_store_prefetch then does nothing */
+        int (*prefetch)(struct rd_store *s, const struct rd_store_key *keys, size_t n);
         int (*get)(struct rd_store *s, int64_t rowid, struct rd_stored *out); /* _get_row */
         int (*content)(struct rd_store *s, int64_t rowid, json_t **content, char **trace,
                        char rules_digest[65]);
@@ -357,6 +373,9 @@ struct rd_store_ops {
         int (*routing_text)(struct rd_store *s, const char *digest, char **text, size_t *len);
         /* wiping (RD_STORE_CAN_WIPE) */
         int (*checkpoint)(struct rd_store *s);
+        /* leadership (RD_STORE_LEADERSHIP; both NULL without it) */
+        int (*lead)(struct rd_store *s);
+        bool (*leading)(const struct rd_store *s);
 };
 
 /* Every driver's store begins with this; the driver's opener fills OPS
@@ -435,6 +454,59 @@ int rd_store_open_copy(const char *path, struct rd_store **out, char *errbuf, si
  * or a negative errno with a sentence in ERRBUF. */
 int rd_store_open_memory(struct rd_store **out, char *errbuf, size_t errsize);
 
+/* ---- the PostgreSQL driver ------------------------------------------------------------ */
+
+/* Connect to the PostgreSQL database CONNINFO (libpq's connection string:
+ * key=value pairs or a postgresql:// URI) with PASSWORD (NULL: as the
+ * conninfo, PGPASSWORD or ~/.pgpass say); the server must be 15 or newer
+ * with a UTF8 database. The schema is created or migrated (its version in
+ * the table rd_schema; a newer one is refused). One connection in
+ * libpq's pipeline mode: writes are sent without waiting (lib/store_pg.h
+ * says how a failed request is undone). Capabilities: RD_STORE_LEADERSHIP
+ * only (no file to wipe, no savepoints): the connection's session holds
+ * the lead (rd_store_lead). Returns 0 and a new store in *OUT, or
+ * a negative errno with a reason in ERRBUF (libpq's words; never the
+ * password). */
+int rd_store_open_pg(const char *conninfo, const char *password, struct rd_store **out,
+                     char *errbuf, size_t errsize);
+
+/* rd_store_open_copy for a PostgreSQL database: CONNINFO (and PASSWORD, as
+ * rd_store_open_pg) read in one read-only, repeatable-read transaction, a
+ * database of another schema version refused (never migrated), every row
+ * copied into a new SQLite store in memory, the connection closed. Returns
+ * as rd_store_open_copy. */
+int rd_store_open_copy_pg(const char *conninfo, const char *password, struct rd_store **out,
+                          char *errbuf, size_t errsize);
+
+/* 0 when libpq can parse CONNINFO, else -EINVAL with libpq's reason in
+ * ERRBUF (or -ENOMEM). Connects to nothing. */
+int rd_store_pg_check_conninfo(const char *conninfo, char *errbuf, size_t errsize);
+
+/* ---- which driver --------------------------------------------------------------------- */
+
+enum rd_store_kind { RD_STORE_SQLITE, RD_STORE_POSTGRESQL };
+
+/* true when WHERE (a tool's --db or --state) names a PostgreSQL database:
+ * it is not the path of an existing file and it looks like a conninfo
+ * ("postgresql://...", "postgres://..." or "key=value ..."). */
+bool rd_store_is_conninfo(const char *where);
+
+/* Where a store is and how to open it. */
+struct rd_store_target {
+        enum rd_store_kind kind;
+        const char *path;      /* SQLite: the database file */
+        bool synchronous_full; /* SQLite: see rd_store_open */
+        const char *conninfo;  /* PostgreSQL: see rd_store_open_pg */
+        const char *password;  /* PostgreSQL: or NULL */
+        bool copy;             /* the tools' scratch copy (rd_store_open_copy, _copy_pg) */
+};
+
+/* Open the store T names with its driver: rd_store_open, rd_store_open_pg,
+ * or with COPY rd_store_open_copy, rd_store_open_copy_pg. Returns as they
+ * do. */
+int rd_store_open_target(const struct rd_store_target *t, struct rd_store **out, char *errbuf,
+                         size_t errsize);
+
 /* ---- ids ------------------------------------------------------------------------- */
 
 /* The public id of the referral stored as ROWID: "R" + the row id, zero
@@ -474,8 +546,14 @@ const char *rd_store_errmsg(struct rd_store *store);
  * rd_store_commit: the commit may or may not have taken effect (SQLite: the
  * write-ahead log, commit record included, was written but not synced, so
  * a recovery may find it; PostgreSQL: the connection was lost during
- * COMMIT); the store's own view after the rollback is that it did not,
- * and the next rd_store_begin takes the seq from the database again. */
+ * COMMIT, or PostgreSQL warned that it stopped waiting for a synchronous
+ * standby and reported the COMMIT done); the store's own view after the
+ * rollback is that it did not, and the next rd_store_begin takes the seq
+ * from the database again (PostgreSQL: reads it again, and its first
+ * statement fails the transaction should the seq have moved meanwhile,
+ * lib/store_pg.h). A driver that sends writes without waiting (PostgreSQL)
+ * learns of a refused one late: the transaction is then lost as above, at
+ * the next call that waits, the commit at the latest. */
 #define RD_STORE_ABORTED (-ECANCELED)
 #define RD_STORE_UNKNOWN (-EINPROGRESS)
 int rd_store_begin(struct rd_store *store);
@@ -487,6 +565,28 @@ int rd_store_request_end(struct rd_store *store, bool keep);
 /* True between a successful rd_store_begin and its commit or rollback,
  * unless a fault ended the transaction (RD_STORE_ABORTED). */
 bool rd_store_in_transaction(const struct rd_store *store);
+
+/* (rev 2) Leadership, for a store that several daemons share
+ * (RD_STORE_LEADERSHIP; daemon.md, "Several daemons"): exactly one of them
+ * leads and writes, the others wait to take over.
+ *
+ * rd_store_lead: outside a transaction, take the lead, or, while this
+ * store leads, check that it still does; one round trip (connecting again
+ * first when the connection is gone). Taking it advances the database's
+ * epoch, which the first statement of every writing transaction checks:
+ * a store that lost the lead can never commit again, whatever it had sent.
+ * Returns 1 when this store leads, 0 when another does (or the database
+ * takes no writes: a standby server), or a negative errno (the reason in
+ * rd_store_errmsg): the database cannot be reached, and this store does
+ * not lead. Once a store was asked to lead, rd_store_begin fails with
+ * -EAGAIN whenever it does not. Without RD_STORE_LEADERSHIP: 1, always.
+ *
+ * rd_store_leading: whether this store leads, from memory (no round trip):
+ * false from the moment the driver learnt that it lost the lead (its
+ * session ended, the epoch moved), and before the first rd_store_lead
+ * that returned 1. Without RD_STORE_LEADERSHIP: true, always. */
+int rd_store_lead(struct rd_store *store);
+bool rd_store_leading(const struct rd_store *store);
 
 /* Newest seq committed or appended in the open transaction; 0 when none.
  * A request or transaction rolled back gives its seqs back. */
@@ -524,7 +624,19 @@ int rd_store_erase(struct rd_store *store, int64_t rowid, const json_t *content,
 int rd_store_find(struct rd_store *store, const char *partner, const char *ref,
                   struct rd_stored *out);
 int rd_store_get_row(struct rd_store *store, int64_t rowid, struct rd_stored *out);
+
 int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
+
+/* Interface addition (the PostgreSQL store): a hint ahead of a batch's
+ * requests, the KEYS[N] they will look up with rd_store_find. A driver that
+ * pays a round trip for each read reads them all in one and answers those
+ * look-ups from memory, as the database would (its own writes meanwhile
+ * taken into account); a driver without that cost (SQLite) does nothing.
+ * Call before the requests, inside their
+ * transaction or just before it begins: what is kept holds until that
+ * transaction ends. 0, or a negative errno: then nothing is kept, and each
+ * look-up asks the database. Never a reason to fail a request. */
+int rd_store_prefetch(struct rd_store *store, const struct rd_store_key *keys, size_t n);
 
 /* The stored content of the referral ROWID (rd_referral_to_json with
  * personal data), its decision trace and the digest of the routing file

@@ -1,6 +1,8 @@
 /* hub_fixture.c: the hub's tests' fixture (hub_fixture.h). */
 #include "hub_fixture.h"
 
+#include <libpq-fe.h>
+
 /* Two family connectors (capacity 2) in genk, one psychologist (capacity
  * 1); a shorter window for safety concerns so that start_by and arrival
  * order differ; crisis and what no rule assigns are forwarded. The family
@@ -57,6 +59,35 @@ struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connec
         return rules;
 }
 
+/* The store of a test: SQLite in F->DIR; or, with RD_TEST_PG_CONNINFO set
+ * (tests/integration/test_pg_store.py runs these tests so), PostgreSQL in a
+ * schema of its own on that server. */
+static void open_store(struct fx *f)
+{
+        static int n;
+        const char *pg = getenv("RD_TEST_PG_CONNINFO");
+        char errbuf[512], sql[96];
+        PGconn *c;
+        PGresult *res;
+
+        if (!pg) {
+                assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf),
+                                 0);
+                return;
+        }
+        c = PQconnectdb(pg);
+        snprintf(sql, sizeof sql, "CREATE SCHEMA hub_%d_%d", (int)getpid(), ++n);
+        res = PQexec(c, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                fail_msg("%s: %s", sql, PQerrorMessage(c));
+        PQclear(res);
+        PQfinish(c);
+        snprintf(f->conninfo, sizeof f->conninfo, "%s options=-csearch_path=hub_%d_%d", pg,
+                 (int)getpid(), n);
+        if (rd_store_open_pg(f->conninfo, NULL, &f->store, errbuf, sizeof errbuf) < 0)
+                fail_msg("cannot open the PostgreSQL store: %s", errbuf);
+}
+
 void record_rules(struct fx *f, const char *extra_connector, bool hasselt, int64_t now)
 {
         char buf[ROUTING_TEXT_MAX];
@@ -72,13 +103,12 @@ void record_rules(struct fx *f, const char *extra_connector, bool hasselt, int64
 int setup(void **state)
 {
         struct fx *f = calloc(1, sizeof *f);
-        char errbuf[256];
 
         assert_non_null(f);
         snprintf(f->dir, sizeof f->dir, "/tmp/rd-test-hub-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->path, sizeof f->path, "%s/referrald.db", f->dir);
-        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        open_store(f);
         assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &f->hub), 0);
         *state = f;
         return 0;

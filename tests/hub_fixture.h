@@ -85,6 +85,7 @@
 struct fx {
         char dir[256];
         char path[300];
+        char conninfo[1024]; /* on PostgreSQL (RD_TEST_PG_CONNINFO): its schema's; else "" */
         struct rd_store *store;
         struct rd_hub *hub;
         struct rd_event ev[MAX_EVENTS]; /* what the last call emitted */
@@ -152,6 +153,15 @@ struct rd_rules *load_rules(const char *extra_connector);
  * e.g. GENK_POSTCODES), EXTRA_CONNECTOR (or NULL) in genk, and with
  * HASSELT the team hasselt (3700: lien, capacity 1) in the family rule. */
 struct rd_rules *rules_with(const char *genk_postcodes, const char *extra_connector, bool hasselt);
+
+/* A test about SQLite's own file (its bytes, its write-ahead log, SQL run
+ * on it) skips itself when the tests run on PostgreSQL
+ * (RD_TEST_PG_CONNINFO, tests/integration/test_pg_store.py). */
+#define SQLITE_ONLY()                                                                              \
+        do {                                                                                       \
+                if (getenv("RD_TEST_PG_CONNINFO"))                                                 \
+                        skip();                                                                    \
+        } while (0)
 
 /* Record the file of rules_with(GENK_POSTCODES, EXTRA_CONNECTOR, HASSELT)
  * in F's store as in force from NOW (rd_routing_record), as the daemon

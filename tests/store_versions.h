@@ -1,7 +1,8 @@
 /* store_versions.h: the SQL that takes a database of this build's schema
  * back to an earlier schema version, for the tests of the migrations
  * (test_store.c, test_store_stats.c). Each undoes one step of
- * lib/store_sqlite_sql.c and the steps after it. */
+ * lib/store_sqlite_sql.c and the steps after it (BACK_TO_PG_*: of
+ * lib/store_pg_sql.c). */
 #ifndef RD_TEST_STORE_VERSIONS_H
 #define RD_TEST_STORE_VERSIONS_H
 
@@ -103,5 +104,28 @@ static inline void back_to(const char *path, const char *sql)
 /* What schema version 6 changed (the status lists as equalities) needs no
  * undoing: the step to version 6 makes those indexes anew. */
 #define BACK_TO_VERSION_5 BACK_TO_VERSION_6
+
+/* The PostgreSQL driver's schema (lib/store_pg_sql.c) taken back from
+ * version 2 to version 1: what step 1 -> 2 added (the figures' counts)
+ * taken away, the indexes it dropped made again. Run on the schema with
+ * libpq, then "UPDATE rd_schema SET version = 1". */
+#define BACK_TO_PG_VERSION_1                                                                       \
+        "DROP FUNCTION tallies_follow() CASCADE; DROP FUNCTION forwards_follow() CASCADE;"         \
+        "DROP FUNCTION reasons_follow() CASCADE; DROP FUNCTION tallies_of(referrals, bigint);"     \
+        "DROP FUNCTION rd_duration_bucket(bigint);"                                                \
+        "DROP TABLE tallies; DROP TABLE tally_deltas;"                                             \
+        "DROP TABLE forward_counts; DROP TABLE reason_counts;"                                     \
+        "DROP INDEX referrals_waiting_since; DROP INDEX referrals_window_due;"                     \
+        "CREATE INDEX referrals_open ON referrals (status) WHERE status IN (1, 2, 4, 5);"          \
+        "CREATE INDEX referrals_at_risk_due ON referrals (start_by_ms, rowid)"                     \
+        "  WHERE status IN (1, 2, 4) AND at_risk_fired = 0 AND start_by_ms > 0;"                   \
+        "CREATE INDEX referrals_missed_due ON referrals (start_by_ms, rowid)"                      \
+        "  WHERE status IN (1, 2, 4) AND missed_fired = 0 AND start_by_ms > 0;"                    \
+        "CREATE INDEX referrals_figures ON referrals (status, forward_to, received_ms,"            \
+        "  first_offered_ms, started_ms, start_by_ms);"                                            \
+        "CREATE INDEX referrals_missed ON referrals (start_by_ms) WHERE missed_fired = 1;"         \
+        "CREATE INDEX audit_at ON audit (at_ms);"                                                  \
+        "DROP INDEX events_referral;"                                                              \
+        "CREATE INDEX events_referral ON events (referral) WHERE referral IS NOT NULL;"
 
 #endif

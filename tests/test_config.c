@@ -203,13 +203,30 @@ static const struct error_case error_cases[] = {
          CLIENTS_HEAD "    - {id: kelly, role: connector, public_key: \"" KEY_A "\"}\n"
                       "    - {id: anna, role: partner, public_key: \"" KEY_A "\"}\n",
          5, 45, "also the key of client 'kelly' (line 4)"},
+        {"store unknown", "store: mysql\n", 1, 8,
+         "store: unknown value 'mysql': use 'sqlite' or 'postgresql'"},
+        {"store postgresql without conninfo", "retention: 30d\nstore: postgresql\n", 2, 1,
+         "store: postgresql needs postgresql.conninfo"},
+        {"postgresql without conninfo", "store: postgresql\npostgresql: {password_file: pw}\n", 2,
+         1, "postgresql needs conninfo"},
+        {"conninfo libpq cannot read", "store: postgresql\npostgresql:\n  conninfo: \"dbname\"\n",
+         3, 13, "postgresql.conninfo is not a connection string libpq can read: missing \"=\""},
+        {"conninfo an unknown option", "store: postgresql\npostgresql: {conninfo: \"dbnme=x\"}\n",
+         2, 24,
+         "postgresql.conninfo is not a connection string libpq can read: invalid connection"},
+        {"postgresql with the sqlite store", "postgresql: {conninfo: \"dbname=x\"}\n", 1, 1,
+         "postgresql is read only with store: postgresql"},
+        {"unset CREDENTIALS_DIRECTORY in password_file",
+         "store: postgresql\npostgresql:\n  conninfo: \"dbname=x\"\n"
+         "  password_file: ${CREDENTIALS_DIRECTORY}/pg.pass\n",
+         4, 18, "postgresql.password_file uses ${CREDENTIALS_DIRECTORY}, which is not set in"},
         {"YAML syntax error", "intake: [tcp://127.0.0.1:5570\n", 2, 1,
          "syntax error: did not find expected ',' or ']' while parsing a flow sequence"},
         {"YAML mapping value in a plain scalar", "intake: a: b\n", 1, 10,
          "syntax error: mapping values are not allowed"},
         {"top level a list", "- intake\n", 1, 1,
          "the file: expected a mapping (intake, events, database, routing, retention, "
-         "audit_retention, journal_events, security), not a list"},
+         "audit_retention, journal_events, security, store, postgresql), not a list"},
         {"top level a scalar", "intake\n", 1, 1,
          "the file: expected a mapping (intake, events, database"},
         {"two documents", "retention: 30d\n---\nretention: 60d\n", 2, 1,
@@ -458,7 +475,11 @@ static void test_empty_client_list_is_valid_with_a_warning(void **state)
         "security:\n"                                                                              \
         "  secret_key_file: ${CREDENTIALS_DIRECTORY}/server.key\n"                                 \
         "  clients:\n"                                                                             \
-        "    - {id: kelly, role: connector, public_key: \"" KEY_A "\"}\n"
+        "    - {id: kelly, role: connector, public_key: \"" KEY_A "\"}\n"                          \
+        "store: postgresql\n"                                                                      \
+        "postgresql:\n"                                                                            \
+        "  conninfo: \"host=db1 dbname=referrald\"\n"                                              \
+        "  password_file: ${CREDENTIALS_DIRECTORY}/pg.pass\n"
 
 /* Is item I of D the warning "PATH:LINE:COLUMN: warning: MESSAGE..."? */
 static void assert_warning(const struct fixture *f, const struct rd_diag *d, size_t i, size_t line,
@@ -482,7 +503,7 @@ static void test_a_check_outside_the_service_warns_at_each_path_it_cannot_expand
         write_config(f, UNSET_PATHS);
         assert_int_equal(rd_config_check(f->path, &c, &d), 0);
         assert_int_equal(d.n_errors, 0);
-        assert_int_equal(d.n_warnings, 3);
+        assert_int_equal(d.n_warnings, 4);
         assert_warning(f, &d, 0, 1, 1,
                        "database uses ${STATE_DIRECTORY}, which is not set here (systemd sets it "
                        "for the service): the path is not checked");
@@ -493,11 +514,17 @@ static void test_a_check_outside_the_service_warns_at_each_path_it_cannot_expand
         assert_warning(f, &d, 2, 4, 3,
                        "security.secret_key_file uses ${CREDENTIALS_DIRECTORY}, which is not set "
                        "here (systemd sets it for the service): the secret key is not checked");
+        assert_warning(f, &d, 3, 10, 3,
+                       "postgresql.password_file uses ${CREDENTIALS_DIRECTORY}, which is not set "
+                       "here (systemd sets it for the service): the password file is not checked");
         for (int p = 0; p < RD_CONFIG__PATHS; p++)
                 assert_true(c->unexpanded[p]);
         assert_null(c->database);
         assert_null(c->routing); /* not the compiled-in example: unchecked */
         assert_null(c->secret_key_file);
+        assert_null(c->pg_password_file);
+        assert_int_equal(c->store, RD_STORE_POSTGRESQL);
+        assert_string_equal(c->pg_conninfo, "host=db1 dbname=referrald");
         assert_true(c->has_security);
         assert_int_equal(c->n_clients, 1);
         assert_string_equal(c->clients[0].id, "kelly");
@@ -513,7 +540,7 @@ static void test_starting_with_an_unset_variable_stays_an_error(void **state)
 
         write_config(f, UNSET_PATHS);
         assert_int_equal(rd_config_load(f->path, &c, &d), -EINVAL);
-        assert_int_equal(d.n_errors, 3);
+        assert_int_equal(d.n_errors, 4);
         assert_int_equal(d.n_warnings, 0);
         assert_true(c == (struct rd_config *)0x1);
         rd_diag_clear(&d);
@@ -533,6 +560,7 @@ static void test_a_check_with_the_variables_set_expands_them_without_a_warning(v
         assert_string_equal(c->database, "/var/lib/referrald/referrald.db");
         assert_string_equal(c->routing, "/var/lib/referrald/routing.yaml");
         assert_string_equal(c->secret_key_file, "/run/credentials/referrald.service/server.key");
+        assert_string_equal(c->pg_password_file, "/run/credentials/referrald.service/pg.pass");
         for (int p = 0; p < RD_CONFIG__PATHS; p++)
                 assert_false(c->unexpanded[p]);
         rd_config_free(c);

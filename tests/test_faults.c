@@ -184,6 +184,10 @@ static void replies_agree(struct fx *f, struct rd_store *store, const char *whic
                         continue;
                 there = present(store, r);
                 if (outcome_unknown(rep)) {
+                        /* daemon.md: such a commit "is unavailable" */
+                        assert_string_equal(json_string_value(json_object_get(
+                                                    json_object_get(rep, "error"), "code")),
+                                            "unavailable");
                         if (unknown_there < 0)
                                 unknown_there = there;
                         else if (unknown_there != there)

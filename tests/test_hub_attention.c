@@ -312,6 +312,8 @@ static void a_database_from_before_attention_asks_for_the_families_stuck_in_it(v
         struct rd_stored h = sub(f, HASSELT_FAMILY("H"), T0 + 2 * HOUR);
         sqlite3 *db;
 
+        SQLITE_ONLY();
+
         one_waiting(f, r, w);
         /* as a database of schema version 2 has them after the upgrade */
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);

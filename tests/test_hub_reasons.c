@@ -301,6 +301,8 @@ static void erasing_takes_the_text_and_keeps_the_code(void **state)
         json_t *why;
         int r;
 
+        SQLITE_ONLY();
+
         ok_why(f, a.id, "declined", "kelly", "not_suitable", MARKER, T0 + 1);
         assert_int_equal(rd_store_checkpoint(f->store), 0);
         assert_true(file_holds(f->path, "MARKER-7f3a"));

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_history.h"
 #include "store_sqlite.h" /* the driver's statements, for their query plans */
 #include "store_versions.h"
 #include "timefmt.h"
@@ -292,37 +293,13 @@ static void events_since_and_limit(void **state)
         json_decref(arr);
 }
 
-/* The seq of each event in ARR, in a string ("3 4 5"). */
-static const char *seqs_of(const json_t *arr, char *buf, size_t size)
-{
-        size_t i, at = 0;
-
-        buf[0] = '\0';
-        for (i = 0; i < json_array_size(arr) && at < size; i++)
-                at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? " " : "",
-                                       (long long)json_integer_value(
-                                               json_object_get(json_array_get(arr, i), "seq")));
-        return buf;
-}
-
 /* A get reads at most RD_HISTORY_MAX events of a referral: the newest,
  * oldest first, and how many older ones it left out. */
 static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest(void **state)
 {
-        static const struct {
-                int64_t limit;
-                const char *seqs;
-                int64_t omitted;
-        } cases[] = {
-                {1, "6", 4},         {2, "5 6", 3},       {4, "3 4 5 6", 1},
-                {5, "2 3 4 5 6", 0}, {6, "2 3 4 5 6", 0},
-        };
         struct fixture *f = *state;
         struct rd_stored a, b;
         struct rd_event ev;
-        json_t *arr = json_array();
-        int64_t omitted;
-        char buf[64];
 
         assert_int_equal(rd_store_begin(f->store), 0);
         insert(f, "A-1", &a);
@@ -332,18 +309,7 @@ static void a_history_longer_than_its_limit_gives_the_newest_and_counts_the_rest
                 assert_int_equal(append(f, &ev, i ? &a : &b), 0);
         }
         assert_int_equal(rd_store_commit(f->store), 0);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-                omitted = -1;
-                json_array_clear(arr);
-                assert_int_equal(rd_store_history(f->store, a.rowid, cases[i].limit, arr, &omitted),
-                                 0);
-                assert_string_equal(seqs_of(arr, buf, sizeof buf), cases[i].seqs);
-                assert_int_equal(omitted, cases[i].omitted);
-        }
-        omitted = -1;
-        assert_int_equal(rd_store_history(f->store, a.rowid, 0, arr, &omitted), -EINVAL);
-        assert_int_equal(omitted, -1);
-        json_decref(arr);
+        assert_history_limits(f->store, a.rowid);
 }
 
 static void decision_columns_round_trip_and_count(void **state)

@@ -5,9 +5,14 @@
  * referral: exact counts, exact nearest-rank percentiles), the counts
  * exactly and the percentiles within the error store.h states, after
  * every kind of change, inside the transaction that made it and after it
- * was rolled back. */
+ * was rolled back. tests/integration/test_pg_store.py runs them on the
+ * PostgreSQL driver too (hub_fixture.h), whose triggers keep the same
+ * counts: there the rows are counted on a session of their own, which
+ * sees what is committed only, so the figures are compared with them
+ * outside a transaction. */
 #include "hub_fixture.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store_sqlite.h" /* the driver's connection, to count the rows */
@@ -24,93 +29,182 @@ struct exact {
         char reasons[512];
 };
 
-/* The one row of SQL on DB: its integer columns into *OUT[0 .. N). */
-static void one_row(sqlite3 *db, const char *sql, int64_t *const *out, int n)
+/* A session of the test's own on F's PostgreSQL schema (one at a time,
+ * kept for the next call of the same test). */
+static PGconn *pg_session(struct fx *f)
 {
+        static PGconn *conn;
+        static char conninfo[sizeof f->conninfo];
+
+        if (conn && strcmp(conninfo, f->conninfo) == 0)
+                return conn;
+        PQfinish(conn);
+        conn = PQconnectdb(f->conninfo);
+        if (PQstatus(conn) != CONNECTION_OK)
+                fail_msg("cannot connect: %s", PQerrorMessage(conn));
+        snprintf(conninfo, sizeof conninfo, "%s", f->conninfo);
+        return conn;
+}
+
+/* Call FN with each row of SQL on F's PostgreSQL schema (pg_session). */
+static void each_row_pg(struct fx *f, const char *sql,
+                        void (*fn)(void *ctx, const char *const *v, int n), void *ctx)
+{
+        PGresult *res = PQexec(pg_session(f), sql);
+        const char *v[8];
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+        for (int row = 0; row < PQntuples(res); row++) {
+                for (int i = 0; i < PQnfields(res) && i < 8; i++)
+                        v[i] = PQgetisnull(res, row, i) ? NULL : PQgetvalue(res, row, i);
+                fn(ctx, v, PQnfields(res));
+        }
+        PQclear(res);
+}
+
+/* Call FN with each row of SQL on F's database, its N columns as text
+ * (NULL: SQL NULL). SQLite: on the store's own connection, so that what
+ * its open transaction wrote counts too; PostgreSQL: each_row_pg. */
+static void each_row(struct fx *f, const char *sql,
+                     void (*fn)(void *ctx, const char *const *v, int n), void *ctx)
+{
+        const char *v[8];
         sqlite3_stmt *st;
 
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        for (int i = 0; i < n; i++)
-                *out[i] = sqlite3_column_int64(st, i);
+        if (f->conninfo[0]) {
+                each_row_pg(f, sql, fn, ctx);
+                return;
+        }
+        assert_int_equal(sqlite3_prepare_v2(sq(f->store)->db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                for (int i = 0; i < sqlite3_column_count(st) && i < 8; i++)
+                        v[i] = (const char *)sqlite3_column_text(st, i);
+                fn(ctx, v, sqlite3_column_count(st));
+        }
         sqlite3_finalize(st);
 }
 
-/* Each row of SQL on DB as "a:b;" (its two columns) into BUF. */
-static void rows_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+static int64_t int_of(const char *v)
 {
-        sqlite3_stmt *st;
-        size_t len = 0;
+        return v ? strtoll(v, NULL, 10) : 0;
+}
+
+struct ints {
+        int64_t *const *out;
+        int n, rows;
+};
+
+static void one_row_fn(void *ctx, const char *const *v, int n)
+{
+        struct ints *c = ctx;
+
+        assert_true(n >= c->n);
+        for (int i = 0; i < c->n; i++)
+                *c->out[i] = int_of(v[i]);
+        c->rows++;
+}
+
+/* The one row of SQL on F's database: its integer columns into *OUT[0 .. N). */
+static void one_row(struct fx *f, const char *sql, int64_t *const *out, int n)
+{
+        struct ints c = {out, n, 0};
+
+        each_row(f, sql, one_row_fn, &c);
+        assert_int_equal(c.rows, 1);
+}
+
+struct text {
+        char *buf;
+        size_t size, len;
+};
+
+static void rows_text_fn(void *ctx, const char *const *v, int n)
+{
+        struct text *t = ctx;
+
+        assert_true(n >= 2);
+        if (t->len < t->size)
+                t->len += (size_t)snprintf(t->buf + t->len, t->size - t->len, "%s:%s;", v[0], v[1]);
+}
+
+/* Each row of SQL on F's database as "a:b;" (its two columns) into BUF. */
+static void rows_text(struct fx *f, const char *sql, char *buf, size_t size)
+{
+        struct text t = {buf, size, 0};
 
         buf[0] = '\0';
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW && len < size)
-                len += (size_t)snprintf(buf + len, size - len, "%s:%s;",
-                                        (const char *)sqlite3_column_text(st, 0),
-                                        (const char *)sqlite3_column_text(st, 1));
-        sqlite3_finalize(st);
+        each_row(f, sql, rows_text_fn, &t);
+}
+
+struct values {
+        int64_t *v;
+        size_t n;
+};
+
+static void values_fn(void *ctx, const char *const *v, int n)
+{
+        struct values *c = ctx;
+
+        (void)n;
+        c->v = realloc(c->v, (c->n + 1) * sizeof *c->v);
+        assert_non_null(c->v);
+        c->v[c->n++] = int_of(v[0]);
 }
 
 /* How many durations SQL yields (ascending) and their exact nearest-rank
  * 50th and 90th percentiles. */
-static void exact_percentiles(sqlite3 *db, const char *sql, int64_t *n, int64_t *p50, int64_t *p90)
+static void exact_percentiles(struct fx *f, const char *sql, int64_t *n, int64_t *p50, int64_t *p90)
 {
-        int64_t *v = NULL;
-        size_t k = 0;
-        sqlite3_stmt *st;
+        struct values c = {NULL, 0};
+        size_t k;
 
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                v = realloc(v, (k + 1) * sizeof *v);
-                assert_non_null(v);
-                v[k++] = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
+        each_row(f, sql, values_fn, &c);
+        k = c.n;
         *n = (int64_t)k;
-        *p50 = k ? v[(k * 50 + 99) / 100 - 1] : 0;
-        *p90 = k ? v[(k * 90 + 99) / 100 - 1] : 0;
-        free(v);
+        *p50 = k ? c.v[(k * 50 + 99) / 100 - 1] : 0;
+        *p90 = k ? c.v[(k * 90 + 99) / 100 - 1] : 0;
+        free(c.v);
 }
 
-/* The figures of F's store counted from its rows, on the store's own
- * connection: what its open transaction wrote counts too. */
+static void status_fn(void *ctx, const char *const *v, int n)
+{
+        struct exact *e = ctx;
+
+        assert_true(n >= 2);
+        e->counts[int_of(v[0])] = int_of(v[1]);
+}
+
+/* The figures of F's store counted from its rows (each_row: on SQLite,
+ * what its open transaction wrote counts too). */
 static void count_rows(struct fx *f, struct exact *e)
 {
-        sqlite3 *db = sq(f->store)->db;
-        sqlite3_stmt *st;
-
         memset(e, 0, sizeof *e);
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "SELECT status, count(*) FROM referrals"
-                                            " GROUP BY status",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW)
-                e->counts[sqlite3_column_int(st, 0)] = sqlite3_column_int64(st, 1);
-        sqlite3_finalize(st);
-        one_row(db,
-                "SELECT count(*), coalesce(sum(started_ms <= start_by_ms), 0),"
+        each_row(f, "SELECT status, count(*) FROM referrals GROUP BY status", status_fn, e);
+        one_row(f,
+                "SELECT count(*),"
+                " coalesce(sum(CASE WHEN started_ms <= start_by_ms THEN 1 ELSE 0 END), 0),"
                 " (SELECT count(*) FROM referrals WHERE missed_fired = 1)"
                 " FROM referrals WHERE started_ms > 0",
                 (int64_t *const[]){&e->started, &e->in_time, &e->missed}, 3);
-        exact_percentiles(db,
+        exact_percentiles(f,
                           "SELECT first_offered_ms - received_ms FROM referrals"
                           " WHERE first_offered_ms > 0 ORDER BY 1",
                           &e->offer_n, &e->offer_p50, &e->offer_p90);
-        exact_percentiles(db,
+        exact_percentiles(f,
                           "SELECT started_ms - received_ms FROM referrals"
                           " WHERE started_ms > 0 ORDER BY 1",
                           &e->start_n, &e->start_p50, &e->start_p90);
-        rows_text(db,
+        rows_text(f,
                   "SELECT forward_to, count(*) FROM referrals WHERE status = 3"
                   " GROUP BY forward_to ORDER BY 2 DESC, 1",
                   e->forwards, sizeof e->forwards);
-        one_row(db,
+        one_row(f,
                 "SELECT count(*), coalesce(min(received_ms), 0),"
                 " (SELECT count(*) FROM referrals WHERE attention > 0)"
                 " FROM referrals WHERE status = 2",
                 (int64_t *const[]){&e->waiting, &e->oldest, &e->attention}, 3);
-        rows_text(db,
+        rows_text(f,
                   "SELECT change || ' ' || coalesce(reason_code, ''), count(*) FROM reasons"
                   " GROUP BY 1 ORDER BY 1",
                   e->reasons, sizeof e->reasons);
@@ -133,6 +227,8 @@ static void assert_figures_exact(struct fx *f)
         char buf[512];
         size_t len = 0;
 
+        if (f->conninfo[0] && rd_store_in_transaction(f->store))
+                return; /* its rows are its own session's (above) */
         count_rows(f, &e);
         assert_int_equal(rd_store_count_by_status(f->store, counts), 0);
         for (int i = 0; i < RD_STATUS__MAX; i++)
@@ -379,20 +475,41 @@ static void the_figures_equal_those_counted_from_the_rows_after_every_kind_of_ch
         assert_true(fig.n_reasons >= 4 && started > in_time && missed > 0);
 }
 
-/* A database of the schema before the tallies gets them from its rows. */
+/* Take the closed database of F back to the schema before the tallies:
+ * SQLite's version 6, PostgreSQL's version 1. */
+static void back_to_before_the_tallies(struct fx *f)
+{
+        PGresult *res;
+
+        if (!f->conninfo[0]) {
+                back_to(f->path, BACK_TO_VERSION_6 "PRAGMA user_version = 6");
+                return;
+        }
+        res = PQexec(pg_session(f), "SET client_min_messages = warning;" BACK_TO_PG_VERSION_1
+                                    "UPDATE rd_schema SET version = 1");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                fail_msg("back to version 1: %s", PQresultErrorMessage(res));
+        PQclear(res);
+}
+
+/* A database of the schema before the tallies gets them from its rows (on
+ * PostgreSQL, a database of its schema version 1). */
 static void a_version_6_database_gets_its_figures_on_upgrade(void **state)
 {
         struct fx *f = *state;
+        struct rd_store_target t = {.kind = f->conninfo[0] ? RD_STORE_POSTGRESQL : RD_STORE_SQLITE,
+                                    .path = f->path,
+                                    .conninfo = f->conninfo};
         struct rd_figures fig;
-        char errbuf[256];
+        char errbuf[512];
 
         run_script(f, 9, 300);
         rd_hub_free(f->hub);
         f->hub = NULL;
         rd_store_close(f->store);
         f->store = NULL;
-        back_to(f->path, BACK_TO_VERSION_6 "PRAGMA user_version = 6");
-        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+        back_to_before_the_tallies(f);
+        assert_int_equal(rd_store_open_target(&t, &f->store, errbuf, sizeof errbuf), 0);
         assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &f->hub), 0);
         assert_int_equal(rd_store_figures(f->store, &fig), 0);
         assert_true(fig.to_offer.count > 0);

@@ -13,6 +13,10 @@ Environment (set by tests/CMakeLists.txt):
   REFERRALD      the daemon binary
   REFERRALCTL    the command-line client (not used here)
   RD_SOURCE_DIR  the source tree
+  RD_TEST_STORE  the store every Daemon runs on unless a test says otherwise:
+                 sqlite (the default: a file in the daemon's folder) or
+                 postgresql (a schema of its own on this process's PostgreSQL
+                 server, pgharness.py; the ctest integration.pg.* runs)
 """
 
 import datetime
@@ -45,6 +49,11 @@ write_config = rdproc.write_config
 
 EX_USAGE = 2
 EX_CONFIG = 78
+
+STORES = ("sqlite", "postgresql")
+STORE = os.environ.get("RD_TEST_STORE") or "sqlite"
+if STORE not in STORES:
+    raise SystemExit("RD_TEST_STORE must be one of %s, not %r" % (", ".join(STORES), STORE))
 
 CTX = zmq.Context.instance()  # the one rdproc.zsock uses
 
@@ -80,6 +89,43 @@ class Keys:
 
 # Every live daemon, so that a failing test can print their logs.
 _LIVE = []
+
+# ------------------------------------------------------------ PostgreSQL
+
+_PG = None
+_pg_schemas = itertools.count(1)
+
+
+def pg_server():
+    """This process's PostgreSQL server (pgharness.PgServer), started on first
+    use and closed at exit: one server for every test of the file."""
+    global _PG
+    if _PG is None:
+        import pgharness  # it imports this module: only when needed
+        _PG = pgharness.PgServer(name="rdtest").start()
+    return _PG
+
+
+def pg_store_yaml(folder):
+    """The config keys of a daemon on a PostgreSQL store of its own: a new
+    schema on pg_server() (a CREATE SCHEMA takes 15 ms, a CREATE DATABASE
+    340 ms: each daemon is as independent either way), named by the
+    conninfo's search_path; the password in FOLDER/pg.pass. Returns (the
+    YAML, the conninfo, the schema)."""
+    server = pg_server()
+    schema = "rd_%d_%d" % (os.getpid(), next(_pg_schemas))
+    server.psql("create schema %s authorization referrald" % schema)
+    server.write_password_file(os.path.join(folder, "pg.pass"))
+    conninfo = server.conninfo(options="-csearch_path=%s" % schema)
+    text = ("store: postgresql\npostgresql:\n  conninfo: \"%s\"\n  password_file: pg.pass\n"
+            % conninfo)
+    return text, conninfo, schema
+
+
+def sqlite_only(reason):
+    """Decorator: a test (or class) about SQLite's own file, skipped when the
+    tests run on PostgreSQL (RD_TEST_STORE), with REASON."""
+    return unittest.skipIf(STORE != "sqlite", "SQLite only: " + reason)
 
 # ---------------------------------------------------------------- helpers
 
@@ -191,10 +237,21 @@ class Daemon(rdproc.Referrald):
     """
 
     def __init__(self, routing=None, extra_yaml="", database="referrald.db",
-                 intake=None, events=None, start=True, env=None, curve=None, keys=None):
-        # CURVE: the harness's own client identity on a secured daemon
-        super().__init__(REFERRALD, routing=routing, extra_yaml=extra_yaml, database=database,
+                 intake=None, events=None, start=True, env=None, curve=None, keys=None,
+                 store=None):
+        # CURVE: the harness's own client identity on a secured daemon.
+        # STORE: "sqlite" (DATABASE is its file) or "postgresql" (a schema of
+        # its own, pg_store_yaml); default RD_TEST_STORE.
+        self.store = store or STORE
+        pg = self.store == "postgresql"
+        super().__init__(REFERRALD, routing=routing, extra_yaml=extra_yaml,
+                         database=None if pg else database,
                          intake=intake, events=events, env=env, curve=curve, prefix="rdtest-")
+        self.pg_conninfo = self.pg_schema = None
+        if pg:
+            text, self.pg_conninfo, self.pg_schema = pg_store_yaml(self.dir)
+            with open(self.config_path, "a") as f:
+                f.write(text)
         if keys is not None:
             keys.write_secret(self.dir)
         self._dealer = None
@@ -251,6 +308,28 @@ class Daemon(rdproc.Referrald):
             dump_log(self)
         self.close()
         return False
+
+    def db_arg(self):
+        """The database as the tools take it (--db, --state): the SQLite file,
+        or on PostgreSQL its conninfo with the password."""
+        if self.store == "postgresql":
+            return self.pg_conninfo + " password=" + pg_server().password
+        return self.database_path
+
+    # -- its PostgreSQL store
+    def pg_psql(self, sql):
+        """Run SQL in this daemon's schema on pg_server() (as the superuser);
+        the rows of the last statement, as tuples of strings."""
+        return pg_server().psql("set search_path = %s; %s" % (self.pg_schema, sql))
+
+    def pg_rows(self):
+        """The text of every row of every table of this daemon's schema, one
+        row a line: what a query can still find there."""
+        tables = [t for (t,) in self.pg_psql(
+            "select tablename from pg_tables where schemaname = current_schema() "
+            "order by tablename")]
+        return "\n".join("%s %s" % (t, row[0]) for t in tables
+                         for row in self.pg_psql("select x::text from %s x" % t))
 
     # -- talking to it
     def dealer(self, curve=None, plain=False):

@@ -10,7 +10,9 @@ do what the diff said; and reads the week (`report`, also as a page that
 renders in Chromium without the network). The tools read the
 live database, and must neither write it (its bytes and its -wal are the
 same before and after) nor hold a read transaction after they exit (an
-erase right after wipes the log at once).
+erase right after wipes the log at once). On the PostgreSQL store
+(RD_TEST_STORE, integration.pg.*) the database is named by its conninfo,
+and unchanged means every row of it unchanged.
 """
 
 import hashlib
@@ -80,7 +82,7 @@ class CoordinatorToolsTest(TestCase):
     def setUp(self):
         super().setUp()
         self.d = self.daemon(routing=example())
-        self.db = self.d.database_path
+        self.db = self.d.db_arg()
         for _ in range(GENK_PLACES):
             self.assertEqual(self.d.submit(family())["status"], "assigned")
         self.waiting = [self.d.submit(family())["id"] for _ in range(2)]
@@ -91,13 +93,20 @@ class CoordinatorToolsTest(TestCase):
     def tool(self, args, code=0):
         """Run referralctl ARGS against the live database: exit CODE, and
         neither the database nor its -wal changed."""
-        before = files_of(self.db)
+        before = self.stored()
         p = run_ctl(args)
         self.assertExit(p, code)
-        after = files_of(self.db)
+        after = self.stored()
         self.assertTrue(before[0] == after[0], "the tool changed the database file")
         self.assertTrue(before[1] == after[1], "the tool changed the -wal")
         return p
+
+    def stored(self):
+        """What is stored: the bytes of the database and its -wal, or on
+        PostgreSQL the rows of the daemon's tables (and nothing beside)."""
+        if self.d.store == "postgresql":
+            return [self.d.pg_rows(), None]
+        return files_of(self.db)
 
     def reload(self, text):
         tmp = self.d.routing_path + ".new"
@@ -243,12 +252,18 @@ class CoordinatorToolsTest(TestCase):
         rid = self.d.submit(referral(urgency="crisis"))["id"]
         self.tool(["report", "--db", self.db])
         self.tool(["rules", "diff", self.new_file, "--state", self.db])
+        if self.d.store == "postgresql":  # their sessions have ended
+            self.assertEqual(rdtest.pg_server().scalar(
+                "select count(*) from pg_stat_activity where datname = 'referrald'"
+                " and state like 'idle in transaction%'"), "0")
+            return
         rep = self.d.ok({"op": "erase", "id": rid})
         if "wiped" in rep:  # protocol.md rev 2
             self.assertIs(rep["wiped"], True, rep)
         # the erased bytes left the log at once: nobody held it
         self.assertEqual(os.path.getsize(self.db + "-wal"), 0)
 
+    @rdtest.sqlite_only("a SQLite copy of another schema version and a missing file")
     def test_tools_refuse_a_database_they_cannot_read_as_it_is(self):
         folder = tempfile.mkdtemp(prefix="rdtools-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", folder]))
@@ -270,6 +285,7 @@ class CoordinatorToolsTest(TestCase):
         self.assertIn("--state", p.stderr)
 
 
+@rdtest.sqlite_only("files beside a database file")
 class StoppedDatabaseTest(TestCase):
     """A database no daemon has open (a stopped one, a backup): the tools
     read it and leave nothing beside it, not even an empty -wal."""

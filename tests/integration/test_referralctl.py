@@ -392,7 +392,7 @@ class ReferralctlTest(TestCase):
     def test_ping(self):
         p = self.ctl("ping")
         self.assertExit(p, 0)
-        self.assertRegex(p.stdout, r"\Areferrald \d+\.\d+\.\d+, up \d+ s, last seq \d+\n"
+        self.assertRegex(p.stdout, r"\Areferrald \d+\.\d+\.\d+, up \d+ s, last seq \d+, active\n"
                          r"routing file in force: digest [0-9a-f]{64}, from \S+, since \S+\n\Z")
         last = self.d.last_seq()
         p = self.ctl("ping", "--json")

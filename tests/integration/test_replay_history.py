@@ -173,7 +173,7 @@ class ReplayOfTheDaemonsOwnHistoryTest(TestCase):
         self.assertIn("update:assigned", actions)
 
     def test_replayed_under_the_file_that_decided_it_nothing_changes(self):
-        r = replay_json("--db", self.d.database_path, "--rules", self.d.routing_path)
+        r = replay_json("--db", self.d.db_arg(), "--rules", self.d.routing_path)
         self.assertEqual(r["changed"], 0, r["changes"][:5])
         self.assertEqual(r["baseline"], r["candidate"])
         self.assertEqual(r["baseline"]["referrals"], REFERRALS)
@@ -190,6 +190,7 @@ def make_history(folder, routing_path, seed="3", withdraw="5", manual="3", erase
     return path, json.loads(p.stdout)
 
 
+@rdtest.sqlite_only("a history made into a SQLite file (make_history)")
 class ReplayOfAYearTest(TestCase):
 
     @classmethod
@@ -272,6 +273,7 @@ class ReplayOfAYearTest(TestCase):
         self.assertIn("empty", p.stderr)
 
 
+@rdtest.sqlite_only("a history made into a SQLite file (make_history)")
 class ReplayOfAYearHtmlTest(cli.ReplayHtmlTest):
     """The page of a replay from history passes what a synthetic one does."""
     SHOTS = "history-"

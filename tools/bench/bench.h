@@ -102,9 +102,10 @@ struct options {
         bool spawn_daemon, spawn_floor, spawn_bare; /* --spawn, --floor, --bare; --compare */
         const char *daemon_path;                    /* --spawn=PATH; NULL: beside this program */
         const char *floor_path;                     /* --floor=PATH; NULL: beside this program */
-        const char *bare_path; /* --bare=PATH (a referral-floor); NULL: beside this program */
-        bool keep;             /* --keep: leave the temporary directories */
-        bool room;             /* --room: the routing file with room for every referral */
+        const char *bare_path;  /* --bare=PATH (a referral-floor); NULL: beside this program */
+        bool keep;              /* --keep: leave the temporary directories */
+        bool room;              /* --room: the routing file with room for every referral */
+        const char *postgresql; /* --postgresql: the spawned daemon's store, or NULL */
 };
 
 /* Fill OPT (zeroed by the caller) from the command line; a usage error

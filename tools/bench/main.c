@@ -36,6 +36,7 @@ static int run_against(struct server *srv, const struct options *opt, json_t *bo
         int ok = -1;
 
         srv->room = opt->room;
+        srv->conninfo = opt->postgresql;
         if (server_start(srv) == 0) {
                 ro.endpoints[0] = srv->endpoint;
                 ro.n_endpoints = 1;

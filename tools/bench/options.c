@@ -62,6 +62,10 @@ static void usage(FILE *to)
                 "                       every referral: every one assigned (default: the\n"
                 "                       example region with small teams, most waitlisted)\n"
                 "      --keep           leave the temporary directories (config, database, log)\n"
+                "      --postgresql CONNINFO\n"
+                "                       with --spawn: the daemon's store is this PostgreSQL\n"
+                "                       database (store: postgresql; the password from the\n"
+                "                       conninfo, PGPASSWORD or ~/.pgpass)\n"
                 "      --partner P      the partner id of the referrals (default " DEFAULT_PARTNER
                 ")\n"
                 "      --ref-prefix S   prefix of every ref (default: random, so that reruns\n"
@@ -116,7 +120,8 @@ enum {
         OPT_ROOM,
         OPT_KEEP,
         OPT_ATTEMPT_TIMEOUT,
-        OPT_REQUESTS
+        OPT_REQUESTS,
+        OPT_POSTGRESQL
 };
 
 static const struct option longopts[] = {
@@ -138,6 +143,7 @@ static const struct option longopts[] = {
         {"compare", no_argument, NULL, OPT_COMPARE},
         {"room", no_argument, NULL, OPT_ROOM},
         {"keep", no_argument, NULL, OPT_KEEP},
+        {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -232,6 +238,7 @@ static void take_option(struct options *opt, int ch, bool *have_endpoint)
         case OPT_COMPARE: opt->spawn_daemon = opt->spawn_floor = opt->spawn_bare = true; break;
         case OPT_ROOM: opt->room = true; break;
         case OPT_KEEP: opt->keep = true; break;
+        case OPT_POSTGRESQL: opt->postgresql = optarg; break;
         case 'h': usage(stdout); exit(EXIT_OK);
         case 'V': printf(PROG " " RD_VERSION "\n"); exit(EXIT_OK);
         default: fprintf(stderr, "Try '" PROG " --help'.\n"); exit(EXIT_USAGE);
@@ -269,6 +276,9 @@ void parse_options(int argc, char **argv, struct options *opt)
                 opt->attempt_timeout_ns = opt->timeout_ns / opt->n_endpoints;
         if (opt->keep && !spawn)
                 tool_usage_error(PROG, "--keep goes with --spawn, --floor, --bare or --compare");
+        if (opt->postgresql && !opt->spawn_daemon)
+                tool_usage_error(PROG, "--postgresql goes with --spawn or --compare: it is the "
+                                       "store of a daemon started here");
         if (opt->room && !opt->spawn_daemon)
                 tool_usage_error(PROG, "--room goes with --spawn or --compare: it is the routing "
                                        "file of a daemon started here");

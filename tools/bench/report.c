@@ -184,6 +184,8 @@ static json_t *result_json(const struct options *opt, const struct result *res,
                 json_object_set_new(so, "pid", json_integer(srv->ran_pid));
                 if (opt->keep)
                         json_object_set_new(so, "dir", json_string(srv->dir));
+                json_object_set_new(so, "store",
+                                    json_string(srv->conninfo ? "postgresql" : "sqlite"));
                 json_object_set_new(so, "db_bytes", json_integer(srv->db_bytes));
                 json_object_set_new(so, "wal_bytes", json_integer(srv->wal_bytes));
                 json_object_set_new(so, "db_bytes_after_stop", json_integer(srv->db_bytes_end));
@@ -292,14 +294,19 @@ static void print_result(const struct options *opt, const struct result *res,
 
                 char t[3][32], e[32];
 
-                printf("  database after the run %s (file %s + write-ahead log %s); after the "
-                       "stop %s",
-                       size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
-                       size_text(srv->db_bytes, t[1], sizeof t[1]),
-                       size_text(srv->wal_bytes, t[2], sizeof t[2]), size_text(end, e, sizeof e));
-                if (stored)
-                        printf(", %.0f bytes per referral", (double)end / (double)stored);
-                printf("\n");
+                if (srv->conninfo) {
+                        printf("  database: PostgreSQL (its size is the server's)\n");
+                } else {
+                        printf("  database after the run %s (file %s + write-ahead log %s); "
+                               "after the stop %s",
+                               size_text(srv->db_bytes + srv->wal_bytes, t[0], sizeof t[0]),
+                               size_text(srv->db_bytes, t[1], sizeof t[1]),
+                               size_text(srv->wal_bytes, t[2], sizeof t[2]),
+                               size_text(end, e, sizeof e));
+                        if (stored)
+                                printf(", %.0f bytes per referral", (double)end / (double)stored);
+                        printf("\n");
+                }
                 if (srv->cpu_s >= 0 && res->wall > 0)
                         printf("  CPU time: %s %.2f s (%.0f%% of the wall time, %.1f us per "
                                "request), " PROG " %.2f s\n",

@@ -174,8 +174,21 @@ static int write_routing(const struct server *srv)
         return 0;
 }
 
+/* VALUE in YAML single quotes ('' is one '). */
+static void put_quoted(FILE *f, const char *value)
+{
+        fputc('\'', f);
+        for (const char *p = value; *p; p++) {
+                if (*p == '\'')
+                        fputc('\'', f);
+                fputc(*p, f);
+        }
+        fputs("'\n", f);
+}
+
 /* The daemon's config (daemon.md, config/referrald.yaml): the endpoints, the
- * database and the benchmark's routing file; the rest as by default,
+ * database (or with --postgresql the PostgreSQL store) and the benchmark's
+ * routing file; the rest as by default,
  * journal_events `all` (the event lines go to the log, as they go to the
  * journal under systemd). */
 static int write_config(const struct server *srv, int events_port)
@@ -198,15 +211,15 @@ static int write_config(const struct server *srv, int events_port)
                 "# written by " PROG " --spawn for one run\n"
                 "intake: %s\n"
                 "events: tcp://127.0.0.1:%d\n"
-                "routing: routing.yaml\n"
-                "database: '",
+                "routing: routing.yaml\n",
                 srv->endpoint, events_port);
-        for (const char *p = srv->db; *p; p++) {
-                if (*p == '\'')
-                        fputc('\'', f); /* YAML single quotes: '' is one ' */
-                fputc(*p, f);
+        if (srv->conninfo) {
+                fputs("store: postgresql\npostgresql:\n  conninfo: ", f);
+                put_quoted(f, srv->conninfo);
+        } else {
+                fputs("database: ", f);
+                put_quoted(f, srv->db);
         }
-        fputs("'\n", f);
         if (fclose(f) != 0) {
                 tool_msg(PROG, "cannot write %s: %s", srv->config, strerror(errno));
                 return -1;
@@ -522,6 +535,10 @@ static void db_sizes(const struct server *srv, long long *db, long long *wal)
         char wal_path[sizeof srv->db + 8];
 
         snprintf(wal_path, sizeof wal_path, "%s-wal", srv->db);
+        if (srv->conninfo) { /* the files are the PostgreSQL server's */
+                *db = *wal = 0;
+                return;
+        }
         *db = file_size(srv->db);
         *wal = file_size(wal_path);
 }

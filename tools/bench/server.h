@@ -26,10 +26,11 @@ struct server {
         long long db_bytes, wal_bytes;         /* after the load, still serving */
         long long db_bytes_end, wal_bytes_end; /* after it stopped */
         long long io_write_bytes;              /* /proc/PID/io write_bytes before the stop; -1 */
-        double cpu_s;        /* its CPU time (user + system) before the stop; -1 */
-        bool room;           /* the daemon routes with room for every referral */
-        int status;          /* its wait status, once it exited */
-        bool exited, failed; /* failed: did not start or stop cleanly */
+        double cpu_s;         /* its CPU time (user + system) before the stop; -1 */
+        bool room;            /* the daemon routes with room for every referral */
+        const char *conninfo; /* the daemon's PostgreSQL store (--postgresql), or NULL */
+        int status;           /* its wait status, once it exited */
+        bool exited, failed;  /* failed: did not start or stop cleanly */
 };
 
 /* "daemon", "floor" or "bare": the key of its results in --json. */

@@ -252,12 +252,14 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 static void print_ping(const json_t *reply)
 {
         json_int_t up = 0, last = 0;
-        const char *version = jstr(reply, "version");
+        const char *version = jstr(reply, "version"), *role = jstr(reply, "role");
 
         jint(reply, "uptime_s", &up);
         jint(reply, "last_seq", &last);
-        printf("referrald %s, up %" JSON_INTEGER_FORMAT " s, last seq %" JSON_INTEGER_FORMAT "\n",
-               version ? version : "?", up, last);
+        /* (rev 2) its role; an older daemon does not say */
+        printf("referrald %s, up %" JSON_INTEGER_FORMAT " s, last seq %" JSON_INTEGER_FORMAT
+               "%s%s\n",
+               version ? version : "?", up, last, role ? ", " : "", role ? role : "");
         print_routing(reply);
 }
 

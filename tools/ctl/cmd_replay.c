@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "options.h"
 #include "print.h"
+#include "state.h"
 
 #include "replay.h"
 #include "routing_files.h"
@@ -188,18 +189,12 @@ static int load_model(const char *path, struct rd_synth_model **m)
         return 0;
 }
 
-/* DB's scratch copy (read only, one short read transaction) into *STORE.
- * 0 or an exit code (printed). */
+/* DB's scratch copy (read only, one short read transaction; a SQLite file
+ * or a PostgreSQL conninfo: state.c) into *STORE. 0 or an exit code
+ * (printed). */
 static int open_db(const char *db, struct rd_store **store)
 {
-        char errbuf[512];
-        int r = rd_store_open_copy(db, store, errbuf, sizeof errbuf);
-
-        if (r < 0) {
-                fault("%s: %s", db, errbuf[0] ? errbuf : strerror(-r));
-                return EXIT_FAULT;
-        }
-        return 0;
+        return state_open(db, store);
 }
 
 /* The routing file in force in DB into *RULES. 0 or an exit code
@@ -220,9 +215,10 @@ static int file_in_force(const char *db, struct rd_rules **rules)
         if (r == -ENOENT)
                 fault("%s: the database keeps no routing file in force (no daemon of this version "
                       "has run on it): give --against BASELINE.yaml",
-                      db);
+                      state_name(db));
         else if (r < 0)
-                fault("%s: cannot read the routing file in force: %s", db, strerror(-r));
+                fault("%s: cannot read the routing file in force: %s", state_name(db),
+                      strerror(-r));
         if (r < 0) {
                 rd_routing_current_clear(&cur);
                 return EXIT_FAULT;
@@ -315,12 +311,12 @@ static int replay_history(const struct ctl *c, const char *cmd, const struct rep
         }
         if (r == 0 &&
             rd_replay_history(store, cand, base, from, to, &o, &res, errbuf, sizeof errbuf) < 0) {
-                fault("replay: %s: %s", a->db, errbuf);
+                fault("replay: %s: %s", state_name(a->db), errbuf);
                 r = EXIT_FAULT;
         }
         rd_store_close(store);
         if (r == 0) {
-                snprintf(what, sizeof what, "the history of %s", a->db);
+                snprintf(what, sizeof what, "the history of %s", state_name(a->db));
                 r = output(c, res, what, a->html);
         }
         rd_replay_result_free(res);

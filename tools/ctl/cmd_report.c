@@ -1,14 +1,15 @@
 /* cmd_report.c: `referralctl report --db DB [--from DATE] [--to DATE]
  * [--json] [--html OUT.html]` (tools.md, "The weekly report"): the figures
  * of the one-month promise for a period, from a scratch copy of the
- * database (rd_store_open_copy), worked out by lib/report (report.h has
- * every definition); with --html also as one self-contained page
- * (lib/report_html). Default period: the 7 days before now. */
+ * database (state.c: a SQLite file or a PostgreSQL conninfo), worked out by lib/report (report.h
+ * has every definition); with --html also as one self-contained page (lib/report_html). Default
+ * period: the 7 days before now. */
 #include "commands.h"
 #include "options.h"
 #include "print.h"
 #include "report.h"
 #include "report_html.h"
+#include "state.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -170,18 +171,15 @@ static int write_html(const json_t *rep, const char *path)
 static int report(const struct ctl *c, const char *db, int64_t from, int64_t to, const char *html)
 {
         struct rd_store *store = NULL;
-        char errbuf[512];
         json_t *rep = NULL;
-        int r = rd_store_open_copy(db, &store, errbuf, sizeof errbuf);
+        int r = state_open(db, &store);
 
-        if (r < 0) {
-                fault("%s: %s", db, errbuf[0] ? errbuf : strerror(-r));
-                return EXIT_FAULT;
-        }
+        if (r)
+                return r;
         r = rd_report_from_store(store, from, to, &rep);
         rd_store_close(store);
         if (r < 0) {
-                fault("%s: cannot make the report: %s", db, strerror(-r));
+                fault("%s: cannot make the report: %s", state_name(db), strerror(-r));
                 return EXIT_FAULT;
         }
         r = html ? write_html(rep, html) : EXIT_OK;

@@ -7,7 +7,8 @@
  * same request goes to the next one on `unavailable` or a timeout) and,
  * for `events --follow`, one SUB socket on every events endpoint
  * (cmd_events.c); with keys, both are CURVE clients (curve.c). `rules`, `report` and `backup` work
- * offline on files (a database through a scratch copy: store.h, rd_store_open_copy).
+ * offline on files (a database through a scratch copy: store.h, rd_store_open_copy;
+ * a PostgreSQL database named by a conninfo likewise: state.c).
  *
  * Where things are:
  *   main.c           the table of commands, --help, main()
@@ -18,6 +19,8 @@
  *   words.c          a decision trace in plain words (rules test, explain)
  *   decide.c         one decision offline, from a routing file and a database after a
  *                    reload with it (also what `rules diff` shows: cmd_rules_diff.c)
+ *   state.c          the database an offline command reads (--state, --db): a
+ *                    scratch copy of a SQLite file or of a PostgreSQL database
  *   cases.c          `rules test` on a cases file
  *   cmd_*.c          the commands, one file per group (commands.h lists them)
  *

@@ -3,6 +3,7 @@
 
 #include "print.h"
 #include "rules_diff.h"
+#include "state.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -63,16 +64,15 @@ static int make_hub(struct test_state *ts, const char *path, struct rd_rules **r
 
 int test_state_load_db(struct test_state *ts, const char *path, struct rd_rules *rules, int64_t at)
 {
-        char errbuf[512];
         int r;
 
         memset(ts, 0, sizeof *ts);
-        r = rd_store_open_copy(path, &ts->store, errbuf, sizeof errbuf);
-        if (r < 0) {
-                fault("%s: %s", path, errbuf[0] ? errbuf : strerror(-r));
+        r = state_open(path, &ts->store);
+        if (r) {
                 rd_rules_free(rules);
-                return EXIT_FAULT;
+                return r;
         }
+        path = state_name(path); /* a conninfo is never printed */
         r = read_in_force(ts, path, rules);
         if (r == 0)
                 r = make_hub(ts, path, &rules);

@@ -19,8 +19,9 @@
 
 /* The state of a database after a reload with a new routing file, for
  * `rules test --state` and `rules diff` (tools.md): the database is read
- * through a scratch copy (rd_store_open_copy: read only, one short read
- * transaction, never migrated), the daemon's own lib/hub is made over the
+ * through a scratch copy (state_open: a SQLite file or a PostgreSQL
+ * conninfo; read only, one short read transaction, never migrated), the
+ * daemon's own lib/hub is made over the
  * copy with the routing file in force there (its kept text), and the new
  * file is put in force in it as the daemon's reload does
  * (rd_preview_reload): the waitlist is served first, as a reload would

@@ -46,19 +46,21 @@ static const struct command commands[] = {
         {"explain", cmd_explain, "explain ID | explain --partner P --ref R",
          "why the daemon decided as it did: the rules tried, the candidates, the forecast"},
         {"backup", cmd_backup, "backup DB OUT",
-         "copy a live database into a new file OUT (offline: reads the file; SQLite's online "
-         "backup API)"},
+         "copy a live SQLite database into a new file OUT (offline: reads the file; SQLite's "
+         "online backup API); a PostgreSQL database is backed up with pg_dump"},
         {"report", cmd_report, "report --db DB [--from DATE] [--to DATE] [--html OUT.html]",
          "the figures of the one-month promise for a period (default: the last 7 days; a DATE "
          "is YYYY-MM-DD, midnight in Europe/Brussels, or an RFC 3339 time; --html: also as one "
-         "self-contained page; offline: reads the database)"},
+         "self-contained page; offline: reads the database, a SQLite file or a PostgreSQL "
+         "conninfo)"},
         {"rules", cmd_rules,
          "rules check FILE | rules show FILE [--json] | rules test FILE "
          "REFERRAL.json|CASES.yaml [--at TIME] [--state DB] | rules diff FILE --state DB "
          "[--at TIME]",
          "check a routing file; print it rule by rule as a coordinator reads it; show "
          "what it would decide for a referral and why, or run a cases file (offline; "
-         "--state: after a reload with FILE of the database); diff: what a reload with FILE "
+         "--state: after a reload with FILE of the database, a SQLite file or a PostgreSQL "
+         "conninfo); diff: what a reload with FILE "
          "would do now, and what differs from the file in force"},
         {"replay", cmd_replay,
          "replay --db DB --rules CANDIDATE.yaml [--against BASELINE.yaml] [--from DATE] "
