@@ -127,47 +127,95 @@ void rd_log(int priority, enum rd_msg msg, const char *fmt, ...)
         fflush(stderr);
 }
 
-/* A sentence about EV, from public fields only. */
-static void event_sentence(const struct rd_event *ev, char *buf, size_t size)
+/* A line being written into a buffer of SIZE bytes: what does not fit is
+ * cut, as snprintf cuts (the event lines are many: printf's cost per
+ * event was a fifth of the publishing, docs/performance.md). */
+struct line {
+        char *buf;
+        size_t size, len;
+};
+
+static void put(struct line *l, const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n > l->size - 1 - l->len)
+                n = l->size - 1 - l->len;
+        memcpy(l->buf + l->len, s, n);
+        l->len += n;
+        l->buf[l->len] = '\0';
+}
+
+/* The words of W, NULL-terminated, one after the other. */
+static void put_all(struct line *l, const char *const *w)
+{
+        for (; *w; w++)
+                put(l, *w);
+}
+
+static void put_int(struct line *l, int64_t v)
+{
+        char d[24];
+
+        if (v < 0) /* never a seq or a count: as printf wrote it */
+                snprintf(d, sizeof d, "%lld", (long long)v);
+        else
+                *rd_put_digits(d, v, 1) = '\0';
+        put(l, d);
+}
+
+/* A sentence about EV, from public fields only, into L. */
+static void event_sentence(const struct rd_event *ev, struct line *l)
 {
         char t[RD_TIME_STR];
+
         switch (ev->type) {
         case RD_EV_RECEIVED:
-                snprintf(buf, size, "Referral %s received from %s.", ev->id, ev->partner);
+                put_all(l, (const char *const[]){"Referral ", ev->id, " received from ",
+                                                 ev->partner, ".", NULL});
                 break;
         case RD_EV_ASSIGNED:
-                snprintf(buf, size, "Referral %s offered to %s of team %s by rule %s; start by %s.",
-                         ev->id, ev->connector, ev->team, ev->rule,
-                         rd_time_format(ev->start_by_ms, t));
+                put_all(l, (const char *const[]){"Referral ", ev->id, " offered to ", ev->connector,
+                                                 " of team ", ev->team, " by rule ", ev->rule,
+                                                 "; start by ", rd_time_format(ev->start_by_ms, t),
+                                                 ".", NULL});
                 break;
         case RD_EV_WAITLISTED:
-                snprintf(buf, size, "Referral %s waitlisted by rule %s; start by %s.", ev->id,
-                         ev->rule, rd_time_format(ev->start_by_ms, t));
+                put_all(l, (const char *const[]){"Referral ", ev->id, " waitlisted by rule ",
+                                                 ev->rule, "; start by ",
+                                                 rd_time_format(ev->start_by_ms, t), ".", NULL});
                 break;
         case RD_EV_FORWARDED:
-                snprintf(buf, size, "Referral %s forwarded to %s by rule %s.", ev->id,
-                         ev->forward_to, ev->rule[0] ? ev->rule : "(manual)");
+                put_all(l, (const char *const[]){"Referral ", ev->id, " forwarded to ",
+                                                 ev->forward_to, " by rule ",
+                                                 ev->rule[0] ? ev->rule : "(manual)", ".", NULL});
                 break;
         case RD_EV_CONFIG_RELOADED:
-                snprintf(buf, size, "Routing rules reloaded: %lld rules, digest %s.",
-                         (long long)ev->rules, ev->digest);
+                put(l, "Routing rules reloaded: ");
+                put_int(l, ev->rules);
+                put_all(l, (const char *const[]){" rules, digest ", ev->digest, ".", NULL});
                 break;
         case RD_EV_CONFIG_REJECTED:
-                snprintf(buf, size, "Routing rules refused (%lld errors), the old rules stay: %s",
-                         (long long)ev->errors, ev->error);
+                put(l, "Routing rules refused (");
+                put_int(l, ev->errors);
+                put_all(l,
+                        (const char *const[]){" errors), the old rules stay: ", ev->error, NULL});
                 break;
         case RD_EV_NEEDS_ATTENTION:
-                snprintf(buf, size,
-                         "Referral %s waits by rule %s but no connector can take it (%s): a "
-                         "coordinator must act before %s.",
-                         ev->id, ev->rule, rd_attention_name(ev->attention),
-                         rd_time_format(ev->start_by_ms, t));
+                put_all(l, (const char *const[]){"Referral ", ev->id, " waits by rule ", ev->rule,
+                                                 " but no connector can take it (",
+                                                 rd_attention_name(ev->attention),
+                                                 "): a coordinator must act before ",
+                                                 rd_time_format(ev->start_by_ms, t), ".", NULL});
                 break;
         default:
-                snprintf(buf, size, "Referral %s: %s, now %s%s%s%s.", ev->id,
-                         rd_event_type_name(ev->type), rd_status_name(ev->status),
-                         ev->reason_code[0] ? " (reason code " : "", ev->reason_code,
-                         ev->reason_code[0] ? ")" : "");
+                put_all(l, (const char *const[]){"Referral ", ev->id, ": ",
+                                                 rd_event_type_name(ev->type), ", now ",
+                                                 rd_status_name(ev->status), NULL});
+                if (ev->reason_code[0])
+                        put_all(l, (const char *const[]){" (reason code ", ev->reason_code, ")",
+                                                         NULL});
+                put(l, ".");
                 break;
         }
 }
@@ -185,9 +233,11 @@ static int event_priority(enum rd_event_type type)
 
 void rd_log_event(const struct rd_event *ev)
 {
-        char msg[768];
+        char msg[768], out[1024];
+        struct line m = {msg, sizeof msg, 0}, o = {out, sizeof out, 0};
 
-        event_sentence(ev, msg, sizeof msg);
+        msg[0] = '\0';
+        event_sentence(ev, &m);
         if (use_journal) {
                 /* Only the fields that apply to this event. */
                 char buf[18][RD_REASON_MAX + 32];
@@ -228,6 +278,9 @@ void rd_log_event(const struct rd_event *ev)
                 if (sd_journal_sendv(iov, n) >= 0)
                         return;
         }
-        fprintf(stderr, "referrald: event %lld %s: %s\n", (long long)ev->seq,
-                rd_event_type_name(ev->type), msg);
+        put(&o, "referrald: event ");
+        put_int(&o, ev->seq);
+        put_all(&o,
+                (const char *const[]){" ", rd_event_type_name(ev->type), ": ", msg, "\n", NULL});
+        fwrite(out, 1, o.len, stderr);
 }

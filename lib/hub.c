@@ -22,7 +22,9 @@ int rd_hub_new(struct rd_store *store, struct rd_rules *rules, struct rd_hub **o
         h->rules = rules;
         h->wait_limit = WAIT_CACHE;
         h->sets.stale = true;
-        r = hub_rebuild(h);
+        r = rd_canonical_init(&h->canon);
+        if (r == 0)
+                r = hub_rebuild(h);
         if (r < 0) {
                 rd_hub_free(h);
                 return r;
@@ -46,6 +48,7 @@ void rd_hub_free(struct rd_hub *h)
         free(h->events);
         free(h->texts);
         free(h->trace_buf);
+        rd_canonical_free(&h->canon);
         rd_rules_free(h->trace_rules);
         rd_rules_free(h->rules);
         free(h);
@@ -101,9 +104,7 @@ static void outbox_truncate(struct rd_hub *h, size_t from)
                 h->n_events = from;
 }
 
-/* SRC into DST of SIZE bytes, cut to fit (the fields of rd_stored and
- * rd_event have the same sizes: nothing is cut but a longer CONNECTOR). */
-static void copy_field(char *dst, size_t size, const char *src)
+void hub_copy_field(char *dst, size_t size, const char *src)
 {
         size_t n = strnlen(src, size - 1);
 
@@ -119,23 +120,23 @@ struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, i
         memset(&ev, 0, sizeof ev);
         ev.type = type;
         ev.at_ms = now;
-        copy_field(ev.id, sizeof ev.id, st->id);
-        copy_field(ev.partner, sizeof ev.partner, st->partner);
-        copy_field(ev.ref, sizeof ev.ref, st->ref);
+        hub_copy_field(ev.id, sizeof ev.id, st->id);
+        hub_copy_field(ev.partner, sizeof ev.partner, st->partner);
+        hub_copy_field(ev.ref, sizeof ev.ref, st->ref);
         ev.status = st->status;
         if (type != RD_EV_RECEIVED) {
-                copy_field(ev.rule, sizeof ev.rule, st->rule);
-                copy_field(ev.team, sizeof ev.team, st->team);
-                copy_field(ev.connector, sizeof ev.connector,
-                           connector ? connector : st->connector);
+                hub_copy_field(ev.rule, sizeof ev.rule, st->rule);
+                hub_copy_field(ev.team, sizeof ev.team, st->team);
+                hub_copy_field(ev.connector, sizeof ev.connector,
+                               connector ? connector : st->connector);
                 ev.start_by_ms = st->start_by_ms;
                 ev.expected_start_ms = st->expected_start_ms;
-                copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
+                hub_copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                copy_field(ev.reason, sizeof ev.reason, st->reason);
+                hub_copy_field(ev.reason, sizeof ev.reason, st->reason);
         return ev;
 }
 
@@ -315,9 +316,9 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
         if (rc < 0)
                 return rc;
         memset(&n, 0, sizeof n);
-        copy_field(n.st.partner, sizeof n.st.partner, r->partner);
-        copy_field(n.st.ref, sizeof n.st.ref, r->ref);
-        copy_field(n.st.digest, sizeof n.st.digest, digest);
+        hub_copy_field(n.st.partner, sizeof n.st.partner, r->partner);
+        hub_copy_field(n.st.ref, sizeof n.st.ref, r->ref);
+        hub_copy_field(n.st.digest, sizeof n.st.digest, digest);
         n.st.received_ms = now;
         n.st.urgency = r->urgency;
         n.st.status = RD_STATUS_RECEIVED;
@@ -341,22 +342,19 @@ int rd_hub_submit(struct rd_hub *h, const struct rd_referral *r, int64_t now, st
                   bool *duplicate, struct rd_error *err)
 {
         struct rd_stored st;
-        char *content = NULL;
+        const char *content;
         char digest[65];
         int rc = hub_ready(h, err);
 
         if (rc < 0)
                 return rc;
-        rc = rd_referral_canonical(r, &content, digest);
+        /* the text is borrowed from h->canon until the next submit */
+        content = rd_canonical_write(&h->canon, r, NULL, digest);
+        rc = content ? rd_store_find(h->store, r->partner, r->ref, &st) : -ENOMEM;
         if (rc == 0)
-                rc = rd_store_find(h->store, r->partner, r->ref, &st);
-        if (rc == 0) {
-                free(content);
                 return submitted_before(&st, digest, out, duplicate, err);
-        }
         if (rc == -ENOENT) /* decide first, then write it with its decision at once */
                 rc = submit_new(h, r, content, digest, now, out);
-        free(content);
         if (rc < 0) {
                 rd_error_set(err, RD_INTERNAL, NULL,
                              "the daemon could not store this referral; nothing was stored; "

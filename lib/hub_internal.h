@@ -125,6 +125,9 @@ struct rd_hub {
          * reused from one decision to the next */
         char *trace_buf;
         size_t trace_cap;
+        /* the canonical form of the referral submitted and its digest,
+         * the writer and the digest's context reused */
+        struct rd_canonical canon;
         /* the routing file of the last trace rendered that was not made
          * under RULES (rd_hub_trace_json), or NULL */
         struct rd_rules *trace_rules;
@@ -215,6 +218,11 @@ int sets_fresh(struct rd_hub *h);
 int sets_route_state(struct rd_hub *h, int64_t rowid, struct rd_route_state *rs);
 
 /* ---- hub.c --------------------------------------------------------------------------- */
+
+/* SRC into DST of SIZE bytes, cut to fit (snprintf's "%s", without its
+ * cost; the fields of rd_stored and rd_event have the same sizes: nothing
+ * is cut but a longer CONNECTOR). */
+void hub_copy_field(char *dst, size_t size, const char *src);
 
 /* An event of TYPE about referral ST at NOW; CONNECTOR overrides the
  * connector named (the one who declined or let an offer lapse). */

@@ -14,7 +14,7 @@
 void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
                        const struct rd_decision *d, int64_t now)
 {
-        snprintf(st->rule, sizeof st->rule, "%s", rules->rules[d->rule].name);
+        hub_copy_field(st->rule, sizeof st->rule, rules->rules[d->rule].name);
         st->team[0] = st->connector[0] = st->forward_to[0] = st->reason[0] = '\0';
         st->offered_ms = st->offer_expires_ms = st->expected_start_ms = 0;
         st->attention = RD_ATTENTION_NONE; /* a waiting one's: from its record (hub_wait_facts) */
@@ -23,17 +23,17 @@ void hub_fill_decision(const struct rd_rules *rules, struct rd_stored *st,
         st->status = d->status;
         switch (d->status) {
         case RD_STATUS_ASSIGNED:
-                snprintf(st->team, sizeof st->team, "%s", rules->teams[d->team].id);
-                snprintf(st->connector, sizeof st->connector, "%s",
-                         rules->connectors[d->connector].id);
+                hub_copy_field(st->team, sizeof st->team, rules->teams[d->team].id);
+                hub_copy_field(st->connector, sizeof st->connector,
+                               rules->connectors[d->connector].id);
                 st->offered_ms = now;
                 st->offer_expires_ms = d->offer_expires_ms;
                 break;
         case RD_STATUS_WAITLISTED: st->expected_start_ms = d->expected_start_ms; break;
         default:
-                snprintf(st->forward_to, sizeof st->forward_to, "%s",
-                         rules->targets[d->forward_to].id);
-                snprintf(st->reason, sizeof st->reason, "%s", d->reason ? d->reason : "");
+                hub_copy_field(st->forward_to, sizeof st->forward_to,
+                               rules->targets[d->forward_to].id);
+                hub_copy_field(st->reason, sizeof st->reason, d->reason ? d->reason : "");
                 st->start_by_ms = 0; /* a forwarded referral has no window */
                 st->final_ms = now;
                 break;

@@ -760,32 +760,72 @@ static void write_canonical(const struct rd_referral *r, struct rd_jw *w)
         rd_jw_close(w);
 }
 
-int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65])
+int rd_canonical_init(struct rd_canonical *c)
+{
+        memset(c, 0, sizeof *c);
+        if (rd_jw_init(&c->w) < 0)
+                return -ENOMEM;
+        c->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        c->ctx = c->md ? EVP_MD_CTX_new() : NULL;
+        if (!c->ctx) {
+                rd_canonical_free(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void rd_canonical_free(struct rd_canonical *c)
+{
+        if (!c)
+                return;
+        rd_jw_free(&c->w);
+        EVP_MD_CTX_free(c->ctx);
+        EVP_MD_free(c->md);
+        memset(c, 0, sizeof *c);
+}
+
+const char *rd_canonical_write(struct rd_canonical *c, const struct rd_referral *r, size_t *len,
+                               char hex[65])
 {
         static const char xd[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
-        struct rd_jw w;
         const char *t;
-        size_t len;
-        int rc = rd_jw_init(&w);
+        size_t n;
 
-        if (rc < 0)
-                return rc;
-        write_canonical(r, &w);
-        t = rd_jw_text(&w, &len);
-        rc = t && EVP_Digest(t, len, md, &md_len, EVP_sha256(), NULL) && md_len == 32 ? 0 : -ENOMEM;
-        if (rc == 0 && text && !(*text = rd_jw_take(&w, NULL)))
-                rc = -ENOMEM;
-        rd_jw_free(&w);
-        if (rc < 0)
-                return rc;
+        rd_jw_reset(&c->w);
+        write_canonical(r, &c->w);
+        t = rd_jw_text(&c->w, &n);
+        if (!t || !EVP_DigestInit_ex(c->ctx, c->md, NULL) || !EVP_DigestUpdate(c->ctx, t, n) ||
+            !EVP_DigestFinal_ex(c->ctx, md, &md_len) || md_len != 32)
+                return NULL;
         for (unsigned i = 0; i < 32; i++) {
                 hex[2 * i] = xd[md[i] >> 4];
                 hex[2 * i + 1] = xd[md[i] & 15];
         }
         hex[64] = '\0';
-        return 0;
+        if (len)
+                *len = n;
+        return t;
+}
+
+int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65])
+{
+        struct rd_canonical c;
+        char h[65];
+        const char *t;
+        int rc = rd_canonical_init(&c);
+
+        if (rc < 0)
+                return rc;
+        t = rd_canonical_write(&c, r, NULL, h);
+        rc = t ? 0 : -ENOMEM;
+        if (rc == 0 && text && !(*text = strdup(t)))
+                rc = -ENOMEM;
+        rd_canonical_free(&c);
+        if (rc == 0)
+                memcpy(hex, h, sizeof h);
+        return rc;
 }
 
 int rd_referral_digest(const struct rd_referral *r, char hex[65])

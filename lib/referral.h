@@ -15,6 +15,7 @@
 
 #include "bounds.h"
 #include "error.h"
+#include "json_write.h"
 
 enum rd_kind { RD_KIND_FAMILY_SUPPORT = 0, RD_KIND_FIRST_LINE_PSYCHOLOGY = 1, RD_KIND__MAX };
 
@@ -124,6 +125,29 @@ int rd_referral_digest(const struct rd_referral *r, char hex[65]);
  * (json_write.h). *TEXT (may be NULL: not wanted) is malloc'ed; the caller
  * frees it. Returns 0 or -ENOMEM. */
 int rd_referral_canonical(const struct rd_referral *r, char **text, char hex[65]);
+
+/* What the canonical form and its digest reuse from one referral to the
+ * next (docs/performance.md, issue 16): the writer with its buffer, the
+ * SHA-256 fetched once and its context. Owned by whoever made it. */
+struct rd_canonical {
+        struct rd_jw w;
+        struct evp_md_st *md;      /* EVP_MD: SHA-256 */
+        struct evp_md_ctx_st *ctx; /* EVP_MD_CTX */
+};
+
+/* Set C up. Returns 0, or -ENOMEM (C then needs no rd_canonical_free). */
+int rd_canonical_init(struct rd_canonical *c);
+
+/* Free what C holds. C may be NULL, or set up by nothing but a failed
+ * rd_canonical_init. */
+void rd_canonical_free(struct rd_canonical *c);
+
+/* rd_referral_canonical into C: the text (LEN bytes into *LEN when LEN is
+ * not NULL, NUL-terminated) borrowed from C until its next use, and the
+ * digest into HEX. Returns the text, or NULL when out of memory (HEX then
+ * unwritten). */
+const char *rd_canonical_write(struct rd_canonical *c, const struct rd_referral *r, size_t *len,
+                               char hex[65]);
 
 /* Count the Unicode code points of the valid UTF-8 string S. */
 size_t rd_utf8_length(const char *s);

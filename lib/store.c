@@ -14,7 +14,12 @@
 
 void rd_store_format_id(int64_t rowid, char id[RD_RID_MAX])
 {
-        snprintf(id, RD_RID_MAX, "R%06lld", (long long)rowid);
+        if (rowid < 0) { /* never a stored referral's: as printf wrote it */
+                snprintf(id, RD_RID_MAX, "R%06lld", (long long)rowid);
+                return;
+        }
+        id[0] = 'R';
+        *rd_put_digits(id + 1, rowid, 6) = '\0';
 }
 
 int rd_store_parse_id(const char *id, int64_t *rowid)

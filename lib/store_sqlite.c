@@ -129,6 +129,7 @@ static void sq_close(struct rd_store *base)
         for (int i = 0; i < S__MAX; i++)
                 sqlite3_finalize(s->stmt[i]);
         sqlite3_close(s->db);
+        rd_jw_free(&s->event_w);
         free(s);
 }
 

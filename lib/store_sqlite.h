@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "json_write.h"
 #include "store.h"
 
 /* Every statement, prepared once at open (store_sqlite_sql.c holds the SQL). */
@@ -46,8 +47,10 @@ enum sq_stmt {
         S_TALLY_SUM,
         S_OPEN,
         S_OFFER,
+        S_OFFER_BUMP,
         S_OFFERS,
         S_RR_SET,
+        S_RR_MOVE,
         S_RR_ALL,
         S_MAX_SEQ,
         S_DECLINE_ADD,
@@ -117,6 +120,9 @@ struct sq_store {
         /* the log is padded after a commit record (no powersafe overwrite):
          * then even a failed write may follow a commit record (sq_commit) */
         bool padded_wal;
+        /* the text of the event being appended, the writer and its buffer
+         * reused from one event to the next (set up at the first) */
+        struct rd_jw event_w;
 };
 
 /* The table of operations (store_sqlite.c). */
@@ -160,6 +166,20 @@ int sq_finish(sqlite3_stmt *st, int rc, int r);
 /* Call FN with the text of column 0 of each row of ST ("" for NULL), then
  * reset ST: 0, FN's non-zero value, or a negative errno. */
 int sq_each_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
+
+/* store_sqlite_events.c: the events as columns (schema version 10). */
+
+/* Insert event EV of referral ROWID (0: none; ROW its row, or NULL: the
+ * partner and ref it names are kept only where they are not ROW's) in its
+ * compact form: 0 or a negative errno. */
+int sq_event_insert(struct sq_store *s, const struct rd_event *ev, int64_t rowid,
+                    const struct rd_stored *row);
+
+/* Call FN with the JSON text of each event ST reads (EVENT_READ: a row of
+ * the compact form written as it was published, a row kept before as its text),
+ * then reset ST: 0, FN's non-zero value, or a negative errno (-EIO: a row
+ * that holds no event). The text is borrowed for the call. */
+int sq_each_event_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
 
 /* A store over the open connection DB (taken over: closed on failure too),
  * whose schema is this driver's: every statement prepared, the last seq

@@ -401,7 +401,7 @@ int sq_each_event(struct rd_store *s, int64_t since, int64_t limit, const struct
         sqlite3_bind_int64(st, 2, limit);
         if (id != S_EVENTS)
                 sqlite3_bind_text(st, 3, viewer->id, -1, SQLITE_STATIC);
-        return sq_each_text(st, fn, ctx);
+        return sq_each_event_text(st, fn, ctx);
 }
 
 int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
@@ -410,7 +410,7 @@ int sq_each_history(struct rd_store *s, int64_t rowid, int64_t limit,
         sqlite3_stmt *st = sq_prep(sq(s), S_HISTORY);
         sqlite3_bind_int64(st, 1, rowid);
         sqlite3_bind_int64(st, 2, limit);
-        return sq_each_text(st, fn, ctx);
+        return sq_each_event_text(st, fn, ctx);
 }
 
 int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n)

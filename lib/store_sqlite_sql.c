@@ -367,9 +367,23 @@ const char *const sq_migrations[] = {
          * digest, the content's SHA-256, is stored as its 32 bytes where it
          * is one: a column's type allows that, no step.) */
         "ALTER TABLE referrals ADD COLUMN rules_file;",
+        /* 9 -> 10: events in a compact form (store_sqlite_events.c), their
+         * JSON made when read. Rows written before keep their JSON in body
+         * and no ev; a row of the compact form has body ''. No row is
+         * rewritten. */
+        "ALTER TABLE events ADD COLUMN ev BLOB;",
 };
 /* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
+
+/* How an event is read (schema version 10, store_sqlite_events.c): body,
+ * seq, referral, ev, and the partner and ref of its referral's row ('' for
+ * none). EVENT_READ_ONLY(JOIN) those of events with a referral (JOIN) or
+ * all (LEFT JOIN). */
+#define EVENT_READ_ONLY(join)                                                                      \
+        "SELECT e.body, e.seq, e.referral, e.ev, coalesce(r.partner, ''), coalesce(r.ref, '')"     \
+        " FROM events e " join " referrals r ON r.rowid = e.referral"
+#define EVENT_READ EVENT_READ_ONLY("LEFT JOIN")
 
 /* Status numbers on disk are enum rd_status: statements name them through
  * these, never by number. */
@@ -519,14 +533,14 @@ const char *const sq_stmt_sql[S__MAX] = {
                      " WHERE rowid = ?1",
         [S_TRACE] = "UPDATE referrals SET trace = ?2, rules_digest = '', rules_file = " RULES_FILE_3
                     " WHERE rowid = ?1",
-        [S_EVENT] = "INSERT INTO events (seq, referral, body) VALUES (?1, ?2, ?3)",
+        [S_EVENT] = "INSERT INTO events (seq, referral, body, ev) VALUES (?1, ?2, '', ?3)",
         [S_LAST_SEQ_OF] = "UPDATE referrals SET last_seq = ?2 WHERE rowid = ?1",
-        [S_EVENTS] = "SELECT body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        [S_EVENTS] = EVENT_READ " WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
         /* the newest ?2 in order, without a sort: the oldest of them found
          * walking the index back (its entries only), then read forward */
-        [S_HISTORY] = "SELECT body FROM events WHERE referral = ?1 AND seq >= coalesce("
-                      "  (SELECT seq FROM events WHERE referral = ?1 ORDER BY seq DESC"
-                      "   LIMIT 1 OFFSET ?2 - 1), 0) ORDER BY seq",
+        [S_HISTORY] = EVENT_READ " WHERE e.referral = ?1 AND e.seq >= coalesce("
+                                 "  (SELECT seq FROM events WHERE referral = ?1 ORDER BY seq DESC"
+                                 "   LIMIT 1 OFFSET ?2 - 1), 0) ORDER BY e.seq",
         [S_HISTORY_COUNT] = "SELECT count(*) FROM events WHERE referral = ?1",
         [S_LIST_SEQ] = LIST_SELECT("referrals_last_seq") LIST_FILTERS LIST_ORDER,
         [S_LIST_OFFERED] = LIST_OFFERED LIST_FILTERS LIST_ORDER,
@@ -536,12 +550,12 @@ const char *const sq_stmt_sql[S__MAX] = {
                 LIST_SELECT("referrals_connector_seq") LIST_CONNECTOR LIST_FILTERS LIST_ORDER,
         [S_LIST_TEAM] = LIST_TEAM_OFFERS UNION LIST_TEAM_WAITING LIST_ORDER,
         [S_LIST_STATUS] = LIST_STATUS_ARMS LIST_ORDER,
-        [S_EVENTS_PARTNER] = "SELECT e.body FROM events e JOIN referrals r ON r.rowid = e.referral"
-                             " WHERE e.seq > ?1 AND (r.partner = ?3 OR r.forward_to = ?3)"
-                             " ORDER BY e.seq LIMIT ?2",
-        [S_EVENTS_CONNECTOR] = "SELECT body FROM events WHERE seq > ?1 AND referral IN"
-                               " (SELECT referral FROM offered WHERE connector = ?3)"
-                               " ORDER BY seq LIMIT ?2",
+        [S_EVENTS_PARTNER] = EVENT_READ_ONLY(
+                "JOIN") " WHERE e.seq > ?1 AND (r.partner = ?3 OR r.forward_to = ?3)"
+                        " ORDER BY e.seq LIMIT ?2",
+        [S_EVENTS_CONNECTOR] = EVENT_READ " WHERE e.seq > ?1 AND e.referral IN"
+                                          " (SELECT referral FROM offered WHERE connector = ?3)"
+                                          " ORDER BY e.seq LIMIT ?2",
         [S_OFFERED_ADD] = "INSERT OR IGNORE INTO offered (connector, referral) VALUES (?1, ?2)",
         [S_OFFERED_HAS] = "SELECT 1 FROM offered WHERE connector = ?1 AND referral = ?2",
         [S_AUDIT_ADD] = "INSERT INTO audit (at_ms, client, role, action, referral)"
@@ -564,9 +578,13 @@ const char *const sq_stmt_sql[S__MAX] = {
                    " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
                     " ON CONFLICT (connector) DO UPDATE SET count = count + 1",
+        /* the same on a row that is there (nearly always): one seek, where
+         * the upsert tries an insert first */
+        [S_OFFER_BUMP] = "UPDATE offer_counts SET count = count + 1 WHERE connector = ?1",
         [S_OFFERS] = "SELECT connector, count FROM offer_counts",
         [S_RR_SET] = "INSERT INTO round_robin (rule, connector) VALUES (?1, ?2)"
                      " ON CONFLICT (rule) DO UPDATE SET connector = excluded.connector",
+        [S_RR_MOVE] = "UPDATE round_robin SET connector = ?2 WHERE rule = ?1",
         [S_RR_ALL] = "SELECT rule, connector FROM round_robin",
         [S_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
         [S_DECLINE_ADD] = "INSERT OR IGNORE INTO declines (referral, connector) VALUES (?1, ?2)",

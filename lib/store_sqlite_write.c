@@ -4,7 +4,6 @@
 #include "store_sqlite.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,54 +81,73 @@ static int add_reason(struct sq_store *s, int64_t rowid, const struct rd_store_r
         return sq_step_done(st);
 }
 
+/* Run UPDATE statement ID with ?1 = KEY and ?2 = VALUE (NULL: none), and
+ * when it changed no row, the upsert UPSERT with the same parameters: the
+ * row is nearly always there, and an UPDATE seeks it once where the upsert
+ * tries an insert first. 0 or a negative errno. */
+static int update_or_upsert(struct sq_store *s, enum sq_stmt id, enum sq_stmt upsert,
+                            const char *key, const char *value)
+{
+        for (int i = 0; i < 2; i++) {
+                sqlite3_stmt *st = sq_prep(s, i ? upsert : id);
+                int r;
+
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                if (value)
+                        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+                r = sq_step_done(st);
+                if (r < 0 || sqlite3_changes(s->db) > 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* The offer, round robin and decline of CH for referral ROWID. */
 static int offer_parts(struct sq_store *s, int64_t rowid, const struct rd_store_change *ch)
 {
         int r = 0;
 
         if (ch->offered) {
-                sqlite3_stmt *st = sq_prep(s, S_OFFER);
-                sqlite3_bind_text(st, 1, ch->offered, -1, SQLITE_STATIC);
-                r = sq_step_done(st);
+                r = update_or_upsert(s, S_OFFER_BUMP, S_OFFER, ch->offered, NULL);
                 if (r == 0)
                         r = run_rowid_text(s, S_OFFERED_ADD, rowid, ch->offered, true);
-                if (r == 0 && ch->rr_rule) {
-                        st = sq_prep(s, S_RR_SET);
-                        sqlite3_bind_text(st, 1, ch->rr_rule, -1, SQLITE_STATIC);
-                        sqlite3_bind_text(st, 2, ch->offered, -1, SQLITE_STATIC);
-                        r = sq_step_done(st);
-                }
+                if (r == 0 && ch->rr_rule)
+                        r = update_or_upsert(s, S_RR_MOVE, S_RR_SET, ch->rr_rule, ch->offered);
         }
         if (r == 0 && ch->declined)
                 r = run_rowid_text(s, S_DECLINE_ADD, rowid, ch->declined, false);
         return r;
 }
 
-static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid, char **text_out)
+/* Append event EV of referral ROWID (0: none; ROW its row, or NULL) in
+ * its compact form; with TEXT_OUT, its JSON text too (malloc'ed, the caller's once
+ * this returns 0): what is published is what a read makes of the row. */
+static int append_event(struct sq_store *s, struct rd_event *ev, int64_t rowid,
+                        const struct rd_stored *row, char **text_out)
 {
-        char *text = rd_event_text(ev);
-        sqlite3_stmt *st;
+        char *copy = NULL;
         int r;
 
-        if (!text)
-                return -ENOMEM;
-        st = sq_prep(s, S_EVENT);
-        sqlite3_bind_int64(st, 1, ev->seq);
-        if (rowid > 0)
-                sqlite3_bind_int64(st, 2, rowid);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-        r = sq_step_done(st);
-        sqlite3_clear_bindings(st);
+        if (text_out) {
+                const char *text = NULL;
+                size_t len;
+
+                if (s->event_w.g || rd_jw_init(&s->event_w) == 0)
+                        text = rd_event_write(ev, &s->event_w) == 0 ? rd_jw_text(&s->event_w, &len)
+                                                                    : NULL;
+                if (text && (copy = malloc(len + 1)))
+                        memcpy(copy, text, len + 1);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        r = sq_event_insert(s, ev, rowid, row);
         if (r == 0 && text_out)
-                *text_out = text;
+                *text_out = copy;
         else
-                free(text);
+                free(copy);
         return r;
 }
 
-/* Append the events of CH about referral ROWID (0: none), each with the
- * next seq and the referral's id; with SET_LAST_SEQ the referral's last_seq
- * follows. On failure no text is left in CH->TEXTS. */
 static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_change *ch,
                          bool set_last_seq)
 {
@@ -142,7 +160,7 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
                 ev->seq = ++seq;
                 if (rowid > 0)
                         rd_store_format_id(rowid, ev->id);
-                r = append_event(s, ev, rowid, ch->texts ? &ch->texts[i] : NULL);
+                r = append_event(s, ev, rowid, ch->st, ch->texts ? &ch->texts[i] : NULL);
                 if (r == 0)
                         done++;
         }
@@ -167,17 +185,30 @@ static int append_events(struct sq_store *s, int64_t rowid, struct rd_store_chan
 /* ---- the operations ----------------------------------------------------------------------------
  */
 
+/* The value of hex digit C in lowercase ('0'-'9', 'a'-'f'), or -1. */
+static int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Bind the content's digest DIGEST to parameter I of ST: a SHA-256 in
  * lowercase hex as its 32 bytes (COLS reads it back as that hex), any
  * other text as it is. */
 static void bind_digest(sqlite3_stmt *st, int i, const char *digest)
 {
         unsigned char md[32];
-        size_t len = 0;
+        size_t k = 0;
 
-        if (strlen(digest) == 64 && strspn(digest, "0123456789abcdef") == 64 &&
-            OPENSSL_hexstr2buf_ex(md, sizeof md, &len, digest, '\0') == 1 && len == sizeof md)
-                sqlite3_bind_blob(st, i, md, (int)len, SQLITE_TRANSIENT);
+        for (; k < sizeof md && digest[2 * k] && digest[2 * k + 1]; k++) {
+                int hi = hex_value(digest[2 * k]), lo = hex_value(digest[2 * k + 1]);
+                if (hi < 0 || lo < 0)
+                        break;
+                md[k] = (unsigned char)(hi << 4 | lo);
+        }
+        if (k == sizeof md && !digest[2 * k])
+                sqlite3_bind_blob(st, i, md, (int)sizeof md, SQLITE_TRANSIENT);
         else
                 sqlite3_bind_text(st, i, digest, -1, SQLITE_STATIC);
 }
@@ -212,9 +243,8 @@ static int insert_row(struct sq_store *s, const struct rd_stored *o,
         sqlite3_bind_int64(st, 21, last_seq);
         sqlite3_bind_int(st, 22, (int)o->attention);
         sqlite3_bind_text(st, 23, ch->teams ? ch->teams : "", -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
+        rc = sqlite3_step(st); /* the bindings are cleared by the next sq_prep */
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
         if (rc == SQLITE_CONSTRAINT)
                 return -EEXIST;
         return rc == SQLITE_DONE ? 0 : sq_err(rc);

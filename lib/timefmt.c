@@ -25,9 +25,7 @@ static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
         *y = yoe + era * 400 + (*m <= 2);
 }
 
-/* V (0 <= V) as at least WIDTH decimal digits, zeros in front, at P.
- * Returns the end. */
-static char *put_digits(char *p, int64_t v, int width)
+char *rd_put_digits(char *p, int64_t v, int width)
 {
         char tmp[24];
         int n = 0;
@@ -77,7 +75,7 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
         } else {
                 if (y < 0)
                         *p++ = '-';
-                p = put_digits(p, y < 0 ? -y : y, y < 0 ? 3 : 4);
+                p = rd_put_digits(p, y < 0 ? -y : y, y < 0 ? 3 : 4);
         }
         *p++ = '-';
         p = put2(p, m, '-');

@@ -12,14 +12,59 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 
-/* Run SQL (one of the steps back below, then the PRAGMA user_version of
- * the version it reaches) on the closed database at PATH. */
+#include "store.h"
+
+/* What schema version 10 added (events in a compact form), taken away
+ * from the database at PATH: every event as the JSON text a read makes of
+ * it, in body, and the column ev dropped. */
+static inline void back_to_version_9(const char *path)
+{
+        struct rd_store *store;
+        char errbuf[256];
+        json_t *arr = json_array(), *ev;
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        size_t i;
+
+        assert_int_equal(rd_store_open(path, false, &store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_events(store, 0, INT64_MAX, NULL, arr), 0);
+        rd_store_close(store);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "UPDATE events SET body = ?2 WHERE seq = ?1"
+                                            " AND body = ''",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        json_array_foreach(arr, i, ev)
+        {
+                char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+                assert_non_null(text);
+                sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(ev, "seq")));
+                sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+                assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+                sqlite3_reset(st);
+                free(text);
+        }
+        sqlite3_finalize(st);
+        assert_int_equal(sqlite3_exec(db, "ALTER TABLE events DROP COLUMN ev", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        json_decref(arr);
+}
+
+/* Take the closed database at PATH back to version 9 (back_to_version_9),
+ * then run SQL (one of the steps back below, then the PRAGMA user_version
+ * of the version it reaches) on it. */
 static inline void back_to(const char *path, const char *sql)
 {
         sqlite3 *db;
 
+        back_to_version_9(path);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);

@@ -1276,6 +1276,43 @@ static void test_canonical_text_of_every_valid_case_is_jansson_s(void **state)
         }
 }
 
+/* One writer reused over every valid case, longest and shortest mixed:
+ * each text and digest is a fresh writer's, nothing left of the one before. */
+static void test_a_reused_canonical_writer_gives_each_referral_its_own_text(void **state)
+{
+        struct rd_canonical c;
+        (void)state;
+
+        assert_int_equal(rd_canonical_init(&c), 0);
+        for (size_t i = 0; i < 2 * (sizeof cases / sizeof cases[0]); i++) {
+                size_t k = i % 2 ? sizeof cases / sizeof cases[0] - 1 - i / 2 : i / 2;
+                struct rd_referral r;
+                struct rd_error err;
+                char *want = NULL, hex_want[65], hex[65];
+                const char *got;
+                size_t len = 0;
+                json_t *root;
+
+                if (cases[k].code != RD_OK)
+                        continue;
+                root = load(base_json);
+                if (cases[k].path)
+                        mutate(root, cases[k].path, cases[k].value);
+                assert_int_equal(rd_referral_from_json(root, &r, &err), 0);
+                assert_int_equal(rd_referral_canonical(&r, &want, hex_want), 0);
+                got = rd_canonical_write(&c, &r, &len, hex);
+                assert_non_null(got);
+                assert_string_equal(got, want);
+                assert_int_equal(len, strlen(want));
+                assert_string_equal(hex, hex_want);
+                free(want);
+                rd_referral_clear(&r);
+                json_decref(root);
+        }
+        rd_canonical_free(&c);
+        rd_canonical_free(NULL);
+}
+
 /* Append code point CP to P as UTF-8; returns the end. */
 static char *put_utf8(char *p, uint32_t cp)
 {
@@ -1484,6 +1521,7 @@ int main(void)
                 cmocka_unit_test(test_to_json_canonical_order_and_defaults),
                 cmocka_unit_test(test_to_json_round_trips_to_same_digest),
                 cmocka_unit_test(test_canonical_text_of_every_valid_case_is_jansson_s),
+                cmocka_unit_test(test_a_reused_canonical_writer_gives_each_referral_its_own_text),
                 cmocka_unit_test(test_canonical_text_of_random_referrals_is_jansson_s),
                 cmocka_unit_test(test_status_names_round_trip),
                 cmocka_unit_test(test_open_statuses_are_waitlisted_assigned_accepted_started),

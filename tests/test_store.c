@@ -1070,10 +1070,12 @@ static void every_statement_of_serving_and_stats_reads_an_index(void **state)
                 {S_LAST_SEQ_OF, "INTEGER PRIMARY KEY (rowid=?)"},
                 {S_CANDIDATES_SET, "INTEGER PRIMARY KEY (rowid=?)"},
                 {S_ERASE, "INTEGER PRIMARY KEY (rowid=?)"},
-                {S_EVENTS, "events USING INTEGER PRIMARY KEY (rowid>?)"},
+                {S_EVENTS, "SEARCH e USING INTEGER PRIMARY KEY (rowid>?)"}, /* e: events */
                 {S_HISTORY, "events_referral (referral=?)"},
                 {S_HISTORY_COUNT, "events_referral (referral=?)"},
                 {S_OFFERED_HAS, "offered USING PRIMARY KEY (connector=? AND referral=?)"},
+                {S_OFFER_BUMP, "offer_counts USING PRIMARY KEY (connector=?)"},
+                {S_RR_MOVE, "round_robin USING PRIMARY KEY (rule=?)"},
                 {S_DECLINES, "declines USING PRIMARY KEY (referral=?)"},
                 {S_REASONS, "reasons_referral (referral=?)"},
                 {S_REASONS_ERASE, "reasons_referral (referral=?)"},
@@ -1179,6 +1181,129 @@ static void every_list_filter_reads_its_index(void **state)
         sqlite3_close(db);
 }
 
+/* ---- the events as columns (schema version 10) ------------------------------ */
+
+/* The texts a reading gives, one after the other (raw: the driver's). */
+struct texts {
+        char *t[4 * RD_EV__MAX + 8];
+        size_t n;
+};
+
+static int collect_text(void *ctx, const char *text)
+{
+        struct texts *x = ctx;
+
+        assert_true(x->n < sizeof x->t / sizeof x->t[0]);
+        x->t[x->n] = strdup(text);
+        assert_non_null(x->t[x->n]);
+        x->n++;
+        return 0;
+}
+
+static void texts_clear(struct texts *x)
+{
+        for (size_t i = 0; i < x->n; i++)
+                free(x->t[i]);
+        x->n = 0;
+}
+
+/* An event of TYPE about ST (NULL: none) with every field set (FULL, the
+ * longest texts, escapes and non-ASCII among them), or few and the
+ * partner and ref not ST's. */
+static struct rd_event event_of(enum rd_event_type type, const struct rd_stored *st, bool full)
+{
+        struct rd_event ev;
+
+        memset(&ev, 0, sizeof ev);
+        ev.type = type;
+        ev.at_ms = full ? 1796000000123 : -1000;
+        ev.status = full ? RD_STATUS_WAITLISTED : RD_STATUS_RECEIVED;
+        if (st && full) {
+                snprintf(ev.partner, sizeof ev.partner, "%s", st->partner);
+                snprintf(ev.ref, sizeof ev.ref, "%s", st->ref);
+        } else if (full) {
+                snprintf(ev.id, sizeof ev.id, "R999999");
+                snprintf(ev.partner, sizeof ev.partner, "ocmw-hasselt");
+        } else {
+                snprintf(ev.ref, sizeof ev.ref, "other-ref");
+        }
+        if (!full)
+                return ev;
+        memset(ev.rule, 'r', sizeof ev.rule - 1);
+        memset(ev.team, 't', sizeof ev.team - 1);
+        memset(ev.connector, 'c', sizeof ev.connector - 1);
+        ev.start_by_ms = 1796600000000;
+        ev.expected_start_ms = 1796500000999;
+        snprintf(ev.forward_to, sizeof ev.forward_to, "cawl");
+        snprintf(ev.reason, sizeof ev.reason, "\"quoted\" \\ caf\xc3\xa9 \x01 / \xe2\x80\xa8 end");
+        snprintf(ev.reason_code, sizeof ev.reason_code, "no_capacity");
+        ev.attention = RD_ATTENTION_NO_CANDIDATE;
+        snprintf(ev.digest, sizeof ev.digest, "%064d", 7);
+        ev.rules = 12;
+        memset(ev.error, 'e', sizeof ev.error - 1);
+        ev.errors = 3;
+        return ev;
+}
+
+/* Every event type, with and without a referral, full and sparse, reads
+ * back (events, a referral's history) as the text it was published with,
+ * byte for byte; a row kept as JSON before reads as it is. */
+static void every_event_reads_back_as_the_text_it_was_published_with(void **state)
+{
+        struct fixture *f = *state;
+        struct texts published = {.n = 0}, read = {.n = 0}, history = {.n = 0};
+        size_t of_a = 0;
+        struct rd_stored a;
+        sqlite3 *db;
+        char errbuf[256], *sql;
+        static const char old[] = "{\"seq\":999,\"at\":\"2026-01-01T00:00:00.000Z\",\"type\":"
+                                  "\"config.reloaded\",\"digest\":\"abc\",\"rules\":2}";
+
+        assert_int_equal(rd_store_begin(f->store), 0);
+        insert(f, "A-1", &a);
+        for (int t = 0; t < RD_EV__MAX; t++)
+                for (int v = 0; v < 4; v++) {
+                        const struct rd_stored *st = v < 2 ? &a : NULL;
+                        struct rd_event ev = event_of((enum rd_event_type)t, st, v % 2 == 0);
+                        char *text = NULL;
+                        struct rd_store_change ch = {.st = (struct rd_stored *)st,
+                                                     .events = &ev,
+                                                     .n_events = 1,
+                                                     .texts = &text};
+
+                        assert_int_equal(rd_store_change(f->store, &ch), 0);
+                        assert_non_null(text);
+                        published.t[published.n++] = text;
+                        of_a += st != NULL;
+                }
+        assert_int_equal(rd_store_commit(f->store), 0);
+        rd_store_close(f->store);
+        f->store = NULL;
+        /* a row of an older version: its JSON text in body, no columns */
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        sql = sqlite3_mprintf("INSERT INTO events (seq, body) VALUES (999, %Q)", old);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(sql);
+        sqlite3_close(db);
+        assert_int_equal(rd_store_open(f->path, false, &f->store, errbuf, sizeof errbuf), 0);
+
+        assert_int_equal(f->store->ops->each_event(f->store, 0, 1000, NULL, collect_text, &read),
+                         0);
+        assert_int_equal(read.n, published.n + 1);
+        for (size_t i = 0; i < published.n; i++)
+                assert_string_equal(read.t[i], published.t[i]);
+        assert_string_equal(read.t[published.n], old);
+        assert_int_equal(
+                f->store->ops->each_history(f->store, a.rowid, 1000, collect_text, &history), 0);
+        assert_int_equal(history.n, of_a);
+        for (size_t i = 0, k = 0; i < published.n; i++)
+                if (i % 4 < 2)
+                        assert_string_equal(history.t[k++], published.t[i]);
+        texts_clear(&published);
+        texts_clear(&read);
+        texts_clear(&history);
+}
+
 /* ---- the interface ----------------------------------------------------------- */
 
 static void ids_are_made_and_read_in_one_place(void **state)
@@ -1195,6 +1320,16 @@ static void ids_are_made_and_read_in_one_place(void **state)
         assert_string_equal(id, "R1234567");
         assert_int_equal(rd_store_parse_id(id, &rowid), 0);
         assert_int_equal(rowid, 1234567);
+        /* written as printf's "R%06lld" wrote it, up to the largest rowid */
+        {
+                static const int64_t rowids[] = {1, 9, 10, 99999, 999999, 1000000, INT64_MAX};
+                for (size_t i = 0; i < sizeof rowids / sizeof rowids[0]; i++) {
+                        char want[RD_RID_MAX];
+                        snprintf(want, sizeof want, "R%06lld", (long long)rowids[i]);
+                        rd_store_format_id(rowids[i], id);
+                        assert_string_equal(id, want);
+                }
+        }
         /* only what rd_store_format_id makes */
         assert_int_equal(rd_store_parse_id("R42", &rowid), -ENOENT);
         assert_int_equal(rd_store_parse_id("R0000042", &rowid), -ENOENT);
@@ -1337,6 +1472,7 @@ int main(void)
                 T(writing_a_referral_builds_no_temporary_table),
                 T(every_statement_of_serving_and_stats_reads_an_index),
                 T(a_purge_of_the_audit_trail_removes_the_entries_before_the_retention),
+                T(every_event_reads_back_as_the_text_it_was_published_with),
                 T(ids_are_made_and_read_in_one_place),
                 T(the_sqlite_driver_says_what_it_can_do),
                 T(sqlite_counts_no_memory_where_stores_are_opened),
