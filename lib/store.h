@@ -281,6 +281,10 @@ enum rd_store_cap {
          * leads (rd_store_lead); without it the store always leads (SQLite:
          * its lock file keeps one daemon per file) */
         RD_STORE_LEADERSHIP = 1u << 3,
+        /* a read costs a round trip, and a batch's look-ups handed over ahead
+         * (rd_store_prefetch) save them; without it the hint is not worth
+         * making */
+        RD_STORE_PREFETCH = 1u << 4,
 };
 
 struct rd_store;
