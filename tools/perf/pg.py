@@ -12,8 +12,9 @@ each load on each build, the runs alternating.
 -B before=/tmp/main/build -B after=build. The servers are started here by
 tests/integration/pgharness.py (loopback, free ports, a folder under /tmp,
 fsync and synchronous_commit on, shared_buffers 256MB); each run gets a new
-schema, dropped after it. The backend's CPU per submit is that of every
-process of the primary server (from /proc) over the run. Standard library
+schema, dropped after it. The server's CPU per submit is that of every
+process of the primary server (from /proc, those reaped included) over the
+run; with it the WAL bytes and rows written per submit. Standard library
 and pgharness only; referral-bench does the measuring."""
 
 import argparse
@@ -52,6 +53,23 @@ def cpu_s(server):
     return total / TICKS
 
 
+def server_state(server):
+    """(CPU seconds, WAL position in bytes, rows written in the database) of
+    SERVER now, once only the processes of BEFORE (its pids) are left: the
+    backend of a daemon that stopped reaped, its statistics reported."""
+    lsn, rows = server.psql(
+        "select pg_current_wal_lsn() - '0/0', tup_inserted + tup_updated + tup_deleted "
+        "from pg_stat_database where datname = current_database()")[0]
+    return cpu_s(server), int(float(lsn)), int(rows)
+
+
+def settle(server, pids):
+    """Wait until SERVER runs no process besides PIDS (a daemon's backend
+    exits, and is reaped, after the daemon stops)."""
+    pgharness.wait_until(lambda: set(server.pids()) <= pids, 10.0,
+                         what="the daemon's backend to exit")
+
+
 class Target:
     """Where the daemon stores: SQLite (SERVER None) or a PostgreSQL server."""
 
@@ -68,10 +86,14 @@ class Target:
             self.server.psql("create schema %s authorization referrald" % schema)
             argv += ["--postgresql", self.server.conninfo(
                 password=True, options="-csearch_path=%s" % schema)]
-        before = cpu_s(self.server) if self.server else 0
+        if self.server:
+            pids = set(self.server.pids())
+            before = server_state(self.server)
         try:
             p = subprocess.run(argv, capture_output=True, text=True)
-            backend = cpu_s(self.server) - before if self.server else 0
+            if self.server:
+                settle(self.server, pids)
+                after = server_state(self.server)
         finally:
             if schema:
                 self.server.psql("drop schema %s cascade" % schema)
@@ -79,10 +101,13 @@ class Target:
             sys.stderr.write(p.stderr)
             raise SystemExit("pg.py: %s failed (exit %d)" % (argv[0], p.returncode))
         r = json.loads(p.stdout)
-        return {"rps": r["throughput_rps"], "ok": r["ok"],
-                "p50_ms": r["latency"]["p50_us"] / 1000, "p99_ms": r["latency"]["p99_us"] / 1000,
-                "daemon_us": r["server"].get("cpu_s", -1) * 1e6 / r["ok"],
-                "backend_us": backend * 1e6 / r["ok"] if self.server else None}
+        out = {"rps": r["throughput_rps"], "ok": r["ok"],
+               "p50_ms": r["latency"]["p50_us"] / 1000, "p99_ms": r["latency"]["p99_us"] / 1000,
+               "daemon_us": r["server"].get("cpu_s", -1) * 1e6 / r["ok"], "backend_us": None}
+        if self.server:
+            d = [(b - a) / r["ok"] for a, b in zip(before, after)]
+            out.update(backend_us=d[0] * 1e6, wal_bytes=d[1], rows=d[2])
+        return out
 
 
 def measure(a, builds, targets):
@@ -103,7 +128,9 @@ def row(runs):
     rps = spread([x["rps"] for x in runs], "%.0f")
     cpu = spread([x["daemon_us"] for x in runs], "%.0f")
     if runs[0]["backend_us"] is not None:
-        cpu += " / " + spread([x["backend_us"] for x in runs], "%.0f")
+        cpu += " / %s (WAL %s B, %s rows)" % (spread([x["backend_us"] for x in runs], "%.0f"),
+                                            spread([x["wal_bytes"] for x in runs], "%.0f"),
+                                            spread([x["rows"] for x in runs], "%.1f"))
     lat = "%s / %s" % (spread([x["p50_ms"] for x in runs], "%.2f"),
                        spread([x["p99_ms"] for x in runs], "%.2f"))
     return rps, lat, cpu
@@ -134,7 +161,7 @@ def main():
         return
     print("load average before %s, after %s; %d rounds; median [min-max]" % (
         load[0], load[1], a.repeats))
-    print("| store | build | submits/s (4 x 256) | CPU us per submit, daemon / backend |"
+    print("| store | build | submits/s (4 x 256) | CPU us per submit, daemon / server |"
           " one at a time p50 / p99 ms |")
     print("| --- | --- | --- | --- | --- |")
     for t in targets:
