@@ -14,7 +14,8 @@ tests/integration/pgharness.py (loopback, free ports, a folder under /tmp,
 fsync and synchronous_commit on, shared_buffers 256MB); each run gets a new
 schema, dropped after it. The server's CPU per submit is that of every
 process of the primary server (from /proc, those reaped included) over the
-run; with it the WAL bytes and rows written per submit. Standard library
+run (and that of the standby server's); with it the WAL bytes and rows
+written per submit. Standard library
 and pgharness only; referral-bench does the measuring."""
 
 import argparse
@@ -73,8 +74,8 @@ def settle(server, pids):
 class Target:
     """Where the daemon stores: SQLite (SERVER None) or a PostgreSQL server."""
 
-    def __init__(self, name, server=None):
-        self.name, self.server, self.runs = name, server, 0
+    def __init__(self, name, server=None, standby=None):
+        self.name, self.server, self.standby, self.runs = name, server, standby, 0
 
     def bench(self, build, clients, window, n):
         argv = [os.path.join(build, "referral-bench"), "--spawn", "--room", "--json",
@@ -88,12 +89,12 @@ class Target:
                 password=True, options="-csearch_path=%s" % schema)]
         if self.server:
             pids = set(self.server.pids())
-            before = server_state(self.server)
+            before = server_state(self.server) + (cpu_s(self.standby) if self.standby else 0,)
         try:
             p = subprocess.run(argv, capture_output=True, text=True)
             if self.server:
                 settle(self.server, pids)
-                after = server_state(self.server)
+                after = server_state(self.server) + (cpu_s(self.standby) if self.standby else 0,)
         finally:
             if schema:
                 self.server.psql("drop schema %s cascade" % schema)
@@ -106,7 +107,7 @@ class Target:
                "daemon_us": r["server"].get("cpu_s", -1) * 1e6 / r["ok"], "backend_us": None}
         if self.server:
             d = [(b - a) / r["ok"] for a, b in zip(before, after)]
-            out.update(backend_us=d[0] * 1e6, wal_bytes=d[1], rows=d[2])
+            out.update(backend_us=d[0] * 1e6, wal_bytes=d[1], rows=d[2], standby_us=d[3] * 1e6)
         return out
 
 
@@ -128,7 +129,10 @@ def row(runs):
     rps = spread([x["rps"] for x in runs], "%.0f")
     cpu = spread([x["daemon_us"] for x in runs], "%.0f")
     if runs[0]["backend_us"] is not None:
-        cpu += " / %s (WAL %s B, %s rows)" % (spread([x["backend_us"] for x in runs], "%.0f"),
+        cpu += " / %s" % spread([x["backend_us"] for x in runs], "%.0f")
+        if runs[0]["standby_us"]:
+            cpu += " + standby %s" % spread([x["standby_us"] for x in runs], "%.0f")
+        cpu += " (WAL %s B, %s rows)" % (
                                             spread([x["wal_bytes"] for x in runs], "%.0f"),
                                             spread([x["rows"] for x in runs], "%.1f"))
     lat = "%s / %s" % (spread([x["p50_ms"] for x in runs], "%.2f"),
@@ -150,9 +154,9 @@ def main():
     load = [loadavg()]
     with pgharness.PgServer("bench-local", settings=SETTINGS).start() as local, \
             pgharness.PgServer("bench-primary", settings=SETTINGS).start() as primary:
-        primary.add_standby("bench-standby", sync=True)
+        standby = primary.add_standby("bench-standby", sync=True)
         targets = [Target("SQLite"), Target("PostgreSQL, local", local),
-                   Target("PostgreSQL, synchronous standby", primary)]
+                   Target("PostgreSQL, synchronous standby", primary, standby)]
         runs = measure(a, builds, targets)
     load.append(loadavg())
     if a.json:
