@@ -1,7 +1,10 @@
 /* batch.c: group commit. Every request that is ready (at most
- * RD_BATCH_MAX) is received and answered in one transaction (txn.c); the
- * replies go out only after it ended, and if it did not commit, no `ok`
- * goes out. */
+ * RD_BATCH_MAX) is received, the store is handed the look-ups of its
+ * submits at once (prefetch.h: on PostgreSQL one round trip for the
+ * batch), and they are answered in order in one transaction (txn.c) until
+ * their replies hold RD_BATCH_REPLY_BYTES; the rest wait, in order, for
+ * the next batch, which answers them first. The replies go out only after
+ * the transaction ended, and if it did not commit, no `ok` goes out. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "prefetch.h"
 #include "server_priv.h"
 
 /* Receive one whole message into REQ's envelope and BODY. Returns 1 when a
@@ -118,37 +122,76 @@ static void set_reply(struct rd_server *srv, struct request *rq, struct rd_reply
         srv->batch_bytes += reply->len; /* the work of the batch, sent or not */
 }
 
-/* Receive the next ready request into RQ and answer it at NOW. A request
- * of a connection that holds its whole budget of unread replies is not
- * run: its reply would be dropped. Returns 1 when a request was taken, 0
- * when none was ready (or the socket failed: logged). */
-static int take_request(struct rd_server *srv, struct request *rq, int64_t now)
+/* Receive the next ready request into RQ (its envelope and body). Returns
+ * 1 when a request was received, 0 when none was ready (or the socket
+ * failed: logged). */
+static int receive_request(struct rd_server *srv, struct request *rq)
 {
-        struct rd_reply reply;
-        zmq_msg_t body;
-        int n_body, r;
+        int r;
 
-        zmq_msg_init(&body);
-        r = recv_request(srv, rq, &body, &n_body);
+        zmq_msg_init(&rq->body);
+        r = recv_request(srv, rq, &rq->body, &rq->n_body);
         if (r <= 0) {
-                zmq_msg_close(&body);
+                zmq_msg_close(&rq->body);
                 if (r < 0 && r != -EINTR)
                         rd_log(LOG_ERR, RD_MSG_GENERIC, "receiving a request: %s", strerror(-r));
                 return 0;
         }
+        return 1;
+}
+
+/* Begin the batch's transaction and hand the store the look-ups of the
+ * first N requests of the batch (prefetch.h). Neither on a standby nor
+ * when the transaction could not begin (its requests are refused); a
+ * prefetch that fails leaves each look-up to ask the database. */
+static void prefetch(struct rd_server *srv, int n)
+{
+        struct rd_frame frames[RD_BATCH_MAX];
+        size_t nf = 0;
+
+        if (n == 0 || rd_txn_batch_begin(&srv->txn) < 0)
+                return;
+        for (int i = 0; i < n; i++) {
+                zmq_msg_t *body = &srv->batch[i].body;
+                if (srv->batch[i].n_body == 1)
+                        frames[nf++] =
+                                (struct rd_frame){zmq_msg_data(body), zmq_msg_size(body),
+                                                  srv->auth ? zmq_msg_gets(body, "User-Id") : NULL};
+        }
+        rd_prefetch_batch(srv->store, srv->auth, frames, nf);
+}
+
+/* Answer the received request RQ at NOW, and free its body. A request of a
+ * connection that holds its whole budget of unread replies is not run:
+ * its reply would be dropped. */
+static void take_request(struct rd_server *srv, struct request *rq, int64_t now)
+{
+        struct rd_reply reply;
+
         rq->has_reply = rq->ok = false;
         rq->corr = rq->unwiped = NULL;
         rq->conn = rd_outbox_conn(srv->outbox, zmq_msg_data(&rq->envelope[0]),
                                   zmq_msg_size(&rq->envelope[0]));
         if (!rq->conn || rd_outbox_full(rq->conn)) {
                 reply_dropped(srv, rq->conn ? ENOBUFS : ENOMEM);
-                zmq_msg_close(&body);
-                return 1;
+        } else {
+                answer(srv, &rq->body, rq->n_body, now, &reply);
+                set_reply(srv, rq, &reply);
         }
-        answer(srv, &body, n_body, now, &reply);
-        set_reply(srv, rq, &reply);
-        zmq_msg_close(&body);
-        return 1;
+        zmq_msg_close(&rq->body);
+}
+
+/* Move the received request FROM (its envelope and body) into TO. */
+static void move_request(struct request *to, struct request *from)
+{
+        for (int i = 0; i < from->n_envelope; i++) {
+                zmq_msg_init(&to->envelope[i]);
+                zmq_msg_move(&to->envelope[i], &from->envelope[i]);
+        }
+        to->n_envelope = from->n_envelope;
+        zmq_msg_init(&to->body);
+        zmq_msg_move(&to->body, &from->body);
+        to->n_body = from->n_body;
 }
 
 /* Replace RQ's reply by the tree REPLY (taken). */
@@ -231,19 +274,36 @@ static void send_reply(struct rd_server *srv, struct request *rq)
 int rd_server_serve_batch(struct rd_server *srv)
 {
         int64_t now = rd_now_ms();
+        int n = srv->n_waiting;
         enum rd_txn_end end;
 
+        while (n < RD_BATCH_MAX && receive_request(srv, &srv->batch[n]))
+                n++;
         srv->n_batch = 0;
         srv->batch_bytes = 0;
         rd_txn_batch_start(&srv->txn);
-        while (srv->n_batch < RD_BATCH_MAX && srv->batch_bytes < RD_BATCH_REPLY_BYTES &&
-               take_request(srv, &srv->batch[srv->n_batch], now))
-                srv->n_batch++;
+        prefetch(srv, n);
+        while (srv->n_batch < n && srv->batch_bytes < RD_BATCH_REPLY_BYTES)
+                take_request(srv, &srv->batch[srv->n_batch++], now);
         end = rd_txn_batch_end(&srv->txn);
         settle_replies(srv, end);
         for (int i = 0; i < srv->n_batch; i++)
                 send_reply(srv, &srv->batch[i]);
+        for (int i = srv->n_batch; i < n; i++)
+                move_request(&srv->batch[i - srv->n_batch], &srv->batch[i]);
+        srv->n_waiting = n - srv->n_batch;
         if (end == RD_TXN_COMMITTED)
                 rd_server_publish(srv);
         return srv->n_batch;
+}
+
+void rd_server_drop_waiting(struct rd_server *srv)
+{
+        for (int i = 0; i < srv->n_waiting; i++) {
+                struct request *rq = &srv->batch[i];
+                for (int j = 0; j < rq->n_envelope; j++)
+                        zmq_msg_close(&rq->envelope[j]);
+                zmq_msg_close(&rq->body);
+        }
+        srv->n_waiting = 0;
 }

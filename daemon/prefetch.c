@@ -26,6 +26,8 @@ void rd_prefetch_batch(struct rd_store *store, const struct rd_auth *auth,
         json_t *docs[RD_BATCH_MAX];
         size_t nk = 0;
 
+        if (!(rd_store_caps(store) & RD_STORE_PREFETCH))
+                return; /* not worth reading the frames twice */
         if (n > RD_BATCH_MAX)
                 n = RD_BATCH_MAX;
         for (size_t i = 0; i < n; i++) {

@@ -19,11 +19,10 @@ struct rd_frame {
         const char *user_id;
 };
 
-/* Hand STORE the partner and ref of every submit among FRAMES[N] (the
- * partner as the submit handler takes it: the referral's, or for a
- * partner client without one its own id, judged by AUTH (borrowed; NULL
- * without security)). Only a hint: a frame that is not a well-formed
- * submit is left out, and a store that cannot take the hint is asked
+/* Hand STORE (without RD_STORE_PREFETCH: nothing done) the partner and ref of every submit among
+ * FRAMES[N] (the partner as the submit handler takes it: the referral's, or for a partner client
+ * without one its own id, judged by AUTH (borrowed; NULL without security)). Only a hint: a frame
+ * that is not a well-formed submit is left out, and a store that cannot take the hint is asked
  * again by each look-up. Never fails; logs nothing. */
 void rd_prefetch_batch(struct rd_store *store, const struct rd_auth *auth,
                        const struct rd_frame *frames, size_t n);

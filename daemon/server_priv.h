@@ -32,6 +32,8 @@
 struct request {
         zmq_msg_t envelope[2]; /* routing id, and REQ's empty delimiter */
         int n_envelope;
+        zmq_msg_t body;              /* its first body frame, until it is answered */
+        int n_body;                  /* body frames received */
         struct rd_outbox_conn *conn; /* its connection's bytes (borrowed) */
         zmq_msg_t reply;             /* the reply, charged to CONN */
         bool has_reply;              /* false: dropped (the connection does not read) */
@@ -73,7 +75,8 @@ struct rd_server {
         /* batch.c: the batch in hand, and replies that could not be sent */
         struct rd_outbox *outbox; /* bytes of replies held per connection */
         struct request batch[RD_BATCH_MAX];
-        int n_batch;
+        int n_batch;        /* answered in the batch in hand */
+        int n_waiting;      /* received, not yet answered: first in the next batch */
         size_t batch_bytes; /* of the batch's replies */
         int64_t served;     /* requests answered */
         int64_t dropped_replies;
@@ -114,9 +117,15 @@ int rd_server_open_events(struct rd_server *srv);
 
 /* ---- batch.c ---- */
 
-/* Take every request that is ready (at most RD_BATCH_MAX), answer them in
- * one transaction, commit, reply, publish. Returns how many were taken. */
+/* Take every request that is ready (at most RD_BATCH_MAX with those that
+ * wait from the last batch), hand the store their look-ups, answer them in
+ * order in one transaction until their replies hold RD_BATCH_REPLY_BYTES,
+ * commit, reply, publish. Those not answered wait, in order, for the next
+ * batch. Returns how many were answered. */
 int rd_server_serve_batch(struct rd_server *srv);
+
+/* Free the requests that wait for the next batch, unanswered (at exit). */
+void rd_server_drop_waiting(struct rd_server *srv);
 
 /* Log how many replies could not be delivered since the last line, at most
  * once a second (T: monotonic ms now). */

@@ -162,6 +162,15 @@ void rd_txn_batch_start(struct rd_txn *t)
         t->batch_writes = t->ops->writes_run;
 }
 
+int rd_txn_batch_begin(struct rd_txn *t)
+{
+        if (t->ops->standby)
+                return -EPERM;
+        if (t->began == 1)
+                t->began = rd_txn_begin(t, "answering requests");
+        return t->began;
+}
+
 void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *user_id, int64_t now,
                    struct rd_reply *out)
 {
@@ -170,10 +179,8 @@ void rd_txn_answer(struct rd_txn *t, const char *buf, size_t len, const char *us
                 rd_ops_handle(t->ops, buf, len, user_id, now, out);
                 return;
         }
-        if (t->began == 1)
-                t->began = rd_txn_begin(t, "answering requests");
         /* no transaction to run it in: refused with its corr */
-        if (t->began < 0)
+        if (rd_txn_batch_begin(t) < 0)
                 rd_ops_refuse(buf, len, RD_UNAVAILABLE,
                               "the database is not available; nothing was stored; retry later",
                               out);

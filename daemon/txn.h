@@ -70,6 +70,13 @@ void rd_txn_init(struct rd_txn *t, struct rd_store *store, struct rd_hub *hub, s
 /* A new batch: its transaction begins with its first request. */
 void rd_txn_batch_start(struct rd_txn *t);
 
+/* Begin the batch's transaction now, ahead of its first request (else
+ * rd_txn_answer begins it there), so that the store can be handed the
+ * batch's look-ups inside it (rd_store_prefetch). 0 when it is open; a
+ * negative errno when it could not begin (logged; rd_txn_answer then
+ * refuses the requests), -EPERM on a standby, which begins none. */
+int rd_txn_batch_begin(struct rd_txn *t);
+
 /* Answer the request frame BUF[LEN] (from the client whose ZAP User-Id is
  * USER_ID, NULL without security) at NOW inside the batch's transaction.
  * The reply into *OUT (caller owns); `unavailable`, nothing run, when the

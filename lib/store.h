@@ -281,6 +281,10 @@ enum rd_store_cap {
          * leads (rd_store_lead); without it the store always leads (SQLite:
          * its lock file keeps one daemon per file) */
         RD_STORE_LEADERSHIP = 1u << 3,
+        /* a read costs a round trip, and a batch's look-ups handed over ahead
+         * (rd_store_prefetch) save them; without it the hint is not worth
+         * making */
+        RD_STORE_PREFETCH = 1u << 4,
 };
 
 struct rd_store;
@@ -631,7 +635,8 @@ int rd_store_get(struct rd_store *store, const char *id, struct rd_stored *out);
  * requests, the KEYS[N] they will look up with rd_store_find. A driver that
  * pays a round trip for each read reads them all in one and answers those
  * look-ups from memory, as the database would (its own writes meanwhile
- * taken into account); a driver without that cost (SQLite) does nothing.
+ * taken into account), and says so with RD_STORE_PREFETCH; a driver
+ * without that cost (SQLite) does nothing.
  * Call before the requests, inside their
  * transaction or just before it begins: what is kept holds until that
  * transaction ends. 0, or a negative errno: then nothing is kept, and each

@@ -241,7 +241,7 @@ int pg_open(const char *conninfo, const char *password, bool read_only, struct r
         if (!s)
                 return -ENOMEM;
         s->base.ops = &pg_ops;
-        s->base.caps = RD_STORE_LEADERSHIP; /* no file to wipe, no savepoints */
+        s->base.caps = RD_STORE_LEADERSHIP | RD_STORE_PREFETCH; /* no file to wipe, no savepoints */
         s->read_only = read_only;
         s->conninfo = strdup(conninfo);
         s->password = password ? strdup(password) : NULL;

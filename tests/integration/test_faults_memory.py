@@ -12,6 +12,8 @@ awaited with deadlines.
 """
 
 import json
+import os
+import signal
 import time
 
 import rdtest
@@ -22,6 +24,7 @@ from rdtest import referral, submit_req
 MIB = 1 << 20
 BOUND = 64 * MIB  # protocol.md: per connection
 PAGE = MIB  # protocol.md: an events or list reply
+BATCH_REPLIES = 16 * MIB  # lib/bounds.h RD_BATCH_REPLY_BYTES: one batch's replies
 KIB64 = 64 * 1024
 SOCKET_MAX = KIB64 + 4096  # lib/bounds.h RD_SOCKET_MSG_MAX
 GIVEN_BACK = 16 * MIB  # what may stay above the resident size before the burst
@@ -130,6 +133,38 @@ class Replies(rdtest.TestCase):
         self.assertEqual(len(rep["referrals"]), 1000)
         self.assertLessEqual(compact_size(rep), PAGE)
         self.assertNotIn("more", rep)
+
+    def test_requests_past_a_batchs_16_mib_of_replies_are_all_answered_in_order(self):
+        # 24 pages of 1 MiB between 24 submits, queued while the daemon is
+        # stopped, so that one batch receives them all: it answers until its
+        # replies hold 16 MiB, and the rest wait, in order, for the next.
+        d = self.d
+        reqs = []
+        for i in range(24):
+            reqs.append({"op": "events", "limit": 10000, "corr": "events-%d" % i})
+            reqs.append(submit_req(referral(), corr="submit-%d" % i))
+        s = d.dealer()
+        try:
+            os.kill(d.proc.pid, signal.SIGSTOP)
+            try:
+                for r in reqs:
+                    s.send_json(r)
+            finally:
+                os.kill(d.proc.pid, signal.SIGCONT)
+            reps = []
+            for _ in reqs:
+                assert s.poll(60000), "a request was not answered"
+                reps.append(json.loads(s.recv()))
+        finally:
+            s.close(0)
+        self.assertEqual([r.get("corr") for r in reps], [r["corr"] for r in reqs])
+        for r in reps:
+            self.assertOk(r)
+        pages = sum(compact_size(r) for r in reps if "events" in r)
+        self.assertGreater(pages, BATCH_REPLIES, "the replies fit in one batch")
+        for req, rep in zip(reqs[1::2], reps[1::2]):
+            got = d.ok({"op": "get", "id": rep["id"]})
+            self.assertEqual(got["referral"]["ref"], req["referral"]["ref"])
 
     def test_a_get_of_a_referral_with_a_huge_history_holds_at_most_1_mib(self):
         d = self.d
