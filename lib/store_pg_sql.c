@@ -597,14 +597,14 @@ const char *const pg_stmt_sql[P__MAX] = {
          * rd_durations): the first bucket whose running count reaches the
          * rank ceil(count * P / 100), that is count * P / 100 */
         [P_DURATIONS] =
-                "WITH b AS (SELECT key, sum(count) OVER (ORDER BY key) AS upto"
+                "WITH b AS (SELECT key, sum(count) OVER (ORDER BY key) AS so_far"
                 "  FROM " FIGURE(
                         "$1::integer") " WHERE count > 0),"
-                                       " n AS (SELECT coalesce(max(upto), 0) AS total FROM b)"
+                                       " n AS (SELECT coalesce(max(so_far), 0) AS total FROM b)"
                                        " SELECT total,"
-                                       "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= "
+                                       "  coalesce((SELECT min(key) FROM b WHERE so_far * 100 >= "
                                        "total * 50), 0),"
-                                       "  coalesce((SELECT min(key) FROM b WHERE upto * 100 >= "
+                                       "  coalesce((SELECT min(key) FROM b WHERE so_far * 100 >= "
                                        "total * 90), 0)"
                                        " FROM n",
         [P_FORWARDS] = "SELECT target, count FROM forward_counts WHERE count > 0"
