@@ -167,12 +167,24 @@ int64_t rd_store_last_seq(const struct rd_store *s)
 
 int rd_store_insert(struct rd_store *s, struct rd_store_change *ch)
 {
+        struct rd_stored *o = ch->st;
+        int r;
+
         s->writes++;
-        return CALL(s, s->ops->insert(s, ch));
+        r = CALL(s, s->ops->insert(s, ch));
+        if (r < 0)
+                return r;
+        /* the driver gave the row its rowid and last_seq; the rest follows */
+        rd_store_format_id(o->rowid, o->id);
+        o->first_offered_ms = o->offered_ms;
+        return 0;
 }
 
 int rd_store_change(struct rd_store *s, struct rd_store_change *ch)
 {
+        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined ||
+                        ch->reason))
+                return -EINVAL; /* those are about a referral */
         s->writes++;
         return CALL(s, s->ops->change(s, ch));
 }

@@ -308,7 +308,9 @@ struct rd_store_ops {
         int (*request_end)(struct rd_store *s, bool keep);
         bool (*in_transaction)(struct rd_store *s);
         int64_t (*last_seq)(const struct rd_store *s);
-        /* the hub's writes */
+        /* the hub's writes: insert sets CH->ST's rowid and last_seq (rd_store_insert
+         * derives id and first_offered_ms); change gets only what rd_store_change
+         * accepts */
         int (*insert)(struct rd_store *s, struct rd_store_change *ch);
         int (*change)(struct rd_store *s, struct rd_store_change *ch);
         int (*erase)(struct rd_store *s, int64_t rowid, const json_t *content, const char *trace,

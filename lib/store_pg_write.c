@@ -247,8 +247,6 @@ int pg_insert(struct rd_store *base, struct rd_store_change *ch)
                 return r;
         s->last_rowid = rowid;
         o->rowid = rowid;
-        rd_store_format_id(rowid, o->id);
-        o->first_offered_ms = o->offered_ms;
         o->last_seq = last_seq;
         return 0;
 }
@@ -260,9 +258,6 @@ int pg_change(struct rd_store *base, struct rd_store_change *ch)
         char **texts;
         int r = 0;
 
-        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined ||
-                        ch->reason))
-                return -EINVAL; /* those are about a referral */
         if (ch->st)
                 pg_found_forget_row(s, rowid);
         if (ch->row)

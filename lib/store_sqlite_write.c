@@ -268,8 +268,6 @@ int sq_insert(struct rd_store *base, struct rd_store_change *ch)
         if (r < 0)
                 return r;
         o->rowid = rowid;
-        rd_store_format_id(rowid, o->id);
-        o->first_offered_ms = o->offered_ms;
         o->last_seq = last_seq;
         return 0;
 }
@@ -280,9 +278,6 @@ int sq_change(struct rd_store *base, struct rd_store_change *ch)
         int64_t rowid = ch->st ? ch->st->rowid : 0;
         int r = 0;
 
-        if (!ch->st && (ch->row || ch->trace_set || ch->candidates || ch->offered || ch->declined ||
-                        ch->reason))
-                return -EINVAL; /* those are about a referral */
         if (ch->row)
                 r = update_row(s, ch->st);
         if (r == 0 && ch->trace_set)
