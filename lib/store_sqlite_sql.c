@@ -372,6 +372,11 @@ const char *const sq_migrations[] = {
          * and no ev; a row of the compact form has body ''. No row is
          * rewritten. */
         "ALTER TABLE events ADD COLUMN ev BLOB;",
+        /* 10 -> 11: a new referral's tallies counted in C
+         * (store_sqlite_tally.c) and folded once per transaction, not by
+         * the trigger tallies_in (its program and upserts ran at every
+         * insert); deletes and updates, which are rare, keep theirs. */
+        "DROP TRIGGER tallies_in;",
 };
 /* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
@@ -574,6 +579,26 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
                       " AND count > 0 ORDER BY n",
         [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
+        /* a delta ?2 of tally ?1 (store_sqlite_tally.c) */
+        [S_TALLY_ADD] = "INSERT INTO tallies (n, count) VALUES (?1, ?2)" M7_ADD("n"),
+        /* the bucket number of the duration ?1 - ?2 as the triggers compute
+         * it: for the differences that overflow 64 bits (SQLite goes on in
+         * floating point) */
+        [S_TALLY_NUMBER] = "SELECT " M7_NUMBER("?1 - ?2"),
+        /* the tallies of every row of referrals added to the table (the
+         * rows of a store filled without them: store_sqlite_import.c), as
+         * the step 6 -> 7 counted them */
+        [S_TALLIES_FILL] = "INSERT INTO tallies (n, count) SELECT n, count(*) FROM ("
+                           "SELECT 1000000 + status AS n FROM referrals"
+                           " UNION ALL SELECT 2000000 + " M7_NUMBER("first_offered_ms - received_ms")
+                           " FROM referrals WHERE first_offered_ms > 0"
+                           " UNION ALL SELECT 3000000 + " M7_NUMBER("started_ms - received_ms")
+                           " FROM referrals WHERE started_ms > 0"
+                           " UNION ALL SELECT 4000000 FROM referrals WHERE started_ms > 0"
+                           " AND started_ms <= start_by_ms"
+                           " UNION ALL SELECT 5000000 FROM referrals WHERE missed_fired = 1"
+                           " UNION ALL SELECT 6000000 FROM referrals WHERE attention > 0)"
+                           " WHERE 1 GROUP BY n" M7_ADD("n"),
         [S_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
                    " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"
