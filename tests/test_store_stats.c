@@ -566,8 +566,7 @@ static void a_duration_falls_in_the_same_bucket_in_c_as_in_the_triggers(void **s
                                         123456, 999999999, 100000000, INT64_MAX, 1LL << 40};
         struct fx *f = *state;
 
-        if (f->conninfo[0])
-                skip(); /* the SQLite driver's own */
+        SQLITE_ONLY(); /* the SQLite driver's own */
         for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
                 int64_t n = sq_duration_number(edges[i]);
                 assert_int_equal(n, sqlite_number(f, edges[i], 0));
@@ -729,8 +728,7 @@ static void a_referrals_tallies_at_insert_are_those_its_delete_takes_away(void *
         struct fx *f = *state;
         char name[32], left[256];
 
-        if (f->conninfo[0])
-                skip(); /* the SQLite driver's own */
+        SQLITE_ONLY(); /* the SQLite driver's own */
         begin(f);
         for (size_t i = 0; i < sizeof received / sizeof received[0]; i++) {
                 snprintf(name, sizeof name, "edge-%zu", i);
@@ -759,8 +757,7 @@ static void a_version_10_database_keeps_its_figures_on_upgrade(void **state)
         char errbuf[512];
         sqlite3 *db;
 
-        if (f->conninfo[0])
-                skip(); /* the SQLite driver's own */
+        SQLITE_ONLY(); /* the SQLite driver's own */
         run_script(f, 11, 200);
         rd_hub_free(f->hub);
         f->hub = NULL;
