@@ -598,6 +598,14 @@ static int64_t in_status(struct fx *f, enum rd_status status)
         return counts[status];
 }
 
+/* `stats` on F counts ASSIGNED referrals assigned, and its figures are
+ * those counted from the rows. */
+static void assert_assigned(struct fx *f, int64_t assigned)
+{
+        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned);
+        assert_figures_exact(f);
+}
+
 /* Submit the family-support referral REF at NOW in a request of F's open
  * transaction, kept (KEEP) or undone. */
 static void submit_in_request(struct fx *f, const char *ref, int64_t now, bool keep)
@@ -619,22 +627,30 @@ static void submit_in_request(struct fx *f, const char *ref, int64_t now, bool k
         rd_referral_clear(&r);
 }
 
+/* Begin a transaction on F and submit PREFIX-1 and PREFIX-2 in it, each
+ * in a request kept: `stats` counts them there, ASSIGNED + 2. */
+static void begin_with_two_kept(struct fx *f, const char *prefix, int64_t assigned)
+{
+        char ref[32];
+
+        begin(f);
+        for (int i = 1; i <= 2; i++) {
+                snprintf(ref, sizeof ref, "%s-%d", prefix, i);
+                submit_in_request(f, ref, T0 + i, true);
+        }
+        assert_assigned(f, assigned + 2);
+}
+
 static void stats_inside_a_transaction_count_its_kept_submits_and_not_the_undone_one(void **state)
 {
         struct fx *f = *state;
         int64_t assigned = in_status(f, RD_STATUS_ASSIGNED);
 
-        begin(f);
-        submit_in_request(f, "kept-1", T0, true);
-        submit_in_request(f, "kept-2", T0 + 1, true);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned + 2);
-        assert_figures_exact(f);
-        submit_in_request(f, "undone", T0 + 2, false);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned + 2);
-        assert_figures_exact(f);
+        begin_with_two_kept(f, "kept", assigned);
+        submit_in_request(f, "undone", T0 + 3, false);
+        assert_assigned(f, assigned + 2);
         end(f, 0);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned + 2);
-        assert_figures_exact(f);
+        assert_assigned(f, assigned + 2);
 }
 
 static void a_rolled_back_transaction_leaves_the_figures_as_they_were(void **state)
@@ -642,18 +658,13 @@ static void a_rolled_back_transaction_leaves_the_figures_as_they_were(void **sta
         struct fx *f = *state;
         int64_t assigned = in_status(f, RD_STATUS_ASSIGNED);
 
-        begin(f);
-        submit_in_request(f, "gone-1", T0, true);
-        submit_in_request(f, "gone-2", T0 + 1, true);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned + 2);
+        begin_with_two_kept(f, "gone", assigned);
         end(f, -1);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned);
-        assert_figures_exact(f);
+        assert_assigned(f, assigned);
         begin(f); /* and the next transaction counts from there */
-        submit_in_request(f, "next", T0 + 2, true);
+        submit_in_request(f, "next", T0 + 3, true);
         end(f, 0);
-        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned + 1);
-        assert_figures_exact(f);
+        assert_assigned(f, assigned + 1);
 }
 
 /* Insert, straight into F's store, a referral REF received at RECEIVED
