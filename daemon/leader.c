@@ -102,7 +102,7 @@ static void take_over(struct rd_server *srv)
         }
         rd_rules_free(previous);
         srv->ops.standby = false;
-        rd_log(LOG_NOTICE, RD_MSG_GENERIC,
+        rd_log(LOG_NOTICE, RD_MSG_LEAD_TAKEN,
                "this daemon took the lead and is active: it serves requests (last event seq %lld, "
                "routing digest %s)",
                (long long)rd_store_last_seq(srv->store), rd_hub_rules(srv->hub)->digest);
@@ -115,7 +115,7 @@ static void step_down(struct rd_server *srv, const char *why)
 {
         srv->ops.standby = true;
         srv->lead_next = rd_mono_ms() + LEAD_AFTER_LOSS_MS;
-        rd_log(LOG_WARNING, RD_MSG_GENERIC,
+        rd_log(LOG_WARNING, RD_MSG_LEAD_LOST,
                "this daemon lost the lead and is a standby now: it acknowledges nothing and "
                "tries to take the lead again from %d s on (%s)",
                LEAD_AFTER_LOSS_MS / 1000, why);

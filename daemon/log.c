@@ -26,6 +26,8 @@ static const char *const msg_ids[] = {
         [RD_MSG_REPLY_DROPPED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e07",
         [RD_MSG_AUTH_REFUSED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e08",
         [RD_MSG_ACCEPT_FAILED] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e09",
+        [RD_MSG_LEAD_TAKEN] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e0a",
+        [RD_MSG_LEAD_LOST] = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e0b",
 };
 RD_TABLE_COVERS(msg_ids, RD_MSG__MAX);
 

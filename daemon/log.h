@@ -20,6 +20,8 @@ enum rd_msg {
         RD_MSG_REPLY_DROPPED,
         RD_MSG_AUTH_REFUSED,
         RD_MSG_ACCEPT_FAILED,
+        RD_MSG_LEAD_TAKEN, /* (rev 2) this daemon became the active one */
+        RD_MSG_LEAD_LOST,  /* (rev 2) this daemon became a standby */
         RD_MSG__MAX
 };
 

@@ -56,6 +56,8 @@ MSG_STARTED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e01"
 MSG_STOPPED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e02"
 MSG_RELOADED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e03"
 MSG_RELOAD_REFUSED = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e04"
+MSG_LEAD_TAKEN = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e0a"
+MSG_LEAD_LOST = "b3f2e4a1c8d94a0f9e1d2c3b4a5f6e0b"
 
 LOG_WARNING, LOG_NOTICE, LOG_INFO = 4, 5, 6
 WARNING_EVENTS = {"referral.window_at_risk", "referral.window_missed", "config.rejected",
@@ -365,6 +367,39 @@ class JournalTest(JournaldCase):
         self.assertEqual(events_of(entries), [])
         self.assertFalse([j for j in entries if j.get("MESSAGE_ID") in EVENT_IDS.values()])
         self.assertTrue([j for j in entries if j.get("MESSAGE_ID") == MSG_STARTED])
+
+
+
+class RoleTest(JournaldCase):
+    """(rev 2) Several daemons on PostgreSQL: each change of role is in the
+    journal with a message id of its own, so that monitoring can alert on a
+    failover (operations.md, "Two machines")."""
+
+    def test_a_daemon_that_takes_and_loses_the_lead_says_so_with_its_message_ids(self):
+        d = JournalDaemon(self.journald, routing=ROUTING, store="postgresql")
+        self.addCleanup(d.close)
+        d.start()
+        rdtest.wait_until(lambda: d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN), 10.0,
+                          what="the lead taken, in the journal")
+        taken = d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN)
+        self.assertEqual(len(taken), 1, taken)
+        self.assertEqual(taken[0]["PRIORITY"], str(LOG_NOTICE))
+        self.assertIn("took the lead", taken[0]["MESSAGE"])
+        self.assertEqual(d.entries("MESSAGE_ID=" + MSG_LEAD_LOST), [])
+        # its database session ends: a standby, then (no other daemon) active again
+        killed = d.pg_psql("select pg_terminate_backend(pid) from pg_locks"
+                           " where locktype = 'advisory' and granted and classid = %d"
+                           " and objid = 'rd_counter'::regclass::oid" % 0x72666c64)
+        self.assertEqual(killed, [("t",)], "the daemon's session held the lead")
+        rdtest.wait_until(lambda: d.entries("MESSAGE_ID=" + MSG_LEAD_LOST), 10.0,
+                          what="the lead lost, in the journal")
+        lost = d.entries("MESSAGE_ID=" + MSG_LEAD_LOST)
+        self.assertEqual(len(lost), 1, lost)
+        self.assertEqual(lost[0]["PRIORITY"], str(LOG_WARNING))
+        self.assertIn("lost the lead", lost[0]["MESSAGE"])
+        rdtest.wait_until(lambda: len(d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN)) == 2, 15.0,
+                          what="the lead taken again, in the journal")
+        self.assertEqual(d.ok({"op": "ping"})["role"], "active")
 
 
 if __name__ == "__main__":
