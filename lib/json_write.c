@@ -25,19 +25,34 @@ static int grow(struct rd_jw *w, size_t len)
         return 0;
 }
 
+/* print's way when the buffer is full: grow it, then append S[LEN]. Kept
+ * out of print so that print's own way is a few instructions without a
+ * frame (it runs ~350 times a submit). */
+static __attribute__((noinline)) void print_grow(struct rd_jw *w, const char *s, size_t len)
+{
+        if (grow(w, len) < 0)
+                return;
+        memcpy(w->buf + w->len, s, len);
+        w->len += len;
+}
+
 /* yajl_gen's print callback: append S[LEN] (most often one byte: a quote,
  * a comma, a colon). The NUL after the text is written by rd_jw_text. */
 static void print(void *ctx, const char *s, size_t len)
 {
         struct rd_jw *w = ctx;
+        char *to;
 
-        if (w->len + len >= w->cap && grow(w, len) < 0)
+        if (__builtin_expect(w->cap - w->len <= len, 0)) {
+                print_grow(w, s, len);
                 return;
-        if (len == 1)
-                w->buf[w->len] = *s;
-        else
-                memcpy(w->buf + w->len, s, len);
+        }
+        to = w->buf + w->len;
         w->len += len;
+        if (len == 1)
+                *to = *s;
+        else
+                memcpy(to, s, len);
 }
 
 int rd_jw_init(struct rd_jw *w)
