@@ -140,11 +140,6 @@ void rd_jw_string(struct rd_jw *w, const char *s, size_t len)
         check(w, yajl_gen_string(w->g, (const unsigned char *)s, len));
 }
 
-void rd_jw_key(struct rd_jw *w, const char *key)
-{
-        rd_jw_string(w, key, strlen(key));
-}
-
 void rd_jw_int(struct rd_jw *w, int64_t v)
 {
         /* digits of our own: yajl_gen_integer goes through sprintf */
@@ -165,34 +160,10 @@ void rd_jw_bool(struct rd_jw *w, bool v)
         check(w, yajl_gen_bool(w->g, v));
 }
 
-void rd_jw_str(struct rd_jw *w, const char *key, const char *s)
-{
-        rd_jw_key(w, key);
-        rd_jw_string(w, s, strlen(s));
-}
-
-void rd_jw_str_set(struct rd_jw *w, const char *key, const char *s)
-{
-        if (s[0])
-                rd_jw_str(w, key, s);
-}
-
-void rd_jw_member_int(struct rd_jw *w, const char *key, int64_t v)
-{
-        rd_jw_key(w, key);
-        rd_jw_int(w, v);
-}
-
-void rd_jw_member_bool(struct rd_jw *w, const char *key, bool v)
-{
-        rd_jw_key(w, key);
-        rd_jw_bool(w, v);
-}
-
-void rd_jw_time_set(struct rd_jw *w, const char *key, int64_t ms)
+void rd_jw_time(struct rd_jw *w, int64_t ms)
 {
         char buf[RD_TIME_STR];
 
-        if (ms)
-                rd_jw_str(w, key, rd_time_format(ms, buf));
+        rd_time_format(ms, buf);
+        rd_jw_string(w, buf, strlen(buf));
 }
