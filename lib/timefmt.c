@@ -52,11 +52,27 @@ static char *put2(char *p, int v, char sep)
 
 /* What printf's "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" wrote, without the
  * cost of printf: a year below 0 as '-' and at least three digits. */
+/* The text of the last time this thread formatted between the years 1000
+ * and 9999: a time is most often formatted again soon after (an event's
+ * time in both events of a submit, a window in the event, the reply and
+ * the log line). A copy costs a tenth of the arithmetic. */
+#define RD_TIME_LEN 24 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+static _Thread_local struct {
+        bool set;
+        int64_t ms;
+        char text[RD_TIME_LEN + 1];
+} last;
+
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
 {
         int64_t secs = ms / 1000, days, sod, y;
         int frac = (int)(ms % 1000), m, d;
         char *p = buf;
+
+        if (last.set && last.ms == ms) {
+                memcpy(buf, last.text, sizeof last.text);
+                return buf;
+        }
 
         if (frac < 0) {
                 frac += 1000;
@@ -88,6 +104,11 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
         p[2] = (char)('0' + frac % 10);
         p[3] = 'Z';
         p[4] = '\0';
+        if (p + 4 - buf == RD_TIME_LEN) {
+                memcpy(last.text, buf, sizeof last.text);
+                last.ms = ms;
+                last.set = true;
+        }
         return buf;
 }
 
