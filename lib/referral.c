@@ -190,12 +190,22 @@ bool rd_referral_has_family(const struct rd_referral *r)
         return false;
 }
 
+/* NAME (NUL-terminated) is KEY[LEN]: compared in one pass, without
+ * strlen and memcmp (a request's every key comes here). */
+static bool is_key(const char *name, const char *key, size_t len)
+{
+        size_t j = 0;
+
+        while (j < len && name[j] && name[j] == key[j])
+                j++;
+        return j == len && name[j] == '\0';
+}
+
 /* The index of KEY[LEN] in LIST of N, or -1. */
 static int key_index(const char *key, size_t len, const char *const *list, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                if (list[i][0] == key[0] && strlen(list[i]) == len &&
-                    memcmp(key, list[i], len) == 0)
+                if (list[i][0] == key[0] && is_key(list[i], key, len))
                         return (int)i;
         return -1;
 }
