@@ -25,20 +25,30 @@ static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
         *y = yoe + era * 400 + (*m <= 2);
 }
 
+/* "00" to "99", one after the other. */
+static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+
 char *rd_put_digits(char *p, int64_t v, int width)
 {
-        char tmp[24];
-        int n = 0;
+        uint64_t u = (uint64_t)v, ten = 10;
+        int n = 1;
+        char *end, *q;
 
-        do {
-                tmp[n++] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        while (n < width)
-                tmp[n++] = '0';
-        while (n > 0)
-                *p++ = tmp[--n];
-        return p;
+        /* the digits counted first, then written from the last one back,
+         * two at a time: no copy of a reversed buffer */
+        for (; n < 19 && u >= ten; ten *= 10)
+                n++;
+        end = p + (n < width ? width : n);
+        for (q = end; q - p >= 2; u /= 100) {
+                q -= 2;
+                memcpy(q, pairs + 2 * (u % 100), 2);
+        }
+        if (q > p)
+                *--q = (char)('0' + u % 10);
+        return end;
 }
 
 /* V (0 <= V < 100) as two digits at P, then SEP. Returns the end. */
