@@ -112,32 +112,29 @@ void hub_copy_field(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
-struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
-                          const char *connector)
+void hub_event(struct rd_event *ev, enum rd_event_type type, const struct rd_stored *st,
+               int64_t now, const char *connector)
 {
-        struct rd_event ev;
-
-        memset(&ev, 0, sizeof ev);
-        ev.type = type;
-        ev.at_ms = now;
-        hub_copy_field(ev.id, sizeof ev.id, st->id);
-        hub_copy_field(ev.partner, sizeof ev.partner, st->partner);
-        hub_copy_field(ev.ref, sizeof ev.ref, st->ref);
-        ev.status = st->status;
+        memset(ev, 0, sizeof *ev);
+        ev->type = type;
+        ev->at_ms = now;
+        hub_copy_field(ev->id, sizeof ev->id, st->id);
+        hub_copy_field(ev->partner, sizeof ev->partner, st->partner);
+        hub_copy_field(ev->ref, sizeof ev->ref, st->ref);
+        ev->status = st->status;
         if (type != RD_EV_RECEIVED) {
-                hub_copy_field(ev.rule, sizeof ev.rule, st->rule);
-                hub_copy_field(ev.team, sizeof ev.team, st->team);
-                hub_copy_field(ev.connector, sizeof ev.connector,
+                hub_copy_field(ev->rule, sizeof ev->rule, st->rule);
+                hub_copy_field(ev->team, sizeof ev->team, st->team);
+                hub_copy_field(ev->connector, sizeof ev->connector,
                                connector ? connector : st->connector);
-                ev.start_by_ms = st->start_by_ms;
-                ev.expected_start_ms = st->expected_start_ms;
-                hub_copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
+                ev->start_by_ms = st->start_by_ms;
+                ev->expected_start_ms = st->expected_start_ms;
+                hub_copy_field(ev->forward_to, sizeof ev->forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                hub_copy_field(ev.reason, sizeof ev.reason, st->reason);
-        return ev;
+                hub_copy_field(ev->reason, sizeof ev->reason, st->reason);
 }
 
 int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert)
@@ -287,14 +284,13 @@ static int store_new(struct rd_hub *h, struct new_referral *n, const char *conte
                                      .rr_rule = offer ? n->st.rule : NULL,
                                      .events = n->ev,
                                      .n_events = 2};
-        struct rd_stored received = n->st;
         int r;
 
-        received.status = RD_STATUS_RECEIVED;
-        n->ev[0] = hub_event(RD_EV_RECEIVED, &received, now, NULL);
-        n->ev[1] = hub_event(hub_decision_event(d->status), &n->st, now, NULL);
+        hub_event(&n->ev[0], RD_EV_RECEIVED, &n->st, now, NULL);
+        n->ev[0].status = RD_STATUS_RECEIVED; /* what it was when received */
+        hub_event(&n->ev[1], hub_decision_event(d->status), &n->st, now, NULL);
         if (n->st.attention) /* nobody can take it: a coordinator must act */
-                n->ev[ch.n_events++] = hub_attention_event(&n->st, now);
+                hub_attention_event(&n->ev[ch.n_events++], &n->st, now);
         r = hub_write(h, &ch, true);
         if (r == 0)
                 r = hub_remember(h, &n->st, d, false, n->facts.cands, now);
