@@ -264,7 +264,7 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[3];   /* received, the decision, needs_attention */
+        struct rd_event ev[3];   /* received, the decision, needs_attention (hub_event) */
         const char *trace;       /* compact, in the hub's buffer */
         struct wait_facts facts; /* waitlisted */
 };
@@ -311,7 +311,10 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
                 rc = rd_route_decide_record(r, h->rules, &rs, SIZE_MAX, now, now, &rec);
         if (rc < 0)
                 return rc;
-        memset(&n, 0, sizeof n);
+        /* not the events: hub_event writes each one that is stored */
+        memset(&n.st, 0, sizeof n.st);
+        memset(&n.facts, 0, sizeof n.facts);
+        n.trace = NULL;
         hub_copy_field(n.st.partner, sizeof n.st.partner, r->partner);
         hub_copy_field(n.st.ref, sizeof n.st.ref, r->ref);
         hub_copy_field(n.st.digest, sizeof n.st.digest, digest);
