@@ -54,8 +54,7 @@ char *rd_put_digits(char *p, int64_t v, int width)
 /* V (0 <= V < 100) as two digits at P, then SEP. Returns the end. */
 static char *put2(char *p, int v, char sep)
 {
-        p[0] = (char)('0' + v / 10);
-        p[1] = (char)('0' + v % 10);
+        memcpy(p, pairs + 2 * v, 2);
         p[2] = sep;
         return p + 3;
 }
@@ -96,8 +95,9 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
         }
         civil_from_days(days, &y, &m, &d);
         if (y >= 1000 && y <= 9999) { /* all but the far past and future */
-                p = put2(p, (int)(y / 100), (char)('0' + y / 10 % 10));
-                *p++ = (char)('0' + y % 10);
+                memcpy(p, pairs + 2 * (y / 100), 2);
+                memcpy(p + 2, pairs + 2 * (y % 100), 2);
+                p += 4;
         } else {
                 if (y < 0)
                         *p++ = '-';
@@ -110,8 +110,7 @@ char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
         p = put2(p, (int)(sod / 60 % 60), ':');
         p = put2(p, (int)(sod % 60), '.');
         p[0] = (char)('0' + frac / 100);
-        p[1] = (char)('0' + frac / 10 % 10);
-        p[2] = (char)('0' + frac % 10);
+        memcpy(p + 1, pairs + 2 * (frac % 100), 2);
         p[3] = 'Z';
         p[4] = '\0';
         if (p + 4 - buf == RD_TIME_LEN) {
