@@ -147,8 +147,9 @@ int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert)
         r = insert ? rd_store_insert(h->store, ch) : rd_store_change(h->store, ch);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ch->n_events; i++)
-                h->events[h->n_events++] = ch->events[i];
+        for (size_t i = 0; i < ch->n_events; i++, h->n_events++)
+                if (&ch->events[i] != &h->events[h->n_events]) /* not written in place */
+                        h->events[h->n_events] = ch->events[i];
         return 0;
 }
 
@@ -264,16 +265,20 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[3];   /* received, the decision, needs_attention (hub_event) */
         const char *trace;       /* compact, in the hub's buffer */
         struct wait_facts facts; /* waitlisted */
 };
 
-/* Store the new referral N with content CONTENT, then memory follows. */
+/* Store the new referral N with content CONTENT, then memory follows. Its
+ * events (received, the decision, needs_attention) are written in the
+ * outbox's room for them, where hub_write keeps them without a copy (the
+ * room is reserved first: hub_write's reserve moves nothing). */
 static int store_new(struct rd_hub *h, struct new_referral *n, const char *content,
                      const struct rd_decision *d, int64_t now)
 {
         bool offer = d->status == RD_STATUS_ASSIGNED;
+        int r = outbox_reserve(h, 3);
+        struct rd_event *ev = r == 0 ? &h->events[h->n_events] : NULL;
         struct rd_store_change ch = {.st = &n->st,
                                      .content = content,
                                      .trace = n->trace,
@@ -282,15 +287,16 @@ static int store_new(struct rd_hub *h, struct new_referral *n, const char *conte
                                      .teams = n->facts.teams,
                                      .offered = offer ? n->st.connector : NULL,
                                      .rr_rule = offer ? n->st.rule : NULL,
-                                     .events = n->ev,
+                                     .events = ev,
                                      .n_events = 2};
-        int r;
 
-        hub_event(&n->ev[0], RD_EV_RECEIVED, &n->st, now, NULL);
-        n->ev[0].status = RD_STATUS_RECEIVED; /* what it was when received */
-        hub_event(&n->ev[1], hub_decision_event(d->status), &n->st, now, NULL);
+        if (r < 0)
+                return r;
+        hub_event(&ev[0], RD_EV_RECEIVED, &n->st, now, NULL);
+        ev[0].status = RD_STATUS_RECEIVED; /* what it was when received */
+        hub_event(&ev[1], hub_decision_event(d->status), &n->st, now, NULL);
         if (n->st.attention) /* nobody can take it: a coordinator must act */
-                hub_attention_event(&n->ev[ch.n_events++], &n->st, now);
+                hub_attention_event(&ev[ch.n_events++], &n->st, now);
         r = hub_write(h, &ch, true);
         if (r == 0)
                 r = hub_remember(h, &n->st, d, false, n->facts.cands, now);
@@ -311,10 +317,7 @@ static int submit_new(struct rd_hub *h, const struct rd_referral *r, const char 
                 rc = rd_route_decide_record(r, h->rules, &rs, SIZE_MAX, now, now, &rec);
         if (rc < 0)
                 return rc;
-        /* not the events: hub_event writes each one that is stored */
-        memset(&n.st, 0, sizeof n.st);
-        memset(&n.facts, 0, sizeof n.facts);
-        n.trace = NULL;
+        memset(&n, 0, sizeof n);
         hub_copy_field(n.st.partner, sizeof n.st.partner, r->partner);
         hub_copy_field(n.st.ref, sizeof n.st.ref, r->ref);
         hub_copy_field(n.st.digest, sizeof n.st.digest, digest);
