@@ -354,9 +354,19 @@ json_t *rd_ops_get_string(const struct ctx *c, const char *key, size_t max, cons
 #define CO (1u << RD_ROLE_COORDINATOR)
 #define M (1u << RD_ROLE_MONITOR)
 
-/* One handler per operation (protocol.md). WRITES: runs in a savepoint of
- * its own. ROLES: who may ask (the Security table). AUDITED: recorded in the
- * audit trail with who asked. */
+/* How a writing operation is undone when it fails (WRITES below). */
+enum {
+        READS = 0, /* writes nothing */
+        ALONE = 1, /* in a savepoint of its own: undone alone */
+        /* without one (rd_hub_request_begin_whole): undone with its
+         * transaction when it fails after it wrote; for submit, where the
+         * savepoint was a twentieth of the work (docs/performance.md) */
+        WHOLE = 2,
+};
+
+/* One handler per operation (protocol.md). WRITES: READS, ALONE or WHOLE.
+ * ROLES: who may ask (the Security table). AUDITED: recorded in the audit
+ * trail with who asked. */
 static const struct op {
         const char *name;
         json_t *(*handler)(struct ctx *c);
@@ -364,15 +374,15 @@ static const struct op {
         unsigned roles;
         int audited;
 } ops_table[] = {
-        {"submit", rd_op_submit, 1, P | CO, 1},
-        {"update", rd_op_update, 1, P | CN | CO, 1},
-        {"get", rd_op_get, 1, P | CN | CO, 1}, /* a read of personal data is audited */
-        {"list", rd_op_list, 0, P | CN | CO, 0},
-        {"events", rd_op_events, 0, P | CN | CO | M, 0},
-        {"ping", rd_op_ping, 0, P | CN | CO | M, 0},
-        {"stats", rd_op_stats, 0, CO | M, 0},
-        {"erase", rd_op_erase, 1, CO, 1},
-        {"audit", rd_op_audit, 0, CO, 0},
+        {"submit", rd_op_submit, WHOLE, P | CO, 1},
+        {"update", rd_op_update, ALONE, P | CN | CO, 1},
+        {"get", rd_op_get, ALONE, P | CN | CO, 1}, /* a read of personal data is audited */
+        {"list", rd_op_list, READS, P | CN | CO, 0},
+        {"events", rd_op_events, READS, P | CN | CO | M, 0},
+        {"ping", rd_op_ping, READS, P | CN | CO | M, 0},
+        {"stats", rd_op_stats, READS, CO | M, 0},
+        {"erase", rd_op_erase, ALONE, CO, 1},
+        {"audit", rd_op_audit, READS, CO, 0},
 };
 
 #undef P
@@ -528,13 +538,16 @@ static int audit(const struct ctx *c, const json_t *reply)
         return rd_store_audit(c->ops->store, c->now, c->who, rd_role_name(c->role), action, id);
 }
 
-/* Run a writing OP in a savepoint of its own: kept with its audit entry
- * when it answers `ok` (or NULL: its change stood, C->decision), else
- * rolled back to nothing. */
+/* Run a writing OP as a request of its own (ALONE: in a savepoint): kept
+ * with its audit entry when it answers `ok` (or NULL: its change stood,
+ * C->decision), else rolled back to nothing (WHOLE, after it wrote: with
+ * its transaction, whose other requests the batch then answers as not
+ * stored, txn.c). */
 static json_t *run_write(struct ctx *c, const struct op *op)
 {
         json_t *reply;
-        int ok, r = rd_hub_request_begin(c->ops->hub);
+        int ok, r = op->writes == WHOLE ? rd_hub_request_begin_whole(c->ops->hub)
+                                        : rd_hub_request_begin(c->ops->hub);
 
         c->ops->writes_run++;
         if (r < 0)

@@ -178,11 +178,23 @@ void rd_hub_events_clear(struct rd_hub *h)
 
 /* ---- requests --------------------------------------------------------------- */
 
-int rd_hub_request_begin(struct rd_hub *h)
+/* Where a request begins: its events and writes come after these. */
+static void request_mark(struct rd_hub *h)
 {
         h->mark_events = h->n_events;
         h->mark_writes = h->store->writes;
+}
+
+int rd_hub_request_begin(struct rd_hub *h)
+{
+        request_mark(h);
         return rd_store_request_begin(h->store);
+}
+
+int rd_hub_request_begin_whole(struct rd_hub *h)
+{
+        request_mark(h);
+        return rd_store_request_begin_whole(h->store);
 }
 
 int rd_hub_request_end(struct rd_hub *h, bool keep)

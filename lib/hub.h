@@ -75,6 +75,12 @@ uint32_t rd_hub_load(const struct rd_hub *hub, size_t connector);
 int rd_hub_request_begin(struct rd_hub *hub);
 int rd_hub_request_end(struct rd_hub *hub, bool keep);
 
+/* The same begun without a savepoint (rd_store_request_begin_whole): undone
+ * with the whole transaction when it fails after it wrote; its _end then
+ * returns RD_STORE_ABORTED and the caller's transaction is lost (the caller
+ * rolls back and calls rd_hub_rolled_back, as after any fault). */
+int rd_hub_request_begin_whole(struct rd_hub *hub);
+
 /* After the caller's transaction failed and was rolled back: drop the
  * outbox and read memory again from the store (stale when that fails). */
 void rd_hub_rolled_back(struct rd_hub *hub);

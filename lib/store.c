@@ -145,12 +145,39 @@ int rd_store_request_begin(struct rd_store *s)
         /* a savepoint outside a transaction would begin one of its own */
         if (s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
                 s->txn = RD_STORE_TXN_LOST;
+        s->whole = false;
         return CALL(s, s->ops->request_begin(s));
+}
+
+int rd_store_request_begin_whole(struct rd_store *s)
+{
+        /* a driver that undoes a request without a savepoint does so at no
+         * cost to the others (PostgreSQL: store_pg.c, the log) */
+        if (!(s->caps & RD_STORE_SAVEPOINTS))
+                return rd_store_request_begin(s);
+        /* its writes outside a transaction would each commit alone */
+        if (s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
+                s->txn = RD_STORE_TXN_LOST;
+        if (s->txn != RD_STORE_TXN_OPEN)
+                return s->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : -EINVAL;
+        s->whole = true;
+        s->whole_writes = s->writes;
+        return 0;
 }
 
 int rd_store_request_end(struct rd_store *s, bool keep)
 {
-        return CALL(s, s->ops->request_end(s, keep));
+        if (!s->whole)
+                return CALL(s, s->ops->request_end(s, keep));
+        s->whole = false;
+        if (s->txn == RD_STORE_TXN_LOST)
+                return RD_STORE_ABORTED;
+        if (keep || s->writes == s->whole_writes)
+                return 0;
+        /* what it wrote cannot be undone alone: the transaction goes */
+        s->ops->rollback(s);
+        s->txn = RD_STORE_TXN_LOST;
+        return RD_STORE_ABORTED;
 }
 
 bool rd_store_in_transaction(const struct rd_store *s)
@@ -399,6 +426,7 @@ int64_t rd_store_duration_bucket(int64_t ms)
 int rd_store_audit(struct rd_store *s, int64_t at_ms, const char *client, const char *role,
                    const char *action, const char *referral_id)
 {
+        s->writes++;
         return CALL(s,
                     s->ops->audit(s, at_ms, client, role, action, referral_id ? referral_id : ""));
 }
@@ -433,6 +461,7 @@ int rd_store_audit_list(struct rd_store *s, int64_t since, int64_t limit, const 
 
 int rd_store_audit_purge(struct rd_store *s, int64_t before_ms)
 {
+        s->writes++;
         return CALL(s, s->ops->audit_purge(s, before_ms));
 }
 

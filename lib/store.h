@@ -394,10 +394,15 @@ struct rd_store {
         enum { RD_STORE_TXN_NONE, RD_STORE_TXN_OPEN, RD_STORE_TXN_LOST } txn;
         int64_t wiped_seq; /* rd_store_wiped_seq */
         /* write operations asked of the store so far (insert, change, erase,
-         * meta_set, routing_record), kept by store.c: whoever keeps state
-         * derived from the store (the hub) knows by comparing it whether an
-         * undone request had written anything that memory may follow */
+         * meta_set, routing_record, audit, audit_purge), kept by store.c:
+         * whoever keeps state derived from the store (the hub) knows by
+         * comparing it whether an undone request had written anything that
+         * memory may follow */
         uint64_t writes;
+        /* the request begun by rd_store_request_begin_whole, if one is
+         * open, and the writes before it */
+        bool whole;
+        uint64_t whole_writes;
 };
 
 /* ---- the SQLite driver ---------------------------------------------------------- */
@@ -567,6 +572,22 @@ int rd_store_commit(struct rd_store *store);
 void rd_store_rollback(struct rd_store *store);
 int rd_store_request_begin(struct rd_store *store);
 int rd_store_request_end(struct rd_store *store, bool keep);
+
+/* A request begun without a savepoint, for the one on the hot path
+ * (submit), on a driver with RD_STORE_SAVEPOINTS (on the others it is
+ * rd_store_request_begin: they undo a request alone by other means): a
+ * savepoint makes SQLite copy every page the request changes before it
+ * changes it (about 11,000 instructions of a submit's 250,000,
+ * docs/performance.md). Its rd_store_request_end(keep=true) does nothing,
+ * and so does keep=false when the request wrote nothing (a refusal checked
+ * before any write). keep=false after it wrote (a fault, or a failure
+ * between two of its writes) rolls the whole transaction back and loses
+ * it: that _end and every later call inside it return RD_STORE_ABORTED, as
+ * after a fault that ended the transaction; daemon.md allows it (a store
+ * fault is answered for every request of the transaction in which it
+ * happened). 0, or RD_STORE_ABORTED / -EINVAL when there is no transaction
+ * to run it in. */
+int rd_store_request_begin_whole(struct rd_store *store);
 
 /* True between a successful rd_store_begin and its commit or rollback,
  * unless a fault ended the transaction (RD_STORE_ABORTED). */

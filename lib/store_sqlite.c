@@ -146,6 +146,7 @@ static int sq_begin(struct rd_store *base)
         struct sq_store *s = sq(base);
         int r = sq_run(s, S_BEGIN);
 
+        sq_tally_drop(s, true);
         /* the seq as the database has it, whatever failed before */
         if (r == 0 && (r = sq_load_seq(s)) < 0 && !sqlite3_get_autocommit(s->db))
                 sq_run(s, S_ROLLBACK);
@@ -170,12 +171,19 @@ static bool commit_outcome_unknown(const struct sq_store *s, int ext)
                ext != SQLITE_IOERR_READ && ext != SQLITE_IOERR_SHORT_READ;
 }
 
+/* The new referrals' tallies are added to the table first (a failure
+ * there fails the commit, nothing written yet), then COMMIT. */
 static int sq_commit(struct rd_store *base)
 {
         struct sq_store *s = sq(base);
-        sqlite3_stmt *st = sq_prep(s, S_COMMIT);
-        int rc = sqlite3_step(st), ext = sqlite3_extended_errcode(s->db);
+        sqlite3_stmt *st;
+        int rc, ext, r = sq_tally_fold(s);
 
+        if (r < 0)
+                return r;
+        st = sq_prep(s, S_COMMIT);
+        rc = sqlite3_step(st);
+        ext = sqlite3_extended_errcode(s->db);
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
                 s->committed_seq = s->last_seq;
@@ -190,13 +198,23 @@ static void sq_rollback(struct rd_store *base)
         if (!sqlite3_get_autocommit(s->db))
                 sq_run(s, S_ROLLBACK);
         s->last_seq = s->committed_seq;
+        sq_tally_drop(s, true);
 }
 
 static int sq_request_begin(struct rd_store *base)
 {
         struct sq_store *s = sq(base);
+        bool alone = sqlite3_get_autocommit(s->db);
+        int r;
+
         s->savepoint_seq = s->last_seq;
-        return sq_run(s, S_SAVEPOINT);
+        sq_tally_drop(s, false);
+        r = sq_run(s, S_SAVEPOINT);
+        if (r == 0) {
+                s->in_request = true;
+                s->request_is_txn = alone;
+        }
+        return r;
 }
 
 /* Keep the request (RELEASE its savepoint) or undo it (ROLLBACK TO, then
@@ -207,15 +225,19 @@ static int sq_request_end(struct rd_store *base, bool keep)
         struct sq_store *s = sq(base);
         int r = 0, undo;
 
-        if (keep && (r = sq_run(s, S_RELEASE)) == 0)
+        if (keep && (r = sq_tally_keep_begin(s)) == 0 && (r = sq_run(s, S_RELEASE)) == 0) {
+                sq_tally_keep_end(s);
                 return 0;
+        }
         undo = sq_run(s, S_ROLLBACK_TO);
         s->last_seq = s->savepoint_seq;
+        sq_tally_drop(s, false);
         if (undo == 0)
                 undo = sq_run(s, S_RELEASE);
         if (undo < 0 && !sqlite3_get_autocommit(s->db)) {
                 sq_run(s, S_ROLLBACK);
                 s->last_seq = s->committed_seq;
+                sq_tally_drop(s, true);
         }
         return keep ? r : undo;
 }

@@ -1,8 +1,10 @@
 /* store_sqlite.h: inside the SQLite driver of the store (store.h). Shared
  * by its files only: store_sqlite_sql.c (the schema and every statement),
  * store_sqlite_open.c (open, creation, migrations, backup), store_sqlite.c
- * (transactions, faults, the log, the table of operations), and
- * store_sqlite_read.c / store_sqlite_write.c (the operations). */
+ * (transactions, faults, the log, the table of operations),
+ * store_sqlite_read.c / store_sqlite_write.c (the operations) and
+ * store_sqlite_tally.c (the tallies of new referrals, kept in C until the
+ * commit). */
 #ifndef RD_STORE_SQLITE_H
 #define RD_STORE_SQLITE_H
 
@@ -45,6 +47,9 @@ enum sq_stmt {
         S_AUDIT_PURGE,
         S_TALLIES,
         S_TALLY_SUM,
+        S_TALLY_ADD,
+        S_TALLY_NUMBER,
+        S_TALLIES_FILL,
         S_OPEN,
         S_OFFER,
         S_OFFER_BUMP,
@@ -94,7 +99,11 @@ extern const size_t sq_n_migrations;
 /* The figures of `stats` in the table tallies (store_sqlite_sql.c,
  * migration 6 -> 7): the count of KEY of figure F is the row F *
  * SQ_FIGURE_SPAN + KEY; the keys of the durations are bucket numbers
- * (1000 * E + M for the bucket of M * 10^E ms). */
+ * (1000 * E + M for the bucket of M * 10^E ms). Triggers keep them for
+ * deletes and updates; a new referral's tallies are counted in C
+ * (store_sqlite_tally.c, migration 10 -> 11) into struct sq_deltas and
+ * folded into the table just before COMMIT; the readers add what is not
+ * folded yet. */
 #define SQ_FIGURE_SPAN 1000000
 enum sq_figure {
         SQ_FIG_STATUS = 1, /* KEY: the status */
@@ -108,6 +117,19 @@ enum sq_figure {
 /* The columns of a referral row as sq_read_row reads them (COLS, then, in
  * the waitlist statements, candidates at SQ_COL_CANDIDATES). */
 #define SQ_COL_CANDIDATES 25
+
+/* Tallies not yet in the table: a delta per row N of tallies, each N
+ * once. A transaction's new referrals fall into few rows (their statuses,
+ * the buckets of their first offer, attention); a set that is full is
+ * written into the table at once. */
+#define SQ_DELTAS_MAX 16
+struct sq_delta {
+        int64_t n, d;
+};
+struct sq_deltas {
+        size_t len;
+        struct sq_delta v[SQ_DELTAS_MAX];
+};
 
 /* The driver's store. */
 struct sq_store {
@@ -123,6 +145,12 @@ struct sq_store {
         /* the text of the event being appended, the writer and its buffer
          * reused from one event to the next (set up at the first) */
         struct rd_jw event_w;
+        /* the tallies of the referrals inserted and not folded yet: those
+         * of the transaction's kept requests (and of writes outside a
+         * request), and those of the request whose savepoint is open */
+        struct sq_deltas txn_deltas, req_deltas;
+        bool in_request;     /* a request's savepoint is open */
+        bool request_is_txn; /* and it began the transaction (no BEGIN before it) */
 };
 
 /* The table of operations (store_sqlite.c). */
@@ -166,6 +194,50 @@ int sq_finish(sqlite3_stmt *st, int rc, int r);
 /* Call FN with the text of column 0 of each row of ST ("" for NULL), then
  * reset ST: 0, FN's non-zero value, or a negative errno. */
 int sq_each_text(sqlite3_stmt *st, int (*fn)(void *ctx, const char *text), void *ctx);
+
+/* store_sqlite_tally.c: the tallies of new referrals (schema version 11). */
+
+/* The number of the bucket (struct sq_figure) of a duration of MS ms, as
+ * SQLite's M7_NUMBER computes it: 1000 * E + M for the bucket M * 10^E
+ * (store.h, rd_store_duration_bucket); 0 below 0. */
+int64_t sq_duration_number(int64_t ms);
+
+/* The bucket, in ms, of bucket number N (the inverse of the above). */
+int64_t sq_number_ms(int64_t n);
+
+/* The tallies of the row S_INSERT just made of O (sq_insert) counted into
+ * the pending deltas: those of the open request, else of the
+ * transaction's; without a transaction, written into the table at once.
+ * A set that is full is written into the table first (the request's
+ * inside its savepoint). 0 or a negative errno (the caller undoes the
+ * insert; no delta is lost or counted twice). */
+int sq_tally_insert(struct sq_store *s, const struct rd_stored *o);
+
+/* Before the request's savepoint is released (kept): when the request's
+ * deltas would not fit beside the transaction's, or the savepoint began
+ * the transaction (RELEASE commits), write them into the table now,
+ * inside the savepoint. 0 or a negative errno (the request is then
+ * undone). */
+int sq_tally_keep_begin(struct sq_store *s);
+
+/* The savepoint was released: the request's deltas join the
+ * transaction's (sq_tally_keep_begin made room). */
+void sq_tally_keep_end(struct sq_store *s);
+
+/* Forget the request's deltas (it was undone); with ALL, the
+ * transaction's too (it was rolled back, or did not commit). */
+void sq_tally_drop(struct sq_store *s, bool all);
+
+/* Before COMMIT: every pending delta added to its row of tallies, one
+ * upsert per row (S_TALLY_ADD). 0 or a negative errno: the commit failed
+ * (the caller rolls back; the deltas are dropped either way). */
+int sq_tally_fold(struct sq_store *s);
+
+/* What is pending for figure FIGURE: the sum of its deltas, and its
+ * deltas by key (N % SQ_FIGURE_SPAN) in ascending order, each key once,
+ * into OUT (room for 2 * SQ_DELTAS_MAX); returns their number. */
+int64_t sq_tally_pending_sum(const struct sq_store *s, enum sq_figure figure);
+size_t sq_tally_pending(const struct sq_store *s, enum sq_figure figure, struct sq_delta *out);
 
 /* store_sqlite_events.c: the events as columns (schema version 10). */
 

@@ -1,7 +1,8 @@
 /* store_sqlite_import.c: a SQLite store in memory filled row by row from
  * another database (store_import.h): an empty store in memory
  * (rd_store_open_memory), each row inserted by the names the source gives
- * in one transaction, then its seq read as at a begin. */
+ * in one transaction, the figures' tallies of its referrals counted, then
+ * its seq read as at a begin. */
 #include "store_import.h"
 #include "store_sqlite.h"
 
@@ -118,8 +119,11 @@ int rd_import_finish(struct rd_import *im, struct rd_store **out, char *errbuf, 
 
         sqlite3_finalize(im->insert);
         im->insert = NULL;
-        rc = sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
-        r = rc == SQLITE_OK ? sq_load_seq(sq(im->store)) : sq_err(rc);
+        /* no trigger counts an inserted referral (schema version 11) */
+        r = sq_run(sq(im->store), S_TALLIES_FILL);
+        rc = r == 0 ? sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL) : SQLITE_ERROR;
+        if (r == 0)
+                r = rc == SQLITE_OK ? sq_load_seq(sq(im->store)) : sq_err(rc);
         if (r < 0) {
                 snprintf(errbuf, errsize, "cannot make the copy: %s", sqlite3_errmsg(im->db));
                 rd_import_abort(im);

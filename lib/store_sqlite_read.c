@@ -430,15 +430,62 @@ int sq_count_history(struct rd_store *s, int64_t rowid, int64_t *n)
  */
 
 /* The figures are counts that triggers keep with every change
- * (store_sqlite_sql.c, migration 6 -> 7): each read below is one range of
- * a primary key, whatever the number of referrals. */
+ * (store_sqlite_sql.c, migration 6 -> 7) but an insert, whose counts
+ * store_sqlite_tally.c keeps in memory until the commit: each read below
+ * is one range of a primary key, whatever the number of referrals, plus
+ * what is pending. The reads run inside the batch's transaction, between
+ * its requests or inside one (daemon/batch.c, ops_read.c; a get, the
+ * hub's requests): folding there would put the transaction's deltas under
+ * a request's savepoint, which a ROLLBACK TO would take away with the
+ * request, so they are added in C and nothing is written by a read. */
 
-/* S_TALLIES for FIGURE: its keys with a count above 0, in key order. */
-static sqlite3_stmt *tallies(struct sq_store *s, enum sq_figure figure)
+/* A figure's counts by key, in key order, those of the table (S_TALLIES)
+ * and those pending merged; those not above 0 left out. */
+struct tally_walk {
+        sqlite3_stmt *st;
+        int rc; /* the last step's (SQLITE_ROW: ST is on a row not taken yet) */
+        struct sq_delta pending[2 * SQ_DELTAS_MAX];
+        size_t n_pending, next;
+};
+
+static void walk_begin(struct sq_store *s, enum sq_figure figure, struct tally_walk *w)
 {
-        sqlite3_stmt *st = sq_prep(s, S_TALLIES);
-        sqlite3_bind_int(st, 1, (int)figure);
-        return st;
+        w->st = sq_prep(s, S_TALLIES);
+        sqlite3_bind_int(w->st, 1, (int)figure);
+        w->rc = sqlite3_step(w->st);
+        w->n_pending = sq_tally_pending(s, figure, w->pending);
+        w->next = 0;
+}
+
+/* The next key and count into *KEY, *COUNT: true, or false at the end
+ * (or on an error, which walk_end returns). */
+static bool walk_next(struct tally_walk *w, int64_t *key, int64_t *count)
+{
+        for (;;) {
+                bool row = w->rc == SQLITE_ROW, more = w->next < w->n_pending;
+                int64_t k = row ? sqlite3_column_int64(w->st, 0) : 0, c = 0;
+
+                if (!row && !more)
+                        return false;
+                if (row && (!more || k <= w->pending[w->next].n)) {
+                        c = sqlite3_column_int64(w->st, 1);
+                        w->rc = sqlite3_step(w->st);
+                }
+                if (more && (!row || w->pending[w->next].n <= k)) {
+                        k = w->pending[w->next].n;
+                        c += w->pending[w->next++].d;
+                }
+                if (c > 0) {
+                        *key = k;
+                        *count = c;
+                        return true;
+                }
+        }
+}
+
+static int walk_end(struct tally_walk *w)
+{
+        return sq_finish(w->st, w->rc == SQLITE_ROW ? SQLITE_DONE : w->rc, 0);
 }
 
 /* The sum of FIGURE's counts into *N. */
@@ -450,24 +497,23 @@ static int tally_sum(struct sq_store *s, enum sq_figure figure, int64_t *n)
         sqlite3_bind_int(st, 1, (int)figure);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-                *n = sqlite3_column_int64(st, 0);
+                *n = sqlite3_column_int64(st, 0) + sq_tally_pending_sum(s, figure);
         sqlite3_reset(st);
         return rc == SQLITE_ROW ? 0 : sq_err(rc);
 }
 
 int sq_count_by_status(struct rd_store *s, int64_t counts[RD_STATUS__MAX])
 {
-        sqlite3_stmt *st = tallies(sq(s), SQ_FIG_STATUS);
-        int rc;
+        struct tally_walk w;
+        int64_t status, n;
 
         for (int i = 0; i < RD_STATUS__MAX; i++)
                 counts[i] = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                int status = sqlite3_column_int(st, 0);
+        walk_begin(sq(s), SQ_FIG_STATUS, &w);
+        while (walk_next(&w, &status, &n))
                 if (status >= 0 && status < RD_STATUS__MAX)
-                        counts[status] = sqlite3_column_int64(st, 1);
-        }
-        return sq_finish(st, rc, 0);
+                        counts[status] = n;
+        return walk_end(&w);
 }
 
 int sq_window_counts(struct rd_store *base, int64_t *started, int64_t *in_time, int64_t *missed)
@@ -488,39 +534,29 @@ int sq_window_counts(struct rd_store *base, int64_t *started, int64_t *in_time, 
         return 0;
 }
 
-/* The bucket, in ms, of bucket number N: 1000 * E + M is M * 10^E. */
-static int64_t bucket_ms(int64_t n)
-{
-        int64_t ms = n % 1000;
-
-        for (int64_t e = n / 1000; e > 0; e--)
-                ms *= 10;
-        return ms;
-}
-
 /* The count, median and 90th percentile of the durations of FIGURE, from
  * its buckets (store.h, struct rd_durations): the nearest rank's bucket. */
 static int percentiles(struct sq_store *s, enum sq_figure figure, struct rd_durations *out)
 {
-        int64_t n = 0, seen = 0, rank50, rank90;
-        sqlite3_stmt *st;
-        int rc = SQLITE_DONE, r = tally_sum(s, figure, &n);
+        int64_t n = 0, seen = 0, rank50, rank90, key, count;
+        struct tally_walk w;
+        int r = tally_sum(s, figure, &n);
 
         *out = (struct rd_durations){.count = n};
         if (r < 0 || n == 0)
                 return r;
         rank50 = (n * 50 + 99) / 100;
         rank90 = (n * 90 + 99) / 100;
-        st = tallies(s, figure);
-        while (seen < rank90 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                int64_t bucket = bucket_ms(sqlite3_column_int64(st, 0));
-                if (seen < rank50 && seen + sqlite3_column_int64(st, 1) >= rank50)
+        walk_begin(s, figure, &w);
+        while (seen < rank90 && walk_next(&w, &key, &count)) {
+                int64_t bucket = sq_number_ms(key);
+                if (seen < rank50 && seen + count >= rank50)
                         out->p50_ms = bucket;
-                seen += sqlite3_column_int64(st, 1);
+                seen += count;
                 if (seen >= rank90)
                         out->p90_ms = bucket;
         }
-        return sq_finish(st, rc == SQLITE_ROW ? SQLITE_DONE : rc, 0);
+        return walk_end(&w);
 }
 
 static int forwards(sqlite3_stmt *st, struct rd_figures *f)

@@ -372,6 +372,11 @@ const char *const sq_migrations[] = {
          * and no ev; a row of the compact form has body ''. No row is
          * rewritten. */
         "ALTER TABLE events ADD COLUMN ev BLOB;",
+        /* 10 -> 11: a new referral's tallies counted in C
+         * (store_sqlite_tally.c) and folded once per transaction, not by
+         * the trigger tallies_in (its program and upserts ran at every
+         * insert); deletes and updates, which are rare, keep theirs. */
+        "DROP TRIGGER tallies_in;",
 };
 /* clang-format on */
 const size_t sq_n_migrations = RD_ELEMENTSOF(sq_migrations);
@@ -435,6 +440,29 @@ _Static_assert(RD_ATTENTION_NONE == 0,
 /* the tallies of figure ?1 (enum sq_figure): a range of rowids */
 #define FIGURE_SPAN SQ_STR(SQ_FIGURE_SPAN)
 #define FIGURE_RANGE "n >= ?1 * " FIGURE_SPAN " AND n < (?1 + 1) * " FIGURE_SPAN
+
+/* a delta ?2 of tally ?1 */
+/* clang-format off */
+#define TALLY_ADD "INSERT INTO tallies (n, count) VALUES (?1, ?2)" M7_ADD("n")
+/* the bucket number of the duration ?1 - ?2 as the triggers compute it:
+ * for the differences that overflow 64 bits (SQLite goes on in floating
+ * point) */
+#define TALLY_NUMBER "SELECT " M7_NUMBER("?1 - ?2")
+/* the tallies of every row of referrals added to the table (the rows of a
+ * store filled without them: store_sqlite_import.c), as the step 6 -> 7
+ * counted them */
+#define TALLIES_FILL \
+        "INSERT INTO tallies (n, count) SELECT n, count(*) FROM (" \
+        "SELECT 1000000 + status AS n FROM referrals" \
+        " UNION ALL SELECT 2000000 + " M7_NUMBER("first_offered_ms - received_ms") \
+        " FROM referrals WHERE first_offered_ms > 0" \
+        " UNION ALL SELECT 3000000 + " M7_NUMBER("started_ms - received_ms") \
+        " FROM referrals WHERE started_ms > 0" \
+        " UNION ALL SELECT 4000000 FROM referrals WHERE " M7_IN_TIME("referrals") \
+        " UNION ALL SELECT 5000000 FROM referrals WHERE " M7_MISSED("referrals") \
+        " UNION ALL SELECT 6000000 FROM referrals WHERE " M7_ATTENTION("referrals") ")" \
+        " WHERE 1 GROUP BY n" M7_ADD("n")
+/* clang-format on */
 
 /* The routing file of a digest (parameter N) as rules_file names it
  * (migration 8 -> 9): the number of the period in force when the digest is
@@ -574,6 +602,10 @@ const char *const sq_stmt_sql[S__MAX] = {
         [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
                       " AND count > 0 ORDER BY n",
         [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
+        /* the tallies of new referrals (store_sqlite_tally.c) */
+        [S_TALLY_ADD] = TALLY_ADD,
+        [S_TALLY_NUMBER] = TALLY_NUMBER,
+        [S_TALLIES_FILL] = TALLIES_FILL,
         [S_OPEN] = "SELECT " COLS " FROM referrals INDEXED BY referrals_status_seq"
                    " WHERE status IN " HELD,
         [S_OFFER] = "INSERT INTO offer_counts (connector, count) VALUES (?1, 1)"

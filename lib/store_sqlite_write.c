@@ -259,6 +259,8 @@ int sq_insert(struct rd_store *base, struct rd_store_change *ch)
         int64_t rowid;
         int r = insert_row(s, o, ch, last_seq);
 
+        if (r == 0)
+                r = sq_tally_insert(s, o);
         if (r < 0)
                 return r;
         rowid = sqlite3_last_insert_rowid(s->db);

@@ -15,8 +15,36 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
+#include "store_sqlite.h" /* sq_migrations: the released steps' SQL */
+
+/* What schema version 11 took away, put back into the open database DB:
+ * the trigger tallies_in, as the step 6 -> 7 made it. */
+static inline void put_back_tallies_in(sqlite3 *db)
+{
+        const char *from = strstr(sq_migrations[6], "CREATE TRIGGER tallies_in ");
+        const char *to = from ? strstr(from, "END;") : NULL;
+        char *sql;
+
+        assert_non_null(to);
+        sql = strndup(from, (size_t)(to + 4 - from));
+        assert_non_null(sql);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        free(sql);
+}
+
+/* Take the closed database at PATH back to version 10 (put_back_tallies_in). */
+static inline void back_to_version_10(const char *path)
+{
+        sqlite3 *db;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        put_back_tallies_in(db);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 10", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
 
 /* What schema version 10 added (events in a compact form), taken away
  * from the database at PATH: every event as the JSON text a read makes of
@@ -57,15 +85,16 @@ static inline void back_to_version_9(const char *path)
         json_decref(arr);
 }
 
-/* Take the closed database at PATH back to version 9 (back_to_version_9),
- * then run SQL (one of the steps back below, then the PRAGMA user_version
- * of the version it reaches) on it. */
+/* Take the closed database at PATH back to version 9 (back_to_version_9,
+ * put_back_tallies_in), then run SQL (one of the steps back below, then
+ * the PRAGMA user_version of the version it reaches) on it. */
 static inline void back_to(const char *path, const char *sql)
 {
         sqlite3 *db;
 
         back_to_version_9(path);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        put_back_tallies_in(db);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
 }

@@ -95,6 +95,70 @@ static void a_refused_request_changes_nothing_in_memory_or_store(void **state)
         assert_hub_matches_store(f);
 }
 
+/* A request begun without a savepoint (submit's way, ops.c WHOLE): undone
+ * after it wrote, it takes its whole transaction with it, the requests
+ * kept before it too, and memory follows the store; refused before it
+ * wrote, it leaves the transaction as it was. (A store without savepoints,
+ * PostgreSQL, undoes it alone, as any request.) */
+static void a_request_without_a_savepoint_undone_after_it_wrote_takes_its_transaction(void **state)
+{
+        struct fx *f = *state;
+        bool whole = rd_store_caps(f->store) & RD_STORE_SAVEPOINTS;
+        char r[4][RD_RID_MAX], w[RD_RID_MAX];
+        struct rd_stored st;
+        struct rd_error err;
+        bool changed;
+        size_t n;
+
+        one_waiting(f, r, w);
+        begin(f);
+        /* kept: in the same transaction */
+        assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
+        assert_int_equal(rd_hub_update(f->hub,
+                                       &(struct rd_update){.id = r[1],
+                                                           .status = RD_STATUS_ACCEPTED,
+                                                           .connector = "sophie"},
+                                       T0 + DAY, &st, &changed, &err),
+                         0);
+        assert_int_equal(rd_hub_request_end(f->hub, true), 0);
+        /* refused before it wrote: nothing to undo, the transaction goes on */
+        assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
+        assert_int_equal(rd_hub_request_end(f->hub, false), 0);
+        assert_true(rd_store_in_transaction(f->store));
+        /* undone after it wrote: the transaction is lost, every call after it says so */
+        assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
+        assert_int_equal(
+                rd_hub_update(f->hub,
+                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
+                              T0 + DAY, &st, &changed, &err),
+                0);
+        if (!whole) { /* undone alone: the one kept before it stands */
+                assert_int_equal(rd_hub_request_end(f->hub, false), 0);
+                end(f, 0);
+                assert_int_equal(get(f, r[1]).status, RD_STATUS_ACCEPTED);
+                assert_int_equal(get(f, r[0]).status, RD_STATUS_ASSIGNED);
+                assert_hub_matches_store(f);
+                return;
+        }
+        assert_int_equal(rd_hub_request_end(f->hub, false), RD_STORE_ABORTED);
+        assert_false(rd_store_in_transaction(f->store));
+        assert_int_equal(rd_hub_request_begin_whole(f->hub), RD_STORE_ABORTED);
+        assert_int_equal(rd_store_commit(f->store), RD_STORE_ABORTED);
+        end(f, -1);
+        rd_hub_events(f->hub, &n);
+        assert_int_equal(n, 0);
+        /* neither the undone request nor the one kept before it is stored */
+        assert_int_equal(get(f, r[1]).status, RD_STATUS_ASSIGNED);
+        assert_int_equal(get(f, r[0]).status, RD_STATUS_ASSIGNED);
+        assert_int_equal(get(f, w).status, RD_STATUS_WAITLISTED);
+        assert_int_equal(load(f, "kelly"), 2);
+        assert_hub_matches_store(f);
+        /* and the next transaction serves again */
+        ok(f, r[0], "withdrawn", NULL, T0 + DAY);
+        EXPECT(f, WITHDRAWN(r[0]), ASSIGNED(w, "kelly"));
+        assert_hub_matches_store(f);
+}
+
 static void a_restarted_hub_rebuilds_the_waitlist_in_order(void **state)
 {
         struct fx *f = *state;
@@ -361,6 +425,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 T(rolled_back_state_equals_state_rebuilt_from_the_store),
                 T(a_refused_request_changes_nothing_in_memory_or_store),
+                T(a_request_without_a_savepoint_undone_after_it_wrote_takes_its_transaction),
                 T(a_restarted_hub_rebuilds_the_waitlist_in_order),
                 T(a_request_refused_before_it_wrote_does_not_read_the_state_again),
                 T(a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_state),

@@ -541,6 +541,256 @@ static void percentiles_of_long_durations_are_within_one_percent(void **state)
         }
 }
 
+/* ---- a new referral's tallies, kept in C until the commit (SQLite) ----------------- */
+
+/* The bucket number SQLite's triggers compute for the duration TO - FROM
+ * (S_TALLY_NUMBER) on F's store. */
+static int64_t sqlite_number(struct fx *f, int64_t to, int64_t from)
+{
+        sqlite3_stmt *st = sq_prep(sq(f->store), S_TALLY_NUMBER);
+        int64_t n;
+
+        sqlite3_bind_int64(st, 1, to);
+        sqlite3_bind_int64(st, 2, from);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        n = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return n;
+}
+
+static void a_duration_falls_in_the_same_bucket_in_c_as_in_the_triggers(void **state)
+{
+        static const int64_t edges[] = {0,      -1,        -5,        INT64_MIN, 1,        9,
+                                        10,     99,        100,       998,       999,      1000,
+                                        1001,   1009,      1010,      9999,      10000,    10001,
+                                        123456, 999999999, 100000000, INT64_MAX, 1LL << 40};
+        struct fx *f = *state;
+
+        SQLITE_ONLY(); /* the SQLite driver's own */
+        for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+                int64_t n = sq_duration_number(edges[i]);
+                assert_int_equal(n, sqlite_number(f, edges[i], 0));
+                assert_int_equal(sq_number_ms(n), rd_store_duration_bucket(edges[i]));
+        }
+        for (int64_t ms = 1; ms < INT64_MAX / 3; ms = ms * 3 + 7)
+                assert_int_equal(sq_duration_number(ms), sqlite_number(f, ms, 0));
+}
+
+/* A request's savepoint in F's open transaction (the fixture's
+ * request_begin makes a transaction of its own), and its end: kept
+ * (KEEP) or undone. */
+static void savepoint_begin(struct fx *f)
+{
+        assert_int_equal(rd_hub_request_begin(f->hub), 0);
+}
+
+static void savepoint_end(struct fx *f, bool keep)
+{
+        assert_int_equal(rd_hub_request_end(f->hub, keep), 0);
+}
+
+/* The number of referrals in STATUS that `stats` gives on F's store. */
+static int64_t in_status(struct fx *f, enum rd_status status)
+{
+        int64_t counts[RD_STATUS__MAX];
+
+        assert_int_equal(rd_store_count_by_status(f->store, counts), 0);
+        return counts[status];
+}
+
+/* `stats` on F counts ASSIGNED referrals assigned, and its figures are
+ * those counted from the rows. */
+static void assert_assigned(struct fx *f, int64_t assigned)
+{
+        assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), assigned);
+        assert_figures_exact(f);
+}
+
+/* Submit the family-support referral REF at NOW in a request of F's open
+ * transaction, kept (KEEP) or undone. */
+static void submit_in_request(struct fx *f, const char *ref, int64_t now, bool keep)
+{
+        char json[1024];
+        struct rd_referral r;
+        struct rd_stored st;
+        struct rd_error err;
+        json_t *obj;
+        bool dup;
+
+        snprintf(json, sizeof json, FAMILY("%s"), ref);
+        obj = json_loads(json, 0, NULL);
+        assert_int_equal(rd_referral_from_json(obj, &r, &err), 0);
+        json_decref(obj);
+        savepoint_begin(f);
+        assert_int_equal(rd_hub_submit(f->hub, &r, now, &st, &dup, &err), 0);
+        savepoint_end(f, keep);
+        rd_referral_clear(&r);
+}
+
+/* Begin a transaction on F and submit PREFIX-1 and PREFIX-2 in it, each
+ * in a request kept: `stats` counts them there, ASSIGNED + 2. */
+static void begin_with_two_kept(struct fx *f, const char *prefix, int64_t assigned)
+{
+        char ref[32];
+
+        begin(f);
+        for (int i = 1; i <= 2; i++) {
+                snprintf(ref, sizeof ref, "%s-%d", prefix, i);
+                submit_in_request(f, ref, T0 + i, true);
+        }
+        assert_assigned(f, assigned + 2);
+}
+
+static void stats_inside_a_transaction_count_its_kept_submits_and_not_the_undone_one(void **state)
+{
+        struct fx *f = *state;
+        int64_t assigned = in_status(f, RD_STATUS_ASSIGNED);
+
+        begin_with_two_kept(f, "kept", assigned);
+        submit_in_request(f, "undone", T0 + 3, false);
+        assert_assigned(f, assigned + 2);
+        end(f, 0);
+        assert_assigned(f, assigned + 2);
+}
+
+static void a_rolled_back_transaction_leaves_the_figures_as_they_were(void **state)
+{
+        struct fx *f = *state;
+        int64_t assigned = in_status(f, RD_STATUS_ASSIGNED);
+
+        begin_with_two_kept(f, "gone", assigned);
+        end(f, -1);
+        assert_assigned(f, assigned);
+        begin(f); /* and the next transaction counts from there */
+        submit_in_request(f, "next", T0 + 3, true);
+        end(f, 0);
+        assert_assigned(f, assigned + 1);
+}
+
+/* Insert, straight into F's store, a referral REF received at RECEIVED
+ * and offered at OFFERED (0: waitlisted, with an attention), without
+ * events. */
+static void insert_row(struct fx *f, const char *ref, int64_t received, int64_t offered)
+{
+        struct rd_stored st = {.received_ms = received,
+                               .status = offered ? RD_STATUS_ASSIGNED : RD_STATUS_WAITLISTED,
+                               .offered_ms = offered,
+                               .attention =
+                                       offered ? RD_ATTENTION_NONE : RD_ATTENTION_NO_CANDIDATE};
+
+        snprintf(st.partner, sizeof st.partner, "ocmw-genk");
+        snprintf(st.ref, sizeof st.ref, "%s", ref);
+        snprintf(st.digest, sizeof st.digest, "d-%s", ref);
+        assert_int_equal(rd_store_insert(f->store, &(struct rd_store_change){.st = &st,
+                                                                             .content = "{}",
+                                                                             .rules_digest = ""}),
+                         0);
+}
+
+/* N referrals REF-0 .. in F's open transaction, each offered after a
+ * duration of its own bucket (more rows of tallies than a set of pending
+ * deltas holds), in one request kept (KEEP) or undone, or in none (NONE). */
+static void insert_many(struct fx *f, const char *ref, int n, bool none, bool keep)
+{
+        char name[64];
+
+        if (!none)
+                savepoint_begin(f);
+        for (int i = 0; i < n; i++) {
+                snprintf(name, sizeof name, "%s-%d", ref, i);
+                insert_row(f, name, T0 - 1000 * (int64_t)i * i - 1, i % 7 ? T0 : 0);
+        }
+        if (!none)
+                savepoint_end(f, keep);
+}
+
+static void more_distinct_tallies_than_are_kept_in_memory_still_count_right(void **state)
+{
+        struct fx *f = *state;
+        const int n = 3 * SQ_DELTAS_MAX;
+
+        begin(f);
+        insert_many(f, "kept", n, false, true);
+        assert_figures_exact(f);
+        insert_many(f, "undone", n, false, false);
+        assert_figures_exact(f);
+        insert_many(f, "loose", n, true, false);
+        assert_figures_exact(f);
+        for (int i = 0; i < n; i++) { /* one request each: the transaction's set fills */
+                char name[64];
+                snprintf(name, sizeof name, "one-%d", i);
+                savepoint_begin(f);
+                insert_row(f, name, T0 - 7000 * (int64_t)i * i - 3, T0);
+                savepoint_end(f, true);
+        }
+        assert_figures_exact(f);
+        end(f, 0);
+        assert_figures_exact(f);
+        begin(f);
+        insert_many(f, "rolled-back", n, false, true);
+        end(f, -1);
+        assert_figures_exact(f);
+}
+
+static void a_referrals_tallies_at_insert_are_those_its_delete_takes_away(void **state)
+{
+        static const int64_t received[] = {INT64_MIN + 1, INT64_MIN / 2, -1,        0,  1,
+                                           T0 - 999,      T0 - 1000,     T0 - 1001, T0, T0 + 5};
+        struct fx *f = *state;
+        char name[32], left[256];
+
+        SQLITE_ONLY(); /* the SQLite driver's own */
+        begin(f);
+        for (size_t i = 0; i < sizeof received / sizeof received[0]; i++) {
+                snprintf(name, sizeof name, "edge-%zu", i);
+                insert_row(f, name, received[i], T0);
+        }
+        end(f, 0);
+        begin(f);
+        assert_int_equal(sqlite3_exec(sq(f->store)->db,
+                                      "DELETE FROM referrals WHERE ref LIKE 'edge-%'", NULL, NULL,
+                                      NULL),
+                         SQLITE_OK);
+        end(f, 0);
+        rows_text(f,
+                  "SELECT n, count FROM tallies WHERE count != 0 AND n >= 2000000 AND n < 3000000",
+                  left, sizeof left);
+        assert_string_equal(left, "");
+        assert_figures_exact(f);
+}
+
+/* A database of schema version 10, whose trigger counted new referrals,
+ * keeps its figures on upgrade and from then on. */
+static void a_version_10_database_keeps_its_figures_on_upgrade(void **state)
+{
+        struct fx *f = *state;
+        struct rd_store_target t = {.kind = RD_STORE_SQLITE, .path = f->path};
+        char errbuf[512];
+        sqlite3 *db;
+
+        SQLITE_ONLY(); /* the SQLite driver's own */
+        run_script(f, 11, 200);
+        rd_hub_free(f->hub);
+        f->hub = NULL;
+        rd_store_close(f->store);
+        f->store = NULL;
+        back_to_version_10(f->path);
+        /* rows that the trigger counts, as version 10 did */
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "CREATE TEMP TABLE c AS SELECT * FROM referrals"
+                                      "  WHERE rowid <= 20;"
+                                      "UPDATE c SET rowid = rowid + 100000, ref = ref || '-v10';"
+                                      "INSERT INTO referrals SELECT * FROM c;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(rd_store_open_target(&t, &f->store, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_hub_new(f->store, load_rules(NULL), &f->hub), 0);
+        assert_figures_exact(f);
+        run_script(f, 12, 100);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -548,6 +798,12 @@ int main(void)
                 T(the_figures_equal_those_counted_from_the_rows_after_every_kind_of_change),
                 T(a_version_6_database_gets_its_figures_on_upgrade),
                 T(percentiles_of_long_durations_are_within_one_percent),
+                T(a_duration_falls_in_the_same_bucket_in_c_as_in_the_triggers),
+                T(stats_inside_a_transaction_count_its_kept_submits_and_not_the_undone_one),
+                T(a_rolled_back_transaction_leaves_the_figures_as_they_were),
+                T(more_distinct_tallies_than_are_kept_in_memory_still_count_right),
+                T(a_referrals_tallies_at_insert_are_those_its_delete_takes_away),
+                T(a_version_10_database_keeps_its_figures_on_upgrade),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
