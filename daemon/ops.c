@@ -230,11 +230,41 @@ static void write_decided(const struct ctx *c, struct rd_jw *w)
         rd_jw_close(w);
 }
 
+/* OPS's writer of the replies written as text, made at the first one and
+ * kept (rd_ops_free): emptied, or NULL when out of memory. */
+static struct rd_jw *reply_writer(struct rd_ops *ops)
+{
+        struct rd_jw *w = ops->replies;
+
+        if (w) {
+                rd_jw_reset(w);
+                return w;
+        }
+        w = malloc(sizeof *w);
+        if (!w)
+                return NULL;
+        if (rd_jw_init(w) < 0) {
+                free(w);
+                return NULL;
+        }
+        ops->replies = w;
+        return w;
+}
+
+void rd_ops_free(struct rd_ops *ops)
+{
+        if (!ops)
+                return;
+        rd_jw_free(ops->replies);
+        free(ops->replies);
+        ops->replies = NULL;
+}
+
 /* C's answer into *OUT: the reply tree REPLY (taken), or when it is NULL
  * the decision, written as text. */
 static void finish(const struct ctx *c, json_t *reply, struct rd_reply *out)
 {
-        struct rd_jw w;
+        struct rd_jw *w;
 
         if (reply) {
                 rd_ops_reply_of_tree(reply, out);
@@ -243,10 +273,10 @@ static void finish(const struct ctx *c, json_t *reply, struct rd_reply *out)
         memset(out, 0, sizeof *out);
         out->ok = true;
         out->corr = json_incref((json_t *)c->corr);
-        if (rd_jw_init(&w) == 0) {
-                write_decided(c, &w);
-                out->text = rd_jw_take(&w, &out->len);
-                rd_jw_free(&w);
+        w = reply_writer(c->ops);
+        if (w) {
+                write_decided(c, w);
+                out->text = rd_jw_take(w, &out->len);
         }
         if (out->text && c->decision.kind == DECIDED_ERASE && !c->decision.wiped)
                 out->unwiped = json_loadb(out->text, out->len, JSON_ALLOW_NUL, NULL);

@@ -15,6 +15,7 @@
 #include "store.h"
 
 struct rd_auth;
+struct rd_jw;
 
 /* The message of a write refused because the database file is gone. */
 /* The message of a request refused by a standby. */
@@ -38,8 +39,14 @@ struct rd_ops {
         /* the database file was removed or replaced (daemon.md): every
          * operation that writes is answered `unavailable` */
         bool db_lost;
-        int64_t writes_run; /* writing operations run so far */
+        int64_t writes_run;    /* writing operations run so far */
+        struct rd_jw *replies; /* the writer of the replies written as text: made at
+                                  the first one, kept (owned; rd_ops_free); NULL before */
 };
+
+/* Free what OPS holds (its replies' writer); its other members are
+ * borrowed. OPS may be NULL. */
+void rd_ops_free(struct rd_ops *ops);
 
 /* A reply as the loop sends it: its text, and what the loop must know of
  * it until the batch ends (protocol.md: an `ok` stands only once its batch

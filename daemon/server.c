@@ -329,6 +329,7 @@ void rd_server_free(struct rd_server *srv)
         for (int i = 0; i < LISTEN_MAX; i++)
                 rd_monitor_free(srv->listen[i].mon); /* before the sockets they watch */
         rd_auth_free(srv->auth);
+        rd_ops_free(&srv->ops);
         rd_server_drop_waiting(srv);
         if (srv->intake)
                 zmq_close(srv->intake);

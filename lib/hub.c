@@ -112,32 +112,29 @@ void hub_copy_field(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
-struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
-                          const char *connector)
+void hub_event(struct rd_event *ev, enum rd_event_type type, const struct rd_stored *st,
+               int64_t now, const char *connector)
 {
-        struct rd_event ev;
-
-        memset(&ev, 0, sizeof ev);
-        ev.type = type;
-        ev.at_ms = now;
-        hub_copy_field(ev.id, sizeof ev.id, st->id);
-        hub_copy_field(ev.partner, sizeof ev.partner, st->partner);
-        hub_copy_field(ev.ref, sizeof ev.ref, st->ref);
-        ev.status = st->status;
+        memset(ev, 0, sizeof *ev);
+        ev->type = type;
+        ev->at_ms = now;
+        hub_copy_field(ev->id, sizeof ev->id, st->id);
+        hub_copy_field(ev->partner, sizeof ev->partner, st->partner);
+        hub_copy_field(ev->ref, sizeof ev->ref, st->ref);
+        ev->status = st->status;
         if (type != RD_EV_RECEIVED) {
-                hub_copy_field(ev.rule, sizeof ev.rule, st->rule);
-                hub_copy_field(ev.team, sizeof ev.team, st->team);
-                hub_copy_field(ev.connector, sizeof ev.connector,
+                hub_copy_field(ev->rule, sizeof ev->rule, st->rule);
+                hub_copy_field(ev->team, sizeof ev->team, st->team);
+                hub_copy_field(ev->connector, sizeof ev->connector,
                                connector ? connector : st->connector);
-                ev.start_by_ms = st->start_by_ms;
-                ev.expected_start_ms = st->expected_start_ms;
-                hub_copy_field(ev.forward_to, sizeof ev.forward_to, st->forward_to);
+                ev->start_by_ms = st->start_by_ms;
+                ev->expected_start_ms = st->expected_start_ms;
+                hub_copy_field(ev->forward_to, sizeof ev->forward_to, st->forward_to);
         }
         /* a forward's reason, for the receiving service; a client's reason
          * for any other change is personal data and never in an event */
         if (type == RD_EV_FORWARDED)
-                hub_copy_field(ev.reason, sizeof ev.reason, st->reason);
-        return ev;
+                hub_copy_field(ev->reason, sizeof ev->reason, st->reason);
 }
 
 int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert)
@@ -150,8 +147,9 @@ int hub_write(struct rd_hub *h, struct rd_store_change *ch, bool insert)
         r = insert ? rd_store_insert(h->store, ch) : rd_store_change(h->store, ch);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ch->n_events; i++)
-                h->events[h->n_events++] = ch->events[i];
+        for (size_t i = 0; i < ch->n_events; i++, h->n_events++)
+                if (&ch->events[i] != &h->events[h->n_events]) /* not written in place */
+                        h->events[h->n_events] = ch->events[i];
         return 0;
 }
 
@@ -279,16 +277,20 @@ static int submitted_before(const struct rd_stored *st, const char *digest, stru
 /* What a new referral R, decided D at NOW, is stored with. */
 struct new_referral {
         struct rd_stored st;
-        struct rd_event ev[3];   /* received, the decision, needs_attention */
         const char *trace;       /* compact, in the hub's buffer */
         struct wait_facts facts; /* waitlisted */
 };
 
-/* Store the new referral N with content CONTENT, then memory follows. */
+/* Store the new referral N with content CONTENT, then memory follows. Its
+ * events (received, the decision, needs_attention) are written in the
+ * outbox's room for them, where hub_write keeps them without a copy (the
+ * room is reserved first: hub_write's reserve moves nothing). */
 static int store_new(struct rd_hub *h, struct new_referral *n, const char *content,
                      const struct rd_decision *d, int64_t now)
 {
         bool offer = d->status == RD_STATUS_ASSIGNED;
+        int r = outbox_reserve(h, 3);
+        struct rd_event *ev = r == 0 ? &h->events[h->n_events] : NULL;
         struct rd_store_change ch = {.st = &n->st,
                                      .content = content,
                                      .trace = n->trace,
@@ -297,16 +299,16 @@ static int store_new(struct rd_hub *h, struct new_referral *n, const char *conte
                                      .teams = n->facts.teams,
                                      .offered = offer ? n->st.connector : NULL,
                                      .rr_rule = offer ? n->st.rule : NULL,
-                                     .events = n->ev,
+                                     .events = ev,
                                      .n_events = 2};
-        struct rd_stored received = n->st;
-        int r;
 
-        received.status = RD_STATUS_RECEIVED;
-        n->ev[0] = hub_event(RD_EV_RECEIVED, &received, now, NULL);
-        n->ev[1] = hub_event(hub_decision_event(d->status), &n->st, now, NULL);
+        if (r < 0)
+                return r;
+        hub_event(&ev[0], RD_EV_RECEIVED, &n->st, now, NULL);
+        ev[0].status = RD_STATUS_RECEIVED; /* what it was when received */
+        hub_event(&ev[1], hub_decision_event(d->status), &n->st, now, NULL);
         if (n->st.attention) /* nobody can take it: a coordinator must act */
-                n->ev[ch.n_events++] = hub_attention_event(&n->st, now);
+                hub_attention_event(&ev[ch.n_events++], &n->st, now);
         r = hub_write(h, &ch, true);
         if (r == 0)
                 r = hub_remember(h, &n->st, d, false, n->facts.cands, now);

@@ -76,11 +76,10 @@ void hub_wait_facts_free(struct wait_facts *f)
         f->cands = f->teams = NULL;
 }
 
-struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now)
+void hub_attention_event(struct rd_event *ev, const struct rd_stored *st, int64_t now)
 {
-        struct rd_event ev = hub_event(RD_EV_NEEDS_ATTENTION, st, now, NULL);
-        ev.attention = st->attention;
-        return ev;
+        hub_event(ev, RD_EV_NEEDS_ATTENTION, st, now, NULL);
+        ev->attention = st->attention;
 }
 
 /* ---- a waiting referral's candidates ---------------------------------------------------- */
@@ -104,8 +103,10 @@ int hub_recandidate(struct rd_hub *h, ssize_t pos, struct rd_stored *st,
                  * holds across that (its expected start is unknown) */
                 st->expected_start_ms = 0;
                 ch.row = true;
-                ev = st->attention ? hub_attention_event(st, now)
-                                   : hub_event(RD_EV_WAITLISTED, st, now, NULL);
+                if (st->attention)
+                        hub_attention_event(&ev, st, now);
+                else
+                        hub_event(&ev, RD_EV_WAITLISTED, st, now, NULL);
                 ch.n_events = 1;
         }
         r = hub_write(h, &ch, false);

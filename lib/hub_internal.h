@@ -224,10 +224,12 @@ int sets_route_state(struct rd_hub *h, int64_t rowid, struct rd_route_state *rs)
  * is cut but a longer CONNECTOR). */
 void hub_copy_field(char *dst, size_t size, const char *src);
 
-/* An event of TYPE about referral ST at NOW; CONNECTOR overrides the
- * connector named (the one who declined or let an offer lapse). */
-struct rd_event hub_event(enum rd_event_type type, const struct rd_stored *st, int64_t now,
-                          const char *connector);
+/* An event of TYPE about referral ST at NOW into *EV (written in place:
+ * an event is some 1,700 bytes, not to be copied back); CONNECTOR
+ * overrides the connector named (the one who declined or let an offer
+ * lapse). */
+void hub_event(struct rd_event *ev, enum rd_event_type type, const struct rd_stored *st,
+               int64_t now, const char *connector);
 
 /* Write CH to the store (INSERT: a new referral) and put its events in
  * the outbox. 0 or a negative errno (the outbox unchanged). */
@@ -332,8 +334,9 @@ int hub_wait_facts(const struct rd_rules *rules, const struct rd_route_record *r
 /* Free what F holds. */
 void hub_wait_facts_free(struct wait_facts *f);
 
-/* referral.needs_attention about ST (its attention set) at NOW. */
-struct rd_event hub_attention_event(const struct rd_stored *st, int64_t now);
+/* referral.needs_attention about ST (its attention set) at NOW, into *EV
+ * (hub_event). */
+void hub_attention_event(struct rd_event *ev, const struct rd_stored *st, int64_t now);
 
 /* Waiting referral ST, at POS in the head (-1: not in it), gets the
  * candidates of the decision REC (decided at NOW), in the store and in

@@ -137,9 +137,9 @@ static int store_decision(struct rd_hub *h, struct rd_stored *st, const struct r
                                      .events = ev,
                                      .n_events = 1};
 
-        ev[0] = hub_event(hub_decision_event(d->status), st, now, NULL);
+        hub_event(&ev[0], hub_decision_event(d->status), st, now, NULL);
         if (st->attention && !before)
-                ev[ch.n_events++] = hub_attention_event(st, now);
+                hub_attention_event(&ev[ch.n_events++], st, now);
         return hub_write(h, &ch, false);
 }
 
@@ -273,7 +273,7 @@ int hub_offer_ended(struct rd_hub *h, struct rd_stored *st, enum rd_event_type t
         int r;
 
         snprintf(who, sizeof who, "%s", st->connector);
-        ev = hub_event(type, st, now, who); /* status: still the offer's (assigned) */
+        hub_event(&ev, type, st, now, who); /* status: still the offer's (assigned) */
         if (why && why->code)
                 snprintf(ev.reason_code, sizeof ev.reason_code, "%s", why->code);
         r = hub_write(h, &ch, false);

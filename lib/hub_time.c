@@ -38,7 +38,7 @@ static int erase(struct rd_hub *h, struct rd_stored *st, int64_t now)
                 return r;
         st->erased_ms = now;
         h->erased = true;
-        ev = hub_event(RD_EV_ERASED, st, now, NULL);
+        hub_event(&ev, RD_EV_ERASED, st, now, NULL);
         return hub_emit(h, st, &ev);
 }
 
@@ -157,8 +157,8 @@ static int tick_windows(struct rd_hub *h, int64_t now, size_t limit, struct rd_s
                                 st->at_risk_fired = 1;
                         else
                                 st->missed_fired = 1;
-                        ev = hub_event(at_risk ? RD_EV_WINDOW_AT_RISK : RD_EV_WINDOW_MISSED, st,
-                                       now, NULL);
+                        hub_event(&ev, at_risk ? RD_EV_WINDOW_AT_RISK : RD_EV_WINDOW_MISSED, st,
+                                  now, NULL);
                         r = hub_write(h, &w, false);
                         (*done)++;
                 }

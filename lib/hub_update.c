@@ -339,7 +339,7 @@ static int apply_change(struct rd_hub *h, const struct rd_stored *st, const stru
         int r;
 
         next_state(h->rules, st, u, c, ci, ti, now, &next);
-        ev = hub_event(transitions[c].event, &next, now, NULL);
+        hub_event(&ev, transitions[c].event, &next, now, NULL);
         if (w.reason && u->reason_code)
                 snprintf(ev.reason_code, sizeof ev.reason_code, "%s", u->reason_code);
         if (c == CH_ASSIGNED)

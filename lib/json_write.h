@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <yajl/yajl_gen.h>
 
 struct rd_jw {
@@ -54,24 +55,58 @@ void rd_jw_open(struct rd_jw *w);      /* { */
 void rd_jw_close(struct rd_jw *w);     /* } */
 void rd_jw_array(struct rd_jw *w);     /* [ */
 void rd_jw_array_end(struct rd_jw *w); /* ] */
-/* A key of an object (a NUL-terminated string). */
-void rd_jw_key(struct rd_jw *w, const char *key);
 /* A string of LEN bytes (may hold U+0000). */
 void rd_jw_string(struct rd_jw *w, const char *s, size_t len);
 void rd_jw_int(struct rd_jw *w, int64_t v);
 void rd_jw_bool(struct rd_jw *w, bool v);
+/* MS as a string in RFC 3339 (rd_time_format). */
+void rd_jw_time(struct rd_jw *w, int64_t ms);
 
-/* ---- members: "KEY": value ---- */
+/* ---- members: "KEY": value ----
+ * Inline, so that the length of a literal KEY is counted by the compiler
+ * (strlen of a constant), not at each call. */
+
+/* A key of an object (a NUL-terminated string). */
+static inline void rd_jw_key(struct rd_jw *w, const char *key)
+{
+        rd_jw_string(w, key, strlen(key));
+}
 
 /* "KEY":"S" (S NUL-terminated). */
-void rd_jw_str(struct rd_jw *w, const char *key, const char *s);
+static inline void rd_jw_str(struct rd_jw *w, const char *key, const char *s)
+{
+        rd_jw_key(w, key);
+        rd_jw_string(w, s, strlen(s));
+}
+
 /* "KEY":"S", only when S is not "". */
-void rd_jw_str_set(struct rd_jw *w, const char *key, const char *s);
+static inline void rd_jw_str_set(struct rd_jw *w, const char *key, const char *s)
+{
+        if (s[0])
+                rd_jw_str(w, key, s);
+}
+
 /* "KEY":V. */
-void rd_jw_member_int(struct rd_jw *w, const char *key, int64_t v);
+static inline void rd_jw_member_int(struct rd_jw *w, const char *key, int64_t v)
+{
+        rd_jw_key(w, key);
+        rd_jw_int(w, v);
+}
+
 /* "KEY":true or false. */
-void rd_jw_member_bool(struct rd_jw *w, const char *key, bool v);
+static inline void rd_jw_member_bool(struct rd_jw *w, const char *key, bool v)
+{
+        rd_jw_key(w, key);
+        rd_jw_bool(w, v);
+}
+
 /* "KEY":"<MS as RFC 3339, rd_time_format>", only when MS is not 0. */
-void rd_jw_time_set(struct rd_jw *w, const char *key, int64_t ms);
+static inline void rd_jw_time_set(struct rd_jw *w, const char *key, int64_t ms)
+{
+        if (ms) {
+                rd_jw_key(w, key);
+                rd_jw_time(w, ms);
+        }
+}
 
 #endif

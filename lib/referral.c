@@ -145,6 +145,14 @@ size_t rd_utf8_length(const char *s)
         return n;
 }
 
+/* S has at most MAX code points: counted only when it has more bytes than
+ * that (a character is one byte or more), so a note of a few hundred
+ * bytes is not walked byte by byte. */
+static bool utf8_at_most(const char *s, size_t max)
+{
+        return strnlen(s, max + 1) <= max || rd_utf8_length(s) <= max;
+}
+
 static bool is_lower_digit(char c)
 {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -190,12 +198,22 @@ bool rd_referral_has_family(const struct rd_referral *r)
         return false;
 }
 
+/* NAME (NUL-terminated) is KEY[LEN]: compared in one pass, without
+ * strlen and memcmp (a request's every key comes here). */
+static bool is_key(const char *name, const char *key, size_t len)
+{
+        size_t j = 0;
+
+        while (j < len && name[j] && name[j] == key[j])
+                j++;
+        return j == len && name[j] == '\0';
+}
+
 /* The index of KEY[LEN] in LIST of N, or -1. */
 static int key_index(const char *key, size_t len, const char *const *list, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                if (list[i][0] == key[0] && strlen(list[i]) == len &&
-                    memcmp(key, list[i], len) == 0)
+                if (list[i][0] == key[0] && is_key(list[i], key, len))
                         return (int)i;
         return -1;
 }
@@ -412,7 +430,7 @@ static int check_family(const struct rd_referral_view *view, struct rd_referral 
                 char path[RD_FIELD_MAX];
 
                 if (view->family[i].type == RD_JV_ABSENT ||
-                    (s && rd_utf8_length(s) <= RD_FAMILY_FIELD_MAX))
+                    (s && utf8_at_most(s, RD_FAMILY_FIELD_MAX)))
                         continue;
                 snprintf(path, sizeof path, "referral.family.%s", family_keys[i]);
                 return rd_error_set(err, RD_INVALID, path,
@@ -464,7 +482,7 @@ static bool valid_urgency(const char *s)
 
 static bool valid_note(const char *s)
 {
-        return rd_utf8_length(s) <= RD_NOTE_MAX;
+        return utf8_at_most(s, RD_NOTE_MAX);
 }
 
 static int check_fields(const struct rd_referral_view *view, struct rd_referral *r,

@@ -323,13 +323,29 @@ static const char *keep(struct dec *d, const char *s, size_t len)
         return p;
 }
 
-static uint32_t hash_key(const char *s, size_t len, uint32_t serial)
+/* Key K[LEN] of object SERIAL copied into the arena with a NUL (as keep
+ * does), in one pass that also looks for U+0000 and hashes it (FNV-1a,
+ * seeded with SERIAL): F_NONE with *KEY and *HASH, or F_NUL_KEY, or
+ * F_NOMEM. A request's every key comes here. */
+static enum fault keep_key(struct dec *d, const unsigned char *k, size_t len, uint32_t serial,
+                           const char **key, uint32_t *hash)
 {
+        char *p = d->arena + d->used;
         uint32_t h = 2166136261u ^ serial;
 
-        for (size_t i = 0; i < len; i++)
-                h = (h ^ (unsigned char)s[i]) * 16777619u;
-        return h;
+        if (d->used + len + 1 > d->cap)
+                return memchr(k, '\0', len) ? F_NUL_KEY : F_NOMEM;
+        for (size_t i = 0; i < len; i++) {
+                if (!k[i])
+                        return F_NUL_KEY;
+                p[i] = (char)k[i];
+                h = (h ^ k[i]) * 16777619u;
+        }
+        p[len] = '\0';
+        d->used += len + 1;
+        *key = p;
+        *hash = h;
+        return F_NONE;
 }
 
 static bool seen_insert(struct seen_key *tab, size_t cap, const struct seen_key *k)
@@ -344,11 +360,11 @@ static bool seen_insert(struct seen_key *tab, size_t cap, const struct seen_key 
         return true;
 }
 
-/* 1 when KEY[LEN] is new in object SERIAL (noted now), 0 when it was there,
- * -ENOMEM. */
-static int key_is_new(struct dec *d, uint32_t serial, const char *key, size_t len)
+/* 1 when KEY[LEN] (of HASH, keep_key) is new in object SERIAL (noted now),
+ * 0 when it was there, -ENOMEM. */
+static int key_is_new(struct dec *d, uint32_t serial, const char *key, size_t len, uint32_t hash)
 {
-        struct seen_key k = {serial, hash_key(key, len, serial), key, len};
+        struct seen_key k = {serial, hash, key, len};
 
         if (2 * (d->n_seen + 1) > d->cap_seen) {
                 size_t cap = 2 * d->cap_seen;
@@ -581,13 +597,13 @@ static int on_key(void *ctx, const unsigned char *k, size_t len)
         struct dec *d = ctx;
         struct frame *f = &d->stack[d->depth - 1];
         const char *key;
+        uint32_t hash;
+        enum fault kept = keep_key(d, k, len, f->serial, &key, &hash);
         int r, i;
 
-        if (memchr(k, '\0', len))
-                return fail(d, F_NUL_KEY);
-        if (!(key = keep(d, (const char *)k, len)))
-                return fail(d, F_NOMEM);
-        r = key_is_new(d, f->serial, key, len);
+        if (kept != F_NONE)
+                return fail(d, kept);
+        r = key_is_new(d, f->serial, key, len, hash);
         if (r <= 0)
                 return fail(d, r < 0 ? F_NOMEM : F_DUPLICATE);
         f->n++;

@@ -60,6 +60,7 @@ void open_at(struct fx *f, const char *path, const char *vfs)
 
 void close_store(struct fx *f)
 {
+        rd_ops_free(&f->ops);
         rd_hub_free(f->hub);
         rd_store_close(f->store);
         f->hub = NULL;

@@ -267,6 +267,7 @@ static const struct mutation_case cases[] = {
             "referral.family.birthdate"),
         BAD("family phone a number", "family.phone", "32470123456", "referral.family.phone"),
         OK_CASE("family name of 256 multibyte characters", "family.name", "@str:256:\xc3\xa9"),
+        OK_CASE("family name of 256 ASCII characters", "family.name", "@str:256:a"),
         BAD("family name of 257 characters", "family.name", "@str:257:\xc3\xa9",
             "referral.family.name"),
         OK_CASE("family address of 256 4-byte characters", "family.address",
@@ -278,6 +279,8 @@ static const struct mutation_case cases[] = {
         OK_CASE("note empty", "note", "\"\""),
         OK_CASE("note of 2000 multibyte characters", "note", "@str:2000:\xe2\x82\xac"),
         BAD("note of 2001 characters", "note", "@str:2001:\xe2\x82\xac", "referral.note"),
+        OK_CASE("note of 2000 ASCII characters", "note", "@str:2000:a"),
+        BAD("note of 2001 ASCII characters", "note", "@str:2001:a", "referral.note"),
         BAD("note a number", "note", "3", "referral.note"),
         BAD("note an object", "note", "{\"text\": \"Moeder belt\"}", "referral.note"),
 };

@@ -143,6 +143,51 @@ static const struct parse_ok_case parse_ok[] = {
         {"2027-01-01T00:59:59+01:00", INT64_C(1798761599000)},
 };
 
+static void test_a_time_formatted_again_is_the_same_text_whatever_came_between(void **state)
+{
+        static const int64_t seq[] = {T_2026_12_23_10,
+                                      T_2026_12_23_10,
+                                      T_2026_12_23_10 + 1,
+                                      T_2026_12_23_10,
+                                      INT64_C(253402300800000), /* 10000-01-01 */
+                                      INT64_C(253402300800000),
+                                      T_2026_12_23_10,
+                                      0,
+                                      0,
+                                      -1};
+        (void)state;
+        for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++)
+                expect_as_printf(seq[i]);
+}
+
+static void test_digits_are_what_printf_wrote_with_zeros_in_front(void **state)
+{
+        int64_t v[64];
+        size_t n = 0;
+
+        (void)state;
+        for (int64_t p = 1; n < 60; p *= 10) {
+                v[n++] = p - 1;
+                v[n++] = p;
+                v[n++] = p + 7;
+                if (p > INT64_MAX / 10)
+                        break;
+        }
+        v[n++] = INT64_MAX;
+        v[n++] = 123456;
+        for (size_t i = 0; i < n; i++) {
+                for (int width = 1; width <= 19; width++) {
+                        char got[32], want[32];
+
+                        *rd_put_digits(got, v[i], width) = '\0';
+                        snprintf(want, sizeof want, "%0*lld", width, (long long)v[i]);
+                        if (strcmp(got, want) != 0)
+                                fail_msg("%lld width %d: %s, printf wrote %s", (long long)v[i],
+                                         width, got, want);
+                }
+        }
+}
+
 static void test_parse_accepts_rfc3339(void **state)
 {
         (void)state;
@@ -235,6 +280,9 @@ int main(void)
                 cmocka_unit_test(test_format_before_epoch_borrows_a_second),
                 cmocka_unit_test(test_format_out_of_range_still_writes_a_time),
                 cmocka_unit_test(test_format_writes_what_printf_wrote_for_any_time),
+                cmocka_unit_test(
+                        test_a_time_formatted_again_is_the_same_text_whatever_came_between),
+                cmocka_unit_test(test_digits_are_what_printf_wrote_with_zeros_in_front),
                 cmocka_unit_test(test_parse_accepts_rfc3339),
                 cmocka_unit_test(test_parse_rejects_bad_times_and_leaves_out_untouched),
                 cmocka_unit_test(test_parse_rejects_null),
