@@ -607,8 +607,8 @@ static void assert_assigned(struct fx *f, int64_t assigned)
 }
 
 /* Submit the family-support referral REF at NOW in a request of F's open
- * transaction, kept (KEEP) or undone. */
-static void submit_in_request(struct fx *f, const char *ref, int64_t now, bool keep)
+ * transaction, kept (KEEP) or undone: returns it as stored. */
+static struct rd_stored submit_in_request(struct fx *f, const char *ref, int64_t now, bool keep)
 {
         char json[1024];
         struct rd_referral r;
@@ -625,6 +625,7 @@ static void submit_in_request(struct fx *f, const char *ref, int64_t now, bool k
         assert_int_equal(rd_hub_submit(f->hub, &r, now, &st, &dup, &err), 0);
         savepoint_end(f, keep);
         rd_referral_clear(&r);
+        return st;
 }
 
 /* Begin a transaction on F and submit PREFIX-1 and PREFIX-2 in it, each
@@ -660,24 +661,14 @@ static void stats_inside_a_transaction_count_its_kept_submits_and_not_the_undone
 static void stats_inside_a_transaction_count_a_referral_submitted_and_accepted_in_it(void **state)
 {
         struct fx *f = *state;
-        char json[1024];
-        struct rd_referral r;
         struct rd_stored st, out;
         struct rd_error err;
         struct rd_update u = {0};
-        json_t *obj;
-        bool dup, changed;
+        bool changed;
 
         assert_int_equal(in_status(f, RD_STATUS_ASSIGNED), 0);
         begin(f);
-        snprintf(json, sizeof json, FAMILY("%s"), "sub-acc");
-        obj = json_loads(json, 0, NULL);
-        assert_int_equal(rd_referral_from_json(obj, &r, &err), 0);
-        json_decref(obj);
-        savepoint_begin(f);
-        assert_int_equal(rd_hub_submit(f->hub, &r, T0, &st, &dup, &err), 0);
-        savepoint_end(f, true);
-        rd_referral_clear(&r);
+        st = submit_in_request(f, "sub-acc", T0, true);
         assert_int_equal(st.status, RD_STATUS_ASSIGNED);
         u.id = st.id;
         u.connector = st.connector;
