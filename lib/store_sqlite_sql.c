@@ -598,9 +598,11 @@ const char *const sq_stmt_sql[S__MAX] = {
                           " (SELECT max(n) + 1 FROM audit))",
         /* the figures of `stats` (migration 6 -> 7): a figure's tallies
          * are the range of rowids ?1 * 1,000,000 .. + 999,999 (enum
-         * sq_figure) */
-        [S_TALLIES] = "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE
-                      " AND count > 0 ORDER BY n",
+         * sq_figure); S_TALLIES gives those at 0 or below too: a count the
+         * triggers took below 0 inside a transaction may have a pending
+         * delta (store_sqlite_tally.c) that the reader adds to it */
+        [S_TALLIES] =
+                "SELECT n % " FIGURE_SPAN ", count FROM tallies WHERE " FIGURE_RANGE " ORDER BY n",
         [S_TALLY_SUM] = "SELECT coalesce(sum(count), 0) FROM tallies WHERE " FIGURE_RANGE,
         /* the tallies of new referrals (store_sqlite_tally.c) */
         [S_TALLY_ADD] = TALLY_ADD,
