@@ -172,13 +172,20 @@ static bool commit_outcome_unknown(const struct sq_store *s, int ext)
 }
 
 /* The new referrals' tallies are added to the table first (a failure
- * there fails the commit, nothing written yet), then COMMIT. */
+ * there fails the commit, nothing written yet), then COMMIT. With no
+ * transaction open (SQLite ended it) the fold would commit each count on
+ * its own, for rows that are gone: it fails instead. */
 static int sq_commit(struct rd_store *base)
 {
         struct sq_store *s = sq(base);
         sqlite3_stmt *st;
-        int rc, ext, r = sq_tally_fold(s);
+        int rc, ext, r;
 
+        if (sqlite3_get_autocommit(s->db)) {
+                sq_tally_drop(s, true); /* the message stays SQLite's last */
+                return -EINVAL;
+        }
+        r = sq_tally_fold(s);
         if (r < 0)
                 return r;
         st = sq_prep(s, S_COMMIT);
