@@ -176,6 +176,8 @@ static void the_tools_copy_holds_everything_and_writes_nothing_back(void **state
         struct rd_stored st, got, w;
         char errbuf[512], v[64], *text;
         json_t *mine = json_array(), *theirs = json_array();
+        int64_t by[2][RD_STATUS__MAX];
+        struct rd_figures fig[2];
         size_t len;
 
         assert_int_equal(rd_store_begin(f->store), 0);
@@ -206,6 +208,18 @@ static void the_tools_copy_holds_everything_and_writes_nothing_back(void **state
         assert_int_equal(rd_store_routing_text(copy, "d1g3st", &text, &len), 0);
         assert_string_equal(text, "version: 1\n");
         free(text);
+        /* the figures of `stats` are the database's (the copy counts its
+         * rows' tallies itself: no trigger does at insert, schema 11) */
+        assert_int_equal(rd_store_count_by_status(f->store, by[0]), 0);
+        assert_int_equal(rd_store_count_by_status(copy, by[1]), 0);
+        assert_memory_equal(by[0], by[1], sizeof by[0]);
+        assert_int_equal(by[1][RD_STATUS_CLOSED], 1);
+        assert_int_equal(by[1][RD_STATUS_WAITLISTED], 1);
+        assert_int_equal(rd_store_figures(f->store, &fig[0]), 0);
+        assert_int_equal(rd_store_figures(copy, &fig[1]), 0);
+        assert_int_equal(fig[1].to_offer.count, fig[0].to_offer.count);
+        assert_int_equal(fig[1].to_offer.p50_ms, fig[0].to_offer.p50_ms);
+        assert_int_equal(fig[1].waiting, fig[0].waiting);
         /* the copy takes writes; the database never sees them */
         assert_int_equal(rd_store_begin(copy), 0);
         assert_int_equal(add(copy, "p", "A-3", true, &got), 0);
