@@ -159,10 +159,7 @@ static void put_int(struct line *l, int64_t v)
 {
         char d[24];
 
-        if (v < 0) /* never a seq or a count: as printf wrote it */
-                snprintf(d, sizeof d, "%lld", (long long)v);
-        else
-                *rd_put_digits(d, v, 1) = '\0';
+        *rd_put_int(d, v) = '\0';
         put(l, d);
 }
 

@@ -230,34 +230,20 @@ static void write_decided(const struct ctx *c, struct rd_jw *w)
         rd_jw_close(w);
 }
 
-/* OPS's writer of the replies written as text, made at the first one and
+/* OPS's writer of the replies written as text, set up at the first one and
  * kept (rd_ops_free): emptied, or NULL when out of memory. */
 static struct rd_jw *reply_writer(struct rd_ops *ops)
 {
-        struct rd_jw *w = ops->replies;
-
-        if (w) {
-                rd_jw_reset(w);
-                return w;
-        }
-        w = malloc(sizeof *w);
-        if (!w)
-                return NULL;
-        if (rd_jw_init(w) < 0) {
-                free(w);
-                return NULL;
-        }
-        ops->replies = w;
-        return w;
+        if (!ops->replies.g)
+                return rd_jw_init(&ops->replies) == 0 ? &ops->replies : NULL;
+        rd_jw_reset(&ops->replies);
+        return &ops->replies;
 }
 
 void rd_ops_free(struct rd_ops *ops)
 {
-        if (!ops)
-                return;
-        rd_jw_free(ops->replies);
-        free(ops->replies);
-        ops->replies = NULL;
+        if (ops)
+                rd_jw_free(&ops->replies);
 }
 
 /* C's answer into *OUT: the reply tree REPLY (taken), or when it is NULL

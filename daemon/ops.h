@@ -12,10 +12,10 @@
 
 #include "config.h"
 #include "hub.h"
+#include "json_write.h"
 #include "store.h"
 
 struct rd_auth;
-struct rd_jw;
 
 /* The message of a write refused because the database file is gone. */
 /* The message of a request refused by a standby. */
@@ -39,9 +39,10 @@ struct rd_ops {
         /* the database file was removed or replaced (daemon.md): every
          * operation that writes is answered `unavailable` */
         bool db_lost;
-        int64_t writes_run;    /* writing operations run so far */
-        struct rd_jw *replies; /* the writer of the replies written as text: made at
-                                  the first one, kept (owned; rd_ops_free); NULL before */
+        int64_t writes_run; /* writing operations run so far */
+        /* the writer of the replies written as text: set up at the first
+         * one (zero before), kept (owned; rd_ops_free) */
+        struct rd_jw replies;
 };
 
 /* Free what OPS holds (its replies' writer); its other members are

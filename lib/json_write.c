@@ -143,16 +143,9 @@ void rd_jw_string(struct rd_jw *w, const char *s, size_t len)
 void rd_jw_int(struct rd_jw *w, int64_t v)
 {
         /* digits of our own: yajl_gen_integer goes through sprintf */
-        char tmp[24], *p = tmp + sizeof tmp;
-        uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+        char tmp[24];
 
-        do {
-                *--p = (char)('0' + u % 10);
-                u /= 10;
-        } while (u > 0);
-        if (v < 0)
-                *--p = '-';
-        check(w, yajl_gen_number(w->g, p, (size_t)(tmp + sizeof tmp - p)));
+        check(w, yajl_gen_number(w->g, tmp, (size_t)(rd_put_int(tmp, v) - tmp)));
 }
 
 void rd_jw_bool(struct rd_jw *w, bool v)

@@ -140,11 +140,18 @@ void rd_store_rollback(struct rd_store *s)
         s->txn = RD_STORE_TXN_NONE;
 }
 
-int rd_store_request_begin(struct rd_store *s)
+/* Before a request: a transaction the database ended (a fault) is lost,
+ * since what the request would write outside it would commit on its own
+ * (a savepoint would begin a transaction of its own). */
+static void notice_lost(struct rd_store *s)
 {
-        /* a savepoint outside a transaction would begin one of its own */
         if (s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
                 s->txn = RD_STORE_TXN_LOST;
+}
+
+int rd_store_request_begin(struct rd_store *s)
+{
+        notice_lost(s);
         s->whole = false;
         return CALL(s, s->ops->request_begin(s));
 }
@@ -155,9 +162,7 @@ int rd_store_request_begin_whole(struct rd_store *s)
          * cost to the others (PostgreSQL: store_pg.c, the log) */
         if (!(s->caps & RD_STORE_SAVEPOINTS))
                 return rd_store_request_begin(s);
-        /* its writes outside a transaction would each commit alone */
-        if (s->txn == RD_STORE_TXN_OPEN && !s->ops->in_transaction(s))
-                s->txn = RD_STORE_TXN_LOST;
+        notice_lost(s);
         if (s->txn != RD_STORE_TXN_OPEN)
                 return s->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : -EINVAL;
         s->whole = true;

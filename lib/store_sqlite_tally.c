@@ -197,18 +197,6 @@ static bool in_figure(int64_t n, enum sq_figure figure)
         return n / SQ_FIGURE_SPAN == (int64_t)figure;
 }
 
-int64_t sq_tally_pending_sum(const struct sq_store *s, enum sq_figure figure)
-{
-        const struct sq_deltas *sets[] = {&s->txn_deltas, &s->req_deltas};
-        int64_t sum = 0;
-
-        for (size_t k = 0; k < 2; k++)
-                for (size_t i = 0; i < sets[k]->len; i++)
-                        if (in_figure(sets[k]->v[i].n, figure))
-                                sum += sets[k]->v[i].d;
-        return sum;
-}
-
 size_t sq_tally_pending(const struct sq_store *s, enum sq_figure figure, struct sq_delta *out)
 {
         const struct sq_deltas *sets[] = {&s->txn_deltas, &s->req_deltas};
@@ -233,4 +221,15 @@ size_t sq_tally_pending(const struct sq_store *s, enum sq_figure figure, struct 
                 }
         }
         return len;
+}
+
+int64_t sq_tally_pending_sum(const struct sq_store *s, enum sq_figure figure)
+{
+        struct sq_delta v[2 * SQ_DELTAS_MAX];
+        size_t n = sq_tally_pending(s, figure, v);
+        int64_t sum = 0;
+
+        for (size_t i = 0; i < n; i++)
+                sum += v[i].d;
+        return sum;
 }

@@ -31,15 +31,16 @@ static const char pairs[] =
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
 
-char *rd_put_digits(char *p, int64_t v, int width)
+char *rd_put_digits(char *p, uint64_t u, int width)
 {
-        uint64_t u = (uint64_t)v, ten = 10;
+        uint64_t ten = 10;
         int n = 1;
         char *end, *q;
 
         /* the digits counted first, then written from the last one back,
-         * two at a time: no copy of a reversed buffer */
-        for (; n < 19 && u >= ten; ten *= 10)
+         * two at a time: no copy of a reversed buffer (TEN stops at 10^19,
+         * the largest power of ten a uint64_t holds) */
+        for (; n < 20 && u >= ten; ten *= 10)
                 n++;
         end = p + (n < width ? width : n);
         for (q = end; q - p >= 2; u /= 100) {
@@ -51,6 +52,13 @@ char *rd_put_digits(char *p, int64_t v, int width)
         return end;
 }
 
+char *rd_put_int(char *p, int64_t v)
+{
+        if (v < 0)
+                *p++ = '-';
+        return rd_put_digits(p, v < 0 ? -(uint64_t)v : (uint64_t)v, 1);
+}
+
 /* V (0 <= V < 100) as two digits at P, then SEP. Returns the end. */
 static char *put2(char *p, int v, char sep)
 {
@@ -59,8 +67,6 @@ static char *put2(char *p, int v, char sep)
         return p + 3;
 }
 
-/* What printf's "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" wrote, without the
- * cost of printf: a year below 0 as '-' and at least three digits. */
 /* The text of the last time this thread formatted between the years 1000
  * and 9999: a time is most often formatted again soon after (an event's
  * time in both events of a submit, a window in the event, the reply and
@@ -72,6 +78,8 @@ static _Thread_local struct {
         char text[RD_TIME_LEN + 1];
 } last;
 
+/* What printf's "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" wrote, without the
+ * cost of printf: a year below 0 as '-' and at least three digits. */
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR])
 {
         int64_t secs = ms / 1000, days, sod, y;

@@ -13,10 +13,14 @@
  * digits, one before 0 as "-YYY"), whatever MS is. Returns BUF. */
 char *rd_time_format(int64_t ms, char buf[RD_TIME_STR]);
 
-/* V (0 <= V) as at least WIDTH decimal digits (at most 19), zeros in
- * front, written at P without a NUL (printf's "%0*lld", without its cost).
+/* V as at least WIDTH decimal digits (at most 20), zeros in front,
+ * written at P without a NUL (printf's "%0*llu", without its cost).
  * Returns the end. */
-char *rd_put_digits(char *p, int64_t v, int width);
+char *rd_put_digits(char *p, uint64_t v, int width);
+
+/* V in decimal, '-' in front when below 0, written at P without a NUL
+ * (printf's "%lld"; at most 20 bytes). Returns the end. */
+char *rd_put_int(char *p, int64_t v);
 
 /* Parse an RFC 3339 time ("2026-12-23T10:00:00Z", optional fraction,
  * "Z" or "+hh:mm"/"-hh:mm"). Returns 0 and writes *MS, or -EINVAL. */

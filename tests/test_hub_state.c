@@ -5,13 +5,23 @@
 
 /* ---- memory against the store ---------------------------------------------------------- */
 
+/* Change ID to STATUS as CONNECTOR (or NULL) at NOW inside the open
+ * transaction and whatever request the test began: it must work. */
+static void change(struct fx *f, const char *id, enum rd_status status, const char *connector,
+                   int64_t now)
+{
+        struct rd_update u = {.id = id, .status = status, .connector = connector};
+        struct rd_stored st;
+        struct rd_error err;
+        bool changed;
+
+        assert_int_equal(rd_hub_update(f->hub, &u, now, &st, &changed, &err), 0);
+}
+
 static void rolled_back_state_equals_state_rebuilt_from_the_store(void **state)
 {
         struct fx *f = *state;
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
-        struct rd_stored st;
-        struct rd_error err;
-        bool changed;
         size_t n;
 
         one_waiting(f, r, w);
@@ -20,11 +30,7 @@ static void rolled_back_state_equals_state_rebuilt_from_the_store(void **state)
 
         /* a batch that changes memory, then fails to commit */
         begin(f);
-        assert_int_equal(
-                rd_hub_update(f->hub,
-                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
-                              T0 + DAY, &st, &changed, &err),
-                0);
+        change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + DAY);
         assert_int_equal(rd_hub_load(f->hub, 0), 2); /* W took kelly's place */
         rd_hub_events(f->hub, &n);
         assert_int_equal(n, 2);
@@ -61,31 +67,19 @@ static void a_refused_request_changes_nothing_in_memory_or_store(void **state)
 {
         struct fx *f = *state;
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
-        struct rd_stored st;
-        struct rd_error err;
-        bool changed;
         size_t n;
 
         one_waiting(f, r, w);
         /* a request that worked, then undone by its savepoint */
         begin(f);
         assert_int_equal(rd_hub_request_begin(f->hub), 0);
-        assert_int_equal(
-                rd_hub_update(f->hub,
-                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
-                              T0 + DAY, &st, &changed, &err),
-                0);
+        change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + DAY);
         assert_int_equal(rd_hub_request_end(f->hub, false), 0);
         rd_hub_events(f->hub, &n);
         assert_int_equal(n, 0);
         /* a second request in the same batch is kept */
         assert_int_equal(rd_hub_request_begin(f->hub), 0);
-        assert_int_equal(rd_hub_update(f->hub,
-                                       &(struct rd_update){.id = r[1],
-                                                           .status = RD_STATUS_ACCEPTED,
-                                                           .connector = "sophie"},
-                                       T0 + DAY, &st, &changed, &err),
-                         0);
+        change(f, r[1], RD_STATUS_ACCEPTED, "sophie", T0 + DAY);
         assert_int_equal(rd_hub_request_end(f->hub, true), 0);
         end(f, 0);
         EXPECT(f, {RD_EV_ACCEPTED, r[1], RD_STATUS_ACCEPTED, "sophie"});
@@ -105,21 +99,13 @@ static void a_request_without_a_savepoint_undone_after_it_wrote_takes_its_transa
         struct fx *f = *state;
         bool whole = rd_store_caps(f->store) & RD_STORE_SAVEPOINTS;
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
-        struct rd_stored st;
-        struct rd_error err;
-        bool changed;
         size_t n;
 
         one_waiting(f, r, w);
         begin(f);
         /* kept: in the same transaction */
         assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
-        assert_int_equal(rd_hub_update(f->hub,
-                                       &(struct rd_update){.id = r[1],
-                                                           .status = RD_STATUS_ACCEPTED,
-                                                           .connector = "sophie"},
-                                       T0 + DAY, &st, &changed, &err),
-                         0);
+        change(f, r[1], RD_STATUS_ACCEPTED, "sophie", T0 + DAY);
         assert_int_equal(rd_hub_request_end(f->hub, true), 0);
         /* refused before it wrote: nothing to undo, the transaction goes on */
         assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
@@ -127,11 +113,7 @@ static void a_request_without_a_savepoint_undone_after_it_wrote_takes_its_transa
         assert_true(rd_store_in_transaction(f->store));
         /* undone after it wrote: the transaction is lost, every call after it says so */
         assert_int_equal(rd_hub_request_begin_whole(f->hub), 0);
-        assert_int_equal(
-                rd_hub_update(f->hub,
-                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
-                              T0 + DAY, &st, &changed, &err),
-                0);
+        change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + DAY);
         if (!whole) { /* undone alone: the one kept before it stands */
                 assert_int_equal(rd_hub_request_end(f->hub, false), 0);
                 end(f, 0);
@@ -282,11 +264,7 @@ static void a_request_refused_before_it_wrote_does_not_read_the_state_again(void
         assert_int_equal(state_reads, 0);
         /* a request that wrote and is undone reads it again, once */
         request_begin(f);
-        assert_int_equal(
-                rd_hub_update(f->hub,
-                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
-                              T0 + HOUR, &st, &(bool){false}, &err),
-                0);
+        change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + HOUR);
         request_end(f, -EIO);
         assert_int_equal(state_reads, 1);
         assert_hub_matches_store(f);
@@ -309,12 +287,7 @@ static void a_store_that_cannot_be_read_refuses_rather_than_routing_on_half_a_st
          * breaks after one of the four open referrals */
         request_begin(f);
         {
-                bool changed;
-                assert_int_equal(rd_hub_update(f->hub,
-                                               &(struct rd_update){.id = r[0],
-                                                                   .status = RD_STATUS_WITHDRAWN},
-                                               T0 + HOUR, &st, &changed, &err),
-                                 0);
+                change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + HOUR);
         }
         request_end(f, -EIO);
         assert_true(faulty.failures > 0);
@@ -358,9 +331,6 @@ static void a_failed_commit_that_cannot_be_read_back_recovers_on_the_next_reques
 {
         struct fx *f = *state;
         char r[4][RD_RID_MAX], w[RD_RID_MAX];
-        struct rd_stored st;
-        struct rd_error err;
-        bool changed;
 
         one_waiting(f, r, w);
         faulty_install(f, 0);
@@ -368,11 +338,7 @@ static void a_failed_commit_that_cannot_be_read_back_recovers_on_the_next_reques
         /* a batch that changes memory, then fails to commit, and the state
          * cannot be read back after the rollback */
         begin(f);
-        assert_int_equal(
-                rd_hub_update(f->hub,
-                              &(struct rd_update){.id = r[0], .status = RD_STATUS_WITHDRAWN},
-                              T0 + DAY, &st, &changed, &err),
-                0);
+        change(f, r[0], RD_STATUS_WITHDRAWN, NULL, T0 + DAY);
         assert_int_equal(load(f, "kelly"), 2); /* W took kelly's place */
         faulty.armed = true;
         end(f, -EIO);

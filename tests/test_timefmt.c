@@ -162,29 +162,59 @@ static void test_a_time_formatted_again_is_the_same_text_whatever_came_between(v
 
 static void test_digits_are_what_printf_wrote_with_zeros_in_front(void **state)
 {
-        int64_t v[64];
+        uint64_t v[72];
         size_t n = 0;
 
         (void)state;
-        for (int64_t p = 1; n < 60; p *= 10) {
+        for (uint64_t p = 1; n < 66; p *= 10) {
                 v[n++] = p - 1;
                 v[n++] = p;
                 v[n++] = p + 7;
-                if (p > INT64_MAX / 10)
+                if (p > UINT64_MAX / 10)
                         break;
         }
         v[n++] = INT64_MAX;
+        v[n++] = (uint64_t)INT64_MAX + 1;
+        v[n++] = UINT64_MAX;
         v[n++] = 123456;
         for (size_t i = 0; i < n; i++) {
-                for (int width = 1; width <= 19; width++) {
+                for (int width = 1; width <= 20; width++) {
                         char got[32], want[32];
 
                         *rd_put_digits(got, v[i], width) = '\0';
-                        snprintf(want, sizeof want, "%0*lld", width, (long long)v[i]);
+                        snprintf(want, sizeof want, "%0*llu", width, (unsigned long long)v[i]);
                         if (strcmp(got, want) != 0)
-                                fail_msg("%lld width %d: %s, printf wrote %s", (long long)v[i],
-                                         width, got, want);
+                                fail_msg("%llu width %d: %s, printf wrote %s",
+                                         (unsigned long long)v[i], width, got, want);
                 }
+        }
+}
+
+static void test_an_integer_is_what_printf_wrote_with_its_sign(void **state)
+{
+        const int64_t v[] = {0,
+                             1,
+                             -1,
+                             9,
+                             -9,
+                             10,
+                             -10,
+                             99,
+                             -100,
+                             123456,
+                             -123456,
+                             INT64_MAX,
+                             INT64_MIN,
+                             INT64_MIN + 1,
+                             -9223372036854775807LL / 10};
+
+        (void)state;
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+                char got[32], want[32];
+
+                *rd_put_int(got, v[i]) = '\0';
+                snprintf(want, sizeof want, "%lld", (long long)v[i]);
+                assert_string_equal(got, want);
         }
 }
 
@@ -283,6 +313,7 @@ int main(void)
                 cmocka_unit_test(
                         test_a_time_formatted_again_is_the_same_text_whatever_came_between),
                 cmocka_unit_test(test_digits_are_what_printf_wrote_with_zeros_in_front),
+                cmocka_unit_test(test_an_integer_is_what_printf_wrote_with_its_sign),
                 cmocka_unit_test(test_parse_accepts_rfc3339),
                 cmocka_unit_test(test_parse_rejects_bad_times_and_leaves_out_untouched),
                 cmocka_unit_test(test_parse_rejects_null),

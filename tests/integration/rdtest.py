@@ -322,6 +322,15 @@ class Daemon(rdproc.Referrald):
         the rows of the last statement, as tuples of strings."""
         return pg_server().psql("set search_path = %s; %s" % (self.pg_schema, sql))
 
+    def pg_end_lead_session(self):
+        """End the database session that holds the lead (its advisory lock
+        on rd_counter, lib/store_pg_lead.c), as a restarted PostgreSQL or
+        an operator's pg_terminate_backend would. The rows of the query:
+        [("t",)] when a session held it."""
+        return self.pg_psql("select pg_terminate_backend(pid) from pg_locks"
+                            " where locktype = 'advisory' and granted and classid = %d"
+                            " and objid = 'rd_counter'::regclass::oid" % 0x72666c64)
+
     def pg_rows(self):
         """The text of every row of every table of this daemon's schema, one
         row a line: what a query can still find there."""

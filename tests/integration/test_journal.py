@@ -375,28 +375,25 @@ class RoleTest(JournaldCase):
     journal with a message id of its own, so that monitoring can alert on a
     failover (operations.md, "Two machines")."""
 
+    def one_entry(self, d, msg_id, priority, words):
+        """Await D's entry with MSG_ID; it is the only one, at PRIORITY,
+        and its message says WORDS."""
+        rdtest.wait_until(lambda: d.entries("MESSAGE_ID=" + msg_id), 10.0,
+                          what="the entry %s in the journal" % msg_id)
+        found = d.entries("MESSAGE_ID=" + msg_id)
+        self.assertEqual(len(found), 1, found)
+        self.assertEqual(found[0]["PRIORITY"], str(priority))
+        self.assertIn(words, found[0]["MESSAGE"])
+
     def test_a_daemon_that_takes_and_loses_the_lead_says_so_with_its_message_ids(self):
         d = JournalDaemon(self.journald, routing=ROUTING, store="postgresql")
         self.addCleanup(d.close)
         d.start()
-        rdtest.wait_until(lambda: d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN), 10.0,
-                          what="the lead taken, in the journal")
-        taken = d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN)
-        self.assertEqual(len(taken), 1, taken)
-        self.assertEqual(taken[0]["PRIORITY"], str(LOG_NOTICE))
-        self.assertIn("took the lead", taken[0]["MESSAGE"])
+        self.one_entry(d, MSG_LEAD_TAKEN, LOG_NOTICE, "took the lead")
         self.assertEqual(d.entries("MESSAGE_ID=" + MSG_LEAD_LOST), [])
         # its database session ends: a standby, then (no other daemon) active again
-        killed = d.pg_psql("select pg_terminate_backend(pid) from pg_locks"
-                           " where locktype = 'advisory' and granted and classid = %d"
-                           " and objid = 'rd_counter'::regclass::oid" % 0x72666c64)
-        self.assertEqual(killed, [("t",)], "the daemon's session held the lead")
-        rdtest.wait_until(lambda: d.entries("MESSAGE_ID=" + MSG_LEAD_LOST), 10.0,
-                          what="the lead lost, in the journal")
-        lost = d.entries("MESSAGE_ID=" + MSG_LEAD_LOST)
-        self.assertEqual(len(lost), 1, lost)
-        self.assertEqual(lost[0]["PRIORITY"], str(LOG_WARNING))
-        self.assertIn("lost the lead", lost[0]["MESSAGE"])
+        self.assertEqual(d.pg_end_lead_session(), [("t",)], "the daemon's session held the lead")
+        self.one_entry(d, MSG_LEAD_LOST, LOG_WARNING, "lost the lead")
         rdtest.wait_until(lambda: len(d.entries("MESSAGE_ID=" + MSG_LEAD_TAKEN)) == 2, 15.0,
                           what="the lead taken again, in the journal")
         self.assertEqual(d.ok({"op": "ping"})["role"], "active")
