@@ -802,10 +802,32 @@ void rd_canonical_free(struct rd_canonical *c)
         memset(c, 0, sizeof *c);
 }
 
+/* The 32 bytes of a SHA-256 digest MD as lowercase hex into HEX. */
+static void hex_of(const unsigned char md[32], char hex[65])
+{
+        static const char xd[] = "0123456789abcdef";
+
+        for (unsigned i = 0; i < 32; i++) {
+                hex[2 * i] = xd[md[i] >> 4];
+                hex[2 * i + 1] = xd[md[i] & 15];
+        }
+        hex[64] = '\0';
+}
+
+int rd_sha256_hex(const void *bytes, size_t len, char hex[65])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+
+        if (!EVP_Digest(bytes, len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
+                return -ENOMEM;
+        hex_of(md, hex);
+        return 0;
+}
+
 const char *rd_canonical_write(struct rd_canonical *c, const struct rd_referral *r, size_t *len,
                                char hex[65])
 {
-        static const char xd[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
         const char *t;
@@ -817,11 +839,7 @@ const char *rd_canonical_write(struct rd_canonical *c, const struct rd_referral 
         if (!t || !EVP_DigestInit_ex(c->ctx, c->md, NULL) || !EVP_DigestUpdate(c->ctx, t, n) ||
             !EVP_DigestFinal_ex(c->ctx, md, &md_len) || md_len != 32)
                 return NULL;
-        for (unsigned i = 0; i < 32; i++) {
-                hex[2 * i] = xd[md[i] >> 4];
-                hex[2 * i + 1] = xd[md[i] & 15];
-        }
-        hex[64] = '\0';
+        hex_of(md, hex);
         if (len)
                 *len = n;
         return t;

@@ -118,6 +118,12 @@ json_t *rd_referral_to_json(const struct rd_referral *r, bool with_personal);
  * content". Returns 0, or -ENOMEM. */
 int rd_referral_digest(const struct rd_referral *r, char hex[65]);
 
+/* SHA-256 of the LEN bytes at BYTES, as lowercase hex (64 chars + NUL)
+ * into HEX: the one form every digest of the project takes (a referral's
+ * content, a routing file's bytes). Returns 0, or -ENOMEM (HEX then
+ * unwritten). */
+int rd_sha256_hex(const void *bytes, size_t len, char hex[65]);
+
 /* The canonical form of R as compact JSON text (what rd_referral_digest
  * hashes, and what the store keeps) and its digest, from one
  * serialisation: rd_referral_to_json (R, true) as json_dumps writes it

@@ -13,7 +13,6 @@
 #include "referral.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,8 +591,6 @@ static void ctx_free(struct rules_ctx *c)
 static struct rd_rules *rules_new(const char *name, const char *bytes, size_t len)
 {
         struct rd_rules *r = calloc(1, sizeof *r);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
 
         if (!r)
                 return NULL;
@@ -603,13 +600,10 @@ static struct rd_rules *rules_new(const char *name, const char *bytes, size_t le
         r->at_risk_s = 7 * 86400;
         r->trajectory_s = 120 * 86400;
         r->source = strdup(name);
-        if (!r->source || !EVP_Digest(bytes, len, md, &md_len, EVP_sha256(), NULL) ||
-            md_len != 32) {
+        if (!r->source || rd_sha256_hex(bytes, len, r->digest) < 0) {
                 rd_rules_free(r);
                 return NULL;
         }
-        for (unsigned i = 0; i < md_len; i++)
-                snprintf(r->digest + 2 * i, 3, "%02x", md[i]);
         return r;
 }
 

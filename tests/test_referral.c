@@ -1092,6 +1092,30 @@ static void test_digest_is_64_lowercase_hex(void **state)
                 assert_true((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'));
 }
 
+/* FIPS 180-2's examples, and a referral's digest is that of its canonical
+ * text: one SHA-256 for the whole project. */
+static void test_a_digest_is_the_sha256_of_the_bytes_in_lowercase_hex(void **state)
+{
+        json_t *j = load(base_json);
+        struct rd_referral r;
+        struct rd_error err;
+        char hex[65], again[65], *text = NULL;
+        (void)state;
+        assert_int_equal(rd_sha256_hex("abc", 3, hex), 0);
+        assert_string_equal(hex,
+                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_int_equal(rd_sha256_hex("", 0, hex), 0);
+        assert_string_equal(hex,
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_int_equal(rd_referral_from_json(j, &r, &err), 0);
+        assert_int_equal(rd_referral_canonical(&r, &text, hex), 0);
+        assert_int_equal(rd_sha256_hex(text, strlen(text), again), 0);
+        assert_string_equal(hex, again);
+        free(text);
+        rd_referral_clear(&r);
+        json_decref(j);
+}
+
 static void test_digest_same_when_urgency_defaulted(void **state)
 {
         char a[65], b[65];
@@ -1517,6 +1541,7 @@ int main(void)
                 cmocka_unit_test(test_corr_over_the_request_limit_is_read),
                 cmocka_unit_test(test_no_corr_when_it_is_not_readable),
                 cmocka_unit_test(test_digest_is_64_lowercase_hex),
+                cmocka_unit_test(test_a_digest_is_the_sha256_of_the_bytes_in_lowercase_hex),
                 cmocka_unit_test(test_digest_same_when_urgency_defaulted),
                 cmocka_unit_test(test_digest_same_for_other_key_order),
                 cmocka_unit_test(test_digest_same_for_empty_concerns_and_family),
