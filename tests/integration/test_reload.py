@@ -310,6 +310,19 @@ class RefusedReload(ReloadCase):
                 self.assertEqual(team_shape(self.d.ok({"op": "stats"})), shape0)
                 self.assertTrue(self.d.ok({"op": "ping"})["last_seq"] >= ev["seq"])
 
+    def test_a_bad_daemon_config_refuses_a_good_routing_file_with_it(self):
+        """daemon.md: SIGHUP reloads the routing file and security.clients
+        all or nothing: the daemon config is read again too, and an error in
+        it refuses the reload whole, the new routing file included."""
+        with open(self.d.config_path, "a") as f:
+            f.write("colour: red\n")
+        ev = self.sighup(ROUTING_NEW)
+        self.assertEqual(ev["type"], "config.rejected", ev)
+        self.assertTrue(ev["error"].startswith(self.d.config_path + ":"), ev)
+        self.assertIn("colour", ev["error"])
+        self.assertEqual(ev["errors"], 1, ev)
+        self.assertOldRulesDecide()
+
     def test_config_rejected_names_the_first_error_and_counts_them_all(self):
         # routing.md: unknown key, unknown team, bad duration are all errors
         expected = [pos(BAD_THREE, "colour"), pos(BAD_THREE, "maasmechlen"),
