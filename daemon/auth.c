@@ -137,6 +137,15 @@ const struct rd_client *rd_auth_lookup(const struct rd_auth *a, const char *id)
         return NULL;
 }
 
+const char *rd_auth_user(const struct rd_auth *a, const char *user_id, const char *key)
+{
+        const struct rd_client *c = rd_auth_lookup(a, user_id);
+
+        if (!c || !key || strcmp(c->public_key, key) != 0)
+                return "";
+        return user_id;
+}
+
 static const struct rd_client *by_key(const struct rd_auth *a, const char *z85)
 {
         for (size_t i = 0; i < a->n_clients; i++)
@@ -164,6 +173,30 @@ static void refused(struct rd_auth *a, const char *address, const char *domain, 
                "connection from %s to %s refused: %s (%lld refused so far)", address,
                strcmp(domain, RD_ZAP_DOMAIN_EVENTS) == 0 ? "the events socket" : "the intake", why,
                (long long)a->refused);
+}
+
+/* The metadata frame of a ZAP reply: the property RD_ZAP_KEY (the client's
+ * public key, Z85) in ZMTP's form (a byte of name length, the name, four
+ * bytes of value length, the value), or nothing when KEY is empty. libzmq
+ * hands it on with every message of the connection (zmq_msg_gets). */
+static void send_key_metadata(void *zap, const char *key)
+{
+        unsigned char meta[1 + sizeof RD_ZAP_KEY + 4 + 40];
+        size_t name = strlen(RD_ZAP_KEY), len = strlen(key), n = 0;
+
+        if (len == 0 || len > 40) {
+                zmq_send(zap, "", 0, 0);
+                return;
+        }
+        meta[n++] = (unsigned char)name;
+        memcpy(meta + n, RD_ZAP_KEY, name);
+        n += name;
+        meta[n++] = 0;
+        meta[n++] = 0;
+        meta[n++] = 0;
+        meta[n++] = (unsigned char)len;
+        memcpy(meta + n, key, len);
+        zmq_send(zap, meta, n + len, 0);
 }
 
 /* RFC 27 (ZAP): version, request id, domain, address, identity, mechanism,
@@ -232,7 +265,7 @@ int rd_auth_handle(struct rd_auth *a)
         zmq_send(a->zap, code, 3, ZMQ_SNDMORE);
         zmq_send(a->zap, text, strlen(text), ZMQ_SNDMORE);
         zmq_send(a->zap, user, strlen(user), ZMQ_SNDMORE);
-        zmq_send(a->zap, "", 0, 0);
+        send_key_metadata(a->zap, *user ? z85 : "");
         for (int i = 0; i < n; i++)
                 zmq_msg_close(&f[i]);
         return 1;

@@ -4,10 +4,11 @@
  * libzmq 4.3 lets every client in when a CURVE server has no ZAP handler,
  * so the handler is bound (inproc://zeromq.zap.01) before any server
  * socket, each server socket has a ZAP domain and ZMQ_ZAP_ENFORCE_DOMAIN.
- * A listed client's id becomes the connection's User-Id; each request is
- * judged by the list in force when it arrives (rd_auth_lookup), so a
- * client removed on reload is refused even on a connection it opened
- * before. */
+ * A listed client's id becomes the connection's User-Id, and its public
+ * key the connection's property RD_ZAP_KEY; each request is judged by the
+ * list in force when it arrives (rd_auth_user, rd_auth_lookup), so a client
+ * removed on reload, or whose key was replaced, is refused even on a
+ * connection it opened before. */
 #ifndef RD_AUTH_H
 #define RD_AUTH_H
 
@@ -17,6 +18,8 @@
 
 #define RD_ZAP_DOMAIN_INTAKE "referrald-intake"
 #define RD_ZAP_DOMAIN_EVENTS "referrald-events"
+/* The connection property (ZAP metadata) that holds the client's public key. */
+#define RD_ZAP_KEY "X-Public-Key"
 
 struct rd_auth;
 
@@ -41,6 +44,11 @@ int rd_auth_server_socket(struct rd_auth *auth, void *sock, const char *domain);
  * request and returns 1, or 0 when none was ready. */
 void *rd_auth_zap_socket(struct rd_auth *auth);
 int rd_auth_handle(struct rd_auth *auth);
+
+/* The id to judge a request by: USER_ID (the connection's User-Id, borrowed)
+ * when the list in force still holds that id with KEY (the connection's
+ * RD_ZAP_KEY), else "" (no client: refused). */
+const char *rd_auth_user(const struct rd_auth *auth, const char *user_id, const char *key);
 
 /* Replace the client list. 0 or -ENOMEM (the old list stays). */
 int rd_auth_set_clients(struct rd_auth *auth, const struct rd_client *clients, size_t n);

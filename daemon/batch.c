@@ -59,6 +59,16 @@ static int recv_request(struct rd_server *srv, struct request *rq, zmq_msg_t *bo
         return 1;
 }
 
+/* Who sent BODY, as rd_auth_user judges the connection's User-Id and key
+ * by the client list in force; NULL without security. */
+static const char *user_of(const struct rd_server *srv, zmq_msg_t *body)
+{
+        if (!srv->auth)
+                return NULL;
+        return rd_auth_user(srv->auth, zmq_msg_gets(body, "User-Id"),
+                            zmq_msg_gets(body, RD_ZAP_KEY));
+}
+
 /* The reply to a request of N_BODY frames, BODY the first, in the
  * batch's transaction, into *OUT. */
 static void answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t now,
@@ -74,8 +84,7 @@ static void answer(struct rd_server *srv, zmq_msg_t *body, int n_body, int64_t n
                                             "this one had several",
                               out);
         else
-                rd_txn_answer(&srv->txn, buf, len, srv->auth ? zmq_msg_gets(body, "User-Id") : NULL,
-                              now, out);
+                rd_txn_answer(&srv->txn, buf, len, user_of(srv, body), now, out);
 }
 
 /* Count a reply that could not be queued (errno E) and log it, at most one
@@ -154,9 +163,8 @@ static void prefetch(struct rd_server *srv, int n)
         for (int i = 0; i < n; i++) {
                 zmq_msg_t *body = &srv->batch[i].body;
                 if (srv->batch[i].n_body == 1)
-                        frames[nf++] =
-                                (struct rd_frame){zmq_msg_data(body), zmq_msg_size(body),
-                                                  srv->auth ? zmq_msg_gets(body, "User-Id") : NULL};
+                        frames[nf++] = (struct rd_frame){zmq_msg_data(body), zmq_msg_size(body),
+                                                         user_of(srv, body)};
         }
         rd_prefetch_batch(srv->store, srv->auth, frames, nf);
 }

@@ -433,16 +433,17 @@ static json_t *read_op(struct ctx *c, const struct op **out)
         return NULL;
 }
 
-/* Who asks (USER_ID, judged by the client list in force now, not at
- * connect) and what they may see, into C. */
+/* Who asks (USER_ID as rd_auth_user gave it: judged by the client list in
+ * force now, not at connect) and what they may see, into C. */
 static json_t *identify(struct ctx *c, const char *user_id)
 {
         if (c->ops->auth) {
                 const struct rd_client *cl = rd_auth_lookup(c->ops->auth, user_id);
                 if (!cl)
                         return rd_ops_error(c->corr, RD_FORBIDDEN, NULL,
-                                            "this client is not (or no longer) listed in the "
-                                            "daemon's security.clients");
+                                            "this client, with the key it connected with, is "
+                                            "not (or no longer) listed in the daemon's "
+                                            "security.clients");
                 c->who = cl->id;
                 c->role = cl->role;
         }

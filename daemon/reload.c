@@ -119,7 +119,7 @@ static void apply_clients(struct rd_server *srv, const struct rd_config *fresh,
  * effect on restart. */
 static void other_keys_changed(const struct rd_config *old, const struct rd_config *fresh)
 {
-        const char *changed[8];
+        const char *changed[16];
         size_t n = 0;
 #define DIFF(field, name)                                                                          \
         do {                                                                                       \
@@ -129,7 +129,11 @@ static void other_keys_changed(const struct rd_config *old, const struct rd_conf
         } while (0)
         DIFF(intake, "intake");
         DIFF(events, "events");
+        if (old->store != fresh->store)
+                changed[n++] = "store";
         DIFF(database, "database");
+        DIFF(pg_conninfo, "postgresql.conninfo");
+        DIFF(pg_password_file, "postgresql.password_file");
         DIFF(routing, "routing");
         DIFF(secret_key_file, "security.secret_key_file");
 #undef DIFF
@@ -137,10 +141,10 @@ static void other_keys_changed(const struct rd_config *old, const struct rd_conf
                 changed[n++] = "retention";
         if (old->audit_retention_s != fresh->audit_retention_s)
                 changed[n++] = "audit_retention";
-        if (old->journal_events != fresh->journal_events ||
-            old->has_security != fresh->has_security)
-                changed[n++] = old->journal_events != fresh->journal_events ? "journal_events"
-                                                                            : "security";
+        if (old->journal_events != fresh->journal_events)
+                changed[n++] = "journal_events";
+        if (old->has_security != fresh->has_security)
+                changed[n++] = "security";
         for (size_t i = 0; i < n; i++)
                 rd_log(LOG_NOTICE, RD_MSG_RELOADED,
                        "the daemon config's %s changed: that takes effect on restart only",

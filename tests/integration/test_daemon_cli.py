@@ -3,6 +3,7 @@ operator meets them: `referrald --version`, `-t`, bad configs refused with
 FILE:LINE:COLUMN, non-local endpoints refused without security.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -353,6 +354,58 @@ class Refuse(TempDir):
             self.assertIn(str(self.ports[0]), self.out(p), "the message names the endpoint")
         finally:
             s.close()
+
+
+class EmbeddedDefaults(TempDir):
+    """daemon.md, "Command line": `referrald` alone runs in the foreground
+    with the embedded defaults: 5570 intake, 5571 events, referrald.db in
+    $STATE_DIRECTORY or else the current folder, and the example routing
+    file compiled in. The ports are fixed: skipped when something else has
+    them."""
+
+    DEFAULT_PORTS = (5570, 5571)
+
+    def setUp(self):
+        super().setUp()
+        for port in self.DEFAULT_PORTS:
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                self.skipTest("port %d is in use here" % port)
+            finally:
+                s.close()
+
+    def run_bare(self, env=None):
+        """`referrald` without arguments, in self.tmp; return its Daemon
+        (whose `-c CONFIG` a shell drops: `exec "$0"` runs the binary alone)."""
+        d = rdtest.Daemon(start=False, intake="tcp://127.0.0.1:5570",
+                          events="tcp://127.0.0.1:5571", env=env)
+        self.addCleanup(d.close)
+        d.rundir = self.tmp
+        d.start(wrapper=["/bin/sh", "-c", 'exec "$0"'])
+        return d
+
+    def test_without_arguments_it_serves_the_example_on_5570_and_5571_from_the_current_folder(self):
+        d = self.run_bare()
+        ping = d.ok({"op": "ping"})
+        with open(os.path.join(rdtest.SOURCE_DIR, "config", "routing.yaml"), "rb") as f:
+            example = hashlib.sha256(f.read()).hexdigest()
+        self.assertEqual(ping["routing"]["digest"], example, ping)
+        sub = d.subscribe()  # the events on 5571
+        base = d.last_seq()
+        d.submit(referral())
+        self.assertEqual(len(rdtest.recv_events(sub, 2, after_seq=base)), 2)
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, "referrald.db")))
+        self.assertEqual(d.stop(), 0)
+
+    def test_without_arguments_the_database_is_in_the_state_directory(self):
+        state = os.path.join(self.tmp, "state")
+        os.mkdir(state)
+        d = self.run_bare(env={"STATE_DIRECTORY": state})
+        d.submit(referral())
+        self.assertTrue(os.path.isfile(os.path.join(state, "referrald.db")))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "referrald.db")))
 
 
 class LocalEndpoints(rdtest.TestCase):

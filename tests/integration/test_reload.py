@@ -217,6 +217,28 @@ class ValidReload(ReloadCase):
         self.assertOldRulesDecide()
 
 
+    def test_other_keys_of_the_daemon_config_wait_for_a_restart_and_the_reload_says_so(self):
+        """daemon.md "Signals and lifecycle": a change to any key but the
+        routing file and security.clients takes effect only on restart, and
+        the reload says so in the journal (stderr here), key by key."""
+        with open(self.d.config_path) as f:
+            text = f.read()
+        other_intake = "tcp://127.0.0.1:%d" % free_ports(1)[0]
+        text = text.replace(self.d.intake, other_intake)
+        text += "retention: 30d\naudit_retention: 60d\njournal_events: none\n"
+        with open(self.d.config_path, "w") as f:
+            f.write(text)
+        ev = self.sighup(ROUTING_NEW)
+        self.assertEqual(ev["type"], "config.reloaded", ev)
+        self.assertNewRulesDecide()  # the routing file is taken at once ...
+        log = self.d.log()  # ... and served on the intake in force
+        for key in ("intake", "retention", "audit_retention", "journal_events"):
+            with self.subTest(key=key):
+                self.assertIn("the daemon config's %s changed: that takes effect on restart "
+                              "only" % key, log)
+        for key in ("events", "database", "store", "routing", "security"):
+            self.assertNotIn("the daemon config's %s changed" % key, log)
+
     def test_digest_is_of_the_file_bytes_as_written(self):
         # comments, CRLF line ends and non-ASCII text are part of the file
         raw = ("# edited by the coordinator, 23/11  \r\n" + ROUTING_NEW.replace("\n", "\r\n")
@@ -287,6 +309,19 @@ class RefusedReload(ReloadCase):
                 self.assertOldRulesDecide()
                 self.assertEqual(team_shape(self.d.ok({"op": "stats"})), shape0)
                 self.assertTrue(self.d.ok({"op": "ping"})["last_seq"] >= ev["seq"])
+
+    def test_a_bad_daemon_config_refuses_a_good_routing_file_with_it(self):
+        """daemon.md: SIGHUP reloads the routing file and security.clients
+        all or nothing: the daemon config is read again too, and an error in
+        it refuses the reload whole, the new routing file included."""
+        with open(self.d.config_path, "a") as f:
+            f.write("colour: red\n")
+        ev = self.sighup(ROUTING_NEW)
+        self.assertEqual(ev["type"], "config.rejected", ev)
+        self.assertTrue(ev["error"].startswith(self.d.config_path + ":"), ev)
+        self.assertIn("colour", ev["error"])
+        self.assertEqual(ev["errors"], 1, ev)
+        self.assertOldRulesDecide()
 
     def test_config_rejected_names_the_first_error_and_counts_them_all(self):
         # routing.md: unknown key, unknown team, bad duration are all errors

@@ -423,6 +423,47 @@ class Revocation(TestCase):
         self.addCleanup(fresh.close, 0)
         self.assertTrue(no_answer(fresh), "a removed key got in on a new connection")
 
+    def test_a_key_replaced_on_reload_is_refused_on_its_open_connection(self):
+        """protocol.md: "Only clients whose public key is listed may
+        connect" and a client removed on reload is refused "even on a
+        connection it opened before": kelly's key replaced (a lost laptop)
+        removes the old key, also from the connection it opened, while the
+        id stays with the new key."""
+        keys = rdtest.Keys(NAMES + ["kelly-new"])
+        d = self.daemon(routing=ROUTING_ROOMY, keys=keys, curve=keys.curve("coord"),
+                        extra_yaml=keys.yaml(CLIENTS))
+        old = d.dealer(curve=keys.curve("kelly"))
+        self.addCleanup(old.close, 0)
+        self.assertOk(d.request({"op": "list"}, sock=old))
+        reload_clients(d, keys, [c for c in CLIENTS if c[0] != "kelly"]
+                       + [("kelly-new", "kelly", "connector")])
+        for req in ({"op": "ping"}, {"op": "list"}, {"op": "events"}):
+            with self.subTest(op=req["op"]):
+                err = self.assertError(d.request(req, sock=old), "forbidden")
+                self.assertIn("no longer", err["message"])
+        new = d.dealer(curve=keys.curve("kelly-new"))
+        self.addCleanup(new.close, 0)
+        self.assertOk(d.request({"op": "list"}, sock=new))
+        again = d.dealer(curve=keys.curve("kelly"))
+        self.addCleanup(again.close, 0)
+        self.assertTrue(no_answer(again), "a replaced key got in on a new connection")
+
+    def test_a_role_changed_on_reload_holds_on_the_open_connection(self):
+        """Each request is judged by the role in the list in force when it
+        arrives: a partner made a monitor may read the figures and may no
+        longer submit, on the connection it opened as a partner."""
+        keys = rdtest.Keys(NAMES)
+        d = self.daemon(routing=ROUTING_ROOMY, keys=keys, curve=keys.curve("coord"),
+                        extra_yaml=keys.yaml(CLIENTS))
+        caw = d.dealer(curve=keys.curve("caw"))
+        self.addCleanup(caw.close, 0)
+        self.assertOk(d.request(submit_req(referral(partner=DROP)), sock=caw))
+        self.assertError(d.request({"op": "stats"}, sock=caw), "forbidden")
+        reload_clients(d, keys, [c if c[0] != "caw" else ("caw", "caw-limburg", "monitor")
+                                 for c in CLIENTS])
+        self.assertError(d.request(submit_req(referral(partner=DROP)), sock=caw), "forbidden")
+        self.assertOk(d.request({"op": "stats"}, sock=caw))
+
     def test_removed_monitor_stops_receiving_published_events(self):
         """protocol.md: "Only monitors and coordinators may subscribe to the
         PUB socket" and "a client removed on reload is refused ... even on
