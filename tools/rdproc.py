@@ -179,13 +179,17 @@ class Referrald:
 
     def wait_ready(self, timeout=START_TIMEOUT):
         """Ping the intake until a reply says ok. Raise DaemonError when the
-        daemon exits first or TIMEOUT seconds pass."""
+        daemon exits first or TIMEOUT seconds pass. A ping unanswered for a
+        quarter of a second is sent again; before the socket closes, the
+        replies to those repeats are awaited too (for a second at most), so
+        that a slow start does not leave the daemon replies it cannot
+        deliver, which its log would report."""
         deadline = time.monotonic() + timeout
         s = zsock(zmq.DEALER, self.curve)
         s.connect(self.intake)
         try:
-            last_send = 0.0
-            while True:
+            last_send, sent, answered, ready = 0.0, 0, 0, False
+            while not ready or answered < sent:
                 rc = self.proc.poll()
                 if rc is not None:
                     self.returncode = rc
@@ -193,16 +197,22 @@ class Referrald:
                                       % (rc, self.log()))
                 now = time.monotonic()
                 if now >= deadline:
+                    if ready:
+                        return  # a repeat went to a daemon that is gone
                     raise DaemonError("referrald did not answer ping within %.0fs\n%s"
                                       % (timeout, self.log()))
-                if now - last_send > 0.25:
+                if not ready and now - last_send > 0.25:
                     try:
                         s.send(b'{"op":"ping"}', zmq.NOBLOCK)
-                        last_send = now
+                        last_send, sent = now, sent + 1
                     except zmq.Again:
                         pass  # not connected yet
-                if s.poll(50) and json.loads(s.recv()).get("ok") is True:
-                    return
+                if s.poll(50):
+                    answered += 1
+                    if not ready and json.loads(s.recv()).get("ok") is True:
+                        ready, deadline = True, min(deadline, time.monotonic() + 1.0)
+                    elif ready:
+                        s.recv()
         finally:
             s.close(0)
 
