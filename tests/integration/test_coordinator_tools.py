@@ -191,8 +191,14 @@ class CoordinatorToolsTest(TestCase):
         self.assertEqual(rep["received"], GENK_PLACES + 2 + 1)
         self.assertEqual(rep["by_decision"],
                          {"assigned": GENK_PLACES, "waitlisted": 2, "forwarded": 1})
-        self.assertEqual(rep["declines"], {"none": 1})
-        self.assertEqual(rep["closes"], {"none": 1})
+        # every code of protocol.md in its order, 0 where none occurred, then none
+        self.assertEqual(list(rep["declines"].items()),
+                         [("no_capacity", 0), ("language", 0), ("distance", 0),
+                          ("conflict_of_interest", 0), ("not_suitable", 0), ("other", 0),
+                          ("none", 1)])
+        self.assertEqual(list(rep["closes"].items()),
+                         [("goals_reached", 0), ("partly_reached", 0), ("family_stopped", 0),
+                          ("referred_on", 0), ("other", 0), ("none", 1)])
         self.assertEqual(rep["forwarded"], [{"to": "cgg-limburg", "count": 1}])
         # the close and the decline each freed a place in genk for a family
         # waiting; the declined one waits now
@@ -212,7 +218,8 @@ class CoordinatorToolsTest(TestCase):
         p = self.tool(["report", "--db", self.db])
         self.assertRegex(p.stdout, r"(?m)^  referrals +20: assigned 17, waitlisted 2, "
                                    r"forwarded 1$")
-        self.assertRegex(p.stdout, r"(?m)^  declines by reason +none 1$")
+        self.assertRegex(p.stdout, r"(?m)^  declines by reason +no_capacity 0, language 0, "
+                                   r"distance 0, .*, other 0, none 1$")
         self.assertRegex(p.stdout, r"(?m)^    murat +team genk +\d+ of 5$")
         # a period of dates, midnight in Brussels; before this week: nothing
         p = self.tool(["report", "--db", self.db, "--json", "--from", "2020-01-01",
