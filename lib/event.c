@@ -46,6 +46,16 @@ int rd_event_type_parse(const char *s, enum rd_event_type *out)
         return -EINVAL;
 }
 
+static const char *const declined[] = {"no_capacity",          "language",     "distance",
+                                       "conflict_of_interest", "not_suitable", "other"};
+static const char *const withdrawn[] = {"family_declined", "family_unreachable", "need_resolved",
+                                        "moved", "other"};
+static const char *const closed[] = {"goals_reached", "partly_reached", "family_stopped",
+                                     "referred_on", "other"};
+const struct rd_reason_codes rd_declined_codes = {declined, RD_ELEMENTSOF(declined)};
+const struct rd_reason_codes rd_withdrawn_codes = {withdrawn, RD_ELEMENTSOF(withdrawn)};
+const struct rd_reason_codes rd_closed_codes = {closed, RD_ELEMENTSOF(closed)};
+
 static const char *const attention_names[] = {
         [RD_ATTENTION_NONE] = "",
         [RD_ATTENTION_ALL_DECLINED] = "all_declined",

@@ -7,6 +7,7 @@
 #define RD_EVENT_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "referral.h"
@@ -41,6 +42,18 @@ enum rd_attention {
         RD_ATTENTION_NO_CANDIDATE = 2, /* its rule has no eligible candidate at all */
         RD_ATTENTION__MAX
 };
+
+/* A fixed list of reason codes (protocol.md rev 2, "update"): the codes
+ * one change may carry, in the contract's order. */
+struct rd_reason_codes {
+        const char *const *code;
+        size_t n;
+};
+
+/* The one list per change that takes a reason_code: an update is checked
+ * against it (hub_update.c) and the report counts by it (report.c).
+ * Static. */
+extern const struct rd_reason_codes rd_declined_codes, rd_withdrawn_codes, rd_closed_codes;
 
 #define RD_RID_MAX 24         /* "R" + digits */
 #define RD_REASON_MAX 512     /* bytes of a forward reason (from the routing file) */

@@ -38,16 +38,6 @@ enum need {
         MAY_EXPECTED_END = 1u << 3, /* expected_end, if given, in the future */
 };
 
-/* The reason codes a change may carry (protocol.md rev 2), NULL-terminated;
- * a change without a list takes none. */
-static const char *const declined_codes[] = {
-        "no_capacity",  "language", "distance", "conflict_of_interest",
-        "not_suitable", "other",    NULL};
-static const char *const withdrawn_codes[] = {
-        "family_declined", "family_unreachable", "need_resolved", "moved", "other", NULL};
-static const char *const closed_codes[] = {"goals_reached", "partly_reached", "family_stopped",
-                                           "referred_on",   "other",          NULL};
-
 #define FROM(s) (1u << (s))
 #define FROM_OPEN                                                                                  \
         (FROM(RD_STATUS_WAITLISTED) | FROM(RD_STATUS_ASSIGNED) | FROM(RD_STATUS_ACCEPTED) |        \
@@ -62,17 +52,17 @@ static const struct transition {
         /* its reason codes: a client's reason (code and text) is kept with
          * the referral; NULL: none, and a text is ignored (or, forwarded,
          * the forward's reason) */
-        const char *const *codes;
+        const struct rd_reason_codes *codes;
 } transitions[] = {
         [CH_ACCEPTED] = {"accepted", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_ACCEPTED, NULL},
         [CH_STARTED] = {"started", FROM(RD_STATUS_ASSIGNED) | FROM(RD_STATUS_ACCEPTED), BY_OFFERED,
                         MAY_EXPECTED_END, RD_EV_STARTED, NULL},
         [CH_DECLINED] = {"declined", FROM(RD_STATUS_ASSIGNED), BY_OFFERED, 0, RD_EV_DECLINED,
-                         declined_codes},
+                         &rd_declined_codes},
         [CH_CLOSED] = {"closed", FROM(RD_STATUS_STARTED), BY_OFFERED, 0, RD_EV_CLOSED,
-                       closed_codes},
+                       &rd_closed_codes},
         [CH_WITHDRAWN] = {"withdrawn", FROM_OPEN, BY_PARTNER_OR_COORDINATOR, 0, RD_EV_WITHDRAWN,
-                          withdrawn_codes},
+                          &rd_withdrawn_codes},
         [CH_ASSIGNED] = {"assigned (with connector)", FROM_OPEN, BY_COORDINATOR, NEED_CONNECTOR,
                          RD_EV_ASSIGNED, NULL},
         [CH_FORWARDED] = {"forwarded", FROM_OPEN, BY_COORDINATOR, NEED_FORWARD_TO | NEED_REASON,
@@ -140,20 +130,22 @@ static int check_allowed(const struct rd_stored *st, const struct rd_update *u, 
 /* RD_INVALID unless U's reason_code, if any, is one of change C's. */
 static int check_code(const struct rd_update *u, enum change c, struct rd_error *err)
 {
-        const char *const *code = transitions[c].codes;
+        const struct rd_reason_codes *codes = transitions[c].codes;
         char list[RD_MESSAGE_MAX / 2];
         size_t len = 0;
 
         if (!u->reason_code)
                 return 0;
-        if (!code)
+        if (!codes)
                 return rd_error_set(err, RD_INVALID, "reason_code",
                                     "only declined, withdrawn and closed take a reason_code");
-        for (list[0] = '\0'; *code; code++) {
+        list[0] = '\0';
+        for (size_t i = 0; i < codes->n; i++) {
+                const char *code = codes->code[i];
                 int n;
-                if (strcmp(*code, u->reason_code) == 0)
+                if (strcmp(code, u->reason_code) == 0)
                         return 0;
-                n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *code);
+                n = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", code);
                 if (n > 0 && (size_t)n < sizeof list - len)
                         len += (size_t)n;
         }

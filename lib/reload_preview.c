@@ -2,6 +2,7 @@
 #include "reload_preview.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,57 @@ oom:
         return NULL;
 }
 
+/* ---- who waits for a coordinator ------------------------------------------------------ */
+
+/* Waiting referral ST into CTX, {"id": attention}, when it has one. */
+static int note_attention(void *ctx, const struct rd_stored *st, const char *candidates)
+{
+        (void)candidates;
+        if (!st->attention)
+                return 0;
+        return json_object_set_new(ctx, st->id, json_string(rd_attention_name(st->attention))) < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
+/* The waiting referrals STORE holds now that wait for a coordinator, in
+ * waitlist order, {"id": attention}, into a new object. */
+static int read_attention(struct rd_store *store, json_t **out)
+{
+        json_t *o = json_object();
+        int r = o ? rd_store_each_waiting(store, NULL, SIZE_MAX, note_attention, o, NULL) : -ENOMEM;
+
+        if (r < 0) {
+                json_decref(o);
+                return r;
+        }
+        *out = o;
+        return 0;
+}
+
+/* The list of AFTER ({"id": attention}), each with its attention BEFORE as
+ * "before" when it had one. NULL when out of memory. */
+static json_t *attention_list(const json_t *before, const json_t *after)
+{
+        json_t *a = json_array(), *att, *it;
+        const char *id;
+
+        json_object_foreach((json_t *)after, id, att)
+        {
+                json_t *was = json_object_get(before, id);
+                it = json_pack("{s:s, s:O}", "id", id, "attention", att);
+                if (it && was && json_object_set(it, "before", was) < 0) {
+                        json_decref(it);
+                        it = NULL;
+                }
+                if (!it || !a || json_array_append_new(a, it) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
 /* ---- what the reload emitted ----------------------------------------------------------- */
 
 /* EV's string KEY, "" when absent. */
@@ -98,10 +150,6 @@ static int sort_event(struct rd_preview *p, const json_t *ev)
                 list = p->served;
                 it = json_pack("{s:s, s:s, s:s}", "id", str(ev, "id"), "connector",
                                str(ev, "connector"), "team", str(ev, "team"));
-        } else if (!strcmp(type, "referral.needs_attention")) {
-                list = p->attention;
-                it = json_pack("{s:s, s:s}", "id", str(ev, "id"), "attention",
-                               str(ev, "attention"));
         } else if (!strcmp(type, "referral.waitlisted")) {
                 list = p->attention_ended;
                 it = json_pack("{s:s}", "id", str(ev, "id"));
@@ -195,7 +243,7 @@ int rd_preview_reload(struct rd_hub *hub, struct rd_store *store, struct rd_rule
                       bool reload, int64_t now, struct rd_preview *out)
 {
         struct rd_rules *old = NULL;
-        json_t *before = NULL, *after = NULL;
+        json_t *before = NULL, *after = NULL, *att_before = NULL, *att_after = NULL;
         int r;
 
         memset(out, 0, sizeof *out);
@@ -205,11 +253,12 @@ int rd_preview_reload(struct rd_hub *hub, struct rd_store *store, struct rd_rule
         }
         out->events = json_array();
         out->served = json_array();
-        out->attention = json_array();
         out->attention_ended = json_array();
-        r = out->events && out->served && out->attention && out->attention_ended ? 0 : -ENOMEM;
+        r = out->events && out->served && out->attention_ended ? 0 : -ENOMEM;
         if (r == 0)
                 r = read_loads(store, &before);
+        if (r == 0)
+                r = read_attention(store, &att_before);
         if (r < 0)
                 rd_rules_free(new_rules);
         else
@@ -221,14 +270,19 @@ int rd_preview_reload(struct rd_hub *hub, struct rd_store *store, struct rd_rule
                 r = follow_up(hub, store, now, out);
         if (r == 0)
                 r = read_loads(store, &after);
+        if (r == 0)
+                r = read_attention(store, &att_after);
         if (r == 0) {
                 out->connectors = connectors(old, rd_hub_rules(hub), before, after);
-                r = out->connectors ? 0 : -ENOMEM;
+                out->attention = attention_list(att_before, att_after);
+                r = out->connectors && out->attention ? 0 : -ENOMEM;
         }
         rd_hub_events_clear(hub);
         rd_rules_free(old);
         json_decref(before);
         json_decref(after);
+        json_decref(att_before);
+        json_decref(att_after);
         if (r < 0)
                 rd_preview_clear(out);
         return r;

@@ -6,7 +6,8 @@
  * right after, whatever is due at that moment (rd_hub_tick: with a long
  * waitlist, the rest of it worked through again). What the hub emits is
  * what the daemon would emit; the loads are read from the copy before and
- * after. Nothing here decides anything itself. */
+ * after, and so is who waits for a coordinator. Nothing here decides
+ * anything itself. */
 #ifndef RD_RELOAD_PREVIEW_H
 #define RD_RELOAD_PREVIEW_H
 
@@ -24,10 +25,15 @@ struct rd_preview {
          * right after follows) */
         json_t *events;
         /* from those events: the waiting referrals offered to a connector
-         * ({"id", "connector", "team"}, referral.assigned), those left
-         * with no candidate ({"id", "attention"}, referral.needs_attention),
-         * and those whose attention ended ({"id"}, referral.waitlisted) */
-        json_t *served, *attention, *attention_ended;
+         * ({"id", "connector", "team"}, referral.assigned) and those whose
+         * attention ended ({"id"}, referral.waitlisted) */
+        json_t *served, *attention_ended;
+        /* from the store after the reload: every waiting referral left with
+         * no candidate, in waitlist order, whether the reload made it so
+         * (its referral.needs_attention) or it waited for a coordinator
+         * already: {"id", "attention"}, with "before": its attention under
+         * the file in force before, when it had one */
+        json_t *attention;
         /* the connectors of the new file in its order, then those only the
          * old file has: {"id", "team", "capacity", "load_before",
          * "load_after"}, with "added": true or "removed": true (team and

@@ -3,6 +3,7 @@
  * made from those facts at the end. */
 #include "report.h"
 
+#include "event.h"
 #include "routing_files.h"
 #include "timefmt.h"
 
@@ -71,6 +72,23 @@ static void plan_samples(struct rd_report *rep)
         rep->n_samples = n;
 }
 
+/* The counts by CODES, each 0, and "none" (a change without a code) 0, in
+ * that order: a report has every key whatever happened. NULL when out of
+ * memory. */
+static json_t *zero_counts(const struct rd_reason_codes *codes)
+{
+        json_t *c = json_object();
+
+        for (size_t i = 0; c && i <= codes->n; i++) {
+                if (json_object_set_new(c, i < codes->n ? codes->code[i] : "none",
+                                        json_integer(0)) < 0) {
+                        json_decref(c);
+                        return NULL;
+                }
+        }
+        return c;
+}
+
 int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
 {
         struct rd_report *rep;
@@ -83,8 +101,8 @@ int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
         rep->from = from_ms;
         rep->to = to_ms;
         plan_samples(rep);
-        rep->declines = json_object();
-        rep->closes = json_object();
+        rep->declines = zero_counts(&rd_declined_codes);
+        rep->closes = zero_counts(&rd_closed_codes);
         rep->forwards = json_object();
         if (!rep->declines || !rep->closes || !rep->forwards) {
                 rd_report_free(rep);

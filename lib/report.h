@@ -16,8 +16,10 @@
  *                   seconds (rounded down); null when none was offered
  *   time_to_start_s the same up to the first referral.started
  *   declines        referral.declined events before TO of those referrals,
- *                   by reason_code ("none" when the event has none)
- *   closes          referral.closed events, the same way
+ *                   by reason_code ("none" when the event has none): every
+ *                   code of rd_declined_codes in its order, then "none",
+ *                   0 when none occurred
+ *   closes          referral.closed events, the same way (rd_closed_codes)
  *   forwarded       referral.forwarded events before TO of those
  *                   referrals, by forward_to: [{to, count}], most first
  *   window          referrals whose start_by falls in [FROM, TO): started:

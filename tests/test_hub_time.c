@@ -199,6 +199,88 @@ static void window_events_do_not_fire_again_after_a_new_offer(void **state)
         EXPECT(f, {RD_EV_WINDOW_MISSED, a.id, RD_STATUS_ACCEPTED, "kelly"});
 }
 
+/* The fixture's genk and family rule with the default at_risk AT_RISK
+ * ("12d"), loaded, for a reload. */
+static struct rd_rules *rules_at_risk(const char *at_risk)
+{
+        static const char text[] =
+                "version: 1\n"
+                "defaults: {window: 30d, accept_within: 2d, at_risk: %s, trajectory: 120d}\n"
+                "teams:\n"
+                "  - id: genk\n"
+                "    postcodes: [\"3600\"]\n"
+                "    connectors:\n"
+                "      - {id: kelly, capacity: 2, skills: [family_support]}\n"
+                "      - {id: sophie, capacity: 2, skills: [family_support]}\n"
+                "forward_targets:\n"
+                "  - {id: caw-limburg, name: \"CAW Limburg\"}\n"
+                "rules:\n"
+                "  - name: family\n"
+                "    when: {kind: family_support}\n"
+                "    assign: {teams: [genk]}\n"
+                "  - name: everything-else\n"
+                "    forward: {to: caw-limburg, reason: \"outside\"}\n";
+        char buf[1024];
+        struct rd_rules *rules = NULL;
+        struct rd_diag diag = {0};
+        int n = snprintf(buf, sizeof buf, text, at_risk);
+
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        if (rd_rules_load_buffer("at-risk.yaml", buf, (size_t)n, &rules, &diag) < 0)
+                fail_msg("routing file refused: %s", rd_diag_first_error(&diag));
+        rd_diag_clear(&diag);
+        return rules;
+}
+
+static void an_offered_referral_is_at_risk_by_the_at_risk_of_a_reload(void **state)
+{
+        struct fx *f = *state;
+        struct rd_stored a = sub(f, FAMILY("A"), T0); /* kelly; lapses at T0 + 2d */
+
+        assert_int_equal(deadline(f), T0 + 2 * DAY);
+        /* at_risk 29d: its window (to T0 + 30d) is at risk from T0 + 1d, before
+         * the offer lapses */
+        reload(f, rules_at_risk("29d"), T0 + HOUR);
+        EXPECT(f, {RD_EV_CONFIG_RELOADED, NULL, 0, NULL});
+        assert_int_equal(deadline(f), T0 + DAY);
+        assert_int_equal(tick(f, T0 + DAY - 1), 0);
+        EXPECT_NONE(f);
+        assert_int_equal(tick(f, T0 + DAY), 1);
+        EXPECT(f, {RD_EV_WINDOW_AT_RISK, a.id, RD_STATUS_ASSIGNED, "kelly"});
+        assert_int_equal(deadline(f), T0 + 2 * DAY);
+}
+
+static void a_waiting_referral_is_at_risk_by_the_at_risk_of_each_reload(void **state)
+{
+        struct fx *f = *state;
+        struct rd_stored a = sub(f, FAMILY("A"), T0);
+
+        ok(f, a.id, "declined", "kelly", T0 + 1);
+        ok(f, a.id, "declined", "sophie", T0 + 2); /* waits: nobody left */
+        assert_int_equal(get(f, a.id).status, RD_STATUS_WAITLISTED);
+        assert_int_equal(deadline(f), T0 + 23 * DAY);
+        /* longer: sooner */
+        reload(f, rules_at_risk("12d"), T0 + DAY);
+        EXPECT(f, {RD_EV_CONFIG_RELOADED, NULL, 0, NULL});
+        assert_int_equal(deadline(f), T0 + 18 * DAY);
+        assert_int_equal(tick(f, T0 + 18 * DAY - 1), 0);
+        EXPECT_NONE(f);
+        /* shorter: later */
+        reload(f, rules_at_risk("3d"), T0 + 2 * DAY);
+        assert_int_equal(deadline(f), T0 + 27 * DAY);
+        assert_int_equal(tick(f, T0 + 18 * DAY), 0);
+        EXPECT_NONE(f);
+        /* a moment already past: at once, and once */
+        reload(f, rules_at_risk("25d"), T0 + 20 * DAY);
+        assert_int_equal(deadline(f), T0 + 5 * DAY);
+        assert_int_equal(tick(f, T0 + 20 * DAY), 1);
+        EXPECT(f, {RD_EV_WINDOW_AT_RISK, a.id, RD_STATUS_WAITLISTED, ""});
+        reload(f, rules_at_risk("7d"), T0 + 21 * DAY);
+        assert_int_equal(deadline(f), T0 + 30 * DAY); /* only the missed window is left */
+        assert_int_equal(tick(f, T0 + 23 * DAY), 0);
+        EXPECT_NONE(f);
+}
+
 static void tick_handles_at_most_limit_per_kind(void **state)
 {
         struct fx *f = *state;
@@ -394,6 +476,8 @@ int main(void)
                 T(no_window_event_for_started_forwarded_withdrawn_or_closed),
                 T(both_window_events_fire_in_order_after_a_long_outage),
                 T(window_events_do_not_fire_again_after_a_new_offer),
+                T(an_offered_referral_is_at_risk_by_the_at_risk_of_a_reload),
+                T(a_waiting_referral_is_at_risk_by_the_at_risk_of_each_reload),
                 T(tick_handles_at_most_limit_per_kind),
                 T(erase_withdraws_an_open_referral_first_and_removes_personal_data),
                 T(erase_of_a_final_referral_only_erases),

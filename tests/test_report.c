@@ -259,8 +259,9 @@ static void declines_closes_and_forwards_of_the_period_by_code_and_target(void *
         const json_t *fw = json_object_get(rep, "forwarded");
 
         assert_int_equal(n_at(rep, "declines", "none"), 1);
-        assert_int_equal(json_object_size(json_object_get(rep, "declines")), 1);
+        assert_int_equal(n_at(rep, "declines", "no_capacity"), 0);
         assert_int_equal(n_at(rep, "closes", "none"), 1);
+        assert_int_equal(n_at(rep, "closes", "goals_reached"), 0);
         assert_int_equal(json_array_size(fw), 2);
         /* as many to each: by name */
         assert_string_equal(json_string_value(json_object_get(json_array_get(fw, 0), "to")),
@@ -430,9 +431,55 @@ static void codes_are_counted_as_given_and_none_without(void **state)
         assert_int_equal(n_at(o, "declines", "no_capacity"), 2);
         assert_int_equal(n_at(o, "declines", "language"), 1);
         assert_int_equal(n_at(o, "declines", "none"), 1);
-        assert_int_equal(json_object_size(json_object_get(o, "declines")), 3);
+        assert_int_equal(n_at(o, "declines", "distance"), 0); /* R1's is not of the period */
         assert_int_equal(n_at(o, "closes", "goals_reached"), 1);
-        assert_int_equal(json_object_size(json_object_get(o, "closes")), 1);
+        assert_int_equal(n_at(o, "closes", "other"), 0); /* after the end */
+        json_decref(o);
+        rd_report_free(rep);
+}
+
+/* The keys of the counts C in order, each with its count, as "key n, ...". */
+static void assert_counts(const json_t *c, const char *want)
+{
+        char got[512];
+        size_t len = 0;
+        const char *key;
+        json_t *v;
+
+        got[0] = '\0';
+        json_object_foreach((json_t *)c, key, v)
+        {
+                len += (size_t)snprintf(got + len, sizeof got - len, "%s%s %lld", len ? ", " : "",
+                                        key, (long long)json_integer_value(v));
+                assert_true(len < sizeof got);
+        }
+        assert_string_equal(got, want);
+}
+
+static void every_reason_code_is_listed_with_zero_when_none_occurred(void **state)
+{
+        struct rd_report *rep = NULL;
+        json_t *o = NULL;
+        char *page = NULL;
+        size_t len = 0;
+
+        (void)state;
+        assert_int_equal(rd_report_new(P0, P1, &rep), 0);
+        feed(rep, "referral.received", 1, P0, ", \"status\": \"received\"");
+        feed(rep, "referral.declined", 1, P0 + HOUR, ", \"reason_code\": \"distance\"");
+        assert_int_equal(rd_report_finish(rep, NULL, &o), 0);
+        /* protocol.md's codes in its order, then a decline or close without one */
+        assert_counts(json_object_get(o, "declines"),
+                      "no_capacity 0, language 0, distance 1, conflict_of_interest 0, "
+                      "not_suitable 0, other 0, none 0");
+        assert_counts(json_object_get(o, "closes"), "goals_reached 0, partly_reached 0, "
+                                                    "family_stopped 0, referred_on 0, other 0, "
+                                                    "none 0");
+        /* and the page shows them alike */
+        assert_int_equal(rd_report_html(o, &page, &len), 0);
+        assert_non_null(strstr(page, "<td>conflict_of_interest</td><td class=\"num\">0</td>"));
+        assert_non_null(strstr(page, "<td>referred_on</td><td class=\"num\">0</td>"));
+        free(page);
         json_decref(o);
         rd_report_free(rep);
 }
@@ -542,6 +589,7 @@ int main(void)
                 T(the_page_holds_the_figures_and_three_charts),
                 T(without_a_kept_file_the_loads_stand_alone),
                 cmocka_unit_test(codes_are_counted_as_given_and_none_without),
+                cmocka_unit_test(every_reason_code_is_listed_with_zero_when_none_occurred),
                 cmocka_unit_test(attention_lasts_until_an_event_ends_it),
                 cmocka_unit_test(a_report_needs_a_period_and_readable_events),
                 cmocka_unit_test(a_date_is_midnight_in_brussels),

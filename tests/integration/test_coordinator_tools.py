@@ -157,6 +157,46 @@ class CoordinatorToolsTest(TestCase):
         self.assertIn("nothing (they route alike)", p.stdout)
         self.assertIn("offer no waiting referral", p.stdout)
 
+    def test_rules_diff_lists_every_waiting_referral_left_with_no_candidate(self):
+        w0, w1 = self.waiting
+        # every genk connector declines w0: it waits for a coordinator already
+        for who in ("kelly", "sophie", "murat"):
+            self.d.ok({"op": "update", "id": w0, "status": "assigned", "connector": who})
+            self.d.ok({"op": "update", "id": w0, "status": "declined", "connector": who})
+        self.assertEqual(self.d.ok({"op": "get", "id": w0}).get("attention"), "all_declined")
+        self.assertNotIn("attention", self.d.ok({"op": "get", "id": w1}))
+        # a file where genk no longer serves 3600: w1 is left with no
+        # candidate, and w0 still is
+        team_genk = 'postcodes: ["3600", "3660-3668"]'
+        self.assertEqual(example().count(team_genk), 1)
+        no_3600 = example().replace(team_genk, 'postcodes: ["3660-3668"]')
+        new_file = os.path.join(self.d.dir, "routing-no-3600.yaml")
+        with open(new_file, "w") as f:
+            f.write(no_3600)
+        p = self.tool(["rules", "diff", new_file, "--state", self.db, "--json"])
+        diff = json.loads(p.stdout)
+        self.assertEqual(diff["served"], [])
+        self.assertEqual([(a["id"], a["attention"]) for a in diff["attention"]],
+                         [(w0, "no_candidate"), (w1, "no_candidate")])
+        # and what each needed under the file in force
+        self.assertEqual([a.get("before") for a in diff["attention"]], ["all_declined", None])
+        p = self.tool(["rules", "diff", new_file, "--state", self.db])
+        self.assertIn("leave %s waiting with no candidate (needs_attention: no_candidate; it "
+                      "already waits for a coordinator: all_declined)" % w0, p.stdout)
+        self.assertIn("leave %s waiting with no candidate (needs_attention: no_candidate)\n" % w1,
+                      p.stdout)
+        # a file that gives w0 a candidate: offered, and nobody is left
+        p = self.tool(["rules", "diff", self.new_file, "--state", self.db, "--json"])
+        diff_jan = json.loads(p.stdout)
+        self.assertEqual(diff_jan["served"], [{"id": w0, "connector": "jan", "team": "genk"}])
+        self.assertEqual(diff_jan["attention"], [])
+        # the daemon, reloaded with the first file, waits for a coordinator
+        # on exactly those
+        self.reload(no_3600)
+        listed = self.d.ok({"op": "list", "attention": True})["referrals"]
+        self.assertEqual(sorted((r["id"], r["attention"]) for r in listed),
+                         sorted((a["id"], a["attention"]) for a in diff["attention"]))
+
     def test_rules_test_state_decides_after_the_reload_first_serves_the_waitlist(self):
         ref = os.path.join(self.d.dir, "new-family.json")
         with open(ref, "w") as f:
@@ -191,8 +231,14 @@ class CoordinatorToolsTest(TestCase):
         self.assertEqual(rep["received"], GENK_PLACES + 2 + 1)
         self.assertEqual(rep["by_decision"],
                          {"assigned": GENK_PLACES, "waitlisted": 2, "forwarded": 1})
-        self.assertEqual(rep["declines"], {"none": 1})
-        self.assertEqual(rep["closes"], {"none": 1})
+        # every code of protocol.md in its order, 0 where none occurred, then none
+        self.assertEqual(list(rep["declines"].items()),
+                         [("no_capacity", 0), ("language", 0), ("distance", 0),
+                          ("conflict_of_interest", 0), ("not_suitable", 0), ("other", 0),
+                          ("none", 1)])
+        self.assertEqual(list(rep["closes"].items()),
+                         [("goals_reached", 0), ("partly_reached", 0), ("family_stopped", 0),
+                          ("referred_on", 0), ("other", 0), ("none", 1)])
         self.assertEqual(rep["forwarded"], [{"to": "cgg-limburg", "count": 1}])
         # the close and the decline each freed a place in genk for a family
         # waiting; the declined one waits now
@@ -212,7 +258,8 @@ class CoordinatorToolsTest(TestCase):
         p = self.tool(["report", "--db", self.db])
         self.assertRegex(p.stdout, r"(?m)^  referrals +20: assigned 17, waitlisted 2, "
                                    r"forwarded 1$")
-        self.assertRegex(p.stdout, r"(?m)^  declines by reason +none 1$")
+        self.assertRegex(p.stdout, r"(?m)^  declines by reason +no_capacity 0, language 0, "
+                                   r"distance 0, .*, other 0, none 1$")
         self.assertRegex(p.stdout, r"(?m)^    murat +team genk +\d+ of 5$")
         # a period of dates, midnight in Brussels; before this week: nothing
         p = self.tool(["report", "--db", self.db, "--json", "--from", "2020-01-01",

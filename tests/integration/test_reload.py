@@ -457,6 +457,74 @@ class DecidedReferrals(ReloadCase):
         self.assertEqual(loads(self.d.ok({"op": "stats"}))["sophie"], len(by_sophie))
 
 
+def picking(pick, people, capacity, **defaults):
+    """Family support in genk (PEOPLE with CAPACITY each, or {person:
+    capacity}) by PICK, the rest forwarded to CAW."""
+    caps = capacity if isinstance(capacity, dict) else {p: capacity for p in people}
+    return routing([rule("family", {"kind": "family_support"},
+                         assign={"teams": ["genk"], "pick": pick}), EVERYTHING_ELSE],
+                   [team("genk", [connector(p, caps[p]) for p in people])], **defaults)
+
+
+class PickedOffers(ReloadCase):
+    """routing.md, Checking and reloading: an offer made under a `pick`
+    stays where it is across a reload that changes the file; the next
+    referral goes where the new file says, counting the offers kept."""
+
+    def assertKeptOffers(self, before, base):
+        """BEFORE (submit replies) are still offered to the same connector,
+        with their start_by, and the reload (since BASE) emitted nothing
+        but config.reloaded."""
+        for rep in before:
+            got = self.d.ok({"op": "get", "id": rep["id"]})
+            self.assertEqual((got["status"], got["connector"], got["start_by"]),
+                             ("assigned", rep["connector"], rep["start_by"]), got)
+        self.assertEqual([e["type"] for e in self.d.all_events(base)], ["config.reloaded"])
+
+    def connectors(self, n):
+        return [self.d.submit(family())["connector"] for _ in range(n)]
+
+
+class LeastLoadedOffers(PickedOffers):
+    START = picking("least_loaded", ["kelly", "sophie"], 3)
+
+    def test_least_loaded_offers_stay_and_the_new_capacities_pick_the_next(self):
+        before = [self.d.submit(family()) for _ in range(3)]
+        # equal load, equal offers: by id; then the lower load
+        self.assertEqual([r["connector"] for r in before], ["kelly", "sophie", "kelly"])
+        base = self.d.last_seq()
+        # kelly down to one place (she keeps both her offers), murat joins,
+        # offers lapse later
+        ev = self.sighup(picking("least_loaded", ["kelly", "sophie", "murat"],
+                                 {"kelly": 1, "sophie": 3, "murat": 3}, accept_within="3d"))
+        self.assertEqual(ev["type"], "config.reloaded", ev)
+        self.assertKeptOffers(before, base)
+        self.assertEqual(loads(self.d.ok({"op": "stats"})), {"kelly": 2, "sophie": 1, "murat": 0})
+        # murat 0/3; then murat and sophie at 1/3 with one offer each: by
+        # id; then sophie at 1/3; kelly, over her capacity, gets none
+        self.assertEqual(self.connectors(3), ["murat", "murat", "sophie"])
+        # kelly's offer is still hers to accept
+        self.d.ok({"op": "update", "id": before[0]["id"], "status": "accepted",
+                   "connector": "kelly"})
+
+
+class RoundRobinOffers(PickedOffers):
+    START = picking("round_robin", ["kelly", "sophie"], 5)
+
+    def test_round_robin_offers_stay_and_the_turn_goes_on_in_the_new_order(self):
+        before = [self.d.submit(family())]
+        self.assertEqual(before[0]["connector"], "kelly")
+        base = self.d.last_seq()
+        # murat joins between kelly and sophie
+        ev = self.sighup(picking("round_robin", ["kelly", "murat", "sophie"], 5))
+        self.assertEqual(ev["type"], "config.reloaded", ev)
+        self.assertKeptOffers(before, base)
+        # the next after kelly, the one this rule offered to last, in the
+        # new file's order
+        self.assertEqual(self.connectors(4), ["murat", "sophie", "kelly", "murat"])
+        self.assertEqual(loads(self.d.ok({"op": "stats"})), {"kelly": 2, "murat": 2, "sophie": 1})
+
+
 class ReloadUnderLoad(ReloadCase):
     N_BEFORE = 40
     N_AFTER = 260

@@ -76,8 +76,13 @@ static void print_reload(const struct rd_preview *p, int64_t at)
         if (!json_array_size(p->served))
                 printf("  offer no waiting referral\n");
         json_array_foreach(p->attention, i, it)
-                printf("  leave %s waiting with no candidate (needs_attention: %s)\n",
-                       jstr(it, "id"), jstr(it, "attention"));
+        {
+                const char *before = jstr(it, "before");
+                printf("  leave %s waiting with no candidate (needs_attention: %s%s%s)\n",
+                       jstr(it, "id"), jstr(it, "attention"),
+                       before ? "; it already waits for a coordinator: " : "",
+                       before ? before : "");
+        }
         json_array_foreach(p->attention_ended, i, it)
                 printf("  give %s a candidate again (its attention ends)\n", jstr(it, "id"));
 }
