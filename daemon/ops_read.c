@@ -374,12 +374,16 @@ static json_t *durations(const struct rd_durations *d)
                          d->count ? json_integer(d->p90_ms / 1000) : json_null());
 }
 
-/* The reasons kept, by change and code ("none": no code given). */
+/* The reasons kept, by change and code ("none": no code given), every code
+ * of the change's list with 0 where none was given. */
 static json_t *reason_codes(const struct rd_figures *f)
 {
-        json_t *o = json_pack("{s:{}, s:{}, s:{}}", "declined", "withdrawn", "closed");
+        json_t *o = json_pack("{s:o*, s:o*, s:o*}", "declined",
+                              rd_reason_codes_zeros(&rd_declined_codes), "withdrawn",
+                              rd_reason_codes_zeros(&rd_withdrawn_codes), "closed",
+                              rd_reason_codes_zeros(&rd_closed_codes));
 
-        for (size_t i = 0; i < f->n_reasons; i++) {
+        for (size_t i = 0; o && i < f->n_reasons; i++) {
                 json_t *by = json_object_get(o, f->reasons[i].change);
                 if (by)
                         json_object_set_new(by, f->reasons[i].code[0] ? f->reasons[i].code : "none",

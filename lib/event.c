@@ -56,6 +56,20 @@ const struct rd_reason_codes rd_declined_codes = {declined, RD_ELEMENTSOF(declin
 const struct rd_reason_codes rd_withdrawn_codes = {withdrawn, RD_ELEMENTSOF(withdrawn)};
 const struct rd_reason_codes rd_closed_codes = {closed, RD_ELEMENTSOF(closed)};
 
+json_t *rd_reason_codes_zeros(const struct rd_reason_codes *codes)
+{
+        json_t *c = json_object();
+
+        for (size_t i = 0; c && i <= codes->n; i++) {
+                if (json_object_set_new(c, i < codes->n ? codes->code[i] : "none",
+                                        json_integer(0)) < 0) {
+                        json_decref(c);
+                        return NULL;
+                }
+        }
+        return c;
+}
+
 static const char *const attention_names[] = {
         [RD_ATTENTION_NONE] = "",
         [RD_ATTENTION_ALL_DECLINED] = "all_declined",

@@ -51,9 +51,14 @@ struct rd_reason_codes {
 };
 
 /* The one list per change that takes a reason_code: an update is checked
- * against it (hub_update.c) and the report counts by it (report.c).
- * Static. */
+ * against it (hub_update.c), and the report and stats count by it
+ * (rd_reason_codes_zeros). Static. */
 extern const struct rd_reason_codes rd_declined_codes, rd_withdrawn_codes, rd_closed_codes;
+
+/* A new object of the counts by CODES, each 0, then "none" (a change
+ * without a code) 0, in that order, so that figures have every key
+ * whatever happened. Owned by the caller; NULL when out of memory. */
+json_t *rd_reason_codes_zeros(const struct rd_reason_codes *codes);
 
 #define RD_RID_MAX 24         /* "R" + digits */
 #define RD_REASON_MAX 512     /* bytes of a forward reason (from the routing file) */

@@ -72,23 +72,6 @@ static void plan_samples(struct rd_report *rep)
         rep->n_samples = n;
 }
 
-/* The counts by CODES, each 0, and "none" (a change without a code) 0, in
- * that order: a report has every key whatever happened. NULL when out of
- * memory. */
-static json_t *zero_counts(const struct rd_reason_codes *codes)
-{
-        json_t *c = json_object();
-
-        for (size_t i = 0; c && i <= codes->n; i++) {
-                if (json_object_set_new(c, i < codes->n ? codes->code[i] : "none",
-                                        json_integer(0)) < 0) {
-                        json_decref(c);
-                        return NULL;
-                }
-        }
-        return c;
-}
-
 int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
 {
         struct rd_report *rep;
@@ -101,8 +84,8 @@ int rd_report_new(int64_t from_ms, int64_t to_ms, struct rd_report **out)
         rep->from = from_ms;
         rep->to = to_ms;
         plan_samples(rep);
-        rep->declines = zero_counts(&rd_declined_codes);
-        rep->closes = zero_counts(&rd_closed_codes);
+        rep->declines = rd_reason_codes_zeros(&rd_declined_codes);
+        rep->closes = rd_reason_codes_zeros(&rd_closed_codes);
         rep->forwards = json_object();
         if (!rep->declines || !rep->closes || !rep->forwards) {
                 rd_report_free(rep);

@@ -29,6 +29,14 @@ CODES = {
 }
 
 
+def zeros(change, **given):
+    """The counts stats gives for CHANGE: every code of its list, then none,
+    in that order, 0 but where GIVEN says otherwise."""
+    counts = {code: 0 for code in CODES[change] + ["none"]}
+    counts.update(given)
+    return counts
+
+
 def text(n):
     return "%s %d: the mother lost her job and the family sleeps at her sister's" % (MARKER, n)
 
@@ -203,8 +211,11 @@ class Reasons(rdtest.TestCase):
         self.ok_update(d, rs[1]["id"], "declined", connector=rs[1]["connector"])
         self.ok_update(d, rs[2]["id"], "withdrawn", reason_code="moved")
         codes = d.ok({"op": "stats"})["reason_codes"]
-        self.assertEqual(codes, {"declined": {"no_capacity": 1, "none": 1},
-                                 "withdrawn": {"moved": 1}, "closed": {}})
+        self.assertEqual(codes, {"declined": zeros("declined", no_capacity=1, none=1),
+                                 "withdrawn": zeros("withdrawn", moved=1),
+                                 "closed": zeros("closed")})
+        for change in CODES:  # every code of the contract's list, in its order, then none
+            self.assertEqual(list(codes[change]), CODES[change] + ["none"])
 
     def test_referralctl_gives_and_shows_them(self):
         d = self.daemon(routing=basic(capacity=5))

@@ -95,8 +95,14 @@ class Stats(rdtest.TestCase):
         for change, codes in rep["reason_codes"].items():
             self.assertIn(change, line)
             for code, n in codes.items():
-                self.assertIn("%s %d" % (code, n), line)
-        self.assertEqual(rep["reason_codes"]["closed"], {"goals_reached": 1})
+                if n:  # the codes given; the zeros are left out of the line
+                    self.assertIn("%s %d" % (code, n), line)
+                else:
+                    self.assertNotIn("%s 0" % code, line)
+        closed = rep["reason_codes"]["closed"]
+        self.assertEqual({c: n for c, n in closed.items() if n}, {"goals_reached": 1})
+        self.assertIn("goals_reached", closed)
+        self.assertEqual(closed["other"], 0, "every code of the list, 0 where none was given")
         for t in rep["teams"]:
             self.assertIn("team %s (load %d/%d)" % (t["id"], t["load"], t["capacity"]), text)
             for c in t["connectors"]:

@@ -122,7 +122,8 @@ static void print_waitlist(const json_t *w)
         putchar('\n');
 }
 
-/* "reasons: declined no_capacity 3, none 1; withdrawn moved 1; closed -" */
+/* "reasons: declined no_capacity 3, none 1; withdrawn moved 1; closed -": the
+ * codes given, the zeros left out */
 static void print_reason_codes(const json_t *codes)
 {
         json_t *by, *v;
@@ -138,8 +139,9 @@ static void print_reason_codes(const json_t *codes)
                 printf("%s %s", n++ ? ";" : "", change);
                 json_object_foreach(by, code, v)
                 {
-                        printf("%s %s %" JSON_INTEGER_FORMAT, k++ ? "," : "", code,
-                               json_integer_value(v));
+                        if (json_integer_value(v) != 0)
+                                printf("%s %s %" JSON_INTEGER_FORMAT, k++ ? "," : "", code,
+                                       json_integer_value(v));
                 }
                 if (!k)
                         printf(" -");
