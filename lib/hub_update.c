@@ -185,6 +185,14 @@ static int check_needs(const struct rd_hub *h, const struct rd_update *u, unsign
         if ((needs & MAY_EXPECTED_END) && u->expected_end_ms && u->expected_end_ms <= now)
                 return rd_error_set(err, RD_INVALID, "expected_end",
                                     "expected_end must be a time in the future");
+        /* a field the change does not take is not known for it: a client
+         * that sends one meant another change */
+        if (!(needs & NEED_FORWARD_TO) && u->forward_to)
+                return rd_error_set(err, RD_INVALID, "forward_to",
+                                    "only a manual forward (status forwarded) takes forward_to");
+        if (!(needs & MAY_EXPECTED_END) && u->expected_end_ms)
+                return rd_error_set(err, RD_INVALID, "expected_end",
+                                    "only started takes expected_end");
         return 0;
 }
 

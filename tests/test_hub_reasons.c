@@ -217,6 +217,49 @@ static void a_code_on_another_change_is_invalid(void **state)
         assert_non_null(strstr(msg, "no_capacity, language, distance"));
 }
 
+/* forward_to and expected_end belong to one change each: on another they
+ * are invalid and change nothing, as a reason_code is. */
+static void a_forward_target_or_an_expected_end_on_another_change_is_invalid(void **state)
+{
+        struct fx *f = *state;
+        struct rd_stored a = sub(f, FAMILY("A"), T0);
+        struct rd_update u = {
+                .id = a.id, .status = RD_STATUS_WITHDRAWN, .forward_to = "cgg-limburg"};
+        struct rd_stored st;
+        struct rd_error err;
+        bool changed;
+        const char *msg;
+
+        msg = refused(f, &u, T0 + 1, RD_INVALID, "forward_to");
+        assert_non_null(strstr(msg, "forwarded"));
+        u = (struct rd_update){.id = a.id,
+                               .status = RD_STATUS_ACCEPTED,
+                               .connector = "kelly",
+                               .forward_to = "cgg-limburg"};
+        refused(f, &u, T0 + 1, RD_INVALID, "forward_to");
+        u = (struct rd_update){.id = a.id,
+                               .status = RD_STATUS_ACCEPTED,
+                               .connector = "kelly",
+                               .expected_end_ms = T0 + 90 * DAY};
+        msg = refused(f, &u, T0 + 1, RD_INVALID, "expected_end");
+        assert_non_null(strstr(msg, "started"));
+        u = (struct rd_update){.id = a.id,
+                               .status = RD_STATUS_FORWARDED,
+                               .forward_to = "cgg-limburg",
+                               .reason = "no place in time",
+                               .expected_end_ms = T0 + 90 * DAY};
+        refused(f, &u, T0 + 1, RD_INVALID, "expected_end");
+        assert_int_equal(get(f, a.id).status, RD_STATUS_ASSIGNED);
+        /* each on its own change is taken */
+        u = (struct rd_update){.id = a.id,
+                               .status = RD_STATUS_STARTED,
+                               .connector = "kelly",
+                               .expected_end_ms = T0 + 90 * DAY};
+        assert_int_equal(update(f, &u, T0 + 2, &st, &changed, &err), 0);
+        assert_true(changed);
+        assert_int_equal(get(f, a.id).expected_end_ms, T0 + 90 * DAY);
+}
+
 static void the_state_machine_is_checked_before_the_code(void **state)
 {
         struct fx *f = *state;
@@ -386,6 +429,7 @@ int main(void)
                 T(withdrawals_and_closes_keep_theirs_oldest_first),
                 T(each_status_takes_its_own_codes_and_no_other),
                 T(a_code_on_another_change_is_invalid),
+                T(a_forward_target_or_an_expected_end_on_another_change_is_invalid),
                 T(the_state_machine_is_checked_before_the_code),
                 T(a_repeat_with_another_code_or_text_changes_nothing),
                 T(erasing_takes_the_text_and_keeps_the_code),
