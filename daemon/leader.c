@@ -143,9 +143,25 @@ static void attempt_logged(struct rd_server *srv, int r, int64_t t)
                rd_store_errmsg(srv->store));
 }
 
+/* While the store makes its connection: how long the loop may sleep
+ * before the host in hand is given up (the loop also wakes when the
+ * connection's socket is ready: poll_slots), at most LEAD_EVERY_MS. */
+static long connect_wait(struct rd_server *srv, int64_t t)
+{
+        int64_t deadline = 0;
+        short events;
+
+        rd_store_connect_fd(srv->store, &events, &deadline);
+        if (deadline - t > LEAD_EVERY_MS)
+                return LEAD_EVERY_MS;
+        return deadline > t ? (long)(deadline - t) : 0;
+}
+
 long rd_server_lead(struct rd_server *srv)
 {
-        int64_t t = rd_mono_ms();
+        int64_t t = rd_mono_ms(), deadline;
+        short events;
+        bool connecting;
         int r;
 
         if (!(rd_store_caps(srv->store) & RD_STORE_LEADERSHIP))
@@ -154,10 +170,15 @@ long rd_server_lead(struct rd_server *srv)
                 step_down(srv, rd_store_errmsg(srv->store));
                 return LEAD_AFTER_LOSS_MS;
         }
-        if (t < srv->lead_next)
+        /* a connection in flight goes on whenever the loop comes by */
+        connecting = rd_store_connect_fd(srv->store, &events, &deadline) >= 0;
+        if (!connecting && t < srv->lead_next)
                 return (long)(srv->lead_next - t);
-        srv->lead_next = t + LEAD_EVERY_MS;
-        r = rd_store_lead(srv->store);
+        if (!connecting)
+                srv->lead_next = t + LEAD_EVERY_MS;
+        r = rd_store_lead(srv->store, t);
+        if (r == RD_STORE_CONNECTING)
+                return connect_wait(srv, t);
         attempt_logged(srv, r, t);
         if (srv->ops.standby && r == 1)
                 take_over(srv);

@@ -5,6 +5,7 @@
  * deadlines.c (timers) and reload.c (SIGHUP). */
 #include <errno.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ enum {
         PFD_SIGNAL,     /* the signalfd: SIGTERM, SIGINT, SIGHUP */
         PFD_MON_INTAKE, /* the intake socket's monitor (LISTEN_INTAKE) */
         PFD_MON_EVENTS, /* the events socket's monitor (LISTEN_EVENTS) */
+        PFD_STORE,      /* the store's connection being made (rd_store_connect_fd; -1: none) */
         PFD_ZAP,        /* the ZAP handler: who may connect */
         PFD_MAX
 };
@@ -437,6 +439,14 @@ static void serve_auth(struct rd_server *srv)
 /* Fill the poll array ITEMS; returns how many slots are polled. */
 static int poll_slots(struct rd_server *srv, zmq_pollitem_t items[PFD_MAX])
 {
+        short events = 0;
+        int64_t deadline;
+        int fd = rd_store_connect_fd(srv->store, &events, &deadline);
+
+        /* a negative fd is not polled; what the connection waits for
+         * wakes the loop, which carries it on (rd_server_lead) */
+        items[PFD_STORE] =
+                (zmq_pollitem_t){.fd = fd, .events = (events & POLLOUT) ? ZMQ_POLLOUT : ZMQ_POLLIN};
         items[PFD_INTAKE] = (zmq_pollitem_t){.socket = srv->intake, .events = ZMQ_POLLIN};
         items[PFD_SIGNAL] = (zmq_pollitem_t){.fd = srv->sigfd, .events = ZMQ_POLLIN};
         items[PFD_MON_INTAKE] = (zmq_pollitem_t){
@@ -520,10 +530,11 @@ int rd_server_run(struct rd_server *srv)
         /* deadlines that passed while the daemon was down fire at once */
         timeout = rd_server_serve_deadlines(srv);
         while (!srv->ops.stopping) {
-                int n_items = poll_slots(srv, items);
+                int n_items;
                 long wait;
 
-                lead = rd_server_lead(srv); /* -1 on a store of its own */
+                lead = rd_server_lead(srv);       /* -1 on a store of its own */
+                n_items = poll_slots(srv, items); /* the store's slot as the lead left it */
                 wait = min_timeout(min_timeout(timeout, keepalive(srv)),
                                    min_timeout(reopen_listeners(srv), lead));
                 if (zmq_poll(items, n_items, wait) < 0 && errno != EINTR) {

@@ -98,11 +98,18 @@ static int watch(struct rd_store *s, int r)
 /* Call the driver (EXPR) unless the transaction is lost, and watch. */
 #define CALL(s, expr) ((s)->txn == RD_STORE_TXN_LOST ? RD_STORE_ABORTED : watch((s), (expr)))
 
-int rd_store_lead(struct rd_store *s)
+int rd_store_lead(struct rd_store *s, int64_t now_ms)
 {
         if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->lead)
                 return 1;
-        return s->ops->lead(s);
+        return s->ops->lead(s, now_ms);
+}
+
+int rd_store_connect_fd(const struct rd_store *s, short *events, int64_t *deadline_ms)
+{
+        if (!(s->caps & RD_STORE_LEADERSHIP) || !s->ops->connect_fd)
+                return -1;
+        return s->ops->connect_fd(s, events, deadline_ms);
 }
 
 bool rd_store_leading(const struct rd_store *s)

@@ -292,8 +292,8 @@ struct rd_store;
 /* The operations every driver implements; the entry point rd_store_NAME
  * below documents each, or the one named beside it. Every pointer is set,
  * except checkpoint (NULL without RD_STORE_CAN_WIPE), prefetch (NULL
- * where a read costs no round trip) and lead and leading (NULL without
- * RD_STORE_LEADERSHIP). A driver's rows carry their id
+ * where a read costs no round trip) and lead, leading and connect_fd (NULL
+ * without RD_STORE_LEADERSHIP). A driver's rows carry their id
  * (rd_store_format_id). */
 struct rd_store_ops {
         const char *name; /* "sqlite", "postgresql" */
@@ -379,9 +379,10 @@ struct rd_store_ops {
         int (*routing_text)(struct rd_store *s, const char *digest, char **text, size_t *len);
         /* wiping (RD_STORE_CAN_WIPE) */
         int (*checkpoint)(struct rd_store *s);
-        /* leadership (RD_STORE_LEADERSHIP; both NULL without it) */
-        int (*lead)(struct rd_store *s);
+        /* leadership (RD_STORE_LEADERSHIP; all three NULL without it) */
+        int (*lead)(struct rd_store *s, int64_t now_ms);
         bool (*leading)(const struct rd_store *s);
+        int (*connect_fd)(const struct rd_store *s, short *events, int64_t *deadline_ms);
 };
 
 /* Every driver's store begins with this; the driver's opener fills OPS
@@ -598,22 +599,40 @@ bool rd_store_in_transaction(const struct rd_store *store);
  * leads and writes, the others wait to take over.
  *
  * rd_store_lead: outside a transaction, take the lead, or, while this
- * store leads, check that it still does; one round trip (connecting again
- * first when the connection is gone). Taking it advances the database's
- * epoch, which the first statement of every writing transaction checks:
- * a store that lost the lead can never commit again, whatever it had sent.
- * Returns 1 when this store leads, 0 when another does (or the database
- * takes no writes: a standby server), or a negative errno (the reason in
- * rd_store_errmsg): the database cannot be reached, and this store does
- * not lead. Once a store was asked to lead, rd_store_begin fails with
- * -EAGAIN whenever it does not. Without RD_STORE_LEADERSHIP: 1, always.
+ * store leads, check that it still does; one round trip. When the
+ * connection is gone it is made again without blocking: the first call
+ * starts it and returns RD_STORE_CONNECTING, and so does every later call
+ * until the connection is made (then the round trip follows in the same
+ * call) or every host of the conninfo failed or let its connect_timeout
+ * pass (a negative errno); call it again when rd_store_connect_fd's socket
+ * is ready or its deadline has come. NOW_MS: the monotonic clock in ms,
+ * which times the hosts out (the driver reads no clock for it). Taking the
+ * lead advances the database's epoch, which the first statement of every
+ * writing transaction checks: a store that lost the lead can never commit
+ * again, whatever it had sent. Returns 1 when this store leads, 0 when
+ * another does (or the database takes no writes: a standby server),
+ * RD_STORE_CONNECTING, or a negative errno (the reason in rd_store_errmsg):
+ * the database cannot be reached, and this store does not lead. Once a
+ * store was asked to lead, rd_store_begin fails with -EAGAIN whenever it
+ * does not, and a read outside a transaction fails with -ENOTCONN while
+ * the connection is gone (only rd_store_lead connects again, never
+ * blocking on a silent server). Without RD_STORE_LEADERSHIP: 1, always.
  *
  * rd_store_leading: whether this store leads, from memory (no round trip):
  * false from the moment the driver learnt that it lost the lead (its
  * session ended, the epoch moved), and before the first rd_store_lead
- * that returned 1. Without RD_STORE_LEADERSHIP: true, always. */
-int rd_store_lead(struct rd_store *store);
+ * that returned 1. Without RD_STORE_LEADERSHIP: true, always.
+ *
+ * rd_store_connect_fd: while rd_store_lead makes a connection
+ * (RD_STORE_CONNECTING), its socket (borrowed: it may change from one
+ * call of rd_store_lead to the next), with POLLIN or POLLOUT (<poll.h>)
+ * in *EVENTS for what it waits for and in *DEADLINE_MS when the host in
+ * hand is given up (the clock of NOW_MS; INT64_MAX: never, connect_timeout
+ * 0); else -1 (always without RD_STORE_LEADERSHIP). */
+#define RD_STORE_CONNECTING 2
+int rd_store_lead(struct rd_store *store, int64_t now_ms);
 bool rd_store_leading(const struct rd_store *store);
+int rd_store_connect_fd(const struct rd_store *store, short *events, int64_t *deadline_ms);
 
 /* Newest seq committed or appended in the open transaction; 0 when none.
  * A request or transaction rolled back gives its seqs back. */

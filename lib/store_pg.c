@@ -213,6 +213,7 @@ static void pg_close(struct rd_store *base)
         struct pg_store *s = pgs(base);
 
         pg_disconnect(s);
+        pg_hosts_free(&s->hosts);
         free(s->conninfo);
         if (s->password) {
                 explicit_bzero(s->password, strlen(s->password));
@@ -329,4 +330,5 @@ static const struct rd_store_ops pg_ops = {
         .checkpoint = NULL, /* nothing to wipe: PostgreSQL keeps old bytes until vacuum */
         .lead = pg_lead,
         .leading = pg_leading,
+        .connect_fd = pg_connect_fd,
 };

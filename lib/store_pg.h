@@ -175,6 +175,16 @@ struct pg_pending {
 
 struct pg_found;
 
+/* The hosts of the conninfo as libpq took them at the first connection
+ * (its PQconninfo: host, hostaddr and port, comma-separated lists, NULL
+ * when not set; N hosts, libpq's count) and connect_timeout in seconds (0:
+ * none). A connection made without blocking tries one host at a time. */
+struct pg_hosts {
+        char *host, *hostaddr, *port;
+        size_t n;
+        int timeout_s;
+};
+
 /* The driver's store. */
 struct pg_store {
         struct rd_store base;
@@ -206,6 +216,13 @@ struct pg_store {
         bool lead_mode; /* asked to lead once: no transaction begins unless it leads */
         bool leading;   /* this session holds the lead in EPOCH */
         int64_t epoch;  /* the epoch it leads in, or (never asked to lead) the one read */
+        /* a connection being made without blocking (store_pg_conn.c) */
+        struct pg_hosts hosts;
+        PGconn *connecting;              /* NULL: none in flight (CONN is NULL then) */
+        PostgresPollingStatusType wants; /* what it waits for: READING or WRITING */
+        size_t connect_host;             /* the host it tries, of HOSTS */
+        int64_t connect_deadline;        /* monotonic ms when that host is given up */
+        char connect_err[512];           /* the reasons of the hosts that failed so far */
         char errmsg[512];
 };
 
@@ -230,8 +247,26 @@ int pg_open(const char *conninfo, const char *password, bool read_only, struct r
  * negative errno with the reason in S->ERRMSG (the connection then closed). */
 int pg_connect(struct pg_store *s);
 
+/* Make the connection without blocking (rd_store_lead; outside a
+ * transaction, not connected): start it at the first host, or carry the
+ * one in flight on as far as its socket allows (a poll that does not
+ * wait), the next host when one fails or lets its connect_timeout pass by
+ * NOW_MS (monotonic ms). Once made, the connection is set up as
+ * pg_connect's is (blocking, on a server that answers). 0 when connected,
+ * RD_STORE_CONNECTING while in flight, or a negative errno with every
+ * host's reason in S->ERRMSG. */
+int pg_connect_step(struct pg_store *s, int64_t now_ms);
+
+/* The connect_fd op (store.h). */
+int pg_connect_fd(const struct rd_store *s, short *events, int64_t *deadline_ms);
+
+/* Forget the conninfo's hosts (at close). */
+void pg_hosts_free(struct pg_hosts *h);
+
 /* Connected, or connect now (outside a transaction only): 0 or a
- * negative errno. */
+ * negative errno. A store asked to lead never connects here (-ENOTCONN,
+ * S->ERRMSG kept: the reason it is not connected): only rd_store_lead
+ * does, without blocking. */
 int pg_ensure_conn(struct pg_store *s);
 
 /* Before a transaction: connect again when the connection is gone, read
@@ -246,7 +281,8 @@ int pg_counters_set(struct pg_store *s, const PGresult *res, int col);
 
 /* ---- store_pg_pipe.c: the pipeline --------------------------------------------------------- */
 
-/* Close the connection (NULL after); what was pending is forgotten. */
+/* Close the connection (NULL after), and one being made; what was
+ * pending is forgotten. */
 void pg_disconnect(struct pg_store *s);
 
 /* The connection is gone, or given up (while doing WHY, or NULL): record
@@ -329,7 +365,7 @@ void pg_found_clear(struct pg_store *s);
 /* ---- store_pg_lead.c: leadership (rd_store_lead) ------------------------------------------ */
 
 /* The lead and leading ops (store.h). */
-int pg_lead(struct rd_store *s);
+int pg_lead(struct rd_store *s, int64_t now_ms);
 bool pg_leading(const struct rd_store *s);
 
 /* The counters' EPOCH as just read from the database: a store that never

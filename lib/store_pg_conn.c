@@ -238,13 +238,97 @@ static int check_server(struct pg_store *s)
         return 0;
 }
 
+/* ---- connecting ------------------------------------------------------------------------------ */
+
+/* A copy of option KEY's value in OPTS (NULL when not set): 0 or -ENOMEM. */
+static int option_copy(const PQconninfoOption *opts, const char *key, char **dst)
+{
+        for (const PQconninfoOption *o = opts; o->keyword; o++) {
+                if (strcmp(o->keyword, key) != 0 || !o->val || !o->val[0])
+                        continue;
+                *dst = strdup(o->val);
+                return *dst ? 0 : -ENOMEM;
+        }
+        *dst = NULL;
+        return 0;
+}
+
+/* How many entries the comma-separated LIST holds (0: NULL). */
+static size_t entries(const char *list)
+{
+        size_t n = list ? 1 : 0;
+
+        for (; list && *list; list++)
+                n += *list == ',';
+        return n;
+}
+
+void pg_hosts_free(struct pg_hosts *h)
+{
+        free(h->host);
+        free(h->hostaddr);
+        free(h->port);
+        *h = (struct pg_hosts){0};
+}
+
+/* The hosts and connect_timeout of the connection just made, as libpq
+ * read them from the conninfo, its environment and the driver's defaults
+ * (libpq's rules: as many hosts as hostaddr has entries, else host; a
+ * timeout below 2 s is 2 s). 0 or -ENOMEM. */
+static int hosts_read(struct pg_store *s)
+{
+        PQconninfoOption *opts = PQconninfo(s->conn);
+        char *timeout = NULL;
+        int r = opts ? 0 : -ENOMEM;
+
+        if (r == 0)
+                r = option_copy(opts, "host", &s->hosts.host);
+        if (r == 0)
+                r = option_copy(opts, "hostaddr", &s->hosts.hostaddr);
+        if (r == 0)
+                r = option_copy(opts, "port", &s->hosts.port);
+        if (r == 0)
+                r = option_copy(opts, "connect_timeout", &timeout);
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+                if (strcmp(o->keyword, "password") == 0 && o->val)
+                        explicit_bzero(o->val, strlen(o->val));
+        PQconninfoFree(opts);
+        s->hosts.timeout_s = timeout ? atoi(timeout) : 0;
+        if (s->hosts.timeout_s == 1)
+                s->hosts.timeout_s = 2;
+        s->hosts.timeout_s = s->hosts.timeout_s < 0 ? 0 : s->hosts.timeout_s;
+        free(timeout);
+        s->hosts.n = s->hosts.hostaddr ? entries(s->hosts.hostaddr) : entries(s->hosts.host);
+        s->hosts.n = s->hosts.n ? s->hosts.n : 1;
+        if (r < 0) {
+                pg_hosts_free(&s->hosts);
+                snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+        }
+        return r;
+}
+
+/* The keywords and values of a connection, NULL-terminated. */
+#define PG_PARAMS_MAX 16
+struct conn_params {
+        const char *keys[PG_PARAMS_MAX], *values[PG_PARAMS_MAX];
+        int n;
+};
+
+static void param(struct conn_params *p, const char *key, const char *value)
+{
+        p->keys[p->n] = key;
+        p->values[p->n++] = value;
+        p->keys[p->n] = p->values[p->n] = NULL;
+}
+
 /* libpq's own settings come first, so that the conninfo (expanded from
- * dbname) may set them otherwise; the password of password_file last.
- * Keepalives notice a server that vanished while the connection idles;
- * tcp_user_timeout bounds what is sent and not acknowledged (a COMMIT on
- * its way), and the connect of libpq 15's blocking PQcancel, so that no
- * wait of the driver outlasts the daemon's watchdog (30 s). */
-static PGconn *open_conn(const struct pg_store *s)
+ * dbname) may set them otherwise; the password of password_file after it
+ * (and what the caller adds, after that). Keepalives notice a server that
+ * vanished while the connection idles; tcp_user_timeout bounds what is
+ * sent and not acknowledged (a COMMIT on its way), and the connect of
+ * libpq 15's blocking PQcancel, so that no wait of the driver outlasts the
+ * daemon's watchdog (30 s). */
+static void conn_params(const struct pg_store *s, struct conn_params *p)
 {
         static const struct {
                 const char *key, *value;
@@ -257,38 +341,22 @@ static PGconn *open_conn(const struct pg_store *s)
                 {"client_encoding", "UTF8"},
                 {"fallback_application_name", "referrald"},
         };
-        enum { N = sizeof defaults / sizeof defaults[0] };
-        const char *keys[N + 3], *values[N + 3];
 
-        for (size_t i = 0; i < N; i++) {
-                keys[i] = defaults[i].key;
-                values[i] = defaults[i].value;
-        }
-        keys[N] = "dbname";
-        values[N] = s->conninfo;
-        keys[N + 1] = "password";
-        values[N + 1] = s->password;
-        keys[N + 2] = values[N + 2] = NULL;
-        return PQconnectdbParams(keys, values, 1);
+        p->n = 0;
+        for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+                param(p, defaults[i].key, defaults[i].value);
+        param(p, "dbname", s->conninfo);
+        param(p, "password", s->password);
 }
 
-int pg_connect(struct pg_store *s)
+/* After the connect: check the server, create or migrate the schema (not
+ * when read-only), enter pipeline mode, prepare every statement and read
+ * the counters; the connection closed on failure. */
+static int set_up(struct pg_store *s)
 {
         char msg[400];
         int r;
 
-        pg_disconnect(s);
-        s->conn = open_conn(s);
-        if (!s->conn) {
-                snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
-                return -ENOMEM;
-        }
-        if (PQstatus(s->conn) != CONNECTION_OK) {
-                pg_one_line(msg, sizeof msg, PQerrorMessage(s->conn));
-                snprintf(s->errmsg, sizeof s->errmsg, "cannot connect: %s", msg);
-                pg_disconnect(s);
-                return -ENOTCONN;
-        }
         PQsetNoticeReceiver(s->conn, on_notice, s);
         r = check_server(s);
         if (r == 0)
@@ -309,6 +377,160 @@ int pg_connect(struct pg_store *s)
         return r;
 }
 
+int pg_connect(struct pg_store *s)
+{
+        struct conn_params p;
+        char msg[400];
+        int r;
+
+        pg_disconnect(s);
+        conn_params(s, &p);
+        s->conn = PQconnectdbParams(p.keys, p.values, 1);
+        if (!s->conn) {
+                snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+                return -ENOMEM;
+        }
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+                pg_one_line(msg, sizeof msg, PQerrorMessage(s->conn));
+                snprintf(s->errmsg, sizeof s->errmsg, "cannot connect: %s", msg);
+                pg_disconnect(s);
+                return -ENOTCONN;
+        }
+        if (!s->hosts.n && (r = hosts_read(s)) < 0) {
+                pg_disconnect(s);
+                return r;
+        }
+        return set_up(s);
+}
+
+/* ---- a connection made without blocking (rd_store_lead) ------------------------------------- */
+
+/* Entry I of LIST, a comma-separated list of more than one entry, into
+ * DST: the value that makes host I of the conninfo the only one (libpq
+ * splits these lists at every comma). NULL when LIST has one entry or
+ * none: it stands for every host as it is. */
+static const char *entry(const char *list, size_t i, char *dst, size_t size)
+{
+        const char *e;
+
+        if (!list || !strchr(list, ','))
+                return NULL;
+        for (; i > 0 && list; i--)
+                list = strchr(list, ',') ? strchr(list, ',') + 1 : NULL;
+        if (!list)
+                return NULL;
+        e = strchr(list, ',');
+        snprintf(dst, size, "%.*s", (int)(e ? (size_t)(e - list) : strlen(list)), list);
+        return dst;
+}
+
+/* Start the attempt at host I of the conninfo (the first: a new attempt,
+ * the reasons of the last forgotten). 0, or -ENOMEM. */
+static int attempt_start(struct pg_store *s, size_t i, int64_t now_ms)
+{
+        struct conn_params p;
+        char v[3][256];
+        const char *host = entry(s->hosts.host, i, v[0], sizeof v[0]);
+        const char *hostaddr = entry(s->hosts.hostaddr, i, v[1], sizeof v[1]);
+        const char *port = entry(s->hosts.port, i, v[2], sizeof v[2]);
+
+        if (i == 0) {
+                pg_disconnect(s);
+                s->connect_err[0] = '\0';
+        }
+        conn_params(s, &p);
+        if (host)
+                param(&p, "host", host);
+        if (hostaddr)
+                param(&p, "hostaddr", hostaddr);
+        if (port)
+                param(&p, "port", port);
+        s->connecting = PQconnectStartParams(p.keys, p.values, 1);
+        if (!s->connecting) {
+                snprintf(s->errmsg, sizeof s->errmsg, "cannot connect: out of memory");
+                return -ENOMEM;
+        }
+        s->connect_host = i;
+        s->wants = PGRES_POLLING_WRITING; /* libpq's first wait */
+        s->connect_deadline = s->hosts.timeout_s ? now_ms + s->hosts.timeout_s * 1000LL : INT64_MAX;
+        return 0;
+}
+
+/* The host in hand failed (WHY: the driver's reason, NULL: libpq's): its
+ * reason joins the attempt's, and its connection is closed. */
+static void attempt_failed(struct pg_store *s, const char *why)
+{
+        size_t n = strlen(s->connect_err);
+        char msg[300];
+
+        if (why)
+                snprintf(msg, sizeof msg, "connection to server at \"%s\", port %s failed: %s",
+                         PQhost(s->connecting), PQport(s->connecting), why);
+        else
+                pg_one_line(msg, sizeof msg, PQerrorMessage(s->connecting));
+        snprintf(s->connect_err + n, sizeof s->connect_err - n, "%s%s", n ? "; " : "", msg);
+        PQfinish(s->connecting);
+        s->connecting = NULL;
+}
+
+/* The host in hand, as far as its socket allows: 1 connected, 0 still in
+ * flight, -1 failed or timed out (attempt_failed). PQconnectPoll is called
+ * only when the socket is ready for what it waits for, as libpq asks. */
+static int attempt_advance(struct pg_store *s, int64_t now_ms)
+{
+        struct pollfd p = {.fd = PQsocket(s->connecting),
+                           .events = s->wants == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        PostgresPollingStatusType st = s->wants;
+
+        if (PQstatus(s->connecting) == CONNECTION_BAD)
+                st = PGRES_POLLING_FAILED;
+        else if (p.fd < 0 || poll(&p, 1, 0) > 0)
+                st = PQconnectPoll(s->connecting);
+        if (st == PGRES_POLLING_OK)
+                return 1;
+        if (st == PGRES_POLLING_FAILED) {
+                attempt_failed(s, NULL);
+                return -1;
+        }
+        s->wants = st;
+        if (now_ms < s->connect_deadline)
+                return 0;
+        attempt_failed(s, "timeout expired");
+        return -1;
+}
+
+int pg_connect_step(struct pg_store *s, int64_t now_ms)
+{
+        int r = s->connecting ? 0 : attempt_start(s, 0, now_ms);
+
+        while (r == 0 && (r = attempt_advance(s, now_ms)) < 0) {
+                if (s->connect_host + 1 >= s->hosts.n) {
+                        snprintf(s->errmsg, sizeof s->errmsg, "cannot connect: %.480s",
+                                 s->connect_err);
+                        return -ENOTCONN;
+                }
+                r = attempt_start(s, s->connect_host + 1, now_ms);
+        }
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return RD_STORE_CONNECTING;
+        s->conn = s->connecting;
+        s->connecting = NULL;
+        return set_up(s);
+}
+
+int pg_connect_fd(const struct rd_store *base, short *events, int64_t *deadline_ms)
+{
+        const struct pg_store *s = (const struct pg_store *)base;
+
+        if (!s->connecting)
+                return -1;
+        *events = s->wants == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        *deadline_ms = s->connect_deadline;
+        return PQsocket(s->connecting);
+}
+
 /* Connected, or connect now (outside a transaction only). */
 int pg_ensure_conn(struct pg_store *s)
 {
@@ -316,12 +538,14 @@ int pg_ensure_conn(struct pg_store *s)
                 return 0;
         if (s->in_txn)
                 return s->fault ? s->fault : pg_fail(s, -ENOTCONN, "not connected");
+        if (s->lead_mode) /* rd_store_lead connects, without blocking */
+                return -ENOTCONN;
         return pg_connect(s);
 }
 
 int pg_ready(struct pg_store *s)
 {
         if (!s->conn)
-                return pg_connect(s); /* it reads the counters */
+                return pg_ensure_conn(s); /* pg_connect reads the counters */
         return s->reread ? read_counters(s) : 0;
 }

@@ -69,18 +69,21 @@ static int take(struct pg_store *s)
         return r < 0 ? r : s->leading ? 1 : 0;
 }
 
-int pg_lead(struct rd_store *base)
+int pg_lead(struct rd_store *base, int64_t now_ms)
 {
         struct pg_store *s = pgs(base);
+        int r;
 
         if (s->in_txn) {
                 snprintf(s->errmsg, sizeof s->errmsg, "cannot take the lead inside a transaction");
                 return -EINVAL;
         }
         s->lead_mode = true;
-        if (s->leading)
+        if (s->leading) /* connected: the lead goes with the connection */
                 return still_leading(s);
-        return take(s); /* pg_read connects first when the connection is gone */
+        if (!s->conn && (r = pg_connect_step(s, now_ms)) != 0)
+                return r;
+        return take(s);
 }
 
 bool pg_leading(const struct rd_store *base)

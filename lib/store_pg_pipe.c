@@ -83,6 +83,8 @@ void pg_disconnect(struct pg_store *s)
 {
         PQfinish(s->conn);
         s->conn = NULL;
+        PQfinish(s->connecting);
+        s->connecting = NULL;
         s->pending.head = s->pending.n = 0;
         s->reread = true;   /* what was committed meanwhile is read again */
         s->leading = false; /* the session that held the lead is gone */

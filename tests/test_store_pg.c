@@ -6,7 +6,10 @@
  * and runs this with RD_TEST_PG_CONNINFO (the role referrald) and
  * RD_TEST_PG_ADMIN (the superuser); without them every test is skipped.
  * Each test has a schema of its own. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -642,6 +646,86 @@ static void a_lost_connection_fails_the_transaction_and_the_next_reconnects(void
         assert_string_equal(v, "1 2");
 }
 
+/* A TCP socket on 127.0.0.1, on a port of its own (into *PORT), bound and
+ * not listening: a connect there is refused until listen(2), and after it
+ * taken by the kernel and never answered. */
+static int silent_socket(int *port)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        *port = ntohs(a.sin_port);
+        return fd;
+}
+
+/* The port of the test's server (RD_TEST_PG_CONNINFO) into PORT. */
+static void server_port(char *port, size_t size)
+{
+        PQconninfoOption *opts = PQconninfoParse(env_conninfo(), NULL);
+
+        assert_non_null(opts);
+        snprintf(port, size, "5432");
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                if (strcmp(o->keyword, "port") == 0 && o->val)
+                        snprintf(port, size, "%s", o->val);
+        PQconninfoFree(opts);
+}
+
+static int no_period(void *ctx, const struct rd_routing_period *p)
+{
+        (void)ctx;
+        (void)p;
+        return 0;
+}
+
+/* The clock is the caller's: the silent host is given up when NOW reaches
+ * its deadline, without waiting for it; only the second host's connect is
+ * awaited, on the socket the store names. */
+static void a_store_asked_to_lead_connects_again_past_a_silent_host_without_blocking(void **state)
+{
+        struct fixture *f = *state;
+        struct rd_store *s = NULL;
+        char conninfo[1200], port[16], sql[96], errbuf[512];
+        int silent_port, fd = silent_socket(&silent_port), r;
+        int64_t deadline = 0;
+        short events = 0;
+
+        server_port(port, sizeof port);
+        snprintf(conninfo, sizeof conninfo, "%s host=127.0.0.1,127.0.0.1 port=%d,%s", f->conninfo,
+                 silent_port, port);
+        /* nothing listens on the first host yet: the store opens on the second */
+        assert_int_equal(rd_store_open_pg(conninfo, NULL, &s, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_lead(s, 0), 1);
+        assert_int_equal(rd_store_connect_fd(s, &events, &deadline), -1);
+        assert_int_equal(listen(fd, 8), 0); /* now it takes connections, and never answers */
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d, 5000)", backend_pid());
+        run_sql(getenv("RD_TEST_PG_ADMIN"), sql, NULL, 0);
+        assert_true(rd_store_lead(s, 1000) < 0); /* the session went, and the lead with it */
+        assert_false(rd_store_leading(s));
+        assert_int_equal(rd_store_lead(s, 2000), RD_STORE_CONNECTING);
+        assert_true(rd_store_connect_fd(s, &events, &deadline) >= 0);
+        assert_int_equal(deadline, 2000 + 5000); /* connect_timeout, 5 s */
+        assert_int_equal(rd_store_each_routing(s, no_period, NULL), -ENOTCONN); /* never connects */
+        assert_int_equal(rd_store_lead(s, 6999), RD_STORE_CONNECTING);
+        r = rd_store_lead(s, 7000); /* the first host given up, the second tried */
+        for (int i = 0; r == RD_STORE_CONNECTING && i < 100; i++) {
+                struct pollfd p = {.fd = rd_store_connect_fd(s, &events, &deadline)};
+                p.events = events;
+                assert_int_equal(deadline, 7000 + 5000);
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                r = rd_store_lead(s, 7000);
+        }
+        assert_int_equal(r, 1);
+        assert_int_equal(rd_store_connect_fd(s, &events, &deadline), -1);
+        assert_int_equal(rd_store_each_routing(s, no_period, NULL), 0);
+        rd_store_close(s);
+        close(fd);
+}
+
 static void a_commit_whose_answer_never_comes_is_unknown_and_read_again(void **state)
 {
         struct fixture *f = *state;
@@ -711,6 +795,7 @@ int main(void)
                 T(the_counts_of_a_transaction_are_folded_at_its_commit),
                 T(the_server_buckets_a_duration_as_the_store_does),
                 T(a_lost_connection_fails_the_transaction_and_the_next_reconnects),
+                T(a_store_asked_to_lead_connects_again_past_a_silent_host_without_blocking),
                 T(a_commit_whose_answer_never_comes_is_unknown_and_read_again),
                 T(a_commit_postgresql_warns_about_is_unknown),
 #undef T

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 
@@ -25,7 +26,7 @@ import zmq
 import pgharness
 import rdtest
 from rdrouting import ROUTING_BASIC, ROUTING_ROOMY
-from rdtest import referral, submit_req, wait_until, zsock
+from rdtest import free_ports, referral, submit_req, wait_until, zsock
 from test_pg_daemon import pg_yaml, run_ctl
 from test_systemd import Notifications
 
@@ -253,6 +254,46 @@ class ActiveAndStandby(Pair):
         seqs = event_seqs(b)
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "seq has no gap")
         self.assertEqual(len(seqs), 2 * 4)
+
+
+class ConnectingStandby(Pair):
+    """A standby that connects again while the first host of its conninfo
+    takes connections and never answers (a machine that vanished behind a
+    listening socket): the connection is made without blocking the loop."""
+
+    def test_a_standby_connecting_through_a_silent_host_answers_ping_and_takes_the_lead(self):
+        a = self.daemon(routing=ROUTING_ROOMY, store="postgresql")
+        pg = rdtest.pg_server()
+        silent_port = free_ports(1)[0]
+        app = "rd-standby-%d" % silent_port  # its session, to end it
+        conninfo = pg.conninfo(host="%s,%s" % (pgharness.HOST, pgharness.HOST),
+                               port="%d,%d" % (silent_port, pg.port), application_name=app,
+                               options="-csearch_path=%s" % a.pg_schema)
+        # at its start nothing listens there: it connects to the second host
+        b = self.daemon(routing=ROUTING_ROOMY, store="sqlite", database=None,
+                        extra_yaml=pg_yaml(conninfo, os.path.join(a.dir, "pg.pass")))
+        self.assertEqual((role(a), role(b)), ("active", "standby"))
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(silent.close)
+        silent.bind((pgharness.HOST, silent_port))
+        silent.listen(8)
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+        # its session ends: it connects again, to the silent host first,
+        # which accepts and never says a word
+        self.assertEqual(pg.psql("select pg_terminate_backend(pid) from pg_stat_activity"
+                                 " where application_name = '%s'" % app), [("t",)])
+        silent.settimeout(30)
+        held.append(silent.accept()[0])
+        for _ in range(10):
+            self.assertEqual(b.ok({"op": "ping"}, timeout=1)["role"], "standby")
+        # after that host's connect_timeout it connects to the next one,
+        # and takes over from the active daemon as before
+        a.stop()
+        wait_until(lambda: role(b) == "active", TAKEOVER_S + 5, interval=0.1,
+                   what="the standby to take over through the second host")
+        b.submit(referral())
+        self.assertIn("took the lead", b.log())
 
 
 class ServerFailover(Pair):
