@@ -174,11 +174,10 @@ long rd_server_lead(struct rd_server *srv)
         connecting = rd_store_connect_fd(srv->store, &events, &deadline) >= 0;
         if (!connecting && t < srv->lead_next)
                 return (long)(srv->lead_next - t);
-        if (!connecting)
-                srv->lead_next = t + LEAD_EVERY_MS;
         r = rd_store_lead(srv->store, t);
         if (r == RD_STORE_CONNECTING)
                 return connect_wait(srv, t);
+        srv->lead_next = t + LEAD_EVERY_MS; /* from the answer: a connect may have taken seconds */
         attempt_logged(srv, r, t);
         if (srv->ops.standby && r == 1)
                 take_over(srv);

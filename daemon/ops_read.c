@@ -342,7 +342,9 @@ static json_t *routing_json(const struct ctx *c)
         char t[RD_TIME_STR];
         int r = rd_store_each_routing(c->ops->store, find_in_force, &f);
 
-        if (r < 0)
+        /* -ENOTCONN: a standby without a session, whose attempts to
+         * connect say why in the journal (leader.c), once a minute */
+        if (r < 0 && r != -ENOTCONN)
                 rd_ops_log_fault(c, "reading the routing file in force", r);
         return json_pack("{s:s, s:s, s:o}", "digest", rules->digest, "source",
                          strcmp(rules->source, RD_EMBEDDED_ROUTING_NAME) ? rules->source

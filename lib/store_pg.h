@@ -178,7 +178,10 @@ struct pg_found;
 /* The hosts of the conninfo as libpq took them at the first connection
  * (its PQconninfo: host, hostaddr and port, comma-separated lists, NULL
  * when not set; N hosts, libpq's count) and connect_timeout in seconds (0:
- * none). A connection made without blocking tries one host at a time. */
+ * none). A connection made without blocking tries one host at a time; an
+ * empty port entry is filled with libpq's default, and an empty host or
+ * hostaddr entry makes all of them one (N 1, the lists NULL, the timeout
+ * N times as long). */
 struct pg_hosts {
         char *host, *hostaddr, *port;
         size_t n;

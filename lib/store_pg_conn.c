@@ -263,6 +263,83 @@ static size_t entries(const char *list)
         return n;
 }
 
+/* Whether LIST, comma-separated, has an empty entry ("db1," or the ","
+ * that libpq's URI parser makes of the ports of postgresql://db1,db2/x). */
+static bool has_empty_entry(const char *list)
+{
+        if (!list || !strchr(list, ','))
+                return false;
+        for (const char *e = list;; e++) {
+                if ((*e == ',' || !*e) && (e == list || e[-1] == ','))
+                        return true;
+                if (!*e)
+                        return false;
+        }
+}
+
+/* LIST with each empty entry replaced by DFLT: a new string (NULL: out of
+ * memory). */
+static char *entries_filled(const char *list, const char *dflt)
+{
+        size_t n = entries(list), len = strlen(list) + n * strlen(dflt) + 1;
+        char *out = malloc(len), *o = out;
+
+        for (const char *e = list; out; e++) {
+                if ((*e == ',' || !*e) && (e == list || e[-1] == ','))
+                        o += snprintf(o, len - (size_t)(o - out), "%s", dflt);
+                if (!*e)
+                        break;
+                *o++ = *e;
+        }
+        if (out)
+                *o = '\0';
+        return out;
+}
+
+/* libpq's port for an entry left empty (its compiled default, 5432). */
+static void compiled_port(char *dst, size_t size)
+{
+        PQconninfoOption *opts = PQconndefaults();
+
+        snprintf(dst, size, "%s", "5432");
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+                if (strcmp(o->keyword, "port") == 0 && o->compiled)
+                        snprintf(dst, size, "%s", o->compiled);
+        PQconninfoFree(opts);
+}
+
+/* Make the lists of H name one host per entry, as attempt_start passes
+ * them one entry at a time (libpq ignores an empty value there, which
+ * would leave the whole list against one host): an empty port becomes
+ * libpq's default for it; an empty host or hostaddr, which no value can
+ * stand for, makes the hosts one attempt that libpq walks itself, given
+ * connect_timeout for each. 0, or -ENOMEM. */
+static int hosts_one_by_one(struct pg_hosts *h)
+{
+        char port[16];
+        char *filled;
+
+        if (h->n < 2)
+                return 0;
+        if (has_empty_entry(h->host) || has_empty_entry(h->hostaddr)) {
+                h->timeout_s *= (int)h->n;
+                free(h->host);
+                free(h->hostaddr);
+                free(h->port);
+                h->host = h->hostaddr = h->port = NULL;
+                h->n = 1;
+                return 0;
+        }
+        if (!has_empty_entry(h->port))
+                return 0;
+        compiled_port(port, sizeof port);
+        if (!(filled = entries_filled(h->port, port)))
+                return -ENOMEM;
+        free(h->port);
+        h->port = filled;
+        return 0;
+}
+
 void pg_hosts_free(struct pg_hosts *h)
 {
         free(h->host);
@@ -300,6 +377,8 @@ static int hosts_read(struct pg_store *s)
         free(timeout);
         s->hosts.n = s->hosts.hostaddr ? entries(s->hosts.hostaddr) : entries(s->hosts.host);
         s->hosts.n = s->hosts.n ? s->hosts.n : 1;
+        if (r == 0)
+                r = hosts_one_by_one(&s->hosts);
         if (r < 0) {
                 pg_hosts_free(&s->hosts);
                 snprintf(s->errmsg, sizeof s->errmsg, "out of memory");

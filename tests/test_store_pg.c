@@ -726,6 +726,104 @@ static void a_store_asked_to_lead_connects_again_past_a_silent_host_without_bloc
         close(fd);
 }
 
+/* End the session of S on the server: S, asked to lead, finds it gone. */
+static void session_ends(struct rd_store *s, int64_t now)
+{
+        char sql[96];
+
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d, 5000)", backend_pid());
+        run_sql(getenv("RD_TEST_PG_ADMIN"), sql, NULL, 0);
+        assert_true(rd_store_lead(s, now) < 0);
+}
+
+/* Carry on S's connection, the clock at NOW, awaiting the socket it names
+ * each time: what rd_store_lead answers in the end (with S's reason when
+ * it is not 1). */
+static int lead_when_connected(struct rd_store *s, int64_t now)
+{
+        int64_t deadline;
+        short events;
+        int r = rd_store_lead(s, now);
+
+        for (int i = 0; r == RD_STORE_CONNECTING && i < 1000; i++) {
+                struct pollfd p = {.fd = rd_store_connect_fd(s, &events, &deadline)};
+                p.events = events;
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                r = rd_store_lead(s, now);
+        }
+        if (r != 1)
+                print_message("rd_store_lead: %d, %s\n", r, rd_store_errmsg(s));
+        return r;
+}
+
+/* A conninfo's lists may leave an entry empty: libpq's URI form
+ * postgresql://db1,db2/x gives the ports as ",", and an empty hostaddr
+ * means "look the host name up". A store asked to lead connects again
+ * through such lists as libpq connects at start: here the host whose
+ * hostaddr is empty is the one that answers. */
+static void a_store_connects_again_through_a_host_whose_hostaddr_is_empty(void **state)
+{
+        struct fixture *f = *state;
+        char port[16], conninfo[1200], errbuf[512];
+        int closed_port, fd = silent_socket(&closed_port); /* bound, not listening: refused */
+        struct rd_store *s = NULL;
+
+        server_port(port, sizeof port);
+        snprintf(conninfo, sizeof conninfo,
+                 "%s host=127.0.0.1,localhost hostaddr=127.0.0.1, port=%d,%s", f->conninfo,
+                 closed_port, port);
+        assert_int_equal(rd_store_open_pg(conninfo, NULL, &s, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_lead(s, 0), 1);
+        session_ends(s, 1000);
+        assert_int_equal(lead_when_connected(s, 2000), 1);
+        assert_int_equal(rd_store_each_routing(s, no_period, NULL), 0);
+        rd_store_close(s);
+        close(fd);
+}
+
+/* An empty port is libpq's default, 5432: the store tries it (a silent
+ * server there in the test, when the port is free; else the machine's own
+ * server, which does not know the test's database) before the next host. */
+static void a_store_tries_an_empty_port_as_5432(void **state)
+{
+        struct fixture *f = *state;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(5432),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        char port[16], conninfo[1200], errbuf[512];
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct rd_store *s = NULL;
+        struct pollfd accepting = {.fd = fd, .events = POLLIN};
+        int64_t deadline;
+        short events;
+        bool free_5432;
+
+        assert_true(fd >= 0);
+        free_5432 = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        server_port(port, sizeof port);
+        snprintf(conninfo, sizeof conninfo, "%s host=127.0.0.1,127.0.0.1 port=,%s", f->conninfo,
+                 port);
+        /* 5432 refuses at first: the store opens on the second host */
+        assert_int_equal(rd_store_open_pg(conninfo, NULL, &s, errbuf, sizeof errbuf), 0);
+        assert_int_equal(rd_store_lead(s, 0), 1);
+        if (!free_5432) { /* a server of the machine's own: it refuses the test's database */
+                print_message("5432 is taken: only that the store leads again is checked\n");
+                session_ends(s, 1000);
+                assert_int_equal(lead_when_connected(s, 2000), 1);
+                goto out;
+        }
+        assert_int_equal(listen(fd, 8), 0); /* now it takes connections, and never answers */
+        session_ends(s, 1000);
+        assert_int_equal(rd_store_lead(s, 2000), RD_STORE_CONNECTING);
+        assert_int_equal(poll(&accepting, 1, 10000), 1); /* 5432 was asked */
+        assert_true(rd_store_connect_fd(s, &events, &deadline) >= 0);
+        assert_int_equal(deadline, 2000 + 5000);
+        assert_int_equal(lead_when_connected(s, 7000), 1); /* given up: the second host */
+out:
+        rd_store_close(s);
+        close(fd);
+}
+
 static void a_commit_whose_answer_never_comes_is_unknown_and_read_again(void **state)
 {
         struct fixture *f = *state;
@@ -796,6 +894,8 @@ int main(void)
                 T(the_server_buckets_a_duration_as_the_store_does),
                 T(a_lost_connection_fails_the_transaction_and_the_next_reconnects),
                 T(a_store_asked_to_lead_connects_again_past_a_silent_host_without_blocking),
+                T(a_store_connects_again_through_a_host_whose_hostaddr_is_empty),
+                T(a_store_tries_an_empty_port_as_5432),
                 T(a_commit_whose_answer_never_comes_is_unknown_and_read_again),
                 T(a_commit_postgresql_warns_about_is_unknown),
 #undef T
